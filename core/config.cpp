@@ -1,0 +1,364 @@
+// Field table behind RunConfig: one row per key says its type, where it lives,
+// which values it admits and whether it belongs to the run's identity.
+#include "core/config.hpp"
+
+#include <fmt/core.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <sstream>
+
+#include "core/registry.hpp"
+
+namespace ldae {
+namespace {
+
+enum class Kind { Bool, Int, Real, Text };
+
+struct Field {
+  std::string key;  // "section.name"
+  Kind kind;
+  std::function<Value(const RunConfig&)> get;
+  std::function<void(RunConfig&, const Value&)> set;
+  double lo = -1e300, hi = 1e300;                       // numeric range
+  std::function<std::vector<std::string>()> choices;   // for text fields
+  bool semantic = true;                                 // part of the run id
+};
+
+template <class S, class T>
+Field field(std::string key, S RunConfig::*sec, T S::*mem, double lo = -1e300,
+            double hi = 1e300) {
+  Field f;
+  f.key = std::move(key);
+  if constexpr (std::is_same_v<T, bool>) {
+    f.kind = Kind::Bool;
+    f.get = [=](const RunConfig& c) { return Value((c.*sec).*mem); };
+    f.set = [=](RunConfig& c, const Value& v) { (c.*sec).*mem = std::get<bool>(v); };
+  } else if constexpr (std::is_integral_v<T>) {
+    f.kind = Kind::Int;
+    f.get = [=](const RunConfig& c) { return Value(int64_t((c.*sec).*mem)); };
+    f.set = [=](RunConfig& c, const Value& v) { (c.*sec).*mem = T(std::get<int64_t>(v)); };
+  } else if constexpr (std::is_floating_point_v<T>) {
+    f.kind = Kind::Real;
+    f.get = [=](const RunConfig& c) { return Value(double((c.*sec).*mem)); };
+    f.set = [=](RunConfig& c, const Value& v) { (c.*sec).*mem = std::get<double>(v); };
+  } else {
+    f.kind = Kind::Text;
+    f.get = [=](const RunConfig& c) { return Value((c.*sec).*mem); };
+    f.set = [=](RunConfig& c, const Value& v) { (c.*sec).*mem = std::get<std::string>(v); };
+  }
+  f.lo = lo;
+  f.hi = hi;
+  return f;
+}
+
+template <class S, class T>
+Field choice(std::string key, S RunConfig::*sec, T S::*mem,
+             std::function<std::vector<std::string>()> names) {
+  Field f = field(std::move(key), sec, mem);
+  f.choices = std::move(names);
+  return f;
+}
+
+std::function<std::vector<std::string>()> fixed(std::vector<std::string> v) {
+  return [v] { return v; };
+}
+
+const std::vector<Field>& fields() {
+  using R = RunConfig;
+  static const std::vector<Field> table = [] {
+    std::vector<Field> t = {
+        choice("data.name", &R::data, &DataConfig::name, dataset_names),
+        field("data.path", &R::data, &DataConfig::path),
+        field("data.pad", &R::data, &DataConfig::pad, 0, 64),
+        field("data.subset", &R::data, &DataConfig::subset, 0, 1e9),
+        choice("data.subset_mode", &R::data, &DataConfig::subset_mode, fixed({"first", "random"})),
+        field("data.test_subset", &R::data, &DataConfig::test_subset, 0, 1e9),
+        field("data.normalize", &R::data, &DataConfig::normalize),
+        field("data.synthetic_classes", &R::data, &DataConfig::synthetic_classes, 2, 1000),
+        field("data.synthetic_size", &R::data, &DataConfig::synthetic_size, 4, 512),
+        field("data.synthetic_train", &R::data, &DataConfig::synthetic_train, 1, 1e7),
+        field("data.synthetic_test", &R::data, &DataConfig::synthetic_test, 1, 1e7),
+        choice("tokenizer.name", &R::tokenizer, &TokenizerConfig::name, tokenizer_names),
+        field("tokenizer.patch", &R::tokenizer, &TokenizerConfig::patch, 1, 256),
+        field("tokenizer.d", &R::tokenizer, &TokenizerConfig::d, 1, 1e6),
+        field("tokenizer.fit_patches", &R::tokenizer, &TokenizerConfig::fit_patches, 16, 1e8),
+        field("tokenizer.scale", &R::tokenizer, &TokenizerConfig::scale),
+        choice("noise.schedule", &R::noise, &NoiseConfig::schedule, schedule_names),
+        field("noise.T", &R::noise, &NoiseConfig::T, 1, 1e6),
+        field("noise.sigma", &R::noise, &NoiseConfig::sigma, 0, 1e3),
+        field("noise.sigma_max", &R::noise, &NoiseConfig::sigma_max, 0, 1e3),
+        choice("objective.target", &R::objective, &ObjectiveConfig::target, target_names),
+        choice("objective.space", &R::objective, &ObjectiveConfig::space, fixed({"latent", "image"})),
+        field("objective.input_scaling", &R::objective, &ObjectiveConfig::input_scaling),
+        field("objective.beyond_weight", &R::objective, &ObjectiveConfig::beyond_weight, 0, 1e3),
+        choice("model.name", &R::model, &ModelConfig::name, backbone_names),
+        choice("model.preset", &R::model, &ModelConfig::preset, fixed({"tiny", "S", "B", "L", "XL"})),
+        field("model.patch", &R::model, &ModelConfig::patch, 1, 64),
+        field("model.depth", &R::model, &ModelConfig::depth, 0, 1000),
+        field("model.width", &R::model, &ModelConfig::width, 0, 1e5),
+        field("model.heads", &R::model, &ModelConfig::heads, 0, 1000),
+        field("model.split", &R::model, &ModelConfig::split, -1, 1000),
+        field("model.t_mlp_ratio", &R::model, &ModelConfig::t_mlp_ratio, 1e-3, 64),
+        field("model.mlp_ratio", &R::model, &ModelConfig::mlp_ratio, 0.1, 64),
+        field("model.class_cond", &R::model, &ModelConfig::class_cond),
+        field("model.class_dropout", &R::model, &ModelConfig::class_dropout, 0, 1),
+        field("train.epochs", &R::train, &TrainConfig::epochs, 0, 1e6),
+        field("train.batch", &R::train, &TrainConfig::batch, 1, 1e7),
+        field("train.base_lr", &R::train, &TrainConfig::base_lr, 0, 10),
+        field("train.warmup_epochs", &R::train, &TrainConfig::warmup_epochs, 0, 1e6),
+        field("train.weight_decay", &R::train, &TrainConfig::weight_decay, 0, 10),
+        field("train.beta2", &R::train, &TrainConfig::beta2, 0, 1),
+        field("train.ema", &R::train, &TrainConfig::ema, 0, 1),
+        field("train.grad_clip", &R::train, &TrainConfig::grad_clip, 0, 1e6),
+        field("train.bf16", &R::train, &TrainConfig::bf16),
+        choice("train.device", &R::train, &TrainConfig::device, fixed({"cpu", "cuda", "auto"})),
+        field("train.threads", &R::train, &TrainConfig::threads, 0, 4096),
+        field("train.checkpoint_every", &R::train, &TrainConfig::checkpoint_every, 1, 1e9),
+        field("train.log_every", &R::train, &TrainConfig::log_every, 1, 1e9),
+        choice("probe.name", &R::probe, &ProbeConfig::name, probe_names),
+        choice("probe.features", &R::probe, &ProbeConfig::features, fixed({"encoder", "raw_pixels"})),
+        field("probe.block", &R::probe, &ProbeConfig::block, -1, 1000),
+        field("probe.t", &R::probe, &ProbeConfig::t, 0, 1e6),
+        field("probe.noisy", &R::probe, &ProbeConfig::noisy),
+        field("probe.epochs", &R::probe, &ProbeConfig::epochs, 1, 1e5),
+        field("probe.batch", &R::probe, &ProbeConfig::batch, 1, 1e7),
+        choice("probe.optimizer", &R::probe, &ProbeConfig::optimizer, fixed({"sgd", "adamw"})),
+        field("probe.base_lr", &R::probe, &ProbeConfig::base_lr, 0, 100),
+        field("probe.weight_decay", &R::probe, &ProbeConfig::weight_decay, 0, 10),
+    };
+    // Data location, threads and logging cadence do not change what a run
+    // computes, so they stay out of its identity.
+    for (auto& f : t)
+      if (f.key == "data.path" || f.key == "train.threads" ||
+          f.key == "train.checkpoint_every" || f.key == "train.log_every")
+        f.semantic = false;
+    return t;
+  }();
+  return table;
+}
+
+const Field* find_field(const std::string& key) {
+  for (const auto& f : fields())
+    if (f.key == key) return &f;
+  return nullptr;
+}
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::Bool: return "a boolean (true/false)";
+    case Kind::Int: return "an integer";
+    case Kind::Real: return "a number";
+    case Kind::Text: return "a string";
+  }
+  return "?";
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = std::max<size_t>(3, word.size() / 3) + 1;
+  for (const auto& c : candidates) {
+    // Compare whole keys and, for dotted keys, the part after the section.
+    size_t d = edit_distance(word, c);
+    auto dot = c.find('.');
+    if (dot != std::string::npos && word.find('.') == std::string::npos)
+      d = std::min(d, edit_distance(word, c.substr(dot + 1)));
+    if (d < best_d) best_d = d, best = c;
+  }
+  return best;
+}
+
+std::string value_str(const Value& v) {
+  if (auto b = std::get_if<bool>(&v)) return *b ? "true" : "false";
+  if (auto i = std::get_if<int64_t>(&v)) return std::to_string(*i);
+  if (auto d = std::get_if<double>(&v)) {
+    std::string s = fmt::format("{:.17g}", *d);
+    if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+    return s;
+  }
+  std::string out = "\"";
+  for (char c : std::get<std::string>(v)) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+void apply_overrides(RunConfig& cfg, const Overrides& layer) {
+  for (const auto& [key, s] : layer) {
+    if (key == "seed") {
+      if (!std::holds_alternative<int64_t>(s.value))
+        throw config_error(s.origin, key, "expected an integer seed");
+      cfg.seed = std::get<int64_t>(s.value);
+      continue;
+    }
+    const Field* f = find_field(key);
+    if (!f) {
+      std::string hint = closest(key, config_keys());
+      throw config_error(s.origin, key,
+                         "unknown key" + (hint.empty() ? std::string(".")
+                                                       : "; did you mean '" + hint + "'?") +
+                             " Run `run_sweep --list` for every key and its default.");
+    }
+    Value v = s.value;
+    if (f->kind == Kind::Real && std::holds_alternative<int64_t>(v))
+      v = double(std::get<int64_t>(v));  // 3 is a fine number
+    bool ok = (f->kind == Kind::Bool && std::holds_alternative<bool>(v)) ||
+              (f->kind == Kind::Int && std::holds_alternative<int64_t>(v)) ||
+              (f->kind == Kind::Real && std::holds_alternative<double>(v)) ||
+              (f->kind == Kind::Text && std::holds_alternative<std::string>(v));
+    if (!ok)
+      throw config_error(s.origin, key,
+                         fmt::format("expected {}, got {}", kind_name(f->kind), value_str(v)));
+    if (f->kind == Kind::Int || f->kind == Kind::Real) {
+      double x = f->kind == Kind::Int ? double(std::get<int64_t>(v)) : std::get<double>(v);
+      if (!(x >= f->lo && x <= f->hi))
+        throw config_error(s.origin, key,
+                           fmt::format("value {} is out of range [{:g}, {:g}]", value_str(v),
+                                       f->lo, f->hi));
+    }
+    if (f->choices) {
+      auto names = f->choices();
+      const auto& name = std::get<std::string>(v);
+      if (std::find(names.begin(), names.end(), name) == names.end()) {
+        std::string hint = closest(name, names);
+        throw config_error(s.origin, key,
+                           fmt::format("unknown value \"{}\"{}; known: {}", name,
+                                       hint.empty() ? "" : " (did you mean \"" + hint + "\"?)",
+                                       join(names)));
+      }
+    }
+    f->set(cfg, v);
+  }
+}
+
+ModelShape model_shape(const ModelConfig& m) {
+  // DiT presets (Peebles & Xie, Table 1): (depth, width, heads); tiny for CPU.
+  static const std::map<std::string, ModelShape> presets = {
+      {"tiny", {8, 128, 4, 0}}, {"S", {12, 384, 6, 0}},     {"B", {12, 768, 12, 0}},
+      {"L", {24, 1024, 16, 0}}, {"XL", {28, 1152, 16, 0}},
+  };
+  ModelShape s = presets.at(m.preset);
+  if (m.depth > 0) s.depth = m.depth;
+  if (m.width > 0) s.width = m.width;
+  if (m.heads > 0) s.heads = m.heads;
+  s.split = m.split >= 0 ? m.split : s.depth / 2;
+  return s;
+}
+
+void validate(const RunConfig& c, const std::string& where) {
+  auto fail = [&](const std::string& key, const std::string& what) {
+    throw InputError(where + ": key '" + key + "': " + what);
+  };
+  const bool linear_tok = c.tokenizer.name == "pixel" || c.tokenizer.name == "patch_pca";
+  const bool image_target =
+      c.objective.target == "clean_image" || c.objective.target == "original_image";
+  if ((image_target || c.objective.space == "image") && !linear_tok)
+    fail(image_target ? "objective.target" : "objective.space",
+         "image-space inputs and targets use the inverse of a linear tokenizer; "
+         "tokenizer '" + c.tokenizer.name + "' has none. Use pixel or patch_pca.");
+  if (c.tokenizer.name == "patch_pca") {
+    int C = dataset_channels(c.data.name);
+    int D = c.tokenizer.patch * c.tokenizer.patch * C;
+    if (c.tokenizer.d > D)
+      fail("tokenizer.d", fmt::format("d = {} exceeds the patch dimension D = {} "
+                                      "(patch {} x {} x {} channels)",
+                                      c.tokenizer.d, D, c.tokenizer.patch, c.tokenizer.patch, C));
+  }
+  ModelShape s = model_shape(c.model);
+  if (s.width % s.heads != 0)
+    fail("model.heads", fmt::format("width {} is not divisible by {} heads", s.width, s.heads));
+  if (s.split < 1 || s.split > s.depth)
+    fail("model.split", fmt::format("split {} must lie in [1, depth = {}]", s.split, s.depth));
+  if (c.probe.block > s.depth)
+    fail("probe.block", fmt::format("block {} exceeds depth {}", c.probe.block, s.depth));
+  if (c.probe.t > c.noise.T)
+    fail("probe.t", fmt::format("t = {} exceeds noise.T = {}", c.probe.t, c.noise.T));
+  if (c.train.device == "cuda" && c.train.bf16 == false) {
+    // fine: fp32 on CUDA is allowed
+  }
+}
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> keys;
+  for (const auto& f : fields()) keys.push_back(f.key);
+  keys.push_back("seed");
+  return keys;
+}
+
+Value get(const RunConfig& cfg, const std::string& key) {
+  if (key == "seed") return Value(int64_t(cfg.seed));
+  const Field* f = find_field(key);
+  if (!f) throw std::out_of_range("unknown config key " + key);
+  return f->get(cfg);
+}
+
+std::string canonical(const RunConfig& cfg) {
+  std::string out;
+  for (const auto& f : fields())
+    if (f.semantic) out += f.key + " = " + value_str(f.get(cfg)) + "\n";
+  return out;
+}
+
+std::string run_id(const RunConfig& cfg) {
+  // FNV-1a 64: stable across platforms and compilers, unlike std::hash.
+  std::string text = canonical(cfg) + "seed = " + std::to_string(cfg.seed) + "\n";
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ull;
+  return fmt::format("{:016x}", h);
+}
+
+std::string to_toml(const RunConfig& cfg) {
+  std::string out = fmt::format("# resolved run config (ldae)\nseed = {}\n", cfg.seed);
+  std::string section;
+  for (const auto& f : fields()) {
+    auto dot = f.key.find('.');
+    std::string sec = f.key.substr(0, dot);
+    if (sec != section) out += "\n[" + sec + "]\n", section = sec;
+    out += f.key.substr(dot + 1) + " = " + value_str(f.get(cfg)) + "\n";
+  }
+  return out;
+}
+
+std::pair<std::string, Setting> parse_set(const std::string& arg) {
+  auto eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw InputError("--set '" + arg + "': expected key=value, e.g. --set train.epochs=3");
+  std::string key = arg.substr(0, eq), text = arg.substr(eq + 1);
+  Setting s{std::string(text), Origin{"--set " + key, 0}};
+  try {
+    auto t = toml::parse("v = " + text);
+    const auto* n = t.get("v");
+    if (auto b = n->as_boolean()) s.value = b->get();
+    else if (auto i = n->as_integer()) s.value = int64_t(i->get());
+    else if (auto d = n->as_floating_point()) s.value = d->get();
+    else if (auto st = n->as_string()) s.value = st->get();
+  } catch (const toml::parse_error&) {
+    // a bare word such as patch_pca: keep it as a string
+  }
+  return {key, s};
+}
+
+}  // namespace ldae

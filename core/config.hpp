@@ -1,0 +1,147 @@
+// The typed run configuration. A run = defaults <- sweep base <- profile <- row
+// <- --set, each layer a flat map of "section.key" -> value with its origin.
+// Nothing downstream reads raw TOML: programs hold a RunConfig.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/errors.hpp"
+
+namespace ldae {
+
+struct DataConfig {
+  std::string name = "fashion_mnist";  // registry: dataset_names()
+  std::string path = "";               // "" = the dataset's default location
+  int pad = 2;                         // zero-pad each side: 28 -> 32
+  int subset = 0;                      // training images used; 0 = all
+  std::string subset_mode = "first";   // "first" N or a seeded "random" sample
+  int test_subset = 0;                 // test images used; 0 = all
+  bool normalize = true;               // uint8 -> [-1, 1] (else [0, 1])
+  int synthetic_classes = 10;          // synthetic only
+  int synthetic_size = 16;             // synthetic only: image side
+  int synthetic_train = 1024;          // synthetic only
+  int synthetic_test = 256;            // synthetic only
+};
+
+struct TokenizerConfig {
+  std::string name = "patch_pca";  // registry: tokenizer_names()
+  int patch = 4;                   // patch side in pixels; D = patch^2 x C
+  int d = 8;                       // latent dimension per token (pca)
+  int fit_patches = 100000;        // randomly sampled patches for the PCA fit
+  bool scale = true;               // divide latents by one scalar so var ~ 1
+};
+
+struct NoiseConfig {
+  std::string schedule = "ddpm_linear";  // registry: schedule_names()
+  int T = 1000;                          // discrete steps; t in {1..T}
+  double sigma = 0.5773502691896258;     // single_sigma: sqrt(1/3)
+  double sigma_max = 1.4142135623730951; // linear_sigma: sqrt(2)
+};
+
+struct ObjectiveConfig {
+  std::string target = "eps";   // registry: target_names()
+  std::string space = "latent"; // network input/output space: latent | image
+  bool input_scaling = true;    // false: z_t = z0 + sigma eps, w = 1/(1+s^2)
+  double beyond_weight = 0.1;   // original_image: w_i for i > d
+};
+
+struct ModelConfig {
+  std::string name = "dit";       // registry: backbone_names()
+  std::string preset = "tiny";    // tiny | S | B | L | XL (DiT sizes)
+  int patch = 1;                  // tokens grouped p x p on the token grid
+  int depth = 0, width = 0, heads = 0;  // 0 = from the preset
+  int split = -1;                 // encoder blocks; -1 = depth / 2
+  double t_mlp_ratio = 1.0;       // t-MLP hidden = width x ratio (l-DAE: 0.25)
+  double mlp_ratio = 4.0;
+  bool class_cond = false;
+  double class_dropout = 0.1;
+};
+
+struct TrainConfig {
+  int epochs = 1;
+  int batch = 128;
+  double base_lr = 1e-4;          // lr = base_lr x batch / 256
+  double warmup_epochs = 0.0;
+  double weight_decay = 0.0;
+  double beta2 = 0.999;
+  double ema = 0.0;               // 0 = off; else decay (DiT: 0.9999)
+  double grad_clip = 0.0;         // 0 = off; else max global norm
+  bool bf16 = false;              // bf16 autocast (CPU: AVX-512 bf16)
+  std::string device = "cpu";     // cpu | cuda | auto
+  int threads = 0;                // 0 = all cores (not part of the run id)
+  int checkpoint_every = 500;     // steps (not part of the run id)
+  int log_every = 50;             // steps (not part of the run id)
+};
+
+struct ProbeConfig {
+  std::string name = "linear";        // registry: probe_names()
+  std::string features = "encoder";   // encoder | raw_pixels (no training)
+  int block = -1;                     // -1 = the split
+  int t = 10;                         // on the T-step scale
+  bool noisy = false;                 // clean input (paper default) or noisy
+  int epochs = 30;
+  int batch = 256;
+  std::string optimizer = "sgd";      // sgd (momentum 0.9) | adamw
+  double base_lr = 0.1;               // lr = base_lr x batch / 256
+  double weight_decay = 0.0;
+};
+
+struct RunConfig {
+  DataConfig data;
+  TokenizerConfig tokenizer;
+  NoiseConfig noise;
+  ObjectiveConfig objective;
+  ModelConfig model;
+  TrainConfig train;
+  ProbeConfig probe;
+  int64_t seed = 0;
+};
+
+// A value as written in a sweep file or on the command line.
+using Value = std::variant<bool, int64_t, double, std::string>;
+std::string value_str(const Value& v);  // TOML spelling: 3, 0.5, true, "x"
+
+struct Setting {
+  Value value;
+  Origin origin;
+};
+// "section.key" -> value, one layer of overrides.
+using Overrides = std::map<std::string, Setting>;
+
+// Apply one layer. Throws InputError naming origin and key for an unknown key
+// (with the closest known key), a wrong type or a value out of range.
+void apply_overrides(RunConfig& cfg, const Overrides& layer);
+// Cross-field checks (e.g. image-space targets need a linear tokenizer).
+// `where` names the sweep row in errors.
+void validate(const RunConfig& cfg, const std::string& where);
+
+// Every known key, in table order, for --help, errors and suggestions.
+std::vector<std::string> config_keys();
+// The value of one key in cfg.
+Value get(const RunConfig& cfg, const std::string& key);
+
+// Canonical text of the semantic fields (what changes the result): sorted
+// "key = value" lines. Threads, logging and checkpoint cadence are excluded.
+std::string canonical(const RunConfig& cfg);
+// Run id: 16 hex digits of a 64-bit FNV-1a hash of canonical(cfg) + seed.
+std::string run_id(const RunConfig& cfg);
+// Resolved config as TOML, grouped by section, for the run folder.
+std::string to_toml(const RunConfig& cfg);
+
+// Parse "key=value" from the command line (value in TOML syntax; a bare word
+// is a string).
+std::pair<std::string, Setting> parse_set(const std::string& arg);
+
+// Closest candidate by edit distance, or "" when none is close.
+std::string closest(const std::string& word, const std::vector<std::string>& candidates);
+
+// Model shape after presets are applied.
+struct ModelShape {
+  int depth, width, heads, split;
+};
+ModelShape model_shape(const ModelConfig& m);
+
+}  // namespace ldae

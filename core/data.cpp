@@ -1,0 +1,180 @@
+#include "core/data.hpp"
+
+#include <fmt/core.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+namespace ldae {
+namespace {
+
+const char* kPackageHint =
+    "Install it with `make deps` (Debian package dataset-fashion-mnist) or set "
+    "data.path to a folder holding the four *-idx?-ubyte.gz files.";
+
+// Read exactly n bytes or report how far the file got.
+void read_exact(gzFile f, void* buf, size_t n, const std::string& path, const char* what) {
+  size_t got = 0;
+  auto* p = static_cast<uint8_t*>(buf);
+  while (got < n) {
+    int r = gzread(f, p + got, unsigned(std::min<size_t>(n - got, 1 << 30)));
+    if (r <= 0) {
+      gzclose(f);
+      throw InputError(fmt::format(
+          "{}: truncated or corrupt IDX file: expected {} bytes of {}, read {}. {}", path, n,
+          what, got, kPackageHint));
+    }
+    got += size_t(r);
+  }
+}
+
+uint32_t be32(const uint8_t* b) {
+  return (uint32_t(b[0]) << 24) | (uint32_t(b[1]) << 16) | (uint32_t(b[2]) << 8) | b[3];
+}
+
+gzFile open_gz(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (!f)
+    throw InputError(fmt::format("{}: cannot open dataset file. {}", path, kPackageHint));
+  return f;
+}
+
+}  // namespace
+
+ImageSet read_idx_images(const std::string& path) {
+  gzFile f = open_gz(path);
+  uint8_t hdr[16];
+  read_exact(f, hdr, 16, path, "header");
+  if (be32(hdr) != 2051) {
+    gzclose(f);
+    throw InputError(fmt::format("{}: not an IDX image file (magic {} != 2051). {}", path,
+                                 be32(hdr), kPackageHint));
+  }
+  ImageSet s;
+  s.n = int(be32(hdr + 4));
+  s.h = int(be32(hdr + 8));
+  s.w = int(be32(hdr + 12));
+  s.c = 1;
+  s.pixels.resize(size_t(s.n) * s.h * s.w);
+  read_exact(f, s.pixels.data(), s.pixels.size(), path, "pixels");
+  gzclose(f);
+  return s;
+}
+
+std::vector<int64_t> read_idx_labels(const std::string& path) {
+  gzFile f = open_gz(path);
+  uint8_t hdr[8];
+  read_exact(f, hdr, 8, path, "header");
+  if (be32(hdr) != 2049) {
+    gzclose(f);
+    throw InputError(fmt::format("{}: not an IDX label file (magic {} != 2049). {}", path,
+                                 be32(hdr), kPackageHint));
+  }
+  std::vector<uint8_t> raw(be32(hdr + 4));
+  read_exact(f, raw.data(), raw.size(), path, "labels");
+  gzclose(f);
+  return std::vector<int64_t>(raw.begin(), raw.end());
+}
+
+Dataset load_fashion_mnist(const DataConfig& c) {
+  std::string dir = c.path.empty() ? kFashionMnistDir : c.path;
+  Dataset d;
+  d.name = "fashion_mnist";
+  d.classes = 10;
+  auto load = [&](const std::string& prefix, ImageSet& out) {
+    out = read_idx_images(dir + "/" + prefix + "-images-idx3-ubyte.gz");
+    std::string lp = dir + "/" + prefix + "-labels-idx1-ubyte.gz";
+    out.labels = read_idx_labels(lp);
+    if (int(out.labels.size()) != out.n)
+      throw InputError(fmt::format("{}: {} labels for {} images. {}", lp, out.labels.size(),
+                                   out.n, kPackageHint));
+  };
+  load("train", d.train);
+  load("t10k", d.test);
+  return d;
+}
+
+Dataset make_synthetic(const DataConfig& c, uint64_t seed) {
+  // Each class is a smooth random prototype; images are prototype + pixel
+  // noise, so classes are separable but not trivially (tests and smoke runs).
+  const int S = c.synthetic_size, K = c.synthetic_classes;
+  std::mt19937_64 rng(seed * 7919 + 17);
+  std::normal_distribution<double> normal;
+  std::vector<std::vector<double>> protos(K, std::vector<double>(S * S));
+  for (auto& p : protos) {
+    double a = normal(rng), b = normal(rng), fx = 1 + std::abs(normal(rng)) * 2,
+           fy = 1 + std::abs(normal(rng)) * 2;
+    for (int y = 0; y < S; ++y)
+      for (int x = 0; x < S; ++x)
+        p[y * S + x] = 0.5 * std::sin(fx * 6.283 * x / S + a) * std::cos(fy * 6.283 * y / S + b);
+  }
+  auto make = [&](int n) {
+    ImageSet s;
+    s.n = n, s.c = 1, s.h = S, s.w = S;
+    s.pixels.resize(size_t(n) * S * S);
+    s.labels.resize(n);
+    for (int i = 0; i < n; ++i) {
+      int k = int(rng() % uint64_t(K));
+      s.labels[i] = k;
+      for (int j = 0; j < S * S; ++j) {
+        double v = protos[k][j] + 0.25 * normal(rng);
+        s.pixels[size_t(i) * S * S + j] = uint8_t(std::clamp(127.5 + 127.5 * v, 0.0, 255.0));
+      }
+    }
+    return s;
+  };
+  Dataset d;
+  d.name = "synthetic";
+  d.classes = K;
+  d.train = make(c.synthetic_train);
+  d.test = make(c.synthetic_test);
+  return d;
+}
+
+ImageSet pad_images(const ImageSet& in, int pad) {
+  if (pad == 0) return in;
+  ImageSet out = in;
+  out.h = in.h + 2 * pad, out.w = in.w + 2 * pad;
+  out.pixels.assign(size_t(in.n) * in.c * out.h * out.w, 0);
+  for (int i = 0; i < in.n * in.c; ++i)
+    for (int y = 0; y < in.h; ++y)
+      std::copy_n(&in.pixels[(size_t(i) * in.h + y) * in.w], in.w,
+                  &out.pixels[(size_t(i) * out.h + y + pad) * out.w + pad]);
+  return out;
+}
+
+ImageSet take_subset(const ImageSet& in, int n, const std::string& mode, uint64_t seed) {
+  if (n <= 0 || n >= in.n) return in;
+  std::vector<int> idx(in.n);
+  std::iota(idx.begin(), idx.end(), 0);
+  if (mode == "random") {
+    std::mt19937_64 rng(seed);
+    std::shuffle(idx.begin(), idx.end(), rng);
+    idx.resize(n);
+    std::sort(idx.begin(), idx.end());
+  } else {
+    idx.resize(n);
+  }
+  ImageSet out = in;
+  out.n = n;
+  const size_t per = size_t(in.c) * in.h * in.w;
+  out.pixels.resize(per * n);
+  out.labels.resize(n);
+  for (int i = 0; i < n; ++i) {
+    std::copy_n(&in.pixels[per * idx[i]], per, &out.pixels[per * i]);
+    out.labels[i] = in.labels[idx[i]];
+  }
+  return out;
+}
+
+Dataset load_dataset(const DataConfig& c, uint64_t seed) {
+  Dataset d = load_registered_dataset(c, seed);
+  d.train = take_subset(pad_images(d.train, c.pad), c.subset, c.subset_mode, seed);
+  d.test = take_subset(pad_images(d.test, c.pad), c.test_subset, c.subset_mode, seed + 1);
+  return d;
+}
+
+}  // namespace ldae

@@ -1,0 +1,35 @@
+// Noise schedules: the forward process z_t = gamma_t z0 + sigma_t eps with
+// eps ~ N(0, I) and discrete t in {0, 1, ..., T} (t = 0 is clean data).
+// Training samples t uniformly from {1..T}. paper/ldae.md, "Noise schedules".
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+
+namespace ldae {
+
+struct Schedule {
+  std::string name;
+  int T = 0;
+  std::vector<double> gamma;  // (T + 1,) gamma[t]
+  std::vector<double> sigma;  // (T + 1,) sigma[t]
+};
+
+// DDPM "linear beta": beta_s linear from 1e-4 to 0.02 over s = 1..T,
+// gamma_t^2 = prod_{s<=t} (1 - beta_s), sigma_t^2 = 1 - gamma_t^2.
+Schedule ddpm_linear(const NoiseConfig& c);
+// Table 1 last row: gamma_t^2 = 1 - t / T, sigma_t^2 = t / T.
+Schedule linear_gamma2(const NoiseConfig& c);
+// Table 3 row 3 ("no input scaling"): gamma_t = 1, sigma_t = sigma_max t / T.
+Schedule linear_sigma(const NoiseConfig& c);
+// One noise level for every t: gamma = 1, sigma = c.sigma (default sqrt(1/3)).
+Schedule single_sigma(const NoiseConfig& c);
+// Nichol & Dhariwal cosine: gamma_t^2 = f(t)/f(0), f(t) = cos^2(pi/2 (t/T + s)/(1 + s)),
+// s = 0.008, with each step's beta clipped at 0.999 as in their code.
+Schedule cosine(const NoiseConfig& c);
+
+// Build the schedule named c.schedule (registry in core/registry.cpp).
+Schedule make_schedule(const NoiseConfig& c);
+
+}  // namespace ldae

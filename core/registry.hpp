@@ -1,0 +1,20 @@
+// The registries: one literal map per axis, keyed by the exact string used in
+// sweep files. Names stored in the results database are frozen: add new names,
+// never repurpose old ones. The maps live in core/registry.cpp.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace ldae {
+
+std::vector<std::string> dataset_names();    // data.name
+std::vector<std::string> tokenizer_names();  // tokenizer.name
+std::vector<std::string> schedule_names();   // noise.schedule
+std::vector<std::string> target_names();     // objective.target
+std::vector<std::string> backbone_names();   // model.name
+std::vector<std::string> probe_names();      // probe.name
+
+// Image channels of a registered dataset (1 for grey Fashion-MNIST).
+int dataset_channels(const std::string& dataset);
+
+}  // namespace ldae

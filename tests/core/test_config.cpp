@@ -1,0 +1,91 @@
+#include <gtest/gtest.h>
+
+#include "core/config.hpp"
+
+using namespace ldae;
+
+namespace {
+Overrides one(const std::string& key, Value v, int line = 7) {
+  return {{key, Setting{v, Origin{"exp.toml", line}}}};
+}
+std::string error_of(const Overrides& o) {
+  RunConfig c;
+  try {
+    apply_overrides(c, o);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Config, AppliesTypedValues) {
+  RunConfig c;
+  apply_overrides(c, one("train.epochs", int64_t(3)));
+  apply_overrides(c, one("train.base_lr", int64_t(1)));  // an integer is a fine number
+  apply_overrides(c, one("tokenizer.name", std::string("pixel")));
+  EXPECT_EQ(c.train.epochs, 3);
+  EXPECT_DOUBLE_EQ(c.train.base_lr, 1.0);
+  EXPECT_EQ(c.tokenizer.name, "pixel");
+}
+
+TEST(Config, UnknownKeySuggestsTheClosest) {
+  auto e = error_of(one("train.epoch", int64_t(3), 12));
+  EXPECT_NE(e.find("exp.toml:12"), std::string::npos) << e;
+  EXPECT_NE(e.find("train.epoch'"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'train.epochs'"), std::string::npos) << e;
+}
+
+TEST(Config, WrongTypeNamesFileLineAndKey) {
+  auto e = error_of(one("train.epochs", std::string("five"), 4));
+  EXPECT_NE(e.find("exp.toml:4"), std::string::npos) << e;
+  EXPECT_NE(e.find("train.epochs"), std::string::npos) << e;
+  EXPECT_NE(e.find("expected an integer"), std::string::npos) << e;
+}
+
+TEST(Config, UnknownChoiceListsKnownNames) {
+  auto e = error_of(one("tokenizer.name", std::string("patch_pcaa")));
+  EXPECT_NE(e.find("did you mean \"patch_pca\""), std::string::npos) << e;
+  EXPECT_NE(e.find("pixel"), std::string::npos) << e;
+}
+
+TEST(Config, OutOfRange) {
+  auto e = error_of(one("train.batch", int64_t(0)));
+  EXPECT_NE(e.find("out of range"), std::string::npos) << e;
+}
+
+TEST(Config, RunIdIgnoresThreadsButNotSemantics) {
+  RunConfig a, b;
+  b.train.threads = 7;
+  b.train.log_every = 3;
+  EXPECT_EQ(run_id(a), run_id(b));
+  b.objective.target = "original_image";
+  EXPECT_NE(run_id(a), run_id(b));
+  RunConfig s = a;
+  s.seed = 1;
+  EXPECT_NE(run_id(a), run_id(s));
+}
+
+TEST(Config, ParseSetUsesTomlSyntax) {
+  auto [k, s] = parse_set("train.epochs=4");
+  EXPECT_EQ(k, "train.epochs");
+  EXPECT_EQ(std::get<int64_t>(s.value), 4);
+  EXPECT_EQ(std::get<std::string>(parse_set("tokenizer.name=pixel").second.value), "pixel");
+  EXPECT_EQ(std::get<bool>(parse_set("train.bf16=true").second.value), true);
+  EXPECT_THROW(parse_set("nonsense"), InputError);
+}
+
+TEST(Config, ImageTargetNeedsLinearTokenizerAndDFitsPatch) {
+  RunConfig c;
+  c.tokenizer.d = 17;  // patch 4 -> D = 16
+  EXPECT_THROW(validate(c, "row 1"), InputError);
+  c.tokenizer.d = 16;
+  EXPECT_NO_THROW(validate(c, "row 1"));
+}
+
+TEST(Config, ResolvedTomlRoundTripsEveryKey) {
+  RunConfig c;
+  std::string t = to_toml(c);
+  for (const auto& k : config_keys())
+    if (k != "seed") EXPECT_NE(t.find(k.substr(k.find('.') + 1) + " = "), std::string::npos) << k;
+}

@@ -1,0 +1,80 @@
+// Every schedule against hand-computed values (paper/ldae.md, "Noise schedules").
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/noise.hpp"
+
+using namespace ldae;
+
+TEST(Schedule, DdpmLinearMatchesProductOfBetas) {
+  NoiseConfig c;
+  auto s = ddpm_linear(c);
+  ASSERT_EQ(s.gamma.size(), 1001u);
+  EXPECT_DOUBLE_EQ(s.gamma[0], 1.0);
+  // t = 1: gamma^2 = 1 - beta_1 = 1 - 1e-4
+  EXPECT_NEAR(s.gamma[1] * s.gamma[1], 1 - 1e-4, 1e-12);
+  // t = 2: (1 - 1e-4)(1 - (1e-4 + 0.0199/999))
+  double b2 = 1e-4 + (0.02 - 1e-4) / 999.0;
+  EXPECT_NEAR(s.gamma[2] * s.gamma[2], (1 - 1e-4) * (1 - b2), 1e-12);
+  // The paper: gamma^2 at t = 10 is 0.9981.
+  EXPECT_NEAR(s.gamma[10] * s.gamma[10], 0.9981, 5e-5);
+  // The paper: 74% of steps have gamma^2 < 0.5.
+  int below = 0;
+  for (int t = 1; t <= 1000; ++t) below += s.gamma[t] * s.gamma[t] < 0.5;
+  EXPECT_NEAR(below / 1000.0, 0.74, 0.01);
+  for (int t = 0; t <= 1000; ++t)
+    EXPECT_NEAR(s.gamma[t] * s.gamma[t] + s.sigma[t] * s.sigma[t], 1.0, 1e-12);
+}
+
+TEST(Schedule, LinearGamma2) {
+  NoiseConfig c;
+  c.T = 4;
+  auto s = linear_gamma2(c);
+  EXPECT_NEAR(s.gamma[1] * s.gamma[1], 0.75, 1e-15);
+  EXPECT_NEAR(s.sigma[1] * s.sigma[1], 0.25, 1e-15);
+  EXPECT_NEAR(s.gamma[4], 0.0, 1e-15);
+  EXPECT_NEAR(s.sigma[4], 1.0, 1e-15);
+}
+
+TEST(Schedule, LinearSigmaHasNoInputScaling) {
+  NoiseConfig c;
+  c.T = 1000;
+  auto s = linear_sigma(c);
+  EXPECT_DOUBLE_EQ(s.gamma[500], 1.0);
+  EXPECT_NEAR(s.sigma[500], std::sqrt(2.0) / 2, 1e-15);
+  EXPECT_NEAR(s.sigma[1000], std::sqrt(2.0), 1e-15);
+  EXPECT_DOUBLE_EQ(s.sigma[0], 0.0);
+}
+
+TEST(Schedule, SingleSigmaIsConstant) {
+  NoiseConfig c;
+  auto s = single_sigma(c);
+  EXPECT_NEAR(s.sigma[1], std::sqrt(1.0 / 3.0), 1e-15);
+  EXPECT_NEAR(s.sigma[1000], std::sqrt(1.0 / 3.0), 1e-15);
+  EXPECT_DOUBLE_EQ(s.gamma[700], 1.0);
+}
+
+TEST(Schedule, CosineMatchesClosedFormAwayFromTheEnd) {
+  NoiseConfig c;
+  auto s = cosine(c);
+  const double pi = 3.14159265358979323846, off = 0.008;
+  auto f = [&](double t) {
+    double u = std::cos((t / 1000.0 + off) / (1 + off) * pi / 2);
+    return u * u;
+  };
+  // Before the beta clip at 0.999 bites, gamma^2 = f(t) / f(0) exactly.
+  for (int t : {1, 100, 500, 900})
+    EXPECT_NEAR(s.gamma[t] * s.gamma[t], f(t) / f(0), 1e-9) << "t=" << t;
+  EXPECT_LT(s.gamma[1000], 1e-3);
+}
+
+TEST(Schedule, RegistryBuildsEveryName) {
+  for (const char* name : {"ddpm_linear", "linear_gamma2", "linear_sigma", "single_sigma", "cosine"}) {
+    NoiseConfig c;
+    c.schedule = name;
+    auto s = make_schedule(c);
+    EXPECT_EQ(s.name, name);
+    EXPECT_EQ(int(s.sigma.size()), c.T + 1);
+  }
+}

@@ -1,0 +1,141 @@
+#include "tokenizers/linear.hpp"
+
+#include <Eigen/Dense>
+#include <fmt/core.h>
+
+#include "core/h5.hpp"
+
+namespace ldae {
+namespace {
+
+std::vector<double> to_vec(const torch::Tensor& t) {
+  auto c = t.to(torch::kFloat64).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+torch::Tensor from_vec(const std::vector<double>& v, std::vector<int64_t> shape) {
+  return torch::from_blob(const_cast<double*>(v.data()), shape, torch::kFloat64)
+      .to(torch::kFloat32)
+      .clone();
+}
+
+}  // namespace
+
+torch::Tensor LinearTokenizer::encode(const torch::Tensor& images) const {
+  return torch::matmul(to_patch_space(images), V().t());  // (B, L, D) x (D, d)
+}
+
+torch::Tensor LinearTokenizer::decode(const torch::Tensor& tokens) const {
+  return from_patch_space(torch::matmul(tokens, V()), C_, H_, W_);  // (B, L, D)
+}
+
+void LinearTokenizer::set_scale(bool enabled, const torch::Tensor& kept) {
+  scale_ = enabled ? std::sqrt(kept.mean().item<double>()) : 1.0;
+  if (!(scale_ > 1e-12)) scale_ = 1.0;  // constant images: nothing to scale
+}
+
+void LinearTokenizer::save(const std::string& path) const {
+  H5File f(path, H5File::Create);
+  const uint64_t D = uint64_t(basis_.size(0));
+  f.set_attr("tokenizer", name());
+  f.set_attr("patch", int64_t(patch_));
+  f.set_attr("d", int64_t(d_));
+  f.set_attr("scale", scale_);
+  f.set_attr("image_c", int64_t(C_));
+  f.set_attr("image_h", int64_t(H_));
+  f.set_attr("image_w", int64_t(W_));
+  f.write("mean", to_vec(mean_), {D});
+  f.write("basis", to_vec(basis_), {D, D});
+  f.write("eigenvalues", to_vec(eigenvalues_), {D});
+}
+
+void LinearTokenizer::load(const std::string& path) {
+  H5File f(path, H5File::Read);
+  if (f.attr_str("tokenizer") != name() || f.attr_i64("patch") != patch_)
+    throw InputError(fmt::format("{}: holds a {} tokenizer with patch {}, expected {} with "
+                                 "patch {}; delete the file to refit",
+                                 path, f.attr_str("tokenizer"), f.attr_i64("patch"), name(),
+                                 patch_));
+  std::vector<uint64_t> shape;
+  auto basis = f.read_f64("basis", &shape);
+  const int64_t D = int64_t(shape.at(0));
+  basis_ = from_vec(basis, {D, D});
+  mean_ = from_vec(f.read_f64("mean"), {D});
+  eigenvalues_ = from_vec(f.read_f64("eigenvalues"), {D});
+  scale_ = f.attr_f64("scale");
+  C_ = int(f.attr_i64("image_c"));
+  H_ = int(f.attr_i64("image_h"));
+  W_ = int(f.attr_i64("image_w"));
+}
+
+PixelTokenizer::PixelTokenizer(const TokenizerConfig& c, int channels)
+    : scale_enabled_(c.scale) {
+  patch_ = c.patch;
+  d_ = c.patch * c.patch * channels;  // the identity keeps every dimension
+  C_ = channels;
+}
+
+void PixelTokenizer::fit(const torch::Tensor& images, uint64_t) {
+  torch::NoGradGuard ng;
+  C_ = int(images.size(1)), H_ = int(images.size(2)), W_ = int(images.size(3));
+  const int64_t D = int64_t(patch_) * patch_ * C_;
+  mean_ = torch::zeros({D});
+  basis_ = torch::eye(D);
+  auto patches = patchify(images, patch_).reshape({-1, D});
+  eigenvalues_ = patches.var(/*dim=*/0);  // per-pixel variances (not sorted)
+  scale_ = 1.0;
+  set_scale(scale_enabled_, eigenvalues_);
+}
+
+PatchPcaTokenizer::PatchPcaTokenizer(const TokenizerConfig& c, int channels)
+    : fit_patches_(c.fit_patches), scale_enabled_(c.scale) {
+  patch_ = c.patch;
+  d_ = c.d;
+  C_ = channels;
+}
+
+void PatchPcaTokenizer::fit(const torch::Tensor& images, uint64_t seed) {
+  torch::NoGradGuard ng;
+  C_ = int(images.size(1)), H_ = int(images.size(2)), W_ = int(images.size(3));
+  const int p = patch_, D = p * p * C_;
+  if (d_ > D)
+    throw InputError(fmt::format("tokenizer.d = {} exceeds the patch dimension D = {}", d_, D));
+  // Sample patches at random positions (not only grid-aligned ones, as the
+  // paper samples "random patches").
+  auto gen = at::detail::createCPUGenerator(seed);
+  const int64_t n = fit_patches_;
+  auto img = torch::randint(images.size(0), {n}, gen, torch::kLong);
+  auto ys = torch::randint(H_ - p + 1, {n}, gen, torch::kLong);
+  auto xs = torch::randint(W_ - p + 1, {n}, gen, torch::kLong);
+  auto src = images.contiguous();
+  Eigen::MatrixXd X(n, D);  // (n, D) patches
+  auto acc = src.accessor<float, 4>();
+  auto ia = img.accessor<int64_t, 1>(), ya = ys.accessor<int64_t, 1>(),
+       xa = xs.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int c = 0, j = 0; c < C_; ++c)
+      for (int dy = 0; dy < p; ++dy)
+        for (int dx = 0; dx < p; ++dx, ++j)
+          X(i, j) = acc[ia[i]][c][ya[i] + dy][xa[i] + dx];
+  Eigen::RowVectorXd mu = X.colwise().mean();
+  X.rowwise() -= mu;
+  Eigen::MatrixXd cov = (X.transpose() * X) / double(n - 1);  // (D, D)
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(cov);
+  // Eigen sorts ascending; we keep components by decreasing variance.
+  Eigen::VectorXd vals = eig.eigenvalues().reverse();
+  Eigen::MatrixXd vecs = eig.eigenvectors().rowwise().reverse();  // columns
+  Eigen::MatrixXd rows = vecs.transpose();                         // (D, D) rows
+  std::vector<double> b(size_t(D) * D), m(D), e(D);
+  for (int i = 0; i < D; ++i) {
+    m[i] = mu(i);
+    e[i] = std::max(vals(i), 0.0);
+    for (int j = 0; j < D; ++j) b[size_t(i) * D + j] = rows(i, j);
+  }
+  basis_ = from_vec(b, {D, D});
+  mean_ = from_vec(m, {D});
+  eigenvalues_ = from_vec(e, {D});
+  scale_ = 1.0;
+  set_scale(scale_enabled_, eigenvalues_.slice(0, 0, d_));
+}
+
+}  // namespace ldae

@@ -1,0 +1,49 @@
+// Linear patch tokenizers: z = V (patch(x) - m) / s, decode = V^T z s + m.
+// pixel: V = I (d = D); patch_pca: V = top-d eigenvectors of the patch
+// covariance (paper Table 2, "patch-wise PCA").
+#pragma once
+#include "tokenizers/tokenizer.hpp"
+
+namespace ldae {
+
+class LinearTokenizer : public Tokenizer {
+ public:
+  torch::Tensor encode(const torch::Tensor& images) const override;
+  torch::Tensor decode(const torch::Tensor& tokens) const override;
+  void save(const std::string& path) const override;
+  void load(const std::string& path) override;
+  // Eigenvalues of the patch covariance (pixel units), sorted decreasing (D,).
+  const torch::Tensor& eigenvalues() const { return eigenvalues_; }
+
+ protected:
+  // Latent scale s: the root mean variance of the kept components, so noise
+  // of sigma = 1 is comparable to the signal (cf. DiT's VAE factor 0.18215).
+  void set_scale(bool enabled, const torch::Tensor& kept_variances);
+  int C_ = 1, H_ = 0, W_ = 0;  // image shape seen by fit
+  torch::Tensor eigenvalues_;
+};
+
+class PixelTokenizer : public LinearTokenizer {
+ public:
+  PixelTokenizer(const TokenizerConfig& c, int channels);
+  std::string name() const override { return "pixel"; }
+  void fit(const torch::Tensor& images, uint64_t seed) override;
+
+ private:
+  bool scale_enabled_;
+};
+
+class PatchPcaTokenizer : public LinearTokenizer {
+ public:
+  PatchPcaTokenizer(const TokenizerConfig& c, int channels);
+  std::string name() const override { return "patch_pca"; }
+  // Mean and covariance of fit_patches randomly sampled patches (positions
+  // and images drawn with the seed), eigendecomposition with Eigen.
+  void fit(const torch::Tensor& images, uint64_t seed) override;
+
+ private:
+  int fit_patches_;
+  bool scale_enabled_;
+};
+
+}  // namespace ldae

@@ -1,0 +1,57 @@
+// Tokenizers map images (B, C, H, W) in [-1, 1] to tokens (B, L, d) on an
+// h x w grid and back. Linear ones (pixel, patch_pca) also expose the full
+// D x D patch basis that the image-space objectives of Table 3 need.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+#include "core/config.hpp"
+
+namespace ldae {
+
+// (B, C, H, W) -> (B, L, p*p*C), patches in row-major grid order, each patch
+// flattened as (C, p, p).
+torch::Tensor patchify(const torch::Tensor& images, int p);
+// Inverse of patchify for a grid of (H / p) x (W / p) patches.
+torch::Tensor unpatchify(const torch::Tensor& patches, int p, int C, int H, int W);
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  virtual std::string name() const = 0;
+  // Fit on training images (N, C, H, W); a no-op for tokenizers without
+  // parameters. Deterministic given the seed.
+  virtual void fit(const torch::Tensor& images, uint64_t seed) = 0;
+  // (B, C, H, W) -> (B, L, d)
+  virtual torch::Tensor encode(const torch::Tensor& images) const = 0;
+  // (B, L, d) -> (B, C, H, W)
+  virtual torch::Tensor decode(const torch::Tensor& tokens) const = 0;
+  virtual void save(const std::string& path) const = 0;
+  virtual void load(const std::string& path) = 0;
+
+  int d() const { return d_; }
+  int patch() const { return patch_; }
+
+  // ---- linear tokenizers: z = V (x - m) / s with V (d, D) orthonormal rows.
+  bool is_linear() const { return basis_.defined(); }
+  // Patches in the tokenizer's normalised image space x' = (x - m) / s: (B, L, D).
+  torch::Tensor to_patch_space(const torch::Tensor& images) const;
+  torch::Tensor from_patch_space(const torch::Tensor& patches, int C, int H, int W) const;
+  // Full basis (D, D), rows sorted by decreasing variance; V = first d rows.
+  const torch::Tensor& basis() const { return basis_; }
+  torch::Tensor V() const { return basis_.slice(0, 0, d_); }
+  // Reconstruction mean squared error per pixel on `images`.
+  double reconstruction_mse(const torch::Tensor& images) const;
+
+ protected:
+  int patch_ = 1, d_ = 1;
+  torch::Tensor mean_;   // (D,) patch mean m
+  double scale_ = 1.0;   // s: makes the latent variance ~1 (DiT's VAE factor)
+  torch::Tensor basis_;  // (D, D) or undefined for non-linear tokenizers
+};
+
+std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& c, int channels);
+
+}  // namespace ldae
