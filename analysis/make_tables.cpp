@@ -1,1 +1,67 @@
-int main(){}
+// make_tables: the results database -> one table per sweep and profile,
+// printed as Markdown and written as .md/.tex/.csv under RESULTS/tables/.
+#include <boost/program_options.hpp>
+#include <fmt/core.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "analysis/tables.hpp"
+#include "core/errors.hpp"
+#include "core/records.hpp"
+
+namespace po = boost::program_options;
+using namespace ldae;
+
+int run(int argc, char** argv) {
+  std::string results = "results", sweep, format = "md";
+  po::options_description opts("make_tables [options]\n\nRegenerate every sweep's table from "
+                               "RESULTS/results.db.\nOptions");
+  opts.add_options()("help,h", "print this help")(
+      "results", po::value(&results), "results root (default: results)")(
+      "sweep", po::value(&sweep), "only this sweep (its [sweep] name)")(
+      "format", po::value(&format), "what to print: md (default), tex or csv; all three are written");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, opts), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fmt::print(stderr, "make_tables: {} (see --help)\n", e.what());
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << opts;
+    return 0;
+  }
+  if (format != "md" && format != "tex" && format != "csv")
+    throw InputError("--format '" + format + "': expected md, tex or csv");
+  const std::string db = results + "/results.db";
+  if (!std::filesystem::exists(db))
+    throw InputError(db + ": no results database; run a sweep first (make run)");
+  Store store(db);
+  auto tables = collect_tables(store, sweep);
+  if (tables.empty())
+    throw InputError(sweep.empty() ? db + ": no sweeps recorded yet"
+                                   : db + ": no sweep named '" + sweep + "'");
+  for (const auto& t : tables) {
+    const std::string base = fmt::format("{}/tables/{}.{}", results, t.sweep, t.profile);
+    write_atomic(base + ".md", to_markdown(t));
+    write_atomic(base + ".tex", to_latex(t));
+    write_atomic(base + ".csv", to_csv(t));
+    fmt::print("{}\n", format == "md" ? to_markdown(t) : format == "tex" ? to_latex(t) : to_csv(t));
+    fmt::print("written: {}.{{md,tex,csv}}\n\n", base);
+  }
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const InputError& e) {
+    fmt::print(stderr, "make_tables: error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "make_tables: internal error: {}\n", e.what());
+    return 3;
+  }
+}

@@ -322,12 +322,15 @@ std::string canonical(const RunConfig& cfg) {
   return out;
 }
 
-std::string run_id(const RunConfig& cfg) {
+std::string fnv1a_hex(const std::string& text) {
   // FNV-1a 64: stable across platforms and compilers, unlike std::hash.
-  std::string text = canonical(cfg) + "seed = " + std::to_string(cfg.seed) + "\n";
   uint64_t h = 1469598103934665603ull;
   for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ull;
   return fmt::format("{:016x}", h);
+}
+
+std::string run_id(const RunConfig& cfg) {
+  return fnv1a_hex(canonical(cfg) + "seed = " + std::to_string(cfg.seed) + "\n");
 }
 
 std::string to_toml(const RunConfig& cfg) {

@@ -128,6 +128,8 @@ Value get(const RunConfig& cfg, const std::string& key);
 std::string canonical(const RunConfig& cfg);
 // Run id: 16 hex digits of a 64-bit FNV-1a hash of canonical(cfg) + seed.
 std::string run_id(const RunConfig& cfg);
+// 16 hex digits of the 64-bit FNV-1a hash of text (stable across builds).
+std::string fnv1a_hex(const std::string& text);
 // Resolved config as TOML, grouped by section, for the run folder.
 std::string to_toml(const RunConfig& cfg);
 

@@ -1,1 +1,162 @@
-int main(){}
+// run_sweep: sweep file -> validated plan -> runs (skipping done ones,
+// resuming interrupted ones) -> results database. Exit codes: 0 all done,
+// 1 some run failed, 2 bad input, 130 interrupted.
+#include <boost/program_options.hpp>
+#include <fmt/core.h>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "core/records.hpp"
+#include "core/registry.hpp"
+#include "core/run.hpp"
+#include "core/sweep.hpp"
+
+namespace po = boost::program_options;
+using namespace ldae;
+
+namespace {
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+
+void print_registries() {
+  auto line = [](const char* what, const std::vector<std::string>& names) {
+    std::string s;
+    for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+    fmt::print("{:<18} {}\n", what, s);
+  };
+  line("data.name", dataset_names());
+  line("tokenizer.name", tokenizer_names());
+  line("noise.schedule", schedule_names());
+  line("objective.target", target_names());
+  line("model.name", backbone_names());
+  line("model.preset", {"tiny", "S", "B", "L", "XL"});
+  line("probe.name", probe_names());
+  line("probe.features", {"encoder", "raw_pixels"});
+  fmt::print("\nkeys and defaults:\n");
+  RunConfig defaults;
+  for (const auto& k : config_keys()) fmt::print("  {} = {}\n", k, value_str(get(defaults, k)));
+}
+
+int run(int argc, char** argv) {
+  po::options_description opts(
+      "run_sweep FILE.toml [options]\n\nRun every row of a sweep file (see experiments/*.toml) and "
+      "index the results.\nOptions");
+  std::vector<std::string> sets;
+  std::string file, profile, only, results = "results";
+  int threads = 0;
+  opts.add_options()("help,h", "print this help")(
+      "profile,p", po::value(&profile), "profile of the sweep file, e.g. tiny")(
+      "set", po::value(&sets)->composing(), "override a key for every row: --set train.epochs=3 (repeatable)")(
+      "only", po::value(&only), "run only rows whose label contains LABEL (or row number)")(
+      "dry-run", "print the plan (row, run id, status) and exit")(
+      "results", po::value(&results), "results root (default: results)")(
+      "threads", po::value(&threads), "CPU threads (default: train.threads, else all cores)")(
+      "list", "print every registry with its names, and every key with its default")(
+      "reindex", "rebuild results.db from the run folders and exit");
+  po::options_description hidden;
+  hidden.add_options()("file", po::value(&file));
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fmt::print(stderr, "run_sweep: {} (see --help)\n", e.what());
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << opts << "\nExample:\n  run_sweep experiments/quickstart.toml --profile tiny\n";
+    return 0;
+  }
+  if (vm.count("list")) {
+    print_registries();
+    return 0;
+  }
+  if (vm.count("reindex")) {
+    std::filesystem::create_directories(results);
+    Store store(results + "/results.db");
+    fmt::print("reindexed {} runs from {}/runs\n", store.rebuild(results), results);
+    return 0;
+  }
+  if (file.empty()) {
+    fmt::print(stderr, "run_sweep: give a sweep file, e.g. run_sweep experiments/quickstart.toml (see --help)\n");
+    return 2;
+  }
+  if (threads < 0) throw InputError("--threads must be >= 0");
+
+  Overrides cli;
+  for (const auto& s : sets) cli.insert(parse_set(s));
+  SweepFile sweep = parse_sweep(file);
+  auto plan = expand(sweep, profile, cli);  // validates every run before any starts
+  if (!only.empty()) {
+    std::vector<PlannedRun> kept;
+    for (auto& p : plan)
+      if (p.label.find(only) != std::string::npos || std::to_string(p.row) == only) kept.push_back(p);
+    if (kept.empty()) throw InputError(fmt::format("--only '{}' matches no row of {}", only, file));
+    plan = kept;
+  }
+
+  fmt::print("sweep {} ({}), profile {}, {} runs\n", sweep.name, sweep.mode,
+             profile.empty() ? "-" : profile, plan.size());
+  for (const auto& p : plan) {
+    std::string st = run_status(results, p.id);
+    fmt::print("  row {:>2}  seed {}  {}  {:<12} {}\n", p.row, p.seed, p.id,
+               st.empty() ? "pending" : st, p.label);
+  }
+  if (vm.count("dry-run")) return 0;
+
+  std::filesystem::create_directories(results);
+  Store store(results + "/results.db");
+  SweepRecord rec{sweep.name, profile.empty() ? "default" : profile, sweep.title, file, sweep.mode, {}};
+  for (const auto& p : plan) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper});
+  if (only.empty()) {  // a partial run must not shrink the recorded sweep
+    write_sweep_json(results, rec);
+    store.put_sweep(rec);
+  }
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  RunContext ctx;
+  ctx.results = results;
+  ctx.threads = threads;
+  ctx.stop = &g_stop;
+  int failed = 0;
+  size_t k = 0;
+  for (const auto& p : plan) {
+    ++k;
+    fmt::print("\n[{}/{}] row {} seed {} {}: {}\n", k, plan.size(), p.row, p.seed, p.id, p.label);
+    std::fflush(stdout);
+    auto out = execute_run(p.cfg, p.label, ctx, store);
+    switch (out.status) {
+      case RunOutcome::Skipped: fmt::print("  done earlier: top-1 {:.2f}%\n", out.top1); break;
+      case RunOutcome::Done: fmt::print("  done in {:.1f} s: top-1 {:.2f}%\n", out.seconds, out.top1); break;
+      case RunOutcome::Failed: fmt::print("  FAILED: {}\n", out.error); ++failed; break;
+      case RunOutcome::Stopped:
+        fmt::print("  interrupted; rerun the same command to resume from the checkpoint\n");
+        return 130;
+    }
+    std::fflush(stdout);
+  }
+  fmt::print("\nsweep {}: {} runs, {} failed; tables: make_tables --results {} --sweep {}\n",
+             sweep.name, plan.size(), failed, results, sweep.name);
+  return failed ? 1 : 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const InputError& e) {
+    fmt::print(stderr, "run_sweep: error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "run_sweep: internal error: {}\n", e.what());
+    return 3;
+  }
+}

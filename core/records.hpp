@@ -1,0 +1,47 @@
+// One folder per run, results/runs/<id>/, is the source of truth:
+//   config.toml  resolved config      run.json   status, seed, provenance, timings
+//   metrics.h5   loss/probe curves, probe features      log.txt   the run's log
+//   ckpt/last.pt the latest checkpoint (removed once the run is done)
+// Every file is written atomically (temp file, fsync, rename), so a killed
+// run never leaves a half-written record.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "core/store.hpp"
+
+namespace ldae {
+
+std::string run_dir(const std::string& results, const std::string& id);
+void write_atomic(const std::string& path, const std::string& content);
+std::string read_text(const std::string& path);
+
+nlohmann::json read_run_json(const std::string& dir);  // {} when absent
+void write_run_json(const std::string& dir, const nlohmann::json& j);
+
+struct RunMetrics {
+  std::vector<std::array<double, 3>> loss;   // (step, loss, lr)
+  std::vector<std::array<double, 4>> probe;  // (epoch, train_loss, train_acc, test_acc)
+  double top1 = -1;                          // final probe top-1 (%)
+  double recon_mse = -1;                     // tokenizer reconstruction MSE
+};
+// The metrics as the database stores them ("train.loss", "probe.test_acc", ...).
+std::map<std::string, std::vector<MetricPoint>> metric_series(const RunMetrics& m);
+
+// Write metrics.h5 (atomically). Features (N, F) float32 are the probe cache.
+void write_metrics_h5(const std::string& dir, const RunMetrics& m,
+                      const std::vector<float>& train_features = {},
+                      const std::vector<float>& test_features = {}, uint64_t feature_dim = 0);
+RunMetrics read_metrics_h5(const std::string& dir);
+
+// Sweep plans as JSON under results/sweeps/, so the index can be rebuilt.
+void write_sweep_json(const std::string& results, const SweepRecord& s);
+std::vector<SweepRecord> read_sweep_jsons(const std::string& results);
+
+// Index one run folder into the store (run.json + config.toml + metrics.h5).
+void index_run(Store& store, const std::string& dir);
+
+}  // namespace ldae

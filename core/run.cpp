@@ -1,0 +1,292 @@
+#include "core/run.hpp"
+
+#include <H5public.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include <Eigen/Core>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include "core/data.hpp"
+#include "core/dit.hpp"
+#include "core/noise.hpp"
+#include "core/objective.hpp"
+#include "core/records.hpp"
+#include "core/trainer.hpp"
+#include "probes/linear_probe.hpp"
+#include "tokenizers/tokenizer.hpp"
+
+namespace ldae {
+namespace fs = std::filesystem;
+using clk = std::chrono::steady_clock;
+
+std::string library_versions() {
+  return fmt::format("libtorch {}, hdf5 {}.{}.{}, sqlite {}, eigen {}.{}.{}", TORCH_VERSION,
+                     H5_VERS_MAJOR, H5_VERS_MINOR, H5_VERS_RELEASE, SQLITE_VERSION,
+                     EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
+}
+
+std::string run_status(const std::string& results, const std::string& id) {
+  return read_run_json(run_dir(results, id)).value("status", "");
+}
+
+namespace {
+
+double secs_since(clk::time_point t) {
+  return std::chrono::duration<double>(clk::now() - t).count();
+}
+
+std::string hostname() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+// Images as float (N, C, H, W) in [-1, 1] (or [0, 1]).
+torch::Tensor to_float(const ImageSet& s, bool normalize) {
+  auto t = torch::from_blob(const_cast<uint8_t*>(s.pixels.data()), {s.n, s.c, s.h, s.w},
+                            torch::kUInt8)
+               .to(torch::kFloat32) / 255.0;
+  return normalize ? t * 2.0 - 1.0 : t;
+}
+
+torch::Tensor to_labels(const ImageSet& s) {
+  return torch::tensor(s.labels, torch::kLong);
+}
+
+// A sweep runs many rows over the same data: load each data config once per
+// process. Subsets are sampled with a fixed seed so every seed of a row sees
+// the same images and seeds vary only the training.
+const Dataset& cached_dataset(const DataConfig& c) {
+  static std::mutex mu;
+  static std::map<std::string, Dataset> cache;
+  RunConfig key_cfg;
+  key_cfg.data = c;
+  std::string key = canonical(key_cfg).substr(0, canonical(key_cfg).find("tokenizer."));
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, load_dataset(c, /*seed=*/0)).first;
+  return it->second;
+}
+
+// Lines of canonical(cfg) that start with one of the prefixes.
+std::string section_text(const RunConfig& cfg, std::initializer_list<const char*> prefixes) {
+  std::string out, line;
+  std::istringstream in(canonical(cfg));
+  while (std::getline(in, line))
+    for (const char* p : prefixes)
+      if (line.rfind(p, 0) == 0) out += line + "\n";
+  return out;
+}
+
+// Fit once per (data, tokenizer) config and share the file across runs.
+std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const torch::Tensor& train,
+                                            const std::string& results,
+                                            const std::function<void(const std::string&)>& log,
+                                            double* fit_s) {
+  auto tok = make_tokenizer(cfg.tokenizer, int(train.size(1)));
+  const std::string path = fmt::format("{}/tokenizers/{}-{}.h5", results, cfg.tokenizer.name,
+                                       fnv1a_hex(section_text(cfg, {"data.", "tokenizer."})));
+  const auto t0 = clk::now();
+  if (fs::exists(path)) {
+    tok->load(path);
+    log("tokenizer loaded from " + path);
+  } else {
+    tok->fit(train, /*seed=*/0);
+    fs::create_directories(fs::path(path).parent_path());
+    const std::string tmp = fmt::format("{}.{}.tmp", path, getpid());
+    tok->save(tmp);
+    fs::rename(tmp, path);
+    log(fmt::format("tokenizer {} fitted in {:.2f} s -> {}", cfg.tokenizer.name, secs_since(t0), path));
+  }
+  *fit_s = secs_since(t0);
+  return tok;
+}
+
+torch::Device pick_device(const std::string& want) {
+  if (want == "cuda" && !torch::cuda::is_available())
+    throw InputError("train.device = \"cuda\" but this LibTorch sees no CUDA device; use "
+                     "\"auto\" or \"cpu\"");
+  if (want == "cpu" || !torch::cuda::is_available()) return torch::kCPU;
+  return torch::kCUDA;
+}
+
+}  // namespace
+
+RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const RunContext& ctx,
+                       Store& store) {
+  const auto t_start = clk::now();
+  const std::string id = run_id(cfg), dir = run_dir(ctx.results, id);
+  RunOutcome out;
+  nlohmann::json rec = read_run_json(dir);
+  if (rec.value("status", "") == "done") {
+    out.status = RunOutcome::Skipped;
+    out.top1 = rec.value("probe_top1", -1.0);
+    return out;
+  }
+  fs::create_directories(dir);
+  write_atomic(dir + "/config.toml", to_toml(cfg));
+  std::ofstream logf(dir + "/log.txt", std::ios::app);
+  auto log = [&](const std::string& line) { logf << "[" << now_iso() << "] " << line << std::endl; };
+
+  const int threads = ctx.threads > 0 ? ctx.threads
+                      : cfg.train.threads > 0 ? cfg.train.threads
+                                              : int(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads);
+  const torch::Device device = pick_device(cfg.train.device);
+
+  std::map<std::string, std::string> params;
+  for (const auto& k : config_keys()) params[k] = value_str(get(cfg, k));
+  if (rec.empty()) rec["created"] = now_iso();
+  if (!rec.contains("timings")) rec["timings"] = nlohmann::json::object();
+  rec["id"] = id;
+  rec["label"] = label;
+  rec["seed"] = cfg.seed;
+  rec["status"] = "running";
+  rec["git_commit"] = LDAE_GIT_COMMIT;
+  rec["host"] = hostname();
+  rec["pid"] = getpid();
+  rec["versions"] = library_versions();
+  rec["device"] = device.str();
+  rec["threads"] = threads;
+  rec["params"] = params;
+  rec["updated"] = now_iso();
+  write_run_json(dir, rec);
+  RunRow row{id, "running", label, rec["created"].get<std::string>(), now_iso(), LDAE_GIT_COMMIT, hostname(), ""};
+  row.seed = cfg.seed;
+  store.put_run(row, params);
+  log(fmt::format("run {} '{}' seed {} on {} with {} threads", id, label, cfg.seed, device.str(), threads));
+
+  auto finish = [&](const std::string& status, const std::string& error) {
+    rec["status"] = status;
+    rec["error"] = error;
+    rec["updated"] = now_iso();
+    rec["timings"]["wall_s"] = rec["timings"].value("wall_s", 0.0) + secs_since(t_start);
+    write_run_json(dir, rec);
+  };
+
+  try {
+    const Dataset& data = cached_dataset(cfg.data);
+    auto train_img = to_float(data.train, cfg.data.normalize);
+    auto test_img = to_float(data.test, cfg.data.normalize);
+    auto train_y = to_labels(data.train), test_y = to_labels(data.test);
+    RunMetrics metrics;
+    torch::Tensor f_train, f_test;
+    double fit_s = 0, train_s = 0;
+
+    if (cfg.probe.features == "raw_pixels") {
+      // The anchor of every table: the same probe on raw pixels, no training.
+      f_train = train_img.reshape({train_img.size(0), -1});
+      f_test = test_img.reshape({test_img.size(0), -1});
+    } else {
+      auto tok = fitted_tokenizer(cfg, train_img, ctx.results, log, &fit_s);
+      metrics.recon_mse = tok->reconstruction_mse(test_img);
+      log(fmt::format("tokenizer reconstruction MSE on the test split: {:.6f}", metrics.recon_mse));
+      TrainData td;
+      td.labels = train_y;
+      {
+        torch::NoGradGuard ng;
+        td.z0 = tok->encode(train_img);  // (N, L, d)
+        if (tok->is_linear()) {
+          td.x = tok->to_patch_space(train_img);  // (N, L, D)
+          td.V = tok->V();
+          td.V_full = tok->basis();
+        }
+      }
+      const Objective obj = make_objective(cfg.objective);
+      const ModelShape shape = model_shape(cfg.model);
+      const int64_t d = td.z0.size(2), D = td.x.defined() ? td.x.size(2) : d;
+      DiTOptions mo;
+      mo.in_dim = obj.image_space ? D : d;
+      mo.out_dim = output_dim(obj, d, D);
+      mo.grid_h = train_img.size(2) / cfg.tokenizer.patch;
+      mo.grid_w = train_img.size(3) / cfg.tokenizer.patch;
+      mo.patch = cfg.model.patch;
+      mo.depth = shape.depth, mo.width = shape.width, mo.heads = shape.heads;
+      mo.split = shape.split;
+      mo.mlp_ratio = cfg.model.mlp_ratio;
+      mo.t_mlp_ratio = cfg.model.t_mlp_ratio;
+      mo.num_classes = cfg.model.class_cond ? data.classes : 0;
+      mo.class_dropout = cfg.model.class_dropout;
+      torch::manual_seed(cfg.seed);
+      DiT model(mo);
+      const Schedule schedule = make_schedule(cfg.noise);
+      Trainer trainer(cfg, model, schedule, device);
+      auto tr = trainer.train(td, dir + "/ckpt/last.pt", ctx.stop, log, ctx.max_steps);
+      train_s = tr.seconds;
+      metrics.loss = tr.loss_curve;
+      rec["timings"]["train_s"] = rec["timings"].value("train_s", 0.0) + tr.seconds;
+      rec["steps"] = tr.steps;
+      if (tr.status == TrainResult::Failed) {
+        log("FAILED: " + tr.error);
+        finish("failed", tr.error);
+        store.put_run({id, "failed", label, rec["created"].get<std::string>(), now_iso(), LDAE_GIT_COMMIT, hostname(),
+                       tr.error, cfg.seed, secs_since(t_start)},
+                      params);
+        out.status = RunOutcome::Failed;
+        out.error = tr.error;
+        return out;
+      }
+      if (tr.status == TrainResult::Stopped) {
+        log(fmt::format("interrupted at step {}; checkpoint kept for resume", tr.steps));
+        finish("interrupted", "");
+        store.set_status(id, "interrupted");
+        out.status = RunOutcome::Stopped;
+        return out;
+      }
+      trainer.use_ema();
+      const int64_t blocks = cfg.probe.block >= 0 ? cfg.probe.block : shape.split;
+      const double gamma = obj.input_scaling ? schedule.gamma.at(cfg.probe.t) : 1.0;
+      const double sigma = schedule.sigma.at(cfg.probe.t);
+      auto V = obj.image_space ? td.V : torch::Tensor();
+      torch::Tensor test_z0;
+      {
+        torch::NoGradGuard ng;
+        test_z0 = tok->encode(test_img);
+      }
+      f_train = encoder_features(model, td.z0, V, blocks, cfg.probe.t, gamma, sigma,
+                                 cfg.probe.noisy, 1024, device, cfg.seed + 1);
+      f_test = encoder_features(model, test_z0, V, blocks, cfg.probe.t, gamma, sigma,
+                                cfg.probe.noisy, 1024, device, cfg.seed + 2);
+    }
+    const auto t_probe = clk::now();
+    auto pr = linear_probe(f_train, train_y, f_test, test_y, data.classes, cfg.probe, cfg.seed, log);
+    metrics.probe = pr.curve;
+    metrics.top1 = pr.top1;
+    const double probe_s = secs_since(t_probe);
+    log(fmt::format("probe top-1 {:.2f}% ({} train / {} test images)", pr.top1, f_train.size(0),
+                    f_test.size(0)));
+
+    auto flat = [](const torch::Tensor& t) {
+      auto c = t.to(torch::kFloat32).contiguous();
+      return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    };
+    write_metrics_h5(dir, metrics, flat(f_train), flat(f_test), uint64_t(f_train.size(1)));
+    rec["probe_top1"] = pr.top1;
+    rec["tokenizer_recon_mse"] = metrics.recon_mse;
+    rec["timings"]["tokenizer_s"] = fit_s;
+    rec["timings"]["probe_s"] = probe_s;
+    (void)train_s;
+    finish("done", "");
+    store.put_run({id, "done", label, rec["created"].get<std::string>(), now_iso(), LDAE_GIT_COMMIT, hostname(), "",
+                   cfg.seed, rec["timings"]["wall_s"].get<double>()},
+                  params, metric_series(metrics));
+    fs::remove_all(dir + "/ckpt");  // a finished run needs no checkpoint
+    out.status = RunOutcome::Done;
+    out.top1 = pr.top1;
+  } catch (const InputError&) {
+    finish("failed", "bad input");
+    throw;
+  }
+  out.seconds = secs_since(t_start);
+  return out;
+}
+
+}  // namespace ldae

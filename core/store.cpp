@@ -1,0 +1,213 @@
+#include "core/store.hpp"
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "core/errors.hpp"
+
+namespace ldae {
+namespace fs = std::filesystem;
+
+std::string now_iso() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+Store::Store(const std::string& path)
+    : db_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, /*busy_timeout_ms=*/30000) {
+  db_.exec("PRAGMA journal_mode = WAL");
+  db_.exec("PRAGMA synchronous = NORMAL");
+  db_.exec("PRAGMA foreign_keys = ON");
+  int version = db_.execAndGet("PRAGMA user_version").getInt();
+  if (version == 0) {
+    create_schema();
+  } else if (version != kSchemaVersion) {
+    throw InputError(fmt::format(
+        "{}: schema version {} but this build uses {}. The database is an index; move it "
+        "away and run `run_sweep --reindex --results <dir>` to rebuild it from the run folders.",
+        path, version, kSchemaVersion));
+  }
+}
+
+void Store::create_schema() {
+  SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+  if (db_.execAndGet("PRAGMA user_version").getInt() != 0) return;  // another writer won
+  db_.exec(R"sql(
+    CREATE TABLE IF NOT EXISTS runs (
+      id TEXT PRIMARY KEY, status TEXT NOT NULL, seed INTEGER, label TEXT,
+      created TEXT, updated TEXT, git TEXT, host TEXT, wall_s REAL, error TEXT);
+    CREATE TABLE IF NOT EXISTS params (
+      run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, key TEXT NOT NULL,
+      value TEXT, PRIMARY KEY (run_id, key));
+    CREATE TABLE IF NOT EXISTS metrics (
+      run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, name TEXT NOT NULL,
+      step INTEGER NOT NULL, value REAL, PRIMARY KEY (run_id, name, step));
+    CREATE TABLE IF NOT EXISTS sweeps (
+      name TEXT NOT NULL, profile TEXT NOT NULL, title TEXT, file TEXT, mode TEXT,
+      updated TEXT, PRIMARY KEY (name, profile));
+    CREATE TABLE IF NOT EXISTS sweep_rows (
+      sweep TEXT NOT NULL, profile TEXT NOT NULL, row INTEGER NOT NULL, seed INTEGER NOT NULL,
+      label TEXT, run_id TEXT, paper TEXT, PRIMARY KEY (sweep, profile, row, seed),
+      FOREIGN KEY (sweep, profile) REFERENCES sweeps(name, profile) ON DELETE CASCADE);
+  )sql");
+  db_.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
+  tx.commit();
+}
+
+void Store::put_run(const RunRow& r, const std::map<std::string, std::string>& params,
+                    const std::map<std::string, std::vector<MetricPoint>>& metrics) {
+  SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+  SQLite::Statement q(db_, R"sql(
+    INSERT INTO runs (id, status, seed, label, created, updated, git, host, wall_s, error)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT(id) DO UPDATE SET status = excluded.status, seed = excluded.seed,
+      label = excluded.label, updated = excluded.updated, git = excluded.git,
+      host = excluded.host, wall_s = excluded.wall_s, error = excluded.error)sql");
+  q.bind(1, r.id);
+  q.bind(2, r.status);
+  q.bind(3, r.seed);
+  q.bind(4, r.label);
+  q.bind(5, r.created.empty() ? now_iso() : r.created);
+  q.bind(6, r.updated.empty() ? now_iso() : r.updated);
+  q.bind(7, r.git);
+  q.bind(8, r.host);
+  q.bind(9, r.wall_s);
+  q.bind(10, r.error);
+  q.exec();
+  SQLite::Statement p(db_, "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)");
+  for (const auto& [k, v] : params) {
+    p.bind(1, r.id);
+    p.bind(2, k);
+    p.bind(3, v);
+    p.exec();
+    p.reset();
+  }
+  for (const auto& [name, points] : metrics) {
+    SQLite::Statement del(db_, "DELETE FROM metrics WHERE run_id = ? AND name = ?");
+    del.bind(1, r.id);
+    del.bind(2, name);
+    del.exec();
+    SQLite::Statement m(db_, "INSERT INTO metrics (run_id, name, step, value) VALUES (?, ?, ?, ?)");
+    for (const auto& pt : points) {
+      m.bind(1, r.id);
+      m.bind(2, name);
+      m.bind(3, pt.step);
+      m.bind(4, pt.value);
+      m.exec();
+      m.reset();
+    }
+  }
+  tx.commit();
+}
+
+void Store::set_status(const std::string& id, const std::string& status, const std::string& error) {
+  SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+  SQLite::Statement q(db_, "UPDATE runs SET status = ?, error = ?, updated = ? WHERE id = ?");
+  q.bind(1, status);
+  q.bind(2, error);
+  q.bind(3, now_iso());
+  q.bind(4, id);
+  q.exec();
+  tx.commit();
+}
+
+std::optional<RunRow> Store::run(const std::string& id) {
+  SQLite::Statement q(db_, "SELECT id, status, seed, label, created, updated, git, host, "
+                           "wall_s, error FROM runs WHERE id = ?");
+  q.bind(1, id);
+  if (!q.executeStep()) return std::nullopt;
+  RunRow r;
+  r.id = q.getColumn(0).getString();
+  r.status = q.getColumn(1).getString();
+  r.seed = q.getColumn(2).getInt64();
+  r.label = q.getColumn(3).getString();
+  r.created = q.getColumn(4).getString();
+  r.updated = q.getColumn(5).getString();
+  r.git = q.getColumn(6).getString();
+  r.host = q.getColumn(7).getString();
+  r.wall_s = q.getColumn(8).getDouble();
+  r.error = q.getColumn(9).getString();
+  return r;
+}
+
+std::vector<MetricPoint> Store::metric(const std::string& id, const std::string& name) {
+  SQLite::Statement q(db_, "SELECT step, value FROM metrics WHERE run_id = ? AND name = ? ORDER BY step");
+  q.bind(1, id);
+  q.bind(2, name);
+  std::vector<MetricPoint> out;
+  while (q.executeStep()) out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getDouble()});
+  return out;
+}
+
+std::map<std::string, std::string> Store::params(const std::string& id) {
+  SQLite::Statement q(db_, "SELECT key, value FROM params WHERE run_id = ?");
+  q.bind(1, id);
+  std::map<std::string, std::string> out;
+  while (q.executeStep()) out[q.getColumn(0).getString()] = q.getColumn(1).getString();
+  return out;
+}
+
+void Store::put_sweep(const SweepRecord& s) {
+  SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+  SQLite::Statement q(db_, "INSERT OR REPLACE INTO sweeps (name, profile, title, file, mode, updated) "
+                           "VALUES (?, ?, ?, ?, ?, ?)");
+  q.bind(1, s.name);
+  q.bind(2, s.profile);
+  q.bind(3, s.title);
+  q.bind(4, s.file);
+  q.bind(5, s.mode);
+  q.bind(6, now_iso());
+  q.exec();
+  SQLite::Statement del(db_, "DELETE FROM sweep_rows WHERE sweep = ? AND profile = ?");
+  del.bind(1, s.name);
+  del.bind(2, s.profile);
+  del.exec();
+  SQLite::Statement r(db_, "INSERT INTO sweep_rows (sweep, profile, row, seed, label, run_id, paper) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  for (const auto& row : s.rows) {
+    r.bind(1, s.name);
+    r.bind(2, s.profile);
+    r.bind(3, row.row);
+    r.bind(4, row.seed);
+    r.bind(5, row.label);
+    r.bind(6, row.run_id);
+    r.bind(7, nlohmann::json(row.paper).dump());
+    r.exec();
+    r.reset();
+  }
+  tx.commit();
+}
+
+std::vector<SweepRecord> Store::sweeps() {
+  std::vector<SweepRecord> out;
+  SQLite::Statement q(db_, "SELECT name, profile, title, file, mode FROM sweeps ORDER BY name, profile");
+  while (q.executeStep()) {
+    SweepRecord s{q.getColumn(0).getString(), q.getColumn(1).getString(),
+                  q.getColumn(2).getString(), q.getColumn(3).getString(),
+                  q.getColumn(4).getString(), {}};
+    SQLite::Statement r(db_, "SELECT row, label, seed, run_id, paper FROM sweep_rows "
+                             "WHERE sweep = ? AND profile = ? ORDER BY row, seed");
+    r.bind(1, s.name);
+    r.bind(2, s.profile);
+    while (r.executeStep()) {
+      SweepRowRecord row;
+      row.row = r.getColumn(0).getInt();
+      row.label = r.getColumn(1).getString();
+      row.seed = r.getColumn(2).getInt64();
+      row.run_id = r.getColumn(3).getString();
+      row.paper = nlohmann::json::parse(r.getColumn(4).getString()).get<std::map<std::string, double>>();
+      s.rows.push_back(row);
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace ldae

@@ -1,0 +1,254 @@
+#include "core/sweep.hpp"
+
+#include <fmt/core.h>
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace ldae {
+namespace {
+
+Origin origin_of(const toml::node& n, const std::string& path) {
+  return Origin{path, int(n.source().begin.line)};
+}
+
+Value value_of(const toml::node& n, const std::string& key, const std::string& path) {
+  if (auto b = n.as_boolean()) return b->get();
+  if (auto i = n.as_integer()) return int64_t(i->get());
+  if (auto d = n.as_floating_point()) return d->get();
+  if (auto s = n.as_string()) return s->get();
+  throw config_error(origin_of(n, path), key,
+                     "expected a boolean, number or string (arrays and tables are not run "
+                     "settings)");
+}
+
+// Flatten nested tables: [base] data.name = "x" -> "data.name".
+void flatten(const toml::table& t, const std::string& prefix, const std::string& path,
+             Overrides& out) {
+  for (const auto& [k, node] : t) {
+    std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (auto sub = node.as_table()) flatten(*sub, key, path, out);
+    else out[key] = Setting{value_of(node, key, path), origin_of(node, path)};
+  }
+}
+
+std::vector<int64_t> int_list(const toml::node& n, const std::string& key, const std::string& path) {
+  auto arr = n.as_array();
+  if (!arr || arr->empty())
+    throw config_error(origin_of(n, path), key, "expected a non-empty list of integers, e.g. [0, 1, 2]");
+  std::vector<int64_t> out;
+  for (const auto& e : *arr) {
+    auto i = e.as_integer();
+    if (!i) throw config_error(origin_of(e, path), key, "expected integers in the list");
+    out.push_back(i->get());
+  }
+  return out;
+}
+
+[[noreturn]] void unknown(const toml::node& n, const std::string& path, const std::string& key,
+                          const std::vector<std::string>& known) {
+  std::string hint = closest(key, known);
+  std::string list;
+  for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+  throw config_error(origin_of(n, path), key,
+                     "unknown " + std::string(key.find('.') == std::string::npos ? "entry" : "key") +
+                         (hint.empty() ? "" : " (did you mean '" + hint + "'?)") + "; expected one of: " + list);
+}
+
+}  // namespace
+
+SweepFile parse_sweep(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw InputError(path + ": cannot open sweep file (check the path)");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return parse_sweep_text(ss.str(), path);
+}
+
+SweepFile parse_sweep_text(const std::string& text, const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    throw InputError(fmt::format("{}:{}:{}: TOML syntax error: {}", path, e.source().begin.line,
+                                 e.source().begin.column, e.description()));
+  }
+  SweepFile s;
+  s.path = path;
+  for (const auto& [k, node] : root) {
+    const std::string key(k.str());
+    if (key == "sweep") {
+      auto t = node.as_table();
+      if (!t) throw config_error(origin_of(node, path), key, "expected a table [sweep]");
+      for (const auto& [sk, sn] : *t) {
+        const std::string skey = "sweep." + std::string(sk.str());
+        if (skey == "sweep.seeds") {
+          s.seeds = int_list(sn, skey, path);
+          continue;
+        }
+        auto str = sn.as_string();
+        if (skey != "sweep.name" && skey != "sweep.title" && skey != "sweep.mode" &&
+            skey != "sweep.description")
+          unknown(sn, path, skey, {"sweep.name", "sweep.title", "sweep.mode", "sweep.seeds", "sweep.description"});
+        if (!str) throw config_error(origin_of(sn, path), skey, "expected a string");
+        if (skey == "sweep.name") s.name = str->get();
+        if (skey == "sweep.title") s.title = str->get();
+        if (skey == "sweep.mode") {
+          s.mode = str->get();
+          if (s.mode != "cumulative" && s.mode != "independent" && s.mode != "grid")
+            throw config_error(origin_of(sn, path), skey,
+                               "unknown mode \"" + s.mode + "\"; expected cumulative, independent or grid");
+        }
+      }
+    } else if (key == "base") {
+      auto t = node.as_table();
+      if (!t) throw config_error(origin_of(node, path), key, "expected a table [base]");
+      flatten(*t, "", path, s.base);
+    } else if (key == "profile") {
+      auto t = node.as_table();
+      if (!t) throw config_error(origin_of(node, path), key, "expected tables [profile.NAME]");
+      for (const auto& [pk, pn] : *t) {
+        auto pt = pn.as_table();
+        const std::string pname(pk.str());
+        if (!pt) throw config_error(origin_of(pn, path), "profile." + pname, "expected a table");
+        Overrides o;
+        for (const auto& [ek, en] : *pt) {
+          if (ek.str() == "seeds") {
+            s.profile_seeds[pname] = int_list(en, "profile." + pname + ".seeds", path);
+            continue;
+          }
+          toml::table one;
+          one.insert(ek, en);
+          flatten(one, "", path, o);
+        }
+        s.profiles[pname] = o;
+      }
+    } else if (key == "row") {
+      auto arr = node.as_array();
+      if (!arr) throw config_error(origin_of(node, path), key, "expected [[row]] entries");
+      int index = 0;
+      for (const auto& rn : *arr) {
+        auto rt = rn.as_table();
+        if (!rt) throw config_error(origin_of(rn, path), key, "expected [[row]] tables");
+        SweepRow r;
+        r.index = ++index;
+        r.origin = origin_of(rn, path);
+        Overrides flat;
+        flatten(*rt, "", path, flat);
+        for (auto& [fk, fv] : flat) {
+          if (fk == "label") {
+            if (!std::holds_alternative<std::string>(fv.value))
+              throw config_error(fv.origin, fk, "expected a string");
+            r.label = std::get<std::string>(fv.value);
+          } else if (fk == "standalone") {
+            if (!std::holds_alternative<bool>(fv.value))
+              throw config_error(fv.origin, fk, "expected true or false");
+            r.standalone = std::get<bool>(fv.value);
+          } else if (fk.rfind("paper.", 0) == 0) {
+            if (auto d = std::get_if<double>(&fv.value)) r.paper[fk.substr(6)] = *d;
+            else if (auto i = std::get_if<int64_t>(&fv.value)) r.paper[fk.substr(6)] = double(*i);
+            else throw config_error(fv.origin, fk, "expected a number (the paper's value)");
+          } else {
+            r.keys[fk] = fv;
+          }
+        }
+        if (r.label.empty())
+          throw config_error(r.origin, "label", "every [[row]] needs a label");
+        s.rows.push_back(std::move(r));
+      }
+    } else if (key == "grid") {
+      auto t = node.as_table();
+      if (!t) throw config_error(origin_of(node, path), key, "expected a table [grid]");
+      Overrides dummy;
+      std::function<void(const toml::table&, const std::string&)> walk =
+          [&](const toml::table& tt, const std::string& prefix) {
+            for (const auto& [gk, gn] : tt) {
+              std::string gkey = prefix.empty() ? std::string(gk.str()) : prefix + "." + std::string(gk.str());
+              if (auto sub = gn.as_table()) {
+                walk(*sub, gkey);
+                continue;
+              }
+              auto arr = gn.as_array();
+              if (!arr || arr->empty())
+                throw config_error(origin_of(gn, path), gkey, "grid values must be a non-empty list");
+              std::vector<Setting> vals;
+              for (const auto& e : *arr) vals.push_back({value_of(e, gkey, path), origin_of(e, path)});
+              s.grid.emplace_back(gkey, vals);
+            }
+          };
+      walk(*t, "");
+    } else {
+      unknown(node, path, key, {"sweep", "base", "profile", "row", "grid"});
+    }
+  }
+  if (s.name.empty()) throw InputError(path + ": [sweep] needs name = \"...\" (used by make_tables)");
+  if (s.rows.empty() && s.grid.empty())
+    throw InputError(path + ": no [[row]] entries and no [grid]: nothing to run");
+  if (s.mode == "grid" && s.grid.empty())
+    throw InputError(path + ": mode = \"grid\" needs a [grid] table of key = [values]");
+  return s;
+}
+
+std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, const Overrides& cli) {
+  const Overrides* prof = nullptr;
+  if (!profile.empty()) {
+    auto it = s.profiles.find(profile);
+    if (it == s.profiles.end()) {
+      std::string known;
+      for (const auto& [k, v] : s.profiles) known += (known.empty() ? "" : ", ") + k;
+      throw InputError(fmt::format("{}: no profile '{}' (profiles: {})", s.path, profile,
+                                   known.empty() ? "none" : known));
+    }
+    prof = &it->second;
+  }
+  std::vector<int64_t> seeds = s.seeds;
+  if (!profile.empty() && s.profile_seeds.count(profile)) seeds = s.profile_seeds.at(profile);
+
+  // Rows (a single unnamed row when only a grid is given).
+  std::vector<SweepRow> rows = s.rows;
+  if (rows.empty()) rows.push_back(SweepRow{1, "", false, {}, {}, Origin{s.path, 0}});
+  // Grid points: the product of every axis.
+  std::vector<std::vector<std::pair<std::string, Setting>>> points{{}};
+  for (const auto& [key, vals] : s.grid) {
+    std::vector<std::vector<std::pair<std::string, Setting>>> next;
+    for (const auto& p : points)
+      for (const auto& v : vals) {
+        auto q = p;
+        q.emplace_back(key, v);
+        next.push_back(q);
+      }
+    points = next;
+  }
+
+  std::vector<PlannedRun> plan;
+  std::vector<const Overrides*> chain;  // cumulative rows so far
+  int out_row = 0;
+  for (const auto& r : rows) {
+    for (const auto& point : points) {
+      ++out_row;
+      RunConfig cfg;
+      apply_overrides(cfg, s.base);
+      if (prof) apply_overrides(cfg, *prof);
+      if (s.mode == "cumulative" && !r.standalone)
+        for (const auto* prev : chain) apply_overrides(cfg, *prev);
+      apply_overrides(cfg, r.keys);
+      std::string label = r.label;
+      for (const auto& [k, v] : point) {
+        apply_overrides(cfg, Overrides{{k, v}});
+        label += (label.empty() ? "" : ", ") + k + "=" + value_str(v.value);
+      }
+      apply_overrides(cfg, cli);
+      for (int64_t seed : seeds) {
+        RunConfig c = cfg;
+        c.seed = seed;
+        validate(c, fmt::format("{}:{}: row {} '{}'", s.path, r.origin.line, r.index, label));
+        plan.push_back(PlannedRun{out_row, label, seed, c, run_id(c), r.paper});
+      }
+    }
+    if (s.mode == "cumulative" && !r.standalone) chain.push_back(&r.keys);
+  }
+  return plan;
+}
+
+}  // namespace ldae

@@ -1,0 +1,58 @@
+// Sweep files -> run configs. Pure: parsing and expansion never touch the
+// results folder; the launcher (run_sweep) only executes the plan.
+//
+//   [sweep]   name, title, mode = cumulative | independent | grid, seeds
+//   [base]    a run config (any key of `run_sweep --list`)
+//   [profile.NAME]  overrides (e.g. tiny for CPU minutes), optional seeds
+//   [[row]]   label, paper.* numbers, keys; standalone = true applies the
+//             row to base only (anchors such as the raw-pixel baseline)
+//   [grid]    key = [values...]: grid mode runs every row x grid point
+//
+// A run = defaults <- base <- profile <- row(s) <- grid point <- --set.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+
+namespace ldae {
+
+struct SweepRow {
+  int index = 0;  // 1-based, as printed
+  std::string label;
+  bool standalone = false;
+  std::map<std::string, double> paper;
+  Overrides keys;
+  Origin origin;
+};
+
+struct SweepFile {
+  std::string path, name, title, mode = "independent";
+  std::vector<int64_t> seeds{0};
+  Overrides base;
+  std::map<std::string, Overrides> profiles;
+  std::map<std::string, std::vector<int64_t>> profile_seeds;
+  std::vector<SweepRow> rows;
+  std::vector<std::pair<std::string, std::vector<Setting>>> grid;
+};
+
+struct PlannedRun {
+  int row = 0;
+  std::string label;
+  int64_t seed = 0;
+  RunConfig cfg;
+  std::string id;
+  std::map<std::string, double> paper;
+};
+
+// Throws InputError with file:line:column for syntax errors and file:line +
+// key for unknown sections, keys and types.
+SweepFile parse_sweep(const std::string& path);
+SweepFile parse_sweep_text(const std::string& text, const std::string& path);
+
+// Expand rows x seeds (x grid) for a profile ("" = none) and validate every
+// config before returning. Unknown profile -> InputError listing the known ones.
+std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, const Overrides& cli);
+
+}  // namespace ldae

@@ -1,0 +1,197 @@
+#include "core/trainer.hpp"
+
+#include <fmt/core.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/compat.hpp"
+#include "core/errors.hpp"
+#include "core/progress.hpp"
+
+namespace ldae {
+namespace fs = std::filesystem;
+
+uint64_t step_seed(uint64_t seed, uint64_t step) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ull + step + 0x632BE59BD9B4E019ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return (z ^ (z >> 31)) >> 1;  // torch seeds are int64-friendly
+}
+
+Trainer::Trainer(const RunConfig& cfg, DiT model, Schedule schedule, torch::Device device)
+    : cfg_(cfg), model_(std::move(model)), schedule_(std::move(schedule)), device_(device),
+      objective_(make_objective(cfg.objective)) {
+  model_->to(device_);
+  const double lr = cfg.train.base_lr * cfg.train.batch / 256.0;
+  opt_ = std::make_unique<torch::optim::AdamW>(
+      model_->parameters(), torch::optim::AdamWOptions(lr)
+                                .betas({0.9, cfg.train.beta2})
+                                .weight_decay(cfg.train.weight_decay));
+  if (cfg.train.ema > 0)
+    for (auto& p : model_->parameters()) ema_.push_back(p.detach().clone());
+}
+
+int64_t Trainer::total_steps(int64_t n) const {
+  return int64_t(cfg_.train.epochs) * std::max<int64_t>(1, n / cfg_.train.batch);
+}
+
+double Trainer::lr_at(int64_t step, int64_t total, int64_t spe) const {
+  // Linear warm-up, then half-cycle cosine to zero (MAE / l-DAE practice).
+  const double peak = cfg_.train.base_lr * cfg_.train.batch / 256.0;
+  const int64_t warm = int64_t(cfg_.train.warmup_epochs * spe);
+  if (step < warm) return peak * double(step + 1) / double(warm);
+  const double progress = double(step - warm) / double(std::max<int64_t>(1, total - warm));
+  return peak * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
+
+void Trainer::use_ema() {
+  if (ema_.empty()) return;
+  torch::NoGradGuard ng;
+  auto params = model_->parameters();
+  for (size_t i = 0; i < params.size(); ++i) params[i].copy_(ema_[i]);
+}
+
+void Trainer::save(const std::string& path, int64_t step,
+                   const std::vector<std::array<double, 3>>& curve) {
+  torch::serialize::OutputArchive ar, model_ar, opt_ar;
+  model_->save(model_ar);
+  opt_->save(opt_ar);
+  ar.write("model", model_ar);
+  ar.write("optimizer", opt_ar);
+  ar.write("step", torch::tensor(step));
+  std::vector<double> flat;
+  for (const auto& r : curve) flat.insert(flat.end(), r.begin(), r.end());
+  ar.write("loss_curve", torch::tensor(flat, torch::kFloat64));
+  for (size_t i = 0; i < ema_.size(); ++i) ar.write(fmt::format("ema_{}", i), ema_[i]);
+  // The checkpoint embeds the config it belongs to (STYLE.md rule 7).
+  std::string canon = canonical(cfg_);
+  ar.write("config", torch::tensor(std::vector<int64_t>(canon.begin(), canon.end())));
+  fs::create_directories(fs::path(path).parent_path());
+  const std::string tmp = path + ".tmp";
+  ar.save_to(tmp);
+  fs::rename(tmp, path);  // atomic: a kill leaves the old or the new file
+}
+
+int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>>& curve) {
+  try {
+    torch::serialize::InputArchive ar, model_ar, opt_ar;
+    ar.load_from(path);
+    torch::Tensor cfg_t, step_t, curve_t;
+    ar.read("config", cfg_t);
+    auto v = cfg_t.to(torch::kLong).contiguous();
+    std::string canon(v.data_ptr<int64_t>(), v.data_ptr<int64_t>() + v.numel());
+    if (canon != canonical(cfg_))
+      throw InputError(path + ": checkpoint belongs to a different config; delete it to "
+                              "start the run afresh");
+    ar.read("model", model_ar);
+    model_->load(model_ar);
+    model_->to(device_);
+    ar.read("optimizer", opt_ar);
+    opt_->load(opt_ar);
+    ar.read("step", step_t);
+    ar.read("loss_curve", curve_t);
+    auto c = curve_t.contiguous();
+    curve.clear();
+    for (int64_t i = 0; i + 2 < c.numel(); i += 3)
+      curve.push_back({c[i].item<double>(), c[i + 1].item<double>(), c[i + 2].item<double>()});
+    for (size_t i = 0; i < ema_.size(); ++i) ar.read(fmt::format("ema_{}", i), ema_[i]);
+    return step_t.item<int64_t>();
+  } catch (const c10::Error& e) {
+    throw InputError(fmt::format("{}: unreadable checkpoint ({}); delete it to restart the run",
+                                 path, std::string(e.what_without_backtrace()).substr(0, 200)));
+  }
+}
+
+TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
+                           const std::atomic<bool>* stop,
+                           std::function<void(const std::string&)> log, int64_t max_steps) {
+  TrainResult res;
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t N = data.z0.size(0), B = cfg_.train.batch;
+  const int64_t spe = std::max<int64_t>(1, N / B), total = total_steps(N);
+  const int64_t d = data.z0.size(2);
+  int64_t step = 0;
+  if (!ckpt.empty() && fs::exists(ckpt)) {
+    step = load(ckpt, res.loss_curve);
+    if (log) log(fmt::format("resumed from {} at step {}", ckpt, step));
+  }
+  auto to_dev = [&](const torch::Tensor& t) { return t.defined() ? t.to(device_) : t; };
+  const auto V = to_dev(data.V), V_full = to_dev(data.V_full);
+  const auto gammas = torch::tensor(schedule_.gamma, torch::kFloat64).to(torch::kFloat32).to(device_);
+  const auto sigmas = torch::tensor(schedule_.sigma, torch::kFloat64).to(torch::kFloat32).to(device_);
+  const bool need_x = objective_.target == Target::OriginalImage;
+  model_->train();
+  Progress progress("train", total, cfg_.train.log_every, B, log);
+  const int64_t first = step;
+  int64_t perm_epoch = -1;
+  torch::Tensor perm;
+  double loss_sum = 0;
+  int64_t loss_n = 0;
+  while (step < total) {
+    if ((stop && stop->load()) || (max_steps > 0 && step - first >= max_steps)) {
+      if (!ckpt.empty()) save(ckpt, step, res.loss_curve);
+      res.status = TrainResult::Stopped;
+      break;
+    }
+    const int64_t epoch = step / spe, i = step % spe;
+    if (epoch != perm_epoch) {  // the epoch's order depends only on (seed, epoch)
+      auto gen = at::detail::createCPUGenerator(step_seed(cfg_.seed, uint64_t(1) << 40 | epoch));
+      perm = torch::randperm(N, gen, torch::kLong);
+      perm_epoch = epoch;
+    }
+    torch::manual_seed(step_seed(cfg_.seed, step));
+    auto idx = perm.slice(0, i * B, (i + 1) * B);
+    auto z0 = data.z0.index_select(0, idx).to(device_);                    // (B, L, d)
+    auto x = need_x ? data.x.index_select(0, idx).to(device_) : torch::Tensor();  // (B, L, D)
+    auto t = torch::randint(1, schedule_.T + 1, {B}, torch::kLong).to(device_);  // (B,)
+    auto eps = torch::randn(z0.sizes(), z0.options());
+    auto gamma = gammas.index_select(0, t), sigma = sigmas.index_select(0, t);
+    auto input = network_input(objective_, noisy_latent(objective_, z0, eps, gamma, sigma), V);
+    torch::Tensor y;
+    if (cfg_.model.class_cond) y = data.labels.index_select(0, idx).to(device_);
+    torch::Tensor pred;
+    {
+      compat::Autocast ac(cfg_.train.bf16, device_);
+      pred = model_->forward(input, t.to(torch::kFloat32), y);
+    }
+    auto target = target_of(objective_, x, z0, eps, V);
+    auto loss = objective_loss(objective_, pred.to(torch::kFloat32), target,
+                               loss_weight(objective_, gamma, sigma), V_full, d);
+    opt_->zero_grad();
+    loss.backward();
+    if (cfg_.train.grad_clip > 0)
+      torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.train.grad_clip);
+    const double lr = lr_at(step, total, spe);
+    for (auto& g : opt_->param_groups())
+      static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    opt_->step();
+    if (!ema_.empty()) {
+      torch::NoGradGuard ng;
+      auto params = model_->parameters();
+      for (size_t k = 0; k < params.size(); ++k)
+        ema_[k].mul_(cfg_.train.ema).add_(params[k].detach(), 1.0 - cfg_.train.ema);
+    }
+    const double lv = loss.item<double>();
+    if (!std::isfinite(lv)) {
+      res.status = TrainResult::Failed;
+      res.error = fmt::format("non-finite loss {} at step {} (lr {:.3g}); lower train.base_lr "
+                              "or set train.grad_clip",
+                              lv, step, lr);
+      break;
+    }
+    loss_sum += lv, ++loss_n, ++step;
+    progress.update(step, first, fmt::format("loss {:.4f}", loss_sum / loss_n));
+    if (step % cfg_.train.log_every == 0 || step == total) {
+      res.loss_curve.push_back({double(step), loss_sum / loss_n, lr});
+      loss_sum = 0, loss_n = 0;
+    }
+    if (!ckpt.empty() && step % cfg_.train.checkpoint_every == 0 && step < total)
+      save(ckpt, step, res.loss_curve);
+  }
+  res.steps = step;
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return res;
+}
+
+}  // namespace ldae

@@ -1,0 +1,68 @@
+// Pre-training of the denoiser: AdamW, linear warm-up + half-cycle cosine,
+// lr = base_lr x batch / 256, optional EMA and gradient clipping, optional
+// bf16 autocast. Atomic checkpoints every N steps and on a stop request;
+// resume restores model, optimizer, EMA, step and loss curve. Randomness is
+// reseeded from (seed, step) at every step, so a resumed run draws exactly
+// the numbers an uninterrupted one would.
+#pragma once
+#include <torch/torch.h>
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/dit.hpp"
+#include "core/noise.hpp"
+#include "core/objective.hpp"
+
+namespace ldae {
+
+struct TrainData {
+  torch::Tensor x;       // (N, L, D) clean patches x' (image-space objectives), or undefined
+  torch::Tensor z0;      // (N, L, d) clean latents
+  torch::Tensor labels;  // (N,) int64
+  torch::Tensor V;       // (d, D) kept basis, or undefined for non-linear tokenizers
+  torch::Tensor V_full;  // (D, D) full basis
+};
+
+struct TrainResult {
+  enum Status { Done, Failed, Stopped } status = Done;
+  std::string error;
+  int64_t steps = 0;
+  std::vector<std::array<double, 3>> loss_curve;  // (step, loss, lr) every log_every steps
+  double seconds = 0;
+};
+
+class Trainer {
+ public:
+  Trainer(const RunConfig& cfg, DiT model, Schedule schedule, torch::Device device);
+  int64_t total_steps(int64_t n_train) const;
+  double lr_at(int64_t step, int64_t total, int64_t steps_per_epoch) const;
+  // Train to the end (or until `stop` or max_steps > 0 steps). `ckpt` is the
+  // checkpoint path ("" = none); an existing one is resumed.
+  TrainResult train(const TrainData& data, const std::string& ckpt, const std::atomic<bool>* stop,
+                    std::function<void(const std::string&)> log, int64_t max_steps = 0);
+  // Swap EMA weights into the model (no-op without EMA).
+  void use_ema();
+  DiT model() { return model_; }
+
+ private:
+  void save(const std::string& path, int64_t step, const std::vector<std::array<double, 3>>& curve);
+  int64_t load(const std::string& path, std::vector<std::array<double, 3>>& curve);
+
+  RunConfig cfg_;
+  DiT model_;
+  Schedule schedule_;
+  torch::Device device_;
+  Objective objective_;
+  std::unique_ptr<torch::optim::AdamW> opt_;
+  std::vector<torch::Tensor> ema_;
+};
+
+// Seed for step `step` of a run with seed `seed` (splitmix64 of both).
+uint64_t step_seed(uint64_t seed, uint64_t step);
+
+}  // namespace ldae

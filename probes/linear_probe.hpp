@@ -1,0 +1,37 @@
+// Linear probing, MAE practice (main_linprobe.py): frozen encoder in eval
+// mode, features average-pooled over tokens, BatchNorm1d without affine +
+// Linear (init std 0.01), lr = base_lr x batch / 256, cosine decay, one flat
+// record per epoch; top-1 on the test split after the last epoch.
+#pragma once
+#include <torch/torch.h>
+
+#include <array>
+#include <functional>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/dit.hpp"
+
+namespace ldae {
+
+struct ProbeResult {
+  double top1 = 0;                           // % on the test split, last epoch
+  std::vector<std::array<double, 4>> curve;  // (epoch, train_loss, train_acc %, test_acc %)
+};
+
+// Encoder features: the output of the first `blocks` blocks for input
+// latents z0 (N, L, d) at step t: input gamma_t z0 [+ sigma_t eps if noisy],
+// mapped to image space by V (d, D) when V is defined, pooled over tokens.
+// -> (N, width), computed in batches, eval mode.
+torch::Tensor encoder_features(DiT& model, const torch::Tensor& z0, const torch::Tensor& V,
+                               int64_t blocks, int64_t t, double gamma, double sigma, bool noisy,
+                               int64_t batch, torch::Device device, uint64_t seed);
+
+// Train the probe on (train_x (N, F), train_y (N,)) and evaluate on the test
+// split each epoch. Deterministic given the seed.
+ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& train_y,
+                         const torch::Tensor& test_x, const torch::Tensor& test_y,
+                         int64_t classes, const ProbeConfig& cfg, uint64_t seed,
+                         std::function<void(const std::string&)> log = {});
+
+}  // namespace ldae
