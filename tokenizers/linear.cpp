@@ -87,6 +87,19 @@ void PixelTokenizer::fit(const torch::Tensor& images, uint64_t) {
   set_scale(scale_enabled_, eigenvalues_);
 }
 
+PcaFit pca_fit(Eigen::MatrixXd X) {
+  const auto n = X.rows();
+  PcaFit f;
+  f.mean = X.colwise().mean().transpose();
+  X.rowwise() -= f.mean.transpose();
+  Eigen::MatrixXd cov = (X.transpose() * X) / double(n - 1);  // (D, D)
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(cov);
+  // Eigen sorts ascending; components are kept by decreasing variance.
+  f.eigenvalues = eig.eigenvalues().reverse();
+  f.basis = eig.eigenvectors().rowwise().reverse().transpose();
+  return f;
+}
+
 PatchPcaTokenizer::PatchPcaTokenizer(const TokenizerConfig& c, int channels)
     : fit_patches_(c.fit_patches), scale_enabled_(c.scale) {
   patch_ = c.patch;
@@ -117,19 +130,12 @@ void PatchPcaTokenizer::fit(const torch::Tensor& images, uint64_t seed) {
       for (int dy = 0; dy < p; ++dy)
         for (int dx = 0; dx < p; ++dx, ++j)
           X(i, j) = acc[ia[i]][c][ya[i] + dy][xa[i] + dx];
-  Eigen::RowVectorXd mu = X.colwise().mean();
-  X.rowwise() -= mu;
-  Eigen::MatrixXd cov = (X.transpose() * X) / double(n - 1);  // (D, D)
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(cov);
-  // Eigen sorts ascending; we keep components by decreasing variance.
-  Eigen::VectorXd vals = eig.eigenvalues().reverse();
-  Eigen::MatrixXd vecs = eig.eigenvectors().rowwise().reverse();  // columns
-  Eigen::MatrixXd rows = vecs.transpose();                         // (D, D) rows
+  PcaFit fit = pca_fit(std::move(X));
   std::vector<double> b(size_t(D) * D), m(D), e(D);
   for (int i = 0; i < D; ++i) {
-    m[i] = mu(i);
-    e[i] = std::max(vals(i), 0.0);
-    for (int j = 0; j < D; ++j) b[size_t(i) * D + j] = rows(i, j);
+    m[i] = fit.mean(i);
+    e[i] = std::max(fit.eigenvalues(i), 0.0);
+    for (int j = 0; j < D; ++j) b[size_t(i) * D + j] = fit.basis(i, j);
   }
   basis_ = from_vec(b, {D, D});
   mean_ = from_vec(m, {D});

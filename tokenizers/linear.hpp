@@ -2,6 +2,8 @@
 // pixel: V = I (d = D); patch_pca: V = top-d eigenvectors of the patch
 // covariance (paper Table 2, "patch-wise PCA").
 #pragma once
+#include <Eigen/Dense>
+
 #include "tokenizers/tokenizer.hpp"
 
 namespace ldae {
@@ -32,6 +34,15 @@ class PixelTokenizer : public LinearTokenizer {
  private:
   bool scale_enabled_;
 };
+
+// PCA of a sample of patches X (n, D): mean (D,), basis rows (D, D) sorted by
+// decreasing eigenvalue of the sample covariance (n - 1 normalised).
+struct PcaFit {
+  Eigen::VectorXd mean;
+  Eigen::MatrixXd basis;  // rows are components
+  Eigen::VectorXd eigenvalues;
+};
+PcaFit pca_fit(Eigen::MatrixXd X);
 
 class PatchPcaTokenizer : public LinearTokenizer {
  public:

@@ -1,0 +1,53 @@
+#include <gtest/gtest.h>
+
+#include "core/compat.hpp"
+#include "core/dit.hpp"
+
+using namespace ldae;
+
+TEST(DiT, FreshAdaLnZeroBlockIsTheIdentity) {
+  torch::manual_seed(0);
+  DiT model(DiTOptions{});
+  auto x = torch::randn({2, 16, 128}), c = torch::randn({2, 128});
+  auto* blk = model->blocks[0]->as<DiTBlockImpl>();
+  EXPECT_TRUE(torch::equal(blk->forward(x, c), x));
+}
+
+TEST(DiT, FreshModelPredictsZeroAndShapesHold) {
+  DiTOptions o;
+  o.in_dim = 12, o.out_dim = 48, o.grid_h = 4, o.grid_w = 4, o.patch = 2;
+  o.depth = 4, o.width = 64, o.heads = 4, o.t_mlp_ratio = 0.25, o.num_classes = 10;
+  DiT model(o);
+  auto tokens = torch::randn({3, 16, 12});
+  auto t = torch::tensor({1.0f, 500.0f, 999.0f});
+  auto out = model->forward(tokens, t, torch::tensor({1, 2, 3}, torch::kLong));
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{3, 16, 48}));
+  EXPECT_EQ(out.abs().max().item<float>(), 0.0f);  // final layer zero-initialised
+  EXPECT_EQ(model->features(tokens, t, 2).sizes(), (std::vector<int64_t>{3, 4, 64}));
+  // t-MLP hidden width = width x 1/4 (l-DAE)
+  auto* fc1 = model->t_embedder[0]->as<torch::nn::Linear>();
+  EXPECT_EQ(fc1->weight.size(0), 16);
+}
+
+TEST(DiT, SinCosPositionsAreFixedAndDistinct) {
+  auto p = sincos_2d(4, 4, 32);
+  EXPECT_EQ(p.sizes(), (std::vector<int64_t>{16, 32}));
+  EXPECT_GT((p[1] - p[4]).abs().sum().item<float>(), 0.1f);  // (0,1) vs (1,0)
+  DiT model(DiTOptions{});
+  for (auto& param : model->named_parameters()) EXPECT_EQ(param.key().find("pos_embed"), std::string::npos);
+}
+
+TEST(DiT, AttentionMatchesTheDefinition) {
+  torch::manual_seed(1);
+  auto q = torch::randn({2, 3, 5, 8}), k = torch::randn({2, 3, 5, 8}), v = torch::randn({2, 3, 5, 8});
+  auto ref = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(8.0), -1).matmul(v);
+  EXPECT_TRUE(torch::allclose(compat::attention(q, k, v), ref, 1e-5, 1e-5));
+}
+
+TEST(DiT, TimestepFeatures) {
+  auto f = timestep_features(torch::tensor({0.0f, 10.0f}), 256);
+  EXPECT_EQ(f.size(1), 256);
+  EXPECT_FLOAT_EQ(f[0][0].item<float>(), 1.0f);    // cos(0)
+  EXPECT_FLOAT_EQ(f[0][128].item<float>(), 0.0f);  // sin(0)
+  EXPECT_NEAR(f[1][128].item<float>(), std::sin(10.0f), 1e-5);
+}

@@ -1,0 +1,120 @@
+// Database round trip, concurrent writers, schema version, rebuild.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/errors.hpp"
+#include "core/records.hpp"
+#include "core/store.hpp"
+
+using namespace ldae;
+namespace fs = std::filesystem;
+
+namespace {
+std::string temp_dir(const std::string& name) {
+  auto d = fs::temp_directory_path() / fmt::format("ldae-{}-{}", name, getpid());
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d.string();
+}
+}  // namespace
+
+TEST(Store, RoundTripRunParamsMetricsSweep) {
+  auto dir = temp_dir("store");
+  Store s(dir + "/results.db");
+  RunRow r;
+  r.id = "abc";
+  r.status = "done";
+  r.seed = 3;
+  r.label = "l-DAE";
+  s.put_run(r, {{"tokenizer.name", "\"patch_pca\""}},
+            {{"probe.top1", {{0, 81.5}}}, {"train.loss", {{50, 0.4}, {100, 0.3}}}});
+  auto back = s.run("abc");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->status, "done");
+  EXPECT_EQ(back->seed, 3);
+  EXPECT_EQ(s.params("abc").at("tokenizer.name"), "\"patch_pca\"");
+  auto loss = s.metric("abc", "train.loss");
+  ASSERT_EQ(loss.size(), 2u);
+  EXPECT_EQ(loss[1].step, 100);
+  EXPECT_DOUBLE_EQ(loss[1].value, 0.3);
+  s.put_sweep({"t3", "tiny", "title", "f.toml", "cumulative", {{1, "base", 0, "abc", {{"acc", 65.1}}}}});
+  auto sw = s.sweeps();
+  ASSERT_EQ(sw.size(), 1u);
+  EXPECT_DOUBLE_EQ(sw[0].rows[0].paper.at("acc"), 65.1);
+  EXPECT_EQ(s.db().execAndGet("PRAGMA user_version").getInt(), kSchemaVersion);
+  s.set_status("abc", "failed", "boom");
+  EXPECT_EQ(s.run("abc")->error, "boom");
+}
+
+TEST(Store, TwoConcurrentWriterProcesses) {
+  auto dir = temp_dir("concurrent");
+  const std::string db = dir + "/results.db";
+  { Store init(db); }
+  const int per_child = 150;
+  std::vector<pid_t> kids;
+  for (int k = 0; k < 2; ++k) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      int rc = 0;
+      try {
+        Store s(db);
+        for (int i = 0; i < per_child; ++i) {
+          RunRow r;
+          r.id = fmt::format("w{}-{}", k, i);
+          r.status = "done";
+          s.put_run(r, {{"k", std::to_string(i)}}, {{"probe.top1", {{0, double(i)}}}});
+        }
+      } catch (...) {
+        rc = 1;
+      }
+      _exit(rc);
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t p : kids) {
+    int status = 0;
+    waitpid(p, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  Store s(db);
+  EXPECT_EQ(s.db().execAndGet("SELECT count(*) FROM runs").getInt(), 2 * per_child);
+  EXPECT_EQ(s.db().execAndGet("SELECT count(*) FROM metrics").getInt(), 2 * per_child);
+  EXPECT_EQ(s.db().execAndGet("PRAGMA integrity_check").getString(), "ok");
+}
+
+TEST(Store, NewerSchemaIsAClearError) {
+  auto dir = temp_dir("schema");
+  {
+    SQLite::Database raw(dir + "/results.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec("PRAGMA user_version = 99");
+  }
+  try {
+    Store s(dir + "/results.db");
+    FAIL() << "expected an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--reindex"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Store, RebuildFromRunFolders) {
+  auto dir = temp_dir("rebuild");
+  auto run = run_dir(dir, "r1");
+  fs::create_directories(run);
+  write_run_json(run, {{"id", "r1"}, {"status", "done"}, {"seed", 2}, {"label", "x"},
+                       {"params", {{"tokenizer.d", "16"}}}});
+  RunMetrics m;
+  m.loss = {{10, 0.5, 1e-3}};
+  m.probe = {{1, 1.0, 50, 48}, {2, 0.8, 60, 58.5}};
+  m.top1 = 58.5;
+  write_metrics_h5(run, m);
+  write_sweep_json(dir, {"s", "tiny", "t", "f.toml", "independent", {{1, "x", 2, "r1", {{"acc", 1.0}}}}});
+  Store s(dir + "/results.db");
+  EXPECT_EQ(s.rebuild(dir), 1u);
+  EXPECT_DOUBLE_EQ(s.metric("r1", "probe.top1").at(0).value, 58.5);
+  EXPECT_EQ(s.metric("r1", "probe.test_acc").size(), 2u);
+  EXPECT_EQ(s.params("r1").at("tokenizer.d"), "16");
+  EXPECT_EQ(s.sweeps().at(0).rows.at(0).run_id, "r1");
+}

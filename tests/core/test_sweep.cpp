@@ -1,0 +1,127 @@
+// Table-driven sweep expansion: modes, profiles, seeds, ids and errors.
+#include <gtest/gtest.h>
+
+#include "core/sweep.hpp"
+
+using namespace ldae;
+
+namespace {
+const char* kSweep = R"(
+[sweep]
+name = "t"
+mode = "cumulative"
+seeds = [0, 1]
+[base]
+tokenizer.name = "patch_pca"
+train.epochs = 2
+[profile.tiny]
+train.epochs = 1
+seeds = [5]
+[[row]]
+label = "baseline"
+paper.acc = 65.1
+[[row]]
+label = "clean"
+objective.target = "clean_latent"
+[[row]]
+label = "anchor"
+standalone = true
+probe.features = "raw_pixels"
+[[row]]
+label = "no scaling"
+objective.input_scaling = false
+)";
+
+std::string error_of(const std::string& text) {
+  try {
+    auto s = parse_sweep_text(text, "bad.toml");
+    expand(s, "", {});
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Sweep, CumulativeRowsCarryEarlierKeysButStandaloneOnesDoNot) {
+  auto plan = expand(parse_sweep_text(kSweep, "t.toml"), "", {});
+  ASSERT_EQ(plan.size(), 8u);  // 4 rows x 2 seeds
+  EXPECT_EQ(plan[0].cfg.objective.target, "eps");
+  EXPECT_EQ(plan[2].cfg.objective.target, "clean_latent");
+  EXPECT_EQ(plan[4].cfg.probe.features, "raw_pixels");
+  EXPECT_EQ(plan[4].cfg.objective.target, "eps");          // standalone: base only
+  EXPECT_EQ(plan[6].cfg.objective.target, "clean_latent");  // chain skips the anchor
+  EXPECT_EQ(plan[6].cfg.probe.features, "encoder");
+  EXPECT_FALSE(plan[6].cfg.objective.input_scaling);
+  EXPECT_DOUBLE_EQ(plan[0].paper.at("acc"), 65.1);
+}
+
+TEST(Sweep, IndependentRowsModifyBaseOnly) {
+  std::string text = kSweep;
+  text.replace(text.find("cumulative"), 10, "independent");
+  auto plan = expand(parse_sweep_text(text, "t.toml"), "", {});
+  EXPECT_EQ(plan[6].cfg.objective.target, "eps");
+  EXPECT_FALSE(plan[6].cfg.objective.input_scaling);
+}
+
+TEST(Sweep, ProfileAndCliLayersAndSeeds) {
+  Overrides cli{{"train.batch", Setting{int64_t(64), Origin{"--set", 0}}}};
+  auto plan = expand(parse_sweep_text(kSweep, "t.toml"), "tiny", cli);
+  ASSERT_EQ(plan.size(), 4u);  // the profile's seeds = [5]
+  EXPECT_EQ(plan[0].seed, 5);
+  EXPECT_EQ(plan[0].cfg.train.epochs, 1);
+  EXPECT_EQ(plan[0].cfg.train.batch, 64);
+  EXPECT_THROW(expand(parse_sweep_text(kSweep, "t.toml"), "huge", {}), InputError);
+}
+
+TEST(Sweep, SameConfigSameIdAndLabelsDoNotChangeIds) {
+  auto a = expand(parse_sweep_text(kSweep, "t.toml"), "", {});
+  std::string relabelled = kSweep;
+  relabelled.replace(relabelled.find("\"baseline\""), 10, "\"PCA base\"");
+  relabelled.replace(relabelled.find("65.1"), 4, "99.9");
+  auto b = expand(parse_sweep_text(relabelled, "t.toml"), "", {});
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].id, b[i].id);
+  EXPECT_NE(a[0].id, a[1].id);  // seeds differ
+  EXPECT_NE(a[0].id, a[2].id);  // targets differ
+}
+
+TEST(Sweep, GridIsTheProductOfAxes) {
+  auto plan = expand(parse_sweep_text(R"(
+[sweep]
+name = "g"
+mode = "grid"
+[grid]
+tokenizer.d = [4, 8, 16]
+tokenizer.name = ["pixel", "patch_pca"]
+)", "g.toml"), "", {});
+  ASSERT_EQ(plan.size(), 6u);
+  EXPECT_EQ(plan[5].cfg.tokenizer.d, 16);
+  EXPECT_EQ(plan[5].cfg.tokenizer.name, "patch_pca");
+  EXPECT_NE(plan[5].label.find("tokenizer.d=16"), std::string::npos);
+}
+
+struct BadCase {
+  const char* text;
+  const char* expect;
+};
+class SweepErrors : public ::testing::TestWithParam<BadCase> {};
+TEST_P(SweepErrors, NameFileLineAndKey) {
+  auto e = error_of(GetParam().text);
+  EXPECT_NE(e.find(GetParam().expect), std::string::npos) << e;
+}
+INSTANTIATE_TEST_SUITE_P(
+    Cases, SweepErrors,
+    ::testing::Values(
+        BadCase{"[sweep]\nname = \"x\"\n[base]\ntrain.epoch = 3\n[[row]]\nlabel = \"a\"\n",
+                "bad.toml:4: key 'train.epoch': unknown key; did you mean 'train.epochs'"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\ntrain.batch = \"big\"\n",
+                "bad.toml:5: key 'train.batch': expected an integer"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\ntrain.batch = = 3\n",
+                "bad.toml:5:"},
+        BadCase{"[sweep]\nname = \"x\"\n[bsae]\n", "bad.toml:3: key 'bsae'"},
+        BadCase{"[sweep]\nname = \"x\"\nmode = \"cumulativ\"\n[[row]]\nlabel = \"a\"\n",
+                "unknown mode"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\ntrain.epochs = 1\n", "needs a label"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\ntokenizer.d = 99\n",
+                "bad.toml:3: row 1 'a': key 'tokenizer.d'"}));

@@ -1,0 +1,109 @@
+// An interrupted-then-resumed run ends with the same weights as an
+// uninterrupted one (CPU); non-finite losses fail the run.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/trainer.hpp"
+
+using namespace ldae;
+namespace fs = std::filesystem;
+
+namespace {
+RunConfig tiny_cfg() {
+  RunConfig c;
+  c.model.depth = 2, c.model.width = 32, c.model.heads = 2;
+  c.train.epochs = 3, c.train.batch = 16, c.train.base_lr = 1e-3;
+  c.train.warmup_epochs = 1, c.train.ema = 0.9, c.train.checkpoint_every = 1000;
+  c.objective.target = "original_image";
+  c.objective.input_scaling = false;
+  c.noise.schedule = "linear_sigma";
+  return c;
+}
+TrainData tiny_data() {
+  torch::manual_seed(4);
+  TrainData d;
+  d.x = torch::randn({64, 16, 8});  // (N, L, D)
+  auto q = std::get<0>(torch::linalg::qr(torch::randn({8, 8})));
+  d.V_full = q.t().contiguous();
+  d.V = d.V_full.slice(0, 0, 3);
+  d.z0 = torch::matmul(d.x, d.V.t());
+  d.labels = torch::zeros({64}, torch::kLong);
+  return d;
+}
+DiT tiny_model(const RunConfig& c) {
+  DiTOptions o;
+  o.in_dim = 3, o.out_dim = 8, o.grid_h = 4, o.grid_w = 4;
+  o.depth = c.model.depth, o.width = c.model.width, o.heads = c.model.heads;
+  torch::manual_seed(11);
+  return DiT(o);
+}
+}  // namespace
+
+TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
+  torch::set_num_threads(1);
+  auto cfg = tiny_cfg();
+  auto data = tiny_data();
+  Trainer straight(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  auto full = straight.train(data, "", nullptr, {});
+  ASSERT_EQ(full.status, TrainResult::Done);
+  EXPECT_EQ(full.steps, 12);  // 3 epochs x 64 / 16
+
+  auto ckpt = (fs::temp_directory_path() / fmt::format("ldae-ckpt-{}", getpid()) / "last.pt").string();
+  fs::remove_all(fs::path(ckpt).parent_path());
+  {
+    Trainer first(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+    auto part = first.train(data, ckpt, nullptr, {}, /*max_steps=*/5);
+    ASSERT_EQ(part.status, TrainResult::Stopped);
+    EXPECT_EQ(part.steps, 5);
+  }
+  // A fresh process would build a fresh model; the checkpoint restores it.
+  RunConfig cfg2 = cfg;
+  Trainer second(cfg2, tiny_model(cfg2), make_schedule(cfg.noise), torch::kCPU);
+  auto rest = second.train(data, ckpt, nullptr, {});
+  ASSERT_EQ(rest.status, TrainResult::Done);
+  EXPECT_EQ(rest.steps, 12);
+  auto a = straight.model()->parameters(), b = second.model()->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
+  straight.use_ema();
+  second.use_ema();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "EMA " << i;
+  fs::remove_all(fs::path(ckpt).parent_path());
+}
+
+TEST(Trainer, CheckpointOfAnotherConfigIsRejected) {
+  auto cfg = tiny_cfg();
+  auto data = tiny_data();
+  auto ckpt = (fs::temp_directory_path() / fmt::format("ldae-ckpt2-{}", getpid()) / "last.pt").string();
+  Trainer a(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  a.train(data, ckpt, nullptr, {}, 2);
+  auto other = cfg;
+  other.train.base_lr = 5e-4;
+  Trainer b(other, tiny_model(other), make_schedule(other.noise), torch::kCPU);
+  EXPECT_THROW(b.train(data, ckpt, nullptr, {}), InputError);
+  fs::remove_all(fs::path(ckpt).parent_path());
+}
+
+TEST(Trainer, NonFiniteLossFailsWithStepAndValue) {
+  auto cfg = tiny_cfg();
+  cfg.train.base_lr = 1e30;  // diverges at once
+  cfg.train.warmup_epochs = 0;
+  auto data = tiny_data();
+  Trainer t(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  auto r = t.train(data, "", nullptr, {});
+  ASSERT_EQ(r.status, TrainResult::Failed);
+  EXPECT_NE(r.error.find("non-finite loss"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("at step"), std::string::npos) << r.error;
+}
+
+TEST(Trainer, WarmupThenHalfCycleCosine) {
+  auto cfg = tiny_cfg();
+  Trainer t(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  const double peak = 1e-3 * 16 / 256.0;
+  EXPECT_NEAR(t.lr_at(0, 12, 4), peak / 4, 1e-12);
+  EXPECT_NEAR(t.lr_at(3, 12, 4), peak, 1e-12);
+  EXPECT_NEAR(t.lr_at(4, 12, 4), peak, 1e-12);                // cosine starts at peak
+  EXPECT_NEAR(t.lr_at(8, 12, 4), peak * 0.5, 1e-12);          // halfway
+}

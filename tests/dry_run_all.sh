@@ -1,0 +1,13 @@
+#!/bin/sh
+# Every experiments/*.toml parses and validates (dry run) with no profile and
+# under each profile it defines.
+set -e
+run_sweep=$1; dir=$2; results=$(mktemp -d)
+for f in "$dir"/*.toml; do
+  "$run_sweep" "$f" --dry-run --results "$results" > /dev/null
+  for p in $(sed -n 's/^\[profile\.\([A-Za-z0-9_]*\)\].*/\1/p' "$f"); do
+    "$run_sweep" "$f" --profile "$p" --dry-run --results "$results" > /dev/null
+    echo "ok: $f --profile $p"
+  done
+done
+rm -rf "$results"
