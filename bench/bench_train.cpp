@@ -1,1 +1,85 @@
-int main(){}
+// bench_train: training images/s of the harness's own step (Trainer: data
+// gather, noise, objective, DiT forward/backward, AdamW) at a fixed shape,
+// for side-by-side comparison with ../shared/bench/ref_dit_train.py; and the
+// patch-PCA fit time. bench/run_bench.sh runs both and prints the ratios.
+#include <boost/program_options.hpp>
+#include <fmt/core.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "core/data.hpp"
+#include "core/trainer.hpp"
+#include "tokenizers/linear.hpp"
+
+namespace po = boost::program_options;
+using namespace ldae;
+using clk = std::chrono::steady_clock;
+
+int main(int argc, char** argv) {
+  int width = 128, depth = 8, heads = 4, patch = 4, image = 32, batch = 128, steps = 20, warmup = 3,
+      threads = 2, pca_patches = 0;
+  po::options_description opts("bench_train [options]\nOptions");
+  opts.add_options()("help,h", "print this help")("width", po::value(&width))("depth", po::value(&depth))(
+      "heads", po::value(&heads))("patch", po::value(&patch))("image", po::value(&image))(
+      "batch", po::value(&batch))("steps", po::value(&steps))("warmup", po::value(&warmup))(
+      "threads", po::value(&threads))("bf16", "bf16 autocast")(
+      "pca", po::value(&pca_patches), "instead: time a patch-PCA fit on this many Fashion-MNIST patches");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, opts), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fmt::print(stderr, "bench_train: {}\n", e.what());
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << opts;
+    return 0;
+  }
+  torch::set_num_threads(threads);
+  if (pca_patches > 0) {
+    DataConfig dc;
+    auto d = load_dataset(dc, 0);
+    auto imgs = torch::from_blob(d.train.pixels.data(), {d.train.n, 1, d.train.h, d.train.w}, torch::kUInt8)
+                    .to(torch::kFloat32) / 127.5 - 1.0;
+    TokenizerConfig tc;
+    tc.patch = 8;
+    tc.d = 16;
+    tc.fit_patches = pca_patches;
+    PatchPcaTokenizer tok(tc, 1);
+    auto t0 = clk::now();
+    tok.fit(imgs, 0);
+    double s = std::chrono::duration<double>(clk::now() - t0).count();
+    fmt::print("pca_fit patches={} D=64 seconds={:.3f}\n", pca_patches, s);
+    return 0;
+  }
+  // The reference's model: pixels in patches (D = patch^2), full-width t-MLP,
+  // adaLN-Zero everywhere, no class conditioning, eps target, AdamW, fp32
+  // unless --bf16.
+  RunConfig cfg;
+  cfg.model.depth = depth, cfg.model.width = width, cfg.model.heads = heads;
+  cfg.train.batch = batch;
+  cfg.train.epochs = 1000000;
+  cfg.train.log_every = 1 << 30;
+  cfg.train.bf16 = vm.count("bf16") > 0;
+  const int64_t L = (image / patch) * (image / patch), D = patch * patch;
+  DiTOptions o;
+  o.in_dim = D, o.out_dim = D, o.grid_h = image / patch, o.grid_w = image / patch;
+  o.depth = depth, o.width = width, o.heads = heads;
+  torch::manual_seed(0);
+  DiT model(o);
+  Trainer trainer(cfg, model, make_schedule(cfg.noise), torch::kCPU);
+  TrainData data;
+  data.z0 = torch::randn({int64_t(batch) * 4, L, D});
+  data.labels = torch::zeros({data.z0.size(0)}, torch::kLong);
+  trainer.train(data, "", nullptr, {}, warmup);
+  auto t0 = clk::now();
+  trainer.train(data, "", nullptr, {}, steps);
+  double s = std::chrono::duration<double>(clk::now() - t0).count();
+  int64_t params = 0;
+  for (auto& p : model->parameters()) params += p.numel();
+  fmt::print("params={:.2f}M images_per_s={:.1f} step_ms={:.1f}\n", params / 1e6, steps * batch / s,
+             1000 * s / steps);
+  return 0;
+}
