@@ -2,6 +2,8 @@
 
 #include <H5public.h>
 #include <sqlite3.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -31,6 +33,20 @@ std::string library_versions() {
   return fmt::format("libtorch {}, hdf5 {}.{}.{}, sqlite {}, eigen {}.{}.{}", TORCH_VERSION,
                      H5_VERS_MAJOR, H5_VERS_MINOR, H5_VERS_RELEASE, SQLITE_VERSION,
                      EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
+}
+
+std::string git_commit() {
+  static const std::string commit = [] {
+    std::string out;
+    if (FILE* p = popen("git -C '" LDAE_SOURCE_DIR "' describe --always --dirty --abbrev=12 2>/dev/null", "r")) {
+      char buf[128];
+      while (fgets(buf, sizeof buf, p)) out += buf;
+      pclose(p);
+    }
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    return out.empty() ? std::string(LDAE_GIT_COMMIT) : out;
+  }();
+  return commit;
 }
 
 std::string run_status(const std::string& results, const std::string& id) {
@@ -132,6 +148,18 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     return out;
   }
   fs::create_directories(dir);
+  // One process per run: an exclusive lock that dies with its holder, so a
+  // killed run is free to resume and a concurrent sweep skips it.
+  struct Lock {
+    int fd;
+    ~Lock() {
+      if (fd >= 0) close(fd);
+    }
+  } lock{::open((dir + "/.lock").c_str(), O_CREAT | O_RDWR, 0644)};
+  if (lock.fd < 0 || flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
+    out.status = RunOutcome::Busy;
+    return out;
+  }
   write_atomic(dir + "/config.toml", to_toml(cfg));
   std::ofstream logf(dir + "/log.txt", std::ios::app);
   auto log = [&](const std::string& line) { logf << "[" << now_iso() << "] " << line << std::endl; };
@@ -150,7 +178,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   rec["label"] = label;
   rec["seed"] = cfg.seed;
   rec["status"] = "running";
-  rec["git_commit"] = LDAE_GIT_COMMIT;
+  rec["git_commit"] = git_commit();
   rec["host"] = hostname();
   rec["pid"] = getpid();
   rec["versions"] = library_versions();
@@ -159,7 +187,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   rec["params"] = params;
   rec["updated"] = now_iso();
   write_run_json(dir, rec);
-  RunRow row{id, "running", label, rec["created"].get<std::string>(), now_iso(), LDAE_GIT_COMMIT, hostname(), ""};
+  RunRow row{id, "running", label, rec["created"].get<std::string>(), now_iso(), git_commit(), hostname(), ""};
   row.seed = cfg.seed;
   store.put_run(row, params);
   log(fmt::format("run {} '{}' seed {} on {} with {} threads", id, label, cfg.seed, device.str(), threads));
@@ -227,7 +255,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       if (tr.status == TrainResult::Failed) {
         log("FAILED: " + tr.error);
         finish("failed", tr.error);
-        store.put_run({id, "failed", label, rec["created"].get<std::string>(), now_iso(), LDAE_GIT_COMMIT, hostname(),
+        store.put_run({id, "failed", label, rec["created"].get<std::string>(), now_iso(), git_commit(), hostname(),
                        tr.error, cfg.seed, secs_since(t_start)},
                       params);
         out.status = RunOutcome::Failed;
@@ -275,7 +303,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     rec["timings"]["probe_s"] = probe_s;
     (void)train_s;
     finish("done", "");
-    store.put_run({id, "done", label, rec["created"].get<std::string>(), now_iso(), LDAE_GIT_COMMIT, hostname(), "",
+    store.put_run({id, "done", label, rec["created"].get<std::string>(), now_iso(), git_commit(), hostname(), "",
                    cfg.seed, rec["timings"]["wall_s"].get<double>()},
                   params, metric_series(metrics));
     fs::remove_all(dir + "/ckpt");  // a finished run needs no checkpoint

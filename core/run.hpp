@@ -17,7 +17,8 @@ struct RunContext {
 };
 
 struct RunOutcome {
-  enum Status { Done, Failed, Stopped, Skipped } status = Done;
+  // Busy: another process holds the run's lock (a concurrent sweep).
+  enum Status { Done, Failed, Stopped, Skipped, Busy } status = Done;
   double top1 = -1;
   double seconds = 0;
   std::string error;
@@ -29,6 +30,10 @@ std::string run_status(const std::string& results, const std::string& id);
 
 RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const RunContext& ctx,
                        Store& store);
+
+// The commit of the source tree (with -dirty for local changes), read at
+// run time so records never carry a stale configure-time value.
+std::string git_commit();
 
 // The versions of the libraries this build runs on, for run.json.
 std::string library_versions();

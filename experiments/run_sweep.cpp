@@ -137,6 +137,7 @@ int run(int argc, char** argv) {
       case RunOutcome::Skipped: fmt::print("  done earlier: top-1 {:.2f}%\n", out.top1); break;
       case RunOutcome::Done: fmt::print("  done in {:.1f} s: top-1 {:.2f}%\n", out.seconds, out.top1); break;
       case RunOutcome::Failed: fmt::print("  FAILED: {}\n", out.error); ++failed; break;
+      case RunOutcome::Busy: fmt::print("  running in another process; skipped here\n"); break;
       case RunOutcome::Stopped:
         fmt::print("  interrupted; rerun the same command to resume from the checkpoint\n");
         return 130;

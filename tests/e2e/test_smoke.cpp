@@ -2,6 +2,8 @@
 // when the package is missing) through training, probe, records, index and
 // tables; an interrupted run resumes and finished runs are skipped.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -76,6 +78,14 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
   EXPECT_EQ(stopped.status, RunOutcome::Stopped);
   EXPECT_EQ(run_status(results, plan[2].id), "interrupted");
   EXPECT_TRUE(fs::exists(run_dir(results, plan[2].id) + "/ckpt/last.pt"));
+
+  // While another process holds a run's lock, this one leaves it alone.
+  {
+    int fd = ::open((run_dir(results, plan[2].id) + "/.lock").c_str(), O_RDWR);
+    ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+    EXPECT_EQ(execute_run(plan[2].cfg, plan[2].label, ctx, store).status, RunOutcome::Busy);
+    close(fd);
+  }
 
   ctx.max_steps = 0;
   for (const auto& p : plan) {
