@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "analysis/tables.hpp"
+#include "core/cli.hpp"
 #include "core/errors.hpp"
 #include "core/records.hpp"
 
@@ -55,13 +56,5 @@ int run(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const InputError& e) {
-    fmt::print(stderr, "make_tables: error: {}\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "make_tables: internal error: {}\n", e.what());
-    return 3;
-  }
+  return guarded_main("make_tables", [&] { return run(argc, argv); });
 }

@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -15,68 +16,83 @@ const char* kPackageHint =
     "Install it with `make deps` (Debian package dataset-fashion-mnist) or set "
     "data.path to a folder holding the four *-idx?-ubyte.gz files.";
 
-// Read exactly n bytes or report how far the file got.
-void read_exact(gzFile f, void* buf, size_t n, const std::string& path, const char* what) {
-  size_t got = 0;
-  auto* p = static_cast<uint8_t*>(buf);
-  while (got < n) {
-    int r = gzread(f, p + got, unsigned(std::min<size_t>(n - got, 1 << 30)));
-    if (r <= 0) {
-      gzclose(f);
-      throw InputError(fmt::format(
-          "{}: truncated or corrupt IDX file: expected {} bytes of {}, read {}. {}", path, n,
-          what, got, kPackageHint));
-    }
-    got += size_t(r);
-  }
-}
-
 uint32_t be32(const uint8_t* b) {
   return (uint32_t(b[0]) << 24) | (uint32_t(b[1]) << 16) | (uint32_t(b[2]) << 8) | b[3];
 }
 
-gzFile open_gz(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f)
-    throw InputError(fmt::format("{}: cannot open dataset file. {}", path, kPackageHint));
-  return f;
-}
+// An open gzipped IDX file whose header (magic + dims) has been read.
+class IdxFile {
+ public:
+  IdxFile(const std::string& path, uint32_t magic, int ndims, const char* what) : path_(path) {
+    f_ = gzopen(path.c_str(), "rb");
+    if (!f_) throw InputError(fmt::format("{}: cannot open dataset file. {}", path, kPackageHint));
+    uint8_t hdr[4];
+    read(hdr, 4, "header");
+    if (be32(hdr) != magic)
+      throw InputError(fmt::format("{}: not an IDX {} file (magic {} != {}). {}", path, what,
+                                   be32(hdr), magic, kPackageHint));
+    for (int i = 0; i < ndims; ++i) {
+      read(hdr, 4, "header");
+      dims.push_back(be32(hdr));
+    }
+    uint64_t total = 1;
+    for (auto d : dims) total *= d;
+    if (total > (uint64_t(1) << 34))
+      throw InputError(fmt::format("{}: implausible IDX dimensions (corrupt header). {}", path,
+                                   kPackageHint));
+  }
+  ~IdxFile() { gzclose(f_); }
+  IdxFile(const IdxFile&) = delete;
+  IdxFile& operator=(const IdxFile&) = delete;
+
+  // Read exactly n bytes or report how far the file got.
+  void read(void* buf, size_t n, const char* what) {
+    size_t got = 0;
+    auto* p = static_cast<uint8_t*>(buf);
+    while (got < n) {
+      int r = gzread(f_, p + got, unsigned(std::min<size_t>(n - got, 1 << 30)));
+      if (r <= 0)
+        throw InputError(fmt::format(
+            "{}: truncated or corrupt IDX file: expected {} bytes of {}, read {}. {}", path_, n,
+            what, got, kPackageHint));
+      got += size_t(r);
+    }
+  }
+
+  std::vector<uint32_t> dims;
+
+ private:
+  std::string path_;
+  gzFile f_;
+};
 
 }  // namespace
 
 ImageSet read_idx_images(const std::string& path) {
-  gzFile f = open_gz(path);
-  uint8_t hdr[16];
-  read_exact(f, hdr, 16, path, "header");
-  if (be32(hdr) != 2051) {
-    gzclose(f);
-    throw InputError(fmt::format("{}: not an IDX image file (magic {} != 2051). {}", path,
-                                 be32(hdr), kPackageHint));
-  }
+  IdxFile f(path, 2051, 3, "image");
   ImageSet s;
-  s.n = int(be32(hdr + 4));
-  s.h = int(be32(hdr + 8));
-  s.w = int(be32(hdr + 12));
-  s.c = 1;
+  s.n = int(f.dims[0]), s.h = int(f.dims[1]), s.w = int(f.dims[2]), s.c = 1;
   s.pixels.resize(size_t(s.n) * s.h * s.w);
-  read_exact(f, s.pixels.data(), s.pixels.size(), path, "pixels");
-  gzclose(f);
+  f.read(s.pixels.data(), s.pixels.size(), "pixels");
   return s;
 }
 
 std::vector<int64_t> read_idx_labels(const std::string& path) {
-  gzFile f = open_gz(path);
-  uint8_t hdr[8];
-  read_exact(f, hdr, 8, path, "header");
-  if (be32(hdr) != 2049) {
-    gzclose(f);
-    throw InputError(fmt::format("{}: not an IDX label file (magic {} != 2049). {}", path,
-                                 be32(hdr), kPackageHint));
-  }
-  std::vector<uint8_t> raw(be32(hdr + 4));
-  read_exact(f, raw.data(), raw.size(), path, "labels");
-  gzclose(f);
+  IdxFile f(path, 2049, 1, "label");
+  std::vector<uint8_t> raw(f.dims[0]);
+  f.read(raw.data(), raw.size(), "labels");
   return std::vector<int64_t>(raw.begin(), raw.end());
+}
+
+void check_data_available(const DataConfig& c) {
+  if (c.name != "fashion_mnist") return;
+  const std::string dir = c.path.empty() ? kFashionMnistDir : c.path;
+  for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}) {
+    const std::string path = dir + "/" + f;
+    if (FILE* fp = std::fopen(path.c_str(), "rb")) std::fclose(fp);
+    else throw InputError(fmt::format("{}: dataset file missing. {}", path, kPackageHint));
+  }
 }
 
 Dataset load_fashion_mnist(const DataConfig& c) {

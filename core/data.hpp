@@ -27,6 +27,10 @@ inline const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
 Dataset load_fashion_mnist(const DataConfig& c);
 Dataset make_synthetic(const DataConfig& c, uint64_t seed);
+// Cheap check that a dataset's files are where the config says, so a sweep
+// fails before its first run rather than in the middle. Throws InputError.
+void check_data_available(const DataConfig& c);
+
 // The registry's loader for c.name (core/registry.cpp).
 Dataset load_registered_dataset(const DataConfig& c, uint64_t seed);
 // Dispatch on c.name, then pad and take subsets as configured.

@@ -156,9 +156,21 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       if (fd >= 0) close(fd);
     }
   } lock{::open((dir + "/.lock").c_str(), O_CREAT | O_RDWR, 0644)};
-  if (lock.fd < 0 || flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
-    out.status = RunOutcome::Busy;
-    return out;
+  if (lock.fd < 0) throw std::runtime_error("cannot create " + dir + "/.lock");
+  if (flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
+    if (!ctx.wait_if_busy) {
+      out.status = RunOutcome::Busy;
+      return out;
+    }
+    fmt::print("  another process is training this run; waiting for it\n");
+    std::fflush(stdout);
+    flock(lock.fd, LOCK_EX);
+    rec = read_run_json(dir);
+    if (rec.value("status", "") == "done") {
+      out.status = RunOutcome::Skipped;
+      out.top1 = rec.value("probe_top1", -1.0);
+      return out;
+    }
   }
   write_atomic(dir + "/config.toml", to_toml(cfg));
   std::ofstream logf(dir + "/log.txt", std::ios::app);

@@ -14,6 +14,7 @@ struct RunContext {
   int threads = 0;                          // 0 = config, then all cores
   const std::atomic<bool>* stop = nullptr;  // set by SIGINT/SIGTERM
   int64_t max_steps = 0;                    // tests: stop after N steps
+  bool wait_if_busy = false;                // wait for another process's run to end
 };
 
 struct RunOutcome {

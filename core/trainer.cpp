@@ -158,7 +158,9 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     auto target = target_of(objective_, x, z0, eps, V);
     auto loss = objective_loss(objective_, pred.to(torch::kFloat32), target,
                                loss_weight(objective_, gamma, sigma), V_full, d);
-    opt_->zero_grad();
+    // Drop the old gradients instead of zeroing them (PyTorch's
+    // set_to_none=True): backward then writes fresh buffers, no add pass.
+    for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();
     loss.backward();
     if (cfg_.train.grad_clip > 0)
       torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.train.grad_clip);

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include "core/cli.hpp"
+#include "core/data.hpp"
 #include "core/records.hpp"
 #include "core/registry.hpp"
 #include "core/run.hpp"
@@ -111,6 +113,7 @@ int run(int argc, char** argv) {
   }
   if (vm.count("dry-run")) return 0;
 
+  for (const auto& p : plan) check_data_available(p.cfg.data);
   std::filesystem::create_directories(results);
   Store store(results + "/results.db");
   SweepRecord rec{sweep.name, profile.empty() ? "default" : profile, sweep.title, file, sweep.mode, {}};
@@ -128,22 +131,35 @@ int run(int argc, char** argv) {
   ctx.stop = &g_stop;
   int failed = 0;
   size_t k = 0;
-  for (const auto& p : plan) {
-    ++k;
-    fmt::print("\n[{}/{}] row {} seed {} {}: {}\n", k, plan.size(), p.row, p.seed, p.id, p.label);
+  // Returns false when the sweep must stop (interrupted).
+  auto run_one = [&](const PlannedRun& p, std::vector<PlannedRun>& busy) {
+    fmt::print("\n[{}/{}] row {} seed {} {}: {}\n", ++k, plan.size(), p.row, p.seed, p.id, p.label);
     std::fflush(stdout);
     auto out = execute_run(p.cfg, p.label, ctx, store);
     switch (out.status) {
       case RunOutcome::Skipped: fmt::print("  done earlier: top-1 {:.2f}%\n", out.top1); break;
       case RunOutcome::Done: fmt::print("  done in {:.1f} s: top-1 {:.2f}%\n", out.seconds, out.top1); break;
       case RunOutcome::Failed: fmt::print("  FAILED: {}\n", out.error); ++failed; break;
-      case RunOutcome::Busy: fmt::print("  running in another process; skipped here\n"); break;
+      case RunOutcome::Busy:
+        fmt::print("  running in another process; coming back to it at the end\n");
+        busy.push_back(p);
+        --k;
+        break;
       case RunOutcome::Stopped:
         fmt::print("  interrupted; rerun the same command to resume from the checkpoint\n");
-        return 130;
+        return false;
     }
     std::fflush(stdout);
-  }
+    return true;
+  };
+  // Runs another process is training (a concurrent sweep, or an orphan of a
+  // killed `make`) are left for a second pass that waits for them.
+  std::vector<PlannedRun> busy, unused;
+  for (const auto& p : plan)
+    if (!run_one(p, busy)) return 130;
+  ctx.wait_if_busy = true;
+  for (const auto& p : busy)
+    if (!run_one(p, unused)) return 130;
   fmt::print("\nsweep {}: {} runs, {} failed; tables: make_tables --results {} --sweep {}\n",
              sweep.name, plan.size(), failed, results, sweep.name);
   return failed ? 1 : 0;
@@ -151,13 +167,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const InputError& e) {
-    fmt::print(stderr, "run_sweep: error: {}\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "run_sweep: internal error: {}\n", e.what());
-    return 3;
-  }
+  return guarded_main("run_sweep", [&] { return run(argc, argv); });
 }

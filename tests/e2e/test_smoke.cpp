@@ -6,7 +6,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "analysis/tables.hpp"
 #include "core/data.hpp"
@@ -98,6 +100,18 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
   EXPECT_FALSE(fs::exists(run_dir(results, plan[2].id) + "/ckpt"));
   // A second pass skips every finished run.
   for (const auto& p : plan) EXPECT_EQ(execute_run(p.cfg, p.label, ctx, store).status, RunOutcome::Skipped);
+  // Waiting for another process's lock, then finding the run done: skipped.
+  {
+    int fd = ::open((run_dir(results, plan[1].id) + "/.lock").c_str(), O_RDWR);
+    ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+    std::thread release([fd] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      close(fd);
+    });
+    ctx.wait_if_busy = true;
+    EXPECT_EQ(execute_run(plan[1].cfg, plan[1].label, ctx, store).status, RunOutcome::Skipped);
+    release.join();
+  }
 
   // Records: run folder files, the index, the HDF5 curves and features.
   auto dir = run_dir(results, plan[1].id);
