@@ -287,6 +287,14 @@ void validate(const RunConfig& c, const std::string& where) {
                                       "(patch {} x {} x {} channels)",
                                       c.tokenizer.d, D, c.tokenizer.patch, c.tokenizer.patch, C));
   }
+  const int side = dataset_image_side(c.data);
+  if (side % c.tokenizer.patch != 0)
+    fail("tokenizer.patch", fmt::format("images are {0} x {0} (data.pad = {1}) and do not split "
+                                        "into {2} x {2} patches; change the patch or data.pad",
+                                        side, c.data.pad, c.tokenizer.patch));
+  if ((side / c.tokenizer.patch) % c.model.patch != 0)
+    fail("model.patch", fmt::format("the {0} x {0} token grid does not split into {1} x {1} groups",
+                                    side / c.tokenizer.patch, c.model.patch));
   ModelShape s = model_shape(c.model);
   if (s.width % s.heads != 0)
     fail("model.heads", fmt::format("width {} is not divisible by {} heads", s.width, s.heads));
@@ -296,9 +304,6 @@ void validate(const RunConfig& c, const std::string& where) {
     fail("probe.block", fmt::format("block {} exceeds depth {}", c.probe.block, s.depth));
   if (c.probe.t > c.noise.T)
     fail("probe.t", fmt::format("t = {} exceeds noise.T = {}", c.probe.t, c.noise.T));
-  if (c.train.device == "cuda" && c.train.bf16 == false) {
-    // fine: fp32 on CUDA is allowed
-  }
 }
 
 std::vector<std::string> config_keys() {

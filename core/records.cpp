@@ -76,6 +76,7 @@ std::map<std::string, std::vector<MetricPoint>> metric_series(const RunMetrics& 
     out["probe.train_loss"].push_back({int64_t(r[0]), r[1]});
   }
   if (m.top1 >= 0) out["probe.top1"] = {{0, m.top1}};
+  if (m.top5 >= 0) out["probe.top5"] = {{0, m.top5}};
   if (m.recon_mse >= 0) out["tokenizer.recon_mse"] = {{0, m.recon_mse}};
   return out;
 }
@@ -92,6 +93,7 @@ void write_metrics_h5(const std::string& dir, const RunMetrics& m,
     f.write("train/loss", loss, {m.loss.size(), 3});
     f.write("probe/curve", probe, {m.probe.size(), 4});
     f.set_attr("probe_top1", m.top1);
+    f.set_attr("probe_top5", m.top5);
     f.set_attr("tokenizer_recon_mse", m.recon_mse);
     f.set_attr("columns_train_loss", std::string("step, loss, lr"));
     f.set_attr("columns_probe_curve", std::string("epoch, train_loss, train_acc, test_acc"));
@@ -112,6 +114,7 @@ RunMetrics read_metrics_h5(const std::string& dir) {
   for (size_t i = 0; i + 3 < probe.size(); i += 4)
     m.probe.push_back({probe[i], probe[i + 1], probe[i + 2], probe[i + 3]});
   m.top1 = f.attr_f64("probe_top1");
+  m.top5 = f.attr_f64("probe_top5");
   m.recon_mse = f.attr_f64("tokenizer_recon_mse");
   return m;
 }

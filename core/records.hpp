@@ -26,6 +26,7 @@ struct RunMetrics {
   std::vector<std::array<double, 3>> loss;   // (step, loss, lr)
   std::vector<std::array<double, 4>> probe;  // (epoch, train_loss, train_acc, test_acc)
   double top1 = -1;                          // final probe top-1 (%)
+  double top5 = -1;                          // final probe top-5 (%), -1 if not measured
   double recon_mse = -1;                     // tokenizer reconstruction MSE
 };
 // The metrics as the database stores them ("train.loss", "probe.test_acc", ...).

@@ -23,12 +23,15 @@ std::vector<std::string> keys(const Map& m) {
 struct DatasetEntry {
   std::function<Dataset(const DataConfig&, uint64_t)> load;
   int channels;
+  std::function<int(const DataConfig&)> side;  // image side before padding
 };
 
 const std::map<std::string, DatasetEntry>& datasets() {
   static const std::map<std::string, DatasetEntry> m = {
-      {"fashion_mnist", {[](const DataConfig& c, uint64_t) { return load_fashion_mnist(c); }, 1}},
-      {"synthetic", {make_synthetic, 1}},
+      {"fashion_mnist",
+       {[](const DataConfig& c, uint64_t) { return load_fashion_mnist(c); }, 1,
+        [](const DataConfig&) { return 28; }}},
+      {"synthetic", {make_synthetic, 1, [](const DataConfig& c) { return c.synthetic_size; }}},
   };
   return m;
 }
@@ -73,6 +76,11 @@ std::vector<std::string> probe_names() { return {"linear"}; }
 int dataset_channels(const std::string& name) {
   auto it = datasets().find(name);
   return it == datasets().end() ? 1 : it->second.channels;
+}
+
+int dataset_image_side(const DataConfig& c) {
+  auto it = datasets().find(c.name);
+  return it == datasets().end() ? 0 : it->second.side(c) + 2 * c.pad;
 }
 
 Dataset load_registered_dataset(const DataConfig& c, uint64_t seed) {

@@ -16,5 +16,8 @@ std::vector<std::string> probe_names();      // probe.name
 
 // Image channels of a registered dataset (1 for grey Fashion-MNIST).
 int dataset_channels(const std::string& dataset);
+// Image side after padding (Fashion-MNIST: 28 + 2 x pad).
+struct DataConfig;
+int dataset_image_side(const DataConfig& c);
 
 }  // namespace ldae

@@ -77,21 +77,6 @@ torch::Tensor to_labels(const ImageSet& s) {
   return torch::tensor(s.labels, torch::kLong);
 }
 
-// A sweep runs many rows over the same data: load each data config once per
-// process. Subsets are sampled with a fixed seed so every seed of a row sees
-// the same images and seeds vary only the training.
-const Dataset& cached_dataset(const DataConfig& c) {
-  static std::mutex mu;
-  static std::map<std::string, Dataset> cache;
-  RunConfig key_cfg;
-  key_cfg.data = c;
-  std::string key = canonical(key_cfg).substr(0, canonical(key_cfg).find("tokenizer."));
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, load_dataset(c, /*seed=*/0)).first;
-  return it->second;
-}
-
 // Lines of canonical(cfg) that start with one of the prefixes.
 std::string section_text(const RunConfig& cfg, std::initializer_list<const char*> prefixes) {
   std::string out, line;
@@ -100,6 +85,21 @@ std::string section_text(const RunConfig& cfg, std::initializer_list<const char*
     for (const char* p : prefixes)
       if (line.rfind(p, 0) == 0) out += line + "\n";
   return out;
+}
+
+// A sweep runs many rows over the same data: load each data config once per
+// process. Subsets are sampled with a fixed seed so every seed of a row sees
+// the same images and seeds vary only the training.
+const Dataset& cached_dataset(const DataConfig& c) {
+  static std::mutex mu;
+  static std::map<std::string, Dataset> cache;
+  RunConfig key_cfg;
+  key_cfg.data = c;
+  const std::string key = section_text(key_cfg, {"data."}) + "path = " + c.path;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, load_dataset(c, /*seed=*/0)).first;
+  return it->second;
 }
 
 // Fit once per (data, tokenizer) config and share the file across runs.
@@ -124,6 +124,43 @@ std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const torch::T
   }
   *fit_s = secs_since(t0);
   return tok;
+}
+
+// Clean latents for every training image (and, for linear tokenizers, the
+// normalised patches and bases the image-space objectives need).
+TrainData prepare_train_data(const Tokenizer& tok, const torch::Tensor& images,
+                             const torch::Tensor& labels) {
+  torch::NoGradGuard ng;
+  TrainData td;
+  td.labels = labels;
+  td.z0 = tok.encode(images);  // (N, L, d)
+  if (tok.is_linear()) {
+    td.x = tok.to_patch_space(images);  // (N, L, D)
+    td.V = tok.V();
+    td.V_full = tok.basis();
+  }
+  return td;
+}
+
+// The backbone's shape: token widths from the tokenizer and objective, the
+// token grid from the image size, the rest from the model config.
+DiTOptions dit_options(const RunConfig& cfg, const Objective& obj, const TrainData& td,
+                       int64_t H, int64_t W, int64_t classes) {
+  const ModelShape shape = model_shape(cfg.model);
+  const int64_t d = td.z0.size(2), D = td.x.defined() ? td.x.size(2) : d;
+  DiTOptions mo;
+  mo.in_dim = obj.image_space ? D : d;
+  mo.out_dim = output_dim(obj, d, D);
+  mo.grid_h = H / cfg.tokenizer.patch;
+  mo.grid_w = W / cfg.tokenizer.patch;
+  mo.patch = cfg.model.patch;
+  mo.depth = shape.depth, mo.width = shape.width, mo.heads = shape.heads;
+  mo.split = shape.split;
+  mo.mlp_ratio = cfg.model.mlp_ratio;
+  mo.t_mlp_ratio = cfg.model.t_mlp_ratio;
+  mo.num_classes = cfg.model.class_cond ? classes : 0;
+  mo.class_dropout = cfg.model.class_dropout;
+  return mo;
 }
 
 torch::Device pick_device(const std::string& want) {
@@ -219,7 +256,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     auto train_y = to_labels(data.train), test_y = to_labels(data.test);
     RunMetrics metrics;
     torch::Tensor f_train, f_test;
-    double fit_s = 0, train_s = 0;
+    double fit_s = 0;
 
     if (cfg.probe.features == "raw_pixels") {
       // The anchor of every table: the same probe on raw pixels, no training.
@@ -229,38 +266,15 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       auto tok = fitted_tokenizer(cfg, train_img, ctx.results, log, &fit_s);
       metrics.recon_mse = tok->reconstruction_mse(test_img);
       log(fmt::format("tokenizer reconstruction MSE on the test split: {:.6f}", metrics.recon_mse));
-      TrainData td;
-      td.labels = train_y;
-      {
-        torch::NoGradGuard ng;
-        td.z0 = tok->encode(train_img);  // (N, L, d)
-        if (tok->is_linear()) {
-          td.x = tok->to_patch_space(train_img);  // (N, L, D)
-          td.V = tok->V();
-          td.V_full = tok->basis();
-        }
-      }
+      TrainData td = prepare_train_data(*tok, train_img, train_y);
       const Objective obj = make_objective(cfg.objective);
       const ModelShape shape = model_shape(cfg.model);
-      const int64_t d = td.z0.size(2), D = td.x.defined() ? td.x.size(2) : d;
-      DiTOptions mo;
-      mo.in_dim = obj.image_space ? D : d;
-      mo.out_dim = output_dim(obj, d, D);
-      mo.grid_h = train_img.size(2) / cfg.tokenizer.patch;
-      mo.grid_w = train_img.size(3) / cfg.tokenizer.patch;
-      mo.patch = cfg.model.patch;
-      mo.depth = shape.depth, mo.width = shape.width, mo.heads = shape.heads;
-      mo.split = shape.split;
-      mo.mlp_ratio = cfg.model.mlp_ratio;
-      mo.t_mlp_ratio = cfg.model.t_mlp_ratio;
-      mo.num_classes = cfg.model.class_cond ? data.classes : 0;
-      mo.class_dropout = cfg.model.class_dropout;
+      const DiTOptions mo = dit_options(cfg, obj, td, train_img.size(2), train_img.size(3), data.classes);
       torch::manual_seed(cfg.seed);
       DiT model(mo);
       const Schedule schedule = make_schedule(cfg.noise);
       Trainer trainer(cfg, model, schedule, device);
       auto tr = trainer.train(td, dir + "/ckpt/last.pt", ctx.stop, log, ctx.max_steps);
-      train_s = tr.seconds;
       metrics.loss = tr.loss_curve;
       rec["timings"]["train_s"] = rec["timings"].value("train_s", 0.0) + tr.seconds;
       rec["steps"] = tr.steps;
@@ -300,6 +314,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     auto pr = linear_probe(f_train, train_y, f_test, test_y, data.classes, cfg.probe, cfg.seed, log);
     metrics.probe = pr.curve;
     metrics.top1 = pr.top1;
+    metrics.top5 = pr.top5;
     const double probe_s = secs_since(t_probe);
     log(fmt::format("probe top-1 {:.2f}% ({} train / {} test images)", pr.top1, f_train.size(0),
                     f_test.size(0)));
@@ -310,10 +325,10 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     };
     write_metrics_h5(dir, metrics, flat(f_train), flat(f_test), uint64_t(f_train.size(1)));
     rec["probe_top1"] = pr.top1;
+    rec["probe_top5"] = pr.top5;
     rec["tokenizer_recon_mse"] = metrics.recon_mse;
     rec["timings"]["tokenizer_s"] = fit_s;
     rec["timings"]["probe_s"] = probe_s;
-    (void)train_s;
     finish("done", "");
     store.put_run({id, "done", label, rec["created"].get<std::string>(), now_iso(), git_commit(), hostname(), "",
                    cfg.seed, rec["timings"]["wall_s"].get<double>()},

@@ -26,14 +26,17 @@ torch::Tensor encoder_features(DiT& model, const torch::Tensor& tokens, const to
 }
 
 namespace {
-double accuracy(torch::nn::Sequential& head, const torch::Tensor& x, const torch::Tensor& y) {
+// Top-k accuracy (%) of the head on (x, y), evaluated in eval mode.
+double accuracy(torch::nn::Sequential& head, const torch::Tensor& x, const torch::Tensor& y,
+                int64_t k = 1) {
   torch::NoGradGuard ng;
   head->eval();
   int64_t correct = 0;
   for (int64_t i = 0; i < x.size(0); i += 4096) {
     auto xb = x.slice(0, i, std::min(i + 4096, x.size(0)));
     auto yb = y.slice(0, i, std::min(i + 4096, y.size(0)));
-    correct += head->forward(xb).argmax(1).eq(yb).sum().item<int64_t>();
+    auto top = std::get<1>(head->forward(xb).topk(k, /*dim=*/1));  // (b, k)
+    correct += top.eq(yb.unsqueeze(1)).any(/*dim=*/1).sum().item<int64_t>();
   }
   return 100.0 * double(correct) / double(std::max<int64_t>(1, x.size(0)));
 }
@@ -90,6 +93,7 @@ ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& trai
                       cfg.epochs, loss_sum / spe, train_acc, test_acc));
   }
   res.top1 = res.curve.empty() ? 0 : res.curve.back()[3];
+  if (classes > 5) res.top5 = accuracy(head, test_x, test_y, 5);
   return res;
 }
 

@@ -16,6 +16,7 @@ namespace ldae {
 
 struct ProbeResult {
   double top1 = 0;                           // % on the test split, last epoch
+  double top5 = -1;                          // % top-5 where classes > 5, else -1
   std::vector<std::array<double, 4>> curve;  // (epoch, train_loss, train_acc %, test_acc %)
 };
 

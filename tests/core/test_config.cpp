@@ -83,6 +83,20 @@ TEST(Config, ImageTargetNeedsLinearTokenizerAndDFitsPatch) {
   EXPECT_NO_THROW(validate(c, "row 1"));
 }
 
+TEST(Config, PatchesMustTileTheImage) {
+  RunConfig c;
+  c.tokenizer.d = 4;
+  c.tokenizer.patch = 3;  // 32 x 32 images (pad 2)
+  EXPECT_THROW(validate(c, "row 1"), InputError);
+  c.tokenizer.patch = 4;
+  c.model.patch = 3;      // 8 x 8 token grid
+  EXPECT_THROW(validate(c, "row 1"), InputError);
+  c.model.patch = 2;
+  EXPECT_NO_THROW(validate(c, "row 1"));
+  c.data.pad = 0;         // 28 x 28 -> 7 x 7 tokens: not in 2 x 2 groups
+  EXPECT_THROW(validate(c, "row 1"), InputError);
+}
+
 TEST(Config, ResolvedTomlRoundTripsEveryKey) {
   RunConfig c;
   std::string t = to_toml(c);

@@ -22,6 +22,7 @@ TEST(LinearProbe, SeparatesLinearlySeparableData) {
   c.batch = 128;
   auto r = linear_probe(xtr, ytr, xte, yte, K, c, 0);
   EXPECT_GE(r.top1, 95.0);
+  EXPECT_EQ(r.top5, -1);  // 4 classes: top-5 is meaningless
   ASSERT_EQ(r.curve.size(), 10u);
   EXPECT_LT(r.curve.back()[1], r.curve.front()[1]);  // training loss fell
 }
@@ -35,5 +36,16 @@ TEST(LinearProbe, ChanceOnRandomLabels) {
   ProbeConfig c;
   c.epochs = 5;
   auto r = linear_probe(x, y, xt, yt, 5, c, 0);
-  EXPECT_LT(r.top1, 30.0);  // no signal, no accuracy: the probe cannot cheat
+  EXPECT_LT(r.top1, 30.0);
+}
+
+TEST(LinearProbe, TopFiveOnTenClasses) {
+  torch::manual_seed(2);
+  auto x = torch::randn({600, 10});
+  auto y = torch::randint(10, {600}, torch::kLong);
+  ProbeConfig c;
+  c.epochs = 2;
+  auto r = linear_probe(x, y, x, y, 10, c, 0);
+  EXPECT_GE(r.top5, r.top1);
+  EXPECT_GT(r.top5, 35.0);  // random labels: top-5 near 50%, top-1 near 10% plus fitting  // no signal, no accuracy: the probe cannot cheat
 }
