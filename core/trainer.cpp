@@ -191,6 +191,9 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     if (!ckpt.empty() && step % cfg_.train.checkpoint_every == 0 && step < total)
       save(ckpt, step, res.loss_curve);
   }
+  // Keep the finished weights until the run is recorded: a kill during the
+  // probe then costs the probe, not the training.
+  if (res.status == TrainResult::Done && !ckpt.empty() && step > first) save(ckpt, step, res.loss_curve);
   res.steps = step;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;
