@@ -236,9 +236,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   rec["params"] = params;
   rec["updated"] = now_iso();
   write_run_json(dir, rec);
-  RunRow row{id, "running", label, rec["created"].get<std::string>(), now_iso(), git_commit(), hostname(), ""};
-  row.seed = cfg.seed;
-  store.put_run(row, params);
+  index_run(store, dir);  // the index mirrors run.json, the source of truth
   log(fmt::format("run {} '{}' seed {} on {} with {} threads", id, label, cfg.seed, device.str(), threads));
 
   auto finish = [&](const std::string& status, const std::string& error) {
@@ -247,6 +245,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     rec["updated"] = now_iso();
     rec["timings"]["wall_s"] = rec["timings"].value("wall_s", 0.0) + secs_since(t_start);
     write_run_json(dir, rec);
+    index_run(store, dir);
   };
 
   try {
@@ -281,9 +280,6 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       if (tr.status == TrainResult::Failed) {
         log("FAILED: " + tr.error);
         finish("failed", tr.error);
-        store.put_run({id, "failed", label, rec["created"].get<std::string>(), now_iso(), git_commit(), hostname(),
-                       tr.error, cfg.seed, secs_since(t_start)},
-                      params);
         out.status = RunOutcome::Failed;
         out.error = tr.error;
         return out;
@@ -291,7 +287,6 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       if (tr.status == TrainResult::Stopped) {
         log(fmt::format("interrupted at step {}; checkpoint kept for resume", tr.steps));
         finish("interrupted", "");
-        store.set_status(id, "interrupted");
         out.status = RunOutcome::Stopped;
         return out;
       }
@@ -329,10 +324,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     rec["tokenizer_recon_mse"] = metrics.recon_mse;
     rec["timings"]["tokenizer_s"] = fit_s;
     rec["timings"]["probe_s"] = probe_s;
-    finish("done", "");
-    store.put_run({id, "done", label, rec["created"].get<std::string>(), now_iso(), git_commit(), hostname(), "",
-                   cfg.seed, rec["timings"]["wall_s"].get<double>()},
-                  params, metric_series(metrics));
+    finish("done", "");  // after metrics.h5, so the index gets the curves
     fs::remove_all(dir + "/ckpt");  // a finished run needs no checkpoint
     out.status = RunOutcome::Done;
     out.top1 = pr.top1;
