@@ -25,6 +25,9 @@ struct Field {
   double lo = -1e300, hi = 1e300;                       // numeric range
   std::function<std::vector<std::string>()> choices;   // for text fields
   bool semantic = true;                                 // part of the run id
+  // Keys added after the first results were recorded: left out of the run id
+  // while at their default, so old sweep files keep their run ids.
+  bool since_v2 = false;
 };
 
 template <class S, class T>
@@ -62,6 +65,12 @@ Field choice(std::string key, S RunConfig::*sec, T S::*mem,
   return f;
 }
 
+// Marks a key added after the first results were recorded (see since_v2).
+Field v2(Field f) {
+  f.since_v2 = true;
+  return f;
+}
+
 std::function<std::vector<std::string>()> fixed(std::vector<std::string> v) {
   return [v] { return v; };
 }
@@ -81,11 +90,24 @@ const std::vector<Field>& fields() {
         field("data.synthetic_size", &R::data, &DataConfig::synthetic_size, 4, 512),
         field("data.synthetic_train", &R::data, &DataConfig::synthetic_train, 1, 1e7),
         field("data.synthetic_test", &R::data, &DataConfig::synthetic_test, 1, 1e7),
+        v2(field("data.resolution", &R::data, &DataConfig::resolution, 0, 4096)),
+        v2(choice("data.augment", &R::data, &DataConfig::augment, fixed({"center", "rrc_flip"}))),
+        v2(field("data.skip_bad", &R::data, &DataConfig::skip_bad)),
         choice("tokenizer.name", &R::tokenizer, &TokenizerConfig::name, tokenizer_names),
         field("tokenizer.patch", &R::tokenizer, &TokenizerConfig::patch, 1, 256),
         field("tokenizer.d", &R::tokenizer, &TokenizerConfig::d, 1, 1e6),
         field("tokenizer.fit_patches", &R::tokenizer, &TokenizerConfig::fit_patches, 16, 1e8),
         field("tokenizer.scale", &R::tokenizer, &TokenizerConfig::scale),
+        v2(field("tokenizer.steps", &R::tokenizer, &TokenizerConfig::steps, 0, 1e8)),
+        v2(field("tokenizer.batch", &R::tokenizer, &TokenizerConfig::batch, 1, 1e6)),
+        v2(field("tokenizer.lr", &R::tokenizer, &TokenizerConfig::lr, 0, 10)),
+        v2(field("tokenizer.kl_weight", &R::tokenizer, &TokenizerConfig::kl_weight, 0, 1e3)),
+        v2(field("tokenizer.downsample", &R::tokenizer, &TokenizerConfig::downsample, 1, 64)),
+        v2(field("tokenizer.width", &R::tokenizer, &TokenizerConfig::width, 1, 4096)),
+        v2(field("tokenizer.perceptual_weight", &R::tokenizer, &TokenizerConfig::perceptual_weight, 0, 1e3)),
+        v2(field("tokenizer.perceptual_net", &R::tokenizer, &TokenizerConfig::perceptual_net)),
+        v2(field("tokenizer.adv_weight", &R::tokenizer, &TokenizerConfig::adv_weight, 0, 1e3)),
+        v2(field("tokenizer.adv_start", &R::tokenizer, &TokenizerConfig::adv_start, 0, 1e9)),
         choice("noise.schedule", &R::noise, &NoiseConfig::schedule, schedule_names),
         field("noise.T", &R::noise, &NoiseConfig::T, 1, 1e6),
         field("noise.sigma", &R::noise, &NoiseConfig::sigma, 0, 1e3),
@@ -128,6 +150,11 @@ const std::vector<Field>& fields() {
         choice("probe.optimizer", &R::probe, &ProbeConfig::optimizer, fixed({"sgd", "adamw"})),
         field("probe.base_lr", &R::probe, &ProbeConfig::base_lr, 0, 100),
         field("probe.weight_decay", &R::probe, &ProbeConfig::weight_decay, 0, 10),
+        v2(field("eval.fid_samples", &R::eval, &EvalConfig::fid_samples, 0, 1e7)),
+        v2(choice("eval.sampler", &R::eval, &EvalConfig::sampler, sampler_names)),
+        v2(field("eval.sample_steps", &R::eval, &EvalConfig::sample_steps, 1, 1e6)),
+        v2(field("eval.fid_net", &R::eval, &EvalConfig::fid_net)),
+        v2(field("eval.classifier_epochs", &R::eval, &EvalConfig::classifier_epochs, 1, 1e4)),
     };
     // Data location, threads and logging cadence do not change what a run
     // computes, so they stay out of its identity.
@@ -268,6 +295,10 @@ ModelShape model_shape(const ModelConfig& m) {
   return s;
 }
 
+int token_stride(const TokenizerConfig& t) {
+  return t.name == "conv_vae" ? t.patch * t.downsample : t.patch;
+}
+
 void validate(const RunConfig& c, const std::string& where) {
   auto fail = [&](const std::string& key, const std::string& what) {
     throw InputError(where + ": key '" + key + "': " + what);
@@ -279,22 +310,51 @@ void validate(const RunConfig& c, const std::string& where) {
     fail(image_target ? "objective.target" : "objective.space",
          "image-space inputs and targets use the inverse of a linear tokenizer; "
          "tokenizer '" + c.tokenizer.name + "' has none. Use pixel or patch_pca.");
-  if (c.tokenizer.name == "patch_pca") {
-    int C = dataset_channels(c.data.name);
-    int D = c.tokenizer.patch * c.tokenizer.patch * C;
+  const int C = dataset_channels(c.data.name), p = c.tokenizer.patch;
+  if (c.tokenizer.name == "patch_pca" || c.tokenizer.name == "patch_ae" ||
+      c.tokenizer.name == "patch_vae") {
+    const int D = p * p * C;
     if (c.tokenizer.d > D)
       fail("tokenizer.d", fmt::format("d = {} exceeds the patch dimension D = {} "
                                       "(patch {} x {} x {} channels)",
-                                      c.tokenizer.d, D, c.tokenizer.patch, c.tokenizer.patch, C));
+                                      c.tokenizer.d, D, p, p, C));
   }
-  const int side = dataset_image_side(c.data);
-  if (side % c.tokenizer.patch != 0)
-    fail("tokenizer.patch", fmt::format("images are {0} x {0} (data.pad = {1}) and do not split "
-                                        "into {2} x {2} patches; change the patch or data.pad",
-                                        side, c.data.pad, c.tokenizer.patch));
-  if ((side / c.tokenizer.patch) % c.model.patch != 0)
+  if (c.tokenizer.name == "conv_vae") {
+    const int f = c.tokenizer.downsample;
+    if (f & (f - 1))
+      fail("tokenizer.downsample", fmt::format("{} is not a power of two (1, 2, 4, 8, ...)", f));
+    if (c.tokenizer.d % (p * p) != 0)
+      fail("tokenizer.d", fmt::format("conv_vae tokens group {0} x {0} latent pixels of c "
+                                      "channels, so d = {1} must be a multiple of {2}",
+                                      p, c.tokenizer.d, p * p));
+  }
+  if (c.tokenizer.perceptual_weight > 0 || c.tokenizer.adv_weight > 0) {
+    if (c.tokenizer.name != "conv_vae")
+      fail(c.tokenizer.perceptual_weight > 0 ? "tokenizer.perceptual_weight" : "tokenizer.adv_weight",
+           "perceptual and adversarial losses belong to conv_vae (the VQGAN-style tokenizer)");
+  }
+  if (c.eval.fid_samples > 0) {
+    if (c.objective.space != "latent" || !c.objective.input_scaling ||
+        (c.objective.target != "eps" && c.objective.target != "clean_latent"))
+      fail("eval.fid_samples", "generation needs a latent-space model with input scaling that "
+                               "predicts eps or clean_latent (Table 1 settings)");
+    if (c.noise.schedule != "ddpm_linear" && c.noise.schedule != "linear_gamma2" &&
+        c.noise.schedule != "cosine")
+      fail("eval.fid_samples", "the samplers need a variance-preserving schedule (ddpm_linear, "
+                               "linear_gamma2 or cosine), not '" + c.noise.schedule + "'");
+    if (c.eval.sample_steps > c.noise.T)
+      fail("eval.sample_steps", fmt::format("{} steps exceed noise.T = {}", c.eval.sample_steps,
+                                            c.noise.T));
+  }
+  const int side = dataset_image_side(c.data), stride = token_stride(c.tokenizer);
+  if (side % stride != 0)
+    fail("tokenizer.patch", fmt::format("images are {0} x {0} (data.pad = {1}, data.resolution = {2}) "
+                                        "and do not split into {3} x {3} pixel tokens; change the "
+                                        "patch, data.pad or data.resolution",
+                                        side, c.data.pad, c.data.resolution, stride));
+  if ((side / stride) % c.model.patch != 0)
     fail("model.patch", fmt::format("the {0} x {0} token grid does not split into {1} x {1} groups",
-                                    side / c.tokenizer.patch, c.model.patch));
+                                    side / stride, c.model.patch));
   ModelShape s = model_shape(c.model);
   if (s.width % s.heads != 0)
     fail("model.heads", fmt::format("width {} is not divisible by {} heads", s.width, s.heads));
@@ -321,9 +381,14 @@ Value get(const RunConfig& cfg, const std::string& key) {
 }
 
 std::string canonical(const RunConfig& cfg) {
+  static const RunConfig defaults;
   std::string out;
-  for (const auto& f : fields())
-    if (f.semantic) out += f.key + " = " + value_str(f.get(cfg)) + "\n";
+  for (const auto& f : fields()) {
+    if (!f.semantic) continue;
+    const Value v = f.get(cfg);
+    if (f.since_v2 && v == f.get(defaults)) continue;
+    out += f.key + " = " + value_str(v) + "\n";
+  }
   return out;
 }
 

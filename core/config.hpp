@@ -24,6 +24,10 @@ struct DataConfig {
   int synthetic_size = 16;             // synthetic only: image side
   int synthetic_train = 1024;          // synthetic only
   int synthetic_test = 256;            // synthetic only
+  int resolution = 0;                  // resize to this side after padding; 0 = keep
+                                       // (image_folder: shorter side resized, centre crop)
+  std::string augment = "center";      // center (paper default) | rrc_flip (Sec. 5)
+  bool skip_bad = false;               // image_folder: skip and count unreadable files
 };
 
 struct TokenizerConfig {
@@ -32,6 +36,17 @@ struct TokenizerConfig {
   int d = 8;                       // latent dimension per token (pca)
   int fit_patches = 100000;        // randomly sampled patches for the PCA fit
   bool scale = true;               // divide latents by one scalar so var ~ 1
+  // Learned tokenizers (patch_ae, patch_vae, conv_vae), fitted by AdamW:
+  int steps = 1500;                 // gradient steps
+  int batch = 128;
+  double lr = 1e-3;
+  double kl_weight = 1e-4;          // patch_vae, conv_vae: weight of KL(q(z|x) || N(0, I))
+  int downsample = 8;               // conv_vae: image pixels per latent pixel (power of 2)
+  int width = 32;                   // conv_vae: channels of the first conv stage
+  double perceptual_weight = 0.0;   // conv_vae: 0 = off (the VQGAN baseline uses one)
+  std::string perceptual_net = "classifier";  // "classifier" (trained here) | TorchScript .pt
+  double adv_weight = 0.0;          // conv_vae: hinge GAN loss with a patch discriminator
+  int adv_start = 500;              // steps before the adversarial loss switches on
 };
 
 struct NoiseConfig {
@@ -89,6 +104,16 @@ struct ProbeConfig {
   double weight_decay = 0.0;
 };
 
+// Generation quality (Table 1): samples from the trained denoiser, FID
+// against real test images in the feature space of a frozen network.
+struct EvalConfig {
+  int fid_samples = 0;                  // 0 = no generation; else N generated vs N real
+  std::string sampler = "ddim";         // ddim (eta 0) | ddpm (ancestral, eta 1)
+  int sample_steps = 50;                // respaced steps of the T-step schedule
+  std::string fid_net = "classifier";   // "classifier" (trained here) | TorchScript .pt
+  int classifier_epochs = 5;            // the harness's own classifier (FID, perceptual)
+};
+
 struct RunConfig {
   DataConfig data;
   TokenizerConfig tokenizer;
@@ -97,6 +122,7 @@ struct RunConfig {
   ModelConfig model;
   TrainConfig train;
   ProbeConfig probe;
+  EvalConfig eval;
   int64_t seed = 0;
 };
 
@@ -145,5 +171,9 @@ struct ModelShape {
   int depth, width, heads, split;
 };
 ModelShape model_shape(const ModelConfig& m);
+
+// Image pixels per token side: the patch for patch tokenizers, downsample x
+// patch for conv_vae (whose patch groups latent pixels, DiT's "patch 2").
+int token_stride(const TokenizerConfig& t);
 
 }  // namespace ldae

@@ -130,6 +130,8 @@ void H5File::set_attr(const std::string& n, const std::string& v) {
   put_attr(file_, n, type.id, v.c_str());
 }
 
+bool H5File::has_attr(const std::string& n) const { return H5Aexists(file_, n.c_str()) > 0; }
+
 double H5File::attr_f64(const std::string& n) const {
   Closer a{H5Aopen(file_, n.c_str(), H5P_DEFAULT), H5Aclose};
   double v = 0;

@@ -35,6 +35,7 @@ class H5File {
   void set_attr(const std::string& name, double v);
   void set_attr(const std::string& name, int64_t v);
   void set_attr(const std::string& name, const std::string& v);
+  bool has_attr(const std::string& name) const;
   double attr_f64(const std::string& name) const;
   int64_t attr_i64(const std::string& name) const;
   std::string attr_str(const std::string& name) const;

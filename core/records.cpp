@@ -78,6 +78,11 @@ std::map<std::string, std::vector<MetricPoint>> metric_series(const RunMetrics& 
   if (m.top1 >= 0) out["probe.top1"] = {{0, m.top1}};
   if (m.top5 >= 0) out["probe.top5"] = {{0, m.top5}};
   if (m.recon_mse >= 0) out["tokenizer.recon_mse"] = {{0, m.recon_mse}};
+  for (const auto& r : m.tokenizer_fit) {
+    out["tokenizer.fit_loss"].push_back({int64_t(r[0]), r[1]});
+    out["tokenizer.fit_recon"].push_back({int64_t(r[0]), r[2]});
+  }
+  if (m.fid >= 0) out["eval.fid"] = {{0, m.fid}};
   return out;
 }
 
@@ -97,6 +102,14 @@ void write_metrics_h5(const std::string& dir, const RunMetrics& m,
     f.set_attr("tokenizer_recon_mse", m.recon_mse);
     f.set_attr("columns_train_loss", std::string("step, loss, lr"));
     f.set_attr("columns_probe_curve", std::string("epoch, train_loss, train_acc, test_acc"));
+    if (!m.tokenizer_fit.empty()) {
+      std::vector<double> fit;
+      for (const auto& r : m.tokenizer_fit) fit.insert(fit.end(), r.begin(), r.end());
+      f.write("tokenizer/fit_curve", fit, {m.tokenizer_fit.size(), 3});
+      f.set_attr("columns_tokenizer_fit", std::string("step, loss, recon_mse"));
+    }
+    if (m.fid >= 0) f.set_attr("eval_fid", m.fid);
+    if (!m.samples.empty()) f.write("eval/samples", m.samples, m.samples_shape);
     if (dim > 0) {
       f.write("probe/features_train", train_f, {train_f.size() / dim, dim});
       f.write("probe/features_test", test_f, {test_f.size() / dim, dim});
@@ -116,6 +129,11 @@ RunMetrics read_metrics_h5(const std::string& dir) {
   m.top1 = f.attr_f64("probe_top1");
   m.top5 = f.attr_f64("probe_top5");
   m.recon_mse = f.attr_f64("tokenizer_recon_mse");
+  if (f.has("tokenizer/fit_curve")) {
+    auto fit = f.read_f64("tokenizer/fit_curve");
+    for (size_t i = 0; i + 2 < fit.size(); i += 3) m.tokenizer_fit.push_back({fit[i], fit[i + 1], fit[i + 2]});
+  }
+  if (f.has_attr("eval_fid")) m.fid = f.attr_f64("eval_fid");
   return m;
 }
 

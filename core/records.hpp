@@ -28,6 +28,10 @@ struct RunMetrics {
   double top1 = -1;                          // final probe top-1 (%)
   double top5 = -1;                          // final probe top-5 (%), -1 if not measured
   double recon_mse = -1;                     // tokenizer reconstruction MSE
+  std::vector<std::array<double, 3>> tokenizer_fit;  // (step, loss, recon MSE), learned tokenizers
+  double fid = -1;                           // eval.fid_samples > 0: FID, else -1
+  std::vector<float> samples;                // generated images (n, C, H, W) in [-1, 1]
+  std::vector<uint64_t> samples_shape;
 };
 // The metrics as the database stores them ("train.loss", "probe.test_acc", ...).
 std::map<std::string, std::vector<MetricPoint>> metric_series(const RunMetrics& m);

@@ -8,7 +8,10 @@
 #include "core/data.hpp"
 #include "core/noise.hpp"
 #include "core/objective.hpp"
+#include "tokenizers/conv_vae.hpp"
 #include "tokenizers/linear.hpp"
+#include "tokenizers/patch_ae.hpp"
+#include "tokenizers/patch_vae.hpp"
 
 namespace ldae {
 namespace {
@@ -41,6 +44,9 @@ const std::map<std::string, TokenizerFactory>& tokenizers() {
   static const std::map<std::string, TokenizerFactory> m = {
       {"pixel", [](const TokenizerConfig& c, int ch) { return std::make_unique<PixelTokenizer>(c, ch); }},
       {"patch_pca", [](const TokenizerConfig& c, int ch) { return std::make_unique<PatchPcaTokenizer>(c, ch); }},
+      {"patch_ae", [](const TokenizerConfig& c, int ch) { return std::make_unique<PatchAeTokenizer>(c, ch); }},
+      {"patch_vae", [](const TokenizerConfig& c, int ch) { return std::make_unique<PatchVaeTokenizer>(c, ch); }},
+      {"conv_vae", [](const TokenizerConfig& c, int ch) { return std::make_unique<ConvVaeTokenizer>(c, ch); }},
   };
   return m;
 }
@@ -72,6 +78,7 @@ std::vector<std::string> schedule_names() { return keys(schedules()); }
 std::vector<std::string> target_names() { return keys(targets()); }
 std::vector<std::string> backbone_names() { return {"dit"}; }
 std::vector<std::string> probe_names() { return {"linear"}; }
+std::vector<std::string> sampler_names() { return {"ddim", "ddpm"}; }
 
 int dataset_channels(const std::string& name) {
   auto it = datasets().find(name);
@@ -80,6 +87,7 @@ int dataset_channels(const std::string& name) {
 
 int dataset_image_side(const DataConfig& c) {
   auto it = datasets().find(c.name);
+  if (c.resolution > 0) return c.resolution;
   return it == datasets().end() ? 0 : it->second.side(c) + 2 * c.pad;
 }
 

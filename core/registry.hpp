@@ -14,9 +14,12 @@ std::vector<std::string> target_names();     // objective.target
 std::vector<std::string> backbone_names();   // model.name
 std::vector<std::string> probe_names();      // probe.name
 
+std::vector<std::string> sampler_names();    // eval.sampler
+
 // Image channels of a registered dataset (1 for grey Fashion-MNIST).
 int dataset_channels(const std::string& dataset);
-// Image side after padding (Fashion-MNIST: 28 + 2 x pad).
+// Image side a run sees: data.resolution, else the native side + 2 x pad
+// (Fashion-MNIST: 28 + 2 x pad).
 struct DataConfig;
 int dataset_image_side(const DataConfig& c);
 

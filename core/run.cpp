@@ -18,9 +18,13 @@
 
 #include "core/data.hpp"
 #include "core/dit.hpp"
+#include "core/feature_net.hpp"
+#include "core/fid.hpp"
 #include "core/noise.hpp"
 #include "core/objective.hpp"
+#include "core/module_h5.hpp"
 #include "core/records.hpp"
+#include "core/sampler.hpp"
 #include "core/trainer.hpp"
 #include "probes/linear_probe.hpp"
 #include "tokenizers/tokenizer.hpp"
@@ -102,19 +106,25 @@ const Dataset& cached_dataset(const DataConfig& c) {
   return it->second;
 }
 
-// Fit once per (data, tokenizer) config and share the file across runs.
+// Fit once per (data, tokenizer) config and share the file across runs. A
+// tokenizer with a perceptual loss also depends on its feature network.
 std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const torch::Tensor& train,
                                             const std::string& results,
+                                            const std::function<std::shared_ptr<FeatureNet>()>& perceptual,
                                             const std::function<void(const std::string&)>& log,
                                             double* fit_s) {
   auto tok = make_tokenizer(cfg.tokenizer, int(train.size(1)));
-  const std::string path = fmt::format("{}/tokenizers/{}-{}.h5", results, cfg.tokenizer.name,
-                                       fnv1a_hex(section_text(cfg, {"data.", "tokenizer."})));
+  std::string key = section_text(cfg, {"data.", "tokenizer."});
+  if (tok->wants_perceptual_net())
+    key += fmt::format("perceptual = {} {}\n", cfg.tokenizer.perceptual_net, cfg.eval.classifier_epochs);
+  const std::string path =
+      fmt::format("{}/tokenizers/{}-{}.h5", results, cfg.tokenizer.name, fnv1a_hex(key));
   const auto t0 = clk::now();
   if (fs::exists(path)) {
     tok->load(path);
     log("tokenizer loaded from " + path);
   } else {
+    if (tok->wants_perceptual_net()) tok->set_perceptual_net(perceptual());
     tok->fit(train, /*seed=*/0);
     fs::create_directories(fs::path(path).parent_path());
     const std::string tmp = fmt::format("{}.{}.tmp", path, getpid());
@@ -124,6 +134,33 @@ std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const torch::T
   }
   *fit_s = secs_since(t0);
   return tok;
+}
+
+// FID of n generated images against the first n test images, in the
+// features of the frozen network; also returns the first 64 samples.
+double generation_fid(DiT& model, const Schedule& schedule, const Objective& obj,
+                      const Tokenizer& tok, const torch::Tensor& test_img, FeatureNet& net,
+                      const RunConfig& cfg, int64_t classes, int64_t L, int64_t d,
+                      torch::Device device, torch::Tensor* samples_out) {
+  SampleOptions so;
+  so.n = std::min<int64_t>(cfg.eval.fid_samples, test_img.size(0));
+  so.steps = cfg.eval.sample_steps;
+  so.eta = cfg.eval.sampler == "ddpm" ? 1.0 : 0.0;
+  so.classes = cfg.model.class_cond ? classes : 0;
+  so.seed = step_seed(uint64_t(cfg.seed), 1ull << 50);
+  auto z = sample_latents(model, schedule, obj, L, d, so, device);
+  torch::NoGradGuard ng;
+  auto images = tok.decode(z).clamp(-1.0, 1.0);
+  *samples_out = images.slice(0, 0, 64);
+  auto feats = [&](const torch::Tensor& x) {
+    std::vector<torch::Tensor> out;
+    for (int64_t i = 0; i < x.size(0); i += 512)
+      out.push_back(net.pooled(x.slice(0, i, std::min(i + 512, x.size(0)))).to(torch::kFloat64));
+    auto f = torch::cat(out).contiguous();
+    return Eigen::MatrixXd(Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+        f.data_ptr<double>(), f.size(0), f.size(1)));
+  };
+  return frechet_distance(fit_gaussian(feats(images)), fit_gaussian(feats(test_img.slice(0, 0, so.n))));
 }
 
 // Clean latents for every training image (and, for linear tokenizers, the
@@ -151,8 +188,8 @@ DiTOptions dit_options(const RunConfig& cfg, const Objective& obj, const TrainDa
   DiTOptions mo;
   mo.in_dim = obj.image_space ? D : d;
   mo.out_dim = output_dim(obj, d, D);
-  mo.grid_h = H / cfg.tokenizer.patch;
-  mo.grid_w = W / cfg.tokenizer.patch;
+  mo.grid_h = H / token_stride(cfg.tokenizer);
+  mo.grid_w = W / token_stride(cfg.tokenizer);
   mo.patch = cfg.model.patch;
   mo.depth = shape.depth, mo.width = shape.width, mo.heads = shape.heads;
   mo.split = shape.split;
@@ -262,8 +299,20 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       f_train = train_img.reshape({train_img.size(0), -1});
       f_test = test_img.reshape({test_img.size(0), -1});
     } else {
-      auto tok = fitted_tokenizer(cfg, train_img, ctx.results, log, &fit_s);
+      // The harness classifier (perceptual loss, FID), trained once per data config.
+      std::shared_ptr<FeatureNet> classifier_net;
+      auto feature_net = [&](const std::string& spec) {
+        if (spec == "classifier" && classifier_net) return classifier_net;
+        auto n = make_feature_net(spec, ctx.results, fnv1a_hex(section_text(cfg, {"data."})),
+                                  train_img, train_y, test_img, test_y, data.classes,
+                                  cfg.eval.classifier_epochs, log);
+        if (spec == "classifier") classifier_net = n;
+        return n;
+      };
+      auto tok = fitted_tokenizer(cfg, train_img, ctx.results,
+                                  [&] { return feature_net(cfg.tokenizer.perceptual_net); }, log, &fit_s);
       metrics.recon_mse = tok->reconstruction_mse(test_img);
+      metrics.tokenizer_fit = tok->fit_curve();
       log(fmt::format("tokenizer reconstruction MSE on the test split: {:.6f}", metrics.recon_mse));
       TrainData td = prepare_train_data(*tok, train_img, train_y);
       const Objective obj = make_objective(cfg.objective);
@@ -291,6 +340,20 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
         return out;
       }
       trainer.use_ema();
+      if (cfg.eval.fid_samples > 0) {
+        const auto t_gen = clk::now();
+        torch::Tensor samples;
+        auto net = feature_net(cfg.eval.fid_net);
+        metrics.fid = generation_fid(model, schedule, obj, *tok, test_img, *net, cfg, data.classes,
+                                     td.z0.size(1), td.z0.size(2), device, &samples);
+        metrics.samples = to_f32(samples);
+        metrics.samples_shape = shape_of(samples);
+        rec["eval_fid"] = metrics.fid;
+        rec["timings"]["eval_s"] = secs_since(t_gen);
+        log(fmt::format("FID {:.3f} ({} samples, {} {} steps, features: {}) in {:.1f} s", metrics.fid,
+                        std::min<int64_t>(cfg.eval.fid_samples, test_img.size(0)), cfg.eval.sampler,
+                        cfg.eval.sample_steps, net->describe(), secs_since(t_gen)));
+      }
       const int64_t blocks = cfg.probe.block >= 0 ? cfg.probe.block : shape.split;
       const double gamma = obj.input_scaling ? schedule.gamma.at(cfg.probe.t) : 1.0;
       const double sigma = schedule.sigma.at(cfg.probe.t);

@@ -4,8 +4,10 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <array>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/config.hpp"
 
@@ -16,6 +18,8 @@ namespace ldae {
 torch::Tensor patchify(const torch::Tensor& images, int p);
 // Inverse of patchify for a grid of (H / p) x (W / p) patches.
 torch::Tensor unpatchify(const torch::Tensor& patches, int p, int C, int H, int W);
+
+class FeatureNet;
 
 class Tokenizer {
  public:
@@ -33,6 +37,15 @@ class Tokenizer {
 
   int d() const { return d_; }
   int patch() const { return patch_; }
+  // Image pixels per token side (patch, or downsample x patch for conv_vae).
+  virtual int stride() const { return patch_; }
+
+  // Learned tokenizers: the frozen network of the perceptual loss, set
+  // before fit() when tokenizer.perceptual_weight > 0.
+  virtual bool wants_perceptual_net() const { return false; }
+  virtual void set_perceptual_net(std::shared_ptr<FeatureNet>) {}
+  // Fitting curve (step, total loss, reconstruction MSE); empty for PCA.
+  const std::vector<std::array<double, 3>>& fit_curve() const { return fit_curve_; }
 
   // ---- linear tokenizers: z = V (x - m) / s with V (d, D) orthonormal rows.
   bool is_linear() const { return basis_.defined(); }
@@ -50,6 +63,7 @@ class Tokenizer {
   torch::Tensor mean_;   // (D,) patch mean m
   double scale_ = 1.0;   // s: makes the latent variance ~1 (DiT's VAE factor)
   torch::Tensor basis_;  // (D, D) or undefined for non-linear tokenizers
+  std::vector<std::array<double, 3>> fit_curve_;
 };
 
 std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& c, int channels);

@@ -1,0 +1,137 @@
+// FID (Frechet distance of Gaussians) against closed forms, the samplers'
+// update rule against an oracle, and the feature networks (harness
+// classifier, TorchScript files).
+#include <gtest/gtest.h>
+#include <torch/script.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include "core/errors.hpp"
+#include "core/feature_net.hpp"
+#include "core/fid.hpp"
+#include "core/noise.hpp"
+#include "core/sampler.hpp"
+
+using namespace ldae;
+namespace fs = std::filesystem;
+
+TEST(Fid, DiagonalGaussiansMatchTheClosedForm) {
+  // d^2 = |m1 - m2|^2 + sum_i (s1_i + s2_i - 2 sqrt(s1_i s2_i)) for diagonal S.
+  Gaussian a{Eigen::Vector3d(0, 1, 2), Eigen::Vector3d(1, 4, 9).asDiagonal()};
+  Gaussian b{Eigen::Vector3d(1, 1, 0), Eigen::Vector3d(4, 1, 9).asDiagonal()};
+  const double expect = (1 + 0 + 4) + (1 + 4 - 4) + (4 + 1 - 4) + (9 + 9 - 18);
+  EXPECT_NEAR(frechet_distance(a, b), expect, 1e-9);
+  EXPECT_NEAR(frechet_distance(a, a), 0.0, 1e-9);
+}
+
+TEST(Fid, RotatedCovariancesAndSqrtm) {
+  // FD is invariant to a common rotation: rotate both diagonal Gaussians.
+  std::mt19937 rng(2);
+  std::normal_distribution<double> N01;
+  Eigen::MatrixXd G(4, 4);
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) G(i, j) = N01(rng);
+  Eigen::HouseholderQR<Eigen::MatrixXd> qr(G);
+  Eigen::MatrixXd Q = qr.householderQ();
+  Eigen::Vector4d s1(1, 2, 3, 4), s2(2, 2, 5, 1);
+  Gaussian a{Eigen::Vector4d::Zero(), Q * s1.asDiagonal() * Q.transpose()};
+  Gaussian b{Eigen::Vector4d::Zero(), Q * s2.asDiagonal() * Q.transpose()};
+  double expect = 0;
+  for (int i = 0; i < 4; ++i) expect += s1(i) + s2(i) - 2 * std::sqrt(s1(i) * s2(i));
+  EXPECT_NEAR(frechet_distance(a, b), expect, 1e-9);
+  Eigen::MatrixXd R = sqrtm_psd(a.cov);
+  EXPECT_LT((R * R - a.cov).norm(), 1e-9);
+}
+
+TEST(Fid, SampleEstimateConvergesOnToyGaussians) {
+  std::mt19937 rng(3);
+  std::normal_distribution<double> N01;
+  const int n = 40000;
+  Eigen::MatrixXd X(n, 2), Y(n, 2);
+  for (int i = 0; i < n; ++i) {
+    X(i, 0) = N01(rng), X(i, 1) = 2 * N01(rng);      // N(0, diag(1, 4))
+    Y(i, 0) = 1 + N01(rng), Y(i, 1) = N01(rng);       // N((1, 0), I)
+  }
+  const double expect = 1 + (1 + 1 - 2) + (4 + 1 - 4);  // = 2
+  EXPECT_NEAR(frechet_distance(fit_gaussian(X), fit_gaussian(Y)), expect, 0.05);
+}
+
+TEST(Sampler, RespacedTimestepsSpanTheSchedule) {
+  NoiseConfig nc;
+  auto s = ddpm_linear(nc);
+  auto ts = respaced_timesteps(s, 5);
+  EXPECT_EQ(ts, (std::vector<int64_t>{1000, 750, 501, 251, 1}));  // 1 + 999 i / 4, rounded
+  nc.T = 10;
+  auto lin = linear_gamma2(nc);  // gamma_T = 0: start one step earlier
+  ts = respaced_timesteps(lin, 100);
+  ASSERT_EQ(ts.size(), 9u);
+  EXPECT_EQ(ts.front(), 9);
+  EXPECT_EQ(ts.back(), 1);
+}
+
+TEST(Sampler, DdimWithAnOracleLandsOnTheData) {
+  // Data = one point c. The exact eps for z_t is (z_t - gamma c) / sigma, so
+  // deterministic DDIM (and ancestral DDPM) end exactly at c.
+  NoiseConfig nc;
+  auto s = ddpm_linear(nc);
+  const double c = 0.7;
+  for (double eta : {0.0, 1.0}) {
+    torch::manual_seed(0);
+    auto z = torch::randn({8});
+    auto ts = respaced_timesteps(s, 20);
+    for (size_t k = 0; k < ts.size(); ++k) {
+      const int64_t t = ts[k], tn = k + 1 < ts.size() ? ts[k + 1] : 0;
+      auto eps = (z - s.gamma[t] * c) / s.sigma[t];
+      z = ddim_step(z, eps, s.gamma[t], s.sigma[t], tn ? s.gamma[tn] : 1.0, tn ? s.sigma[tn] : 0.0,
+                    eta, torch::randn({8}));
+    }
+    EXPECT_TRUE(torch::allclose(z, torch::full({8}, c), 1e-4, 1e-4)) << "eta " << eta;
+  }
+}
+
+TEST(FeatureNet, ClassifierLearnsSeparableImages) {
+  torch::manual_seed(0);
+  auto labels = torch::randint(2, {256}, torch::kLong);
+  // Class 1: bright top half; class 0: bright bottom half; plus noise.
+  // (Top/bottom, since training flips images left-right.)
+  auto x = torch::randn({256, 1, 8, 8}) * 0.3;
+  auto top = labels.view({-1, 1, 1, 1}).to(torch::kFloat32);
+  x.slice(2, 0, 4) += top;
+  x.slice(2, 4, 8) += 1 - top;
+  ClassifierNet net(1, 2);
+  double acc = net.train(x, labels, 30, 0, x, labels);
+  EXPECT_GT(acc, 90.0);
+  EXPECT_EQ(net.pooled(x).size(1), 128);
+  EXPECT_EQ(net.layers(x).size(), 3u);
+  auto path = (fs::temp_directory_path() / fmt::format("cls-{}.h5", getpid())).string();
+  net.save(path);
+  ClassifierNet back(1, 2);
+  back.load(path);
+  EXPECT_TRUE(torch::allclose(back.pooled(x), net.pooled(x)));
+  fs::remove(path);
+}
+
+TEST(FeatureNet, TorchScriptFileAndItsErrors) {
+  // A TorchScript module written from C++ (what torch.jit.save produces).
+  torch::jit::Module m("Features");
+  m.define(R"(
+    def forward(self, x):
+        a = torch.avg_pool2d(x, 2)
+        return (a, a.mean([2, 3]))
+  )");
+  auto path = (fs::temp_directory_path() / fmt::format("feat-{}.pt", getpid())).string();
+  m.save(path);
+  auto net = load_torchscript_net(path);
+  auto x = torch::randn({3, 1, 8, 8});
+  EXPECT_EQ(net->layers(x).size(), 1u);  // the 4-D output
+  EXPECT_EQ(net->pooled(x).sizes(), (std::vector<int64_t>{3, 1}));
+  EXPECT_THROW(load_torchscript_net(path + ".missing"), InputError);
+  {
+    std::ofstream bad(path);
+    bad << "not a zip";
+  }
+  EXPECT_THROW(load_torchscript_net(path), InputError);
+  fs::remove(path);
+}

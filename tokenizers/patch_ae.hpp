@@ -1,0 +1,24 @@
+// Patch-wise autoencoder (paper Table 2): a linear encoder V (d x D) and a
+// linear decoder U (d x D) on each p x p patch, trained by gradient on
+// ||x - U^T V x||^2 (with biases, which play the role of PCA's mean).
+#pragma once
+#include "tokenizers/learned.hpp"
+
+namespace ldae {
+
+class PatchAeTokenizer : public LearnedTokenizer {
+ public:
+  PatchAeTokenizer(const TokenizerConfig& c, int channels) : LearnedTokenizer(c, channels) {}
+  std::string name() const override { return "patch_ae"; }
+
+ protected:
+  void build() override;
+  torch::nn::Module& net() override { return *net_; }
+  std::pair<torch::Tensor, torch::Tensor> posterior(const torch::Tensor& images) override;
+  torch::Tensor generate(const torch::Tensor& latents) override;
+
+  std::shared_ptr<torch::nn::Module> net_;
+  torch::nn::Linear enc_{nullptr}, dec_{nullptr};
+};
+
+}  // namespace ldae

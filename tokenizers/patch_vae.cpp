@@ -1,0 +1,22 @@
+#include "tokenizers/patch_vae.hpp"
+
+namespace ldae {
+
+void PatchVaeTokenizer::build() {
+  const int64_t D = int64_t(patch_) * patch_ * C_;
+  net_ = std::make_shared<torch::nn::Module>();
+  enc_ = net_->register_module("encoder", torch::nn::Linear(D, 2 * d_));  // [V; log-variance]
+  dec_ = net_->register_module("decoder", torch::nn::Linear(d_, D));
+}
+
+std::pair<torch::Tensor, torch::Tensor> PatchVaeTokenizer::posterior(const torch::Tensor& images) {
+  auto h = enc_(patchify(images, patch_));  // (B, L, 2d)
+  auto parts = h.chunk(2, /*dim=*/-1);
+  return {parts[0], parts[1].clamp(-30.0, 20.0)};
+}
+
+torch::Tensor PatchVaeTokenizer::generate(const torch::Tensor& z) {
+  return unpatchify(dec_(z), patch_, C_, H_, W_);
+}
+
+}  // namespace ldae
