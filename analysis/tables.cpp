@@ -2,35 +2,59 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace ldae {
 
-double TableRow::mean() const {
+double Stat::mean() const {
   double s = 0;
   for (double v : values) s += v;
   return values.empty() ? NAN : s / values.size();
 }
 
-double TableRow::std() const {
+double Stat::std() const {
   if (values.size() < 2) return 0;
   double m = mean(), s = 0;
   for (double v : values) s += (v - m) * (v - m);
   return std::sqrt(s / (values.size() - 1));
 }
 
+bool Table::has_fid() const {
+  for (const auto& r : rows)
+    if (!r.fid.values.empty() || r.paper.count("fid")) return true;
+  return false;
+}
+
 std::vector<Table> collect_tables(Store& store, const std::string& filter) {
   std::vector<Table> out;
   for (const auto& s : store.sweeps()) {
     if (!filter.empty() && s.name != filter) continue;
-    Table t{s.name, s.profile, s.title, {}};
+    Table t{s.name, s.profile, s.title, s.mode, {}};
     for (const auto& r : s.rows) {
-      if (t.rows.empty() || t.rows.back().row != r.row)
-        t.rows.push_back(TableRow{r.row, r.label, {}, 0, r.paper});
+      if (t.rows.empty() || t.rows.back().row != r.row) {
+        TableRow tr;
+        tr.row = r.row, tr.label = r.label, tr.paper = r.paper;
+        tr.group = r.label;
+        if (s.mode == "grid") {  // "conv VAE, tokenizer.d=16" -> group, "16"
+          auto comma = r.label.rfind(", "), eq = r.label.rfind('=');
+          if (eq != std::string::npos) {
+            tr.column = r.label.substr(eq + 1);
+            tr.group = comma != std::string::npos && comma < eq ? r.label.substr(0, comma) : "";
+          }
+        }
+        t.rows.push_back(tr);
+      }
+      auto& row = t.rows.back();
       auto run = store.run(r.run_id);
       auto top1 = store.metric(r.run_id, "probe.top1");
-      if (run && run->status == "done" && !top1.empty()) t.rows.back().values.push_back(top1[0].value);
-      else t.rows.back().pending++;
+      if (run && run->status == "done" && !top1.empty()) {
+        row.top1.values.push_back(top1[0].value);
+        auto fid = store.metric(r.run_id, "eval.fid");
+        if (!fid.empty()) row.fid.values.push_back(fid[0].value);
+      } else {
+        row.pending++;
+      }
     }
     out.push_back(std::move(t));
   }
@@ -38,16 +62,19 @@ std::vector<Table> collect_tables(Store& store, const std::string& filter) {
 }
 
 namespace {
-std::string ours(const TableRow& r, const char* pm) {
-  if (r.values.empty()) return r.pending ? "pending" : "-";
-  std::string s = r.values.size() > 1 ? fmt::format("{:.2f} {} {:.2f}", r.mean(), pm, r.std())
-                                      : fmt::format("{:.2f}", r.mean());
-  return s;
+
+std::string ours(const Stat& s, int pending, const char* pm) {
+  if (s.values.empty()) return pending ? "pending" : "-";
+  return s.values.size() > 1 ? fmt::format("{:.2f} {} {:.2f}", s.mean(), pm, s.std())
+                             : fmt::format("{:.2f}", s.mean());
 }
-std::string paper(const TableRow& r) {
-  auto it = r.paper.find("acc");
-  return it == r.paper.end() ? "-" : fmt::format("{:.1f}", it->second);
+
+std::string paper(const TableRow& r, const std::string& key) {
+  auto it = r.paper.find(key);
+  const std::string mark = r.paper.count("uncertain") ? " [U]" : "";
+  return it == r.paper.end() ? "-" + mark : fmt::format("{:.1f}", it->second) + mark;
 }
+
 std::string tex_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -56,39 +83,127 @@ std::string tex_escape(const std::string& s) {
   }
   return o;
 }
+
+std::string seeds_note(const TableRow& r) {
+  return fmt::format("{}{}", r.top1.values.size(),
+                     r.pending ? fmt::format(" (+{} pending)", r.pending) : "");
+}
+
+// Grid sweeps: groups in order of appearance x columns in order of appearance.
+struct Matrix {
+  std::vector<std::string> groups, columns;
+  std::map<std::pair<std::string, std::string>, const TableRow*> cell;
+};
+Matrix matrix_of(const Table& t) {
+  Matrix m;
+  for (const auto& r : t.rows) {
+    if (std::find(m.groups.begin(), m.groups.end(), r.group) == m.groups.end()) m.groups.push_back(r.group);
+    if (std::find(m.columns.begin(), m.columns.end(), r.column) == m.columns.end()) m.columns.push_back(r.column);
+    m.cell[{r.group, r.column}] = &r;
+  }
+  return m;
+}
+
+std::string axis_name(const Table& t) {
+  for (const auto& r : t.rows) {
+    auto comma = r.label.rfind(", "), eq = r.label.rfind('=');
+    if (eq != std::string::npos)
+      return r.label.substr(comma == std::string::npos ? 0 : comma + 2,
+                            eq - (comma == std::string::npos ? 0 : comma + 2));
+  }
+  return "grid";
+}
+
 }  // namespace
 
 std::string to_markdown(const Table& t) {
+  const bool fid = t.has_fid();
   std::string md = fmt::format("### {} ({}, profile {})\n\n", t.sweep, t.title, t.profile);
-  md += "| # | row | ours top-1 (%) | n | paper top-1 (%) |\n|---|---|---|---|---|\n";
-  for (const auto& r : t.rows)
-    md += fmt::format("| {} | {} | {} | {}{} | {} |\n", r.row, r.label, ours(r, "±"),
-                      r.values.size(), r.pending ? fmt::format(" (+{} pending)", r.pending) : "",
-                      paper(r));
+  if (t.mode == "grid") {
+    const Matrix m = matrix_of(t);
+    md += "| " + axis_name(t) + " |";
+    for (const auto& c : m.columns) md += " " + c + " |";
+    md += "\n|---|";
+    for (size_t i = 0; i < m.columns.size(); ++i) md += "---|";
+    md += "\n";
+    for (const auto& g : m.groups) {
+      md += "| " + g + " |";
+      for (const auto& c : m.columns) {
+        auto it = m.cell.find({g, c});
+        md += it == m.cell.end() ? " |"
+                                 : fmt::format(" {} ({}) |", ours(it->second->top1, it->second->pending, "±"),
+                                               paper(*it->second, "acc"));
+      }
+      md += "\n";
+    }
+    md += "\ncells: ours top-1 (paper top-1). Every cell as a row:\n\n";
+  }
+  md += "| # | row | ours top-1 (%) | n | paper top-1 (%) |";
+  md += fid ? " ours FID | paper FID |\n|---|---|---|---|---|---|---|\n" : "\n|---|---|---|---|---|\n";
+  for (const auto& r : t.rows) {
+    md += fmt::format("| {} | {} | {} | {} | {} |", r.row, r.label, ours(r.top1, r.pending, "±"),
+                      seeds_note(r), paper(r, "acc"));
+    if (fid) md += fmt::format(" {} | {} |", ours(r.fid, r.pending, "±"), paper(r, "fid"));
+    md += "\n";
+  }
   md += "\nours: linear-probe top-1 on this harness's data (mean ± sample std over seeds); "
-        "paper: ImageNet-1K (arXiv:2401.14404).\n";
+        "paper: ImageNet-1K (arXiv:2401.14404); [U]: unclear in the paper.\n";
+  if (fid)
+    md += "FID: ours from the sweep's eval.fid_samples generated vs real test images in its "
+          "eval.fid_net features; the paper's is FID-50K (Inception) on ImageNet, so compare "
+          "trends, not values.\n";
   return md;
 }
 
 std::string to_latex(const Table& t) {
-  std::string tex = "\\begin{tabular}{rlrrr}\n\\toprule\n# & row & ours & $n$ & paper \\\\\n\\midrule\n";
-  for (const auto& r : t.rows)
-    tex += fmt::format("{} & {} & {} & {} & {} \\\\\n", r.row, tex_escape(r.label),
-                       ours(r, "$\\pm$"), r.values.size(), paper(r));
+  const bool fid = t.has_fid();
+  std::string tex;
+  if (t.mode == "grid") {
+    const Matrix m = matrix_of(t);
+    tex += "\\begin{tabular}{l" + std::string(m.columns.size(), 'r') + "}\n\\toprule\n" +
+           tex_escape(axis_name(t));
+    for (const auto& c : m.columns) tex += " & " + c;
+    tex += " \\\\\n\\midrule\n";
+    for (const auto& g : m.groups) {
+      tex += tex_escape(g);
+      for (const auto& c : m.columns) {
+        auto it = m.cell.find({g, c});
+        tex += it == m.cell.end() ? " & "
+                                  : fmt::format(" & {} ({})", ours(it->second->top1, it->second->pending, "$\\pm$"),
+                                                tex_escape(paper(*it->second, "acc")));
+      }
+      tex += " \\\\\n";
+    }
+    tex += "\\bottomrule\n\\end{tabular}\n\n";
+  }
+  tex += fid ? "\\begin{tabular}{rlrrrrr}\n\\toprule\n# & row & ours & $n$ & paper & ours FID & paper FID \\\\\n\\midrule\n"
+             : "\\begin{tabular}{rlrrr}\n\\toprule\n# & row & ours & $n$ & paper \\\\\n\\midrule\n";
+  for (const auto& r : t.rows) {
+    tex += fmt::format("{} & {} & {} & {} & {}", r.row, tex_escape(r.label),
+                       ours(r.top1, r.pending, "$\\pm$"), r.top1.values.size(), tex_escape(paper(r, "acc")));
+    if (fid) tex += fmt::format(" & {} & {}", ours(r.fid, r.pending, "$\\pm$"), tex_escape(paper(r, "fid")));
+    tex += " \\\\\n";
+  }
   return tex + "\\bottomrule\n\\end{tabular}\n";
 }
 
 std::string to_csv(const Table& t) {
-  std::string csv = "row,label,mean,std,n,pending,paper_acc\n";
+  std::string csv = "row,label,mean,std,n,pending,paper_acc,fid_mean,fid_std,paper_fid,paper_uncertain\n";
+  auto num = [](const TableRow& r, const char* k) {
+    auto it = r.paper.find(k);
+    return it == r.paper.end() ? std::string() : fmt::format("{}", it->second);
+  };
   for (const auto& r : t.rows) {
     std::string label = r.label;
     for (auto& c : label)
       if (c == '"') c = '\'';
-    auto it = r.paper.find("acc");
-    csv += fmt::format("{},\"{}\",{},{},{},{},{}\n", r.row, label,
-                       r.values.empty() ? "" : fmt::format("{:.4f}", r.mean()),
-                       r.values.empty() ? "" : fmt::format("{:.4f}", r.std()), r.values.size(),
-                       r.pending, it == r.paper.end() ? "" : fmt::format("{}", it->second));
+    auto stat = [](const Stat& s, bool sd) {
+      return s.values.empty() ? std::string() : fmt::format("{:.4f}", sd ? s.std() : s.mean());
+    };
+    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
+                       stat(r.top1, true), r.top1.values.size(), r.pending, num(r, "acc"),
+                       stat(r.fid, false), stat(r.fid, true), num(r, "fid"),
+                       r.paper.count("uncertain") ? 1 : 0);
   }
   return csv;
 }

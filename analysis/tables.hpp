@@ -1,5 +1,8 @@
-// Tables from the results database: one per sweep and profile, our probe
-// top-1 (mean +- std over seeds, with n) beside the paper's number.
+// Tables from the results database: one per sweep and profile, our numbers
+// (probe top-1, and FID where the sweep generates; mean +- std over seeds,
+// with n) beside the paper's. Grid sweeps (Table 2) also print as a matrix:
+// one line per row, one column per grid value. Paper numbers the source
+// leaves unclear (paper.uncertain) carry a [U] mark.
 #pragma once
 #include <string>
 #include <vector>
@@ -8,19 +11,26 @@
 
 namespace ldae {
 
-struct TableRow {
-  int row = 0;
-  std::string label;
-  std::vector<double> values;   // top-1 of each finished seed
-  int pending = 0;              // runs not done yet (failed, running, missing)
-  std::map<std::string, double> paper;
+struct Stat {
+  std::vector<double> values;   // one per finished seed
   double mean() const;
   double std() const;           // sample std (n - 1); 0 for n < 2
 };
 
+struct TableRow {
+  int row = 0;
+  std::string label;
+  Stat top1, fid;
+  int pending = 0;              // runs not done yet (failed, running, missing)
+  std::map<std::string, double> paper;
+  // Grid sweeps: the row's label and its grid value ("k=v" split off the label).
+  std::string group, column;
+};
+
 struct Table {
-  std::string sweep, profile, title;
+  std::string sweep, profile, title, mode;
   std::vector<TableRow> rows;
+  bool has_fid() const;
 };
 
 std::vector<Table> collect_tables(Store& store, const std::string& sweep_filter = "");

@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   torch::set_num_threads(threads);
   if (pca_patches > 0) {
     DataConfig dc;
-    auto d = load_dataset(dc, 0);
+    auto d = load_dataset(dc);
     auto imgs = torch::from_blob(d.train.pixels.data(), {d.train.n, 1, d.train.h, d.train.w}, torch::kUInt8)
                     .to(torch::kFloat32) / 127.5 - 1.0;
     TokenizerConfig tc;

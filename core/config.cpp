@@ -295,10 +295,6 @@ ModelShape model_shape(const ModelConfig& m) {
   return s;
 }
 
-int token_stride(const TokenizerConfig& t) {
-  return t.name == "conv_vae" ? t.patch * t.downsample : t.patch;
-}
-
 void validate(const RunConfig& c, const std::string& where) {
   auto fail = [&](const std::string& key, const std::string& what) {
     throw InputError(where + ": key '" + key + "': " + what);
@@ -323,10 +319,15 @@ void validate(const RunConfig& c, const std::string& where) {
     const int f = c.tokenizer.downsample;
     if (f & (f - 1))
       fail("tokenizer.downsample", fmt::format("{} is not a power of two (1, 2, 4, 8, ...)", f));
-    if (c.tokenizer.d % (p * p) != 0)
+    if (p % f != 0)
+      fail("tokenizer.patch", fmt::format("a conv_vae token is {} pixels wide, which must be a "
+                                          "multiple of tokenizer.downsample = {}",
+                                          p, f));
+    const int q = p / f;
+    if (c.tokenizer.d % (q * q) != 0)
       fail("tokenizer.d", fmt::format("conv_vae tokens group {0} x {0} latent pixels of c "
                                       "channels, so d = {1} must be a multiple of {2}",
-                                      p, c.tokenizer.d, p * p));
+                                      q, c.tokenizer.d, q * q));
   }
   if (c.tokenizer.perceptual_weight > 0 || c.tokenizer.adv_weight > 0) {
     if (c.tokenizer.name != "conv_vae")
@@ -346,7 +347,11 @@ void validate(const RunConfig& c, const std::string& where) {
       fail("eval.sample_steps", fmt::format("{} steps exceed noise.T = {}", c.eval.sample_steps,
                                             c.noise.T));
   }
-  const int side = dataset_image_side(c.data), stride = token_stride(c.tokenizer);
+  if (c.data.name == "image_folder" && (c.data.resolution <= 0 || c.data.pad != 0))
+    fail(c.data.resolution <= 0 ? "data.resolution" : "data.pad",
+         "image_folder images are resized and centre-cropped to data.resolution (e.g. 256), "
+         "which must be set, with data.pad = 0");
+  const int side = dataset_image_side(c.data), stride = c.tokenizer.patch;
   if (side % stride != 0)
     fail("tokenizer.patch", fmt::format("images are {0} x {0} (data.pad = {1}, data.resolution = {2}) "
                                         "and do not split into {3} x {3} pixel tokens; change the "

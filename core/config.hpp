@@ -32,7 +32,7 @@ struct DataConfig {
 
 struct TokenizerConfig {
   std::string name = "patch_pca";  // registry: tokenizer_names()
-  int patch = 4;                   // patch side in pixels; D = patch^2 x C
+  int patch = 4;                   // token side in image pixels; D = patch^2 x C
   int d = 8;                       // latent dimension per token (pca)
   int fit_patches = 100000;        // randomly sampled patches for the PCA fit
   bool scale = true;               // divide latents by one scalar so var ~ 1
@@ -172,8 +172,5 @@ struct ModelShape {
 };
 ModelShape model_shape(const ModelConfig& m);
 
-// Image pixels per token side: the patch for patch tokenizers, downsample x
-// patch for conv_vae (whose patch groups latent pixels, DiT's "patch 2").
-int token_stride(const TokenizerConfig& t);
 
 }  // namespace ldae

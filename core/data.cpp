@@ -85,6 +85,27 @@ std::vector<int64_t> read_idx_labels(const std::string& path) {
 }
 
 void check_data_available(const DataConfig& c) {
+  auto exists = [](const std::string& p) {
+    if (FILE* fp = std::fopen(p.c_str(), "rb")) return std::fclose(fp), true;
+    return false;
+  };
+  if (c.name == "cifar10") {
+    const std::string dir = c.path.empty() ? kCifar10Dir : c.path;
+    for (const char* f : {"data_batch_1.bin", "test_batch.bin"})
+      if (!exists(dir + "/" + f))
+        throw InputError(fmt::format("{}/{}: CIFAR-10 batch missing; set data.path to the folder "
+                                     "of the binary version (cifar-10-binary.tar.gz, "
+                                     "https://www.cs.toronto.edu/~kriz/cifar.html)",
+                                     dir, f));
+    return;
+  }
+  if (c.name == "image_folder") {
+    if (c.path.empty() || !exists(c.path + "/train"))
+      throw InputError(fmt::format("data.path = \"{}\": image_folder needs a folder with train/ "
+                                   "and val/ subfolders of class folders (ImageNet layout)",
+                                   c.path));
+    return;
+  }
   if (c.name != "fashion_mnist") return;
   const std::string dir = c.path.empty() ? kFashionMnistDir : c.path;
   for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -186,10 +207,15 @@ ImageSet take_subset(const ImageSet& in, int n, const std::string& mode, uint64_
   return out;
 }
 
-Dataset load_dataset(const DataConfig& c, uint64_t seed) {
-  Dataset d = load_registered_dataset(c, seed);
+Dataset load_dataset(const DataConfig& c, const LoadContext& ctx) {
+  Dataset d = load_registered_dataset(c, ctx);
+  const uint64_t seed = ctx.seed;
   d.train = take_subset(pad_images(d.train, c.pad), c.subset, c.subset_mode, seed);
   d.test = take_subset(pad_images(d.test, c.pad), c.test_subset, c.subset_mode, seed + 1);
+  if (c.resolution > 0 && c.name != "image_folder") {  // image_folder is prepared at it
+    d.train = resize_images(d.train, c.resolution);
+    d.test = resize_images(d.test, c.resolution);
+  }
   return d;
 }
 

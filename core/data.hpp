@@ -1,6 +1,7 @@
 // Datasets as uint8 images + labels, prepared once at the configured size.
 // Registry (core/registry.cpp): fashion_mnist (Debian's dataset-fashion-mnist),
-// synthetic (class prototypes + noise, for tests).
+// cifar10 (binary batches), image_folder (class-per-folder JPEG/PNG trees,
+// cached as HDF5), synthetic (class prototypes + noise, for tests).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -25,16 +26,44 @@ struct Dataset {
 // Where the Debian package puts the gzipped IDX files.
 inline const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
+// Where a loader may keep prepared data (image_folder's HDF5 cache).
+struct LoadContext {
+  uint64_t seed = 0;
+  std::string cache_dir = "results/cache";
+};
+
 Dataset load_fashion_mnist(const DataConfig& c);
 Dataset make_synthetic(const DataConfig& c, uint64_t seed);
+
+// CIFAR-10 binary version: data.path holds data_batch_1..5.bin and
+// test_batch.bin, each record = 1 label byte + 3072 bytes (3 x 32 x 32).
+inline const char* kCifar10Dir = "data/cifar-10-batches-bin";
+Dataset load_cifar10(const DataConfig& c);
+ImageSet read_cifar_batch(const std::string& path);
+
+// ImageNet-style tree: data.path/{train,val}/<class>/<image>.{jpg,jpeg,png};
+// classes are the sorted folder names of train/. Each image is decoded
+// (libjpeg-turbo, libpng), converted to RGB, its shorter side resized to
+// data.resolution (antialiased bilinear) and centre-cropped. The result is
+// cached as uint8 in HDF5 (LoadContext::cache_dir) and reused. An unreadable
+// image is an InputError naming it, unless data.skip_bad, which skips and
+// counts (the count is printed and kept in the cache file).
+Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx);
+// Decode one JPEG or PNG to (C = 3, H, W) uint8. Throws InputError naming
+// the file for anything unreadable.
+ImageSet decode_image(const std::string& path);
+// Shorter side to `side` (antialiased bilinear), then the centre side x side.
+ImageSet resize_center_crop(const ImageSet& one_image, int side);
+// Every image of a set resized to side x side (data.resolution).
+ImageSet resize_images(const ImageSet& in, int side);
 // Cheap check that a dataset's files are where the config says, so a sweep
 // fails before its first run rather than in the middle. Throws InputError.
 void check_data_available(const DataConfig& c);
 
 // The registry's loader for c.name (core/registry.cpp).
-Dataset load_registered_dataset(const DataConfig& c, uint64_t seed);
-// Dispatch on c.name, then pad and take subsets as configured.
-Dataset load_dataset(const DataConfig& c, uint64_t seed);
+Dataset load_registered_dataset(const DataConfig& c, const LoadContext& ctx);
+// Dispatch on c.name, then pad, resize and take subsets as configured.
+Dataset load_dataset(const DataConfig& c, const LoadContext& ctx = {});
 
 // Read one gzipped IDX file (images: magic 2051, labels: 2049). Throws
 // InputError naming the path for a missing, truncated or malformed file.

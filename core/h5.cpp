@@ -107,6 +107,16 @@ std::vector<float> H5File::read_f32(const std::string& n, std::vector<uint64_t>*
   read_raw(n, H5T_NATIVE_FLOAT, v.data(), v.size());
   return v;
 }
+void H5File::write(const std::string& n, const std::vector<uint8_t>& d,
+                   const std::vector<uint64_t>& s) {
+  write_raw(n, H5T_NATIVE_UINT8, d.data(), s);
+}
+std::vector<uint8_t> H5File::read_u8(const std::string& n, std::vector<uint64_t>* s) const {
+  std::vector<uint8_t> v(extent(n, s));
+  read_raw(n, H5T_NATIVE_UINT8, v.data(), v.size());
+  return v;
+}
+
 std::vector<int64_t> H5File::read_i64(const std::string& n, std::vector<uint64_t>* s) const {
   std::vector<int64_t> v(extent(n, s));
   read_raw(n, H5T_NATIVE_INT64, v.data(), v.size());

@@ -28,6 +28,9 @@ class H5File {
              const std::vector<uint64_t>& shape);
   void write(const std::string& name, const std::vector<int64_t>& data,
              const std::vector<uint64_t>& shape);
+  void write(const std::string& name, const std::vector<uint8_t>& data,
+             const std::vector<uint64_t>& shape);
+  std::vector<uint8_t> read_u8(const std::string& name, std::vector<uint64_t>* shape = nullptr) const;
   std::vector<double> read_f64(const std::string& name, std::vector<uint64_t>* shape = nullptr) const;
   std::vector<float> read_f32(const std::string& name, std::vector<uint64_t>* shape = nullptr) const;
   std::vector<int64_t> read_i64(const std::string& name, std::vector<uint64_t>* shape = nullptr) const;

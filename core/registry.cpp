@@ -24,7 +24,7 @@ std::vector<std::string> keys(const Map& m) {
 }
 
 struct DatasetEntry {
-  std::function<Dataset(const DataConfig&, uint64_t)> load;
+  std::function<Dataset(const DataConfig&, const LoadContext&)> load;
   int channels;
   std::function<int(const DataConfig&)> side;  // image side before padding
 };
@@ -32,9 +32,15 @@ struct DatasetEntry {
 const std::map<std::string, DatasetEntry>& datasets() {
   static const std::map<std::string, DatasetEntry> m = {
       {"fashion_mnist",
-       {[](const DataConfig& c, uint64_t) { return load_fashion_mnist(c); }, 1,
+       {[](const DataConfig& c, const LoadContext&) { return load_fashion_mnist(c); }, 1,
         [](const DataConfig&) { return 28; }}},
-      {"synthetic", {make_synthetic, 1, [](const DataConfig& c) { return c.synthetic_size; }}},
+      {"cifar10",
+       {[](const DataConfig& c, const LoadContext&) { return load_cifar10(c); }, 3,
+        [](const DataConfig&) { return 32; }}},
+      {"image_folder", {load_image_folder, 3, [](const DataConfig& c) { return c.resolution; }}},
+      {"synthetic",
+       {[](const DataConfig& c, const LoadContext& ctx) { return make_synthetic(c, ctx.seed); }, 1,
+        [](const DataConfig& c) { return c.synthetic_size; }}},
   };
   return m;
 }
@@ -91,8 +97,8 @@ int dataset_image_side(const DataConfig& c) {
   return it == datasets().end() ? 0 : it->second.side(c) + 2 * c.pad;
 }
 
-Dataset load_registered_dataset(const DataConfig& c, uint64_t seed) {
-  return datasets().at(c.name).load(c, seed);
+Dataset load_registered_dataset(const DataConfig& c, const LoadContext& ctx) {
+  return datasets().at(c.name).load(c, ctx);
 }
 
 std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& c, int channels) {

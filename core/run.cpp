@@ -16,6 +16,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include "core/augment.hpp"
 #include "core/data.hpp"
 #include "core/dit.hpp"
 #include "core/feature_net.hpp"
@@ -94,7 +95,7 @@ std::string section_text(const RunConfig& cfg, std::initializer_list<const char*
 // A sweep runs many rows over the same data: load each data config once per
 // process. Subsets are sampled with a fixed seed so every seed of a row sees
 // the same images and seeds vary only the training.
-const Dataset& cached_dataset(const DataConfig& c) {
+const Dataset& cached_dataset(const DataConfig& c, const std::string& results) {
   static std::mutex mu;
   static std::map<std::string, Dataset> cache;
   RunConfig key_cfg;
@@ -102,7 +103,7 @@ const Dataset& cached_dataset(const DataConfig& c) {
   const std::string key = section_text(key_cfg, {"data."}) + "path = " + c.path;
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, load_dataset(c, /*seed=*/0)).first;
+  if (it == cache.end()) it = cache.emplace(key, load_dataset(c, LoadContext{0, results + "/cache"})).first;
   return it->second;
 }
 
@@ -188,8 +189,8 @@ DiTOptions dit_options(const RunConfig& cfg, const Objective& obj, const TrainDa
   DiTOptions mo;
   mo.in_dim = obj.image_space ? D : d;
   mo.out_dim = output_dim(obj, d, D);
-  mo.grid_h = H / token_stride(cfg.tokenizer);
-  mo.grid_w = W / token_stride(cfg.tokenizer);
+  mo.grid_h = H / cfg.tokenizer.patch;
+  mo.grid_w = W / cfg.tokenizer.patch;
   mo.patch = cfg.model.patch;
   mo.depth = shape.depth, mo.width = shape.width, mo.heads = shape.heads;
   mo.split = shape.split;
@@ -286,7 +287,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   };
 
   try {
-    const Dataset& data = cached_dataset(cfg.data);
+    const Dataset& data = cached_dataset(cfg.data, ctx.results);
     auto train_img = to_float(data.train, cfg.data.normalize);
     auto test_img = to_float(data.test, cfg.data.normalize);
     auto train_y = to_labels(data.train), test_y = to_labels(data.test);
@@ -315,6 +316,15 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       metrics.tokenizer_fit = tok->fit_curve();
       log(fmt::format("tokenizer reconstruction MSE on the test split: {:.6f}", metrics.recon_mse));
       TrainData td = prepare_train_data(*tok, train_img, train_y);
+      if (cfg.data.augment == "rrc_flip") {
+        // Sec. 5: every batch is a fresh random resized crop + flip, tokenized anew.
+        td.batch = [&](const torch::Tensor& idx) {
+          torch::NoGradGuard ng;
+          auto im = random_resized_crop_flip(train_img.index_select(0, idx));
+          return std::make_pair(tok->encode(im),
+                                tok->is_linear() ? tok->to_patch_space(im) : torch::Tensor());
+        };
+      }
       const Objective obj = make_objective(cfg.objective);
       const ModelShape shape = model_shape(cfg.model);
       const DiTOptions mo = dit_options(cfg, obj, td, train_img.size(2), train_img.size(3), data.classes);

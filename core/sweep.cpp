@@ -3,7 +3,10 @@
 #include <fmt/core.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 namespace ldae {
@@ -23,14 +26,20 @@ Value value_of(const toml::node& n, const std::string& key, const std::string& p
                      "settings)");
 }
 
-// Flatten nested tables: [base] data.name = "x" -> "data.name".
+// Flatten nested tables: [base] data.name = "x" -> "data.name". Nodes are
+// read in place (a copied node loses its source line).
+void flatten(const toml::table& t, const std::string& prefix, const std::string& path,
+             Overrides& out);
+void flatten_entry(const std::string& key, const toml::node& node, const std::string& path,
+                   Overrides& out) {
+  if (auto sub = node.as_table()) flatten(*sub, key, path, out);
+  else out[key] = Setting{value_of(node, key, path), origin_of(node, path)};
+}
 void flatten(const toml::table& t, const std::string& prefix, const std::string& path,
              Overrides& out) {
-  for (const auto& [k, node] : t) {
-    std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
-    if (auto sub = node.as_table()) flatten(*sub, key, path, out);
-    else out[key] = Setting{value_of(node, key, path), origin_of(node, path)};
-  }
+  for (const auto& [k, node] : t)
+    flatten_entry(prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str()), node,
+                  path, out);
 }
 
 std::vector<int64_t> int_list(const toml::node& n, const std::string& key, const std::string& path) {
@@ -54,6 +63,54 @@ std::vector<int64_t> int_list(const toml::node& n, const std::string& key, const
   throw config_error(origin_of(n, path), key,
                      "unknown " + std::string(key.find('.') == std::string::npos ? "entry" : "key") +
                          (hint.empty() ? "" : " (did you mean '" + hint + "'?)") + "; expected one of: " + list);
+}
+
+Grid parse_grid(const toml::table& t, const std::string& path) {
+  Grid grid;
+  std::function<void(const toml::table&, const std::string&)> walk =
+      [&](const toml::table& tt, const std::string& prefix) {
+        for (const auto& [gk, gn] : tt) {
+          std::string gkey = prefix.empty() ? std::string(gk.str()) : prefix + "." + std::string(gk.str());
+          if (auto sub = gn.as_table()) {
+            walk(*sub, gkey);
+            continue;
+          }
+          auto arr = gn.as_array();
+          if (!arr || arr->empty())
+            throw config_error(origin_of(gn, path), gkey, "grid values must be a non-empty list");
+          std::vector<Setting> vals;
+          for (const auto& e : *arr) vals.push_back({value_of(e, gkey, path), origin_of(e, path)});
+          grid.emplace_back(gkey, vals);
+        }
+      };
+  walk(t, "");
+  return grid;
+}
+
+// paper.KEY = number | [numbers or nan] (grid rows) | true (uncertain flag).
+void parse_paper(const toml::table& t, const std::string& path, SweepRow& r) {
+  for (const auto& [pk, pn] : t) {
+    const std::string key(pk.str()), full = "paper." + key;
+    if (auto arr = pn.as_array()) {
+      std::vector<double> v;
+      for (const auto& e : *arr) {
+        if (auto d = e.as_floating_point()) v.push_back(d->get());
+        else if (auto i = e.as_integer()) v.push_back(double(i->get()));
+        else throw config_error(origin_of(e, path), full, "expected numbers (nan for a missing cell)");
+      }
+      r.paper_list[key] = v;
+    } else if (auto d = pn.as_floating_point()) {
+      r.paper[key] = d->get();
+    } else if (auto i = pn.as_integer()) {
+      r.paper[key] = double(i->get());
+    } else if (auto b = pn.as_boolean()) {
+      if (key != "uncertain")
+        throw config_error(origin_of(pn, path), full, "only paper.uncertain may be true/false");
+      if (b->get()) r.paper[key] = 1.0;
+    } else {
+      throw config_error(origin_of(pn, path), full, "expected a number (the paper's value)");
+    }
+  }
 }
 
 }  // namespace
@@ -118,9 +175,13 @@ SweepFile parse_sweep_text(const std::string& text, const std::string& path) {
             s.profile_seeds[pname] = int_list(en, "profile." + pname + ".seeds", path);
             continue;
           }
-          toml::table one;
-          one.insert(ek, en);
-          flatten(one, "", path, o);
+          if (ek.str() == "grid") {
+            auto gt = en.as_table();
+            if (!gt) throw config_error(origin_of(en, path), "profile." + pname + ".grid", "expected a table");
+            s.profile_grid[pname] = parse_grid(*gt, path);
+            continue;
+          }
+          flatten_entry(std::string(ek.str()), en, path, o);
         }
         s.profiles[pname] = o;
       }
@@ -135,7 +196,20 @@ SweepFile parse_sweep_text(const std::string& text, const std::string& path) {
         r.index = ++index;
         r.origin = origin_of(rn, path);
         Overrides flat;
-        flatten(*rt, "", path, flat);
+        for (const auto& [ek, en] : *rt) {
+          if (ek.str() == "paper" && en.as_table()) {
+            parse_paper(*en.as_table(), path, r);
+          } else if (ek.str() == "profile" && en.as_table()) {
+            for (const auto& [pk, pn] : *en.as_table()) {
+              auto pt = pn.as_table();
+              if (!pt) throw config_error(origin_of(pn, path), "profile." + std::string(pk.str()),
+                                          "expected row keys for that profile");
+              flatten(*pt, "", path, r.profile_keys[std::string(pk.str())]);
+            }
+          } else {
+            flatten_entry(std::string(ek.str()), en, path, flat);
+          }
+        }
         for (auto& [fk, fv] : flat) {
           if (fk == "label") {
             if (!std::holds_alternative<std::string>(fv.value))
@@ -145,10 +219,6 @@ SweepFile parse_sweep_text(const std::string& text, const std::string& path) {
             if (!std::holds_alternative<bool>(fv.value))
               throw config_error(fv.origin, fk, "expected true or false");
             r.standalone = std::get<bool>(fv.value);
-          } else if (fk.rfind("paper.", 0) == 0) {
-            if (auto d = std::get_if<double>(&fv.value)) r.paper[fk.substr(6)] = *d;
-            else if (auto i = std::get_if<int64_t>(&fv.value)) r.paper[fk.substr(6)] = double(*i);
-            else throw config_error(fv.origin, fk, "expected a number (the paper's value)");
           } else {
             r.keys[fk] = fv;
           }
@@ -160,24 +230,7 @@ SweepFile parse_sweep_text(const std::string& text, const std::string& path) {
     } else if (key == "grid") {
       auto t = node.as_table();
       if (!t) throw config_error(origin_of(node, path), key, "expected a table [grid]");
-      Overrides dummy;
-      std::function<void(const toml::table&, const std::string&)> walk =
-          [&](const toml::table& tt, const std::string& prefix) {
-            for (const auto& [gk, gn] : tt) {
-              std::string gkey = prefix.empty() ? std::string(gk.str()) : prefix + "." + std::string(gk.str());
-              if (auto sub = gn.as_table()) {
-                walk(*sub, gkey);
-                continue;
-              }
-              auto arr = gn.as_array();
-              if (!arr || arr->empty())
-                throw config_error(origin_of(gn, path), gkey, "grid values must be a non-empty list");
-              std::vector<Setting> vals;
-              for (const auto& e : *arr) vals.push_back({value_of(e, gkey, path), origin_of(e, path)});
-              s.grid.emplace_back(gkey, vals);
-            }
-          };
-      walk(*t, "");
+      s.grid = parse_grid(*t, path);
     } else {
       unknown(node, path, key, {"sweep", "base", "profile", "row", "grid"});
     }
@@ -185,6 +238,11 @@ SweepFile parse_sweep_text(const std::string& text, const std::string& path) {
   if (s.name.empty()) throw InputError(path + ": [sweep] needs name = \"...\" (used by make_tables)");
   if (s.rows.empty() && s.grid.empty())
     throw InputError(path + ": no [[row]] entries and no [grid]: nothing to run");
+  for (const auto& r : s.rows)
+    for (const auto& [pname, keys] : r.profile_keys)
+      if (!s.profiles.count(pname))
+        throw config_error(r.origin, "profile." + pname,
+                           "row '" + r.label + "' sets keys for a profile the file does not define");
   if (s.mode == "grid" && s.grid.empty())
     throw InputError(path + ": mode = \"grid\" needs a [grid] table of key = [values]");
   return s;
@@ -207,10 +265,17 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
 
   // Rows (a single unnamed row when only a grid is given).
   std::vector<SweepRow> rows = s.rows;
-  if (rows.empty()) rows.push_back(SweepRow{1, "", false, {}, {}, Origin{s.path, 0}});
-  // Grid points: the product of every axis.
+  if (rows.empty()) rows.push_back(SweepRow{1, "", false, {}, {}, {}, {}, Origin{s.path, 0}});
+  // Grid points: the product of every axis (a profile may replace axes).
+  Grid grid = s.grid;
+  if (!profile.empty() && s.profile_grid.count(profile))
+    for (const auto& [key, vals] : s.profile_grid.at(profile)) {
+      auto it = std::find_if(grid.begin(), grid.end(), [&](const auto& g) { return g.first == key; });
+      if (it != grid.end()) it->second = vals;
+      else grid.emplace_back(key, vals);
+    }
   std::vector<std::vector<std::pair<std::string, Setting>>> points{{}};
-  for (const auto& [key, vals] : s.grid) {
+  for (const auto& [key, vals] : grid) {
     std::vector<std::vector<std::pair<std::string, Setting>>> next;
     for (const auto& p : points)
       for (const auto& v : vals) {
@@ -222,17 +287,31 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
   }
 
   std::vector<PlannedRun> plan;
-  std::vector<const Overrides*> chain;  // cumulative rows so far
+  // A row's keys, with its overrides for the active profile.
+  auto apply_row = [&](RunConfig& cfg, const SweepRow& r) {
+    apply_overrides(cfg, r.keys);
+    auto it = r.profile_keys.find(profile);
+    if (it != r.profile_keys.end()) apply_overrides(cfg, it->second);
+  };
+  std::vector<const SweepRow*> chain;  // cumulative rows so far
   int out_row = 0;
   for (const auto& r : rows) {
-    for (const auto& point : points) {
+    for (const auto& [key, list] : r.paper_list)
+      if (list.size() != points.size())
+        throw InputError(fmt::format("{}:{}: row '{}': paper.{} has {} values for {} grid points",
+                                     s.path, r.origin.line, r.label, key, list.size(), points.size()));
+    for (size_t k = 0; k < points.size(); ++k) {
+      const auto& point = points[k];
+      auto paper = r.paper;
+      for (const auto& [key, list] : r.paper_list)
+        if (!std::isnan(list[k])) paper[key] = list[k];
       ++out_row;
       RunConfig cfg;
       apply_overrides(cfg, s.base);
       if (prof) apply_overrides(cfg, *prof);
       if (s.mode == "cumulative" && !r.standalone)
-        for (const auto* prev : chain) apply_overrides(cfg, *prev);
-      apply_overrides(cfg, r.keys);
+        for (const auto* prev : chain) apply_row(cfg, *prev);
+      apply_row(cfg, r);
       std::string label = r.label;
       for (const auto& [k, v] : point) {
         apply_overrides(cfg, Overrides{{k, v}});
@@ -243,10 +322,10 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
         RunConfig c = cfg;
         c.seed = seed;
         validate(c, fmt::format("{}:{}: row {} '{}'", s.path, r.origin.line, r.index, label));
-        plan.push_back(PlannedRun{out_row, label, seed, c, run_id(c), r.paper});
+        plan.push_back(PlannedRun{out_row, label, seed, c, run_id(c), paper});
       }
     }
-    if (s.mode == "cumulative" && !r.standalone) chain.push_back(&r.keys);
+    if (s.mode == "cumulative" && !r.standalone) chain.push_back(&r);
   }
   return plan;
 }

@@ -6,7 +6,14 @@
 //   [profile.NAME]  overrides (e.g. tiny for CPU minutes), optional seeds
 //   [[row]]   label, paper.* numbers, keys; standalone = true applies the
 //             row to base only (anchors such as the raw-pixel baseline)
-//   [grid]    key = [values...]: grid mode runs every row x grid point
+//   [grid]    key = [values...]: grid mode runs every row x grid point;
+//             a row's paper.KEY may then be a list, one value per point
+//             (nan = the paper has no number there); [profile.NAME.grid]
+//             replaces grid values for that profile (small images, other d)
+//   profile.NAME.KEY = v inside a [[row]] replaces the row's KEY under that
+//             profile (e.g. tiny trains 5 epochs where the paper trains 400)
+//   paper.uncertain = true marks a row whose paper numbers are unclear in
+//             the source ([U] in paper/ldae.md); tables print them with [U]
 //
 // A run = defaults <- base <- profile <- row(s) <- grid point <- --set.
 #pragma once
@@ -23,9 +30,13 @@ struct SweepRow {
   std::string label;
   bool standalone = false;
   std::map<std::string, double> paper;
+  std::map<std::string, std::vector<double>> paper_list;  // grid mode: per point
   Overrides keys;
+  std::map<std::string, Overrides> profile_keys;  // profile name -> row keys under it
   Origin origin;
 };
+
+using Grid = std::vector<std::pair<std::string, std::vector<Setting>>>;
 
 struct SweepFile {
   std::string path, name, title, mode = "independent";
@@ -34,7 +45,8 @@ struct SweepFile {
   std::map<std::string, Overrides> profiles;
   std::map<std::string, std::vector<int64_t>> profile_seeds;
   std::vector<SweepRow> rows;
-  std::vector<std::pair<std::string, std::vector<Setting>>> grid;
+  Grid grid;
+  std::map<std::string, Grid> profile_grid;
 };
 
 struct PlannedRun {

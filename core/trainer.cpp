@@ -142,8 +142,15 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     }
     torch::manual_seed(step_seed(cfg_.seed, step));
     auto idx = perm.slice(0, i * B, (i + 1) * B);
-    auto z0 = data.z0.index_select(0, idx).to(device_);                    // (B, L, d)
-    auto x = need_x ? data.x.index_select(0, idx).to(device_) : torch::Tensor();  // (B, L, D)
+    torch::Tensor z0, x;  // (B, L, d), (B, L, D)
+    if (data.batch) {
+      auto fresh = data.batch(idx);
+      z0 = fresh.first.to(device_);
+      if (need_x) x = fresh.second.to(device_);
+    } else {
+      z0 = data.z0.index_select(0, idx).to(device_);
+      if (need_x) x = data.x.index_select(0, idx).to(device_);
+    }
     auto t = torch::randint(1, schedule_.T + 1, {B}, torch::kLong).to(device_);  // (B,)
     auto eps = torch::randn(z0.sizes(), z0.options());
     auto gamma = gammas.index_select(0, t), sigma = sigmas.index_select(0, t);

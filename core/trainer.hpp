@@ -26,6 +26,10 @@ struct TrainData {
   torch::Tensor labels;  // (N,) int64
   torch::Tensor V;       // (d, D) kept basis, or undefined for non-linear tokenizers
   torch::Tensor V_full;  // (D, D) full basis
+  // Optional (augmentation): fresh latents of a batch of image indices,
+  // idx (B,) -> {z0 (B, L, d), x (B, L, D) or undefined}. Called after the
+  // step's reseed, so augmented runs resume exactly too.
+  std::function<std::pair<torch::Tensor, torch::Tensor>(const torch::Tensor&)> batch;
 };
 
 struct TrainResult {

@@ -10,7 +10,9 @@ namespace ldae {
 namespace nn = torch::nn;
 
 ConvVaeTokenizer::ConvVaeTokenizer(const TokenizerConfig& c, int channels)
-    : LearnedTokenizer(c, channels), c_(c.d / (c.patch * c.patch)) {}
+    : LearnedTokenizer(c, channels),
+      p_(std::max(1, c.patch / c.downsample)),
+      c_(c.d / (p_ * p_)) {}
 
 void ConvVaeTokenizer::build() {
   const int64_t w = cfg_.width;
@@ -19,8 +21,10 @@ void ConvVaeTokenizer::build() {
   auto conv = [](int64_t in, int64_t out, int64_t k = 3, int64_t s = 1) {
     return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(s).padding(k / 2));
   };
-  // Encoder: conv, then per level a stride-2 conv and a 3x3 conv (channels
-  // double up to 4w), then 1x1 to (mean, log-variance) of c channels each.
+  // Encoder: conv, then per level a stride-2 3x3 conv (channels double up to
+  // 4w), then 1x1 to (mean, log-variance) of c channels each. One conv per
+  // level keeps a CPU fit to minutes (convolutions are LibTorch's slow path
+  // on CPU); tokenizer.width scales it up on a GPU.
   enc_ = nn::Sequential();
   enc_->push_back(conv(C_, w));
   enc_->push_back(nn::SiLU());
@@ -30,13 +34,11 @@ void ConvVaeTokenizer::build() {
     const int64_t out = std::min<int64_t>(2 * ch, 4 * w);
     enc_->push_back(conv(ch, out, 3, 2));
     enc_->push_back(nn::SiLU());
-    enc_->push_back(conv(out, out));
-    enc_->push_back(nn::SiLU());
     widths.push_back(ch);
     ch = out;
   }
   enc_->push_back(conv(ch, 2 * c_, 1));
-  // Decoder: the mirror, nearest-neighbour upsampling then 3x3 convs.
+  // Decoder: the mirror, nearest-neighbour upsampling then a 3x3 conv.
   dec_ = nn::Sequential();
   dec_->push_back(conv(c_, ch));
   dec_->push_back(nn::SiLU());
@@ -44,8 +46,6 @@ void ConvVaeTokenizer::build() {
     dec_->push_back(nn::Upsample(nn::UpsampleOptions().scale_factor(std::vector<double>{2, 2})
                                      .mode(torch::kNearest)));
     dec_->push_back(conv(ch, widths[l]));
-    dec_->push_back(nn::SiLU());
-    dec_->push_back(conv(widths[l], widths[l]));
     dec_->push_back(nn::SiLU());
     ch = widths[l];
   }
@@ -66,12 +66,12 @@ void ConvVaeTokenizer::build() {
 std::pair<torch::Tensor, torch::Tensor> ConvVaeTokenizer::posterior(const torch::Tensor& images) {
   auto h = enc_->forward(images);  // (B, 2c, H/f, W/f)
   auto parts = h.chunk(2, 1);
-  return {patchify(parts[0], patch_), patchify(parts[1].clamp(-30.0, 20.0), patch_)};
+  return {patchify(parts[0], p_), patchify(parts[1].clamp(-30.0, 20.0), p_)};
 }
 
 torch::Tensor ConvVaeTokenizer::generate(const torch::Tensor& z) {
   const int f = cfg_.downsample;
-  return dec_->forward(unpatchify(z, patch_, c_, H_ / f, W_ / f));
+  return dec_->forward(unpatchify(z, p_, c_, H_ / f, W_ / f));
 }
 
 std::pair<double, double> ConvVaeTokenizer::train_step(const torch::Tensor& x, int64_t step) {

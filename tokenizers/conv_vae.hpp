@@ -1,7 +1,9 @@
 // Convolutional VAE (paper Tables 1-2: DiT's tokenizer family). The encoder
-// downsamples by tokenizer.downsample = 2^k with stride-2 convolutions to a
-// latent of c channels; DiT-style tokens group p x p latent pixels, so
-// d = p^2 c (paper: 256 px -> 32 x 32 x 4, p = 2, d = 16).
+// downsamples by f = tokenizer.downsample = 2^k with stride-2 convolutions to
+// a latent of c channels; a token is tokenizer.patch image pixels wide, like
+// every tokenizer's, so it groups p = patch / f latent pixels (DiT's patch
+// size) and d = p^2 c (paper: 256 px -> 32 x 32 x 4, f = 8, patch 16, p = 2,
+// d = 16).
 // Loss: ||x - g(f(x))||^2 + kl_weight KL, optionally
 //   + perceptual_weight x perceptual distance in a frozen feature network,
 //   + adv_weight x hinge generator loss against a patch discriminator (from
@@ -17,7 +19,6 @@ class ConvVaeTokenizer : public LearnedTokenizer {
  public:
   ConvVaeTokenizer(const TokenizerConfig& c, int channels);
   std::string name() const override { return "conv_vae"; }
-  int stride() const override { return patch_ * cfg_.downsample; }
   bool wants_perceptual_net() const override { return cfg_.perceptual_weight > 0; }
   void set_perceptual_net(std::shared_ptr<FeatureNet> n) override { perceptual_ = std::move(n); }
 
@@ -29,6 +30,7 @@ class ConvVaeTokenizer : public LearnedTokenizer {
   std::pair<double, double> train_step(const torch::Tensor& x, int64_t step) override;
 
  private:
+  int p_;  // latent pixels per token side = patch / downsample
   int c_;  // latent channels = d / p^2
   std::shared_ptr<torch::nn::Module> net_;
   torch::nn::Sequential enc_{nullptr}, dec_{nullptr};

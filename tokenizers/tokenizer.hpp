@@ -37,8 +37,6 @@ class Tokenizer {
 
   int d() const { return d_; }
   int patch() const { return patch_; }
-  // Image pixels per token side (patch, or downsample x patch for conv_vae).
-  virtual int stride() const { return patch_; }
 
   // Learned tokenizers: the frozen network of the perceptual loss, set
   // before fit() when tokenizer.perceptual_weight > 0.

@@ -93,7 +93,7 @@ TEST(Data, FashionMnistPackageWhenInstalled) {
   DataConfig c;
   c.test_subset = 100;
   c.subset = 100;
-  auto d = load_dataset(c, 0);
+  auto d = load_dataset(c);
   EXPECT_EQ(d.train.h, 32);  // 28 + 2 x 2
   EXPECT_EQ(d.test.n, 100);
   EXPECT_EQ(d.classes, 10);

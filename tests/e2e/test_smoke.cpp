@@ -127,7 +127,7 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
   auto tables = collect_tables(store);
   ASSERT_EQ(tables.size(), 1u);
   ASSERT_EQ(tables[0].rows.size(), 3u);
-  for (const auto& r : tables[0].rows) EXPECT_EQ(r.values.size(), 1u);
+  for (const auto& r : tables[0].rows) EXPECT_EQ(r.top1.values.size(), 1u);
   auto md = to_markdown(tables[0]);
   EXPECT_NE(md.find("| 3 | l-DAE |"), std::string::npos) << md;
   EXPECT_NE(md.find("64.5"), std::string::npos);

@@ -101,7 +101,7 @@ TEST_P(TokenizerConformance, RoundTripDeterminismSaveLoad) {
   c.steps = 150;  // learned tokenizers: a short fit is enough to beat zero
   c.lr = 3e-3;
   c.batch = 32;
-  if (c.name == "conv_vae") c.downsample = 4, c.patch = 1, c.width = 8;  // same 4 x 4 grid
+  if (c.name == "conv_vae") c.downsample = 4, c.width = 8;  // one latent pixel per token
   auto x = images(32, 16);
   auto a = make_tokenizer(c, 1), b = make_tokenizer(c, 1);
   a->fit(x, 7);

@@ -1,0 +1,309 @@
+// ImageNet-style class-per-folder trees: decoding (libjpeg-turbo, libpng),
+// resizing, centre crop and the HDF5 uint8 cache.
+#include <fmt/core.h>
+#include <jpeglib.h>
+#include <png.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <csetjmp>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "core/config.hpp"
+#include "core/data.hpp"
+#include "core/errors.hpp"
+#include "core/h5.hpp"
+
+namespace ldae {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct JpegError {
+  jpeg_error_mgr mgr;
+  jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+void jpeg_fail(j_common_ptr cinfo) {
+  auto* e = reinterpret_cast<JpegError*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, e->message);
+  longjmp(e->jump, 1);
+}
+
+ImageSet decode_jpeg(const std::string& path, FILE* fp) {
+  jpeg_decompress_struct cinfo;
+  JpegError err;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_fail;
+  err.mgr.output_message = [](j_common_ptr) {};  // warnings stay quiet
+  ImageSet s;
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    throw InputError(fmt::format("{}: unreadable JPEG ({}); remove the file or set "
+                                 "data.skip_bad = true to skip and count bad images",
+                                 path, err.message));
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_stdio_src(&cinfo, fp);
+  jpeg_read_header(&cinfo, TRUE);
+  cinfo.out_color_space = JCS_RGB;  // grey and CMYK files become RGB
+  jpeg_start_decompress(&cinfo);
+  const int W = int(cinfo.output_width), H = int(cinfo.output_height), C = 3;
+  std::vector<uint8_t> hwc(size_t(W) * H * C);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = hwc.data() + size_t(cinfo.output_scanline) * W * C;
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  s.n = 1, s.c = C, s.h = H, s.w = W;
+  s.pixels.resize(hwc.size());
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x)
+      for (int c = 0; c < C; ++c)
+        s.pixels[(size_t(c) * H + y) * W + x] = hwc[(size_t(y) * W + x) * C + c];
+  return s;
+}
+
+ImageSet decode_png(const std::string& path, FILE* fp) {
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png ? png_create_info_struct(png) : nullptr;
+  if (!png || !info) throw std::runtime_error("libpng: out of memory");
+  png_set_error_fn(png, nullptr, [](png_structp p, png_const_charp) { png_longjmp(p, 1); },
+                   [](png_structp, png_const_charp) {});
+  std::vector<uint8_t> rgb;
+  std::vector<png_bytep> rows;
+  ImageSet s;
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw InputError(fmt::format("{}: unreadable PNG; remove the file or set data.skip_bad = "
+                                 "true to skip and count bad images",
+                                 path));
+  }
+  png_init_io(png, fp);
+  png_read_info(png, info);
+  // Normalise every PNG flavour to 8-bit RGB.
+  png_set_strip_16(png);
+  png_set_strip_alpha(png);
+  png_set_palette_to_rgb(png);
+  png_set_expand_gray_1_2_4_to_8(png);
+  png_set_gray_to_rgb(png);
+  png_read_update_info(png, info);
+  const int W = int(png_get_image_width(png, info)), H = int(png_get_image_height(png, info));
+  if (png_get_channels(png, info) != 3) png_longjmp(png, 1);
+  rgb.resize(size_t(W) * H * 3);
+  rows.resize(size_t(H));
+  for (int y = 0; y < H; ++y) rows[size_t(y)] = rgb.data() + size_t(y) * W * 3;
+  png_read_image(png, rows.data());
+  png_read_end(png, nullptr);
+  png_destroy_read_struct(&png, &info, nullptr);
+  s.n = 1, s.c = 3, s.h = H, s.w = W;
+  s.pixels.resize(rgb.size());
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x)
+      for (int c = 0; c < 3; ++c) s.pixels[(size_t(c) * H + y) * W + x] = rgb[(size_t(y) * W + x) * 3 + c];
+  return s;
+}
+
+// Weights of a 1-D antialiased linear (triangle) resampling from n_in to
+// n_out samples: the filter widens by the scale factor when shrinking.
+struct Taps {
+  std::vector<int> first;
+  std::vector<std::vector<float>> w;
+};
+Taps triangle_taps(int n_in, int n_out) {
+  Taps t;
+  const double scale = double(n_in) / n_out, support = std::max(1.0, scale);
+  for (int o = 0; o < n_out; ++o) {
+    const double centre = (o + 0.5) * scale - 0.5;
+    const int lo = std::max(0, int(std::floor(centre - support)) + 1);
+    const int hi = std::min(n_in - 1, int(std::ceil(centre + support)) - 1);
+    std::vector<float> w;
+    double sum = 0;
+    for (int i = lo; i <= hi; ++i) {
+      double v = std::max(0.0, 1.0 - std::abs(i - centre) / support);
+      w.push_back(float(v));
+      sum += v;
+    }
+    if (sum <= 0) {  // degenerate: nearest sample
+      int i = std::clamp(int(std::lround(centre)), 0, n_in - 1);
+      t.first.push_back(i);
+      t.w.push_back({1.0f});
+      continue;
+    }
+    for (auto& v : w) v = float(v / sum);
+    t.first.push_back(lo);
+    t.w.push_back(w);
+  }
+  return t;
+}
+
+// One image (C, H, W) -> (C, h, w), separable.
+std::vector<uint8_t> resample(const uint8_t* src, int C, int H, int W, int h, int w) {
+  const Taps ty = triangle_taps(H, h), tx = triangle_taps(W, w);
+  std::vector<float> mid(size_t(C) * H * w);
+  for (int c = 0; c < C; ++c)
+    for (int y = 0; y < H; ++y)
+      for (int x = 0; x < w; ++x) {
+        float acc = 0;
+        for (size_t k = 0; k < tx.w[size_t(x)].size(); ++k)
+          acc += tx.w[size_t(x)][k] * src[(size_t(c) * H + y) * W + size_t(tx.first[size_t(x)]) + k];
+        mid[(size_t(c) * H + y) * w + x] = acc;
+      }
+  std::vector<uint8_t> out(size_t(C) * h * w);
+  for (int c = 0; c < C; ++c)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        float acc = 0;
+        for (size_t k = 0; k < ty.w[size_t(y)].size(); ++k)
+          acc += ty.w[size_t(y)][k] * mid[(size_t(c) * H + size_t(ty.first[size_t(y)]) + k) * w + x];
+        out[(size_t(c) * h + y) * w + x] = uint8_t(std::clamp(std::lround(acc), 0L, 255L));
+      }
+  return out;
+}
+
+bool is_image(const fs::path& p) {
+  std::string e = p.extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), ::tolower);
+  return e == ".jpg" || e == ".jpeg" || e == ".png";
+}
+
+// Decode, resize and crop every image of root/<class>/, labels by `classes`.
+ImageSet read_split(const std::string& root, const std::vector<std::string>& classes, int side,
+                    bool skip_bad, int* bad) {
+  ImageSet s;
+  s.c = 3, s.h = side, s.w = side;
+  for (size_t k = 0; k < classes.size(); ++k) {
+    const fs::path dir = fs::path(root) / classes[k];
+    if (!fs::is_directory(dir)) continue;  // a class may be absent from val/
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.is_regular_file() && is_image(e.path())) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      ImageSet one;
+      try {
+        one = resize_center_crop(decode_image(f.string()), side);
+      } catch (const InputError&) {
+        if (!skip_bad) throw;
+        ++*bad;
+        continue;
+      }
+      s.pixels.insert(s.pixels.end(), one.pixels.begin(), one.pixels.end());
+      s.labels.push_back(int64_t(k));
+      ++s.n;
+    }
+  }
+  return s;
+}
+
+void save_set(H5File& f, const std::string& name, const ImageSet& s) {
+  f.write(name + "/images", s.pixels, {uint64_t(s.n), uint64_t(s.c), uint64_t(s.h), uint64_t(s.w)});
+  f.write(name + "/labels", s.labels, {uint64_t(s.n)});
+}
+
+ImageSet load_set(const H5File& f, const std::string& name) {
+  ImageSet s;
+  std::vector<uint64_t> shape;
+  s.pixels = f.read_u8(name + "/images", &shape);
+  s.n = int(shape.at(0)), s.c = int(shape.at(1)), s.h = int(shape.at(2)), s.w = int(shape.at(3));
+  s.labels = f.read_i64(name + "/labels");
+  return s;
+}
+
+}  // namespace
+
+ImageSet decode_image(const std::string& path) {
+  std::unique_ptr<FILE, int (*)(FILE*)> fp(std::fopen(path.c_str(), "rb"), std::fclose);
+  if (!fp) throw InputError(path + ": cannot open image");
+  uint8_t magic[8] = {0};
+  const size_t got = std::fread(magic, 1, 8, fp.get());
+  std::rewind(fp.get());
+  if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) return decode_jpeg(path, fp.get());
+  if (got == 8 && png_sig_cmp(magic, 0, 8) == 0) return decode_png(path, fp.get());
+  throw InputError(fmt::format("{}: neither a JPEG nor a PNG (by its first bytes); remove the "
+                               "file or set data.skip_bad = true",
+                               path));
+}
+
+ImageSet resize_center_crop(const ImageSet& im, int side) {
+  const double s = double(side) / std::min(im.h, im.w);
+  const int h = std::max(side, int(std::lround(im.h * s))), w = std::max(side, int(std::lround(im.w * s)));
+  auto big = resample(im.pixels.data(), im.c, im.h, im.w, h, w);
+  ImageSet out;
+  out.n = 1, out.c = im.c, out.h = side, out.w = side;
+  out.pixels.resize(size_t(im.c) * side * side);
+  const int y0 = (h - side) / 2, x0 = (w - side) / 2;
+  for (int c = 0; c < im.c; ++c)
+    for (int y = 0; y < side; ++y)
+      std::copy_n(big.begin() + ptrdiff_t((size_t(c) * h + y0 + y) * w + x0), side,
+                  out.pixels.begin() + ptrdiff_t((size_t(c) * side + y) * side));
+  return out;
+}
+
+ImageSet resize_images(const ImageSet& in, int side) {
+  if (in.h == side && in.w == side) return in;
+  ImageSet out = in;
+  out.h = side, out.w = side;
+  out.pixels.assign(size_t(in.n) * in.c * side * side, 0);
+  const size_t src = size_t(in.c) * in.h * in.w, dst = size_t(in.c) * side * side;
+  for (int i = 0; i < in.n; ++i) {
+    auto r = resample(in.pixels.data() + i * src, in.c, in.h, in.w, side, side);
+    std::copy(r.begin(), r.end(), out.pixels.begin() + ptrdiff_t(i * dst));
+  }
+  return out;
+}
+
+Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
+  const fs::path root(c.path);
+  if (!fs::is_directory(root / "train"))
+    throw InputError(fmt::format("data.path = \"{}\": no train/ folder; image_folder expects "
+                                 "train/<class>/*.jpg and val/<class>/*.jpg",
+                                 c.path));
+  std::vector<std::string> classes;
+  for (const auto& e : fs::directory_iterator(root / "train"))
+    if (e.is_directory()) classes.push_back(e.path().filename().string());
+  std::sort(classes.begin(), classes.end());
+  if (classes.empty())
+    throw InputError(c.path + "/train: no class folders");
+  const std::string test_dir = fs::is_directory(root / "val") ? "val" : "test";
+  if (!fs::is_directory(root / test_dir))
+    throw InputError(c.path + ": no val/ (or test/) folder for the probe's test split");
+  // Cache key: absolute path, resolution and the skip policy.
+  std::string key = fmt::format("{}|{}|{}", fs::absolute(root).string(), c.resolution, c.skip_bad);
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : key) h = (h ^ ch) * 1099511628211ull;
+  const std::string cache = fmt::format("{}/image_folder-{:016x}.h5", ctx.cache_dir, h);
+  Dataset d;
+  d.name = "image_folder";
+  d.classes = int(classes.size());
+  if (fs::exists(cache)) {
+    H5File f(cache, H5File::Read);
+    d.train = load_set(f, "train");
+    d.test = load_set(f, "test");
+    return d;
+  }
+  int bad = 0;
+  d.train = read_split((root / "train").string(), classes, c.resolution, c.skip_bad, &bad);
+  d.test = read_split((root / test_dir).string(), classes, c.resolution, c.skip_bad, &bad);
+  if (d.train.n == 0) throw InputError(c.path + "/train: no readable .jpg/.jpeg/.png images");
+  if (bad > 0) fmt::print(stderr, "image_folder {}: skipped {} unreadable images\n", c.path, bad);
+  fs::create_directories(ctx.cache_dir);
+  const std::string tmp = fmt::format("{}.{}.tmp", cache, getpid());
+  {
+    H5File f(tmp, H5File::Create);
+    save_set(f, "train", d.train);
+    save_set(f, "test", d.test);
+    f.set_attr("skipped_bad_images", int64_t(bad));
+    f.set_attr("source", fs::absolute(root).string());
+    f.set_attr("resolution", int64_t(c.resolution));
+  }
+  fs::rename(tmp, cache);
+  return d;
+}
+
+}  // namespace ldae
