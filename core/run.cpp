@@ -201,6 +201,46 @@ DiTOptions dit_options(const RunConfig& cfg, const Objective& obj, const TrainDa
   return mo;
 }
 
+// results/models/<hash of every key but probe.* and eval.*, + seed>.pt
+std::string trained_model_path(const RunConfig& cfg, const std::string& results) {
+  const std::string key = section_text(cfg, {"data.", "tokenizer.", "noise.", "objective.", "model.", "train."});
+  return fmt::format("{}/models/{}.pt", results, fnv1a_hex(key + "seed = " + std::to_string(cfg.seed)));
+}
+
+void save_trained_model(const std::string& path, DiT& model,
+                        const std::vector<std::array<double, 3>>& curve) {
+  torch::serialize::OutputArchive ar, model_ar;
+  model->save(model_ar);
+  ar.write("model", model_ar);
+  std::vector<double> flat;
+  for (const auto& r : curve) flat.insert(flat.end(), r.begin(), r.end());
+  ar.write("loss_curve", torch::tensor(flat, torch::kFloat64));
+  fs::create_directories(fs::path(path).parent_path());
+  const std::string tmp = fmt::format("{}.{}.tmp", path, getpid());
+  ar.save_to(tmp);
+  fs::rename(tmp, path);
+}
+
+void load_trained_model(const std::string& path, DiT& model,
+                        std::vector<std::array<double, 3>>* curve, torch::Device device) {
+  try {
+    torch::serialize::InputArchive ar, model_ar;
+    ar.load_from(path);
+    ar.read("model", model_ar);
+    model->load(model_ar);
+    model->to(device);
+    torch::Tensor c;
+    ar.read("loss_curve", c);
+    c = c.contiguous();
+    curve->clear();
+    for (int64_t i = 0; i + 2 < c.numel(); i += 3)
+      curve->push_back({c[i].item<double>(), c[i + 1].item<double>(), c[i + 2].item<double>()});
+  } catch (const c10::Error& e) {
+    throw InputError(fmt::format("{}: unreadable trained model ({}); delete it to retrain",
+                                 path, std::string(e.what_without_backtrace()).substr(0, 160)));
+  }
+}
+
 torch::Device pick_device(const std::string& want) {
   if (want == "cuda" && !torch::cuda::is_available())
     throw InputError("train.device = \"cuda\" but this LibTorch sees no CUDA device; use "
@@ -331,25 +371,34 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       torch::manual_seed(cfg.seed);
       DiT model(mo);
       const Schedule schedule = make_schedule(cfg.noise);
-      Trainer trainer(cfg, model, schedule, device);
-      auto tr = trainer.train(td, dir + "/ckpt/last.pt", ctx.stop, log, ctx.max_steps);
-      metrics.loss = tr.loss_curve;
-      rec["timings"]["train_s"] = rec["timings"].value("train_s", 0.0) + tr.seconds;
-      rec["steps"] = tr.steps;
-      if (tr.status == TrainResult::Failed) {
-        log("FAILED: " + tr.error);
-        finish("failed", tr.error);
-        out.status = RunOutcome::Failed;
-        out.error = tr.error;
-        return out;
+      // Runs that differ only in probe.* / eval.* keys share one trained
+      // model (appendix sweeps over the probe's t and block train once).
+      const std::string model_path = trained_model_path(cfg, ctx.results);
+      if (fs::exists(model_path)) {
+        load_trained_model(model_path, model, &metrics.loss, device);
+        log("trained model reused from " + model_path);
+      } else {
+        Trainer trainer(cfg, model, schedule, device);
+        auto tr = trainer.train(td, dir + "/ckpt/last.pt", ctx.stop, log, ctx.max_steps);
+        metrics.loss = tr.loss_curve;
+        rec["timings"]["train_s"] = rec["timings"].value("train_s", 0.0) + tr.seconds;
+        rec["steps"] = tr.steps;
+        if (tr.status == TrainResult::Failed) {
+          log("FAILED: " + tr.error);
+          finish("failed", tr.error);
+          out.status = RunOutcome::Failed;
+          out.error = tr.error;
+          return out;
+        }
+        if (tr.status == TrainResult::Stopped) {
+          log(fmt::format("interrupted at step {}; checkpoint kept for resume", tr.steps));
+          finish("interrupted", "");
+          out.status = RunOutcome::Stopped;
+          return out;
+        }
+        trainer.use_ema();
+        save_trained_model(model_path, model, metrics.loss);
       }
-      if (tr.status == TrainResult::Stopped) {
-        log(fmt::format("interrupted at step {}; checkpoint kept for resume", tr.steps));
-        finish("interrupted", "");
-        out.status = RunOutcome::Stopped;
-        return out;
-      }
-      trainer.use_ema();
       if (cfg.eval.fid_samples > 0) {
         const auto t_gen = clk::now();
         torch::Tensor samples;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -21,7 +22,12 @@ using namespace ldae;
 
 namespace {
 std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop = true; }
+// First Ctrl-C: checkpoint and stop at the next step. Second: stop now (a
+// killed run resumes from its last checkpoint).
+void on_signal(int sig) {
+  if (g_stop) std::_Exit(128 + sig);
+  g_stop = true;
+}
 
 void print_registries() {
   auto line = [](const char* what, const std::vector<std::string>& names) {
@@ -33,6 +39,9 @@ void print_registries() {
   line("tokenizer.name", tokenizer_names());
   line("noise.schedule", schedule_names());
   line("objective.target", target_names());
+  line("objective.space", {"latent", "image"});
+  line("data.augment", {"center", "rrc_flip"});
+  line("eval.sampler", sampler_names());
   line("model.name", backbone_names());
   line("model.preset", {"tiny", "S", "B", "L", "XL"});
   line("probe.name", probe_names());

@@ -1,9 +1,14 @@
-// IDX loading on files the test writes, its errors, padding and subsets.
+// Dataset loaders on files the tests write (IDX, CIFAR-10 batches, JPEG/PNG
+// folders), their errors, padding, resizing and subsets.
 #include <gtest/gtest.h>
+#include <jpeglib.h>
+#include <png.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "core/data.hpp"
 
@@ -97,4 +102,179 @@ TEST(Data, FashionMnistPackageWhenInstalled) {
   EXPECT_EQ(d.train.h, 32);  // 28 + 2 x 2
   EXPECT_EQ(d.test.n, 100);
   EXPECT_EQ(d.classes, 10);
+}
+
+// ---- CIFAR-10 binary batches ---------------------------------------------
+
+namespace {
+std::string write_cifar_dir(int n, int cut_bytes) {
+  auto dir = fs::temp_directory_path() / fmt::format("ldae-cifar-{}-{}", getpid(), cut_bytes);
+  fs::create_directories(dir);
+  auto write = [&](const std::string& name, int records, int cut) {
+    std::vector<uint8_t> b;
+    for (int i = 0; i < records; ++i) {
+      b.push_back(uint8_t(i % 10));
+      for (int k = 0; k < 3072; ++k) b.push_back(uint8_t((i + k) % 256));
+    }
+    b.resize(b.size() - size_t(cut));
+    FILE* f = std::fopen((dir / name).c_str(), "wb");
+    std::fwrite(b.data(), 1, b.size(), f);
+    std::fclose(f);
+  };
+  for (int k = 1; k <= 5; ++k) write(fmt::format("data_batch_{}.bin", k), n, k == 3 ? cut_bytes : 0);
+  write("test_batch.bin", n, 0);
+  return dir.string();
+}
+}  // namespace
+
+TEST(Cifar10, ReadsBatchesAndNamesATruncatedFile) {
+  DataConfig c;
+  c.name = "cifar10";
+  c.pad = 0;
+  c.path = write_cifar_dir(3, 0);
+  auto d = load_dataset(c);
+  EXPECT_EQ(d.classes, 10);
+  EXPECT_EQ(d.train.n, 15);
+  EXPECT_EQ(d.test.n, 3);
+  EXPECT_EQ(d.train.c, 3);
+  EXPECT_EQ(d.train.labels[4], 1);                     // record 1 of batch 2
+  EXPECT_EQ(d.test.pixels[3072 + 5], uint8_t(1 + 5));  // record 1, byte 5 (red channel)
+  c.path = write_cifar_dir(3, 100);
+  try {
+    load_dataset(c);
+    FAIL() << "a truncated batch must be an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("data_batch_3.bin"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+  }
+  c.path = "/nonexistent/cifar";
+  EXPECT_THROW(check_data_available(c), InputError);
+}
+
+// ---- image folders (JPEG, PNG) -------------------------------------------
+
+namespace {
+// A w x h RGB test image: a colour ramp.
+std::vector<uint8_t> ramp(int w, int h) {
+  std::vector<uint8_t> rgb(size_t(w) * h * 3);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      rgb[(size_t(y) * w + x) * 3 + 0] = uint8_t(255 * x / std::max(1, w - 1));
+      rgb[(size_t(y) * w + x) * 3 + 1] = uint8_t(255 * y / std::max(1, h - 1));
+      rgb[(size_t(y) * w + x) * 3 + 2] = 128;
+    }
+  return rgb;
+}
+void write_png(const std::string& path, int w, int h) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  png_init_io(png, f);
+  png_set_IHDR(png, info, w, h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  auto rgb = ramp(w, h);
+  for (int y = 0; y < h; ++y) png_write_row(png, rgb.data() + size_t(y) * w * 3);
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  std::fclose(f);
+}
+void write_jpeg(const std::string& path, int w, int h) {
+  jpeg_compress_struct c;
+  jpeg_error_mgr err;
+  c.err = jpeg_std_error(&err);
+  jpeg_create_compress(&c);
+  FILE* f = std::fopen(path.c_str(), "wb");
+  jpeg_stdio_dest(&c, f);
+  c.image_width = JDIMENSION(w), c.image_height = JDIMENSION(h), c.input_components = 3;
+  c.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&c);
+  jpeg_set_quality(&c, 95, TRUE);
+  jpeg_start_compress(&c, TRUE);
+  auto rgb = ramp(w, h);
+  while (c.next_scanline < c.image_height) {
+    JSAMPROW row = rgb.data() + size_t(c.next_scanline) * w * 3;
+    jpeg_write_scanlines(&c, &row, 1);
+  }
+  jpeg_finish_compress(&c);
+  jpeg_destroy_compress(&c);
+  std::fclose(f);
+}
+}  // namespace
+
+TEST(ImageFolder, DecodesResizesCropsAndCaches) {
+  auto root = fs::temp_directory_path() / fmt::format("ldae-folder-{}", getpid());
+  for (const char* split : {"train", "val"})
+    for (const char* cls : {"cat", "dog"}) fs::create_directories(root / split / cls);
+  write_jpeg((root / "train/cat/a.jpg").string(), 40, 20);
+  write_png((root / "train/cat/b.png").string(), 20, 30);
+  write_jpeg((root / "train/dog/c.JPEG").string(), 16, 16);
+  write_png((root / "val/dog/d.png").string(), 24, 24);
+  DataConfig c;
+  c.name = "image_folder";
+  c.path = root.string();
+  c.pad = 0;
+  c.resolution = 8;
+  LoadContext ctx{0, (root / "cache").string()};
+  auto d = load_dataset(c, ctx);
+  EXPECT_EQ(d.classes, 2);
+  EXPECT_EQ(d.train.n, 3);
+  EXPECT_EQ(d.test.n, 1);
+  EXPECT_EQ(d.train.c, 3);
+  EXPECT_EQ(d.train.h, 8);
+  EXPECT_EQ((std::vector<int64_t>(d.train.labels)), (std::vector<int64_t>{0, 0, 1}));
+  // The 40 x 20 ramp: shorter side 20 -> 8, width 16, centre 8 columns: red
+  // rises left to right around the middle, blue stays 128 (JPEG: +-3).
+  const auto& px = d.train.pixels;
+  EXPECT_LT(px[0 * 64 + 3 * 8 + 0], px[0 * 64 + 3 * 8 + 7]);
+  EXPECT_NEAR(px[2 * 64 + 3 * 8 + 4], 128, 3);
+  ASSERT_EQ(std::distance(fs::directory_iterator(root / "cache"), fs::directory_iterator()), 1);
+  // Second load reads the cache: remove the images and it still works.
+  fs::remove_all(root / "train/dog");
+  auto again = load_dataset(c, ctx);
+  EXPECT_EQ(again.train.pixels, d.train.pixels);
+  fs::remove_all(root);
+}
+
+TEST(ImageFolder, CorruptJpegIsAnErrorNamingItOrSkippedAndCounted) {
+  auto root = fs::temp_directory_path() / fmt::format("ldae-corrupt-{}", getpid());
+  for (const char* split : {"train", "val"}) fs::create_directories(root / split / "a");
+  write_png((root / "train/a/good.png").string(), 10, 10);
+  write_png((root / "val/a/good.png").string(), 10, 10);
+  {
+    std::ofstream bad(root / "train/a/broken.jpg", std::ios::binary);
+    const unsigned char header[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F'};
+    bad.write(reinterpret_cast<const char*>(header), sizeof header);
+    bad << "this is not the rest of a JPEG";
+  }
+  DataConfig c;
+  c.name = "image_folder";
+  c.path = root.string();
+  c.pad = 0;
+  c.resolution = 4;
+  LoadContext ctx{0, (root / "cache").string()};
+  try {
+    load_dataset(c, ctx);
+    FAIL() << "a corrupt JPEG must be an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("broken.jpg"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("data.skip_bad"), std::string::npos) << e.what();
+  }
+  c.skip_bad = true;
+  auto d = load_dataset(c, ctx);
+  EXPECT_EQ(d.train.n, 1);
+  fs::remove_all(root);
+}
+
+TEST(Resize, ConstantStaysConstantAndDownsamplingIsAntialiased) {
+  ImageSet s;
+  s.n = 1, s.c = 1, s.h = 4, s.w = 4;
+  s.pixels = {0, 0, 200, 200, 0, 0, 200, 200, 0, 0, 200, 200, 0, 0, 200, 200};
+  auto r = resize_images(s, 2);
+  // Triangle filter widened 2x (PIL's antialiased bilinear): output 0 sees
+  // inputs 0, 1, 2 with weights 3/4, 3/4, 1/4 -> 200 / 7 = 28.6; the edge
+  // stays symmetric.
+  EXPECT_EQ(r.pixels, (std::vector<uint8_t>{29, 171, 29, 171}));
+  s.pixels.assign(16, 77);
+  EXPECT_EQ(resize_images(s, 3).pixels, std::vector<uint8_t>(9, 77));
 }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <random>
 
+#include "core/augment.hpp"
 #include "core/errors.hpp"
 #include "core/feature_net.hpp"
 #include "core/fid.hpp"
@@ -134,4 +135,21 @@ TEST(FeatureNet, TorchScriptFileAndItsErrors) {
   }
   EXPECT_THROW(load_torchscript_net(path), InputError);
   fs::remove(path);
+}
+
+TEST(Augment, RandomResizedCropFlipKeepsShapeAndRangeAndIsSeeded) {
+  auto x = torch::linspace(-1, 1, 8 * 8).reshape({1, 1, 8, 8}).repeat({4, 1, 1, 1});
+  torch::manual_seed(3);
+  auto a = random_resized_crop_flip(x);
+  torch::manual_seed(3);
+  auto b = random_resized_crop_flip(x);
+  EXPECT_EQ(a.sizes(), x.sizes());
+  EXPECT_TRUE(a.equal(b));
+  EXPECT_LE(a.max().item<double>(), 1.0 + 1e-6);
+  EXPECT_GE(a.min().item<double>(), -1.0 - 1e-6);
+  EXPECT_FALSE(a.equal(x));
+  // Full-area crops of aspect 1 are the image or its mirror.
+  torch::manual_seed(0);
+  auto full = random_resized_crop_flip(torch::ones({2, 1, 4, 4}), 1.0);
+  EXPECT_TRUE(torch::allclose(full, torch::ones({2, 1, 4, 4}), 1e-5, 1e-5));
 }

@@ -101,11 +101,78 @@ tokenizer.name = ["pixel", "patch_pca"]
   EXPECT_NE(plan[5].label.find("tokenizer.d=16"), std::string::npos);
 }
 
+TEST(Sweep, GridPaperListsProfileGridsAndRowProfileKeys) {
+  const char* text = R"(
+[sweep]
+name = "t2"
+mode = "grid"
+[base]
+tokenizer.patch = 4
+[grid]
+tokenizer.d = [2, 4, 8]
+[profile.big]
+train.epochs = 3
+grid.tokenizer.d = [4, 8, 16]
+[[row]]
+label = "pca"
+train.batch = 64
+profile.big.train.batch = 32
+paper.acc = [50.0, nan, 60.0]
+paper.uncertain = true
+)";
+  auto s = parse_sweep_text(text, "t2.toml");
+  auto plan = expand(s, "", {});
+  ASSERT_EQ(plan.size(), 3u);
+  EXPECT_EQ(plan[0].cfg.tokenizer.d, 2);
+  EXPECT_EQ(plan[0].cfg.train.batch, 64);
+  EXPECT_DOUBLE_EQ(plan[0].paper.at("acc"), 50.0);
+  EXPECT_EQ(plan[1].paper.count("acc"), 0u);  // nan = the paper has no number
+  EXPECT_DOUBLE_EQ(plan[2].paper.at("acc"), 60.0);
+  EXPECT_DOUBLE_EQ(plan[2].paper.at("uncertain"), 1.0);
+  auto big = expand(s, "big", {});
+  ASSERT_EQ(big.size(), 3u);
+  EXPECT_EQ(big[2].cfg.tokenizer.d, 16);  // the profile's grid
+  EXPECT_EQ(big[2].cfg.train.batch, 32);  // the row's key under that profile
+  EXPECT_EQ(big[2].cfg.train.epochs, 3);
+}
+
+TEST(Sweep, NewKeysAtTheirDefaultsKeepOldRunIds) {
+  // Keys added after the first results (eval.*, tokenizer.steps, ...) stay
+  // out of the identity while at their defaults, and enter it when set.
+  RunConfig a;
+  const std::string before = run_id(a);
+  EXPECT_EQ(canonical(a).find("eval."), std::string::npos);
+  EXPECT_EQ(canonical(a).find("tokenizer.steps"), std::string::npos);
+  a.eval.fid_samples = 100;
+  EXPECT_NE(run_id(a), before);
+  EXPECT_NE(canonical(a).find("eval.fid_samples = 100"), std::string::npos);
+}
+
 struct BadCase {
   const char* text;
   const char* expect;
 };
 class SweepErrors : public ::testing::TestWithParam<BadCase> {};
+
+TEST(Sweep, PaperListLengthAndUnknownRowProfileAreErrors) {
+  EXPECT_NE(error_of(R"(
+[sweep]
+name = "t"
+mode = "grid"
+[grid]
+tokenizer.d = [2, 4]
+[[row]]
+label = "x"
+paper.acc = [1.0, 2.0, 3.0]
+)").find("paper.acc has 3 values for 2 grid points"), std::string::npos);
+  EXPECT_NE(error_of(R"(
+[sweep]
+name = "t"
+[[row]]
+label = "x"
+profile.tinyy.train.epochs = 1
+)").find("profile.tinyy"), std::string::npos);
+}
 TEST_P(SweepErrors, NameFileLineAndKey) {
   auto e = error_of(GetParam().text);
   EXPECT_NE(e.find(GetParam().expect), std::string::npos) << e;
