@@ -10,13 +10,8 @@ void PatchVaeTokenizer::build() {
 }
 
 std::pair<torch::Tensor, torch::Tensor> PatchVaeTokenizer::posterior(const torch::Tensor& images) {
-  auto h = enc_(patchify(images, patch_));  // (B, L, 2d)
-  auto parts = h.chunk(2, /*dim=*/-1);
+  auto parts = enc_(patchify(images, patch_)).chunk(2, /*dim=*/-1);  // (B, L, 2d) -> 2 x (B, L, d)
   return {parts[0], parts[1].clamp(-30.0, 20.0)};
-}
-
-torch::Tensor PatchVaeTokenizer::generate(const torch::Tensor& z) {
-  return unpatchify(dec_(z), patch_, C_, H_, W_);
 }
 
 }  // namespace ldae
