@@ -78,7 +78,6 @@ torch::Tensor LearnedTokenizer::encode(const torch::Tensor& images) const {
 
 torch::Tensor LearnedTokenizer::decode(const torch::Tensor& tokens) const {
   auto self = const_cast<LearnedTokenizer*>(this);
-  if (torch::GradMode::is_enabled()) return self->generate(tokens * scale_);
   std::vector<torch::Tensor> out;
   for (int64_t i = 0; i < tokens.size(0); i += 512)
     out.push_back(self->generate(tokens.slice(0, i, std::min(i + 512, tokens.size(0))) * scale_));
