@@ -453,6 +453,14 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   } catch (const InputError&) {
     finish("failed", "bad input");
     throw;
+  } catch (const std::exception& e) {
+    // A failure inside one run (a tokenizer fit that diverged, a sampler
+    // error) fails that run with its message; the sweep goes on.
+    const std::string what = std::string(e.what()).substr(0, 500);
+    log("FAILED: " + what);
+    finish("failed", what);
+    out.status = RunOutcome::Failed;
+    out.error = what;
   }
   out.seconds = secs_since(t_start);
   return out;
