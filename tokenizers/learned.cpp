@@ -86,13 +86,7 @@ torch::Tensor LearnedTokenizer::decode(const torch::Tensor& tokens) const {
 
 void LearnedTokenizer::save(const std::string& path) const {
   H5File f(path, H5File::Create);
-  f.set_attr("tokenizer", name());
-  f.set_attr("patch", int64_t(patch_));
-  f.set_attr("d", int64_t(d_));
-  f.set_attr("scale", scale_);
-  f.set_attr("image_c", int64_t(C_));
-  f.set_attr("image_h", int64_t(H_));
-  f.set_attr("image_w", int64_t(W_));
+  write_header(f);
   std::vector<double> curve;
   for (const auto& r : fit_curve_) curve.insert(curve.end(), r.begin(), r.end());
   if (!fit_curve_.empty()) f.write("fit_curve", curve, {uint64_t(fit_curve_.size()), 3});
@@ -101,13 +95,7 @@ void LearnedTokenizer::save(const std::string& path) const {
 
 void LearnedTokenizer::load(const std::string& path) {
   H5File f(path, H5File::Read);
-  if (f.attr_str("tokenizer") != name() || f.attr_i64("patch") != patch_ || f.attr_i64("d") != d_)
-    throw InputError(fmt::format("{}: holds a {} tokenizer (patch {}, d {}), expected {} (patch "
-                                 "{}, d {}); delete the file to refit",
-                                 path, f.attr_str("tokenizer"), f.attr_i64("patch"),
-                                 f.attr_i64("d"), name(), patch_, d_));
-  C_ = int(f.attr_i64("image_c")), H_ = int(f.attr_i64("image_h")), W_ = int(f.attr_i64("image_w"));
-  scale_ = f.attr_f64("scale");
+  read_header(f);
   build();
   load_module(f, "net", net());
   net().eval();

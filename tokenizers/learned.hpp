@@ -32,7 +32,6 @@ class LearnedTokenizer : public Tokenizer {
   virtual std::pair<double, double> train_step(const torch::Tensor& x, int64_t step);
 
   const TokenizerConfig cfg_;
-  int C_ = 1, H_ = 0, W_ = 0;
   std::unique_ptr<torch::optim::AdamW> opt_;
 };
 

@@ -36,14 +36,8 @@ void LinearTokenizer::set_scale(bool enabled, const torch::Tensor& kept) {
 
 void LinearTokenizer::save(const std::string& path) const {
   H5File f(path, H5File::Create);
+  write_header(f);
   const uint64_t D = uint64_t(basis_.size(0));
-  f.set_attr("tokenizer", name());
-  f.set_attr("patch", int64_t(patch_));
-  f.set_attr("d", int64_t(d_));
-  f.set_attr("scale", scale_);
-  f.set_attr("image_c", int64_t(C_));
-  f.set_attr("image_h", int64_t(H_));
-  f.set_attr("image_w", int64_t(W_));
   f.write("mean", to_vec(mean_), {D});
   f.write("basis", to_vec(basis_), {D, D});
   f.write("eigenvalues", to_vec(eigenvalues_), {D});
@@ -51,21 +45,13 @@ void LinearTokenizer::save(const std::string& path) const {
 
 void LinearTokenizer::load(const std::string& path) {
   H5File f(path, H5File::Read);
-  if (f.attr_str("tokenizer") != name() || f.attr_i64("patch") != patch_)
-    throw InputError(fmt::format("{}: holds a {} tokenizer with patch {}, expected {} with "
-                                 "patch {}; delete the file to refit",
-                                 path, f.attr_str("tokenizer"), f.attr_i64("patch"), name(),
-                                 patch_));
+  read_header(f);
   std::vector<uint64_t> shape;
   auto basis = f.read_f64("basis", &shape);
   const int64_t D = int64_t(shape.at(0));
   basis_ = from_vec(basis, {D, D});
   mean_ = from_vec(f.read_f64("mean"), {D});
   eigenvalues_ = from_vec(f.read_f64("eigenvalues"), {D});
-  scale_ = f.attr_f64("scale");
-  C_ = int(f.attr_i64("image_c"));
-  H_ = int(f.attr_i64("image_h"));
-  W_ = int(f.attr_i64("image_w"));
 }
 
 PixelTokenizer::PixelTokenizer(const TokenizerConfig& c, int channels)

@@ -21,7 +21,6 @@ class LinearTokenizer : public Tokenizer {
   // Latent scale s: the root mean variance of the kept components, so noise
   // of sigma = 1 is comparable to the signal (cf. DiT's VAE factor 0.18215).
   void set_scale(bool enabled, const torch::Tensor& kept_variances);
-  int C_ = 1, H_ = 0, W_ = 0;  // image shape seen by fit
   torch::Tensor eigenvalues_;
 };
 

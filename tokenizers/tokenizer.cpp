@@ -1,5 +1,10 @@
 #include "tokenizers/tokenizer.hpp"
 
+#include <fmt/core.h>
+
+#include "core/errors.hpp"
+#include "core/h5.hpp"
+
 namespace ldae {
 
 torch::Tensor patchify(const torch::Tensor& x, int p) {
@@ -34,6 +39,26 @@ double Tokenizer::reconstruction_mse(const torch::Tensor& images) const {
     total += (decode(encode(x)) - x).pow(2).sum().item<double>();
   }
   return total / double(images.numel());
+}
+
+void Tokenizer::write_header(H5File& f) const {
+  f.set_attr("tokenizer", name());
+  f.set_attr("patch", int64_t(patch_));
+  f.set_attr("d", int64_t(d_));
+  f.set_attr("scale", scale_);
+  f.set_attr("image_c", int64_t(C_));
+  f.set_attr("image_h", int64_t(H_));
+  f.set_attr("image_w", int64_t(W_));
+}
+
+void Tokenizer::read_header(const H5File& f) {
+  if (f.attr_str("tokenizer") != name() || f.attr_i64("patch") != patch_ || f.attr_i64("d") != d_)
+    throw InputError(fmt::format("{}: holds a {} tokenizer (patch {}, d {}), expected {} (patch "
+                                 "{}, d {}); delete the file to refit",
+                                 f.path(), f.attr_str("tokenizer"), f.attr_i64("patch"),
+                                 f.attr_i64("d"), name(), patch_, d_));
+  scale_ = f.attr_f64("scale");
+  C_ = int(f.attr_i64("image_c")), H_ = int(f.attr_i64("image_h")), W_ = int(f.attr_i64("image_w"));
 }
 
 }  // namespace ldae

@@ -20,6 +20,7 @@ torch::Tensor patchify(const torch::Tensor& images, int p);
 torch::Tensor unpatchify(const torch::Tensor& patches, int p, int C, int H, int W);
 
 class FeatureNet;
+class H5File;
 
 class Tokenizer {
  public:
@@ -57,7 +58,14 @@ class Tokenizer {
   double reconstruction_mse(const torch::Tensor& images) const;
 
  protected:
+  // Every tokenizer file starts with the same header: name, patch, d, latent
+  // scale and the image shape seen by fit. read_header checks name, patch and
+  // d against this tokenizer (InputError naming the file) and restores the rest.
+  void write_header(H5File& f) const;
+  void read_header(const H5File& f);
+
   int patch_ = 1, d_ = 1;
+  int C_ = 1, H_ = 0, W_ = 0;  // image shape seen by fit
   torch::Tensor mean_;   // (D,) patch mean m
   double scale_ = 1.0;   // s: makes the latent variance ~1 (DiT's VAE factor)
   torch::Tensor basis_;  // (D, D) or undefined for non-linear tokenizers
