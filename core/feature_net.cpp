@@ -89,9 +89,10 @@ void ClassifierNet::load(const std::string& path) {
 }
 
 std::vector<torch::Tensor> ClassifierNet::layers(const torch::Tensor& images) {
-  // The weights keep requires_grad although nothing updates them: LibTorch
-  // 1.13's CPU convolution backward for the input alone takes a path ~10x
-  // slower than the full one (measured here), which made perceptual fits crawl.
+  // The weights keep requires_grad although nothing updates them (their grads
+  // are dropped here): a suspected slow LibTorch 1.13 CPU path for an
+  // input-only convolution backward. Not confirmed: the slow fit that
+  // suggested it was measured while another process shared the cores.
   for (auto& p : net_->parameters()) p.mutable_grad() = torch::Tensor();
   return net_->stages(images);
 }
