@@ -1,14 +1,17 @@
 // make_tables: the results database -> one table per sweep and profile,
-// printed as Markdown and written as .md/.tex/.csv under RESULTS/tables/.
+// printed as Markdown and written as .md/.tex/.csv under RESULTS/tables/;
+// with --figures also its plots (gnuplot) under RESULTS/figures/.
 #include <boost/program_options.hpp>
 #include <fmt/core.h>
 
 #include <filesystem>
 #include <iostream>
 
+#include "analysis/plots.hpp"
 #include "analysis/tables.hpp"
 #include "core/cli.hpp"
 #include "core/errors.hpp"
+#include "core/plugins.hpp"
 #include "core/records.hpp"
 
 namespace po = boost::program_options;
@@ -16,12 +19,15 @@ using namespace ldae;
 
 int run(int argc, char** argv) {
   std::string results = "results", sweep, format = "md";
+  std::vector<std::string> plugins;
   po::options_description opts("make_tables [options]\n\nRegenerate every sweep's table from "
                                "RESULTS/results.db.\nOptions");
   opts.add_options()("help,h", "print this help")(
       "results", po::value(&results), "results root (default: results)")(
       "sweep", po::value(&sweep), "only this sweep (its [sweep] name)")(
-      "format", po::value(&format), "what to print: md (default), tex or csv; all three are written");
+      "format", po::value(&format), "what to print: md (default), tex or csv; all three are written")(
+      "figures", "also draw figures with gnuplot (PNG + PDF + CSV + script) under RESULTS/figures/")(
+      "plugin", po::value(&plugins)->composing(), "load a plugin shared library (repeatable)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, opts), vm);
@@ -34,8 +40,12 @@ int run(int argc, char** argv) {
     std::cout << opts;
     return 0;
   }
+  for (const auto& p : plugins) load_plugin(p, "--plugin");
   if (format != "md" && format != "tex" && format != "csv")
     throw InputError("--format '" + format + "': expected md, tex or csv");
+  if (vm.count("figures") && find_gnuplot().empty())  // before any table is written
+    throw InputError("--figures draws with gnuplot, which is not on PATH; install it with `make "
+                     "deps` (Debian package gnuplot-nox) or leave out --figures");
   const std::string db = results + "/results.db";
   if (!std::filesystem::exists(db))
     throw InputError(db + ": no results database; run a sweep first (make run)");
@@ -50,7 +60,13 @@ int run(int argc, char** argv) {
     write_atomic(base + ".tex", to_latex(t));
     write_atomic(base + ".csv", to_csv(t));
     fmt::print("{}\n", format == "md" ? to_markdown(t) : format == "tex" ? to_latex(t) : to_csv(t));
-    fmt::print("written: {}.{{md,tex,csv}}\n\n", base);
+    fmt::print("written: {}.{{md,tex,csv}}\n", base);
+    if (vm.count("figures")) {
+      auto files = write_figures(t, store, results + "/figures");
+      fmt::print("figures: {} files under {}/figures/ ({}.{}.*)\n", files.size(), results, t.sweep,
+                 t.profile);
+    }
+    fmt::print("\n");
   }
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "core/data.hpp"
+#include "core/plugins.hpp"
 #include "core/trainer.hpp"
 #include "tokenizers/linear.hpp"
 
@@ -19,12 +20,14 @@ using clk = std::chrono::steady_clock;
 int main(int argc, char** argv) {
   int width = 128, depth = 8, heads = 4, patch = 4, image = 32, batch = 128, steps = 20, warmup = 3,
       threads = 2, pca_patches = 0;
+  std::vector<std::string> plugins;
   po::options_description opts("bench_train [options]\nOptions");
   opts.add_options()("help,h", "print this help")("width", po::value(&width))("depth", po::value(&depth))(
       "heads", po::value(&heads))("patch", po::value(&patch))("image", po::value(&image))(
       "batch", po::value(&batch))("steps", po::value(&steps))("warmup", po::value(&warmup))(
       "threads", po::value(&threads))("bf16", "bf16 autocast")(
-      "pca", po::value(&pca_patches), "instead: time a patch-PCA fit on this many Fashion-MNIST patches");
+      "pca", po::value(&pca_patches), "instead: time a patch-PCA fit on this many Fashion-MNIST patches")(
+      "plugin", po::value(&plugins)->composing(), "load a plugin shared library (repeatable)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, opts), vm);
@@ -36,6 +39,12 @@ int main(int argc, char** argv) {
   if (vm.count("help")) {
     std::cout << opts;
     return 0;
+  }
+  try {
+    for (const auto& p : plugins) load_plugin(p, "--plugin");
+  } catch (const InputError& e) {
+    fmt::print(stderr, "bench_train: error: {}\n", e.what());
+    return 2;
   }
   torch::set_num_threads(threads);
   if (pca_patches > 0) {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <functional>
 #include <sstream>
 
@@ -112,6 +113,8 @@ const std::vector<Field>& fields() {
         field("noise.T", &R::noise, &NoiseConfig::T, 1, 1e6),
         field("noise.sigma", &R::noise, &NoiseConfig::sigma, 0, 1e3),
         field("noise.sigma_max", &R::noise, &NoiseConfig::sigma_max, 0, 1e3),
+        v2(field("noise.p_mean", &R::noise, &NoiseConfig::p_mean, -20, 20)),
+        v2(field("noise.p_std", &R::noise, &NoiseConfig::p_std, 1e-3, 20)),
         choice("objective.target", &R::objective, &ObjectiveConfig::target, target_names),
         choice("objective.space", &R::objective, &ObjectiveConfig::space, fixed({"latent", "image"})),
         field("objective.input_scaling", &R::objective, &ObjectiveConfig::input_scaling),
@@ -167,10 +170,52 @@ const std::vector<Field>& fields() {
   return table;
 }
 
+// Keys declared by plugins, kept sorted by key so a run id never depends on
+// the order plugins were loaded in. A deque keeps Field pointers stable.
+struct PluginField {
+  Field field;
+  KeySpec spec;
+  std::string owner;
+};
+std::deque<PluginField>& plugin_fields() {
+  static std::deque<PluginField> v;
+  return v;
+}
+
 const Field* find_field(const std::string& key) {
   for (const auto& f : fields())
     if (f.key == key) return &f;
+  for (const auto& p : plugin_fields())
+    if (p.field.key == key) return &p.field;
   return nullptr;
+}
+
+Kind kind_of(const Value& v) {
+  if (std::holds_alternative<bool>(v)) return Kind::Bool;
+  if (std::holds_alternative<int64_t>(v)) return Kind::Int;
+  if (std::holds_alternative<double>(v)) return Kind::Real;
+  return Kind::Text;
+}
+
+Field plugin_field(const KeySpec& k) {
+  Field f;
+  f.key = k.key;
+  f.kind = kind_of(k.default_value);
+  const Value def = k.default_value;
+  const std::string key = k.key;
+  f.get = [def, key](const RunConfig& c) {
+    auto it = c.ext.find(key);
+    return it == c.ext.end() ? def : it->second;
+  };
+  f.set = [def, key](RunConfig& c, const Value& v) {
+    if (v == def) c.ext.erase(key);
+    else c.ext[key] = v;
+  };
+  f.lo = k.lo;
+  f.hi = k.hi;
+  if (!k.choices.empty()) f.choices = [c = k.choices] { return c; };
+  f.since_v2 = true;  // at its default a plugin key leaves the run id alone
+  return f;
 }
 
 const char* kind_name(Kind k) {
@@ -217,6 +262,44 @@ std::string closest(const std::string& word, const std::vector<std::string>& can
   return best;
 }
 
+void declare_keys(const std::vector<KeySpec>& keys, const std::string& owner) {
+  std::vector<std::string> seen;
+  for (const auto& k : keys) {
+    auto dot = k.key.find('.');
+    if (dot == std::string::npos || dot == 0 || dot + 1 == k.key.size())
+      throw InputError(fmt::format("plugin '{}' declares key '{}', which is not of the form "
+                                   "section.name (e.g. masking.ratio)", owner, k.key));
+    if (k.key == "seed" || std::find(seen.begin(), seen.end(), k.key) != seen.end())
+      throw InputError(fmt::format("plugin '{}' declares key '{}' twice or over a built-in name",
+                                   owner, k.key));
+    // A new axis lives in its own section, so config.toml stays valid TOML.
+    for (const auto& f : fields())
+      if (f.key.compare(0, dot + 1, k.key, 0, dot + 1) == 0)
+        throw InputError(fmt::format("plugin '{}' declares key '{}' in the built-in section "
+                                     "[{}]; a plugin axis needs its own section (e.g. {}.{})",
+                                     owner, k.key, k.key.substr(0, dot), owner,
+                                     k.key.substr(dot + 1)));
+    for (const auto& p : plugin_fields())
+      if (p.field.key == k.key)
+        throw InputError(fmt::format("plugin '{}' declares key '{}', already declared by plugin "
+                                     "'{}'; load only one of them", owner, k.key, p.owner));
+    if (!k.choices.empty() && !std::holds_alternative<std::string>(k.default_value))
+      throw InputError(fmt::format("plugin '{}' key '{}': choices need a string default", owner, k.key));
+    seen.push_back(k.key);
+  }
+  auto& v = plugin_fields();
+  for (const auto& k : keys) v.push_back(PluginField{plugin_field(k), k, owner});
+  std::sort(v.begin(), v.end(), [](const PluginField& a, const PluginField& b) {
+    return a.field.key < b.field.key;
+  });
+}
+
+std::vector<std::pair<KeySpec, std::string>> declared_keys() {
+  std::vector<std::pair<KeySpec, std::string>> out;
+  for (const auto& p : plugin_fields()) out.emplace_back(p.spec, p.owner);
+  return out;
+}
+
 std::string value_str(const Value& v) {
   if (auto b = std::get_if<bool>(&v)) return *b ? "true" : "false";
   if (auto i = std::get_if<int64_t>(&v)) return std::to_string(*i);
@@ -244,9 +327,16 @@ void apply_overrides(RunConfig& cfg, const Overrides& layer) {
     const Field* f = find_field(key);
     if (!f) {
       std::string hint = closest(key, config_keys());
+      const std::string section = key.substr(0, key.find('.'));
+      bool builtin_section = false;
+      for (const auto& f : fields()) builtin_section |= f.key.rfind(section + ".", 0) == 0;
       throw config_error(s.origin, key,
                          "unknown key" + (hint.empty() ? std::string(".")
                                                        : "; did you mean '" + hint + "'?") +
+                             (builtin_section || key.find('.') == std::string::npos
+                                  ? ""
+                                  : " If [" + section + "] is a plugin's axis, load the plugin "
+                                    "(--plugin path.so or plugins = [...] in the sweep file).") +
                              " Run `run_sweep --list` for every key and its default.");
     }
     Value v = s.value;
@@ -295,6 +385,15 @@ ModelShape model_shape(const ModelConfig& m) {
   return s;
 }
 
+std::vector<std::function<void(const RunConfig&, const std::string&)>>& validators() {
+  static std::vector<std::function<void(const RunConfig&, const std::string&)>> v;
+  return v;
+}
+
+void add_validator(std::function<void(const RunConfig&, const std::string&)> check) {
+  validators().push_back(std::move(check));
+}
+
 void validate(const RunConfig& c, const std::string& where) {
   auto fail = [&](const std::string& key, const std::string& what) {
     throw InputError(where + ": key '" + key + "': " + what);
@@ -340,9 +439,9 @@ void validate(const RunConfig& c, const std::string& where) {
       fail("eval.fid_samples", "generation needs a latent-space model with input scaling that "
                                "predicts eps or clean_latent (Table 1 settings)");
     if (c.noise.schedule != "ddpm_linear" && c.noise.schedule != "linear_gamma2" &&
-        c.noise.schedule != "cosine")
+        c.noise.schedule != "cosine" && c.noise.schedule != "edm_lognormal")
       fail("eval.fid_samples", "the samplers need a variance-preserving schedule (ddpm_linear, "
-                               "linear_gamma2 or cosine), not '" + c.noise.schedule + "'");
+                               "linear_gamma2, cosine or edm_lognormal), not '" + c.noise.schedule + "'");
     if (c.eval.sample_steps > c.noise.T)
       fail("eval.sample_steps", fmt::format("{} steps exceed noise.T = {}", c.eval.sample_steps,
                                             c.noise.T));
@@ -369,11 +468,13 @@ void validate(const RunConfig& c, const std::string& where) {
     fail("probe.block", fmt::format("block {} exceeds depth {}", c.probe.block, s.depth));
   if (c.probe.t > c.noise.T)
     fail("probe.t", fmt::format("t = {} exceeds noise.T = {}", c.probe.t, c.noise.T));
+  for (const auto& check : validators()) check(c, where);
 }
 
 std::vector<std::string> config_keys() {
   std::vector<std::string> keys;
   for (const auto& f : fields()) keys.push_back(f.key);
+  for (const auto& p : plugin_fields()) keys.push_back(p.field.key);
   keys.push_back("seed");
   return keys;
 }
@@ -394,6 +495,9 @@ std::string canonical(const RunConfig& cfg) {
     if (f.since_v2 && v == f.get(defaults)) continue;
     out += f.key + " = " + value_str(v) + "\n";
   }
+  // Plugin keys away from their defaults, sorted by key. A key set in the
+  // config but not declared (its plugin not loaded) still counts.
+  for (const auto& [key, v] : cfg.ext) out += key + " = " + value_str(v) + "\n";
   return out;
 }
 
@@ -416,6 +520,12 @@ std::string to_toml(const RunConfig& cfg) {
     std::string sec = f.key.substr(0, dot);
     if (sec != section) out += "\n[" + sec + "]\n", section = sec;
     out += f.key.substr(dot + 1) + " = " + value_str(f.get(cfg)) + "\n";
+  }
+  for (const auto& p : plugin_fields()) {  // plugin axes, every key with its value
+    auto dot = p.field.key.find('.');
+    std::string sec = p.field.key.substr(0, dot);
+    if (sec != section) out += "\n[" + sec + "]  # plugin " + p.owner + "\n", section = sec;
+    out += p.field.key.substr(dot + 1) + " = " + value_str(p.field.get(cfg)) + "\n";
   }
   return out;
 }

@@ -3,6 +3,7 @@
 // Nothing downstream reads raw TOML: programs hold a RunConfig.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <variant>
@@ -11,6 +12,10 @@
 #include "core/errors.hpp"
 
 namespace ldae {
+
+// A value as written in a sweep file or on the command line.
+using Value = std::variant<bool, int64_t, double, std::string>;
+std::string value_str(const Value& v);  // TOML spelling: 3, 0.5, true, "x"
 
 struct DataConfig {
   std::string name = "fashion_mnist";  // registry: dataset_names()
@@ -54,6 +59,8 @@ struct NoiseConfig {
   int T = 1000;                          // discrete steps; t in {1..T}
   double sigma = 0.5773502691896258;     // single_sigma: sqrt(1/3)
   double sigma_max = 1.4142135623730951; // linear_sigma: sqrt(2)
+  double p_mean = -1.2;                  // edm_lognormal: mean of ln sigma (EDM)
+  double p_std = 1.2;                    // edm_lognormal: std of ln sigma (EDM)
 };
 
 struct ObjectiveConfig {
@@ -124,11 +131,28 @@ struct RunConfig {
   ProbeConfig probe;
   EvalConfig eval;
   int64_t seed = 0;
+  // Keys of plugin axes set away from their defaults ("masking.ratio" -> 0.75).
+  std::map<std::string, Value> ext;
 };
 
-// A value as written in a sweep file or on the command line.
-using Value = std::variant<bool, int64_t, double, std::string>;
-std::string value_str(const Value& v);  // TOML spelling: 3, 0.5, true, "x"
+// A config key declared at run time by a plugin: "section.name", its default
+// (which fixes its type: bool, integer, number or string), a one-line help,
+// and optionally a numeric range or the admitted strings. A plugin key at its
+// default stays out of the run id, so old sweep files keep their ids.
+struct KeySpec {
+  std::string key;
+  Value default_value;
+  std::string help;
+  double lo = -1e300, hi = 1e300;
+  std::vector<std::string> choices;
+};
+// Adds the keys of one plugin (`owner` names it in errors). All or nothing:
+// a key that exists already (built in or from another plugin), or one
+// without a "section." prefix, throws InputError and adds none.
+void declare_keys(const std::vector<KeySpec>& keys, const std::string& owner);
+// The declared keys with their owners, in declaration order.
+std::vector<std::pair<KeySpec, std::string>> declared_keys();
+
 
 struct Setting {
   Value value;
@@ -143,6 +167,8 @@ void apply_overrides(RunConfig& cfg, const Overrides& layer);
 // Cross-field checks (e.g. image-space targets need a linear tokenizer).
 // `where` names the sweep row in errors.
 void validate(const RunConfig& cfg, const std::string& where);
+// Extra cross-field checks run by validate() (plugins add theirs).
+void add_validator(std::function<void(const RunConfig&, const std::string&)> check);
 
 // Every known key, in table order, for --help, errors and suggestions.
 std::vector<std::string> config_keys();

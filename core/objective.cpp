@@ -48,7 +48,8 @@ torch::Tensor component_weights(const Objective& o, int64_t d, int64_t D) {
 
 torch::Tensor objective_loss(const Objective& o, const torch::Tensor& pred,
                              const torch::Tensor& target, const torch::Tensor& weight,
-                             const torch::Tensor& V_full, int64_t d) {
+                             const torch::Tensor& V_full, int64_t d,
+                             const torch::Tensor& token_weight) {
   torch::Tensor per_token;  // (B, L)
   if (o.target == Target::OriginalImage) {
     const int64_t D = V_full.size(0);
@@ -57,6 +58,10 @@ torch::Tensor objective_loss(const Objective& o, const torch::Tensor& pred,
     per_token = (r.pow(2) * w).sum(-1) / double(D);
   } else {
     per_token = (pred - target).pow(2).mean(-1);
+  }
+  if (token_weight.defined()) {
+    auto tw = token_weight.to(per_token.dtype());
+    return (weight * (per_token * tw).sum(-1) / tw.sum(-1).clamp_min(1e-12)).mean();
   }
   return (weight * per_token.mean(-1)).mean();
 }

@@ -42,8 +42,11 @@ torch::Tensor component_weights(const Objective& o, int64_t d, int64_t D);
 // The full loss for one batch: mean over samples of lambda_t x (mean over
 // tokens of the squared error). For original_image the error is measured in
 // the full PCA basis, r = V_full (x' - pred), as sum_i w_i r_i^2 / D.
+// token_weight (B, L), when given, replaces the mean over tokens by a weighted
+// mean (plugins: e.g. the loss on masked tokens only).
 torch::Tensor objective_loss(const Objective& o, const torch::Tensor& pred,
                              const torch::Tensor& target, const torch::Tensor& weight,
-                             const torch::Tensor& V_full, int64_t d);
+                             const torch::Tensor& V_full, int64_t d,
+                             const torch::Tensor& token_weight = {});
 
 }  // namespace ldae

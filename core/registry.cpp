@@ -61,7 +61,7 @@ const std::map<std::string, Schedule (*)(const NoiseConfig&)>& schedules() {
   static const std::map<std::string, Schedule (*)(const NoiseConfig&)> m = {
       {"ddpm_linear", ddpm_linear}, {"linear_gamma2", linear_gamma2},
       {"linear_sigma", linear_sigma}, {"single_sigma", single_sigma},
-      {"cosine", cosine},
+      {"cosine", cosine}, {"edm_lognormal", edm_lognormal},
   };
   return m;
 }
@@ -76,11 +76,28 @@ const std::map<std::string, Target>& targets() {
   return m;
 }
 
+// Plugin entries live beside the literal maps, never inside them.
+std::map<std::string, TokenizerFactory>& plugin_tokenizers() {
+  static std::map<std::string, TokenizerFactory> m;
+  return m;
+}
+std::map<std::string, std::function<Schedule(const NoiseConfig&)>>& plugin_schedules() {
+  static std::map<std::string, std::function<Schedule(const NoiseConfig&)>> m;
+  return m;
+}
+
+template <class A, class B>
+std::vector<std::string> keys(const A& a, const B& b) {
+  auto out = keys(a), more = keys(b);
+  out.insert(out.end(), more.begin(), more.end());
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::string> dataset_names() { return keys(datasets()); }
-std::vector<std::string> tokenizer_names() { return keys(tokenizers()); }
-std::vector<std::string> schedule_names() { return keys(schedules()); }
+std::vector<std::string> tokenizer_names() { return keys(tokenizers(), plugin_tokenizers()); }
+std::vector<std::string> schedule_names() { return keys(schedules(), plugin_schedules()); }
 std::vector<std::string> target_names() { return keys(targets()); }
 std::vector<std::string> backbone_names() { return {"dit"}; }
 std::vector<std::string> probe_names() { return {"linear"}; }
@@ -102,7 +119,25 @@ Dataset load_registered_dataset(const DataConfig& c, const LoadContext& ctx) {
 }
 
 std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& c, int channels) {
-  return tokenizers().at(c.name)(c, channels);
+  auto it = tokenizers().find(c.name);
+  if (it != tokenizers().end()) return it->second(c, channels);
+  auto p = plugin_tokenizers().find(c.name);
+  if (p != plugin_tokenizers().end()) return p->second(c, channels);
+  throw InputError("unknown tokenizer.name '" + c.name + "' (a plugin's tokenizer needs --plugin)");
+}
+
+bool has_schedule(const std::string& name) {
+  return schedules().count(name) || plugin_schedules().count(name);
+}
+bool has_tokenizer_builtin(const std::string& name) { return tokenizers().count(name) > 0; }
+bool has_tokenizer(const std::string& name) {
+  return tokenizers().count(name) || plugin_tokenizers().count(name);
+}
+void add_plugin_schedule(const std::string& name, std::function<Schedule(const NoiseConfig&)> make) {
+  plugin_schedules()[name] = std::move(make);
+}
+void add_plugin_tokenizer(const std::string& name, TokenizerFactory make) {
+  plugin_tokenizers()[name] = std::move(make);
 }
 
 Target parse_target(const std::string& name) {
@@ -111,6 +146,12 @@ Target parse_target(const std::string& name) {
   return it->second;
 }
 
-Schedule make_schedule(const NoiseConfig& c) { return schedules().at(c.schedule)(c); }
+Schedule make_schedule(const NoiseConfig& c) {
+  auto it = schedules().find(c.schedule);
+  if (it != schedules().end()) return it->second(c);
+  auto p = plugin_schedules().find(c.schedule);
+  if (p != plugin_schedules().end()) return p->second(c);
+  throw InputError("unknown noise.schedule '" + c.schedule + "' (a plugin's schedule needs --plugin)");
+}
 
 }  // namespace ldae

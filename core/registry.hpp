@@ -2,6 +2,8 @@
 // sweep files. Names stored in the results database are frozen: add new names,
 // never repurpose old ones. The maps live in core/registry.cpp.
 #pragma once
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,5 +24,20 @@ int dataset_channels(const std::string& dataset);
 // (Fashion-MNIST: 28 + 2 x pad).
 struct DataConfig;
 int dataset_image_side(const DataConfig& c);
+
+// ---- entries added by plugins (core/plugins.cpp) ------------------------------
+struct NoiseConfig;
+struct Schedule;
+struct TokenizerConfig;
+class Tokenizer;
+// True when `name` is a built-in or plugin entry of the axis.
+bool has_schedule(const std::string& name);
+bool has_tokenizer(const std::string& name);
+bool has_tokenizer_builtin(const std::string& name);
+// Add a plugin's entry; call has_*() first (these assume the name is new).
+void add_plugin_schedule(const std::string& name,
+                         std::function<Schedule(const NoiseConfig&)> make);
+void add_plugin_tokenizer(const std::string& name,
+                          std::function<std::unique_ptr<Tokenizer>(const TokenizerConfig&, int)> make);
 
 }  // namespace ldae

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include <Eigen/Core>
+#include <toml++/toml.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -25,8 +26,10 @@
 #include "core/objective.hpp"
 #include "core/module_h5.hpp"
 #include "core/records.hpp"
+#include "core/registry.hpp"
 #include "core/sampler.hpp"
 #include "core/trainer.hpp"
+#include "core/plugins.hpp"
 #include "probes/linear_probe.hpp"
 #include "tokenizers/tokenizer.hpp"
 
@@ -92,6 +95,13 @@ std::string section_text(const RunConfig& cfg, std::initializer_list<const char*
   return out;
 }
 
+// The canonical lines of plugin axes (keys set away from their defaults).
+std::string plugin_text(const RunConfig& cfg) {
+  std::string out;
+  for (const auto& [key, v] : cfg.ext) out += key + " = " + value_str(v) + "\n";
+  return out;
+}
+
 // A sweep runs many rows over the same data: load each data config once per
 // process. Subsets are sampled with a fixed seed so every seed of a row sees
 // the same images and seeds vary only the training.
@@ -116,6 +126,8 @@ std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const torch::T
                                             double* fit_s) {
   auto tok = make_tokenizer(cfg.tokenizer, int(train.size(1)));
   std::string key = section_text(cfg, {"data.", "tokenizer."});
+  // A plugin's tokenizer keeps its settings in its own section: count them.
+  if (!has_tokenizer_builtin(cfg.tokenizer.name)) key += plugin_text(cfg);
   if (tok->wants_perceptual_net())
     key += fmt::format("perceptual = {} {}\n", cfg.tokenizer.perceptual_net, cfg.eval.classifier_epochs);
   const std::string path =
@@ -202,8 +214,11 @@ DiTOptions dit_options(const RunConfig& cfg, const Objective& obj, const TrainDa
 }
 
 // results/models/<hash of every key but probe.* and eval.*, + seed>.pt
+// (plugin axes count: they may change training).
 std::string trained_model_path(const RunConfig& cfg, const std::string& results) {
-  const std::string key = section_text(cfg, {"data.", "tokenizer.", "noise.", "objective.", "model.", "train."});
+  const std::string key =
+      section_text(cfg, {"data.", "tokenizer.", "noise.", "objective.", "model.", "train."}) +
+      plugin_text(cfg);
   return fmt::format("{}/models/{}.pt", results, fnv1a_hex(key + "seed = " + std::to_string(cfg.seed)));
 }
 
@@ -250,6 +265,76 @@ torch::Device pick_device(const std::string& want) {
 }
 
 }  // namespace
+
+RunParts load_run_parts(const RunConfig& cfg, const std::string& results,
+                        const std::function<void(const std::string&)>& log) {
+  RunParts p;
+  const Dataset& data = cached_dataset(cfg.data, results);
+  p.train_img = to_float(data.train, cfg.data.normalize);
+  p.test_img = to_float(data.test, cfg.data.normalize);
+  p.train_y = to_labels(data.train);
+  p.test_y = to_labels(data.test);
+  p.classes = data.classes;
+  auto perceptual = [&] {
+    return make_feature_net(cfg.tokenizer.perceptual_net, results,
+                            fnv1a_hex(section_text(cfg, {"data."})), p.train_img, p.train_y,
+                            p.test_img, p.test_y, data.classes, cfg.eval.classifier_epochs, log);
+  };
+  double fit_s = 0;
+  p.tok = fitted_tokenizer(cfg, p.train_img, results, perceptual, log, &fit_s);
+  return p;
+}
+
+RunConfig read_run_config(const std::string& results, const std::string& id) {
+  const std::string path = results + "/runs/" + id + "/config.toml";
+  if (!fs::exists(path))
+    throw InputError(fmt::format("{}: no such run (see `sqlite3 {}/results.db 'select id, label "
+                                 "from runs'` or run_sweep --dry-run for ids)",
+                                 path, results));
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    throw InputError(fmt::format("{}:{}: unreadable run config: {}", path, e.source().begin.line,
+                                 e.description()));
+  }
+  Overrides o;
+  for (const auto& [sec, node] : root) {
+    auto add = [&](const std::string& key, const toml::node& n) {
+      Setting st{std::string(), Origin{path, int(n.source().begin.line)}};
+      if (auto b = n.as_boolean()) st.value = b->get();
+      else if (auto i = n.as_integer()) st.value = int64_t(i->get());
+      else if (auto d = n.as_floating_point()) st.value = d->get();
+      else if (auto t = n.as_string()) st.value = t->get();
+      o[key] = st;
+    };
+    if (auto t = node.as_table())
+      for (const auto& [k, n] : *t) add(std::string(sec.str()) + "." + std::string(k.str()), n);
+    else
+      add(std::string(sec.str()), node);
+  }
+  RunConfig cfg;
+  apply_overrides(cfg, o);
+  if (run_id(cfg) != id)
+    throw InputError(fmt::format("{}: this config gives run id {}, not {} (written by another "
+                                 "version of the harness?)",
+                                 path, run_id(cfg), id));
+  return cfg;
+}
+
+DiT load_run_model(const RunConfig& cfg, const RunParts& parts, const std::string& results) {
+  const std::string path = trained_model_path(cfg, results);
+  if (!fs::exists(path))
+    throw InputError(fmt::format("{}: the run has no trained model (not finished, or a raw-pixel "
+                                 "anchor); finish it with run_sweep first", path));
+  TrainData td = prepare_train_data(*parts.tok, parts.train_img.slice(0, 0, 2), parts.train_y.slice(0, 0, 2));
+  const Objective obj = make_objective(cfg.objective);
+  DiT model(dit_options(cfg, obj, td, parts.train_img.size(2), parts.train_img.size(3), parts.classes));
+  std::vector<std::array<double, 3>> curve;
+  load_trained_model(path, model, &curve, torch::kCPU);
+  model->eval();
+  return model;
+}
 
 RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const RunContext& ctx,
                        Store& store) {
@@ -309,6 +394,9 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   rec["host"] = hostname();
   rec["pid"] = getpid();
   rec["versions"] = library_versions();
+  rec["plugins"] = nlohmann::json::array();
+  for (const auto& p : loaded_plugins())
+    rec["plugins"].push_back({{"name", p.name}, {"version", p.version}, {"path", p.path}});
   rec["device"] = device.str();
   rec["threads"] = threads;
   rec["params"] = params;
@@ -427,6 +515,8 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       f_test = encoder_features(model, test_z0, V, blocks, cfg.probe.t, gamma, sigma,
                                 cfg.probe.noisy, 1024, device, cfg.seed + 2);
     }
+    f_train = plugin_probe_features(cfg, f_train);
+    f_test = plugin_probe_features(cfg, f_test);
     const auto t_probe = clk::now();
     auto pr = linear_probe(f_train, train_y, f_test, test_y, data.classes, cfg.probe, cfg.seed, log);
     metrics.probe = pr.curve;

@@ -2,9 +2,12 @@
 // pre-training -> linear probe -> records (run folder + SQLite index).
 #pragma once
 #include <atomic>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "core/config.hpp"
+#include "core/dit.hpp"
 #include "core/store.hpp"
 
 namespace ldae {
@@ -31,6 +34,25 @@ std::string run_status(const std::string& results, const std::string& id);
 
 RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const RunContext& ctx,
                        Store& store);
+
+// ---- the parts of a run that figures reuse (show_noise) ----------------------
+class Tokenizer;
+struct RunParts {
+  torch::Tensor train_img, test_img;  // (N, C, H, W) float, as the run sees them
+  torch::Tensor train_y, test_y;      // (N,) int64
+  int64_t classes = 0;
+  std::unique_ptr<Tokenizer> tok;     // fitted (or loaded from the cache)
+};
+// Data and tokenizer of cfg exactly as a run has them (fitting the tokenizer
+// into results/tokenizers/ when no run has yet).
+RunParts load_run_parts(const RunConfig& cfg, const std::string& results,
+                        const std::function<void(const std::string&)>& log);
+// The resolved config of a recorded run (RESULTS/runs/ID/config.toml).
+// InputError when the run is unknown or its config does not give back its id.
+RunConfig read_run_config(const std::string& results, const std::string& id);
+// The trained denoiser of a finished run, in eval mode on the CPU; parts
+// from load_run_parts. InputError when the run has no trained model.
+DiT load_run_model(const RunConfig& cfg, const RunParts& parts, const std::string& results);
 
 // The commit of the source tree (with -dirty for local changes), read at
 // run time so records never carry a stale configure-time value.

@@ -113,6 +113,21 @@ void parse_paper(const toml::table& t, const std::string& path, SweepRow& r) {
   }
 }
 
+// plugins = ["masking_noise", "path/to/libx.so"]: what the sweep needs loaded.
+void parse_plugins(const toml::node& n, const std::string& key, const std::string& path,
+                   SweepFile& s) {
+  auto arr = n.as_array();
+  if (!arr)
+    throw config_error(origin_of(n, path), key,
+                       "expected a list of plugin names or paths, e.g. [\"masking_noise\"]");
+  for (const auto& e : *arr) {
+    auto str = e.as_string();
+    if (!str || str->get().empty())
+      throw config_error(origin_of(e, path), key, "expected plugin names or paths (strings)");
+    s.plugins.emplace_back(str->get(), origin_of(e, path));
+  }
+}
+
 }  // namespace
 
 SweepFile parse_sweep(const std::string& path) {
@@ -144,10 +159,15 @@ SweepFile parse_sweep_text(const std::string& text, const std::string& path) {
           s.seeds = int_list(sn, skey, path);
           continue;
         }
+        if (skey == "sweep.plugins") {
+          parse_plugins(sn, skey, path, s);
+          continue;
+        }
         auto str = sn.as_string();
         if (skey != "sweep.name" && skey != "sweep.title" && skey != "sweep.mode" &&
             skey != "sweep.description")
-          unknown(sn, path, skey, {"sweep.name", "sweep.title", "sweep.mode", "sweep.seeds", "sweep.description"});
+          unknown(sn, path, skey, {"sweep.name", "sweep.title", "sweep.mode", "sweep.seeds",
+                                   "sweep.description", "sweep.plugins"});
         if (!str) throw config_error(origin_of(sn, path), skey, "expected a string");
         if (skey == "sweep.name") s.name = str->get();
         if (skey == "sweep.title") s.title = str->get();
@@ -158,6 +178,8 @@ SweepFile parse_sweep_text(const std::string& text, const std::string& path) {
                                "unknown mode \"" + s.mode + "\"; expected cumulative, independent or grid");
         }
       }
+    } else if (key == "plugins") {
+      parse_plugins(node, key, path, s);
     } else if (key == "base") {
       auto t = node.as_table();
       if (!t) throw config_error(origin_of(node, path), key, "expected a table [base]");

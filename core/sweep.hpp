@@ -12,6 +12,7 @@
 //             replaces grid values for that profile (small images, other d)
 //   profile.NAME.KEY = v inside a [[row]] replaces the row's KEY under that
 //             profile (e.g. tiny trains 5 epochs where the paper trains 400)
+//   plugins = ["name" | "path.so"]  plugins the sweep needs (see core/plugins.hpp)
 //   paper.uncertain = true marks a row whose paper numbers are unclear in
 //             the source ([U] in paper/ldae.md); tables print them with [U]
 //
@@ -47,6 +48,8 @@ struct SweepFile {
   std::vector<SweepRow> rows;
   Grid grid;
   std::map<std::string, Grid> profile_grid;
+  // plugins = [...] (top level or in [sweep]): names or paths to load first.
+  std::vector<std::pair<std::string, Origin>> plugins;
 };
 
 struct PlannedRun {

@@ -7,6 +7,7 @@
 
 #include "core/compat.hpp"
 #include "core/errors.hpp"
+#include "core/plugins.hpp"
 #include "core/progress.hpp"
 
 namespace ldae {
@@ -154,17 +155,33 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     auto t = torch::randint(1, schedule_.T + 1, {B}, torch::kLong).to(device_);  // (B,)
     auto eps = torch::randn(z0.sizes(), z0.options());
     auto gamma = gammas.index_select(0, t), sigma = sigmas.index_select(0, t);
-    auto input = network_input(objective_, noisy_latent(objective_, z0, eps, gamma, sigma), V);
+    // Neither target nor weight draws random numbers, so forming them before
+    // the forward pass leaves the step's random stream as it was.
+    StepContext sc{cfg_,
+                   z0,
+                   eps,
+                   t,
+                   gamma,
+                   sigma,
+                   network_input(objective_, noisy_latent(objective_, z0, eps, gamma, sigma), V),
+                   target_of(objective_, x, z0, eps, V),
+                   loss_weight(objective_, gamma, sigma),
+                   {}};
+    for (const auto& h : plugin_hooks()) {  // plugin axes: corrupt, then re-target
+      if (h.corrupt) h.corrupt(sc);
+      if (h.transform_target) h.transform_target(sc);
+    }
     torch::Tensor y;
     if (cfg_.model.class_cond) y = data.labels.index_select(0, idx).to(device_);
     torch::Tensor pred;
     {
       compat::Autocast ac(cfg_.train.bf16, device_);
-      pred = model_->forward(input, t.to(torch::kFloat32), y);
+      pred = model_->forward(sc.input, sc.t.to(torch::kFloat32), y);
     }
-    auto target = target_of(objective_, x, z0, eps, V);
-    auto loss = objective_loss(objective_, pred.to(torch::kFloat32), target,
-                               loss_weight(objective_, gamma, sigma), V_full, d);
+    pred = pred.to(torch::kFloat32);
+    auto loss = objective_loss(objective_, pred, sc.target, sc.weight, V_full, d, sc.token_weight);
+    for (const auto& h : plugin_hooks())
+      if (h.extra_loss) loss = loss + h.extra_loss(sc, pred);
     // Drop the old gradients instead of zeroing them (PyTorch's
     // set_to_none=True): backward then writes fresh buffers, no add pass.
     for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();

@@ -12,6 +12,7 @@
 
 #include "core/cli.hpp"
 #include "core/data.hpp"
+#include "core/plugins.hpp"
 #include "core/records.hpp"
 #include "core/registry.hpp"
 #include "core/run.hpp"
@@ -49,13 +50,17 @@ void print_registries() {
   fmt::print("\nkeys and defaults:\n");
   RunConfig defaults;
   for (const auto& k : config_keys()) fmt::print("  {} = {}\n", k, value_str(get(defaults, k)));
+  for (const auto& p : loaded_plugins())
+    fmt::print("\nplugin {} {} ({}): {}\n", p.name, p.version, p.path, p.description);
+  for (const auto& [spec, owner] : declared_keys())
+    fmt::print("  {} = {}  [{}] {}\n", spec.key, value_str(spec.default_value), owner, spec.help);
 }
 
 int run(int argc, char** argv) {
   po::options_description opts(
       "run_sweep FILE.toml [options]\n\nRun every row of a sweep file (see experiments/*.toml) and "
       "index the results.\nOptions");
-  std::vector<std::string> sets;
+  std::vector<std::string> sets, plugins;
   std::string file, profile, only, results = "results";
   int threads = 0;
   opts.add_options()("help,h", "print this help")(
@@ -65,6 +70,7 @@ int run(int argc, char** argv) {
       "dry-run", "print the plan (row, run id, status) and exit")(
       "results", po::value(&results), "results root (default: results)")(
       "threads", po::value(&threads), "CPU threads (default: train.threads, else all cores)")(
+      "plugin", po::value(&plugins)->composing(), "load a plugin shared library first (repeatable)")(
       "list", "print every registry with its names, and every key with its default")(
       "reindex", "rebuild results.db from the run folders and exit");
   po::options_description hidden;
@@ -85,6 +91,7 @@ int run(int argc, char** argv) {
     std::cout << opts << "\nExample:\n  run_sweep experiments/quickstart.toml --profile tiny\n";
     return 0;
   }
+  for (const auto& p : plugins) load_plugin(p, "--plugin");
   if (vm.count("list")) {
     print_registries();
     return 0;
@@ -104,6 +111,7 @@ int run(int argc, char** argv) {
   Overrides cli;
   for (const auto& s : sets) cli.insert(parse_set(s));
   SweepFile sweep = parse_sweep(file);
+  for (const auto& [entry, where] : sweep.plugins) require_plugin(entry, file, where);
   auto plan = expand(sweep, profile, cli);  // validates every run before any starts
   if (!only.empty()) {
     std::vector<PlannedRun> kept;

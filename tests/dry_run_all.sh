@@ -4,6 +4,8 @@
 set -e
 run_sweep=$1; dir=$2; results=$(mktemp -d)
 for f in "$dir"/*.toml; do
+  # Sweeps that need a plugin are checked by plugin_out_of_tree.sh.
+  if grep -q '^plugins *=' "$f"; then echo "skip (needs a plugin): $f"; continue; fi
   "$run_sweep" "$f" --dry-run --results "$results" > /dev/null
   for p in $(sed -n 's/^\[profile\.\([A-Za-z0-9_]*\)\].*/\1/p' "$f"); do
     "$run_sweep" "$f" --profile "$p" --dry-run --results "$results" > /dev/null
