@@ -50,6 +50,7 @@ std::vector<Table> collect_tables(Store& store, const std::string& filter) {
       auto top1 = store.metric(r.run_id, "probe.top1");
       if (run && run->status == "done" && !top1.empty()) {
         row.top1.values.push_back(top1[0].value);
+        row.done_ids.push_back(r.run_id);
         auto fid = store.metric(r.run_id, "eval.fid");
         if (!fid.empty()) row.fid.values.push_back(fid[0].value);
       } else {

@@ -22,6 +22,7 @@ struct TableRow {
   std::string label;
   Stat top1, fid;
   int pending = 0;              // runs not done yet (failed, running, missing)
+  std::vector<std::string> done_ids;  // the finished runs, seed order
   std::map<std::string, double> paper;
   // Grid sweeps: the row's label and its grid value ("k=v" split off the label).
   std::string group, column;

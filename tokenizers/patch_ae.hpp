@@ -10,6 +10,8 @@ class PatchAeTokenizer : public LearnedTokenizer {
  public:
   PatchAeTokenizer(const TokenizerConfig& c, int channels) : LearnedTokenizer(c, channels) {}
   std::string name() const override { return "patch_ae"; }
+  // Rows of V (patch_vae: of its mean part), (d, D).
+  torch::Tensor filters() const override { return enc_->weight.slice(0, 0, d_).detach(); }
 
  protected:
   void build() override;

@@ -43,6 +43,9 @@ class Tokenizer {
   // before fit() when tokenizer.perceptual_weight > 0.
   virtual bool wants_perceptual_net() const { return false; }
   virtual void set_perceptual_net(std::shared_ptr<FeatureNet>) {}
+  // Encoder filters (d, D): what each latent dimension reads from a patch
+  // (flattened as (C, p, p)); undefined for the convolutional tokenizer.
+  virtual torch::Tensor filters() const { return is_linear() ? V() : torch::Tensor(); }
   // Fitting curve (step, total loss, reconstruction MSE); empty for PCA.
   const std::vector<std::array<double, 3>>& fit_curve() const { return fit_curve_; }
 

@@ -1,0 +1,140 @@
+#include "analysis/canvas.hpp"
+
+#include <png.h>
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include "core/errors.hpp"
+
+namespace ldae {
+namespace {
+
+// 5 x 7 glyphs, one string of 7 rows of 5 pixels ('#' = ink) per character.
+const std::map<char, const char*>& glyphs() {
+  static const std::map<char, const char*> g = {
+      {'0', ".###.#...##..###.#.###..##...#.###."}, {'1', "..#...##....#....#....#....#...###."},
+      {'2', ".###.#...#....#...#...#...#...#####"}, {'3', "#####...#...#.....#.....##...#.###."},
+      {'4', "...#...##..#.#.#..#.#####...#....#."}, {'5', "######....####.....#....##...#.###."},
+      {'6', "..##..#...#....####.#...##...#.###."}, {'7', "#####....#...#...#...#....#....#..."},
+      {'8', ".###.#...##...#.###.#...##...#.###."}, {'9', ".###.#...##...#.####....#...#..##.."},
+      {'A', ".###.#...##...#######...##...##...#"}, {'B', "####.#...##...#####.#...##...#####."},
+      {'C', ".###.#...##....#....#....#...#.###."}, {'D', "###..#..#.#...##...##...##..#.###.."},
+      {'E', "######....#....####.#....#....#####"}, {'F', "######....#....####.#....#....#...."},
+      {'G', ".###.#...##....#.####...##...#.####"}, {'H', "#...##...##...#######...##...##...#"},
+      {'I', ".###...#....#....#....#....#...###."}, {'J', "..###...#....#....#....#.#..#..##.."},
+      {'K', "#...##..#.#.#..##...#.#..#..#.#...#"}, {'L', "#....#....#....#....#....#....#####"},
+      {'M', "#...###.###.#.##.#.##...##...##...#"}, {'N', "#...##...###..##.#.##..###...##...#"},
+      {'O', ".###.#...##...##...##...##...#.###."}, {'P', "####.#...##...#####.#....#....#...."},
+      {'Q', ".###.#...##...##...##.#.##..#..##.#"}, {'R', "####.#...##...#####.#.#..#..#.#...#"},
+      {'S', ".#####....#.....###.....#....#####."}, {'T', "#####..#....#....#....#....#....#.."},
+      {'U', "#...##...##...##...##...##...#.###."}, {'V', "#...##...##...##...##...#.#.#...#.."},
+      {'W', "#...##...##...##.#.##.#.##.#.#.#.#."}, {'X', "#...##...#.#.#...#...#.#.#...##...#"},
+      {'Y', "#...##...##...#.#.#...#....#....#.."}, {'Z', "#####....#...#...#...#...#....#####"},
+      {'.', "..........................##...##.."}, {',', ".....................##....#...#..."},
+      {'=', "..........#####.....#####.........."}, {'-', "...............#####..............."},
+      {'+', ".......#....#..#####..#....#......."}, {'/', ".........#...#...#...#...#........."},
+      {':', "......##...##........##...##......."}, {'(', "...#...#...#....#....#.....#.....#."},
+      {')', ".#.....#.....#....#....#...#...#..."}, {'_', "..............................#####"},
+      {'%', "##...##..#...#...#...#...#..##...##"}, {'?', ".###.#...#....#...#...#.........#.."},
+      {'[', ".###..#....#....#....#....#....###."}, {']', ".###....#....#....#....#....#..###."},
+      {'|', "..#....#....#....#....#....#....#.."}, {'*', ".......#..#.#.#.###.#.#.#..#......."},
+      {'<', "...#...#...#...#.....#.....#.....#."}, {'>', ".#.....#.....#.....#...#...#...#..."},
+      {'\'', "..#....#...#......................."}, {';', ".....##...##.........##....#...#..."}, {' ', "..................................."},
+  };
+  return g;
+}
+
+}  // namespace
+
+Canvas::Canvas(int width, int height, Rgb background)
+    : w_(width), h_(height), px_(size_t(width) * height, background) {}
+
+void Canvas::fill(int x, int y, int w, int h, Rgb color) {
+  for (int j = std::max(0, y); j < std::min(h_, y + h); ++j)
+    for (int i = std::max(0, x); i < std::min(w_, x + w); ++i) px_[size_t(j) * w_ + i] = color;
+}
+
+void Canvas::image(const torch::Tensor& img_in, int x, int y, int scale, double lo, double hi) {
+  auto img = img_in.detach().to(torch::kFloat64).contiguous();
+  const int64_t C = img.size(0), H = img.size(1), W = img.size(2);
+  auto a = img.accessor<double, 3>();
+  for (int64_t r = 0; r < H; ++r)
+    for (int64_t c = 0; c < W; ++c) {
+      Rgb v;
+      for (int k = 0; k < 3; ++k) {
+        double u = (a[C == 3 ? k : 0][r][c] - lo) / (hi - lo);
+        v[k] = uint8_t(std::lround(255.0 * std::min(1.0, std::max(0.0, u))));
+      }
+      fill(x + int(c) * scale, y + int(r) * scale, scale, scale, v);
+    }
+}
+
+int Canvas::text(const std::string& s, int x, int y, int scale, Rgb color) {
+  int cx = x;
+  for (char ch : s) {
+    auto it = glyphs().find(char(std::toupper(static_cast<unsigned char>(ch))));
+    const char* g = it == glyphs().end() ? glyphs().at('?') : it->second;
+    for (int r = 0; r < 7; ++r)
+      for (int c = 0; c < 5; ++c)
+        if (g[r * 5 + c] == '#') fill(cx + c * scale, y + r * scale, scale, scale, color);
+    cx += 6 * scale;
+  }
+  return cx - x;
+}
+
+void Canvas::save_png(const std::string& path) const {
+  namespace fs = std::filesystem;
+  if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path());
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) throw InputError(path + ": cannot write the picture (check the folder's permissions)");
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    std::fclose(f);
+    throw InputError(path + ": libpng failed while writing");
+  }
+  png_init_io(png, f);
+  png_set_IHDR(png, info, w_, h_, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  for (int j = 0; j < h_; ++j)
+    png_write_row(png, reinterpret_cast<png_const_bytep>(px_.data() + size_t(j) * w_));
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  std::fclose(f);
+  fs::rename(tmp, path);
+}
+
+torch::Tensor read_png(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw InputError(path + ": cannot open");
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    std::fclose(f);
+    throw InputError(path + ": not a readable PNG");
+  }
+  png_init_io(png, f);
+  png_read_info(png, info);
+  const int w = int(png_get_image_width(png, info)), h = int(png_get_image_height(png, info));
+  if (png_get_color_type(png, info) != PNG_COLOR_TYPE_RGB || png_get_bit_depth(png, info) != 8) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    std::fclose(f);
+    throw InputError(path + ": expected 8-bit RGB");
+  }
+  auto out = torch::empty({h, w, 3}, torch::kUInt8);
+  for (int j = 0; j < h; ++j) png_read_row(png, out[j].data_ptr<uint8_t>(), nullptr);
+  png_destroy_read_struct(&png, &info, nullptr);
+  std::fclose(f);
+  return out;
+}
+
+}  // namespace ldae

@@ -1,0 +1,246 @@
+#include "analysis/plots.hpp"
+
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/errors.hpp"
+#include "core/records.hpp"
+
+namespace ldae {
+namespace fs = std::filesystem;
+namespace {
+
+std::string num(double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : "NaN"; }
+
+std::string csv_text(const std::string& s) {
+  std::string o = "\"";
+  for (char c : s) o += c == '"' ? '\'' : c;
+  return o + "\"";
+}
+
+// A gnuplot string literal (noenhanced text: only quotes and backslashes matter).
+std::string gp(const std::string& s) {
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    o += c;
+  }
+  return o + "\"";
+}
+
+std::string shorten(const std::string& s, size_t n) {
+  return s.size() <= n ? s : s.substr(0, n - 3) + "...";
+}
+
+double paper_acc(const TableRow& r) {
+  auto it = r.paper.find("acc");
+  return it == r.paper.end() ? NAN : it->second;
+}
+double ours_mean(const TableRow& r) { return r.top1.values.empty() ? NAN : r.top1.mean(); }
+double ours_std(const TableRow& r) { return r.top1.values.size() > 1 ? r.top1.std() : 0.0; }
+
+// The common head of a script: PNG first; `finish` adds the PDF replot.
+std::string head(const std::string& png, int w, int h, const std::string& title) {
+  return fmt::format(
+      "# drawn by make_tables --figures; run `gnuplot {}` to redraw\n"
+      "set datafile separator \",\"\n"
+      "set terminal pngcairo noenhanced size {},{} font \"DejaVu Sans,10\"\n"
+      "set output {}\n"
+      "set title {}\n"
+      "set key outside bottom center horizontal\n"
+      "set grid\n",
+      fs::path(png).replace_extension(".gp").filename().string(), w, h,
+      gp(fs::path(png).filename().string() + ".tmp"),
+      gp(title));
+}
+std::string finish(const std::string& pdf, int w, int h) {
+  return fmt::format(
+      "set terminal pdfcairo noenhanced size {:.2f}in,{:.2f}in font \"DejaVu Sans,9\"\n"
+      "set output {}\nreplot\nunset output\n",
+      w / 100.0, h / 100.0, gp(fs::path(pdf).filename().string() + ".tmp"));
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << text;
+  fs::rename(tmp, path);
+}
+
+bool all_numeric(const std::vector<std::string>& v, std::vector<double>* out) {
+  for (const auto& s : v) {
+    char* end = nullptr;
+    double x = std::strtod(s.c_str(), &end);
+    if (s.empty() || *end != '\0') return false;
+    out->push_back(x);
+  }
+  return true;
+}
+
+// Run gnuplot on one script, then move the outputs into place.
+void draw(const std::string& gnuplot, const std::string& script, const std::vector<std::string>& outputs) {
+  const std::string err = script + ".err";
+  // Scripts name their files relative to their folder, so they redraw anywhere.
+  const std::string cmd =
+      fmt::format("cd '{}' && '{}' '{}' 2> '{}'", fs::path(script).parent_path().string(), gnuplot,
+                  fs::path(script).filename().string(), fs::absolute(err).string());
+  const int rc = std::system(cmd.c_str());
+  std::ifstream e(err);
+  std::stringstream msg;
+  msg << e.rdbuf();
+  fs::remove(err);
+  if (rc != 0)
+    throw std::runtime_error(fmt::format("gnuplot failed on {} (exit {}): {}", script, rc, msg.str()));
+  for (const auto& o : outputs) fs::rename(o + ".tmp", o);
+}
+
+}  // namespace
+
+std::string find_gnuplot() {
+  const char* path = std::getenv("PATH");
+  std::stringstream ss(path ? path : "");
+  std::string dir;
+  while (std::getline(ss, dir, ':')) {
+    if (dir.empty()) continue;
+    const auto p = fs::path(dir) / "gnuplot";
+    if (::access(p.c_str(), X_OK) == 0) return p.string();
+  }
+  return "";
+}
+
+std::vector<std::string> write_figures(const Table& t, Store& store, const std::string& dir) {
+  const std::string gnuplot = find_gnuplot();
+  if (gnuplot.empty())
+    throw InputError("make_tables --figures draws with gnuplot, which is not on PATH; install it "
+                     "with `make deps` (Debian package gnuplot-nox) or leave out --figures");
+  fs::create_directories(dir);
+  const std::string base = fmt::format("{}/{}.{}", dir, t.sweep, t.profile);
+  const std::string title = fmt::format("{} ({}, profile {})", t.title.empty() ? t.sweep : t.title,
+                                        t.sweep, t.profile);
+  std::vector<std::string> written;
+  auto emit = [&](const std::string& kind, const std::string& data, const std::string& body, int w, int h) {
+    const std::string csv = base + "." + kind + ".csv", gpf = base + "." + kind + ".gp";
+    const std::string png = base + "." + kind + ".png", pdf = base + "." + kind + ".pdf";
+    write_text(csv, data);
+    write_text(gpf, head(png, w, h, title) + body + finish(pdf, w, h));
+    draw(gnuplot, gpf, {png, pdf});
+    for (const auto& f : {csv, gpf, png, pdf}) written.push_back(f);
+  };
+  const int n = int(t.rows.size());
+
+  // 1. Accuracy bars, first row on top: ours (mean, std over seeds) and the paper's.
+  {
+    std::string data = "# y,label,ours_mean,ours_std,n,paper\n";
+    for (int i = 0; i < n; ++i) {
+      const auto& r = t.rows[size_t(i)];
+      data += fmt::format("{},{},{},{},{},{}\n", n - i, csv_text(shorten(fmt::format("{}. {}", r.row, r.label), 60)),
+                          num(ours_mean(r)), num(ours_std(r)), r.top1.values.size(), num(paper_acc(r)));
+    }
+    const std::string csv = gp(fs::path(base + ".acc.csv").filename().string());
+    const std::string body = fmt::format(
+        "set xlabel \"linear-probe top-1 (%)\"\nset xrange [0:100]\nset yrange [0.4:{1}.6]\n"
+        "set ytics scale 0\nset grid noytics\nset style fill solid 0.85 border -1\n"
+        "plot {0} using (0):1:ytic(2) with dots lc rgb \"white\" notitle, \\\n"
+        "  {0} using ($3/2):($1+0.18):($3/2):(0.16) with boxxyerror lc rgb \"#1f77b4\" title \"ours (mean, std over seeds)\", \\\n"
+        "  {0} using 3:($1+0.18):4 with xerrorbars lc rgb \"black\" pt 0 notitle, \\\n"
+        "  {0} using ($6/2):($1-0.18):($6/2):(0.16) with boxxyerror lc rgb \"#bbbbbb\" title \"paper (ImageNet-1K)\"\n",
+        csv, n);
+    emit("acc", data, body, 1000, 140 + 34 * n);
+  }
+
+  // 2. The rows as a series: grid sweeps one line per group over the grid
+  //    values; others one line over the rows in order.
+  {
+    std::vector<std::string> groups, columns;
+    for (const auto& r : t.rows) {
+      if (std::find(groups.begin(), groups.end(), r.group) == groups.end()) groups.push_back(r.group);
+      if (std::find(columns.begin(), columns.end(), r.column) == columns.end()) columns.push_back(r.column);
+    }
+    const bool grid = t.mode == "grid" && !columns.empty() && !columns[0].empty();
+    std::vector<double> xs;
+    const bool numeric = grid && all_numeric(columns, &xs);
+    std::string data, body;
+    if (grid) {
+      data = "# x,group,ours_mean,ours_std,n,paper\n";
+      for (size_t g = 0; g < groups.size(); ++g) {
+        if (g) data += "\n\n";  // gnuplot data blocks, addressed by `index`
+        for (const auto& r : t.rows)
+          if (r.group == groups[g]) {
+            const size_t c = size_t(std::find(columns.begin(), columns.end(), r.column) - columns.begin());
+            data += fmt::format("{},{},{},{},{},{}\n", numeric ? num(xs[c]) : std::to_string(c + 1),
+                                csv_text(r.group), num(ours_mean(r)), num(ours_std(r)),
+                                r.top1.values.size(), num(paper_acc(r)));
+          }
+      }
+      const std::string csv = gp(fs::path(base + ".series.csv").filename().string());
+      const double lo = numeric ? *std::min_element(xs.begin(), xs.end()) : 1.0;
+      const double hi = numeric ? *std::max_element(xs.begin(), xs.end()) : double(columns.size());
+      body += "set ylabel \"linear-probe top-1 (%)\"\n";
+      std::string axis = t.rows.empty() ? "" : t.rows[0].label.substr(t.rows[0].label.rfind(", ") + 2);
+      axis = axis.substr(0, axis.find('='));
+      body += fmt::format("set xlabel {}\n", gp(axis));
+      if (numeric && lo > 0 && hi / lo >= 8) body += "set logscale x 2\n";
+      if (!numeric) {
+        body += "set xtics (";
+        for (size_t c = 0; c < columns.size(); ++c)
+          body += fmt::format("{}{} {}", c ? ", " : "", gp(columns[c]), c + 1);
+        body += ")\n";
+      }
+      body += "plot ";
+      for (size_t g = 0; g < groups.size(); ++g)
+        body += fmt::format(
+            "{}{} index {} using 1:3:4 with yerrorlines lc {} lw 2 title {}, \\\n"
+            "  {} index {} using 1:6 with linespoints lc {} dt 2 title {}",
+            g ? ", \\\n  " : "", csv, g, g + 1, gp("ours: " + groups[g]), csv, g, g + 1,
+            gp("paper: " + groups[g]));
+      body += "\n";
+    } else {
+      data = "# x,label,ours_mean,ours_std,n,paper\n";
+      for (int i = 0; i < n; ++i) {
+        const auto& r = t.rows[size_t(i)];
+        data += fmt::format("{},{},{},{},{},{}\n", i + 1, csv_text(shorten(fmt::format("{}. {}", r.row, r.label), 28)),
+                            num(ours_mean(r)), num(ours_std(r)), r.top1.values.size(), num(paper_acc(r)));
+      }
+      const std::string csv = gp(fs::path(base + ".series.csv").filename().string());
+      body = fmt::format(
+          "set ylabel \"linear-probe top-1 (%)\"\nset xrange [0.5:{1}.5]\nset xtics rotate by -30\n"
+          "set bmargin 10\n"
+          "plot {0} using 1:3:4:xtic(2) with yerrorlines lc 1 lw 2 title \"ours (mean, std over seeds)\", \\\n"
+          "  {0} using 1:6 with linespoints lc 2 dt 2 title \"paper (ImageNet-1K)\"\n",
+          csv, n);
+    }
+    emit("series", data, body, 1000, 600);
+  }
+
+  // 3. Pre-training loss curves, one per row (its first finished seed).
+  {
+    std::string data, plots;
+    int blocks = 0;
+    for (const auto& r : t.rows) {
+      if (r.done_ids.empty()) continue;
+      auto curve = store.metric(r.done_ids[0], "train.loss");
+      if (curve.empty()) continue;
+      if (blocks) data += "\n\n";
+      data += fmt::format("# step,loss of run {} ({})\n", r.done_ids[0], r.label);
+      for (const auto& p : curve) data += fmt::format("{},{}\n", p.step, num(p.value));
+      plots += fmt::format("{}{} index {} using 1:2 with lines lw 1.5 title {}",
+                           blocks ? ", \\\n  " : "", gp(fs::path(base + ".loss.csv").filename().string()),
+                           blocks, gp(shorten(fmt::format("{}. {}", r.row, r.label), 50)));
+      ++blocks;
+    }
+    if (blocks > 0)
+      emit("loss", data,
+           "set xlabel \"step\"\nset ylabel \"training loss (objective of the row)\"\n"
+           "set logscale y\nset key outside right top vertical\nplot " + plots + "\n",
+           1100, 600);
+  }
+  return written;
+}
+
+}  // namespace ldae

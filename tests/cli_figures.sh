@@ -1,0 +1,42 @@
+#!/bin/sh
+# The pictures end to end: show_noise's three figures (Fig. 7 on Fashion-MNIST
+# with PCA, Fig. 4 filters, Fig. 8 for a trained run of the synthetic smoke
+# sweep), make_tables --figures, and the clear errors (gnuplot missing, a
+# tokenizer without filters, an unknown run).
+#   cli_figures.sh BIN_DIR SOURCE_DIR
+set -eu
+bin=$1; src=$2; d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+is_png() { test "$(od -An -tx1 -N8 "$1" | tr -d ' \n')" = "89504e470d0a1a0a"; }
+fails_with() {  # fails_with TEXT COMMAND...: exit 2 and TEXT in the output
+  text=$1; shift
+  set +e; "$@" > "$d/err.txt" 2>&1; rc=$?; set -e
+  cat "$d/err.txt"
+  test $rc -eq 2 && grep -q "$text" "$d/err.txt"
+}
+
+"$bin/show_noise" --results "$d" --set tokenizer.patch=8 --set tokenizer.d=16 --out "$d/noise.png" | tee "$d/noise.txt"
+is_png "$d/noise.png"
+grep -Eq "written: $d/noise.png \([0-9]+ x 728\)" "$d/noise.txt"
+# Latent noise of a linear tokenizer stays in its span; white pixel noise has
+# (D - d) / D = 0.75 of its energy outside.
+grep -Eq 'outside the tokenizer.s span: pixel 0\.7[0-9]+, latent [0-9.]+e-[0-9]+$' "$d/noise.txt"
+"$bin/show_noise" --results "$d" --figure filters --set tokenizer.d=8 --out "$d/filters.png"
+is_png "$d/filters.png"
+fails_with "has no patch filters" "$bin/show_noise" --results "$d" --figure filters --set tokenizer.name=conv_vae --set tokenizer.patch=8 --set tokenizer.d=16
+fails_with "no such run" "$bin/show_noise" --results "$d" --figure denoise --run 0123456789abcdef
+
+"$bin/run_sweep" "$src/tests/e2e/synthetic.toml" --results "$d/s" --threads 1 > "$d/sweep.txt" 2>&1
+id=$("$bin/run_sweep" "$src/tests/e2e/synthetic.toml" --results "$d/s" --dry-run | awk '/ done /{print $5; exit}')
+"$bin/show_noise" --results "$d/s" --figure denoise --run "$id" --images 3 --t 10,500
+is_png "$d/s/figures/denoise-$id.png"
+
+"$bin/make_tables" --results "$d/s" --figures > "$d/tables.txt"
+for k in acc series loss; do
+  is_png "$d/s/figures/synthetic_smoke.default.$k.png"
+  test "$(head -c 5 "$d/s/figures/synthetic_smoke.default.$k.pdf")" = "%PDF-"
+  test -s "$d/s/figures/synthetic_smoke.default.$k.csv"
+done
+# Without gnuplot: exit 2, how to install it, and no table rewritten.
+fails_with "gnuplot-nox" env PATH=/nonexistent "$bin/make_tables" --results "$d/s" --figures
+echo "ok: figures"
