@@ -61,4 +61,23 @@ Schedule cosine(const NoiseConfig& c) {
   return variance_preserving("cosine", c.T, g2);
 }
 
+double normal_quantile(double p) {
+  double lo = -40.0, hi = 40.0;
+  for (int i = 0; i < 200 && hi - lo > 1e-15; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+Schedule edm_lognormal(const NoiseConfig& c) {
+  Schedule s{"edm_lognormal", c.T, std::vector<double>(c.T + 1, 1.0), std::vector<double>(c.T + 1, 0.0)};
+  for (int t = 1; t <= c.T; ++t) {
+    const double sig = std::exp(c.p_mean + c.p_std * normal_quantile((t - 0.5) / c.T));
+    s.gamma[t] = 1.0 / std::sqrt(1.0 + sig * sig);
+    s.sigma[t] = sig / std::sqrt(1.0 + sig * sig);
+  }
+  return s;
+}
+
 }  // namespace ldae

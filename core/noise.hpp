@@ -29,6 +29,14 @@ Schedule single_sigma(const NoiseConfig& c);
 // s = 0.008, with each step's beta clipped at 0.999 as in their code.
 Schedule cosine(const NoiseConfig& c);
 
+// EDM's training noise (Karras et al. 2022): ln sigma ~ N(p_mean, p_std^2),
+// here as a discrete schedule whose uniform t gives exactly those sigmas:
+// sigma_t = exp(p_mean + p_std Phi^-1((t - 1/2) / T)), made variance
+// preserving as gamma_t = 1 / sqrt(1 + sigma_t^2), sigma_t / sqrt(1 + sigma_t^2).
+Schedule edm_lognormal(const NoiseConfig& c);
+// Phi^-1, the standard normal quantile (bisection on std::erf, to ~1e-15).
+double normal_quantile(double p);
+
 // Build the schedule named c.schedule (registry in core/registry.cpp).
 Schedule make_schedule(const NoiseConfig& c);
 

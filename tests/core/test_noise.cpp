@@ -70,11 +70,35 @@ TEST(Schedule, CosineMatchesClosedFormAwayFromTheEnd) {
 }
 
 TEST(Schedule, RegistryBuildsEveryName) {
-  for (const char* name : {"ddpm_linear", "linear_gamma2", "linear_sigma", "single_sigma", "cosine"}) {
+  for (const char* name : {"ddpm_linear", "linear_gamma2", "linear_sigma", "single_sigma", "cosine",
+                           "edm_lognormal"}) {
     NoiseConfig c;
     c.schedule = name;
     auto s = make_schedule(c);
     EXPECT_EQ(s.name, name);
     EXPECT_EQ(int(s.sigma.size()), c.T + 1);
   }
+}
+
+TEST(Schedule, NormalQuantileInvertsTheCdf) {
+  EXPECT_NEAR(normal_quantile(0.5), 0.0, 1e-12);
+  EXPECT_NEAR(normal_quantile(0.8413447460685429), 1.0, 1e-9);   // Phi(1)
+  EXPECT_NEAR(normal_quantile(0.022750131948179195), -2.0, 1e-9);  // Phi(-2)
+}
+
+TEST(Schedule, EdmLognormalGivesLogNormalSigmasUnderUniformT) {
+  NoiseConfig c;  // p_mean -1.2, p_std 1.2, T = 1000
+  auto s = edm_lognormal(c);
+  EXPECT_DOUBLE_EQ(s.gamma[0], 1.0);
+  EXPECT_DOUBLE_EQ(s.sigma[0], 0.0);
+  int below = 0;
+  for (int t = 1; t <= c.T; ++t) {
+    EXPECT_NEAR(s.gamma[t] * s.gamma[t] + s.sigma[t] * s.sigma[t], 1.0, 1e-12);
+    EXPECT_LT(s.sigma[t - 1], s.sigma[t]);                 // more noise with t
+    const double edm_sigma = s.sigma[t] / s.gamma[t];      // back to EDM's sigma
+    below += std::log(edm_sigma) < c.p_mean + c.p_std;     // within one std above the mean
+  }
+  EXPECT_NEAR(below / 1000.0, 0.8413, 0.002);
+  // The median step carries EDM's median sigma exp(p_mean).
+  EXPECT_NEAR(0.5 * (s.sigma[500] / s.gamma[500] + s.sigma[501] / s.gamma[501]), std::exp(-1.2), 1e-3);
 }
