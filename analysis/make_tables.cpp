@@ -29,17 +29,7 @@ int run(int argc, char** argv) {
       "figures", "also draw figures with gnuplot (PNG + PDF + CSV + script) under RESULTS/figures/")(
       "plugin", po::value(&plugins)->composing(), "load a plugin shared library (repeatable)");
   po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, opts), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fmt::print(stderr, "make_tables: {} (see --help)\n", e.what());
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << opts;
-    return 0;
-  }
+  if (auto rc = parse_flags("make_tables", argc, argv, opts, vm)) return *rc;
   for (const auto& p : plugins) load_plugin(p, "--plugin");
   if (format != "md" && format != "tex" && format != "csv")
     throw InputError("--format '" + format + "': expected md, tex or csv");

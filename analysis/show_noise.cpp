@@ -88,19 +88,8 @@ int run(int argc, char** argv) {
       "out", po::value(&out), "output PNG (default RESULTS/figures/<figure>[-<run>].png)")(
       "plugin", po::value(&plugins)->composing(), "load a plugin shared library (repeatable)");
   po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, opts), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fmt::print(stderr, "show_noise: {} (see --help)\n", e.what());
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << opts
-              << "\nExamples:\n  show_noise\n  show_noise --set tokenizer.patch=8 --set tokenizer.d=16\n"
-                 "  show_noise --figure denoise --run 46e79d92ba14b70e\n";
-    return 0;
-  }
+  if (auto rc = parse_flags("show_noise", argc, argv, opts, vm, "\nExamples:\n  show_noise\n  show_noise --set tokenizer.patch=8 --set tokenizer.d=16\n"
+                 "  show_noise --figure denoise --run 46e79d92ba14b70e\n")) return *rc;
   for (const auto& p : plugins) load_plugin(p, "--plugin");
   if (figure != "noise" && figure != "filters" && figure != "denoise")
     throw InputError("--figure '" + figure + "': expected noise, filters or denoise");

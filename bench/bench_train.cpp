@@ -8,6 +8,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "core/cli.hpp"
 #include "core/data.hpp"
 #include "core/plugins.hpp"
 #include "core/trainer.hpp"
@@ -29,17 +30,7 @@ int main(int argc, char** argv) {
       "pca", po::value(&pca_patches), "instead: time a patch-PCA fit on this many Fashion-MNIST patches")(
       "plugin", po::value(&plugins)->composing(), "load a plugin shared library (repeatable)");
   po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, opts), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fmt::print(stderr, "bench_train: {}\n", e.what());
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << opts;
-    return 0;
-  }
+  if (auto rc = parse_flags("bench_train", argc, argv, opts, vm)) return *rc;
   try {
     for (const auto& p : plugins) load_plugin(p, "--plugin");
   } catch (const InputError& e) {

@@ -1,9 +1,12 @@
 // The shared shell of every program: bad input -> one clear line and exit 2,
 // anything else -> "internal error" and exit 3.
 #pragma once
+#include <boost/program_options.hpp>
 #include <fmt/core.h>
 
 #include <exception>
+#include <iostream>
+#include <optional>
 
 #include "core/errors.hpp"
 
@@ -20,6 +23,28 @@ int guarded_main(const char* program, Body&& body) {
     fmt::print(stderr, "{}: internal error: {}\n", program, e.what());
     return 3;
   }
+}
+
+// Parse the command line into vm. Returns an exit code when the program is
+// done: 2 for a bad flag (one line naming it), 0 after printing --help
+// (opts, then `help_tail`); nullopt to go on.
+inline std::optional<int> parse_flags(const char* program, int argc, char** argv,
+                                             const boost::program_options::options_description& opts,
+                                             boost::program_options::variables_map& vm,
+                                             const std::string& help_tail = "") {
+  namespace po = boost::program_options;
+  try {
+    po::store(po::parse_command_line(argc, argv, opts), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fmt::print(stderr, "{}: {} (see --help)\n", program, e.what());
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << opts << help_tail;
+    return 0;
+  }
+  return std::nullopt;
 }
 
 }  // namespace ldae
