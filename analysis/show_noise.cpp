@@ -127,12 +127,13 @@ int run(int argc, char** argv) {
                                 "decoded; patterns share one colour range",
                                 describe_tokenizer(cfg, *parts.tok))};
     canvas = noise_figure(*parts.tok, x, sigma, parse_list(sigmas_arg, "--sigmas"), seed, text, lo, hi);
-    if (parts.tok->filters().defined())
+    if (parts.tok->filters().defined()) {
+      const auto p = noise_panels(*parts.tok, x, sigma, seed);  // the figure's noise (same seed)
+      const auto f = parts.tok->filters();
       fmt::print("energy of the noise outside the tokenizer's span: pixel {:.3f}, latent {:.3g}\n",
-                 outside_subspace_fraction(noise_panels(*parts.tok, x, sigma, seed).pixel_noise,
-                                           parts.tok->filters(), parts.tok->patch()),
-                 outside_subspace_fraction(noise_panels(*parts.tok, x, sigma, seed).latent_noise,
-                                           parts.tok->filters(), parts.tok->patch()));
+                 outside_subspace_fraction(p.pixel_noise, f, parts.tok->patch()),
+                 outside_subspace_fraction(p.latent_noise, f, parts.tok->patch()));
+    }
   } else if (figure == "filters") {
     auto f = parts.tok->filters();
     if (!f.defined())

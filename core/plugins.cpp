@@ -6,7 +6,6 @@
 #include <fmt/core.h>
 
 #include <cstdlib>
-#include <deque>
 #include <filesystem>
 
 #include "core/registry.hpp"
@@ -15,11 +14,7 @@ namespace ldae {
 namespace fs = std::filesystem;
 namespace {
 
-std::deque<LoadedPlugin>& loaded() {
-  static std::deque<LoadedPlugin> v;
-  return v;
-}
-std::vector<LoadedPlugin>& loaded_list() {
+std::vector<LoadedPlugin>& loaded() {
   static std::vector<LoadedPlugin> v;
   return v;
 }
@@ -77,7 +72,7 @@ class PendingHost : public PluginHost {
 
 }  // namespace
 
-const LoadedPlugin& load_plugin(const std::string& path_in, const std::string& where) {
+LoadedPlugin load_plugin(const std::string& path_in, const std::string& where) {
   const std::string how =
       "Build it (see README, \"Adding an ablation axis\") and pass its path, e.g. "
       "--plugin build-plugin/libmasking_noise.so";
@@ -138,7 +133,6 @@ const LoadedPlugin& load_plugin(const std::string& path_in, const std::string& w
   }
   loaded().push_back(LoadedPlugin{name, info->version ? info->version : "",
                                   info->description ? info->description : "", path});
-  loaded_list().push_back(loaded().back());
   return loaded().back();
 }
 
@@ -163,7 +157,7 @@ void require_plugin(const std::string& entry, const std::string& sweep_path, con
       const std::string dir = dirs.substr(start, end - start);
       for (const auto& file : {"lib" + entry + ".so", entry + ".so"}) {
         if (!dir.empty() && fs::exists(fs::path(dir) / file)) {
-          const auto& lp = load_plugin((fs::path(dir) / file).string(), where.str());
+          const LoadedPlugin lp = load_plugin((fs::path(dir) / file).string(), where.str());
           if (lp.name != entry)
             throw InputError(fmt::format("{}: {} names itself '{}', not '{}'", where.str(),
                                          lp.path, lp.name, entry));
@@ -181,7 +175,7 @@ void require_plugin(const std::string& entry, const std::string& sweep_path, con
       where.str(), entry, entry, searched.empty() ? "" : " (searched: " + searched + ")"));
 }
 
-const std::vector<LoadedPlugin>& loaded_plugins() { return loaded_list(); }
+const std::vector<LoadedPlugin>& loaded_plugins() { return loaded(); }
 const std::vector<Hooks>& plugin_hooks() { return hooks(); }
 
 torch::Tensor plugin_probe_features(const RunConfig& cfg, torch::Tensor features) {

@@ -18,7 +18,7 @@ struct LoadedPlugin {
 // (exit 2) for a missing file, a file that is not a loadable library, a
 // missing `ldae_plugin` symbol, an API version mismatch, or a name, key or
 // registry entry that exists already; a rejected plugin registers nothing.
-const LoadedPlugin& load_plugin(const std::string& path, const std::string& where);
+LoadedPlugin load_plugin(const std::string& path, const std::string& where);
 
 // A sweep file's `plugins = [...]` entry: a path (relative to the sweep file)
 // to a .so, or a plugin name that --plugin loaded already or that lies in a
