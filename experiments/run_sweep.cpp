@@ -16,18 +16,87 @@
 #include "core/records.hpp"
 #include "core/registry.hpp"
 #include "core/run.hpp"
+#include "core/slurm.hpp"
 #include "core/sweep.hpp"
 
 namespace po = boost::program_options;
 using namespace ldae;
 
 namespace {
-std::atomic<bool> g_stop{false};
+std::atomic<bool> g_stop{false}, g_requeue{false};
 // First Ctrl-C: checkpoint and stop at the next step. Second: stop now (a
 // killed run resumes from its last checkpoint).
 void on_signal(int sig) {
   if (g_stop) std::_Exit(128 + sig);
   g_stop = true;
+}
+// Slurm's warning before the time limit (sbatch --signal=B:USR1@120):
+// checkpoint, then requeue the array task, which resumes the run.
+void on_usr1(int) {
+  g_requeue = true;
+  g_stop = true;
+}
+
+// Requeue this Slurm array task (it resumes from the checkpoint). False when
+// not under Slurm or scontrol fails.
+bool requeue_slurm_task() {
+  const char* job = std::getenv("SLURM_ARRAY_JOB_ID");
+  const char* task = std::getenv("SLURM_ARRAY_TASK_ID");
+  const char* plain = std::getenv("SLURM_JOB_ID");
+  std::string id = job && task ? std::string(job) + "_" + task : plain ? plain : "";
+  if (id.empty()) return false;
+  return std::system(("scontrol requeue " + shell_quote(id)).c_str()) == 0;
+}
+
+// Write the sbatch array script for the pending runs and submit it (unless
+// dry_run). Returns the exit code.
+int launch_slurm(const SweepFile& sweep, const std::string& profile, const std::string& file,
+                 const std::vector<PlannedRun>& plan, const std::string& results,
+                 const std::vector<std::string>& sets, const std::vector<std::string>& plugins,
+                 int threads, SlurmOptions o, bool dry_run) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> pending;
+  for (const auto& p : plan)
+    if (run_status(results, p.id) != "done" &&
+        std::find(pending.begin(), pending.end(), p.id) == pending.end())
+      pending.push_back(p.id);
+  if (pending.empty()) {
+    fmt::print("every run is done; nothing to submit\n");
+    return 0;
+  }
+  if (!valid_slurm_time(o.time))
+    throw InputError("--time '" + o.time + "': expected a Slurm time such as 30, 4:00:00 or 1-12:00:00");
+  const std::string prof = profile.empty() ? "default" : profile;
+  const fs::path root = fs::absolute(results);
+  fs::create_directories(root / "slurm" / "logs");
+  o.job_name = fmt::format("ldae-{}-{}", sweep.name, prof);
+  o.log_dir = (root / "slurm" / "logs").string();
+  o.command = {fs::read_symlink("/proc/self/exe").string(), fs::absolute(file).string(),
+               "--results", root.string()};
+  if (!profile.empty()) o.command.insert(o.command.end(), {"--profile", profile});
+  if (threads > 0) o.command.insert(o.command.end(), {"--threads", std::to_string(threads)});
+  for (const auto& s : sets) o.command.insert(o.command.end(), {"--set", s});
+  for (const auto& p : plugins) o.command.insert(o.command.end(), {"--plugin", fs::absolute(p).string()});
+  const std::string script = (root / "slurm" / fmt::format("{}.{}.sbatch", sweep.name, prof)).string();
+  write_atomic(script, sbatch_script(o, pending));
+  // The sweep's plan goes into the index now, so make_tables sees every row
+  // while the tasks run.
+  Store store(root.string() + "/results.db");
+  SweepRecord rec{sweep.name, prof, sweep.title, file, sweep.mode, {}};
+  for (const auto& p : plan) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper});
+  write_sweep_json(root.string(), rec);
+  store.put_sweep(rec);
+  fmt::print("wrote {} ({} array tasks, one per pending run)\n", script, pending.size());
+  if (dry_run) {
+    fmt::print("--dry-run: not submitted; submit with `sbatch {}`\n", script);
+    return 0;
+  }
+  if (std::system("command -v sbatch > /dev/null 2>&1") != 0)
+    throw InputError("--launcher slurm: sbatch is not on PATH (not a Slurm login node?); use "
+                     "--dry-run to write the script and submit it where Slurm runs");
+  const int rc = std::system(("sbatch " + shell_quote(script)).c_str());
+  if (rc != 0) throw InputError(fmt::format("sbatch {} failed (exit {})", script, rc));
+  return 0;
 }
 
 void print_registries() {
@@ -61,8 +130,9 @@ int run(int argc, char** argv) {
       "run_sweep FILE.toml [options]\n\nRun every row of a sweep file (see experiments/*.toml) and "
       "index the results.\nOptions");
   std::vector<std::string> sets, plugins;
-  std::string file, profile, only, results = "results";
+  std::string file, profile, only, results = "results", launcher = "local", run_id_arg;
   int threads = 0;
+  SlurmOptions slurm;
   opts.add_options()("help,h", "print this help")(
       "profile,p", po::value(&profile), "profile of the sweep file, e.g. tiny")(
       "set", po::value(&sets)->composing(), "override a key for every row: --set train.epochs=3 (repeatable)")(
@@ -71,6 +141,13 @@ int run(int argc, char** argv) {
       "results", po::value(&results), "results root (default: results)")(
       "threads", po::value(&threads), "CPU threads (default: train.threads, else all cores)")(
       "plugin", po::value(&plugins)->composing(), "load a plugin shared library first (repeatable)")(
+      "run-id", po::value(&run_id_arg), "run only the planned run with this id (what a Slurm array task does)")(
+      "launcher", po::value(&launcher), "local (default: run here) or slurm (write and submit an sbatch array)")(
+      "partition", po::value(&slurm.partition), "slurm: partition")(
+      "gpus-per-run", po::value(&slurm.gpus_per_run), "slurm: GPUs per run (--gres=gpu:N)")(
+      "cpus-per-run", po::value(&slurm.cpus_per_run), "slurm: CPUs per run (--cpus-per-task)")(
+      "time", po::value(&slurm.time), "slurm: time limit per task (default 24:00:00); runs checkpoint "
+                                       "and requeue 120 s before it")(
       "list", "print every registry with its names, and every key with its default")(
       "reindex", "rebuild results.db from the run folders and exit");
   po::options_description hidden;
@@ -88,7 +165,9 @@ int run(int argc, char** argv) {
     return 2;
   }
   if (vm.count("help")) {
-    std::cout << opts << "\nExample:\n  run_sweep experiments/quickstart.toml --profile tiny\n";
+    std::cout << opts << "\nExamples:\n  run_sweep experiments/quickstart.toml --profile tiny\n"
+                         "  run_sweep experiments/ablation_table3.toml --profile small --launcher slurm "
+                         "--partition gpu --gpus-per-run 1 --time 12:00:00\n";
     return 0;
   }
   for (const auto& p : plugins) load_plugin(p, "--plugin");
@@ -120,6 +199,22 @@ int run(int argc, char** argv) {
     if (kept.empty()) throw InputError(fmt::format("--only '{}' matches no row of {}", only, file));
     plan = kept;
   }
+  if (!run_id_arg.empty()) {
+    std::vector<PlannedRun> kept;
+    for (auto& p : plan)
+      if (p.id == run_id_arg) {
+        kept.push_back(p);
+        break;
+      }
+    if (kept.empty())
+      throw InputError(fmt::format("--run-id {} is not a run of {} under profile '{}' (see --dry-run)",
+                                   run_id_arg, file, profile));
+    plan = kept;
+  }
+  if (launcher != "local" && launcher != "slurm")
+    throw InputError("--launcher '" + launcher + "': expected local or slurm");
+  if (slurm.gpus_per_run < 0 || slurm.cpus_per_run < 0)
+    throw InputError("--gpus-per-run and --cpus-per-run must be >= 0");
 
   fmt::print("sweep {} ({}), profile {}, {} runs\n", sweep.name, sweep.mode,
              profile.empty() ? "-" : profile, plan.size());
@@ -128,6 +223,9 @@ int run(int argc, char** argv) {
     fmt::print("  row {:>2}  seed {}  {}  {:<12} {}\n", p.row, p.seed, p.id,
                st.empty() ? "pending" : st, p.label);
   }
+  if (launcher == "slurm")
+    return launch_slurm(sweep, profile, file, plan, results, sets, plugins, threads, slurm,
+                        vm.count("dry-run") > 0);
   if (vm.count("dry-run")) return 0;
 
   for (const auto& p : plan) check_data_available(p.cfg.data);
@@ -135,19 +233,21 @@ int run(int argc, char** argv) {
   Store store(results + "/results.db");
   SweepRecord rec{sweep.name, profile.empty() ? "default" : profile, sweep.title, file, sweep.mode, {}};
   for (const auto& p : plan) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper});
-  if (only.empty()) {  // a partial run must not shrink the recorded sweep
+  if (only.empty() && run_id_arg.empty()) {  // a partial run must not shrink the recorded sweep
     write_sweep_json(results, rec);
     store.put_sweep(rec);
   }
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  std::signal(SIGUSR1, on_usr1);
   RunContext ctx;
   ctx.results = results;
   ctx.threads = threads;
   ctx.stop = &g_stop;
   int failed = 0;
   size_t k = 0;
+  bool requeued = false;
   // Returns false when the sweep must stop (interrupted).
   auto run_one = [&](const PlannedRun& p, std::vector<PlannedRun>& busy) {
     fmt::print("\n[{}/{}] row {} seed {} {}: {}\n", ++k, plan.size(), p.row, p.seed, p.id, p.label);
@@ -163,7 +263,12 @@ int run(int argc, char** argv) {
         --k;
         break;
       case RunOutcome::Stopped:
-        fmt::print("  interrupted; rerun the same command to resume from the checkpoint\n");
+        if (g_requeue && requeue_slurm_task()) {
+          fmt::print("  checkpointed before the time limit; task requeued, it resumes there\n");
+          requeued = true;
+        } else {
+          fmt::print("  interrupted; rerun the same command to resume from the checkpoint\n");
+        }
         return false;
     }
     std::fflush(stdout);
@@ -173,10 +278,10 @@ int run(int argc, char** argv) {
   // killed `make`) are left for a second pass that waits for them.
   std::vector<PlannedRun> busy, unused;
   for (const auto& p : plan)
-    if (!run_one(p, busy)) return 130;
+    if (!run_one(p, busy)) return requeued ? 0 : 130;
   ctx.wait_if_busy = true;
   for (const auto& p : busy)
-    if (!run_one(p, unused)) return 130;
+    if (!run_one(p, unused)) return requeued ? 0 : 130;
   fmt::print("\nsweep {}: {} runs, {} failed; tables: make_tables --results {} --sweep {}\n",
              sweep.name, plan.size(), failed, results, sweep.name);
   return failed ? 1 : 0;

@@ -1,0 +1,34 @@
+// Slurm sweeps: one sbatch array task per pending run. Each task runs
+// `run_sweep FILE ... --run-id ID` for its own run, so on a shared file
+// system tasks write only their own run folders (and the SQLite index under
+// its busy timeout; `run_sweep --reindex` rebuilds it from the folders).
+// Slurm sends SIGUSR1 120 s before the time limit (--signal=B:USR1@120):
+// run_sweep checkpoints and requeues the task, which resumes the run.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace ldae {
+
+struct SlurmOptions {
+  std::string job_name;         // e.g. "ldae-table3-tiny"
+  std::string partition;        // "" = the cluster's default
+  int gpus_per_run = 0;         // --gres=gpu:N
+  int cpus_per_run = 0;         // --cpus-per-task (0 = the cluster's default)
+  std::string time = "24:00:00";
+  std::string log_dir;          // slurm's own stdout/stderr per task
+  // The command a task runs, without --run-id (absolute paths, quoted).
+  std::vector<std::string> command;
+};
+
+// The sbatch script for `run_ids` (task i runs run_ids[i]). Deterministic,
+// so it is golden-tested.
+std::string sbatch_script(const SlurmOptions& o, const std::vector<std::string>& run_ids);
+
+// Quote one word for bash ('...' with embedded quotes escaped).
+std::string shell_quote(const std::string& word);
+
+// Slurm's time formats: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.
+bool valid_slurm_time(const std::string& t);
+
+}  // namespace ldae

@@ -1,0 +1,65 @@
+#!/bin/sh
+# A Slurm sweep without Slurm: run_sweep --launcher slurm --dry-run writes the
+# sbatch array script; N local processes run it with SLURM_ARRAY_TASK_ID set
+# (sbatch's #SBATCH lines are comments to bash), all at once on one results
+# root. Every run must end done exactly once, the index must hold them all,
+# and a second pass (a requeued array) must train nothing again.
+#   slurm_simulation.sh BUILD_DIR SOURCE_DIR
+set -eu
+bin=$1; src=$2; d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+sweep="$src/tests/e2e/synthetic.toml"
+"$bin/run_sweep" "$sweep" --results "$d" --launcher slurm --dry-run --partition cpu \
+  --time 0:30:00 --threads 1 | tee "$d/plan.txt"
+script="$d/slurm/synthetic_smoke.default.sbatch"
+grep -q '^#SBATCH --array=0-3$' "$script"
+grep -q '^#SBATCH --signal=B:USR1@120$' "$script"
+grep -q 'not submitted' "$d/plan.txt"
+
+simulate() {
+  for k in 0 1 2 3; do SLURM_ARRAY_TASK_ID=$k bash "$script" > "$d/task$k.$1.txt" 2>&1 & done
+  wait
+}
+simulate 1
+"$bin/run_sweep" "$sweep" --results "$d" --dry-run | tee "$d/after.txt"
+test "$(grep -c ' done ' "$d/after.txt")" -eq 4
+for id in $(awk '/ done /{print $5}' "$d/after.txt"); do
+  n=$(grep -c "\] run $id '" "$d/runs/$id/log.txt")
+  if [ "$n" != 1 ]; then echo "FAIL: run $id trained $n times"; exit 1; fi
+done
+simulate 2   # requeued or resubmitted: nothing left to train
+for k in 0 1 2 3; do grep -q 'done earlier' "$d/task$k.2.txt"; done
+test "$(sqlite3 "$d/results.db" "select count(*) from runs where status = 'done'")" -eq 4
+"$bin/make_tables" --results "$d" --format csv | grep -q '^2,"l-DAE",'
+# Everything pending again is nothing: no script, exit 0.
+"$bin/run_sweep" "$sweep" --results "$d" --launcher slurm --dry-run | grep -q 'nothing to submit'
+# Submitting where there is no Slurm: a clear error, exit 2.
+set +e
+env PATH=/nonexistent "$bin/run_sweep" "$sweep" --results "$d/other" --launcher slurm > "$d/nosbatch.txt" 2>&1
+rc=$?
+set -e
+cat "$d/nosbatch.txt"
+test $rc -eq 2 && grep -q 'sbatch is not on PATH' "$d/nosbatch.txt"
+# The time-limit warning: SIGUSR1 mid-run -> checkpoint, `scontrol requeue
+# JOB_TASK` (a fake scontrol records it), exit 0; the requeued task resumes.
+mkdir -p "$d/fakebin"
+printf '#!/bin/sh\necho "$@" > %s/requeued.txt\n' "$d" > "$d/fakebin/scontrol"
+chmod +x "$d/fakebin/scontrol"
+long="--results $d/long --threads 1 --set train.epochs=400 --set train.log_every=1 --set train.checkpoint_every=1000000"
+id=$("$bin/run_sweep" "$sweep" $long --dry-run | awk '/row  1  seed 0/{print $5}')
+PATH="$d/fakebin:$PATH" SLURM_ARRAY_JOB_ID=77 SLURM_ARRAY_TASK_ID=3 \
+  "$bin/run_sweep" "$sweep" $long --run-id "$id" > "$d/long1.txt" 2>&1 &
+pid=$!
+i=0
+until grep -q 'train step' "$d/long1.txt" 2>/dev/null; do sleep 0.2; i=$((i+1)); test $i -lt 300; done
+kill -USR1 $pid
+wait $pid
+grep -q 'task requeued' "$d/long1.txt"
+test "$(cat "$d/requeued.txt")" = "requeue 77_3"
+test -f "$d/long/runs/$id/ckpt/last.pt"
+"$bin/run_sweep" "$sweep" $long --run-id "$id" > "$d/long2.txt" 2>&1 &
+pid=$!
+i=0
+until grep -q 'resumed from' "$d/long/runs/$id/log.txt" 2>/dev/null; do sleep 0.2; i=$((i+1)); test $i -lt 300; done
+kill -INT $pid; wait $pid || true
+echo "ok: simulated Slurm array"
