@@ -12,7 +12,7 @@ DEB_PACKAGES := build-essential cmake ccache pkg-config \
   libtorch-dev libopenblas0-openmp libeigen3-dev libhdf5-dev libfmt-dev \
   libboost-program-options-dev libsqlitecpp-dev libsqlite3-dev sqlite3 \
   libgtest-dev libtomlplusplus-dev nlohmann-json3-dev zlib1g-dev \
-  libjpeg62-turbo-dev libpng-dev gnuplot-nox fonts-dejavu-core dataset-fashion-mnist
+  libjpeg62-turbo-dev libpng-dev libgloo-dev gnuplot-nox fonts-dejavu-core dataset-fashion-mnist
 BENCH_PACKAGES := python3-torch
 
 .PHONY: deps deps-bench configure build test run bench clean tables

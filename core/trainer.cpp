@@ -55,6 +55,7 @@ void Trainer::use_ema() {
 
 void Trainer::save(const std::string& path, int64_t step,
                    const std::vector<std::array<double, 3>>& curve) {
+  if (comm_ && comm_->rank() != 0) return;  // one writer; every rank resumes from it
   torch::serialize::OutputArchive ar, model_ar, opt_ar;
   model_->save(model_ar);
   opt_->save(opt_ar);
@@ -111,6 +112,11 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t N = data.z0.size(0), B = cfg_.train.batch;
   const int64_t spe = std::max<int64_t>(1, N / B), total = total_steps(N);
+  const int64_t world = comm_ ? comm_->world() : 1, rank = comm_ ? comm_->rank() : 0;
+  if (B % world != 0)
+    throw InputError(fmt::format("train.batch = {} does not split over {} data-parallel processes; "
+                                 "make it a multiple of {}", B, world, world));
+  const int64_t b = B / world;  // this process's share of each batch
   const int64_t d = data.z0.size(2);
   int64_t step = 0;
   if (!ckpt.empty() && fs::exists(ckpt)) {
@@ -142,7 +148,8 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
       perm_epoch = epoch;
     }
     torch::manual_seed(step_seed(cfg_.seed, step));
-    auto idx = perm.slice(0, i * B, (i + 1) * B);
+    // This process's share of the global batch (all of it without data parallel).
+    auto idx = perm.slice(0, i * B + rank * b, i * B + (rank + 1) * b);
     torch::Tensor z0, x;  // (B, L, d), (B, L, D)
     if (data.batch) {
       auto fresh = data.batch(idx);
@@ -152,8 +159,10 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
       z0 = data.z0.index_select(0, idx).to(device_);
       if (need_x) x = data.x.index_select(0, idx).to(device_);
     }
-    auto t = torch::randint(1, schedule_.T + 1, {B}, torch::kLong).to(device_);  // (B,)
-    auto eps = torch::randn(z0.sizes(), z0.options());
+    // t and eps are drawn for the whole global batch, then sliced, so every
+    // sample sees the noise it would see in one process.
+    auto t = torch::randint(1, schedule_.T + 1, {B}, torch::kLong).slice(0, rank * b, (rank + 1) * b).to(device_);
+    auto eps = torch::randn({B, z0.size(1), z0.size(2)}, z0.options()).slice(0, rank * b, (rank + 1) * b);
     auto gamma = gammas.index_select(0, t), sigma = sigmas.index_select(0, t);
     // Neither target nor weight draws random numbers, so forming them before
     // the forward pass leaves the step's random stream as it was.
@@ -186,6 +195,12 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     // set_to_none=True): backward then writes fresh buffers, no add pass.
     for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();
     loss.backward();
+    if (comm_) {  // average gradients: one flattened all-reduce
+      std::vector<torch::Tensor> grads;
+      for (auto& p : model_->parameters())
+        if (p.grad().defined()) grads.push_back(p.mutable_grad());
+      comm_->average(grads);
+    }
     if (cfg_.train.grad_clip > 0)
       torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.train.grad_clip);
     const double lr = lr_at(step, total, spe);
@@ -198,7 +213,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
       for (size_t k = 0; k < params.size(); ++k)
         ema_[k].mul_(cfg_.train.ema).add_(params[k].detach(), 1.0 - cfg_.train.ema);
     }
-    const double lv = loss.item<double>();
+    const double lv = comm_ ? comm_->average(loss.item<double>()) : loss.item<double>();
     if (!std::isfinite(lv)) {
       res.status = TrainResult::Failed;
       res.error = fmt::format("non-finite loss {} at step {} (lr {:.3g}); lower train.base_lr "

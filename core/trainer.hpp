@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/distributed.hpp"
 #include "core/dit.hpp"
 #include "core/noise.hpp"
 #include "core/objective.hpp"
@@ -49,6 +50,12 @@ class Trainer {
   // checkpoint path ("" = none); an existing one is resumed.
   TrainResult train(const TrainData& data, const std::string& ckpt, const std::atomic<bool>* stop,
                     std::function<void(const std::string&)> log, int64_t max_steps = 0);
+  // Data parallel: each of the communicator's processes trains on its slice
+  // of every global batch (train.batch / world), with the noise a single
+  // process would draw for those samples, and gradients are averaged; so the
+  // loss curve is the single process's up to float rounding. Only rank 0
+  // writes checkpoints.
+  void set_communicator(std::shared_ptr<Communicator> comm) { comm_ = std::move(comm); }
   // Swap EMA weights into the model (no-op without EMA).
   void use_ema();
   DiT model() { return model_; }
@@ -64,6 +71,7 @@ class Trainer {
   Objective objective_;
   std::unique_ptr<torch::optim::AdamW> opt_;
   std::vector<torch::Tensor> ema_;
+  std::shared_ptr<Communicator> comm_;
 };
 
 // Seed for step `step` of a run with seed `seed` (splitmix64 of both).
