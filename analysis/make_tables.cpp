@@ -33,9 +33,7 @@ int run(int argc, char** argv) {
   for (const auto& p : plugins) load_plugin(p, "--plugin");
   if (format != "md" && format != "tex" && format != "csv")
     throw InputError("--format '" + format + "': expected md, tex or csv");
-  if (vm.count("figures") && find_gnuplot().empty())  // before any table is written
-    throw InputError("--figures draws with gnuplot, which is not on PATH; install it with `make "
-                     "deps` (Debian package gnuplot-nox) or leave out --figures");
+  if (vm.count("figures")) require_gnuplot();  // before any table is written
   const std::string db = results + "/results.db";
   if (!std::filesystem::exists(db))
     throw InputError(db + ": no results database; run a sweep first (make run)");

@@ -102,6 +102,14 @@ void draw(const std::string& gnuplot, const std::string& script, const std::vect
 
 }  // namespace
 
+std::string require_gnuplot() {
+  const std::string g = find_gnuplot();
+  if (g.empty())
+    throw InputError("--figures draws with gnuplot, which is not on PATH; install it with `make "
+                     "deps` (Debian package gnuplot-nox) or leave out --figures");
+  return g;
+}
+
 std::string find_gnuplot() {
   const char* path = std::getenv("PATH");
   std::stringstream ss(path ? path : "");
@@ -115,10 +123,7 @@ std::string find_gnuplot() {
 }
 
 std::vector<std::string> write_figures(const Table& t, Store& store, const std::string& dir) {
-  const std::string gnuplot = find_gnuplot();
-  if (gnuplot.empty())
-    throw InputError("make_tables --figures draws with gnuplot, which is not on PATH; install it "
-                     "with `make deps` (Debian package gnuplot-nox) or leave out --figures");
+  const std::string gnuplot = require_gnuplot();
   fs::create_directories(dir);
   const std::string base = fmt::format("{}/{}.{}", dir, t.sweep, t.profile);
   const std::string title = fmt::format("{} ({}, profile {})", t.title.empty() ? t.sweep : t.title,
@@ -157,11 +162,9 @@ std::vector<std::string> write_figures(const Table& t, Store& store, const std::
   // 2. The rows as a series: grid sweeps one line per group over the grid
   //    values; others one line over the rows in order.
   {
-    std::vector<std::string> groups, columns;
-    for (const auto& r : t.rows) {
-      if (std::find(groups.begin(), groups.end(), r.group) == groups.end()) groups.push_back(r.group);
-      if (std::find(columns.begin(), columns.end(), r.column) == columns.end()) columns.push_back(r.column);
-    }
+    const Matrix m = matrix_of(t);
+    const auto& groups = m.groups;
+    const auto& columns = m.columns;
     const bool grid = t.mode == "grid" && !columns.empty() && !columns[0].empty();
     std::vector<double> xs;
     const bool numeric = grid && all_numeric(columns, &xs);
@@ -182,9 +185,7 @@ std::vector<std::string> write_figures(const Table& t, Store& store, const std::
       const double lo = numeric ? *std::min_element(xs.begin(), xs.end()) : 1.0;
       const double hi = numeric ? *std::max_element(xs.begin(), xs.end()) : double(columns.size());
       body += "set ylabel \"linear-probe top-1 (%)\"\n";
-      std::string axis = t.rows.empty() ? "" : t.rows[0].label.substr(t.rows[0].label.rfind(", ") + 2);
-      axis = axis.substr(0, axis.find('='));
-      body += fmt::format("set xlabel {}\n", gp(axis));
+      body += fmt::format("set xlabel {}\n", gp(axis_name(t)));
       if (numeric && lo > 0 && hi / lo >= 8) body += "set logscale x 2\n";
       if (!numeric) {
         body += "set xtics (";

@@ -90,11 +90,9 @@ std::string seeds_note(const TableRow& r) {
                      r.pending ? fmt::format(" (+{} pending)", r.pending) : "");
 }
 
+}  // namespace
+
 // Grid sweeps: groups in order of appearance x columns in order of appearance.
-struct Matrix {
-  std::vector<std::string> groups, columns;
-  std::map<std::pair<std::string, std::string>, const TableRow*> cell;
-};
 Matrix matrix_of(const Table& t) {
   Matrix m;
   for (const auto& r : t.rows) {
@@ -115,7 +113,6 @@ std::string axis_name(const Table& t) {
   return "grid";
 }
 
-}  // namespace
 
 std::string to_markdown(const Table& t) {
   const bool fid = t.has_fid();

@@ -4,6 +4,7 @@
 // one line per row, one column per grid value. Paper numbers the source
 // leaves unclear (paper.uncertain) carry a [U] mark.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,16 @@ struct Table {
   std::vector<TableRow> rows;
   bool has_fid() const;
 };
+
+// Grid sweeps: groups (rows of the matrix) x columns (grid values), each in
+// order of appearance, and the cell of each pair.
+struct Matrix {
+  std::vector<std::string> groups, columns;
+  std::map<std::pair<std::string, std::string>, const TableRow*> cell;
+};
+Matrix matrix_of(const Table& t);
+// The grid key of a grid sweep ("tokenizer.d"), from its rows' labels.
+std::string axis_name(const Table& t);
 
 std::vector<Table> collect_tables(Store& store, const std::string& sweep_filter = "");
 std::string to_markdown(const Table& t);

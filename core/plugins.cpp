@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -43,16 +44,16 @@ class PendingHost : public PluginHost {
                                     "from another plugin); rename it in the plugin",
                                     owner_, axis, name));
     };
-    for (size_t i = 0; i < schedules_.size(); ++i)
-      if (has_schedule(schedules_[i].first) ||
-          (i > 0 && std::any_of(schedules_.begin(), schedules_.begin() + i,
-                                [&](const auto& s) { return s.first == schedules_[i].first; })))
-        throw clash("noise.schedule", schedules_[i].first);
-    for (size_t i = 0; i < tokenizers_.size(); ++i)
-      if (has_tokenizer(tokenizers_[i].first) ||
-          (i > 0 && std::any_of(tokenizers_.begin(), tokenizers_.begin() + i,
-                                [&](const auto& s) { return s.first == tokenizers_[i].first; })))
-        throw clash("tokenizer.name", tokenizers_[i].first);
+    // A name clashes with the registry or with an earlier entry of this plugin.
+    auto check = [&](const char* axis, const auto& entries, bool (*exists)(const std::string&)) {
+      for (size_t i = 0; i < entries.size(); ++i)
+        if (exists(entries[i].first) ||
+            std::any_of(entries.begin(), entries.begin() + i,
+                        [&](const auto& e) { return e.first == entries[i].first; }))
+          throw clash(axis, entries[i].first);
+    };
+    check("noise.schedule", schedules_, has_schedule);
+    check("tokenizer.name", tokenizers_, has_tokenizer);
     declare_keys(keys_, owner_);  // checks every key first, then adds them all
     for (auto& [name, make] : schedules_) add_plugin_schedule(name, std::move(make));
     for (auto& [name, make] : tokenizers_) add_plugin_tokenizer(name, std::move(make));
