@@ -143,6 +143,7 @@ const std::vector<Field>& fields() {
         field("train.threads", &R::train, &TrainConfig::threads, 0, 4096),
         field("train.checkpoint_every", &R::train, &TrainConfig::checkpoint_every, 1, 1e9),
         field("train.log_every", &R::train, &TrainConfig::log_every, 1, 1e9),
+        field("train.bucket_mb", &R::train, &TrainConfig::bucket_mb, 1e-6, 1e6),
         choice("probe.name", &R::probe, &ProbeConfig::name, probe_names),
         choice("probe.features", &R::probe, &ProbeConfig::features, fixed({"encoder", "raw_pixels"})),
         field("probe.block", &R::probe, &ProbeConfig::block, -1, 1000),
@@ -163,7 +164,8 @@ const std::vector<Field>& fields() {
     // computes, so they stay out of its identity.
     for (auto& f : t)
       if (f.key == "data.path" || f.key == "train.threads" ||
-          f.key == "train.checkpoint_every" || f.key == "train.log_every")
+          f.key == "train.checkpoint_every" || f.key == "train.log_every" ||
+          f.key == "train.bucket_mb")
         f.semantic = false;
     return t;
   }();

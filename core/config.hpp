@@ -96,6 +96,7 @@ struct TrainConfig {
   int threads = 0;                // 0 = all cores (not part of the run id)
   int checkpoint_every = 500;     // steps (not part of the run id)
   int log_every = 50;             // steps (not part of the run id)
+  double bucket_mb = 25;          // data parallel: gradient bucket size (not part of the run id)
 };
 
 struct ProbeConfig {

@@ -4,6 +4,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
 #include "core/errors.hpp"
@@ -24,47 +26,96 @@ int to_int(const std::map<std::string, std::string>& env, const std::string& key
   throw InputError(fmt::format("environment {}='{}': expected a non-negative integer", key, v));
 }
 
-class GlooCommunicator : public Communicator {
- public:
-  explicit GlooCommunicator(const DistEnv& e) : rank_(e.rank), world_(e.world) {
-    c10d::TCPStoreOptions so;
-    so.port = uint16_t(e.master_port);
-    so.isServer = e.rank == 0;
-    so.numWorkers = e.world;
-    auto store = c10::make_intrusive<c10d::TCPStore>(e.master_addr, so);
-    auto opts = c10d::ProcessGroupGloo::Options::create();
-    // One machine (loopback rendezvous): bind loopback; else this host's address.
-    const bool local = e.master_addr == "127.0.0.1" || e.master_addr == "localhost";
-    opts->devices.push_back(local ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
-                                  : c10d::ProcessGroupGloo::createDefaultDevice());
-    pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store, e.rank, e.world, opts);
+std::chrono::milliseconds collective_timeout() {
+  double s = 1800;
+  if (const char* v = std::getenv("LDAE_DIST_TIMEOUT_S")) {
+    try {
+      s = std::stod(v);
+    } catch (const std::exception&) {
+      s = -1;
+    }
+    if (!(s > 0))
+      throw InputError(fmt::format("environment LDAE_DIST_TIMEOUT_S='{}': expected seconds > 0", v));
   }
+  return std::chrono::milliseconds(int64_t(s * 1000));
+}
+
+// The collectives over any c10d process group (Gloo here; NCCL has the same
+// interface in CUDA builds).
+template <class PG>
+class PGCommunicator : public Communicator {
+ public:
+  PGCommunicator(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<PG> pg,
+                 const DistEnv& e, std::string backend)
+      : store_(std::move(store)), pg_(std::move(pg)), rank_(e.rank), world_(e.world),
+        local_rank_(e.local_rank), backend_(std::move(backend)) {}
   int rank() const override { return rank_; }
+  int local_rank() const override { return local_rank_; }
   int world() const override { return world_; }
+  std::string backend() const override { return backend_; }
   void average(std::vector<torch::Tensor>& ts) override {
     std::vector<torch::Tensor> flat_in;
     for (auto& t : ts) flat_in.push_back(t.detach().reshape({-1}).to(torch::kFloat32));
-    std::vector<torch::Tensor> buf{torch::cat(flat_in)};
-    pg_->allreduce(buf)->wait();
-    buf[0].div_(world_);
+    auto buf = torch::cat(flat_in);
+    sum(buf);
+    buf.div_(world_);
     int64_t off = 0;
     for (auto& t : ts) {
       const int64_t n = t.numel();
-      t.copy_(buf[0].slice(0, off, off + n).view(t.sizes()));
+      t.copy_(buf.slice(0, off, off + n).view(t.sizes()));
       off += n;
     }
   }
   double average(double v) override {
-    std::vector<torch::Tensor> buf{torch::tensor({v}, torch::kFloat64)};
-    pg_->allreduce(buf)->wait();
-    return buf[0].item<double>() / world_;
+    auto buf = torch::tensor({v}, torch::kFloat64);
+    sum(buf);
+    return buf.item<double>() / world_;
+  }
+  void sum(torch::Tensor& t) override { sum_async(t)(); }
+  std::function<void()> sum_async(torch::Tensor& t) override {
+    std::vector<torch::Tensor> buf{t};
+    auto work = pg_->allreduce(buf);
+    return [work] { work->wait(); };
+  }
+  // Through the rendezvous store, whose waits take a timeout per call.
+  int64_t broadcast(int64_t v, double wait_s) override {
+    const std::string key = fmt::format("ldae/bcast/{}", bcast_seq_++);
+    if (rank_ == 0) {
+      const std::string text = std::to_string(v);
+      store_->set(key, std::vector<uint8_t>(text.begin(), text.end()));
+      return v;
+    }
+    store_->wait({key}, std::chrono::milliseconds(int64_t(wait_s * 1000)));
+    const auto bytes = store_->get(key);
+    return std::stoll(std::string(bytes.begin(), bytes.end()));
+  }
+  std::vector<torch::Tensor> gather(const torch::Tensor& t) override {
+    std::vector<torch::Tensor> in{t.contiguous()};
+    std::vector<std::vector<torch::Tensor>> out(rank_ == 0 ? 1 : 0);
+    if (rank_ == 0)
+      for (int r = 0; r < world_; ++r) out[0].push_back(torch::empty_like(in[0]));
+    c10d::GatherOptions o;
+    o.rootRank = 0;
+    pg_->gather(out, in, o)->wait();
+    return rank_ == 0 ? out[0] : std::vector<torch::Tensor>{};
   }
   void barrier() override { pg_->barrier()->wait(); }
 
  private:
-  int rank_, world_;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_;
+  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<PG> pg_;
+  int rank_, world_, local_rank_;
+  std::string backend_;
+  int64_t bcast_seq_ = 0;
 };
+
+c10::intrusive_ptr<c10d::TCPStore> rendezvous(const DistEnv& e) {
+  c10d::TCPStoreOptions so;
+  so.port = uint16_t(e.master_port);
+  so.isServer = e.rank == 0;
+  so.numWorkers = e.world;
+  return c10::make_intrusive<c10d::TCPStore>(e.master_addr, so);
+}
 
 }  // namespace
 
@@ -114,7 +165,95 @@ DistEnv dist_env_from_process() {
 
 std::shared_ptr<Communicator> connect_gloo(const DistEnv& e) {
   if (e.world <= 1) return nullptr;
-  return std::make_shared<GlooCommunicator>(e);
+  auto opts = c10d::ProcessGroupGloo::Options::create();
+  opts->timeout = collective_timeout();
+  // One machine (loopback rendezvous): bind loopback; else this host's address.
+  const bool local = e.master_addr == "127.0.0.1" || e.master_addr == "localhost";
+  opts->devices.push_back(local ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                : c10d::ProcessGroupGloo::createDefaultDevice());
+  auto store = rendezvous(e);
+  auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, e.rank, e.world, opts);
+  return std::make_shared<PGCommunicator<c10d::ProcessGroupGloo>>(store, pg, e, "gloo");
+}
+
+// ---- bucketed, overlapped gradient averaging --------------------------------
+
+GradReducer::GradReducer(std::shared_ptr<Communicator> comm, std::vector<torch::Tensor> params,
+                         double bucket_mb)
+    : comm_(std::move(comm)), params_(std::move(params)) {
+  const size_t n = params_.size();
+  bucket_of_.assign(n, 0), offset_.assign(n, 0), got_.assign(n, false);
+  const int64_t cap = std::max<int64_t>(1, int64_t(bucket_mb * 1024 * 1024 / 4));  // floats
+  std::vector<int64_t> sizes;
+  for (size_t k = n; k-- > 0;) {  // reverse: backward's order
+    if (!params_[k].requires_grad()) continue;
+    if (buckets_.empty() || sizes.back() >= cap) buckets_.emplace_back(), sizes.push_back(0);
+    bucket_of_[k] = buckets_.size() - 1;
+    offset_[k] = size_t(sizes.back());
+    buckets_.back().params.push_back(k);
+    sizes.back() += params_[k].numel();
+  }
+  for (size_t b = 0; b < buckets_.size(); ++b)
+    buckets_[b].flat = torch::zeros({sizes[b]}, params_[buckets_[b].params[0]].options().dtype(torch::kFloat32));
+  hooks_.assign(n, ~0u);
+  for (size_t k = 0; k < n; ++k)
+    if (params_[k].requires_grad())
+      hooks_[k] = params_[k].register_hook([this, k](const torch::Tensor& g) { on_grad(k, g); });
+}
+
+GradReducer::~GradReducer() {
+  for (size_t k = 0; k < params_.size(); ++k)
+    if (hooks_[k] != ~0u) params_[k].remove_hook(hooks_[k]);
+}
+
+void GradReducer::on_grad(size_t k, const torch::Tensor& g) {
+  Bucket& b = buckets_[bucket_of_[k]];
+  const int64_t n = params_[k].numel();
+  b.flat.slice(0, int64_t(offset_[k]), int64_t(offset_[k]) + n).copy_(g.detach().reshape({-1}));
+  if (!got_[k]) got_[k] = true, ++b.ready;
+  launch_ready();
+}
+
+void GradReducer::launch_ready() {
+  // In bucket order only, so every rank issues the same sequence of collectives.
+  while (next_launch_ < buckets_.size() &&
+         buckets_[next_launch_].ready == buckets_[next_launch_].params.size()) {
+    Bucket& b = buckets_[next_launch_++];
+    b.wait = comm_->sum_async(b.flat);
+  }
+}
+
+void GradReducer::finish() {
+  // Parameters without a gradient this step: their slots count as zeros.
+  for (auto& b : buckets_)
+    for (size_t k : b.params)
+      if (!got_[k]) {
+        b.flat.slice(0, int64_t(offset_[k]), int64_t(offset_[k]) + params_[k].numel()).zero_();
+        b.ready = b.params.size();
+      }
+  launch_ready();
+  const double inv = 1.0 / comm_->world();
+  for (auto& b : buckets_) {
+    b.wait();
+    b.flat.mul_(inv);
+    for (size_t k : b.params) {
+      if (!got_[k]) continue;
+      auto& p = params_[k];
+      auto avg = b.flat.slice(0, int64_t(offset_[k]), int64_t(offset_[k]) + p.numel()).view(p.sizes());
+      if (p.grad().defined()) p.mutable_grad().copy_(avg);
+      else p.mutable_grad() = avg.to(p.dtype()).clone();
+    }
+    b.ready = 0;
+    b.wait = nullptr;
+  }
+  std::fill(got_.begin(), got_.end(), false);
+  next_launch_ = 0;
+}
+
+std::pair<int64_t, int64_t> shard_rows(int64_t n, int64_t batch, int rank, int world) {
+  const int64_t chunks = (n + batch - 1) / batch;
+  const int64_t c0 = chunks * rank / world, c1 = chunks * (rank + 1) / world;
+  return {std::min(n, c0 * batch), std::min(n, c1 * batch)};
 }
 
 }  // namespace ldae

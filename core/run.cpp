@@ -256,12 +256,113 @@ void load_trained_model(const std::string& path, DiT& model,
   }
 }
 
-torch::Device pick_device(const std::string& want) {
+// cpu | cuda | auto; data-parallel ranks on one node take GPUs by local rank.
+torch::Device pick_device(const std::string& want, const std::shared_ptr<Communicator>& comm) {
   if (want == "cuda" && !torch::cuda::is_available())
     throw InputError("train.device = \"cuda\" but this LibTorch sees no CUDA device; use "
                      "\"auto\" or \"cpu\"");
   if (want == "cpu" || !torch::cuda::is_available()) return torch::kCPU;
-  return torch::kCUDA;
+  const int64_t n = int64_t(torch::cuda::device_count());
+  return torch::Device(torch::kCUDA, comm ? c10::DeviceIndex(comm->local_rank() % n) : 0);
+}
+
+// Data parallel: what rank 0 tells the other ranks once it holds a run.
+constexpr int64_t kStageAbort = 0, kStageTrain = 1, kStageReuse = 2, kStageRawPixels = 3;
+// A worker waits this long for rank 0 (which may be probing or generating).
+constexpr double kWaitForRankZeroS = 7 * 24 * 3600.0;
+
+
+// Probe features of every row of z0. Data parallel: each rank computes a
+// contiguous shard of whole batches and rank 0 gathers them in order (other
+// ranks get an undefined tensor); the rows are one process's, bit for bit.
+torch::Tensor gathered_features(DiT& model, const torch::Tensor& z0, const torch::Tensor& V,
+                                int64_t blocks, const RunConfig& cfg, double gamma, double sigma,
+                                torch::Device device, uint64_t seed,
+                                const std::shared_ptr<Communicator>& comm) {
+  constexpr int64_t batch = 1024;
+  auto features = [&](std::pair<int64_t, int64_t> rows) {
+    return encoder_features(model, z0, V, blocks, cfg.probe.t, gamma, sigma, cfg.probe.noisy,
+                            batch, device, seed, rows);
+  };
+  if (!comm) return features({0, -1});
+  const int64_t N = z0.size(0);
+  std::vector<std::pair<int64_t, int64_t>> shard;
+  int64_t most = 0;
+  for (int r = 0; r < comm->world(); ++r) {
+    shard.push_back(shard_rows(N, batch, r, comm->world()));
+    most = std::max(most, shard.back().second - shard.back().first);
+  }
+  auto mine = features(shard[comm->rank()]);  // (rows, W)
+  auto padded = torch::zeros({most, mine.size(1)}, mine.options());  // gather needs equal shapes
+  padded.slice(0, 0, mine.size(0)).copy_(mine);
+  auto all = comm->gather(padded);
+  if (all.empty()) return {};
+  std::vector<torch::Tensor> parts;
+  for (int r = 0; r < comm->world(); ++r)
+    parts.push_back(all[r].slice(0, 0, shard[r].second - shard[r].first));
+  return torch::cat(parts);
+}
+
+// What every data-parallel rank does for a run, in the same order: the
+// tokenized training set, the denoiser (trained, or a trained one reused),
+// and the probe features (all of them on rank 0). Rank 0 alone writes.
+struct EncoderStage {
+  TrainResult train;              // status Done with steps 0 when reused
+  bool reused = false;
+  std::vector<std::array<double, 3>> loss;
+  torch::Tensor f_train, f_test;  // (N, W) on rank 0 / one process
+};
+
+EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData& td,
+                                 const torch::Tensor& train_img, const torch::Tensor& test_img,
+                                 int64_t classes, const std::string& dir, bool reuse,
+                                 const RunContext& ctx, torch::Device device, DiT* model_out,
+                                 const std::function<void(const std::string&)>& log) {
+  EncoderStage st;
+  if (cfg.data.augment == "rrc_flip") {
+    // Sec. 5: every batch is a fresh random resized crop + flip, tokenized
+    // anew. (Data parallel: each rank crops its own slice, so augmented runs
+    // match one process in distribution, not bit for bit.)
+    td.batch = [&tok, train_img](const torch::Tensor& idx) {
+      torch::NoGradGuard ng;
+      auto im = random_resized_crop_flip(train_img.index_select(0, idx));
+      return std::make_pair(tok.encode(im), tok.is_linear() ? tok.to_patch_space(im) : torch::Tensor());
+    };
+  }
+  const Objective obj = make_objective(cfg.objective);
+  const ModelShape shape = model_shape(cfg.model);
+  torch::manual_seed(cfg.seed);
+  DiT model(dit_options(cfg, obj, td, train_img.size(2), train_img.size(3), classes));
+  const Schedule schedule = make_schedule(cfg.noise);
+  // Runs that differ only in probe.* / eval.* keys share one trained
+  // model (appendix sweeps over the probe's t and block train once).
+  const std::string model_path = trained_model_path(cfg, ctx.results);
+  if (reuse) {
+    load_trained_model(model_path, model, &st.loss, device);
+    st.reused = true;
+    log("trained model reused from " + model_path);
+  } else {
+    Trainer trainer(cfg, model, schedule, device);
+    trainer.set_communicator(ctx.comm);
+    st.train = trainer.train(td, dir + "/ckpt/last.pt", ctx.stop, log, ctx.max_steps);
+    st.loss = st.train.loss_curve;
+    if (st.train.status != TrainResult::Done) return st;
+    trainer.use_ema();
+    if (!ctx.comm || ctx.comm->rank() == 0) save_trained_model(model_path, model, st.loss);
+  }
+  const int64_t blocks = cfg.probe.block >= 0 ? cfg.probe.block : shape.split;
+  const double gamma = obj.input_scaling ? schedule.gamma.at(cfg.probe.t) : 1.0;
+  const double sigma = schedule.sigma.at(cfg.probe.t);
+  auto V = obj.image_space ? td.V : torch::Tensor();
+  torch::Tensor test_z0;
+  {
+    torch::NoGradGuard ng;
+    test_z0 = tok.encode(test_img);
+  }
+  st.f_train = gathered_features(model, td.z0, V, blocks, cfg, gamma, sigma, device, cfg.seed + 1, ctx.comm);
+  st.f_test = gathered_features(model, test_z0, V, blocks, cfg, gamma, sigma, device, cfg.seed + 2, ctx.comm);
+  *model_out = model;
+  return st;
 }
 
 }  // namespace
@@ -372,6 +473,15 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       return out;
     }
   }
+  // Data parallel: this process holds the run; the other ranks join it now
+  // and hear at `tell` whether to train, reuse or give up.
+  bool told = false;
+  auto tell = [&](int64_t stage) {
+    if (!ctx.comm || told) return;
+    told = true;
+    ctx.comm->broadcast(stage, kWaitForRankZeroS);
+  };
+  if (ctx.comm) ctx.comm->broadcast(ctx.dp_index, kWaitForRankZeroS);
   write_atomic(dir + "/config.toml", to_toml(cfg));
   std::ofstream logf(dir + "/log.txt", std::ios::app);
   auto log = [&](const std::string& line) { logf << "[" << now_iso() << "] " << line << std::endl; };
@@ -380,7 +490,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
                       : cfg.train.threads > 0 ? cfg.train.threads
                                               : int(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
-  const torch::Device device = pick_device(cfg.train.device);
+  const torch::Device device = pick_device(cfg.train.device, ctx.comm);
 
   std::map<std::string, std::string> params;
   for (const auto& k : config_keys()) params[k] = value_str(get(cfg, k));
@@ -399,11 +509,16 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     rec["plugins"].push_back({{"name", p.name}, {"version", p.version}, {"path", p.path}});
   rec["device"] = device.str();
   rec["threads"] = threads;
+  rec["data_parallel"] = {{"world", ctx.comm ? ctx.comm->world() : 1},
+                          {"backend", ctx.comm ? ctx.comm->backend() : "none"}};
   rec["params"] = params;
   rec["updated"] = now_iso();
   write_run_json(dir, rec);
   index_run(store, dir);  // the index mirrors run.json, the source of truth
-  log(fmt::format("run {} '{}' seed {} on {} with {} threads", id, label, cfg.seed, device.str(), threads));
+  log(fmt::format("run {} '{}' seed {} on {} with {} threads{}", id, label, cfg.seed, device.str(), threads,
+                  ctx.comm ? fmt::format(", data parallel over {} {} processes", ctx.comm->world(),
+                                         ctx.comm->backend())
+                           : ""));
 
   auto finish = [&](const std::string& status, const std::string& error) {
     rec["status"] = status;
@@ -425,6 +540,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
 
     if (cfg.probe.features == "raw_pixels") {
       // The anchor of every table: the same probe on raw pixels, no training.
+      tell(kStageRawPixels);
       f_train = train_img.reshape({train_img.size(0), -1});
       f_test = test_img.reshape({test_img.size(0), -1});
     } else {
@@ -444,55 +560,38 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       metrics.tokenizer_fit = tok->fit_curve();
       log(fmt::format("tokenizer reconstruction MSE on the test split: {:.6f}", metrics.recon_mse));
       TrainData td = prepare_train_data(*tok, train_img, train_y);
-      if (cfg.data.augment == "rrc_flip") {
-        // Sec. 5: every batch is a fresh random resized crop + flip, tokenized anew.
-        td.batch = [&](const torch::Tensor& idx) {
-          torch::NoGradGuard ng;
-          auto im = random_resized_crop_flip(train_img.index_select(0, idx));
-          return std::make_pair(tok->encode(im),
-                                tok->is_linear() ? tok->to_patch_space(im) : torch::Tensor());
-        };
+      const bool reuse = fs::exists(trained_model_path(cfg, ctx.results));
+      tell(reuse ? kStageReuse : kStageTrain);  // the tokenizer file is there for the others now
+      DiT model{nullptr};
+      auto st = train_and_featurize(cfg, *tok, td, train_img, test_img, data.classes, dir, reuse, ctx,
+                                    device, &model, log);
+      metrics.loss = st.loss;
+      if (!st.reused) {
+        rec["timings"]["train_s"] = rec["timings"].value("train_s", 0.0) + st.train.seconds;
+        rec["steps"] = st.train.steps;
       }
-      const Objective obj = make_objective(cfg.objective);
-      const ModelShape shape = model_shape(cfg.model);
-      const DiTOptions mo = dit_options(cfg, obj, td, train_img.size(2), train_img.size(3), data.classes);
-      torch::manual_seed(cfg.seed);
-      DiT model(mo);
-      const Schedule schedule = make_schedule(cfg.noise);
-      // Runs that differ only in probe.* / eval.* keys share one trained
-      // model (appendix sweeps over the probe's t and block train once).
-      const std::string model_path = trained_model_path(cfg, ctx.results);
-      if (fs::exists(model_path)) {
-        load_trained_model(model_path, model, &metrics.loss, device);
-        log("trained model reused from " + model_path);
-      } else {
-        Trainer trainer(cfg, model, schedule, device);
-        auto tr = trainer.train(td, dir + "/ckpt/last.pt", ctx.stop, log, ctx.max_steps);
-        metrics.loss = tr.loss_curve;
-        rec["timings"]["train_s"] = rec["timings"].value("train_s", 0.0) + tr.seconds;
-        rec["steps"] = tr.steps;
-        if (tr.status == TrainResult::Failed) {
-          log("FAILED: " + tr.error);
-          finish("failed", tr.error);
-          out.status = RunOutcome::Failed;
-          out.error = tr.error;
-          return out;
-        }
-        if (tr.status == TrainResult::Stopped) {
-          log(fmt::format("interrupted at step {}; checkpoint kept for resume", tr.steps));
-          finish("interrupted", "");
-          out.status = RunOutcome::Stopped;
-          return out;
-        }
-        trainer.use_ema();
-        save_trained_model(model_path, model, metrics.loss);
+      if (st.train.status == TrainResult::Failed) {
+        log("FAILED: " + st.train.error);
+        finish("failed", st.train.error);
+        out.status = RunOutcome::Failed;
+        out.error = st.train.error;
+        return out;
       }
+      if (st.train.status == TrainResult::Stopped) {
+        log(fmt::format("interrupted at step {}; checkpoint kept for resume", st.train.steps));
+        finish("interrupted", "");
+        out.status = RunOutcome::Stopped;
+        return out;
+      }
+      f_train = st.f_train;
+      f_test = st.f_test;
       if (cfg.eval.fid_samples > 0) {
         const auto t_gen = clk::now();
         torch::Tensor samples;
         auto net = feature_net(cfg.eval.fid_net);
-        metrics.fid = generation_fid(model, schedule, obj, *tok, test_img, *net, cfg, data.classes,
-                                     td.z0.size(1), td.z0.size(2), device, &samples);
+        const Objective obj = make_objective(cfg.objective);
+        metrics.fid = generation_fid(model, make_schedule(cfg.noise), obj, *tok, test_img, *net, cfg,
+                                     data.classes, td.z0.size(1), td.z0.size(2), device, &samples);
         metrics.samples = to_f32(samples);
         metrics.samples_shape = shape_of(samples);
         rec["eval_fid"] = metrics.fid;
@@ -501,19 +600,6 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
                         std::min<int64_t>(cfg.eval.fid_samples, test_img.size(0)), cfg.eval.sampler,
                         cfg.eval.sample_steps, net->describe(), secs_since(t_gen)));
       }
-      const int64_t blocks = cfg.probe.block >= 0 ? cfg.probe.block : shape.split;
-      const double gamma = obj.input_scaling ? schedule.gamma.at(cfg.probe.t) : 1.0;
-      const double sigma = schedule.sigma.at(cfg.probe.t);
-      auto V = obj.image_space ? td.V : torch::Tensor();
-      torch::Tensor test_z0;
-      {
-        torch::NoGradGuard ng;
-        test_z0 = tok->encode(test_img);
-      }
-      f_train = encoder_features(model, td.z0, V, blocks, cfg.probe.t, gamma, sigma,
-                                 cfg.probe.noisy, 1024, device, cfg.seed + 1);
-      f_test = encoder_features(model, test_z0, V, blocks, cfg.probe.t, gamma, sigma,
-                                cfg.probe.noisy, 1024, device, cfg.seed + 2);
     }
     f_train = plugin_probe_features(cfg, f_train);
     f_test = plugin_probe_features(cfg, f_test);
@@ -541,9 +627,11 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     out.status = RunOutcome::Done;
     out.top1 = pr.top1;
   } catch (const InputError&) {
+    tell(kStageAbort);
     finish("failed", "bad input");
     throw;
   } catch (const std::exception& e) {
+    tell(kStageAbort);
     // A failure inside one run (a tokenizer fit that diverged, a sampler
     // error) fails that run with its message; the sweep goes on.
     const std::string what = std::string(e.what()).substr(0, 500);
@@ -553,6 +641,37 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     out.error = what;
   }
   out.seconds = secs_since(t_start);
+  return out;
+}
+
+RunOutcome follow_run(const RunConfig& cfg, const RunContext& ctx) {
+  RunOutcome out;
+  const int64_t what = ctx.comm->broadcast(0, kWaitForRankZeroS);
+  if (what == kStageAbort || what == kStageRawPixels) {
+    out.status = what == kStageAbort ? RunOutcome::Failed : RunOutcome::Done;
+    return out;
+  }
+  const int threads = ctx.threads > 0 ? ctx.threads : cfg.train.threads;
+  if (threads > 0) torch::set_num_threads(threads);
+  const torch::Device device = pick_device(cfg.train.device, ctx.comm);
+  const Dataset& data = cached_dataset(cfg.data, ctx.results);
+  auto train_img = to_float(data.train, cfg.data.normalize);
+  auto test_img = to_float(data.test, cfg.data.normalize);
+  auto train_y = to_labels(data.train);
+  auto quiet = [](const std::string&) {};
+  double fit_s = 0;
+  // Rank 0 has fitted and saved it: this loads the file (shared file system).
+  auto tok = fitted_tokenizer(cfg, train_img, ctx.results, [] {
+    return std::shared_ptr<FeatureNet>();
+  }, quiet, &fit_s);
+  TrainData td = prepare_train_data(*tok, train_img, train_y);
+  DiT model{nullptr};
+  auto st = train_and_featurize(cfg, *tok, td, train_img, test_img, data.classes,
+                                run_dir(ctx.results, run_id(cfg)), what == kStageReuse, ctx,
+                                device, &model, quiet);
+  out.status = st.train.status == TrainResult::Done      ? RunOutcome::Done
+               : st.train.status == TrainResult::Stopped ? RunOutcome::Stopped
+                                                         : RunOutcome::Failed;
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/config.hpp"
+#include "core/distributed.hpp"
 #include "core/dit.hpp"
 #include "core/store.hpp"
 
@@ -18,6 +19,10 @@ struct RunContext {
   const std::atomic<bool>* stop = nullptr;  // set by SIGINT/SIGTERM
   int64_t max_steps = 0;                    // tests: stop after N steps
   bool wait_if_busy = false;                // wait for another process's run to end
+  // Data parallel (run_sweep under torchrun or srun): every rank calls
+  // execute_run for the run rank 0 announced; rank 0 alone writes records.
+  std::shared_ptr<Communicator> comm;
+  int64_t dp_index = -1;                    // rank 0: the plan index it announces
 };
 
 struct RunOutcome {
@@ -34,6 +39,13 @@ std::string run_status(const std::string& results, const std::string& id);
 
 RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const RunContext& ctx,
                        Store& store);
+
+// Data parallel, ranks other than 0, once rank 0 has announced this run
+// (RunContext::comm): mirror its computation (same data, tokenizer file,
+// model and noise; this rank's slice of each batch and of the probe
+// features) and write nothing. Needs the results root on a file system that
+// every rank sees.
+RunOutcome follow_run(const RunConfig& cfg, const RunContext& ctx);
 
 // ---- the parts of a run that figures reuse (show_noise) ----------------------
 class Tokenizer;

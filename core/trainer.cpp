@@ -105,6 +105,14 @@ int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>
   }
 }
 
+namespace {
+// Training data that fits stays on the accelerator for the whole run (no
+// copy per step); larger sets stream through pinned memory.
+constexpr int64_t kResidentBytes = int64_t(8) << 30;
+
+int64_t bytes_of(const torch::Tensor& t) { return t.defined() ? t.numel() * int64_t(t.element_size()) : 0; }
+}  // namespace
+
 TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
                            const std::atomic<bool>* stop,
                            std::function<void(const std::string&)> log, int64_t max_steps) {
@@ -128,15 +136,38 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
   const auto gammas = torch::tensor(schedule_.gamma, torch::kFloat64).to(torch::kFloat32).to(device_);
   const auto sigmas = torch::tensor(schedule_.sigma, torch::kFloat64).to(torch::kFloat32).to(device_);
   const bool need_x = objective_.target == Target::OriginalImage;
+  // Where the prepared latents live: on the device when they fit (indexing
+  // then happens there), else on the host, copied per batch.
+  const bool resident = !data.batch && (device_.is_cpu() ||
+                        bytes_of(data.z0) + (need_x ? bytes_of(data.x) : 0) <= kResidentBytes);
+  const auto z0_all = resident ? data.z0.to(device_) : data.z0;
+  const auto x_all = need_x && resident ? data.x.to(device_) : data.x;
+  const auto labels_all = cfg_.model.class_cond ? data.labels.to(device_) : torch::Tensor();
+  auto upload = [&](torch::Tensor t) {  // host batch -> device, overlapping when it can
+    if (!t.defined() || t.device() == device_) return t;
+    if (device_.is_cuda()) return t.pin_memory().to(device_, /*non_blocking=*/true);
+    return t.to(device_);
+  };
+  // Data parallel: gradients averaged bucket by bucket while backward runs.
+  std::unique_ptr<GradReducer> reducer;
+  if (comm_) reducer = std::make_unique<GradReducer>(comm_, model_->parameters(), cfg_.train.bucket_mb);
   model_->train();
   Progress progress("train", total, cfg_.train.log_every, B, log);
   const int64_t first = step;
   int64_t perm_epoch = -1;
   torch::Tensor perm;
-  double loss_sum = 0;
+  // The loss is summed on the device and read (a host synchronisation) only
+  // at sync points: every log_every steps, at checkpoints and at the end.
+  // Data-parallel ranks agree on stopping there too, so a stop request takes
+  // effect within log_every steps; one process stops at the next step.
+  auto loss_acc = torch::zeros({}, torch::dtype(torch::kFloat64).device(device_));
   int64_t loss_n = 0;
+  std::string shown = "loss -";
+  auto stop_requested = [&] {
+    return (stop && stop->load()) || (max_steps > 0 && step - first >= max_steps);
+  };
   while (step < total) {
-    if ((stop && stop->load()) || (max_steps > 0 && step - first >= max_steps)) {
+    if (!comm_ && stop_requested()) {
       if (!ckpt.empty()) save(ckpt, step, res.loss_curve);
       res.status = TrainResult::Stopped;
       break;
@@ -150,19 +181,21 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     torch::manual_seed(step_seed(cfg_.seed, step));
     // This process's share of the global batch (all of it without data parallel).
     auto idx = perm.slice(0, i * B + rank * b, i * B + (rank + 1) * b);
-    torch::Tensor z0, x;  // (B, L, d), (B, L, D)
+    const auto idx_dev = resident ? idx.to(device_) : idx;
+    torch::Tensor z0, x;  // (b, L, d), (b, L, D)
     if (data.batch) {
       auto fresh = data.batch(idx);
-      z0 = fresh.first.to(device_);
-      if (need_x) x = fresh.second.to(device_);
+      z0 = upload(fresh.first);
+      if (need_x) x = upload(fresh.second);
     } else {
-      z0 = data.z0.index_select(0, idx).to(device_);
-      if (need_x) x = data.x.index_select(0, idx).to(device_);
+      z0 = upload(z0_all.index_select(0, idx_dev));
+      if (need_x) x = upload(x_all.index_select(0, idx_dev));
     }
-    // t and eps are drawn for the whole global batch, then sliced, so every
-    // sample sees the noise it would see in one process.
-    auto t = torch::randint(1, schedule_.T + 1, {B}, torch::kLong).slice(0, rank * b, (rank + 1) * b).to(device_);
-    auto eps = torch::randn({B, z0.size(1), z0.size(2)}, z0.options()).slice(0, rank * b, (rank + 1) * b);
+    // t and eps are drawn for the whole global batch, then sliced, so every sample sees the noise it would see in one process.
+    // Drawn where they are used (the device's generator, seeded with the host's).
+    const auto on_dev = torch::TensorOptions().device(device_);
+    auto t = torch::randint(1, schedule_.T + 1, {B}, on_dev.dtype(torch::kLong)).slice(0, rank * b, (rank + 1) * b);
+    auto eps = torch::randn({B, z0.size(1), z0.size(2)}, on_dev.dtype(z0.dtype())).slice(0, rank * b, (rank + 1) * b);
     auto gamma = gammas.index_select(0, t), sigma = sigmas.index_select(0, t);
     // Neither target nor weight draws random numbers, so forming them before
     // the forward pass leaves the step's random stream as it was.
@@ -181,7 +214,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
       if (h.transform_target) h.transform_target(sc);
     }
     torch::Tensor y;
-    if (cfg_.model.class_cond) y = data.labels.index_select(0, idx).to(device_);
+    if (cfg_.model.class_cond) y = labels_all.index_select(0, idx.to(device_));
     torch::Tensor pred;
     {
       compat::Autocast ac(cfg_.train.bf16, device_);
@@ -195,12 +228,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     // set_to_none=True): backward then writes fresh buffers, no add pass.
     for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();
     loss.backward();
-    if (comm_) {  // average gradients: one flattened all-reduce
-      std::vector<torch::Tensor> grads;
-      for (auto& p : model_->parameters())
-        if (p.grad().defined()) grads.push_back(p.mutable_grad());
-      comm_->average(grads);
-    }
+    if (reducer) reducer->finish();
     if (cfg_.train.grad_clip > 0)
       torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.train.grad_clip);
     const double lr = lr_at(step, total, spe);
@@ -213,22 +241,37 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
       for (size_t k = 0; k < params.size(); ++k)
         ema_[k].mul_(cfg_.train.ema).add_(params[k].detach(), 1.0 - cfg_.train.ema);
     }
-    const double lv = comm_ ? comm_->average(loss.item<double>()) : loss.item<double>();
-    if (!std::isfinite(lv)) {
-      res.status = TrainResult::Failed;
-      res.error = fmt::format("non-finite loss {} at step {} (lr {:.3g}); lower train.base_lr "
-                              "or set train.grad_clip",
-                              lv, step, lr);
-      break;
+    loss_acc.add_(loss.detach().to(torch::kFloat64));
+    ++loss_n, ++step;
+    const bool at_ckpt = !ckpt.empty() && step % cfg_.train.checkpoint_every == 0 && step < total;
+    const bool at_log = step % cfg_.train.log_every == 0 || step == total;
+    if (at_log || at_ckpt) {
+      // Sync point: [sum of losses, stop votes] over every rank. A
+      // checkpoint is written only after its losses were seen finite.
+      auto s = torch::stack({loss_acc.cpu(), torch::tensor(stop_requested() ? 1.0 : 0.0, torch::kFloat64)});
+      if (comm_) comm_->sum(s);
+      const double mean = s[0].item<double>() / double(world * loss_n);
+      if (!std::isfinite(mean)) {
+        res.status = TrainResult::Failed;
+        const std::string where = loss_n == 1 ? fmt::format("at step {}", step)
+                                              : fmt::format("in steps {}..{}", step - loss_n + 1, step);
+        res.error = fmt::format("non-finite loss {} {} (lr {:.3g}); lower train.base_lr or set "
+                                "train.grad_clip", mean, where, lr);
+        break;
+      }
+      if (at_log) {
+        res.loss_curve.push_back({double(step), mean, lr});
+        shown = fmt::format("loss {:.4f}", mean);
+        loss_acc.zero_(), loss_n = 0;
+      }
+      if (at_ckpt) save(ckpt, step, res.loss_curve);
+      if (comm_ && s[1].item<double>() > 0 && step < total) {
+        if (!ckpt.empty() && !at_ckpt) save(ckpt, step, res.loss_curve);
+        res.status = TrainResult::Stopped;
+        break;
+      }
     }
-    loss_sum += lv, ++loss_n, ++step;
-    progress.update(step, first, fmt::format("loss {:.4f}", loss_sum / loss_n));
-    if (step % cfg_.train.log_every == 0 || step == total) {
-      res.loss_curve.push_back({double(step), loss_sum / loss_n, lr});
-      loss_sum = 0, loss_n = 0;
-    }
-    if (!ckpt.empty() && step % cfg_.train.checkpoint_every == 0 && step < total)
-      save(ckpt, step, res.loss_curve);
+    if (rank == 0) progress.update(step, first, shown);  // one progress line per run
   }
   // Keep the finished weights until the run is recorded: a kill during the
   // probe then costs the probe, not the training.

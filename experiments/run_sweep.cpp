@@ -12,6 +12,7 @@
 
 #include "core/cli.hpp"
 #include "core/data.hpp"
+#include "core/distributed.hpp"
 #include "core/plugins.hpp"
 #include "core/records.hpp"
 #include "core/registry.hpp"
@@ -97,6 +98,34 @@ int launch_slurm(const SweepFile& sweep, const std::string& profile, const std::
   const int rc = std::system(("sbatch " + shell_quote(script)).c_str());
   if (rc != 0) throw InputError(fmt::format("sbatch {} failed (exit {})", script, rc));
   return 0;
+}
+
+// What rank 0 broadcasts instead of a plan index when the sweep ends.
+constexpr int64_t kSweepDone = -1, kSweepStopped = -2, kSweepFailed = -3;
+
+// Data parallel, ranks other than 0: join each run rank 0 announces (by its
+// index in the plan, which every rank expands identically) until it says the
+// sweep is over. Exit code as rank 0's: 0 done, 130 stopped, 1 otherwise.
+int follow_sweep(const std::vector<PlannedRun>& plan, const DistEnv& dist, const std::string& results,
+                 int threads, bool dry_run) {
+  if (dry_run) return 0;
+  RunContext ctx;
+  ctx.results = results;
+  ctx.threads = threads;
+  ctx.stop = &g_stop;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGUSR1, on_usr1);
+  ctx.comm = connect_gloo(dist);
+  for (;;) {
+    const int64_t k = ctx.comm->broadcast(kSweepFailed, 7 * 24 * 3600.0);
+    if (k == kSweepDone) return 0;
+    if (k == kSweepStopped) return 130;
+    if (k < 0 || size_t(k) >= plan.size()) return 1;
+    auto out = follow_run(plan[size_t(k)].cfg, ctx);
+    if (out.status == RunOutcome::Failed)
+      fmt::print(stderr, "rank {}: run {} ended early (rank 0 records why)\n", dist.rank, plan[size_t(k)].id);
+  }
 }
 
 void print_registries() {
@@ -216,6 +245,13 @@ int run(int argc, char** argv) {
   if (slurm.gpus_per_run < 0 || slurm.cpus_per_run < 0)
     throw InputError("--gpus-per-run and --cpus-per-run must be >= 0");
 
+  // Data parallel (torchrun --no-python, or srun with several tasks): every
+  // rank runs this program; rank 0 walks the plan and the others follow.
+  const DistEnv dist = dist_env_from_process();
+  if (dist.world > 1 && launcher == "slurm")
+    throw InputError("--launcher slurm submits a sweep from a login node; run it outside torchrun/srun");
+  if (dist.rank != 0) return follow_sweep(plan, dist, results, threads, vm.count("dry-run") > 0);
+
   fmt::print("sweep {} ({}), profile {}, {} runs\n", sweep.name, sweep.mode,
              profile.empty() ? "-" : profile, plan.size());
   for (const auto& p : plan) {
@@ -245,11 +281,28 @@ int run(int argc, char** argv) {
   ctx.results = results;
   ctx.threads = threads;
   ctx.stop = &g_stop;
+  ctx.comm = connect_gloo(dist);
+  if (ctx.comm)
+    fmt::print("data parallel: {} {} processes ({}'s environment), rendezvous {}:{}\n", dist.world,
+               ctx.comm->backend(), dist.source, dist.master_addr, dist.master_port);
+  // However this process leaves the sweep, the followers hear it and exit too.
+  struct SweepEnd {
+    std::shared_ptr<Communicator> comm;
+    int64_t code = kSweepFailed;
+    ~SweepEnd() {
+      try {
+        if (comm) comm->broadcast(code, 60);
+      } catch (...) {
+      }
+    }
+  } sweep_end{ctx.comm};
   int failed = 0;
   size_t k = 0;
   bool requeued = false;
   // Returns false when the sweep must stop (interrupted).
   auto run_one = [&](const PlannedRun& p, std::vector<PlannedRun>& busy) {
+    ctx.dp_index = std::find_if(plan.begin(), plan.end(), [&](const PlannedRun& q) { return q.id == p.id; }) -
+                   plan.begin();
     fmt::print("\n[{}/{}] row {} seed {} {}: {}\n", ++k, plan.size(), p.row, p.seed, p.id, p.label);
     std::fflush(stdout);
     auto out = execute_run(p.cfg, p.label, ctx, store);
@@ -277,11 +330,13 @@ int run(int argc, char** argv) {
   // Runs another process is training (a concurrent sweep, or an orphan of a
   // killed `make`) are left for a second pass that waits for them.
   std::vector<PlannedRun> busy, unused;
+  sweep_end.code = kSweepStopped;
   for (const auto& p : plan)
     if (!run_one(p, busy)) return requeued ? 0 : 130;
   ctx.wait_if_busy = true;
   for (const auto& p : busy)
     if (!run_one(p, unused)) return requeued ? 0 : 130;
+  sweep_end.code = kSweepDone;
   fmt::print("\nsweep {}: {} runs, {} failed; tables: make_tables --results {} --sweep {}\n",
              sweep.name, plan.size(), failed, results, sweep.name);
   return failed ? 1 : 0;

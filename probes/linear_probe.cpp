@@ -4,24 +4,31 @@
 
 #include <cmath>
 
+#include "core/trainer.hpp"  // step_seed
+
 namespace ldae {
 
 torch::Tensor encoder_features(DiT& model, const torch::Tensor& tokens, const torch::Tensor& V,
                                int64_t blocks, int64_t t, double gamma, double sigma, bool noisy,
-                               int64_t batch, torch::Device device, uint64_t seed) {
+                               int64_t batch, torch::Device device, uint64_t seed,
+                               std::pair<int64_t, int64_t> rows) {
+  const int64_t end = rows.second < 0 ? tokens.size(0) : rows.second;
   const auto Vd = V.defined() ? V.to(device) : V;
   torch::NoGradGuard ng;
   model->eval();
-  torch::manual_seed(seed);
   std::vector<torch::Tensor> out;
-  for (int64_t i = 0; i < tokens.size(0); i += batch) {
-    auto z = tokens.slice(0, i, std::min(i + batch, tokens.size(0))).to(device);
+  for (int64_t i = rows.first; i < end; i += batch) {
+    auto z = tokens.slice(0, i, std::min(i + batch, end)).to(device);
     auto in = gamma * z;
-    if (noisy) in = in + sigma * torch::randn_like(z);
+    if (noisy) {
+      auto gen = at::detail::createCPUGenerator(step_seed(seed, uint64_t(i / batch)));
+      in = in + sigma * torch::randn(z.sizes(), gen, torch::kFloat32).to(device);
+    }
     if (Vd.defined()) in = torch::matmul(in, Vd);  // (b, L, d) -> (b, L, D)
     auto ts = torch::full({z.size(0)}, double(t), z.options());
     out.push_back(model->features(in, ts, blocks).mean(/*dim=*/1).to(torch::kCPU));  // (b, W)
   }
+  if (out.empty()) return torch::zeros({0, model->opt.width});
   return torch::cat(out, 0);
 }
 

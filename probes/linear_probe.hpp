@@ -23,10 +23,14 @@ struct ProbeResult {
 // Encoder features: the output of the first `blocks` blocks for input
 // latents z0 (N, L, d) at step t: input gamma_t z0 [+ sigma_t eps if noisy],
 // mapped to image space by V (d, D) when V is defined, pooled over tokens.
-// -> (N, width), computed in batches, eval mode.
+// -> (rows, width), computed in batches, eval mode. `rows` = [begin, end)
+// of z0 (end -1: to the last), begin a multiple of `batch`: batch k's noise
+// comes from (seed, k), so data-parallel ranks computing shards of the rows
+// get exactly one process's features.
 torch::Tensor encoder_features(DiT& model, const torch::Tensor& z0, const torch::Tensor& V,
                                int64_t blocks, int64_t t, double gamma, double sigma, bool noisy,
-                               int64_t batch, torch::Device device, uint64_t seed);
+                               int64_t batch, torch::Device device, uint64_t seed,
+                               std::pair<int64_t, int64_t> rows = {0, -1});
 
 // Train the probe on (train_x (N, F), train_y (N,)) and evaluate on the test
 // split each epoch. Deterministic given the seed.

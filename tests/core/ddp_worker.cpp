@@ -17,6 +17,7 @@ int main() {
   c.train.epochs = 2, c.train.batch = 16, c.train.base_lr = 1e-3, c.train.log_every = 1;
   c.train.warmup_epochs = 1, c.train.grad_clip = 1.0;
   c.noise.schedule = "linear_gamma2";
+  c.train.bucket_mb = 0.01;  // ~2600 floats: several buckets in flight
   torch::manual_seed(4);
   TrainData d;
   d.z0 = torch::randn({64, 16, 4});  // (N, L, d)

@@ -91,11 +91,17 @@ TEST(Trainer, NonFiniteLossFailsWithStepAndValue) {
   cfg.train.base_lr = 1e30;  // diverges at once
   cfg.train.warmup_epochs = 0;
   auto data = tiny_data();
-  Trainer t(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
-  auto r = t.train(data, "", nullptr, {});
-  ASSERT_EQ(r.status, TrainResult::Failed);
-  EXPECT_NE(r.error.find("non-finite loss"), std::string::npos) << r.error;
-  EXPECT_NE(r.error.find("at step"), std::string::npos) << r.error;
+  // The loss is read at sync points (every log_every steps): the error names
+  // the steps since the last one, or the step itself when that is every step.
+  for (int every : {50, 1}) {
+    cfg.train.log_every = every;
+    Trainer t(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+    auto r = t.train(data, "", nullptr, {});
+    ASSERT_EQ(r.status, TrainResult::Failed);
+    EXPECT_NE(r.error.find("non-finite loss"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find(every == 1 ? "at step 2 " : "in steps 1.."), std::string::npos) << r.error;
+    EXPECT_TRUE(r.loss_curve.empty() || std::isfinite(r.loss_curve.back()[1]));
+  }
 }
 
 TEST(Trainer, WarmupThenHalfCycleCosine) {

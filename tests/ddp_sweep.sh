@@ -1,0 +1,73 @@
+#!/bin/sh
+# Data parallel inside run_sweep: the same sweep run by two Gloo processes
+# (torchrun's environment) gives one process's results: the same loss curve
+# to float tolerance and the same probe accuracy, with rank 0 alone writing.
+# A stop mid-run checkpoints; both ranks resume from it and end where one
+# uninterrupted process ends.   ddp_sweep.sh BUILD_DIR SOURCE_DIR
+set -eu
+bin=$1; src=$2; d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+sweep="$src/tests/e2e/synthetic.toml"
+opts="--threads 1 --only l-DAE --set train.log_every=1 --set train.epochs=12"
+port=$((31000 + $$ % 2000))
+start2() {  # start2 RESULTS TAG: both ranks in the background (pids in p0, p1)
+  port=$((port + 1))
+  RANK=0 WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
+    "$bin/run_sweep" "$sweep" --results "$1" $opts > "$d/$2.rank0" 2>&1 &
+  p0=$!
+  RANK=1 WORLD_SIZE=2 LOCAL_RANK=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
+    "$bin/run_sweep" "$sweep" --results "$1" $opts > "$d/$2.rank1" 2>&1 &
+  p1=$!
+}
+curve() {  # curve RESULTS: "step loss" of every run, in run order
+  sqlite3 -separator ' ' "$1/results.db" \
+    "select step, value from metrics where name = 'train.loss' order by run_id, step"
+}
+top1() { sqlite3 "$1/results.db" "select value from metrics m where name = 'probe.test_acc' and step = (select max(step) from metrics where run_id = m.run_id and name = m.name) order by run_id"; }
+same_curve() {  # same_curve A B: equal steps, losses within 1e-4 relative
+  curve "$1" > "$d/a.txt"; curve "$2" > "$d/b.txt"
+  test -s "$d/a.txt" && test "$(wc -l < "$d/a.txt")" -eq "$(wc -l < "$d/b.txt")"
+  paste -d ' ' "$d/a.txt" "$d/b.txt" | awk '
+    { if ($1 != $3) { print "step mismatch " $1 " vs " $3; bad = 1 }
+      rel = ($2 - $4) / $2; if (rel < 0) rel = -rel
+      if (rel > 1e-4) { print "loss differs at step " $1 ": " $2 " vs " $4; bad = 1 } }
+    END { exit bad }'
+}
+
+# One process, then two on the same sweep.
+"$bin/run_sweep" "$sweep" --results "$d/one" $opts > "$d/one.txt" 2>&1
+start2 "$d/two" two
+wait $p0; wait $p1
+grep -q 'data parallel: 2 gloo processes' "$d/two.rank0"
+test ! -s "$d/two.rank1" || { echo "rank 1 printed:"; cat "$d/two.rank1"; exit 1; }
+ids=$(sqlite3 "$d/two/results.db" "select id from runs where status = 'done' order by id")
+test "$(echo $ids | wc -w)" -eq 2   # the row's two seeds
+test "$(sqlite3 "$d/one/results.db" "select id from runs where status = 'done' order by id")" = "$ids"
+for id in $ids; do
+  grep -q '"world": 2' "$d/two/runs/$id/run.json"
+  test "$(grep -c "\] run $id '" "$d/two/runs/$id/log.txt")" -eq 1   # one writer
+done
+same_curve "$d/one" "$d/two"
+top1 "$d/one" > "$d/a.txt"; top1 "$d/two" > "$d/b.txt"
+paste "$d/a.txt" "$d/b.txt" | sed 's/^/probe top-1, one process vs two: /'
+cmp "$d/a.txt" "$d/b.txt"
+
+# Interrupted in data parallel, then resumed by both ranks.
+start2 "$d/three" three
+i=0
+until grep -q 'train step 6/' "$d/three.rank0" 2>/dev/null; do sleep 0.1; i=$((i+1)); test $i -lt 600; done
+kill -INT $p0 $p1
+set +e
+wait $p0; rc0=$?; wait $p1; rc1=$?
+set -e
+echo "interrupted: rank 0 exit $rc0, rank 1 exit $rc1"
+test $rc0 -eq 130 && test $rc1 -eq 130
+first=$(sqlite3 "$d/three/results.db" "select id from runs")
+test "$(sqlite3 "$d/three/results.db" "select status from runs")" = interrupted
+test -f "$d/three/runs/$first/ckpt/last.pt"
+start2 "$d/three" three2
+wait $p0; wait $p1
+grep -q 'resumed from' "$d/three/runs/$first/log.txt"
+test "$(sqlite3 "$d/three/results.db" "select group_concat(status) from runs")" = done,done
+same_curve "$d/one" "$d/three"
+echo "ok: run_sweep over 2 Gloo processes = 1 process, stop and resume included"
