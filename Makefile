@@ -14,8 +14,17 @@ DEB_PACKAGES := build-essential cmake ccache pkg-config \
   libgtest-dev libtomlplusplus-dev nlohmann-json3-dev zlib1g-dev \
   libjpeg62-turbo-dev libpng-dev libgloo-dev gnuplot-nox fonts-dejavu-core dataset-fashion-mnist
 BENCH_PACKAGES := python3-torch
+# What a GPU machine without apt needs from Debian beside PyTorch (its own
+# LibTorch, CUDA and NCCL): fetched here by `make gpu-debs`, unpacked there
+# by `make gpu`.
+GPU_DEBS := libeigen3-dev libhdf5-dev libhdf5-103-1 libsz2 libaec0 libfmt-dev libfmt9 \
+  libboost-program-options-dev libboost-program-options1.74-dev libboost-program-options1.74.0 \
+  libboost1.74-dev libsqlitecpp-dev libsqlite3-dev libgtest-dev googletest libtomlplusplus-dev \
+  libtomlplusplus3 nlohmann-json3-dev libjpeg62-turbo-dev libjpeg62-turbo libpng-dev libpng16-16 \
+  zlib1g-dev
+GPU_BUILD ?= build-gpu
 
-.PHONY: deps deps-bench configure build test run bench clean tables
+.PHONY: deps deps-bench configure build test run bench clean tables gpu gpu-debs test-gpu bench-gpu
 
 # Idempotent and fast when all is present: dpkg is asked first, apt-get only
 # runs (update once, then install) for what is missing.
@@ -58,6 +67,24 @@ tables: build
 bench: deps-bench
 	$(MAKE) build
 	bench/run_bench.sh $(BUILD_DIR)
+
+# ---- GPU machines -------------------------------------------------------------
+# The CUDA build against the PyTorch there (tools/gpu_build.sh says how).
+gpu:
+	tools/gpu_build.sh $(GPU_BUILD)
+
+# Run where apt works; carry .deps to a GPU machine that has none.
+gpu-debs:
+	mkdir -p .deps/debs && cd .deps/debs && apt-get download $(GPU_DEBS)
+	@du -sh .deps/debs
+
+test-gpu: gpu
+	cd $(GPU_BUILD) && ctest --output-on-failure -j 4
+
+# Harness vs the plain PyTorch program at the paper's l-DAE shape and DiT-B,
+# bf16 on the GPU, with model FLOPs utilisation.
+bench-gpu: gpu
+	bench/run_bench_gpu.sh $(GPU_BUILD)
 
 clean:
 	rm -rf $(BUILD_DIR)

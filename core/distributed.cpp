@@ -1,8 +1,14 @@
 #include "core/distributed.hpp"
 
 #include <fmt/core.h>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef USE_C10D_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#ifdef USE_C10D_NCCL
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -40,15 +46,16 @@ std::chrono::milliseconds collective_timeout() {
   return std::chrono::milliseconds(int64_t(s * 1000));
 }
 
-// The collectives over any c10d process group (Gloo here; NCCL has the same
-// interface in CUDA builds).
+// The collectives over any c10d process group (Gloo on the CPU; NCCL, the
+// same interface, in CUDA builds). Tensors move to the group's device
+// (NCCL: this rank's GPU) for the collective and back.
 template <class PG>
 class PGCommunicator : public Communicator {
  public:
   PGCommunicator(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<PG> pg,
-                 const DistEnv& e, std::string backend)
+                 const DistEnv& e, std::string backend, torch::Device device)
       : store_(std::move(store)), pg_(std::move(pg)), rank_(e.rank), world_(e.world),
-        local_rank_(e.local_rank), backend_(std::move(backend)) {}
+        local_rank_(e.local_rank), backend_(std::move(backend)), device_(device) {}
   int rank() const override { return rank_; }
   int local_rank() const override { return local_rank_; }
   int world() const override { return world_; }
@@ -73,9 +80,13 @@ class PGCommunicator : public Communicator {
   }
   void sum(torch::Tensor& t) override { sum_async(t)(); }
   std::function<void()> sum_async(torch::Tensor& t) override {
-    std::vector<torch::Tensor> buf{t};
+    std::vector<torch::Tensor> buf{t.device() == device_ ? t : t.to(device_)};
     auto work = pg_->allreduce(buf);
-    return [work] { work->wait(); };
+    if (buf[0].is_same(t)) return [work] { work->wait(); };
+    return [work, t, buf]() mutable {
+      work->wait();
+      t.copy_(buf[0]);
+    };
   }
   // Through the rendezvous store, whose waits take a timeout per call.
   int64_t broadcast(int64_t v, double wait_s) override {
@@ -90,14 +101,16 @@ class PGCommunicator : public Communicator {
     return std::stoll(std::string(bytes.begin(), bytes.end()));
   }
   std::vector<torch::Tensor> gather(const torch::Tensor& t) override {
-    std::vector<torch::Tensor> in{t.contiguous()};
+    std::vector<torch::Tensor> in{t.to(device_).contiguous()};
     std::vector<std::vector<torch::Tensor>> out(rank_ == 0 ? 1 : 0);
     if (rank_ == 0)
       for (int r = 0; r < world_; ++r) out[0].push_back(torch::empty_like(in[0]));
     c10d::GatherOptions o;
     o.rootRank = 0;
     pg_->gather(out, in, o)->wait();
-    return rank_ == 0 ? out[0] : std::vector<torch::Tensor>{};
+    if (rank_ != 0) return {};
+    for (auto& x : out[0]) x = x.to(t.device());
+    return out[0];
   }
   void barrier() override { pg_->barrier()->wait(); }
 
@@ -106,6 +119,7 @@ class PGCommunicator : public Communicator {
   c10::intrusive_ptr<PG> pg_;
   int rank_, world_, local_rank_;
   std::string backend_;
+  torch::Device device_;
   int64_t bcast_seq_ = 0;
 };
 
@@ -165,6 +179,7 @@ DistEnv dist_env_from_process() {
 
 std::shared_ptr<Communicator> connect_gloo(const DistEnv& e) {
   if (e.world <= 1) return nullptr;
+#ifdef USE_C10D_GLOO
   auto opts = c10d::ProcessGroupGloo::Options::create();
   opts->timeout = collective_timeout();
   // One machine (loopback rendezvous): bind loopback; else this host's address.
@@ -173,7 +188,41 @@ std::shared_ptr<Communicator> connect_gloo(const DistEnv& e) {
                                 : c10d::ProcessGroupGloo::createDefaultDevice());
   auto store = rendezvous(e);
   auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, e.rank, e.world, opts);
-  return std::make_shared<PGCommunicator<c10d::ProcessGroupGloo>>(store, pg, e, "gloo");
+  return std::make_shared<PGCommunicator<c10d::ProcessGroupGloo>>(store, pg, e, "gloo", torch::kCPU);
+#else
+  throw InputError("data parallel on the CPU needs c10d's Gloo, and this build has no gloo "
+                   "headers (install libgloo-dev and reconfigure)");
+#endif
+}
+
+bool nccl_available() {
+#ifdef USE_C10D_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::shared_ptr<Communicator> connect_nccl(const DistEnv& e) {
+  if (e.world <= 1) return nullptr;
+#ifdef USE_C10D_NCCL
+  const int64_t gpus = int64_t(torch::cuda::device_count());
+  if (gpus == 0) throw InputError("data parallel over NCCL: this process sees no GPU");
+  const auto index = c10::DeviceIndex(e.local_rank % gpus);
+  c10::cuda::set_device(index);  // NCCL's communicator binds to the current GPU
+  auto opts = c10d::ProcessGroupNCCL::Options::create();
+  opts->timeout = collective_timeout();
+  auto store = rendezvous(e);
+  auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, e.rank, e.world, opts);
+  return std::make_shared<PGCommunicator<c10d::ProcessGroupNCCL>>(store, pg, e, "nccl",
+                                                                   torch::Device(torch::kCUDA, index));
+#else
+  throw InputError("data parallel over NCCL needs a CUDA build (make gpu)");
+#endif
+}
+
+std::shared_ptr<Communicator> connect(const DistEnv& e, bool cuda) {
+  return cuda && nccl_available() ? connect_nccl(e) : connect_gloo(e);
 }
 
 // ---- bucketed, overlapped gradient averaging --------------------------------

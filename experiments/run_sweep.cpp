@@ -100,6 +100,14 @@ int launch_slurm(const SweepFile& sweep, const std::string& profile, const std::
   return 0;
 }
 
+// Data parallel over NCCL when every run of the plan trains on a GPU, else Gloo.
+bool plan_on_gpu(const std::vector<PlannedRun>& plan) {
+  if (!torch::cuda::is_available()) return false;
+  for (const auto& p : plan)
+    if (p.cfg.train.device == "cpu") return false;
+  return true;
+}
+
 // What rank 0 broadcasts instead of a plan index when the sweep ends.
 constexpr int64_t kSweepDone = -1, kSweepStopped = -2, kSweepFailed = -3;
 
@@ -116,7 +124,7 @@ int follow_sweep(const std::vector<PlannedRun>& plan, const DistEnv& dist, const
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGUSR1, on_usr1);
-  ctx.comm = connect_gloo(dist);
+  ctx.comm = connect(dist, plan_on_gpu(plan));
   for (;;) {
     const int64_t k = ctx.comm->broadcast(kSweepFailed, 7 * 24 * 3600.0);
     if (k == kSweepDone) return 0;
@@ -281,7 +289,7 @@ int run(int argc, char** argv) {
   ctx.results = results;
   ctx.threads = threads;
   ctx.stop = &g_stop;
-  ctx.comm = connect_gloo(dist);
+  ctx.comm = connect(dist, plan_on_gpu(plan));
   if (ctx.comm)
     fmt::print("data parallel: {} {} processes ({}'s environment), rendezvous {}:{}\n", dist.world,
                ctx.comm->backend(), dist.source, dist.master_addr, dist.master_port);

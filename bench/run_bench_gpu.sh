@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# make bench-gpu: the harness's bf16 training step on the GPU against the
+# plain PyTorch program (../shared/bench/ref_dit_train.py --device cuda
+# --bf16 --sdpa) at the same shapes: the paper's l-DAE backbone (256 tokens
+# of 16x16x3 pixels, width 1024, 24 blocks) and DiT-B (width 768, 12
+# blocks), batches 64..256. Prints images/s and model FLOPs utilisation
+# (bench/flops.hpp: 6 x multiply-adds incl. attention, over the dense bf16
+# peak of the GPU the driver names).   run_bench_gpu.sh BUILD_DIR
+set -euo pipefail
+build=${1:-build-gpu}
+ref=${LDAE_BENCH_REF:-$(dirname "$0")/../../shared/bench/ref_dit_train.py}
+[ -f "$ref" ] || ref=$(dirname "$0")/../shared/bench/ref_dit_train.py   # a copy carried in the tree
+py=${PYTHON:-python3}
+steps=${BENCH_STEPS:-20}
+batches=${BENCH_BATCHES:-64 128 256}
+if [ ! -f "$ref" ]; then
+  echo "run_bench_gpu: reference program not found; set LDAE_BENCH_REF=/path/to/ref_dit_train.py" >&2
+  exit 2
+fi
+if ! name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1) || [ -z "$name" ]; then
+  echo "run_bench_gpu: nvidia-smi finds no GPU" >&2
+  exit 2
+fi
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+echo "device: $name; $(date -u +%Y-%m-%dT%H:%MZ); steps $steps after 5 warm-up steps"
+printf '%-8s %5s %12s %7s %12s %7s %6s\n' shape batch harness_img/s mfu ref_img/s ref_mfu ratio
+for shape in "l-DAE:--width 1024 --depth 24 --heads 16" "DiT-B:--width 768 --depth 12 --heads 12"; do
+  label=${shape%%:*}; args=${shape#*:}
+  for b in $batches; do
+    common="$args --image 256 --patch 16 --channels 3 --batch $b --steps $steps --warmup 5"
+    h=$("$build/bench_train" $common --device cuda --bf16 --device-name "$name")
+    r=$("$py" "$ref" $common --device cuda --bf16 --sdpa)
+    hi=$(echo "$h" | field images_per_s); hm=$(echo "$h" | field mfu)
+    tf=$(echo "$h" | field model_tflops); pk=$(echo "$h" | field peak_tflops)
+    ri=$(echo "$r" | field images_per_s)
+    awk -v s="$label" -v b="$b" -v hi="$hi" -v hm="$hm" -v ri="$ri" -v tf="$tf" -v pk="$pk" 'BEGIN {
+      rm = (pk > 0 && hi > 0) ? ri * tf / hi / pk : 0
+      printf "%-8s %5d %12.1f %7.3f %12.1f %7.3f %6.2f\n", s, b, hi, hm, ri, rm, hi / ri }'
+  done
+done
