@@ -31,7 +31,11 @@ std::string sbatch_script(const SlurmOptions& o, const std::vector<std::string>&
   if (o.gpus_per_run > 0) s += fmt::format("#SBATCH --gres=gpu:{}\n", o.gpus_per_run);
   if (o.cpus_per_run > 0) s += fmt::format("#SBATCH --cpus-per-task={}\n", o.cpus_per_run);
   s += fmt::format("#SBATCH --time={}\n", o.time);
-  s += "#SBATCH --ntasks=1\n";
+  // Several GPUs per run: one data-parallel rank per GPU on one node, started
+  // by srun (which sets SLURM_PROCID/NTASKS/LOCALID and forwards USR1).
+  const bool dp = o.gpus_per_run > 1;
+  if (dp) s += fmt::format("#SBATCH --nodes=1\n#SBATCH --ntasks-per-node={}\n", o.gpus_per_run);
+  else s += "#SBATCH --ntasks=1\n";
   s += "#SBATCH --signal=B:USR1@120\n";  // checkpoint and requeue before the limit
   s += "#SBATCH --requeue\n";
   s += fmt::format("#SBATCH --output={}/%A_%a.out\n", o.log_dir);
@@ -40,7 +44,13 @@ std::string sbatch_script(const SlurmOptions& o, const std::vector<std::string>&
   for (size_t i = 0; i < ids.size(); ++i) s += (i ? (i % 4 == 0 ? " \\\n  " : " ") : "") + ids[i];
   s += ")\n";
   s += ": \"${SLURM_ARRAY_TASK_ID:?set by sbatch --array}\"\n";
-  s += "exec";
+  if (dp) {
+    // A rendezvous port per task, so tasks sharing a node do not collide.
+    s += "export MASTER_PORT=$(( 20000 + (SLURM_ARRAY_JOB_ID * 7919 + SLURM_ARRAY_TASK_ID) % 40000 ))\n";
+    s += "exec srun --kill-on-bad-exit=1";
+  } else {
+    s += "exec";
+  }
   for (const auto& w : o.command) s += " " + shell_quote(w);
   s += " --run-id \"${RUN_IDS[$SLURM_ARRAY_TASK_ID]}\"\n";
   return s;

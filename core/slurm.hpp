@@ -13,7 +13,7 @@ namespace ldae {
 struct SlurmOptions {
   std::string job_name;         // e.g. "ldae-table3-tiny"
   std::string partition;        // "" = the cluster's default
-  int gpus_per_run = 0;         // --gres=gpu:N
+  int gpus_per_run = 0;         // --gres=gpu:N; N > 1: N data-parallel ranks (srun)
   int cpus_per_run = 0;         // --cpus-per-task (0 = the cluster's default)
   std::string time = "24:00:00";
   std::string log_dir;          // slurm's own stdout/stderr per task

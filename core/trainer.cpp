@@ -24,6 +24,9 @@ Trainer::Trainer(const RunConfig& cfg, DiT model, Schedule schedule, torch::Devi
     : cfg_(cfg), model_(std::move(model)), schedule_(std::move(schedule)), device_(device),
       objective_(make_objective(cfg.objective)) {
   model_->to(device_);
+  // fp32 matrix products on tensor cores (TF32) where the GPU has them;
+  // bf16 autocast covers the rest (train.bf16).
+  if (device_.is_cuda()) at::globalContext().setFloat32MatmulPrecision("high");
   const double lr = cfg.train.base_lr * cfg.train.batch / 256.0;
   opt_ = std::make_unique<torch::optim::AdamW>(
       model_->parameters(), torch::optim::AdamWOptions(lr)
@@ -105,6 +108,18 @@ int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>
   }
 }
 
+void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> norms, grads;
+  for (const auto& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad()), norms.push_back(p.grad().norm(2).to(torch::kFloat32));
+  if (grads.empty()) return;
+  // The scale stays a device tensor (no .item(), so no host synchronisation):
+  // min(1, max_norm / (norm + 1e-6)), as torch.nn.utils.clip_grad_norm_.
+  auto coef = (max_norm / (torch::stack(norms).norm(2) + 1e-6)).clamp_max(1.0);
+  for (auto& g : grads) g.mul_(coef.to(g.dtype()));
+}
+
 namespace {
 // Training data that fits stays on the accelerator for the whole run (no
 // copy per step); larger sets stream through pinned memory.
@@ -155,7 +170,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
   Progress progress("train", total, cfg_.train.log_every, B, log);
   const int64_t first = step;
   int64_t perm_epoch = -1;
-  torch::Tensor perm;
+  torch::Tensor perm, perm_dev;
   // The loss is summed on the device and read (a host synchronisation) only
   // at sync points: every log_every steps, at checkpoints and at the end.
   // Data-parallel ranks agree on stopping there too, so a stop request takes
@@ -176,12 +191,13 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     if (epoch != perm_epoch) {  // the epoch's order depends only on (seed, epoch)
       auto gen = at::detail::createCPUGenerator(step_seed(cfg_.seed, uint64_t(1) << 40 | epoch));
       perm = torch::randperm(N, gen, torch::kLong);
+      perm_dev = resident ? perm.to(device_) : perm;  // one copy per epoch, none per step
       perm_epoch = epoch;
     }
     torch::manual_seed(step_seed(cfg_.seed, step));
     // This process's share of the global batch (all of it without data parallel).
     auto idx = perm.slice(0, i * B + rank * b, i * B + (rank + 1) * b);
-    const auto idx_dev = resident ? idx.to(device_) : idx;
+    const auto idx_dev = perm_dev.slice(0, i * B + rank * b, i * B + (rank + 1) * b);
     torch::Tensor z0, x;  // (b, L, d), (b, L, D)
     if (data.batch) {
       auto fresh = data.batch(idx);
@@ -214,7 +230,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
       if (h.transform_target) h.transform_target(sc);
     }
     torch::Tensor y;
-    if (cfg_.model.class_cond) y = labels_all.index_select(0, idx.to(device_));
+    if (cfg_.model.class_cond) y = labels_all.index_select(0, idx_dev.to(device_));
     torch::Tensor pred;
     {
       compat::Autocast ac(cfg_.train.bf16, device_);
@@ -229,8 +245,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();
     loss.backward();
     if (reducer) reducer->finish();
-    if (cfg_.train.grad_clip > 0)
-      torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.train.grad_clip);
+    if (cfg_.train.grad_clip > 0) clip_grad_norm(model_->parameters(), cfg_.train.grad_clip);
     const double lr = lr_at(step, total, spe);
     for (auto& g : opt_->param_groups())
       static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);

@@ -74,6 +74,11 @@ class Trainer {
   std::shared_ptr<Communicator> comm_;
 };
 
+// Scale gradients to a global L2 norm of at most max_norm, as
+// torch::nn::utils::clip_grad_norm_ does, without reading the norm on the
+// host (no synchronisation with the GPU).
+void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
+
 // Seed for step `step` of a run with seed `seed` (splitmix64 of both).
 uint64_t step_seed(uint64_t seed, uint64_t step);
 

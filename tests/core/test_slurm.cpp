@@ -40,6 +40,20 @@ TEST(Slurm, ScriptIsOneArrayTaskPerRun) {
   EXPECT_EQ(sbatch_script(o, {"a1", "b2", "c3", "d4", "e5"}), expected);
 }
 
+TEST(Slurm, SeveralGpusPerRunAreDataParallelRanksUnderSrun) {
+  SlurmOptions o;
+  o.job_name = "j";
+  o.log_dir = "/l";
+  o.gpus_per_run = 4;
+  o.command = {"run_sweep", "f.toml"};
+  auto s = sbatch_script(o, {"x", "y"});
+  EXPECT_NE(s.find("#SBATCH --gres=gpu:4\n#SBATCH --time=24:00:00\n#SBATCH --nodes=1\n"
+                   "#SBATCH --ntasks-per-node=4\n"), std::string::npos) << s;
+  EXPECT_EQ(s.find("--ntasks=1"), std::string::npos);
+  EXPECT_NE(s.find("export MASTER_PORT=$(( 20000 + (SLURM_ARRAY_JOB_ID * 7919 + SLURM_ARRAY_TASK_ID) % 40000 ))\n"
+                   "exec srun --kill-on-bad-exit=1 run_sweep f.toml --run-id"), std::string::npos) << s;
+}
+
 TEST(Slurm, DefaultsLeaveOutPartitionGpusAndCpus) {
   SlurmOptions o;
   o.job_name = "j";

@@ -104,6 +104,22 @@ TEST(Trainer, NonFiniteLossFailsWithStepAndValue) {
   }
 }
 
+TEST(Trainer, GradientClippingMatchesLibTorchWithoutReadingTheNorm) {
+  for (double max_norm : {0.05, 1e6}) {  // clipped, and left alone
+    torch::manual_seed(7);
+    torch::nn::Linear a(5, 3), b(5, 3);
+    b->weight.set_data(a->weight.detach().clone());
+    b->bias.set_data(a->bias.detach().clone());
+    auto x = torch::randn({4, 5});
+    a->forward(x).pow(2).sum().backward();
+    b->forward(x).pow(2).sum().backward();
+    torch::nn::utils::clip_grad_norm_(a->parameters(), max_norm);
+    clip_grad_norm(b->parameters(), max_norm);
+    for (size_t k = 0; k < 2; ++k)
+      EXPECT_TRUE(torch::allclose(a->parameters()[k].grad(), b->parameters()[k].grad(), 1e-6, 1e-8));
+  }
+}
+
 TEST(Trainer, WarmupThenHalfCycleCosine) {
   auto cfg = tiny_cfg();
   Trainer t(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
