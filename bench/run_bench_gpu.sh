@@ -9,7 +9,7 @@
 set -euo pipefail
 build=${1:-build-gpu}
 ref=${LDAE_BENCH_REF:-$(dirname "$0")/../../shared/bench/ref_dit_train.py}
-[ -f "$ref" ] || ref=$(dirname "$0")/../shared/bench/ref_dit_train.py   # a copy carried in the tree
+[ -f "$ref" ] || ref=$(dirname "$0")/../.deps/ref_dit_train.py   # the copy make gpu-debs carries
 py=${PYTHON:-python3}
 steps=${BENCH_STEPS:-20}
 batches=${BENCH_BATCHES:-64 128 256}

@@ -28,11 +28,21 @@ inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k,
 #endif
 }
 
-// Scoped bf16 autocast on CPU or CUDA; restores the previous state.
+// Scoped bf16 autocast on CPU or CUDA; restores the previous state. 2.4+
+// has one API per device type (the CUDA-only one is deprecated there).
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define LDAE_AUTOCAST_BY_DEVICE 1
+#endif
 class Autocast {
  public:
   Autocast(bool enabled, const torch::Device& device) : enabled_(enabled), cuda_(device.is_cuda()) {
     if (!enabled_) return;
+#ifdef LDAE_AUTOCAST_BY_DEVICE
+    const auto type = cuda_ ? at::kCUDA : at::kCPU;
+    prev_ = at::autocast::is_autocast_enabled(type);
+    at::autocast::set_autocast_enabled(type, true);
+    at::autocast::set_autocast_dtype(type, at::kBFloat16);
+#else
     if (cuda_) {
       prev_ = at::autocast::is_enabled();
       at::autocast::set_enabled(true);
@@ -44,11 +54,16 @@ class Autocast {
       at::autocast::set_cpu_enabled(true);
       at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
     }
+#endif
   }
   ~Autocast() {
     if (!enabled_) return;
+#ifdef LDAE_AUTOCAST_BY_DEVICE
+    at::autocast::set_autocast_enabled(cuda_ ? at::kCUDA : at::kCPU, prev_);
+#else
     if (cuda_) at::autocast::set_enabled(prev_);
     else at::autocast::set_cpu_enabled(prev_);
+#endif
     at::autocast::clear_cache();
   }
   Autocast(const Autocast&) = delete;

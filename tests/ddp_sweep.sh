@@ -70,4 +70,11 @@ wait $p0; wait $p1
 grep -q 'resumed from' "$d/three/runs/$first/log.txt"
 test "$(sqlite3 "$d/three/results.db" "select group_concat(status) from runs")" = done,done
 same_curve "$d/one" "$d/three"
+# A run with nothing to train (the raw-pixel anchor): rank 0 probes alone,
+# the other rank is told so and the sweep ends on both.
+opts="$opts --set probe.features=raw_pixels"
+start2 "$d/raw" raw
+wait $p0; wait $p1
+test "$(sqlite3 "$d/raw/results.db" "select group_concat(status) from runs")" = done,done
+test ! -s "$d/raw.rank1"
 echo "ok: run_sweep over 2 Gloo processes = 1 process, stop and resume included"
