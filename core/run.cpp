@@ -647,8 +647,11 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
 RunOutcome follow_run(const RunConfig& cfg, const RunContext& ctx) {
   RunOutcome out;
   const int64_t what = ctx.comm->broadcast(0, kWaitForRankZeroS);
-  if (what == kStageAbort || what == kStageRawPixels) {
-    out.status = what == kStageAbort ? RunOutcome::Failed : RunOutcome::Done;
+  if (what != kStageTrain && what != kStageReuse) {
+    // Raw pixels: rank 0 alone. Anything else: rank 0 gave up on the run, or
+    // left the sweep before telling (its end-of-sweep code lands here).
+    out.status = what == kStageRawPixels ? RunOutcome::Done : RunOutcome::Failed;
+    if (what < 0) out.error = "rank 0 ended the sweep";
     return out;
   }
   const int threads = ctx.threads > 0 ? ctx.threads : cfg.train.threads;

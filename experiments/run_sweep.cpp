@@ -131,6 +131,7 @@ int follow_sweep(const std::vector<PlannedRun>& plan, const DistEnv& dist, const
     if (k == kSweepStopped) return 130;
     if (k < 0 || size_t(k) >= plan.size()) return 1;
     auto out = follow_run(plan[size_t(k)].cfg, ctx);
+    if (!out.error.empty()) return 1;  // rank 0 is gone
     if (out.status == RunOutcome::Failed)
       fmt::print(stderr, "rank {}: run {} ended early (rank 0 records why)\n", dist.rank, plan[size_t(k)].id);
   }

@@ -77,4 +77,18 @@ start2 "$d/raw" raw
 wait $p0; wait $p1
 test "$(sqlite3 "$d/raw/results.db" "select group_concat(status) from runs")" = done,done
 test ! -s "$d/raw.rank1"
+# Rank 0 fails a run after announcing it (no GPU for train.device=cuda): it
+# exits 2 with the reason, and rank 1 hears that the sweep ended and exits
+# instead of waiting for it.
+opts="$opts --set train.device=cuda"
+start2 "$d/bad" bad
+set +e
+( sleep 120; kill $p0 $p1 ) > /dev/null 2>&1 &   # a hang fails the test, not CI
+watchdog=$!
+wait $p0; rc0=$?; wait $p1; rc1=$?
+pkill -P $watchdog sleep 2> /dev/null; kill $watchdog 2> /dev/null
+set -e
+echo "rank 0 failing: rank 0 exit $rc0, rank 1 exit $rc1"
+test $rc0 -eq 2 && test $rc1 -eq 1
+grep -q 'sees no CUDA device' "$d/bad.rank0"
 echo "ok: run_sweep over 2 Gloo processes = 1 process, stop and resume included"
