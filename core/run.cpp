@@ -604,7 +604,9 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     f_train = plugin_probe_features(cfg, f_train);
     f_test = plugin_probe_features(cfg, f_test);
     const auto t_probe = clk::now();
-    auto pr = linear_probe(f_train, train_y, f_test, test_y, data.classes, cfg.probe, cfg.seed, log);
+    // On the run's device (features of ImageNet-size sets are cheap there).
+    auto pr = linear_probe(f_train.to(device), train_y.to(device), f_test.to(device), test_y.to(device),
+                           data.classes, cfg.probe, cfg.seed, log);
     metrics.probe = pr.curve;
     metrics.top1 = pr.top1;
     metrics.top5 = pr.top5;

@@ -64,6 +64,7 @@ ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& trai
     torch::nn::init::normal_(lin->weight, 0.0, 0.01);  // MAE: trunc_normal std 0.01
     torch::nn::init::zeros_(lin->bias);
   }
+  head->to(train_x.device());  // the probe runs where its features are
   const int64_t B = std::min<int64_t>(cfg.batch, N);
   const double peak = cfg.base_lr * B / 256.0;
   std::unique_ptr<torch::optim::Optimizer> opt;
@@ -79,8 +80,9 @@ ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& trai
   int64_t step = 0;
   for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
     head->train();
-    auto perm = torch::randperm(N, torch::kLong);
-    double loss_sum = 0;
+    auto perm = torch::randperm(N, torch::kLong).to(train_x.device());
+    // Summed where the loss lives and read once per epoch (no per-step sync).
+    auto loss_acc = torch::zeros({}, torch::dtype(torch::kFloat64).device(train_x.device()));
     for (int64_t i = 0; i < spe; ++i, ++step) {
       const double lr = peak * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(total)));
       for (auto& g : opt->param_groups()) g.options().set_lr(lr);
@@ -90,8 +92,9 @@ ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& trai
       opt->zero_grad();
       loss.backward();
       opt->step();
-      loss_sum += loss.item<double>();
+      loss_acc.add_(loss.detach().to(torch::kFloat64));
     }
+    const double loss_sum = loss_acc.item<double>();
     const double train_acc = accuracy(head, train_x, train_y);
     const double test_acc = accuracy(head, test_x, test_y);
     res.curve.push_back({double(epoch), loss_sum / spe, train_acc, test_acc});

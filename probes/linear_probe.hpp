@@ -33,7 +33,8 @@ torch::Tensor encoder_features(DiT& model, const torch::Tensor& z0, const torch:
                                std::pair<int64_t, int64_t> rows = {0, -1});
 
 // Train the probe on (train_x (N, F), train_y (N,)) and evaluate on the test
-// split each epoch. Deterministic given the seed.
+// split each epoch, on the device the tensors are on (all on one).
+// Deterministic given the seed.
 ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& train_y,
                          const torch::Tensor& test_x, const torch::Tensor& test_y,
                          int64_t classes, const ProbeConfig& cfg, uint64_t seed,
