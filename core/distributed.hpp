@@ -52,6 +52,11 @@ class Communicator {
   virtual std::vector<torch::Tensor> gather(const torch::Tensor& t) = 0;
   virtual void barrier() = 0;
 };
+// How long a follower rank waits for rank 0 between collectives (rank 0 may
+// be probing, generating or waiting for a busy run); a rank 0 that dies ends
+// the wait at once (the store it hosts goes away).
+constexpr double kFollowerWaitS = 7 * 24 * 3600.0;
+
 // Connect (blocks until every rank has joined). world == 1 -> nullptr.
 // Collectives time out after LDAE_DIST_TIMEOUT_S seconds (default 1800).
 // Gloo: CPU tensors. NCCL (CUDA builds): this rank's GPU, local_rank modulo

@@ -268,9 +268,6 @@ torch::Device pick_device(const std::string& want, const std::shared_ptr<Communi
 
 // Data parallel: what rank 0 tells the other ranks once it holds a run.
 constexpr int64_t kStageAbort = 0, kStageTrain = 1, kStageReuse = 2, kStageRawPixels = 3;
-// A worker waits this long for rank 0 (which may be probing or generating).
-constexpr double kWaitForRankZeroS = 7 * 24 * 3600.0;
-
 
 // Probe features of every row of z0. Data parallel: each rank computes a
 // contiguous shard of whole batches and rank 0 gathers them in order (other
@@ -479,9 +476,9 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   auto tell = [&](int64_t stage) {
     if (!ctx.comm || told) return;
     told = true;
-    ctx.comm->broadcast(stage, kWaitForRankZeroS);
+    ctx.comm->broadcast(stage, kFollowerWaitS);
   };
-  if (ctx.comm) ctx.comm->broadcast(ctx.dp_index, kWaitForRankZeroS);
+  if (ctx.comm) ctx.comm->broadcast(ctx.dp_index, kFollowerWaitS);
   write_atomic(dir + "/config.toml", to_toml(cfg));
   std::ofstream logf(dir + "/log.txt", std::ios::app);
   auto log = [&](const std::string& line) { logf << "[" << now_iso() << "] " << line << std::endl; };
@@ -648,7 +645,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
 
 RunOutcome follow_run(const RunConfig& cfg, const RunContext& ctx) {
   RunOutcome out;
-  const int64_t what = ctx.comm->broadcast(0, kWaitForRankZeroS);
+  const int64_t what = ctx.comm->broadcast(0, kFollowerWaitS);
   if (what != kStageTrain && what != kStageReuse) {
     // Raw pixels: rank 0 alone. Anything else: rank 0 gave up on the run, or
     // left the sweep before telling (its end-of-sweep code lands here).

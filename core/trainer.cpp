@@ -207,8 +207,9 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
       z0 = upload(z0_all.index_select(0, idx_dev));
       if (need_x) x = upload(x_all.index_select(0, idx_dev));
     }
-    // t and eps are drawn for the whole global batch, then sliced, so every sample sees the noise it would see in one process.
-    // Drawn where they are used (the device's generator, seeded with the host's).
+    // t and eps are drawn for the whole global batch, then sliced, so every
+    // sample sees the noise it would see in one process; drawn where they are
+    // used (the device's generator, seeded with the host's).
     const auto on_dev = torch::TensorOptions().device(device_);
     auto t = torch::randint(1, schedule_.T + 1, {B}, on_dev.dtype(torch::kLong)).slice(0, rank * b, (rank + 1) * b);
     auto eps = torch::randn({B, z0.size(1), z0.size(2)}, on_dev.dtype(z0.dtype())).slice(0, rank * b, (rank + 1) * b);

@@ -38,6 +38,12 @@ void on_usr1(int) {
   g_stop = true;
 }
 
+void install_signal_handlers() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGUSR1, on_usr1);
+}
+
 // Requeue this Slurm array task (it resumes from the checkpoint). False when
 // not under Slurm or scontrol fails.
 bool requeue_slurm_task() {
@@ -121,12 +127,10 @@ int follow_sweep(const std::vector<PlannedRun>& plan, const DistEnv& dist, const
   ctx.results = results;
   ctx.threads = threads;
   ctx.stop = &g_stop;
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGUSR1, on_usr1);
+  install_signal_handlers();
   ctx.comm = connect(dist, plan_on_gpu(plan));
   for (;;) {
-    const int64_t k = ctx.comm->broadcast(kSweepFailed, 7 * 24 * 3600.0);
+    const int64_t k = ctx.comm->broadcast(kSweepFailed, kFollowerWaitS);
     if (k == kSweepDone) return 0;
     if (k == kSweepStopped) return 130;
     if (k < 0 || size_t(k) >= plan.size()) return 1;
@@ -283,9 +287,7 @@ int run(int argc, char** argv) {
     store.put_sweep(rec);
   }
 
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGUSR1, on_usr1);
+  install_signal_handlers();
   RunContext ctx;
   ctx.results = results;
   ctx.threads = threads;
