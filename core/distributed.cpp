@@ -60,24 +60,6 @@ class PGCommunicator : public Communicator {
   int local_rank() const override { return local_rank_; }
   int world() const override { return world_; }
   std::string backend() const override { return backend_; }
-  void average(std::vector<torch::Tensor>& ts) override {
-    std::vector<torch::Tensor> flat_in;
-    for (auto& t : ts) flat_in.push_back(t.detach().reshape({-1}).to(torch::kFloat32));
-    auto buf = torch::cat(flat_in);
-    sum(buf);
-    buf.div_(world_);
-    int64_t off = 0;
-    for (auto& t : ts) {
-      const int64_t n = t.numel();
-      t.copy_(buf.slice(0, off, off + n).view(t.sizes()));
-      off += n;
-    }
-  }
-  double average(double v) override {
-    auto buf = torch::tensor({v}, torch::kFloat64);
-    sum(buf);
-    return buf.item<double>() / world_;
-  }
   void sum(torch::Tensor& t) override { sum_async(t)(); }
   std::function<void()> sum_async(torch::Tensor& t) override {
     std::vector<torch::Tensor> buf{t.device() == device_ ? t : t.to(device_)};

@@ -35,10 +35,6 @@ class Communicator {
   virtual int world() const = 0;
   virtual int local_rank() const = 0;       // rank on this node (GPU index)
   virtual std::string backend() const = 0;  // "gloo" (| "nccl" in CUDA builds)
-  // Average tensors across processes in place (one flattened buffer: a single
-  // bucket, one all-reduce).
-  virtual void average(std::vector<torch::Tensor>& tensors) = 0;
-  virtual double average(double value) = 0;
   // In-place sum of one contiguous tensor across processes. The async form
   // returns a waiter; collectives must be issued in the same order everywhere.
   virtual void sum(torch::Tensor& t) = 0;
