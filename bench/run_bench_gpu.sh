@@ -13,11 +13,19 @@ ref=${LDAE_BENCH_REF:-$(dirname "$0")/../../shared/bench/ref_dit_train.py}
 py=${PYTHON:-python3}
 steps=${BENCH_STEPS:-20}
 batches=${BENCH_BATCHES:-64 128 256}
+# Overrides check the script itself on a CPU machine, e.g.
+#   BENCH_DEVICE=cpu BENCH_IMAGE=32 BENCH_PATCH=4 BENCH_CHANNELS=1 BENCH_BATCHES=16 \
+#   BENCH_STEPS=2 BENCH_REF_FLAGS=--bf16 PYTHON=/usr/bin/python3 bench/run_bench_gpu.sh build
+# (Debian's PyTorch 1.13 has no fused attention, hence no --sdpa there)
+device=${BENCH_DEVICE:-cuda}
+image=${BENCH_IMAGE:-256}; patch=${BENCH_PATCH:-16}; channels=${BENCH_CHANNELS:-3}
 if [ ! -f "$ref" ]; then
   echo "run_bench_gpu: reference program not found; set LDAE_BENCH_REF=/path/to/ref_dit_train.py" >&2
   exit 2
 fi
-if ! name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1) || [ -z "$name" ]; then
+if [ "$device" = cpu ]; then
+  name=cpu
+elif ! name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1) || [ -z "$name" ]; then
   echo "run_bench_gpu: nvidia-smi finds no GPU" >&2
   exit 2
 fi
@@ -27,14 +35,16 @@ printf '%-8s %5s %12s %7s %12s %7s %6s\n' shape batch harness_img/s mfu ref_img/
 for shape in "l-DAE:--width 1024 --depth 24 --heads 16" "DiT-B:--width 768 --depth 12 --heads 12"; do
   label=${shape%%:*}; args=${shape#*:}
   for b in $batches; do
-    common="$args --image 256 --patch 16 --channels 3 --batch $b --steps $steps --warmup 5"
-    h=$("$build/bench_train" $common --device cuda --bf16 --device-name "$name")
-    r=$("$py" "$ref" $common --device cuda --bf16 --sdpa)
-    hi=$(echo "$h" | field images_per_s); hm=$(echo "$h" | field mfu)
+    common="$args --image $image --patch $patch --channels $channels --batch $b --steps $steps --warmup 5"
+    h=$("$build/bench_train" $common --device "$device" --bf16 --device-name "$name")
+    r=$("$py" "$ref" $common --device "$device" ${BENCH_REF_FLAGS:---bf16 --sdpa})
+    hi=$(echo "$h" | field images_per_s)
     tf=$(echo "$h" | field model_tflops); pk=$(echo "$h" | field peak_tflops)
     ri=$(echo "$r" | field images_per_s)
-    awk -v s="$label" -v b="$b" -v hi="$hi" -v hm="$hm" -v ri="$ri" -v tf="$tf" -v pk="$pk" 'BEGIN {
-      rm = (pk > 0 && hi > 0) ? ri * tf / hi / pk : 0
-      printf "%-8s %5d %12.1f %7.3f %12.1f %7.3f %6.2f\n", s, b, hi, hm, ri, rm, hi / ri }'
+    awk -v s="$label" -v b="$b" -v hi="$hi" -v ri="$ri" -v tf="$tf" -v pk="$pk" 'BEGIN {
+      # MFU of both sides from the same FLOP count; n/a without a known peak.
+      hm = pk > 0 ? sprintf("%.3f", tf / pk) : "n/a"
+      rm = pk > 0 && hi > 0 ? sprintf("%.3f", ri * tf / hi / pk) : "n/a"
+      printf "%-8s %5d %12.1f %7s %12.1f %7s %6.2f\n", s, b, hi, hm, ri, rm, hi / ri }'
   done
 done
