@@ -21,7 +21,7 @@ GPU_DEBS := libeigen3-dev libhdf5-dev libhdf5-103-1 libsz2 libaec0 libfmt-dev li
   libboost-program-options-dev libboost-program-options1.74-dev libboost-program-options1.74.0 \
   libboost1.74-dev libsqlitecpp-dev libsqlite3-dev libgtest-dev googletest libtomlplusplus-dev \
   libtomlplusplus3 nlohmann-json3-dev libjpeg62-turbo-dev libjpeg62-turbo libpng-dev libpng16-16 \
-  zlib1g-dev libsqlite3-0 dataset-fashion-mnist
+  zlib1g-dev libsqlite3-0 sqlite3 dataset-fashion-mnist
 GPU_BUILD ?= build-gpu
 
 .PHONY: deps deps-bench configure build test run bench clean tables gpu gpu-debs test-gpu bench-gpu
@@ -80,7 +80,7 @@ gpu-debs:
 	@du -sh .deps
 
 test-gpu: gpu
-	cd $(GPU_BUILD) && ctest --output-on-failure -j 4
+	tools/gpu_session.sh test
 
 # Harness vs the plain PyTorch program at the paper's l-DAE shape and DiT-B,
 # bf16 on the GPU, with model FLOPs utilisation.

@@ -266,6 +266,13 @@ torch::Device pick_device(const std::string& want, const std::shared_ptr<Communi
   return torch::Device(torch::kCUDA, comm ? c10::DeviceIndex(comm->local_rank() % n) : 0);
 }
 
+// CPU threads of a run: --threads, else train.threads, else all cores.
+int run_threads(const RunConfig& cfg, const RunContext& ctx) {
+  return ctx.threads > 0 ? ctx.threads
+         : cfg.train.threads > 0 ? cfg.train.threads
+                                 : int(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 // Data parallel: what rank 0 tells the other ranks once it holds a run.
 constexpr int64_t kStageAbort = 0, kStageTrain = 1, kStageReuse = 2, kStageRawPixels = 3;
 
@@ -483,9 +490,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   std::ofstream logf(dir + "/log.txt", std::ios::app);
   auto log = [&](const std::string& line) { logf << "[" << now_iso() << "] " << line << std::endl; };
 
-  const int threads = ctx.threads > 0 ? ctx.threads
-                      : cfg.train.threads > 0 ? cfg.train.threads
-                                              : int(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = run_threads(cfg, ctx);
   torch::set_num_threads(threads);
   const torch::Device device = pick_device(cfg.train.device, ctx.comm);
 
@@ -653,8 +658,7 @@ RunOutcome follow_run(const RunConfig& cfg, const RunContext& ctx) {
     if (what < 0) out.error = "rank 0 ended the sweep";
     return out;
   }
-  const int threads = ctx.threads > 0 ? ctx.threads : cfg.train.threads;
-  if (threads > 0) torch::set_num_threads(threads);
+  torch::set_num_threads(run_threads(cfg, ctx));
   const torch::Device device = pick_device(cfg.train.device, ctx.comm);
   const Dataset& data = cached_dataset(cfg.data, ctx.results);
   auto train_img = to_float(data.train, cfg.data.normalize);
