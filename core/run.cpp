@@ -315,12 +315,15 @@ struct EncoderStage {
   bool reused = false;
   std::vector<std::array<double, 3>> loss;
   torch::Tensor f_train, f_test;  // (N, W) on rank 0 / one process
+  DiT model{nullptr};             // trained (EMA weights) or reused
+  Schedule schedule;
+  Objective objective;
 };
 
 EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData& td,
                                  const torch::Tensor& train_img, const torch::Tensor& test_img,
                                  int64_t classes, const std::string& dir, bool reuse,
-                                 const RunContext& ctx, torch::Device device, DiT* model_out,
+                                 const RunContext& ctx, torch::Device device,
                                  const std::function<void(const std::string&)>& log) {
   EncoderStage st;
   if (cfg.data.augment == "rrc_flip") {
@@ -365,7 +368,9 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
   }
   st.f_train = gathered_features(model, td.z0, V, blocks, cfg, gamma, sigma, device, cfg.seed + 1, ctx.comm);
   st.f_test = gathered_features(model, test_z0, V, blocks, cfg, gamma, sigma, device, cfg.seed + 2, ctx.comm);
-  *model_out = model;
+  st.model = model;
+  st.schedule = schedule;
+  st.objective = obj;
   return st;
 }
 
@@ -564,9 +569,8 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       TrainData td = prepare_train_data(*tok, train_img, train_y);
       const bool reuse = fs::exists(trained_model_path(cfg, ctx.results));
       tell(reuse ? kStageReuse : kStageTrain);  // the tokenizer file is there for the others now
-      DiT model{nullptr};
       auto st = train_and_featurize(cfg, *tok, td, train_img, test_img, data.classes, dir, reuse, ctx,
-                                    device, &model, log);
+                                    device, log);
       metrics.loss = st.loss;
       if (!st.reused) {
         rec["timings"]["train_s"] = rec["timings"].value("train_s", 0.0) + st.train.seconds;
@@ -591,8 +595,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
         const auto t_gen = clk::now();
         torch::Tensor samples;
         auto net = feature_net(cfg.eval.fid_net);
-        const Objective obj = make_objective(cfg.objective);
-        metrics.fid = generation_fid(model, make_schedule(cfg.noise), obj, *tok, test_img, *net, cfg,
+        metrics.fid = generation_fid(st.model, st.schedule, st.objective, *tok, test_img, *net, cfg,
                                      data.classes, td.z0.size(1), td.z0.size(2), device, &samples);
         metrics.samples = to_f32(samples);
         metrics.samples_shape = shape_of(samples);
@@ -671,10 +674,9 @@ RunOutcome follow_run(const RunConfig& cfg, const RunContext& ctx) {
     return std::shared_ptr<FeatureNet>();
   }, quiet, &fit_s);
   TrainData td = prepare_train_data(*tok, train_img, train_y);
-  DiT model{nullptr};
   auto st = train_and_featurize(cfg, *tok, td, train_img, test_img, data.classes,
                                 run_dir(ctx.results, run_id(cfg)), what == kStageReuse, ctx,
-                                device, &model, quiet);
+                                device, quiet);
   out.status = st.train.status == TrainResult::Done      ? RunOutcome::Done
                : st.train.status == TrainResult::Stopped ? RunOutcome::Stopped
                                                          : RunOutcome::Failed;
