@@ -10,9 +10,15 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 
 #include "core/errors.hpp"
 
@@ -115,6 +121,43 @@ c10::intrusive_ptr<c10d::TCPStore> rendezvous(const DistEnv& e) {
 
 }  // namespace
 
+std::string local_address_towards(const std::string& host, int port) {
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  const std::string service = std::to_string(port);
+  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0)
+    throw InputError(fmt::format("data parallel: the master address '{}' does not resolve ({}); "
+                                 "set MASTER_ADDR to a host name or address every node can reach",
+                                 host, gai_strerror(rc)));
+  std::string found, why = "no address";
+  for (addrinfo* ai = res; ai && found.empty(); ai = ai->ai_next) {
+    // Connecting a UDP socket sends nothing: it only asks the kernel for the
+    // route, whose source address getsockname then reports.
+    const int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd < 0) continue;
+    sockaddr_storage local{};
+    socklen_t len = sizeof(local);
+    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
+      char text[INET6_ADDRSTRLEN] = {};
+      const void* a = local.ss_family == AF_INET
+                          ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr)
+                          : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr);
+      if (inet_ntop(local.ss_family, a, text, sizeof(text))) found = text;
+    } else {
+      why = std::strerror(errno);
+    }
+    close(fd);
+  }
+  freeaddrinfo(res);
+  if (found.empty())
+    throw InputError(fmt::format("data parallel: no route from this host to the master '{}' ({}); "
+                                 "check MASTER_ADDR, or name the interface with GLOO_SOCKET_IFNAME",
+                                 host, why));
+  return found;
+}
+
 std::string first_slurm_host(const std::string& list) {
   // The first entry up to a top-level comma; a bracket expands to its first number.
   const size_t br = list.find('['), comma = list.find(',');
@@ -164,10 +207,16 @@ std::shared_ptr<Communicator> connect_gloo(const DistEnv& e) {
 #ifdef USE_C10D_GLOO
   auto opts = c10d::ProcessGroupGloo::Options::create();
   opts->timeout = collective_timeout();
-  // One machine (loopback rendezvous): bind loopback; else this host's address.
-  const bool local = e.master_addr == "127.0.0.1" || e.master_addr == "localhost";
-  opts->devices.push_back(local ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
-                                : c10d::ProcessGroupGloo::createDefaultDevice());
+  // Bind where the peers can reach us: the interface GLOO_SOCKET_IFNAME names
+  // (PyTorch's variable), else the address this host routes to the master
+  // from (loopback on one machine). Not the host name's address, which on
+  // many clusters resolves to 127.0.x.1 and leaves the other nodes knocking
+  // on their own loopback (tests/ddp_two_nodes.sh).
+  const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+  opts->devices.push_back(
+      ifname && *ifname
+          ? c10d::ProcessGroupGloo::createDeviceForInterface(ifname)
+          : c10d::ProcessGroupGloo::createDeviceForHostname(local_address_towards(e.master_addr, e.master_port)));
   auto store = rendezvous(e);
   auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, e.rank, e.world, opts);
   return std::make_shared<PGCommunicator<c10d::ProcessGroupGloo>>(store, pg, e, "gloo", torch::kCPU);

@@ -27,6 +27,11 @@ DistEnv dist_env(const std::map<std::string, std::string>& env);
 DistEnv dist_env_from_process();
 // The first host of a Slurm node list: "gpu[03-05,07],cpu1" -> "gpu03".
 std::string first_slurm_host(const std::string& nodelist);
+// This host's address on the route to `host` ("10.0.0.5" -> "10.0.0.7" on a
+// node of that subnet; "127.0.0.1" -> "127.0.0.1"): what Gloo binds to so
+// the other nodes can reach it. InputError if the name does not resolve or
+// no route leads there.
+std::string local_address_towards(const std::string& host, int port);
 
 class Communicator {
  public:

@@ -46,6 +46,20 @@ TEST(Distributed, SlurmVariablesAndNodeLists) {
   EXPECT_EQ(first_slurm_host("solo"), "solo");
 }
 
+TEST(Distributed, LocalAddressOnTheRouteToTheMaster) {
+  // One machine: the route to loopback starts at loopback.
+  EXPECT_EQ(local_address_towards("127.0.0.1", 29500), "127.0.0.1");
+  EXPECT_EQ(local_address_towards("localhost", 29500).rfind("127.", 0), 0u);
+  // Two nodes are simulated by tests/ddp_two_nodes.sh; here only the errors.
+  try {
+    local_address_towards("no-such-host.invalid", 29500);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& err) {
+    EXPECT_NE(std::string(err.what()).find("no-such-host.invalid"), std::string::npos) << err.what();
+    EXPECT_NE(std::string(err.what()).find("MASTER_ADDR"), std::string::npos) << err.what();
+  }
+}
+
 TEST(Distributed, BadValuesAreInputErrors) {
   EXPECT_THROW(dist_env({{"RANK", "2"}, {"WORLD_SIZE", "2"}}), InputError);
   EXPECT_THROW(dist_env({{"RANK", "x"}, {"WORLD_SIZE", "2"}}), InputError);
