@@ -111,12 +111,34 @@ class PGCommunicator : public Communicator {
   int64_t bcast_seq_ = 0;
 };
 
+// Runs one set-up step of the process group; a failure there (a port in use,
+// a peer that cannot be reached, an unknown interface) is the environment's
+// fault, so it becomes an InputError that says which step, where and what to
+// check instead of an internal error from deep inside c10d or Gloo.
+template <class F>
+auto setup_step(const DistEnv& e, const std::string& what, F f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& err) {
+    std::string why = err.what();
+    while (!why.empty() && (why.back() == '.' || why.back() == '\n')) why.pop_back();
+    throw InputError(fmt::format(
+        "data parallel ({} rank {} of {}): {} failed: {}. Check that MASTER_ADDR={} and "
+        "MASTER_PORT={} name a host and free port every rank can reach, that every rank was "
+        "started, and on several nodes that Gloo binds a shared network (GLOO_SOCKET_IFNAME)",
+        e.source, e.rank, e.world, what, why, e.master_addr, e.master_port));
+  }
+}
+
 c10::intrusive_ptr<c10d::TCPStore> rendezvous(const DistEnv& e) {
   c10d::TCPStoreOptions so;
   so.port = uint16_t(e.master_port);
   so.isServer = e.rank == 0;
   so.numWorkers = e.world;
-  return c10::make_intrusive<c10d::TCPStore>(e.master_addr, so);
+  return setup_step(e, "the rendezvous (TCP store)",
+                    [&] { return c10::make_intrusive<c10d::TCPStore>(e.master_addr, so); });
 }
 
 }  // namespace
@@ -213,12 +235,16 @@ std::shared_ptr<Communicator> connect_gloo(const DistEnv& e) {
   // many clusters resolves to 127.0.x.1 and leaves the other nodes knocking
   // on their own loopback (tests/ddp_two_nodes.sh).
   const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
-  opts->devices.push_back(
-      ifname && *ifname
-          ? c10d::ProcessGroupGloo::createDeviceForInterface(ifname)
-          : c10d::ProcessGroupGloo::createDeviceForHostname(local_address_towards(e.master_addr, e.master_port)));
+  const std::string where = ifname && *ifname ? fmt::format("interface {}", ifname)
+                                              : local_address_towards(e.master_addr, e.master_port);
+  opts->devices.push_back(setup_step(e, fmt::format("binding Gloo to {}", where), [&] {
+    return ifname && *ifname ? c10d::ProcessGroupGloo::createDeviceForInterface(ifname)
+                             : c10d::ProcessGroupGloo::createDeviceForHostname(where);
+  }));
   auto store = rendezvous(e);
-  auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, e.rank, e.world, opts);
+  auto pg = setup_step(e, fmt::format("connecting Gloo (bound to {}) to the other ranks", where), [&] {
+    return c10::make_intrusive<c10d::ProcessGroupGloo>(store, e.rank, e.world, opts);
+  });
   return std::make_shared<PGCommunicator<c10d::ProcessGroupGloo>>(store, pg, e, "gloo", torch::kCPU);
 #else
   throw InputError("data parallel on the CPU needs c10d's Gloo, and this build has no gloo "
@@ -244,7 +270,9 @@ std::shared_ptr<Communicator> connect_nccl(const DistEnv& e) {
   auto opts = c10d::ProcessGroupNCCL::Options::create();
   opts->timeout = collective_timeout();
   auto store = rendezvous(e);
-  auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, e.rank, e.world, opts);
+  auto pg = setup_step(e, "creating the NCCL process group", [&] {
+    return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, e.rank, e.world, opts);
+  });
   return std::make_shared<PGCommunicator<c10d::ProcessGroupNCCL>>(store, pg, e, "nccl",
                                                                    torch::Device(torch::kCUDA, index));
 #else

@@ -24,12 +24,23 @@ namespace po = boost::program_options;
 using namespace ldae;
 
 namespace {
-std::atomic<bool> g_stop{false}, g_requeue{false};
+std::atomic<bool> g_stop{false}, g_requeue{false}, g_connecting{false};
 // First Ctrl-C: checkpoint and stop at the next step. Second: stop now (a
-// killed run resumes from its last checkpoint).
+// killed run resumes from its last checkpoint). While connecting to the other
+// ranks there is no step to stop at and nothing to save (and a peer that never
+// comes would hold us there until the rendezvous times out): stop at once.
 void on_signal(int sig) {
-  if (g_stop) std::_Exit(128 + sig);
+  if (g_stop || g_connecting) std::_Exit(128 + sig);
   g_stop = true;
+}
+
+// connect() with a signal ending the process at once while it waits for peers.
+std::shared_ptr<Communicator> connect_interruptibly(const DistEnv& dist, bool cuda) {
+  g_connecting = true;
+  struct Reset {
+    ~Reset() { g_connecting = false; }
+  } reset;
+  return connect(dist, cuda);
 }
 // Slurm's warning before the time limit (sbatch --signal=B:USR1@120):
 // checkpoint, then requeue the array task, which resumes the run.
@@ -128,7 +139,7 @@ int follow_sweep(const std::vector<PlannedRun>& plan, const DistEnv& dist, const
   ctx.threads = threads;
   ctx.stop = &g_stop;
   install_signal_handlers();
-  ctx.comm = connect(dist, plan_on_gpu(plan));
+  ctx.comm = connect_interruptibly(dist, plan_on_gpu(plan));
   for (;;) {
     const int64_t k = ctx.comm->broadcast(kSweepFailed, kFollowerWaitS);
     if (k == kSweepDone) return 0;
@@ -292,7 +303,7 @@ int run(int argc, char** argv) {
   ctx.results = results;
   ctx.threads = threads;
   ctx.stop = &g_stop;
-  ctx.comm = connect(dist, plan_on_gpu(plan));
+  ctx.comm = connect_interruptibly(dist, plan_on_gpu(plan));
   if (ctx.comm)
     fmt::print("data parallel: {} {} processes ({}'s environment), rendezvous {}:{}\n", dist.world,
                ctx.comm->backend(), dist.source, dist.master_addr, dist.master_port);

@@ -91,4 +91,32 @@ set -e
 echo "rank 0 failing: rank 0 exit $rc0, rank 1 exit $rc1"
 test $rc0 -eq 2 && test $rc1 -eq 1
 grep -q 'sees no CUDA device' "$d/bad.rank0"
+# A rendezvous port already taken (here by a rank 0 still waiting for its
+# peer): exit 2 at once, naming MASTER_PORT, and no record written.
+port=$((port + 1))
+RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$bin/run_sweep" "$sweep" \
+  --results "$d/holder" $opts > "$d/holder.log" 2>&1 &
+holder=$!
+trap 'kill $holder 2> /dev/null || true; rm -rf "$d"' EXIT
+i=0
+until bash -c "exec 3<> /dev/tcp/127.0.0.1/$port" 2> /dev/null; do   # listening yet?
+  sleep 0.1; i=$((i+1)); test $i -lt 300
+done
+set +e
+RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$bin/run_sweep" "$sweep" \
+  --results "$d/busy" $opts > /dev/null 2> "$d/busy.err"
+rc=$?
+set -e
+# One signal ends a rank still waiting for its peers (nothing to checkpoint).
+kill -TERM $holder
+set +e
+wait $holder
+rc_holder=$?
+set -e
+echo "rank 0 waiting for its peer, one SIGTERM: exit $rc_holder"
+test $rc_holder -eq 143
+grep 'error:' "$d/busy.err"
+test $rc -eq 2
+grep -q "MASTER_PORT=$port" "$d/busy.err"
+test ! -d "$d/busy/runs" || test -z "$(ls "$d/busy/runs")"
 echo "ok: run_sweep over 2 Gloo processes = 1 process, stop and resume included"
