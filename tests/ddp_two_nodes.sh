@@ -77,20 +77,28 @@ ip netns exec "$nsb" env SLURM_PROCID=1 GLOO_SOCKET_IFNAME="${tag}y" $slurm "$wo
 wait $p0
 compare "$d/slurm.txt"
 # Both ranks bound to their own loopback (a wrong GLOO_SOCKET_IFNAME): the
-# rank that cannot reach its peer exits 2 naming the step and what to check,
-# instead of aborting inside Gloo; the other, left waiting, is stopped here.
+# rank that tries to connect finds nothing there and exits 2 naming the step
+# and what to check, instead of aborting inside Gloo; which rank that is
+# depends on Gloo's pairing, and the other one, left waiting, is stopped here.
 port=$((port + 1))
-bad="RANK_ENV WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=$a MASTER_PORT=$port GLOO_SOCKET_IFNAME=lo LDAE_DIST_TIMEOUT_S=60"
-ip netns exec "$nsa" env ${bad/RANK_ENV/RANK=0} "$worker" > /dev/null 2> "$d/bad0.txt" &
+bad="WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=$a MASTER_PORT=$port GLOO_SOCKET_IFNAME=lo LDAE_DIST_TIMEOUT_S=60"
+ip netns exec "$nsa" env RANK=0 $bad "$worker" > /dev/null 2> "$d/bad0.txt" &
 p0=$!
+ip netns exec "$nsb" env RANK=1 $bad "$worker" > /dev/null 2> "$d/bad1.txt" &
+p1=$!
+i=0
+while kill -0 $p0 2> /dev/null && kill -0 $p1 2> /dev/null; do
+  sleep 0.2; i=$((i+1)); test $i -lt 600
+done
+if kill -0 $p0 2> /dev/null; then first=$p1 other=$p0 err="$d/bad1.txt"; else first=$p0 other=$p1 err="$d/bad0.txt"; fi
 set +e
-ip netns exec "$nsb" env ${bad/RANK_ENV/RANK=1} "$worker" > /dev/null 2> "$d/bad1.txt"
+wait $first
 rc=$?
+kill $other 2> /dev/null
+wait $other 2> /dev/null
 set -e
-kill $p0 2> /dev/null || true
-wait $p0 2> /dev/null || true
-grep '^ddp_worker' "$d/bad1.txt" || cat "$d/bad1.txt"
+grep '^ddp_worker' "$err" || cat "$err"
 test $rc -eq 2
-grep -q "connecting Gloo (bound to interface lo) to the other ranks failed" "$d/bad1.txt"
-grep -q "GLOO_SOCKET_IFNAME" "$d/bad1.txt"
+grep -q "connecting Gloo (bound to interface lo) to the other ranks failed" "$err"
+grep -q "GLOO_SOCKET_IFNAME" "$err"
 echo "ok: two nodes (network namespaces) = 1 process, from torchrun's and Slurm's variables, route and GLOO_SOCKET_IFNAME"
