@@ -26,6 +26,12 @@ bool Table::has_fid() const {
   return false;
 }
 
+bool Table::has_knn() const {
+  for (const auto& r : rows)
+    if (!r.knn.values.empty()) return true;
+  return false;
+}
+
 std::vector<Table> collect_tables(Store& store, const std::string& filter) {
   std::vector<Table> out;
   for (const auto& s : store.sweeps()) {
@@ -53,6 +59,8 @@ std::vector<Table> collect_tables(Store& store, const std::string& filter) {
         row.done_ids.push_back(r.run_id);
         auto fid = store.metric(r.run_id, "eval.fid");
         if (!fid.empty()) row.fid.values.push_back(fid[0].value);
+        auto knn = store.metric(r.run_id, "probe.knn_top1");
+        if (!knn.empty()) row.knn.values.push_back(knn[0].value);
       } else {
         row.pending++;
       }
@@ -136,16 +144,23 @@ std::string to_markdown(const Table& t) {
     }
     md += "\ncells: ours top-1 (paper top-1). Every cell as a row:\n\n";
   }
+  const bool knn = t.has_knn();
   md += "| # | row | ours top-1 (%) | n | paper top-1 (%) |";
-  md += fid ? " ours FID | paper FID |\n|---|---|---|---|---|---|---|\n" : "\n|---|---|---|---|---|\n";
+  if (knn) md += " ours kNN (%) |";
+  if (fid) md += " ours FID | paper FID |";
+  md += "\n|---|---|---|---|---|" + std::string(knn ? "---|" : "") + (fid ? "---|---|" : "") + "\n";
   for (const auto& r : t.rows) {
     md += fmt::format("| {} | {} | {} | {} | {} |", r.row, r.label, ours(r.top1, r.pending, "±"),
                       seeds_note(r), paper(r, "acc"));
+    if (knn) md += fmt::format(" {} |", ours(r.knn, r.pending, "±"));
     if (fid) md += fmt::format(" {} | {} |", ours(r.fid, r.pending, "±"), paper(r, "fid"));
     md += "\n";
   }
   md += "\nours: linear-probe top-1 on this harness's data (mean ± sample std over seeds); "
         "paper: ImageNet-1K (arXiv:2401.14404); [U]: unclear in the paper.\n";
+  if (knn)
+    md += "kNN: weighted k-nearest-neighbour top-1 on the same features (probe.knn_k, "
+          "probe.knn_t; cosine similarity), no training; '-' for runs without it.\n";
   if (fid)
     md += "FID: ours from the sweep's eval.fid_samples generated vs real test images in its "
           "eval.fid_net features; the paper's is FID-50K (Inception) on ImageNet, so compare "
@@ -174,11 +189,14 @@ std::string to_latex(const Table& t) {
     }
     tex += "\\bottomrule\n\\end{tabular}\n\n";
   }
-  tex += fid ? "\\begin{tabular}{rlrrrrr}\n\\toprule\n# & row & ours & $n$ & paper & ours FID & paper FID \\\\\n\\midrule\n"
-             : "\\begin{tabular}{rlrrr}\n\\toprule\n# & row & ours & $n$ & paper \\\\\n\\midrule\n";
+  const bool knn = t.has_knn();
+  tex += "\\begin{tabular}{rlrrr" + std::string(knn ? "r" : "") + (fid ? "rr" : "") +
+         "}\n\\toprule\n# & row & ours & $n$ & paper" + (knn ? " & ours kNN" : "") +
+         (fid ? " & ours FID & paper FID" : "") + " \\\\\n\\midrule\n";
   for (const auto& r : t.rows) {
     tex += fmt::format("{} & {} & {} & {} & {}", r.row, tex_escape(r.label),
                        ours(r.top1, r.pending, "$\\pm$"), r.top1.values.size(), tex_escape(paper(r, "acc")));
+    if (knn) tex += fmt::format(" & {}", ours(r.knn, r.pending, "$\\pm$"));
     if (fid) tex += fmt::format(" & {} & {}", ours(r.fid, r.pending, "$\\pm$"), tex_escape(paper(r, "fid")));
     tex += " \\\\\n";
   }
@@ -186,7 +204,8 @@ std::string to_latex(const Table& t) {
 }
 
 std::string to_csv(const Table& t) {
-  std::string csv = "row,label,mean,std,n,pending,paper_acc,fid_mean,fid_std,paper_fid,paper_uncertain\n";
+  std::string csv =
+      "row,label,mean,std,n,pending,paper_acc,fid_mean,fid_std,paper_fid,paper_uncertain,knn_mean,knn_std\n";
   auto num = [](const TableRow& r, const char* k) {
     auto it = r.paper.find(k);
     return it == r.paper.end() ? std::string() : fmt::format("{}", it->second);
@@ -198,10 +217,10 @@ std::string to_csv(const Table& t) {
     auto stat = [](const Stat& s, bool sd) {
       return s.values.empty() ? std::string() : fmt::format("{:.4f}", sd ? s.std() : s.mean());
     };
-    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
+    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
                        stat(r.top1, true), r.top1.values.size(), r.pending, num(r, "acc"),
                        stat(r.fid, false), stat(r.fid, true), num(r, "fid"),
-                       r.paper.count("uncertain") ? 1 : 0);
+                       r.paper.count("uncertain") ? 1 : 0, stat(r.knn, false), stat(r.knn, true));
   }
   return csv;
 }

@@ -1,5 +1,5 @@
 // Tables from the results database: one per sweep and profile, our numbers
-// (probe top-1, and FID where the sweep generates; mean +- std over seeds,
+// (probe top-1, kNN top-1 where measured, and FID where the sweep generates; mean +- std over seeds,
 // with n) beside the paper's. Grid sweeps (Table 2) also print as a matrix:
 // one line per row, one column per grid value. Paper numbers the source
 // leaves unclear (paper.uncertain) carry a [U] mark.
@@ -21,7 +21,7 @@ struct Stat {
 struct TableRow {
   int row = 0;
   std::string label;
-  Stat top1, fid;
+  Stat top1, fid, knn;          // linear probe, FID, kNN probe top-1
   int pending = 0;              // runs not done yet (failed, running, missing)
   std::vector<std::string> done_ids;  // the finished runs, seed order
   std::map<std::string, double> paper;
@@ -33,6 +33,7 @@ struct Table {
   std::string sweep, profile, title, mode;
   std::vector<TableRow> rows;
   bool has_fid() const;
+  bool has_knn() const;         // any run measured the kNN probe
 };
 
 // Grid sweeps: groups (rows of the matrix) x columns (grid values), each in

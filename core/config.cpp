@@ -154,6 +154,8 @@ const std::vector<Field>& fields() {
         choice("probe.optimizer", &R::probe, &ProbeConfig::optimizer, fixed({"sgd", "adamw"})),
         field("probe.base_lr", &R::probe, &ProbeConfig::base_lr, 0, 100),
         field("probe.weight_decay", &R::probe, &ProbeConfig::weight_decay, 0, 10),
+        v2(field("probe.knn_k", &R::probe, &ProbeConfig::knn_k, 0, 1e6)),
+        v2(field("probe.knn_t", &R::probe, &ProbeConfig::knn_t, 1e-4, 100)),
         v2(field("eval.fid_samples", &R::eval, &EvalConfig::fid_samples, 0, 1e7)),
         v2(choice("eval.sampler", &R::eval, &EvalConfig::sampler, sampler_names)),
         v2(field("eval.sample_steps", &R::eval, &EvalConfig::sample_steps, 1, 1e6)),
@@ -470,6 +472,10 @@ void validate(const RunConfig& c, const std::string& where) {
     fail("probe.block", fmt::format("block {} exceeds depth {}", c.probe.block, s.depth));
   if (c.probe.t > c.noise.T)
     fail("probe.t", fmt::format("t = {} exceeds noise.T = {}", c.probe.t, c.noise.T));
+  const int train_images = c.data.name == "synthetic" ? c.data.synthetic_train : c.data.subset;
+  if (train_images > 0 && c.probe.knn_k > train_images)
+    fail("probe.knn_k", fmt::format("k = {} neighbours exceeds the {} training images; lower it "
+                                    "(0 turns the kNN probe off)", c.probe.knn_k, train_images));
   for (const auto& check : validators()) check(c, where);
 }
 

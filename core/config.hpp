@@ -110,6 +110,8 @@ struct ProbeConfig {
   std::string optimizer = "sgd";      // sgd (momentum 0.9) | adamw
   double base_lr = 0.1;               // lr = base_lr x batch / 256
   double weight_decay = 0.0;
+  int knn_k = 20;                     // kNN probe beside the linear one: k neighbours
+  double knn_t = 0.07;                // (cosine, votes exp(sim / T)); knn_k = 0: off
 };
 
 // Generation quality (Table 1): samples from the trained denoiser, FID

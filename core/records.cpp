@@ -77,6 +77,8 @@ std::map<std::string, std::vector<MetricPoint>> metric_series(const RunMetrics& 
   }
   if (m.top1 >= 0) out["probe.top1"] = {{0, m.top1}};
   if (m.top5 >= 0) out["probe.top5"] = {{0, m.top5}};
+  if (m.knn_top1 >= 0) out["probe.knn_top1"] = {{0, m.knn_top1}};
+  if (m.knn_top5 >= 0) out["probe.knn_top5"] = {{0, m.knn_top5}};
   if (m.recon_mse >= 0) out["tokenizer.recon_mse"] = {{0, m.recon_mse}};
   for (const auto& r : m.tokenizer_fit) {
     out["tokenizer.fit_loss"].push_back({int64_t(r[0]), r[1]});
@@ -108,6 +110,8 @@ void write_metrics_h5(const std::string& dir, const RunMetrics& m,
       f.write("tokenizer/fit_curve", fit, {m.tokenizer_fit.size(), 3});
       f.set_attr("columns_tokenizer_fit", std::string("step, loss, recon_mse"));
     }
+    if (m.knn_top1 >= 0) f.set_attr("probe_knn_top1", m.knn_top1);
+    if (m.knn_top5 >= 0) f.set_attr("probe_knn_top5", m.knn_top5);
     if (m.fid >= 0) f.set_attr("eval_fid", m.fid);
     if (!m.samples.empty()) f.write("eval/samples", m.samples, m.samples_shape);
     if (dim > 0) {
@@ -134,7 +138,32 @@ RunMetrics read_metrics_h5(const std::string& dir) {
     for (size_t i = 0; i + 2 < fit.size(); i += 3) m.tokenizer_fit.push_back({fit[i], fit[i + 1], fit[i + 2]});
   }
   if (f.has_attr("eval_fid")) m.fid = f.attr_f64("eval_fid");
+  if (f.has_attr("probe_knn_top1")) m.knn_top1 = f.attr_f64("probe_knn_top1");
+  if (f.has_attr("probe_knn_top5")) m.knn_top5 = f.attr_f64("probe_knn_top5");
   return m;
+}
+
+std::pair<torch::Tensor, torch::Tensor> read_probe_features(const std::string& dir) {
+  H5File f(dir + "/metrics.h5", H5File::Read);
+  if (!f.has("probe/features_train") || !f.has("probe/features_test")) return {};
+  auto load = [&](const std::string& name) {
+    std::vector<uint64_t> shape;
+    auto v = f.read_f32(name, &shape);
+    if (shape.size() != 2) throw InputError(fmt::format("{}/metrics.h5: {} is not 2-D", dir, name));
+    return torch::from_blob(v.data(), {int64_t(shape[0]), int64_t(shape[1])}, torch::kFloat32).clone();
+  };
+  return {load("probe/features_train"), load("probe/features_test")};
+}
+
+void add_knn_to_metrics_h5(const std::string& dir, double top1, double top5) {
+  const std::string path = dir + "/metrics.h5", tmp = path + ".tmp";
+  fs::copy_file(path, tmp, fs::copy_options::overwrite_existing);
+  {
+    H5File f(tmp, H5File::ReadWrite);
+    f.set_attr("probe_knn_top1", top1);
+    if (top5 >= 0) f.set_attr("probe_knn_top5", top5);
+  }
+  commit_file(tmp, path);
 }
 
 void write_sweep_json(const std::string& results, const SweepRecord& s) {

@@ -6,6 +6,7 @@
 // run never leaves a half-written record.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 #include <array>
 #include <string>
@@ -27,6 +28,7 @@ struct RunMetrics {
   std::vector<std::array<double, 4>> probe;  // (epoch, train_loss, train_acc, test_acc)
   double top1 = -1;                          // final probe top-1 (%)
   double top5 = -1;                          // final probe top-5 (%), -1 if not measured
+  double knn_top1 = -1, knn_top5 = -1;       // kNN probe (%), -1 if not measured
   double recon_mse = -1;                     // tokenizer reconstruction MSE
   std::vector<std::array<double, 3>> tokenizer_fit;  // (step, loss, recon MSE), learned tokenizers
   double fid = -1;                           // eval.fid_samples > 0: FID, else -1
@@ -41,6 +43,12 @@ void write_metrics_h5(const std::string& dir, const RunMetrics& m,
                       const std::vector<float>& train_features = {},
                       const std::vector<float>& test_features = {}, uint64_t feature_dim = 0);
 RunMetrics read_metrics_h5(const std::string& dir);
+// A done run's stored probe features (N, F), (M, F) float32; undefined
+// tensors when its metrics.h5 holds none.
+std::pair<torch::Tensor, torch::Tensor> read_probe_features(const std::string& dir);
+// Add the kNN result to a done run's metrics.h5, atomically (a copy is
+// changed, then renamed over it), for runs recorded before the kNN probe.
+void add_knn_to_metrics_h5(const std::string& dir, double top1, double top5);
 
 // Sweep plans as JSON under results/sweeps/, so the index can be rebuilt.
 void write_sweep_json(const std::string& results, const SweepRecord& s);

@@ -30,6 +30,7 @@
 #include "core/sampler.hpp"
 #include "core/trainer.hpp"
 #include "core/plugins.hpp"
+#include "probes/knn_probe.hpp"
 #include "probes/linear_probe.hpp"
 #include "tokenizers/tokenizer.hpp"
 
@@ -446,6 +447,43 @@ DiT load_run_model(const RunConfig& cfg, const RunParts& parts, const std::strin
   return model;
 }
 
+namespace {
+
+// The kNN probe on a run's features; -1s when probe.knn_k = 0.
+KnnResult run_knn(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& train_y,
+                  const torch::Tensor& f_test, const torch::Tensor& test_y, int64_t classes) {
+  if (cfg.probe.knn_k <= 0) return {-1, -1};
+  return knn_probe(f_train, train_y, f_test, test_y, classes, cfg.probe.knn_k, cfg.probe.knn_t);
+}
+
+// A done run recorded before the kNN probe existed: compute it from the probe
+// features its metrics.h5 keeps (seconds, no retraining), under the run's
+// lock, and re-index the run. Busy or featureless runs are left as they are.
+void add_missing_knn(const RunConfig& cfg, const std::string& dir, const RunContext& ctx, Store& store) {
+  if (cfg.probe.knn_k <= 0 || !fs::exists(dir + "/metrics.h5")) return;
+  if (read_metrics_h5(dir).knn_top1 >= 0) return;
+  const int fd = ::open((dir + "/.lock").c_str(), O_CREAT | O_RDWR, 0644);
+  if (fd < 0) return;
+  struct Close {
+    int fd;
+    ~Close() { close(fd); }
+  } closer{fd};
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0 || read_metrics_h5(dir).knn_top1 >= 0) return;
+  auto [f_train, f_test] = read_probe_features(dir);
+  if (!f_train.defined()) return;
+  const Dataset& data = cached_dataset(cfg.data, ctx.results);
+  auto train_y = to_labels(data.train), test_y = to_labels(data.test);
+  if (f_train.size(0) != train_y.size(0) || f_test.size(0) != test_y.size(0)) return;
+  const auto r = run_knn(cfg, f_train, train_y, f_test, test_y, data.classes);
+  add_knn_to_metrics_h5(dir, r.top1, r.top5);
+  std::ofstream(dir + "/log.txt", std::ios::app)
+      << "[" << now_iso() << "] kNN probe added from the stored features: top-1 " << fmt::format("{:.2f}", r.top1)
+      << "% (k = " << cfg.probe.knn_k << ", T = " << cfg.probe.knn_t << ")" << std::endl;
+  index_run(store, dir);
+}
+
+}  // namespace
+
 RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const RunContext& ctx,
                        Store& store) {
   const auto t_start = clk::now();
@@ -455,6 +493,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   if (rec.value("status", "") == "done") {
     out.status = RunOutcome::Skipped;
     out.top1 = rec.value("probe_top1", -1.0);
+    add_missing_knn(cfg, dir, ctx, store);
     return out;
   }
   fs::create_directories(dir);
@@ -541,6 +580,9 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     auto train_img = to_float(data.train, cfg.data.normalize);
     auto test_img = to_float(data.test, cfg.data.normalize);
     auto train_y = to_labels(data.train), test_y = to_labels(data.test);
+    if (cfg.probe.knn_k > train_y.size(0))  // before any training is spent
+      throw InputError(fmt::format("probe.knn_k = {} exceeds the {} training images; lower it (0 "
+                                   "turns the kNN probe off)", cfg.probe.knn_k, train_y.size(0)));
     RunMetrics metrics;
     torch::Tensor f_train, f_test;
     double fit_s = 0;
@@ -615,9 +657,16 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     metrics.probe = pr.curve;
     metrics.top1 = pr.top1;
     metrics.top5 = pr.top5;
+    const auto knn = run_knn(cfg, f_train.to(device), train_y.to(device), f_test.to(device),
+                             test_y.to(device), data.classes);
+    metrics.knn_top1 = knn.top1;
+    metrics.knn_top5 = knn.top5;
     const double probe_s = secs_since(t_probe);
-    log(fmt::format("probe top-1 {:.2f}% ({} train / {} test images)", pr.top1, f_train.size(0),
-                    f_test.size(0)));
+    log(fmt::format("probe top-1 {:.2f}% ({} train / {} test images){}", pr.top1, f_train.size(0),
+                    f_test.size(0),
+                    knn.top1 >= 0 ? fmt::format("; kNN top-1 {:.2f}% (k = {}, T = {})", knn.top1,
+                                                cfg.probe.knn_k, cfg.probe.knn_t)
+                                  : ""));
 
     auto flat = [](const torch::Tensor& t) {
       auto c = t.to(torch::kFloat32).contiguous();
@@ -626,6 +675,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     write_metrics_h5(dir, metrics, flat(f_train), flat(f_test), uint64_t(f_train.size(1)));
     rec["probe_top1"] = pr.top1;
     rec["probe_top5"] = pr.top5;
+    if (knn.top1 >= 0) rec["probe_knn_top1"] = knn.top1;
     rec["tokenizer_recon_mse"] = metrics.recon_mse;
     rec["timings"]["tokenizer_s"] = fit_s;
     rec["timings"]["probe_s"] = probe_s;
@@ -633,6 +683,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     fs::remove_all(dir + "/ckpt");  // a finished run needs no checkpoint
     out.status = RunOutcome::Done;
     out.top1 = pr.top1;
+    out.knn_top1 = knn.top1;
   } catch (const InputError&) {
     tell(kStageAbort);
     finish("failed", "bad input");

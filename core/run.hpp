@@ -29,6 +29,7 @@ struct RunOutcome {
   // Busy: another process holds the run's lock (a concurrent sweep).
   enum Status { Done, Failed, Stopped, Skipped, Busy } status = Done;
   double top1 = -1;
+  double knn_top1 = -1;  // -1: kNN probe off
   double seconds = 0;
   std::string error;
 };

@@ -330,7 +330,10 @@ int run(int argc, char** argv) {
     auto out = execute_run(p.cfg, p.label, ctx, store);
     switch (out.status) {
       case RunOutcome::Skipped: fmt::print("  done earlier: top-1 {:.2f}%\n", out.top1); break;
-      case RunOutcome::Done: fmt::print("  done in {:.1f} s: top-1 {:.2f}%\n", out.seconds, out.top1); break;
+      case RunOutcome::Done:
+        fmt::print("  done in {:.1f} s: top-1 {:.2f}%{}\n", out.seconds, out.top1,
+                   out.knn_top1 >= 0 ? fmt::format(", kNN {:.2f}%", out.knn_top1) : "");
+        break;
       case RunOutcome::Failed: fmt::print("  FAILED: {}\n", out.error); ++failed; break;
       case RunOutcome::Busy:
         fmt::print("  running in another process; coming back to it at the end\n");

@@ -103,3 +103,26 @@ TEST(Config, ResolvedTomlRoundTripsEveryKey) {
   for (const auto& k : config_keys())
     if (k != "seed") EXPECT_NE(t.find(k.substr(k.find('.') + 1) + " = "), std::string::npos) << k;
 }
+
+TEST(Config, KnnProbeKeys) {
+  // At their defaults the kNN keys leave run ids alone (runs recorded before
+  // them keep their ids); another k is another run.
+  RunConfig a, b;
+  b.probe.knn_k = 20, b.probe.knn_t = 0.07;
+  EXPECT_EQ(run_id(a), run_id(b));
+  b.probe.knn_k = 10;
+  EXPECT_NE(run_id(a), run_id(b));
+  // More neighbours than training images: caught before anything runs.
+  RunConfig c;
+  c.data.subset = 16;
+  std::string e;
+  try {
+    validate(c, "row 2");
+  } catch (const InputError& err) {
+    e = err.what();
+  }
+  EXPECT_NE(e.find("probe.knn_k"), std::string::npos) << e;
+  EXPECT_NE(e.find("16 training images"), std::string::npos) << e;
+  c.probe.knn_k = 0;  // off
+  EXPECT_NO_THROW(validate(c, "row 2"));
+}

@@ -122,6 +122,33 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
   EXPECT_EQ(m.probe.size(), 5u);
   EXPECT_GT(m.recon_mse, 0.0);
   EXPECT_EQ(store.run(plan[1].id)->status, "done");
+  // The kNN probe ran beside the linear one (default k = 20), above chance.
+  EXPECT_GT(m.knn_top1, 20.0);
+  EXPECT_EQ(store.metric(plan[1].id, "probe.knn_top1").at(0).value, m.knn_top1);
+
+  // A run recorded before the kNN probe existed: the next pass adds it from
+  // the stored features (no retraining) and the index follows.
+  {
+    RunMetrics old = m;
+    old.knn_top1 = old.knn_top5 = -1;
+    auto [ftr, fte] = read_probe_features(dir);
+    ASSERT_TRUE(ftr.defined());
+    auto flat = [](const torch::Tensor& t) {
+      return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+    };
+    write_metrics_h5(dir, old, flat(ftr), flat(fte), uint64_t(ftr.size(1)));
+    store.db().exec("DELETE FROM metrics WHERE name LIKE 'probe.knn%' AND run_id = '" + plan[1].id +
+                    "'");  // as an older index had it
+    ASSERT_TRUE(store.metric(plan[1].id, "probe.knn_top1").empty());
+    EXPECT_EQ(execute_run(plan[1].cfg, plan[1].label, ctx, store).status, RunOutcome::Skipped);
+    EXPECT_DOUBLE_EQ(read_metrics_h5(dir).knn_top1, m.knn_top1);
+    EXPECT_DOUBLE_EQ(read_metrics_h5(dir).knn_top5, m.knn_top5);
+    EXPECT_EQ(store.metric(plan[1].id, "probe.knn_top1").at(0).value, m.knn_top1);
+    EXPECT_EQ(read_metrics_h5(dir).loss.size(), m.loss.size());  // the rest kept
+    EXPECT_TRUE(read_probe_features(dir).first.equal(ftr));
+    EXPECT_NE(read_text(dir + "/log.txt").find("kNN probe added from the stored features"), std::string::npos);
+    EXPECT_FALSE(fs::exists(dir + "/metrics.h5.tmp"));
+  }
 
   // Tables regenerate from the database, and again after a rebuild.
   auto tables = collect_tables(store);
@@ -131,6 +158,8 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
   auto md = to_markdown(tables[0]);
   EXPECT_NE(md.find("| 3 | l-DAE |"), std::string::npos) << md;
   EXPECT_NE(md.find("64.5"), std::string::npos);
+  EXPECT_NE(md.find("ours kNN (%)"), std::string::npos) << md;
+  EXPECT_NE(to_csv(tables[0]).find(",knn_mean,knn_std\n"), std::string::npos);
   EXPECT_EQ(store.rebuild(results), 3u);
   EXPECT_EQ(to_markdown(collect_tables(store).at(0)), md);
   EXPECT_EQ(store.db().execAndGet("PRAGMA integrity_check").getString(), "ok");

@@ -1,0 +1,26 @@
+// Weighted k-nearest-neighbour classification of frozen features, the
+// practice of InstDisc (Wu et al. 2018) and DINO: features L2-normalised,
+// cosine similarity to every training feature, the k most similar vote for
+// their label with weight exp(similarity / T). No training and no
+// hyper-parameter search beyond (k, T), so it complements the linear probe:
+// it asks whether neighbours in feature space share a class.
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+
+namespace ldae {
+
+struct KnnResult {
+  double top1 = 0;   // % of the test split
+  double top5 = -1;  // % where classes > 5, else -1
+};
+
+// train_x (N, F), train_y (N,) int64, test_x (M, F), test_y (M,), all on one
+// device; k <= N. Test rows go in chunks so the (chunk, N) similarity block
+// stays near 256 MB whatever N is (ImageNet: N = 1.28 M).
+KnnResult knn_probe(const torch::Tensor& train_x, const torch::Tensor& train_y,
+                    const torch::Tensor& test_x, const torch::Tensor& test_y, int64_t classes,
+                    int64_t k, double temperature);
+
+}  // namespace ldae
