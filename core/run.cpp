@@ -449,6 +449,24 @@ DiT load_run_model(const RunConfig& cfg, const RunParts& parts, const std::strin
 
 namespace {
 
+// A run folder's exclusive lock: one process per run, released when its
+// holder exits or dies, so a killed run is free to resume and a concurrent
+// sweep leaves a held run alone.
+class RunLock {
+ public:
+  explicit RunLock(const std::string& dir) : fd_(::open((dir + "/.lock").c_str(), O_CREAT | O_RDWR, 0644)) {
+    if (fd_ < 0) throw std::runtime_error("cannot create " + dir + "/.lock");
+  }
+  ~RunLock() { close(fd_); }
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+  bool try_lock() { return flock(fd_, LOCK_EX | LOCK_NB) == 0; }
+  void lock() { flock(fd_, LOCK_EX); }
+
+ private:
+  int fd_;
+};
+
 // The kNN probe on a run's features; -1s when probe.knn_k = 0.
 KnnResult run_knn(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& train_y,
                   const torch::Tensor& f_test, const torch::Tensor& test_y, int64_t classes) {
@@ -462,13 +480,8 @@ KnnResult run_knn(const RunConfig& cfg, const torch::Tensor& f_train, const torc
 void add_missing_knn(const RunConfig& cfg, const std::string& dir, const RunContext& ctx, Store& store) {
   if (cfg.probe.knn_k <= 0 || !fs::exists(dir + "/metrics.h5")) return;
   if (read_metrics_h5(dir).knn_top1 >= 0) return;
-  const int fd = ::open((dir + "/.lock").c_str(), O_CREAT | O_RDWR, 0644);
-  if (fd < 0) return;
-  struct Close {
-    int fd;
-    ~Close() { close(fd); }
-  } closer{fd};
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0 || read_metrics_h5(dir).knn_top1 >= 0) return;
+  RunLock lock(dir);
+  if (!lock.try_lock() || read_metrics_h5(dir).knn_top1 >= 0) return;
   auto [f_train, f_test] = read_probe_features(dir);
   if (!f_train.defined()) return;
   const Dataset& data = cached_dataset(cfg.data, ctx.results);
@@ -497,23 +510,15 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     return out;
   }
   fs::create_directories(dir);
-  // One process per run: an exclusive lock that dies with its holder, so a
-  // killed run is free to resume and a concurrent sweep skips it.
-  struct Lock {
-    int fd;
-    ~Lock() {
-      if (fd >= 0) close(fd);
-    }
-  } lock{::open((dir + "/.lock").c_str(), O_CREAT | O_RDWR, 0644)};
-  if (lock.fd < 0) throw std::runtime_error("cannot create " + dir + "/.lock");
-  if (flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
+  RunLock lock(dir);
+  if (!lock.try_lock()) {
     if (!ctx.wait_if_busy) {
       out.status = RunOutcome::Busy;
       return out;
     }
     fmt::print("  another process is training this run; waiting for it\n");
     std::fflush(stdout);
-    flock(lock.fd, LOCK_EX);
+    lock.lock();
     rec = read_run_json(dir);
     if (rec.value("status", "") == "done") {
       out.status = RunOutcome::Skipped;
@@ -651,14 +656,14 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     f_train = plugin_probe_features(cfg, f_train);
     f_test = plugin_probe_features(cfg, f_test);
     const auto t_probe = clk::now();
-    // On the run's device (features of ImageNet-size sets are cheap there).
-    auto pr = linear_probe(f_train.to(device), train_y.to(device), f_test.to(device), test_y.to(device),
-                           data.classes, cfg.probe, cfg.seed, log);
+    // Both probes on the run's device, features copied there once (cheap there at ImageNet size).
+    const auto xtr = f_train.to(device), ytr = train_y.to(device), xte = f_test.to(device),
+               yte = test_y.to(device);
+    auto pr = linear_probe(xtr, ytr, xte, yte, data.classes, cfg.probe, cfg.seed, log);
     metrics.probe = pr.curve;
     metrics.top1 = pr.top1;
     metrics.top5 = pr.top5;
-    const auto knn = run_knn(cfg, f_train.to(device), train_y.to(device), f_test.to(device),
-                             test_y.to(device), data.classes);
+    const auto knn = run_knn(cfg, xtr, ytr, xte, yte, data.classes);
     metrics.knn_top1 = knn.top1;
     metrics.knn_top5 = knn.top5;
     const double probe_s = secs_since(t_probe);
