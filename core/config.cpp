@@ -109,6 +109,7 @@ const std::vector<Field>& fields() {
         v2(field("tokenizer.perceptual_net", &R::tokenizer, &TokenizerConfig::perceptual_net)),
         v2(field("tokenizer.adv_weight", &R::tokenizer, &TokenizerConfig::adv_weight, 0, 1e3)),
         v2(field("tokenizer.adv_start", &R::tokenizer, &TokenizerConfig::adv_start, 0, 1e9)),
+        v2(field("tokenizer.per_seed", &R::tokenizer, &TokenizerConfig::per_seed)),
         choice("noise.schedule", &R::noise, &NoiseConfig::schedule, schedule_names),
         field("noise.T", &R::noise, &NoiseConfig::T, 1, 1e6),
         field("noise.sigma", &R::noise, &NoiseConfig::sigma, 0, 1e3),

@@ -52,6 +52,11 @@ struct TokenizerConfig {
   std::string perceptual_net = "classifier";  // "classifier" (trained here) | TorchScript .pt
   double adv_weight = 0.0;          // conv_vae: hinge GAN loss with a patch discriminator
   int adv_start = 500;              // steps before the adversarial loss switches on
+  // false: one fit (from seed 0) shared by every seed of a row, so seeds vary
+  // only the denoiser; true: seed s fits its own tokenizer from s, so a row's
+  // std also counts the tokenizer's fitting noise (rows that differ only in
+  // their tokenizer need this to tell a difference from noise).
+  bool per_seed = false;
 };
 
 struct NoiseConfig {

@@ -118,33 +118,28 @@ const Dataset& cached_dataset(const DataConfig& c, const std::string& results) {
   return it->second;
 }
 
-// Fit once per (data, tokenizer) config and share the file across runs. A
-// tokenizer with a perceptual loss also depends on its feature network.
+// Fit once per (data, tokenizer) config and share the file across runs.
 std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const torch::Tensor& train,
                                             const std::string& results,
                                             const std::function<std::shared_ptr<FeatureNet>()>& perceptual,
                                             const std::function<void(const std::string&)>& log,
                                             double* fit_s) {
   auto tok = make_tokenizer(cfg.tokenizer, int(train.size(1)));
-  std::string key = section_text(cfg, {"data.", "tokenizer."});
-  // A plugin's tokenizer keeps its settings in its own section: count them.
-  if (!has_tokenizer_builtin(cfg.tokenizer.name)) key += plugin_text(cfg);
-  if (tok->wants_perceptual_net())
-    key += fmt::format("perceptual = {} {}\n", cfg.tokenizer.perceptual_net, cfg.eval.classifier_epochs);
-  const std::string path =
-      fmt::format("{}/tokenizers/{}-{}.h5", results, cfg.tokenizer.name, fnv1a_hex(key));
+  const std::string path = tokenizer_path(cfg, results, tok->wants_perceptual_net());
+  const uint64_t fit_seed = cfg.tokenizer.per_seed ? uint64_t(cfg.seed) : 0;
   const auto t0 = clk::now();
   if (fs::exists(path)) {
     tok->load(path);
     log("tokenizer loaded from " + path);
   } else {
     if (tok->wants_perceptual_net()) tok->set_perceptual_net(perceptual());
-    tok->fit(train, /*seed=*/0);
+    tok->fit(train, fit_seed);
     fs::create_directories(fs::path(path).parent_path());
     const std::string tmp = fmt::format("{}.{}.tmp", path, getpid());
     tok->save(tmp);
     fs::rename(tmp, path);
-    log(fmt::format("tokenizer {} fitted in {:.2f} s -> {}", cfg.tokenizer.name, secs_since(t0), path));
+    log(fmt::format("tokenizer {} fitted (seed {}) in {:.2f} s -> {}", cfg.tokenizer.name, fit_seed,
+                    secs_since(t0), path));
   }
   *fit_s = secs_since(t0);
   return tok;
@@ -376,6 +371,19 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
 }
 
 }  // namespace
+
+// A tokenizer depends on the data and tokenizer keys; one with a perceptual
+// loss also on its feature network; with tokenizer.per_seed, on the run's
+// seed too (seed s fits from s; otherwise every seed shares the seed-0 fit).
+std::string tokenizer_path(const RunConfig& cfg, const std::string& results, bool wants_perceptual_net) {
+  std::string key = section_text(cfg, {"data.", "tokenizer."});
+  // A plugin's tokenizer keeps its settings in its own section: count them.
+  if (!has_tokenizer_builtin(cfg.tokenizer.name)) key += plugin_text(cfg);
+  if (wants_perceptual_net)
+    key += fmt::format("perceptual = {} {}\n", cfg.tokenizer.perceptual_net, cfg.eval.classifier_epochs);
+  if (cfg.tokenizer.per_seed) key += fmt::format("fit seed = {}\n", cfg.seed);
+  return fmt::format("{}/tokenizers/{}-{}.h5", results, cfg.tokenizer.name, fnv1a_hex(key));
+}
 
 RunParts load_run_parts(const RunConfig& cfg, const std::string& results,
                         const std::function<void(const std::string&)>& log) {

@@ -60,6 +60,10 @@ struct RunParts {
 // into results/tokenizers/ when no run has yet).
 RunParts load_run_parts(const RunConfig& cfg, const std::string& results,
                         const std::function<void(const std::string&)>& log);
+// Where cfg's fitted tokenizer is cached: RESULTS/tokenizers/NAME-HASH.h5,
+// the hash of the data and tokenizer keys (+ the perceptual network when the
+// tokenizer wants one, + the run's seed under tokenizer.per_seed).
+std::string tokenizer_path(const RunConfig& cfg, const std::string& results, bool wants_perceptual_net);
 // The resolved config of a recorded run (RESULTS/runs/ID/config.toml).
 // InputError when the run is unknown or its config does not give back its id.
 RunConfig read_run_config(const std::string& results, const std::string& id);

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "core/config.hpp"
+#include "core/run.hpp"  // tokenizer_path
 
 using namespace ldae;
 
@@ -125,4 +126,24 @@ TEST(Config, KnnProbeKeys) {
   EXPECT_NE(e.find("16 training images"), std::string::npos) << e;
   c.probe.knn_k = 0;  // off
   EXPECT_NO_THROW(validate(c, "row 2"));
+}
+
+TEST(Config, TokenizerPerSeed) {
+  // Off (the default): every seed of a row shares one fitted tokenizer, and
+  // the key stays out of run ids and the tokenizer's cache name, so runs and
+  // tokenizer files recorded before it keep theirs.
+  RunConfig a, b;
+  b.seed = 1;
+  EXPECT_EQ(canonical(a).find("per_seed"), std::string::npos);
+  EXPECT_EQ(tokenizer_path(a, "R", false), tokenizer_path(b, "R", false));
+  // On: seed s has its own tokenizer file (fitted from s), and its runs
+  // are other runs than the shared-tokenizer ones.
+  RunConfig a1 = a, b1 = b;
+  a1.tokenizer.per_seed = b1.tokenizer.per_seed = true;
+  EXPECT_NE(tokenizer_path(a1, "R", false), tokenizer_path(b1, "R", false));
+  EXPECT_NE(tokenizer_path(a1, "R", false), tokenizer_path(a, "R", false));
+  EXPECT_NE(run_id(a1), run_id(a));
+  EXPECT_EQ(tokenizer_path(a1, "R", false).rfind("R/tokenizers/patch_pca-", 0), 0u);
+  // The perceptual network is part of a tokenizer that trains through one.
+  EXPECT_NE(tokenizer_path(a, "R", true), tokenizer_path(a, "R", false));
 }
