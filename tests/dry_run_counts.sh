@@ -10,7 +10,7 @@ expect() {
   echo "ok: $1 $got runs"
 }
 expect quickstart.toml 4
-expect ablation_table1.toml 5
+expect ablation_table1.toml 15
 expect ablation_table2.toml 20
 expect ablation_table3.toml 24
 expect fig5_pixel.toml 4
