@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "analysis/stats.hpp"
+
 namespace ldae {
 
 double Stat::mean() const {
@@ -32,6 +34,19 @@ bool Table::has_knn() const {
   return false;
 }
 
+bool Table::has_deltas() const {
+  for (const auto& r : rows)
+    if (parent_of(r)) return true;
+  return false;
+}
+
+const TableRow* Table::parent_of(const TableRow& r) const {
+  if (r.parent <= 0) return nullptr;
+  for (const auto& p : rows)
+    if (p.row == r.parent) return &p;
+  return nullptr;
+}
+
 std::vector<Table> collect_tables(Store& store, const std::string& filter) {
   std::vector<Table> out;
   for (const auto& s : store.sweeps()) {
@@ -40,7 +55,7 @@ std::vector<Table> collect_tables(Store& store, const std::string& filter) {
     for (const auto& r : s.rows) {
       if (t.rows.empty() || t.rows.back().row != r.row) {
         TableRow tr;
-        tr.row = r.row, tr.label = r.label, tr.paper = r.paper;
+        tr.row = r.row, tr.label = r.label, tr.paper = r.paper, tr.parent = r.parent;
         tr.group = r.label;
         if (s.mode == "grid") {  // "conv VAE, tokenizer.d=16" -> group, "16"
           auto comma = r.label.rfind(", "), eq = r.label.rfind('=');
@@ -91,6 +106,26 @@ std::string tex_escape(const std::string& s) {
     o += c;
   }
   return o;
+}
+
+// Our change against the row r modifies: "+1.20 vs 3 (p 0.041)"; the p of
+// Welch's t-test over seeds where both rows have two or more seeds.
+std::string delta(const Table& t, const TableRow& r, bool tex = false) {
+  const TableRow* p = t.parent_of(r);
+  if (!p || r.top1.values.empty() || p->top1.values.empty()) return "-";
+  const WelchTest w = welch_t_test(r.top1.values, p->top1.values);
+  std::string s = fmt::format("{:+.2f} vs {}", w.diff, p->row);
+  if (w.p >= 0)
+    s += w.p < 0.001 ? (tex ? " ($p < 0.001$)" : " (p < 0.001)")
+                     : fmt::format(tex ? " ($p$ {:.3f})" : " (p {:.3f})", w.p);
+  return s;
+}
+
+// The paper's change between the same two rows: "+4.4".
+std::string paper_delta(const Table& t, const TableRow& r) {
+  const TableRow* p = t.parent_of(r);
+  if (!p || !r.paper.count("acc") || !p->paper.count("acc")) return "-";
+  return fmt::format("{:+.1f}", r.paper.at("acc") - p->paper.at("acc"));
 }
 
 std::string seeds_note(const TableRow& r) {
@@ -144,20 +179,28 @@ std::string to_markdown(const Table& t) {
     }
     md += "\ncells: ours top-1 (paper top-1). Every cell as a row:\n\n";
   }
-  const bool knn = t.has_knn();
+  const bool knn = t.has_knn(), deltas = t.has_deltas();
   md += "| # | row | ours top-1 (%) | n | paper top-1 (%) |";
+  if (deltas) md += " ours change (p) | paper change |";
   if (knn) md += " ours kNN (%) |";
   if (fid) md += " ours FID | paper FID |";
-  md += "\n|---|---|---|---|---|" + std::string(knn ? "---|" : "") + (fid ? "---|---|" : "") + "\n";
+  md += "\n|---|---|---|---|---|" + std::string(deltas ? "---|---|" : "") + (knn ? "---|" : "") +
+        (fid ? "---|---|" : "") + "\n";
   for (const auto& r : t.rows) {
     md += fmt::format("| {} | {} | {} | {} | {} |", r.row, r.label, ours(r.top1, r.pending, "±"),
                       seeds_note(r), paper(r, "acc"));
+    if (deltas) md += fmt::format(" {} | {} |", delta(t, r), paper_delta(t, r));
     if (knn) md += fmt::format(" {} |", ours(r.knn, r.pending, "±"));
     if (fid) md += fmt::format(" {} | {} |", ours(r.fid, r.pending, "±"), paper(r, "fid"));
     md += "\n";
   }
   md += "\nours: linear-probe top-1 on this harness's data (mean ± sample std over seeds); "
         "paper: ImageNet-1K (arXiv:2401.14404); [U]: unclear in the paper.\n";
+  if (deltas)
+    md += "change: our top-1 minus that of the row this one modifies (vs k), with the two-sided p of "
+          "Welch's t-test over seeds (none with fewer than 2 seeds per row); paper change: the same "
+          "difference of the paper's numbers. With 3 seeds per row, p < 0.05 needs a change of "
+          "several stds: a larger p means the change is within what another seed could do.\n";
   if (knn)
     md += "kNN: weighted k-nearest-neighbour top-1 on the same features (probe.knn_k, "
           "probe.knn_t; cosine similarity), no training; '-' for runs without it.\n";
@@ -189,13 +232,15 @@ std::string to_latex(const Table& t) {
     }
     tex += "\\bottomrule\n\\end{tabular}\n\n";
   }
-  const bool knn = t.has_knn();
-  tex += "\\begin{tabular}{rlrrr" + std::string(knn ? "r" : "") + (fid ? "rr" : "") +
-         "}\n\\toprule\n# & row & ours & $n$ & paper" + (knn ? " & ours kNN" : "") +
+  const bool knn = t.has_knn(), deltas = t.has_deltas();
+  tex += "\\begin{tabular}{rlrrr" + std::string(deltas ? "ll" : "") + (knn ? "r" : "") + (fid ? "rr" : "") +
+         "}\n\\toprule\n# & row & ours & $n$ & paper" + (deltas ? " & ours change ($p$) & paper change" : "") +
+         (knn ? " & ours kNN" : "") +
          (fid ? " & ours FID & paper FID" : "") + " \\\\\n\\midrule\n";
   for (const auto& r : t.rows) {
     tex += fmt::format("{} & {} & {} & {} & {}", r.row, tex_escape(r.label),
                        ours(r.top1, r.pending, "$\\pm$"), r.top1.values.size(), tex_escape(paper(r, "acc")));
+    if (deltas) tex += fmt::format(" & {} & {}", delta(t, r, /*tex=*/true), paper_delta(t, r));
     if (knn) tex += fmt::format(" & {}", ours(r.knn, r.pending, "$\\pm$"));
     if (fid) tex += fmt::format(" & {} & {}", ours(r.fid, r.pending, "$\\pm$"), tex_escape(paper(r, "fid")));
     tex += " \\\\\n";
@@ -205,7 +250,8 @@ std::string to_latex(const Table& t) {
 
 std::string to_csv(const Table& t) {
   std::string csv =
-      "row,label,mean,std,n,pending,paper_acc,fid_mean,fid_std,paper_fid,paper_uncertain,knn_mean,knn_std\n";
+      "row,label,mean,std,n,pending,paper_acc,fid_mean,fid_std,paper_fid,paper_uncertain,knn_mean,knn_std,"
+      "parent,change,change_p\n";
   auto num = [](const TableRow& r, const char* k) {
     auto it = r.paper.find(k);
     return it == r.paper.end() ? std::string() : fmt::format("{}", it->second);
@@ -217,10 +263,21 @@ std::string to_csv(const Table& t) {
     auto stat = [](const Stat& s, bool sd) {
       return s.values.empty() ? std::string() : fmt::format("{:.4f}", sd ? s.std() : s.mean());
     };
-    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
+    // The change against the row r modifies, and Welch's p where defined.
+    std::string parent, change, change_p;
+    if (const TableRow* p = t.parent_of(r)) {
+      parent = std::to_string(p->row);
+      if (!r.top1.values.empty() && !p->top1.values.empty()) {
+        const WelchTest w = welch_t_test(r.top1.values, p->top1.values);
+        change = fmt::format("{:.4f}", w.diff);
+        if (w.p >= 0) change_p = fmt::format("{:.6f}", w.p);
+      }
+    }
+    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
                        stat(r.top1, true), r.top1.values.size(), r.pending, num(r, "acc"),
                        stat(r.fid, false), stat(r.fid, true), num(r, "fid"),
-                       r.paper.count("uncertain") ? 1 : 0, stat(r.knn, false), stat(r.knn, true));
+                       r.paper.count("uncertain") ? 1 : 0, stat(r.knn, false), stat(r.knn, true),
+                       parent, change, change_p);
   }
   return csv;
 }

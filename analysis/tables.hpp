@@ -2,7 +2,9 @@
 // (probe top-1, kNN top-1 where measured, and FID where the sweep generates; mean +- std over seeds,
 // with n) beside the paper's. Grid sweeps (Table 2) also print as a matrix:
 // one line per row, one column per grid value. Paper numbers the source
-// leaves unclear (paper.uncertain) carry a [U] mark.
+// leaves unclear (paper.uncertain) carry a [U] mark. Cumulative sweeps also
+// show each row's change against the row it modifies, with Welch's p over
+// seeds, beside the paper's change.
 #pragma once
 #include <map>
 #include <string>
@@ -25,6 +27,7 @@ struct TableRow {
   int pending = 0;              // runs not done yet (failed, running, missing)
   std::vector<std::string> done_ids;  // the finished runs, seed order
   std::map<std::string, double> paper;
+  int parent = 0;               // cumulative sweeps: the row this one modifies (0: none)
   // Grid sweeps: the row's label and its grid value ("k=v" split off the label).
   std::string group, column;
 };
@@ -34,6 +37,8 @@ struct Table {
   std::vector<TableRow> rows;
   bool has_fid() const;
   bool has_knn() const;         // any run measured the kNN probe
+  bool has_deltas() const;      // any row modifies an earlier row (cumulative sweeps)
+  const TableRow* parent_of(const TableRow& r) const;  // nullptr when none
 };
 
 // Grid sweeps: groups (rows of the matrix) x columns (grid values), each in

@@ -171,7 +171,7 @@ void write_sweep_json(const std::string& results, const SweepRecord& s) {
                       {"file", s.file}, {"mode", s.mode}, {"rows", nlohmann::json::array()}};
   for (const auto& r : s.rows)
     j["rows"].push_back({{"row", r.row}, {"label", r.label}, {"seed", r.seed},
-                         {"run_id", r.run_id}, {"paper", r.paper}});
+                         {"run_id", r.run_id}, {"paper", r.paper}, {"parent", r.parent}});
   write_atomic(fmt::format("{}/sweeps/{}.{}.json", results, s.name, s.profile), j.dump(2) + "\n");
 }
 
@@ -184,7 +184,7 @@ std::vector<SweepRecord> read_sweep_jsons(const std::string& results) {
     SweepRecord s{j["name"], j["profile"], j["title"], j["file"], j["mode"], {}};
     for (const auto& r : j["rows"])
       s.rows.push_back({r["row"], r["label"], r["seed"], r["run_id"],
-                        r["paper"].get<std::map<std::string, double>>()});
+                        r["paper"].get<std::map<std::string, double>>(), r.value("parent", 0)});
     out.push_back(std::move(s));
   }
   return out;

@@ -28,6 +28,8 @@ Store::Store(const std::string& path)
   int version = db_.execAndGet("PRAGMA user_version").getInt();
   if (version == 0) {
     create_schema();
+  } else if (version == 1) {
+    migrate_from_1();
   } else if (version != kSchemaVersion) {
     throw InputError(fmt::format(
         "{}: schema version {} but this build uses {}. The database is an index; move it "
@@ -54,7 +56,8 @@ void Store::create_schema() {
       updated TEXT, PRIMARY KEY (name, profile));
     CREATE TABLE IF NOT EXISTS sweep_rows (
       sweep TEXT NOT NULL, profile TEXT NOT NULL, row INTEGER NOT NULL, seed INTEGER NOT NULL,
-      label TEXT, run_id TEXT, paper TEXT, PRIMARY KEY (sweep, profile, row, seed),
+      label TEXT, run_id TEXT, paper TEXT, parent INTEGER NOT NULL DEFAULT 0,
+      PRIMARY KEY (sweep, profile, row, seed),
       FOREIGN KEY (sweep, profile) REFERENCES sweeps(name, profile) ON DELETE CASCADE);
   )sql");
   db_.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
@@ -154,6 +157,16 @@ std::map<std::string, std::string> Store::params(const std::string& id) {
   return out;
 }
 
+// Version 1 had no sweep_rows.parent: add it (0 until the sweep is next run
+// or the index rebuilt, so tables show no changes for those rows meanwhile).
+void Store::migrate_from_1() {
+  SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+  if (db_.execAndGet("PRAGMA user_version").getInt() != 1) return;  // another writer did it
+  db_.exec("ALTER TABLE sweep_rows ADD COLUMN parent INTEGER NOT NULL DEFAULT 0");
+  db_.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
+  tx.commit();
+}
+
 void Store::put_sweep(const SweepRecord& s) {
   SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
   SQLite::Statement q(db_, "INSERT OR REPLACE INTO sweeps (name, profile, title, file, mode, updated) "
@@ -169,8 +182,8 @@ void Store::put_sweep(const SweepRecord& s) {
   del.bind(1, s.name);
   del.bind(2, s.profile);
   del.exec();
-  SQLite::Statement r(db_, "INSERT INTO sweep_rows (sweep, profile, row, seed, label, run_id, paper) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  SQLite::Statement r(db_, "INSERT INTO sweep_rows (sweep, profile, row, seed, label, run_id, paper, parent) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   for (const auto& row : s.rows) {
     r.bind(1, s.name);
     r.bind(2, s.profile);
@@ -179,6 +192,7 @@ void Store::put_sweep(const SweepRecord& s) {
     r.bind(5, row.label);
     r.bind(6, row.run_id);
     r.bind(7, nlohmann::json(row.paper).dump());
+    r.bind(8, row.parent);
     r.exec();
     r.reset();
   }
@@ -192,7 +206,7 @@ std::vector<SweepRecord> Store::sweeps() {
     SweepRecord s{q.getColumn(0).getString(), q.getColumn(1).getString(),
                   q.getColumn(2).getString(), q.getColumn(3).getString(),
                   q.getColumn(4).getString(), {}};
-    SQLite::Statement r(db_, "SELECT row, label, seed, run_id, paper FROM sweep_rows "
+    SQLite::Statement r(db_, "SELECT row, label, seed, run_id, paper, parent FROM sweep_rows "
                              "WHERE sweep = ? AND profile = ? ORDER BY row, seed");
     r.bind(1, s.name);
     r.bind(2, s.profile);
@@ -203,6 +217,7 @@ std::vector<SweepRecord> Store::sweeps() {
       row.seed = r.getColumn(2).getInt64();
       row.run_id = r.getColumn(3).getString();
       row.paper = nlohmann::json::parse(r.getColumn(4).getString()).get<std::map<std::string, double>>();
+      row.parent = r.getColumn(5).getInt();
       s.rows.push_back(row);
     }
     out.push_back(std::move(s));

@@ -13,7 +13,8 @@
 
 namespace ldae {
 
-inline constexpr int kSchemaVersion = 1;
+// 1: the first; 2: sweep_rows.parent (opening a version-1 index adds it).
+inline constexpr int kSchemaVersion = 2;
 
 struct RunRow {
   std::string id, status, label, created, updated, git, host, error;
@@ -32,6 +33,7 @@ struct SweepRowRecord {
   int64_t seed = 0;
   std::string run_id;
   std::map<std::string, double> paper;  // paper.* numbers of the row
+  int parent = 0;                       // cumulative sweeps: the row this one modifies (0: none)
 };
 
 struct SweepRecord {
@@ -64,6 +66,7 @@ class Store {
 
  private:
   void create_schema();
+  void migrate_from_1();
   SQLite::Database db_;
 };
 

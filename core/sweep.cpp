@@ -316,7 +316,7 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
     if (it != r.profile_keys.end()) apply_overrides(cfg, it->second);
   };
   std::vector<const SweepRow*> chain;  // cumulative rows so far
-  int out_row = 0;
+  int out_row = 0, chain_row = 0;      // chain_row: the last of them, as a plan row
   for (const auto& r : rows) {
     for (const auto& [key, list] : r.paper_list)
       if (list.size() != points.size())
@@ -344,10 +344,12 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
         RunConfig c = cfg;
         c.seed = seed;
         validate(c, fmt::format("{}:{}: row {} '{}'", s.path, r.origin.line, r.index, label));
-        plan.push_back(PlannedRun{out_row, label, seed, c, run_id(c), paper});
+        // A row modifies the chain's last row when it is one (no grid point on top).
+        const int parent = s.mode == "cumulative" && !r.standalone && points.size() == 1 ? chain_row : 0;
+        plan.push_back(PlannedRun{out_row, label, seed, c, run_id(c), paper, parent});
       }
     }
-    if (s.mode == "cumulative" && !r.standalone) chain.push_back(&r);
+    if (s.mode == "cumulative" && !r.standalone) chain.push_back(&r), chain_row = out_row;
   }
   return plan;
 }

@@ -59,6 +59,7 @@ struct PlannedRun {
   RunConfig cfg;
   std::string id;
   std::map<std::string, double> paper;
+  int parent = 0;  // cumulative sweeps: the row this one modifies (0: the base config)
 };
 
 // Throws InputError with file:line:column for syntax errors and file:line +

@@ -101,7 +101,7 @@ int launch_slurm(const SweepFile& sweep, const std::string& profile, const std::
   // while the tasks run.
   Store store(root.string() + "/results.db");
   SweepRecord rec{sweep.name, prof, sweep.title, file, sweep.mode, {}};
-  for (const auto& p : plan) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper});
+  for (const auto& p : plan) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
   write_sweep_json(root.string(), rec);
   store.put_sweep(rec);
   fmt::print("wrote {} ({} array tasks, one per pending run)\n", script, pending.size());
@@ -292,7 +292,7 @@ int run(int argc, char** argv) {
   std::filesystem::create_directories(results);
   Store store(results + "/results.db");
   SweepRecord rec{sweep.name, profile.empty() ? "default" : profile, sweep.title, file, sweep.mode, {}};
-  for (const auto& p : plan) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper});
+  for (const auto& p : plan) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
   if (only.empty() && run_id_arg.empty()) {  // a partial run must not shrink the recorded sweep
     write_sweep_json(results, rec);
     store.put_sweep(rec);

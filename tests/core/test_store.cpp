@@ -99,6 +99,35 @@ TEST(Store, NewerSchemaIsAClearError) {
   }
 }
 
+TEST(Store, Version1IndexGainsSweepRowParents) {
+  // An index written before sweep_rows.parent: opened, it is migrated in
+  // place, its rows kept (parent 0 until the sweep is put again).
+  auto dir = temp_dir("migrate");
+  {
+    SQLite::Database raw(dir + "/results.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec(R"sql(
+      CREATE TABLE sweeps (name TEXT NOT NULL, profile TEXT NOT NULL, title TEXT, file TEXT, mode TEXT,
+        updated TEXT, PRIMARY KEY (name, profile));
+      CREATE TABLE sweep_rows (sweep TEXT NOT NULL, profile TEXT NOT NULL, row INTEGER NOT NULL,
+        seed INTEGER NOT NULL, label TEXT, run_id TEXT, paper TEXT, PRIMARY KEY (sweep, profile, row, seed));
+      INSERT INTO sweeps VALUES ('t3', 'tiny', 'title', 'f.toml', 'cumulative', '');
+      INSERT INTO sweep_rows VALUES ('t3', 'tiny', 2, 0, 'clean', 'abc', '{"acc":62.5}');
+      PRAGMA user_version = 1;)sql");
+  }
+  Store s(dir + "/results.db");
+  EXPECT_EQ(s.db().execAndGet("PRAGMA user_version").getInt(), kSchemaVersion);
+  auto sw = s.sweeps();
+  ASSERT_EQ(sw.size(), 1u);
+  ASSERT_EQ(sw[0].rows.size(), 1u);
+  EXPECT_EQ(sw[0].rows[0].run_id, "abc");
+  EXPECT_EQ(sw[0].rows[0].parent, 0);
+  s.put_sweep({"t3", "tiny", "title", "f.toml", "cumulative", {{2, "clean", 0, "abc", {}, 1}}});
+  EXPECT_EQ(s.sweeps()[0].rows[0].parent, 1);
+  // The sweep's JSON (what --reindex reads) keeps it too.
+  write_sweep_json(dir, s.sweeps()[0]);
+  EXPECT_EQ(read_sweep_jsons(dir).at(0).rows.at(0).parent, 1);
+}
+
 TEST(Store, RebuildFromRunFolders) {
   auto dir = temp_dir("rebuild");
   auto run = run_dir(dir, "r1");

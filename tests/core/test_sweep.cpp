@@ -54,6 +54,13 @@ TEST(Sweep, CumulativeRowsCarryEarlierKeysButStandaloneOnesDoNot) {
   EXPECT_EQ(plan[6].cfg.probe.features, "encoder");
   EXPECT_FALSE(plan[6].cfg.objective.input_scaling);
   EXPECT_DOUBLE_EQ(plan[0].paper.at("acc"), 65.1);
+  // The row each one modifies (tables show the change against it): the
+  // first modifies the base, the anchor nothing, the row after the anchor
+  // the row before it.
+  EXPECT_EQ(plan[0].parent, 0);
+  EXPECT_EQ(plan[2].parent, 1);
+  EXPECT_EQ(plan[4].parent, 0);
+  EXPECT_EQ(plan[6].parent, 2);
 }
 
 TEST(Sweep, IndependentRowsModifyBaseOnly) {
@@ -62,6 +69,7 @@ TEST(Sweep, IndependentRowsModifyBaseOnly) {
   auto plan = expand(parse_sweep_text(text, "t.toml"), "", {});
   EXPECT_EQ(plan[6].cfg.objective.target, "eps");
   EXPECT_FALSE(plan[6].cfg.objective.input_scaling);
+  for (const auto& p : plan) EXPECT_EQ(p.parent, 0);  // every row modifies the base
 }
 
 TEST(Sweep, ProfileAndCliLayersAndSeeds) {

@@ -67,7 +67,7 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
   ASSERT_EQ(plan.size(), 3u);
   Store store(results + "/results.db");
   SweepRecord rec{"smoke", "default", "", "smoke.toml", sweep.mode, {}};
-  for (const auto& p : plan) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper});
+  for (const auto& p : plan) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
   store.put_sweep(rec);
   write_sweep_json(results, rec);
 
@@ -159,7 +159,7 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
   EXPECT_NE(md.find("| 3 | l-DAE |"), std::string::npos) << md;
   EXPECT_NE(md.find("64.5"), std::string::npos);
   EXPECT_NE(md.find("ours kNN (%)"), std::string::npos) << md;
-  EXPECT_NE(to_csv(tables[0]).find(",knn_mean,knn_std\n"), std::string::npos);
+  EXPECT_NE(to_csv(tables[0]).find(",knn_mean,knn_std,parent,change,change_p\n"), std::string::npos);
   EXPECT_EQ(store.rebuild(results), 3u);
   EXPECT_EQ(to_markdown(collect_tables(store).at(0)), md);
   EXPECT_EQ(store.db().execAndGet("PRAGMA integrity_check").getString(), "ok");

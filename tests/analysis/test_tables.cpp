@@ -1,0 +1,96 @@
+// Tables from an index: cumulative sweeps show each row's change against
+// the row it modifies, with Welch's p over seeds, beside the paper's change.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "analysis/stats.hpp"
+#include "analysis/tables.hpp"
+
+using namespace ldae;
+namespace fs = std::filesystem;
+
+namespace {
+// An index with one sweep: rows of (parent, paper acc, per-seed top-1).
+struct FakeRow {
+  int parent;
+  double paper_acc;
+  std::vector<double> top1;
+};
+std::unique_ptr<Store> index_of(const std::string& name, const std::string& mode, const std::vector<FakeRow>& rows) {
+  auto dir = fs::temp_directory_path() / fmt::format("ldae-tables-{}-{}", name, getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto store = std::make_unique<Store>((dir / "results.db").string());
+  SweepRecord s{name, "tiny", "title", "f.toml", mode, {}};
+  for (size_t i = 0; i < rows.size(); ++i) {
+    for (size_t k = 0; k < rows[i].top1.size(); ++k) {
+      RunRow r;
+      r.id = fmt::format("r{}s{}", i + 1, k);
+      r.status = "done";
+      r.seed = int64_t(k);
+      store->put_run(r, {}, {{"probe.top1", {{0, rows[i].top1[k]}}}});
+      std::map<std::string, double> paper;
+      if (rows[i].paper_acc > 0) paper["acc"] = rows[i].paper_acc;
+      s.rows.push_back({int(i + 1), fmt::format("row {}", i + 1), int64_t(k), r.id, paper, rows[i].parent});
+    }
+  }
+  store->put_sweep(s);
+  return store;
+}
+
+std::string line_of(const std::string& text, const std::string& start) {
+  auto at = text.find(start);
+  return at == std::string::npos ? "" : text.substr(at, text.find('\n', at) - at);
+}
+}  // namespace
+
+TEST(Tables, CumulativeRowsShowTheirChangeAndWelchP) {
+  // Row 3 is a standalone anchor; row 4 modifies row 2 (the chain skips it).
+  auto store = index_of("chain", "cumulative",
+                        {{0, 57.5, {80.0, 80.2, 79.8}},
+                         {1, 62.5, {78.0, 78.6, 77.4}},
+                         {0, -1, {82.3}},
+                         {2, 58.4, {78.05, 78.3, 77.7}},
+                         {4, 59.0, {90.0, 90.1, 89.9}}});
+  auto tables = collect_tables(*store);
+  ASSERT_EQ(tables.size(), 1u);
+  const auto& t = tables[0];
+  ASSERT_TRUE(t.has_deltas());
+  EXPECT_EQ(t.parent_of(t.rows[3])->row, 2);
+  EXPECT_EQ(t.parent_of(t.rows[2]), nullptr);
+  const auto md = to_markdown(t);
+  EXPECT_NE(md.find("| ours change (p) | paper change |"), std::string::npos) << md;
+  const double p2 = welch_t_test({78.0, 78.6, 77.4}, {80.0, 80.2, 79.8}).p;
+  const double p4 = welch_t_test({78.05, 78.3, 77.7}, {78.0, 78.6, 77.4}).p;
+  EXPECT_GT(p2, 0.001);
+  EXPECT_LT(p2, 0.05);  // two points against stds of 0.2 and 0.6: a change
+  EXPECT_GT(p4, 0.5);   // 0.02 points: noise
+  EXPECT_NE(line_of(md, "| 2 | row 2 |").find(fmt::format("| -2.00 vs 1 (p {:.3f}) | +5.0 |", p2)),
+            std::string::npos) << md;
+  EXPECT_NE(line_of(md, "| 3 | row 3 |").find("| - | - |"), std::string::npos) << md;
+  EXPECT_NE(line_of(md, "| 4 | row 4 |").find(fmt::format("| +0.02 vs 2 (p {:.3f}) | -4.1 |", p4)),
+            std::string::npos) << md;
+  EXPECT_NE(line_of(md, "| 5 | row 5 |").find("| +11.98 vs 4 (p < 0.001) | +0.6 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("Welch's t-test"), std::string::npos);
+  // CSV: parent, change and p as numbers; LaTeX: the same columns.
+  const auto csv = to_csv(t);
+  EXPECT_NE(csv.find(",parent,change,change_p\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(fmt::format(",1,-2.0000,{:.6f}\n", p2)), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\"row 3\",82.3000,0.0000,1,0,,,,,0,,,,,\n"), std::string::npos) << csv;
+  EXPECT_NE(to_latex(t).find("& ours change ($p$) & paper change"), std::string::npos);
+}
+
+TEST(Tables, OneSeedGivesTheChangeWithoutP) {
+  auto store = index_of("single", "cumulative", {{0, 65.1, {80.0}}, {1, 64.5, {81.25}}});
+  const auto md = to_markdown(collect_tables(*store).at(0));
+  EXPECT_NE(line_of(md, "| 2 | row 2 |").find("| +1.25 vs 1 | -0.6 |"), std::string::npos) << md;
+}
+
+TEST(Tables, IndependentSweepsHaveNoChangeColumn) {
+  auto store = index_of("indep", "independent", {{0, 65.1, {80.0, 80.1}}, {0, 64.5, {81.0, 81.1}}});
+  const auto t = collect_tables(*store).at(0);
+  EXPECT_FALSE(t.has_deltas());
+  EXPECT_EQ(to_markdown(t).find("change"), std::string::npos);
+}
