@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "analysis/stats.hpp"
 
@@ -108,16 +109,28 @@ std::string tex_escape(const std::string& s) {
   return o;
 }
 
-// Our change against the row r modifies: "+1.20 vs 3 (p 0.041)"; the p of
-// Welch's t-test over seeds where both rows have two or more seeds.
+// The row r modifies and Welch's test of r's top-1 against it over seeds;
+// parent null when r modifies no row, no test when either row has no
+// finished run.
+struct Change {
+  const TableRow* parent = nullptr;
+  std::optional<WelchTest> test;
+};
+Change change_of(const Table& t, const TableRow& r) {
+  Change c{t.parent_of(r), std::nullopt};
+  if (c.parent && !r.top1.values.empty() && !c.parent->top1.values.empty())
+    c.test = welch_t_test(r.top1.values, c.parent->top1.values);
+  return c;
+}
+
+// "+1.20 vs 3 (p 0.041)"; no p where a row has fewer than two seeds.
 std::string delta(const Table& t, const TableRow& r, bool tex = false) {
-  const TableRow* p = t.parent_of(r);
-  if (!p || r.top1.values.empty() || p->top1.values.empty()) return "-";
-  const WelchTest w = welch_t_test(r.top1.values, p->top1.values);
-  std::string s = fmt::format("{:+.2f} vs {}", w.diff, p->row);
-  if (w.p >= 0)
-    s += w.p < 0.001 ? (tex ? " ($p < 0.001$)" : " (p < 0.001)")
-                     : fmt::format(tex ? " ($p$ {:.3f})" : " (p {:.3f})", w.p);
+  const Change c = change_of(t, r);
+  if (!c.test) return "-";
+  std::string s = fmt::format("{:+.2f} vs {}", c.test->diff, c.parent->row);
+  if (c.test->p >= 0)
+    s += c.test->p < 0.001 ? (tex ? " ($p < 0.001$)" : " (p < 0.001)")
+                           : fmt::format(tex ? " ($p$ {:.3f})" : " (p {:.3f})", c.test->p);
   return s;
 }
 
@@ -263,16 +276,10 @@ std::string to_csv(const Table& t) {
     auto stat = [](const Stat& s, bool sd) {
       return s.values.empty() ? std::string() : fmt::format("{:.4f}", sd ? s.std() : s.mean());
     };
-    // The change against the row r modifies, and Welch's p where defined.
-    std::string parent, change, change_p;
-    if (const TableRow* p = t.parent_of(r)) {
-      parent = std::to_string(p->row);
-      if (!r.top1.values.empty() && !p->top1.values.empty()) {
-        const WelchTest w = welch_t_test(r.top1.values, p->top1.values);
-        change = fmt::format("{:.4f}", w.diff);
-        if (w.p >= 0) change_p = fmt::format("{:.6f}", w.p);
-      }
-    }
+    const Change c = change_of(t, r);
+    const std::string parent = c.parent ? std::to_string(c.parent->row) : "";
+    const std::string change = c.test ? fmt::format("{:.4f}", c.test->diff) : "";
+    const std::string change_p = c.test && c.test->p >= 0 ? fmt::format("{:.6f}", c.test->p) : "";
     csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
                        stat(r.top1, true), r.top1.values.size(), r.pending, num(r, "acc"),
                        stat(r.fid, false), stat(r.fid, true), num(r, "fid"),
