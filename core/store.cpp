@@ -157,8 +157,9 @@ std::map<std::string, std::string> Store::params(const std::string& id) {
   return out;
 }
 
-// Version 1 had no sweep_rows.parent: add it (0 until the sweep is next run
-// or the index rebuilt, so tables show no changes for those rows meanwhile).
+// Version 1 had no sweep_rows.parent: add it, 0 (tables show no change
+// column) until run_sweep records the sweep again; sweep JSONs written
+// before it have no parent either, so --reindex alone does not fill it.
 void Store::migrate_from_1() {
   SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
   if (db_.execAndGet("PRAGMA user_version").getInt() != 1) return;  // another writer did it
