@@ -109,36 +109,37 @@ std::string tex_escape(const std::string& s) {
   return o;
 }
 
-// The row r modifies and Welch's test of r's top-1 against it over seeds;
-// parent null when r modifies no row, no test when either row has no
-// finished run.
+// The row r modifies and Welch's test of r's metric (top-1, FID) against it
+// over seeds; parent null when r modifies no row, no test when either row
+// has no finished run.
 struct Change {
   const TableRow* parent = nullptr;
   std::optional<WelchTest> test;
 };
-Change change_of(const Table& t, const TableRow& r) {
+Change change_of(const Table& t, const TableRow& r, Stat TableRow::*metric = &TableRow::top1) {
   Change c{t.parent_of(r), std::nullopt};
-  if (c.parent && !r.top1.values.empty() && !c.parent->top1.values.empty())
-    c.test = welch_t_test(r.top1.values, c.parent->top1.values);
+  if (c.parent && !(r.*metric).values.empty() && !(c.parent->*metric).values.empty())
+    c.test = welch_t_test((r.*metric).values, (c.parent->*metric).values);
   return c;
 }
 
 // "+1.20 vs 3 (p 0.041)"; no p where a row has fewer than two seeds.
-std::string delta(const Table& t, const TableRow& r, bool tex = false) {
-  const Change c = change_of(t, r);
+std::string delta(const Table& t, const TableRow& r, Stat TableRow::*metric, bool tex = false) {
+  const Change c = change_of(t, r, metric);
   if (!c.test) return "-";
-  std::string s = fmt::format("{:+.2f} vs {}", c.test->diff, c.parent->row);
+  std::string s = fmt::format(metric == &TableRow::fid ? "{:+.1f} vs {}" : "{:+.2f} vs {}", c.test->diff,
+                              c.parent->row);
   if (c.test->p >= 0)
     s += c.test->p < 0.001 ? (tex ? " ($p < 0.001$)" : " (p < 0.001)")
                            : fmt::format(tex ? " ($p$ {:.3f})" : " (p {:.3f})", c.test->p);
   return s;
 }
 
-// The paper's change between the same two rows: "+4.4".
-std::string paper_delta(const Table& t, const TableRow& r) {
+// The paper's change of paper.KEY between the same two rows: "+4.4".
+std::string paper_delta(const Table& t, const TableRow& r, const std::string& key) {
   const TableRow* p = t.parent_of(r);
-  if (!p || !r.paper.count("acc") || !p->paper.count("acc")) return "-";
-  return fmt::format("{:+.1f}", r.paper.at("acc") - p->paper.at("acc"));
+  if (!p || !r.paper.count(key) || !p->paper.count(key)) return "-";
+  return fmt::format("{:+.1f}", r.paper.at(key) - p->paper.at(key));
 }
 
 std::string seeds_note(const TableRow& r) {
@@ -196,15 +197,16 @@ std::string to_markdown(const Table& t) {
   md += "| # | row | ours top-1 (%) | n | paper top-1 (%) |";
   if (deltas) md += " ours change (p) | paper change |";
   if (knn) md += " ours kNN (%) |";
-  if (fid) md += " ours FID | paper FID |";
+  if (fid) md += deltas ? " ours FID | paper FID | ours FID change (p) | paper FID change |" : " ours FID | paper FID |";
   md += "\n|---|---|---|---|---|" + std::string(deltas ? "---|---|" : "") + (knn ? "---|" : "") +
-        (fid ? "---|---|" : "") + "\n";
+        (fid ? (deltas ? "---|---|---|---|" : "---|---|") : "") + "\n";
   for (const auto& r : t.rows) {
     md += fmt::format("| {} | {} | {} | {} | {} |", r.row, r.label, ours(r.top1, r.pending, "±"),
                       seeds_note(r), paper(r, "acc"));
-    if (deltas) md += fmt::format(" {} | {} |", delta(t, r), paper_delta(t, r));
+    if (deltas) md += fmt::format(" {} | {} |", delta(t, r, &TableRow::top1), paper_delta(t, r, "acc"));
     if (knn) md += fmt::format(" {} |", ours(r.knn, r.pending, "±"));
     if (fid) md += fmt::format(" {} | {} |", ours(r.fid, r.pending, "±"), paper(r, "fid"));
+    if (fid && deltas) md += fmt::format(" {} | {} |", delta(t, r, &TableRow::fid), paper_delta(t, r, "fid"));
     md += "\n";
   }
   md += "\nours: linear-probe top-1 on this harness's data (mean ± sample std over seeds); "
@@ -214,6 +216,7 @@ std::string to_markdown(const Table& t) {
           "Welch's t-test over seeds (none with fewer than 2 seeds per row); paper change: the same "
           "difference of the paper's numbers. With 3 seeds per row, p < 0.05 needs a change of "
           "several stds: a larger p means the change is within what another seed could do.\n";
+  if (deltas && fid) md += "FID change: the same test on FID (lower is better).\n";
   if (knn)
     md += "kNN: weighted k-nearest-neighbour top-1 on the same features (probe.knn_k, "
           "probe.knn_t; cosine similarity), no training; '-' for runs without it.\n";
@@ -247,15 +250,19 @@ std::string to_latex(const Table& t) {
   }
   const bool knn = t.has_knn(), deltas = t.has_deltas();
   tex += "\\begin{tabular}{rlrrr" + std::string(deltas ? "ll" : "") + (knn ? "r" : "") + (fid ? "rr" : "") +
+         (fid && deltas ? "ll" : "") +
          "}\n\\toprule\n# & row & ours & $n$ & paper" + (deltas ? " & ours change ($p$) & paper change" : "") +
          (knn ? " & ours kNN" : "") +
-         (fid ? " & ours FID & paper FID" : "") + " \\\\\n\\midrule\n";
+         (fid ? " & ours FID & paper FID" : "") + (fid && deltas ? " & FID change ($p$) & paper FID change" : "") +
+         " \\\\\n\\midrule\n";
   for (const auto& r : t.rows) {
     tex += fmt::format("{} & {} & {} & {} & {}", r.row, tex_escape(r.label),
                        ours(r.top1, r.pending, "$\\pm$"), r.top1.values.size(), tex_escape(paper(r, "acc")));
-    if (deltas) tex += fmt::format(" & {} & {}", delta(t, r, /*tex=*/true), paper_delta(t, r));
+    if (deltas) tex += fmt::format(" & {} & {}", delta(t, r, &TableRow::top1, /*tex=*/true), paper_delta(t, r, "acc"));
     if (knn) tex += fmt::format(" & {}", ours(r.knn, r.pending, "$\\pm$"));
     if (fid) tex += fmt::format(" & {} & {}", ours(r.fid, r.pending, "$\\pm$"), tex_escape(paper(r, "fid")));
+    if (fid && deltas)
+      tex += fmt::format(" & {} & {}", delta(t, r, &TableRow::fid, /*tex=*/true), paper_delta(t, r, "fid"));
     tex += " \\\\\n";
   }
   return tex + "\\bottomrule\n\\end{tabular}\n";
@@ -264,7 +271,7 @@ std::string to_latex(const Table& t) {
 std::string to_csv(const Table& t) {
   std::string csv =
       "row,label,mean,std,n,pending,paper_acc,fid_mean,fid_std,paper_fid,paper_uncertain,knn_mean,knn_std,"
-      "parent,change,change_p\n";
+      "parent,change,change_p,fid_change,fid_change_p\n";
   auto num = [](const TableRow& r, const char* k) {
     auto it = r.paper.find(k);
     return it == r.paper.end() ? std::string() : fmt::format("{}", it->second);
@@ -280,11 +287,14 @@ std::string to_csv(const Table& t) {
     const std::string parent = c.parent ? std::to_string(c.parent->row) : "";
     const std::string change = c.test ? fmt::format("{:.4f}", c.test->diff) : "";
     const std::string change_p = c.test && c.test->p >= 0 ? fmt::format("{:.6f}", c.test->p) : "";
-    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
+    const Change f = change_of(t, r, &TableRow::fid);
+    const std::string fid_change = f.test ? fmt::format("{:.4f}", f.test->diff) : "";
+    const std::string fid_change_p = f.test && f.test->p >= 0 ? fmt::format("{:.6f}", f.test->p) : "";
+    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
                        stat(r.top1, true), r.top1.values.size(), r.pending, num(r, "acc"),
                        stat(r.fid, false), stat(r.fid, true), num(r, "fid"),
                        r.paper.count("uncertain") ? 1 : 0, stat(r.knn, false), stat(r.knn, true),
-                       parent, change, change_p);
+                       parent, change, change_p, fid_change, fid_change_p);
   }
   return csv;
 }

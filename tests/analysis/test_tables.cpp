@@ -17,6 +17,7 @@ struct FakeRow {
   int parent;
   double paper_acc;
   std::vector<double> top1;
+  std::vector<double> fid = {};  // per seed, where the sweep generates
 };
 std::unique_ptr<Store> index_of(const std::string& name, const std::string& mode, const std::vector<FakeRow>& rows) {
   auto dir = fs::temp_directory_path() / fmt::format("ldae-tables-{}-{}", name, getpid());
@@ -30,7 +31,9 @@ std::unique_ptr<Store> index_of(const std::string& name, const std::string& mode
       r.id = fmt::format("r{}s{}", i + 1, k);
       r.status = "done";
       r.seed = int64_t(k);
-      store->put_run(r, {}, {{"probe.top1", {{0, rows[i].top1[k]}}}});
+      std::map<std::string, std::vector<MetricPoint>> metrics = {{"probe.top1", {{0, rows[i].top1[k]}}}};
+      if (k < rows[i].fid.size()) metrics["eval.fid"] = {{0, rows[i].fid[k]}};
+      store->put_run(r, {}, metrics);
       std::map<std::string, double> paper;
       if (rows[i].paper_acc > 0) paper["acc"] = rows[i].paper_acc;
       s.rows.push_back({int(i + 1), fmt::format("row {}", i + 1), int64_t(k), r.id, paper, rows[i].parent});
@@ -76,10 +79,24 @@ TEST(Tables, CumulativeRowsShowTheirChangeAndWelchP) {
   EXPECT_NE(md.find("Welch's t-test"), std::string::npos);
   // CSV: parent, change and p as numbers; LaTeX: the same columns.
   const auto csv = to_csv(t);
-  EXPECT_NE(csv.find(",parent,change,change_p\n"), std::string::npos) << csv;
-  EXPECT_NE(csv.find(fmt::format(",1,-2.0000,{:.6f}\n", p2)), std::string::npos) << csv;
-  EXPECT_NE(csv.find("\"row 3\",82.3000,0.0000,1,0,,,,,0,,,,,\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",parent,change,change_p,fid_change,fid_change_p\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(fmt::format(",1,-2.0000,{:.6f},,\n", p2)), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\"row 3\",82.3000,0.0000,1,0,,,,,0,,,,,,,\n"), std::string::npos) << csv;
+  EXPECT_EQ(to_markdown(t).find("FID change"), std::string::npos);  // no FID in this sweep
   EXPECT_NE(to_latex(t).find("& ours change ($p$) & paper change"), std::string::npos);
+}
+
+TEST(Tables, SweepsThatGenerateTestTheirFidChangeToo) {
+  auto store = index_of("fid", "cumulative",
+                        {{0, 57.5, {80.0, 80.2}, {190.0, 186.0}}, {1, 62.5, {80.1, 80.0}, {170.0, 176.0}}});
+  const auto t = collect_tables(*store).at(0);
+  const auto md = to_markdown(t);
+  EXPECT_NE(md.find("| ours FID | paper FID | ours FID change (p) | paper FID change |"), std::string::npos) << md;
+  const double p = welch_t_test({170.0, 176.0}, {190.0, 186.0}).p;
+  EXPECT_NE(line_of(md, "| 2 | row 2 |").find(fmt::format("| -15.0 vs 1 (p {:.3f}) | - |", p)), std::string::npos)
+      << md;
+  EXPECT_NE(to_csv(t).find(fmt::format(",-15.0000,{:.6f}\n", p)), std::string::npos) << to_csv(t);
+  EXPECT_NE(to_latex(t).find("& FID change ($p$) & paper FID change"), std::string::npos);
 }
 
 TEST(Tables, OneSeedGivesTheChangeWithoutP) {
