@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <optional>
 
 #include "analysis/stats.hpp"
@@ -147,6 +148,52 @@ std::string seeds_note(const TableRow& r) {
                      r.pending ? fmt::format(" (+{} pending)", r.pending) : "");
 }
 
+// One column of the row table, shared by the Markdown and LaTeX writers:
+// its two headers, its LaTeX alignment and its cell (tex: escaped, $\pm$).
+struct Column {
+  std::string md, tex;
+  char align;
+  std::function<std::string(const TableRow&, bool tex)> cell;
+};
+
+// The columns t has: # row ours n paper, then the changes (cumulative
+// sweeps), kNN (where measured) and FID (+ its changes) where present.
+std::vector<Column> row_columns(const Table& t) {
+  auto pm = [](bool tex) { return tex ? "$\\pm$" : "±"; };
+  auto esc = [](const std::string& s, bool tex) { return tex ? tex_escape(s) : s; };
+  std::vector<Column> c = {
+      {"#", "#", 'r', [](const TableRow& r, bool) { return std::to_string(r.row); }},
+      {"row", "row", 'l', [esc](const TableRow& r, bool tex) { return esc(r.label, tex); }},
+      {"ours top-1 (%)", "ours", 'r', [pm](const TableRow& r, bool tex) { return ours(r.top1, r.pending, pm(tex)); }},
+      {"n", "$n$", 'r',
+       [](const TableRow& r, bool tex) { return tex ? std::to_string(r.top1.values.size()) : seeds_note(r); }},
+      {"paper top-1 (%)", "paper", 'r', [esc](const TableRow& r, bool tex) { return esc(paper(r, "acc"), tex); }},
+  };
+  const bool deltas = t.has_deltas();
+  if (deltas) {
+    c.push_back({"ours change (p)", "ours change ($p$)", 'l',
+                 [&t](const TableRow& r, bool tex) { return delta(t, r, &TableRow::top1, tex); }});
+    c.push_back({"paper change", "paper change", 'l',
+                 [&t](const TableRow& r, bool) { return paper_delta(t, r, "acc"); }});
+  }
+  if (t.has_knn())
+    c.push_back({"ours kNN (%)", "ours kNN", 'r',
+                 [pm](const TableRow& r, bool tex) { return ours(r.knn, r.pending, pm(tex)); }});
+  if (t.has_fid()) {
+    c.push_back({"ours FID", "ours FID", 'r',
+                 [pm](const TableRow& r, bool tex) { return ours(r.fid, r.pending, pm(tex)); }});
+    c.push_back({"paper FID", "paper FID", 'r',
+                 [esc](const TableRow& r, bool tex) { return esc(paper(r, "fid"), tex); }});
+    if (deltas) {
+      c.push_back({"ours FID change (p)", "FID change ($p$)", 'l',
+                   [&t](const TableRow& r, bool tex) { return delta(t, r, &TableRow::fid, tex); }});
+      c.push_back({"paper FID change", "paper FID change", 'l',
+                   [&t](const TableRow& r, bool) { return paper_delta(t, r, "fid"); }});
+    }
+  }
+  return c;
+}
+
 }  // namespace
 
 // Grid sweeps: groups in order of appearance x columns in order of appearance.
@@ -194,19 +241,15 @@ std::string to_markdown(const Table& t) {
     md += "\ncells: ours top-1 (paper top-1). Every cell as a row:\n\n";
   }
   const bool knn = t.has_knn(), deltas = t.has_deltas();
-  md += "| # | row | ours top-1 (%) | n | paper top-1 (%) |";
-  if (deltas) md += " ours change (p) | paper change |";
-  if (knn) md += " ours kNN (%) |";
-  if (fid) md += deltas ? " ours FID | paper FID | ours FID change (p) | paper FID change |" : " ours FID | paper FID |";
-  md += "\n|---|---|---|---|---|" + std::string(deltas ? "---|---|" : "") + (knn ? "---|" : "") +
-        (fid ? (deltas ? "---|---|---|---|" : "---|---|") : "") + "\n";
+  const auto cols = row_columns(t);
+  md += "|";
+  for (const auto& c : cols) md += " " + c.md + " |";
+  md += "\n|";
+  for (size_t i = 0; i < cols.size(); ++i) md += "---|";
+  md += "\n";
   for (const auto& r : t.rows) {
-    md += fmt::format("| {} | {} | {} | {} | {} |", r.row, r.label, ours(r.top1, r.pending, "±"),
-                      seeds_note(r), paper(r, "acc"));
-    if (deltas) md += fmt::format(" {} | {} |", delta(t, r, &TableRow::top1), paper_delta(t, r, "acc"));
-    if (knn) md += fmt::format(" {} |", ours(r.knn, r.pending, "±"));
-    if (fid) md += fmt::format(" {} | {} |", ours(r.fid, r.pending, "±"), paper(r, "fid"));
-    if (fid && deltas) md += fmt::format(" {} | {} |", delta(t, r, &TableRow::fid), paper_delta(t, r, "fid"));
+    md += "|";
+    for (const auto& c : cols) md += " " + c.cell(r, false) + " |";
     md += "\n";
   }
   md += "\nours: linear-probe top-1 on this harness's data (mean ± sample std over seeds); "
@@ -228,7 +271,6 @@ std::string to_markdown(const Table& t) {
 }
 
 std::string to_latex(const Table& t) {
-  const bool fid = t.has_fid();
   std::string tex;
   if (t.mode == "grid") {
     const Matrix m = matrix_of(t);
@@ -248,22 +290,17 @@ std::string to_latex(const Table& t) {
     }
     tex += "\\bottomrule\n\\end{tabular}\n\n";
   }
-  const bool knn = t.has_knn(), deltas = t.has_deltas();
-  tex += "\\begin{tabular}{rlrrr" + std::string(deltas ? "ll" : "") + (knn ? "r" : "") + (fid ? "rr" : "") +
-         (fid && deltas ? "ll" : "") +
-         "}\n\\toprule\n# & row & ours & $n$ & paper" + (deltas ? " & ours change ($p$) & paper change" : "") +
-         (knn ? " & ours kNN" : "") +
-         (fid ? " & ours FID & paper FID" : "") + (fid && deltas ? " & FID change ($p$) & paper FID change" : "") +
-         " \\\\\n\\midrule\n";
+  const auto cols = row_columns(t);
+  std::string align, header;
+  for (const auto& c : cols) {
+    align += c.align;
+    header += (header.empty() ? "" : " & ") + c.tex;
+  }
+  tex += "\\begin{tabular}{" + align + "}\n\\toprule\n" + header + " \\\\\n\\midrule\n";
   for (const auto& r : t.rows) {
-    tex += fmt::format("{} & {} & {} & {} & {}", r.row, tex_escape(r.label),
-                       ours(r.top1, r.pending, "$\\pm$"), r.top1.values.size(), tex_escape(paper(r, "acc")));
-    if (deltas) tex += fmt::format(" & {} & {}", delta(t, r, &TableRow::top1, /*tex=*/true), paper_delta(t, r, "acc"));
-    if (knn) tex += fmt::format(" & {}", ours(r.knn, r.pending, "$\\pm$"));
-    if (fid) tex += fmt::format(" & {} & {}", ours(r.fid, r.pending, "$\\pm$"), tex_escape(paper(r, "fid")));
-    if (fid && deltas)
-      tex += fmt::format(" & {} & {}", delta(t, r, &TableRow::fid, /*tex=*/true), paper_delta(t, r, "fid"));
-    tex += " \\\\\n";
+    std::string line;
+    for (const auto& c : cols) line += (line.empty() ? "" : " & ") + c.cell(r, true);
+    tex += line + " \\\\\n";
   }
   return tex + "\\bottomrule\n\\end{tabular}\n";
 }
@@ -283,18 +320,19 @@ std::string to_csv(const Table& t) {
     auto stat = [](const Stat& s, bool sd) {
       return s.values.empty() ? std::string() : fmt::format("{:.4f}", sd ? s.std() : s.mean());
     };
-    const Change c = change_of(t, r);
-    const std::string parent = c.parent ? std::to_string(c.parent->row) : "";
-    const std::string change = c.test ? fmt::format("{:.4f}", c.test->diff) : "";
-    const std::string change_p = c.test && c.test->p >= 0 ? fmt::format("{:.6f}", c.test->p) : "";
-    const Change f = change_of(t, r, &TableRow::fid);
-    const std::string fid_change = f.test ? fmt::format("{:.4f}", f.test->diff) : "";
-    const std::string fid_change_p = f.test && f.test->p >= 0 ? fmt::format("{:.6f}", f.test->p) : "";
-    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
+    // "change,p" of a metric against the row r modifies; empty where undefined.
+    auto change_cols = [&](Stat TableRow::*metric) {
+      const Change c = change_of(t, r, metric);
+      return fmt::format("{},{}", c.test ? fmt::format("{:.4f}", c.test->diff) : "",
+                         c.test && c.test->p >= 0 ? fmt::format("{:.6f}", c.test->p) : "");
+    };
+    const TableRow* parent = t.parent_of(r);
+    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
                        stat(r.top1, true), r.top1.values.size(), r.pending, num(r, "acc"),
                        stat(r.fid, false), stat(r.fid, true), num(r, "fid"),
                        r.paper.count("uncertain") ? 1 : 0, stat(r.knn, false), stat(r.knn, true),
-                       parent, change, change_p, fid_change, fid_change_p);
+                       parent ? std::to_string(parent->row) : "", change_cols(&TableRow::top1),
+                       change_cols(&TableRow::fid));
   }
   return csv;
 }
