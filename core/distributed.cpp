@@ -1,14 +1,10 @@
 #include "core/distributed.hpp"
 
 #include <fmt/core.h>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#ifdef USE_C10D_GLOO
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#endif
-#ifdef USE_C10D_NCCL
 #include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
-#endif
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -226,7 +222,6 @@ DistEnv dist_env_from_process() {
 
 std::shared_ptr<Communicator> connect_gloo(const DistEnv& e) {
   if (e.world <= 1) return nullptr;
-#ifdef USE_C10D_GLOO
   auto opts = c10d::ProcessGroupGloo::Options::create();
   opts->timeout = collective_timeout();
   // Bind where the peers can reach us: the interface GLOO_SOCKET_IFNAME names
@@ -246,23 +241,10 @@ std::shared_ptr<Communicator> connect_gloo(const DistEnv& e) {
     return c10::make_intrusive<c10d::ProcessGroupGloo>(store, e.rank, e.world, opts);
   });
   return std::make_shared<PGCommunicator<c10d::ProcessGroupGloo>>(store, pg, e, "gloo", torch::kCPU);
-#else
-  throw InputError("data parallel on the CPU needs c10d's Gloo, and this build has no gloo "
-                   "headers (install libgloo-dev and reconfigure)");
-#endif
-}
-
-bool nccl_available() {
-#ifdef USE_C10D_NCCL
-  return true;
-#else
-  return false;
-#endif
 }
 
 std::shared_ptr<Communicator> connect_nccl(const DistEnv& e) {
   if (e.world <= 1) return nullptr;
-#ifdef USE_C10D_NCCL
   const int64_t gpus = int64_t(torch::cuda::device_count());
   if (gpus == 0) throw InputError("data parallel over NCCL: this process sees no GPU");
   const auto index = c10::DeviceIndex(e.local_rank % gpus);
@@ -275,13 +257,10 @@ std::shared_ptr<Communicator> connect_nccl(const DistEnv& e) {
   });
   return std::make_shared<PGCommunicator<c10d::ProcessGroupNCCL>>(store, pg, e, "nccl",
                                                                    torch::Device(torch::kCUDA, index));
-#else
-  throw InputError("data parallel over NCCL needs a CUDA build (make gpu)");
-#endif
 }
 
 std::shared_ptr<Communicator> connect(const DistEnv& e, bool cuda) {
-  return cuda && nccl_available() ? connect_nccl(e) : connect_gloo(e);
+  return cuda ? connect_nccl(e) : connect_gloo(e);
 }
 
 // ---- bucketed, overlapped gradient averaging --------------------------------

@@ -60,12 +60,11 @@ constexpr double kFollowerWaitS = 7 * 24 * 3600.0;
 
 // Connect (blocks until every rank has joined). world == 1 -> nullptr.
 // Collectives time out after LDAE_DIST_TIMEOUT_S seconds (default 1800).
-// Gloo: CPU tensors. NCCL (CUDA builds): this rank's GPU, local_rank modulo
-// the GPUs it sees. connect(): NCCL when `cuda` and the build has it.
+// Gloo: CPU tensors. NCCL: this rank's GPU, local_rank modulo the GPUs it
+// sees (InputError when it sees none). connect(): NCCL when `cuda`, else Gloo.
 std::shared_ptr<Communicator> connect_gloo(const DistEnv& env);
 std::shared_ptr<Communicator> connect_nccl(const DistEnv& env);
 std::shared_ptr<Communicator> connect(const DistEnv& env, bool cuda);
-bool nccl_available();
 
 // Bucketed gradient averaging overlapped with backward (what DDP's reducer
 // does): parameters are grouped, in reverse order of registration (the order

@@ -2,7 +2,6 @@
 
 #include <cmath>
 
-#include "core/compat.hpp"
 
 namespace ldae {
 namespace F = torch::nn::functional;
@@ -56,13 +55,17 @@ DiTBlockImpl::DiTBlockImpl(int64_t width, int64_t heads_, double mlp_ratio) : he
   adaLN_modulation = register_module("adaLN_modulation", torch::nn::Linear(width, 6 * width));
 }
 
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+  return at::scaled_dot_product_attention(q, k, v);
+}
+
 torch::Tensor DiTBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& c) {
   auto mod = adaLN_modulation(F::silu(c)).chunk(6, /*dim=*/1);  // 6 x (B, W)
   const auto B = x.size(0), N = x.size(1), W = x.size(2), dh = W / heads;
   // attention: (B, N, 3W) -> 3 x (B, H, N, dh)
   auto h = modulate(norm1(x), mod[0], mod[1]);
   auto q_k_v = qkv(h).reshape({B, N, 3, heads, dh}).permute({2, 0, 3, 1, 4});
-  auto a = compat::attention(q_k_v[0], q_k_v[1], q_k_v[2]);  // (B, H, N, dh)
+  auto a = attention(q_k_v[0], q_k_v[1], q_k_v[2]);  // (B, H, N, dh)
   a = proj(a.transpose(1, 2).reshape({B, N, W}));
   auto out = x + mod[2].unsqueeze(1) * a;
   auto m = fc2(torch::gelu(fc1(modulate(norm2(out), mod[3], mod[4])), "tanh"));

@@ -26,6 +26,11 @@ struct DiTOptions {
 torch::Tensor timestep_features(const torch::Tensor& t, int64_t dim);
 // Fixed 2-D sin-cos position embedding (h * w, width), MAE's construction.
 torch::Tensor sincos_2d(int64_t h, int64_t w, int64_t width);
+// softmax(q k^T / sqrt(dh)) v (Vaswani et al. 2017, Eq. 1) for q, k, v
+// (B, H, N, dh) -> (B, H, N, dh), by LibTorch's fused kernel
+// (at::scaled_dot_product_attention: flash / memory-efficient / cuDNN on the
+// GPU, a fused flash kernel on the CPU), which never forms the (N, N) matrix.
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
 
 struct DiTBlockImpl : torch::nn::Module {
   DiTBlockImpl(int64_t width, int64_t heads, double mlp_ratio);

@@ -27,6 +27,7 @@
 #include "core/module_h5.hpp"
 #include "core/records.hpp"
 #include "core/registry.hpp"
+#include "core/build_info.hpp"
 #include "core/sampler.hpp"
 #include "core/trainer.hpp"
 #include "core/plugins.hpp"
@@ -37,12 +38,6 @@
 namespace ldae {
 namespace fs = std::filesystem;
 using clk = std::chrono::steady_clock;
-
-std::string library_versions() {
-  return fmt::format("libtorch {}, hdf5 {}.{}.{}, sqlite {}, eigen {}.{}.{}", TORCH_VERSION,
-                     H5_VERS_MAJOR, H5_VERS_MINOR, H5_VERS_RELEASE, SQLITE_VERSION,
-                     EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
-}
 
 std::string git_commit() {
   static const std::string commit = [] {

@@ -75,7 +75,5 @@ DiT load_run_model(const RunConfig& cfg, const RunParts& parts, const std::strin
 // run time so records never carry a stale configure-time value.
 std::string git_commit();
 
-// The versions of the libraries this build runs on, for run.json.
-std::string library_versions();
 
 }  // namespace ldae

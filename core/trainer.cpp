@@ -5,7 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "core/compat.hpp"
+#include "core/autocast.hpp"
 #include "core/errors.hpp"
 #include "core/plugins.hpp"
 #include "core/progress.hpp"
@@ -234,7 +234,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     if (cfg_.model.class_cond) y = labels_all.index_select(0, idx_dev.to(device_));
     torch::Tensor pred;
     {
-      compat::Autocast ac(cfg_.train.bf16, device_);
+      Autocast ac(cfg_.train.bf16, device_);
       pred = model_->forward(sc.input, sc.t.to(torch::kFloat32), y);
     }
     pred = pred.to(torch::kFloat32);

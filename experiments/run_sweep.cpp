@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "core/build_info.hpp"
 #include "core/cli.hpp"
 #include "core/data.hpp"
 #include "core/distributed.hpp"
@@ -202,7 +203,8 @@ int run(int argc, char** argv) {
       "time", po::value(&slurm.time), "slurm: time limit per task (default 24:00:00); runs checkpoint "
                                        "and requeue 120 s before it")(
       "list", "print every registry with its names, and every key with its default")(
-      "reindex", "rebuild results.db from the run folders and exit");
+      "reindex", "rebuild results.db from the run folders and exit")(
+      "version", "print LibTorch, CUDA, cuDNN and NCCL versions, the CPU kernels and the GPUs visible");
   po::options_description hidden;
   hidden.add_options()("file", po::value(&file));
   po::positional_options_description pos;
@@ -221,6 +223,10 @@ int run(int argc, char** argv) {
     std::cout << opts << "\nExamples:\n  run_sweep experiments/quickstart.toml --profile tiny\n"
                          "  run_sweep experiments/ablation_table3.toml --profile small --launcher slurm "
                          "--partition gpu --gpus-per-run 1 --time 12:00:00\n";
+    return 0;
+  }
+  if (vm.count("version")) {
+    fmt::print("{}", version_report("run_sweep"));
     return 0;
   }
   for (const auto& p : plugins) load_plugin(p, "--plugin");

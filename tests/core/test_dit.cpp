@@ -1,6 +1,5 @@
 #include <gtest/gtest.h>
 
-#include "core/compat.hpp"
 #include "core/dit.hpp"
 
 using namespace ldae;
@@ -41,7 +40,7 @@ TEST(DiT, AttentionMatchesTheDefinition) {
   torch::manual_seed(1);
   auto q = torch::randn({2, 3, 5, 8}), k = torch::randn({2, 3, 5, 8}), v = torch::randn({2, 3, 5, 8});
   auto ref = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(8.0), -1).matmul(v);
-  EXPECT_TRUE(torch::allclose(compat::attention(q, k, v), ref, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(attention(q, k, v), ref, 1e-5, 1e-5));
 }
 
 TEST(DiT, TimestepFeatures) {

@@ -12,7 +12,7 @@ struct Batch {
 Batch batch() {
   torch::manual_seed(0);
   Batch b;
-  auto q = std::get<0>(torch::linalg::qr(torch::randn({6, 6}, torch::kFloat64)));
+  auto q = std::get<0>(torch::linalg_qr(torch::randn({6, 6}, torch::kFloat64)));
   b.V_full = q.t().to(torch::kFloat32);  // orthonormal rows
   b.V = b.V_full.slice(0, 0, 2);         // d = 2 of D = 6
   b.x = torch::randn({3, 4, 6});

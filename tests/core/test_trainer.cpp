@@ -25,7 +25,7 @@ TrainData tiny_data() {
   torch::manual_seed(4);
   TrainData d;
   d.x = torch::randn({64, 16, 8});  // (N, L, D)
-  auto q = std::get<0>(torch::linalg::qr(torch::randn({8, 8})));
+  auto q = std::get<0>(torch::linalg_qr(torch::randn({8, 8})));
   d.V_full = q.t().contiguous();
   d.V = d.V_full.slice(0, 0, 3);
   d.z0 = torch::matmul(d.x, d.V.t());
