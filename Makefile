@@ -24,12 +24,12 @@ PY_PACKAGES := torch==2.11.0 numpy==2.4.6
 export LDAE_VENV
 # What a GPU machine without apt needs from Debian beside PyTorch (its own
 # LibTorch, CUDA and NCCL): fetched here by `make gpu-debs`, unpacked there
-# by `make gpu`.
+# by `make gpu` (Gloo's headers included: PyTorch's wheel lacks them).
 GPU_DEBS := libeigen3-dev libhdf5-dev libhdf5-103-1 libsz2 libaec0 libfmt-dev libfmt9 \
   libboost-program-options-dev libboost-program-options1.74-dev libboost-program-options1.74.0 \
   libboost1.74-dev libsqlitecpp-dev libsqlite3-dev libgtest-dev googletest libtomlplusplus-dev \
   libtomlplusplus3 nlohmann-json3-dev libjpeg62-turbo-dev libjpeg62-turbo libpng-dev libpng16-16 \
-  zlib1g-dev libsqlite3-0 sqlite3 dataset-fashion-mnist
+  zlib1g-dev libsqlite3-0 sqlite3 libgloo-dev dataset-fashion-mnist
 GPU_BUILD ?= build-gpu
 
 .PHONY: deps deps-debian deps-python configure build test run bench clean tables gpu gpu-debs test-gpu bench-gpu

@@ -1,17 +1,24 @@
 // bench_train: training images/s of the harness's own step (Trainer: data
 // gather, noise, objective, DiT forward/backward, AdamW) at a fixed shape,
-// for side-by-side comparison with ../shared/bench/ref_dit_train.py; and the
-// patch-PCA fit time. bench/run_bench.sh runs both and prints the ratios.
+// for side-by-side comparison with ../shared/bench/ref_dit_train.py; with
+// --sweep, the loop a run of that sweep row really executes (its data,
+// tokenizer, noise, objective and model), for comparison with
+// bench/ldae_plain.py; and the patch-PCA fit time. bench/run_bench.sh runs
+// them and prints the ratios.
 #include <boost/program_options.hpp>
 #include <fmt/core.h>
 
 #include <chrono>
 #include <iostream>
 
+#include <torch/csrc/autograd/profiler_legacy.h>  // RecordProfile: the C++ frontend has no public profiler
+
 #include "bench/flops.hpp"
 #include "core/cli.hpp"
 #include "core/data.hpp"
 #include "core/plugins.hpp"
+#include "core/run.hpp"
+#include "core/sweep.hpp"
 #include "core/trainer.hpp"
 #include "tokenizers/linear.hpp"
 
@@ -24,7 +31,9 @@ int main(int argc, char** argv) {
       warmup = 3, threads = 2, pca_patches = 0;
   double peak_tflops = 0;
   std::string device_name, device_arg = "cpu";
-  std::vector<std::string> plugins;
+  std::vector<std::string> plugins, sets;
+  std::string sweep_file, profile, results = "results", trace;
+  int row = 1;
   po::options_description opts("bench_train [options]\nOptions");
   opts.add_options()("help,h", "print this help")("width", po::value(&width))("depth", po::value(&depth))(
       "heads", po::value(&heads))("patch", po::value(&patch))("image", po::value(&image))(
@@ -35,7 +44,13 @@ int main(int argc, char** argv) {
       "device-name", po::value(&device_name), "GPU name as the driver gives it (nvidia-smi), for its bf16 peak")(
       "peak-tflops", po::value(&peak_tflops), "dense bf16 peak of the device in TFLOP/s (default: from --device-name)")(
       "pca", po::value(&pca_patches), "instead: time a patch-PCA fit on this many Fashion-MNIST patches")(
-      "plugin", po::value(&plugins)->composing(), "load a plugin shared library (repeatable)");
+      "plugin", po::value(&plugins)->composing(), "load a plugin shared library (repeatable)")(
+      "sweep", po::value(&sweep_file), "instead: time the training loop of this sweep file's row (seed 0)")(
+      "row", po::value(&row), "with --sweep: the row number (default 1)")(
+      "profile", po::value(&profile), "with --sweep: the profile")(
+      "set", po::value(&sets)->composing(), "with --sweep: override a key (repeatable)")(
+      "results", po::value(&results), "with --sweep: results root whose tokenizer cache to use (default results)")(
+      "trace", po::value(&trace), "write the timed steps' ops as a Chrome trace (bench/trace_ops.py sums it)");
   po::variables_map vm;
   if (auto rc = parse_flags("bench_train", argc, argv, opts, vm)) return *rc;
   try {
@@ -72,6 +87,49 @@ int main(int argc, char** argv) {
     fmt::print("pca_fit patches={} D=64 seconds={:.3f}\n", pca_patches, s);
     return 0;
   }
+  auto sync = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
+  // Times `steps` steps of `trainer` after `warmup` untimed ones.
+  auto time_steps = [&](Trainer& trainer, const TrainData& data) {
+    trainer.train(data, "", nullptr, {}, warmup);
+    sync();
+    auto t0 = clk::now();
+    if (!trace.empty()) {  // every op of the timed steps, as a Chrome trace
+      torch::autograd::profiler::RecordProfile guard(trace);
+      trainer.train(data, "", nullptr, {}, steps);
+    } else {
+      trainer.train(data, "", nullptr, {}, steps);
+    }
+    sync();
+    return std::chrono::duration<double>(clk::now() - t0).count();
+  };
+  if (!sweep_file.empty()) {
+    // Exactly what run_sweep builds for the row's seed-0 run, minus the
+    // records: the run's data, tokenizer (from the cache, else fitted),
+    // prepared latents, objective, schedule and model.
+    return guarded_main("bench_train", [&] {
+      Overrides cli;
+      for (const auto& s : sets) cli.insert(parse_set(s));
+      const auto plan = expand(parse_sweep(sweep_file), profile, cli);
+      auto it = std::find_if(plan.begin(), plan.end(), [&](const PlannedRun& r) { return r.row == row; });
+      if (it == plan.end())
+        throw InputError(fmt::format("--row {}: {} has rows 1..{}", row, sweep_file, plan.back().row));
+      RunConfig cfg = it->cfg;
+      cfg.train.log_every = 1 << 30;
+      RunParts parts = load_run_parts(cfg, results, [](const std::string&) {});
+      TrainData data = prepare_train_data(*parts.tok, parts.train_img, parts.train_y);
+      const Objective obj = make_objective(cfg.objective);
+      torch::manual_seed(cfg.seed);
+      DiT model(dit_options(cfg, obj, data, parts.train_img.size(2), parts.train_img.size(3), parts.classes));
+      Trainer trainer(cfg, model, make_schedule(cfg.noise), device);
+      const int64_t b = cfg.train.batch;
+      const double s = time_steps(trainer, data);
+      fmt::print("run_loop row={} images_per_s={:.1f} step_ms={:.1f} batch={} tokens={} bf16={} device={}\n", row,
+                 steps * b / s, 1000 * s / steps, b, data.z0.size(1), int(cfg.train.bf16), device.str());
+      return 0;
+    });
+  }
   // The reference's model: pixels in patches (D = patch^2), full-width t-MLP,
   // adaLN-Zero everywhere, no class conditioning, eps target, AdamW, fp32
   // unless --bf16.
@@ -95,15 +153,7 @@ int main(int argc, char** argv) {
   TrainData data;
   data.z0 = torch::randn({int64_t(batch) * 4, L, D});
   data.labels = torch::zeros({data.z0.size(0)}, torch::kLong);
-  auto sync = [&] {
-    if (device.is_cuda()) torch::cuda::synchronize();
-  };
-  trainer.train(data, "", nullptr, {}, warmup);
-  sync();
-  auto t0 = clk::now();
-  trainer.train(data, "", nullptr, {}, steps);
-  sync();
-  double s = std::chrono::duration<double>(clk::now() - t0).count();
+  const double s = time_steps(trainer, data);
   int64_t params = 0;
   for (auto& p : model->parameters()) params += p.numel();
   const double img_s = steps * batch / s, tflops = img_s * dit_train_flops(o) / 1e12;

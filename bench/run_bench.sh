@@ -1,36 +1,73 @@
 #!/usr/bin/env bash
-# make bench: the harness's training step against the plain PyTorch peer
-# (../shared/bench/ref_dit_train.py, run by Debian's /usr/bin/python3 with
-# python3-torch) at the same shape, batch and threads; fp32 then bf16
-# autocast; then the patch-PCA fit time for 100k patches.
+# make bench: the harness against PyTorch 2.11 on the same machine, same
+# threads, alternated, each side's best of BENCH_REPS runs.
+#  1. The training step at fixed shapes (bench_train vs ../shared/bench/
+#     ref_dit_train.py, fused attention), eager and torch.compile (inductor),
+#     fp32 and bf16 autocast:
+#       quickstart  32x32x1, patch 8 (16 tokens), width 128, depth 8, batch 128
+#       tiny        32x32x1, patch 4 (64 tokens), width 128, depth 8, batch 128
+#       DiT-S/4     32x32x1, patch 4 (64 tokens), width 384, depth 12, batch 64
+#  2. The loop a run really executes (data, patch-PCA tokens, noise,
+#     image-space objective, DiT, AdamW): bench_train --sweep on
+#     experiments/recipe_check.toml row 2 vs bench/ldae_plain.py's training
+#     loop at the same settings (bf16, batch 128, 16 tokens).
+#  3. The patch-PCA fit time for 100k patches.
+# One line per shape, precision and peer, with harness / peer.
+#   bench/run_bench.sh BUILD_DIR      (BENCH_THREADS, BENCH_STEPS, BENCH_REPS, BENCH_SHAPES)
 set -euo pipefail
 build=${1:-build}
-ref=${LDAE_BENCH_REF:-$(dirname "$0")/../../shared/bench/ref_dit_train.py}
+here=$(cd "$(dirname "$0")" && pwd)
+ref=${LDAE_BENCH_REF:-$here/../../shared/bench/ref_dit_train.py}
+py=${PYTHON:-${LDAE_VENV:-$HOME/.cache/ldae/torch-2.11.0}/bin/python}
 threads=${BENCH_THREADS:-$(nproc)}
 steps=${BENCH_STEPS:-20}
-reps=${BENCH_REPS:-2}   # alternate harness / reference, keep each side's best:
-                        # a 2-core VM's neighbours move single timings by ~10%
+reps=${BENCH_REPS:-2}   # a 2-core VM's neighbours move single timings by ~10%
+shapes=${BENCH_SHAPES:-quickstart tiny DiT-S/4}
 if [ ! -f "$ref" ]; then
   echo "run_bench: reference program not found at $ref; set LDAE_BENCH_REF=/path/to/ref_dit_train.py" >&2
   exit 2
 fi
-py=/usr/bin/python3   # Debian's interpreter: the one that sees python3-torch
-rate() { sed -n 's/.*images_per_s=\([0-9.]*\).*/\1/p'; }
-echo "threads=$threads steps=$steps best of $reps host=$(hostname) $(date -u +%Y-%m-%dT%H:%MZ)"
+if ! "$py" -c 'import torch' 2> /dev/null; then
+  echo "run_bench: $py cannot import torch; run 'make deps' (or set PYTHON)" >&2
+  exit 2
+fi
+rate() { sed -n 's/.*images_per_s=\([0-9.]*\).*/\1/p' | tail -1; }
+best() { printf '%s\n%s\n' "$1" "$2" | sort -g | tail -1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+echo "threads=$threads steps=$steps best of $reps; $("$py" -c 'import torch; print("torch", torch.__version__, "cpu", torch.backends.cpu.get_cpu_capability())'); host=$(hostname) $(date -u +%Y-%m-%dT%H:%MZ)"
+shape_args() {
+  case $1 in
+    quickstart) echo "--width 128 --depth 8 --heads 4 --batch 128 --patch 8" ;;
+    tiny) echo "--width 128 --depth 8 --heads 4 --batch 128 --patch 4" ;;
+    DiT-S/4) echo "--width 384 --depth 12 --heads 6 --batch 64 --patch 4" ;;
+    *) echo "run_bench: unknown shape '$1' (quickstart tiny DiT-S/4)" >&2; exit 2 ;;
+  esac
+}
 for prec in fp32 bf16; do
   flag=""; [ "$prec" = bf16 ] && flag="--bf16"
-  for shape in "tiny:--width 128 --depth 8 --heads 4 --batch 128" \
-               "DiT-S/4:--width 384 --depth 12 --heads 6 --batch 64"; do
-    name=${shape%%:*}; args=${shape#*:}
-    n=$steps; [ "$name" = DiT-S/4 ] && n=$(( (steps + 1) / 2 ))   # ~4 s per step here
-    common="$args --patch 4 --image 32 --steps $n --threads $threads $flag"
-    h=0; r=0
+  for name in $shapes; do
+    n=$steps; [ "$name" = DiT-S/4 ] && n=$(( (steps + 2) / 3 ))   # ~2-4 s a step here
+    common="$(shape_args "$name") --image 32 --steps $n --threads $threads $flag"
+    h=0; e=0; c=0
     for _ in $(seq "$reps"); do
-      h=$(printf '%s\n%s\n' "$h" "$("$build/bench_train" $common | rate)" | sort -g | tail -1)
-      r=$(printf '%s\n%s\n' "$r" "$($py "$ref" $common --channels 1 | rate)" | sort -g | tail -1)
+      h=$(best "$h" "$("$build/bench_train" $common | rate)")
+      e=$(best "$e" "$("$py" "$ref" $common --channels 1 --sdpa | rate)")
+      # Compilation happens in the warm-up steps (not timed); inductor's
+      # cache makes the second repetition start faster.
+      c=$(best "$c" "$("$py" "$ref" $common --channels 1 --sdpa --compile --warmup 3 2> /dev/null | rate)")
     done
-    ratio=$(awk -v a="$h" -v b="$r" 'BEGIN { printf "%.2f", a / b }')
-    echo "bench $name $prec: harness $h img/s, reference $r img/s, ratio $ratio"
+    echo "bench $name $prec vs eager:    harness $h img/s, PyTorch eager $e img/s, ratio $(ratio "$h" "$e")"
+    echo "bench $name $prec vs compiled: harness $h img/s, PyTorch compiled $c img/s, ratio $(ratio "$h" "$c")"
   done
 done
+# The run's own loop: warm-up steps absorb the first allocations; the peer
+# times its steps 20.. of 20 + n.
+n=$(( steps * 2 ))
+h=0; p=0
+for _ in $(seq "$reps"); do
+  h=$(best "$h" "$("$build/bench_train" --sweep "$here/../experiments/recipe_check.toml" --profile tiny --row 2 \
+                   --steps "$n" --warmup 5 --threads "$threads" | rate)")
+  p=$(best "$p" "$("$py" "$here/ldae_plain.py" --train-only --steps $(( n + 20 )) --threads "$threads" | rate)")
+done
+echo "bench run-loop bf16 vs plain:  harness $h img/s, ldae_plain.py $p img/s, ratio $(ratio "$h" "$p")"
 "$build/bench_train" --pca 100000 --threads "$threads"

@@ -47,15 +47,25 @@ torch::Tensor sincos_2d(int64_t h, int64_t w, int64_t width) {
 DiTBlockImpl::DiTBlockImpl(int64_t width, int64_t heads_, double mlp_ratio) : heads(heads_) {
   const int64_t hidden = int64_t(width * mlp_ratio);
   norm1 = register_module("norm1", plain_norm(width));
-  qkv = register_module("qkv", torch::nn::Linear(width, 3 * width));
-  proj = register_module("proj", torch::nn::Linear(width, width));
+  qkv = register_module("qkv", FusedLinear(width, 3 * width));
+  proj = register_module("proj", FusedLinear(width, width));
   norm2 = register_module("norm2", plain_norm(width));
-  fc1 = register_module("fc1", torch::nn::Linear(width, hidden));
-  fc2 = register_module("fc2", torch::nn::Linear(hidden, width));
-  adaLN_modulation = register_module("adaLN_modulation", torch::nn::Linear(width, 6 * width));
+  fc1 = register_module("fc1", FusedLinear(width, hidden));
+  fc2 = register_module("fc2", FusedLinear(hidden, width));
+  adaLN_modulation = register_module("adaLN_modulation", FusedLinear(width, 6 * width));
 }
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+  // LibTorch 2.11's fused CPU kernel is 5-8x slower than the plain product
+  // in bf16 (forward + backward, B 64-128, N 16-64, dh 32-64: 16.4 vs 2.0 ms
+  // at the quickstart's shape, 2 threads; the profile of a bf16 l-DAE step
+  // had 45% of its time in its backward). fp32 and GPUs keep the fused one.
+  if (q.is_cpu() && q.scalar_type() == torch::kBFloat16) {
+    const double scale = 1.0 / std::sqrt(double(q.size(-1)));
+    auto logits = torch::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, N, N)
+    // softmax accumulated in fp32, as the fused kernels do
+    return torch::matmul(logits.softmax(/*dim=*/-1, torch::kFloat32).to(v.scalar_type()), v);
+  }
   return at::scaled_dot_product_attention(q, k, v);
 }
 
@@ -74,18 +84,18 @@ torch::Tensor DiTBlockImpl::forward(const torch::Tensor& x, const torch::Tensor&
 
 DiTImpl::DiTImpl(const DiTOptions& o) : opt(o) {
   const int64_t W = o.width, p = o.patch;
-  x_embedder = register_module("x_embedder", torch::nn::Linear(o.in_dim * p * p, W));
+  x_embedder = register_module("x_embedder", FusedLinear(o.in_dim * p * p, W));
   const int64_t t_hidden = std::max<int64_t>(1, int64_t(std::lround(W * o.t_mlp_ratio)));
   t_embedder = register_module(
-      "t_embedder", torch::nn::Sequential(torch::nn::Linear(o.t_freq_dim, t_hidden),
-                                          torch::nn::SiLU(), torch::nn::Linear(t_hidden, W)));
+      "t_embedder", torch::nn::Sequential(FusedLinear(o.t_freq_dim, t_hidden),
+                                          torch::nn::SiLU(), FusedLinear(t_hidden, W)));
   if (o.num_classes > 0)  // one extra row: the "null" class used for dropout
     y_embedder = register_module("y_embedder", torch::nn::Embedding(o.num_classes + 1, W));
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.depth; ++i) blocks->push_back(DiTBlock(W, o.heads, o.mlp_ratio));
   norm_final = register_module("norm_final", plain_norm(W));
-  final_adaLN = register_module("final_adaLN", torch::nn::Linear(W, 2 * W));
-  final_linear = register_module("final_linear", torch::nn::Linear(W, o.out_dim * p * p));
+  final_adaLN = register_module("final_adaLN", FusedLinear(W, 2 * W));
+  final_linear = register_module("final_linear", FusedLinear(W, o.out_dim * p * p));
   pos_embed = register_buffer("pos_embed",
                               sincos_2d(o.grid_h / p, o.grid_w / p, W).unsqueeze(0));
   init_weights();

@@ -7,6 +7,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "core/linear.hpp"
+
 namespace ldae {
 
 struct DiTOptions {
@@ -29,7 +31,8 @@ torch::Tensor sincos_2d(int64_t h, int64_t w, int64_t width);
 // softmax(q k^T / sqrt(dh)) v (Vaswani et al. 2017, Eq. 1) for q, k, v
 // (B, H, N, dh) -> (B, H, N, dh), by LibTorch's fused kernel
 // (at::scaled_dot_product_attention: flash / memory-efficient / cuDNN on the
-// GPU, a fused flash kernel on the CPU), which never forms the (N, N) matrix.
+// GPU, a flash kernel on the CPU in fp32); bf16 on the CPU takes the plain
+// product with an fp32 softmax, several times faster there (dit.cpp).
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
 
 struct DiTBlockImpl : torch::nn::Module {
@@ -38,8 +41,8 @@ struct DiTBlockImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& c);
   int64_t heads;
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
-  torch::nn::Linear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
-  torch::nn::Linear adaLN_modulation{nullptr};  // (W) -> (6W): shift/scale/gate x2
+  FusedLinear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
+  FusedLinear adaLN_modulation{nullptr};  // (W) -> (6W): shift/scale/gate x2
 };
 TORCH_MODULE(DiTBlock);
 
@@ -55,12 +58,12 @@ struct DiTImpl : torch::nn::Module {
   void init_weights();
 
   DiTOptions opt;
-  torch::nn::Linear x_embedder{nullptr};
+  FusedLinear x_embedder{nullptr};
   torch::nn::Sequential t_embedder{nullptr};
   torch::nn::Embedding y_embedder{nullptr};
   torch::nn::ModuleList blocks{nullptr};
   torch::nn::LayerNorm norm_final{nullptr};
-  torch::nn::Linear final_adaLN{nullptr}, final_linear{nullptr};
+  FusedLinear final_adaLN{nullptr}, final_linear{nullptr};
   torch::Tensor pos_embed;  // buffer (1, L', W), frozen
 
  private:

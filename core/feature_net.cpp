@@ -25,7 +25,7 @@ SmallCnnImpl::SmallCnnImpl(int64_t channels, int64_t classes, int64_t w) {
   s1 = register_module("s1", stage(channels, w));
   s2 = register_module("s2", stage(w, 2 * w));
   s3 = register_module("s3", stage(2 * w, 4 * w));
-  head = register_module("head", torch::nn::Linear(4 * w, classes));
+  head = register_module("head", FusedLinear(4 * w, classes));
 }
 
 std::vector<torch::Tensor> SmallCnnImpl::stages(const torch::Tensor& x) {

@@ -7,6 +7,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "core/linear.hpp"
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -32,7 +34,7 @@ struct SmallCnnImpl : torch::nn::Module {
   std::vector<torch::Tensor> stages(const torch::Tensor& x);
   torch::Tensor forward(const torch::Tensor& x);  // logits (B, classes)
   torch::nn::Sequential s1{nullptr}, s2{nullptr}, s3{nullptr};
-  torch::nn::Linear head{nullptr};
+  FusedLinear head{nullptr};
 };
 TORCH_MODULE(SmallCnn);
 

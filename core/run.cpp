@@ -167,43 +167,6 @@ double generation_fid(DiT& model, const Schedule& schedule, const Objective& obj
   return frechet_distance(fit_gaussian(feats(images)), fit_gaussian(feats(test_img.slice(0, 0, so.n))));
 }
 
-// Clean latents for every training image (and, for linear tokenizers, the
-// normalised patches and bases the image-space objectives need).
-TrainData prepare_train_data(const Tokenizer& tok, const torch::Tensor& images,
-                             const torch::Tensor& labels) {
-  torch::NoGradGuard ng;
-  TrainData td;
-  td.labels = labels;
-  td.z0 = tok.encode(images);  // (N, L, d)
-  if (tok.is_linear()) {
-    td.x = tok.to_patch_space(images);  // (N, L, D)
-    td.V = tok.V();
-    td.V_full = tok.basis();
-  }
-  return td;
-}
-
-// The backbone's shape: token widths from the tokenizer and objective, the
-// token grid from the image size, the rest from the model config.
-DiTOptions dit_options(const RunConfig& cfg, const Objective& obj, const TrainData& td,
-                       int64_t H, int64_t W, int64_t classes) {
-  const ModelShape shape = model_shape(cfg.model);
-  const int64_t d = td.z0.size(2), D = td.x.defined() ? td.x.size(2) : d;
-  DiTOptions mo;
-  mo.in_dim = obj.image_space ? D : d;
-  mo.out_dim = output_dim(obj, d, D);
-  mo.grid_h = H / cfg.tokenizer.patch;
-  mo.grid_w = W / cfg.tokenizer.patch;
-  mo.patch = cfg.model.patch;
-  mo.depth = shape.depth, mo.width = shape.width, mo.heads = shape.heads;
-  mo.split = shape.split;
-  mo.mlp_ratio = cfg.model.mlp_ratio;
-  mo.t_mlp_ratio = cfg.model.t_mlp_ratio;
-  mo.num_classes = cfg.model.class_cond ? classes : 0;
-  mo.class_dropout = cfg.model.class_dropout;
-  return mo;
-}
-
 // results/models/<hash of every key but probe.* and eval.*, + seed>.pt
 // (plugin axes count: they may change training).
 std::string trained_model_path(const RunConfig& cfg, const std::string& results) {
@@ -366,6 +329,43 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
 }
 
 }  // namespace
+
+// Clean latents for every training image (and, for linear tokenizers, the
+// normalised patches and bases the image-space objectives need).
+TrainData prepare_train_data(const Tokenizer& tok, const torch::Tensor& images,
+                             const torch::Tensor& labels) {
+  torch::NoGradGuard ng;
+  TrainData td;
+  td.labels = labels;
+  td.z0 = tok.encode(images);  // (N, L, d)
+  if (tok.is_linear()) {
+    td.x = tok.to_patch_space(images);  // (N, L, D)
+    td.V = tok.V();
+    td.V_full = tok.basis();
+  }
+  return td;
+}
+
+// The backbone's shape: token widths from the tokenizer and objective, the
+// token grid from the image size, the rest from the model config.
+DiTOptions dit_options(const RunConfig& cfg, const Objective& obj, const TrainData& td,
+                       int64_t H, int64_t W, int64_t classes) {
+  const ModelShape shape = model_shape(cfg.model);
+  const int64_t d = td.z0.size(2), D = td.x.defined() ? td.x.size(2) : d;
+  DiTOptions mo;
+  mo.in_dim = obj.image_space ? D : d;
+  mo.out_dim = output_dim(obj, d, D);
+  mo.grid_h = H / cfg.tokenizer.patch;
+  mo.grid_w = W / cfg.tokenizer.patch;
+  mo.patch = cfg.model.patch;
+  mo.depth = shape.depth, mo.width = shape.width, mo.heads = shape.heads;
+  mo.split = shape.split;
+  mo.mlp_ratio = cfg.model.mlp_ratio;
+  mo.t_mlp_ratio = cfg.model.t_mlp_ratio;
+  mo.num_classes = cfg.model.class_cond ? classes : 0;
+  mo.class_dropout = cfg.model.class_dropout;
+  return mo;
+}
 
 // A tokenizer depends on the data and tokenizer keys; one with a perceptual
 // loss also on its feature network; with tokenizer.per_seed, on the run's

@@ -9,7 +9,9 @@
 #include "core/config.hpp"
 #include "core/distributed.hpp"
 #include "core/dit.hpp"
+#include "core/objective.hpp"
 #include "core/store.hpp"
+#include "core/trainer.hpp"
 
 namespace ldae {
 
@@ -60,6 +62,14 @@ struct RunParts {
 // into results/tokenizers/ when no run has yet).
 RunParts load_run_parts(const RunConfig& cfg, const std::string& results,
                         const std::function<void(const std::string&)>& log);
+// Clean latents (N, L, d) of every training image and, for linear
+// tokenizers, the normalised patches (N, L, D) and the bases V (d, D),
+// V_full (D, D) that the image-space objectives need.
+TrainData prepare_train_data(const Tokenizer& tok, const torch::Tensor& images, const torch::Tensor& labels);
+// The backbone's shape for cfg: token widths from the tokenizer and the
+// objective, the token grid from the image size H x W, the rest from cfg.model.
+DiTOptions dit_options(const RunConfig& cfg, const Objective& obj, const TrainData& td, int64_t H, int64_t W,
+                       int64_t classes);
 // Where cfg's fitted tokenizer is cached: RESULTS/tokenizers/NAME-HASH.h5,
 // the hash of the data and tokenizer keys (+ the perceptual network when the
 // tokenizer wants one, + the run's seed under tokenizer.per_seed).

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "core/linear.hpp"
 #include "core/trainer.hpp"  // step_seed
 
 namespace ldae {
@@ -57,7 +58,7 @@ ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& trai
   const int64_t N = train_x.size(0), F = train_x.size(1);
   auto head = torch::nn::Sequential(
       torch::nn::BatchNorm1d(torch::nn::BatchNormOptions(F).affine(false).eps(1e-6)),
-      torch::nn::Linear(F, classes));
+      FusedLinear(F, classes));
   {
     torch::NoGradGuard ng;
     auto* lin = head[1]->as<torch::nn::Linear>();

@@ -79,8 +79,10 @@ test "$(sqlite3 "$d/raw/results.db" "select group_concat(status) from runs")" = 
 test ! -s "$d/raw.rank1"
 # Rank 0 fails a run after announcing it (no GPU for train.device=cuda): it
 # exits 2 with the reason, and rank 1 hears that the sweep ended and exits
-# instead of waiting for it.
+# instead of waiting for it. GPUs are hidden from here on, so a GPU machine
+# (tools/gpu_session.sh) tests the same thing.
 opts="$opts --set train.device=cuda"
+export CUDA_VISIBLE_DEVICES=
 start2 "$d/bad" bad
 set +e
 ( sleep 120; kill $p0 $p1 ) > /dev/null 2>&1 &   # a hang fails the test, not CI

@@ -5,8 +5,8 @@ namespace ldae {
 void PatchAeTokenizer::build() {
   const int64_t D = int64_t(patch_) * patch_ * C_;
   net_ = std::make_shared<torch::nn::Module>();
-  enc_ = net_->register_module("encoder", torch::nn::Linear(D, d_));  // V
-  dec_ = net_->register_module("decoder", torch::nn::Linear(d_, D));  // U^T
+  enc_ = net_->register_module("encoder", FusedLinear(D, d_));  // V
+  dec_ = net_->register_module("decoder", FusedLinear(d_, D));  // U^T
 }
 
 std::pair<torch::Tensor, torch::Tensor> PatchAeTokenizer::posterior(const torch::Tensor& images) {

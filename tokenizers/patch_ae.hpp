@@ -2,6 +2,7 @@
 // linear decoder U (d x D) on each p x p patch, trained by gradient on
 // ||x - U^T V x||^2 (with biases, which play the role of PCA's mean).
 #pragma once
+#include "core/linear.hpp"
 #include "tokenizers/learned.hpp"
 
 namespace ldae {
@@ -20,7 +21,7 @@ class PatchAeTokenizer : public LearnedTokenizer {
   torch::Tensor generate(const torch::Tensor& latents) override;
 
   std::shared_ptr<torch::nn::Module> net_;
-  torch::nn::Linear enc_{nullptr}, dec_{nullptr};
+  FusedLinear enc_{nullptr}, dec_{nullptr};
 };
 
 }  // namespace ldae

@@ -5,8 +5,8 @@ namespace ldae {
 void PatchVaeTokenizer::build() {
   const int64_t D = int64_t(patch_) * patch_ * C_;
   net_ = std::make_shared<torch::nn::Module>();
-  enc_ = net_->register_module("encoder", torch::nn::Linear(D, 2 * d_));  // [V; log-variance]
-  dec_ = net_->register_module("decoder", torch::nn::Linear(d_, D));
+  enc_ = net_->register_module("encoder", FusedLinear(D, 2 * d_));  // [V; log-variance]
+  dec_ = net_->register_module("decoder", FusedLinear(d_, D));
 }
 
 std::pair<torch::Tensor, torch::Tensor> PatchVaeTokenizer::posterior(const torch::Tensor& images) {

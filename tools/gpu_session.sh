@@ -1,51 +1,76 @@
 #!/usr/bin/env bash
-# Everything a session with a lent GPU machine measures, in one command, each
-# stage's log under $OUT (the device tool brings $OUT back):
-#   tools/gpu_session.sh build test bench quickstart table3
-# Needs .deps (make gpu-debs here, then carry .deps) on a machine without the
-# Debian libraries. Stages run in the order given; a failed stage stops.
-set -euo pipefail
+# The one command of a GPU visit (README, "On a GPU"). Planned for a short
+# lease: the whole run stays under 9 minutes of wall time, each stage under
+# its own cap, in order of value; at most 5 files come back from $OUT:
+#   summary.txt      device, versions, each stage's status and time, the tails
+#   build.log        CMake configure + build against the machine's PyTorch
+#   test.log         CTest on the CUDA build (GPU tests included)
+#   bench.log        make bench-gpu: harness vs PyTorch eager and compiled
+#   quickstart.log   the quickstart sweep with train.device=cuda and its table
+#   tools/gpu_session.sh [build] [test] [bench] [quickstart]   (default: all four)
+# Caps in seconds: GPU_CAP_BUILD (180), GPU_CAP_TEST (100), GPU_CAP_BENCH
+# (190), GPU_CAP_QUICKSTART (60). A failed build ends the session; a failed
+# or capped later stage is reported and the next one runs. Needs .deps
+# (`make gpu-debs` where apt works, carried) on a machine without the
+# Debian libraries. Results of the sweep stay outside $OUT (many files).
+set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-out}
 mkdir -p "$out"
 build=${GPU_BUILD:-build-gpu}
-data=()   # Fashion-MNIST from the unpacked Debian package when the system lacks it
-if [ ! -d /usr/share/datasets/fashion-mnist ] && [ -d .deps/prefix/usr/share/datasets/fashion-mnist ]; then
-  data=(--set "data.path=$PWD/.deps/prefix/usr/share/datasets/fashion-mnist")
+py=${PYTHON:-python3}
+export PYTHON=$py
+stages=("$@")
+[ ${#stages[@]} -eq 0 ] && stages=(build test bench quickstart)
+summary="$out/summary.txt"
+t_session=$SECONDS
+{ echo "gpu_session $(date -u +%Y-%m-%dT%H:%MZ) stages: ${stages[*]}"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || echo "nvidia-smi: none"
+  "$py" -c 'import torch; print("PyTorch", torch.__version__, "CUDA", torch.version.cuda, "cuDNN", torch.backends.cudnn.version(), "GPUs", torch.cuda.device_count())' 2>&1
+  echo "cores $(nproc), git $(git rev-parse --short=12 HEAD 2> /dev/null || echo '?')"; } >> "$summary"
+# Libraries unpacked from .deps (the sqlite3 program the CLI tests call, and
+# the run path of anything not linked with one).
+if [ -d .deps/prefix/usr/bin ]; then
+  export PATH="$PATH:$PWD/.deps/prefix/usr/bin"
+  export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/.deps/prefix/usr/lib/x86_64-linux-gnu"
 fi
-stage() {  # stage NAME COMMAND...: time it, log it
-  local name=$1; shift
-  echo "== $name: $*" | tee -a "$out/summary.txt"
-  local t0=$SECONDS
-  if "$@" > "$out/$name.log" 2>&1; then
-    echo "== $name ok in $((SECONDS - t0)) s" | tee -a "$out/summary.txt"
+data=()   # Fashion-MNIST from the unpacked Debian package when the system lacks it
+stage() {  # stage NAME CAP COMMAND...: run under its cap, log it, note the outcome
+  local name=$1 cap=$2; shift 2
+  local t0=$SECONDS rc
+  echo "== $name (cap $cap s): $*" >> "$summary"
+  timeout --kill-after=10 "$cap" "$@" > "$out/$name.log" 2>&1
+  rc=$?
+  if [ $rc -eq 0 ]; then
+    echo "== $name ok in $((SECONDS - t0)) s" >> "$summary"
   else
-    echo "== $name FAILED after $((SECONDS - t0)) s; tail:" | tee -a "$out/summary.txt"
-    tail -40 "$out/$name.log" | tee -a "$out/summary.txt"
-    exit 1
+    [ $rc -eq 124 ] && echo "== $name CAPPED at $cap s" >> "$summary" || echo "== $name FAILED (exit $rc) after $((SECONDS - t0)) s" >> "$summary"
+    tail -25 "$out/$name.log" | sed 's/^/   | /' >> "$summary"
   fi
+  return $rc
 }
-{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' || true
-  date -u +%Y-%m-%dT%H:%MZ; } > "$out/device.txt" 2>&1
-for s in "$@"; do
+for s in "${stages[@]}"; do
   case $s in
-    build) stage build tools/gpu_build.sh "$build" ;;
+    build) stage build "${GPU_CAP_BUILD:-180}" tools/gpu_build.sh "$build" || { echo "session ends: no build" >> "$summary"; break; } ;;
     test)
-      # The sqlite3 program the CLI tests call, from the unpacked packages
-      # when the system lacks it (its library path for this stage only).
       # Without gnuplot (not carried: it pulls in cairo/pango) the figure
       # test cannot run; it is left out and said so.
-      skip=""
-      command -v gnuplot > /dev/null || { skip="-E cli_figures"; echo "test: no gnuplot, cli_figures left out" | tee -a "$out/summary.txt"; }
-      stage test env PATH="$PATH:$PWD/.deps/prefix/usr/bin" \
-        LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/.deps/prefix/usr/lib/x86_64-linux-gnu" \
-        bash -c "cd $build && ctest --output-on-failure -j 8 $skip" ;;
-    bench) stage bench bench/run_bench_gpu.sh "$build" ;;
-    quickstart) stage quickstart "$build/run_sweep" experiments/quickstart.toml --profile tiny \
-                  --results "$out/results" --set train.device=cuda "${data[@]}" ;;
-    table3) stage table3 "$build/run_sweep" experiments/ablation_table3.toml --profile tiny \
-              --results "$out/results" --set train.device=cuda "${data[@]}" ;;
-    *) echo "gpu_session: unknown stage '$s' (build test bench quickstart table3)" >&2; exit 2 ;;
+      skip=()
+      command -v gnuplot > /dev/null || { skip=(-E cli_figures); echo "test: no gnuplot here, cli_figures left out" >> "$summary"; }
+      stage test "${GPU_CAP_TEST:-100}" ctest --test-dir "$build" --output-on-failure -j "$(nproc)" "${skip[@]}"
+      grep -E "tests passed|SKIPPED|Failed|\(Skipped\)" "$out/test.log" | sed 's/^/   /' >> "$summary" ;;
+    bench)
+      stage bench "${GPU_CAP_BENCH:-190}" bench/run_bench_gpu.sh "$build"
+      grep -E "^(device|shape|l-DAE|DiT-B)" "$out/bench.log" | sed 's/^/   /' >> "$summary" ;;
+    quickstart)
+      if [ ! -d /usr/share/datasets/fashion-mnist ] && [ -d .deps/prefix/usr/share/datasets/fashion-mnist ]; then
+        data=(--set "data.path=$PWD/.deps/prefix/usr/share/datasets/fashion-mnist")
+      fi
+      res=${GPU_RESULTS:-/tmp/ldae-gpu-results}
+      stage quickstart "${GPU_CAP_QUICKSTART:-60}" bash -c '"$0/run_sweep" experiments/quickstart.toml --profile tiny --results "$1" --set train.device=cuda "${@:2}" && "$0/make_tables" --results "$1"' "$build" "$res" "${data[@]}"
+      grep -E "^\|" "$out/quickstart.log" | sed 's/^/   /' >> "$summary" ;;
+    *) echo "gpu_session: unknown stage '$s' (build test bench quickstart)" >&2; exit 2 ;;
   esac
 done
+echo "session: $((SECONDS - t_session)) s" >> "$summary"
+cat "$summary"

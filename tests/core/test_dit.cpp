@@ -41,6 +41,16 @@ TEST(DiT, AttentionMatchesTheDefinition) {
   auto q = torch::randn({2, 3, 5, 8}), k = torch::randn({2, 3, 5, 8}), v = torch::randn({2, 3, 5, 8});
   auto ref = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(8.0), -1).matmul(v);
   EXPECT_TRUE(torch::allclose(attention(q, k, v), ref, 1e-5, 1e-5));
+  // bf16 on the CPU takes the plain product: the same values to bf16 rounding,
+  // and gradients too.
+  auto qb = q.to(torch::kBFloat16).requires_grad_(), kb = k.to(torch::kBFloat16), vb = v.to(torch::kBFloat16);
+  auto out = attention(qb, kb, vb);
+  EXPECT_EQ(out.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::allclose(out.to(torch::kFloat32), ref, 2e-2, 2e-2));
+  auto qf = q.clone().requires_grad_();
+  torch::softmax(torch::matmul(qf, k.transpose(-2, -1)) / std::sqrt(8.0), -1).matmul(v).sum().backward();
+  out.sum().backward();
+  EXPECT_TRUE(torch::allclose(qb.grad().to(torch::kFloat32), qf.grad(), 5e-2, 5e-2));
 }
 
 TEST(DiT, TimestepFeatures) {
