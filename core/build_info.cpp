@@ -67,12 +67,15 @@ BuildInfo build_info() {
   } catch (const std::exception&) {
   }
   if (b.cuda_compiled) {
+    // A driver that answers the count but not the properties (a broken or
+    // busy GPU) must not fail a run's record: the GPU is then listed as "?".
     const int n = int(c10::cuda::device_count());
-    for (int i = 0; i < n; ++i) {
-      const cudaDeviceProp* p = at::cuda::getDeviceProperties(c10::DeviceIndex(i));
-      b.gpus.push_back(fmt::format("{} ({:.1f} GiB, sm_{}{})", p->name,
-                                   double(p->totalGlobalMem) / (1ull << 30), p->major, p->minor));
-    }
+    for (int i = 0; i < n; ++i)
+      b.gpus.push_back(or_unknown([i] {
+        const cudaDeviceProp* p = at::cuda::getDeviceProperties(c10::DeviceIndex(i));
+        return fmt::format("{} ({:.1f} GiB, sm_{}{})", p->name, double(p->totalGlobalMem) / (1ull << 30),
+                           p->major, p->minor);
+      }));
   }
   b.hdf5 = fmt::format("{}.{}.{}", H5_VERS_MAJOR, H5_VERS_MINOR, H5_VERS_RELEASE);
   b.sqlite = SQLITE_VERSION;
