@@ -1,5 +1,5 @@
 // The shared shell of every program: bad input -> one clear line and exit 2,
-// anything else -> "internal error" and exit 3.
+// anything else -> "internal error" and exit 3; a crash -> a backtrace.
 #pragma once
 #include <boost/program_options.hpp>
 #include <fmt/core.h>
@@ -8,12 +8,14 @@
 #include <iostream>
 #include <optional>
 
+#include "core/crash_report.hpp"
 #include "core/errors.hpp"
 
 namespace ldae {
 
 template <class Body>
 int guarded_main(const char* program, Body&& body) {
+  install_crash_report(program);
   try {
     return body();
   } catch (const InputError& e) {

@@ -1,3 +1,4 @@
+#include "core/filesystem.hpp"
 #include "core/run.hpp"
 
 #include <H5public.h>
@@ -688,7 +689,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     rec["timings"]["tokenizer_s"] = fit_s;
     rec["timings"]["probe_s"] = probe_s;
     finish("done", "");  // after metrics.h5, so the index gets the curves
-    fs::remove_all(dir + "/ckpt");  // a finished run needs no checkpoint
+    remove_tree(dir + "/ckpt");  // a finished run needs no checkpoint
     out.status = RunOutcome::Done;
     out.top1 = pr.top1;
     out.knn_top1 = knn.top1;

@@ -159,7 +159,9 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
   const auto x_all = need_x && resident ? data.x.to(device_) : data.x;
   const auto labels_all = cfg_.model.class_cond ? data.labels.to(device_) : torch::Tensor();
   auto upload = [&](torch::Tensor t) {  // host batch -> device, overlapping when it can
-    if (!t.defined() || t.device() == device_) return t;
+    // Only host tensors are pinned; a batch already on a GPU (a caller's
+    // resident data, "cuda:0" against our "cuda") is only moved if needed.
+    if (!t.defined() || !t.is_cpu()) return t.defined() ? t.to(device_) : t;
     if (device_.is_cuda()) return t.pin_memory().to(device_, /*non_blocking=*/true);
     return t.to(device_);
   };

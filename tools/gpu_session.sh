@@ -29,10 +29,17 @@ t_session=$SECONDS
   "$py" -c 'import torch; print("PyTorch", torch.__version__, "CUDA", torch.version.cuda, "cuDNN", torch.backends.cudnn.version(), "GPUs", torch.cuda.device_count())' 2>&1
   echo "cores $(nproc), git $(git rev-parse --short=12 HEAD 2> /dev/null || echo '?')"; } >> "$summary"
 # Libraries unpacked from .deps (the sqlite3 program the CLI tests call, and
-# the run path of anything not linked with one).
-if [ -d .deps/prefix/usr/bin ]; then
+# the run path of what is installed, which carries LibTorch's only). Unpacked
+# here, before any stage: the build would unpack them too, but the paths must
+# be set in this shell, for the stages after it.
+if ls .deps/debs/*.deb > /dev/null 2>&1; then
+  if [ ! -f .deps/prefix/.unpacked ] || [ -n "$(find .deps/debs -newer .deps/prefix/.unpacked -name '*.deb')" ]; then
+    mkdir -p .deps/prefix
+    for f in .deps/debs/*.deb; do dpkg-deb -x "$f" .deps/prefix; done
+    touch .deps/prefix/.unpacked
+  fi
   export PATH="$PATH:$PWD/.deps/prefix/usr/bin"
-  export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/.deps/prefix/usr/lib/x86_64-linux-gnu"
+  export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/.deps/prefix/usr/lib/x86_64-linux-gnu:$PWD/.deps/prefix/usr/lib/x86_64-linux-gnu/hdf5/serial"
 fi
 data=()   # Fashion-MNIST from the unpacked Debian package when the system lacks it
 stage() {  # stage NAME CAP COMMAND...: run under its cap, log it, note the outcome

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "core/filesystem.hpp"
 #include "analysis/stats.hpp"
 #include "analysis/tables.hpp"
 
@@ -21,7 +22,7 @@ struct FakeRow {
 };
 std::unique_ptr<Store> index_of(const std::string& name, const std::string& mode, const std::vector<FakeRow>& rows) {
   auto dir = fs::temp_directory_path() / fmt::format("ldae-tables-{}-{}", name, getpid());
-  fs::remove_all(dir);
+  remove_tree(dir);
   fs::create_directories(dir);
   auto store = std::make_unique<Store>((dir / "results.db").string());
   SweepRecord s{name, "tiny", "title", "f.toml", mode, {}};

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/filesystem.hpp"
 #include "core/data.hpp"
 
 using namespace ldae;
@@ -230,10 +231,10 @@ TEST(ImageFolder, DecodesResizesCropsAndCaches) {
   EXPECT_NEAR(px[2 * 64 + 3 * 8 + 4], 128, 3);
   ASSERT_EQ(std::distance(fs::directory_iterator(root / "cache"), fs::directory_iterator()), 1);
   // Second load reads the cache: remove the images and it still works.
-  fs::remove_all(root / "train/dog");
+  remove_tree(root / "train/dog");
   auto again = load_dataset(c, ctx);
   EXPECT_EQ(again.train.pixels, d.train.pixels);
-  fs::remove_all(root);
+  remove_tree(root);
 }
 
 TEST(ImageFolder, CorruptJpegIsAnErrorNamingItOrSkippedAndCounted) {
@@ -263,7 +264,7 @@ TEST(ImageFolder, CorruptJpegIsAnErrorNamingItOrSkippedAndCounted) {
   c.skip_bad = true;
   auto d = load_dataset(c, ctx);
   EXPECT_EQ(d.train.n, 1);
-  fs::remove_all(root);
+  remove_tree(root);
 }
 
 TEST(Resize, ConstantStaysConstantAndDownsamplingIsAntialiased) {

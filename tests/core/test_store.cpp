@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "core/filesystem.hpp"
 #include "core/errors.hpp"
 #include "core/records.hpp"
 #include "core/store.hpp"
@@ -15,7 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 std::string temp_dir(const std::string& name) {
   auto d = fs::temp_directory_path() / fmt::format("ldae-{}-{}", name, getpid());
-  fs::remove_all(d);
+  remove_tree(d);
   fs::create_directories(d);
   return d.string();
 }

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "core/filesystem.hpp"
 #include "core/trainer.hpp"
 
 using namespace ldae;
@@ -51,7 +52,7 @@ TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
   EXPECT_EQ(full.steps, 12);  // 3 epochs x 64 / 16
 
   auto ckpt = (fs::temp_directory_path() / fmt::format("ldae-ckpt-{}", getpid()) / "last.pt").string();
-  fs::remove_all(fs::path(ckpt).parent_path());
+  remove_tree(fs::path(ckpt).parent_path());
   {
     Trainer first(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
     auto part = first.train(data, ckpt, nullptr, {}, /*max_steps=*/5);
@@ -70,7 +71,7 @@ TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
   straight.use_ema();
   second.use_ema();
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "EMA " << i;
-  fs::remove_all(fs::path(ckpt).parent_path());
+  remove_tree(fs::path(ckpt).parent_path());
 }
 
 TEST(Trainer, CheckpointOfAnotherConfigIsRejected) {
@@ -83,7 +84,7 @@ TEST(Trainer, CheckpointOfAnotherConfigIsRejected) {
   other.train.base_lr = 5e-4;
   Trainer b(other, tiny_model(other), make_schedule(other.noise), torch::kCPU);
   EXPECT_THROW(b.train(data, ckpt, nullptr, {}), InputError);
-  fs::remove_all(fs::path(ckpt).parent_path());
+  remove_tree(fs::path(ckpt).parent_path());
 }
 
 TEST(Trainer, NonFiniteLossFailsWithStepAndValue) {
@@ -151,7 +152,7 @@ TEST(TrainerOnGpu, MatchesTheCpuTrainsAndResumes) {
     auto full = straight.train(data, "", nullptr, {});
     ASSERT_EQ(full.status, TrainResult::Done) << full.error;
     auto ckpt = (fs::temp_directory_path() / fmt::format("ldae-gpu-ckpt-{}", getpid()) / "last.pt").string();
-    fs::remove_all(fs::path(ckpt).parent_path());
+    remove_tree(fs::path(ckpt).parent_path());
     {
       Trainer first(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
       ASSERT_EQ(first.train(data, ckpt, nullptr, {}, /*max_steps=*/5).status, TrainResult::Stopped);
@@ -165,6 +166,6 @@ TEST(TrainerOnGpu, MatchesTheCpuTrainsAndResumes) {
       // float rounding, not bit for bit.
       EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-4, 1e-6)) << "bf16 " << bf16 << " parameter " << i;
     }
-    fs::remove_all(fs::path(ckpt).parent_path());
+    remove_tree(fs::path(ckpt).parent_path());
   }
 }
