@@ -4,11 +4,14 @@
 
 #include <cctype>
 #include <cmath>
+#include <cerrno>
 #include <cstdio>
+#include <system_error>
 #include <filesystem>
 #include <map>
 #include <memory>
 
+#include "core/atomic_file.hpp"
 #include "core/errors.hpp"
 
 namespace ldae {
@@ -88,28 +91,27 @@ int Canvas::text(const std::string& s, int x, int y, int scale, Rgb color) {
 }
 
 void Canvas::save_png(const std::string& path) const {
-  namespace fs = std::filesystem;
-  if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path());
-  const std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw InputError(path + ": cannot write the picture (check the folder's permissions)");
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png_create_info_struct(png);
-  if (setjmp(png_jmpbuf(png))) {
+  write_file_atomically(path, [&](const std::string& tmp) {
+    FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw InputError(path + ": cannot write the picture (check the folder's permissions)");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+    png_infop info = png_create_info_struct(png);
+    if (setjmp(png_jmpbuf(png))) {
+      png_destroy_write_struct(&png, &info);
+      std::fclose(f);
+      throw InputError(path + ": libpng failed while writing");
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, w_, h_, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int j = 0; j < h_; ++j)
+      png_write_row(png, reinterpret_cast<png_const_bytep>(px_.data() + size_t(j) * w_));
+    png_write_end(png, nullptr);
     png_destroy_write_struct(&png, &info);
-    std::fclose(f);
-    throw InputError(path + ": libpng failed while writing");
-  }
-  png_init_io(png, f);
-  png_set_IHDR(png, info, w_, h_, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  for (int j = 0; j < h_; ++j)
-    png_write_row(png, reinterpret_cast<png_const_bytep>(px_.data() + size_t(j) * w_));
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
-  std::fclose(f);
-  fs::rename(tmp, path);
+    // fclose flushes: a full disk shows here.
+    if (std::fclose(f) != 0) throw std::system_error(errno, std::generic_category(), "cannot write " + tmp);
+  });
 }
 
 torch::Tensor read_png(const std::string& path) {

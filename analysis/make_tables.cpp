@@ -9,6 +9,7 @@
 
 #include "analysis/plots.hpp"
 #include "analysis/tables.hpp"
+#include "core/atomic_file.hpp"
 #include "core/cli.hpp"
 #include "core/errors.hpp"
 #include "core/plugins.hpp"
@@ -38,15 +39,16 @@ int run(int argc, char** argv) {
   if (!std::filesystem::exists(db))
     throw InputError(db + ": no results database; run a sweep first (make run)");
   Store store(db);
+  sync_index(store, results, "make_tables");
   auto tables = collect_tables(store, sweep);
   if (tables.empty())
     throw InputError(sweep.empty() ? db + ": no sweeps recorded yet"
                                    : db + ": no sweep named '" + sweep + "'");
   for (const auto& t : tables) {
     const std::string base = fmt::format("{}/tables/{}.{}", results, t.sweep, t.profile);
-    write_atomic(base + ".md", to_markdown(t));
-    write_atomic(base + ".tex", to_latex(t));
-    write_atomic(base + ".csv", to_csv(t));
+    write_text_atomically(base + ".md", to_markdown(t));
+    write_text_atomically(base + ".tex", to_latex(t));
+    write_text_atomically(base + ".csv", to_csv(t));
     fmt::print("{}\n", format == "md" ? to_markdown(t) : format == "tex" ? to_latex(t) : to_csv(t));
     fmt::print("written: {}.{{md,tex,csv}}\n", base);
     if (vm.count("figures")) {

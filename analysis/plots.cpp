@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/atomic_file.hpp"
 #include "core/errors.hpp"
 #include "core/records.hpp"
 
@@ -46,6 +47,10 @@ double paper_acc(const TableRow& r) {
 double ours_mean(const TableRow& r) { return r.top1.values.empty() ? NAN : r.top1.mean(); }
 double ours_std(const TableRow& r) { return r.top1.values.size() > 1 ? r.top1.std() : 0.0; }
 
+// Where gnuplot writes a picture before it is moved into place: unique per
+// process, so two make_tables drawing the same figure do not collide.
+std::string gp_tmp(const std::string& out) { return fmt::format("{}.tmp.{}", out, getpid()); }
+
 // The common head of a script: PNG first; `finish` adds the PDF replot.
 std::string head(const std::string& png, int w, int h, const std::string& title) {
   return fmt::format(
@@ -57,21 +62,17 @@ std::string head(const std::string& png, int w, int h, const std::string& title)
       "set key outside bottom center horizontal\n"
       "set grid\n",
       fs::path(png).replace_extension(".gp").filename().string(), w, h,
-      gp(fs::path(png).filename().string() + ".tmp"),
+      gp(gp_tmp(fs::path(png).filename().string())),
       gp(title));
 }
 std::string finish(const std::string& pdf, int w, int h) {
   return fmt::format(
       "set terminal pdfcairo noenhanced size {:.2f}in,{:.2f}in font \"DejaVu Sans,9\"\n"
       "set output {}\nreplot\nunset output\n",
-      w / 100.0, h / 100.0, gp(fs::path(pdf).filename().string() + ".tmp"));
+      w / 100.0, h / 100.0, gp(gp_tmp(fs::path(pdf).filename().string())));
 }
 
-void write_text(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  std::ofstream(tmp) << text;
-  fs::rename(tmp, path);
-}
+void write_text(const std::string& path, const std::string& text) { write_text_atomically(path, text); }
 
 bool all_numeric(const std::vector<std::string>& v, std::vector<double>* out) {
   for (const auto& s : v) {
@@ -97,7 +98,7 @@ void draw(const std::string& gnuplot, const std::string& script, const std::vect
   fs::remove(err);
   if (rc != 0)
     throw std::runtime_error(fmt::format("gnuplot failed on {} (exit {}): {}", script, rc, msg.str()));
-  for (const auto& o : outputs) fs::rename(o + ".tmp", o);
+  for (const auto& o : outputs) fs::rename(gp_tmp(o), o);
 }
 
 }  // namespace

@@ -4,22 +4,30 @@
 #include <boost/program_options.hpp>
 #include <fmt/core.h>
 
+#include <csignal>
 #include <exception>
 #include <iostream>
 #include <optional>
 
 #include "core/crash_report.hpp"
 #include "core/errors.hpp"
+#include "core/store.hpp"
 
 namespace ldae {
 
 template <class Body>
 int guarded_main(const char* program, Body&& body) {
   install_crash_report(program);
+  // Past the file size limit (ulimit -f) a write fails with EFBIG, reported
+  // like a full disk, instead of killing the process mid-record.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     return body();
   } catch (const InputError& e) {
     fmt::print(stderr, "{}: error: {}\n", program, e.what());
+    return 2;
+  } catch (const SQLite::Exception& e) {  // the index: locked, full, damaged
+    fmt::print(stderr, "{}: error: {}\n", program, store_error("results.db", e).what());
     return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "{}: internal error: {}\n", program, e.what());

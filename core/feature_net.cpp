@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "core/errors.hpp"
+#include "core/atomic_file.hpp"
 #include "core/module_h5.hpp"
 
 namespace ldae {
@@ -172,10 +173,7 @@ std::shared_ptr<FeatureNet> make_feature_net(const std::string& spec, const std:
     return net;
   }
   double acc = net->train(train_images, train_labels, epochs, /*seed=*/0, test_images, test_labels);
-  fs::create_directories(fs::path(path).parent_path());
-  const std::string tmp = fmt::format("{}.{}.tmp", path, getpid());
-  net->save(tmp);
-  fs::rename(tmp, path);
+  write_file_atomically(path, [&](const std::string& tmp) { net->save(tmp); });
   if (log) log(fmt::format("classifier trained ({} epochs, test accuracy {:.2f}%) -> {}", epochs, acc, path));
   return net;
 }

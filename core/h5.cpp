@@ -41,6 +41,14 @@ H5File::~H5File() {
   if (file_ >= 0) H5Fclose(file_);
 }
 
+void H5File::close() {
+  if (file_ < 0) return;
+  const herr_t flushed = H5Fflush(file_, H5F_SCOPE_LOCAL);
+  const herr_t closed = H5Fclose(file_);
+  file_ = -1;
+  if (flushed < 0 || closed < 0) fail(path_, "cannot flush or close the file (disk full?)");
+}
+
 bool H5File::has(const std::string& name) const {
   // Check each path component: H5Lexists fails on a missing intermediate group.
   size_t pos = 0;

@@ -16,10 +16,13 @@ class H5File {
  public:
   enum Mode { Read, Create, ReadWrite };
   H5File(const std::string& path, Mode mode);
-  ~H5File();
+  ~H5File();  // closes without checking; writers call close()
   H5File(const H5File&) = delete;
   H5File& operator=(const H5File&) = delete;
 
+  // Flush and close, checked: a write the disk refused surfaces here at the
+  // latest. Throws InputError naming the file. Idempotent.
+  void close();
   bool has(const std::string& name) const;
   // Replace the dataset `name` (groups created as needed).
   void write(const std::string& name, const std::vector<double>& data,

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "core/config.hpp"
+#include "core/atomic_file.hpp"
 #include "core/data.hpp"
 #include "core/errors.hpp"
 #include "core/h5.hpp"
@@ -292,17 +293,17 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   d.test = read_split((root / test_dir).string(), classes, c.resolution, c.skip_bad, &bad);
   if (d.train.n == 0) throw InputError(c.path + "/train: no readable .jpg/.jpeg/.png images");
   if (bad > 0) fmt::print(stderr, "image_folder {}: skipped {} unreadable images\n", c.path, bad);
-  fs::create_directories(ctx.cache_dir);
-  const std::string tmp = fmt::format("{}.{}.tmp", cache, getpid());
-  {
+  // Two processes preparing the same folder both write; the last rename
+  // wins with identical content.
+  write_file_atomically(cache, [&](const std::string& tmp) {
     H5File f(tmp, H5File::Create);
     save_set(f, "train", d.train);
     save_set(f, "test", d.test);
     f.set_attr("skipped_bad_images", int64_t(bad));
     f.set_attr("source", fs::absolute(root).string());
     f.set_attr("resolution", int64_t(c.resolution));
-  }
-  fs::rename(tmp, cache);
+    f.close();
+  }, uint64_t(d.train.pixels.size() + d.test.pixels.size()));
   return d;
 }
 

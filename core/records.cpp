@@ -4,10 +4,13 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
+#include "core/atomic_file.hpp"
 #include "core/errors.hpp"
 #include "core/h5.hpp"
 
@@ -16,33 +19,6 @@ namespace fs = std::filesystem;
 
 std::string run_dir(const std::string& results, const std::string& id) {
   return results + "/runs/" + id;
-}
-
-namespace {
-void fsync_path(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
-// Rename tmp over path after flushing it, then flush the folder entry.
-void commit_file(const std::string& tmp, const std::string& path) {
-  fsync_path(tmp);
-  fs::rename(tmp, path);
-  fsync_path(fs::path(path).parent_path().string());
-}
-}  // namespace
-
-void write_atomic(const std::string& path, const std::string& content) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw std::runtime_error("cannot write " + tmp);
-    f << content;
-  }
-  commit_file(tmp, path);
 }
 
 std::string read_text(const std::string& path) {
@@ -65,7 +41,7 @@ nlohmann::json read_run_json(const std::string& dir) {
 }
 
 void write_run_json(const std::string& dir, const nlohmann::json& j) {
-  write_atomic(dir + "/run.json", j.dump(2) + "\n");
+  write_text_atomically(dir + "/run.json", j.dump(2) + "\n");
 }
 
 std::map<std::string, std::vector<MetricPoint>> metric_series(const RunMetrics& m) {
@@ -91,8 +67,8 @@ std::map<std::string, std::vector<MetricPoint>> metric_series(const RunMetrics& 
 void write_metrics_h5(const std::string& dir, const RunMetrics& m,
                       const std::vector<float>& train_f, const std::vector<float>& test_f,
                       uint64_t dim) {
-  const std::string path = dir + "/metrics.h5", tmp = path + ".tmp";
-  {
+  const uint64_t bytes = (train_f.size() + test_f.size() + m.samples.size()) * sizeof(float);
+  write_file_atomically(dir + "/metrics.h5", [&](const std::string& tmp) {
     H5File f(tmp, H5File::Create);
     std::vector<double> loss, probe;
     for (const auto& r : m.loss) loss.insert(loss.end(), r.begin(), r.end());
@@ -118,8 +94,8 @@ void write_metrics_h5(const std::string& dir, const RunMetrics& m,
       f.write("probe/features_train", train_f, {train_f.size() / dim, dim});
       f.write("probe/features_test", test_f, {test_f.size() / dim, dim});
     }
-  }
-  commit_file(tmp, path);
+    f.close();
+  }, bytes);
 }
 
 RunMetrics read_metrics_h5(const std::string& dir) {
@@ -156,14 +132,14 @@ std::pair<torch::Tensor, torch::Tensor> read_probe_features(const std::string& d
 }
 
 void add_knn_to_metrics_h5(const std::string& dir, double top1, double top5) {
-  const std::string path = dir + "/metrics.h5", tmp = path + ".tmp";
-  fs::copy_file(path, tmp, fs::copy_options::overwrite_existing);
-  {
+  const std::string path = dir + "/metrics.h5";
+  write_file_atomically(path, [&](const std::string& tmp) {
+    fs::copy_file(path, tmp, fs::copy_options::overwrite_existing);
     H5File f(tmp, H5File::ReadWrite);
     f.set_attr("probe_knn_top1", top1);
     if (top5 >= 0) f.set_attr("probe_knn_top5", top5);
-  }
-  commit_file(tmp, path);
+    f.close();
+  }, fs::file_size(path));
 }
 
 void write_sweep_json(const std::string& results, const SweepRecord& s) {
@@ -172,7 +148,7 @@ void write_sweep_json(const std::string& results, const SweepRecord& s) {
   for (const auto& r : s.rows)
     j["rows"].push_back({{"row", r.row}, {"label", r.label}, {"seed", r.seed},
                          {"run_id", r.run_id}, {"paper", r.paper}, {"parent", r.parent}});
-  write_atomic(fmt::format("{}/sweeps/{}.{}.json", results, s.name, s.profile), j.dump(2) + "\n");
+  write_text_atomically(fmt::format("{}/sweeps/{}.{}.json", results, s.name, s.profile), j.dump(2) + "\n");
 }
 
 std::vector<SweepRecord> read_sweep_jsons(const std::string& results) {
@@ -190,44 +166,150 @@ std::vector<SweepRecord> read_sweep_jsons(const std::string& results) {
   return out;
 }
 
-void index_run(Store& store, const std::string& dir) {
-  auto j = read_run_json(dir);
-  if (j.empty()) return;
-  RunRow r;
-  r.id = j.value("id", fs::path(dir).filename().string());
-  r.status = j.value("status", "unknown");
-  r.seed = j.value("seed", int64_t(0));
-  r.label = j.value("label", "");
-  r.created = j.value("created", "");
-  r.updated = j.value("updated", "");
-  r.git = j.value("git_commit", "");
-  r.host = j.value("host", "");
-  r.error = j.value("error", "");
-  r.wall_s = j.contains("timings") ? j["timings"].value("wall_s", 0.0) : 0.0;
+namespace {
+// A run folder as the index stores it; nullopt without run.json. Throws
+// InputError (naming the file) when a record cannot be read.
+struct IndexedRun {
+  RunRow row;
   std::map<std::string, std::string> params;
-  if (j.contains("params"))
-    for (auto& [k, v] : j["params"].items()) params[k] = v.get<std::string>();
   std::map<std::string, std::vector<MetricPoint>> metrics;
-  if (r.status == "done" && fs::exists(dir + "/metrics.h5"))
-    metrics = metric_series(read_metrics_h5(dir));
-  store.put_run(r, params, metrics);
+};
+
+std::optional<IndexedRun> load_run(const std::string& dir) {
+  auto j = read_run_json(dir);
+  if (j.empty()) return std::nullopt;
+  IndexedRun out;
+  RunRow& r = out.row;
+  try {
+    r.id = j.value("id", fs::path(dir).filename().string());
+    r.status = j.value("status", "unknown");
+    r.seed = j.value("seed", int64_t(0));
+    r.label = j.value("label", "");
+    r.created = j.value("created", "");
+    r.updated = j.value("updated", "");
+    r.git = j.value("git_commit", "");
+    r.host = j.value("host", "");
+    r.error = j.value("error", "");
+    r.wall_s = j.contains("timings") ? j["timings"].value("wall_s", 0.0) : 0.0;
+    if (j.contains("params"))
+      for (auto& [k, v] : j["params"].items()) out.params[k] = v.get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(fmt::format("{}/run.json: unexpected content ({}); delete the run folder to "
+                                 "rerun it", dir, e.what()));
+  }
+  if (r.status == "done") {
+    if (!fs::exists(dir + "/metrics.h5"))
+      throw InputError(fmt::format("{}: run.json says done but metrics.h5 is missing; delete the "
+                                   "run folder to rerun it", dir));
+    try {
+      out.metrics = metric_series(read_metrics_h5(dir));
+    } catch (const std::exception& e) {
+      throw InputError(fmt::format("{}/metrics.h5: unreadable ({}); delete the run folder to rerun "
+                                   "it", dir, e.what()));
+    }
+  }
+  return out;
 }
 
-size_t Store::rebuild(const std::string& results) {
-  {
-    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-    db_.exec("DELETE FROM sweep_rows; DELETE FROM sweeps; DELETE FROM metrics; "
-             "DELETE FROM params; DELETE FROM runs;");
-    tx.commit();
-  }
-  size_t n = 0;
+std::vector<std::string> run_folders(const std::string& results) {
+  std::vector<std::string> out;
+  std::error_code ec;
   if (fs::exists(results + "/runs"))
-    for (const auto& e : fs::directory_iterator(results + "/runs"))
-      if (e.is_directory() && fs::exists(e.path() / "run.json")) {
-        index_run(*this, e.path().string());
+    for (const auto& e : fs::directory_iterator(results + "/runs", ec))
+      if (e.is_directory() && fs::exists(e.path() / "run.json")) out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+}  // namespace
+
+void index_run(Store& store, const std::string& dir) {
+  if (auto run = load_run(dir)) store.put_run(run->row, run->params, run->metrics);
+}
+
+bool index_run_or_defer(Store& store, const std::string& dir,
+                        const std::function<void(const std::string&)>& warn) {
+  try {
+    index_run(store, dir);
+    return true;
+  } catch (const SQLite::Exception& e) {
+    if (warn)
+      warn(fmt::format("index not updated ({}); the run folder holds the record and the next "
+                       "run_sweep or make_tables indexes it", store_error("results.db", e).what()));
+  } catch (const InputError& e) {
+    if (warn) warn(fmt::format("index not updated: {}", e.what()));
+  }
+  return false;
+}
+
+void sync_index(Store& store, const std::string& results, const char* program) {
+  std::vector<std::string> bad;
+  size_t n = 0;
+  try {
+    n = store.sync(results, &bad);
+  } catch (const SQLite::Exception& e) {  // a locked index: the folders stay the truth
+    fmt::print(stderr, "{}: warning: index not brought up to date ({})\n", program,
+               store_error(results + "/results.db", e).what());
+  }
+  if (n > 0) fmt::print(stderr, "{}: indexed {} run folder(s) the index had not caught up with\n", program, n);
+  for (const auto& b : bad) fmt::print(stderr, "{}: warning: left out of the index: {}\n", program, b);
+}
+
+size_t Store::rebuild(const std::string& results, std::vector<std::string>* bad) {
+  // Read everything first: nothing in the index changes until all is known.
+  std::vector<IndexedRun> runs;
+  for (const auto& dir : run_folders(results)) {
+    try {
+      if (auto r = load_run(dir)) runs.push_back(std::move(*r));
+    } catch (const InputError& e) {
+      if (!bad) throw;
+      bad->push_back(e.what());
+    }
+  }
+  const auto sweeps = read_sweep_jsons(results);
+  WriteTx tx(*this);
+  db_.exec("DELETE FROM sweep_rows; DELETE FROM sweeps; DELETE FROM metrics; "
+           "DELETE FROM params; DELETE FROM runs;");
+  for (const auto& r : runs) put_run(r.row, r.params, r.metrics);
+  for (const auto& s : sweeps) put_sweep(s);
+  tx.commit();
+  return runs.size();
+}
+
+size_t Store::sync(const std::string& results, std::vector<std::string>* bad) {
+  std::map<std::string, std::pair<std::string, std::string>> indexed;  // id -> (status, updated)
+  SQLite::Statement q(db_, "SELECT id, status, updated FROM runs");
+  while (q.executeStep())
+    indexed[q.getColumn(0).getString()] = {q.getColumn(1).getString(), q.getColumn(2).getString()};
+  size_t n = 0;
+  for (const auto& dir : run_folders(results)) {
+    try {
+      const auto j = read_run_json(dir);
+      const std::string id = j.value("id", fs::path(dir).filename().string());
+      auto it = indexed.find(id);
+      if (it != indexed.end() && it->second.first == j.value("status", "unknown") &&
+          it->second.second == j.value("updated", ""))
+        continue;
+      if (auto r = load_run(dir)) {
+        put_run(r->row, r->params, r->metrics);
         ++n;
       }
-  for (const auto& s : read_sweep_jsons(results)) put_sweep(s);
+    } catch (const InputError& e) {
+      if (!bad) throw;
+      bad->push_back(e.what());
+    }
+  }
+  // Sweep plans: a plan recorded while the index was locked is added now.
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> have;
+  for (const auto& sw : sweeps()) {
+    auto& ids = have[{sw.name, sw.profile}];
+    for (const auto& r : sw.rows) ids.push_back(fmt::format("{}/{}/{}", r.row, r.seed, r.run_id));
+  }
+  for (const auto& sw : read_sweep_jsons(results)) {
+    std::vector<std::string> ids;
+    for (const auto& r : sw.rows) ids.push_back(fmt::format("{}/{}/{}", r.row, r.seed, r.run_id));
+    auto it = have.find({sw.name, sw.profile});
+    if (it == have.end() || it->second != ids) put_sweep(sw);
+  }
   return n;
 }
 

@@ -2,13 +2,15 @@
 //   config.toml  resolved config      run.json   status, seed, provenance, timings
 //   metrics.h5   loss/probe curves, probe features      log.txt   the run's log
 //   ckpt/last.pt the latest checkpoint (removed once the run is done)
-// Every file is written atomically (temp file, fsync, rename), so a killed
-// run never leaves a half-written record.
+// Every file is written atomically (core/atomic_file.hpp: a temporary file
+// unique per process, fsync, rename), so a killed run, a full disk or a
+// second process never leaves a half-written record.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <array>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,7 +19,6 @@
 namespace ldae {
 
 std::string run_dir(const std::string& results, const std::string& id);
-void write_atomic(const std::string& path, const std::string& content);
 std::string read_text(const std::string& path);
 
 nlohmann::json read_run_json(const std::string& dir);  // {} when absent
@@ -55,6 +56,19 @@ void write_sweep_json(const std::string& results, const SweepRecord& s);
 std::vector<SweepRecord> read_sweep_jsons(const std::string& results);
 
 // Index one run folder into the store (run.json + config.toml + metrics.h5).
+// Throws InputError for an unreadable record, SQLite::Exception for the index.
 void index_run(Store& store, const std::string& dir);
+
+// index_run, but a run never fails for its index: when the index is locked
+// past its busy timeout, full or damaged, `warn` hears why and false comes
+// back; the run folder stays the truth and Store::sync (the next run_sweep or
+// make_tables) or --reindex indexes it.
+bool index_run_or_defer(Store& store, const std::string& dir,
+                        const std::function<void(const std::string&)>& warn);
+
+// Store::sync for a program's start: brings the index up to date with the
+// run folders and prints (to stderr, prefixed by `program`) how many runs it
+// indexed and every folder it could not read, with what to do.
+void sync_index(Store& store, const std::string& results, const char* program);
 
 }  // namespace ldae

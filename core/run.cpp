@@ -1,4 +1,5 @@
 #include "core/filesystem.hpp"
+#include "core/atomic_file.hpp"
 #include "core/run.hpp"
 
 #include <H5public.h>
@@ -130,10 +131,7 @@ std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const torch::T
   } else {
     if (tok->wants_perceptual_net()) tok->set_perceptual_net(perceptual());
     tok->fit(train, fit_seed);
-    fs::create_directories(fs::path(path).parent_path());
-    const std::string tmp = fmt::format("{}.{}.tmp", path, getpid());
-    tok->save(tmp);
-    fs::rename(tmp, path);
+    write_file_atomically(path, [&](const std::string& tmp) { tok->save(tmp); });
     log(fmt::format("tokenizer {} fitted (seed {}) in {:.2f} s -> {}", cfg.tokenizer.name, fit_seed,
                     secs_since(t0), path));
   }
@@ -185,10 +183,8 @@ void save_trained_model(const std::string& path, DiT& model,
   std::vector<double> flat;
   for (const auto& r : curve) flat.insert(flat.end(), r.begin(), r.end());
   ar.write("loss_curve", torch::tensor(flat, torch::kFloat64));
-  fs::create_directories(fs::path(path).parent_path());
-  const std::string tmp = fmt::format("{}.{}.tmp", path, getpid());
-  ar.save_to(tmp);
-  fs::rename(tmp, path);
+  write_archive_atomically(path, ar,
+                        parameter_bytes(model->parameters()));
 }
 
 void load_trained_model(const std::string& path, DiT& model,
@@ -496,7 +492,10 @@ void add_missing_knn(const RunConfig& cfg, const std::string& dir, const RunCont
   std::ofstream(dir + "/log.txt", std::ios::app)
       << "[" << now_iso() << "] kNN probe added from the stored features: top-1 " << fmt::format("{:.2f}", r.top1)
       << "% (k = " << cfg.probe.knn_k << ", T = " << cfg.probe.knn_t << ")" << std::endl;
-  index_run(store, dir);
+  index_run_or_defer(store, dir, [&](const std::string& w) {
+    fmt::print(stderr, "  {}\n", w);
+    std::ofstream(dir + "/log.txt", std::ios::app) << "[" << now_iso() << "] " << w << std::endl;
+  });
 }
 
 }  // namespace
@@ -539,7 +538,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     ctx.comm->broadcast(stage, kFollowerWaitS);
   };
   if (ctx.comm) ctx.comm->broadcast(ctx.dp_index, kFollowerWaitS);
-  write_atomic(dir + "/config.toml", to_toml(cfg));
+  write_text_atomically(dir + "/config.toml", to_toml(cfg));
   std::ofstream logf(dir + "/log.txt", std::ios::app);
   auto log = [&](const std::string& line) { logf << "[" << now_iso() << "] " << line << std::endl; };
 
@@ -569,7 +568,15 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   rec["params"] = params;
   rec["updated"] = now_iso();
   write_run_json(dir, rec);
-  index_run(store, dir);  // the index mirrors run.json, the source of truth
+  // The index mirrors run.json, the source of truth; a locked or full index
+  // never fails the run (the next command's Store::sync catches up).
+  auto reindex = [&] {
+    index_run_or_defer(store, dir, [&](const std::string& w) {
+      fmt::print(stderr, "  {}\n", w);
+      log(w);
+    });
+  };
+  reindex();
   log(fmt::format("run {} '{}' seed {} on {} with {} threads{}", id, label, cfg.seed, device.str(), threads,
                   ctx.comm ? fmt::format(", data parallel over {} {} processes", ctx.comm->world(),
                                          ctx.comm->backend())
@@ -581,7 +588,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     rec["updated"] = now_iso();
     rec["timings"]["wall_s"] = rec["timings"].value("wall_s", 0.0) + secs_since(t_start);
     write_run_json(dir, rec);
-    index_run(store, dir);
+    reindex();
   };
 
   try {

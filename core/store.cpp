@@ -1,9 +1,11 @@
 #include "core/store.hpp"
+#include <sqlite3.h>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -20,8 +22,45 @@ std::string now_iso() {
   return buf;
 }
 
-Store::Store(const std::string& path)
-    : db_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, /*busy_timeout_ms=*/30000) {
+
+namespace {
+// How long a writer waits for another's lock: 30 s, or LDAE_INDEX_BUSY_MS
+// (the fault tests shorten it).
+int busy_timeout_ms() {
+  const char* e = std::getenv("LDAE_INDEX_BUSY_MS");
+  return e && *e ? std::atoi(e) : 30000;
+}
+}  // namespace
+
+Store::Store(const std::string& path) try
+    : db_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, busy_timeout_ms()) {
+  open(path);
+} catch (const SQLite::Exception& e) {
+  throw store_error(path, e);
+}
+
+InputError store_error(const std::string& path, const SQLite::Exception& e) {
+  const int code = e.getErrorCode() & 0xff;  // primary code
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+    return InputError(fmt::format(
+        "{}: the index is locked by another process past the busy timeout ({}). Finished runs are safe in "
+        "their folders: wait and rerun the command (it indexes what it missed), or find the holder "
+        "with `fuser {}`", path, e.what(), path));
+  if (code == SQLITE_FULL || code == SQLITE_IOERR)
+    return InputError(fmt::format(
+        "{}: cannot write the index ({}); free space on its file system and rerun, or run "
+        "`run_sweep --reindex --results <dir>` once there is room", path, e.what()));
+  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
+    return InputError(fmt::format(
+        "{}: the index is damaged ({}). It is only an index: move it away and run "
+        "`run_sweep --reindex --results <dir>` to rebuild it from the run folders", path, e.what()));
+  if (code == SQLITE_READONLY || code == SQLITE_CANTOPEN || code == SQLITE_PERM)
+    return InputError(fmt::format("{}: cannot open the index for writing ({}); check the folder's "
+                                  "permissions or give another --results folder", path, e.what()));
+  return InputError(fmt::format("{}: index error: {}", path, e.what()));
+}
+
+void Store::open(const std::string& path) {
   db_.exec("PRAGMA journal_mode = WAL");
   db_.exec("PRAGMA synchronous = NORMAL");
   db_.exec("PRAGMA foreign_keys = ON");
@@ -66,7 +105,7 @@ void Store::create_schema() {
 
 void Store::put_run(const RunRow& r, const std::map<std::string, std::string>& params,
                     const std::map<std::string, std::vector<MetricPoint>>& metrics) {
-  SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+  WriteTx tx(*this);
   SQLite::Statement q(db_, R"sql(
     INSERT INTO runs (id, status, seed, label, created, updated, git, host, wall_s, error)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -111,7 +150,7 @@ void Store::put_run(const RunRow& r, const std::map<std::string, std::string>& p
 }
 
 void Store::set_status(const std::string& id, const std::string& status, const std::string& error) {
-  SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+  WriteTx tx(*this);
   SQLite::Statement q(db_, "UPDATE runs SET status = ?, error = ?, updated = ? WHERE id = ?");
   q.bind(1, status);
   q.bind(2, error);
@@ -169,7 +208,7 @@ void Store::migrate_from_1() {
 }
 
 void Store::put_sweep(const SweepRecord& s) {
-  SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+  WriteTx tx(*this);
   SQLite::Statement q(db_, "INSERT OR REPLACE INTO sweeps (name, profile, title, file, mode, updated) "
                            "VALUES (?, ?, ?, ?, ?, ?)");
   q.bind(1, s.name);

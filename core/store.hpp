@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.hpp"
+
 namespace ldae {
 
 // 1: the first; 2: sweep_rows.parent (opening a version-1 index adds it).
@@ -41,6 +43,11 @@ struct SweepRecord {
   std::vector<SweepRowRecord> rows;
 };
 
+// An SQLite error on the index at `db_path` as the user's error (exit 2):
+// locked for over the busy timeout, disk full, damaged, not writable; each
+// says what to do. Programs map every SQLite::Exception through it.
+InputError store_error(const std::string& db_path, const SQLite::Exception& e);
+
 class Store {
  public:
   explicit Store(const std::string& db_path);
@@ -58,15 +65,44 @@ class Store {
   void put_sweep(const SweepRecord& s);
   std::vector<SweepRecord> sweeps();
 
-  // Drop every table's content and re-read results_dir/runs/*/ and
-  // results_dir/sweeps/*.json. Returns the number of runs indexed.
-  size_t rebuild(const std::string& results_dir);
+  // Rebuild the index from results_dir/runs/*/ and results_dir/sweeps/*.json,
+  // all or nothing: every folder is read first, then the tables are replaced
+  // in one transaction (a failure leaves the old index). A folder whose
+  // records cannot be read is left out and named in `bad` ("<folder>: <why>");
+  // without `bad` its error is thrown (InputError) and the index is unchanged.
+  // Returns the number of runs indexed.
+  size_t rebuild(const std::string& results_dir, std::vector<std::string>* bad = nullptr);
+
+  // Bring the index up to date with the run folders, incrementally: a run
+  // whose run.json status or "updated" stamp differs from its row (or that
+  // has no row) is indexed again. Unreadable folders go to `bad` as above.
+  // Returns the number of runs (re)indexed. Used by every program that reads
+  // the index, so a run finished while the index was locked, or by a process
+  // that does not write it, is indexed by the next command.
+  size_t sync(const std::string& results_dir, std::vector<std::string>* bad = nullptr);
 
   SQLite::Database& db() { return db_; }
 
  private:
+  void open(const std::string& path);
   void create_schema();
   void migrate_from_1();
+  // One IMMEDIATE write transaction, or none inside an outer one (rebuild).
+  class WriteTx {
+   public:
+    explicit WriteTx(Store& s) : s_(s) {
+      if (s_.tx_depth_++ == 0) tx_.emplace(s_.db_, SQLite::TransactionBehavior::IMMEDIATE);
+    }
+    ~WriteTx() { --s_.tx_depth_; }
+    void commit() {
+      if (tx_) tx_->commit();
+    }
+
+   private:
+    Store& s_;
+    std::optional<SQLite::Transaction> tx_;
+  };
+  int tx_depth_ = 0;
   SQLite::Database db_;
 };
 

@@ -3,14 +3,23 @@
 #include <fmt/core.h>
 
 #include <cmath>
+#include <sstream>
 #include <filesystem>
 
 #include "core/autocast.hpp"
+#include "core/atomic_file.hpp"
 #include "core/errors.hpp"
 #include "core/plugins.hpp"
 #include "core/progress.hpp"
 
 namespace ldae {
+
+void write_archive_atomically(const std::string& path, torch::serialize::OutputArchive& ar,
+                              uint64_t expected_bytes) {
+  std::ostringstream bytes(std::ios::binary);
+  ar.save_to(bytes);
+  write_text_atomically(path, bytes.str(), expected_bytes);
+}
 namespace fs = std::filesystem;
 
 uint64_t step_seed(uint64_t seed, uint64_t step) {
@@ -72,10 +81,10 @@ void Trainer::save(const std::string& path, int64_t step,
   // The checkpoint embeds the config it belongs to (STYLE.md rule 7).
   std::string canon = canonical(cfg_);
   ar.write("config", torch::tensor(std::vector<int64_t>(canon.begin(), canon.end())));
-  fs::create_directories(fs::path(path).parent_path());
-  const std::string tmp = path + ".tmp";
-  ar.save_to(tmp);
-  fs::rename(tmp, path);  // atomic: a kill leaves the old or the new file
+  // Atomic: a kill or a full disk leaves the old checkpoint or the new one.
+  // Needs room for the weights, Adam's two moments and every EMA copy.
+  write_archive_atomically(path, ar,
+                        parameter_bytes(model_->parameters()) * (3 + ema_.size()));
 }
 
 int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>>& curve) {

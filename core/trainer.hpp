@@ -21,6 +21,22 @@
 
 namespace ldae {
 
+// Bytes of the tensors' storage (e.g. a model's parameters): the size of a
+// saved copy, for the free-space check before a checkpoint is written.
+inline uint64_t parameter_bytes(const std::vector<torch::Tensor>& params) {
+  uint64_t n = 0;
+  for (const auto& p : params) n += uint64_t(p.numel()) * uint64_t(p.element_size());
+  return n;
+}
+
+// Save a LibTorch archive to `path` all or nothing (core/atomic_file.hpp).
+// The archive is serialised in memory first: LibTorch's file writer throws
+// from its destructor when the disk fills (std::terminate, SIGABRT); memory
+// does not fill that way, and the bytes then go through the checked write.
+// Errors as write_file_atomically (InputError, exit 2, on a full disk).
+void write_archive_atomically(const std::string& path, torch::serialize::OutputArchive& ar,
+                              uint64_t expected_bytes);
+
 struct TrainData {
   torch::Tensor x;       // (N, L, D) clean patches x' (image-space objectives), or undefined
   torch::Tensor z0;      // (N, L, d) clean latents

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "core/atomic_file.hpp"
 #include "core/build_info.hpp"
 #include "core/cli.hpp"
 #include "core/data.hpp"
@@ -97,7 +98,7 @@ int launch_slurm(const SweepFile& sweep, const std::string& profile, const std::
   for (const auto& s : sets) o.command.insert(o.command.end(), {"--set", s});
   for (const auto& p : plugins) o.command.insert(o.command.end(), {"--plugin", fs::absolute(p).string()});
   const std::string script = (root / "slurm" / fmt::format("{}.{}.sbatch", sweep.name, prof)).string();
-  write_atomic(script, sbatch_script(o, pending));
+  write_text_atomically(script, sbatch_script(o, pending));
   // The sweep's plan goes into the index now, so make_tables sees every row
   // while the tasks run.
   Store store(root.string() + "/results.db");
@@ -237,8 +238,11 @@ int run(int argc, char** argv) {
   if (vm.count("reindex")) {
     std::filesystem::create_directories(results);
     Store store(results + "/results.db");
-    fmt::print("reindexed {} runs from {}/runs\n", store.rebuild(results), results);
-    return 0;
+    std::vector<std::string> bad;
+    const size_t n = store.rebuild(results, &bad);
+    fmt::print("reindexed {} runs from {}/runs\n", n, results);
+    for (const auto& b : bad) fmt::print(stderr, "run_sweep: left out of the index: {}\n", b);
+    return bad.empty() ? 0 : 2;
   }
   if (file.empty()) {
     fmt::print(stderr, "run_sweep: give a sweep file, e.g. run_sweep experiments/quickstart.toml (see --help)\n");
@@ -297,11 +301,17 @@ int run(int argc, char** argv) {
   for (const auto& p : plan) check_data_available(p.cfg.data);
   std::filesystem::create_directories(results);
   Store store(results + "/results.db");
+  sync_index(store, results, "run_sweep");
   SweepRecord rec{sweep.name, profile.empty() ? "default" : profile, sweep.title, file, sweep.mode, {}};
   for (const auto& p : plan) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
   if (only.empty() && run_id_arg.empty()) {  // a partial run must not shrink the recorded sweep
-    write_sweep_json(results, rec);
-    store.put_sweep(rec);
+    write_sweep_json(results, rec);  // the truth; the index follows when it can
+    try {
+      store.put_sweep(rec);
+    } catch (const SQLite::Exception& e) {
+      fmt::print(stderr, "run_sweep: warning: sweep plan not indexed yet ({}); the next run_sweep or "
+                 "make_tables indexes it\n", store_error(results + "/results.db", e).what());
+    }
   }
 
   install_signal_handlers();

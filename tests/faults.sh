@@ -1,0 +1,85 @@
+#!/bin/bash
+# Fault suite (issue 14), on the synthetic smoke sweep (a run takes ~0.5 s):
+#  A. 8 concurrent run_sweep on one results root: all exit 0, each run trained once.
+#  B. a truncated metrics.h5: --reindex keeps the other runs and the sweep, names
+#     the bad folder, exits 2.
+#  C. the index write-locked by another process through a whole sweep: the
+#     runs finish done (exit 0) and the next make_tables indexes them.
+#  D. a full disk (a 3 MiB tmpfs when this may mount, else ulimit -f): exit 2
+#     naming the path, no empty or temporary files, earlier runs intact;
+#     past the file size limit (a checkpoint), exit 2 rather than an abort.
+#   faults.sh BUILD_DIR SOURCE_DIR
+set -u
+build=$1; src=$2
+rs=$build/run_sweep; mt=$build/make_tables
+d=$(mktemp -d); trap 'umount "$d/full" 2> /dev/null; rm -rf "$d"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+sed 's/^seeds = \[0, 1\]/seeds = [0, 1, 2, 3, 4, 5]/' "$src/tests/e2e/synthetic.toml" > "$d/sweep.toml"
+grep -q 'seeds = \[0, 1, 2, 3, 4, 5\]' "$d/sweep.toml" || fail "could not widen the sweep"
+
+echo "== A: 8 concurrent sweeps"
+pids=()
+for i in 1 2 3 4 5 6 7 8; do
+  "$rs" "$d/sweep.toml" --results "$d/a" --threads 1 > "$d/a$i.txt" 2>&1 & pids+=($!)
+done
+for i in "${!pids[@]}"; do wait "${pids[$i]}" || { cat "$d/a$((i + 1)).txt"; fail "process $((i + 1)) exit $?"; }; done
+n=$(ls "$d/a/runs" | wc -l); [ "$n" -eq 12 ] || fail "12 run folders expected, found $n"
+for r in "$d"/a/runs/*; do
+  grep -q '"status": "done"' "$r/run.json" || fail "$r not done"
+  starts=$(grep -cE "\] run [0-9a-f]{16} '" "$r/log.txt")
+  [ "$starts" -eq 1 ] || fail "$r trained $starts times"
+done
+leftover=$(find "$d/a" -name '*.tmp*' | head -3); [ -z "$leftover" ] || fail "temporary files left: $leftover"
+echo "ok: 8 processes exit 0, 12 runs each trained once"
+
+echo "== B: a truncated metrics.h5, then --reindex"
+bad=$(ls -d "$d"/a/runs/* | head -1)
+truncate -s 100 "$bad/metrics.h5"
+"$rs" --reindex --results "$d/a" > "$d/b.txt" 2>&1; rc=$?
+cat "$d/b.txt"
+[ $rc -eq 2 ] || fail "--reindex exit $rc, expected 2"
+grep -q "$(basename "$bad")/metrics.h5: unreadable" "$d/b.txt" || fail "the bad folder is not named"
+[ "$(sqlite3 "$d/a/results.db" 'SELECT count(*) FROM runs')" -eq 11 ] || fail "11 runs expected in the index"
+[ "$(sqlite3 "$d/a/results.db" 'SELECT count(*) FROM sweep_rows')" -eq 12 ] || fail "the sweep's 12 rows expected"
+echo "ok: 11 runs and the sweep indexed, the bad folder named"
+
+echo "== C: the index locked through a whole sweep"
+mkdir -p "$d/c"
+"$rs" --reindex --results "$d/c" > /dev/null || fail "empty reindex"
+(echo "BEGIN IMMEDIATE;"; sleep 12; echo "COMMIT;") | sqlite3 "$d/c/results.db" & holder=$!
+sleep 1
+LDAE_INDEX_BUSY_MS=200 "$rs" "$src/tests/e2e/synthetic.toml" --results "$d/c" --threads 1 > "$d/c.txt" 2>&1; rc=$?
+[ $rc -eq 0 ] || { cat "$d/c.txt"; fail "sweep with a locked index exit $rc"; }
+grep -q "index not updated" "$d/c.txt" || fail "no warning about the locked index"
+[ "$(grep -l '"status": "done"' "$d"/c/runs/*/run.json | wc -l)" -eq 4 ] || fail "4 done runs expected"
+wait $holder
+"$mt" --results "$d/c" --format csv > "$d/c_tables.txt" 2>&1 || { cat "$d/c_tables.txt"; fail "make_tables after the lock"; }
+[ "$(sqlite3 "$d/c/results.db" "SELECT count(*) FROM runs WHERE status = 'done'")" -eq 4 ] || fail "make_tables did not index the 4 runs"
+grep -q '^2,"l-DAE",[0-9.]*,[0-9.]*,2,' "$d/c_tables.txt" || fail "the table lacks the l-DAE row over 2 seeds"
+echo "ok: runs done under a locked index, indexed by the next make_tables"
+
+echo "== D: a full disk"
+mkdir -p "$d/full"
+"$rs" "$src/tests/e2e/synthetic.toml" --results "$d/d0" --threads 1 > /dev/null 2>&1 || fail "the first sweep"
+if mount -t tmpfs -o size=3m tmpfs "$d/full" 2> /dev/null; then how="3 MiB tmpfs"; limit=""; else how="ulimit -f 150"; limit=150; fi
+cp -r "$d/d0/." "$d/full/"   # 4 finished runs (about 1.8 MB)
+( [ -n "$limit" ] && ulimit -f "$limit"
+  "$rs" "$src/tests/e2e/synthetic.toml" --results "$d/full" --threads 1 --set train.epochs=3 ) > "$d/d.txt" 2>&1; rc=$?
+cat "$d/d.txt" | tail -3
+[ $rc -eq 2 ] || fail "full disk ($how): exit $rc, expected 2"
+grep -Eq "cannot write|not enough space" "$d/d.txt" || fail "no disk-space message"
+empty=$(find "$d/full" \( -name run.json -o -name config.toml -o -name '*.h5' -o -name '*.pt' \) -size 0 | head -3)
+[ -z "$empty" ] || fail "empty records: $empty"
+leftover=$(find "$d/full" -name '*.tmp*' | head -3); [ -z "$leftover" ] || fail "temporary files left: $leftover"
+"$rs" "$src/tests/e2e/synthetic.toml" --results "$d/full" --dry-run > "$d/d2.txt" 2>&1 || { cat "$d/d2.txt"; fail "--dry-run after a full disk"; }
+[ "$(grep -c ' done ' "$d/d2.txt")" -eq 4 ] || fail "the 4 earlier runs are not intact"
+echo "ok: full disk ($how) exits 2 with the path, nothing half-written, earlier runs intact"
+
+echo "== D2: past the file size limit (ulimit -f 150): a checkpoint write fails cleanly"
+( ulimit -f 150
+  "$rs" "$src/tests/e2e/synthetic.toml" --results "$d/d0" --threads 1 --set train.epochs=3 ) > "$d/d3.txt" 2>&1; rc=$?
+tail -1 "$d/d3.txt"
+[ $rc -eq 2 ] || fail "file size limit: exit $rc, expected 2 (134 = LibTorch's writer aborted)"
+grep -q "File too large" "$d/d3.txt" || fail "no file-size message"
+leftover=$(find "$d/d0" -name '*.tmp*' | head -3); [ -z "$leftover" ] || fail "temporary files left: $leftover"
+echo "ok: exit 2 naming the file, no temporary files"
