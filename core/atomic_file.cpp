@@ -111,19 +111,15 @@ void write_file_atomically(const std::string& path,
     write(tmp);
     fsync_checked(tmp, false);
     fs::rename(tmp, path);
-  } catch (const InputError& e) {
-    fs::remove(tmp, ec);
-    if (storage_message(e.what()) || free_bytes(dir) < kMargin) storage_error(path, e.what(), expected_bytes);
-    throw;
-  } catch (const std::system_error& e) {
-    fs::remove(tmp, ec);
-    if (storage_errno(e.code().value()) || storage_message(e.what())) storage_error(path, e.what(), expected_bytes);
-    throw;
   } catch (const std::exception& e) {
     fs::remove(tmp, ec);
-    // LibTorch, HDF5 and streams report a full disk in words, or not at
-    // all: a nearly full file system after a failed write says the rest.
-    if (storage_message(e.what()) || free_bytes(dir) < kMargin) storage_error(path, e.what(), expected_bytes);
+    // Streams and fsync report the errno; LibTorch and HDF5 report a full
+    // disk in words, or not at all: a nearly full file system after a failed
+    // write says the rest. Anything else is rethrown as it was.
+    const auto* sys = dynamic_cast<const std::system_error*>(&e);
+    if ((sys && storage_errno(sys->code().value())) || storage_message(e.what()) ||
+        free_bytes(dir) < kMargin)
+      storage_error(path, e.what(), expected_bytes);
     throw;
   }
   fsync_checked(dir.empty() ? "." : dir, true);
