@@ -31,10 +31,14 @@ ImageSet read_cifar_batch(const std::string& path) {
   s.labels.resize(size_t(s.n));
   for (int i = 0; i < s.n; ++i) {
     const uint8_t* rec = raw.data() + size_t(i) * kRecord;
+    // Checked here, naming the batch, rather than by load_dataset's backstop.
     if (rec[0] > 9)
-      throw InputError(fmt::format("{}: record {} has label {} (CIFAR-10 labels are 0-9); the "
-                                   "file is corrupt or not CIFAR-10",
-                                   path, i, int(rec[0])));
+      throw InputError(fmt::format(
+          "{}: label {} at record {} (byte offset {}) is outside 0..9 (10 classes); the file is "
+          "corrupt or not CIFAR-10 (CIFAR-100's records have 2 label bytes). Download "
+          "cifar-10-binary.tar.gz again (https://www.cs.toronto.edu/~kriz/cifar.html) and set "
+          "data.path to its cifar-10-batches-bin folder",
+          path, int(rec[0]), i, size_t(i) * kRecord));
     s.labels[size_t(i)] = rec[0];
     std::copy(rec + 1, rec + kRecord, s.pixels.begin() + ptrdiff_t(i) * 3072);
   }

@@ -9,6 +9,8 @@
 #include <numeric>
 #include <random>
 
+#include "core/errors.hpp"
+
 namespace ldae {
 namespace {
 
@@ -77,11 +79,40 @@ ImageSet read_idx_images(const std::string& path) {
   return s;
 }
 
-std::vector<int64_t> read_idx_labels(const std::string& path) {
+std::vector<int64_t> read_idx_labels(const std::string& path, int classes) {
   IdxFile f(path, 2049, 1, "label");
   std::vector<uint8_t> raw(f.dims[0]);
   f.read(raw.data(), raw.size(), "labels");
+  // A flipped byte would otherwise surface late (the probe's "Target 200 is
+  // out of bounds") or never (an encoder run finishing "done").
+  for (size_t i = 0; i < raw.size(); ++i)
+    if (raw[i] >= classes)
+      throw InputError(fmt::format(
+          "{}: label {} at index {} is outside 0..{} ({} classes); the file is corrupt. Restore "
+          "it (`apt-get install --reinstall dataset-fashion-mnist` for the package's copy) or "
+          "set data.path to a folder with good copies of the four *-idx?-ubyte.gz files",
+          path, int(raw[i]), i, classes - 1, classes));
   return std::vector<int64_t>(raw.begin(), raw.end());
+}
+
+void check_labels(const Dataset& d) {
+  if (d.classes <= 0)
+    throw InputError(fmt::format("dataset '{}': its loader reports {} classes; fix the loader "
+                                 "(Dataset::classes must be > 0)",
+                                 d.name, d.classes));
+  auto check = [&](const char* split, const ImageSet& s) {
+    if (s.labels.size() != size_t(s.n))
+      throw InputError(fmt::format("dataset '{}' {} split: {} labels for {} images; fix the "
+                                   "loader or its files",
+                                   d.name, split, s.labels.size(), s.n));
+    for (size_t i = 0; i < s.labels.size(); ++i)
+      if (s.labels[i] < 0 || s.labels[i] >= d.classes)
+        throw InputError(fmt::format("dataset '{}' {} split: label {} at index {} is outside "
+                                     "0..{} ({} classes); fix the loader or its label files",
+                                     d.name, split, s.labels[i], i, d.classes - 1, d.classes));
+  };
+  check("train", d.train);
+  check("test", d.test);
 }
 
 void check_data_available(const DataConfig& c) {
@@ -124,7 +155,7 @@ Dataset load_fashion_mnist(const DataConfig& c) {
   auto load = [&](const std::string& prefix, ImageSet& out) {
     out = read_idx_images(dir + "/" + prefix + "-images-idx3-ubyte.gz");
     std::string lp = dir + "/" + prefix + "-labels-idx1-ubyte.gz";
-    out.labels = read_idx_labels(lp);
+    out.labels = read_idx_labels(lp, d.classes);
     if (int(out.labels.size()) != out.n)
       throw InputError(fmt::format("{}: {} labels for {} images. {}", lp, out.labels.size(),
                                    out.n, kPackageHint));
@@ -154,7 +185,7 @@ Dataset make_synthetic(const DataConfig& c, uint64_t seed) {
     s.pixels.resize(size_t(n) * S * S);
     s.labels.resize(n);
     for (int i = 0; i < n; ++i) {
-      int k = int(rng() % uint64_t(K));
+      int k = int(rng() % uint64_t(K));  // in [0, K) by construction (K >= 2, config.cpp)
       s.labels[i] = k;
       for (int j = 0; j < S * S; ++j) {
         double v = protos[k][j] + 0.25 * normal(rng);
@@ -209,6 +240,7 @@ ImageSet take_subset(const ImageSet& in, int n, const std::string& mode, uint64_
 
 Dataset load_dataset(const DataConfig& c, const LoadContext& ctx) {
   Dataset d = load_registered_dataset(c, ctx);
+  check_labels(d);  // before subsets, so an index is the loader's own
   const uint64_t seed = ctx.seed;
   d.train = take_subset(pad_images(d.train, c.pad), c.subset, c.subset_mode, seed);
   d.test = take_subset(pad_images(d.test, c.pad), c.test_subset, c.subset_mode, seed + 1);

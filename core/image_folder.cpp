@@ -35,6 +35,20 @@ void jpeg_fail(j_common_ptr cinfo) {
   longjmp(e->jump, 1);
 }
 
+// One RGB channel from an ink channel and black. Photoshop writes CMYK JPEGs
+// inverted, 255 = no ink (libjpeg.txt, "Special color spaces"), and marks them
+// with an Adobe APP14 marker: then R = C K / 255, as libjpeg-turbo's cmyk.h
+// cmyk_to_rgb (TurboJPEG's CMYK -> RGB). Without the marker the samples are
+// plain ink amounts: R = (255 - C)(255 - K) / 255, as Pillow's Convert.c
+// cmyk2rgb. Deviation: Pillow (JpegImagePlugin, "assume adobe conventions")
+// and OpenCV read every CMYK JPEG as inverted; we read the marker, which
+// Adobe's writers emit, so we agree with them on Photoshop's files and differ
+// only on marker-less ones. Rounded to nearest.
+uint8_t cmyk_to_rgb(int ink, int black, bool adobe_inverted) {
+  const int a = adobe_inverted ? ink : 255 - ink, b = adobe_inverted ? black : 255 - black;
+  return uint8_t((a * b + 127) / 255);
+}
+
 ImageSet decode_jpeg(const std::string& path, FILE* fp) {
   jpeg_decompress_struct cinfo;
   JpegError err;
@@ -42,6 +56,7 @@ ImageSet decode_jpeg(const std::string& path, FILE* fp) {
   err.mgr.error_exit = jpeg_fail;
   err.mgr.output_message = [](j_common_ptr) {};  // warnings stay quiet
   ImageSet s;
+  std::vector<uint8_t> hwk;  // (H, W, K) decoded samples; before setjmp (no destructor skipped)
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);
     throw InputError(fmt::format("{}: unreadable JPEG ({}); remove the file or set "
@@ -51,22 +66,30 @@ ImageSet decode_jpeg(const std::string& path, FILE* fp) {
   jpeg_create_decompress(&cinfo);
   jpeg_stdio_src(&cinfo, fp);
   jpeg_read_header(&cinfo, TRUE);
-  cinfo.out_color_space = JCS_RGB;  // grey and CMYK files become RGB
+  // Grey, YCbCr and RGB files libjpeg-turbo converts to RGB itself; CMYK and
+  // YCCK -> RGB it refuses ("Unsupported color conversion request"), so those
+  // come out as CMYK (YCCK -> CMYK it does) and are converted below.
+  const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  const bool inverted = cinfo.saw_Adobe_marker;
+  cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
   jpeg_start_decompress(&cinfo);
-  const int W = int(cinfo.output_width), H = int(cinfo.output_height), C = 3;
-  std::vector<uint8_t> hwc(size_t(W) * H * C);
+  const int W = int(cinfo.output_width), H = int(cinfo.output_height);
+  const int K = cinfo.output_components;  // 3 (RGB) or 4 (CMYK)
+  hwk.resize(size_t(W) * H * K);
   while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = hwc.data() + size_t(cinfo.output_scanline) * W * C;
+    JSAMPROW row = hwk.data() + size_t(cinfo.output_scanline) * W * K;
     jpeg_read_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
-  s.n = 1, s.c = C, s.h = H, s.w = W;
-  s.pixels.resize(hwc.size());
+  s.n = 1, s.c = 3, s.h = H, s.w = W;
+  s.pixels.resize(size_t(3) * H * W);  // (3, H, W)
   for (int y = 0; y < H; ++y)
-    for (int x = 0; x < W; ++x)
-      for (int c = 0; c < C; ++c)
-        s.pixels[(size_t(c) * H + y) * W + x] = hwc[(size_t(y) * W + x) * C + c];
+    for (int x = 0; x < W; ++x) {
+      const uint8_t* px = &hwk[(size_t(y) * W + x) * K];
+      for (int c = 0; c < 3; ++c)
+        s.pixels[(size_t(c) * H + y) * W + x] = cmyk ? cmyk_to_rgb(px[c], px[3], inverted) : px[c];
+    }
   return s;
 }
 
@@ -74,28 +97,39 @@ ImageSet decode_png(const std::string& path, FILE* fp) {
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   png_infop info = png ? png_create_info_struct(png) : nullptr;
   if (!png || !info) throw std::runtime_error("libpng: out of memory");
-  png_set_error_fn(png, nullptr, [](png_structp p, png_const_charp) { png_longjmp(p, 1); },
+  char message[200] = "not 3 channels after conversion";  // libpng's reason, for the error
+  png_set_error_fn(png, message,
+                   [](png_structp p, png_const_charp m) {
+                     std::snprintf(static_cast<char*>(png_get_error_ptr(p)), 200, "%s", m);
+                     png_longjmp(p, 1);
+                   },
                    [](png_structp, png_const_charp) {});
   std::vector<uint8_t> rgb;
   std::vector<png_bytep> rows;
   ImageSet s;
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_read_struct(&png, &info, nullptr);
-    throw InputError(fmt::format("{}: unreadable PNG; remove the file or set data.skip_bad = "
-                                 "true to skip and count bad images",
-                                 path));
+    throw InputError(fmt::format("{}: unreadable PNG ({}); remove the file or set "
+                                 "data.skip_bad = true to skip and count bad images",
+                                 path, message));
   }
   png_init_io(png, fp);
   png_read_info(png, info);
-  // Normalise every PNG flavour to 8-bit RGB.
+  // Normalise every PNG flavour to 8-bit RGB (libpng applies these in its own
+  // fixed order): 16-bit samples keep their high byte; palettes expand to RGB,
+  // which also turns tRNS into alpha (png_set_palette_to_rgb sets
+  // PNG_EXPAND_tRNS); grey 1/2/4 bits scale to 0..255 and grey becomes RGB;
+  // alpha, from a channel or tRNS, is then dropped, as Pillow's convert("RGB")
+  // does. Adam7-interlaced files need the passes combined.
   png_set_strip_16(png);
   png_set_strip_alpha(png);
   png_set_palette_to_rgb(png);
   png_set_expand_gray_1_2_4_to_8(png);
   png_set_gray_to_rgb(png);
+  png_set_interlace_handling(png);
   png_read_update_info(png, info);
   const int W = int(png_get_image_width(png, info)), H = int(png_get_image_height(png, info));
-  if (png_get_channels(png, info) != 3) png_longjmp(png, 1);
+  if (png_get_channels(png, info) != 3 || png_get_bit_depth(png, info) != 8) png_longjmp(png, 1);
   rgb.resize(size_t(W) * H * 3);
   rows.resize(size_t(H));
   for (int y = 0; y < H; ++y) rows[size_t(y)] = rgb.data() + size_t(y) * W * 3;
@@ -202,6 +236,32 @@ ImageSet read_split(const std::string& root, const std::vector<std::string>& cla
   return s;
 }
 
+// val/ must hold class folders named as train/'s: a folder train/ lacks
+// would have its images dropped without a word (a misspelt or extra class),
+// and images lying directly in val/ have no class at all (ImageNet's
+// validation archive unpacks flat, its labels in a separate file).
+void check_test_classes(const fs::path& dir, const std::vector<std::string>& classes) {
+  int loose = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory() && !std::binary_search(classes.begin(), classes.end(), name)) {
+      std::string known;
+      for (size_t k = 0; k < classes.size() && k < 5; ++k) known += (k ? ", " : "") + classes[k];
+      if (classes.size() > 5) known += fmt::format(", ... ({} in all)", classes.size());
+      throw InputError(fmt::format("{}: class folder '{}' is not among train/'s classes ({}); "
+                                   "its images would have no label. Rename it to its train/ "
+                                   "class or move it out of {}",
+                                   e.path().string(), name, known, dir.string()));
+    }
+    if (e.is_regular_file() && is_image(e.path())) ++loose;
+  }
+  if (loose > 0)
+    throw InputError(fmt::format("{}: {} images lie directly in it, outside class folders, so "
+                                 "they have no label; sort them into {}/<class>/ as in train/ "
+                                 "(ImageNet's flat validation set: by its ground-truth file)",
+                                 dir.string(), loose, dir.string()));
+}
+
 void save_set(H5File& f, const std::string& name, const ImageSet& s) {
   f.write(name + "/images", s.pixels, {uint64_t(s.n), uint64_t(s.c), uint64_t(s.h), uint64_t(s.w)});
   f.write(name + "/labels", s.labels, {uint64_t(s.n)});
@@ -286,12 +346,28 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
     H5File f(cache, H5File::Read);
     d.train = load_set(f, "train");
     d.test = load_set(f, "test");
+    // Labels index train/'s class folders as they were when the cache was
+    // built (caches written before the attribute: as they are now).
+    if (f.has_attr("classes")) d.classes = int(f.attr_i64("classes"));
+    for (const ImageSet* set : {&d.train, &d.test})
+      for (size_t i = 0; i < set->labels.size(); ++i)
+        if (set->labels[i] < 0 || set->labels[i] >= d.classes)
+          throw InputError(fmt::format(
+              "{}: cached {} label {} at index {} is outside 0..{} ({} classes); the cache is "
+              "stale or corrupt: delete it to rebuild it from {}",
+              cache, set == &d.train ? "train" : "test", set->labels[i], i, d.classes - 1,
+              d.classes, c.path));
     return d;
   }
+  check_test_classes(root / test_dir, classes);
   int bad = 0;
   d.train = read_split((root / "train").string(), classes, c.resolution, c.skip_bad, &bad);
   d.test = read_split((root / test_dir).string(), classes, c.resolution, c.skip_bad, &bad);
   if (d.train.n == 0) throw InputError(c.path + "/train: no readable .jpg/.jpeg/.png images");
+  if (d.test.n == 0)
+    throw InputError(fmt::format("{}/{}: no readable .jpg/.jpeg/.png images in its class "
+                                 "folders; the probe needs a test split",
+                                 c.path, test_dir));
   if (bad > 0) fmt::print(stderr, "image_folder {}: skipped {} unreadable images\n", c.path, bad);
   // Two processes preparing the same folder both write; the last rename
   // wins with identical content.
@@ -302,6 +378,7 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
     f.set_attr("skipped_bad_images", int64_t(bad));
     f.set_attr("source", fs::absolute(root).string());
     f.set_attr("resolution", int64_t(c.resolution));
+    f.set_attr("classes", int64_t(d.classes));
     f.close();
   }, uint64_t(d.train.pixels.size() + d.test.pixels.size()));
   return d;

@@ -83,3 +83,29 @@ tail -1 "$d/d3.txt"
 grep -q "File too large" "$d/d3.txt" || fail "no file-size message"
 leftover=$(find "$d/d0" -name '*.tmp*' | head -3); [ -z "$leftover" ] || fail "temporary files left: $leftover"
 echo "ok: exit 2 naming the file, no temporary files"
+
+echo "== E: bad labels (one Fashion-MNIST label byte set to 200)"
+# Expected at load time, before any training: exit 2 naming the file, the
+# index and the value, for an encoder run and a raw-pixel run alike.
+fm=/usr/share/datasets/fashion-mnist
+if [ ! -f "$fm/train-labels-idx1-ubyte.gz" ]; then
+  echo "skip: $fm absent (Debian package dataset-fashion-mnist, make deps)"
+else
+  mkdir -p "$d/e"; cp "$fm"/*-ubyte.gz "$d/e/"
+  lab=$d/e/train-labels-idx1-ubyte.gz   # header 8 bytes, so label 1234 is byte 1242
+  { zcat "$lab" | head -c 1242; printf '\310'; zcat "$lab" | tail -c +1244; } | gzip > "$d/e/lab.gz" && mv "$d/e/lab.gz" "$lab"
+  [ "$(zcat "$lab" | od -An -tu1 -j1242 -N1 | tr -d ' ')" = 200 ] || fail "could not corrupt $lab"
+  for feat in encoder raw_pixels; do
+    "$rs" "$src/tests/e2e/synthetic.toml" --results "$d/e/results-$feat" --threads 1 --only l-DAE \
+      --set data.name=fashion_mnist --set data.path="$d/e" --set data.subset=500 \
+      --set data.test_subset=100 --set probe.features=$feat > "$d/e/$feat.txt" 2>&1; rc=$?
+    grep 'error:' "$d/e/$feat.txt" | tail -1
+    [ $rc -eq 2 ] || fail "bad label, probe.features=$feat: exit $rc, expected 2"
+    for part in "$lab" "label 200" "index 1234" "0..9"; do
+      grep -qF "$part" "$d/e/$feat.txt" || fail "probe.features=$feat: the message lacks '$part'"
+    done
+    done_runs=$(grep -l '"status": "done"' "$d/e/results-$feat"/runs/*/run.json 2> /dev/null | wc -l)
+    [ "$done_runs" -eq 0 ] || fail "probe.features=$feat: a run finished done on a bad label"
+  done
+  echo "ok: exit 2 at load time naming the file, index 1234 and value 200 (encoder and raw pixels)"
+fi

@@ -76,6 +76,62 @@ TEST(Data, TruncatedAndMissingFilesNameThePathAndPackage) {
   }
 }
 
+namespace {
+void expect_names(const InputError& e, std::initializer_list<const char*> parts) {
+  const std::string m = e.what();
+  for (const char* p : parts) EXPECT_NE(m.find(p), std::string::npos) << "'" << p << "' in: " << m;
+}
+}  // namespace
+
+TEST(Data, IdxLabelOutOfRangeNamesTheFileIndexAndValue) {
+  DataConfig c;
+  c.path = make_idx_dir(7, false);
+  for (const char* prefix : {"train", "t10k"}) {
+    const std::string lp = c.path + "/" + prefix + "-labels-idx1-ubyte.gz";
+    std::vector<uint8_t> lab = be32(2049), n = be32(7);
+    lab.insert(lab.end(), n.begin(), n.end());
+    for (int i = 0; i < 7; ++i) lab.push_back(uint8_t(i == 3 ? 200 : i));
+    write_gz(lp, lab);
+    try {
+      load_fashion_mnist(c);
+      FAIL() << "label 200 must be an error";
+    } catch (const InputError& e) {
+      expect_names(e, {lp.c_str(), "label 200", "index 3", "0..9", "data.path"});
+    }
+    lab[8 + 3] = 3;  // repaired: the next prefix is the only bad file
+    write_gz(lp, lab);
+  }
+  EXPECT_NO_THROW(load_fashion_mnist(c));
+  remove_tree(c.path);
+}
+
+TEST(Data, LoadDatasetChecksEveryLabelOfEveryLoader) {
+  Dataset d;
+  d.name = "plugin_set";
+  d.classes = 3;
+  d.train.n = 2, d.train.labels = {0, 2};
+  d.test.n = 3, d.test.labels = {1, 3, 0};
+  try {
+    check_labels(d);
+    FAIL() << "label 3 of 3 classes must be an error";
+  } catch (const InputError& e) {
+    expect_names(e, {"dataset 'plugin_set'", "test split", "label 3", "index 1", "0..2"});
+  }
+  d.test.labels = {1, -1, 0};
+  EXPECT_THROW(check_labels(d), InputError);
+  d.test.labels = {1, 2};  // 2 labels for 3 images
+  EXPECT_THROW(check_labels(d), InputError);
+  d.test.labels = {1, 2, 0};
+  EXPECT_NO_THROW(check_labels(d));
+  d.classes = 0;
+  EXPECT_THROW(check_labels(d), InputError);
+  // Every registered loader passes it on its own data.
+  DataConfig c;
+  c.name = "synthetic";
+  c.synthetic_train = 50, c.synthetic_test = 20, c.synthetic_classes = 3;
+  EXPECT_NO_THROW(check_labels(load_dataset(c)));
+}
+
 TEST(Data, PaddingAndSubsets) {
   ImageSet s;
   s.n = 3, s.c = 1, s.h = 2, s.w = 2;
@@ -150,6 +206,26 @@ TEST(Cifar10, ReadsBatchesAndNamesATruncatedFile) {
   }
   c.path = "/nonexistent/cifar";
   EXPECT_THROW(check_data_available(c), InputError);
+}
+
+TEST(Cifar10, LabelOutOfRangeNamesTheBatchRecordAndValue) {
+  DataConfig c;
+  c.name = "cifar10";
+  c.pad = 0;
+  c.path = write_cifar_dir(3, 0);
+  const std::string batch = c.path + "/data_batch_2.bin";
+  {
+    std::fstream f(batch, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3073 * 2);  // record 2's label byte
+    f.put(char(200));
+  }
+  try {
+    load_dataset(c);
+    FAIL() << "label 200 must be an error";
+  } catch (const InputError& e) {
+    expect_names(e, {batch.c_str(), "label 200", "record 2", "0..9", "data.path"});
+  }
+  remove_tree(c.path);
 }
 
 // ---- image folders (JPEG, PNG) -------------------------------------------
@@ -234,6 +310,7 @@ TEST(ImageFolder, DecodesResizesCropsAndCaches) {
   remove_tree(root / "train/dog");
   auto again = load_dataset(c, ctx);
   EXPECT_EQ(again.train.pixels, d.train.pixels);
+  EXPECT_EQ(again.classes, 2);  // the cache's, not the one class folder left
   remove_tree(root);
 }
 
@@ -264,6 +341,39 @@ TEST(ImageFolder, CorruptJpegIsAnErrorNamingItOrSkippedAndCounted) {
   c.skip_bad = true;
   auto d = load_dataset(c, ctx);
   EXPECT_EQ(d.train.n, 1);
+  remove_tree(root);
+}
+
+TEST(ImageFolder, ValFoldersTrainLacksAndLooseValImagesAreErrors) {
+  auto root = fs::temp_directory_path() / fmt::format("ldae-valcls-{}", getpid());
+  for (const char* dir : {"train/cat", "train/dog", "val/cat", "val/dgo"})
+    fs::create_directories(root / dir);
+  write_png((root / "train/cat/a.png").string(), 8, 8);
+  write_png((root / "train/dog/b.png").string(), 8, 8);
+  write_png((root / "val/cat/c.png").string(), 8, 8);
+  write_png((root / "val/dgo/d.png").string(), 8, 8);
+  DataConfig c;
+  c.name = "image_folder";
+  c.path = root.string();
+  c.pad = 0;
+  c.resolution = 4;
+  LoadContext ctx{0, (root / "cache").string()};
+  try {
+    load_dataset(c, ctx);
+    FAIL() << "val/dgo is not a train/ class";
+  } catch (const InputError& e) {
+    expect_names(e, {"val/dgo", "'dgo'", "cat, dog", "Rename"});
+  }
+  remove_tree(root / "val/dgo");
+  write_png((root / "val/loose.png").string(), 8, 8);
+  try {
+    load_dataset(c, ctx);
+    FAIL() << "an image directly in val/ has no class";
+  } catch (const InputError& e) {
+    expect_names(e, {"/val", "1 images lie directly in it"});
+  }
+  fs::remove(root / "val/loose.png");
+  EXPECT_EQ(load_dataset(c, ctx).test.n, 1);
   remove_tree(root);
 }
 
