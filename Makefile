@@ -32,7 +32,7 @@ GPU_DEBS := libeigen3-dev libhdf5-dev libhdf5-103-1 libsz2 libaec0 libfmt-dev li
   zlib1g-dev libsqlite3-0 sqlite3 libgloo-dev dataset-fashion-mnist
 GPU_BUILD ?= build-gpu
 
-.PHONY: deps deps-debian deps-python configure build test run bench clean tables gpu gpu-debs test-gpu bench-gpu
+.PHONY: deps deps-debian deps-python configure build test run bench clean tables install gpu gpu-debs test-gpu bench-gpu
 
 # Idempotent and fast when all is present: dpkg is asked first, apt-get only
 # runs (update once, then install) for what is missing; pip only runs when
@@ -72,6 +72,14 @@ run: deps
 
 tables: build
 	$(BUILD_DIR)/make_tables --results $(RESULTS)
+
+# run_sweep, make_tables, show_noise on PATH (PREFIX/bin), the sweep files in
+# PREFIX/share/ldae/experiments (a bare name finds them), the plugin headers
+# and CMake package. Default PREFIX: ~/.local (its bin/ is on Debian's PATH).
+PREFIX ?= $(HOME)/.local
+install: build
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+	@echo "installed under $(PREFIX): try  run_sweep quickstart.toml --profile tiny --dry-run"
 
 bench: deps
 	$(MAKE) build

@@ -11,6 +11,20 @@
 
 namespace ldae {
 
+std::string tex_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+      case '#': case '$': case '%': case '&': case '_': case '{': case '}': o += '\\'; o += c; break;
+      case '~': o += "\\textasciitilde{}"; break;
+      case '^': o += "\\textasciicircum{}"; break;
+      case '\\': o += "\\textbackslash{}"; break;
+      default: o += c;
+    }
+  }
+  return o;
+}
+
 double Stat::mean() const {
   double s = 0;
   for (double v : values) s += v;
@@ -80,6 +94,11 @@ std::vector<Table> collect_tables(Store& store, const std::string& filter) {
         if (!knn.empty()) row.knn.values.push_back(knn[0].value);
       } else {
         row.pending++;
+        const std::string status = run ? run->status : "pending";
+        row.unfinished[status == "unknown" ? "pending" : status]++;
+        if (run && status == "failed")
+          row.errors.push_back(fmt::format("seed {} ({}): {}", r.seed, r.run_id,
+                                           run->error.empty() ? "no error recorded" : run->error));
       }
     }
     out.push_back(std::move(t));
@@ -89,8 +108,16 @@ std::vector<Table> collect_tables(Store& store, const std::string& filter) {
 
 namespace {
 
-std::string ours(const Stat& s, int pending, const char* pm) {
-  if (s.values.empty()) return pending ? "pending" : "-";
+// What a row without a finished run shows: the status of its unfinished
+// runs, the most telling first (a failure before a run still going).
+std::string unfinished_word(const TableRow& r) {
+  for (const char* st : {"failed", "running", "interrupted", "pending"})
+    if (r.unfinished.count(st)) return st;
+  return r.unfinished.empty() ? "pending" : r.unfinished.begin()->first;
+}
+
+std::string ours(const Stat& s, const TableRow& r, const char* pm) {
+  if (s.values.empty()) return r.pending ? unfinished_word(r) : "-";
   return s.values.size() > 1 ? fmt::format("{:.2f} {} {:.2f}", s.mean(), pm, s.std())
                              : fmt::format("{:.2f}", s.mean());
 }
@@ -101,14 +128,6 @@ std::string paper(const TableRow& r, const std::string& key) {
   return it == r.paper.end() ? "-" + mark : fmt::format("{:.1f}", it->second) + mark;
 }
 
-std::string tex_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '_' || c == '%' || c == '&' || c == '#') o += '\\';
-    o += c;
-  }
-  return o;
-}
 
 // The row r modifies and Welch's test of r's metric (top-1, FID) against it
 // over seeds; parent null when r modifies no row, no test when either row
@@ -143,9 +162,11 @@ std::string paper_delta(const Table& t, const TableRow& r, const std::string& ke
   return fmt::format("{:+.1f}", r.paper.at(key) - p->paper.at(key));
 }
 
+// "3", or "1 (+1 failed, +1 pending)".
 std::string seeds_note(const TableRow& r) {
-  return fmt::format("{}{}", r.top1.values.size(),
-                     r.pending ? fmt::format(" (+{} pending)", r.pending) : "");
+  std::string more;
+  for (const auto& [status, n] : r.unfinished) more += fmt::format("{}+{} {}", more.empty() ? "" : ", ", n, status);
+  return fmt::format("{}{}", r.top1.values.size(), more.empty() ? "" : " (" + more + ")");
 }
 
 // One column of the row table, shared by the Markdown and LaTeX writers:
@@ -162,9 +183,9 @@ std::vector<Column> row_columns(const Table& t) {
   auto pm = [](bool tex) { return tex ? "$\\pm$" : "±"; };
   auto esc = [](const std::string& s, bool tex) { return tex ? tex_escape(s) : s; };
   std::vector<Column> c = {
-      {"#", "#", 'r', [](const TableRow& r, bool) { return std::to_string(r.row); }},
+      {"#", "\\#", 'r', [](const TableRow& r, bool) { return std::to_string(r.row); }},
       {"row", "row", 'l', [esc](const TableRow& r, bool tex) { return esc(r.label, tex); }},
-      {"ours top-1 (%)", "ours", 'r', [pm](const TableRow& r, bool tex) { return ours(r.top1, r.pending, pm(tex)); }},
+      {"ours top-1 (%)", "ours", 'r', [pm](const TableRow& r, bool tex) { return ours(r.top1, r, pm(tex)); }},
       {"n", "$n$", 'r',
        [](const TableRow& r, bool tex) { return tex ? std::to_string(r.top1.values.size()) : seeds_note(r); }},
       {"paper top-1 (%)", "paper", 'r', [esc](const TableRow& r, bool tex) { return esc(paper(r, "acc"), tex); }},
@@ -178,10 +199,10 @@ std::vector<Column> row_columns(const Table& t) {
   }
   if (t.has_knn())
     c.push_back({"ours kNN (%)", "ours kNN", 'r',
-                 [pm](const TableRow& r, bool tex) { return ours(r.knn, r.pending, pm(tex)); }});
+                 [pm](const TableRow& r, bool tex) { return ours(r.knn, r, pm(tex)); }});
   if (t.has_fid()) {
     c.push_back({"ours FID", "ours FID", 'r',
-                 [pm](const TableRow& r, bool tex) { return ours(r.fid, r.pending, pm(tex)); }});
+                 [pm](const TableRow& r, bool tex) { return ours(r.fid, r, pm(tex)); }});
     c.push_back({"paper FID", "paper FID", 'r',
                  [esc](const TableRow& r, bool tex) { return esc(paper(r, "fid"), tex); }});
     if (deltas) {
@@ -233,7 +254,7 @@ std::string to_markdown(const Table& t) {
       for (const auto& c : m.columns) {
         auto it = m.cell.find({g, c});
         md += it == m.cell.end() ? " |"
-                                 : fmt::format(" {} ({}) |", ours(it->second->top1, it->second->pending, "±"),
+                                 : fmt::format(" {} ({}) |", ours(it->second->top1, *it->second, "±"),
                                                paper(*it->second, "acc"));
       }
       md += "\n";
@@ -267,6 +288,11 @@ std::string to_markdown(const Table& t) {
     md += "FID: ours from the sweep's eval.fid_samples generated vs real test images in its "
           "eval.fid_net features; the paper's is FID-50K (Inception) on ImageNet, so compare "
           "trends, not values.\n";
+  std::string failed;
+  for (const auto& r : t.rows)
+    for (const auto& e : r.errors) failed += fmt::format("- row {}, {}\n", r.row, e);
+  if (!failed.empty())
+    md += "\nfailed runs (rerun the sweep after fixing; run_sweep retries failed runs):\n" + failed;
   return md;
 }
 
@@ -276,14 +302,14 @@ std::string to_latex(const Table& t) {
     const Matrix m = matrix_of(t);
     tex += "\\begin{tabular}{l" + std::string(m.columns.size(), 'r') + "}\n\\toprule\n" +
            tex_escape(axis_name(t));
-    for (const auto& c : m.columns) tex += " & " + c;
+    for (const auto& c : m.columns) tex += " & " + tex_escape(c);
     tex += " \\\\\n\\midrule\n";
     for (const auto& g : m.groups) {
       tex += tex_escape(g);
       for (const auto& c : m.columns) {
         auto it = m.cell.find({g, c});
         tex += it == m.cell.end() ? " & "
-                                  : fmt::format(" & {} ({})", ours(it->second->top1, it->second->pending, "$\\pm$"),
+                                  : fmt::format(" & {} ({})", ours(it->second->top1, *it->second, "$\\pm$"),
                                                 tex_escape(paper(*it->second, "acc")));
       }
       tex += " \\\\\n";
@@ -308,7 +334,7 @@ std::string to_latex(const Table& t) {
 std::string to_csv(const Table& t) {
   std::string csv =
       "row,label,mean,std,n,pending,paper_acc,fid_mean,fid_std,paper_fid,paper_uncertain,knn_mean,knn_std,"
-      "parent,change,change_p,fid_change,fid_change_p\n";
+      "parent,change,change_p,fid_change,fid_change_p,failed\n";
   auto num = [](const TableRow& r, const char* k) {
     auto it = r.paper.find(k);
     return it == r.paper.end() ? std::string() : fmt::format("{}", it->second);
@@ -327,12 +353,13 @@ std::string to_csv(const Table& t) {
                          c.test && c.test->p >= 0 ? fmt::format("{:.6f}", c.test->p) : "");
     };
     const TableRow* parent = t.parent_of(r);
-    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
+    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
                        stat(r.top1, true), r.top1.values.size(), r.pending, num(r, "acc"),
                        stat(r.fid, false), stat(r.fid, true), num(r, "fid"),
                        r.paper.count("uncertain") ? 1 : 0, stat(r.knn, false), stat(r.knn, true),
                        parent ? std::to_string(parent->row) : "", change_cols(&TableRow::top1),
-                       change_cols(&TableRow::fid));
+                       change_cols(&TableRow::fid),
+                       r.unfinished.count("failed") ? r.unfinished.at("failed") : 0);
   }
   return csv;
 }

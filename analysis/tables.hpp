@@ -24,7 +24,11 @@ struct TableRow {
   int row = 0;
   std::string label;
   Stat top1, fid, knn;          // linear probe, FID, kNN probe top-1
-  int pending = 0;              // runs not done yet (failed, running, missing)
+  int pending = 0;              // runs not done yet (any of `unfinished`)
+  // Runs not done, by status: failed, running, interrupted, pending (never
+  // started); and each failed run's "seed S (id): error".
+  std::map<std::string, int> unfinished;
+  std::vector<std::string> errors;
   std::vector<std::string> done_ids;  // the finished runs, seed order
   std::map<std::string, double> paper;
   int parent = 0;               // cumulative sweeps: the row this one modifies (0: none)
@@ -55,5 +59,8 @@ std::vector<Table> collect_tables(Store& store, const std::string& sweep_filter 
 std::string to_markdown(const Table& t);
 std::string to_latex(const Table& t);
 std::string to_csv(const Table& t);
+// A cell, label or header as LaTeX text: the ten special characters
+// # $ % & ~ _ ^ \ { } escaped (text mode), so any label compiles.
+std::string tex_escape(const std::string& s);
 
 }  // namespace ldae

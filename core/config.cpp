@@ -146,7 +146,7 @@ const std::vector<Field>& fields() {
         field("train.log_every", &R::train, &TrainConfig::log_every, 1, 1e9),
         field("train.bucket_mb", &R::train, &TrainConfig::bucket_mb, 1e-6, 1e6),
         choice("probe.name", &R::probe, &ProbeConfig::name, probe_names),
-        choice("probe.features", &R::probe, &ProbeConfig::features, fixed({"encoder", "raw_pixels"})),
+        choice("probe.features", &R::probe, &ProbeConfig::features, fixed({"encoder", "raw_pixels", "untrained_encoder"})),
         field("probe.block", &R::probe, &ProbeConfig::block, -1, 1000),
         field("probe.t", &R::probe, &ProbeConfig::t, 0, 1e6),
         field("probe.noisy", &R::probe, &ProbeConfig::noisy),
@@ -438,6 +438,9 @@ void validate(const RunConfig& c, const std::string& where) {
       fail(c.tokenizer.perceptual_weight > 0 ? "tokenizer.perceptual_weight" : "tokenizer.adv_weight",
            "perceptual and adversarial losses belong to conv_vae (the VQGAN-style tokenizer)");
   }
+  if (c.eval.fid_samples == 1)
+    fail("eval.fid_samples", "FID fits a Gaussian (mean and covariance) to the samples: it needs at "
+                             "least 2; use eval.fid_samples >= 2 (0 turns generation off)");
   if (c.eval.fid_samples > 0) {
     if (c.objective.space != "latent" || !c.objective.input_scaling ||
         (c.objective.target != "eps" && c.objective.target != "clean_latent"))

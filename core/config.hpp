@@ -106,7 +106,9 @@ struct TrainConfig {
 
 struct ProbeConfig {
   std::string name = "linear";        // registry: probe_names()
-  std::string features = "encoder";   // encoder | raw_pixels (no training)
+  // encoder | raw_pixels (no training) | untrained_encoder (the same DiT at
+  // its seeded initialization, no pre-training: does pre-training help?)
+  std::string features = "encoder";
   int block = -1;                     // -1 = the split
   int t = 10;                         // on the T-step scale
   bool noisy = false;                 // clean input (paper default) or noisy

@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <fmt/core.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -42,6 +44,20 @@ nlohmann::json read_run_json(const std::string& dir) {
 
 void write_run_json(const std::string& dir, const nlohmann::json& j) {
   write_text_atomically(dir + "/run.json", j.dump(2) + "\n");
+}
+
+bool run_lock_held(const std::string& dir) {
+  const int fd = ::open((dir + "/.lock").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;  // never locked
+  // A shared lock is refused only while someone holds the exclusive one.
+  const bool held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // drops the probe's shared lock with it
+  return held;
+}
+
+std::string effective_status(const std::string& dir, const nlohmann::json& run_json) {
+  const std::string status = run_json.value("status", "unknown");
+  return status == "running" && !run_lock_held(dir) ? "interrupted" : status;
 }
 
 std::map<std::string, std::vector<MetricPoint>> metric_series(const RunMetrics& m) {
@@ -182,7 +198,7 @@ std::optional<IndexedRun> load_run(const std::string& dir) {
   RunRow& r = out.row;
   try {
     r.id = j.value("id", fs::path(dir).filename().string());
-    r.status = j.value("status", "unknown");
+    r.status = effective_status(dir, j);
     r.seed = j.value("seed", int64_t(0));
     r.label = j.value("label", "");
     r.created = j.value("created", "");
@@ -286,7 +302,7 @@ size_t Store::sync(const std::string& results, std::vector<std::string>* bad) {
       const auto j = read_run_json(dir);
       const std::string id = j.value("id", fs::path(dir).filename().string());
       auto it = indexed.find(id);
-      if (it != indexed.end() && it->second.first == j.value("status", "unknown") &&
+      if (it != indexed.end() && it->second.first == effective_status(dir, j) &&
           it->second.second == j.value("updated", ""))
         continue;
       if (auto r = load_run(dir)) {

@@ -24,6 +24,14 @@ std::string read_text(const std::string& path);
 nlohmann::json read_run_json(const std::string& dir);  // {} when absent
 void write_run_json(const std::string& dir, const nlohmann::json& j);
 
+// True while a process holds the run folder's lock (<dir>/.lock, flock(2)):
+// the kernel releases it when its holder exits or is killed.
+bool run_lock_held(const std::string& dir);
+// A run's status as every reader shows it (run_sweep's plan, the index,
+// make_tables): run.json's, except that "running" with a free lock (its
+// process was killed) is "interrupted", resumable from its checkpoint.
+std::string effective_status(const std::string& dir, const nlohmann::json& run_json);
+
 struct RunMetrics {
   std::vector<std::array<double, 3>> loss;   // (step, loss, lr)
   std::vector<std::array<double, 4>> probe;  // (epoch, train_loss, train_acc, test_acc)

@@ -56,7 +56,9 @@ std::string git_commit() {
 }
 
 std::string run_status(const std::string& results, const std::string& id) {
-  return read_run_json(run_dir(results, id)).value("status", "");
+  const std::string dir = run_dir(results, id);
+  const auto j = read_run_json(dir);
+  return j.empty() ? "" : effective_status(dir, j);
 }
 
 namespace {
@@ -114,6 +116,15 @@ const Dataset& cached_dataset(const DataConfig& c, const std::string& results) {
   if (it == cache.end()) it = cache.emplace(key, load_dataset(c, LoadContext{0, results + "/cache"})).first;
   return it->second;
 }
+
+}  // namespace
+
+DataSize prepared_data_size(const DataConfig& c, const std::string& results) {
+  const Dataset& d = cached_dataset(c, results);
+  return {d.train.n, d.test.n};
+}
+
+namespace {
 
 // Fit once per (data, tokenizer) config and share the file across runs.
 std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const torch::Tensor& train,
@@ -295,7 +306,12 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
   // Runs that differ only in probe.* / eval.* keys share one trained
   // model (appendix sweeps over the probe's t and block train once).
   const std::string model_path = trained_model_path(cfg, ctx.results);
-  if (reuse) {
+  if (cfg.probe.features == "untrained_encoder") {
+    // The anchor row: the same encoder and probe, no pre-training.
+    model->to(device);
+    st.train.status = TrainResult::Done;
+    log(fmt::format("no pre-training: the encoder at its initialization (seed {})", cfg.seed));
+  } else if (reuse) {
     load_trained_model(model_path, model, &st.loss, device);
     st.reused = true;
     log("trained model reused from " + model_path);
@@ -596,9 +612,9 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     auto train_img = to_float(data.train, cfg.data.normalize);
     auto test_img = to_float(data.test, cfg.data.normalize);
     auto train_y = to_labels(data.train), test_y = to_labels(data.test);
-    if (cfg.probe.knn_k > train_y.size(0))  // before any training is spent
-      throw InputError(fmt::format("probe.knn_k = {} exceeds the {} training images; lower it (0 "
-                                   "turns the kNN probe off)", cfg.probe.knn_k, train_y.size(0)));
+    // Before any training is spent (run_sweep checked the plan already; this
+    // holds for every other caller).
+    for (const auto& w : check_against_data(cfg, {train_y.size(0), test_y.size(0)}, "run " + id)) log(w);
     RunMetrics metrics;
     torch::Tensor f_train, f_test;
     double fit_s = 0;
@@ -625,7 +641,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       metrics.tokenizer_fit = tok->fit_curve();
       log(fmt::format("tokenizer reconstruction MSE on the test split: {:.6f}", metrics.recon_mse));
       TrainData td = prepare_train_data(*tok, train_img, train_y);
-      const bool reuse = fs::exists(trained_model_path(cfg, ctx.results));
+      const bool reuse = cfg.probe.features == "encoder" && fs::exists(trained_model_path(cfg, ctx.results));
       tell(reuse ? kStageReuse : kStageTrain);  // the tokenizer file is there for the others now
       auto st = train_and_featurize(cfg, *tok, td, train_img, test_img, data.classes, dir, reuse, ctx,
                                     device, log);

@@ -10,6 +10,7 @@
 #include "core/distributed.hpp"
 #include "core/dit.hpp"
 #include "core/objective.hpp"
+#include "core/preflight.hpp"
 #include "core/store.hpp"
 #include "core/trainer.hpp"
 
@@ -36,8 +37,12 @@ struct RunOutcome {
   std::string error;
 };
 
-// Status recorded in the run folder: "" (never started), running, done,
-// failed, interrupted.
+// The prepared dataset's size (loaded once per process and kept for the runs).
+DataSize prepared_data_size(const DataConfig& c, const std::string& results);
+
+// A run's status as its folder says (effective_status, core/records.hpp):
+// "" (never started), running (its process holds the lock), done, failed,
+// interrupted (stopped, or killed: resumable from its checkpoint).
 std::string run_status(const std::string& results, const std::string& id);
 
 RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const RunContext& ctx,

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -50,6 +52,9 @@ std::vector<int64_t> int_list(const toml::node& n, const std::string& key, const
   for (const auto& e : *arr) {
     auto i = e.as_integer();
     if (!i) throw config_error(origin_of(e, path), key, "expected integers in the list");
+    if (std::find(out.begin(), out.end(), i->get()) != out.end())
+      throw config_error(origin_of(e, path), key,
+                         fmt::format("seed {} is listed twice; each seed is one run of every row", i->get()));
     out.push_back(i->get());
   }
   return out;
@@ -65,6 +70,17 @@ std::vector<int64_t> int_list(const toml::node& n, const std::string& key, const
                          (hint.empty() ? "" : " (did you mean '" + hint + "'?)") + "; expected one of: " + list);
 }
 
+// `seed` is not a run setting in a sweep file: the sweep's seeds list runs
+// every row once per seed, so a single seed key would be overwritten.
+[[noreturn]] void refuse_seed(const Origin& where) {
+  throw config_error(where, "seed",
+                     "seeds are set by `seeds = [0, 1, 2]` in [sweep] (or [profile.NAME]), each a "
+                     "run of every row; write `seeds = [5]` there (or run_sweep --set seed=5)");
+}
+void refuse_seed_in(const Overrides& o) {
+  if (auto it = o.find("seed"); it != o.end()) refuse_seed(it->second.origin);
+}
+
 Grid parse_grid(const toml::table& t, const std::string& path) {
   Grid grid;
   std::function<void(const toml::table&, const std::string&)> walk =
@@ -78,8 +94,17 @@ Grid parse_grid(const toml::table& t, const std::string& path) {
           auto arr = gn.as_array();
           if (!arr || arr->empty())
             throw config_error(origin_of(gn, path), gkey, "grid values must be a non-empty list");
+          if (gkey == "seed") refuse_seed(origin_of(gn, path));
           std::vector<Setting> vals;
-          for (const auto& e : *arr) vals.push_back({value_of(e, gkey, path), origin_of(e, path)});
+          for (const auto& e : *arr) {
+            Setting v{value_of(e, gkey, path), origin_of(e, path)};
+            for (const auto& w : vals)
+              if (value_str(w.value) == value_str(v.value))
+                throw config_error(v.origin, gkey, fmt::format("grid value {} is listed twice (line {} "
+                                   "too); each value is one column of the table", value_str(v.value),
+                                   w.origin.line));
+            vals.push_back(v);
+          }
           grid.emplace_back(gkey, vals);
         }
       };
@@ -130,9 +155,45 @@ void parse_plugins(const toml::node& n, const std::string& key, const std::strin
 
 }  // namespace
 
+std::vector<std::string> sweep_search_path() {
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("LDAE_SWEEP_PATH")) {
+    std::stringstream ss(env);
+    for (std::string d; std::getline(ss, d, ':');)
+      if (!d.empty()) dirs.push_back(d);
+  }
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) dirs.push_back((exe.parent_path().parent_path() / "share/ldae/experiments").string());
+  dirs.push_back(std::string(LDAE_SOURCE_DIR) + "/experiments");
+  return dirs;
+}
+
+std::string find_sweep_file(const std::string& name) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_regular_file(name, ec)) return name;
+  const bool bare = name.find('/') == std::string::npos;
+  std::vector<std::string> names = {name};
+  if (fs::path(name).extension() != ".toml") names.push_back(name + ".toml");
+  std::string searched;
+  if (bare)
+    for (const auto& dir : sweep_search_path()) {
+      for (const auto& n : names)
+        if (fs::is_regular_file(fs::path(dir) / n, ec)) return (fs::path(dir) / n).string();
+      searched += "\n  " + dir;
+    }
+  if (!bare && names.size() > 1 && fs::is_regular_file(names[1], ec)) return names[1];
+  throw InputError(fmt::format(
+      "{}: no such sweep file{}{}", name,
+      bare ? "; looked here and in (LDAE_SWEEP_PATH, then the installed and the source experiments/):" : "",
+      bare ? searched + "\ngive a path, or list the sweeps with `ls` in one of those folders"
+           : " (check the path; a bare name such as ablation_table1.toml is looked up in experiments/)"));
+}
+
 SweepFile parse_sweep(const std::string& path) {
   std::ifstream f(path);
-  if (!f) throw InputError(path + ": cannot open sweep file (check the path)");
+  if (!f) throw InputError(path + ": cannot open sweep file (check the path and its permissions)");
   std::stringstream ss;
   ss << f.rdbuf();
   return parse_sweep_text(ss.str(), path);
@@ -265,6 +326,12 @@ SweepFile parse_sweep_text(const std::string& text, const std::string& path) {
       if (!s.profiles.count(pname))
         throw config_error(r.origin, "profile." + pname,
                            "row '" + r.label + "' sets keys for a profile the file does not define");
+  refuse_seed_in(s.base);
+  for (const auto& [pname, o] : s.profiles) refuse_seed_in(o);
+  for (const auto& r : s.rows) {
+    refuse_seed_in(r.keys);
+    for (const auto& [pname, o] : r.profile_keys) refuse_seed_in(o);
+  }
   if (s.mode == "grid" && s.grid.empty())
     throw InputError(path + ": mode = \"grid\" needs a [grid] table of key = [values]");
   return s;
@@ -284,6 +351,14 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
   }
   std::vector<int64_t> seeds = s.seeds;
   if (!profile.empty() && s.profile_seeds.count(profile)) seeds = s.profile_seeds.at(profile);
+  // --set seed=N runs every row with seed N alone (instead of the sweep's seeds).
+  Overrides cli_keys = cli;
+  if (auto it = cli_keys.find("seed"); it != cli_keys.end()) {
+    if (!std::holds_alternative<int64_t>(it->second.value))
+      throw config_error(it->second.origin, "seed", "expected an integer seed, e.g. --set seed=5");
+    seeds = {std::get<int64_t>(it->second.value)};
+    cli_keys.erase(it);
+  }
 
   // Rows (a single unnamed row when only a grid is given).
   std::vector<SweepRow> rows = s.rows;
@@ -339,7 +414,7 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
         apply_overrides(cfg, Overrides{{k, v}});
         label += (label.empty() ? "" : ", ") + k + "=" + value_str(v.value);
       }
-      apply_overrides(cfg, cli);
+      apply_overrides(cfg, cli_keys);
       for (int64_t seed : seeds) {
         RunConfig c = cfg;
         c.seed = seed;

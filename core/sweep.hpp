@@ -17,6 +17,9 @@
 //             the source ([U] in paper/ldae.md); tables print them with [U]
 //
 // A run = defaults <- base <- profile <- row(s) <- grid point <- --set.
+// Seeds: `seeds` lists (no duplicates) run every row once per seed; a `seed`
+// key in the file is refused (it would be overwritten), --set seed=N runs
+// seed N alone. Duplicate grid values are refused too (file:line).
 #pragma once
 #include <map>
 #include <string>
@@ -61,6 +64,16 @@ struct PlannedRun {
   std::map<std::string, double> paper;
   int parent = 0;  // cumulative sweeps: the row this one modifies (0: the base config)
 };
+
+// Where run_sweep looks for a sweep file given by a bare name (no '/'),
+// like Hydra's config path: each folder of $LDAE_SWEEP_PATH (colon-separated),
+// then <prefix>/share/ldae/experiments beside the installed program, then the
+// source tree's experiments/.
+std::vector<std::string> sweep_search_path();
+// The sweep file `name` names: the path itself when it exists, else a bare
+// name (".toml" optional) found on sweep_search_path(). InputError listing
+// the folders searched otherwise.
+std::string find_sweep_file(const std::string& name);
 
 // Throws InputError with file:line:column for syntax errors and file:line +
 // key for unknown sections, keys and types.

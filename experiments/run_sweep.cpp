@@ -252,6 +252,10 @@ int run(int argc, char** argv) {
 
   Overrides cli;
   for (const auto& s : sets) cli.insert(parse_set(s));
+  if (const std::string found = find_sweep_file(file); found != file) {  // a bare name
+    fmt::print("sweep file: {}\n", found);
+    file = found;
+  }
   SweepFile sweep = parse_sweep(file);
   for (const auto& [entry, where] : sweep.plugins) require_plugin(entry, file, where);
   auto plan = expand(sweep, profile, cli);  // validates every run before any starts
@@ -289,16 +293,43 @@ int run(int argc, char** argv) {
   fmt::print("sweep {} ({}), profile {}, {} runs\n", sweep.name, sweep.mode,
              profile.empty() ? "-" : profile, plan.size());
   for (const auto& p : plan) {
-    std::string st = run_status(results, p.id);
-    fmt::print("  row {:>2}  seed {}  {}  {:<12} {}\n", p.row, p.seed, p.id,
-               st.empty() ? "pending" : st, p.label);
+    const std::string dir = run_dir(results, p.id);
+    const auto rec = read_run_json(dir);
+    const std::string st = rec.empty() ? "pending" : effective_status(dir, rec);
+    fmt::print("  row {:>2}  seed {}  {}  {:<12} {}\n", p.row, p.seed, p.id, st, p.label);
+    if (st == "failed")  // why, so the user can fix it before the retry
+      fmt::print("           error: {}\n", rec.value("error", std::string("none recorded")).substr(0, 300));
+  }
+  // Constraints of the config against the data's size (exit 2 before any
+  // run starts) and runs too short to train (warnings). A dry run or a
+  // Slurm submission checks what is cheap: data present, no image_folder to
+  // prepare first (the runs check it themselves when they start).
+  const bool light = vm.count("dry-run") > 0 || launcher == "slurm";
+  std::fflush(stdout);  // the plan above its warnings
+  std::vector<std::string> warned;
+  for (const auto& p : plan) {
+    if (light) {
+      if (p.cfg.data.name == "image_folder") continue;
+      try {
+        check_data_available(p.cfg.data);
+      } catch (const InputError&) {
+        continue;
+      }
+    } else {
+      check_data_available(p.cfg.data);
+    }
+    const auto where = fmt::format("{}: row {} '{}'", file, p.row, p.label);
+    for (const auto& w : check_against_data(p.cfg, prepared_data_size(p.cfg.data, results), where))
+      if (std::find(warned.begin(), warned.end(), w) == warned.end()) {
+        fmt::print(stderr, "run_sweep: warning: {}\n", w);
+        warned.push_back(w);
+      }
   }
   if (launcher == "slurm")
     return launch_slurm(sweep, profile, file, plan, results, sets, plugins, threads, slurm,
                         vm.count("dry-run") > 0);
   if (vm.count("dry-run")) return 0;
 
-  for (const auto& p : plan) check_data_available(p.cfg.data);
   std::filesystem::create_directories(results);
   Store store(results + "/results.db");
   sync_index(store, results, "run_sweep");

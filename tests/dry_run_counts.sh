@@ -9,7 +9,7 @@ expect() {
   if [ "$got" != "$2" ]; then echo "FAIL: $1 plans $got runs, expected $2"; exit 1; fi
   echo "ok: $1 $got runs"
 }
-expect quickstart.toml 4
+expect quickstart.toml 5
 expect ablation_table1.toml 15
 expect ablation_table2.toml 20
 expect ablation_table3.toml 24

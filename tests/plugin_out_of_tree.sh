@@ -2,12 +2,20 @@
 # The plugin path a researcher takes: install the harness, build the example
 # plugin out of tree against the installed package (find_package(ldae)), run
 # a few-step sweep of experiments/plugin_masking.toml with it and regenerate
-# its table. Also: the sweep without the plugin is a clear error (exit 2).
+# its table. Also: the sweep without the plugin is a clear error (exit 2),
+# and the installed run_sweep finds sweep files by bare name.
 #   plugin_out_of_tree.sh BUILD_DIR SOURCE_DIR
 set -eu
 build=$1; src=$2; d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 cmake --install "$build" --prefix "$d/prefix" > "$d/install.log"
+# The installed programs on PATH find the installed sweep files by bare name,
+# from any folder (issue 14 item 14).
+(cd "$d" && PATH="$d/prefix/bin:$PATH" run_sweep ablation_table1.toml --profile tiny --dry-run \
+  --results "$d/dry" > "$d/bare.txt" 2>&1) || { cat "$d/bare.txt"; exit 1; }
+grep -q "^sweep file: $d/prefix/share/ldae/experiments/ablation_table1.toml" "$d/bare.txt"
+PATH="$d/prefix/bin:$PATH" make_tables --help > /dev/null
+PATH="$d/prefix/bin:$PATH" show_noise --help > /dev/null
 launcher=""
 if command -v ccache > /dev/null; then launcher="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"; fi
 # Only the installed package is named: it finds the LibTorch the harness was

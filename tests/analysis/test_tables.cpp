@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "core/filesystem.hpp"
 #include "analysis/stats.hpp"
@@ -80,9 +82,9 @@ TEST(Tables, CumulativeRowsShowTheirChangeAndWelchP) {
   EXPECT_NE(md.find("Welch's t-test"), std::string::npos);
   // CSV: parent, change and p as numbers; LaTeX: the same columns.
   const auto csv = to_csv(t);
-  EXPECT_NE(csv.find(",parent,change,change_p,fid_change,fid_change_p\n"), std::string::npos) << csv;
-  EXPECT_NE(csv.find(fmt::format(",1,-2.0000,{:.6f},,\n", p2)), std::string::npos) << csv;
-  EXPECT_NE(csv.find("\"row 3\",82.3000,0.0000,1,0,,,,,0,,,,,,,\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",parent,change,change_p,fid_change,fid_change_p,failed\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(fmt::format(",1,-2.0000,{:.6f},,,0\n", p2)), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\"row 3\",82.3000,0.0000,1,0,,,,,0,,,,,,,,0\n"), std::string::npos) << csv;
   EXPECT_EQ(to_markdown(t).find("FID change"), std::string::npos);  // no FID in this sweep
   EXPECT_NE(to_latex(t).find("& ours change ($p$) & paper change"), std::string::npos);
 }
@@ -96,7 +98,7 @@ TEST(Tables, SweepsThatGenerateTestTheirFidChangeToo) {
   const double p = welch_t_test({170.0, 176.0}, {190.0, 186.0}).p;
   EXPECT_NE(line_of(md, "| 2 | row 2 |").find(fmt::format("| -15.0 vs 1 (p {:.3f}) | - |", p)), std::string::npos)
       << md;
-  EXPECT_NE(to_csv(t).find(fmt::format(",-15.0000,{:.6f}\n", p)), std::string::npos) << to_csv(t);
+  EXPECT_NE(to_csv(t).find(fmt::format(",-15.0000,{:.6f},0\n", p)), std::string::npos) << to_csv(t);
   EXPECT_NE(to_latex(t).find("& FID change ($p$) & paper FID change"), std::string::npos);
 }
 
@@ -111,4 +113,61 @@ TEST(Tables, IndependentSweepsHaveNoChangeColumn) {
   const auto t = collect_tables(*store).at(0);
   EXPECT_FALSE(t.has_deltas());
   EXPECT_EQ(to_markdown(t).find("change"), std::string::npos);
+}
+
+// Issue 14 item 12: every LaTeX special character escaped (text mode).
+TEST(Tables, TexEscapeEveryTenSpecialCharacters) {
+  EXPECT_EQ(tex_escape("lambda = gamma^2"), "lambda = gamma\\textasciicircum{}2");
+  EXPECT_EQ(tex_escape("# $ % & _ { }"), "\\# \\$ \\% \\& \\_ \\{ \\}");
+  EXPECT_EQ(tex_escape("a~b\\c"), "a\\textasciitilde{}b\\textbackslash{}c");
+  EXPECT_EQ(tex_escape("plain text 1.0 [U]"), "plain text 1.0 [U]");
+}
+
+// Issue 14 item 5: rows without a finished run name why (failed, running,
+// pending), failed runs' errors are listed, and the CSV counts failures.
+TEST(Tables, UnfinishedRowsSayFailedRunningOrPending) {
+  auto store = index_of("unfinished", "independent", {{0, 60, {50}}});
+  SweepRecord s = store->sweeps().at(0);
+  RunRow failed, running;
+  failed.id = "rf", failed.status = "failed", failed.error = "tokenizer diverged";
+  running.id = "rr", running.status = "running";
+  store->put_run(failed, {}, {});
+  store->put_run(running, {}, {});
+  s.rows.push_back({2, "row 2", 0, "rf", {}, 0});
+  s.rows.push_back({3, "row 3", 0, "rr", {}, 0});
+  s.rows.push_back({4, "row 4", 0, "never-started", {}, 0});
+  store->put_sweep(s);
+  const auto t = collect_tables(*store).at(0);
+  const std::string md = to_markdown(t);
+  EXPECT_NE(line_of(md, "| 2 |").find("| failed | 0 (+1 failed) |"), std::string::npos) << md;
+  EXPECT_NE(line_of(md, "| 3 |").find("| running | 0 (+1 running) |"), std::string::npos) << md;
+  EXPECT_NE(line_of(md, "| 4 |").find("| pending | 0 (+1 pending) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("- row 2, seed 0 (rf): tokenizer diverged"), std::string::npos) << md;
+  const std::string csv = to_csv(t);
+  EXPECT_EQ(line_of(csv, "2,").substr(line_of(csv, "2,").rfind(',')), ",1") << csv;
+  EXPECT_EQ(line_of(csv, "3,").substr(line_of(csv, "3,").rfind(',')), ",0") << csv;
+}
+
+// Issue 14 item 12: a generated table compiles with pdflatex (Debian's
+// texlive-latex-base + booktabs) when present, labels full of specials.
+TEST(Tables, LatexTableCompilesWithPdflatex) {
+  if (std::system("command -v pdflatex > /dev/null 2>&1 && kpsewhich booktabs.sty > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "pdflatex or booktabs.sty not installed (texlive-latex-base, texlive-latex-recommended)";
+  auto store = index_of("latex", "cumulative", {{0, 65.1, {60, 61}}, {1, 62.4, {58, 59}}});
+  SweepRecord s = store->sweeps().at(0);
+  s.rows[2].label = s.rows[3].label = "lambda = gamma^2 ~ $x$ \\ {a} _b 50% & #1";
+  s.rows[0].paper["uncertain"] = 1;
+  store->put_sweep(s);
+  const std::string dir = fs::temp_directory_path() / fmt::format("ldae-pdflatex-{}", getpid());
+  remove_tree(dir);
+  fs::create_directories(dir);
+  {
+    std::ofstream f(dir + "/t.tex");
+    f << "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+      << to_latex(collect_tables(*store).at(0)) << "\\end{document}\n";
+  }
+  const int rc = std::system(("cd " + dir + " && pdflatex -interaction=nonstopmode -halt-on-error t.tex > log.txt 2>&1").c_str());
+  EXPECT_EQ(rc, 0) << std::ifstream(dir + "/log.txt").rdbuf();
+  EXPECT_TRUE(fs::exists(dir + "/t.pdf"));
+  remove_tree(dir);
 }

@@ -1,5 +1,7 @@
 // Database round trip, concurrent writers, schema version, rebuild.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -147,4 +149,32 @@ TEST(Store, RebuildFromRunFolders) {
   EXPECT_EQ(s.metric("r1", "probe.test_acc").size(), 2u);
   EXPECT_EQ(s.params("r1").at("tokenizer.d"), "16");
   EXPECT_EQ(s.sweeps().at(0).rows.at(0).run_id, "r1");
+}
+
+// Issue 14 item 5: a "running" record whose lock no process holds (its
+// process was killed) reads as interrupted everywhere; a held lock keeps it
+// running; the index follows the lock without run.json changing.
+TEST(Store, RunningWithAFreeLockIsInterrupted) {
+  auto dir = temp_dir("stale");
+  auto run = run_dir(dir, "r1");
+  fs::create_directories(run);
+  const nlohmann::json rec = {{"id", "r1"}, {"status", "running"}, {"seed", 0}, {"updated", "t0"}};
+  write_run_json(run, rec);
+  EXPECT_FALSE(run_lock_held(run));  // no .lock at all
+  EXPECT_EQ(effective_status(run, rec), "interrupted");
+  Store s(dir + "/results.db");
+  const int fd = ::open((run + "/.lock").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+  EXPECT_TRUE(run_lock_held(run));
+  EXPECT_EQ(effective_status(run, rec), "running");
+  EXPECT_EQ(s.sync(dir), 1u);
+  EXPECT_EQ(s.run("r1")->status, "running");
+  ::close(fd);  // the holder dies
+  EXPECT_EQ(effective_status(run, rec), "interrupted");
+  EXPECT_EQ(s.sync(dir), 1u);  // same run.json, new status
+  EXPECT_EQ(s.run("r1")->status, "interrupted");
+  EXPECT_EQ(s.sync(dir), 0u);
+  for (const auto& st : {"done", "failed", "interrupted"})
+    EXPECT_EQ(effective_status(run, {{"status", st}}), st);
 }

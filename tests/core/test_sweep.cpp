@@ -1,6 +1,13 @@
 // Table-driven sweep expansion: modes, profiles, seeds, ids and errors.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "core/filesystem.hpp"
 #include "core/sweep.hpp"
 
 using namespace ldae;
@@ -199,4 +206,64 @@ INSTANTIATE_TEST_SUITE_P(
                 "unknown mode"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\ntrain.epochs = 1\n", "needs a label"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\ntokenizer.d = 99\n",
-                "bad.toml:3: row 1 'a': key 'tokenizer.d'"}));
+                "bad.toml:3: row 1 'a': key 'tokenizer.d'"},
+        // Issue 14 item 11: seeds and grid values listed twice; a `seed` key
+        // anywhere in the file (it would be overwritten by the seeds).
+        BadCase{"[sweep]\nname = \"x\"\nseeds = [0,\n 0]\n[[row]]\nlabel = \"a\"\n",
+                "bad.toml:4: key 'sweep.seeds': seed 0 is listed twice"},
+        BadCase{"[sweep]\nname = \"x\"\n[profile.tiny]\nseeds = [1, 2, 1]\n[[row]]\nlabel = \"a\"\n",
+                "bad.toml:4: key 'profile.tiny.seeds': seed 1 is listed twice"},
+        BadCase{"[sweep]\nname = \"x\"\nmode = \"grid\"\n[grid]\ntokenizer.d = [2, 4,\n 2]\n",
+                "bad.toml:6: key 'tokenizer.d': grid value 2 is listed twice (line 5 too)"},
+        BadCase{"[sweep]\nname = \"x\"\n[base]\nseed = 5\n[[row]]\nlabel = \"a\"\n",
+                "bad.toml:4: key 'seed': seeds are set by `seeds = [0, 1, 2]`"},
+        BadCase{"[sweep]\nname = \"x\"\n[profile.tiny]\nseed = 5\n[[row]]\nlabel = \"a\"\n",
+                "bad.toml:4: key 'seed'"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nseed = 5\n",
+                "bad.toml:5: key 'seed'"},
+        BadCase{"[sweep]\nname = \"x\"\n[profile.tiny]\n[[row]]\nlabel = \"a\"\nprofile.tiny.seed = 5\n",
+                "bad.toml:6: key 'seed'"},
+        BadCase{"[sweep]\nname = \"x\"\nmode = \"grid\"\n[grid]\nseed = [1, 2]\n",
+                "bad.toml:5: key 'seed'"}));
+
+// --set seed=N runs every row with that seed alone; not an integer: error.
+TEST(Sweep, SetSeedReplacesTheSweepSeeds) {
+  auto s = parse_sweep_text(kSweep, "s.toml");
+  Overrides cli;
+  cli.insert(parse_set("seed=5"));
+  auto plan = expand(s, "", cli);
+  ASSERT_EQ(plan.size(), 4u);  // 4 rows x 1 seed (the file lists [0, 1])
+  for (const auto& p : plan) EXPECT_EQ(p.seed, 5);
+  EXPECT_EQ(plan[0].cfg.seed, 5);
+  EXPECT_NE(plan[0].id, expand(s, "", {})[0].id);
+  Overrides bad;
+  bad.insert(parse_set("seed=five"));
+  EXPECT_THROW(expand(s, "", bad), InputError);
+}
+
+// Issue 14 item 14: a bare name is looked up on LDAE_SWEEP_PATH, then in
+// the installed and source experiments/; ".toml" may be left off; a miss
+// names every folder searched.
+TEST(Sweep, BareNamesAreFoundOnTheSearchPath) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / ("ldae-sweep-path-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "mine.toml") << kSweep;
+  ::setenv("LDAE_SWEEP_PATH", ("/nonexistent:" + dir.string()).c_str(), 1);
+  EXPECT_EQ(find_sweep_file("mine.toml"), (dir / "mine.toml").string());
+  EXPECT_EQ(find_sweep_file("mine"), (dir / "mine.toml").string());
+  EXPECT_EQ(sweep_search_path().at(0), "/nonexistent");
+  // The project's own sweeps without any path.
+  EXPECT_EQ(find_sweep_file("ablation_table1.toml"), std::string(LDAE_SOURCE_DIR) + "/experiments/ablation_table1.toml");
+  EXPECT_EQ(parse_sweep(find_sweep_file("quickstart")).name, "quickstart");
+  try {
+    find_sweep_file("no_such_sweep.toml");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(dir.string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("/experiments"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(find_sweep_file("sub/no_such_sweep.toml"), InputError);
+  ::unsetenv("LDAE_SWEEP_PATH");
+  remove_tree(dir);
+}
