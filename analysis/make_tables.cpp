@@ -36,8 +36,11 @@ int run(int argc, char** argv) {
     throw InputError("--format '" + format + "': expected md, tex or csv");
   if (vm.count("figures")) require_gnuplot();  // before any table is written
   const std::string db = results + "/results.db";
-  if (!std::filesystem::exists(db))
-    throw InputError(db + ": no results database; run a sweep first (make run)");
+  // No index yet but run folders (written with run_sweep --index off, e.g.
+  // by Slurm array tasks): the index is built from them here.
+  if (!std::filesystem::exists(db) && !std::filesystem::exists(results + "/sweeps"))
+    throw InputError(db + ": no results database and no sweeps under " + results +
+                     "; run a sweep first (make run)");
   Store store(db);
   sync_index(store, results, "make_tables");
   auto tables = collect_tables(store, sweep);

@@ -493,7 +493,7 @@ KnnResult run_knn(const RunConfig& cfg, const torch::Tensor& f_train, const torc
 // A done run recorded before the kNN probe existed: compute it from the probe
 // features its metrics.h5 keeps (seconds, no retraining), under the run's
 // lock, and re-index the run. Busy or featureless runs are left as they are.
-void add_missing_knn(const RunConfig& cfg, const std::string& dir, const RunContext& ctx, Store& store) {
+void add_missing_knn(const RunConfig& cfg, const std::string& dir, const RunContext& ctx, Store* store) {
   if (cfg.probe.knn_k <= 0 || !fs::exists(dir + "/metrics.h5")) return;
   if (read_metrics_h5(dir).knn_top1 >= 0) return;
   RunLock lock(dir);
@@ -508,7 +508,7 @@ void add_missing_knn(const RunConfig& cfg, const std::string& dir, const RunCont
   std::ofstream(dir + "/log.txt", std::ios::app)
       << "[" << now_iso() << "] kNN probe added from the stored features: top-1 " << fmt::format("{:.2f}", r.top1)
       << "% (k = " << cfg.probe.knn_k << ", T = " << cfg.probe.knn_t << ")" << std::endl;
-  index_run_or_defer(store, dir, [&](const std::string& w) {
+  if (store) index_run_or_defer(*store, dir, [&](const std::string& w) {
     fmt::print(stderr, "  {}\n", w);
     std::ofstream(dir + "/log.txt", std::ios::app) << "[" << now_iso() << "] " << w << std::endl;
   });
@@ -517,7 +517,7 @@ void add_missing_knn(const RunConfig& cfg, const std::string& dir, const RunCont
 }  // namespace
 
 RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const RunContext& ctx,
-                       Store& store) {
+                       Store* store) {
   const auto t_start = clk::now();
   const std::string id = run_id(cfg), dir = run_dir(ctx.results, id);
   RunOutcome out;
@@ -587,7 +587,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   // The index mirrors run.json, the source of truth; a locked or full index
   // never fails the run (the next command's Store::sync catches up).
   auto reindex = [&] {
-    index_run_or_defer(store, dir, [&](const std::string& w) {
+    if (store) index_run_or_defer(*store, dir, [&](const std::string& w) {
       fmt::print(stderr, "  {}\n", w);
       log(w);
     });

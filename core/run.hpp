@@ -45,8 +45,10 @@ DataSize prepared_data_size(const DataConfig& c, const std::string& results);
 // interrupted (stopped, or killed: resumable from its checkpoint).
 std::string run_status(const std::string& results, const std::string& id);
 
+// One run, end to end, recorded in its folder; `store` (null: index writes
+// off, as for Slurm array tasks on a shared file system) mirrors the record.
 RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const RunContext& ctx,
-                       Store& store);
+                       Store* store);
 
 // Data parallel, ranks other than 0, once rank 0 has announced this run
 // (RunContext::comm): mirror its computation (same data, tokenizer file,

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "core/atomic_file.hpp"
 #include "core/build_info.hpp"
@@ -92,7 +93,7 @@ int launch_slurm(const SweepFile& sweep, const std::string& profile, const std::
   o.job_name = fmt::format("ldae-{}-{}", sweep.name, prof);
   o.log_dir = (root / "slurm" / "logs").string();
   o.command = {fs::read_symlink("/proc/self/exe").string(), fs::absolute(file).string(),
-               "--results", root.string()};
+               "--results", root.string(), "--index", "off"};
   if (!profile.empty()) o.command.insert(o.command.end(), {"--profile", profile});
   if (threads > 0) o.command.insert(o.command.end(), {"--threads", std::to_string(threads)});
   for (const auto& s : sets) o.command.insert(o.command.end(), {"--set", s});
@@ -185,7 +186,7 @@ int run(int argc, char** argv) {
       "run_sweep FILE.toml [options]\n\nRun every row of a sweep file (see experiments/*.toml) and "
       "index the results.\nOptions");
   std::vector<std::string> sets, plugins;
-  std::string file, profile, only, results = "results", launcher = "local", run_id_arg;
+  std::string file, profile, only, results = "results", launcher = "local", run_id_arg, index_mode = "auto";
   int threads = 0;
   SlurmOptions slurm;
   opts.add_options()("help,h", "print this help")(
@@ -204,6 +205,10 @@ int run(int argc, char** argv) {
       "time", po::value(&slurm.time), "slurm: time limit per task (default 24:00:00); runs checkpoint "
                                        "and requeue 120 s before it")(
       "list", "print every registry with its names, and every key with its default")(
+"index", po::value(&index_mode),
+      "auto (default), on or off: write results.db as runs end. off: only the run folders are "
+      "written and the next run_sweep, make_tables or --reindex indexes them (auto: off in a Slurm "
+      "array task or with LDAE_INDEX=off, because SQLite cannot be shared across hosts)")(
       "reindex", "rebuild results.db from the run folders and exit")(
       "version", "print LibTorch, CUDA, cuDNN and NCCL versions, the CPU kernels and the GPUs visible");
   po::options_description hidden;
@@ -331,14 +336,26 @@ int run(int argc, char** argv) {
   if (vm.count("dry-run")) return 0;
 
   std::filesystem::create_directories(results);
-  Store store(results + "/results.db");
-  sync_index(store, results, "run_sweep");
+  // The index: one SQLite file that must never be written from two hosts
+  // (WAL needs shared memory; network file systems break POSIX locks). Array
+  // tasks write their run folders only; whoever reads the index next syncs it.
+  if (index_mode != "auto" && index_mode != "on" && index_mode != "off")
+    throw InputError("--index '" + index_mode + "': expected auto, on or off");
+  const char* index_env = std::getenv("LDAE_INDEX");
+  const bool write_index = index_mode == "on" ||
+                           (index_mode == "auto" && !std::getenv("SLURM_ARRAY_TASK_ID") &&
+                            !(index_env && std::string(index_env) == "off"));
+  std::optional<Store> store;
+  if (write_index) {
+    store.emplace(results + "/results.db");
+    sync_index(*store, results, "run_sweep");
+  }
   SweepRecord rec{sweep.name, profile.empty() ? "default" : profile, sweep.title, file, sweep.mode, {}};
   for (const auto& p : plan) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
   if (only.empty() && run_id_arg.empty()) {  // a partial run must not shrink the recorded sweep
     write_sweep_json(results, rec);  // the truth; the index follows when it can
     try {
-      store.put_sweep(rec);
+      if (store) store->put_sweep(rec);
     } catch (const SQLite::Exception& e) {
       fmt::print(stderr, "run_sweep: warning: sweep plan not indexed yet ({}); the next run_sweep or "
                  "make_tables indexes it\n", store_error(results + "/results.db", e).what());
@@ -374,7 +391,7 @@ int run(int argc, char** argv) {
                    plan.begin();
     fmt::print("\n[{}/{}] row {} seed {} {}: {}\n", ++k, plan.size(), p.row, p.seed, p.id, p.label);
     std::fflush(stdout);
-    auto out = execute_run(p.cfg, p.label, ctx, store);
+    auto out = execute_run(p.cfg, p.label, ctx, store ? &*store : nullptr);
     switch (out.status) {
       case RunOutcome::Skipped: fmt::print("  done earlier: top-1 {:.2f}%\n", out.top1); break;
       case RunOutcome::Done:

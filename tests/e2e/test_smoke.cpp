@@ -81,7 +81,7 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
   ctx.threads = 2;
   // Interrupt the l-DAE run after 3 steps: a checkpoint at step 3 remains.
   ctx.max_steps = 3;
-  auto stopped = execute_run(plan[2].cfg, plan[2].label, ctx, store);
+  auto stopped = execute_run(plan[2].cfg, plan[2].label, ctx, &store);
   EXPECT_EQ(stopped.status, RunOutcome::Stopped);
   EXPECT_EQ(run_status(results, plan[2].id), "interrupted");
   EXPECT_TRUE(fs::exists(run_dir(results, plan[2].id) + "/ckpt/last.pt"));
@@ -90,13 +90,13 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
   {
     int fd = ::open((run_dir(results, plan[2].id) + "/.lock").c_str(), O_RDWR);
     ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
-    EXPECT_EQ(execute_run(plan[2].cfg, plan[2].label, ctx, store).status, RunOutcome::Busy);
+    EXPECT_EQ(execute_run(plan[2].cfg, plan[2].label, ctx, &store).status, RunOutcome::Busy);
     close(fd);
   }
 
   ctx.max_steps = 0;
   for (const auto& p : plan) {
-    auto out = execute_run(p.cfg, p.label, ctx, store);
+    auto out = execute_run(p.cfg, p.label, ctx, &store);
     ASSERT_EQ(out.status, RunOutcome::Done) << p.label << ": " << out.error;
     EXPECT_GT(out.top1, 20.0) << p.label;  // 10 classes: well above chance
   }
@@ -104,7 +104,7 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
   EXPECT_NE(log.find("resumed from"), std::string::npos);
   EXPECT_FALSE(fs::exists(run_dir(results, plan[2].id) + "/ckpt"));
   // A second pass skips every finished run.
-  for (const auto& p : plan) EXPECT_EQ(execute_run(p.cfg, p.label, ctx, store).status, RunOutcome::Skipped);
+  for (const auto& p : plan) EXPECT_EQ(execute_run(p.cfg, p.label, ctx, &store).status, RunOutcome::Skipped);
   // Waiting for another process's lock, then finding the run done: skipped.
   {
     int fd = ::open((run_dir(results, plan[1].id) + "/.lock").c_str(), O_RDWR);
@@ -114,7 +114,7 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
       close(fd);
     });
     ctx.wait_if_busy = true;
-    EXPECT_EQ(execute_run(plan[1].cfg, plan[1].label, ctx, store).status, RunOutcome::Skipped);
+    EXPECT_EQ(execute_run(plan[1].cfg, plan[1].label, ctx, &store).status, RunOutcome::Skipped);
     release.join();
   }
 
@@ -145,7 +145,7 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
     store.db().exec("DELETE FROM metrics WHERE name LIKE 'probe.knn%' AND run_id = '" + plan[1].id +
                     "'");  // as an older index had it
     ASSERT_TRUE(store.metric(plan[1].id, "probe.knn_top1").empty());
-    EXPECT_EQ(execute_run(plan[1].cfg, plan[1].label, ctx, store).status, RunOutcome::Skipped);
+    EXPECT_EQ(execute_run(plan[1].cfg, plan[1].label, ctx, &store).status, RunOutcome::Skipped);
     EXPECT_DOUBLE_EQ(read_metrics_h5(dir).knn_top1, m.knn_top1);
     EXPECT_DOUBLE_EQ(read_metrics_h5(dir).knn_top5, m.knn_top5);
     EXPECT_EQ(store.metric(plan[1].id, "probe.knn_top1").at(0).value, m.knn_top1);
