@@ -11,6 +11,7 @@
 
 #include "core/crash_report.hpp"
 #include "core/errors.hpp"
+#include "core/stop.hpp"
 #include "core/store.hpp"
 
 namespace ldae {
@@ -29,6 +30,9 @@ int guarded_main(const char* program, Body&& body) {
   } catch (const SQLite::Exception& e) {  // the index: locked, full, damaged
     fmt::print(stderr, "{}: error: {}\n", program, store_error("results.db", e).what());
     return 2;
+  } catch (const Interrupted& e) {  // a stop request outside a run (data preparation)
+    fmt::print(stderr, "{}: {}; nothing half-written, rerun to go on\n", program, e.what());
+    return 130;
   } catch (const std::exception& e) {
     fmt::print(stderr, "{}: internal error: {}\n", program, e.what());
     return 3;

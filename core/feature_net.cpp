@@ -1,4 +1,5 @@
 #include "core/feature_net.hpp"
+#include "core/stop.hpp"
 
 #include <fmt/core.h>
 #include <torch/script.h>
@@ -50,6 +51,7 @@ double ClassifierNet::train(const torch::Tensor& images, const torch::Tensor& la
   torch::optim::AdamW opt(net_->parameters(), torch::optim::AdamWOptions(2e-3).weight_decay(1e-4));
   net_->train();
   for (int64_t step = 0; step < total; ++step) {
+    check_stop("the classifier fit");
     if (step % spe == 0) torch::manual_seed(seed + 1000 + step / spe);
     auto idx = torch::randint(N, {B}, torch::kLong);
     auto x = images.index_select(0, idx);

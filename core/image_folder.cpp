@@ -1,6 +1,7 @@
 // ImageNet-style class-per-folder trees: decoding (libjpeg-turbo, libpng),
 // resizing, centre crop and the HDF5 uint8 cache.
 #include <fmt/core.h>
+#include "core/stop.hpp"
 #include <jpeglib.h>
 #include <png.h>
 #include <unistd.h>
@@ -220,6 +221,7 @@ ImageSet read_split(const std::string& root, const std::vector<std::string>& cla
       if (e.is_regular_file() && is_image(e.path())) files.push_back(e.path());
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
+      check_stop("image folder preparation (nothing cached yet: it restarts)");
       ImageSet one;
       try {
         one = resize_center_crop(decode_image(f.string()), side);

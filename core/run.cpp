@@ -1,4 +1,5 @@
 #include "core/filesystem.hpp"
+#include "core/stop.hpp"
 #include "core/atomic_file.hpp"
 #include "core/run.hpp"
 
@@ -31,6 +32,7 @@
 #include "core/registry.hpp"
 #include "core/build_info.hpp"
 #include "core/sampler.hpp"
+#include "core/stop.hpp"
 #include "core/trainer.hpp"
 #include "core/plugins.hpp"
 #include "probes/knn_probe.hpp"
@@ -168,8 +170,10 @@ double generation_fid(DiT& model, const Schedule& schedule, const Objective& obj
   *samples_out = images.slice(0, 0, 64);
   auto feats = [&](const torch::Tensor& x) {
     std::vector<torch::Tensor> out;
-    for (int64_t i = 0; i < x.size(0); i += 512)
+    for (int64_t i = 0; i < x.size(0); i += 512) {
+      check_stop("FID feature extraction");
       out.push_back(net.pooled(x.slice(0, i, std::min(i + 512, x.size(0)))).to(torch::kFloat64));
+    }
     auto f = torch::cat(out).contiguous();
     return Eigen::MatrixXd(Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
         f.data_ptr<double>(), f.size(0), f.size(1)));
@@ -716,6 +720,13 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     out.status = RunOutcome::Done;
     out.top1 = pr.top1;
     out.knn_top1 = knn.top1;
+  } catch (const Interrupted& e) {
+    // A stop request in a phase past pre-training's checkpoints: nothing
+    // half-written; a finished pre-training is in results/models/ already.
+    tell(kStageAbort);
+    log(std::string(e.what()) + "; rerun the same command to resume");
+    finish("interrupted", "");
+    out.status = RunOutcome::Stopped;
   } catch (const InputError&) {
     tell(kStageAbort);
     finish("failed", "bad input");

@@ -1,4 +1,5 @@
 #include "core/sampler.hpp"
+#include "core/stop.hpp"
 
 #include <cmath>
 
@@ -47,6 +48,7 @@ torch::Tensor sample_latents(DiT& model, const Schedule& s, const Objective& o, 
     torch::Tensor y;
     if (opt.classes > 0) y = (torch::arange(i0, i0 + B) % opt.classes).to(device);
     for (size_t k = 0; k < ts.size(); ++k) {
+      check_stop("sampling");
       const int64_t t = ts[k], tn = k + 1 < ts.size() ? ts[k + 1] : 0;
       const double gt = s.gamma[t], st = s.sigma[t];
       const double gn = tn > 0 ? s.gamma[tn] : 1.0, sn = tn > 0 ? s.sigma[tn] : 0.0;

@@ -21,20 +21,21 @@
 #include "core/registry.hpp"
 #include "core/run.hpp"
 #include "core/slurm.hpp"
+#include "core/stop.hpp"
 #include "core/sweep.hpp"
 
 namespace po = boost::program_options;
 using namespace ldae;
 
 namespace {
-std::atomic<bool> g_stop{false}, g_requeue{false}, g_connecting{false};
+std::atomic<bool> g_requeue{false}, g_connecting{false};
 // First Ctrl-C: checkpoint and stop at the next step. Second: stop now (a
 // killed run resumes from its last checkpoint). While connecting to the other
 // ranks there is no step to stop at and nothing to save (and a peer that never
 // comes would hold us there until the rendezvous times out): stop at once.
 void on_signal(int sig) {
-  if (g_stop || g_connecting) std::_Exit(128 + sig);
-  g_stop = true;
+  if (stop_requested() || g_connecting) std::_Exit(128 + sig);
+  stop_flag() = true;
 }
 
 // connect() with a signal ending the process at once while it waits for peers.
@@ -49,7 +50,7 @@ std::shared_ptr<Communicator> connect_interruptibly(const DistEnv& dist, bool cu
 // checkpoint, then requeue the array task, which resumes the run.
 void on_usr1(int) {
   g_requeue = true;
-  g_stop = true;
+  stop_flag() = true;
 }
 
 void install_signal_handlers() {
@@ -140,7 +141,7 @@ int follow_sweep(const std::vector<PlannedRun>& plan, const DistEnv& dist, const
   RunContext ctx;
   ctx.results = results;
   ctx.threads = threads;
-  ctx.stop = &g_stop;
+  ctx.stop = &stop_flag();
   install_signal_handlers();
   ctx.comm = connect_interruptibly(dist, plan_on_gpu(plan));
   for (;;) {
@@ -310,6 +311,7 @@ int run(int argc, char** argv) {
   // Slurm submission checks what is cheap: data present, no image_folder to
   // prepare first (the runs check it themselves when they start).
   const bool light = vm.count("dry-run") > 0 || launcher == "slurm";
+  if (!light) install_signal_handlers();  // data preparation below hears a stop too
   std::fflush(stdout);  // the plan above its warnings
   std::vector<std::string> warned;
   for (const auto& p : plan) {
@@ -366,7 +368,7 @@ int run(int argc, char** argv) {
   RunContext ctx;
   ctx.results = results;
   ctx.threads = threads;
-  ctx.stop = &g_stop;
+  ctx.stop = &stop_flag();
   ctx.comm = connect_interruptibly(dist, plan_on_gpu(plan));
   if (ctx.comm)
     fmt::print("data parallel: {} {} processes ({}'s environment), rendezvous {}:{}\n", dist.world,

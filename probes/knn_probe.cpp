@@ -1,4 +1,5 @@
 #include "probes/knn_probe.hpp"
+#include "core/stop.hpp"
 
 #include <algorithm>
 
@@ -24,6 +25,7 @@ KnnResult knn_probe(const torch::Tensor& train_x, const torch::Tensor& train_y,
   const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 26) / std::max<int64_t>(n, 1));
   int64_t hit1 = 0, hit5 = 0;
   for (int64_t a = 0; a < m; a += chunk) {
+    check_stop("the kNN probe");
     const int64_t b = std::min(m, a + chunk);
     auto sim = torch::matmul(te.slice(0, a, b), tr.t());  // (c, N) cosine similarities
     auto [s, idx] = sim.topk(k, /*dim=*/1);                 // (c, k)

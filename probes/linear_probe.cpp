@@ -1,4 +1,5 @@
 #include "probes/linear_probe.hpp"
+#include "core/stop.hpp"
 
 #include <fmt/core.h>
 
@@ -19,6 +20,7 @@ torch::Tensor encoder_features(DiT& model, const torch::Tensor& tokens, const to
   model->eval();
   std::vector<torch::Tensor> out;
   for (int64_t i = rows.first; i < end; i += batch) {
+    check_stop("probe feature extraction");
     auto z = tokens.slice(0, i, std::min(i + batch, end)).to(device);
     auto in = gamma * z;
     if (noisy) {
@@ -85,6 +87,7 @@ ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& trai
     // Summed where the loss lives and read once per epoch (no per-step sync).
     auto loss_acc = torch::zeros({}, torch::dtype(torch::kFloat64).device(train_x.device()));
     for (int64_t i = 0; i < spe; ++i, ++step) {
+      check_stop("the linear probe");
       const double lr = peak * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(total)));
       for (auto& g : opt->param_groups()) g.options().set_lr(lr);
       auto idx = perm.slice(0, i * B, (i + 1) * B);

@@ -8,6 +8,11 @@
 #  D. a full disk (a 3 MiB tmpfs when this may mount, else ulimit -f): exit 2
 #     naming the path, no empty or temporary files, earlier runs intact;
 #     past the file size limit (a checkpoint), exit 2 rather than an abort.
+#  E. bad labels: exit 2 at load time naming the file, index and value.
+#  F. SIGUSR1 / SIGTERM during the linear probe: recorded interrupted, requeued
+#     (exit 0) or exit 130; the rerun reuses the finished pre-training.
+#  G. a kill storm: 20 SIGKILLs during a 12-run sweep; no finished run lost or
+#     redone, index intact, every record readable, the sweep completes.
 #   faults.sh BUILD_DIR SOURCE_DIR
 set -u
 build=$1; src=$2
@@ -109,3 +114,69 @@ else
   done
   echo "ok: exit 2 at load time naming the file, index 1234 and value 200 (encoder and raw pixels)"
 fi
+
+echo "== F: a stop signal during the linear probe (long phases hear it too)"
+# SIGUSR1 (Slurm's time-limit warning) mid-probe: the run is recorded
+# interrupted, the task requeued (a fake scontrol), exit 0; the rerun reuses
+# the finished pre-training. SIGTERM mid-probe: interrupted, exit 130.
+mkdir -p "$d/f/bin"
+printf '#!/bin/sh\necho "$@" > %s/f/requeued.txt\n' "$d" > "$d/f/bin/scontrol"; chmod +x "$d/f/bin/scontrol"
+long=(--results "$d/f/res" --threads 1 --only 'pca ddm' --set seed=0 --set probe.epochs=100000)
+wait_for() {  # wait_for FILE PATTERN: up to 60 s
+  for _ in $(seq 300); do grep -q "$2" "$1" 2> /dev/null && return 0; sleep 0.2; done
+  fail "no '$2' in $1"
+}
+PATH="$d/f/bin:$PATH" SLURM_JOB_ID=99 "$rs" "$src/tests/e2e/synthetic.toml" "${long[@]}" > "$d/f/1.txt" 2>&1 &
+pid=$!
+id=$("$rs" "$src/tests/e2e/synthetic.toml" "${long[@]}" --dry-run | awk '/row  1  seed 0/{print $5}')
+wait_for "$d/f/res/runs/$id/log.txt" "tokenizer reconstruction"
+until ls "$d"/f/res/models/*.pt > /dev/null 2>&1; do sleep 0.2; done
+sleep 1
+kill -USR1 $pid; wait $pid; rc=$?
+[ $rc -eq 0 ] || { cat "$d/f/1.txt"; fail "SIGUSR1 in the probe: exit $rc, expected 0 (requeued)"; }
+grep -q 'task requeued' "$d/f/1.txt" || fail "not requeued"
+[ "$(cat "$d/f/requeued.txt")" = "requeue 99" ] || fail "scontrol was not asked to requeue job 99"
+grep -q '"status": "interrupted"' "$d/f/res/runs/$id/run.json" || fail "run not recorded interrupted"
+grep -q 'stopped during the linear probe' "$d/f/res/runs/$id/log.txt" || fail "log does not say where it stopped"
+"$rs" "$src/tests/e2e/synthetic.toml" "${long[@]}" > "$d/f/2.txt" 2>&1 &
+pid=$!
+wait_for "$d/f/res/runs/$id/log.txt" "trained model reused"
+sleep 1
+kill -TERM $pid; wait $pid; rc=$?
+[ $rc -eq 130 ] || { cat "$d/f/2.txt"; fail "SIGTERM in the probe: exit $rc, expected 130"; }
+grep -q '"status": "interrupted"' "$d/f/res/runs/$id/run.json" || fail "run not recorded interrupted after SIGTERM"
+echo "ok: SIGUSR1 mid-probe requeues (exit 0), the rerun reuses the pre-training, SIGTERM exits 130, run interrupted"
+
+echo "== G: a kill storm (20 SIGKILLs at random moments of a 12-run sweep)"
+# No finished run lost or redone (each done run's record unchanged by every
+# later process), the index intact, every record readable, the sweep completes.
+snapshot() { for r in "$d"/g/runs/*; do grep -q '"status": "done"' "$r/run.json" 2> /dev/null &&
+  echo "$(basename "$r") $(md5sum < "$r/run.json" | cut -c1-32) $(md5sum < "$r/metrics.h5" | cut -c1-32)"; done; }
+: > "$d/g.done"
+# Longer runs (320 steps, a checkpoint every 40) so kills land in training,
+# checkpoint writes and records alike.
+storm=(--threads 1 --set train.epochs=20 --set train.checkpoint_every=40)
+for k in $(seq 20); do
+  "$rs" "$d/sweep.toml" --results "$d/g" "${storm[@]}" > "$d/g$k.txt" 2>&1 &
+  pid=$!
+  sleep "$(awk -v s="$k" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 1.2 }')"
+  kill -9 $pid 2> /dev/null; wait $pid 2> /dev/null
+  snapshot > "$d/g.now"
+  # Every run done before this kill is still done, byte for byte.
+  missing=$(comm -23 <(sort "$d/g.done") <(sort "$d/g.now") | head -3)
+  [ -z "$missing" ] || fail "kill $k: a finished run changed or vanished: $missing"
+  cp "$d/g.now" "$d/g.done"
+done
+before=$(wc -l < "$d/g.done")
+"$rs" "$d/sweep.toml" --results "$d/g" "${storm[@]}" > "$d/g.final.txt" 2>&1 || { tail "$d/g.final.txt"; fail "the sweep after the storm"; }
+snapshot > "$d/g.now"
+missing=$(comm -23 <(sort "$d/g.done") <(sort "$d/g.now") | head -3)
+[ -z "$missing" ] || fail "the final pass changed a finished run: $missing"
+[ "$(wc -l < "$d/g.now")" -eq 12 ] || fail "$(wc -l < "$d/g.now") of 12 runs done"
+[ "$(grep -c 'done earlier' "$d/g.final.txt")" -eq "$before" ] || fail "the final pass redid a finished run"
+[ "$(sqlite3 "$d/g/results.db" 'pragma integrity_check')" = ok ] || fail "index damaged"
+[ "$(sqlite3 "$d/g/results.db" "select count(*) from runs where status = 'done'")" -eq 12 ] || fail "index lacks done runs"
+"$rs" --reindex --results "$d/g" > "$d/g.reindex.txt" 2>&1 || { cat "$d/g.reindex.txt"; fail "a record is unreadable after the storm"; }
+leftover=$(find "$d/g" -name '*.tmp*' | head -3)
+resumed=$(grep -l 'resumed from' "$d"/g/runs/*/log.txt | wc -l)
+echo "ok: $before runs done during 20 kills kept byte for byte ($resumed resumed from a checkpoint), the rest finished, index intact, every record readable${leftover:+ (temporaries of killed writers left: $leftover)}"

@@ -1,4 +1,5 @@
 #include "tokenizers/learned.hpp"
+#include "core/stop.hpp"
 
 #include <fmt/core.h>
 
@@ -43,6 +44,7 @@ void LearnedTokenizer::fit(const torch::Tensor& images, uint64_t seed) {
   double loss_sum = 0, recon_sum = 0;
   int n = 0;
   for (int64_t step = 0; step < cfg_.steps; ++step) {
+    check_stop("the tokenizer fit");
     torch::manual_seed(step_seed(seed, uint64_t(step)));
     auto x = images.index_select(0, torch::randint(N, {B}, torch::kLong));
     auto [loss, recon] = train_step(x, step);

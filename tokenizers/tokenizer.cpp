@@ -1,4 +1,5 @@
 #include "tokenizers/tokenizer.hpp"
+#include "core/stop.hpp"
 
 #include <fmt/core.h>
 
@@ -35,6 +36,7 @@ double Tokenizer::reconstruction_mse(const torch::Tensor& images) const {
   double total = 0;
   const int64_t B = 1024;
   for (int64_t i = 0; i < images.size(0); i += B) {
+    check_stop("the tokenizer's reconstruction check");
     auto x = images.slice(0, i, std::min(i + B, images.size(0)));
     total += (decode(encode(x)) - x).pow(2).sum().item<double>();
   }

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "core/stop.hpp"
+#include "probes/knn_probe.hpp"
 #include "probes/linear_probe.hpp"
 
 using namespace ldae;
@@ -48,4 +50,27 @@ TEST(LinearProbe, TopFiveOnTenClasses) {
   auto r = linear_probe(x, y, x, y, 10, c, 0);
   EXPECT_GE(r.top5, r.top1);
   EXPECT_GT(r.top5, 35.0);  // random labels: top-5 near 50%, top-1 near 10% plus fitting  // no signal, no accuracy: the probe cannot cheat
+}
+
+// Issue 14 item 6: a stop request (run_sweep's signal handlers) is heard in
+// the probes, not only in pre-training: they throw Interrupted at their next
+// step, and work again once the request is cleared.
+TEST(LinearProbe, StopRequestInterruptsBothProbes) {
+  torch::manual_seed(0);
+  auto x = torch::randn({64, 8}), xt = torch::randn({16, 8});
+  auto y = torch::randint(2, {64}, torch::kLong), yt = torch::randint(2, {16}, torch::kLong);
+  ProbeConfig c;
+  c.epochs = 2;
+  c.batch = 32;
+  stop_flag() = true;
+  EXPECT_THROW(linear_probe(x, y, xt, yt, 2, c, 0), Interrupted);
+  EXPECT_THROW(knn_probe(x, y, xt, yt, 2, 5, 0.07), Interrupted);
+  try {
+    knn_probe(x, y, xt, yt, 2, 5, 0.07);
+  } catch (const Interrupted& e) {
+    EXPECT_STREQ(e.what(), "stopped during the kNN probe");
+  }
+  stop_flag() = false;
+  EXPECT_EQ(linear_probe(x, y, xt, yt, 2, c, 0).curve.size(), 2u);
+  EXPECT_GE(knn_probe(x, y, xt, yt, 2, 5, 0.07).top1, 0.0);
 }
