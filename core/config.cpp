@@ -82,6 +82,7 @@ const std::vector<Field>& fields() {
     std::vector<Field> t = {
         choice("data.name", &R::data, &DataConfig::name, dataset_names),
         field("data.path", &R::data, &DataConfig::path),
+        v2(field("data.fingerprint", &R::data, &DataConfig::fingerprint)),
         field("data.pad", &R::data, &DataConfig::pad, 0, 64),
         field("data.subset", &R::data, &DataConfig::subset, 0, 1e9),
         choice("data.subset_mode", &R::data, &DataConfig::subset_mode, fixed({"first", "random"})),

@@ -33,6 +33,10 @@ struct DataConfig {
                                        // (image_folder: shorter side resized, centre crop)
   std::string augment = "center";      // center (paper default) | rrc_flip (Sec. 5)
   bool skip_bad = false;               // image_folder: skip and count unreadable files
+  // The prepared data's content fingerprint (dataset_fingerprint), set by
+  // run_sweep for a user's data (data_needs_fingerprint), so a run's id, its
+  // tokenizer and its trained model differ whenever the data do. "" otherwise.
+  std::string fingerprint = "";
 };
 
 struct TokenizerConfig {

@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstdio>
 #include <cmath>
 #include <numeric>
@@ -236,6 +237,34 @@ ImageSet take_subset(const ImageSet& in, int n, const std::string& mode, uint64_
     out.labels[i] = in.labels[idx[i]];
   }
   return out;
+}
+
+std::string dataset_fingerprint(const Dataset& d) {
+  uint64_t h = 1469598103934665603ull;
+  auto word = [&h](uint64_t w) { h = (h ^ w) * 1099511628211ull; };
+  auto bytes = [&](const void* data, size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      word(w);
+    }
+    for (; i < n; ++i) word(p[i]);
+    word(n);
+  };
+  word(uint64_t(d.classes));
+  for (const ImageSet* s : {&d.train, &d.test}) {
+    for (int v : {s->n, s->c, s->h, s->w}) word(uint64_t(v));
+    bytes(s->pixels.data(), s->pixels.size());
+    bytes(s->labels.data(), s->labels.size() * sizeof(int64_t));
+  }
+  return fmt::format("{:016x}", h);
+}
+
+bool data_needs_fingerprint(const DataConfig& c) {
+  if (c.name == "synthetic") return false;
+  return !(c.name == "fashion_mnist" && c.path.empty());
 }
 
 Dataset load_dataset(const DataConfig& c, const LoadContext& ctx) {

@@ -74,6 +74,18 @@ ImageSet resize_images(const ImageSet& in, int side);
 // fails before its first run rather than in the middle. Throws InputError.
 void check_data_available(const DataConfig& c);
 
+// A content fingerprint of a prepared dataset (16 hex digits): both splits'
+// shapes, pixels and labels and the class count, hashed 8 bytes at a time
+// (FNV-1a 64 over words; ~1 GB/s), so two folders with the same class names
+// but other images differ, and a copy of a folder elsewhere does not.
+std::string dataset_fingerprint(const Dataset& d);
+// Whether a data config's content can differ under the same settings (a
+// user's folder: data.path given, or cifar10 / image_folder at their default
+// place): then run ids, tokenizer and model caches carry its fingerprint.
+// The default Fashion-MNIST (the Debian package) and synthetic data are fixed
+// by their settings alone, and keep their ids.
+bool data_needs_fingerprint(const DataConfig& c);
+
 // The registry's loader for c.name (core/registry.cpp).
 Dataset load_registered_dataset(const DataConfig& c, const LoadContext& ctx);
 // Dispatch on c.name, check every label (check_labels), then pad, resize and

@@ -32,6 +32,7 @@
 #include "core/registry.hpp"
 #include "core/build_info.hpp"
 #include "core/sampler.hpp"
+#include "core/sweep.hpp"
 #include "core/stop.hpp"
 #include "core/trainer.hpp"
 #include "core/plugins.hpp"
@@ -112,6 +113,7 @@ const Dataset& cached_dataset(const DataConfig& c, const std::string& results) {
   static std::map<std::string, Dataset> cache;
   RunConfig key_cfg;
   key_cfg.data = c;
+  key_cfg.data.fingerprint.clear();  // the data it names, not its identity
   const std::string key = section_text(key_cfg, {"data."}) + "path = " + c.path;
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
@@ -124,6 +126,36 @@ const Dataset& cached_dataset(const DataConfig& c, const std::string& results) {
 DataSize prepared_data_size(const DataConfig& c, const std::string& results) {
   const Dataset& d = cached_dataset(c, results);
   return {d.train.n, d.test.n};
+}
+
+std::string prepared_data_fingerprint(const DataConfig& c, const std::string& results) {
+  if (!data_needs_fingerprint(c)) return "";
+  static std::mutex mu;
+  static std::map<const Dataset*, std::string> memo;
+  const Dataset& d = cached_dataset(c, results);
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = memo.find(&d);
+  if (it == memo.end()) it = memo.emplace(&d, dataset_fingerprint(d)).first;
+  return it->second;
+}
+
+size_t attach_data_fingerprints(std::vector<PlannedRun>& plan, const std::string& results,
+                                bool skip_absent) {
+  size_t skipped = 0;
+  for (auto& p : plan) {
+    if (!data_needs_fingerprint(p.cfg.data)) continue;
+    if (skip_absent) {
+      try {
+        check_data_available(p.cfg.data);
+      } catch (const InputError&) {
+        ++skipped;
+        continue;
+      }
+    }
+    p.cfg.data.fingerprint = prepared_data_fingerprint(p.cfg.data, results);
+    p.id = run_id(p.cfg);
+  }
+  return skipped;
 }
 
 namespace {
@@ -613,6 +645,11 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
 
   try {
     const Dataset& data = cached_dataset(cfg.data, ctx.results);
+    if (const auto now = prepared_data_fingerprint(cfg.data, ctx.results); now != cfg.data.fingerprint)
+      throw InputError(fmt::format("data.path = \"{}\": the data's fingerprint is {} but the run was "
+                                   "planned for {}; the data changed while the sweep ran, rerun it",
+                                   cfg.data.path, now.empty() ? "(none)" : now,
+                                   cfg.data.fingerprint.empty() ? "(none)" : cfg.data.fingerprint));
     auto train_img = to_float(data.train, cfg.data.normalize);
     auto test_img = to_float(data.test, cfg.data.normalize);
     auto train_y = to_labels(data.train), test_y = to_labels(data.test);

@@ -11,6 +11,7 @@
 #include "core/dit.hpp"
 #include "core/objective.hpp"
 #include "core/preflight.hpp"
+#include "core/sweep.hpp"
 #include "core/store.hpp"
 #include "core/trainer.hpp"
 
@@ -39,6 +40,16 @@ struct RunOutcome {
 
 // The prepared dataset's size (loaded once per process and kept for the runs).
 DataSize prepared_data_size(const DataConfig& c, const std::string& results);
+// dataset_fingerprint of the prepared data for a config that needs one
+// (data_needs_fingerprint), else "". Loads the data once per process.
+std::string prepared_data_fingerprint(const DataConfig& c, const std::string& results);
+// Sets every planned run's data.fingerprint and recomputes its id: run ids,
+// tokenizer and trained-model caches then follow the data's content, not its
+// path (issue 14 item 7). Throws InputError when the data cannot be loaded,
+// unless skip_absent (a dry run): runs whose data are absent keep their id
+// without a fingerprint, and their count comes back.
+size_t attach_data_fingerprints(std::vector<PlannedRun>& plan, const std::string& results,
+                                bool skip_absent);
 
 // A run's status as its folder says (effective_status, core/records.hpp):
 // "" (never started), running (its process holds the lock), done, failed,

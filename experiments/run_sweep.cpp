@@ -272,6 +272,9 @@ int run(int argc, char** argv) {
     if (kept.empty()) throw InputError(fmt::format("--only '{}' matches no row of {}", only, file));
     plan = kept;
   }
+  // Ids follow the data's content where a user's folder is read (the data
+  // are loaded now, once; the runs reuse them).
+  const size_t unfingerprinted = attach_data_fingerprints(plan, results, vm.count("dry-run") > 0);
   if (!run_id_arg.empty()) {
     std::vector<PlannedRun> kept;
     for (auto& p : plan)
@@ -332,6 +335,9 @@ int run(int argc, char** argv) {
         warned.push_back(w);
       }
   }
+  if (unfingerprinted > 0)
+    fmt::print("note: {} run(s) read data that is not there yet: their ids above lack the data's "
+               "fingerprint and change once it is\n", unfingerprinted);
   if (launcher == "slurm")
     return launch_slurm(sweep, profile, file, plan, results, sets, plugins, threads, slurm,
                         vm.count("dry-run") > 0);

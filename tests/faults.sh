@@ -13,6 +13,7 @@
 #     (exit 0) or exit 130; the rerun reuses the finished pre-training.
 #  G. a kill storm: 20 SIGKILLs during a 12-run sweep; no finished run lost or
 #     redone, index intact, every record readable, the sweep completes.
+#  H. run ids follow the data's content (a fingerprint), not its path.
 #   faults.sh BUILD_DIR SOURCE_DIR
 set -u
 build=$1; src=$2
@@ -180,3 +181,27 @@ missing=$(comm -23 <(sort "$d/g.done") <(sort "$d/g.now") | head -3)
 leftover=$(find "$d/g" -name '*.tmp*' | head -3)
 resumed=$(grep -l 'resumed from' "$d"/g/runs/*/log.txt | wc -l)
 echo "ok: $before runs done during 20 kills kept byte for byte ($resumed resumed from a checkpoint), the rest finished, index intact, every record readable${leftover:+ (temporaries of killed writers left: $leftover)}"
+
+echo "== H: run ids follow the data's content, not its path"
+# Two Fashion-MNIST folders with the same files but one test image changed:
+# different run ids (and tokenizer/model caches); a copy of A elsewhere: A's id.
+if [ ! -f "$fm/train-labels-idx1-ubyte.gz" ]; then
+  echo "skip: $fm absent (Debian package dataset-fashion-mnist, make deps)"
+else
+  mkdir -p "$d/h/A" "$d/h/B" "$d/h/copy"
+  cp "$fm"/*-ubyte.gz "$d/h/A/"; cp "$fm"/*-ubyte.gz "$d/h/B/"; cp "$fm"/*-ubyte.gz "$d/h/copy/"
+  img=$d/h/B/t10k-images-idx3-ubyte.gz   # header 16 bytes: flip one pixel of test image 0
+  { zcat "$img" | head -c 400; printf '\377'; zcat "$img" | tail -c +402; } | gzip > "$d/h/img.gz" && mv "$d/h/img.gz" "$img"
+  plan_id() {
+    "$rs" "$src/tests/e2e/synthetic.toml" --results "$d/h/res" --only l-DAE --set seed=0 \
+      --set data.name=fashion_mnist --set data.path="$1" --set data.subset=500 --set data.test_subset=100 \
+      --dry-run | awk '/row  2  seed 0/{print $5}'
+  }
+  a=$(plan_id "$d/h/A"); b=$(plan_id "$d/h/B"); c=$(plan_id "$d/h/copy"); def=$(plan_id "")
+  echo "ids: A $a, B $b, copy of A $c, the package's $def"
+  [ -n "$a" ] && [ -n "$b" ] && [ -n "$def" ] || fail "no run id planned"
+  [ "$a" != "$b" ] || fail "folders with different images share run id $a"
+  [ "$a" = "$c" ] || fail "the same data at another path changed the run id ($a vs $c)"
+  [ "$a" != "$def" ] || fail "a user's folder has the package's run id"
+  echo "ok: other images, other id; same images elsewhere, same id"
+fi
