@@ -97,7 +97,8 @@ void draw(const std::string& gnuplot, const std::string& script, const std::vect
   msg << e.rdbuf();
   fs::remove(err);
   if (rc != 0)
-    throw std::runtime_error(fmt::format("gnuplot failed on {} (exit {}): {}", script, rc, msg.str()));
+    throw InputError(fmt::format("gnuplot failed on {} (exit {}): {}; check the gnuplot install "
+                                 "(gnuplot-nox with its png and pdf terminals)", script, rc, msg.str()));
   for (const auto& o : outputs) fs::rename(gp_tmp(o), o);
 }
 

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -82,6 +83,28 @@ uint64_t free_bytes(const std::string& path) {
 std::string temp_name(const std::string& path) {
   static std::atomic<uint64_t> n{0};
   return fmt::format("{}.tmp.{}.{}.{}", path, host(), getpid(), n++);
+}
+
+size_t remove_stale_temporaries(const std::string& dir) {
+  std::error_code ec;
+  size_t removed = 0;
+  const std::string me = host();
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const auto at = name.rfind(".tmp.");
+    if (at == std::string::npos) continue;
+    // "<host>.<pid>.<n>": the host may hold dots, pid and n do not.
+    const std::string rest = name.substr(at + 5);
+    const auto dot_n = rest.rfind('.');
+    const auto dot_pid = dot_n == std::string::npos || dot_n == 0 ? std::string::npos : rest.rfind('.', dot_n - 1);
+    if (dot_pid == std::string::npos || rest.substr(0, dot_pid) != me) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(rest.c_str() + dot_pid + 1, &end, 10);
+    if (end != rest.c_str() + dot_n || pid <= 0) continue;
+    if (::kill(pid_t(pid), 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to judge)
+    if (fs::remove(e.path(), ec)) ++removed;
+  }
+  return removed;
 }
 
 void require_free_space(const std::string& dir, uint64_t bytes, const std::string& what) {

@@ -13,6 +13,11 @@ namespace ldae {
 // "<path>.tmp.<host>.<pid>.<n>" (two processes, even on two hosts sharing a
 // file system, never write the same temporary file).
 std::string temp_name(const std::string& path);
+// Remove the temporaries (temp_name) in `dir` (not below it) that a process
+// of this host left when it was killed (its pid no longer exists). Other
+// hosts' temporaries are left alone: their pids mean nothing here. Returns
+// how many were removed; a missing folder is none.
+size_t remove_stale_temporaries(const std::string& dir);
 
 // Write `path` atomically: `write(tmp)` fills a temporary file beside it,
 // which is flushed to disk (fsync, checked), renamed over `path`, and the

@@ -1,11 +1,16 @@
-// The shared shell of every program: bad input -> one clear line and exit 2,
-// anything else -> "internal error" and exit 3; a crash -> a backtrace.
+// The shared shell of every program: bad input or environment (sweep file,
+// flag, data, paths, permissions, full disk, locked index, out of memory) ->
+// one clear line and exit 2; a stop request outside a run -> exit 130;
+// anything else is a bug -> "internal error ... please report" and exit 3;
+// a crash -> a backtrace.
 #pragma once
 #include <boost/program_options.hpp>
 #include <fmt/core.h>
 
 #include <csignal>
 #include <exception>
+#include <filesystem>
+#include <new>
 #include <iostream>
 #include <optional>
 
@@ -30,11 +35,20 @@ int guarded_main(const char* program, Body&& body) {
   } catch (const SQLite::Exception& e) {  // the index: locked, full, damaged
     fmt::print(stderr, "{}: error: {}\n", program, store_error("results.db", e).what());
     return 2;
+  } catch (const std::filesystem::filesystem_error& e) {  // the environment: paths, permissions
+    fmt::print(stderr, "{}: error: {}; check that the path exists and is writable (or give "
+               "another --results folder)\n", program, e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "{}: error: out of memory; lower train.batch, data.subset or --threads, or "
+               "use a machine with more memory\n", program);
+    return 2;
   } catch (const Interrupted& e) {  // a stop request outside a run (data preparation)
     fmt::print(stderr, "{}: {}; nothing half-written, rerun to go on\n", program, e.what());
     return 130;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "{}: internal error: {}\n", program, e.what());
+    fmt::print(stderr, "{}: internal error (a bug in the harness, exit 3: please report it with "
+               "this line and the command): {}\n", program, e.what());
     return 3;
   }
 }

@@ -1,4 +1,5 @@
 #include "core/filesystem.hpp"
+#include "core/errors.hpp"
 
 #include <fmt/core.h>
 #include <ftw.h>
@@ -30,7 +31,7 @@ uint64_t remove_tree(const std::string& path) {
   const int rc = nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
   if (rc != 0) {
     if (failed.empty() && errno == ENOENT) return 0;  // nothing there
-    throw std::runtime_error(fmt::format("cannot remove {}", failed.empty()
+    throw InputError(fmt::format("cannot remove {}; check its permissions", failed.empty()
         ? fmt::format("{}: {}", path, std::strerror(errno)) : failed));
   }
   return removed;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -507,7 +508,9 @@ namespace {
 class RunLock {
  public:
   explicit RunLock(const std::string& dir) : fd_(::open((dir + "/.lock").c_str(), O_CREAT | O_RDWR, 0644)) {
-    if (fd_ < 0) throw std::runtime_error("cannot create " + dir + "/.lock");
+    if (fd_ < 0)
+      throw InputError(fmt::format("cannot create {}/.lock ({}); the results root must be writable "
+                                   "(give another --results folder)", dir, std::strerror(errno)));
   }
   ~RunLock() { close(fd_); }
   RunLock(const RunLock&) = delete;
@@ -581,6 +584,9 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       return out;
     }
   }
+  // Temporaries of a writer of this run killed mid-write (we hold its lock now).
+  remove_stale_temporaries(dir);
+  remove_stale_temporaries(dir + "/ckpt");
   // Data parallel: this process holds the run; the other ranks join it now
   // and hear at `tell` whether to train, reuse or give up.
   bool told = false;

@@ -344,6 +344,9 @@ int run(int argc, char** argv) {
   if (vm.count("dry-run")) return 0;
 
   std::filesystem::create_directories(results);
+  // Shared folders: temporaries of processes of this host killed mid-write.
+  for (const char* sub : {"", "/sweeps", "/models", "/tokenizers", "/cache", "/tables", "/slurm"})
+    remove_stale_temporaries(results + sub);
   // The index: one SQLite file that must never be written from two hosts
   // (WAL needs shared memory; network file systems break POSIX locks). Array
   // tasks write their run folders only; whoever reads the index next syncs it.

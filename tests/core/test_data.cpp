@@ -306,11 +306,21 @@ TEST(ImageFolder, DecodesResizesCropsAndCaches) {
   EXPECT_LT(px[0 * 64 + 3 * 8 + 0], px[0 * 64 + 3 * 8 + 7]);
   EXPECT_NEAR(px[2 * 64 + 3 * 8 + 4], 128, 3);
   ASSERT_EQ(std::distance(fs::directory_iterator(root / "cache"), fs::directory_iterator()), 1);
-  // Second load reads the cache: remove the images and it still works.
-  remove_tree(root / "train/dog");
+  // Second load reads the cache: an image overwritten with garbage of the
+  // same size and modification time still loads (it is not decoded again).
+  const auto c_jpeg = root / "train/dog/c.JPEG";
+  const auto size = fs::file_size(c_jpeg);
+  const auto mtime = fs::last_write_time(c_jpeg);
+  std::ofstream(c_jpeg, std::ios::binary) << std::string(size, 'x');
+  fs::last_write_time(c_jpeg, mtime);
   auto again = load_dataset(c, ctx);
   EXPECT_EQ(again.train.pixels, d.train.pixels);
-  EXPECT_EQ(again.classes, 2);  // the cache's, not the one class folder left
+  EXPECT_EQ(again.classes, 2);
+  // The folder changed (an image removed): a new cache, built from the images.
+  fs::remove(c_jpeg);
+  auto fewer = load_dataset(c, ctx);
+  EXPECT_EQ(fewer.train.n, 2);
+  EXPECT_EQ(std::distance(fs::directory_iterator(root / "cache"), fs::directory_iterator()), 2);
   remove_tree(root);
 }
 

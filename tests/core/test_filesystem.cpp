@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 #include <dlfcn.h>
 #include <fmt/core.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "core/atomic_file.hpp"
 #include "core/filesystem.hpp"
 
 using namespace ldae;
@@ -59,4 +61,27 @@ TEST(Filesystem, StdFilesystemComesFromLibstdcxx) {
   ASSERT_NE(info.dli_fname, nullptr);
   EXPECT_NE(std::string(info.dli_fname).find("libstdc++"), std::string::npos)
       << "std::filesystem::status resolves to " << info.dli_fname;
+}
+
+// Temporaries of a writer killed mid-write (its pid gone) on this host are
+// removed; a live process's, another host's and ordinary files are kept.
+TEST(AtomicFile, StaleTemporariesOfDeadWritersAreRemoved) {
+  const std::string dir = fs::temp_directory_path() / fmt::format("ldae-stale-{}", getpid());
+  remove_tree(dir);
+  fs::create_directories(dir);
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);  // a pid that no longer exists
+  const std::string mine = temp_name(dir + "/run.json");  // this (live) process
+  const std::string host = mine.substr(mine.find(".tmp.") + 5, mine.rfind('.', mine.rfind('.') - 1) - mine.find(".tmp.") - 5);
+  const std::string dead = fmt::format("{}/metrics.h5.tmp.{}.{}.0", dir, host, child);
+  const std::string other = fmt::format("{}/run.json.tmp.other.host.{}.3", dir, child);
+  for (const auto& f : {mine, dead, other, dir + "/run.json"}) std::ofstream(f) << "x";
+  EXPECT_EQ(remove_stale_temporaries(dir), 1u);
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_TRUE(fs::exists(mine));
+  EXPECT_TRUE(fs::exists(other));
+  EXPECT_TRUE(fs::exists(dir + "/run.json"));
+  EXPECT_EQ(remove_stale_temporaries(dir + "/absent"), 0u);
+  remove_tree(dir);
 }
