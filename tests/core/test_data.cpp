@@ -12,6 +12,7 @@
 
 #include "core/filesystem.hpp"
 #include "core/data.hpp"
+#include "tests/core/image_files.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
@@ -257,25 +258,16 @@ void write_png(const std::string& path, int w, int h) {
   std::fclose(f);
 }
 void write_jpeg(const std::string& path, int w, int h) {
-  jpeg_compress_struct c;
-  jpeg_error_mgr err;
-  c.err = jpeg_std_error(&err);
-  jpeg_create_compress(&c);
-  FILE* f = std::fopen(path.c_str(), "wb");
-  jpeg_stdio_dest(&c, f);
-  c.image_width = JDIMENSION(w), c.image_height = JDIMENSION(h), c.input_components = 3;
-  c.in_color_space = JCS_RGB;
-  jpeg_set_defaults(&c);
-  jpeg_set_quality(&c, 95, TRUE);
-  jpeg_start_compress(&c, TRUE);
-  auto rgb = ramp(w, h);
-  while (c.next_scanline < c.image_height) {
-    JSAMPROW row = rgb.data() + size_t(c.next_scanline) * w * 3;
-    jpeg_write_scanlines(&c, &row, 1);
-  }
-  jpeg_finish_compress(&c);
-  jpeg_destroy_compress(&c);
-  std::fclose(f);
+  test_images::write_jpeg_pixels(path, w, h, 3, ramp(w, h), JCS_RGB, JCS_YCbCr, -1, 95);
+}
+// An image_folder config over `root` at side x side, its cache under root.
+std::pair<DataConfig, LoadContext> folder_config(const fs::path& root, int side) {
+  DataConfig c;
+  c.name = "image_folder";
+  c.path = root.string();
+  c.pad = 0;
+  c.resolution = side;
+  return {c, LoadContext{0, (root / "cache").string()}};
 }
 }  // namespace
 
@@ -287,12 +279,7 @@ TEST(ImageFolder, DecodesResizesCropsAndCaches) {
   write_png((root / "train/cat/b.png").string(), 20, 30);
   write_jpeg((root / "train/dog/c.JPEG").string(), 16, 16);
   write_png((root / "val/dog/d.png").string(), 24, 24);
-  DataConfig c;
-  c.name = "image_folder";
-  c.path = root.string();
-  c.pad = 0;
-  c.resolution = 8;
-  LoadContext ctx{0, (root / "cache").string()};
+  auto [c, ctx] = folder_config(root, 8);
   auto d = load_dataset(c, ctx);
   EXPECT_EQ(d.classes, 2);
   EXPECT_EQ(d.train.n, 3);
@@ -335,12 +322,7 @@ TEST(ImageFolder, CorruptJpegIsAnErrorNamingItOrSkippedAndCounted) {
     bad.write(reinterpret_cast<const char*>(header), sizeof header);
     bad << "this is not the rest of a JPEG";
   }
-  DataConfig c;
-  c.name = "image_folder";
-  c.path = root.string();
-  c.pad = 0;
-  c.resolution = 4;
-  LoadContext ctx{0, (root / "cache").string()};
+  auto [c, ctx] = folder_config(root, 4);
   try {
     load_dataset(c, ctx);
     FAIL() << "a corrupt JPEG must be an error";
@@ -362,12 +344,7 @@ TEST(ImageFolder, ValFoldersTrainLacksAndLooseValImagesAreErrors) {
   write_png((root / "train/dog/b.png").string(), 8, 8);
   write_png((root / "val/cat/c.png").string(), 8, 8);
   write_png((root / "val/dgo/d.png").string(), 8, 8);
-  DataConfig c;
-  c.name = "image_folder";
-  c.path = root.string();
-  c.pad = 0;
-  c.resolution = 4;
-  LoadContext ctx{0, (root / "cache").string()};
+  auto [c, ctx] = folder_config(root, 4);
   try {
     load_dataset(c, ctx);
     FAIL() << "val/dgo is not a train/ class";

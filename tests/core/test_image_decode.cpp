@@ -17,6 +17,7 @@
 
 #include "core/data.hpp"
 #include "core/filesystem.hpp"
+#include "tests/core/image_files.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
@@ -57,29 +58,10 @@ struct JpegSpec {
 
 // A 16 x 16 JPEG of one colour (`sample`, in the spec's input colour space).
 void write_flat_jpeg(const std::string& path, const JpegSpec& spec, std::vector<uint8_t> sample) {
-  jpeg_compress_struct c;
-  jpeg_error_mgr err;
-  c.err = jpeg_std_error(&err);
-  jpeg_create_compress(&c);
-  FILE* f = std::fopen(path.c_str(), "wb");
-  jpeg_stdio_dest(&c, f);
   const int W = 16, H = 16, K = int(sample.size());
-  c.image_width = W, c.image_height = H, c.input_components = K;
-  c.in_color_space = spec.in;
-  jpeg_set_defaults(&c);
-  jpeg_set_colorspace(&c, spec.file);  // CMYK and YCCK: sets write_Adobe_marker = TRUE
-  c.write_Adobe_marker = spec.adobe_marker;
-  jpeg_set_quality(&c, 100, TRUE);
-  jpeg_start_compress(&c, TRUE);
-  std::vector<uint8_t> row(size_t(W) * K);
-  for (int x = 0; x < W; ++x) std::copy(sample.begin(), sample.end(), row.begin() + x * K);
-  while (c.next_scanline < c.image_height) {
-    JSAMPROW r = row.data();
-    jpeg_write_scanlines(&c, &r, 1);
-  }
-  jpeg_finish_compress(&c);
-  jpeg_destroy_compress(&c);
-  std::fclose(f);
+  std::vector<uint8_t> px(size_t(W) * H * K);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = sample[i % K];
+  test_images::write_jpeg_pixels(path, W, H, K, px, spec.in, spec.file, spec.adobe_marker, 100);
 }
 
 // What a reader sees in the file's header.
