@@ -97,6 +97,7 @@ int run(int argc, char** argv) {
   if (!(sigma >= 0)) throw InputError("--sigma must be >= 0");
   if (figure == "denoise" && run_id_arg.empty())
     throw InputError("--figure denoise needs --run ID, a finished run (ids: run_sweep FILE --dry-run)");
+  check_threads_flag(threads);
   torch::set_num_threads(threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency())));
 
   RunConfig cfg;

@@ -19,8 +19,19 @@ std::string tex_escape(const std::string& s) {
       case '~': o += "\\textasciitilde{}"; break;
       case '^': o += "\\textasciicircum{}"; break;
       case '\\': o += "\\textbackslash{}"; break;
+      case '\n': case '\r': o += ' '; break;
       default: o += c;
     }
+  }
+  return o;
+}
+
+std::string md_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '|') o += "\\|";
+    else if (c == '\n' || c == '\r') o += ' ';
+    else o += c;
   }
   return o;
 }
@@ -96,7 +107,7 @@ std::vector<Table> collect_tables(Store& store, const std::string& filter) {
         row.pending++;
         const std::string status = run ? run->status : "pending";
         row.unfinished[status == "unknown" ? "pending" : status]++;
-        if (run && status == "failed")
+        if (run && (status == "failed" || status == "damaged"))
           row.errors.push_back(fmt::format("seed {} ({}): {}", r.seed, r.run_id,
                                            run->error.empty() ? "no error recorded" : run->error));
       }
@@ -111,7 +122,7 @@ namespace {
 // What a row without a finished run shows: the status of its unfinished
 // runs, the most telling first (a failure before a run still going).
 std::string unfinished_word(const TableRow& r) {
-  for (const char* st : {"failed", "running", "interrupted", "pending"})
+  for (const char* st : {"failed", "damaged", "running", "interrupted", "pending"})
     if (r.unfinished.count(st)) return st;
   return r.unfinished.empty() ? "pending" : r.unfinished.begin()->first;
 }
@@ -181,7 +192,7 @@ struct Column {
 // sweeps), kNN (where measured) and FID (+ its changes) where present.
 std::vector<Column> row_columns(const Table& t) {
   auto pm = [](bool tex) { return tex ? "$\\pm$" : "±"; };
-  auto esc = [](const std::string& s, bool tex) { return tex ? tex_escape(s) : s; };
+  auto esc = [](const std::string& s, bool tex) { return tex ? tex_escape(s) : md_escape(s); };
   std::vector<Column> c = {
       {"#", "\\#", 'r', [](const TableRow& r, bool) { return std::to_string(r.row); }},
       {"row", "row", 'l', [esc](const TableRow& r, bool tex) { return esc(r.label, tex); }},
@@ -245,12 +256,12 @@ std::string to_markdown(const Table& t) {
   if (t.mode == "grid") {
     const Matrix m = matrix_of(t);
     md += "| " + axis_name(t) + " |";
-    for (const auto& c : m.columns) md += " " + c + " |";
+    for (const auto& c : m.columns) md += " " + md_escape(c) + " |";
     md += "\n|---|";
     for (size_t i = 0; i < m.columns.size(); ++i) md += "---|";
     md += "\n";
     for (const auto& g : m.groups) {
-      md += "| " + g + " |";
+      md += "| " + md_escape(g) + " |";
       for (const auto& c : m.columns) {
         auto it = m.cell.find({g, c});
         md += it == m.cell.end() ? " |"
@@ -340,9 +351,8 @@ std::string to_csv(const Table& t) {
     return it == r.paper.end() ? std::string() : fmt::format("{}", it->second);
   };
   for (const auto& r : t.rows) {
-    std::string label = r.label;
-    for (auto& c : label)
-      if (c == '"') c = '\'';
+    std::string label;  // RFC 4180: a quote inside a quoted field is doubled
+    for (char c : r.label) label += c == '"' ? std::string("\"\"") : std::string(1, c);
     auto stat = [](const Stat& s, bool sd) {
       return s.values.empty() ? std::string() : fmt::format("{:.4f}", sd ? s.std() : s.mean());
     };

@@ -62,5 +62,7 @@ std::string to_csv(const Table& t);
 // A cell, label or header as LaTeX text: the ten special characters
 // # $ % & ~ _ ^ \ { } escaped (text mode), so any label compiles.
 std::string tex_escape(const std::string& s);
+// A cell as Markdown table text: '|' escaped, line breaks as spaces.
+std::string md_escape(const std::string& s);
 
 }  // namespace ldae

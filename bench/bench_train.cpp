@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   if (auto rc = parse_flags("bench_train", argc, argv, opts, vm)) return *rc;
   try {
     for (const auto& p : plugins) load_plugin(p, "--plugin");
+    check_threads_flag(threads);
   } catch (const InputError& e) {
     fmt::print(stderr, "bench_train: error: {}\n", e.what());
     return 2;

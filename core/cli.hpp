@@ -13,6 +13,7 @@
 #include <new>
 #include <iostream>
 #include <optional>
+#include <thread>
 
 #include "core/crash_report.hpp"
 #include "core/errors.hpp"
@@ -51,6 +52,14 @@ int guarded_main(const char* program, Body&& body) {
                "this line and the command): {}\n", program, e.what());
     return 3;
   }
+}
+
+// --threads N: 0 (all cores) to 4096, the range train.threads has; more
+// would exhaust the machine's threads before any work starts.
+inline void check_threads_flag(int threads) {
+  if (threads < 0 || threads > 4096)
+    throw InputError(fmt::format("--threads {}: expected 0 (all cores) to 4096; this machine has {} "
+                                 "cores", threads, std::thread::hardware_concurrency()));
 }
 
 // Parse the command line into vm. Returns an exit code when the program is

@@ -16,6 +16,8 @@
 #include "core/errors.hpp"
 #include "core/h5.hpp"
 
+#include <hdf5.h>
+
 namespace ldae {
 namespace fs = std::filesystem;
 
@@ -55,9 +57,36 @@ bool run_lock_held(const std::string& dir) {
   return held;
 }
 
+std::string damage_of(const std::string& dir, const nlohmann::json& run_json) {
+  const std::string status = run_json.value("status", "unknown");
+  if (status != "running" && status != "done" && status != "failed" && status != "interrupted")
+    return fmt::format("run.json has status \"{}\" (expected running, done, failed or interrupted)", status);
+  if (status != "done") return "";
+  const std::string h5 = dir + "/metrics.h5";
+  std::error_code ec;
+  const auto bytes = fs::file_size(h5, ec);
+  if (ec) return "run.json says done but metrics.h5 is missing";
+  if (run_json.contains("metrics_bytes") && run_json["metrics_bytes"].is_number() &&
+      run_json["metrics_bytes"].get<uint64_t>() != bytes)
+    return fmt::format("metrics.h5 is {} bytes, not the {} recorded (truncated or replaced)", bytes,
+                       run_json["metrics_bytes"].get<uint64_t>());
+  if (H5Fis_hdf5(h5.c_str()) <= 0) return "metrics.h5 is not an HDF5 file";
+  return "";
+}
+
 std::string effective_status(const std::string& dir, const nlohmann::json& run_json) {
+  if (!damage_of(dir, run_json).empty()) return "damaged";
   const std::string status = run_json.value("status", "unknown");
   return status == "running" && !run_lock_held(dir) ? "interrupted" : status;
+}
+
+std::string listed_status(const std::string& dir) {
+  try {
+    const auto j = read_run_json(dir);
+    return j.empty() ? "" : effective_status(dir, j);
+  } catch (const InputError&) {
+    return "damaged";
+  }
 }
 
 std::map<std::string, std::vector<MetricPoint>> metric_series(const RunMetrics& m) {
@@ -199,13 +228,14 @@ std::optional<IndexedRun> load_run(const std::string& dir) {
   try {
     r.id = j.value("id", fs::path(dir).filename().string());
     r.status = effective_status(dir, j);
+    if (r.status == "damaged") r.error = damage_of(dir, j) + "; the next run_sweep reruns it";
     r.seed = j.value("seed", int64_t(0));
     r.label = j.value("label", "");
     r.created = j.value("created", "");
     r.updated = j.value("updated", "");
     r.git = j.value("git_commit", "");
     r.host = j.value("host", "");
-    r.error = j.value("error", "");
+    if (r.error.empty()) r.error = j.value("error", "");
     r.wall_s = j.contains("timings") ? j["timings"].value("wall_s", 0.0) : 0.0;
     if (j.contains("params"))
       for (auto& [k, v] : j["params"].items()) out.params[k] = v.get<std::string>();
@@ -275,7 +305,11 @@ size_t Store::rebuild(const std::string& results, std::vector<std::string>* bad)
   std::vector<IndexedRun> runs;
   for (const auto& dir : run_folders(results)) {
     try {
-      if (auto r = load_run(dir)) runs.push_back(std::move(*r));
+      if (auto r = load_run(dir)) {
+        // Indexed as damaged (so tables say so), and named: it needs a rerun.
+        if (bad && r->row.status == "damaged") bad->push_back(dir + ": " + r->row.error);
+        runs.push_back(std::move(*r));
+      }
     } catch (const InputError& e) {
       if (!bad) throw;
       bad->push_back(e.what());

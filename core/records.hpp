@@ -29,8 +29,17 @@ void write_run_json(const std::string& dir, const nlohmann::json& j);
 bool run_lock_held(const std::string& dir);
 // A run's status as every reader shows it (run_sweep's plan, the index,
 // make_tables): run.json's, except that "running" with a free lock (its
-// process was killed) is "interrupted", resumable from its checkpoint.
+// process was killed) is "interrupted", resumable from its checkpoint, and
+// a record damage_of finds fault with is "damaged".
 std::string effective_status(const std::string& dir, const nlohmann::json& run_json);
+// Why a record cannot be trusted, "" when it can: an unknown status, or a
+// done run whose metrics.h5 is missing, not HDF5, or not the size run.json
+// recorded ("metrics_bytes"). effective_status is then "damaged": listed so,
+// indexed without metrics, and rerun by the next run_sweep.
+std::string damage_of(const std::string& dir, const nlohmann::json& run_json);
+// run.json's status for the plan listing: "" when absent, "damaged" when
+// unreadable, else effective_status. Never throws for a bad record.
+std::string listed_status(const std::string& dir);
 
 struct RunMetrics {
   std::vector<std::array<double, 3>> loss;   // (step, loss, lr)

@@ -60,9 +60,7 @@ std::string git_commit() {
 }
 
 std::string run_status(const std::string& results, const std::string& id) {
-  const std::string dir = run_dir(results, id);
-  const auto j = read_run_json(dir);
-  return j.empty() ? "" : effective_status(dir, j);
+  return listed_status(run_dir(results, id));
 }
 
 namespace {
@@ -544,6 +542,9 @@ void add_missing_knn(const RunConfig& cfg, const std::string& dir, const RunCont
   if (f_train.size(0) != train_y.size(0) || f_test.size(0) != test_y.size(0)) return;
   const auto r = run_knn(cfg, f_train, train_y, f_test, test_y, data.classes);
   add_knn_to_metrics_h5(dir, r.top1, r.top5);
+  auto rec = read_run_json(dir);
+  rec["metrics_bytes"] = fs::file_size(dir + "/metrics.h5");
+  write_run_json(dir, rec);
   std::ofstream(dir + "/log.txt", std::ios::app)
       << "[" << now_iso() << "] kNN probe added from the stored features: top-1 " << fmt::format("{:.2f}", r.top1)
       << "% (k = " << cfg.probe.knn_k << ", T = " << cfg.probe.knn_t << ")" << std::endl;
@@ -560,11 +561,28 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   const auto t_start = clk::now();
   const std::string id = run_id(cfg), dir = run_dir(ctx.results, id);
   RunOutcome out;
-  nlohmann::json rec = read_run_json(dir);
+  // A damaged record (unreadable run.json, a truncated metrics.h5) is rerun,
+  // not a reason to stop the sweep: the run folder is rewritten atomically.
+  nlohmann::json rec;
+  std::string damage;
+  try {
+    rec = read_run_json(dir);
+    if (!rec.empty()) damage = damage_of(dir, rec);
+  } catch (const InputError& e) {
+    damage = e.what();
+  }
+  if (!damage.empty()) {
+    fmt::print(stderr, "  damaged record ({}); rerunning it\n", damage);
+    rec = nlohmann::json::object();
+  }
   if (rec.value("status", "") == "done") {
     out.status = RunOutcome::Skipped;
     out.top1 = rec.value("probe_top1", -1.0);
-    add_missing_knn(cfg, dir, ctx, store);
+    try {
+      add_missing_knn(cfg, dir, ctx, store);
+    } catch (const InputError& e) {  // the result stands; the extra probe waits
+      fmt::print(stderr, "  kNN probe not added: {}\n", e.what());
+    }
     return out;
   }
   fs::create_directories(dir);
@@ -577,8 +595,12 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     fmt::print("  another process is training this run; waiting for it\n");
     std::fflush(stdout);
     lock.lock();
-    rec = read_run_json(dir);
-    if (rec.value("status", "") == "done") {
+    try {
+      rec = read_run_json(dir);
+    } catch (const InputError&) {
+      rec = nlohmann::json::object();  // damaged: rerun below
+    }
+    if (rec.value("status", "") == "done" && damage_of(dir, rec).empty()) {
       out.status = RunOutcome::Skipped;
       out.top1 = rec.value("probe_top1", -1.0);
       return out;
@@ -758,6 +780,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     rec["tokenizer_recon_mse"] = metrics.recon_mse;
     rec["timings"]["tokenizer_s"] = fit_s;
     rec["timings"]["probe_s"] = probe_s;
+    rec["metrics_bytes"] = fs::file_size(dir + "/metrics.h5");  // damage_of checks it
     finish("done", "");  // after metrics.h5, so the index gets the curves
     remove_tree(dir + "/ckpt");  // a finished run needs no checkpoint
     out.status = RunOutcome::Done;

@@ -4,6 +4,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -70,6 +71,20 @@ std::vector<int64_t> int_list(const toml::node& n, const std::string& key, const
                          (hint.empty() ? "" : " (did you mean '" + hint + "'?)") + "; expected one of: " + list);
 }
 
+// Sweep and profile names name files (sweeps/<name>.<profile>.json, tables/
+// ...): letters, digits, '_', '-' and '.', not starting with '.', so that no
+// name reaches outside the results root or into a sub-folder.
+std::string file_name_part(const std::string& v, const Origin& where, const std::string& key) {
+  const bool ok = !v.empty() && v.size() <= 100 && v[0] != '.' &&
+                  std::all_of(v.begin(), v.end(), [](char c) {
+                    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+                  });
+  if (!ok)
+    throw config_error(where, key, "\"" + v + "\" names files under the results root: use letters, "
+                                   "digits, '_', '-' and '.' (not first), at most 100, e.g. \"table3\"");
+  return v;
+}
+
 // `seed` is not a run setting in a sweep file: the sweep's seeds list runs
 // every row once per seed, so a single seed key would be overwritten.
 [[noreturn]] void refuse_seed(const Origin& where) {
@@ -100,9 +115,9 @@ Grid parse_grid(const toml::table& t, const std::string& path) {
             Setting v{value_of(e, gkey, path), origin_of(e, path)};
             for (const auto& w : vals)
               if (value_str(w.value) == value_str(v.value))
-                throw config_error(v.origin, gkey, fmt::format("grid value {} is listed twice (line {} "
-                                   "too); each value is one column of the table", value_str(v.value),
-                                   w.origin.line));
+                throw config_error(v.origin, gkey, fmt::format("grid value {} is listed twice{}; each "
+                                   "value is one column of the table", value_str(v.value),
+                                   w.origin.line != v.origin.line ? fmt::format(" (line {} too)", w.origin.line) : ""));
             vals.push_back(v);
           }
           grid.emplace_back(gkey, vals);
@@ -173,6 +188,9 @@ std::string find_sweep_file(const std::string& name) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::is_regular_file(name, ec)) return name;
+  if (fs::is_directory(name, ec))
+    throw InputError(name + ": a folder, not a sweep file; give a .toml file (e.g. " + name +
+                     "/quickstart.toml)");
   const bool bare = name.find('/') == std::string::npos;
   std::vector<std::string> names = {name};
   if (fs::path(name).extension() != ".toml") names.push_back(name + ".toml");
@@ -230,7 +248,7 @@ SweepFile parse_sweep_text(const std::string& text, const std::string& path) {
           unknown(sn, path, skey, {"sweep.name", "sweep.title", "sweep.mode", "sweep.seeds",
                                    "sweep.description", "sweep.plugins"});
         if (!str) throw config_error(origin_of(sn, path), skey, "expected a string");
-        if (skey == "sweep.name") s.name = str->get();
+        if (skey == "sweep.name") s.name = file_name_part(str->get(), origin_of(sn, path), skey);
         if (skey == "sweep.title") s.title = str->get();
         if (skey == "sweep.mode") {
           s.mode = str->get();
@@ -250,7 +268,7 @@ SweepFile parse_sweep_text(const std::string& text, const std::string& path) {
       if (!t) throw config_error(origin_of(node, path), key, "expected tables [profile.NAME]");
       for (const auto& [pk, pn] : *t) {
         auto pt = pn.as_table();
-        const std::string pname(pk.str());
+        const std::string pname = file_name_part(std::string(pk.str()), origin_of(pn, path), "profile");
         if (!pt) throw config_error(origin_of(pn, path), "profile." + pname, "expected a table");
         Overrides o;
         for (const auto& [ek, en] : *pt) {

@@ -4,9 +4,11 @@
 #include <boost/program_options.hpp>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -73,7 +75,8 @@ bool requeue_slurm_task() {
 // Write the sbatch array script for the pending runs and submit it (unless
 // dry_run). Returns the exit code.
 int launch_slurm(const SweepFile& sweep, const std::string& profile, const std::string& file,
-                 const std::vector<PlannedRun>& plan, const std::string& results,
+                 const std::vector<PlannedRun>& plan, const std::vector<PlannedRun>& full_plan,
+                 const std::string& results,
                  const std::vector<std::string>& sets, const std::vector<std::string>& plugins,
                  int threads, SlurmOptions o, bool dry_run) {
   namespace fs = std::filesystem;
@@ -86,6 +89,19 @@ int launch_slurm(const SweepFile& sweep, const std::string& profile, const std::
     fmt::print("every run is done; nothing to submit\n");
     return 0;
   }
+  // #SBATCH lines are not shell words: a value with spaces or shell
+  // characters would be cut or misread there.
+  auto plain = [](const std::string& v, const char* extra) {
+    return std::all_of(v.begin(), v.end(), [&](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || std::strchr(extra, c) != nullptr;
+    });
+  };
+  if (!plain(o.partition, "_-.,"))
+    throw InputError("--partition '" + o.partition + "': expected a Slurm partition name (letters, "
+                     "digits, '_', '-', '.', ',' between several)");
+  if (!plain(fs::absolute(results).string(), "/_-.+=@:,%"))
+    throw InputError("--results " + results + ": the sbatch script's #SBATCH --output line cannot hold "
+                     "this path (spaces or shell characters); use a results folder without them");
   if (!valid_slurm_time(o.time))
     throw InputError("--time '" + o.time + "': expected a Slurm time such as 30, 4:00:00 or 1-12:00:00");
   const std::string prof = profile.empty() ? "default" : profile;
@@ -105,12 +121,12 @@ int launch_slurm(const SweepFile& sweep, const std::string& profile, const std::
   // while the tasks run.
   Store store(root.string() + "/results.db");
   SweepRecord rec{sweep.name, prof, sweep.title, file, sweep.mode, {}};
-  for (const auto& p : plan) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
+  for (const auto& p : full_plan) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
   write_sweep_json(root.string(), rec);
   store.put_sweep(rec);
   fmt::print("wrote {} ({} array tasks, one per pending run)\n", script, pending.size());
   if (dry_run) {
-    fmt::print("--dry-run: not submitted; submit with `sbatch {}`\n", script);
+    fmt::print("--dry-run: not submitted; submit with `sbatch {}`\n", shell_quote(script));
     return 0;
   }
   if (std::system("command -v sbatch > /dev/null 2>&1") != 0)
@@ -172,7 +188,7 @@ void print_registries() {
   line("model.name", backbone_names());
   line("model.preset", {"tiny", "S", "B", "L", "XL"});
   line("probe.name", probe_names());
-  line("probe.features", {"encoder", "raw_pixels"});
+  line("probe.features", {"encoder", "raw_pixels", "untrained_encoder"});
   fmt::print("\nkeys and defaults:\n");
   RunConfig defaults;
   for (const auto& k : config_keys()) fmt::print("  {} = {}\n", k, value_str(get(defaults, k)));
@@ -247,14 +263,16 @@ int run(int argc, char** argv) {
     std::vector<std::string> bad;
     const size_t n = store.rebuild(results, &bad);
     fmt::print("reindexed {} runs from {}/runs\n", n, results);
-    for (const auto& b : bad) fmt::print(stderr, "run_sweep: left out of the index: {}\n", b);
+    for (const auto& b : bad) fmt::print(stderr, "run_sweep: needs attention: {}\n", b);
     return bad.empty() ? 0 : 2;
   }
   if (file.empty()) {
     fmt::print(stderr, "run_sweep: give a sweep file, e.g. run_sweep experiments/quickstart.toml (see --help)\n");
     return 2;
   }
-  if (threads < 0) throw InputError("--threads must be >= 0");
+  check_threads_flag(threads);
+  if (index_mode != "auto" && index_mode != "on" && index_mode != "off")
+    throw InputError("--index '" + index_mode + "': expected auto, on or off");
 
   Overrides cli;
   for (const auto& s : sets) cli.insert(parse_set(s));
@@ -265,6 +283,10 @@ int run(int argc, char** argv) {
   SweepFile sweep = parse_sweep(file);
   for (const auto& [entry, where] : sweep.plugins) require_plugin(entry, file, where);
   auto plan = expand(sweep, profile, cli);  // validates every run before any starts
+  // Ids follow the data's content where a user's folder is read (the data
+  // are loaded now, once; the runs reuse them).
+  const size_t unfingerprinted = attach_data_fingerprints(plan, results, vm.count("dry-run") > 0);
+  const std::vector<PlannedRun> full_plan = plan;  // what the sweep records, whatever --only keeps
   if (!only.empty()) {
     std::vector<PlannedRun> kept;
     for (auto& p : plan)
@@ -272,9 +294,6 @@ int run(int argc, char** argv) {
     if (kept.empty()) throw InputError(fmt::format("--only '{}' matches no row of {}", only, file));
     plan = kept;
   }
-  // Ids follow the data's content where a user's folder is read (the data
-  // are loaded now, once; the runs reuse them).
-  const size_t unfingerprinted = attach_data_fingerprints(plan, results, vm.count("dry-run") > 0);
   if (!run_id_arg.empty()) {
     std::vector<PlannedRun> kept;
     for (auto& p : plan)
@@ -303,11 +322,19 @@ int run(int argc, char** argv) {
              profile.empty() ? "-" : profile, plan.size());
   for (const auto& p : plan) {
     const std::string dir = run_dir(results, p.id);
-    const auto rec = read_run_json(dir);
-    const std::string st = rec.empty() ? "pending" : effective_status(dir, rec);
+    const std::string listed = listed_status(dir), st = listed.empty() ? "pending" : listed;
     fmt::print("  row {:>2}  seed {}  {}  {:<12} {}\n", p.row, p.seed, p.id, st, p.label);
     if (st == "failed")  // why, so the user can fix it before the retry
-      fmt::print("           error: {}\n", rec.value("error", std::string("none recorded")).substr(0, 300));
+      fmt::print("           error: {}\n", read_run_json(dir).value("error", std::string("none recorded")).substr(0, 300));
+    if (st == "damaged") {
+      std::string why;
+      try {
+        why = damage_of(dir, read_run_json(dir));
+      } catch (const InputError& e) {
+        why = e.what();
+      }
+      fmt::print("           damaged: {}; run_sweep reruns it\n", why.substr(0, 300));
+    }
   }
   // Constraints of the config against the data's size (exit 2 before any
   // run starts) and runs too short to train (warnings). A dry run or a
@@ -339,7 +366,7 @@ int run(int argc, char** argv) {
     fmt::print("note: {} run(s) read data that is not there yet: their ids above lack the data's "
                "fingerprint and change once it is\n", unfingerprinted);
   if (launcher == "slurm")
-    return launch_slurm(sweep, profile, file, plan, results, sets, plugins, threads, slurm,
+    return launch_slurm(sweep, profile, file, plan, full_plan, results, sets, plugins, threads, slurm,
                         vm.count("dry-run") > 0);
   if (vm.count("dry-run")) return 0;
 
@@ -350,8 +377,6 @@ int run(int argc, char** argv) {
   // The index: one SQLite file that must never be written from two hosts
   // (WAL needs shared memory; network file systems break POSIX locks). Array
   // tasks write their run folders only; whoever reads the index next syncs it.
-  if (index_mode != "auto" && index_mode != "on" && index_mode != "off")
-    throw InputError("--index '" + index_mode + "': expected auto, on or off");
   const char* index_env = std::getenv("LDAE_INDEX");
   const bool write_index = index_mode == "on" ||
                            (index_mode == "auto" && !std::getenv("SLURM_ARRAY_TASK_ID") &&
@@ -362,8 +387,10 @@ int run(int argc, char** argv) {
     sync_index(*store, results, "run_sweep");
   }
   SweepRecord rec{sweep.name, profile.empty() ? "default" : profile, sweep.title, file, sweep.mode, {}};
-  for (const auto& p : plan) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
-  if (only.empty() && run_id_arg.empty()) {  // a partial run must not shrink the recorded sweep
+  for (const auto& p : full_plan) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
+  // The whole plan is recorded (--only runs part of it; the table shows the
+  // rest pending), except by Slurm array tasks: their launcher recorded it.
+  if (run_id_arg.empty()) {
     write_sweep_json(results, rec);  // the truth; the index follows when it can
     try {
       if (store) store->put_sweep(rec);
@@ -438,7 +465,7 @@ int run(int argc, char** argv) {
     if (!run_one(p, unused)) return requeued ? 0 : 130;
   sweep_end.code = kSweepDone;
   fmt::print("\nsweep {}: {} runs, {} failed; tables: make_tables --results {} --sweep {}\n",
-             sweep.name, plan.size(), failed, results, sweep.name);
+             sweep.name, plan.size(), failed, shell_quote(results), sweep.name);
   return failed ? 1 : 0;
 }
 }  // namespace

@@ -2,7 +2,7 @@
 # Fault suite (issue 14), on the synthetic smoke sweep (a run takes ~0.5 s):
 #  A. 8 concurrent run_sweep on one results root: all exit 0, each run trained once.
 #  B. a truncated metrics.h5: --reindex keeps the other runs and the sweep, names
-#     the bad folder, exits 2.
+#     the bad folder (indexed "damaged"), exits 2; the next sweep reruns it alone.
 #  C. the index write-locked by another process through a whole sweep: the
 #     runs finish done (exit 0) and the next make_tables indexes them.
 #  D. a full disk (a 3 MiB tmpfs when this may mount, else ulimit -f): exit 2
@@ -45,10 +45,16 @@ truncate -s 100 "$bad/metrics.h5"
 "$rs" --reindex --results "$d/a" > "$d/b.txt" 2>&1; rc=$?
 cat "$d/b.txt"
 [ $rc -eq 2 ] || fail "--reindex exit $rc, expected 2"
-grep -q "$(basename "$bad")/metrics.h5: unreadable" "$d/b.txt" || fail "the bad folder is not named"
-[ "$(sqlite3 "$d/a/results.db" 'SELECT count(*) FROM runs')" -eq 11 ] || fail "11 runs expected in the index"
+grep -q "$(basename "$bad"): metrics.h5 is 100 bytes, not the" "$d/b.txt" || fail "the bad folder is not named"
+[ "$(sqlite3 "$d/a/results.db" "SELECT count(*) FROM runs WHERE status = 'done'")" -eq 11 ] || fail "11 done runs expected in the index"
+[ "$(sqlite3 "$d/a/results.db" "SELECT count(*) FROM runs WHERE status = 'damaged'")" -eq 1 ] || fail "the damaged run is not indexed as damaged"
 [ "$(sqlite3 "$d/a/results.db" 'SELECT count(*) FROM sweep_rows')" -eq 12 ] || fail "the sweep's 12 rows expected"
-echo "ok: 11 runs and the sweep indexed, the bad folder named"
+# The damaged run is listed as such and rerun; the sweep goes on.
+"$rs" "$d/sweep.toml" --results "$d/a" --dry-run > "$d/b2.txt" 2>&1 || { cat "$d/b2.txt"; fail "--dry-run over a damaged run"; }
+grep -q ' damaged ' "$d/b2.txt" || fail "the truncated run is not listed damaged"
+"$rs" "$d/sweep.toml" --results "$d/a" --threads 1 > "$d/b3.txt" 2>&1 || { cat "$d/b3.txt"; fail "the sweep stopped at a damaged run"; }
+grep -q 'damaged record' "$d/b3.txt" && [ "$(grep -c 'done earlier' "$d/b3.txt")" -eq 11 ] || fail "the damaged run was not rerun alone"
+echo "ok: 11 runs and the sweep indexed, the bad folder named; then listed damaged and rerun"
 
 echo "== C: the index locked through a whole sweep"
 mkdir -p "$d/c"

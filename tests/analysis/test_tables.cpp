@@ -171,3 +171,16 @@ TEST(Tables, LatexTableCompilesWithPdflatex) {
   EXPECT_TRUE(fs::exists(dir + "/t.pdf"));
   remove_tree(dir);
 }
+
+// Labels with the tables' own syntax: Markdown pipes and line breaks, CSV
+// quotes (RFC 4180: doubled).
+TEST(Tables, MarkdownAndCsvEscapeOddLabels) {
+  EXPECT_EQ(md_escape("a | b\nc"), "a \\| b c");
+  auto store = index_of("odd", "independent", {{0, 60, {50}}});
+  SweepRecord s = store->sweeps().at(0);
+  s.rows[0].label = "a | b, \"c\"";
+  store->put_sweep(s);
+  const auto t = collect_tables(*store).at(0);
+  EXPECT_NE(to_markdown(t).find("| a \\| b, \"c\" |"), std::string::npos) << to_markdown(t);
+  EXPECT_NE(to_csv(t).find("1,\"a | b, \"\"c\"\"\",50.0000"), std::string::npos) << to_csv(t);
+}

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "core/filesystem.hpp"
 #include "core/errors.hpp"
@@ -175,6 +176,38 @@ TEST(Store, RunningWithAFreeLockIsInterrupted) {
   EXPECT_EQ(s.sync(dir), 1u);  // same run.json, new status
   EXPECT_EQ(s.run("r1")->status, "interrupted");
   EXPECT_EQ(s.sync(dir), 0u);
-  for (const auto& st : {"done", "failed", "interrupted"})
+  for (const auto& st : {"failed", "interrupted"})  // (done needs its metrics.h5: see below)
     EXPECT_EQ(effective_status(run, {{"status", st}}), st);
+}
+
+// A record that cannot be trusted reads as "damaged" (listed, indexed without
+// metrics, rerun): metrics.h5 truncated below the size run.json recorded, not
+// HDF5 at all, or missing; an unknown status; an unreadable run.json.
+TEST(Store, DamagedRecordsAreListedAsDamaged) {
+  auto dir = temp_dir("damaged");
+  auto run = run_dir(dir, "r1");
+  fs::create_directories(run);
+  RunMetrics m;
+  m.top1 = 50;
+  write_metrics_h5(run, m);
+  nlohmann::json rec = {{"id", "r1"}, {"status", "done"}, {"metrics_bytes", fs::file_size(run + "/metrics.h5")}};
+  write_run_json(run, rec);
+  EXPECT_EQ(effective_status(run, rec), "done");
+  fs::resize_file(run + "/metrics.h5", fs::file_size(run + "/metrics.h5") - 10);
+  EXPECT_EQ(effective_status(run, rec), "damaged");
+  EXPECT_NE(damage_of(run, rec).find("not the"), std::string::npos) << damage_of(run, rec);
+  rec.erase("metrics_bytes");  // records written before the size was kept: HDF5 signature
+  std::ofstream(run + "/metrics.h5") << "not hdf5";
+  EXPECT_EQ(damage_of(run, rec), "metrics.h5 is not an HDF5 file");
+  fs::remove(run + "/metrics.h5");
+  EXPECT_EQ(effective_status(run, rec), "damaged");
+  EXPECT_EQ(effective_status(run, {{"status", "weird"}}), "damaged");
+  Store s(dir + "/results.db");
+  write_run_json(run, rec);
+  EXPECT_EQ(s.sync(dir), 1u);  // indexed, as damaged, with why
+  EXPECT_EQ(s.run("r1")->status, "damaged");
+  EXPECT_NE(s.run("r1")->error.find("missing"), std::string::npos);
+  std::ofstream(run + "/run.json") << "{ not json";
+  EXPECT_EQ(listed_status(run), "damaged");
+  EXPECT_EQ(listed_status(run_dir(dir, "absent")), "");
 }

@@ -224,7 +224,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[sweep]\nname = \"x\"\n[profile.tiny]\n[[row]]\nlabel = \"a\"\nprofile.tiny.seed = 5\n",
                 "bad.toml:6: key 'seed'"},
         BadCase{"[sweep]\nname = \"x\"\nmode = \"grid\"\n[grid]\nseed = [1, 2]\n",
-                "bad.toml:5: key 'seed'"}));
+                "bad.toml:5: key 'seed'"},
+        BadCase{"[sweep]\nname = \"x\"\nmode = \"grid\"\n[grid]\ntokenizer.d = [2, 2]\n",
+                "bad.toml:5: key 'tokenizer.d': grid value 2 is listed twice; each"},
+        // Names become file names under the results root: nothing outside it.
+        BadCase{"[sweep]\nname = \"../../evil\"\n[[row]]\nlabel = \"a\"\n",
+                "bad.toml:2: key 'sweep.name': \"../../evil\" names files under the results root"},
+        BadCase{"[sweep]\nname = \"a/b\"\n[[row]]\nlabel = \"a\"\n", "bad.toml:2: key 'sweep.name'"},
+        BadCase{"[sweep]\nname = \"x\"\n[profile.\"t/../y\"]\n[[row]]\nlabel = \"a\"\n",
+                "bad.toml:3: key 'profile'"}));
 
 // --set seed=N runs every row with that seed alone; not an integer: error.
 TEST(Sweep, SetSeedReplacesTheSweepSeeds) {
