@@ -142,6 +142,9 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
       return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
     };
     write_metrics_h5(dir, old, flat(ftr), flat(fte), uint64_t(ftr.size(1)));
+    auto rec = read_run_json(dir);  // older records kept no metrics_bytes either
+    rec.erase("metrics_bytes");
+    write_run_json(dir, rec);
     store.db().exec("DELETE FROM metrics WHERE name LIKE 'probe.knn%' AND run_id = '" + plan[1].id +
                     "'");  // as an older index had it
     ASSERT_TRUE(store.metric(plan[1].id, "probe.knn_top1").empty());
