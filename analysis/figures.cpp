@@ -157,6 +157,11 @@ DenoisePanels denoise_panels(const RunConfig& cfg, DiT& model, const Tokenizer& 
       case Target::CleanLatent: estimate = tok.decode(out); break;
       case Target::CleanImage:
       case Target::OriginalImage: estimate = tok.from_patch_space(out, int(C), int(H), int(W)); break;
+      case Target::Velocity: {  // z = g x0 + sg eps, v = g' x0 + sg' eps: solve for x0
+        const double dg = sch.dgamma.at(t), ds = sch.dsigma.at(t);
+        estimate = tok.decode((ds * zt - sg * out) / (ds * g - sg * dg));
+        break;
+      }
     }
     noisy.push_back(tok.decode(zt));
     pred.push_back(estimate);

@@ -442,13 +442,25 @@ void validate(const RunConfig& c, const std::string& where) {
   if (c.eval.fid_samples == 1)
     fail("eval.fid_samples", "FID fits a Gaussian (mean and covariance) to the samples: it needs at "
                              "least 2; use eval.fid_samples >= 2 (0 turns generation off)");
+  if (c.objective.target == "velocity") {
+    // SiT: v = d gamma/ds z0 + d sigma/ds eps needs the schedule's derivatives
+    // and the interpolant itself as input (z_s = gamma_s z0 + sigma_s eps).
+    if (c.noise.schedule != "linear_interp" && c.noise.schedule != "gvp")
+      fail("objective.target", "the velocity target needs an interpolant with known derivatives: "
+                               "noise.schedule = \"linear_interp\" or \"gvp\", not \"" + c.noise.schedule + "\"");
+    if (c.objective.space != "latent" || !c.objective.input_scaling)
+      fail("objective.target", "the velocity target is defined for the latent interpolant: "
+                               "objective.space = \"latent\" with objective.input_scaling = true");
+  }
   if (c.eval.fid_samples > 0) {
     if (c.objective.space != "latent" || !c.objective.input_scaling ||
-        (c.objective.target != "eps" && c.objective.target != "clean_latent"))
+        (c.objective.target != "eps" && c.objective.target != "clean_latent" &&
+         c.objective.target != "velocity"))
       fail("eval.fid_samples", "generation needs a latent-space model with input scaling that "
-                               "predicts eps or clean_latent (Table 1 settings)");
-    if (c.noise.schedule != "ddpm_linear" && c.noise.schedule != "linear_gamma2" &&
-        c.noise.schedule != "cosine" && c.noise.schedule != "edm_lognormal")
+                               "predicts eps, clean_latent (Table 1 settings) or velocity (SiT)");
+    if (c.objective.target != "velocity" && c.noise.schedule != "ddpm_linear" &&
+        c.noise.schedule != "linear_gamma2" && c.noise.schedule != "cosine" &&
+        c.noise.schedule != "edm_lognormal")
       fail("eval.fid_samples", "the samplers need a variance-preserving schedule (ddpm_linear, "
                                "linear_gamma2, cosine or edm_lognormal), not '" + c.noise.schedule + "'");
     if (c.eval.sample_steps > c.noise.T)

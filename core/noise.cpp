@@ -61,6 +61,32 @@ Schedule cosine(const NoiseConfig& c) {
   return variance_preserving("cosine", c.T, g2);
 }
 
+Schedule linear_interp(const NoiseConfig& c) {
+  const int T = c.T;
+  Schedule s{"linear_interp", T, std::vector<double>(T + 1), std::vector<double>(T + 1),
+             std::vector<double>(T + 1, -1.0), std::vector<double>(T + 1, 1.0)};
+  for (int t = 0; t <= T; ++t) {
+    s.gamma[t] = 1.0 - double(t) / T;
+    s.sigma[t] = double(t) / T;
+  }
+  return s;
+}
+
+Schedule gvp(const NoiseConfig& c) {
+  const int T = c.T;
+  const double half_pi = 1.57079632679489661923;
+  Schedule s{"gvp", T, std::vector<double>(T + 1), std::vector<double>(T + 1), std::vector<double>(T + 1),
+             std::vector<double>(T + 1)};
+  for (int t = 0; t <= T; ++t) {
+    const double a = half_pi * double(t) / T;
+    s.gamma[t] = t == T ? 0.0 : std::cos(a);  // exactly 0 at s = 1
+    s.sigma[t] = std::sin(a);
+    s.dgamma[t] = -half_pi * std::sin(a);
+    s.dsigma[t] = half_pi * std::cos(a);
+  }
+  return s;
+}
+
 double normal_quantile(double p) {
   double lo = -40.0, hi = 40.0;
   for (int i = 0; i < 200 && hi - lo > 1e-15; ++i) {

@@ -14,6 +14,10 @@ struct Schedule {
   int T = 0;
   std::vector<double> gamma;  // (T + 1,) gamma[t]
   std::vector<double> sigma;  // (T + 1,) sigma[t]
+  // SiT's interpolants (continuous time s = t / T in [0, 1]): d gamma / ds
+  // and d sigma / ds at each t, which the velocity target needs; empty for
+  // schedules without them.
+  std::vector<double> dgamma, dsigma;
 };
 
 // DDPM "linear beta": beta_s linear from 1e-4 to 0.02 over s = 1..T,
@@ -36,6 +40,14 @@ Schedule cosine(const NoiseConfig& c);
 Schedule edm_lognormal(const NoiseConfig& c);
 // Phi^-1, the standard normal quantile (bisection on std::erf, to ~1e-15).
 double normal_quantile(double p);
+
+// SiT's linear interpolant (Ma et al. 2024, "SiT", Sec. 3): gamma = 1 - s,
+// sigma = s for s = t / T; d gamma / ds = -1, d sigma / ds = 1.
+Schedule linear_interp(const NoiseConfig& c);
+// SiT's generalised variance-preserving interpolant: gamma = cos(pi s / 2),
+// sigma = sin(pi s / 2); d gamma / ds = -pi/2 sin(pi s / 2), d sigma / ds =
+// pi/2 cos(pi s / 2).
+Schedule gvp(const NoiseConfig& c);
 
 // Build the schedule named c.schedule (registry in core/registry.cpp).
 Schedule make_schedule(const NoiseConfig& c);

@@ -20,14 +20,18 @@ torch::Tensor network_input(const Objective& o, const torch::Tensor& zt, const t
 
 torch::Tensor loss_weight(const Objective& o, const torch::Tensor& gamma,
                           const torch::Tensor& sigma) {
-  if (o.target == Target::Eps) return torch::ones_like(gamma);
+  if (o.target == Target::Eps || o.target == Target::Velocity) return torch::ones_like(gamma);
   if (o.input_scaling) return gamma * gamma;
   return 1.0 / (1.0 + sigma * sigma);
 }
 
 torch::Tensor target_of(const Objective& o, const torch::Tensor& x, const torch::Tensor& z0,
-                        const torch::Tensor& eps, const torch::Tensor& V) {
+                        const torch::Tensor& eps, const torch::Tensor& V, const torch::Tensor& dgamma,
+                        const torch::Tensor& dsigma) {
   switch (o.target) {
+    case Target::Velocity:
+      TORCH_CHECK(dgamma.defined() && dsigma.defined(), "the velocity target needs d gamma/ds and d sigma/ds");
+      return dgamma.view({-1, 1, 1}) * z0 + dsigma.view({-1, 1, 1}) * eps;
     case Target::Eps: return eps;
     case Target::CleanLatent: return z0;
     case Target::CleanImage: return torch::matmul(z0, V);  // V^T V x'

@@ -10,7 +10,7 @@
 
 namespace ldae {
 
-enum class Target { Eps, CleanLatent, CleanImage, OriginalImage };
+enum class Target { Eps, CleanLatent, CleanImage, OriginalImage, Velocity };
 Target parse_target(const std::string& name);
 
 struct Objective {
@@ -26,13 +26,16 @@ torch::Tensor noisy_latent(const Objective& o, const torch::Tensor& z0, const to
                            const torch::Tensor& gamma, const torch::Tensor& sigma);
 // Network input: z_t, or V^T z_t (B, L, D) in image space.
 torch::Tensor network_input(const Objective& o, const torch::Tensor& zt, const torch::Tensor& V);
-// Per-sample loss weight lambda_t (B,): eps -> 1; clean targets -> gamma^2
+// Per-sample loss weight lambda_t (B,): eps and velocity (SiT) -> 1; clean targets -> gamma^2
 // with input scaling, 1 / (1 + sigma^2) without (Table 3 rows 2-3).
 torch::Tensor loss_weight(const Objective& o, const torch::Tensor& gamma,
                           const torch::Tensor& sigma);
-// Regression target: eps (B,L,d); z0 (B,L,d); V^T V x' (B,L,D); x' (B,L,D).
+// Regression target: eps (B,L,d); z0 (B,L,d); V^T V x' (B,L,D); x' (B,L,D);
+// velocity (B,L,d) = d gamma/ds z0 + d sigma/ds eps (SiT, eq. 5: the time
+// derivative of z_s = gamma_s z0 + sigma_s eps), dgamma and dsigma (B,).
 torch::Tensor target_of(const Objective& o, const torch::Tensor& x, const torch::Tensor& z0,
-                        const torch::Tensor& eps, const torch::Tensor& V);
+                        const torch::Tensor& eps, const torch::Tensor& V,
+                        const torch::Tensor& dgamma = {}, const torch::Tensor& dsigma = {});
 // Output width per token the network must produce: d or D.
 int64_t output_dim(const Objective& o, int64_t d, int64_t D);
 // Per-component weights w (D,) for original_image: 1 for i < d, else

@@ -62,6 +62,7 @@ const std::map<std::string, Schedule (*)(const NoiseConfig&)>& schedules() {
       {"ddpm_linear", ddpm_linear}, {"linear_gamma2", linear_gamma2},
       {"linear_sigma", linear_sigma}, {"single_sigma", single_sigma},
       {"cosine", cosine}, {"edm_lognormal", edm_lognormal},
+      {"linear_interp", linear_interp}, {"gvp", gvp},
   };
   return m;
 }
@@ -72,6 +73,7 @@ const std::map<std::string, Target>& targets() {
       {"clean_latent", Target::CleanLatent},
       {"clean_image", Target::CleanImage},
       {"original_image", Target::OriginalImage},
+      {"velocity", Target::Velocity},
   };
   return m;
 }

@@ -745,7 +745,8 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
         rec["eval_fid"] = metrics.fid;
         rec["timings"]["eval_s"] = secs_since(t_gen);
         log(fmt::format("FID {:.3f} ({} samples, {} {} steps, features: {}) in {:.1f} s", metrics.fid,
-                        std::min<int64_t>(cfg.eval.fid_samples, test_img.size(0)), cfg.eval.sampler,
+                        std::min<int64_t>(cfg.eval.fid_samples, test_img.size(0)),
+                        cfg.objective.target == "velocity" ? "Heun ODE" : cfg.eval.sampler,
                         cfg.eval.sample_steps, net->describe(), secs_since(t_gen)));
       }
     }

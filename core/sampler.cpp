@@ -30,12 +30,48 @@ torch::Tensor ddim_step(const torch::Tensor& zt, const torch::Tensor& eps, doubl
   return s > 0 ? out + s * noise : out;
 }
 
+torch::Tensor integrate_velocity(torch::Tensor z, int T, int steps, bool heun,
+                                 const std::function<torch::Tensor(const torch::Tensor&, int64_t)>& v) {
+  steps = std::max(1, std::min(steps, T));
+  int64_t t = T;
+  for (int k = 1; k <= steps; ++k) {
+    check_stop("sampling");
+    const int64_t tn = int64_t(std::llround(double(T) * (1.0 - double(k) / steps)));
+    const double h = double(tn - t) / T;  // ds < 0
+    const auto vt = v(z, t);
+    auto pred = z + h * vt;
+    z = heun && tn > 0 ? z + 0.5 * h * (vt + v(pred, tn)) : pred;
+    t = tn;
+  }
+  return z;
+}
+
 torch::Tensor sample_latents(DiT& model, const Schedule& s, const Objective& o, int64_t L,
                              int64_t d, const SampleOptions& opt, torch::Device device) {
   if (o.image_space || !o.input_scaling ||
-      (o.target != Target::Eps && o.target != Target::CleanLatent))
-    throw InputError("sampling needs a latent-space model with input scaling that predicts eps "
-                     "or the clean latent");
+      (o.target != Target::Eps && o.target != Target::CleanLatent && o.target != Target::Velocity))
+    throw InputError("sampling needs a latent-space model with input scaling that predicts eps, "
+                     "the clean latent or the velocity");
+  if (o.target == Target::Velocity) {  // SiT: the probability-flow ODE, Heun
+    torch::NoGradGuard ng;
+    const bool was_training = model->is_training();
+    model->eval();
+    auto gen = at::detail::createCPUGenerator(opt.seed);
+    std::vector<torch::Tensor> out;
+    for (int64_t i0 = 0; i0 < opt.n; i0 += opt.batch) {
+      const int64_t B = std::min(opt.batch, opt.n - i0);
+      torch::Tensor y;
+      if (opt.classes > 0) y = (torch::arange(i0, i0 + B) % opt.classes).to(device);
+      auto velocity = [&](const torch::Tensor& z, int64_t t) {
+        auto tt = torch::full({B}, double(t), torch::dtype(torch::kFloat32).device(device));
+        return model->forward(z, tt, y).to(torch::kFloat32);
+      };
+      out.push_back(integrate_velocity(torch::randn({B, L, d}, gen).to(device), s.T, opt.steps,
+                                       /*heun=*/true, velocity).cpu());
+    }
+    if (was_training) model->train();
+    return torch::cat(out);
+  }
   torch::NoGradGuard ng;
   const bool was_training = model->is_training();
   model->eval();

@@ -1,10 +1,12 @@
 // Samplers for the generative rows of Table 1: DDIM (eta = 0) and DDPM
 // ancestral sampling (eta = 1) on a respaced subsequence of the T-step
 // schedule, for variance-preserving schedules (gamma^2 + sigma^2 = 1) and
-// models that predict eps or the clean latent.
+// models that predict eps or the clean latent; and SiT's Heun ODE sampler for
+// models that predict the velocity of an interpolant (linear_interp, gvp).
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 #include "core/dit.hpp"
@@ -26,6 +28,13 @@ std::vector<int64_t> respaced_timesteps(const Schedule& s, int steps);
 torch::Tensor ddim_step(const torch::Tensor& zt, const torch::Tensor& eps, double gamma_t,
                         double sigma_t, double gamma_n, double sigma_n, double eta,
                         const torch::Tensor& noise);
+
+// SiT's ODE sampler for velocity models: dz/ds = v(z, s), from z at s = 1
+// (pure noise, t = T) to s = 0 on `steps` even steps of t, Heun's method
+// (Euler predictor, trapezoidal corrector; the last step to s = 0 is Euler,
+// as in SiT's sampler) or Euler. v(z, t) gives the velocity at integer t.
+torch::Tensor integrate_velocity(torch::Tensor z, int T, int steps, bool heun,
+                                 const std::function<torch::Tensor(const torch::Tensor&, int64_t)>& v);
 
 struct SampleOptions {
   int64_t n = 16;

@@ -159,6 +159,10 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
   const auto V = to_dev(data.V), V_full = to_dev(data.V_full);
   const auto gammas = torch::tensor(schedule_.gamma, torch::kFloat64).to(torch::kFloat32).to(device_);
   const auto sigmas = torch::tensor(schedule_.sigma, torch::kFloat64).to(torch::kFloat32).to(device_);
+  // SiT's interpolants: the derivatives the velocity target needs.
+  const bool velocity = objective_.target == Target::Velocity;
+  const auto dgammas = velocity ? torch::tensor(schedule_.dgamma, torch::kFloat64).to(torch::kFloat32).to(device_) : torch::Tensor();
+  const auto dsigmas = velocity ? torch::tensor(schedule_.dsigma, torch::kFloat64).to(torch::kFloat32).to(device_) : torch::Tensor();
   const bool need_x = objective_.target == Target::OriginalImage;
   // Where the prepared latents live: on the device when they fit (indexing
   // then happens there), else on the host, copied per batch.
@@ -234,7 +238,9 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
                    gamma,
                    sigma,
                    network_input(objective_, noisy_latent(objective_, z0, eps, gamma, sigma), V),
-                   target_of(objective_, x, z0, eps, V),
+                   target_of(objective_, x, z0, eps, V,
+                             velocity ? dgammas.index_select(0, t) : torch::Tensor(),
+                             velocity ? dsigmas.index_select(0, t) : torch::Tensor()),
                    loss_weight(objective_, gamma, sigma),
                    {}};
     for (const auto& h : plugin_hooks()) {  // plugin axes: corrupt, then re-target

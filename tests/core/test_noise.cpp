@@ -71,7 +71,7 @@ TEST(Schedule, CosineMatchesClosedFormAwayFromTheEnd) {
 
 TEST(Schedule, RegistryBuildsEveryName) {
   for (const char* name : {"ddpm_linear", "linear_gamma2", "linear_sigma", "single_sigma", "cosine",
-                           "edm_lognormal"}) {
+                           "edm_lognormal", "linear_interp", "gvp"}) {
     NoiseConfig c;
     c.schedule = name;
     auto s = make_schedule(c);
@@ -101,4 +101,27 @@ TEST(Schedule, EdmLognormalGivesLogNormalSigmasUnderUniformT) {
   EXPECT_NEAR(below / 1000.0, 0.8413, 0.002);
   // The median step carries EDM's median sigma exp(p_mean).
   EXPECT_NEAR(0.5 * (s.sigma[500] / s.gamma[500] + s.sigma[501] / s.gamma[501]), std::exp(-1.2), 1e-3);
+}
+
+// SiT's interpolants (Ma et al. 2024, Sec. 3) against their formulas, and
+// their derivatives against central finite differences in s = t / T.
+TEST(Schedule, SitInterpolantsAndTheirDerivatives) {
+  NoiseConfig c;
+  c.T = 1000;
+  const auto lin = linear_interp(c), g = gvp(c);
+  EXPECT_DOUBLE_EQ(lin.gamma[250], 0.75);
+  EXPECT_DOUBLE_EQ(lin.sigma[250], 0.25);
+  EXPECT_DOUBLE_EQ(lin.gamma[1000], 0.0);
+  EXPECT_NEAR(g.gamma[500], std::sqrt(0.5), 1e-15);
+  EXPECT_NEAR(g.sigma[500], std::sqrt(0.5), 1e-15);
+  EXPECT_EQ(g.gamma[1000], 0.0);
+  for (int t : {1, 250, 500, 999})
+    EXPECT_NEAR(g.gamma[t] * g.gamma[t] + g.sigma[t] * g.sigma[t], 1.0, 1e-12);  // variance preserving
+  for (const Schedule* s : {&lin, &g})
+    for (int t : {10, 300, 700, 990}) {
+      EXPECT_NEAR(s->dgamma[t], (s->gamma[t + 1] - s->gamma[t - 1]) * c.T / 2, 1e-5) << s->name << " t " << t;
+      EXPECT_NEAR(s->dsigma[t], (s->sigma[t + 1] - s->sigma[t - 1]) * c.T / 2, 1e-5) << s->name << " t " << t;
+    }
+  c.schedule = "gvp";
+  EXPECT_EQ(make_schedule(c).name, "gvp");
 }

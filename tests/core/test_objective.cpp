@@ -1,6 +1,7 @@
 // Each objective's input, target and weight against the formulas of Table 3.
 #include <gtest/gtest.h>
 
+#include "core/noise.hpp"
 #include "core/objective.hpp"
 
 using namespace ldae;
@@ -101,4 +102,25 @@ TEST(Objective, PlainLossIsWeightedMse) {
   auto pred = torch::zeros({2, 1, 2}), target = torch::ones({2, 1, 2});
   auto loss = objective_loss(o, pred, target, torch::tensor({1.0f, 3.0f}), torch::Tensor(), 2);
   EXPECT_NEAR(loss.item<double>(), 2.0, 1e-6);  // mean(1 x 1, 3 x 1)
+}
+
+// SiT's velocity target: v = d gamma/ds z0 + d sigma/ds eps (eq. 5), the time
+// derivative of the interpolant itself; weight 1; width d.
+TEST(Objective, VelocityIsTheInterpolantsTimeDerivative) {
+  auto b = batch();
+  Objective o;
+  o.target = Target::Velocity;
+  auto dg = torch::tensor({-1.0f, -0.5f, 0.0f}), ds = torch::tensor({1.0f, 2.0f, 0.25f});
+  auto v = target_of(o, b.x, b.z0, b.eps, b.V, dg, ds);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(torch::allclose(v[i], dg[i].item<float>() * b.z0[i] + ds[i].item<float>() * b.eps[i]));
+  EXPECT_TRUE(torch::allclose(loss_weight(o, b.gamma, b.sigma), torch::ones({3})));
+  EXPECT_EQ(output_dim(o, 2, 6), 2);
+  // linear_interp: (z_{s+h} - z_s) / h = -z0 + eps = v, exactly.
+  NoiseConfig c;
+  const auto s = linear_interp(c);
+  auto z = [&](int t) { return s.gamma[t] * b.z0 + s.sigma[t] * b.eps; };
+  auto v1 = target_of(o, b.x, b.z0, b.eps, b.V, torch::full({3}, s.dgamma[400]), torch::full({3}, s.dsigma[400]));
+  EXPECT_TRUE(torch::allclose(v1, (z(401) - z(400)) * double(c.T), 1e-3, 1e-3));
+  EXPECT_THROW(target_of(o, b.x, b.z0, b.eps, b.V), c10::Error);  // no derivatives given
 }
