@@ -52,26 +52,6 @@ torch::Tensor sample_latents(DiT& model, const Schedule& s, const Objective& o, 
       (o.target != Target::Eps && o.target != Target::CleanLatent && o.target != Target::Velocity))
     throw InputError("sampling needs a latent-space model with input scaling that predicts eps, "
                      "the clean latent or the velocity");
-  if (o.target == Target::Velocity) {  // SiT: the probability-flow ODE, Heun
-    torch::NoGradGuard ng;
-    const bool was_training = model->is_training();
-    model->eval();
-    auto gen = at::detail::createCPUGenerator(opt.seed);
-    std::vector<torch::Tensor> out;
-    for (int64_t i0 = 0; i0 < opt.n; i0 += opt.batch) {
-      const int64_t B = std::min(opt.batch, opt.n - i0);
-      torch::Tensor y;
-      if (opt.classes > 0) y = (torch::arange(i0, i0 + B) % opt.classes).to(device);
-      auto velocity = [&](const torch::Tensor& z, int64_t t) {
-        auto tt = torch::full({B}, double(t), torch::dtype(torch::kFloat32).device(device));
-        return model->forward(z, tt, y).to(torch::kFloat32);
-      };
-      out.push_back(integrate_velocity(torch::randn({B, L, d}, gen).to(device), s.T, opt.steps,
-                                       /*heun=*/true, velocity).cpu());
-    }
-    if (was_training) model->train();
-    return torch::cat(out);
-  }
   torch::NoGradGuard ng;
   const bool was_training = model->is_training();
   model->eval();
@@ -83,13 +63,20 @@ torch::Tensor sample_latents(DiT& model, const Schedule& s, const Objective& o, 
     auto z = torch::randn({B, L, d}, gen).to(device);
     torch::Tensor y;
     if (opt.classes > 0) y = (torch::arange(i0, i0 + B) % opt.classes).to(device);
+    auto predict = [&](const torch::Tensor& zt, int64_t t) {  // the model's output (B, L, d)
+      auto tt = torch::full({B}, double(t), torch::dtype(torch::kFloat32).device(device));
+      return model->forward(zt, tt, y).to(torch::kFloat32);
+    };
+    if (o.target == Target::Velocity) {  // SiT: the probability-flow ODE, Heun
+      out.push_back(integrate_velocity(z, s.T, opt.steps, /*heun=*/true, predict).cpu());
+      continue;
+    }
     for (size_t k = 0; k < ts.size(); ++k) {
       check_stop("sampling");
       const int64_t t = ts[k], tn = k + 1 < ts.size() ? ts[k + 1] : 0;
       const double gt = s.gamma[t], st = s.sigma[t];
       const double gn = tn > 0 ? s.gamma[tn] : 1.0, sn = tn > 0 ? s.sigma[tn] : 0.0;
-      auto tt = torch::full({B}, double(t), torch::dtype(torch::kFloat32).device(device));
-      auto pred = model->forward(z, tt, y).to(torch::kFloat32);
+      auto pred = predict(z, t);
       // A clean-latent model's estimate converts to eps = (z - gamma x0) / sigma.
       auto eps = o.target == Target::Eps ? pred : (z - gt * pred) / st;
       auto noise = torch::randn({B, L, d}, gen).to(device);
