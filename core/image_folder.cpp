@@ -219,12 +219,9 @@ std::string listing_signature(const fs::path& root, const std::vector<std::strin
         lines.push_back(fmt::format("{}|{}|{}", fs::relative(e.path(), root).string(), e.file_size(),
                                     e.last_write_time().time_since_epoch().count()));
   std::sort(lines.begin(), lines.end());
-  uint64_t h = 1469598103934665603ull;
-  for (const auto& l : lines) {
-    for (unsigned char ch : l) h = (h ^ ch) * 1099511628211ull;
-    h = (h ^ '\n') * 1099511628211ull;
-  }
-  return fmt::format("{:016x}", h);
+  std::string listing;
+  for (const auto& l : lines) listing += l + "\n";
+  return fnv1a_hex(listing);
 }
 
 // Decode, resize and crop every image of root/<class>/, labels by `classes`.
@@ -360,9 +357,7 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   // added, removed or replaced under the same path make a new cache.
   std::string key = fmt::format("{}|{}|{}|{}", fs::absolute(root).string(), c.resolution, c.skip_bad,
                                 listing_signature(root, {"train", test_dir}));
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char ch : key) h = (h ^ ch) * 1099511628211ull;
-  const std::string cache = fmt::format("{}/image_folder-{:016x}.h5", ctx.cache_dir, h);
+  const std::string cache = fmt::format("{}/image_folder-{}.h5", ctx.cache_dir, fnv1a_hex(key));
   Dataset d;
   d.name = "image_folder";
   d.classes = int(classes.size());
