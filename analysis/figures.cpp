@@ -134,7 +134,7 @@ Canvas filters_figure(const torch::Tensor& filters, int channels, int patch, int
   return c;
 }
 
-DenoisePanels denoise_panels(const RunConfig& cfg, DiT& model, const Tokenizer& tok,
+DenoisePanels denoise_panels(const RunConfig& cfg, Backbone& model, const Tokenizer& tok,
                              const torch::Tensor& images, const std::vector<int>& ts, uint64_t seed) {
   torch::NoGradGuard ng;
   model->eval();

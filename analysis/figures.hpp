@@ -14,7 +14,7 @@
 
 #include "analysis/canvas.hpp"
 #include "core/config.hpp"
-#include "core/dit.hpp"
+#include "backbones/backbone.hpp"
 #include "tokenizers/tokenizer.hpp"
 
 namespace ldae {
@@ -61,7 +61,7 @@ Canvas filters_figure(const torch::Tensor& filters, int channels, int patch, int
 struct DenoisePanels {
   torch::Tensor noisy, predicted;  // (T, N, C, H, W)
 };
-DenoisePanels denoise_panels(const RunConfig& cfg, DiT& model, const Tokenizer& tok,
+DenoisePanels denoise_panels(const RunConfig& cfg, Backbone& model, const Tokenizer& tok,
                              const torch::Tensor& images, const std::vector<int>& ts, uint64_t seed);
 Canvas denoise_figure(const torch::Tensor& images, const DenoisePanels& p, const std::vector<int>& ts,
                       const FigureText& text, double lo, double hi);

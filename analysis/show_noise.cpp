@@ -146,7 +146,7 @@ int run(int argc, char** argv) {
                                 describe_tokenizer(cfg, *parts.tok))};
     canvas = filters_figure(f, C, parts.tok->patch(), 8, text);
   } else {
-    DiT model = load_run_model(cfg, parts, results);
+    Backbone model = load_run_model(cfg, parts, results);
     std::vector<int> ts;
     for (double t : parse_list(ts_arg, "--t")) {
       if (t < 1 || t > cfg.noise.T || t != std::floor(t))

@@ -13,6 +13,7 @@
 
 #include <torch/csrc/autograd/profiler_legacy.h>  // RecordProfile: the C++ frontend has no public profiler
 
+#include "backbones/dit.hpp"
 #include "bench/flops.hpp"
 #include "core/cli.hpp"
 #include "core/data.hpp"
@@ -122,7 +123,8 @@ int main(int argc, char** argv) {
       TrainData data = prepare_train_data(*parts.tok, parts.train_img, parts.train_y);
       const Objective obj = make_objective(cfg.objective);
       torch::manual_seed(cfg.seed);
-      DiT model(dit_options(cfg, obj, data, parts.train_img.size(2), parts.train_img.size(3), parts.classes));
+      Backbone model = make_backbone(cfg.model.name, run_backbone_options(cfg, obj, data, parts.train_img.size(2),
+                                                                          parts.train_img.size(3), parts.classes));
       Trainer trainer(cfg, model, make_schedule(cfg.noise), device);
       const int64_t b = cfg.train.batch;
       const double s = time_steps(trainer, data);
@@ -145,11 +147,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   const int64_t L = (image / patch) * (image / patch), D = int64_t(patch) * patch * channels;
-  DiTOptions o;
+  BackboneOptions o;
   o.in_dim = D, o.out_dim = D, o.grid_h = image / patch, o.grid_w = image / patch;
   o.depth = depth, o.width = width, o.heads = heads;
   torch::manual_seed(0);
-  DiT model(o);
+  Backbone model = make_backbone("dit", o);
   Trainer trainer(cfg, model, make_schedule(cfg.noise), device);
   TrainData data;
   data.z0 = torch::randn({int64_t(batch) * 4, L, D});

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/dit.hpp"
+#include "backbones/backbone.hpp"
 
 namespace ldae {
 
@@ -16,7 +16,7 @@ namespace ldae {
 // (embedding, qkv, proj, MLP, final) once per token; per-image linears
 // (t-embedding MLP, adaLN modulations) once; attention's two products
 // q k^T and a v, each N^2 W per block.
-inline double dit_forward_macs(const DiTOptions& o) {
+inline double dit_forward_macs(const BackboneOptions& o) {
   const double p2 = double(o.patch * o.patch);
   const double N = double(o.grid_h * o.grid_w) / p2, W = double(o.width);
   const double hidden = double(int64_t(W * o.mlp_ratio));
@@ -31,7 +31,7 @@ inline double dit_forward_macs(const DiTOptions& o) {
 }
 
 // Training FLOPs per image: 3 passes x 2 FLOPs per multiply-add.
-inline double dit_train_flops(const DiTOptions& o) { return 6.0 * dit_forward_macs(o); }
+inline double dit_train_flops(const BackboneOptions& o) { return 6.0 * dit_forward_macs(o); }
 
 // Dense (no sparsity) bf16 tensor-core peak in TFLOP/s of the GPU the driver
 // names, from the vendors' data sheets; 0 when unknown (give --peak-tflops).

@@ -2,6 +2,8 @@
 // which values it admits and whether it belongs to the run's identity.
 #include "core/config.hpp"
 
+#include "backbones/backbone.hpp"
+
 #include <fmt/core.h>
 #include <toml++/toml.h>
 
@@ -132,6 +134,7 @@ const std::vector<Field>& fields() {
         field("model.mlp_ratio", &R::model, &ModelConfig::mlp_ratio, 0.1, 64),
         field("model.class_cond", &R::model, &ModelConfig::class_cond),
         field("model.class_dropout", &R::model, &ModelConfig::class_dropout, 0, 1),
+        v2(field("model.cls_token", &R::model, &ModelConfig::cls_token)),
         field("train.epochs", &R::train, &TrainConfig::epochs, 0, 1e6),
         field("train.batch", &R::train, &TrainConfig::batch, 1, 1e7),
         field("train.base_lr", &R::train, &TrainConfig::base_lr, 0, 10),
@@ -156,6 +159,7 @@ const std::vector<Field>& fields() {
         choice("probe.optimizer", &R::probe, &ProbeConfig::optimizer, fixed({"sgd", "adamw"})),
         field("probe.base_lr", &R::probe, &ProbeConfig::base_lr, 0, 100),
         field("probe.weight_decay", &R::probe, &ProbeConfig::weight_decay, 0, 10),
+        v2(choice("probe.pool", &R::probe, &ProbeConfig::pool, fixed({"mean", "cls"}))),
         v2(field("probe.knn_k", &R::probe, &ProbeConfig::knn_k, 0, 1e6)),
         v2(field("probe.knn_t", &R::probe, &ProbeConfig::knn_t, 1e-4, 100)),
         v2(field("eval.fid_samples", &R::eval, &EvalConfig::fid_samples, 0, 1e7)),
@@ -189,6 +193,9 @@ std::deque<PluginField>& plugin_fields() {
 }
 
 const Field* find_field(const std::string& key) {
+  // model.backbone is the documented spelling of the backbone key; run ids
+  // keep the first one, model.name, so every recorded id stays valid.
+  if (key == "model.backbone") return find_field("model.name");
   for (const auto& f : fields())
     if (f.key == key) return &f;
   for (const auto& p : plugin_fields())
@@ -332,7 +339,9 @@ void apply_overrides(RunConfig& cfg, const Overrides& layer) {
     }
     const Field* f = find_field(key);
     if (!f) {
-      std::string hint = closest(key, config_keys());
+      auto known = config_keys();
+      known.push_back("model.backbone");
+      std::string hint = closest(key, known);
       const std::string section = key.substr(0, key.find('.'));
       bool builtin_section = false;
       for (const auto& f : fields()) builtin_section |= f.key.rfind(section + ".", 0) == 0;
@@ -480,13 +489,24 @@ void validate(const RunConfig& c, const std::string& where) {
   if ((side / stride) % c.model.patch != 0)
     fail("model.patch", fmt::format("the {0} x {0} token grid does not split into {1} x {1} groups",
                                     side / stride, c.model.patch));
-  ModelShape s = model_shape(c.model);
-  if (s.width % s.heads != 0)
-    fail("model.heads", fmt::format("width {} is not divisible by {} heads", s.width, s.heads));
-  if (s.split < 1 || s.split > s.depth)
-    fail("model.split", fmt::format("split {} must lie in [1, depth = {}]", s.split, s.depth));
-  if (c.probe.block > s.depth)
-    fail("probe.block", fmt::format("block {} exceeds depth {}", c.probe.block, s.depth));
+  // The backbone on this token grid: what it cannot take, its feature points.
+  const BackboneOptions bo = backbone_options(c, side / stride, side / stride);
+  if (auto e = backbone_check(c.model.name, bo); !e.empty())
+    fail(e.find("cls_token") != std::string::npos ? "model.cls_token"
+         : e.find("heads") != std::string::npos   ? "model.heads"
+                                                  : "model.backbone",
+         e);
+  const int64_t points = backbone_blocks(c.model.name, bo);
+  if (bo.split < 1 || bo.split > points)
+    fail("model.split", fmt::format("split {} must lie in [1, {}] ({}, depth {})", bo.split, points,
+                                    c.model.name, bo.depth));
+  if (c.probe.block > points)
+    fail("probe.block", fmt::format("block {} exceeds the {} feature points of {} (depth {}); "
+                                    "run_sweep --list names them", c.probe.block, points,
+                                    c.model.name, bo.depth));
+  if (c.probe.pool == "cls" && !c.model.cls_token)
+    fail("probe.pool", "\"cls\" pools the class token: set model.cls_token = true (dit, uvit) "
+                       "or keep probe.pool = \"mean\"");
   if (c.probe.t > c.noise.T)
     fail("probe.t", fmt::format("t = {} exceeds noise.T = {}", c.probe.t, c.noise.T));
   const int train_images = c.data.name == "synthetic" ? c.data.synthetic_train : c.data.subset;

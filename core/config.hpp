@@ -80,7 +80,7 @@ struct ObjectiveConfig {
 };
 
 struct ModelConfig {
-  std::string name = "dit";       // registry: backbone_names()
+  std::string name = "dit";       // model.backbone (alias of model.name): backbone_names()
   std::string preset = "tiny";    // tiny | S | B | L | XL (DiT sizes)
   int patch = 1;                  // tokens grouped p x p on the token grid
   int depth = 0, width = 0, heads = 0;  // 0 = from the preset
@@ -89,6 +89,7 @@ struct ModelConfig {
   double mlp_ratio = 4.0;
   bool class_cond = false;
   double class_dropout = 0.1;
+  bool cls_token = false;         // dit, uvit: a learned class token (ViT) for probe.pool = cls
 };
 
 struct TrainConfig {
@@ -113,7 +114,8 @@ struct ProbeConfig {
   // encoder | raw_pixels (no training) | untrained_encoder (the same DiT at
   // its seeded initialization, no pre-training: does pre-training help?)
   std::string features = "encoder";
-  int block = -1;                     // -1 = the split
+  int block = -1;                     // -1 = the split (the backbone's default feature point)
+  std::string pool = "mean";          // mean over tokens (paper) | cls (needs model.cls_token)
   int t = 10;                         // on the T-step scale
   bool noisy = false;                 // clean input (paper default) or noisy
   int epochs = 30;

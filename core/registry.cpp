@@ -5,6 +5,10 @@
 #include <functional>
 #include <map>
 
+#include "backbones/dit.hpp"
+#include "backbones/unet.hpp"
+#include "backbones/uvit.hpp"
+#include "core/config.hpp"
 #include "core/data.hpp"
 #include "core/noise.hpp"
 #include "core/objective.hpp"
@@ -78,6 +82,36 @@ const std::map<std::string, Target>& targets() {
   return m;
 }
 
+// A backbone: its constructor and what validation asks before building one
+// (feature points, the probe's default block, options it cannot take).
+struct BackboneEntry {
+  std::function<Backbone(const BackboneOptions&)> make;
+  int64_t (*blocks)(const BackboneOptions&);
+  int64_t (*default_block)(const BackboneOptions&);
+  std::string (*check)(const BackboneOptions&);
+};
+template <class Impl>
+BackboneEntry backbone_entry() {
+  return {[](const BackboneOptions& o) { return Backbone(std::shared_ptr<BackboneImpl>(std::make_shared<Impl>(o))); },
+          &Impl::count_blocks, &Impl::default_block, &Impl::check};
+}
+
+const std::map<std::string, BackboneEntry>& backbones() {
+  static const std::map<std::string, BackboneEntry> m = {
+      {"dit", backbone_entry<DiTImpl>()},
+      {"uvit", backbone_entry<UViTImpl>()},
+      {"unet", backbone_entry<UNetImpl>()},
+  };
+  return m;
+}
+
+const BackboneEntry& backbone(const std::string& name) {
+  auto it = backbones().find(name);
+  if (it == backbones().end())
+    throw InputError("unknown model.backbone '" + name + "'; known: dit, uvit, unet");
+  return it->second;
+}
+
 // Plugin entries live beside the literal maps, never inside them.
 std::map<std::string, TokenizerFactory>& plugin_tokenizers() {
   static std::map<std::string, TokenizerFactory> m;
@@ -101,9 +135,37 @@ std::vector<std::string> dataset_names() { return keys(datasets()); }
 std::vector<std::string> tokenizer_names() { return keys(tokenizers(), plugin_tokenizers()); }
 std::vector<std::string> schedule_names() { return keys(schedules(), plugin_schedules()); }
 std::vector<std::string> target_names() { return keys(targets()); }
-std::vector<std::string> backbone_names() { return {"dit"}; }
+std::vector<std::string> backbone_names() { return keys(backbones()); }
 std::vector<std::string> probe_names() { return {"linear"}; }
 std::vector<std::string> sampler_names() { return {"ddim", "ddpm"}; }
+
+Backbone make_backbone(const std::string& name, const BackboneOptions& o) {
+  const auto& b = backbone(name);
+  if (auto e = b.check(o); !e.empty()) throw InputError("model.backbone = \"" + name + "\": " + e);
+  return b.make(o);
+}
+
+BackboneOptions backbone_options(const RunConfig& cfg, int64_t grid_h, int64_t grid_w) {
+  const ModelShape shape = model_shape(cfg.model);
+  BackboneOptions o;
+  o.grid_h = grid_h, o.grid_w = grid_w;
+  o.patch = cfg.model.patch;
+  o.depth = shape.depth, o.width = shape.width, o.heads = shape.heads;
+  o.mlp_ratio = cfg.model.mlp_ratio;
+  o.t_mlp_ratio = cfg.model.t_mlp_ratio;
+  o.class_dropout = cfg.model.class_dropout;
+  o.cls_token = cfg.model.cls_token;
+  o.split = cfg.model.split >= 0 ? cfg.model.split : backbone(cfg.model.name).default_block(o);
+  return o;
+}
+
+int64_t backbone_blocks(const std::string& name, const BackboneOptions& o) {
+  return backbone(name).blocks(o);
+}
+
+std::string backbone_check(const std::string& name, const BackboneOptions& o) {
+  return backbone(name).check(o);
+}
 
 int dataset_channels(const std::string& name) {
   auto it = datasets().find(name);

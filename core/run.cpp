@@ -23,7 +23,7 @@
 
 #include "core/augment.hpp"
 #include "core/data.hpp"
-#include "core/dit.hpp"
+#include "backbones/backbone.hpp"
 #include "core/feature_net.hpp"
 #include "core/fid.hpp"
 #include "core/noise.hpp"
@@ -185,7 +185,7 @@ std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const torch::T
 
 // FID of n generated images against the first n test images, in the
 // features of the frozen network; also returns the first 64 samples.
-double generation_fid(DiT& model, const Schedule& schedule, const Objective& obj,
+double generation_fid(Backbone& model, const Schedule& schedule, const Objective& obj,
                       const Tokenizer& tok, const torch::Tensor& test_img, FeatureNet& net,
                       const RunConfig& cfg, int64_t classes, int64_t L, int64_t d,
                       torch::Device device, torch::Tensor* samples_out) {
@@ -221,7 +221,7 @@ std::string trained_model_path(const RunConfig& cfg, const std::string& results)
   return fmt::format("{}/models/{}.pt", results, fnv1a_hex(key + "seed = " + std::to_string(cfg.seed)));
 }
 
-void save_trained_model(const std::string& path, DiT& model,
+void save_trained_model(const std::string& path, Backbone& model,
                         const std::vector<std::array<double, 3>>& curve) {
   torch::serialize::OutputArchive ar, model_ar;
   model->save(model_ar);
@@ -233,7 +233,7 @@ void save_trained_model(const std::string& path, DiT& model,
                         parameter_bytes(model->parameters()));
 }
 
-void load_trained_model(const std::string& path, DiT& model,
+void load_trained_model(const std::string& path, Backbone& model,
                         std::vector<std::array<double, 3>>* curve, torch::Device device) {
   try {
     torch::serialize::InputArchive ar, model_ar;
@@ -276,14 +276,14 @@ constexpr int64_t kStageAbort = 0, kStageTrain = 1, kStageReuse = 2, kStageRawPi
 // Probe features of every row of z0. Data parallel: each rank computes a
 // contiguous shard of whole batches and rank 0 gathers them in order (other
 // ranks get an undefined tensor); the rows are one process's, bit for bit.
-torch::Tensor gathered_features(DiT& model, const torch::Tensor& z0, const torch::Tensor& V,
+torch::Tensor gathered_features(Backbone& model, const torch::Tensor& z0, const torch::Tensor& V,
                                 int64_t blocks, const RunConfig& cfg, double gamma, double sigma,
                                 torch::Device device, uint64_t seed,
                                 const std::shared_ptr<Communicator>& comm) {
   constexpr int64_t batch = 1024;
   auto features = [&](std::pair<int64_t, int64_t> rows) {
     return encoder_features(model, z0, V, blocks, cfg.probe.t, gamma, sigma, cfg.probe.noisy,
-                            batch, device, seed, rows);
+                            batch, device, seed, rows, cfg.probe.pool);
   };
   if (!comm) return features({0, -1});
   const int64_t N = z0.size(0);
@@ -312,7 +312,7 @@ struct EncoderStage {
   bool reused = false;
   std::vector<std::array<double, 3>> loss;
   torch::Tensor f_train, f_test;  // (N, W) on rank 0 / one process
-  DiT model{nullptr};             // trained (EMA weights) or reused
+  Backbone model{nullptr};             // trained (EMA weights) or reused
   Schedule schedule;
   Objective objective;
 };
@@ -334,9 +334,9 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
     };
   }
   const Objective obj = make_objective(cfg.objective);
-  const ModelShape shape = model_shape(cfg.model);
   torch::manual_seed(cfg.seed);
-  DiT model(dit_options(cfg, obj, td, train_img.size(2), train_img.size(3), classes));
+  const BackboneOptions bo = run_backbone_options(cfg, obj, td, train_img.size(2), train_img.size(3), classes);
+  Backbone model = make_backbone(cfg.model.name, bo);
   const Schedule schedule = make_schedule(cfg.noise);
   // Runs that differ only in probe.* / eval.* keys share one trained
   // model (appendix sweeps over the probe's t and block train once).
@@ -359,7 +359,9 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
     trainer.use_ema();
     if (!ctx.comm || ctx.comm->rank() == 0) save_trained_model(model_path, model, st.loss);
   }
-  const int64_t blocks = cfg.probe.block >= 0 ? cfg.probe.block : shape.split;
+  const int64_t blocks = cfg.probe.block >= 0 ? cfg.probe.block : bo.split;
+  log(fmt::format("probe reads {} {} ({} channels), pooled by {}", cfg.model.name,
+                  model->block_name(blocks), model->feature_width(blocks), cfg.probe.pool));
   const double gamma = obj.input_scaling ? schedule.gamma.at(cfg.probe.t) : 1.0;
   const double sigma = schedule.sigma.at(cfg.probe.t);
   auto V = obj.image_space ? td.V : torch::Tensor();
@@ -394,25 +396,16 @@ TrainData prepare_train_data(const Tokenizer& tok, const torch::Tensor& images,
   return td;
 }
 
-// The backbone's shape: token widths from the tokenizer and objective, the
-// token grid from the image size, the rest from the model config.
-DiTOptions dit_options(const RunConfig& cfg, const Objective& obj, const TrainData& td,
-                       int64_t H, int64_t W, int64_t classes) {
-  const ModelShape shape = model_shape(cfg.model);
+// The backbone's options: token widths from the tokenizer and objective,
+// the token grid from the image size, the rest from the model config.
+BackboneOptions run_backbone_options(const RunConfig& cfg, const Objective& obj, const TrainData& td,
+                                     int64_t H, int64_t W, int64_t classes) {
+  BackboneOptions o = backbone_options(cfg, H / cfg.tokenizer.patch, W / cfg.tokenizer.patch);
   const int64_t d = td.z0.size(2), D = td.x.defined() ? td.x.size(2) : d;
-  DiTOptions mo;
-  mo.in_dim = obj.image_space ? D : d;
-  mo.out_dim = output_dim(obj, d, D);
-  mo.grid_h = H / cfg.tokenizer.patch;
-  mo.grid_w = W / cfg.tokenizer.patch;
-  mo.patch = cfg.model.patch;
-  mo.depth = shape.depth, mo.width = shape.width, mo.heads = shape.heads;
-  mo.split = shape.split;
-  mo.mlp_ratio = cfg.model.mlp_ratio;
-  mo.t_mlp_ratio = cfg.model.t_mlp_ratio;
-  mo.num_classes = cfg.model.class_cond ? classes : 0;
-  mo.class_dropout = cfg.model.class_dropout;
-  return mo;
+  o.in_dim = obj.image_space ? D : d;
+  o.out_dim = output_dim(obj, d, D);
+  o.num_classes = cfg.model.class_cond ? classes : 0;
+  return o;
 }
 
 // A tokenizer depends on the data and tokenizer keys; one with a perceptual
@@ -484,14 +477,15 @@ RunConfig read_run_config(const std::string& results, const std::string& id) {
   return cfg;
 }
 
-DiT load_run_model(const RunConfig& cfg, const RunParts& parts, const std::string& results) {
+Backbone load_run_model(const RunConfig& cfg, const RunParts& parts, const std::string& results) {
   const std::string path = trained_model_path(cfg, results);
   if (!fs::exists(path))
     throw InputError(fmt::format("{}: the run has no trained model (not finished, or a raw-pixel "
                                  "anchor); finish it with run_sweep first", path));
   TrainData td = prepare_train_data(*parts.tok, parts.train_img.slice(0, 0, 2), parts.train_y.slice(0, 0, 2));
   const Objective obj = make_objective(cfg.objective);
-  DiT model(dit_options(cfg, obj, td, parts.train_img.size(2), parts.train_img.size(3), parts.classes));
+  Backbone model = make_backbone(
+      cfg.model.name, run_backbone_options(cfg, obj, td, parts.train_img.size(2), parts.train_img.size(3), parts.classes));
   std::vector<std::array<double, 3>> curve;
   load_trained_model(path, model, &curve, torch::kCPU);
   model->eval();

@@ -8,7 +8,7 @@
 
 #include "core/config.hpp"
 #include "core/distributed.hpp"
-#include "core/dit.hpp"
+#include "backbones/backbone.hpp"
 #include "core/objective.hpp"
 #include "core/preflight.hpp"
 #include "core/sweep.hpp"
@@ -84,10 +84,10 @@ RunParts load_run_parts(const RunConfig& cfg, const std::string& results,
 // tokenizers, the normalised patches (N, L, D) and the bases V (d, D),
 // V_full (D, D) that the image-space objectives need.
 TrainData prepare_train_data(const Tokenizer& tok, const torch::Tensor& images, const torch::Tensor& labels);
-// The backbone's shape for cfg: token widths from the tokenizer and the
+// The backbone's options for cfg: token widths from the tokenizer and the
 // objective, the token grid from the image size H x W, the rest from cfg.model.
-DiTOptions dit_options(const RunConfig& cfg, const Objective& obj, const TrainData& td, int64_t H, int64_t W,
-                       int64_t classes);
+BackboneOptions run_backbone_options(const RunConfig& cfg, const Objective& obj, const TrainData& td,
+                                     int64_t H, int64_t W, int64_t classes);
 // Where cfg's fitted tokenizer is cached: RESULTS/tokenizers/NAME-HASH.h5,
 // the hash of the data and tokenizer keys (+ the perceptual network when the
 // tokenizer wants one, + the run's seed under tokenizer.per_seed).
@@ -97,7 +97,7 @@ std::string tokenizer_path(const RunConfig& cfg, const std::string& results, boo
 RunConfig read_run_config(const std::string& results, const std::string& id);
 // The trained denoiser of a finished run, in eval mode on the CPU; parts
 // from load_run_parts. InputError when the run has no trained model.
-DiT load_run_model(const RunConfig& cfg, const RunParts& parts, const std::string& results);
+Backbone load_run_model(const RunConfig& cfg, const RunParts& parts, const std::string& results);
 
 // The commit of the source tree (with -dirty for local changes), read at
 // run time so records never carry a stale configure-time value.

@@ -46,7 +46,7 @@ torch::Tensor integrate_velocity(torch::Tensor z, int T, int steps, bool heun,
   return z;
 }
 
-torch::Tensor sample_latents(DiT& model, const Schedule& s, const Objective& o, int64_t L,
+torch::Tensor sample_latents(Backbone& model, const Schedule& s, const Objective& o, int64_t L,
                              int64_t d, const SampleOptions& opt, torch::Device device) {
   if (o.image_space || !o.input_scaling ||
       (o.target != Target::Eps && o.target != Target::CleanLatent && o.target != Target::Velocity))

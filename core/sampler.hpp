@@ -9,7 +9,7 @@
 #include <functional>
 #include <vector>
 
-#include "core/dit.hpp"
+#include "backbones/backbone.hpp"
 #include "core/noise.hpp"
 #include "core/objective.hpp"
 
@@ -46,7 +46,7 @@ struct SampleOptions {
 };
 
 // Latents (n, L, d) sampled from noise with the model in eval mode.
-torch::Tensor sample_latents(DiT& model, const Schedule& s, const Objective& o, int64_t L,
+torch::Tensor sample_latents(Backbone& model, const Schedule& s, const Objective& o, int64_t L,
                              int64_t d, const SampleOptions& opt, torch::Device device);
 
 }  // namespace ldae

@@ -29,7 +29,7 @@ uint64_t step_seed(uint64_t seed, uint64_t step) {
   return (z ^ (z >> 31)) >> 1;  // torch seeds are int64-friendly
 }
 
-Trainer::Trainer(const RunConfig& cfg, DiT model, Schedule schedule, torch::Device device)
+Trainer::Trainer(const RunConfig& cfg, Backbone model, Schedule schedule, torch::Device device)
     : cfg_(cfg), model_(std::move(model)), schedule_(std::move(schedule)), device_(device),
       objective_(make_objective(cfg.objective)) {
   model_->to(device_);

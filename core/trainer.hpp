@@ -15,7 +15,7 @@
 
 #include "core/config.hpp"
 #include "core/distributed.hpp"
-#include "core/dit.hpp"
+#include "backbones/backbone.hpp"
 #include "core/noise.hpp"
 #include "core/objective.hpp"
 
@@ -59,7 +59,7 @@ struct TrainResult {
 
 class Trainer {
  public:
-  Trainer(const RunConfig& cfg, DiT model, Schedule schedule, torch::Device device);
+  Trainer(const RunConfig& cfg, Backbone model, Schedule schedule, torch::Device device);
   int64_t total_steps(int64_t n_train) const;
   double lr_at(int64_t step, int64_t total, int64_t steps_per_epoch) const;
   // Train to the end (or until `stop` or max_steps > 0 steps). `ckpt` is the
@@ -74,14 +74,14 @@ class Trainer {
   void set_communicator(std::shared_ptr<Communicator> comm) { comm_ = std::move(comm); }
   // Swap EMA weights into the model (no-op without EMA).
   void use_ema();
-  DiT model() { return model_; }
+  Backbone model() { return model_; }
 
  private:
   void save(const std::string& path, int64_t step, const std::vector<std::array<double, 3>>& curve);
   int64_t load(const std::string& path, std::vector<std::array<double, 3>>& curve);
 
   RunConfig cfg_;
-  DiT model_;
+  Backbone model_;
   Schedule schedule_;
   torch::Device device_;
   Objective objective_;

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <optional>
 
+#include "backbones/backbone.hpp"
 #include "core/atomic_file.hpp"
 #include "core/build_info.hpp"
 #include "core/cli.hpp"
@@ -185,11 +186,28 @@ void print_registries() {
   line("objective.space", {"latent", "image"});
   line("data.augment", {"center", "rrc_flip"});
   line("eval.sampler", sampler_names());
-  line("model.name", backbone_names());
+  line("model.backbone", backbone_names());
+  line("model.cls_token", {"false", "true (dit, uvit)"});
   line("model.preset", {"tiny", "S", "B", "L", "XL"});
   line("probe.name", probe_names());
   line("probe.features", {"encoder", "raw_pixels", "untrained_encoder"});
-  fmt::print("\nkeys and defaults:\n");
+  line("probe.pool", {"mean", "cls (needs model.cls_token)"});
+  // Each backbone's feature points (probe.block) at the defaults: the tiny
+  // preset on Fashion-MNIST's 8 x 8 token grid (patch 4); * = probe.block -1.
+  fmt::print("\nprobe.block of each model.backbone (tiny preset, 8 x 8 token grid; * = the default):\n");
+  for (const auto& name : backbone_names()) {
+    RunConfig c;
+    c.model.name = name;
+    BackboneOptions o = backbone_options(c, 8, 8);
+    o.in_dim = o.out_dim = c.tokenizer.d;
+    torch::manual_seed(0);
+    Backbone m = make_backbone(name, o);
+    std::string s;
+    for (int64_t b = 0; b <= m->blocks(); ++b)
+      s += fmt::format("{}{} {}{}", b ? ", " : "", b, m->block_name(b), b == o.split ? "*" : "");
+    fmt::print("  {:<6} {}\n", name, s);
+  }
+  fmt::print("\nkeys and defaults (model.backbone is spelled model.name below and in run ids):\n");
   RunConfig defaults;
   for (const auto& k : config_keys()) fmt::print("  {} = {}\n", k, value_str(get(defaults, k)));
   for (const auto& p : loaded_plugins())

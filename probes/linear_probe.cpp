@@ -10,10 +10,10 @@
 
 namespace ldae {
 
-torch::Tensor encoder_features(DiT& model, const torch::Tensor& tokens, const torch::Tensor& V,
+torch::Tensor encoder_features(Backbone& model, const torch::Tensor& tokens, const torch::Tensor& V,
                                int64_t blocks, int64_t t, double gamma, double sigma, bool noisy,
                                int64_t batch, torch::Device device, uint64_t seed,
-                               std::pair<int64_t, int64_t> rows) {
+                               std::pair<int64_t, int64_t> rows, const std::string& pool) {
   const int64_t end = rows.second < 0 ? tokens.size(0) : rows.second;
   const auto Vd = V.defined() ? V.to(device) : V;
   torch::NoGradGuard ng;
@@ -29,9 +29,10 @@ torch::Tensor encoder_features(DiT& model, const torch::Tensor& tokens, const to
     }
     if (Vd.defined()) in = torch::matmul(in, Vd);  // (b, L, d) -> (b, L, D)
     auto ts = torch::full({z.size(0)}, double(t), z.options());
-    out.push_back(model->features(in, ts, blocks).mean(/*dim=*/1).to(torch::kCPU));  // (b, W)
+    auto f = model->features(in, ts, blocks);  // (b, N, C)
+    out.push_back(pool_features(f, pool, model->has_cls_token()).to(torch::kCPU));  // (b, C)
   }
-  if (out.empty()) return torch::zeros({0, model->opt.width});
+  if (out.empty()) return torch::zeros({0, model->feature_width(blocks)});
   return torch::cat(out, 0);
 }
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/config.hpp"
-#include "core/dit.hpp"
+#include "backbones/backbone.hpp"
 
 namespace ldae {
 
@@ -20,17 +20,19 @@ struct ProbeResult {
   std::vector<std::array<double, 4>> curve;  // (epoch, train_loss, train_acc %, test_acc %)
 };
 
-// Encoder features: the output of the first `blocks` blocks for input
-// latents z0 (N, L, d) at step t: input gamma_t z0 [+ sigma_t eps if noisy],
-// mapped to image space by V (d, D) when V is defined, pooled over tokens.
-// -> (rows, width), computed in batches, eval mode. `rows` = [begin, end)
+// Encoder features: the backbone's hidden state after feature point
+// `blocks` for input latents z0 (N, L, d) at step t: input gamma_t z0
+// [+ sigma_t eps if noisy], mapped to image space by V (d, D) when V is
+// defined, pooled by `pool` (mean over tokens, or the class token: see
+// pool_features). -> (rows, C), computed in batches, eval mode. `rows` = [begin, end)
 // of z0 (end -1: to the last), begin a multiple of `batch`: batch k's noise
 // comes from (seed, k), so data-parallel ranks computing shards of the rows
 // get exactly one process's features.
-torch::Tensor encoder_features(DiT& model, const torch::Tensor& z0, const torch::Tensor& V,
+torch::Tensor encoder_features(Backbone& model, const torch::Tensor& z0, const torch::Tensor& V,
                                int64_t blocks, int64_t t, double gamma, double sigma, bool noisy,
                                int64_t batch, torch::Device device, uint64_t seed,
-                               std::pair<int64_t, int64_t> rows = {0, -1});
+                               std::pair<int64_t, int64_t> rows = {0, -1},
+                               const std::string& pool = "mean");
 
 // Train the probe on (train_x (N, F), train_y (N,)) and evaluate on the test
 // split each epoch, on the device the tensors are on (all on one).

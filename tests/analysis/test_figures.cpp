@@ -9,6 +9,7 @@
 
 #include "analysis/canvas.hpp"
 #include "analysis/figures.hpp"
+#include "backbones/dit.hpp"
 #include "tokenizers/linear.hpp"
 #include "tokenizers/patch_ae.hpp"
 
@@ -120,7 +121,7 @@ TEST(Figures, DenoisePanelsHaveOneNoisyAndOnePredictedImagePerStep) {
   RunConfig cfg;
   cfg.objective.target = "eps";
   cfg.noise.schedule = "linear_gamma2";
-  DiTOptions o;
+  BackboneOptions o;
   o.in_dim = 6;
   o.out_dim = 6;
   o.grid_h = o.grid_w = 4;
@@ -128,7 +129,7 @@ TEST(Figures, DenoisePanelsHaveOneNoisyAndOnePredictedImagePerStep) {
   o.width = 32;
   o.heads = 2;
   o.split = 1;
-  DiT model(o);
+  Backbone model = make_backbone("dit", o);
   auto x = smooth_images(2);
   auto p = denoise_panels(cfg, model, tok, x, {10, 500}, 0);
   EXPECT_EQ(p.noisy.sizes(), (std::vector<int64_t>{2, 2, 1, 16, 16}));

@@ -7,8 +7,8 @@
 using namespace ldae;
 
 namespace {
-DiTOptions dit(int64_t width, int64_t depth, int64_t tokens_side, int64_t in_dim) {
-  DiTOptions o;
+BackboneOptions dit(int64_t width, int64_t depth, int64_t tokens_side, int64_t in_dim) {
+  BackboneOptions o;
   o.width = width, o.depth = depth, o.heads = width / 64;
   o.grid_h = o.grid_w = tokens_side, o.patch = 1;
   o.in_dim = o.out_dim = in_dim;
@@ -28,7 +28,7 @@ TEST(Flops, DiTLAt256TokensMatchesThePublishedCost) {
 
 TEST(Flops, HandCountOfATinyModel) {
   // W = 4, one block, 2x2 tokens of 3 values, MLP 16, t-MLP 4 from 256 freqs.
-  DiTOptions o = dit(4, 1, 2, 3);
+  BackboneOptions o = dit(4, 1, 2, 3);
   const double N = 4, W = 4;
   const double per_token = 3 * W + (3 * W * W + W * W + 2 * W * 16) + W * 3;
   const double per_image = 256 * 4 + 4 * 4 + 6 * W * W + 2 * W * W;

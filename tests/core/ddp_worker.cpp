@@ -7,6 +7,7 @@
 #include "core/cli.hpp"
 #include "core/distributed.hpp"
 #include "core/noise.hpp"
+#include "backbones/dit.hpp"
 #include "core/trainer.hpp"
 
 using namespace ldae;
@@ -25,10 +26,10 @@ int main() {
     TrainData d;
     d.z0 = torch::randn({64, 16, 4});  // (N, L, d)
     d.labels = torch::zeros({64}, torch::kLong);
-    DiTOptions o;
+    BackboneOptions o;
     o.in_dim = 4, o.out_dim = 4, o.grid_h = 4, o.grid_w = 4, o.depth = 2, o.width = 32, o.heads = 2;
     torch::manual_seed(11);
-    Trainer trainer(c, DiT(o), make_schedule(c.noise), torch::kCPU);
+    Trainer trainer(c, make_backbone("dit", o), make_schedule(c.noise), torch::kCPU);
     const DistEnv env = dist_env_from_process();
     auto comm = connect_gloo(env);
     trainer.set_communicator(comm);

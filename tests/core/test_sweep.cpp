@@ -232,7 +232,35 @@ INSTANTIATE_TEST_SUITE_P(
                 "bad.toml:2: key 'sweep.name': \"../../evil\" names files under the results root"},
         BadCase{"[sweep]\nname = \"a/b\"\n[[row]]\nlabel = \"a\"\n", "bad.toml:2: key 'sweep.name'"},
         BadCase{"[sweep]\nname = \"x\"\n[profile.\"t/../y\"]\n[[row]]\nlabel = \"a\"\n",
-                "bad.toml:3: key 'profile'"}));
+                "bad.toml:3: key 'profile'"},
+        // Backbones (issue 15 item 1): names, class tokens, feature points.
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.backbone = \"unett\"\n",
+                "bad.toml:5: key 'model.backbone': unknown value \"unett\" (did you mean \"unet\"?)"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.backbon = \"unet\"\n",
+                "did you mean 'model.backbone'"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nprobe.pool = \"cls\"\n",
+                "row 1 'a': key 'probe.pool': \"cls\" pools the class token: set model.cls_token = true"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.backbone = \"unet\"\nmodel.cls_token = true\n",
+                "key 'model.cls_token': model.cls_token is for the transformer backbones"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.backbone = \"uvit\"\nprobe.block = 10\n",
+                "key 'probe.block': block 10 exceeds the 9 feature points of uvit (depth 8)"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.backbone = \"unet\"\nprobe.block = 19\n",
+                "block 19 exceeds the 18 feature points of unet"}));
+
+// model.backbone is model.name by another spelling: the same field, the same
+// run id; a run id of the default backbone does not change with new keys.
+TEST(Sweep, BackboneKeyIsModelName) {
+  RunConfig a, b;
+  apply_overrides(a, Overrides{{"model.backbone", Setting{std::string("uvit"), Origin{"x", 1}}}});
+  apply_overrides(b, Overrides{{"model.name", Setting{std::string("uvit"), Origin{"x", 1}}}});
+  EXPECT_EQ(a.model.name, "uvit");
+  EXPECT_EQ(run_id(a), run_id(b));
+  RunConfig d;
+  EXPECT_EQ(canonical(d).find("cls_token"), std::string::npos);
+  EXPECT_EQ(canonical(d).find("probe.pool"), std::string::npos);
+  d.model.cls_token = true;
+  EXPECT_NE(canonical(d).find("model.cls_token = true"), std::string::npos);
+}
 
 // --set seed=N runs every row with that seed alone; not an integer: error.
 TEST(Sweep, SetSeedReplacesTheSweepSeeds) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/filesystem.hpp"
+#include "backbones/dit.hpp"
 #include "core/trainer.hpp"
 
 using namespace ldae;
@@ -33,12 +34,12 @@ TrainData tiny_data() {
   d.labels = torch::zeros({64}, torch::kLong);
   return d;
 }
-DiT tiny_model(const RunConfig& c) {
-  DiTOptions o;
+Backbone tiny_model(const RunConfig& c) {
+  BackboneOptions o;
   o.in_dim = 3, o.out_dim = 8, o.grid_h = 4, o.grid_w = 4;
   o.depth = c.model.depth, o.width = c.model.width, o.heads = c.model.heads;
   torch::manual_seed(11);
-  return DiT(o);
+  return make_backbone("dit", o);
 }
 }  // namespace
 
@@ -139,7 +140,7 @@ TEST(TrainerOnGpu, MatchesTheCpuTrainsAndResumes) {
   auto cfg = tiny_cfg();
   auto data = tiny_data();
   // One forward pass, fp32 products (no TF32 here), CPU vs GPU.
-  DiT cpu_model = tiny_model(cfg), gpu_model = tiny_model(cfg);
+  Backbone cpu_model = tiny_model(cfg), gpu_model = tiny_model(cfg);
   gpu_model->to(torch::kCUDA);
   auto t = torch::full({4}, 100.0f);
   auto x = data.z0.slice(0, 0, 4);

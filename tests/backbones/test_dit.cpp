@@ -1,19 +1,19 @@
 #include <gtest/gtest.h>
 
-#include "core/dit.hpp"
+#include "backbones/dit.hpp"
 
 using namespace ldae;
 
 TEST(DiT, FreshAdaLnZeroBlockIsTheIdentity) {
   torch::manual_seed(0);
-  DiT model(DiTOptions{});
+  DiT model(BackboneOptions{});
   auto x = torch::randn({2, 16, 128}), c = torch::randn({2, 128});
-  auto* blk = model->blocks[0]->as<DiTBlockImpl>();
+  auto* blk = model->blocks_[0]->as<DiTBlockImpl>();
   EXPECT_TRUE(torch::equal(blk->forward(x, c), x));
 }
 
 TEST(DiT, FreshModelPredictsZeroAndShapesHold) {
-  DiTOptions o;
+  BackboneOptions o;
   o.in_dim = 12, o.out_dim = 48, o.grid_h = 4, o.grid_w = 4, o.patch = 2;
   o.depth = 4, o.width = 64, o.heads = 4, o.t_mlp_ratio = 0.25, o.num_classes = 10;
   DiT model(o);
@@ -32,7 +32,7 @@ TEST(DiT, SinCosPositionsAreFixedAndDistinct) {
   auto p = sincos_2d(4, 4, 32);
   EXPECT_EQ(p.sizes(), (std::vector<int64_t>{16, 32}));
   EXPECT_GT((p[1] - p[4]).abs().sum().item<float>(), 0.1f);  // (0,1) vs (1,0)
-  DiT model(DiTOptions{});
+  DiT model(BackboneOptions{});
   for (auto& param : model->named_parameters()) EXPECT_EQ(param.key().find("pos_embed"), std::string::npos);
 }
 

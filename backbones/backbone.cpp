@@ -1,0 +1,88 @@
+#include "backbones/backbone.hpp"
+
+#include <fmt/core.h>
+
+#include <cmath>
+
+#include "core/errors.hpp"
+
+namespace ldae {
+
+torch::Tensor pool_features(const torch::Tensor& f, const std::string& pool, bool has_cls) {
+  if (pool == "cls") {
+    if (!has_cls)
+      throw InputError("probe.pool = \"cls\" needs a class token: set model.cls_token = true "
+                       "(dit, uvit) or use probe.pool = \"mean\"");
+    return f.select(1, 0);  // (B, C)
+  }
+  return (has_cls ? f.slice(1, 1) : f).mean(/*dim=*/1);
+}
+
+torch::Tensor timestep_features(const torch::Tensor& t, int64_t dim) {
+  const int64_t half = dim / 2;
+  auto freqs = torch::exp(-std::log(10000.0) *
+                          torch::arange(half, t.options().dtype(torch::kFloat32)) / double(half));
+  auto args = t.to(torch::kFloat32).unsqueeze(1) * freqs.unsqueeze(0);  // (B, half)
+  return torch::cat({torch::cos(args), torch::sin(args)}, /*dim=*/1);
+}
+
+torch::Tensor sincos_2d(int64_t h, int64_t w, int64_t width) {
+  // Half the channels encode the column, half the row; each half is
+  // [sin(pos * omega) | cos(pos * omega)] with omega = 1 / 10000^(k / (W/4)).
+  const int64_t quarter = width / 4;
+  auto omega = 1.0 / torch::pow(10000.0, torch::arange(quarter, torch::kFloat64) / double(quarter));
+  auto ys = torch::arange(h, torch::kFloat64).repeat_interleave(w);  // (h*w,)
+  auto xs = torch::arange(w, torch::kFloat64).repeat({h});
+  auto enc = [&](const torch::Tensor& pos) {
+    auto a = pos.unsqueeze(1) * omega.unsqueeze(0);  // (h*w, W/4)
+    return torch::cat({torch::sin(a), torch::cos(a)}, 1);
+  };
+  auto e = torch::cat({enc(xs), enc(ys)}, 1);  // (h*w, 4 * quarter)
+  if (e.size(1) < width) e = torch::cat({e, torch::zeros({h * w, width - e.size(1)}, e.options())}, 1);
+  return e.to(torch::kFloat32);
+}
+
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+  // LibTorch 2.11's fused CPU kernel is 5-8x slower than the plain product
+  // in bf16 (forward + backward, B 64-128, N 16-64, dh 32-64: 16.4 vs 2.0 ms
+  // at the quickstart's shape, 2 threads; the profile of a bf16 l-DAE step
+  // had 45% of its time in its backward). fp32 and GPUs keep the fused one.
+  if (q.is_cpu() && q.scalar_type() == torch::kBFloat16) {
+    const double scale = 1.0 / std::sqrt(double(q.size(-1)));
+    auto logits = torch::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, N, N)
+    // softmax accumulated in fp32, as the fused kernels do
+    return torch::matmul(logits.softmax(/*dim=*/-1, torch::kFloat32).to(v.scalar_type()), v);
+  }
+  return at::scaled_dot_product_attention(q, k, v);
+}
+
+torch::Tensor self_attention(const torch::Tensor& qkv_x, int64_t heads) {
+  const auto B = qkv_x.size(0), N = qkv_x.size(1), W = qkv_x.size(2) / 3, dh = W / heads;
+  // (B, N, 3W) -> 3 x (B, H, N, dh)
+  auto q_k_v = qkv_x.reshape({B, N, 3, heads, dh}).permute({2, 0, 3, 1, 4});
+  auto a = attention(q_k_v[0], q_k_v[1], q_k_v[2]);  // (B, H, N, dh)
+  return a.transpose(1, 2).reshape({B, N, W});
+}
+
+torch::Tensor group_tokens(const torch::Tensor& x, int64_t h, int64_t w, int64_t p) {
+  if (p == 1) return x;
+  const auto B = x.size(0), d = x.size(2);
+  return x.reshape({B, h / p, p, w / p, p, d})
+      .permute({0, 1, 3, 2, 4, 5})
+      .reshape({B, (h / p) * (w / p), p * p * d});
+}
+
+torch::Tensor ungroup_tokens(const torch::Tensor& x, int64_t h, int64_t w, int64_t p) {
+  if (p == 1) return x;
+  const auto B = x.size(0), d = x.size(2) / (p * p);
+  return x.reshape({B, h / p, w / p, p, p, d})
+      .permute({0, 1, 3, 2, 4, 5})
+      .reshape({B, h * w, d});
+}
+
+torch::nn::LayerNorm layer_norm(int64_t width, bool affine) {
+  return torch::nn::LayerNorm(
+      torch::nn::LayerNormOptions({width}).elementwise_affine(affine).eps(1e-6));
+}
+
+}  // namespace ldae

@@ -1,0 +1,87 @@
+// The Backbone interface: the denoiser a run pre-trains and the encoder its
+// probes read. Every backbone maps tokenizer tokens (B, L, in_dim) on an
+// h x w token grid, a time t (B,) on the T-step scale and optional labels to
+// a prediction (B, L, out_dim), and exposes its hidden state after any
+// feature point ("block") as tokens for pooling. One file per backbone in
+// backbones/, one line each in the registry (core/registry.cpp).
+//
+// The pieces every backbone shares live here too: sinusoidal time features,
+// the fixed 2-D sin-cos positions, attention, grouping p x p tokens (DiT's
+// patch size on a latent grid) and pooling for the probe.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+
+namespace ldae {
+
+// What a backbone is built from: token widths from the tokenizer and the
+// objective, the token grid from the image size, the rest from model.*.
+struct BackboneOptions {
+  int64_t in_dim = 16, out_dim = 16;  // per tokenizer token
+  int64_t grid_h = 8, grid_w = 8;     // tokenizer token grid
+  int64_t patch = 1;                  // tokens grouped p x p (model.patch)
+  int64_t depth = 8, width = 128, heads = 4;
+  double mlp_ratio = 4.0;
+  double t_mlp_ratio = 1.0;           // l-DAE: 0.25
+  int64_t t_freq_dim = 256;
+  int64_t num_classes = 0;            // 0 = unconditional
+  double class_dropout = 0.1;
+  int64_t split = 4;                  // feature point the probe reads by default
+  bool cls_token = false;             // transformers: a learned class token (ViT)
+};
+
+struct BackboneImpl : torch::nn::Module {
+  // tokens (B, L, in_dim), t (B,) float steps, y (B,) int64 labels or
+  // undefined -> prediction (B, L, out_dim).
+  virtual torch::Tensor forward(const torch::Tensor& tokens, const torch::Tensor& t,
+                                const torch::Tensor& y = {}) = 0;
+  // Hidden state after feature point `block` (0 = the embedded input,
+  // 1..blocks() = after that block) as tokens (B, N, C): with a class token
+  // it is token 0 (has_cls_token()). Throws InputError for a block out of
+  // range.
+  virtual torch::Tensor features(const torch::Tensor& tokens, const torch::Tensor& t, int64_t block,
+                                 const torch::Tensor& y = {}) = 0;
+  // Number of feature points (valid `block` values are 0..blocks()).
+  virtual int64_t blocks() const = 0;
+  // Channels C of the features at `block`.
+  virtual int64_t feature_width(int64_t block) const = 0;
+  // A name for `block` in logs ("block 4", "mid", "up 2.1 (8x8)").
+  virtual std::string block_name(int64_t block) const { return "block " + std::to_string(block); }
+  virtual bool has_cls_token() const { return false; }
+};
+TORCH_MODULE(Backbone);
+
+// Build a registered backbone (core/registry.cpp); InputError for an
+// unknown name or options the backbone cannot take (with the fix).
+Backbone make_backbone(const std::string& name, const BackboneOptions& o);
+
+// Pool features (B, N, C) for the probe: "mean" averages the tokens
+// (excluding the class token when there is one: MAE's global pool), "cls"
+// takes the class token. -> (B, C).
+torch::Tensor pool_features(const torch::Tensor& f, const std::string& pool, bool has_cls);
+
+// (B,) timesteps -> (B, dim) sinusoidal features [cos | sin], max period 1e4.
+torch::Tensor timestep_features(const torch::Tensor& t, int64_t dim);
+// Fixed 2-D sin-cos position embedding (h * w, width), MAE's construction.
+torch::Tensor sincos_2d(int64_t h, int64_t w, int64_t width);
+// softmax(q k^T / sqrt(dh)) v (Vaswani et al. 2017, Eq. 1) for q, k, v
+// (B, H, N, dh) -> (B, H, N, dh), by LibTorch's fused kernel
+// (at::scaled_dot_product_attention: flash / memory-efficient / cuDNN on the
+// GPU, a flash kernel on the CPU in fp32); bf16 on the CPU takes the plain
+// product with an fp32 softmax, several times faster there (backbone.cpp).
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
+// Multi-head self-attention on x (B, N, W) given its fused projection
+// qkv(x) (B, N, 3W) -> (B, N, W) before the output projection.
+torch::Tensor self_attention(const torch::Tensor& qkv_x, int64_t heads);
+
+// Group p x p neighbouring tokens of an h x w grid into one:
+// (B, h*w, d) -> (B, h/p * w/p, p*p*d), and back.
+torch::Tensor group_tokens(const torch::Tensor& x, int64_t h, int64_t w, int64_t p);
+torch::Tensor ungroup_tokens(const torch::Tensor& x, int64_t h, int64_t w, int64_t p);
+
+// LayerNorm without affine parameters, eps 1e-6 (DiT's and U-ViT's norms
+// before adaLN or with affine after; `affine` switches the parameters on).
+torch::nn::LayerNorm layer_norm(int64_t width, bool affine = false);
+
+}  // namespace ldae

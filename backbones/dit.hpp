@@ -1,0 +1,64 @@
+// DiT backbone (Peebles & Xie 2023): token embedding, fixed 2-D sin-cos
+// positions, t-embedding MLP, optional class embedding, adaLN-Zero blocks,
+// adaLN final layer. The first `split` blocks are the encoder that the probe
+// reads (paper: 12 of DiT-L's 24). Tokens come from a tokenizer on an h x w
+// grid; `patch` groups p x p neighbouring tokens into one, as DiT's patch
+// size does on a VAE latent. With cls_token, a learned token (no position)
+// is prepended, ViT's convention, for probe.pool = "cls".
+#pragma once
+#include <torch/torch.h>
+
+#include "backbones/backbone.hpp"
+#include "core/linear.hpp"
+
+namespace ldae {
+
+struct DiTBlockImpl : torch::nn::Module {
+  DiTBlockImpl(int64_t width, int64_t heads, double mlp_ratio);
+  // x (B, N, W), c (B, W) -> (B, N, W)
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& c);
+  int64_t heads;
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  FusedLinear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
+  FusedLinear adaLN_modulation{nullptr};  // (W) -> (6W): shift/scale/gate x2
+};
+TORCH_MODULE(DiTBlock);
+
+struct DiTImpl : BackboneImpl {
+  explicit DiTImpl(const BackboneOptions& o);
+  // tokens (B, L, in_dim), t (B,) float steps, y (B,) labels or undefined
+  // -> (B, L, out_dim)
+  torch::Tensor forward(const torch::Tensor& tokens, const torch::Tensor& t,
+                        const torch::Tensor& y = {}) override;
+  // Output of the first `block` blocks, (B, [1 +] L / p^2, width).
+  torch::Tensor features(const torch::Tensor& tokens, const torch::Tensor& t, int64_t block,
+                         const torch::Tensor& y = {}) override;
+  int64_t blocks() const override { return opt.depth; }
+  int64_t feature_width(int64_t) const override { return opt.width; }
+  std::string block_name(int64_t block) const override {
+    return block == 0 ? "embedding" : "block " + std::to_string(block);
+  }
+  bool has_cls_token() const override { return opt.cls_token; }
+  void init_weights();
+
+  static int64_t count_blocks(const BackboneOptions& o) { return o.depth; }
+  static int64_t default_block(const BackboneOptions& o) { return o.depth / 2; }
+  static std::string check(const BackboneOptions& o);
+
+  BackboneOptions opt;
+  FusedLinear x_embedder{nullptr};
+  torch::nn::Sequential t_embedder{nullptr};
+  torch::nn::Embedding y_embedder{nullptr};
+  torch::nn::ModuleList blocks_{nullptr};
+  torch::nn::LayerNorm norm_final{nullptr};
+  FusedLinear final_adaLN{nullptr}, final_linear{nullptr};
+  torch::Tensor pos_embed;  // buffer (1, L', W), frozen
+  torch::Tensor cls;        // (1, 1, W) parameter when opt.cls_token
+
+ private:
+  torch::Tensor embed(const torch::Tensor& tokens, const torch::Tensor& t,
+                      const torch::Tensor& y, torch::Tensor* c);
+};
+TORCH_MODULE(DiT);
+
+}  // namespace ldae

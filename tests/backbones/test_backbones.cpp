@@ -1,0 +1,251 @@
+// The conformance suite every registered backbone passes (backbones/): the
+// shapes of its prediction and of its features at every feature point, a
+// fresh model's output, a save/load round trip, per-sample independence, that
+// one step trains every parameter, and the class token. Then what is
+// particular to each: U-ViT's long skips, the U-Net's levels and names.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "backbones/unet.hpp"
+#include "backbones/uvit.hpp"
+#include "core/errors.hpp"
+#include "core/registry.hpp"
+
+using namespace ldae;
+
+namespace {
+
+BackboneOptions small(int64_t grid = 8, int64_t in_dim = 6, int64_t out_dim = 6) {
+  BackboneOptions o;
+  o.in_dim = in_dim, o.out_dim = out_dim, o.grid_h = grid, o.grid_w = grid;
+  o.depth = 4, o.width = 64, o.heads = 4, o.t_mlp_ratio = 0.25;
+  return o;
+}
+
+Backbone build(const std::string& name, const BackboneOptions& o, uint64_t seed = 0) {
+  torch::manual_seed(seed);
+  return make_backbone(name, o);
+}
+
+class BackboneConformance : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BackboneConformance, PredictionHasTheTokensShape) {
+  for (int64_t patch : {1, 2}) {
+    auto o = small();
+    o.patch = patch, o.num_classes = 10;
+    auto m = build(GetParam(), o);
+    auto x = torch::randn({3, 64, 6});
+    auto t = torch::tensor({1.0f, 500.0f, 999.0f});
+    auto y = torch::tensor({1, 2, 3}, torch::kLong);
+    auto out = m->forward(x, t, y);
+    EXPECT_EQ(out.sizes(), (std::vector<int64_t>{3, 64, 6})) << "patch " << patch;
+    EXPECT_TRUE(torch::isfinite(out).all().item<bool>());
+    EXPECT_EQ(m->forward(x, t).sizes(), out.sizes());  // unconditional: the null class
+  }
+  auto o = small(8, 6, 24);  // out_dim != in_dim (image-space targets)
+  EXPECT_EQ(build(GetParam(), o)->forward(torch::randn({2, 64, 6}), torch::ones({2})).size(2), 24);
+}
+
+TEST_P(BackboneConformance, FreshModelIsSeededAndStartsSmall) {
+  auto a = build(GetParam(), small(), 7), b = build(GetParam(), small(), 7), c = build(GetParam(), small(), 8);
+  auto x = torch::randn({2, 64, 6}), t = torch::full({2}, 10.0f);
+  auto ya = a->forward(x, t), yb = b->forward(x, t), yc = c->forward(x, t);
+  EXPECT_TRUE(torch::equal(ya, yb));  // the same seed, the same network
+  // dit and unet zero their output layers (the network starts by predicting
+  // 0); uvit's output layer is normal(0, 0.02), so it starts near 0.
+  EXPECT_LT(ya.abs().max().item<float>(), 0.5f);
+  if (GetParam() != "uvit") EXPECT_EQ(ya.abs().max().item<float>(), 0.0f);
+  // a trained step later, two seeds differ
+  auto step = [&](Backbone& m) {
+    torch::optim::SGD opt(m->parameters(), 0.1);
+    for (int i = 0; i < 2; ++i) {
+      opt.zero_grad();
+      (m->forward(x, t) - x).pow(2).mean().backward();
+      opt.step();
+    }
+    return m->forward(x, t);
+  };
+  EXPECT_FALSE(torch::allclose(step(a), step(c)));
+}
+
+TEST_P(BackboneConformance, SamplesAreIndependentInEvalMode) {
+  auto m = build(GetParam(), small());
+  // one step so that every layer is non-trivial
+  auto x = torch::randn({4, 64, 6}), t = torch::tensor({3.0f, 30.0f, 300.0f, 900.0f});
+  torch::optim::SGD opt(m->parameters(), 0.1);
+  for (int i = 0; i < 2; ++i) {
+    opt.zero_grad();
+    (m->forward(x, t) - x).pow(2).mean().backward();
+    opt.step();
+  }
+  m->eval();
+  torch::NoGradGuard ng;
+  auto all = m->forward(x, t);
+  auto one = m->forward(x.slice(0, 2, 3), t.slice(0, 2, 3));
+  EXPECT_TRUE(torch::allclose(all.slice(0, 2, 3), one, 1e-4, 1e-5));
+}
+
+TEST_P(BackboneConformance, OneStepTrainsEveryParameter) {
+  auto o = small();
+  o.cls_token = GetParam() != "unet";
+  auto m = build(GetParam(), o);
+  auto x = torch::randn({4, 64, 6}), t = torch::tensor({3.0f, 30.0f, 300.0f, 900.0f});
+  torch::optim::SGD opt(m->parameters(), 0.05);
+  for (int i = 0; i < 3; ++i) {  // zero-initialised gates open after the first step
+    opt.zero_grad();
+    auto loss = (m->forward(x, t) - x).pow(2).mean();
+    if (m->has_cls_token()) loss = loss + m->features(x, t, m->blocks()).select(1, 0).pow(2).mean();
+    loss.backward();
+    if (i < 2) opt.step();
+  }
+  for (const auto& p : m->named_parameters()) {
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << p.key() << " gets no gradient";
+  }
+}
+
+TEST_P(BackboneConformance, SaveLoadRoundTrip) {
+  auto o = small();
+  o.num_classes = 10;
+  auto a = build(GetParam(), o, 1), b = build(GetParam(), o, 2);
+  {  // move a away from its initialisation
+    auto x = torch::randn({2, 64, 6}), t = torch::full({2}, 50.0f);
+    torch::optim::SGD opt(a->parameters(), 0.1);
+    (a->forward(x, t) - x).pow(2).mean().backward();
+    opt.step();
+  }
+  std::stringstream buf;
+  {
+    torch::serialize::OutputArchive ar;
+    a->save(ar);
+    ar.save_to(buf);
+  }
+  torch::serialize::InputArchive ar;
+  ar.load_from(buf);
+  b->load(ar);
+  a->eval(), b->eval();
+  auto x = torch::randn({2, 64, 6}), t = torch::full({2}, 20.0f);
+  auto y = torch::tensor({4, 5}, torch::kLong);
+  EXPECT_TRUE(torch::equal(a->forward(x, t, y), b->forward(x, t, y)));
+  EXPECT_TRUE(torch::equal(a->features(x, t, a->blocks() / 2), b->features(x, t, b->blocks() / 2)));
+}
+
+TEST_P(BackboneConformance, FeaturesAtEveryBlock) {
+  auto m = build(GetParam(), small());
+  m->eval();
+  auto x = torch::randn({2, 64, 6}), t = torch::full({2}, 10.0f);
+  ASSERT_GE(m->blocks(), 4);
+  for (int64_t b = 0; b <= m->blocks(); ++b) {
+    auto f = m->features(x, t, b);
+    ASSERT_EQ(f.dim(), 3) << m->block_name(b);
+    EXPECT_EQ(f.size(0), 2);
+    EXPECT_EQ(f.size(2), m->feature_width(b)) << m->block_name(b);
+    EXPECT_TRUE(torch::isfinite(f).all().item<bool>());
+    EXPECT_FALSE(m->block_name(b).empty());
+    auto pooled = pool_features(f, "mean", m->has_cls_token());
+    EXPECT_EQ(pooled.sizes(), (std::vector<int64_t>{2, f.size(2)}));
+  }
+  EXPECT_THROW(m->features(x, t, m->blocks() + 1), InputError);
+  EXPECT_THROW(m->features(x, t, -1), InputError);
+}
+
+TEST_P(BackboneConformance, ClassTokenForTransformersOnly) {
+  auto o = small();
+  o.cls_token = true;
+  if (GetParam() == "unet") {
+    EXPECT_THROW(make_backbone(GetParam(), o), InputError);
+    EXPECT_NE(backbone_check(GetParam(), o).find("cls_token"), std::string::npos);
+    return;
+  }
+  auto m = build(GetParam(), o), plain = build(GetParam(), small());
+  auto x = torch::randn({2, 64, 6}), t = torch::full({2}, 10.0f);
+  EXPECT_TRUE(m->has_cls_token());
+  const int64_t b = m->blocks() / 2;
+  auto f = m->features(x, t, b), g = plain->features(x, t, b);
+  EXPECT_EQ(f.size(1), g.size(1) + 1);  // the class token first
+  EXPECT_TRUE(torch::equal(pool_features(f, "cls", true), f.select(1, 0)));
+  EXPECT_TRUE(torch::allclose(pool_features(f, "mean", true), f.slice(1, 1).mean(1)));
+  EXPECT_EQ(m->forward(x, t).sizes(), (std::vector<int64_t>{2, 64, 6}));  // predicts no class token
+  EXPECT_THROW(pool_features(g, "cls", false), InputError);
+}
+
+INSTANTIATE_TEST_SUITE_P(Registered, BackboneConformance, ::testing::ValuesIn(backbone_names()),
+                         [](const auto& info) { return info.param; });
+
+TEST(Backbones, RegistryListsEveryBackbone) {
+  EXPECT_EQ(backbone_names(), (std::vector<std::string>{"dit", "unet", "uvit"}));
+  EXPECT_THROW(make_backbone("resnet", small()), InputError);
+}
+
+TEST(UViT, FirstHalfMiddleSecondHalfWithMirroredLongSkips) {
+  auto o = small();
+  o.depth = 6;
+  torch::manual_seed(0);
+  UViT m(o);
+  EXPECT_EQ(m->blocks(), 7);  // 3 in + mid + 3 out (U-ViT's layout)
+  EXPECT_EQ(UViTImpl::default_block(o), 4);  // the probe reads the first half + the middle
+  EXPECT_EQ(m->block_name(4), "mid");
+  EXPECT_EQ(m->block_name(5), "out 1");
+  for (auto& b : *m->in_blocks) EXPECT_FALSE(b->as<UViTBlockImpl>()->skip_linear);
+  EXPECT_FALSE(m->mid_block->skip_linear);
+  for (auto& b : *m->out_blocks) {
+    auto& s = b->as<UViTBlockImpl>()->skip_linear;
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->weight.sizes(), (std::vector<int64_t>{64, 128}));  // concat -> W
+  }
+  // The first out block reads the last in block: zeroing the last in block's
+  // contribution through its skip changes the prediction, the mirror does.
+  auto x = torch::randn({2, 64, 6}), t = torch::full({2}, 10.0f);
+  torch::NoGradGuard ng;
+  auto before = m->forward(x, t);
+  m->out_blocks[0]->as<UViTBlockImpl>()->skip_linear->weight.slice(1, 64).zero_();
+  EXPECT_FALSE(torch::allclose(before, m->forward(x, t)));
+  // no adaLN: a U-ViT block holds no modulation
+  for (const auto& p : m->named_parameters()) EXPECT_EQ(p.key().find("adaLN"), std::string::npos);
+}
+
+TEST(UNet, LevelsFollowTheGridAndBlocksAreNamed) {
+  auto o = small(8);
+  EXPECT_EQ(UNetImpl::levels(o), 3);   // 8 -> 4 -> 2
+  EXPECT_EQ(UNetImpl::levels(small(32)), 4);
+  EXPECT_EQ(UNetImpl::levels(small(4)), 2);
+  EXPECT_EQ(UNetImpl::levels(small(2)), 1);
+  auto p2 = small(8);
+  p2.patch = 2;
+  EXPECT_EQ(UNetImpl::levels(p2), 2);  // 4 x 4 groups
+  torch::manual_seed(0);
+  UNet m(o);
+  // input conv, 3 levels x 2 res, 2 downs; mid; 3 x 3 out steps
+  EXPECT_EQ(m->blocks(), 1 + 6 + 2 + 9 - 1 + 1);
+  const int64_t mid = UNetImpl::default_block(o);
+  EXPECT_EQ(m->block_name(mid), "mid (2x2)");
+  EXPECT_EQ(m->block_name(0), "input conv (8x8)");
+  EXPECT_EQ(m->feature_width(0), 32);       // C = width / 2
+  EXPECT_EQ(m->feature_width(mid), 64);     // 2C at the bottom
+  auto x = torch::randn({2, 64, 6}), t = torch::full({2}, 10.0f);
+  EXPECT_EQ(m->features(x, t, mid).size(1), 4);          // 2 x 2 positions
+  EXPECT_EQ(m->features(x, t, m->blocks()).size(1), 64);  // back at 8 x 8
+  // attention only below the top level, and in the middle
+  EXPECT_FALSE(m->input_steps[1]->as<UNetStepImpl>()->attn);
+  EXPECT_TRUE(m->middle->attn);
+  // pixels: a 16 x 16 grey image as 256 one-value tokens
+  auto px = small(16, 1, 1);
+  torch::manual_seed(0);
+  auto pm = make_backbone("unet", px);
+  EXPECT_EQ(pm->forward(torch::randn({2, 256, 1}), t).sizes(), (std::vector<int64_t>{2, 256, 1}));
+}
+
+TEST(UNet, TimeEnterAsScaleAndShift) {
+  torch::manual_seed(0);
+  UNetResBlock r(8, 16, 32);
+  torch::nn::init::normal_(r->conv2->weight, 0.0, 0.1);  // open the zero-initialised conv
+  auto x = torch::randn({2, 8, 4, 4}), e = torch::randn({2, 32});
+  torch::NoGradGuard ng;
+  auto a = r->forward(x, e), b = r->forward(x, e * 2);
+  EXPECT_FALSE(torch::allclose(a, b));  // the embedding changes the block's output
+  r->emb_proj->weight.zero_(), r->emb_proj->bias.zero_();
+  EXPECT_TRUE(torch::allclose(r->forward(x, e), r->forward(x, e * 2)));  // through it alone
+}
+
+}  // namespace
