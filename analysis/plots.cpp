@@ -102,6 +102,59 @@ void draw(const std::string& gnuplot, const std::string& script, const std::vect
   for (const auto& o : outputs) fs::rename(gp_tmp(o), o);
 }
 
+// "probe.block=3" -> "3": a group's value on the heatmap's y axis.
+std::string group_value(const std::string& g) {
+  auto eq = g.rfind('=');
+  return eq == std::string::npos ? g : g.substr(eq + 1);
+}
+// "probe.block=3" -> "probe.block" (the rows' grid key), "" for other groups.
+std::string group_key(const std::vector<std::string>& groups) {
+  auto eq = groups.empty() ? std::string::npos : groups[0].rfind('=');
+  if (eq == std::string::npos) return "";
+  auto comma = groups[0].rfind(", ", eq);
+  return groups[0].substr(comma == std::string::npos ? 0 : comma + 2, eq - (comma == std::string::npos ? 0 : comma + 2));
+}
+
+// Cells of the heatmap: x, y (1-based column and group), the mean top-1 (NaN
+// when no seed finished), its std and n; block 1 (index 1) is the best cell.
+std::string heatmap_data(const Matrix& m) {
+  std::string data = "# x,y,column,group,ours_mean,ours_std,n\n", best;
+  double best_v = -1;
+  for (size_t g = 0; g < m.groups.size(); ++g)
+    for (size_t c = 0; c < m.columns.size(); ++c) {
+      auto it = m.cell.find({m.groups[g], m.columns[c]});
+      const TableRow* r = it == m.cell.end() ? nullptr : it->second;
+      const double v = r ? ours_mean(*r) : NAN;
+      const std::string line = fmt::format("{},{},{},{},{},{},{}\n", c + 1, g + 1, csv_text(m.columns[c]),
+                                           csv_text(m.groups[g]), num(v), num(r ? ours_std(*r) : NAN),
+                                           r ? r->top1.values.size() : 0);
+      data += line;
+      if (std::isfinite(v) && v > best_v) best_v = v, best = line;
+    }
+  return data + "\n\n# the best cell\n" + best;
+}
+
+std::string heatmap_script(const Table& t, const Matrix& m, const std::string& base) {
+  const std::string csv = gp(fs::path(base + ".heatmap.csv").filename().string());
+  std::string xt, yt;
+  for (size_t c = 0; c < m.columns.size(); ++c) xt += fmt::format("{}{} {}", c ? ", " : "", gp(m.columns[c]), c + 1);
+  for (size_t g = 0; g < m.groups.size(); ++g)
+    yt += fmt::format("{}{} {}", g ? ", " : "", gp(group_value(m.groups[g])), g + 1);
+  const std::string ykey = group_key(m.groups);
+  return fmt::format(
+      "set xlabel {1}\nset ylabel {2}\n"
+      "set xtics ({3})\nset ytics ({4})\n"
+      "set xrange [0.5:{5}.5]\nset yrange [0.5:{6}.5]\nunset grid\nunset key\n"
+      "set cblabel \"linear-probe top-1 (%), mean over seeds\"\n"
+      "set palette defined (0 \"#f7fbff\", 1 \"#9ecae1\", 2 \"#4292c6\")\n"
+      "set style fill solid 1.0 noborder\n"
+      "plot {0} index 0 using 1:2:(0.5):(0.5):5 with boxxyerror fc palette notitle, \\\n"
+      "  {0} index 0 using 1:2:(sprintf(\"%.1f\", $5)) with labels font \",9\" notitle, \\\n"
+      "  {0} index 1 using 1:2:(0.46):(0.46) with boxxyerror fs empty lc rgb \"#d62728\" lw 3 "
+      "title \"best\"\n",
+      csv, gp(axis_name(t)), gp(ykey.empty() ? "row" : ykey), xt, yt, m.columns.size(), m.groups.size());
+}
+
 }  // namespace
 
 std::string require_gnuplot() {
@@ -221,7 +274,16 @@ std::vector<std::string> write_figures(const Table& t, Store& store, const std::
     emit("series", data, body, 1000, 600);
   }
 
-  // 3. Pre-training loss curves, one per row (its first finished seed).
+  // 3. Two-axis grid sweeps (DDAE's block x t map): a heatmap of the mean
+  //    top-1, each cell labelled, the best cell outlined.
+  {
+    const Matrix m = matrix_of(t);
+    if (t.mode == "grid" && m.groups.size() > 1 && m.columns.size() > 1) 
+      emit("heatmap", heatmap_data(m), heatmap_script(t, m, base),
+           std::max(700, 160 + 70 * int(m.columns.size())), std::max(500, 160 + 34 * int(m.groups.size())));
+  }
+
+  // 4. Pre-training loss curves, one per row (its first finished seed).
   {
     std::string data, plots;
     int blocks = 0;

@@ -4,6 +4,8 @@
 //                                        over seeds) beside the paper's
 //   <sweep>.<profile>.series.{png,pdf}  the rows as a series (grid sweeps: one
 //                                        line per group over the grid values)
+//   <sweep>.<profile>.heatmap.{png,pdf} two-axis grid sweeps (DDAE's block x t
+//                                        map): mean top-1 per cell, best outlined
 //   <sweep>.<profile>.loss.{png,pdf}    pre-training loss curves, one per row
 // each with its data (.csv) and the gnuplot script (.gp) that drew it, so a
 // figure can be restyled without rerunning anything.

@@ -436,7 +436,11 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
       for (int64_t seed : seeds) {
         RunConfig c = cfg;
         c.seed = seed;
-        validate(c, fmt::format("{}:{}: row {} '{}'", s.path, r.origin.line, r.index, label));
+        // A grid without rows has one unnamed row: point at the grid's line.
+        const int line = r.origin.line > 0 || point.empty() ? r.origin.line : point[0].second.origin.line;
+        validate(c, r.origin.line > 0 || point.empty()
+                        ? fmt::format("{}:{}: row {} '{}'", s.path, line, r.index, label)
+                        : fmt::format("{}:{}: grid point '{}'", s.path, line, label));
         // A row modifies the chain's last row when it is one (no grid point on top).
         const int parent = s.mode == "cumulative" && !r.standalone && points.size() == 1 ? chain_row : 0;
         plan.push_back(PlannedRun{out_row, label, seed, c, run_id(c), paper, parent});

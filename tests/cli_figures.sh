@@ -37,6 +37,19 @@ for k in acc series loss; do
   test "$(head -c 5 "$d/s/figures/synthetic_smoke.default.$k.pdf")" = "%PDF-"
   test -s "$d/s/figures/synthetic_smoke.default.$k.csv"
 done
+# A two-axis grid sweep (DDAE's block x t map): one U-Net trained, six
+# probes, a heatmap whose outlined cell is the best mean.
+"$bin/run_sweep" "$src/tests/e2e/block_t.toml" --results "$d/g" --threads 1 > "$d/grid.txt" 2>&1
+test "$(grep -l 'trained model reused' "$d"/g/runs/*/log.txt | wc -l)" -eq 5
+"$bin/make_tables" --results "$d/g" --figures > "$d/gtables.txt"
+h="$d/g/figures/block_t_smoke.default.heatmap"
+is_png "$h.png"
+test "$(head -c 5 "$h.pdf")" = "%PDF-"
+# cells: 3 blocks x 2 t; the best cell's mean is the largest of them
+test "$(awk -F, 'NF == 7 && $1 !~ /^#/' "$h.csv" | wc -l)" -eq 7
+best=$(awk -F, 'NF == 7 && $1 !~ /^#/ { if (seen_blank) b = $5; else if ($5 > m) m = $5 } /^$/ { seen_blank = 1 } END { print (b == m) ? "yes" : "no: " b " vs " m }' "$h.csv")
+test "$best" = yes
+grep -q 'index 1 using 1:2:(0.46):(0.46) with boxxyerror fs empty' "$h.gp"
 # Without gnuplot: exit 2, how to install it, and no table rewritten.
 fails_with "gnuplot-nox" env PATH=/nonexistent "$bin/make_tables" --results "$d/s" --figures
 echo "ok: figures"
