@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <optional>
 
@@ -74,6 +75,20 @@ const TableRow* Table::parent_of(const TableRow& r) const {
   return nullptr;
 }
 
+bool uses_labels(const std::map<std::string, std::string>& p) {
+  auto is = [&](const char* key, const char* value) {
+    auto it = p.find(key);
+    return it != p.end() && it->second == value;
+  };
+  auto positive = [&](const char* key) {
+    auto it = p.find(key);
+    return it != p.end() && std::strtod(it->second.c_str(), nullptr) > 0;
+  };
+  return is("model.class_cond", "true") ||
+         (positive("tokenizer.perceptual_weight") && is("tokenizer.perceptual_net", "\"classifier\"")) ||
+         (positive("objective.align_weight") && is("objective.align_target", "\"classifier\""));
+}
+
 std::vector<Table> collect_tables(Store& store, const std::string& filter) {
   std::vector<Table> out;
   for (const auto& s : store.sweeps()) {
@@ -83,6 +98,7 @@ std::vector<Table> collect_tables(Store& store, const std::string& filter) {
       if (t.rows.empty() || t.rows.back().row != r.row) {
         TableRow tr;
         tr.row = r.row, tr.label = r.label, tr.paper = r.paper, tr.parent = r.parent;
+        tr.uses_labels = uses_labels(store.params(r.run_id));
         tr.group = r.label;
         if (s.mode == "grid") {  // "conv VAE, tokenizer.d=16" -> group, "16"
           auto comma = r.label.rfind(", "), eq = r.label.rfind('=');
@@ -195,7 +211,7 @@ std::vector<Column> row_columns(const Table& t) {
   auto esc = [](const std::string& s, bool tex) { return tex ? tex_escape(s) : md_escape(s); };
   std::vector<Column> c = {
       {"#", "\\#", 'r', [](const TableRow& r, bool) { return std::to_string(r.row); }},
-      {"row", "row", 'l', [esc](const TableRow& r, bool tex) { return esc(r.label, tex); }},
+      {"row", "row", 'l', [esc](const TableRow& r, bool tex) { return esc(r.label, tex) + (r.uses_labels ? " [L]" : ""); }},
       {"ours top-1 (%)", "ours", 'r', [pm](const TableRow& r, bool tex) { return ours(r.top1, r, pm(tex)); }},
       {"n", "$n$", 'r',
        [](const TableRow& r, bool tex) { return tex ? std::to_string(r.top1.values.size()) : seeds_note(r); }},
@@ -286,6 +302,9 @@ std::string to_markdown(const Table& t) {
   }
   md += "\nours: linear-probe top-1 on this harness's data (mean ± sample std over seeds); "
         "paper: ImageNet-1K (arXiv:2401.14404); [U]: unclear in the paper.\n";
+  if (std::any_of(t.rows.begin(), t.rows.end(), [](const TableRow& r) { return r.uses_labels; }))
+    md += "[L]: labels entered pre-training (class conditioning, or the harness's classifier as perceptual "
+          "loss or alignment target): not self-supervised, as the paper's Table 1 rows 1-2.\n";
   if (deltas)
     md += "change: our top-1 minus that of the row this one modifies (vs k), with the two-sided p of "
           "Welch's t-test over seeds (none with fewer than 2 seeds per row); paper change: the same "
@@ -345,7 +364,7 @@ std::string to_latex(const Table& t) {
 std::string to_csv(const Table& t) {
   std::string csv =
       "row,label,mean,std,n,pending,paper_acc,fid_mean,fid_std,paper_fid,paper_uncertain,knn_mean,knn_std,"
-      "parent,change,change_p,fid_change,fid_change_p,failed\n";
+      "parent,change,change_p,fid_change,fid_change_p,failed,uses_labels\n";
   auto num = [](const TableRow& r, const char* k) {
     auto it = r.paper.find(k);
     return it == r.paper.end() ? std::string() : fmt::format("{}", it->second);
@@ -363,13 +382,13 @@ std::string to_csv(const Table& t) {
                          c.test && c.test->p >= 0 ? fmt::format("{:.6f}", c.test->p) : "");
     };
     const TableRow* parent = t.parent_of(r);
-    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
+    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
                        stat(r.top1, true), r.top1.values.size(), r.pending, num(r, "acc"),
                        stat(r.fid, false), stat(r.fid, true), num(r, "fid"),
                        r.paper.count("uncertain") ? 1 : 0, stat(r.knn, false), stat(r.knn, true),
                        parent ? std::to_string(parent->row) : "", change_cols(&TableRow::top1),
                        change_cols(&TableRow::fid),
-                       r.unfinished.count("failed") ? r.unfinished.at("failed") : 0);
+                       r.unfinished.count("failed") ? r.unfinished.at("failed") : 0, r.uses_labels ? 1 : 0);
   }
   return csv;
 }

@@ -32,6 +32,10 @@ struct TableRow {
   std::vector<std::string> done_ids;  // the finished runs, seed order
   std::map<std::string, double> paper;
   int parent = 0;               // cumulative sweeps: the row this one modifies (0: none)
+  // Labels entered pre-training (class conditioning, a perceptual loss or an
+  // alignment target from the harness's classifier): not self-supervised,
+  // marked [L] like the paper's Table 1 rows 1-2.
+  bool uses_labels = false;
   // Grid sweeps: the row's label and its grid value ("k=v" split off the label).
   std::string group, column;
 };
@@ -56,6 +60,9 @@ Matrix matrix_of(const Table& t);
 std::string axis_name(const Table& t);
 
 std::vector<Table> collect_tables(Store& store, const std::string& sweep_filter = "");
+// Whether a run with these recorded params (Store::params) saw labels
+// during pre-training (TableRow::uses_labels).
+bool uses_labels(const std::map<std::string, std::string>& params);
 std::string to_markdown(const Table& t);
 std::string to_latex(const Table& t);
 std::string to_csv(const Table& t);

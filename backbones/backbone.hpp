@@ -11,7 +11,9 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <string>
+#include <utility>
 
 namespace ldae {
 
@@ -49,6 +51,26 @@ struct BackboneImpl : torch::nn::Module {
   // A name for `block` in logs ("block 4", "mid", "up 2.1 (8x8)").
   virtual std::string block_name(int64_t block) const { return "block " + std::to_string(block); }
   virtual bool has_cls_token() const { return false; }
+
+  // Representation alignment (REPA) reads a hidden state of the denoising
+  // pass itself: after tap(block), each forward() keeps the state after that
+  // feature point as features() would give it (tokens (B, N, C), class token
+  // first when there is one) with its grid (h, w), N = [1 +] h * w.
+  // tap(-1) stops it.
+  void tap(int64_t block) { tap_block_ = block, tapped_ = torch::Tensor(); }
+  const torch::Tensor& tapped() const { return tapped_; }
+  std::pair<int64_t, int64_t> tapped_grid() const { return tapped_grid_; }
+
+ protected:
+  // Called by forward() at every feature point with the state there.
+  void keep_if_tapped(int64_t point, const std::function<torch::Tensor()>& tokens, int64_t h, int64_t w) {
+    if (point == tap_block_) tapped_ = tokens(), tapped_grid_ = {h, w};
+  }
+
+ private:
+  int64_t tap_block_ = -1;
+  torch::Tensor tapped_;
+  std::pair<int64_t, int64_t> tapped_grid_{0, 0};
 };
 TORCH_MODULE(Backbone);
 

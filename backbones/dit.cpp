@@ -115,7 +115,12 @@ torch::Tensor DiTImpl::forward(const torch::Tensor& tokens, const torch::Tensor&
                                const torch::Tensor& y) {
   torch::Tensor c;
   auto x = embed(tokens, t, y, &c);
-  for (auto& b : *blocks_) x = b->as<DiTBlockImpl>()->forward(x, c);
+  const int64_t h = opt.grid_h / opt.patch, w = opt.grid_w / opt.patch;
+  keep_if_tapped(0, [&] { return x; }, h, w);
+  for (int64_t i = 0; i < opt.depth; ++i) {
+    x = blocks_[i]->as<DiTBlockImpl>()->forward(x, c);
+    keep_if_tapped(i + 1, [&] { return x; }, h, w);
+  }
   if (cls.defined()) x = x.slice(1, 1);  // the class token predicts nothing
   auto mod = final_adaLN(F::silu(c)).chunk(2, /*dim=*/1);
   auto out = final_linear(modulate(norm_final(x), mod[0], mod[1]));

@@ -208,18 +208,22 @@ torch::Tensor UNetImpl::run(const torch::Tensor& tokens, const torch::Tensor& t,
   const auto emb = embed_time(t, y, tokens.size(0), tokens.device());
   auto x = to_map(tokens);
   std::vector<torch::Tensor> skips;
-  int64_t point = 0;
+  int64_t done = 0;
+  auto point = [&] {  // true when feature point n is reached
+    keep_if_tapped(done, [&] { return x.flatten(2).transpose(1, 2); }, x.size(2), x.size(3));
+    return done++ == n;
+  };
   for (auto& s : *input_steps) {
     x = s->as<UNetStepImpl>()->forward(x, emb);
     skips.push_back(x);
-    if (point++ == n) return x;
+    if (point()) return x;
   }
   x = middle->forward(x, emb);
-  if (point++ == n) return x;
+  if (point()) return x;
   for (auto& s : *output_steps) {
     x = s->as<UNetStepImpl>()->forward(torch::cat({x, skips.back()}, 1), emb);
     skips.pop_back();
-    if (point++ == n) return x;
+    if (point()) return x;
   }
   return x;
 }

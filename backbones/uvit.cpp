@@ -86,20 +86,26 @@ torch::Tensor UViTImpl::embed(const torch::Tensor& tokens, const torch::Tensor& 
 }
 
 torch::Tensor UViTImpl::run(torch::Tensor x, int64_t n) {
-  const int64_t half = opt.depth / 2;
+  const int64_t half = opt.depth / 2, h = opt.grid_h / opt.patch, w = opt.grid_w / opt.patch;
+  const int64_t first = extras() - (opt.cls_token ? 1 : 0);  // features keep the class token
   std::vector<torch::Tensor> skips;
   int64_t done = 0;
+  auto point = [&] {  // true when feature point n is reached
+    keep_if_tapped(done, [&] { return x.slice(1, first); }, h, w);
+    return done++ == n;
+  };
   for (auto& b : *in_blocks) {
-    if (done++ == n) return x;
+    if (point()) return x;
     x = b->as<UViTBlockImpl>()->forward(x);
     skips.push_back(x);
   }
-  if (done++ == n) return x;
+  if (point()) return x;
   x = mid_block->forward(x);
   for (int64_t i = 0; i < half; ++i) {
-    if (done++ == n) return x;
+    if (point()) return x;
     x = out_blocks[i]->as<UViTBlockImpl>()->forward(x, skips[half - 1 - i]);  // mirror skip
   }
+  point();
   return x;
 }
 

@@ -123,6 +123,9 @@ const std::vector<Field>& fields() {
         choice("objective.space", &R::objective, &ObjectiveConfig::space, fixed({"latent", "image"})),
         field("objective.input_scaling", &R::objective, &ObjectiveConfig::input_scaling),
         field("objective.beyond_weight", &R::objective, &ObjectiveConfig::beyond_weight, 0, 1e3),
+        v2(field("objective.align_weight", &R::objective, &ObjectiveConfig::align_weight, 0, 1e3)),
+        v2(field("objective.align_block", &R::objective, &ObjectiveConfig::align_block, -1, 1000)),
+        v2(field("objective.align_target", &R::objective, &ObjectiveConfig::align_target)),
         choice("model.name", &R::model, &ModelConfig::name, backbone_names),
         choice("model.preset", &R::model, &ModelConfig::preset, fixed({"tiny", "S", "B", "L", "XL"})),
         field("model.patch", &R::model, &ModelConfig::patch, 1, 64),
@@ -504,6 +507,19 @@ void validate(const RunConfig& c, const std::string& where) {
     fail("probe.block", fmt::format("block {} exceeds the {} feature points of {} (depth {}); "
                                     "run_sweep --list names them", c.probe.block, points,
                                     c.model.name, bo.depth));
+  if (c.objective.align_weight > 0) {
+    const int64_t ab = c.objective.align_block >= 0 ? c.objective.align_block : bo.split;
+    if (ab < 1 || ab > points)
+      fail("objective.align_block", fmt::format("block {} is not one of the feature points 1..{} of {} "
+                                                "(-1 = the probe's default, {})", ab, points, c.model.name, bo.split));
+    const std::string& target = c.objective.align_target;
+    if (target == "ema" && c.train.ema <= 0)
+      fail("objective.align_target", "\"ema\" aligns with the model's own EMA: set train.ema (e.g. 0.999) "
+                                     "or align with \"classifier\" or a TorchScript .pt");
+    if (target != "ema" && c.data.augment != "center")
+      fail("objective.align_target", "a network target reads the un-augmented image: use data.augment = "
+                                     "\"center\" or align with \"ema\"");
+  }
   if (c.probe.pool == "cls" && !c.model.cls_token)
     fail("probe.pool", "\"cls\" pools the class token: set model.cls_token = true (dit, uvit) "
                        "or keep probe.pool = \"mean\"");

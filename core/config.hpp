@@ -77,6 +77,10 @@ struct ObjectiveConfig {
   std::string space = "latent"; // network input/output space: latent | image
   bool input_scaling = true;    // false: z_t = z0 + sigma eps, w = 1/(1+s^2)
   double beyond_weight = 0.1;   // original_image: w_i for i > d
+  // Representation alignment (REPA, core/alignment.hpp): 0 = off.
+  double align_weight = 0.0;
+  int align_block = -1;          // feature point aligned; -1 = the probe's default
+  std::string align_target = "ema";  // ema (label-free) | classifier (labels) | TorchScript .pt
 };
 
 struct ModelConfig {

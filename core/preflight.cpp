@@ -1,5 +1,7 @@
 #include "core/preflight.hpp"
 
+#include <filesystem>
+
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -45,6 +47,20 @@ std::vector<std::string> check_against_data(const RunConfig& cfg, DataSize n, co
         "learning rate never reaches its peak; lower train.warmup_epochs",
         where, cfg.train.warmup_epochs, warm, steps));
   return warnings;
+}
+
+void check_network_files(const RunConfig& cfg, const std::string& where) {
+  auto need = [&](bool used, const std::string& key, const std::string& path, const char* builtin) {
+    if (!used || path == builtin || path == "classifier" || std::filesystem::exists(path)) return;
+    throw InputError(fmt::format("{}: key '{}': \"{}\" is not there (a TorchScript file, from the "
+                                 "working directory); use \"classifier\"{}, or write one: python "
+                                 "tools/target_net.py random_cnn {} (or export your own encoder with "
+                                 "torch.jit.script)", where, key, path, builtin[0] ? fmt::format(" or \"{}\"", builtin) : "",
+                                 path));
+  };
+  need(cfg.tokenizer.perceptual_weight > 0, "tokenizer.perceptual_net", cfg.tokenizer.perceptual_net, "");
+  need(cfg.eval.fid_samples > 0, "eval.fid_net", cfg.eval.fid_net, "");
+  need(cfg.objective.align_weight > 0, "objective.align_target", cfg.objective.align_target, "ema");
 }
 
 }  // namespace ldae

@@ -31,4 +31,11 @@ int64_t pretrain_steps(const RunConfig& cfg, int64_t n_train);
 // row as the plan names it ("file:line: row 2 'label'").
 std::vector<std::string> check_against_data(const RunConfig& cfg, DataSize n, const std::string& where);
 
+// The network files a run reads (tokenizer.perceptual_net with a perceptual
+// loss, eval.fid_net with FID, objective.align_target with alignment) when
+// they name a TorchScript file: InputError "<where>: key 'K': ..." for one
+// that is not there, saying how to make or name one. Checked before any run
+// (a dry run or a Slurm submission leaves it to the runs).
+void check_network_files(const RunConfig& cfg, const std::string& where);
+
 }  // namespace ldae

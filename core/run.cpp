@@ -24,6 +24,7 @@
 #include "core/augment.hpp"
 #include "core/data.hpp"
 #include "backbones/backbone.hpp"
+#include "core/alignment.hpp"
 #include "core/feature_net.hpp"
 #include "core/fid.hpp"
 #include "core/noise.hpp"
@@ -317,10 +318,27 @@ struct EncoderStage {
   Objective objective;
 };
 
+using FeatureNetSource = std::function<std::shared_ptr<FeatureNet>(const std::string&)>;
+
+// Representation alignment's target and projector (core/alignment.hpp) for
+// `model` built with options bo; `feature_net` gives a network target.
+std::shared_ptr<Alignment> make_alignment(const RunConfig& cfg, Backbone& model, const BackboneOptions& bo,
+                                          const torch::Tensor& train_img, const FeatureNetSource& feature_net,
+                                          const std::function<void(const std::string&)>& log) {
+  const int64_t block = cfg.objective.align_block >= 0 ? cfg.objective.align_block : bo.split;
+  const int64_t width = model->feature_width(block);
+  const std::string& target = cfg.objective.align_target;
+  log(fmt::format("alignment (REPA): {} {} ({} channels) -> projector -> {} target, weight {}",
+                  cfg.model.name, model->block_name(block), width, target, cfg.objective.align_weight));
+  if (target == "ema") return std::make_shared<Alignment>(block, width, make_backbone(cfg.model.name, bo));
+  return std::make_shared<Alignment>(block, width, feature_net(target), train_img);
+}
+
 EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData& td,
                                  const torch::Tensor& train_img, const torch::Tensor& test_img,
                                  int64_t classes, const std::string& dir, bool reuse,
                                  const RunContext& ctx, torch::Device device,
+                                 const FeatureNetSource& feature_net,
                                  const std::function<void(const std::string&)>& log) {
   EncoderStage st;
   if (cfg.data.augment == "rrc_flip") {
@@ -353,6 +371,8 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
   } else {
     Trainer trainer(cfg, model, schedule, device);
     trainer.set_communicator(ctx.comm);
+    if (cfg.objective.align_weight > 0)
+      trainer.set_alignment(make_alignment(cfg, model, bo, train_img, feature_net, log));
     st.train = trainer.train(td, dir + "/ckpt/last.pt", ctx.stop, log, ctx.max_steps);
     st.loss = st.train.loss_curve;
     if (st.train.status != TrainResult::Done) return st;
@@ -707,7 +727,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       const bool reuse = cfg.probe.features == "encoder" && fs::exists(trained_model_path(cfg, ctx.results));
       tell(reuse ? kStageReuse : kStageTrain);  // the tokenizer file is there for the others now
       auto st = train_and_featurize(cfg, *tok, td, train_img, test_img, data.classes, dir, reuse, ctx,
-                                    device, log);
+                                    device, feature_net, log);
       metrics.loss = st.loss;
       if (!st.reused) {
         rec["timings"]["train_s"] = rec["timings"].value("train_s", 0.0) + st.train.seconds;
@@ -829,9 +849,15 @@ RunOutcome follow_run(const RunConfig& cfg, const RunContext& ctx) {
     return std::shared_ptr<FeatureNet>();
   }, quiet, &fit_s);
   TrainData td = prepare_train_data(*tok, train_img, train_y);
+  // The classifier is trained once, seeded: a rank that finds no cached one
+  // trains the same network rank 0 does (without its test-set report).
+  auto feature_net = [&](const std::string& spec) {
+    return make_feature_net(spec, ctx.results, fnv1a_hex(section_text(cfg, {"data."})), train_img, train_y,
+                            torch::Tensor(), torch::Tensor(), data.classes, cfg.eval.classifier_epochs, quiet);
+  };
   auto st = train_and_featurize(cfg, *tok, td, train_img, test_img, data.classes,
                                 run_dir(ctx.results, run_id(cfg)), what == kStageReuse, ctx,
-                                device, quiet);
+                                device, feature_net, quiet);
   out.status = st.train.status == TrainResult::Done      ? RunOutcome::Done
                : st.train.status == TrainResult::Stopped ? RunOutcome::Stopped
                                                          : RunOutcome::Failed;

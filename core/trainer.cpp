@@ -45,6 +45,32 @@ Trainer::Trainer(const RunConfig& cfg, Backbone model, Schedule schedule, torch:
     for (auto& p : model_->parameters()) ema_.push_back(p.detach().clone());
 }
 
+void Trainer::set_alignment(std::shared_ptr<Alignment> align) {
+  align_ = std::move(align);
+  auto proj = align_->projector();
+  proj->to(device_);
+  opt_->add_param_group(torch::optim::OptimizerParamGroup(
+      proj->parameters(), std::make_unique<torch::optim::AdamWOptions>(
+                              static_cast<const torch::optim::AdamWOptions&>(opt_->defaults()))));
+  if (auto teacher = align_->teacher()) {
+    if (ema_.empty())
+      throw InputError("objective.align_target = \"ema\" aligns with the model's EMA: set train.ema "
+                       "(e.g. 0.999)");
+    teacher->to(device_);
+    auto mine = model_->parameters(), theirs = teacher->parameters();
+    torch::NoGradGuard ng;
+    for (size_t k = 0; k < mine.size(); ++k) theirs[k].copy_(mine[k]);
+    ema_ = theirs;  // the EMA update now moves the teacher itself
+  }
+}
+
+std::vector<torch::Tensor> Trainer::trainable() {
+  auto params = model_->parameters();
+  if (align_)
+    for (auto& p : align_->projector()->parameters()) params.push_back(p);
+  return params;
+}
+
 int64_t Trainer::total_steps(int64_t n) const {
   return int64_t(cfg_.train.epochs) * std::max<int64_t>(1, n / cfg_.train.batch);
 }
@@ -73,6 +99,11 @@ void Trainer::save(const std::string& path, int64_t step,
   opt_->save(opt_ar);
   ar.write("model", model_ar);
   ar.write("optimizer", opt_ar);
+  if (align_) {
+    torch::serialize::OutputArchive proj_ar;
+    align_->projector()->save(proj_ar);
+    ar.write("align_projector", proj_ar);
+  }
   ar.write("step", torch::tensor(step));
   std::vector<double> flat;
   for (const auto& r : curve) flat.insert(flat.end(), r.begin(), r.end());
@@ -84,7 +115,7 @@ void Trainer::save(const std::string& path, int64_t step,
   // Atomic: a kill or a full disk leaves the old checkpoint or the new one.
   // Needs room for the weights, Adam's two moments and every EMA copy.
   write_archive_atomically(path, ar,
-                        parameter_bytes(model_->parameters()) * (3 + ema_.size()));
+                        parameter_bytes(trainable()) * (3 + ema_.size()));
 }
 
 int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>>& curve) {
@@ -101,6 +132,12 @@ int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>
     ar.read("model", model_ar);
     model_->load(model_ar);
     model_->to(device_);
+    if (align_) {
+      torch::serialize::InputArchive proj_ar;
+      ar.read("align_projector", proj_ar);
+      align_->projector()->load(proj_ar);
+      align_->projector()->to(device_);
+    }
     ar.read("optimizer", opt_ar);
     opt_->load(opt_ar);
     ar.read("step", step_t);
@@ -109,7 +146,14 @@ int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>
     curve.clear();
     for (int64_t i = 0; i + 2 < c.numel(); i += 3)
       curve.push_back({c[i].item<double>(), c[i + 1].item<double>(), c[i + 2].item<double>()});
-    for (size_t i = 0; i < ema_.size(); ++i) ar.read(fmt::format("ema_{}", i), ema_[i]);
+    // Copied into the EMA tensors where they live (the device; an EMA
+    // teacher's own parameters), not swapped for the archive's host tensors.
+    torch::NoGradGuard ng;
+    for (size_t i = 0; i < ema_.size(); ++i) {
+      torch::Tensor saved;
+      ar.read(fmt::format("ema_{}", i), saved);
+      ema_[i].copy_(saved);
+    }
     return step_t.item<int64_t>();
   } catch (const c10::Error& e) {
     throw InputError(fmt::format("{}: unreadable checkpoint ({}); delete it to restart the run",
@@ -180,7 +224,9 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
   };
   // Data parallel: gradients averaged bucket by bucket while backward runs.
   std::unique_ptr<GradReducer> reducer;
-  if (comm_) reducer = std::make_unique<GradReducer>(comm_, model_->parameters(), cfg_.train.bucket_mb);
+  if (comm_) reducer = std::make_unique<GradReducer>(comm_, trainable(), cfg_.train.bucket_mb);
+  const auto params = trainable();
+  if (align_) model_->tap(align_->block());
   model_->train();
   Progress progress("train", total, cfg_.train.log_every, B, log);
   const int64_t first = step;
@@ -256,14 +302,19 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     }
     pred = pred.to(torch::kFloat32);
     auto loss = objective_loss(objective_, pred, sc.target, sc.weight, V_full, d, sc.token_weight);
+    if (align_) {  // REPA: the tapped state against the target, through the projector
+      auto target = align_->target(idx, network_input(objective_, z0, V), device_);
+      Autocast ac(cfg_.train.bf16, device_);
+      loss = loss + cfg_.objective.align_weight * align_->loss(model_, target);
+    }
     for (const auto& h : plugin_hooks())
       if (h.extra_loss) loss = loss + h.extra_loss(sc, pred);
     // Drop the old gradients instead of zeroing them (PyTorch's
     // set_to_none=True): backward then writes fresh buffers, no add pass.
-    for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();
+    for (auto p : params) p.mutable_grad() = torch::Tensor();
     loss.backward();
     if (reducer) reducer->finish();
-    if (cfg_.train.grad_clip > 0) clip_grad_norm(model_->parameters(), cfg_.train.grad_clip);
+    if (cfg_.train.grad_clip > 0) clip_grad_norm(params, cfg_.train.grad_clip);
     const double lr = lr_at(step, total, spe);
     for (auto& g : opt_->param_groups())
       static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
@@ -306,6 +357,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     }
     if (rank == 0) progress.update(step, first, shown);  // one progress line per run
   }
+  model_->tap(-1);
   // Keep the finished weights until the run is recorded: a kill during the
   // probe then costs the probe, not the training.
   if (res.status == TrainResult::Done && !ckpt.empty() && step > first) save(ckpt, step, res.loss_curve);

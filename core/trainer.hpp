@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/alignment.hpp"
 #include "core/config.hpp"
 #include "core/distributed.hpp"
 #include "backbones/backbone.hpp"
@@ -72,6 +73,10 @@ class Trainer {
   // loss curve is the single process's up to float rounding. Only rank 0
   // writes checkpoints.
   void set_communicator(std::shared_ptr<Communicator> comm) { comm_ = std::move(comm); }
+  // Representation alignment (core/alignment.hpp): its projector trains with
+  // the model (same optimizer, checkpoints, data-parallel reduction); an EMA
+  // teacher's parameters become the model's EMA (needs train.ema > 0).
+  void set_alignment(std::shared_ptr<Alignment> align);
   // Swap EMA weights into the model (no-op without EMA).
   void use_ema();
   Backbone model() { return model_; }
@@ -79,6 +84,7 @@ class Trainer {
  private:
   void save(const std::string& path, int64_t step, const std::vector<std::array<double, 3>>& curve);
   int64_t load(const std::string& path, std::vector<std::array<double, 3>>& curve);
+  std::vector<torch::Tensor> trainable();  // the model's parameters + the projector's
 
   RunConfig cfg_;
   Backbone model_;
@@ -88,6 +94,7 @@ class Trainer {
   std::unique_ptr<torch::optim::AdamW> opt_;
   std::vector<torch::Tensor> ema_;
   std::shared_ptr<Communicator> comm_;
+  std::shared_ptr<Alignment> align_;
 };
 
 // Scale gradients to a global L2 norm of at most max_norm, as

@@ -374,6 +374,7 @@ int run(int argc, char** argv) {
       check_data_available(p.cfg.data);
     }
     const auto where = fmt::format("{}: row {} '{}'", file, p.row, p.label);
+    if (!light) check_network_files(p.cfg, where);
     for (const auto& w : check_against_data(p.cfg, prepared_data_size(p.cfg.data, results), where))
       if (std::find(warned.begin(), warned.end(), w) == warned.end()) {
         fmt::print(stderr, "run_sweep: warning: {}\n", w);

@@ -23,7 +23,8 @@ expect recipe_check.toml 6
 expect seed_interpolants.toml 21
 expect seed_backbones.toml 21
 expect ddae_block_t.toml 156
+expect seed_alignment.toml 12
 # (plugin_masking.toml needs its plugin: plugin_out_of_tree.sh counts its 12 runs.)
 n=$(grep -L '^plugins *=' "$dir"/*.toml | wc -l)
-if [ "$n" != 14 ]; then echo "FAIL: $n sweep files, 14 have expected counts: add the new one"; exit 1; fi
+if [ "$n" != 15 ]; then echo "FAIL: $n sweep files, 15 have expected counts: add the new one"; exit 1; fi
 rm -rf "$results"

@@ -82,9 +82,9 @@ TEST(Tables, CumulativeRowsShowTheirChangeAndWelchP) {
   EXPECT_NE(md.find("Welch's t-test"), std::string::npos);
   // CSV: parent, change and p as numbers; LaTeX: the same columns.
   const auto csv = to_csv(t);
-  EXPECT_NE(csv.find(",parent,change,change_p,fid_change,fid_change_p,failed\n"), std::string::npos) << csv;
-  EXPECT_NE(csv.find(fmt::format(",1,-2.0000,{:.6f},,,0\n", p2)), std::string::npos) << csv;
-  EXPECT_NE(csv.find("\"row 3\",82.3000,0.0000,1,0,,,,,0,,,,,,,,0\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",parent,change,change_p,fid_change,fid_change_p,failed,uses_labels\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(fmt::format(",1,-2.0000,{:.6f},,,0,0\n", p2)), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\"row 3\",82.3000,0.0000,1,0,,,,,0,,,,,,,,0,0\n"), std::string::npos) << csv;
   EXPECT_EQ(to_markdown(t).find("FID change"), std::string::npos);  // no FID in this sweep
   EXPECT_NE(to_latex(t).find("& ours change ($p$) & paper change"), std::string::npos);
 }
@@ -98,7 +98,7 @@ TEST(Tables, SweepsThatGenerateTestTheirFidChangeToo) {
   const double p = welch_t_test({170.0, 176.0}, {190.0, 186.0}).p;
   EXPECT_NE(line_of(md, "| 2 | row 2 |").find(fmt::format("| -15.0 vs 1 (p {:.3f}) | - |", p)), std::string::npos)
       << md;
-  EXPECT_NE(to_csv(t).find(fmt::format(",-15.0000,{:.6f},0\n", p)), std::string::npos) << to_csv(t);
+  EXPECT_NE(to_csv(t).find(fmt::format(",-15.0000,{:.6f},0,0\n", p)), std::string::npos) << to_csv(t);
   EXPECT_NE(to_latex(t).find("& FID change ($p$) & paper FID change"), std::string::npos);
 }
 
@@ -144,8 +144,13 @@ TEST(Tables, UnfinishedRowsSayFailedRunningOrPending) {
   EXPECT_NE(line_of(md, "| 4 |").find("| pending | 0 (+1 pending) |"), std::string::npos) << md;
   EXPECT_NE(md.find("- row 2, seed 0 (rf): tokenizer diverged"), std::string::npos) << md;
   const std::string csv = to_csv(t);
-  EXPECT_EQ(line_of(csv, "2,").substr(line_of(csv, "2,").rfind(',')), ",1") << csv;
-  EXPECT_EQ(line_of(csv, "3,").substr(line_of(csv, "3,").rfind(',')), ",0") << csv;
+  // the last two columns: failed, uses_labels
+  auto tail = [&](const std::string& start) {
+    const std::string l = line_of(csv, start);
+    return l.substr(l.rfind(',', l.rfind(',') - 1));
+  };
+  EXPECT_EQ(tail("2,"), ",1,0") << csv;
+  EXPECT_EQ(tail("3,"), ",0,0") << csv;
 }
 
 // Issue 14 item 12: a generated table compiles with pdflatex (Debian's

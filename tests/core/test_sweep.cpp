@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/filesystem.hpp"
+#include "core/preflight.hpp"
 #include "core/sweep.hpp"
 
 using namespace ldae;
@@ -245,7 +246,40 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.backbone = \"uvit\"\nprobe.block = 10\n",
                 "key 'probe.block': block 10 exceeds the 9 feature points of uvit (depth 8)"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.backbone = \"unet\"\nprobe.block = 19\n",
-                "block 19 exceeds the 18 feature points of unet"}));
+                "block 19 exceeds the 18 feature points of unet"},
+        // Representation alignment (issue 15 item 3).
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nobjective.align_weight = 0.5\n",
+                "key 'objective.align_target': \"ema\" aligns with the model's own EMA: set train.ema"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nobjective.align_weight = 0.5\nobjective.align_target = \"classifier\"\nobjective.align_block = 9\n",
+                "key 'objective.align_block': block 9 is not one of the feature points 1..8 of dit"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nobjective.align_weight = 0.5\nobjective.align_target = \"classifier\"\ndata.augment = \"rrc_flip\"\n",
+                "a network target reads the un-augmented image"}));
+
+// A network file a run would read is checked before any run, naming the
+// key and how to make one; "classifier", "ema" and unused keys pass.
+TEST(Preflight, MissingNetworkFilesAreNamedBeforeAnyRun) {
+  RunConfig c;
+  EXPECT_NO_THROW(check_network_files(c, "f.toml: row 1 'a'"));
+  c.objective.align_weight = 0.5;
+  EXPECT_NO_THROW(check_network_files(c, "w"));  // ema
+  c.objective.align_target = "nets/dino.pt";
+  try {
+    check_network_files(c, "f.toml: row 1 'a'");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("f.toml: row 1 'a': key 'objective.align_target': \"nets/dino.pt\" is not there"),
+              std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("tools/target_net.py random_cnn nets/dino.pt"), std::string::npos);
+  }
+  c.objective.align_weight = 0;
+  c.eval.fid_samples = 10;
+  c.eval.fid_net = "nets/inception.pt";
+  EXPECT_THROW(check_network_files(c, "w"), InputError);
+  c.eval.fid_net = "classifier";
+  c.tokenizer.perceptual_weight = 1;
+  c.tokenizer.perceptual_net = "nets/vgg.pt";
+  EXPECT_THROW(check_network_files(c, "w"), InputError);
+}
 
 // model.backbone is model.name by another spelling: the same field, the same
 // run id; a run id of the default backbone does not change with new keys.
