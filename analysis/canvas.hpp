@@ -1,6 +1,6 @@
-// A small RGB canvas for the harness's pictures: image panels (nearest-
-// neighbour upscaled), labels in a built-in 5 x 7 pixel font, written as PNG
-// with libpng. No plotting library: figures must work on a bare machine.
+// A small RGB canvas: image pixels (nearest-neighbour upscaled) written as PNG
+// with libpng. show_noise's panels are these; gnuplot lays them out and
+// writes the text (analysis/panels.hpp).
 #pragma once
 #include <torch/torch.h>
 
@@ -23,11 +23,6 @@ class Canvas {
   // scale x scale block; values map linearly from [lo, hi] to [0, 255]
   // (clamped).
   void image(const torch::Tensor& img, int x, int y, int scale, double lo, double hi);
-  // Text in the 5 x 7 font, each font pixel a scale x scale block; letters
-  // are drawn upper case. Returns the width drawn.
-  int text(const std::string& s, int x, int y, int scale = 1, Rgb color = {0, 0, 0});
-  static int text_width(const std::string& s, int scale = 1) { return int(s.size()) * 6 * scale; }
-  static int text_height(int scale = 1) { return 7 * scale; }
   void fill(int x, int y, int w, int h, Rgb color);
 
   const Rgb& at(int x, int y) const { return px_[size_t(y) * w_ + x]; }

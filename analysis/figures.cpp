@@ -11,30 +11,12 @@
 namespace ldae {
 namespace {
 
-constexpr int kMargin = 10, kPad = 8, kRowLabel = 64;
-
-// Panels are about 96 pixels on their long side.
-int panel_scale(const torch::Tensor& images) {
-  return std::max<int>(1, int(96 / std::max(images.size(2), images.size(3))));
-}
-
 torch::Tensor randn_like_seeded(const torch::Tensor& like, uint64_t seed) {
   auto gen = at::detail::createCPUGenerator(seed);
   return torch::randn(like.sizes(), gen, like.options());
 }
 
-// Title (scale 2) and subtitle; returns the y where the content starts.
-int draw_title(Canvas& c, const FigureText& t) {
-  c.text(t.title, kMargin, kMargin, 2);
-  c.text(t.subtitle, kMargin, kMargin + 20, 1, {80, 80, 80});
-  return kMargin + 40;
-}
-
-int title_width(const FigureText& t) {
-  return 2 * kMargin + std::max(Canvas::text_width(t.title, 2), Canvas::text_width(t.subtitle));
-}
-
-std::string sigma_label(double s) { return fmt::format("s={:.2f}", s); }
+std::string sigma_label(double s) { return fmt::format("σ = {:.2f}", s); }
 
 }  // namespace
 
@@ -60,78 +42,54 @@ double outside_subspace_fraction(const torch::Tensor& patterns, const torch::Ten
   return ((x - inside).pow(2).sum() / x.pow(2).sum().clamp_min(1e-300)).item<double>();
 }
 
-PanelBox noise_figure_latent_pattern_box(const torch::Tensor& images, int row) {
-  const int s = panel_scale(images);
-  const int pw = int(images.size(3)) * s, ph = int(images.size(2)) * s;
-  const int y0 = kMargin + 40 + 12;  // below the title and the column labels
-  return {kMargin + kRowLabel + 5 * (pw + kPad), y0 + row * (ph + kPad), s};
-}
-
-Canvas noise_figure(const Tokenizer& tok, const torch::Tensor& images, double sigma,
-                    const std::vector<double>& sigmas, uint64_t seed, const FigureText& text,
-                    double lo, double hi) {
-  const int n = int(images.size(0)), s = panel_scale(images);
-  const int pw = int(images.size(3)) * s, ph = int(images.size(2)) * s;
-  const int cols = std::max<int>(6, int(sigmas.size()));
-  const int width = std::max(title_width(text), 2 * kMargin + kRowLabel + cols * (pw + kPad));
-  const int block2 = sigmas.empty() ? 0 : 20 + 12 + 2 * (ph + kPad);
-  const int height = kMargin + 40 + 12 + n * (ph + kPad) + block2 + kMargin;
-  Canvas c(width, height);
-  int y = draw_title(c, text);
-
+PanelFigure noise_figure(const Tokenizer& tok, const torch::Tensor& images, double sigma,
+                         const std::vector<double>& sigmas, uint64_t seed, const FigureText& text,
+                         double lo, double hi) {
+  PanelFigure f{text.title, text.subtitle, {}};
   auto p = noise_panels(tok, images, sigma, seed);
   // One symmetric range for both noise patterns, so their amplitudes compare.
   const double m = std::max(p.pixel_noise.abs().max().item<double>(),
                             p.latent_noise.abs().max().item<double>());
-  const std::vector<std::string> labels = {"clean", "tokenizer recon", "pixel, " + sigma_label(sigma),
-                                           "latent, " + sigma_label(sigma), "pixel noise",
-                                           "latent noise"};
-  for (size_t k = 0; k < labels.size(); ++k)
-    c.text(labels[k], kMargin + kRowLabel + int(k) * (pw + kPad), y);
-  y += 12;
-  for (int i = 0; i < n; ++i) {
-    const int x0 = kMargin + kRowLabel, yy = y + i * (ph + kPad);
-    c.text(fmt::format("image {}", i + 1), kMargin, yy + ph / 2 - 3);
-    c.image(p.clean[i], x0, yy, s, lo, hi);
-    c.image(p.recon[i], x0 + (pw + kPad), yy, s, lo, hi);
-    c.image(p.pixel_noisy[i], x0 + 2 * (pw + kPad), yy, s, lo, hi);
-    c.image(p.latent_noisy[i], x0 + 3 * (pw + kPad), yy, s, lo, hi);
-    c.image(p.pixel_noise[i], x0 + 4 * (pw + kPad), yy, s, -m, m);
-    c.image(p.latent_noise[i], x0 + 5 * (pw + kPad), yy, s, -m, m);
+  PanelBlock main{"", {"clean", "tokenizer recon", "pixel, " + sigma_label(sigma),
+                       "latent, " + sigma_label(sigma), "pixel noise", "latent noise"}, {}, {}};
+  for (int64_t i = 0; i < images.size(0); ++i) {
+    main.rows.push_back(fmt::format("image {}", i + 1));
+    main.cells.push_back({{p.clean[i], lo, hi}, {p.recon[i], lo, hi}, {p.pixel_noisy[i], lo, hi},
+                          {p.latent_noisy[i], lo, hi}, {p.pixel_noise[i], -m, m}, {p.latent_noise[i], -m, m}});
   }
-  y += n * (ph + kPad) + 20;
+  f.blocks.push_back(main);
   if (!sigmas.empty()) {
-    c.text("image 1 at several noise levels s (noisy image, decoded)", kMargin, y - 14, 1, {80, 80, 80});
+    PanelBlock levels{"image 1 at several noise levels σ (noisy image, decoded)", {}, {"pixel", "latent"}, {{}, {}}};
     for (size_t k = 0; k < sigmas.size(); ++k) {
-      const int x = kMargin + kRowLabel + int(k) * (pw + kPad);
-      c.text(sigma_label(sigmas[k]), x, y);
+      levels.columns.push_back(sigma_label(sigmas[k]));
       auto q = noise_panels(tok, images.slice(0, 0, 1), sigmas[k], seed + 17 * (k + 1));
-      c.image(q.pixel_noisy[0], x, y + 12, s, lo, hi);
-      c.image(q.latent_noisy[0], x, y + 12 + ph + kPad, s, lo, hi);
+      levels.cells[0].push_back({q.pixel_noisy[0], lo, hi});
+      levels.cells[1].push_back({q.latent_noisy[0], lo, hi});
     }
-    c.text("pixel", kMargin, y + 12 + ph / 2 - 3);
-    c.text("latent", kMargin, y + 12 + ph + kPad + ph / 2 - 3);
+    f.blocks.push_back(levels);
   }
-  return c;
+  return f;
 }
 
-Canvas filters_figure(const torch::Tensor& filters, int channels, int patch, int columns,
-                      const FigureText& text) {
-  const int d = int(filters.size(0));
-  const int s = std::max(2, 48 / patch), pw = patch * s;
-  const int rows = (d + columns - 1) / columns;
-  const int width = std::max(title_width(text), 2 * kMargin + columns * (pw + kPad));
-  const int height = kMargin + 40 + rows * (pw + kPad + 10) + kMargin;
-  Canvas c(width, height);
-  const int y0 = draw_title(c, text);
-  auto f = filters.detach().to(torch::kFloat64);
-  for (int k = 0; k < d; ++k) {
-    const int x = kMargin + (k % columns) * (pw + kPad), y = y0 + (k / columns) * (pw + kPad + 10);
-    const double m = std::max(1e-12, f[k].abs().max().item<double>());
-    c.text(std::to_string(k + 1), x, y);
-    c.image(f[k].reshape({channels, patch, patch}), x, y + 10, s, -m, m);
+PanelFigure filters_figure(const torch::Tensor& filters, int channels, int patch, int columns,
+                           const FigureText& text) {
+  const int d = int(filters.size(0)), rows = (d + columns - 1) / columns;
+  PanelFigure f{text.title, text.subtitle, {}};
+  f.panel_px = 48;
+  PanelBlock b{"", {}, {}, {}};
+  for (int c = 0; c < std::min(columns, d); ++c) b.columns.push_back(fmt::format("+{}", c));
+  auto w = filters.detach().to(torch::kFloat64);
+  for (int r = 0; r < rows; ++r) {
+    b.rows.push_back(fmt::format("filter {}", r * columns + 1));
+    b.cells.emplace_back();
+    for (int c = 0; c < columns && r * columns + c < d; ++c) {
+      const int k = r * columns + c;
+      const double m = std::max(1e-12, w[k].abs().max().item<double>());
+      b.cells.back().push_back({w[k].reshape({channels, patch, patch}), -m, m});
+    }
   }
-  return c;
+  f.blocks.push_back(b);
+  return f;
 }
 
 DenoisePanels denoise_panels(const RunConfig& cfg, Backbone& model, const Tokenizer& tok,
@@ -169,35 +127,24 @@ DenoisePanels denoise_panels(const RunConfig& cfg, Backbone& model, const Tokeni
   return {torch::stack(noisy), torch::stack(pred)};
 }
 
-Canvas denoise_figure(const torch::Tensor& images, const DenoisePanels& p, const std::vector<int>& ts,
-                      const FigureText& text, double lo, double hi) {
-  const int n = int(images.size(0)), s = panel_scale(images);
-  const int pw = int(images.size(3)) * s, ph = int(images.size(2)) * s;
-  const int cols = 1 + 2 * int(ts.size());
-  const int width = std::max(title_width(text), 2 * kMargin + kRowLabel + cols * (pw + kPad));
-  const int height = kMargin + 40 + 24 + n * (ph + kPad) + kMargin;
-  Canvas c(width, height);
-  int y = draw_title(c, text);
-  const int x0 = kMargin + kRowLabel;
-  c.text("clean", x0, y + 12);
-  for (size_t k = 0; k < ts.size(); ++k) {
-    const int x = x0 + (1 + 2 * int(k)) * (pw + kPad);
-    c.text(fmt::format("t={}", ts[k]), x, y);
-    c.text("noisy", x, y + 12);
-    c.text("predicted", x + pw + kPad, y + 12);
+PanelFigure denoise_figure(const torch::Tensor& images, const DenoisePanels& p, const std::vector<int>& ts,
+                           const FigureText& text, double lo, double hi) {
+  PanelFigure f{text.title, text.subtitle, {}};
+  PanelBlock b{"", {"clean"}, {}, {}};
+  for (int t : ts) {
+    b.columns.push_back(fmt::format("t = {}: noisy", t));
+    b.columns.push_back("predicted");
   }
-  y += 24;
-  for (int i = 0; i < n; ++i) {
-    const int yy = y + i * (ph + kPad);
-    c.text(fmt::format("image {}", i + 1), kMargin, yy + ph / 2 - 3);
-    c.image(images[i], x0, yy, s, lo, hi);
+  for (int64_t i = 0; i < images.size(0); ++i) {
+    b.rows.push_back(fmt::format("image {}", i + 1));
+    b.cells.push_back({{images[i], lo, hi}});
     for (size_t k = 0; k < ts.size(); ++k) {
-      const int x = x0 + (1 + 2 * int(k)) * (pw + kPad);
-      c.image(p.noisy[k][i], x, yy, s, lo, hi);
-      c.image(p.predicted[k][i], x + pw + kPad, yy, s, lo, hi);
+      b.cells.back().push_back({p.noisy[k][i], lo, hi});
+      b.cells.back().push_back({p.predicted[k][i], lo, hi});
     }
   }
-  return c;
+  f.blocks.push_back(b);
+  return f;
 }
 
 }  // namespace ldae

@@ -1,5 +1,5 @@
 // The pictures of show_noise, as tensors first (tested) and then as labelled
-// PNG grids:
+// panel figures (analysis/panels.hpp: PNG and PDF through gnuplot):
 //   noise    (Fig. 7 analogue) pixel-space Gaussian noise beside latent noise
 //            at the same sigma, decoded, at several sigmas, and the noise
 //            patterns alone;
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "analysis/canvas.hpp"
+#include "analysis/panels.hpp"
 #include "core/config.hpp"
 #include "backbones/backbone.hpp"
 #include "tokenizers/tokenizer.hpp"
@@ -42,19 +42,15 @@ struct FigureText {
 // Fig. 7 analogue: rows = images; columns clean, reconstruction, pixel and
 // latent noise at `sigma`, the two noise patterns; then, for the first image,
 // pixel and latent noise at each of `sigmas`.
-Canvas noise_figure(const Tokenizer& tok, const torch::Tensor& images, double sigma,
-                    const std::vector<double>& sigmas, uint64_t seed, const FigureText& text,
-                    double lo, double hi);
-// Where noise_figure puts the latent-noise pattern of image `row` (tests).
-struct PanelBox {
-  int x, y, scale;
-};
-PanelBox noise_figure_latent_pattern_box(const torch::Tensor& images, int row);
+// The two patterns share one symmetric colour range.
+PanelFigure noise_figure(const Tokenizer& tok, const torch::Tensor& images, double sigma,
+                         const std::vector<double>& sigmas, uint64_t seed, const FigureText& text,
+                         double lo, double hi);
 
 // Fig. 4 analogue: each filter (d, D) reshaped to (C, p, p), scaled to its
 // own largest magnitude, in a grid of `columns`.
-Canvas filters_figure(const torch::Tensor& filters, int channels, int patch, int columns,
-                      const FigureText& text);
+PanelFigure filters_figure(const torch::Tensor& filters, int channels, int patch, int columns,
+                           const FigureText& text);
 
 // Fig. 8 analogue for a trained run: rows = images; per t: the noisy input the
 // network sees (decoded) and its estimate of the clean image (decoded).
@@ -63,7 +59,7 @@ struct DenoisePanels {
 };
 DenoisePanels denoise_panels(const RunConfig& cfg, Backbone& model, const Tokenizer& tok,
                              const torch::Tensor& images, const std::vector<int>& ts, uint64_t seed);
-Canvas denoise_figure(const torch::Tensor& images, const DenoisePanels& p, const std::vector<int>& ts,
-                      const FigureText& text, double lo, double hi);
+PanelFigure denoise_figure(const torch::Tensor& images, const DenoisePanels& p, const std::vector<int>& ts,
+                           const FigureText& text, double lo, double hi);
 
 }  // namespace ldae

@@ -1,5 +1,7 @@
 #include "analysis/plots.hpp"
 
+#include "analysis/gnuplot.hpp"
+
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -26,16 +28,6 @@ std::string csv_text(const std::string& s) {
   return o + "\"";
 }
 
-// A gnuplot string literal (noenhanced text: only quotes and backslashes matter).
-std::string gp(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    o += c;
-  }
-  return o + "\"";
-}
-
 std::string shorten(const std::string& s, size_t n) {
   return s.size() <= n ? s : s.substr(0, n - 3) + "...";
 }
@@ -46,10 +38,6 @@ double paper_acc(const TableRow& r) {
 }
 double ours_mean(const TableRow& r) { return r.top1.values.empty() ? NAN : r.top1.mean(); }
 double ours_std(const TableRow& r) { return r.top1.values.size() > 1 ? r.top1.std() : 0.0; }
-
-// Where gnuplot writes a picture before it is moved into place: unique per
-// process, so two make_tables drawing the same figure do not collide.
-std::string gp_tmp(const std::string& out) { return fmt::format("{}.tmp.{}", out, getpid()); }
 
 // The common head of a script: PNG first; `finish` adds the PDF replot.
 std::string head(const std::string& png, int w, int h, const std::string& title) {
@@ -62,14 +50,14 @@ std::string head(const std::string& png, int w, int h, const std::string& title)
       "set key outside bottom center horizontal\n"
       "set grid\n",
       fs::path(png).replace_extension(".gp").filename().string(), w, h,
-      gp(gp_tmp(fs::path(png).filename().string())),
-      gp(title));
+      gp_string(gp_tmp(fs::path(png).filename().string())),
+      gp_string(title));
 }
 std::string finish(const std::string& pdf, int w, int h) {
   return fmt::format(
       "set terminal pdfcairo noenhanced size {:.2f}in,{:.2f}in font \"DejaVu Sans,9\"\n"
       "set output {}\nreplot\nunset output\n",
-      w / 100.0, h / 100.0, gp(gp_tmp(fs::path(pdf).filename().string())));
+      w / 100.0, h / 100.0, gp_string(gp_tmp(fs::path(pdf).filename().string())));
 }
 
 void write_text(const std::string& path, const std::string& text) { write_text_atomically(path, text); }
@@ -84,23 +72,6 @@ bool all_numeric(const std::vector<std::string>& v, std::vector<double>* out) {
   return true;
 }
 
-// Run gnuplot on one script, then move the outputs into place.
-void draw(const std::string& gnuplot, const std::string& script, const std::vector<std::string>& outputs) {
-  const std::string err = script + ".err";
-  // Scripts name their files relative to their folder, so they redraw anywhere.
-  const std::string cmd =
-      fmt::format("cd '{}' && '{}' '{}' 2> '{}'", fs::path(script).parent_path().string(), gnuplot,
-                  fs::path(script).filename().string(), fs::absolute(err).string());
-  const int rc = std::system(cmd.c_str());
-  std::ifstream e(err);
-  std::stringstream msg;
-  msg << e.rdbuf();
-  fs::remove(err);
-  if (rc != 0)
-    throw InputError(fmt::format("gnuplot failed on {} (exit {}): {}; check the gnuplot install "
-                                 "(gnuplot-nox with its png and pdf terminals)", script, rc, msg.str()));
-  for (const auto& o : outputs) fs::rename(gp_tmp(o), o);
-}
 
 // "probe.block=3" -> "3": a group's value on the heatmap's y axis.
 std::string group_value(const std::string& g) {
@@ -135,11 +106,11 @@ std::string heatmap_data(const Matrix& m) {
 }
 
 std::string heatmap_script(const Table& t, const Matrix& m, const std::string& base) {
-  const std::string csv = gp(fs::path(base + ".heatmap.csv").filename().string());
+  const std::string csv = gp_string(fs::path(base + ".heatmap.csv").filename().string());
   std::string xt, yt;
-  for (size_t c = 0; c < m.columns.size(); ++c) xt += fmt::format("{}{} {}", c ? ", " : "", gp(m.columns[c]), c + 1);
+  for (size_t c = 0; c < m.columns.size(); ++c) xt += fmt::format("{}{} {}", c ? ", " : "", gp_string(m.columns[c]), c + 1);
   for (size_t g = 0; g < m.groups.size(); ++g)
-    yt += fmt::format("{}{} {}", g ? ", " : "", gp(group_value(m.groups[g])), g + 1);
+    yt += fmt::format("{}{} {}", g ? ", " : "", gp_string(group_value(m.groups[g])), g + 1);
   const std::string ykey = group_key(m.groups);
   return fmt::format(
       "set xlabel {1}\nset ylabel {2}\n"
@@ -152,30 +123,10 @@ std::string heatmap_script(const Table& t, const Matrix& m, const std::string& b
       "  {0} index 0 using 1:2:(sprintf(\"%.1f\", $5)) with labels font \",9\" notitle, \\\n"
       "  {0} index 1 using 1:2:(0.46):(0.46) with boxxyerror fs empty lc rgb \"#d62728\" lw 3 "
       "title \"best\"\n",
-      csv, gp(axis_name(t)), gp(ykey.empty() ? "row" : ykey), xt, yt, m.columns.size(), m.groups.size());
+      csv, gp_string(axis_name(t)), gp_string(ykey.empty() ? "row" : ykey), xt, yt, m.columns.size(), m.groups.size());
 }
 
 }  // namespace
-
-std::string require_gnuplot() {
-  const std::string g = find_gnuplot();
-  if (g.empty())
-    throw InputError("--figures draws with gnuplot, which is not on PATH; install it with `make "
-                     "deps` (Debian package gnuplot-nox) or leave out --figures");
-  return g;
-}
-
-std::string find_gnuplot() {
-  const char* path = std::getenv("PATH");
-  std::stringstream ss(path ? path : "");
-  std::string dir;
-  while (std::getline(ss, dir, ':')) {
-    if (dir.empty()) continue;
-    const auto p = fs::path(dir) / "gnuplot";
-    if (::access(p.c_str(), X_OK) == 0) return p.string();
-  }
-  return "";
-}
 
 std::vector<std::string> write_figures(const Table& t, Store& store, const std::string& dir) {
   const std::string gnuplot = require_gnuplot();
@@ -189,7 +140,7 @@ std::vector<std::string> write_figures(const Table& t, Store& store, const std::
     const std::string png = base + "." + kind + ".png", pdf = base + "." + kind + ".pdf";
     write_text(csv, data);
     write_text(gpf, head(png, w, h, title) + body + finish(pdf, w, h));
-    draw(gnuplot, gpf, {png, pdf});
+    run_gnuplot(gnuplot, gpf, {png, pdf});
     for (const auto& f : {csv, gpf, png, pdf}) written.push_back(f);
   };
   const int n = int(t.rows.size());
@@ -202,7 +153,7 @@ std::vector<std::string> write_figures(const Table& t, Store& store, const std::
       data += fmt::format("{},{},{},{},{},{}\n", n - i, csv_text(shorten(fmt::format("{}. {}", r.row, r.label), 60)),
                           num(ours_mean(r)), num(ours_std(r)), r.top1.values.size(), num(paper_acc(r)));
     }
-    const std::string csv = gp(fs::path(base + ".acc.csv").filename().string());
+    const std::string csv = gp_string(fs::path(base + ".acc.csv").filename().string());
     const std::string body = fmt::format(
         "set xlabel \"linear-probe top-1 (%)\"\nset xrange [0:100]\nset yrange [0.4:{1}.6]\n"
         "set ytics scale 0\nset grid noytics\nset style fill solid 0.85 border -1\n"
@@ -236,16 +187,16 @@ std::vector<std::string> write_figures(const Table& t, Store& store, const std::
                                 r.top1.values.size(), num(paper_acc(r)));
           }
       }
-      const std::string csv = gp(fs::path(base + ".series.csv").filename().string());
+      const std::string csv = gp_string(fs::path(base + ".series.csv").filename().string());
       const double lo = numeric ? *std::min_element(xs.begin(), xs.end()) : 1.0;
       const double hi = numeric ? *std::max_element(xs.begin(), xs.end()) : double(columns.size());
       body += "set ylabel \"linear-probe top-1 (%)\"\n";
-      body += fmt::format("set xlabel {}\n", gp(axis_name(t)));
+      body += fmt::format("set xlabel {}\n", gp_string(axis_name(t)));
       if (numeric && lo > 0 && hi / lo >= 8) body += "set logscale x 2\n";
       if (!numeric) {
         body += "set xtics (";
         for (size_t c = 0; c < columns.size(); ++c)
-          body += fmt::format("{}{} {}", c ? ", " : "", gp(columns[c]), c + 1);
+          body += fmt::format("{}{} {}", c ? ", " : "", gp_string(columns[c]), c + 1);
         body += ")\n";
       }
       body += "plot ";
@@ -253,8 +204,8 @@ std::vector<std::string> write_figures(const Table& t, Store& store, const std::
         body += fmt::format(
             "{}{} index {} using 1:3:4 with yerrorlines lc {} lw 2 title {}, \\\n"
             "  {} index {} using 1:6 with linespoints lc {} dt 2 title {}",
-            g ? ", \\\n  " : "", csv, g, g + 1, gp("ours: " + groups[g]), csv, g, g + 1,
-            gp("paper: " + groups[g]));
+            g ? ", \\\n  " : "", csv, g, g + 1, gp_string("ours: " + groups[g]), csv, g, g + 1,
+            gp_string("paper: " + groups[g]));
       body += "\n";
     } else {
       data = "# x,label,ours_mean,ours_std,n,paper\n";
@@ -263,7 +214,7 @@ std::vector<std::string> write_figures(const Table& t, Store& store, const std::
         data += fmt::format("{},{},{},{},{},{}\n", i + 1, csv_text(shorten(fmt::format("{}. {}", r.row, r.label), 28)),
                             num(ours_mean(r)), num(ours_std(r)), r.top1.values.size(), num(paper_acc(r)));
       }
-      const std::string csv = gp(fs::path(base + ".series.csv").filename().string());
+      const std::string csv = gp_string(fs::path(base + ".series.csv").filename().string());
       body = fmt::format(
           "set ylabel \"linear-probe top-1 (%)\"\nset xrange [0.5:{1}.5]\nset xtics rotate by -30\n"
           "set bmargin 10\n"
@@ -295,8 +246,8 @@ std::vector<std::string> write_figures(const Table& t, Store& store, const std::
       data += fmt::format("# step,loss of run {} ({})\n", r.done_ids[0], r.label);
       for (const auto& p : curve) data += fmt::format("{},{}\n", p.step, num(p.value));
       plots += fmt::format("{}{} index {} using 1:2 with lines lw 1.5 title {}",
-                           blocks ? ", \\\n  " : "", gp(fs::path(base + ".loss.csv").filename().string()),
-                           blocks, gp(shorten(fmt::format("{}. {}", r.row, r.label), 50)));
+                           blocks ? ", \\\n  " : "", gp_string(fs::path(base + ".loss.csv").filename().string()),
+                           blocks, gp_string(shorten(fmt::format("{}. {}", r.row, r.label), 50)));
       ++blocks;
     }
     if (blocks > 0)

@@ -13,15 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "analysis/gnuplot.hpp"
 #include "analysis/tables.hpp"
 #include "core/store.hpp"
 
 namespace ldae {
 
-// gnuplot's path on PATH, or "" when missing.
-std::string find_gnuplot();
-// gnuplot's path; InputError saying how to install it when missing.
-std::string require_gnuplot();
 
 // Write the data and scripts of every figure of `t` into `dir` and run
 // gnuplot on them. Returns the files written. InputError when gnuplot is

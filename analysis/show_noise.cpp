@@ -1,5 +1,6 @@
-// show_noise: pictures of what the noise and the models do, as labelled PNGs
-// under RESULTS/figures/ (see analysis/figures.hpp):
+// show_noise: pictures of what the noise and the models do, as labelled PNG
+// and PDF figures drawn by gnuplot under RESULTS/figures/ (analysis/figures.hpp,
+// analysis/panels.hpp; the script and panels beside them redraw it):
 //   show_noise                                  Fig. 7: pixel vs latent noise (PCA)
 //   show_noise --set tokenizer.name=patch_vae   ... for any tokenizer config
 //   show_noise --figure filters                 Fig. 4: tokenizer filters
@@ -8,12 +9,14 @@
 #include <fmt/core.h>
 
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <thread>
 #include <sstream>
 
 #include "analysis/figures.hpp"
+#include "analysis/gnuplot.hpp"
 #include "core/cli.hpp"
 #include "core/plugins.hpp"
 #include "core/run.hpp"
@@ -69,7 +72,7 @@ int run(int argc, char** argv) {
   double sigma = std::sqrt(1.0 / 3.0);
   uint64_t seed = 0;
   po::options_description opts(
-      "show_noise [options]\n\nPictures of noise and models, written as PNG under RESULTS/figures/.\n"
+      "show_noise [options]\n\nPictures of noise and models, drawn by gnuplot as PNG + PDF (+ script) under RESULTS/figures/.\n"
       "  noise    (Fig. 7) pixel-space vs latent-space Gaussian noise at one sigma and several\n"
       "  filters  (Fig. 4) the encoder filters of a patch tokenizer (pca, ae, vae)\n"
       "  denoise  (Fig. 8) clean / noisy / predicted images of a trained run (--run ID)\n"
@@ -85,7 +88,7 @@ int run(int argc, char** argv) {
       "t", po::value(&ts_arg), "denoise: steps t of the schedule, default 10,100,300,600")(
       "seed", po::value(&seed), "noise seed, default 0")(
       "threads", po::value(&threads), "CPU threads (default: all cores)")(
-      "out", po::value(&out), "output PNG (default RESULTS/figures/<figure>[-<run>].png)")(
+      "out", po::value(&out), "output PNG; the PDF, script and panels go beside it (default RESULTS/figures/<figure>[-<run>].png)")(
       "plugin", po::value(&plugins)->composing(), "load a plugin shared library (repeatable)");
   po::variables_map vm;
   if (auto rc = parse_flags("show_noise", argc, argv, opts, vm, "\nExamples:\n  show_noise\n  show_noise --set tokenizer.patch=8 --set tokenizer.d=16\n"
@@ -98,6 +101,9 @@ int run(int argc, char** argv) {
   if (figure == "denoise" && run_id_arg.empty())
     throw InputError("--figure denoise needs --run ID, a finished run (ids: run_sweep FILE --dry-run)");
   check_threads_flag(threads);
+  if (std::filesystem::path(out).extension() != ".png" && !out.empty())
+    throw InputError("--out " + out + ": give a .png path (the .pdf and .gp are written beside it)");
+  require_gnuplot();  // before any work
   torch::set_num_threads(threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency())));
 
   RunConfig cfg;
@@ -120,14 +126,14 @@ int run(int argc, char** argv) {
   if (out.empty())
     out = fmt::format("{}/figures/{}{}.png", results, figure, run_id_arg.empty() ? "" : "-" + run_id_arg);
 
-  std::optional<Canvas> canvas;
+  std::optional<PanelFigure> figure_out;
   if (figure == "noise") {
     auto x = pick_images(parts, images);
     FigureText text{"Pixel noise vs latent noise (Fig. 7)",
-                    fmt::format("{}; noise of std s added to pixels or to the latent, then "
+                    fmt::format("{}; noise of std σ added to pixels or to the latent, then "
                                 "decoded; patterns share one colour range",
                                 describe_tokenizer(cfg, *parts.tok))};
-    canvas = noise_figure(*parts.tok, x, sigma, parse_list(sigmas_arg, "--sigmas"), seed, text, lo, hi);
+    figure_out = noise_figure(*parts.tok, x, sigma, parse_list(sigmas_arg, "--sigmas"), seed, text, lo, hi);
     if (parts.tok->filters().defined()) {
       const auto p = noise_panels(*parts.tok, x, sigma, seed);  // the figure's noise (same seed)
       const auto f = parts.tok->filters();
@@ -144,7 +150,7 @@ int run(int argc, char** argv) {
     FigureText text{"Tokenizer filters (Fig. 4)",
                     fmt::format("{}; rows of the encoder, each scaled to its own range",
                                 describe_tokenizer(cfg, *parts.tok))};
-    canvas = filters_figure(f, C, parts.tok->patch(), 8, text);
+    figure_out = filters_figure(f, C, parts.tok->patch(), 8, text);
   } else {
     Backbone model = load_run_model(cfg, parts, results);
     std::vector<int> ts;
@@ -159,10 +165,11 @@ int run(int argc, char** argv) {
                     fmt::format("run {}: {}, schedule {}, target {}", run_id_arg,
                                 describe_tokenizer(cfg, *parts.tok), cfg.noise.schedule,
                                 cfg.objective.target)};
-    canvas = denoise_figure(x, p, ts, text, lo, hi);
+    figure_out = denoise_figure(x, p, ts, text, lo, hi);
   }
-  canvas->save_png(out);
-  fmt::print("written: {} ({} x {})\n", out, canvas->width(), canvas->height());
+  const auto [w, h] = panel_figure_size(*figure_out);
+  const auto files = draw_panels(*figure_out, out);
+  fmt::print("written: {} ({} x {}), {}, script {}\n", files[0], w, h, files[1], files[2]);
   return 0;
 }
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The pictures end to end: show_noise's three figures (Fig. 7 on Fashion-MNIST
+# The pictures end to end, all drawn by gnuplot (PNG + PDF): show_noise's three figures (Fig. 7 on Fashion-MNIST
 # with PCA, Fig. 4 filters, Fig. 8 for a trained run of the synthetic smoke
 # sweep), make_tables --figures, and the clear errors (gnuplot missing, a
 # tokenizer without filters, an unknown run).
@@ -17,13 +17,17 @@ fails_with() {  # fails_with TEXT COMMAND...: exit 2 and TEXT in the output
 
 "$bin/show_noise" --results "$d" --set tokenizer.patch=8 --set tokenizer.d=16 --out "$d/noise.png" | tee "$d/noise.txt"
 is_png "$d/noise.png"
-grep -Eq "written: $d/noise.png \([0-9]+ x 728\)" "$d/noise.txt"
+test "$(head -c 5 "$d/noise.pdf")" = "%PDF-"
+grep -Eq "written: $d/noise.png \([0-9]+ x [0-9]+\), $d/noise.pdf, script $d/noise.gp" "$d/noise.txt"
+ls "$d/noise-panels/" | grep -q 'b0r3c5.png'   # 4 images x 6 panels, gnuplot lays them out
 # Latent noise of a linear tokenizer stays in its span; white pixel noise has
 # (D - d) / D = 0.75 of its energy outside.
 grep -Eq 'outside the tokenizer.s span: pixel 0\.7[0-9]+, latent [0-9.]+e-[0-9]+$' "$d/noise.txt"
 "$bin/show_noise" --results "$d" --figure filters --set tokenizer.d=8 --out "$d/filters.png"
 is_png "$d/filters.png"
 fails_with "has no patch filters" "$bin/show_noise" --results "$d" --figure filters --set tokenizer.name=conv_vae --set tokenizer.patch=8 --set tokenizer.d=16
+fails_with "give a .png path" "$bin/show_noise" --results "$d" --out "$d/noise.jpg"
+fails_with "gnuplot-nox" env PATH=/nonexistent "$bin/show_noise" --results "$d"
 fails_with "no such run" "$bin/show_noise" --results "$d" --figure denoise --run 0123456789abcdef
 
 "$bin/run_sweep" "$src/tests/e2e/synthetic.toml" --results "$d/s" --threads 1 > "$d/sweep.txt" 2>&1

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "analysis/canvas.hpp"
 #include "analysis/figures.hpp"
+#include "analysis/gnuplot.hpp"
 #include "backbones/dit.hpp"
 #include "tokenizers/linear.hpp"
 #include "tokenizers/patch_ae.hpp"
@@ -53,58 +55,48 @@ TEST(Figures, LatentNoiseLiesInTheTokenizerSpan) {
   EXPECT_LT(p.latent_noise.pow(2).mean().item<double>(), p.pixel_noise.pow(2).mean().item<double>());
 }
 
-TEST(Figures, NoiseFigurePngHasTheLayoutAndTheSubspaceProperty) {
+TEST(Figures, NoiseFigureHasTheLayoutAndItsPanelsTheSubspaceProperty) {
   auto tok = fitted_pca(6);
   auto x = smooth_images(3);
   const std::vector<double> sigmas = {0.1, 0.5, 1.0};
-  Canvas c = noise_figure(tok, x, std::sqrt(1.0 / 3.0), sigmas, 0, {"Title", "subtitle"}, -1, 1);
-  const auto path = (fs::temp_directory_path() / fmt::format("noise-{}.png", getpid())).string();
-  c.save_png(path);
-  auto png = read_png(path);  // (H, W, 3)
-  fs::remove(path);
-  ASSERT_EQ(png.size(0), c.height());
-  ASSERT_EQ(png.size(1), c.width());
-  // 16-pixel images at scale 6: 96-pixel panels, 6 columns after the labels.
-  EXPECT_EQ(c.width(), 10 + 64 + 6 * (96 + 8) + 10);
+  PanelFigure f = noise_figure(tok, x, std::sqrt(1.0 / 3.0), sigmas, 0, {"Title", "subtitle"}, -1, 1);
+  ASSERT_EQ(f.blocks.size(), 2u);
+  EXPECT_EQ(f.blocks[0].columns.size(), 6u);
+  EXPECT_EQ(f.blocks[0].columns[3], "latent, σ = 0.58");
+  EXPECT_EQ(f.blocks[0].rows, (std::vector<std::string>{"image 1", "image 2", "image 3"}));
+  EXPECT_EQ(f.blocks[1].cells.size(), 2u);     // pixel, latent
+  EXPECT_EQ(f.blocks[1].cells[0].size(), 3u);  // one per sigma
+  // 16-pixel images: 96-pixel panels, 6 columns after the labels.
+  EXPECT_EQ(panel_figure_size(f).first, 90 + 6 * (96 + 8) + 20);
+  if (find_gnuplot().empty()) GTEST_SKIP() << "gnuplot not installed (make deps)";
+  const auto dir = fs::temp_directory_path() / fmt::format("noise-{}", getpid());
+  const auto files = draw_panels(f, (dir / "noise.png").string());
+  ASSERT_EQ(files[0], (dir / "noise.png").string());
+  auto png = read_png(files[0]);
   EXPECT_GT(png.to(torch::kFloat32).std().item<float>(), 20.0f);  // not blank
-  // The latent-noise panel of image 2, read back from the PNG and undone
-  // (the pattern maps [-m, m] to [0, 255]): still in the span, up to 8-bit
-  // rounding; pixel noise is not.
-  const PanelBox b = noise_figure_latent_pattern_box(x, 1);
-  auto panel = png.slice(0, b.y, b.y + 16 * b.scale).slice(1, b.x, b.x + 16 * b.scale)
-                   .select(2, 0).to(torch::kFloat64);
-  auto pattern = (panel.slice(0, 0, c.height(), b.scale).slice(1, 0, c.width(), b.scale) - 127.5)
-                     .reshape({1, 1, 16, 16});
-  const double latent = outside_subspace_fraction(pattern, tok.filters(), 4);
-  EXPECT_LT(latent, 0.01);
-  auto pixel_panel = png.slice(0, b.y, b.y + 16 * b.scale)
-                         .slice(1, b.x - (96 + 8), b.x - (96 + 8) + 16 * b.scale)
-                         .select(2, 0).to(torch::kFloat64);
-  auto pixel = (pixel_panel.slice(0, 0, 96, b.scale).slice(1, 0, 96, b.scale) - 127.5)
-                   .reshape({1, 1, 16, 16});
-  EXPECT_GT(outside_subspace_fraction(pixel, tok.filters(), 4), 0.3);
-}
-
-TEST(Figures, FontDrawsEveryCharacterAndUnknownsAsQuestionMarks) {
-  Canvas c(200, 20);
-  const int w = c.text("sigma=0.58 (t) AE_1%", 0, 0);
-  EXPECT_EQ(w, Canvas::text_width("sigma=0.58 (t) AE_1%"));
-  int ink = 0;
-  for (int y = 0; y < 7; ++y)
-    for (int x = 0; x < w; ++x) ink += c.at(x, y)[0] == 0;
-  EXPECT_GT(ink, 60);
-  Canvas a(6, 7), b(6, 7);
-  a.text("~", 0, 0);
-  b.text("?", 0, 0);
-  for (int y = 0; y < 7; ++y)
-    for (int x = 0; x < 6; ++x) EXPECT_EQ(a.at(x, y), b.at(x, y));
+  std::ifstream pdf(files[1]);
+  std::string magic(5, ' ');
+  pdf.read(magic.data(), 5);
+  EXPECT_EQ(magic, "%PDF-");
+  // The latent-noise panel of image 2 as written (the pattern maps [-m, m]
+  // to [0, 255]): still in the span, up to 8-bit rounding; pixel noise is not.
+  auto undo = [](const std::string& path) {
+    return (read_png(path).select(2, 0).to(torch::kFloat64) - 127.5).reshape({1, 1, 16, 16});
+  };
+  EXPECT_LT(outside_subspace_fraction(undo((dir / "noise-panels" / "b0r1c5.png").string()), tok.filters(), 4), 0.01);
+  EXPECT_GT(outside_subspace_fraction(undo((dir / "noise-panels" / "b0r1c4.png").string()), tok.filters(), 4), 0.3);
+  fs::remove_all(dir);
 }
 
 TEST(Figures, FiltersOfPcaAndAutoencoder) {
   auto pca = fitted_pca(6);
   ASSERT_EQ(pca.filters().sizes(), (std::vector<int64_t>{6, 16}));
-  Canvas c = filters_figure(pca.filters(), 1, 4, 4, {"Filters", "pca"});
-  EXPECT_EQ(c.width(), std::max(2 * 10 + 4 * (48 + 8), 2 * 10 + Canvas::text_width("Filters", 2)));
+  PanelFigure f = filters_figure(pca.filters(), 1, 4, 4, {"Filters", "pca"});
+  ASSERT_EQ(f.blocks.size(), 1u);
+  ASSERT_EQ(f.blocks[0].cells.size(), 2u);  // 6 filters in rows of 4
+  EXPECT_EQ(f.blocks[0].cells[0].size(), 4u);
+  EXPECT_EQ(f.blocks[0].cells[1].size(), 2u);
+  EXPECT_EQ(f.blocks[0].cells[1][1].image.sizes(), (std::vector<int64_t>{1, 4, 4}));
   TokenizerConfig tc;
   tc.name = "patch_ae";
   tc.patch = 4;
@@ -137,8 +129,9 @@ TEST(Figures, DenoisePanelsHaveOneNoisyAndOnePredictedImagePerStep) {
   // More noise at t = 500 than at t = 10.
   EXPECT_GT((p.noisy[1] - tok.decode(tok.encode(x))).pow(2).mean().item<double>(),
             (p.noisy[0] - tok.decode(tok.encode(x))).pow(2).mean().item<double>());
-  Canvas c = denoise_figure(x, p, {10, 500}, {"Denoise", "test"}, -1, 1);
-  EXPECT_EQ(c.width(), 10 + 64 + 5 * (96 + 8) + 10);
+  PanelFigure f = denoise_figure(x, p, {10, 500}, {"Denoise", "test"}, -1, 1);
+  EXPECT_EQ(f.blocks[0].columns, (std::vector<std::string>{"clean", "t = 10: noisy", "predicted", "t = 500: noisy", "predicted"}));
+  EXPECT_EQ(f.blocks[0].cells[1].size(), 5u);
 }
 
 }  // namespace

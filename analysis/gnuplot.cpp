@@ -1,0 +1,64 @@
+#include "analysis/gnuplot.hpp"
+
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/errors.hpp"
+
+namespace ldae {
+namespace fs = std::filesystem;
+
+std::string find_gnuplot() {
+  const char* path = std::getenv("PATH");
+  std::stringstream ss(path ? path : "");
+  std::string dir;
+  while (std::getline(ss, dir, ':')) {
+    if (dir.empty()) continue;
+    const auto p = fs::path(dir) / "gnuplot";
+    if (::access(p.c_str(), X_OK) == 0) return p.string();
+  }
+  return "";
+}
+
+std::string require_gnuplot() {
+  const std::string g = find_gnuplot();
+  if (g.empty())
+    throw InputError("drawing figures needs gnuplot, which is not on PATH; install it with `make "
+                     "deps` (Debian package gnuplot-nox)");
+  return g;
+}
+
+std::string gp_string(const std::string& s) {
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    o += c;
+  }
+  return o + "\"";
+}
+
+std::string gp_tmp(const std::string& out) { return fmt::format("{}.tmp.{}", out, getpid()); }
+
+void run_gnuplot(const std::string& gnuplot, const std::string& script, const std::vector<std::string>& outputs) {
+  const std::string err = script + ".err";
+  // Scripts name their files relative to their folder, so they redraw anywhere.
+  const std::string cmd =
+      fmt::format("cd '{}' && '{}' '{}' 2> '{}'", fs::path(script).parent_path().string(), gnuplot,
+                  fs::path(script).filename().string(), fs::absolute(err).string());
+  const int rc = std::system(cmd.c_str());
+  std::ifstream e(err);
+  std::stringstream msg;
+  msg << e.rdbuf();
+  fs::remove(err);
+  if (rc != 0)
+    throw InputError(fmt::format("gnuplot failed on {} (exit {}): {}; check the gnuplot install "
+                                 "(gnuplot-nox with its png and pdf terminals)", script, rc, msg.str()));
+  for (const auto& o : outputs) fs::rename(gp_tmp(o), o);
+}
+
+}  // namespace ldae
