@@ -170,6 +170,7 @@ UNetImpl::UNetImpl(const BackboneOptions& o) : opt(o) {
         s->conv = s->register_module("conv", conv3(ch, ch));
         s->upsample = true;
         h *= 2, w *= 2;
+        s->name = fmt::format("out {}.{} + up ({}x{})", l, i, h, w);  // its output's size
       }
       output_steps->push_back(s);
     }

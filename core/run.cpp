@@ -355,6 +355,10 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
   torch::manual_seed(cfg.seed);
   const BackboneOptions bo = run_backbone_options(cfg, obj, td, train_img.size(2), train_img.size(3), classes);
   Backbone model = make_backbone(cfg.model.name, bo);
+  int64_t n_params = 0;
+  for (const auto& p : model->parameters()) n_params += p.numel();
+  log(fmt::format("backbone {}: {:.2f}M parameters, {} feature points", cfg.model.name, n_params / 1e6,
+                  model->blocks()));
   const Schedule schedule = make_schedule(cfg.noise);
   // Runs that differ only in probe.* / eval.* keys share one trained
   // model (appendix sweeps over the probe's t and block train once).

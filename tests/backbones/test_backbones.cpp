@@ -5,6 +5,8 @@
 // particular to each: U-ViT's long skips, the U-Net's levels and names.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <map>
 #include <sstream>
 
 #include "backbones/unet.hpp"
@@ -178,6 +180,23 @@ TEST(Backbones, RegistryListsEveryBackbone) {
   EXPECT_THROW(make_backbone("resnet", small()), InputError);
 }
 
+// The tiny preset of each backbone at seed_backbones.toml's shape (4 x 4
+// tokens of 64 values in, 64 out): sizes of one order, printed for the docs.
+TEST(Backbones, TinyPresetsAreOfOneSize) {
+  BackboneOptions o;
+  o.in_dim = o.out_dim = 64, o.grid_h = o.grid_w = 4, o.t_mlp_ratio = 0.25;  // tiny: 8 x 128, 4 heads
+  std::map<std::string, int64_t> n;
+  for (const auto& name : backbone_names()) {
+    torch::manual_seed(0);
+    for (const auto& p : make_backbone(name, o)->parameters()) n[name] += p.numel();
+    std::printf("tiny %s: %.3fM parameters\n", name.c_str(), n[name] / 1e6);
+  }
+  for (const auto& [name, k] : n) {
+    EXPECT_GT(k, n["dit"] / 3) << name;
+    EXPECT_LT(k, n["dit"] * 3) << name;
+  }
+}
+
 TEST(UViT, FirstHalfMiddleSecondHalfWithMirroredLongSkips) {
   auto o = small();
   o.depth = 6;
@@ -221,6 +240,7 @@ TEST(UNet, LevelsFollowTheGridAndBlocksAreNamed) {
   const int64_t mid = UNetImpl::default_block(o);
   EXPECT_EQ(m->block_name(mid), "mid (2x2)");
   EXPECT_EQ(m->block_name(0), "input conv (8x8)");
+  EXPECT_EQ(m->block_name(mid + 3), "out 2.2 + up (4x4)");  // named by its output
   EXPECT_EQ(m->feature_width(0), 32);       // C = width / 2
   EXPECT_EQ(m->feature_width(mid), 64);     // 2C at the bottom
   auto x = torch::randn({2, 64, 6}), t = torch::full({2}, 10.0f);
