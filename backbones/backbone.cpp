@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/errors.hpp"
+#include "core/linear.hpp"
 
 namespace ldae {
 
@@ -78,6 +79,21 @@ torch::Tensor ungroup_tokens(const torch::Tensor& x, int64_t h, int64_t w, int64
   return x.reshape({B, h / p, w / p, p, p, d})
       .permute({0, 1, 3, 2, 4, 5})
       .reshape({B, h * w, d});
+}
+
+torch::Tensor conditioning_labels(const torch::Tensor& y, int64_t batch, int64_t num_classes, double dropout,
+                                  bool training, torch::Device device) {
+  auto labels = y.defined() ? y : torch::full({batch}, num_classes, torch::dtype(torch::kLong).device(device));
+  if (training && y.defined() && dropout > 0) {
+    auto drop = torch::rand({batch}, torch::dtype(torch::kFloat32).device(device)) < dropout;
+    labels = torch::where(drop, torch::full_like(labels, num_classes), labels);
+  }
+  return labels;
+}
+
+torch::nn::Sequential time_mlp(int64_t freq_dim, double t_mlp_ratio, int64_t out) {
+  const int64_t hidden = std::max<int64_t>(1, int64_t(std::lround(double(out) * t_mlp_ratio)));
+  return torch::nn::Sequential(FusedLinear(freq_dim, hidden), torch::nn::SiLU(), FusedLinear(hidden, out));
 }
 
 torch::nn::LayerNorm layer_norm(int64_t width, bool affine) {

@@ -102,6 +102,15 @@ torch::Tensor self_attention(const torch::Tensor& qkv_x, int64_t heads);
 torch::Tensor group_tokens(const torch::Tensor& x, int64_t h, int64_t w, int64_t p);
 torch::Tensor ungroup_tokens(const torch::Tensor& x, int64_t h, int64_t w, int64_t p);
 
+// The labels a class embedding reads (B,) int64: y, or the null class
+// (num_classes) when y is undefined; in training each label becomes the null
+// class with probability `dropout` (classifier-free guidance's dropout).
+torch::Tensor conditioning_labels(const torch::Tensor& y, int64_t batch, int64_t num_classes, double dropout,
+                                  bool training, torch::Device device);
+// DiT's t-embedding MLP: Linear(freq_dim, hidden), SiLU, Linear(hidden, out),
+// hidden = max(1, round(out x t_mlp_ratio)) (l-DAE: ratio 1/4).
+torch::nn::Sequential time_mlp(int64_t freq_dim, double t_mlp_ratio, int64_t out);
+
 // LayerNorm without affine parameters, eps 1e-6 (DiT's and U-ViT's norms
 // before adaLN or with affine after; `affine` switches the parameters on).
 torch::nn::LayerNorm layer_norm(int64_t width, bool affine = false);

@@ -44,10 +44,7 @@ std::string DiTImpl::check(const BackboneOptions& o) {
 DiTImpl::DiTImpl(const BackboneOptions& o) : opt(o) {
   const int64_t W = o.width, p = o.patch;
   x_embedder = register_module("x_embedder", FusedLinear(o.in_dim * p * p, W));
-  const int64_t t_hidden = std::max<int64_t>(1, int64_t(std::lround(W * o.t_mlp_ratio)));
-  t_embedder = register_module(
-      "t_embedder", torch::nn::Sequential(FusedLinear(o.t_freq_dim, t_hidden),
-                                          torch::nn::SiLU(), FusedLinear(t_hidden, W)));
+  t_embedder = register_module("t_embedder", time_mlp(o.t_freq_dim, o.t_mlp_ratio, W));
   if (o.num_classes > 0)  // one extra row: the "null" class used for dropout
     y_embedder = register_module("y_embedder", torch::nn::Embedding(o.num_classes + 1, W));
   blocks_ = register_module("blocks", torch::nn::ModuleList());
@@ -98,14 +95,8 @@ torch::Tensor DiTImpl::embed(const torch::Tensor& tokens, const torch::Tensor& t
   auto x = x_embedder(group_tokens(tokens, opt.grid_h, opt.grid_w, p)) + pos_embed;  // (B, L', W)
   *c = t_embedder->forward(timestep_features(t, opt.t_freq_dim));  // (B, W)
   if (y_embedder) {
-    auto labels = y.defined() ? y : torch::full({tokens.size(0)}, opt.num_classes,
-                                                torch::dtype(torch::kLong).device(tokens.device()));
-    if (is_training() && y.defined() && opt.class_dropout > 0) {
-      auto drop = torch::rand({labels.size(0)}, tokens.options().dtype(torch::kFloat32)) <
-                  opt.class_dropout;
-      labels = torch::where(drop, torch::full_like(labels, opt.num_classes), labels);
-    }
-    *c = *c + y_embedder(labels);
+    *c = *c + y_embedder(conditioning_labels(y, tokens.size(0), opt.num_classes, opt.class_dropout,
+                                             is_training(), tokens.device()));
   }
   if (cls.defined()) x = torch::cat({cls.expand({x.size(0), 1, x.size(2)}).to(x.dtype()), x}, 1);
   return x;  // (B, [1 +] L', W)

@@ -118,10 +118,7 @@ std::string UNetImpl::check(const BackboneOptions& o) {
 UNetImpl::UNetImpl(const BackboneOptions& o) : opt(o) {
   if (auto e = check(o); !e.empty()) throw InputError("model.backbone = \"unet\": " + e);
   const int64_t C = base_channels(o), E = 4 * C, n = levels(o), p = o.patch;
-  const int64_t t_hidden = std::max<int64_t>(1, int64_t(std::lround(E * o.t_mlp_ratio)));
-  t_embedder = register_module(
-      "t_embedder", torch::nn::Sequential(FusedLinear(o.t_freq_dim, t_hidden), torch::nn::SiLU(),
-                                          FusedLinear(t_hidden, E)));
+  t_embedder = register_module("t_embedder", time_mlp(o.t_freq_dim, o.t_mlp_ratio, E));
   if (o.num_classes > 0)  // one extra row: the "null" class used for dropout
     y_embedder = register_module("y_embedder", torch::nn::Embedding(o.num_classes + 1, E));
   input_steps = register_module("input_steps", torch::nn::ModuleList());
@@ -187,14 +184,8 @@ UNetImpl::UNetImpl(const BackboneOptions& o) : opt(o) {
 torch::Tensor UNetImpl::embed_time(const torch::Tensor& t, const torch::Tensor& y, int64_t B,
                                    torch::Device device) {
   auto emb = t_embedder->forward(timestep_features(t, opt.t_freq_dim));  // (B, E)
-  if (y_embedder) {
-    auto labels = y.defined() ? y : torch::full({B}, opt.num_classes, torch::dtype(torch::kLong).device(device));
-    if (is_training() && y.defined() && opt.class_dropout > 0) {
-      auto drop = torch::rand({B}, torch::dtype(torch::kFloat32).device(device)) < opt.class_dropout;
-      labels = torch::where(drop, torch::full_like(labels, opt.num_classes), labels);
-    }
-    emb = emb + y_embedder(labels);
-  }
+  if (y_embedder)
+    emb = emb + y_embedder(conditioning_labels(y, B, opt.num_classes, opt.class_dropout, is_training(), device));
   return emb;
 }
 

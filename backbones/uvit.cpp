@@ -35,10 +35,7 @@ std::string UViTImpl::check(const BackboneOptions& o) {
 UViTImpl::UViTImpl(const BackboneOptions& o) : opt(o) {
   const int64_t W = o.width, p = o.patch, L = (o.grid_h / p) * (o.grid_w / p);
   x_embedder = register_module("x_embedder", FusedLinear(o.in_dim * p * p, W));
-  const int64_t t_hidden = std::max<int64_t>(1, int64_t(std::lround(W * o.t_mlp_ratio)));
-  t_embedder = register_module(
-      "t_embedder", torch::nn::Sequential(FusedLinear(o.t_freq_dim, t_hidden),
-                                          torch::nn::SiLU(), FusedLinear(t_hidden, W)));
+  t_embedder = register_module("t_embedder", time_mlp(o.t_freq_dim, o.t_mlp_ratio, W));
   if (o.num_classes > 0)  // one extra row: the "null" class used for dropout
     y_embedder = register_module("y_embedder", torch::nn::Embedding(o.num_classes + 1, W));
   in_blocks = register_module("in_blocks", torch::nn::ModuleList());
@@ -71,15 +68,9 @@ torch::Tensor UViTImpl::embed(const torch::Tensor& tokens, const torch::Tensor& 
   const int64_t B = x.size(0), W = opt.width;
   std::vector<torch::Tensor> parts = {
       t_embedder->forward(timestep_features(t, opt.t_freq_dim)).unsqueeze(1).to(x.dtype())};
-  if (y_embedder) {
-    auto labels = y.defined() ? y : torch::full({B}, opt.num_classes,
-                                                torch::dtype(torch::kLong).device(tokens.device()));
-    if (is_training() && y.defined() && opt.class_dropout > 0) {
-      auto drop = torch::rand({B}, tokens.options().dtype(torch::kFloat32)) < opt.class_dropout;
-      labels = torch::where(drop, torch::full_like(labels, opt.num_classes), labels);
-    }
-    parts.push_back(y_embedder(labels).unsqueeze(1).to(x.dtype()));
-  }
+  if (y_embedder)
+    parts.push_back(y_embedder(conditioning_labels(y, B, opt.num_classes, opt.class_dropout, is_training(),
+                                                   tokens.device())).unsqueeze(1).to(x.dtype()));
   if (cls.defined()) parts.push_back(cls.expand({B, 1, W}).to(x.dtype()));
   parts.push_back(x);
   return torch::cat(parts, 1) + pos_embed;  // (B, extras + L', W)

@@ -12,6 +12,7 @@
 #include "core/alignment.hpp"
 #include "core/filesystem.hpp"
 #include "core/trainer.hpp"
+#include "tests/core/tiny_training.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
@@ -27,30 +28,14 @@ BackboneOptions opts(const std::string& name) {
 }
 
 RunConfig cfg_for(const std::string& backbone) {
-  RunConfig c;
+  RunConfig c = tiny_training_config();
   c.model.name = backbone;
-  c.model.depth = 2, c.model.width = 32, c.model.heads = 2;
-  c.train.epochs = 3, c.train.batch = 16, c.train.base_lr = 1e-3;
-  c.train.warmup_epochs = 1, c.train.ema = 0.9, c.train.checkpoint_every = 1000;
-  c.objective.target = "original_image";
-  c.objective.input_scaling = false;
-  c.noise.schedule = "linear_sigma";
   c.objective.align_weight = 0.5;
   c.objective.align_block = 1;
   return c;
 }
 
-TrainData data() {
-  torch::manual_seed(4);
-  TrainData d;
-  d.x = torch::randn({64, 16, 8});
-  auto q = std::get<0>(torch::linalg_qr(torch::randn({8, 8})));
-  d.V_full = q.t().contiguous();
-  d.V = d.V_full.slice(0, 0, 3);
-  d.z0 = torch::matmul(d.x, d.V.t());
-  d.labels = torch::zeros({64}, torch::kLong);
-  return d;
-}
+TrainData data() { return tiny_training_data(); }
 
 // A fixed network target: the image's first two channels, sign-flipped.
 class FixedNet : public FeatureNet {

@@ -8,32 +8,14 @@
 #include "core/filesystem.hpp"
 #include "backbones/dit.hpp"
 #include "core/trainer.hpp"
+#include "tests/core/tiny_training.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
 
 namespace {
-RunConfig tiny_cfg() {
-  RunConfig c;
-  c.model.depth = 2, c.model.width = 32, c.model.heads = 2;
-  c.train.epochs = 3, c.train.batch = 16, c.train.base_lr = 1e-3;
-  c.train.warmup_epochs = 1, c.train.ema = 0.9, c.train.checkpoint_every = 1000;
-  c.objective.target = "original_image";
-  c.objective.input_scaling = false;
-  c.noise.schedule = "linear_sigma";
-  return c;
-}
-TrainData tiny_data() {
-  torch::manual_seed(4);
-  TrainData d;
-  d.x = torch::randn({64, 16, 8});  // (N, L, D)
-  auto q = std::get<0>(torch::linalg_qr(torch::randn({8, 8})));
-  d.V_full = q.t().contiguous();
-  d.V = d.V_full.slice(0, 0, 3);
-  d.z0 = torch::matmul(d.x, d.V.t());
-  d.labels = torch::zeros({64}, torch::kLong);
-  return d;
-}
+RunConfig tiny_cfg() { return tiny_training_config(); }
+TrainData tiny_data() { return tiny_training_data(); }
 Backbone tiny_model(const RunConfig& c) {
   BackboneOptions o;
   o.in_dim = 3, o.out_dim = 8, o.grid_h = 4, o.grid_w = 4;
