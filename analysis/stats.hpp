@@ -15,10 +15,12 @@ struct WelchTest {
 };
 WelchTest welch_t_test(const std::vector<double>& a, const std::vector<double>& b);
 
-// P(|T| >= |t|) for Student's t with df > 0 degrees of freedom.
+// P(|T| >= |t|) for Student's t with df > 0 degrees of freedom (Boost.Math's
+// students_t complement); NaN for a NaN t or df <= 0, 0 for an infinite t.
 double student_t_two_sided_p(double t, double df);
 
-// The regularized incomplete beta function I_x(a, b), a, b > 0, x in [0, 1].
+// The regularized incomplete beta function I_x(a, b), a, b > 0, x in [0, 1]
+// (Boost.Math's ibeta).
 double incomplete_beta(double a, double b, double x);
 
 }  // namespace ldae

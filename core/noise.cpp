@@ -1,5 +1,7 @@
 #include "core/noise.hpp"
 
+#include <boost/math/distributions/normal.hpp>
+
 #include <cmath>
 
 namespace ldae {
@@ -87,14 +89,7 @@ Schedule gvp(const NoiseConfig& c) {
   return s;
 }
 
-double normal_quantile(double p) {
-  double lo = -40.0, hi = 40.0;
-  for (int i = 0; i < 200 && hi - lo > 1e-15; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p ? lo : hi) = mid;
-  }
-  return 0.5 * (lo + hi);
-}
+double normal_quantile(double p) { return boost::math::quantile(boost::math::normal(), p); }
 
 Schedule edm_lognormal(const NoiseConfig& c) {
   Schedule s{"edm_lognormal", c.T, std::vector<double>(c.T + 1, 1.0), std::vector<double>(c.T + 1, 0.0)};

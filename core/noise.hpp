@@ -38,7 +38,7 @@ Schedule cosine(const NoiseConfig& c);
 // sigma_t = exp(p_mean + p_std Phi^-1((t - 1/2) / T)), made variance
 // preserving as gamma_t = 1 / sqrt(1 + sigma_t^2), sigma_t / sqrt(1 + sigma_t^2).
 Schedule edm_lognormal(const NoiseConfig& c);
-// Phi^-1, the standard normal quantile (bisection on std::erf, to ~1e-15).
+// Phi^-1, the standard normal quantile (Boost.Math), p in (0, 1).
 double normal_quantile(double p);
 
 // SiT's linear interpolant (Ma et al. 2024, "SiT", Sec. 3): gamma = 1 - s,
