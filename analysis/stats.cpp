@@ -3,6 +3,7 @@
 #include <boost/math/distributions/students_t.hpp>
 #include <boost/math/special_functions/beta.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -50,6 +51,21 @@ WelchTest welch_t_test(const std::vector<double>& a, const std::vector<double>& 
          (qa * qa / double(a.size() - 1) + qb * qb / double(b.size() - 1));
   w.p = student_t_two_sided_p(w.diff / w.se, w.df);
   return w;
+}
+
+std::vector<double> holm_adjust(const std::vector<double>& p) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < p.size(); ++i)
+    if (!std::isnan(p[i])) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] < p[b]; });
+  std::vector<double> out = p;
+  const double m = double(order.size());
+  double running = 0;
+  for (size_t j = 0; j < order.size(); ++j) {
+    running = std::max(running, std::min(1.0, (m - double(j)) * p[order[j]]));
+    out[order[j]] = running;
+  }
+  return out;
 }
 
 }  // namespace ldae

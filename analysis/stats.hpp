@@ -19,6 +19,12 @@ WelchTest welch_t_test(const std::vector<double>& a, const std::vector<double>& 
 // students_t complement); NaN for a NaN t or df <= 0, 0 for an infinite t.
 double student_t_two_sided_p(double t, double df);
 
+// Holm's step-down adjustment of m p values tested together (Holm 1979):
+// sort ascending, p_(i) -> max over j <= i of min(1, (m - j + 1) p_(j)); returned
+// in the input's order. Controls the family-wise error rate at the level the
+// adjusted p is compared with. NaN entries stay NaN and do not count in m.
+std::vector<double> holm_adjust(const std::vector<double>& p);
+
 // The regularized incomplete beta function I_x(a, b), a, b > 0, x in [0, 1]
 // (Boost.Math's ibeta).
 double incomplete_beta(double a, double b, double x);

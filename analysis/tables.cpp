@@ -311,6 +311,20 @@ std::string to_markdown(const Table& t) {
           "difference of the paper's numbers. With 3 seeds per row, p < 0.05 needs a change of "
           "several stds: a larger p means the change is within what another seed could do.\n";
   if (deltas && fid) md += "FID change: the same test on FID (lower is better).\n";
+  if (deltas) {  // several changes tested at once: Holm's correction, in the footnote
+    std::vector<double> ps;
+    std::vector<int> rows;
+    for (const auto& r : t.rows) {
+      const Change c = change_of(t, r);
+      if (c.test && c.test->p >= 0) ps.push_back(c.test->p), rows.push_back(r.row);
+    }
+    if (ps.size() > 1) {
+      const auto adj = holm_adjust(ps);
+      md += fmt::format("Holm: the {} top-1 changes with a p are {} tests at once; their Holm-adjusted p "
+                        "(family-wise error, compare with 0.05):", ps.size(), ps.size());
+      for (size_t i = 0; i < ps.size(); ++i) md += fmt::format(" row {} {:.3f}{}", rows[i], adj[i], i + 1 < ps.size() ? "," : ".\n");
+    }
+  }
   if (knn)
     md += "kNN: weighted k-nearest-neighbour top-1 on the same features (probe.knn_k, "
           "probe.knn_t; cosine similarity), no training; '-' for runs without it.\n";

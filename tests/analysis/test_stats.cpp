@@ -56,3 +56,18 @@ TEST(Stats, WelchTTest) {
   EXPECT_EQ(one.p, -1);
   EXPECT_EQ(welch_t_test({81.52, 81.52}, {81.52, 81.52}).p, -1);
 }
+
+// Holm 1979 by hand: p = (0.01, 0.04, 0.03, 0.005), m = 4: sorted 0.005 x 4 =
+// 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> running max 0.06.
+TEST(Stats, HolmAdjustsStepDownWithARunningMax) {
+  const auto a = holm_adjust({0.01, 0.04, 0.03, 0.005});
+  ASSERT_EQ(a.size(), 4u);
+  EXPECT_NEAR(a[0], 0.03, 1e-12);
+  EXPECT_NEAR(a[1], 0.06, 1e-12);
+  EXPECT_NEAR(a[2], 0.06, 1e-12);
+  EXPECT_NEAR(a[3], 0.02, 1e-12);
+  const auto b = holm_adjust({0.5, std::nan(""), 0.8});  // NaN kept, m = 2, capped at 1
+  EXPECT_NEAR(b[0], 1.0, 1e-12);
+  EXPECT_TRUE(std::isnan(b[1]));
+  EXPECT_NEAR(b[2], 1.0, 1e-12);
+}

@@ -87,6 +87,12 @@ TEST(Tables, CumulativeRowsShowTheirChangeAndWelchP) {
   EXPECT_NE(csv.find("\"row 3\",82.3000,0.0000,1,0,,,,,0,,,,,,,,0,0\n"), std::string::npos) << csv;
   EXPECT_EQ(to_markdown(t).find("FID change"), std::string::npos);  // no FID in this sweep
   EXPECT_NE(to_latex(t).find("& ours change ($p$) & paper change"), std::string::npos);
+  // Three changes with a p: Holm's correction in the footnote (rows 2, 4, 5).
+  const double p5 = welch_t_test({90.0, 90.1, 89.9}, {78.05, 78.3, 77.7}).p;
+  const auto adj = holm_adjust({p2, p4, p5});
+  EXPECT_NE(md.find(fmt::format("(family-wise error, compare with 0.05): row 2 {:.3f}, row 4 {:.3f}, row 5 {:.3f}.",
+                                adj[0], adj[1], adj[2])), std::string::npos) << md;
+  EXPECT_NE(md.find("Holm: the 3 top-1 changes with a p are 3 tests at once"), std::string::npos) << md;
 }
 
 TEST(Tables, SweepsThatGenerateTestTheirFidChangeToo) {
