@@ -1,6 +1,9 @@
 #include "core/alignment.hpp"
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include <cmath>
 
 #include "core/errors.hpp"
 
@@ -34,18 +37,21 @@ torch::Tensor alignment_loss(const torch::Tensor& p, const torch::Tensor& y, std
   return -cos.mean();
 }
 
-namespace {
-int64_t target_width(const std::shared_ptr<FeatureNet>& net, const torch::Tensor& images) {
-  torch::NoGradGuard ng;
-  auto probe = images.slice(0, 0, std::min<int64_t>(2, images.size(0)));
-  auto maps = net->layers(probe);
-  return maps.empty() ? net->pooled(probe).size(1) : maps.back().size(1);
-}
-}  // namespace
-
 Alignment::Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> net, torch::Tensor images)
     : block_(block), net_(std::move(net)), images_(std::move(images)) {
-  projector_ = AlignProjector(width, target_width(net_, images_));
+  // One pass on two images: the target's width, and a network that cannot
+  // take these images (channels, size) said before training starts.
+  torch::NoGradGuard ng;
+  torch::Tensor y;
+  try {
+    y = network_target(images_.slice(0, 0, std::min<int64_t>(2, images_.size(0))));
+  } catch (const c10::Error& e) {
+    throw InputError(fmt::format("objective.align_target: {} fails on the run's images {} ({}); export "
+                                 "a network for {}-channel images", net_->describe(),
+                                 fmt::join(images_.sizes().slice(1), " x "),
+                                 std::string(e.what_without_backtrace()).substr(0, 160), images_.size(1)));
+  }
+  projector_ = AlignProjector(width, y.size(1));
 }
 
 Alignment::Alignment(int64_t block, int64_t width, Backbone teacher)
@@ -57,7 +63,18 @@ Alignment::Alignment(int64_t block, int64_t width, Backbone teacher)
 
 torch::Tensor Alignment::network_target(const torch::Tensor& images) const {
   auto maps = net_->layers(images);
-  return maps.empty() ? net_->pooled(images) : maps.back();
+  auto y = maps.empty() ? net_->pooled(images) : maps.back();
+  if (y.dim() == 4 || y.dim() == 2) return y;
+  if (y.dim() == 3) {  // (B, N, F) tokens (a ViT): a square grid, after an optional class token
+    const int64_t n = y.size(1), s = std::llround(std::sqrt(double(n))), s1 = std::llround(std::sqrt(double(n - 1)));
+    if (s * s == n) return y.transpose(1, 2).reshape({y.size(0), y.size(2), s, s});
+    if (s1 * s1 == n - 1) return y.slice(1, 1).transpose(1, 2).reshape({y.size(0), y.size(2), s1, s1});
+    throw InputError(fmt::format("objective.align_target: {} returns {} tokens, neither a square grid nor "
+                                 "one class token and a square grid; return a (B, F, h, w) map, (B, h*w, F) "
+                                 "tokens or (B, F) vectors", net_->describe(), n));
+  }
+  throw InputError(fmt::format("objective.align_target: {} returns a {}-D tensor; return a (B, F, h, w) map, "
+                               "(B, N, F) tokens or (B, F) vectors", net_->describe(), y.dim()));
 }
 
 torch::Tensor Alignment::target(const torch::Tensor& idx, const torch::Tensor& clean_input, torch::Device device) {

@@ -12,7 +12,8 @@
 //   "ema"         the model's own EMA at clean input (t = 1), the tapped
 //                 block's state: label-free self-distillation; needs train.ema
 //   PATH.pt       a TorchScript network the user brings: its last 4-D output
-//                 (B, F, h, w), else its last output (B, F)
+//                 (B, F, h, w), else its last output: (B, N, F) tokens on a
+//                 square grid (after an optional class token), or (B, F)
 // A target map is average-pooled to the tapped state's grid (h, w); a target
 // vector (B, F) is every token's target.
 #pragma once
@@ -43,7 +44,8 @@ torch::Tensor alignment_loss(const torch::Tensor& p, const torch::Tensor& y, std
 class Alignment {
  public:
   // A network target: `net` (the classifier or a TorchScript file) on the
-  // training images (N, C, H, W) in [-1, 1] (kept on the host).
+  // training images (N, C, H, W) in [-1, 1] (kept on the host). InputError
+  // when the network fails on them or returns a shape it cannot align with.
   Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> net, torch::Tensor images);
   // The EMA target: `teacher` is a second backbone of the same options; the
   // trainer makes its parameters the EMA of the model's.

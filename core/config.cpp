@@ -392,14 +392,13 @@ void apply_overrides(RunConfig& cfg, const Overrides& layer) {
 ModelShape model_shape(const ModelConfig& m) {
   // DiT presets (Peebles & Xie, Table 1): (depth, width, heads); tiny for CPU.
   static const std::map<std::string, ModelShape> presets = {
-      {"tiny", {8, 128, 4, 0}}, {"S", {12, 384, 6, 0}},     {"B", {12, 768, 12, 0}},
-      {"L", {24, 1024, 16, 0}}, {"XL", {28, 1152, 16, 0}},
+      {"tiny", {8, 128, 4}}, {"S", {12, 384, 6}},     {"B", {12, 768, 12}},
+      {"L", {24, 1024, 16}}, {"XL", {28, 1152, 16}},
   };
   ModelShape s = presets.at(m.preset);
   if (m.depth > 0) s.depth = m.depth;
   if (m.width > 0) s.width = m.width;
   if (m.heads > 0) s.heads = m.heads;
-  s.split = m.split >= 0 ? m.split : s.depth / 2;
   return s;
 }
 

@@ -88,7 +88,8 @@ struct ModelConfig {
   std::string preset = "tiny";    // tiny | S | B | L | XL (DiT sizes)
   int patch = 1;                  // tokens grouped p x p on the token grid
   int depth = 0, width = 0, heads = 0;  // 0 = from the preset
-  int split = -1;                 // encoder blocks; -1 = depth / 2
+  int split = -1;                 // the probe's default feature point; -1 = the backbone's
+                                  // (dit depth / 2, uvit after the middle, unet the middle)
   double t_mlp_ratio = 1.0;       // t-MLP hidden = width x ratio (l-DAE: 0.25)
   double mlp_ratio = 4.0;
   bool class_cond = false;
@@ -214,7 +215,7 @@ std::string closest(const std::string& word, const std::vector<std::string>& can
 
 // Model shape after presets are applied.
 struct ModelShape {
-  int depth, width, heads, split;
+  int depth, width, heads;  // the split is the backbone's (registry: backbone_options)
 };
 ModelShape model_shape(const ModelConfig& m);
 

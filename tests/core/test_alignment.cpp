@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "core/alignment.hpp"
+#include "core/errors.hpp"
 #include "core/filesystem.hpp"
 #include "core/trainer.hpp"
 #include "tests/core/tiny_training.hpp"
@@ -45,7 +46,50 @@ class FixedNet : public FeatureNet {
   std::string describe() const override { return "fixed"; }
 };
 
+// A network for colour images: its convolution fails on grey ones.
+class RgbNet : public FeatureNet {
+ public:
+  std::vector<torch::Tensor> layers(const torch::Tensor& x) override { return {conv_->forward(x)}; }
+  torch::Tensor pooled(const torch::Tensor& x) override { return layers(x)[0].mean({2, 3}); }
+  std::string describe() const override { return "rgb"; }
+
+ private:
+  torch::nn::Conv2d conv_{torch::nn::Conv2dOptions(3, 4, 3)};
+};
+
+// A ViT-like target: (B, N, F) tokens, N = `tokens`.
+class TokenNet : public FeatureNet {
+ public:
+  explicit TokenNet(int64_t tokens) : n_(tokens) {}
+  std::vector<torch::Tensor> layers(const torch::Tensor& x) override { return {pooled(x)}; }
+  torch::Tensor pooled(const torch::Tensor& x) override { return torch::ones({x.size(0), n_, 5}); }
+  std::string describe() const override { return "tokens"; }
+
+ private:
+  int64_t n_;
+};
+
 }  // namespace
+
+// Token-shaped targets become maps (a class token dropped); shapes the
+// loss cannot use are input errors naming the network, not internal ones.
+TEST(Alignment, TokenTargetsAreMapsAndOtherShapesAreInputErrors) {
+  auto images = torch::zeros({4, 1, 8, 8});
+  for (int64_t n : {16, 17}) {
+    Alignment a(1, 32, std::make_shared<TokenNet>(n), images);
+    auto y = a.target(torch::arange(2), {}, torch::kCPU);
+    EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 5, 4, 4})) << n;
+    EXPECT_EQ(a.projector()->fc3->weight.size(0), 5);
+  }
+  try {
+    Alignment(1, 32, std::make_shared<TokenNet>(7), images);
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("objective.align_target: tokens returns 7 tokens"), std::string::npos) << e.what();
+  }
+  // a network for other images (3 channels against 1) is named before training
+  EXPECT_THROW(Alignment(1, 32, std::make_shared<RgbNet>(), images), InputError);
+}
 
 TEST(Alignment, LossIsMinusTheMeanCosineOverTokens) {
   // Tokens on a 2 x 1 grid; targets a (B=1, F=2, 2, 1) map.
