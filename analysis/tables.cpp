@@ -62,6 +62,23 @@ bool Table::has_knn() const {
   return false;
 }
 
+bool Table::has_ft() const {
+  for (const auto& r : rows)
+    if (!r.ft.values.empty() || r.paper.count("ft")) return true;
+  return false;
+}
+
+bool Table::shows_budget() const {
+  bool any = false;
+  for (const auto& r : rows) {
+    if (r.method != rows.front().method) any = true;
+  }
+  if (!any) return false;
+  for (const auto& r : rows)
+    if (!r.images.values.empty()) return true;
+  return false;
+}
+
 bool Table::has_deltas() const {
   for (const auto& r : rows)
     if (parent_of(r)) return true;
@@ -98,7 +115,9 @@ std::vector<Table> collect_tables(Store& store, const std::string& filter) {
       if (t.rows.empty() || t.rows.back().row != r.row) {
         TableRow tr;
         tr.row = r.row, tr.label = r.label, tr.paper = r.paper, tr.parent = r.parent;
-        tr.uses_labels = uses_labels(store.params(r.run_id));
+        const auto params = store.params(r.run_id);
+        tr.uses_labels = uses_labels(params);
+        if (auto m = params.find("method.name"); m != params.end()) tr.method = m->second.size() >= 2 && m->second.front() == '"' ? m->second.substr(1, m->second.size() - 2) : m->second;
         tr.group = r.label;
         if (s.mode == "grid") {  // "conv VAE, tokenizer.d=16" -> group, "16"
           auto comma = r.label.rfind(", "), eq = r.label.rfind('=');
@@ -119,6 +138,11 @@ std::vector<Table> collect_tables(Store& store, const std::string& filter) {
         if (!fid.empty()) row.fid.values.push_back(fid[0].value);
         auto knn = store.metric(r.run_id, "probe.knn_top1");
         if (!knn.empty()) row.knn.values.push_back(knn[0].value);
+        for (auto [name, stat] : {std::pair<const char*, Stat*>{"finetune.top1", &row.ft},
+                                  {"budget.images_seen", &row.images},
+                                  {"budget.train_flops", &row.flops},
+                                  {"budget.train_s", &row.train_s}})
+          if (auto m = store.metric(r.run_id, name); !m.empty()) stat->values.push_back(m[0].value);
       } else {
         row.pending++;
         const std::string status = run ? run->status : "pending";
@@ -227,6 +251,26 @@ std::vector<Column> row_columns(const Table& t) {
   if (t.has_knn())
     c.push_back({"ours kNN (%)", "ours kNN", 'r',
                  [pm](const TableRow& r, bool tex) { return ours(r.knn, r, pm(tex)); }});
+  if (t.has_ft()) {
+    c.push_back({"ours fine-tune (%)", "ours fine-tune", 'r',
+                 [pm](const TableRow& r, bool tex) { return ours(r.ft, r, pm(tex)); }});
+    if (deltas)
+      c.push_back({"fine-tune change (p)", "fine-tune change ($p$)", 'l',
+                   [&t](const TableRow& r, bool tex) { return delta(t, r, &TableRow::ft, tex); }});
+    c.push_back({"paper fine-tune", "paper fine-tune", 'r',
+                 [esc](const TableRow& r, bool tex) { return esc(paper(r, "ft"), tex); }});
+  }
+  if (t.shows_budget()) {
+    auto mean_of = [](const Stat& s, double unit, const char* f) {
+      return s.values.empty() ? std::string("-") : fmt::format(fmt::runtime(f), s.mean() / unit);
+    };
+    c.push_back({"images seen (k)", "images (k)", 'r',
+                 [mean_of](const TableRow& r, bool) { return mean_of(r.images, 1e3, "{:.4g}"); }});
+    c.push_back({"pre-train TFLOPs", "TFLOPs", 'r',
+                 [mean_of](const TableRow& r, bool) { return mean_of(r.flops, 1e12, "{:.3g}"); }});
+    c.push_back({"pre-train min", "minutes", 'r',
+                 [mean_of](const TableRow& r, bool) { return mean_of(r.train_s, 60, "{:.1f}"); }});
+  }
   if (t.has_fid()) {
     c.push_back({"ours FID", "ours FID", 'r',
                  [pm](const TableRow& r, bool tex) { return ours(r.fid, r, pm(tex)); }});
@@ -378,7 +422,8 @@ std::string to_latex(const Table& t) {
 std::string to_csv(const Table& t) {
   std::string csv =
       "row,label,mean,std,n,pending,paper_acc,fid_mean,fid_std,paper_fid,paper_uncertain,knn_mean,knn_std,"
-      "parent,change,change_p,fid_change,fid_change_p,failed,uses_labels\n";
+      "parent,change,change_p,fid_change,fid_change_p,failed,uses_labels,ft_mean,ft_std,paper_ft,ft_change,"
+      "ft_change_p,images_seen,train_flops,train_s,method\n";
   auto num = [](const TableRow& r, const char* k) {
     auto it = r.paper.find(k);
     return it == r.paper.end() ? std::string() : fmt::format("{}", it->second);
@@ -396,13 +441,15 @@ std::string to_csv(const Table& t) {
                          c.test && c.test->p >= 0 ? fmt::format("{:.6f}", c.test->p) : "");
     };
     const TableRow* parent = t.parent_of(r);
-    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
+    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
                        stat(r.top1, true), r.top1.values.size(), r.pending, num(r, "acc"),
                        stat(r.fid, false), stat(r.fid, true), num(r, "fid"),
                        r.paper.count("uncertain") ? 1 : 0, stat(r.knn, false), stat(r.knn, true),
                        parent ? std::to_string(parent->row) : "", change_cols(&TableRow::top1),
                        change_cols(&TableRow::fid),
-                       r.unfinished.count("failed") ? r.unfinished.at("failed") : 0, r.uses_labels ? 1 : 0);
+                       r.unfinished.count("failed") ? r.unfinished.at("failed") : 0, r.uses_labels ? 1 : 0,
+                       stat(r.ft, false), stat(r.ft, true), num(r, "ft"), change_cols(&TableRow::ft),
+                       stat(r.images, false), stat(r.flops, false), stat(r.train_s, false), r.method);
   }
   return csv;
 }

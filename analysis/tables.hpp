@@ -24,6 +24,9 @@ struct TableRow {
   int row = 0;
   std::string label;
   Stat top1, fid, knn;          // linear probe, FID, kNN probe top-1
+  Stat ft;                      // fine-tuning top-1 (eval.finetune_epochs > 0)
+  Stat images, flops, train_s;  // pre-training budget: images seen, model FLOPs, seconds
+  std::string method = "denoise";  // method.name of the row's runs
   int pending = 0;              // runs not done yet (any of `unfinished`)
   // Runs not done, by status: failed, running, interrupted, pending (never
   // started); and each failed run's "seed S (id): error".
@@ -45,6 +48,10 @@ struct Table {
   std::vector<TableRow> rows;
   bool has_fid() const;
   bool has_knn() const;         // any run measured the kNN probe
+  bool has_ft() const;          // any run was fine-tuned (or the paper gives paper.ft)
+  // Budget columns: shown where rows pre-train by different methods (Table
+  // 4), whose costs differ per image; every table's CSV carries them.
+  bool shows_budget() const;
   bool has_deltas() const;      // any row modifies an earlier row (cumulative sweeps)
   const TableRow* parent_of(const TableRow& r) const;  // nullptr when none
 };

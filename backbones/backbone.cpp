@@ -101,4 +101,15 @@ torch::nn::LayerNorm layer_norm(int64_t width, bool affine) {
       torch::nn::LayerNormOptions({width}).elementwise_affine(affine).eps(1e-6));
 }
 
+torch::Tensor BackboneImpl::visible_features(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                                             int64_t) {
+  throw InputError("this backbone cannot drop tokens, which MAE's encoder needs: use model.backbone = "
+                   "\"dit\" or \"uvit\" with method.name = \"mae\"");
+}
+
+double transformer_block_macs(int64_t n_tokens, int64_t blocks, int64_t width, double mlp_ratio) {
+  const double n = double(n_tokens), W = double(width), hidden = double(int64_t(W * mlp_ratio));
+  return double(blocks) * (n * (4 * W * W + 2 * W * hidden) + 2 * n * n * W);
+}
+
 }  // namespace ldae

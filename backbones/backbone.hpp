@@ -52,6 +52,25 @@ struct BackboneImpl : torch::nn::Module {
   virtual std::string block_name(int64_t block) const { return "block " + std::to_string(block); }
   virtual bool has_cls_token() const { return false; }
 
+  // MAE's encoder (methods/mae.hpp): the features after `block` of the
+  // backbone tokens kept, keep (B, K) int64 indices into the L' = L / p^2
+  // backbone tokens, each keeping its position in the full grid ->
+  // (B, [1 +] K, C), class token first. InputError for a backbone that
+  // cannot drop tokens (the convolutional U-Net).
+  virtual torch::Tensor visible_features(const torch::Tensor& tokens, const torch::Tensor& t,
+                                         const torch::Tensor& keep, int64_t block);
+  // Multiply-adds of one image's forward pass through feature point `block`
+  // (blocks() = the whole network with its output layer) when n backbone
+  // tokens enter; 0 = not counted (the U-Net's convolutions).
+  virtual double forward_macs(int64_t n_tokens, int64_t block) const { return 0; }
+  // Layer id of a parameter for layer-wise lr decay (fine-tuning, MAE /
+  // BEiT): 0 = the input embeddings, i = inside feature point i, and -1 for
+  // everything after the last (no decay).
+  virtual int64_t layer_of(const std::string& /*param*/) const { return -1; }
+  // Name prefix of the input (patch) embedding's parameters: MoCo v3's frozen
+  // random patch projection freezes them. "" = none.
+  virtual std::string input_embedding() const { return ""; }
+
   // Representation alignment (REPA) reads a hidden state of the denoising
   // pass itself: after tap(block), each forward() keeps the state after that
   // feature point as features() would give it (tokens (B, N, C), class token
@@ -77,6 +96,12 @@ TORCH_MODULE(Backbone);
 // Build a registered backbone (core/registry.cpp); InputError for an
 // unknown name or options the backbone cannot take (with the fix).
 Backbone make_backbone(const std::string& name, const BackboneOptions& o);
+
+// Multiply-adds of a pre-norm / adaLN transformer's forward per image with
+// n tokens through `blocks` blocks of width W and MLP ratio r: per token and
+// block the linears (3W^2 qkv, W^2 proj, 2 r W^2 MLP), per block attention's
+// two products (2 n^2 W). The embeddings and heads are the caller's.
+double transformer_block_macs(int64_t n_tokens, int64_t blocks, int64_t width, double mlp_ratio);
 
 // Pool features (B, N, C) for the probe: "mean" averages the tokens
 // (excluding the class token when there is one: MAE's global pool), "cls"

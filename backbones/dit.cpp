@@ -129,4 +129,34 @@ torch::Tensor DiTImpl::features(const torch::Tensor& tokens, const torch::Tensor
   return x;
 }
 
+torch::Tensor DiTImpl::visible_features(const torch::Tensor& tokens, const torch::Tensor& t,
+                                        const torch::Tensor& keep, int64_t n_blocks) {
+  torch::Tensor c;
+  auto x = embed(tokens, t, {}, &c);  // (B, [1 +] L', W), positions added
+  const int64_t first = cls.defined() ? 1 : 0;
+  auto grid = x.slice(1, first).gather(1, keep.unsqueeze(-1).expand({-1, -1, x.size(2)}));  // (B, K, W)
+  x = first ? torch::cat({x.slice(1, 0, 1), grid}, 1) : grid;
+  for (int64_t i = 0; i < n_blocks; ++i) x = blocks_[i]->as<DiTBlockImpl>()->forward(x, c);
+  return x;
+}
+
+double DiTImpl::forward_macs(int64_t n_tokens, int64_t block) const {
+  const double W = double(opt.width), p2 = double(opt.patch * opt.patch);
+  const double t_hidden = double(std::max<int64_t>(1, int64_t(std::llround(W * opt.t_mlp_ratio))));
+  const int64_t n = n_tokens + (opt.cls_token ? 1 : 0);
+  double macs = double(n_tokens) * opt.in_dim * p2 * W                   // x_embedder
+                + opt.t_freq_dim * t_hidden + t_hidden * W              // t-embedding MLP
+                + double(block) * 6 * W * W                              // adaLN modulations
+                + transformer_block_macs(n, block, opt.width, opt.mlp_ratio);
+  if (block == opt.depth) macs += 2 * W * W + double(n_tokens) * W * opt.out_dim * p2;  // final layer
+  return macs;
+}
+
+int64_t DiTImpl::layer_of(const std::string& name) const {
+  if (name.rfind("blocks.", 0) == 0) return std::stoll(name.substr(7)) + 1;
+  for (const char* e : {"x_embedder", "t_embedder", "y_embedder", "cls_token", "pos_embed"})
+    if (name.rfind(e, 0) == 0) return 0;
+  return -1;
+}
+
 }  // namespace ldae

@@ -39,6 +39,11 @@ struct DiTImpl : BackboneImpl {
     return block == 0 ? "embedding" : "block " + std::to_string(block);
   }
   bool has_cls_token() const override { return opt.cls_token; }
+  torch::Tensor visible_features(const torch::Tensor& tokens, const torch::Tensor& t,
+                                 const torch::Tensor& keep, int64_t block) override;
+  double forward_macs(int64_t n_tokens, int64_t block) const override;
+  int64_t layer_of(const std::string& param) const override;
+  std::string input_embedding() const override { return "x_embedder"; }
   void init_weights();
 
   static int64_t count_blocks(const BackboneOptions& o) { return o.depth; }

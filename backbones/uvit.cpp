@@ -125,4 +125,36 @@ std::string UViTImpl::block_name(int64_t block) const {
   return fmt::format("out {}", block - half - 1);
 }
 
+torch::Tensor UViTImpl::visible_features(const torch::Tensor& tokens, const torch::Tensor& t,
+                                         const torch::Tensor& keep, int64_t block) {
+  if (block < 0 || block > blocks())
+    throw InputError(fmt::format("block {}: uvit has feature points 0..{}", block, blocks()));
+  auto x = embed(tokens, t, {});  // (B, extras + L', W), positions added
+  const int64_t e = extras();
+  auto grid = x.slice(1, e).gather(1, keep.unsqueeze(-1).expand({-1, -1, x.size(2)}));  // (B, K, W)
+  x = run(torch::cat({x.slice(1, 0, e), grid}, 1), block);
+  return x.slice(1, e - (opt.cls_token ? 1 : 0));
+}
+
+double UViTImpl::forward_macs(int64_t n_tokens, int64_t block) const {
+  const double W = double(opt.width), p2 = double(opt.patch * opt.patch);
+  const double t_hidden = double(std::max<int64_t>(1, int64_t(std::llround(W * opt.t_mlp_ratio))));
+  const int64_t n = n_tokens + extras(), half = opt.depth / 2;
+  const int64_t skips = std::max<int64_t>(0, block - half - 1);  // out blocks reached: 2W -> W each
+  double macs = double(n_tokens) * opt.in_dim * p2 * W + opt.t_freq_dim * t_hidden + t_hidden * W +
+                transformer_block_macs(n, block, opt.width, opt.mlp_ratio) + double(skips) * n * 2 * W * W;
+  if (block == blocks()) macs += double(n_tokens) * W * opt.out_dim * p2;  // final linear
+  return macs;
+}
+
+int64_t UViTImpl::layer_of(const std::string& name) const {
+  const int64_t half = opt.depth / 2;
+  if (name.rfind("in_blocks.", 0) == 0) return std::stoll(name.substr(10)) + 1;
+  if (name.rfind("mid_block", 0) == 0) return half + 1;
+  if (name.rfind("out_blocks.", 0) == 0) return std::stoll(name.substr(11)) + half + 2;
+  for (const char* e : {"x_embedder", "t_embedder", "y_embedder", "cls_token", "pos_embed"})
+    if (name.rfind(e, 0) == 0) return 0;
+  return -1;
+}
+
 }  // namespace ldae

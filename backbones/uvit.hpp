@@ -38,6 +38,11 @@ struct UViTImpl : BackboneImpl {
                          const torch::Tensor& y = {}) override;
   int64_t blocks() const override { return count_blocks(opt); }
   int64_t feature_width(int64_t) const override { return opt.width; }
+  torch::Tensor visible_features(const torch::Tensor& tokens, const torch::Tensor& t,
+                                 const torch::Tensor& keep, int64_t block) override;
+  double forward_macs(int64_t n_tokens, int64_t block) const override;
+  int64_t layer_of(const std::string& param) const override;
+  std::string input_embedding() const override { return "x_embedder"; }
   std::string block_name(int64_t block) const override;
   bool has_cls_token() const override { return opt.cls_token; }
 

@@ -10,6 +10,30 @@ namespace ldae {
 // back to H x W (bilinear), then a horizontal flip with probability 1/2.
 // Draws from the global generator (the trainer seeds it per step).
 // images (B, C, H, W) -> (B, C, H, W)
-torch::Tensor random_resized_crop_flip(const torch::Tensor& images, double scale_lo = 0.2);
+torch::Tensor random_resized_crop_flip(const torch::Tensor& images, double scale_lo = 0.2,
+                                       double scale_hi = 1.0);
+
+// One view of the self-supervised baselines (methods/): a random resized
+// crop covering [scale_lo, scale_hi] of the area (+ flip), then, each with
+// its own probability per image, brightness and contrast jitter (factors
+// uniform in [1 - s, 1 + s], SimCLR / BYOL's colour jitter without the
+// saturation and hue a grey image lacks), a Gaussian blur (sigma uniform in
+// [0.1, 2.0] pixels at 224 px, scaled to the image side) and solarisation
+// (x -> 1 - x above 1/2, in [0, 1] units).
+struct ViewSpec {
+  double scale_lo = 0.08, scale_hi = 1.0;
+  double jitter_p = 0.8, brightness = 0.4, contrast = 0.4;
+  double blur_p = 0.0;
+  double solarize_p = 0.0;
+};
+// MoCo v3's and BYOL's asymmetric pair (view 1 always blurred, view 2
+// rarely, and solarised 1 time in 5); DINO's global views are the same pair
+// at scale [0.4, 1] and its local views [0.05, 0.4] with blur p 1/2.
+ViewSpec moco_view(int which);                  // which = 1 or 2
+ViewSpec dino_view(int which, bool local);      // global which = 1 or 2
+// images (B, C, H, W) in [-1, 1] (normalized) or [0, 1] -> (B, C, H, W) in
+// the same range. Draws from the global generator (the trainer seeds it per
+// step, so a resumed run draws the same views).
+torch::Tensor augment_view(const torch::Tensor& images, const ViewSpec& v, bool normalized);
 
 }  // namespace ldae

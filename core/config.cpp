@@ -170,6 +170,35 @@ const std::vector<Field>& fields() {
         v2(field("eval.sample_steps", &R::eval, &EvalConfig::sample_steps, 1, 1e6)),
         v2(field("eval.fid_net", &R::eval, &EvalConfig::fid_net)),
         v2(field("eval.classifier_epochs", &R::eval, &EvalConfig::classifier_epochs, 1, 1e4)),
+        v2(field("eval.finetune_epochs", &R::eval, &EvalConfig::finetune_epochs, 0, 1e5)),
+        v2(field("eval.finetune_batch", &R::eval, &EvalConfig::finetune_batch, 1, 1e6)),
+        v2(field("eval.finetune_lr", &R::eval, &EvalConfig::finetune_lr, 0, 10)),
+        v2(field("eval.finetune_layer_decay", &R::eval, &EvalConfig::finetune_layer_decay, 1e-3, 1)),
+        v2(field("eval.finetune_weight_decay", &R::eval, &EvalConfig::finetune_weight_decay, 0, 10)),
+        v2(field("eval.finetune_warmup_epochs", &R::eval, &EvalConfig::finetune_warmup_epochs, 0, 1e5)),
+        v2(field("eval.finetune_label_smoothing", &R::eval, &EvalConfig::finetune_label_smoothing, 0, 0.99)),
+        v2(field("eval.finetune_mixup", &R::eval, &EvalConfig::finetune_mixup, 0, 100)),
+        v2(field("eval.finetune_cutmix", &R::eval, &EvalConfig::finetune_cutmix, 0, 100)),
+        v2(choice("method.name", &R::method, &MethodConfig::name, method_names)),
+        v2(field("mae.mask_ratio", &R::mae, &MaeConfig::mask_ratio, 0, 0.99)),
+        v2(field("mae.decoder_depth", &R::mae, &MaeConfig::decoder_depth, 1, 100)),
+        v2(field("mae.decoder_width", &R::mae, &MaeConfig::decoder_width, 8, 1e5)),
+        v2(field("mae.norm_pix", &R::mae, &MaeConfig::norm_pix)),
+        v2(field("moco.m", &R::moco, &MocoConfig::m, 0, 1)),
+        v2(field("moco.t", &R::moco, &MocoConfig::t, 1e-4, 100)),
+        v2(field("moco.dim", &R::moco, &MocoConfig::dim, 1, 1e6)),
+        v2(field("moco.mlp_dim", &R::moco, &MocoConfig::mlp_dim, 1, 1e6)),
+        v2(field("moco.freeze_patch_embed", &R::moco, &MocoConfig::freeze_patch_embed)),
+        v2(field("dino.local_crops", &R::dino, &DinoConfig::local_crops, 0, 64)),
+        v2(field("dino.out_dim", &R::dino, &DinoConfig::out_dim, 2, 1e7)),
+        v2(field("dino.hidden", &R::dino, &DinoConfig::hidden, 1, 1e6)),
+        v2(field("dino.bottleneck", &R::dino, &DinoConfig::bottleneck, 1, 1e6)),
+        v2(field("dino.m", &R::dino, &DinoConfig::m, 0, 1)),
+        v2(field("dino.teacher_temp", &R::dino, &DinoConfig::teacher_temp, 1e-4, 100)),
+        v2(field("dino.warmup_teacher_temp", &R::dino, &DinoConfig::warmup_teacher_temp, 1e-4, 100)),
+        v2(field("dino.warmup_teacher_temp_epochs", &R::dino, &DinoConfig::warmup_teacher_temp_epochs, 0, 1e5)),
+        v2(field("dino.student_temp", &R::dino, &DinoConfig::student_temp, 1e-4, 100)),
+        v2(field("dino.center_m", &R::dino, &DinoConfig::center_m, 0, 1)),
     };
     // Data location, threads and logging cadence do not change what a run
     // computes, so they stay out of its identity.
@@ -519,6 +548,26 @@ void validate(const RunConfig& c, const std::string& where) {
       fail("objective.align_target", "a network target reads the un-augmented image: use data.augment = "
                                      "\"center\" or align with \"ema\"");
   }
+  if (c.method.name != "denoise") {
+    const std::string m = "method.name = \"" + c.method.name + "\"";
+    if (c.objective.align_weight > 0)
+      fail("objective.align_weight", "representation alignment belongs to the denoising method; " + m +
+                                         " trains without it (set objective.align_weight = 0)");
+    if (c.eval.fid_samples > 0)
+      fail("eval.fid_samples", m + " does not generate: FID needs method.name = \"denoise\"");
+    if (c.model.class_cond)
+      fail("model.class_cond", m + " is label-free: set model.class_cond = false");
+    if (c.probe.noisy)
+      fail("probe.noisy", m + " trains on clean images and is read at t = 0: set probe.noisy = false");
+    if (c.data.augment != "center")
+      fail("data.augment", m + " draws its own views (methods/): keep data.augment = \"center\"");
+    if (c.method.name == "mae" && c.model.name == "unet")
+      fail("model.backbone", "MAE's encoder drops the masked tokens, which a convolutional U-Net cannot: "
+                             "use model.backbone = \"dit\" or \"uvit\"");
+  }
+  if (c.eval.finetune_epochs > 0 && c.probe.features == "raw_pixels")
+    fail("eval.finetune_epochs", "raw pixels have no encoder to fine-tune: set eval.finetune_epochs = 0 "
+                                 "on the raw-pixel row");
   if (c.probe.pool == "cls" && !c.model.cls_token)
     fail("probe.pool", "\"cls\" pools the class token: set model.cls_token = true (dit, uvit) "
                        "or keep probe.pool = \"mean\"");

@@ -140,6 +140,55 @@ struct EvalConfig {
   int sample_steps = 50;                // respaced steps of the T-step schedule
   std::string fid_net = "classifier";   // "classifier" (trained here) | TorchScript .pt
   int classifier_epochs = 5;            // the harness's own classifier (FID, perceptual)
+  // Fine-tuning (probes/finetune.hpp): the encoder the probe reads + a linear
+  // head, trained end to end (MAE's recipe scaled down). 0 epochs = off.
+  double finetune_epochs = 0;
+  int finetune_batch = 128;
+  double finetune_lr = 1e-3;            // base lr: lr = base x batch / 256 (MAE: 5e-4)
+  double finetune_layer_decay = 0.75;   // layer-wise lr decay (MAE ViT-B: 0.65)
+  double finetune_weight_decay = 0.05;
+  double finetune_warmup_epochs = 1;
+  double finetune_label_smoothing = 0.1;
+  double finetune_mixup = 0;            // mixup alpha; 0 = off
+  double finetune_cutmix = 0;           // cutmix alpha; 0 = off
+};
+
+// The pre-training method (methods/): "denoise" is the paper's (every key of
+// noise.* and objective.* belongs to it); mae, moco_v3 and dino are the
+// baselines of its Table 4, on the same data, backbone and trainer.
+struct MethodConfig {
+  std::string name = "denoise";  // registry: method_names()
+};
+
+// MAE (He et al. 2022): masked autoencoder.
+struct MaeConfig {
+  double mask_ratio = 0.75;      // fraction r of tokens masked per image
+  int decoder_depth = 8;         // MAE's light decoder: 8 blocks ...
+  int decoder_width = 512;       // ... of width 512 (16 heads of 32)
+  bool norm_pix = true;          // target: each patch normalised by its mean and std
+};
+
+// MoCo v3 (Chen, Xie, He 2021): symmetric InfoNCE with a momentum encoder.
+struct MocoConfig {
+  double m = 0.99;               // momentum at step 0, to 1 on a cosine schedule
+  double t = 0.2;                // InfoNCE temperature
+  int dim = 256;                 // projector / predictor output
+  int mlp_dim = 4096;            // projector / predictor hidden width
+  bool freeze_patch_embed = false;  // a frozen random patch projection (MoCo v3 Sec. 4.2)
+};
+
+// DINO (Caron et al. 2021): self-distillation with an EMA teacher.
+struct DinoConfig {
+  int local_crops = 6;           // local views beside the 2 global ones
+  int out_dim = 65536;           // prototypes K of the head
+  int hidden = 2048;             // head MLP hidden width
+  int bottleneck = 256;          // head bottleneck before the prototypes
+  double m = 0.996;              // teacher momentum at step 0, to 1 on a cosine schedule
+  double teacher_temp = 0.04;    // after the warm-up
+  double warmup_teacher_temp = 0.04;  // at step 0, linear to teacher_temp
+  double warmup_teacher_temp_epochs = 0;  // epochs of that warm-up
+  double student_temp = 0.1;
+  double center_m = 0.9;         // teacher centre: c <- m c + (1 - m) mean
 };
 
 struct RunConfig {
@@ -151,6 +200,10 @@ struct RunConfig {
   TrainConfig train;
   ProbeConfig probe;
   EvalConfig eval;
+  MethodConfig method;
+  MaeConfig mae;
+  MocoConfig moco;
+  DinoConfig dino;
   int64_t seed = 0;
   // Keys of plugin axes set away from their defaults ("masking.ratio" -> 0.75).
   std::map<std::string, Value> ext;

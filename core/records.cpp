@@ -106,6 +106,11 @@ std::map<std::string, std::vector<MetricPoint>> metric_series(const RunMetrics& 
     out["tokenizer.fit_recon"].push_back({int64_t(r[0]), r[2]});
   }
   if (m.fid >= 0) out["eval.fid"] = {{0, m.fid}};
+  if (m.finetune_top1 >= 0) out["finetune.top1"] = {{0, m.finetune_top1}};
+  for (const auto& r : m.finetune) out["finetune.test_acc"].push_back({int64_t(r[0]), r[3]});
+  if (m.images_seen >= 0) out["budget.images_seen"] = {{0, m.images_seen}};
+  if (m.train_flops >= 0) out["budget.train_flops"] = {{0, m.train_flops}};
+  if (m.train_s >= 0) out["budget.train_s"] = {{0, m.train_s}};
   return out;
 }
 
@@ -134,6 +139,16 @@ void write_metrics_h5(const std::string& dir, const RunMetrics& m,
     if (m.knn_top1 >= 0) f.set_attr("probe_knn_top1", m.knn_top1);
     if (m.knn_top5 >= 0) f.set_attr("probe_knn_top5", m.knn_top5);
     if (m.fid >= 0) f.set_attr("eval_fid", m.fid);
+    if (m.finetune_top1 >= 0) {
+      std::vector<double> ft;
+      for (const auto& r : m.finetune) ft.insert(ft.end(), r.begin(), r.end());
+      f.write("finetune/curve", ft, {m.finetune.size(), 4});
+      f.set_attr("finetune_top1", m.finetune_top1);
+    }
+    for (const auto& [name, v] : {std::pair<const char*, double>{"budget_images_seen", m.images_seen},
+                                  {"budget_train_flops", m.train_flops},
+                                  {"budget_train_s", m.train_s}})
+      if (v >= 0) f.set_attr(name, v);
     if (!m.samples.empty()) f.write("eval/samples", m.samples, m.samples_shape);
     if (dim > 0) {
       f.write("probe/features_train", train_f, {train_f.size() / dim, dim});
@@ -161,6 +176,14 @@ RunMetrics read_metrics_h5(const std::string& dir) {
   if (f.has_attr("eval_fid")) m.fid = f.attr_f64("eval_fid");
   if (f.has_attr("probe_knn_top1")) m.knn_top1 = f.attr_f64("probe_knn_top1");
   if (f.has_attr("probe_knn_top5")) m.knn_top5 = f.attr_f64("probe_knn_top5");
+  if (f.has_attr("finetune_top1")) {
+    m.finetune_top1 = f.attr_f64("finetune_top1");
+    auto ft = f.read_f64("finetune/curve");
+    for (size_t i = 0; i + 3 < ft.size(); i += 4) m.finetune.push_back({ft[i], ft[i + 1], ft[i + 2], ft[i + 3]});
+  }
+  if (f.has_attr("budget_images_seen")) m.images_seen = f.attr_f64("budget_images_seen");
+  if (f.has_attr("budget_train_flops")) m.train_flops = f.attr_f64("budget_train_flops");
+  if (f.has_attr("budget_train_s")) m.train_s = f.attr_f64("budget_train_s");
   return m;
 }
 

@@ -50,6 +50,12 @@ struct RunMetrics {
   double recon_mse = -1;                     // tokenizer reconstruction MSE
   std::vector<std::array<double, 3>> tokenizer_fit;  // (step, loss, recon MSE), learned tokenizers
   double fid = -1;                           // eval.fid_samples > 0: FID, else -1
+  double finetune_top1 = -1;                 // eval.finetune_epochs > 0: fine-tuned top-1 (%), else -1
+  std::vector<std::array<double, 4>> finetune;  // (epoch, train_loss, train_acc, test_acc)
+  // Pre-training budget: images drawn (steps x batch), model FLOPs of those
+  // steps (2 per multiply-add, backward = 2 forwards; -1 = not counted) and
+  // seconds; -1 for a reused or untrained model.
+  double images_seen = -1, train_flops = -1, train_s = -1;
   std::vector<float> samples;                // generated images (n, C, H, W) in [-1, 1]
   std::vector<uint64_t> samples_shape;
 };

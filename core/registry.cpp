@@ -8,6 +8,9 @@
 #include "backbones/dit.hpp"
 #include "backbones/unet.hpp"
 #include "backbones/uvit.hpp"
+#include "methods/dino.hpp"
+#include "methods/mae.hpp"
+#include "methods/moco_v3.hpp"
 #include "core/config.hpp"
 #include "core/data.hpp"
 #include "core/noise.hpp"
@@ -112,6 +115,18 @@ const BackboneEntry& backbone(const std::string& name) {
   return it->second;
 }
 
+// Pre-training methods (methods/): "denoise" is the trainer's own step.
+using MethodFactory = std::function<Method(const RunConfig&, MethodContext)>;
+const std::map<std::string, MethodFactory>& methods() {
+  static const std::map<std::string, MethodFactory> m = {
+      {"denoise", [](const RunConfig&, MethodContext) { return Method(nullptr); }},
+      {"mae", [](const RunConfig& c, MethodContext x) { return Method(Mae(c.mae, std::move(x)).ptr()); }},
+      {"moco_v3", [](const RunConfig& c, MethodContext x) { return Method(MocoV3(c.moco, std::move(x)).ptr()); }},
+      {"dino", [](const RunConfig& c, MethodContext x) { return Method(Dino(c.dino, std::move(x)).ptr()); }},
+  };
+  return m;
+}
+
 // Plugin entries live beside the literal maps, never inside them.
 std::map<std::string, TokenizerFactory>& plugin_tokenizers() {
   static std::map<std::string, TokenizerFactory> m;
@@ -137,6 +152,14 @@ std::vector<std::string> schedule_names() { return keys(schedules(), plugin_sche
 std::vector<std::string> target_names() { return keys(targets()); }
 std::vector<std::string> backbone_names() { return keys(backbones()); }
 std::vector<std::string> probe_names() { return {"linear"}; }
+std::vector<std::string> method_names() { return keys(methods()); }
+
+Method make_method(const RunConfig& cfg, MethodContext ctx) {
+  auto it = methods().find(cfg.method.name);
+  if (it == methods().end())
+    throw InputError("unknown method.name '" + cfg.method.name + "'; known: denoise, dino, mae, moco_v3");
+  return it->second(cfg, std::move(ctx));
+}
 std::vector<std::string> sampler_names() { return {"ddim", "ddpm"}; }
 
 Backbone make_backbone(const std::string& name, const BackboneOptions& o) {

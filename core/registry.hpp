@@ -16,6 +16,7 @@ std::vector<std::string> schedule_names();   // noise.schedule
 std::vector<std::string> target_names();     // objective.target
 std::vector<std::string> backbone_names();   // model.backbone (model.name)
 std::vector<std::string> probe_names();      // probe.name
+std::vector<std::string> method_names();     // method.name
 
 std::vector<std::string> sampler_names();    // eval.sampler
 

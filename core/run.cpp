@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include <Eigen/Core>
@@ -39,6 +40,7 @@
 #include "core/trainer.hpp"
 #include "core/plugins.hpp"
 #include "probes/knn_probe.hpp"
+#include "probes/finetune.hpp"
 #include "probes/linear_probe.hpp"
 #include "tokenizers/tokenizer.hpp"
 
@@ -217,25 +219,32 @@ double generation_fid(Backbone& model, const Schedule& schedule, const Objective
 // (plugin axes count: they may change training).
 std::string trained_model_path(const RunConfig& cfg, const std::string& results) {
   const std::string key =
-      section_text(cfg, {"data.", "tokenizer.", "noise.", "objective.", "model.", "train."}) +
+      section_text(cfg, {"data.", "tokenizer.", "noise.", "objective.", "model.", "train.", "method.", "mae.",
+                         "moco.", "dino."}) +
       plugin_text(cfg);
   return fmt::format("{}/models/{}.pt", results, fnv1a_hex(key + "seed = " + std::to_string(cfg.seed)));
 }
 
+// The pre-training budget kept with a trained model, so a run that reuses
+// it reports what it cost: images seen, model FLOPs (-1 = not counted), seconds.
+using Budget = std::array<double, 3>;
+
 void save_trained_model(const std::string& path, Backbone& model,
-                        const std::vector<std::array<double, 3>>& curve) {
+                        const std::vector<std::array<double, 3>>& curve, const Budget& budget) {
   torch::serialize::OutputArchive ar, model_ar;
   model->save(model_ar);
   ar.write("model", model_ar);
   std::vector<double> flat;
   for (const auto& r : curve) flat.insert(flat.end(), r.begin(), r.end());
   ar.write("loss_curve", torch::tensor(flat, torch::kFloat64));
+  ar.write("budget", torch::tensor(std::vector<double>(budget.begin(), budget.end()), torch::kFloat64));
   write_archive_atomically(path, ar,
                         parameter_bytes(model->parameters()));
 }
 
 void load_trained_model(const std::string& path, Backbone& model,
-                        std::vector<std::array<double, 3>>* curve, torch::Device device) {
+                        std::vector<std::array<double, 3>>* curve, torch::Device device,
+                        Budget* budget = nullptr) {
   try {
     torch::serialize::InputArchive ar, model_ar;
     ar.load_from(path);
@@ -248,10 +257,27 @@ void load_trained_model(const std::string& path, Backbone& model,
     curve->clear();
     for (int64_t i = 0; i + 2 < c.numel(); i += 3)
       curve->push_back({c[i].item<double>(), c[i + 1].item<double>(), c[i + 2].item<double>()});
+    torch::Tensor b;  // models saved before budgets were recorded have none
+    if (budget && ar.try_read("budget", b) && b.numel() == 3)
+      *budget = {b[0].item<double>(), b[1].item<double>(), b[2].item<double>()};
   } catch (const c10::Error& e) {
     throw InputError(fmt::format("{}: unreadable trained model ({}); delete it to retrain",
                                  path, std::string(e.what_without_backtrace()).substr(0, 160)));
   }
+}
+
+// A copy of `model` (same options, weights and buffers), for fine-tuning
+// that must leave the probed encoder as it is.
+Backbone copy_backbone(const std::string& name, const BackboneOptions& bo, Backbone& model) {
+  Backbone copy = make_backbone(name, bo);
+  std::stringstream bytes;
+  torch::serialize::OutputArchive out;
+  model->save(out);
+  out.save_to(bytes);
+  torch::serialize::InputArchive in;
+  in.load_from(bytes);
+  copy->load(in);
+  return copy;
 }
 
 // cpu | cuda | auto; data-parallel ranks on one node take GPUs by local rank.
@@ -278,12 +304,12 @@ constexpr int64_t kStageAbort = 0, kStageTrain = 1, kStageReuse = 2, kStageRawPi
 // contiguous shard of whole batches and rank 0 gathers them in order (other
 // ranks get an undefined tensor); the rows are one process's, bit for bit.
 torch::Tensor gathered_features(Backbone& model, const torch::Tensor& z0, const torch::Tensor& V,
-                                int64_t blocks, const RunConfig& cfg, double gamma, double sigma,
+                                int64_t blocks, int64_t t, const RunConfig& cfg, double gamma, double sigma,
                                 torch::Device device, uint64_t seed,
                                 const std::shared_ptr<Communicator>& comm) {
   constexpr int64_t batch = 1024;
   auto features = [&](std::pair<int64_t, int64_t> rows) {
-    return encoder_features(model, z0, V, blocks, cfg.probe.t, gamma, sigma, cfg.probe.noisy,
+    return encoder_features(model, z0, V, blocks, t, gamma, sigma, cfg.probe.noisy,
                             batch, device, seed, rows, cfg.probe.pool);
   };
   if (!comm) return features({0, -1});
@@ -314,11 +340,39 @@ struct EncoderStage {
   std::vector<std::array<double, 3>> loss;
   torch::Tensor f_train, f_test;  // (N, W) on rank 0 / one process
   Backbone model{nullptr};             // trained (EMA weights) or reused
+  Budget budget{-1, -1, -1};          // images seen, model FLOPs, seconds of pre-training
+  BackboneOptions options;            // what the model was built from
+  int64_t block = 0, t_read = 0;      // the encoder's end, the time it is read at
+  double gamma = 1;                   // input scale at t_read (denoise with input scaling)
+  torch::Tensor V;                    // image-space objectives: tokens -> input map (d, D)
   Schedule schedule;
   Objective objective;
 };
 
 using FeatureNetSource = std::function<std::shared_ptr<FeatureNet>(const std::string&)>;
+
+// What a baseline method (methods/) reads from the run: the training images
+// (host), the tokenizer, fresh backbones of the run's options, the encoder's
+// end (the probe's feature point) and the step counts of its schedules.
+MethodContext method_context(const RunConfig& cfg, const BackboneOptions& bo, Backbone& model, Tokenizer& tok,
+                             const torch::Tensor& train_img, int64_t total_steps, torch::Device device) {
+  MethodContext c;
+  c.images = train_img;
+  c.normalized = cfg.data.normalize;
+  c.encode = [&tok](const torch::Tensor& x) {
+    torch::NoGradGuard ng;
+    return tok.encode(x);
+  };
+  c.make_backbone = [name = cfg.model.name, bo] { return make_backbone(name, bo); };
+  c.backbone = bo;
+  c.block = cfg.probe.block >= 0 ? cfg.probe.block : bo.split;
+  c.feature_width = model->feature_width(c.block);
+  c.pool = cfg.probe.pool;
+  c.steps_per_epoch = std::max<int64_t>(1, train_img.size(0) / cfg.train.batch);
+  c.total_steps = total_steps;
+  c.device = device;
+  return c;
+}
 
 // Representation alignment's target and projector (core/alignment.hpp) for
 // `model` built with options bo; `feature_net` gives a network target.
@@ -369,7 +423,7 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
     st.train.status = TrainResult::Done;
     log(fmt::format("no pre-training: the encoder at its initialization (seed {})", cfg.seed));
   } else if (reuse) {
-    load_trained_model(model_path, model, &st.loss, device);
+    load_trained_model(model_path, model, &st.loss, device, &st.budget);
     st.reused = true;
     log("trained model reused from " + model_path);
   } else {
@@ -377,29 +431,77 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
     trainer.set_communicator(ctx.comm);
     if (cfg.objective.align_weight > 0)
       trainer.set_alignment(make_alignment(cfg, model, bo, train_img, feature_net, log));
+    Method method = cfg.method.name == "denoise"
+                        ? Method(nullptr)
+                        : make_method(cfg, method_context(cfg, bo, model, tok, train_img,
+                                                          trainer.total_steps(td.z0.size(0)), device));
+    if (method) {
+      trainer.set_method(method);
+      log(fmt::format("method {}: {:.2f}M parameters in its heads", cfg.method.name,
+                      double(parameter_bytes(method->trained_parameters())) / 4e6));
+    }
     st.train = trainer.train(td, dir + "/ckpt/last.pt", ctx.stop, log, ctx.max_steps);
     st.loss = st.train.loss_curve;
     if (st.train.status != TrainResult::Done) return st;
+    // Budget: every step drew train.batch images; FLOPs from the backbone's
+    // count of one pass (methods: of all their passes), 2 per multiply-add.
+    const double macs = method ? method->train_macs_per_image(*model)
+                               : 3 * model->forward_macs(bo.grid_h * bo.grid_w / (bo.patch * bo.patch),
+                                                         model->blocks());
+    const double images = double(st.train.steps) * double(cfg.train.batch);
+    st.budget = {images, macs > 0 ? 2 * macs * images : -1, st.train.total_seconds};
     trainer.use_ema();
-    if (!ctx.comm || ctx.comm->rank() == 0) save_trained_model(model_path, model, st.loss);
+    if (method) method->finish(model);
+    if (!ctx.comm || ctx.comm->rank() == 0) save_trained_model(model_path, model, st.loss, st.budget);
   }
   const int64_t blocks = cfg.probe.block >= 0 ? cfg.probe.block : bo.split;
-  log(fmt::format("probe reads {} {} ({} channels), pooled by {}", cfg.model.name,
-                  model->block_name(blocks), model->feature_width(blocks), cfg.probe.pool));
-  const double gamma = obj.input_scaling ? schedule.gamma.at(cfg.probe.t) : 1.0;
-  const double sigma = schedule.sigma.at(cfg.probe.t);
+  // A baseline trained, and is read, at t = 0 with clean input.
+  const bool denoise = cfg.method.name == "denoise";
+  const int64_t t_read = denoise ? cfg.probe.t : 0;
+  log(fmt::format("probe reads {} {} ({} channels) at t = {}, pooled by {}", cfg.model.name,
+                  model->block_name(blocks), model->feature_width(blocks), t_read, cfg.probe.pool));
+  const double gamma = obj.input_scaling && denoise ? schedule.gamma.at(cfg.probe.t) : 1.0;
+  const double sigma = denoise ? schedule.sigma.at(cfg.probe.t) : 0.0;
   auto V = obj.image_space ? td.V : torch::Tensor();
   torch::Tensor test_z0;
   {
     torch::NoGradGuard ng;
     test_z0 = tok.encode(test_img);
   }
-  st.f_train = gathered_features(model, td.z0, V, blocks, cfg, gamma, sigma, device, cfg.seed + 1, ctx.comm);
-  st.f_test = gathered_features(model, test_z0, V, blocks, cfg, gamma, sigma, device, cfg.seed + 2, ctx.comm);
+  st.f_train = gathered_features(model, td.z0, V, blocks, t_read, cfg, gamma, sigma, device, cfg.seed + 1, ctx.comm);
+  st.f_test = gathered_features(model, test_z0, V, blocks, t_read, cfg, gamma, sigma, device, cfg.seed + 2, ctx.comm);
   st.model = model;
+  st.options = bo;
+  st.block = blocks;
+  st.t_read = t_read;
+  st.gamma = gamma;
+  st.V = V;
   st.schedule = schedule;
   st.objective = obj;
   return st;
+}
+
+// Fine-tuning (probes/finetune.hpp) of a copy of the run's encoder, read as
+// the probe reads it: the tokenizer's tokens (mapped to image space when the
+// objective works there), scaled by gamma_t, at the probe's t.
+FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer& tok, const torch::Tensor& train_img,
+                              const torch::Tensor& train_y, const torch::Tensor& test_img, const torch::Tensor& test_y,
+                              int64_t classes, torch::Device device, const std::function<void(const std::string&)>& log) {
+  FinetuneData fd;
+  fd.train_img = train_img, fd.train_y = train_y, fd.test_img = test_img, fd.test_y = test_y;
+  fd.normalized = cfg.data.normalize;
+  fd.classes = classes;
+  const torch::Tensor V = st.V.defined() ? st.V.cpu() : st.V;
+  fd.tokens = [&tok, V](const torch::Tensor& images) {
+    torch::NoGradGuard ng;
+    auto z = tok.encode(images);
+    return V.defined() ? torch::matmul(z, V) : z;
+  };
+  log(fmt::format("fine-tuning {} through {} for {} epochs (batch {}, base lr {}, layer decay {})", cfg.model.name,
+                  st.model->block_name(st.block), cfg.eval.finetune_epochs, cfg.eval.finetune_batch,
+                  cfg.eval.finetune_lr, cfg.eval.finetune_layer_decay));
+  return finetune(copy_backbone(cfg.model.name, st.options, st.model), st.block, st.t_read, st.gamma, cfg.probe.pool,
+                  fd, cfg.eval, cfg.train.bf16, uint64_t(cfg.seed) + 3, device, log);
 }
 
 }  // namespace
@@ -752,6 +854,19 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
       }
       f_train = st.f_train;
       f_test = st.f_test;
+      metrics.images_seen = st.budget[0];
+      metrics.train_flops = st.budget[1];
+      metrics.train_s = st.budget[2];
+      if (st.budget[0] >= 0)
+        rec["budget"] = {{"images_seen", st.budget[0]}, {"train_flops", st.budget[1]}, {"train_s", st.budget[2]}};
+      if (cfg.eval.finetune_epochs > 0) {
+        const auto t_ft = clk::now();
+        const auto ft = finetune_stage(cfg, st, *tok, train_img, train_y, test_img, test_y, data.classes, device, log);
+        metrics.finetune_top1 = ft.top1;
+        metrics.finetune = ft.curve;
+        rec["finetune_top1"] = ft.top1;
+        rec["timings"]["finetune_s"] = secs_since(t_ft);
+      }
       if (cfg.eval.fid_samples > 0) {
         const auto t_gen = clk::now();
         torch::Tensor samples;

@@ -320,6 +320,11 @@ SweepFile parse_sweep_text(const std::string& text, const std::string& path) {
             if (!std::holds_alternative<bool>(fv.value))
               throw config_error(fv.origin, fk, "expected true or false");
             r.standalone = std::get<bool>(fv.value);
+          } else if (fk == "compare") {
+            if (!std::holds_alternative<int64_t>(fv.value))
+              throw config_error(fv.origin, fk, "expected the number of another [[row]] (1, 2, ...)");
+            r.compare = int(std::get<int64_t>(fv.value));
+            r.compare_origin = fv.origin;
           } else {
             r.keys[fk] = fv;
           }
@@ -410,6 +415,7 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
   };
   std::vector<const SweepRow*> chain;  // cumulative rows so far
   int out_row = 0, chain_row = 0;      // chain_row: the last of them, as a plan row
+  std::map<int, int> plan_row_of;      // [[row]] index -> its plan row (rows without grid points)
   for (const auto& r : rows) {
     for (const auto& [key, list] : r.paper_list)
       if (list.size() != points.size())
@@ -447,6 +453,20 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
       }
     }
     if (s.mode == "cumulative" && !r.standalone) chain.push_back(&r), chain_row = out_row;
+    if (points.size() == 1) plan_row_of[r.index] = out_row;
+  }
+  // compare = N: tested against row N (a cumulative row keeps its parent).
+  for (const auto& r : rows) {
+    if (r.compare == 0) continue;
+    const auto where = fmt::format("{}:{}", r.compare_origin.file, r.compare_origin.line);
+    if (s.mode == "cumulative" && !r.standalone)
+      throw InputError(where + ": key 'compare': a cumulative row is tested against the row it modifies; "
+                       "use compare in an independent sweep or on a standalone row");
+    if (!plan_row_of.count(r.index) || !plan_row_of.count(r.compare) || r.compare == r.index)
+      throw InputError(fmt::format("{}: key 'compare': {} is not another [[row]] of this sweep without grid "
+                                   "points (rows 1..{})", where, r.compare, rows.size()));
+    for (auto& p : plan)
+      if (p.row == plan_row_of.at(r.index)) p.parent = plan_row_of.at(r.compare);
   }
   return plan;
 }

@@ -38,6 +38,10 @@ struct SweepRow {
   Overrides keys;
   std::map<std::string, Overrides> profile_keys;  // profile name -> row keys under it
   Origin origin;
+  // compare = N: the table tests this row against [[row]] N (Welch's t over
+  // seeds, as a cumulative row against the row it modifies); 0 = none.
+  int compare = 0;
+  Origin compare_origin;
 };
 
 using Grid = std::vector<std::pair<std::string, std::vector<Setting>>>;

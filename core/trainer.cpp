@@ -64,10 +64,20 @@ void Trainer::set_alignment(std::shared_ptr<Alignment> align) {
   }
 }
 
+void Trainer::set_method(Method method) {
+  method_ = std::move(method);
+  method_->to(device_);
+  opt_->add_param_group(torch::optim::OptimizerParamGroup(
+      method_->trained_parameters(), std::make_unique<torch::optim::AdamWOptions>(
+                                         static_cast<const torch::optim::AdamWOptions&>(opt_->defaults()))));
+}
+
 std::vector<torch::Tensor> Trainer::trainable() {
   auto params = model_->parameters();
   if (align_)
     for (auto& p : align_->projector()->parameters()) params.push_back(p);
+  if (method_)
+    for (auto& p : method_->trained_parameters()) params.push_back(p);
   return params;
 }
 
@@ -104,7 +114,15 @@ void Trainer::save(const std::string& path, int64_t step,
     align_->projector()->save(proj_ar);
     ar.write("align_projector", proj_ar);
   }
+  if (method_) {  // heads, momentum networks, centre
+    torch::serialize::OutputArchive method_ar;
+    method_->save(method_ar);
+    ar.write("method", method_ar);
+  }
   ar.write("step", torch::tensor(step));
+  ar.write("seconds", torch::tensor(seconds_before_ +
+                                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count(),
+                                    torch::kFloat64));
   std::vector<double> flat;
   for (const auto& r : curve) flat.insert(flat.end(), r.begin(), r.end());
   ar.write("loss_curve", torch::tensor(flat, torch::kFloat64));
@@ -115,7 +133,8 @@ void Trainer::save(const std::string& path, int64_t step,
   // Atomic: a kill or a full disk leaves the old checkpoint or the new one.
   // Needs room for the weights, Adam's two moments and every EMA copy.
   write_archive_atomically(path, ar,
-                        parameter_bytes(trainable()) * (3 + ema_.size()));
+                        parameter_bytes(trainable()) * (3 + ema_.size()) +
+                            (method_ ? parameter_bytes(method_->parameters()) : 0));
 }
 
 int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>>& curve) {
@@ -138,10 +157,18 @@ int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>
       align_->projector()->load(proj_ar);
       align_->projector()->to(device_);
     }
+    if (method_) {
+      torch::serialize::InputArchive method_ar;
+      ar.read("method", method_ar);
+      method_->load(method_ar);
+      method_->to(device_);
+    }
     ar.read("optimizer", opt_ar);
     opt_->load(opt_ar);
     ar.read("step", step_t);
     ar.read("loss_curve", curve_t);
+    torch::Tensor seconds_t;  // checkpoints written before it was kept have none
+    seconds_before_ = ar.try_read("seconds", seconds_t) ? seconds_t.item<double>() : 0.0;
     auto c = curve_t.contiguous();
     curve.clear();
     for (int64_t i = 0; i + 2 < c.numel(); i += 3)
@@ -186,6 +213,8 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
                            std::function<void(const std::string&)> log, int64_t max_steps) {
   TrainResult res;
   const auto t0 = std::chrono::steady_clock::now();
+  started_ = t0;
+  seconds_before_ = 0;
   const int64_t N = data.z0.size(0), B = cfg_.train.batch;
   const int64_t spe = std::max<int64_t>(1, N / B), total = total_steps(N);
   const int64_t world = comm_ ? comm_->world() : 1, rank = comm_ ? comm_->rank() : 0;
@@ -193,6 +222,10 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     throw InputError(fmt::format("train.batch = {} does not split over {} data-parallel processes; "
                                  "make it a multiple of {}", B, world, world));
   const int64_t b = B / world;  // this process's share of each batch
+  if (comm_ && method_ && !method_->per_sample())
+    throw InputError("method.name = \"" + cfg_.method.name + "\" contrasts or centres over the whole "
+                     "batch, which data parallel does not gather yet: run it in one process "
+                     "(denoise and mae run data parallel)");
   const int64_t d = data.z0.size(2);
   int64_t step = 0;
   if (!ckpt.empty() && fs::exists(ckpt)) {
@@ -210,7 +243,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
   const bool need_x = objective_.target == Target::OriginalImage;
   // Where the prepared latents live: on the device when they fit (indexing
   // then happens there), else on the host, copied per batch.
-  const bool resident = !data.batch && (device_.is_cpu() ||
+  const bool resident = !method_ && !data.batch && (device_.is_cpu() ||
                         bytes_of(data.z0) + (need_x ? bytes_of(data.x) : 0) <= kResidentBytes);
   const auto z0_all = resident ? data.z0.to(device_) : data.z0;
   const auto x_all = need_x && resident ? data.x.to(device_) : data.x;
@@ -242,23 +275,9 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
   auto stop_requested = [&] {
     return (stop && stop->load()) || (max_steps > 0 && step - first >= max_steps);
   };
-  while (step < total) {
-    if (!comm_ && stop_requested()) {
-      if (!ckpt.empty()) save(ckpt, step, res.loss_curve);
-      res.status = TrainResult::Stopped;
-      break;
-    }
-    const int64_t epoch = step / spe, i = step % spe;
-    if (epoch != perm_epoch) {  // the epoch's order depends only on (seed, epoch)
-      auto gen = at::detail::createCPUGenerator(step_seed(cfg_.seed, uint64_t(1) << 40 | epoch));
-      perm = torch::randperm(N, gen, torch::kLong);
-      perm_dev = resident ? perm.to(device_) : perm;  // one copy per epoch, none per step
-      perm_epoch = epoch;
-    }
-    torch::manual_seed(step_seed(cfg_.seed, step));
-    // This process's share of the global batch (all of it without data parallel).
-    auto idx = perm.slice(0, i * B + rank * b, i * B + (rank + 1) * b);
-    const auto idx_dev = perm_dev.slice(0, i * B + rank * b, i * B + (rank + 1) * b);
+  // The paper's step: noise a batch of latents, predict the target, weigh the
+  // loss (core/objective.hpp); idx (b,) this process's images of the batch.
+  auto denoise_loss = [&](const torch::Tensor& idx, const torch::Tensor& idx_dev) {
     torch::Tensor z0, x;  // (b, L, d), (b, L, D)
     if (data.batch) {
       auto fresh = data.batch(idx);
@@ -309,6 +328,32 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     }
     for (const auto& h : plugin_hooks())
       if (h.extra_loss) loss = loss + h.extra_loss(sc, pred);
+    return loss;
+  };
+  while (step < total) {
+    if (!comm_ && stop_requested()) {
+      if (!ckpt.empty()) save(ckpt, step, res.loss_curve);
+      res.status = TrainResult::Stopped;
+      break;
+    }
+    const int64_t epoch = step / spe, i = step % spe;
+    if (epoch != perm_epoch) {  // the epoch's order depends only on (seed, epoch)
+      auto gen = at::detail::createCPUGenerator(step_seed(cfg_.seed, uint64_t(1) << 40 | epoch));
+      perm = torch::randperm(N, gen, torch::kLong);
+      perm_dev = resident ? perm.to(device_) : perm;  // one copy per epoch, none per step
+      perm_epoch = epoch;
+    }
+    torch::manual_seed(step_seed(cfg_.seed, step));
+    // This process's share of the global batch (all of it without data parallel).
+    auto idx = perm.slice(0, i * B + rank * b, i * B + (rank + 1) * b);
+    const auto idx_dev = perm_dev.slice(0, i * B + rank * b, i * B + (rank + 1) * b);
+    torch::Tensor loss;
+    if (method_) {  // a baseline (methods/): its own views, passes and loss
+      Autocast ac(cfg_.train.bf16, device_);
+      loss = method_->loss(model_, idx, step).to(torch::kFloat32);
+    } else {
+      loss = denoise_loss(idx, idx_dev);
+    }
     // Drop the old gradients instead of zeroing them (PyTorch's
     // set_to_none=True): backward then writes fresh buffers, no add pass.
     for (auto p : params) p.mutable_grad() = torch::Tensor();
@@ -325,6 +370,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
       for (size_t k = 0; k < params.size(); ++k)
         ema_[k].mul_(cfg_.train.ema).add_(params[k].detach(), 1.0 - cfg_.train.ema);
     }
+    if (method_) method_->after_step(model_, step);
     loss_acc.add_(loss.detach().to(torch::kFloat64));
     ++loss_n, ++step;
     const bool at_ckpt = !ckpt.empty() && step % cfg_.train.checkpoint_every == 0 && step < total;
@@ -363,6 +409,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
   if (res.status == TrainResult::Done && !ckpt.empty() && step > first) save(ckpt, step, res.loss_curve);
   res.steps = step;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.total_seconds = seconds_before_ + res.seconds;
   return res;
 }
 

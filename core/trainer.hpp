@@ -9,6 +9,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "backbones/backbone.hpp"
 #include "core/noise.hpp"
 #include "core/objective.hpp"
+#include "methods/method.hpp"
 
 namespace ldae {
 
@@ -55,7 +57,8 @@ struct TrainResult {
   std::string error;
   int64_t steps = 0;
   std::vector<std::array<double, 3>> loss_curve;  // (step, loss, lr) every log_every steps
-  double seconds = 0;
+  double seconds = 0;        // this process's training time
+  double total_seconds = 0;  // with the time before a resume (kept in the checkpoint)
 };
 
 class Trainer {
@@ -77,6 +80,11 @@ class Trainer {
   // the model (same optimizer, checkpoints, data-parallel reduction); an EMA
   // teacher's parameters become the model's EMA (needs train.ema > 0).
   void set_alignment(std::shared_ptr<Alignment> align);
+  // A baseline pre-training method (methods/method.hpp) in place of the
+  // denoising step: its loss, its heads in the optimizer and checkpoints,
+  // its momentum networks updated after each step. InputError under data
+  // parallel for a method whose loss needs the whole batch.
+  void set_method(Method method);
   // Swap EMA weights into the model (no-op without EMA).
   void use_ema();
   Backbone model() { return model_; }
@@ -84,6 +92,8 @@ class Trainer {
  private:
   void save(const std::string& path, int64_t step, const std::vector<std::array<double, 3>>& curve);
   int64_t load(const std::string& path, std::vector<std::array<double, 3>>& curve);
+  double seconds_before_ = 0;  // training time before the resumed checkpoint
+  std::chrono::steady_clock::time_point started_;
   std::vector<torch::Tensor> trainable();  // the model's parameters + the projector's
 
   RunConfig cfg_;
@@ -95,6 +105,7 @@ class Trainer {
   std::vector<torch::Tensor> ema_;
   std::shared_ptr<Communicator> comm_;
   std::shared_ptr<Alignment> align_;
+  Method method_{nullptr};
 };
 
 // Scale gradients to a global L2 norm of at most max_norm, as

@@ -192,6 +192,16 @@ void print_registries() {
   line("probe.name", probe_names());
   line("probe.features", {"encoder", "raw_pixels", "untrained_encoder"});
   line("probe.pool", {"mean", "cls (needs model.cls_token)"});
+  line("method.name", method_names());
+  // Each pre-training method and the keys it reads (methods/*.hpp).
+  fmt::print("\npre-training methods (method.name; every run trains the encoder its probes read):\n");
+  fmt::print("  {:<8} {}\n", "denoise", "the paper's denoising step: noise.*, objective.* (default)");
+  fmt::print("  {:<8} {}\n", "mae", "masked autoencoder: mae.mask_ratio, mae.decoder_depth, mae.decoder_width, mae.norm_pix");
+  fmt::print("  {:<8} {}\n", "moco_v3", "momentum contrast: moco.m, moco.t, moco.dim, moco.mlp_dim, moco.freeze_patch_embed");
+  fmt::print("  {:<8} {}\n", "dino", "self-distillation: dino.local_crops, dino.out_dim, dino.hidden, dino.bottleneck, dino.m,\n"
+             "           dino.teacher_temp, dino.warmup_teacher_temp, dino.warmup_teacher_temp_epochs,\n"
+             "           dino.student_temp, dino.center_m");
+  fmt::print("  fine-tuning beside the probes: eval.finetune_epochs > 0 (eval.finetune_*)\n");
   // Each backbone's feature points (probe.block) at the defaults: the tiny
   // preset on Fashion-MNIST's 8 x 8 token grid (patch 4); * = probe.block -1.
   fmt::print("\nprobe.block of each model.backbone (tiny preset, 8 x 8 token grid; * = the default):\n");

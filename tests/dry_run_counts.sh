@@ -24,7 +24,8 @@ expect seed_interpolants.toml 21
 expect seed_backbones.toml 21
 expect ddae_block_t.toml 156
 expect seed_alignment.toml 12
+expect ablation_table4.toml 15
 # (plugin_masking.toml needs its plugin: plugin_out_of_tree.sh counts its 12 runs.)
 n=$(grep -L '^plugins *=' "$dir"/*.toml | wc -l)
-if [ "$n" != 15 ]; then echo "FAIL: $n sweep files, 15 have expected counts: add the new one"; exit 1; fi
+if [ "$n" != 16 ]; then echo "FAIL: $n sweep files, 16 have expected counts: add the new one"; exit 1; fi
 rm -rf "$results"

@@ -82,9 +82,10 @@ TEST(Tables, CumulativeRowsShowTheirChangeAndWelchP) {
   EXPECT_NE(md.find("Welch's t-test"), std::string::npos);
   // CSV: parent, change and p as numbers; LaTeX: the same columns.
   const auto csv = to_csv(t);
-  EXPECT_NE(csv.find(",parent,change,change_p,fid_change,fid_change_p,failed,uses_labels\n"), std::string::npos) << csv;
-  EXPECT_NE(csv.find(fmt::format(",1,-2.0000,{:.6f},,,0,0\n", p2)), std::string::npos) << csv;
-  EXPECT_NE(csv.find("\"row 3\",82.3000,0.0000,1,0,,,,,0,,,,,,,,0,0\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",parent,change,change_p,fid_change,fid_change_p,failed,uses_labels,ft_mean,ft_std,paper_ft,"
+                     "ft_change,ft_change_p,images_seen,train_flops,train_s,method\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(fmt::format(",1,-2.0000,{:.6f},,,0,0,,,,,,,,,denoise\n", p2)), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\"row 3\",82.3000,0.0000,1,0,,,,,0,,,,,,,,0,0,,,,,,,,,denoise\n"), std::string::npos) << csv;
   EXPECT_EQ(to_markdown(t).find("FID change"), std::string::npos);  // no FID in this sweep
   EXPECT_NE(to_latex(t).find("& ours change ($p$) & paper change"), std::string::npos);
   // Three changes with a p: Holm's correction in the footnote (rows 2, 4, 5).
@@ -104,7 +105,7 @@ TEST(Tables, SweepsThatGenerateTestTheirFidChangeToo) {
   const double p = welch_t_test({170.0, 176.0}, {190.0, 186.0}).p;
   EXPECT_NE(line_of(md, "| 2 | row 2 |").find(fmt::format("| -15.0 vs 1 (p {:.3f}) | - |", p)), std::string::npos)
       << md;
-  EXPECT_NE(to_csv(t).find(fmt::format(",-15.0000,{:.6f},0,0\n", p)), std::string::npos) << to_csv(t);
+  EXPECT_NE(to_csv(t).find(fmt::format(",-15.0000,{:.6f},0,0,,,,,,,,,denoise\n", p)), std::string::npos) << to_csv(t);
   EXPECT_NE(to_latex(t).find("& FID change ($p$) & paper FID change"), std::string::npos);
 }
 
@@ -150,10 +151,11 @@ TEST(Tables, UnfinishedRowsSayFailedRunningOrPending) {
   EXPECT_NE(line_of(md, "| 4 |").find("| pending | 0 (+1 pending) |"), std::string::npos) << md;
   EXPECT_NE(md.find("- row 2, seed 0 (rf): tokenizer diverged"), std::string::npos) << md;
   const std::string csv = to_csv(t);
-  // the last two columns: failed, uses_labels
+  // failed, uses_labels, then the fine-tuning and budget columns (empty) and the method
   auto tail = [&](const std::string& start) {
     const std::string l = line_of(csv, start);
-    return l.substr(l.rfind(',', l.rfind(',') - 1));
+    const auto end = l.size() - std::string(",,,,,,,,,denoise").size();
+    return l.substr(l.rfind(',', l.rfind(',', end - 1) - 1), end - l.rfind(',', l.rfind(',', end - 1) - 1));
   };
   EXPECT_EQ(tail("2,"), ",1,0") << csv;
   EXPECT_EQ(tail("3,"), ",0,0") << csv;

@@ -1,0 +1,113 @@
+#include "methods/dino.hpp"
+
+#include <algorithm>
+
+#include "core/augment.hpp"
+#include "core/linear.hpp"
+
+namespace ldae {
+namespace F = torch::nn::functional;
+
+DinoHeadImpl::DinoHeadImpl(int64_t in, int64_t hidden, int64_t bottleneck, int64_t out) {
+  mlp = register_module("mlp", torch::nn::Sequential(FusedLinear(in, hidden), torch::nn::GELU(),
+                                                     FusedLinear(hidden, hidden), torch::nn::GELU(),
+                                                     FusedLinear(hidden, bottleneck)));
+  prototypes = register_parameter("prototypes", torch::empty({out, bottleneck}));
+  torch::NoGradGuard ng;
+  // DINO: truncated normal std 0.02 (timm truncates at +-2, 100 std away:
+  // a plain normal here), zero bias.
+  for (auto& m : mlp->modules(false))
+    if (auto* lin = m->as<torch::nn::Linear>()) {
+      torch::nn::init::normal_(lin->weight, 0.0, 0.02);
+      torch::nn::init::zeros_(lin->bias);
+    }
+  torch::nn::init::normal_(prototypes, 0.0, 0.02);
+}
+
+torch::Tensor DinoHeadImpl::forward(const torch::Tensor& x) {
+  auto z = F::normalize(mlp->forward(x), F::NormalizeFuncOptions().dim(-1));
+  auto w = F::normalize(prototypes, F::NormalizeFuncOptions().dim(1));  // weight norm, g = 1
+  return at::linear(z, w.to(z.dtype()));
+}
+
+torch::Tensor dino_loss(const std::vector<torch::Tensor>& s, const std::vector<torch::Tensor>& t,
+                        const torch::Tensor& center, double tau_s, double tau_t) {
+  torch::Tensor total;
+  int64_t pairs = 0;
+  for (size_t i = 0; i < t.size(); ++i) {
+    auto p_t = F::softmax((t[i] - center) / tau_t, F::SoftmaxFuncOptions(-1)).detach();
+    for (size_t v = 0; v < s.size(); ++v) {
+      if (v == i) continue;
+      auto l = -(p_t * F::log_softmax(s[v] / tau_s, F::LogSoftmaxFuncOptions(-1))).sum(-1).mean();
+      total = total.defined() ? total + l : l;
+      ++pairs;
+    }
+  }
+  return total / double(pairs);
+}
+
+torch::Tensor dino_center(const torch::Tensor& center, const std::vector<torch::Tensor>& t, double m) {
+  auto batch_mean = torch::cat(t).mean(0, true);
+  return center * m + batch_mean * (1 - m);
+}
+
+DinoImpl::DinoImpl(const DinoConfig& cfg, MethodContext ctx) : MethodImpl(std::move(ctx)), cfg_(cfg) {
+  head_ = register_module("head", DinoHead(ctx_.feature_width, cfg.hidden, cfg.bottleneck, cfg.out_dim));
+  teacher_head_ = register_module("teacher_head", DinoHead(ctx_.feature_width, cfg.hidden, cfg.bottleneck, cfg.out_dim));
+  copy_frozen(*teacher_head_, *head_);
+  teacher_ = register_module("teacher", ctx_.make_backbone());
+  for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
+  center_ = register_buffer("center", torch::zeros({1, cfg.out_dim}));
+}
+
+double DinoImpl::teacher_temp(int64_t step) const {
+  const double epoch = double(step / std::max<int64_t>(1, ctx_.steps_per_epoch));
+  const double warm = cfg_.warmup_teacher_temp_epochs;
+  if (epoch >= warm || warm <= 0) return cfg_.teacher_temp;
+  // np.linspace(warmup, final, warmup_epochs)[epoch]
+  const double n = std::max(1.0, std::floor(warm));
+  return cfg_.warmup_teacher_temp + (cfg_.teacher_temp - cfg_.warmup_teacher_temp) * epoch / std::max(1.0, n - 1);
+}
+
+torch::Tensor DinoImpl::loss(Backbone& model, const torch::Tensor& idx, int64_t step) {
+  if (!started_) {  // the teacher starts as the student (a resume restored both)
+    started_ = true;
+    if (step == 0) copy_frozen(*teacher_, *model), copy_frozen(*teacher_head_, *head_);
+  }
+  std::vector<torch::Tensor> views = {view_tokens(idx, dino_view(1, false)), view_tokens(idx, dino_view(2, false))};
+  for (int i = 0; i < cfg_.local_crops; ++i) views.push_back(view_tokens(idx, dino_view(1 + i % 2, true)));
+  std::vector<torch::Tensor> s, t;
+  for (const auto& v : views) s.push_back(head_->forward(pooled(model, v)).to(torch::kFloat32));
+  {
+    torch::NoGradGuard ng;
+    for (int i = 0; i < 2; ++i) t.push_back(teacher_head_->forward(pooled(teacher_, views[i])).to(torch::kFloat32));
+  }
+  last_t_ = t;
+  return dino_loss(s, t, center_, cfg_.student_temp, teacher_temp(step));
+}
+
+void DinoImpl::after_step(Backbone& model, int64_t step) {
+  const double m = cosine_momentum(cfg_.m, step, ctx_.total_steps);
+  momentum_update(*teacher_, *model, m);
+  momentum_update(*teacher_head_, *head_, m);
+  torch::NoGradGuard ng;
+  if (!last_t_.empty()) center_.copy_(dino_center(center_, last_t_, cfg_.center_m));
+  last_t_.clear();
+}
+
+void DinoImpl::finish(Backbone& model) {
+  torch::NoGradGuard ng;
+  auto d = model->parameters(), s = teacher_->parameters();
+  for (size_t i = 0; i < d.size(); ++i) d[i].copy_(s[i]);
+}
+
+double DinoImpl::train_macs_per_image(const BackboneImpl& model) const {
+  const auto& o = ctx_.backbone;
+  const double enc = model.forward_macs(o.grid_h * o.grid_w / (o.patch * o.patch), ctx_.block);
+  if (enc <= 0) return 0;
+  auto& self = const_cast<DinoImpl&>(*this);
+  const double head = linear_macs(*self.head_->mlp) + double(self.head_->prototypes.numel());
+  return double(2 + cfg_.local_crops) * 3 * (enc + head) + 2 * (enc + head);
+}
+
+}  // namespace ldae

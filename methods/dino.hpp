@@ -1,0 +1,63 @@
+// DINO (Caron et al. 2021, "Emerging Properties in Self-Supervised Vision
+// Transformers", Alg. 1). Multi-crop: 2 global views (scale 0.4..1) and
+// dino.local_crops local views (scale 0.05..0.4) of each image; the student
+// (the backbone's encoder, pooled, then the DINO head) sees them all, the
+// teacher (an EMA of the student, no gradient) the global ones. Head: MLP
+// W -> hidden -> hidden -> bottleneck (GELU), l2-normalised, then a
+// weight-normalised linear layer to K = dino.out_dim prototypes with unit
+// norm (DINO's norm_last_layer). With P_s = softmax(s / tau_s) and the
+// centred, sharpened teacher P_t = softmax((t - c) / tau_t), the loss is
+//   mean over pairs (global i, view v != i) of  -sum_k P_t,i log P_s,v,
+// and after each step the centre c <- m_c c + (1 - m_c) mean_batch(t)
+// (m_c = dino.center_m) and the teacher theta_t <- m theta_t + (1 - m)
+// theta_s, m on a cosine from dino.m to 1. tau_t warms up linearly from
+// dino.warmup_teacher_temp to dino.teacher_temp over
+// dino.warmup_teacher_temp_epochs epochs; tau_s = dino.student_temp.
+// Evaluation reads the teacher, as DINO's. Scaled down for small images:
+// local views are resized to the global side (DINO's are 96 px beside 224),
+// so they cost a global view's compute; the last layer is not frozen in
+// the first epoch.
+#pragma once
+#include "methods/method.hpp"
+
+namespace ldae {
+
+// DINO's projection head (B, W) -> (B, K).
+struct DinoHeadImpl : torch::nn::Module {
+  DinoHeadImpl(int64_t in, int64_t hidden, int64_t bottleneck, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Sequential mlp{nullptr};
+  torch::Tensor prototypes;  // (K, bottleneck), rows normalised in forward
+};
+TORCH_MODULE(DinoHead);
+
+// The DINO loss of student outputs s[v] (B, K) for every view and teacher
+// outputs t[i] (B, K) for the global views (the first t.size() of s), centre
+// c (1, K), temperatures tau_s, tau_t: mean over pairs v != i of
+// mean_batch -sum_k softmax((t_i - c) / tau_t) log_softmax(s_v / tau_s).
+torch::Tensor dino_loss(const std::vector<torch::Tensor>& s, const std::vector<torch::Tensor>& t,
+                        const torch::Tensor& center, double tau_s, double tau_t);
+// The centre's update: m c + (1 - m) mean over the batch of every teacher output.
+torch::Tensor dino_center(const torch::Tensor& center, const std::vector<torch::Tensor>& t, double m);
+
+class DinoImpl : public MethodImpl {
+ public:
+  DinoImpl(const DinoConfig& cfg, MethodContext ctx);
+  torch::Tensor loss(Backbone& model, const torch::Tensor& idx, int64_t step) override;
+  void after_step(Backbone& model, int64_t step) override;
+  void finish(Backbone& model) override;
+  double train_macs_per_image(const BackboneImpl& model) const override;
+  double teacher_temp(int64_t step) const;  // the warm-up, per epoch as DINO's
+  torch::Tensor center() const { return center_; }
+
+ private:
+  DinoConfig cfg_;
+  DinoHead head_{nullptr}, teacher_head_{nullptr};
+  Backbone teacher_{nullptr};
+  torch::Tensor center_;                 // (1, K) buffer
+  std::vector<torch::Tensor> last_t_;    // this step's teacher outputs, for the centre
+  bool started_ = false;
+};
+TORCH_MODULE(Dino);
+
+}  // namespace ldae

@@ -1,0 +1,96 @@
+// The pre-training method axis (method.name; DESIGN.md, "methods/"). A run
+// pre-trains the backbone's encoder, the backbone up to the feature point
+// its probes read (probe.block, default the split), by one method:
+//   denoise  the paper's: the trainer's own step (core/trainer.cpp with
+//            core/noise and core/objective); every noise.* and objective.*
+//            key belongs to it
+//   mae      masked autoencoder (methods/mae.hpp)
+//   moco_v3  contrastive, momentum encoder (methods/moco_v3.hpp)
+//   dino     self-distillation, EMA teacher (methods/dino.hpp)
+// A baseline replaces the loss of one training step and keeps everything
+// else of the trainer: AdamW, warm-up + cosine, checkpoints and resume (its
+// heads and momentum networks are checkpointed with the model), signals and
+// the records. Baselines train and are read with clean input at t = 0 (the
+// backbone's time embedding is then a constant).
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backbones/backbone.hpp"
+#include "core/config.hpp"
+
+namespace ldae {
+
+// What a baseline reads from its run.
+struct MethodContext {
+  torch::Tensor images;  // (N, C, H, W) training images on the host, [-1, 1] or [0, 1]
+  bool normalized = true;
+  // images (b, C, H, W) on the host -> tokenizer tokens (b, L, d) on the host
+  std::function<torch::Tensor(const torch::Tensor&)> encode;
+  std::function<Backbone()> make_backbone;  // a fresh backbone of the run's options
+  BackboneOptions backbone;                  // those options
+  int64_t block = 0;                         // the encoder ends after this feature point
+  int64_t feature_width = 0;                 // its channels
+  std::string pool = "mean";                 // probe.pool
+  int64_t steps_per_epoch = 1, total_steps = 1;
+  torch::Device device = torch::kCPU;
+};
+
+class MethodImpl : public torch::nn::Module {
+ public:
+  explicit MethodImpl(MethodContext ctx) : ctx_(std::move(ctx)) {}
+  // Loss of one step on training images idx (b,) (host int64), called after
+  // the trainer's per-step reseed and inside its autocast; may update
+  // momentum networks first (MoCo v3 does, as its official code).
+  virtual torch::Tensor loss(Backbone& model, const torch::Tensor& idx, int64_t step) = 0;
+  // After the optimizer step (DINO's EMA teacher and centre).
+  virtual void after_step(Backbone& /*model*/, int64_t /*step*/) {}
+  // After training: make `model` the encoder evaluation reads (DINO: the
+  // teacher's weights, as its paper evaluates).
+  virtual void finish(Backbone& /*model*/) {}
+  // True when the step's loss is the same summed over data-parallel ranks
+  // (per-sample losses); contrastive and centred losses need the whole batch.
+  virtual bool per_sample() const { return false; }
+  // Multiply-adds of one step per training image, forward and backward
+  // (backward = 2 forwards) of every pass, heads included; 0 = not counted.
+  virtual double train_macs_per_image(const BackboneImpl& model) const = 0;
+  // Parameters trained with the backbone (heads, decoder); the momentum
+  // networks are state (checkpointed, not trained).
+  std::vector<torch::Tensor> trained_parameters() const;
+  const MethodContext& context() const { return ctx_; }
+
+ protected:
+  // Tokens (b, L, d) on the device of images idx under `view`.
+  torch::Tensor view_tokens(const torch::Tensor& idx, const struct ViewSpec& view) const;
+  // The encoder's pooled features (b, C) of tokens (b, L, d) at t = 0.
+  torch::Tensor pooled(Backbone& model, const torch::Tensor& tokens) const;
+  MethodContext ctx_;
+};
+// Shared, not a ModuleHolder: the interface is abstract.
+using Method = std::shared_ptr<MethodImpl>;
+
+// Build the method cfg.method.name (core/registry.cpp); nullptr for
+// "denoise" (the trainer's own step). InputError for options it cannot take.
+Method make_method(const RunConfig& cfg, MethodContext ctx);
+
+// ---- pieces the baselines share ------------------------------------------------
+
+// MoCo v3's MLP: `layers` Linear layers without bias, BatchNorm1d + ReLU
+// between them and a BatchNorm1d without affine after the last.
+torch::nn::Sequential bn_mlp(int64_t layers, int64_t in, int64_t hidden, int64_t out);
+// Multiply-adds of one vector through the Linear layers of `m`.
+double linear_macs(torch::nn::Module& m);
+// dst <- m dst + (1 - m) src for every parameter (a momentum / EMA update).
+void momentum_update(torch::nn::Module& dst, torch::nn::Module& src, double m);
+// Copy src's parameters and buffers into dst (same architecture) and stop
+// dst's gradients: the start of a momentum encoder or teacher.
+void copy_frozen(torch::nn::Module& dst, torch::nn::Module& src);
+// 1 - (1 - m0) (1 + cos(pi step / total)) / 2: MoCo v3's and DINO's momentum
+// schedule, m0 at step 0 rising to 1 at the end.
+double cosine_momentum(double m0, int64_t step, int64_t total);
+
+}  // namespace ldae

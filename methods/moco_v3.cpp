@@ -1,0 +1,67 @@
+#include "methods/moco_v3.hpp"
+
+#include "core/augment.hpp"
+
+namespace ldae {
+
+torch::Tensor moco_infonce(const torch::Tensor& q, const torch::Tensor& k, double tau) {
+  namespace F = torch::nn::functional;
+  auto qn = F::normalize(q, F::NormalizeFuncOptions().dim(1));
+  auto kn = F::normalize(k, F::NormalizeFuncOptions().dim(1));
+  auto logits = qn.matmul(kn.t()) / tau;  // (b, b): positives on the diagonal
+  auto labels = torch::arange(q.size(0), torch::TensorOptions().dtype(torch::kLong).device(q.device()));
+  return F::cross_entropy(logits, labels) * (2 * tau);
+}
+
+MocoV3Impl::MocoV3Impl(const MocoConfig& cfg, MethodContext ctx) : MethodImpl(std::move(ctx)), cfg_(cfg) {
+  projector_ = register_module("projector", bn_mlp(3, ctx_.feature_width, cfg.mlp_dim, cfg.dim));
+  predictor_ = register_module("predictor", bn_mlp(2, cfg.dim, cfg.mlp_dim, cfg.dim));
+  momentum_projector_ = register_module("momentum_projector", bn_mlp(3, ctx_.feature_width, cfg.mlp_dim, cfg.dim));
+  copy_frozen(*momentum_projector_, *projector_);
+  momentum_backbone_ = register_module("momentum_encoder", ctx_.make_backbone());
+  for (auto& p : momentum_backbone_->parameters()) p.set_requires_grad(false);
+}
+
+double MocoV3Impl::momentum(int64_t step) const { return cosine_momentum(cfg_.m, step, ctx_.total_steps); }
+
+void MocoV3Impl::update_momentum_encoder(Backbone& model, double m) {
+  momentum_update(*momentum_backbone_, *model, m);
+  momentum_update(*momentum_projector_, *projector_, m);
+}
+
+torch::Tensor MocoV3Impl::loss(Backbone& model, const torch::Tensor& idx, int64_t step) {
+  if (!started_) {  // f_k starts as f_q (also after a resume: the checkpoint restored both)
+    started_ = true;
+    if (step == 0) copy_frozen(*momentum_backbone_, *model), copy_frozen(*momentum_projector_, *projector_);
+    if (cfg_.freeze_patch_embed)
+      for (auto& p : model->named_parameters())
+        if (!model->input_embedding().empty() && p.key().rfind(model->input_embedding(), 0) == 0)
+          p.value().set_requires_grad(false);
+  }
+  update_momentum_encoder(model, momentum(step));
+  auto x1 = view_tokens(idx, moco_view(1)), x2 = view_tokens(idx, moco_view(2));
+  auto q1 = predictor_->forward(projector_->forward(pooled(model, x1)));
+  auto q2 = predictor_->forward(projector_->forward(pooled(model, x2)));
+  torch::Tensor k1, k2;
+  {
+    torch::NoGradGuard ng;
+    k1 = momentum_projector_->forward(pooled(momentum_backbone_, x1));
+    k2 = momentum_projector_->forward(pooled(momentum_backbone_, x2));
+  }
+  const double tau = cfg_.t;
+  return moco_infonce(q1.to(torch::kFloat32), k2.to(torch::kFloat32), tau) +
+         moco_infonce(q2.to(torch::kFloat32), k1.to(torch::kFloat32), tau);
+}
+
+double MocoV3Impl::train_macs_per_image(const BackboneImpl& model) const {
+  const auto& o = ctx_.backbone;
+  const double enc = model.forward_macs(o.grid_h * o.grid_w / (o.patch * o.patch), ctx_.block);
+  if (enc <= 0) return 0;
+  auto& self = const_cast<MocoV3Impl&>(*this);
+  const double proj = linear_macs(*self.projector_), pred = linear_macs(*self.predictor_);
+  // Two views: trained passes (x3) through encoder, projector, predictor;
+  // momentum passes (x1) through encoder and projector.
+  return 2 * (3 * (enc + proj + pred) + (enc + proj));
+}
+
+}  // namespace ldae

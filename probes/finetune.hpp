@@ -1,0 +1,56 @@
+// End-to-end fine-tuning, MAE's recipe (He et al. 2022, App. A.2,
+// main_finetune.py) scaled down: the pre-trained encoder (the backbone up to
+// the probe's feature point, read at the probe's t with clean input, pooled
+// as the probe pools) plus a LayerNorm and a linear head (init std 2e-5),
+// trained together with AdamW (betas 0.9, 0.999; weight decay
+// eval.finetune_weight_decay, none on biases, norms, positions and the class
+// token), lr = eval.finetune_lr x batch / 256 with layer-wise decay (a
+// parameter of feature point i gets lr x decay^(n + 1 - i), the head lr;
+// BEiT / MAE), per-step linear warm-up and half-cycle cosine, label
+// smoothing, optional mixup / cutmix on the images; each batch a random
+// resized crop (scale 0.2..1, MAE's 0.08 is harsh on 28-px images) and flip.
+// No RandAugment, drop path or EMA (said in the README). Top-1 on the test
+// split after the last epoch.
+#pragma once
+#include <torch/torch.h>
+
+#include <array>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "backbones/backbone.hpp"
+#include "core/config.hpp"
+
+namespace ldae {
+
+struct FinetuneData {
+  torch::Tensor train_img, train_y, test_img, test_y;  // (N, C, H, W) host, (N,) int64
+  bool normalized = true;                              // images in [-1, 1] (else [0, 1])
+  // images (b, C, H, W) host -> the backbone's input tokens (b, L, in) host
+  // (the tokenizer, then the objective's map to image space when it has one)
+  std::function<torch::Tensor(const torch::Tensor&)> tokens;
+  int64_t classes = 10;
+};
+
+struct FinetuneResult {
+  double top1 = -1;
+  std::vector<std::array<double, 4>> curve;  // (epoch, train_loss, train_acc %, test_acc % or -1)
+};
+
+// Fine-tune `model` (changed in place: pass a copy) through feature point
+// `block` read at time t with input scale gamma (the denoiser's gamma_t; 1
+// for the baselines). Deterministic given the seed. InputError when there
+// is nothing to train.
+FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, const std::string& pool,
+                        const FinetuneData& data, const EvalConfig& cfg, bool bf16, uint64_t seed,
+                        torch::Device device, const std::function<void(const std::string&)>& log = {});
+
+// Soft targets (b, K) of labels y (b,) with label smoothing eps:
+// (1 - eps) one_hot + eps / K.
+torch::Tensor smoothed_targets(const torch::Tensor& y, int64_t classes, double eps);
+// The layer-wise lr scale of a parameter of layer id `layer` (0 = the
+// embeddings, 1..n the feature points, -1 or n + 1 the head): decay^(n + 1 - layer).
+double layer_lr_scale(int64_t layer, int64_t n, double decay);
+
+}  // namespace ldae
