@@ -565,9 +565,6 @@ void validate(const RunConfig& c, const std::string& where) {
       fail("model.backbone", "MAE's encoder drops the masked tokens, which a convolutional U-Net cannot: "
                              "use model.backbone = \"dit\" or \"uvit\"");
   }
-  if (c.eval.finetune_epochs > 0 && c.probe.features == "raw_pixels")
-    fail("eval.finetune_epochs", "raw pixels have no encoder to fine-tune: set eval.finetune_epochs = 0 "
-                                 "on the raw-pixel row");
   if (c.probe.pool == "cls" && !c.model.cls_token)
     fail("probe.pool", "\"cls\" pools the class token: set model.cls_token = true (dit, uvit) "
                        "or keep probe.pool = \"mean\"");
