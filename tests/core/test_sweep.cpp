@@ -152,6 +152,25 @@ paper.uncertain = true
   EXPECT_EQ(big[2].cfg.train.epochs, 3);
 }
 
+TEST(Sweep, MethodAndFineTuningKeysAtTheirDefaultsKeepOldRunIds) {
+  // The method axis and the fine-tuning keys (issue 16) leave the identity
+  // of every run recorded before them alone: denoise is the default and no
+  // method.*, mae.*, moco.*, dino.* or eval.finetune_* line enters canonical().
+  RunConfig a;
+  for (const char* k : {"method.", "mae.", "moco.", "dino.", "finetune"})
+    EXPECT_EQ(canonical(a).find(k), std::string::npos) << k;
+  const std::string before = run_id(a);
+  RunConfig b = a;
+  b.method.name = "mae";
+  EXPECT_NE(run_id(b), before);
+  b = a;
+  b.eval.finetune_epochs = 3;
+  EXPECT_NE(run_id(b), before);
+  b = a;
+  b.dino.out_dim = 1024;  // a baseline's key set on a denoise row is still part of its identity
+  EXPECT_NE(run_id(b), before);
+}
+
 TEST(Sweep, NewKeysAtTheirDefaultsKeepOldRunIds) {
   // Keys added after the first results (eval.*, tokenizer.steps, ...) stay
   // out of the identity while at their defaults, and enter it when set.
@@ -253,7 +272,26 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nobjective.align_weight = 0.5\nobjective.align_target = \"classifier\"\nobjective.align_block = 9\n",
                 "key 'objective.align_block': block 9 is not one of the feature points 1..8 of dit"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nobjective.align_weight = 0.5\nobjective.align_target = \"classifier\"\ndata.augment = \"rrc_flip\"\n",
-                "a network target reads the un-augmented image"}));
+                "a network target reads the un-augmented image"},
+        // the method axis (issue 16)
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmethod.name = \"simclr\"\n",
+                "bad.toml:5: key 'method.name': unknown value \"simclr\""},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmethod.name = \"mae\"\nmodel.backbone = \"unet\"\n",
+                "row 1 'a': key 'model.backbone': MAE's encoder drops the masked tokens"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmethod.name = \"dino\"\nprobe.noisy = true\n",
+                "key 'probe.noisy': method.name = \"dino\" trains on clean images"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmethod.name = \"moco_v3\"\nmodel.class_cond = true\n",
+                "key 'model.class_cond': method.name = \"moco_v3\" is label-free"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmethod.name = \"mae\"\nobjective.align_weight = 0.5\ntrain.ema = 0.9\n",
+                "key 'objective.align_weight': representation alignment belongs to the denoising method"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmae.mask_ratio = 1.5\n",
+                "bad.toml:5: key 'mae.mask_ratio'"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\ncompare = 1\n",
+                "bad.toml:5: key 'compare': 1 is not another [[row]]"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\n[[row]]\nlabel = \"b\"\ncompare = 7\n",
+                "bad.toml:7: key 'compare': 7 is not another [[row]] of this sweep"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\ncompare = \"a\"\n",
+                "bad.toml:5: key 'compare': expected the number of another [[row]]"}));
 
 // A network file a run would read is checked before any run, naming the
 // key and how to make one; "classifier", "ema" and unused keys pass.
