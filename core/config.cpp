@@ -440,6 +440,27 @@ void add_validator(std::function<void(const RunConfig&, const std::string&)> che
   validators().push_back(std::move(check));
 }
 
+// The pre-training method's cross-field checks (methods/): what a baseline
+// cannot take. `fail(key, what)` throws.
+static void validate_method(const RunConfig& c, const std::function<void(const std::string&, const std::string&)>& fail) {
+  if (c.method.name == "denoise") return;
+  const std::string m = "method.name = \"" + c.method.name + "\"";
+  if (c.objective.align_weight > 0)
+    fail("objective.align_weight", "representation alignment belongs to the denoising method; " + m +
+                                       " trains without it (set objective.align_weight = 0)");
+  if (c.eval.fid_samples > 0)
+    fail("eval.fid_samples", m + " does not generate: FID needs method.name = \"denoise\"");
+  if (c.model.class_cond)
+    fail("model.class_cond", m + " is label-free: set model.class_cond = false");
+  if (c.probe.noisy)
+    fail("probe.noisy", m + " trains on clean images and is read at t = 0: set probe.noisy = false");
+  if (c.data.augment != "center")
+    fail("data.augment", m + " draws its own views (methods/): keep data.augment = \"center\"");
+  if (c.method.name == "mae" && c.model.name == "unet")
+    fail("model.backbone", "MAE's encoder drops the masked tokens, which a convolutional U-Net cannot: "
+                           "use model.backbone = \"dit\" or \"uvit\"");
+}
+
 void validate(const RunConfig& c, const std::string& where) {
   auto fail = [&](const std::string& key, const std::string& what) {
     throw InputError(where + ": key '" + key + "': " + what);
@@ -548,23 +569,7 @@ void validate(const RunConfig& c, const std::string& where) {
       fail("objective.align_target", "a network target reads the un-augmented image: use data.augment = "
                                      "\"center\" or align with \"ema\"");
   }
-  if (c.method.name != "denoise") {
-    const std::string m = "method.name = \"" + c.method.name + "\"";
-    if (c.objective.align_weight > 0)
-      fail("objective.align_weight", "representation alignment belongs to the denoising method; " + m +
-                                         " trains without it (set objective.align_weight = 0)");
-    if (c.eval.fid_samples > 0)
-      fail("eval.fid_samples", m + " does not generate: FID needs method.name = \"denoise\"");
-    if (c.model.class_cond)
-      fail("model.class_cond", m + " is label-free: set model.class_cond = false");
-    if (c.probe.noisy)
-      fail("probe.noisy", m + " trains on clean images and is read at t = 0: set probe.noisy = false");
-    if (c.data.augment != "center")
-      fail("data.augment", m + " draws its own views (methods/): keep data.augment = \"center\"");
-    if (c.method.name == "mae" && c.model.name == "unet")
-      fail("model.backbone", "MAE's encoder drops the masked tokens, which a convolutional U-Net cannot: "
-                             "use model.backbone = \"dit\" or \"uvit\"");
-  }
+  validate_method(c, fail);
   if (c.probe.pool == "cls" && !c.model.cls_token)
     fail("probe.pool", "\"cls\" pools the class token: set model.cls_token = true (dit, uvit) "
                        "or keep probe.pool = \"mean\"");

@@ -115,7 +115,8 @@ const BackboneEntry& backbone(const std::string& name) {
   return it->second;
 }
 
-// Pre-training methods (methods/): "denoise" is the trainer's own step.
+// Pre-training methods (methods/): "denoise" builds no method object, the
+// trainer runs its DenoiseStep (methods/denoise.hpp).
 using MethodFactory = std::function<Method(const RunConfig&, MethodContext)>;
 const std::map<std::string, MethodFactory>& methods() {
   static const std::map<std::string, MethodFactory> m = {

@@ -11,6 +11,7 @@
 #include "core/errors.hpp"
 #include "core/plugins.hpp"
 #include "core/progress.hpp"
+#include "methods/denoise.hpp"
 
 namespace ldae {
 
@@ -67,6 +68,7 @@ void Trainer::set_alignment(std::shared_ptr<Alignment> align) {
 void Trainer::set_method(Method method) {
   method_ = std::move(method);
   method_->to(device_);
+  method_->set_communicator(comm_);
   opt_->add_param_group(torch::optim::OptimizerParamGroup(
       method_->trained_parameters(), std::make_unique<torch::optim::AdamWOptions>(
                                          static_cast<const torch::optim::AdamWOptions&>(opt_->defaults()))));
@@ -200,13 +202,6 @@ void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
   for (auto& g : grads) g.mul_(coef.to(g.dtype()));
 }
 
-namespace {
-// Training data that fits stays on the accelerator for the whole run (no
-// copy per step); larger sets stream through pinned memory.
-constexpr int64_t kResidentBytes = int64_t(8) << 30;
-
-int64_t bytes_of(const torch::Tensor& t) { return t.defined() ? t.numel() * int64_t(t.element_size()) : 0; }
-}  // namespace
 
 TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
                            const std::atomic<bool>* stop,
@@ -222,39 +217,15 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     throw InputError(fmt::format("train.batch = {} does not split over {} data-parallel processes; "
                                  "make it a multiple of {}", B, world, world));
   const int64_t b = B / world;  // this process's share of each batch
-  if (comm_ && method_ && !method_->per_sample())
-    throw InputError("method.name = \"" + cfg_.method.name + "\" contrasts or centres over the whole "
-                     "batch, which data parallel does not gather yet: run it in one process "
-                     "(denoise and mae run data parallel)");
-  const int64_t d = data.z0.size(2);
   int64_t step = 0;
   if (!ckpt.empty() && fs::exists(ckpt)) {
     step = load(ckpt, res.loss_curve);
     if (log) log(fmt::format("resumed from {} at step {}", ckpt, step));
   }
-  auto to_dev = [&](const torch::Tensor& t) { return t.defined() ? t.to(device_) : t; };
-  const auto V = to_dev(data.V), V_full = to_dev(data.V_full);
-  const auto gammas = torch::tensor(schedule_.gamma, torch::kFloat64).to(torch::kFloat32).to(device_);
-  const auto sigmas = torch::tensor(schedule_.sigma, torch::kFloat64).to(torch::kFloat32).to(device_);
-  // SiT's interpolants: the derivatives the velocity target needs.
-  const bool velocity = objective_.target == Target::Velocity;
-  const auto dgammas = velocity ? torch::tensor(schedule_.dgamma, torch::kFloat64).to(torch::kFloat32).to(device_) : torch::Tensor();
-  const auto dsigmas = velocity ? torch::tensor(schedule_.dsigma, torch::kFloat64).to(torch::kFloat32).to(device_) : torch::Tensor();
-  const bool need_x = objective_.target == Target::OriginalImage;
-  // Where the prepared latents live: on the device when they fit (indexing
-  // then happens there), else on the host, copied per batch.
-  const bool resident = !method_ && !data.batch && (device_.is_cpu() ||
-                        bytes_of(data.z0) + (need_x ? bytes_of(data.x) : 0) <= kResidentBytes);
-  const auto z0_all = resident ? data.z0.to(device_) : data.z0;
-  const auto x_all = need_x && resident ? data.x.to(device_) : data.x;
-  const auto labels_all = cfg_.model.class_cond ? data.labels.to(device_) : torch::Tensor();
-  auto upload = [&](torch::Tensor t) {  // host batch -> device, overlapping when it can
-    // Only host tensors are pinned; a batch already on a GPU (a caller's
-    // resident data, "cuda:0" against our "cuda") is only moved if needed.
-    if (!t.defined() || !t.is_cpu()) return t.defined() ? t.to(device_) : t;
-    if (device_.is_cuda()) return t.pin_memory().to(device_, /*non_blocking=*/true);
-    return t.to(device_);
-  };
+  // The paper's step (methods/denoise.hpp), unless a baseline method replaces it.
+  std::unique_ptr<DenoiseStep> denoise;
+  if (!method_) denoise = std::make_unique<DenoiseStep>(cfg_, objective_, schedule_, data, device_, rank, world, align_);
+  const bool resident = denoise && denoise->resident();
   // Data parallel: gradients averaged bucket by bucket while backward runs.
   std::unique_ptr<GradReducer> reducer;
   if (comm_) reducer = std::make_unique<GradReducer>(comm_, trainable(), cfg_.train.bucket_mb);
@@ -274,61 +245,6 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
   std::string shown = "loss -";
   auto stop_requested = [&] {
     return (stop && stop->load()) || (max_steps > 0 && step - first >= max_steps);
-  };
-  // The paper's step: noise a batch of latents, predict the target, weigh the
-  // loss (core/objective.hpp); idx (b,) this process's images of the batch.
-  auto denoise_loss = [&](const torch::Tensor& idx, const torch::Tensor& idx_dev) {
-    torch::Tensor z0, x;  // (b, L, d), (b, L, D)
-    if (data.batch) {
-      auto fresh = data.batch(idx);
-      z0 = upload(fresh.first);
-      if (need_x) x = upload(fresh.second);
-    } else {
-      z0 = upload(z0_all.index_select(0, idx_dev));
-      if (need_x) x = upload(x_all.index_select(0, idx_dev));
-    }
-    // t and eps are drawn for the whole global batch, then sliced, so every
-    // sample sees the noise it would see in one process; drawn where they are
-    // used (the device's generator, seeded with the host's).
-    const auto on_dev = torch::TensorOptions().device(device_);
-    auto t = torch::randint(1, schedule_.T + 1, {B}, on_dev.dtype(torch::kLong)).slice(0, rank * b, (rank + 1) * b);
-    auto eps = torch::randn({B, z0.size(1), z0.size(2)}, on_dev.dtype(z0.dtype())).slice(0, rank * b, (rank + 1) * b);
-    auto gamma = gammas.index_select(0, t), sigma = sigmas.index_select(0, t);
-    // Neither target nor weight draws random numbers, so forming them before
-    // the forward pass leaves the step's random stream as it was.
-    StepContext sc{cfg_,
-                   z0,
-                   eps,
-                   t,
-                   gamma,
-                   sigma,
-                   network_input(objective_, noisy_latent(objective_, z0, eps, gamma, sigma), V),
-                   target_of(objective_, x, z0, eps, V,
-                             velocity ? dgammas.index_select(0, t) : torch::Tensor(),
-                             velocity ? dsigmas.index_select(0, t) : torch::Tensor()),
-                   loss_weight(objective_, gamma, sigma),
-                   {}};
-    for (const auto& h : plugin_hooks()) {  // plugin axes: corrupt, then re-target
-      if (h.corrupt) h.corrupt(sc);
-      if (h.transform_target) h.transform_target(sc);
-    }
-    torch::Tensor y;
-    if (cfg_.model.class_cond) y = labels_all.index_select(0, idx_dev.to(device_));
-    torch::Tensor pred;
-    {
-      Autocast ac(cfg_.train.bf16, device_);
-      pred = model_->forward(sc.input, sc.t.to(torch::kFloat32), y);
-    }
-    pred = pred.to(torch::kFloat32);
-    auto loss = objective_loss(objective_, pred, sc.target, sc.weight, V_full, d, sc.token_weight);
-    if (align_) {  // REPA: the tapped state against the target, through the projector
-      auto target = align_->target(idx, network_input(objective_, z0, V), device_);
-      Autocast ac(cfg_.train.bf16, device_);
-      loss = loss + cfg_.objective.align_weight * align_->loss(model_, target);
-    }
-    for (const auto& h : plugin_hooks())
-      if (h.extra_loss) loss = loss + h.extra_loss(sc, pred);
-    return loss;
   };
   while (step < total) {
     if (!comm_ && stop_requested()) {
@@ -352,7 +268,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
       Autocast ac(cfg_.train.bf16, device_);
       loss = method_->loss(model_, idx, step).to(torch::kFloat32);
     } else {
-      loss = denoise_loss(idx, idx_dev);
+      loss = denoise->loss(model_, idx, idx_dev);
     }
     // Drop the old gradients instead of zeroing them (PyTorch's
     // set_to_none=True): backward then writes fresh buffers, no add pass.

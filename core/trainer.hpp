@@ -82,8 +82,8 @@ class Trainer {
   void set_alignment(std::shared_ptr<Alignment> align);
   // A baseline pre-training method (methods/method.hpp) in place of the
   // denoising step: its loss, its heads in the optimizer and checkpoints,
-  // its momentum networks updated after each step. InputError under data
-  // parallel for a method whose loss needs the whole batch.
+  // its momentum networks updated after each step. Call after
+  // set_communicator (the method gathers over it).
   void set_method(Method method);
   // Swap EMA weights into the model (no-op without EMA).
   void use_ema();

@@ -13,14 +13,19 @@ DinoHeadImpl::DinoHeadImpl(int64_t in, int64_t hidden, int64_t bottleneck, int64
                                                      FusedLinear(hidden, hidden), torch::nn::GELU(),
                                                      FusedLinear(hidden, bottleneck)));
   prototypes = register_parameter("prototypes", torch::empty({out, bottleneck}));
+  init_weights();
+}
+
+void DinoHeadImpl::init_weights() {
   torch::NoGradGuard ng;
-  // DINO: truncated normal std 0.02 (timm truncates at +-2, 100 std away:
-  // a plain normal here), zero bias.
+  // 1. MLP linears: truncated normal std 0.02 (timm truncates at +-2, 100
+  //    std away: a plain normal here), zero bias (DINO's head).
   for (auto& m : mlp->modules(false))
     if (auto* lin = m->as<torch::nn::Linear>()) {
       torch::nn::init::normal_(lin->weight, 0.0, 0.02);
       torch::nn::init::zeros_(lin->bias);
     }
+  // 2. Prototypes: the same; their rows are normalised in forward (g = 1).
   torch::nn::init::normal_(prototypes, 0.0, 0.02);
 }
 
@@ -46,8 +51,7 @@ torch::Tensor dino_loss(const std::vector<torch::Tensor>& s, const std::vector<t
   return total / double(pairs);
 }
 
-torch::Tensor dino_center(const torch::Tensor& center, const std::vector<torch::Tensor>& t, double m) {
-  auto batch_mean = torch::cat(t).mean(0, true);
+torch::Tensor dino_center(const torch::Tensor& center, const torch::Tensor& batch_mean, double m) {
   return center * m + batch_mean * (1 - m);
 }
 
@@ -91,7 +95,13 @@ void DinoImpl::after_step(Backbone& model, int64_t step) {
   momentum_update(*teacher_, *model, m);
   momentum_update(*teacher_head_, *head_, m);
   torch::NoGradGuard ng;
-  if (!last_t_.empty()) center_.copy_(dino_center(center_, last_t_, cfg_.center_m));
+  if (last_t_.empty()) return;
+  // The mean teacher output of the step; data parallel: sums and counts of every rank.
+  auto all = torch::cat(last_t_);  // (2b, K)
+  auto packed = torch::cat({all.sum(0), torch::full({1}, double(all.size(0)), all.options())});
+  if (comm_) comm_->sum(packed);
+  const int64_t K = all.size(1);
+  center_.copy_(dino_center(center_, (packed.slice(0, 0, K) / packed[K]).unsqueeze(0), cfg_.center_m));
   last_t_.clear();
 }
 

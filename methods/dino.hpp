@@ -26,6 +26,7 @@ namespace ldae {
 struct DinoHeadImpl : torch::nn::Module {
   DinoHeadImpl(int64_t in, int64_t hidden, int64_t bottleneck, int64_t out);
   torch::Tensor forward(const torch::Tensor& x);
+  void init_weights();
   torch::nn::Sequential mlp{nullptr};
   torch::Tensor prototypes;  // (K, bottleneck), rows normalised in forward
 };
@@ -37,8 +38,9 @@ TORCH_MODULE(DinoHead);
 // mean_batch -sum_k softmax((t_i - c) / tau_t) log_softmax(s_v / tau_s).
 torch::Tensor dino_loss(const std::vector<torch::Tensor>& s, const std::vector<torch::Tensor>& t,
                         const torch::Tensor& center, double tau_s, double tau_t);
-// The centre's update: m c + (1 - m) mean over the batch of every teacher output.
-torch::Tensor dino_center(const torch::Tensor& center, const std::vector<torch::Tensor>& t, double m);
+// The centre's update: m c + (1 - m) batch_mean, batch_mean (1, K) the mean
+// of every teacher output of the step (data parallel: over every rank).
+torch::Tensor dino_center(const torch::Tensor& center, const torch::Tensor& batch_mean, double m);
 
 class DinoImpl : public MethodImpl {
  public:

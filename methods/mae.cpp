@@ -46,13 +46,18 @@ MaeImpl::MaeImpl(const MaeConfig& cfg, MethodContext ctx) : MethodImpl(std::move
   for (int64_t i = 0; i < cfg.decoder_depth; ++i) blocks_->push_back(UViTBlock(Wd, heads_, 4.0, false));
   norm_ = register_module("decoder_norm", layer_norm(Wd, /*affine=*/true));
   pred_ = register_module("decoder_pred", torch::nn::Linear(Wd, P_));
-  // MAE's init: Xavier-uniform linears with zero bias, mask token N(0, 0.02).
+  init_weights();
+}
+
+void MaeImpl::init_weights() {
   torch::NoGradGuard ng;
+  // 1. Every decoder linear: Xavier-uniform weights, zero bias (MAE).
   for (auto& m : modules(false))
     if (auto* lin = m->as<torch::nn::Linear>()) {
       torch::nn::init::xavier_uniform_(lin->weight);
       if (lin->bias.defined()) torch::nn::init::zeros_(lin->bias);
     }
+  // 2. The mask token: normal(0, 0.02). 3. Positions: the fixed sin-cos buffer.
   torch::nn::init::normal_(mask_token_, 0.0, 0.02);
 }
 

@@ -36,11 +36,11 @@ class MaeImpl : public MethodImpl {
  public:
   MaeImpl(const MaeConfig& cfg, MethodContext ctx);
   torch::Tensor loss(Backbone& model, const torch::Tensor& idx, int64_t step) override;
-  bool per_sample() const override { return true; }
   double train_macs_per_image(const BackboneImpl& model) const override;
   // The decoder: encoded tokens (b, [1 +] K, C), restore (b, L) ->
   // predicted patches (b, L, P), P = p^2 d.
   torch::Tensor decode(const torch::Tensor& latent, const torch::Tensor& restore, bool has_cls);
+  void init_weights();
 
  private:
   MaeConfig cfg_;

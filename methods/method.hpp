@@ -1,9 +1,8 @@
 // The pre-training method axis (method.name; DESIGN.md, "methods/"). A run
 // pre-trains the backbone's encoder, the backbone up to the feature point
 // its probes read (probe.block, default the split), by one method:
-//   denoise  the paper's: the trainer's own step (core/trainer.cpp with
-//            core/noise and core/objective); every noise.* and objective.*
-//            key belongs to it
+//   denoise  the paper's (methods/denoise.hpp, with core/noise and
+//            core/objective); every noise.* and objective.* key belongs to it
 //   mae      masked autoencoder (methods/mae.hpp)
 //   moco_v3  contrastive, momentum encoder (methods/moco_v3.hpp)
 //   dino     self-distillation, EMA teacher (methods/dino.hpp)
@@ -22,6 +21,7 @@
 
 #include "backbones/backbone.hpp"
 #include "core/config.hpp"
+#include "core/distributed.hpp"
 
 namespace ldae {
 
@@ -52,9 +52,10 @@ class MethodImpl : public torch::nn::Module {
   // After training: make `model` the encoder evaluation reads (DINO: the
   // teacher's weights, as its paper evaluates).
   virtual void finish(Backbone& /*model*/) {}
-  // True when the step's loss is the same summed over data-parallel ranks
-  // (per-sample losses); contrastive and centred losses need the whole batch.
-  virtual bool per_sample() const { return false; }
+  // Data parallel: each rank computes the loss of its share of the batch;
+  // what needs the whole batch (MoCo's keys, DINO's centre) is gathered
+  // through `comm` (the trainer averages the gradients).
+  void set_communicator(std::shared_ptr<Communicator> comm) { comm_ = std::move(comm); }
   // Multiply-adds of one step per training image, forward and backward
   // (backward = 2 forwards) of every pass, heads included; 0 = not counted.
   virtual double train_macs_per_image(const BackboneImpl& model) const = 0;
@@ -69,12 +70,13 @@ class MethodImpl : public torch::nn::Module {
   // The encoder's pooled features (b, C) of tokens (b, L, d) at t = 0.
   torch::Tensor pooled(Backbone& model, const torch::Tensor& tokens) const;
   MethodContext ctx_;
+  std::shared_ptr<Communicator> comm_;  // null: one process
 };
 // Shared, not a ModuleHolder: the interface is abstract.
 using Method = std::shared_ptr<MethodImpl>;
 
 // Build the method cfg.method.name (core/registry.cpp); nullptr for
-// "denoise" (the trainer's own step). InputError for options it cannot take.
+// "denoise" (the trainer runs its DenoiseStep, methods/denoise.hpp). InputError for options it cannot take.
 Method make_method(const RunConfig& cfg, MethodContext ctx);
 
 // ---- pieces the baselines share ------------------------------------------------

@@ -4,12 +4,12 @@
 
 namespace ldae {
 
-torch::Tensor moco_infonce(const torch::Tensor& q, const torch::Tensor& k, double tau) {
+torch::Tensor moco_infonce(const torch::Tensor& q, const torch::Tensor& k, double tau, int64_t offset) {
   namespace F = torch::nn::functional;
   auto qn = F::normalize(q, F::NormalizeFuncOptions().dim(1));
   auto kn = F::normalize(k, F::NormalizeFuncOptions().dim(1));
-  auto logits = qn.matmul(kn.t()) / tau;  // (b, b): positives on the diagonal
-  auto labels = torch::arange(q.size(0), torch::TensorOptions().dtype(torch::kLong).device(q.device()));
+  auto logits = qn.matmul(kn.t()) / tau;  // (b, n): positives on the diagonal from column offset
+  auto labels = torch::arange(offset, offset + q.size(0), torch::TensorOptions().dtype(torch::kLong).device(q.device()));
   return F::cross_entropy(logits, labels) * (2 * tau);
 }
 
@@ -48,9 +48,18 @@ torch::Tensor MocoV3Impl::loss(Backbone& model, const torch::Tensor& idx, int64_
     k1 = momentum_projector_->forward(pooled(momentum_backbone_, x1));
     k2 = momentum_projector_->forward(pooled(momentum_backbone_, x2));
   }
+  // Data parallel: every rank's keys, in rank order (no gradient flows to keys).
+  const int64_t b = q1.size(0), rank = comm_ ? comm_->rank() : 0;
+  auto gather = [&](const torch::Tensor& k) {
+    if (!comm_) return k.to(torch::kFloat32);
+    auto all = torch::zeros({b * comm_->world(), k.size(1)}, k.options().dtype(torch::kFloat32));
+    all.slice(0, rank * b, (rank + 1) * b).copy_(k);
+    comm_->sum(all);
+    return all;
+  };
   const double tau = cfg_.t;
-  return moco_infonce(q1.to(torch::kFloat32), k2.to(torch::kFloat32), tau) +
-         moco_infonce(q2.to(torch::kFloat32), k1.to(torch::kFloat32), tau);
+  return moco_infonce(q1.to(torch::kFloat32), gather(k2), tau, rank * b) +
+         moco_infonce(q2.to(torch::kFloat32), gather(k1), tau, rank * b);
 }
 
 double MocoV3Impl::train_macs_per_image(const BackboneImpl& model) const {

@@ -7,6 +7,9 @@
 // InfoNCE, ctr(q1, k2) + ctr(q2, k1), with
 //   ctr(q, k) = CE(q^ k^T / tau, diagonal) x 2 tau
 // on l2-normalised q^, k^ (the official code's 2 tau scale), tau = moco.t.
+// Data parallel: the keys of every rank are gathered (MoCo's
+// concat_all_gather), so each query contrasts with the whole batch; the
+// heads' BatchNorm uses each rank's share.
 // The momentum m follows a cosine from moco.m at step 0 to 1 at the end; f_k
 // is updated before each step's keys (as the official code). Projector and
 // predictor: Linear without bias, BatchNorm + ReLU between, BatchNorm
@@ -18,9 +21,10 @@
 
 namespace ldae {
 
-// ctr(q, k) = CrossEntropy(normalize(q) normalize(k)^T / tau, arange(b)) x 2 tau
-// for q, k (b, D).
-torch::Tensor moco_infonce(const torch::Tensor& q, const torch::Tensor& k, double tau);
+// ctr(q, k) = CrossEntropy(normalize(q) normalize(k)^T / tau, positives) x 2 tau
+// for queries q (b, D) and keys k (n, D), n >= b: query i's positive is key
+// offset + i (data parallel: k holds every rank's keys, offset = rank x b).
+torch::Tensor moco_infonce(const torch::Tensor& q, const torch::Tensor& k, double tau, int64_t offset = 0);
 
 class MocoV3Impl : public MethodImpl {
  public:

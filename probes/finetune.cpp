@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <cmath>
+#include <map>
 
 #include "core/augment.hpp"
 #include "core/autocast.hpp"
@@ -63,6 +64,31 @@ void mix(torch::Tensor& x, torch::Tensor& target, const EvalConfig& cfg) {
   target = lam * target + (1 - lam) * target.flip(0);
 }
 
+// AdamW over the encoder (through `block`) and the head in parameter groups
+// by (layer, weight decay): layer-wise lr scales in *scales, one per group;
+// no weight decay on biases, norms, positions and the class token. The
+// blocks after `block` take no part.
+torch::optim::AdamW finetune_optimizer(BackboneImpl& model, torch::nn::Module& head, int64_t block,
+                                       const EvalConfig& cfg, double peak, std::vector<double>* scales) {
+  std::map<std::pair<int64_t, bool>, std::vector<torch::Tensor>> groups;
+  for (auto& p : model.named_parameters()) {
+    const int64_t layer = model.layer_of(p.key());
+    if (layer > block || !p.value().requires_grad()) continue;  // not in the encoder
+    const bool no_wd = p.value().dim() <= 1 || p.key().find("cls_token") != std::string::npos ||
+                       p.key().find("pos_embed") != std::string::npos;
+    groups[{layer, !no_wd}].push_back(p.value());
+  }
+  for (auto& p : head.named_parameters()) groups[{block + 1, p.value().dim() > 1}].push_back(p.value());
+  std::vector<torch::optim::OptimizerParamGroup> pg;
+  for (auto& [key, params] : groups) {
+    auto o = std::make_unique<torch::optim::AdamWOptions>(peak);
+    o->weight_decay(key.second ? cfg.finetune_weight_decay : 0.0);
+    pg.emplace_back(params, std::move(o));
+    scales->push_back(layer_lr_scale(key.first, block, cfg.finetune_layer_decay));
+  }
+  return torch::optim::AdamW(pg, torch::optim::AdamWOptions(peak));
+}
+
 }  // namespace
 
 FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, const std::string& pool,
@@ -76,27 +102,9 @@ FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, 
   auto head = std::make_shared<Head>(model->feature_width(block), data.classes);
   model->to(device);
   head->to(device);
-  // Parameter groups by (layer-wise lr scale, weight decay); the blocks after
-  // `block` take no part and stay out.
   const double peak = cfg.finetune_lr * double(B) / 256.0;
-  std::map<std::pair<int64_t, bool>, std::vector<torch::Tensor>> groups;
-  for (auto& p : model->named_parameters()) {
-    const int64_t layer = model->layer_of(p.key());
-    if (layer > block || !p.value().requires_grad()) continue;  // not in the encoder
-    const bool no_wd = p.value().dim() <= 1 || p.key().find("cls_token") != std::string::npos ||
-                       p.key().find("pos_embed") != std::string::npos;
-    groups[{layer, !no_wd}].push_back(p.value());
-  }
-  for (auto& p : head->named_parameters()) groups[{block + 1, p.value().dim() > 1}].push_back(p.value());
-  std::vector<torch::optim::OptimizerParamGroup> pg;
   std::vector<double> scales;
-  for (auto& [key, params] : groups) {
-    auto o = std::make_unique<torch::optim::AdamWOptions>(peak);
-    o->weight_decay(key.second ? cfg.finetune_weight_decay : 0.0);
-    pg.emplace_back(params, std::move(o));
-    scales.push_back(layer_lr_scale(key.first, block, cfg.finetune_layer_decay));
-  }
-  torch::optim::AdamW opt(pg, torch::optim::AdamWOptions(peak));
+  torch::optim::AdamW opt = finetune_optimizer(*model, *head, block, cfg, peak, &scales);
   auto forward = [&](const torch::Tensor& images) {
     auto tok = data.tokens(images).to(device);
     auto ts = torch::full({tok.size(0)}, double(t), tok.options().dtype(torch::kFloat32));

@@ -132,6 +132,10 @@ TEST(MocoV3, InfoNceIsCrossEntropyWithPositivesOnTheDiagonal) {
   auto logits = qn.matmul(kn.t()) / tau;
   auto ce = -(logits.diag() - logits.logsumexp(1)).mean();
   EXPECT_NEAR(moco_infonce(q, k, tau).item<double>(), (ce * 2 * tau).item<double>(), 1e-5);
+  // data parallel: this rank's queries against every rank's keys, its
+  // positives from column offset on; the mean over ranks is one process's loss
+  auto r0 = moco_infonce(q.slice(0, 0, 3), k, tau, 0), r1 = moco_infonce(q.slice(0, 3, 6), k, tau, 3);
+  EXPECT_NEAR(((r0 + r1) / 2).item<double>(), moco_infonce(q, k, tau).item<double>(), 1e-5);
   // scale invariant in q and k (both l2-normalised)
   EXPECT_NEAR(moco_infonce(3 * q, 0.5 * k, tau).item<double>(), moco_infonce(q, k, tau).item<double>(), 1e-5);
 }
@@ -187,7 +191,7 @@ TEST(Dino, CenteringAndSharpeningByHand) {
                              (pt2.first * ls1.first + pt2.second * ls1.second));
   EXPECT_NEAR(dino_loss({s1, s2}, {t1, t2}, c, tau_s, tau_t).item<double>(), want, 1e-4);
   // centre: 0.9 c + 0.1 mean(t1, t2) = (0.45 + 0.05, 0.225 + 0.1)
-  auto c2 = dino_center(c, {t1, t2}, 0.9);
+  auto c2 = dino_center(c, torch::cat({t1, t2}).mean(0, true), 0.9);
   EXPECT_NEAR(c2[0][0].item<double>(), 0.5, 1e-6);
   EXPECT_NEAR(c2[0][1].item<double>(), 0.325, 1e-6);
   // a local view counts against both teachers: pairs (1,2), (1,3), (2,1), (2,3)
@@ -280,40 +284,95 @@ TEST(MethodsCollapseCheck, FeaturesSeparateSyntheticClasses) {
   }
 }
 
-TEST(Methods, ResumedBaselineEqualsUninterruptedRun) {
-  auto [train_img, train_y] = pattern_images(128, 12);
-  for (const char* method : {"moco_v3", "dino", "mae"}) {
-    RunConfig cfg;
-    cfg.method.name = method;
-    cfg.model.depth = 2, cfg.model.width = 32, cfg.model.heads = 2;
-    cfg.train.batch = 32, cfg.train.epochs = 3, cfg.train.base_lr = 1e-3, cfg.train.checkpoint_every = 1000;
-    cfg.mae.decoder_depth = 1, cfg.mae.decoder_width = 32;
-    cfg.moco.dim = 16, cfg.moco.mlp_dim = 32;
-    cfg.dino.out_dim = 32, cfg.dino.hidden = 32, cfg.dino.bottleneck = 8, cfg.dino.local_crops = 1;
-    TrainData td;
-    td.z0 = patches(train_img);
-    td.labels = train_y;
-    auto run = [&](const std::string& ckpt, int64_t max_steps) {
-      torch::manual_seed(0);
-      auto model = make_backbone("dit", tiny_options());
-      Trainer trainer(cfg, model, make_schedule(cfg.noise), torch::kCPU);
-      auto ctx = tiny_context(train_img, trainer.total_steps(128));
-      ctx.steps_per_epoch = 4;
-      trainer.set_method(make_method(cfg, ctx));
-      auto r = trainer.train(td, ckpt, nullptr, {}, max_steps);
-      return std::make_pair(r, model);
-    };
-    auto [whole, m1] = run("", 0);
-    const std::string ckpt = testing::TempDir() + "/method_resume_" + method + ".pt";
-    std::remove(ckpt.c_str());
-    auto [part, m_part] = run(ckpt, 5);
-    ASSERT_EQ(part.status, TrainResult::Stopped) << method;
-    auto [rest, m2] = run(ckpt, 0);
-    ASSERT_EQ(rest.status, TrainResult::Done) << method << rest.error;
-    auto p1 = m1->parameters(), p2 = m2->parameters();
-    for (size_t i = 0; i < p1.size(); ++i) EXPECT_TRUE(torch::equal(p1[i], p2[i])) << method << " parameter " << i;
-    std::remove(ckpt.c_str());
+// The conformance suite of the method registry: every baseline, the same checks.
+RunConfig method_config(const std::string& method) {
+  RunConfig cfg;
+  cfg.method.name = method;
+  cfg.model.depth = 2, cfg.model.width = 32, cfg.model.heads = 2;
+  cfg.train.batch = 32, cfg.train.epochs = 3, cfg.train.base_lr = 1e-3, cfg.train.checkpoint_every = 1000;
+  cfg.mae.decoder_depth = 1, cfg.mae.decoder_width = 32;
+  cfg.moco.dim = 16, cfg.moco.mlp_dim = 32;
+  cfg.dino.out_dim = 32, cfg.dino.hidden = 32, cfg.dino.bottleneck = 8, cfg.dino.local_crops = 1;
+  return cfg;
+}
+
+class MethodConformance : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(MethodConformance, LossIsFiniteAndTrainsTheEncoderOnly) {
+  // One step's loss reaches the encoder (blocks 1..2 of a 3-block DiT read
+  // at block 2) and the method's heads; block 3, the DiT's output layers and
+  // the momentum networks get no gradient.
+  auto [images, labels] = pattern_images(32, 13);
+  auto o = tiny_options();
+  o.depth = 3;
+  torch::manual_seed(0);
+  auto model = make_backbone("dit", o);
+  auto ctx = tiny_context(images, 10);
+  ctx.backbone = o;
+  ctx.make_backbone = [o] { return make_backbone("dit", o); };
+  auto method = make_method(method_config(GetParam()), ctx);
+  ASSERT_TRUE(method);
+  torch::manual_seed(1);
+  auto loss = method->loss(model, torch::arange(16), 0);
+  ASSERT_EQ(loss.dim(), 0);
+  EXPECT_TRUE(std::isfinite(loss.item<double>()));
+  loss.backward();
+  // (adaLN-Zero: a fresh block's gates are zero, so its first gradient
+  // reaches the modulations and the input embedding, not yet qkv or MLP.)
+  for (const auto& p : model->named_parameters()) {
+    const bool has = p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0;
+    if (p.key() == "x_embedder.weight" || p.key() == "blocks.0.adaLN_modulation.weight" ||
+        p.key() == "blocks.1.adaLN_modulation.weight")
+      EXPECT_TRUE(has) << GetParam() << " " << p.key();
+    if (p.key().rfind("blocks.2.", 0) == 0 || p.key().rfind("final", 0) == 0) EXPECT_FALSE(has) << GetParam() << " " << p.key();
   }
+  int64_t trained = 0;
+  for (const auto& p : method->trained_parameters()) trained += p.grad().defined();
+  EXPECT_GT(trained, 0) << GetParam();
+  for (const auto& p : method->parameters())
+    if (!p.requires_grad()) EXPECT_FALSE(p.grad().defined()) << GetParam();
+  EXPECT_GT(method->train_macs_per_image(*model), 0.0) << GetParam();
+}
+
+TEST_P(MethodConformance, ResumedRunEqualsUninterruptedRun) {
+  // Heads, momentum networks, centre and optimizer come back from the
+  // checkpoint: the resumed run ends with the same weights, bit for bit.
+  auto [train_img, train_y] = pattern_images(128, 12);
+  const RunConfig cfg = method_config(GetParam());
+  TrainData td;
+  td.z0 = patches(train_img);
+  td.labels = train_y;
+  auto run = [&](const std::string& ckpt, int64_t max_steps) {
+    torch::manual_seed(0);
+    auto model = make_backbone("dit", tiny_options());
+    Trainer trainer(cfg, model, make_schedule(cfg.noise), torch::kCPU);
+    auto ctx = tiny_context(train_img, trainer.total_steps(128));
+    ctx.steps_per_epoch = 4;
+    trainer.set_method(make_method(cfg, ctx));
+    auto r = trainer.train(td, ckpt, nullptr, {}, max_steps);
+    return std::make_pair(r, model);
+  };
+  auto [whole, m1] = run("", 0);
+  const std::string ckpt = testing::TempDir() + "/method_resume_" + GetParam() + ".pt";
+  std::remove(ckpt.c_str());
+  auto [part, m_part] = run(ckpt, 5);
+  ASSERT_EQ(part.status, TrainResult::Stopped);
+  auto [rest, m2] = run(ckpt, 0);
+  ASSERT_EQ(rest.status, TrainResult::Done) << rest.error;
+  auto p1 = m1->parameters(), p2 = m2->parameters();
+  for (size_t i = 0; i < p1.size(); ++i) EXPECT_TRUE(torch::equal(p1[i], p2[i])) << "parameter " << i;
+  std::remove(ckpt.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Registered, MethodConformance, ::testing::Values("mae", "moco_v3", "dino"),
+                         [](const auto& info) { return info.param; });
+
+TEST(Methods, RegistryNamesEveryMethodAndDenoiseIsTheTrainersOwn) {
+  EXPECT_EQ(method_names(), (std::vector<std::string>{"denoise", "dino", "mae", "moco_v3"}));
+  EXPECT_FALSE(make_method(RunConfig{}, MethodContext{}));  // denoise: no method object
+  RunConfig bad;
+  bad.method.name = "simclr";
+  EXPECT_THROW(make_method(bad, MethodContext{}), InputError);
 }
 
 TEST(Budget, BackboneCountsMatchTheDiTPaperCount) {
