@@ -10,19 +10,14 @@ bin=$1; src=$2; d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 sweep="$src/tests/e2e/methods.toml"
 port=$((33000 + $$ % 2000))
+. "$src/tests/ddp_lib.sh"
 for row in MoCo MAE DINO; do   # the rows of e2e/methods.toml by label
   opts="--threads 1 --only $row --set train.log_every=1 --set eval.finetune_epochs=0"
-  port=$((port + 1))
-  RANK=0 WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
-    "$bin/run_sweep" "$sweep" --results "$d/r$row" $opts > "$d/rank0.$row" 2>&1 &
-  p0=$!
-  RANK=1 WORLD_SIZE=2 LOCAL_RANK=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
-    "$bin/run_sweep" "$sweep" --results "$d/r$row" $opts > "$d/rank1.$row" 2>&1 &
-  p1=$!
-  wait $p0 || { cat "$d/rank0.$row"; exit 1; }
-  wait $p1 || { cat "$d/rank1.$row"; exit 1; }
+  start2 "$d/r$row" "$row"
+  wait $p0 || { cat "$d/$row.rank0"; exit 1; }
+  wait $p1 || { cat "$d/$row.rank1"; exit 1; }
   test "$(sqlite3 "$d/r$row/results.db" "select group_concat(status) from runs")" = done,done
-  test ! -s "$d/rank1.$row"
+  test ! -s "$d/$row.rank1"
   for id in $(sqlite3 "$d/r$row/results.db" "select id from runs"); do
     grep -q '"world": 2' "$d/r$row/runs/$id/run.json"
   done

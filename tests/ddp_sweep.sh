@@ -10,15 +10,7 @@ trap 'rm -rf "$d"' EXIT
 sweep="$src/tests/e2e/synthetic.toml"
 opts="--threads 1 --only l-DAE --set train.log_every=1 --set train.epochs=12"
 port=$((31000 + $$ % 2000))
-start2() {  # start2 RESULTS TAG: both ranks in the background (pids in p0, p1)
-  port=$((port + 1))
-  RANK=0 WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
-    "$bin/run_sweep" "$sweep" --results "$1" $opts > "$d/$2.rank0" 2>&1 &
-  p0=$!
-  RANK=1 WORLD_SIZE=2 LOCAL_RANK=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
-    "$bin/run_sweep" "$sweep" --results "$1" $opts > "$d/$2.rank1" 2>&1 &
-  p1=$!
-}
+. "$src/tests/ddp_lib.sh"
 curve() {  # curve RESULTS: "step loss" of every run, in run order
   sqlite3 -separator ' ' "$1/results.db" \
     "select step, value from metrics where name = 'train.loss' order by run_id, step"
