@@ -268,8 +268,8 @@ std::vector<Column> row_columns(const Table& t) {
                  [mean_of](const TableRow& r, bool) { return mean_of(r.images, 1e3, "{:.4g}"); }});
     c.push_back({"pre-train TFLOPs", "TFLOPs", 'r',
                  [mean_of](const TableRow& r, bool) { return mean_of(r.flops, 1e12, "{:.3g}"); }});
-    c.push_back({"pre-train min", "minutes", 'r',
-                 [mean_of](const TableRow& r, bool) { return mean_of(r.train_s, 60, "{:.1f}"); }});
+    c.push_back({"pre-train s", "seconds", 'r',
+                 [mean_of](const TableRow& r, bool) { return mean_of(r.train_s, 1, "{:.3g}"); }});
   }
   if (t.has_fid()) {
     c.push_back({"ours FID", "ours FID", 'r',
@@ -350,11 +350,16 @@ std::string to_markdown(const Table& t) {
     md += "[L]: labels entered pre-training (class conditioning, or the harness's classifier as perceptual "
           "loss or alignment target): not self-supervised, as the paper's Table 1 rows 1-2.\n";
   if (deltas)
-    md += "change: our top-1 minus that of the row this one modifies (vs k), with the two-sided p of "
+    md += "change: our top-1 minus that of the row this one modifies or is compared with (vs k), with the two-sided p of "
           "Welch's t-test over seeds (none with fewer than 2 seeds per row); paper change: the same "
           "difference of the paper's numbers. With 3 seeds per row, p < 0.05 needs a change of "
           "several stds: a larger p means the change is within what another seed could do.\n";
   if (deltas && fid) md += "FID change: the same test on FID (lower is better).\n";
+  if (deltas && t.has_ft()) md += "fine-tune change: the same test on fine-tuning top-1 (not in Holm's correction below).\n";
+  if (t.shows_budget())
+    md += "budget: images drawn in pre-training (steps x batch, thousands), model FLOPs of those steps (2 per "
+          "multiply-add, backward = 2 forwards, every pass of the method and its heads; '-' where not counted) "
+          "and pre-training seconds (mean over seeds; wall time, shared machines make it noisy).\n";
   if (deltas) {  // several changes tested at once: Holm's correction, in the footnote
     std::vector<double> ps;
     std::vector<int> rows;

@@ -549,6 +549,14 @@ void validate(const RunConfig& c, const std::string& where) {
                                                   : "model.backbone",
          e);
   const int64_t points = backbone_blocks(c.model.name, bo);
+  if (c.method.name == "mae") {  // MAE must mask at least one of the L backbone tokens and keep one
+    const int64_t L = (side / stride / c.model.patch) * (side / stride / c.model.patch);
+    const int64_t kept = std::llround((1.0 - c.mae.mask_ratio) * double(L));
+    if (kept >= L || kept < 1)
+      fail("mae.mask_ratio", fmt::format("{} of the {} tokens masks {} of them; MAE needs at least one masked and "
+                                         "one visible token: use a ratio from {:.3g} to {:.3g}", c.mae.mask_ratio, L,
+                                         L - kept, 1.0 / double(L), 1.0 - 1.0 / double(L)));
+  }
   if (bo.split < 1 || bo.split > points)
     fail("model.split", fmt::format("split {} must lie in [1, {}] ({}, depth {})", bo.split, points,
                                     c.model.name, bo.depth));

@@ -22,6 +22,9 @@ std::vector<std::string> check_against_data(const RunConfig& cfg, DataSize n, co
   if (pretrains && cfg.train.batch > n.train)
     fail("train.batch", fmt::format("a batch of {} exceeds the {} training images; use train.batch "
                                     "<= {} (or more data: data.subset)", cfg.train.batch, n.train, n.train));
+  if (cfg.eval.finetune_epochs > 0 && cfg.probe.features != "raw_pixels" && cfg.eval.finetune_batch > n.train)
+    fail("eval.finetune_batch", fmt::format("a fine-tuning batch of {} exceeds the {} training images; use "
+                                            "eval.finetune_batch <= {}", cfg.eval.finetune_batch, n.train, n.train));
   if (cfg.probe.knn_k > n.train)
     fail("probe.knn_k", fmt::format("k = {} neighbours exceeds the {} training images; use probe.knn_k "
                                     "<= {} (0 turns the kNN probe off)", cfg.probe.knn_k, n.train, n.train));

@@ -224,8 +224,9 @@ void pretrain(const RunConfig& cfg, EncoderStage& st, Backbone& model, const Bac
                                                         trainer.total_steps(td.z0.size(0)), device));
   if (method) {
     trainer.set_method(method);
-    log(fmt::format("method {}: {:.2f}M parameters in its heads", cfg.method.name,
-                    double(parameter_bytes(method->trained_parameters())) / 4e6));
+    int64_t n = 0;
+    for (const auto& p : method->trained_parameters()) n += p.numel();
+    log(fmt::format("method {}: {} trained parameters in its heads", cfg.method.name, n));
   }
   st.train = trainer.train(td, dir + "/ckpt/last.pt", ctx.stop, log, ctx.max_steps);
   st.loss = st.train.loss_curve;

@@ -323,7 +323,10 @@ SweepFile parse_sweep_text(const std::string& text, const std::string& path) {
           } else if (fk == "compare") {
             if (!std::holds_alternative<int64_t>(fv.value))
               throw config_error(fv.origin, fk, "expected the number of another [[row]] (1, 2, ...)");
-            r.compare = int(std::get<int64_t>(fv.value));
+            const int64_t n = std::get<int64_t>(fv.value);
+            if (n < 1 || n > 1000000)
+              throw config_error(fv.origin, fk, fmt::format("{} is not a [[row]] number (rows count from 1)", n));
+            r.compare = int(n);
             r.compare_origin = fv.origin;
           } else {
             r.keys[fk] = fv;

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "backbones/uvit.hpp"
@@ -11,7 +12,8 @@
 namespace ldae {
 
 MaeMask mae_random_mask(int64_t b, int64_t L, double ratio, torch::Device device) {
-  const int64_t K = std::max<int64_t>(1, std::llround((1.0 - ratio) * double(L)));
+  // at least one visible and one masked token (validation refuses ratios that give neither)
+  const int64_t K = std::clamp<int64_t>(std::llround((1.0 - ratio) * double(L)), 1, std::max<int64_t>(1, L - 1));
   auto noise = torch::rand({b, L}, torch::TensorOptions().device(device));
   auto shuffle = noise.argsort(int64_t(1));  // ascending: the first K are kept
   MaeMask m;
@@ -39,6 +41,10 @@ MaeImpl::MaeImpl(const MaeConfig& cfg, MethodContext ctx) : MethodImpl(std::move
   L_ = gh * gw;
   P_ = o.patch * o.patch * o.in_dim;
   heads_ = Wd % 32 == 0 ? Wd / 32 : 1;  // MAE's decoder heads are 32 wide (512 / 16)
+  if (cfg.norm_pix && P_ < 2)
+    throw InputError(fmt::format("mae.norm_pix normalises each target patch by its own mean and variance, which "
+                                 "needs at least 2 values; a token here has {}: set mae.norm_pix = false or use "
+                                 "larger tokens (tokenizer.patch, tokenizer.d, model.patch)", P_));
   embed_ = register_module("decoder_embed", torch::nn::Linear(ctx_.feature_width, Wd));
   mask_token_ = register_parameter("mask_token", torch::zeros({1, 1, Wd}));
   pos_ = register_buffer("decoder_pos", sincos_2d(gh, gw, Wd).unsqueeze(0));

@@ -118,7 +118,7 @@ FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, 
   int64_t correct = 0, seen = 0;
   torch::Tensor perm;
   for (int64_t step = 0; step < total; ++step) {
-    check_stop("fine-tuning");
+    check_stop("fine-tuning (not checkpointed: a rerun keeps the pre-trained model and fine-tunes anew)");
     const int64_t i = step % spe;
     if (i == 0) loss_sum = 0, correct = 0, seen = 0;
     if (i == 0) perm = torch::randperm(N, torch::kLong);

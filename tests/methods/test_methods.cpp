@@ -111,6 +111,17 @@ TEST(Mae, LossCountsOnlyMaskedTokens) {
   EXPECT_NEAR(mae_loss(changed, target, mask).item<double>(), 2.0 / 3.0, 1e-7);
 }
 
+TEST(Mae, NormPixNeedsTwoValuesPerToken) {
+  auto [images, labels] = pattern_images(8, 1);
+  auto ctx = tiny_context(images, 1);
+  ctx.backbone.in_dim = 1;  // one value per token: no variance to normalise by
+  MaeConfig mc;
+  mc.decoder_depth = 1, mc.decoder_width = 32;
+  EXPECT_THROW(Mae(mc, ctx), InputError);
+  mc.norm_pix = false;
+  EXPECT_NO_THROW(Mae(mc, ctx));
+}
+
 TEST(Mae, NormPixByHand) {
   auto t = torch::tensor({1.f, 2.f, 3.f}).view({1, 1, 3});  // mean 2, unbiased var 1
   auto n = norm_pix(t);
