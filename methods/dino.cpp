@@ -98,10 +98,14 @@ void DinoImpl::after_step(Backbone& model, int64_t step) {
   if (last_t_.empty()) return;
   // The mean teacher output of the step; data parallel: sums and counts of every rank.
   auto all = torch::cat(last_t_);  // (2b, K)
-  auto packed = torch::cat({all.sum(0), torch::full({1}, double(all.size(0)), all.options())});
-  if (comm_) comm_->sum(packed);
-  const int64_t K = all.size(1);
-  center_.copy_(dino_center(center_, (packed.slice(0, 0, K) / packed[K]).unsqueeze(0), cfg_.center_m));
+  torch::Tensor mean = all.mean(0, true);
+  if (comm_) {
+    auto packed = torch::cat({all.sum(0), torch::full({1}, double(all.size(0)), all.options())});
+    comm_->sum(packed);
+    const int64_t K = all.size(1);
+    mean = (packed.slice(0, 0, K) / packed[K]).unsqueeze(0);
+  }
+  center_.copy_(dino_center(center_, mean, cfg_.center_m));
   last_t_.clear();
 }
 
