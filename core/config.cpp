@@ -456,6 +456,9 @@ static void validate_method(const RunConfig& c, const std::function<void(const s
     fail("probe.noisy", m + " trains on clean images and is read at t = 0: set probe.noisy = false");
   if (c.data.augment != "center")
     fail("data.augment", m + " draws its own views (methods/): keep data.augment = \"center\"");
+  if (c.method.name == "moco_v3" && c.train.batch < 2)
+    fail("train.batch", "MoCo v3 contrasts each image with the others of its batch (and its heads use "
+                        "BatchNorm): it needs train.batch >= 2");
   if (c.method.name == "mae" && c.model.name == "unet")
     fail("model.backbone", "MAE's encoder drops the masked tokens, which a convolutional U-Net cannot: "
                            "use model.backbone = \"dit\" or \"uvit\"");

@@ -37,13 +37,15 @@ torch::Tensor DinoHeadImpl::forward(const torch::Tensor& x) {
 
 torch::Tensor dino_loss(const std::vector<torch::Tensor>& s, const std::vector<torch::Tensor>& t,
                         const torch::Tensor& center, double tau_s, double tau_t) {
+  std::vector<torch::Tensor> log_p_s;  // each student view's log-softmax, once
+  for (const auto& sv : s) log_p_s.push_back(F::log_softmax(sv / tau_s, F::LogSoftmaxFuncOptions(-1)));
   torch::Tensor total;
   int64_t pairs = 0;
   for (size_t i = 0; i < t.size(); ++i) {
     auto p_t = F::softmax((t[i] - center) / tau_t, F::SoftmaxFuncOptions(-1)).detach();
     for (size_t v = 0; v < s.size(); ++v) {
       if (v == i) continue;
-      auto l = -(p_t * F::log_softmax(s[v] / tau_s, F::LogSoftmaxFuncOptions(-1))).sum(-1).mean();
+      auto l = -(p_t * log_p_s[v]).sum(-1).mean();
       total = total.defined() ? total + l : l;
       ++pairs;
     }

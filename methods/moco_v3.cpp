@@ -1,6 +1,9 @@
 #include "methods/moco_v3.hpp"
 
+#include <fmt/core.h>
+
 #include "core/augment.hpp"
+#include "core/errors.hpp"
 
 namespace ldae {
 
@@ -38,6 +41,9 @@ torch::Tensor MocoV3Impl::loss(Backbone& model, const torch::Tensor& idx, int64_
         if (!model->input_embedding().empty() && p.key().rfind(model->input_embedding(), 0) == 0)
           p.value().set_requires_grad(false);
   }
+  if (idx.size(0) < 2)  // (data parallel: per process)
+    throw InputError(fmt::format("method.name = \"moco_v3\": its heads' BatchNorm and InfoNCE need at least 2 "
+                                 "images per process, this one has {}: raise train.batch", idx.size(0)));
   update_momentum_encoder(model, momentum(step));
   auto x1 = view_tokens(idx, moco_view(1)), x2 = view_tokens(idx, moco_view(2));
   auto q1 = predictor_->forward(projector_->forward(pooled(model, x1)));

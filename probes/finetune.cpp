@@ -114,14 +114,18 @@ FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, 
   };
   FinetuneResult res;
   Progress progress("finetune", total, std::max<int64_t>(1, spe), B, log);
-  double loss_sum = 0;
-  int64_t correct = 0, seen = 0;
-  torch::Tensor perm;
+  // Summed on the device and read once an epoch (no host synchronisation per step).
+  const auto on_dev = torch::TensorOptions().dtype(torch::kFloat64).device(device);
+  torch::Tensor loss_sum, correct, perm;
+  int64_t seen = 0;
+  std::string shown = "loss -";
   for (int64_t step = 0; step < total; ++step) {
     check_stop("fine-tuning (not checkpointed: a rerun keeps the pre-trained model and fine-tunes anew)");
     const int64_t i = step % spe;
-    if (i == 0) loss_sum = 0, correct = 0, seen = 0;
-    if (i == 0) perm = torch::randperm(N, torch::kLong);
+    if (i == 0) {
+      loss_sum = torch::zeros({}, on_dev), correct = torch::zeros({}, on_dev), seen = 0;
+      perm = torch::randperm(N, torch::kLong);
+    }
     auto idx = perm.slice(0, i * B, (i + 1) * B);
     auto x = data.train_img.index_select(0, idx), y = data.train_y.index_select(0, idx);
     x = random_resized_crop_flip(x, 0.2);
@@ -138,12 +142,15 @@ FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, 
     for (size_t g = 0; g < opt.param_groups().size(); ++g)
       static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[g].options()).lr(lr * scales[g]);
     opt.step();
-    loss_sum += loss.item<double>() * double(y.size(0));
-    correct += logits.argmax(1).cpu().eq(y).sum().item<int64_t>();
+    loss_sum.add_(loss.detach().to(torch::kFloat64) * double(y.size(0)));
+    correct.add_(logits.argmax(1).eq(y.to(device)).sum().to(torch::kFloat64));
     seen += y.size(0);
-    if (i == spe - 1 || step == total - 1)
-      res.curve.push_back({double(step + 1) / double(spe), loss_sum / double(seen), 100.0 * double(correct) / double(seen), -1});
-    progress.update(step + 1, 0, fmt::format("loss {:.4f}", loss_sum / double(std::max<int64_t>(1, seen))));
+    if (i == spe - 1 || step == total - 1) {
+      const double mean = loss_sum.item<double>() / double(seen);
+      res.curve.push_back({double(step + 1) / double(spe), mean, 100.0 * correct.item<double>() / double(seen), -1});
+      shown = fmt::format("loss {:.4f}", mean);
+    }
+    progress.update(step + 1, 0, shown);
   }
   torch::NoGradGuard ng;
   model->eval();

@@ -286,6 +286,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "key 'objective.align_weight': representation alignment belongs to the denoising method"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmae.mask_ratio = 1.5\n",
                 "bad.toml:5: key 'mae.mask_ratio'"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmethod.name = \"moco_v3\"\ntrain.batch = 1\n",
+                "key 'train.batch': MoCo v3 contrasts each image with the others of its batch"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\ncompare = 0\n",
                 "bad.toml:5: key 'compare': 0 is not a [[row]] number (rows count from 1)"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\ncompare = 4294967298\n",
