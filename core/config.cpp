@@ -152,6 +152,8 @@ const std::vector<Field>& fields() {
         field("train.checkpoint_every", &R::train, &TrainConfig::checkpoint_every, 1, 1e9),
         field("train.log_every", &R::train, &TrainConfig::log_every, 1, 1e9),
         field("train.bucket_mb", &R::train, &TrainConfig::bucket_mb, 1e-6, 1e6),
+        v2(field("train.fused_adamw", &R::train, &TrainConfig::fused_adamw)),
+        v2(field("train.cuda_graph", &R::train, &TrainConfig::cuda_graph)),
         choice("probe.name", &R::probe, &ProbeConfig::name, probe_names),
         choice("probe.features", &R::probe, &ProbeConfig::features, fixed({"encoder", "raw_pixels", "untrained_encoder"})),
         field("probe.block", &R::probe, &ProbeConfig::block, -1, 1000),
@@ -200,12 +202,13 @@ const std::vector<Field>& fields() {
         v2(field("dino.student_temp", &R::dino, &DinoConfig::student_temp, 1e-4, 100)),
         v2(field("dino.center_m", &R::dino, &DinoConfig::center_m, 0, 1)),
     };
-    // Data location, threads and logging cadence do not change what a run
-    // computes, so they stay out of its identity.
+    // Data location, threads, logging cadence and whether the step is
+    // replayed as a CUDA graph (the same kernels on the same data) do not
+    // change what a run computes, so they stay out of its identity.
     for (auto& f : t)
       if (f.key == "data.path" || f.key == "train.threads" ||
           f.key == "train.checkpoint_every" || f.key == "train.log_every" ||
-          f.key == "train.bucket_mb")
+          f.key == "train.bucket_mb" || f.key == "train.cuda_graph")
         f.semantic = false;
     return t;
   }();
@@ -581,6 +584,9 @@ void validate(const RunConfig& c, const std::string& where) {
                                      "\"center\" or align with \"ema\"");
   }
   validate_method(c, fail);
+  if (c.train.cuda_graph && !c.train.fused_adamw)
+    fail("train.cuda_graph", "a replayed step updates the weights inside the graph, which needs the "
+                             "capturable optimizer: set train.fused_adamw = true as well");
   if (c.probe.pool == "cls" && !c.model.cls_token)
     fail("probe.pool", "\"cls\" pools the class token: set model.cls_token = true (dit, uvit) "
                        "or keep probe.pool = \"mean\"");

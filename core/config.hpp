@@ -112,6 +112,8 @@ struct TrainConfig {
   int checkpoint_every = 500;     // steps (not part of the run id)
   int log_every = 50;             // steps (not part of the run id)
   double bucket_mb = 25;          // data parallel: gradient bucket size (not part of the run id)
+  bool fused_adamw = false;       // AdamW as one fused kernel per group (core/fused_adamw.hpp)
+  bool cuda_graph = false;        // replay the whole step as a CUDA graph (needs fused_adamw; not part of the run id)
 };
 
 struct ProbeConfig {

@@ -9,6 +9,7 @@
 #include "core/autocast.hpp"
 #include "core/atomic_file.hpp"
 #include "core/errors.hpp"
+#include "core/graph_step.hpp"
 #include "core/plugins.hpp"
 #include "core/progress.hpp"
 #include "methods/denoise.hpp"
@@ -38,10 +39,14 @@ Trainer::Trainer(const RunConfig& cfg, Backbone model, Schedule schedule, torch:
   // bf16 autocast covers the rest (train.bf16).
   if (device_.is_cuda()) at::globalContext().setFloat32MatmulPrecision("high");
   const double lr = cfg.train.base_lr * cfg.train.batch / 256.0;
-  opt_ = std::make_unique<torch::optim::AdamW>(
-      model_->parameters(), torch::optim::AdamWOptions(lr)
-                                .betas({0.9, cfg.train.beta2})
-                                .weight_decay(cfg.train.weight_decay));
+  const auto options = torch::optim::AdamWOptions(lr).betas({0.9, cfg.train.beta2}).weight_decay(cfg.train.weight_decay);
+  if (cfg.train.fused_adamw) {
+    auto fused = std::make_unique<FusedAdamW>(model_->parameters(), options);
+    fused_ = fused.get();
+    opt_ = std::move(fused);
+  } else {
+    opt_ = std::make_unique<torch::optim::AdamW>(model_->parameters(), options);
+  }
   if (cfg.train.ema > 0)
     for (auto& p : model_->parameters()) ema_.push_back(p.detach().clone());
 }
@@ -203,6 +208,50 @@ void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
 }
 
 
+torch::Tensor Trainer::step_body(DenoiseStep* denoise, GradReducer* reducer, const std::vector<torch::Tensor>& params,
+                                 const torch::Tensor& idx, const torch::Tensor& idx_dev, int64_t step, double lr,
+                                 const torch::Tensor* lr_dev) {
+  torch::Tensor loss;
+  if (method_) {  // a baseline (methods/): its own views, passes and loss
+    Autocast ac(cfg_.train.bf16, device_);
+    loss = method_->loss(model_, idx, step).to(torch::kFloat32);
+  } else {
+    loss = denoise->loss(model_, idx, idx_dev);
+  }
+  // Drop the old gradients instead of zeroing them (PyTorch's
+  // set_to_none=True): backward then writes fresh buffers, no add pass.
+  for (auto p : params) p.mutable_grad() = torch::Tensor();
+  loss.backward();
+  if (reducer) reducer->finish();
+  if (cfg_.train.grad_clip > 0) clip_grad_norm(params, cfg_.train.grad_clip);
+  if (lr_dev) {  // being recorded: lr from the device, step counts kept there
+    fused_->step_capturable(*lr_dev, /*count_on_host=*/false);
+  } else {
+    for (auto& g : opt_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    opt_->step();
+  }
+  if (!ema_.empty()) {
+    torch::NoGradGuard ng;
+    auto weights = model_->parameters();
+    for (size_t k = 0; k < weights.size(); ++k)
+      ema_[k].mul_(cfg_.train.ema).add_(weights[k].detach(), 1.0 - cfg_.train.ema);
+  }
+  return loss;
+}
+
+std::unique_ptr<GraphStep> Trainer::graph_for(const DenoiseStep* denoise, int64_t b,
+                                              const std::function<void(const std::string&)>& log) {
+  if (!cfg_.train.cuda_graph) return nullptr;
+  GraphStepInputs in;
+  in.cuda = device_.is_cuda(), in.baseline_method = method_ != nullptr, in.alignment = align_ != nullptr;
+  in.data_parallel = comm_ != nullptr, in.resident_data = denoise && denoise->resident();
+  if (auto why = graph_unsupported(in); !why.empty()) {
+    if (log) log("train.cuda_graph: training eagerly: " + why);
+    return nullptr;
+  }
+  return std::make_unique<GraphStep>(device_, b);
+}
+
 TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
                            const std::atomic<bool>* stop,
                            std::function<void(const std::string&)> log, int64_t max_steps) {
@@ -232,6 +281,10 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
   const auto params = trainable();
   if (align_) model_->tap(align_->block());
   model_->train();
+  // train.cuda_graph: a few eager steps on the graph's stream (lazy
+  // initialisation, the optimizer's state), then the step is recorded once.
+  std::unique_ptr<GraphStep> graph = graph_for(denoise.get(), b, log);
+  constexpr int64_t kEagerBeforeGraph = 3;
   Progress progress("train", total, cfg_.train.log_every, B, log);
   const int64_t first = step;
   int64_t perm_epoch = -1;
@@ -263,28 +316,21 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     // This process's share of the global batch (all of it without data parallel).
     auto idx = perm.slice(0, i * B + rank * b, i * B + (rank + 1) * b);
     const auto idx_dev = perm_dev.slice(0, i * B + rank * b, i * B + (rank + 1) * b);
-    torch::Tensor loss;
-    if (method_) {  // a baseline (methods/): its own views, passes and loss
-      Autocast ac(cfg_.train.bf16, device_);
-      loss = method_->loss(model_, idx, step).to(torch::kFloat32);
-    } else {
-      loss = denoise->loss(model_, idx, idx_dev);
-    }
-    // Drop the old gradients instead of zeroing them (PyTorch's
-    // set_to_none=True): backward then writes fresh buffers, no add pass.
-    for (auto p : params) p.mutable_grad() = torch::Tensor();
-    loss.backward();
-    if (reducer) reducer->finish();
-    if (cfg_.train.grad_clip > 0) clip_grad_norm(params, cfg_.train.grad_clip);
     const double lr = lr_at(step, total, spe);
-    for (auto& g : opt_->param_groups())
-      static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    opt_->step();
-    if (!ema_.empty()) {
-      torch::NoGradGuard ng;
-      auto params = model_->parameters();
-      for (size_t k = 0; k < params.size(); ++k)
-        ema_[k].mul_(cfg_.train.ema).add_(params[k].detach(), 1.0 - cfg_.train.ema);
+    if (graph && !graph->captured() && step - first >= kEagerBeforeGraph) {
+      auto why = graph->capture([&](const torch::Tensor& idx_s, const torch::Tensor& lr_s) {
+        return step_body(denoise.get(), nullptr, params, {}, idx_s, step, 0.0, &lr_s);
+      });
+      if (log) log(why.empty() ? fmt::format("train.cuda_graph: step recorded at step {}; replaying it", step)
+                               : "train.cuda_graph: recording failed, training eagerly: " + why);
+      if (!why.empty()) graph.reset();
+    }
+    torch::Tensor loss;
+    if (graph && graph->captured()) {
+      loss = graph->replay(idx_dev, lr);
+      fused_->count_replay();
+    } else {
+      loss = step_body(denoise.get(), reducer.get(), params, idx, idx_dev, step, lr, nullptr);
     }
     if (method_) method_->after_step(model_, step);
     loss_acc.add_(loss.detach().to(torch::kFloat64));
@@ -323,6 +369,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
   // Keep the finished weights until the run is recorded: a kill during the
   // probe then costs the probe, not the training.
   if (res.status == TrainResult::Done && !ckpt.empty() && step > first) save(ckpt, step, res.loss_curve);
+  graph.reset();  // the side stream's work is finished before the caller reads the weights
   res.steps = step;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   res.total_seconds = seconds_before_ + res.seconds;

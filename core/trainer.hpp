@@ -17,12 +17,16 @@
 #include "core/alignment.hpp"
 #include "core/config.hpp"
 #include "core/distributed.hpp"
+#include "core/fused_adamw.hpp"
 #include "backbones/backbone.hpp"
 #include "core/noise.hpp"
 #include "core/objective.hpp"
 #include "methods/method.hpp"
 
 namespace ldae {
+
+class DenoiseStep;
+class GraphStep;
 
 // Bytes of the tensors' storage (e.g. a model's parameters): the size of a
 // saved copy, for the free-space check before a checkpoint is written.
@@ -95,6 +99,16 @@ class Trainer {
   double seconds_before_ = 0;  // training time before the resumed checkpoint
   std::chrono::steady_clock::time_point started_;
   std::vector<torch::Tensor> trainable();  // the model's parameters + the projector's
+  // One step after the batch is chosen: loss, backward, gradient reduction,
+  // clipping, AdamW at `lr` (or, while a CUDA graph records it, at the
+  // device scalar *lr_dev), EMA. Returns the loss (0-dim float32).
+  torch::Tensor step_body(DenoiseStep* denoise, GradReducer* reducer, const std::vector<torch::Tensor>& params,
+                          const torch::Tensor& idx, const torch::Tensor& idx_dev, int64_t step, double lr,
+                          const torch::Tensor* lr_dev);
+  // train.cuda_graph's recorder, or nullptr (off, or this run cannot be
+  // recorded: said once through `log`).
+  std::unique_ptr<GraphStep> graph_for(const DenoiseStep* denoise, int64_t b,
+                                       const std::function<void(const std::string&)>& log);
 
   RunConfig cfg_;
   Backbone model_;
@@ -102,6 +116,7 @@ class Trainer {
   torch::Device device_;
   Objective objective_;
   std::unique_ptr<torch::optim::AdamW> opt_;
+  FusedAdamW* fused_ = nullptr;  // opt_ when train.fused_adamw
   std::vector<torch::Tensor> ema_;
   std::shared_ptr<Communicator> comm_;
   std::shared_ptr<Alignment> align_;

@@ -147,3 +147,25 @@ TEST(Config, TokenizerPerSeed) {
   // The perceptual network is part of a tokenizer that trains through one.
   EXPECT_NE(tokenizer_path(a, "R", true), tokenizer_path(a, "R", false));
 }
+
+TEST(Config, GpuStepKeys) {
+  // train.fused_adamw is another update (float rounding): in the run id when
+  // on, absent at its default. train.cuda_graph replays the same kernels, so
+  // it never is; it needs the capturable optimizer.
+  RunConfig a, b;
+  b.train.cuda_graph = true;
+  EXPECT_EQ(run_id(a), run_id(b));
+  b.train.fused_adamw = true;
+  EXPECT_NE(run_id(a), run_id(b));
+  RunConfig c;
+  c.train.cuda_graph = true;
+  try {
+    validate(c, "sweep.toml:3");
+    FAIL() << "train.cuda_graph without train.fused_adamw was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'train.cuda_graph'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("train.fused_adamw = true"), std::string::npos) << e.what();
+  }
+  c.train.fused_adamw = true;
+  EXPECT_NO_THROW(validate(c, "sweep.toml:3"));
+}

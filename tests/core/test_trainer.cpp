@@ -1,5 +1,6 @@
 // An interrupted-then-resumed run ends with the same weights as an
 // uninterrupted one (CPU); non-finite losses fail the run.
+#include <ATen/SDPBackend.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 
 #include "core/filesystem.hpp"
 #include "backbones/dit.hpp"
+#include "core/graph_step.hpp"
 #include "core/trainer.hpp"
 #include "tests/core/tiny_training.hpp"
 
@@ -25,9 +27,12 @@ Backbone tiny_model(const RunConfig& c) {
 }
 }  // namespace
 
-TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
+class TrainerResume : public ::testing::TestWithParam<bool> {};  // train.fused_adamw off, on
+
+TEST_P(TrainerResume, ResumedRunEqualsUninterruptedRun) {
   torch::set_num_threads(1);
   auto cfg = tiny_cfg();
+  cfg.train.fused_adamw = GetParam();
   auto data = tiny_data();
   Trainer straight(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
   auto full = straight.train(data, "", nullptr, {});
@@ -55,6 +60,62 @@ TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
   second.use_ema();
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "EMA " << i;
   remove_tree(fs::path(ckpt).parent_path());
+}
+INSTANTIATE_TEST_SUITE_P(FusedOffOn, TrainerResume, ::testing::Bool());
+
+TEST(Trainer, FusedAdamWTrainsAsTheFrontendsAdamW) {
+  // Same run, either optimizer: the same losses to float rounding.
+  torch::set_num_threads(1);
+  auto cfg = tiny_cfg();
+  cfg.train.log_every = 4;
+  auto data = tiny_data();
+  Trainer plain(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  auto a = plain.train(data, "", nullptr, {});
+  cfg.train.fused_adamw = true;
+  Trainer fused(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  auto b = fused.train(data, "", nullptr, {});
+  ASSERT_EQ(a.loss_curve.size(), 3u);
+  ASSERT_EQ(b.loss_curve.size(), 3u);
+  for (size_t k = 0; k < 3; ++k) EXPECT_NEAR(a.loss_curve[k][1], b.loss_curve[k][1], 1e-4 * a.loss_curve[k][1]) << k;
+}
+
+TEST(Trainer, CudaGraphWithoutAGpuTrainsEagerlyAndSaysWhy) {
+  // The graph-off path: a run asking for train.cuda_graph where none can be
+  // recorded trains exactly as without it, and says so once.
+  torch::set_num_threads(1);
+  auto cfg = tiny_cfg();
+  cfg.train.fused_adamw = true;
+  auto data = tiny_data();
+  Trainer eager(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  eager.train(data, "", nullptr, {});
+  cfg.train.cuda_graph = true;
+  Trainer asked(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  std::vector<std::string> said;
+  asked.train(data, "", nullptr, [&](const std::string& l) { said.push_back(l); });
+  int graph_lines = 0;
+  for (const auto& l : said)
+    if (l.find("train.cuda_graph") != std::string::npos) {
+      ++graph_lines;
+      EXPECT_NE(l.find("training eagerly: it needs train.device = \"cuda\""), std::string::npos) << l;
+    }
+  EXPECT_EQ(graph_lines, 1);
+  auto a = eager.model()->parameters(), b = asked.model()->parameters();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
+}
+
+TEST(Trainer, CudaGraphNamesWhatPreventsRecording) {
+  GraphStepInputs in;
+  EXPECT_NE(graph_unsupported(in).find("cuda"), std::string::npos);
+  in.cuda = true;
+  EXPECT_NE(graph_unsupported(in).find("streamed or augmented"), std::string::npos);
+  in.resident_data = true;
+  EXPECT_EQ(graph_unsupported(in), "");
+  in.data_parallel = true;
+  EXPECT_NE(graph_unsupported(in).find("data-parallel"), std::string::npos);
+  in.data_parallel = false, in.alignment = true;
+  EXPECT_NE(graph_unsupported(in).find("alignment"), std::string::npos);
+  in.alignment = false, in.baseline_method = true;
+  EXPECT_NE(graph_unsupported(in).find("baseline"), std::string::npos);
 }
 
 TEST(Trainer, CheckpointOfAnotherConfigIsRejected) {
@@ -150,5 +211,57 @@ TEST(TrainerOnGpu, MatchesTheCpuTrainsAndResumes) {
       EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-4, 1e-6)) << "bf16 " << bf16 << " parameter " << i;
     }
     remove_tree(fs::path(ckpt).parent_path());
+  }
+}
+
+// On a GPU machine: the step recorded as a CUDA graph and replayed trains as
+// the eager step does (bf16: loss curves equal within bf16 tolerance), says
+// it recorded, and a resumed graphed run equals an uninterrupted one.
+TEST(TrainerOnGpu, CudaGraphReplaysTheEagerStep) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
+  auto cfg = tiny_cfg();
+  cfg.train.fused_adamw = true, cfg.train.bf16 = true, cfg.train.log_every = 1;
+  cfg.train.epochs = 6;  // 24 steps: 3 eager, then 21 replays
+  auto data = tiny_data();
+  Trainer eager(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
+  auto e = eager.train(data, "", nullptr, {});
+  ASSERT_EQ(e.status, TrainResult::Done) << e.error;
+  cfg.train.cuda_graph = true;
+  Trainer graphed(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
+  std::string said;
+  auto g = graphed.train(data, "", nullptr, [&](const std::string& l) { said += l + "\n"; });
+  ASSERT_EQ(g.status, TrainResult::Done) << g.error;
+  EXPECT_NE(said.find("train.cuda_graph: step recorded at step 3"), std::string::npos) << said;
+  ASSERT_EQ(e.loss_curve.size(), g.loss_curve.size());
+  for (size_t k = 0; k < e.loss_curve.size(); ++k)
+    EXPECT_NEAR(e.loss_curve[k][1], g.loss_curve[k][1], 2e-2 * std::abs(e.loss_curve[k][1]) + 1e-4) << "step " << k + 1;
+  auto a = eager.model()->parameters(), b = graphed.model()->parameters();
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_TRUE(torch::allclose(a[i], b[i], 2e-2, 2e-3)) << "parameter " << i;
+  // Resume: 10 graphed steps, a checkpoint, then the rest graphed again.
+  auto ckpt = (fs::temp_directory_path() / fmt::format("ldae-graph-ckpt-{}", getpid()) / "last.pt").string();
+  remove_tree(fs::path(ckpt).parent_path());
+  {
+    Trainer first(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
+    ASSERT_EQ(first.train(data, ckpt, nullptr, {}, /*max_steps=*/10).status, TrainResult::Stopped);
+  }
+  Trainer second(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
+  ASSERT_EQ(second.train(data, ckpt, nullptr, {}).status, TrainResult::Done);
+  auto c = second.model()->parameters();
+  for (size_t i = 0; i < b.size(); ++i)
+    EXPECT_TRUE(torch::allclose(b[i], c[i], 1e-4, 1e-6)) << "resumed parameter " << i;
+  remove_tree(fs::path(ckpt).parent_path());
+}
+
+// On a GPU machine: the DiT's attention in bf16 takes a fused kernel (flash,
+// memory-efficient or cuDNN), not the math fallback.
+TEST(TrainerOnGpu, AttentionUsesAFusedKernel) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
+  auto o = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
+  for (int64_t dh : {32, 64}) {  // tiny/quickstart and DiT-B/L head widths
+    auto q = torch::randn({8, 16, 256, dh}, o), k = torch::randn({8, 16, 256, dh}, o), v = torch::randn({8, 16, 256, dh}, o);
+    const int64_t backend = at::_fused_sdp_choice(q, k, v);
+    EXPECT_NE(backend, int64_t(at::SDPBackend::math)) << "head width " << dh;
+    EXPECT_NE(backend, int64_t(at::SDPBackend::error)) << "head width " << dh;
   }
 }

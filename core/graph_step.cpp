@@ -1,0 +1,74 @@
+#include "core/graph_step.hpp"
+
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
+
+namespace ldae {
+
+std::string graph_unsupported(const GraphStepInputs& in) {
+  if (!in.cuda) return "it needs train.device = \"cuda\"";
+  if (in.baseline_method) return "baseline methods draw their views on the host";
+  if (in.alignment) return "representation alignment computes its targets on the host";
+  if (in.data_parallel) return "data-parallel gradient buckets are reduced from hooks as backward runs";
+  if (!in.resident_data) return "the training data are streamed or augmented on the host";
+  return "";
+}
+
+struct GraphStep::Impl {
+  explicit Impl(torch::Device d)
+      : device(d), stream(c10::cuda::getStreamFromPool(false, d.has_index() ? d.index() : c10::cuda::current_device())) {}
+  torch::Device device;
+  c10::cuda::CUDAStream stream;
+  std::unique_ptr<c10::cuda::CUDAStreamGuard> guard;
+  at::cuda::CUDAGraph graph;
+  torch::Tensor idx, lr, loss;  // static input and output buffers
+};
+
+GraphStep::GraphStep(torch::Device device, int64_t b) : impl_(std::make_unique<Impl>(device)) {
+  // The side stream starts after everything queued so far (weights, data).
+  torch::cuda::synchronize();
+  impl_->guard = std::make_unique<c10::cuda::CUDAStreamGuard>(impl_->stream);
+  const auto on_dev = torch::TensorOptions().device(device);
+  impl_->idx = torch::zeros({b}, on_dev.dtype(torch::kLong));
+  impl_->lr = torch::zeros({}, on_dev.dtype(torch::kFloat32));
+}
+
+GraphStep::~GraphStep() {
+  impl_->stream.synchronize();  // the caller's stream then sees the finished weights
+  impl_->guard.reset();
+}
+
+std::string GraphStep::capture(const Body& body) {
+  impl_->stream.synchronize();
+  try {
+    impl_->graph.capture_begin();
+    try {
+      impl_->loss = body(impl_->idx, impl_->lr);
+    } catch (...) {
+      try {  // end the capture so the stream works again; its error is the first one's echo
+        impl_->graph.capture_end();
+      } catch (...) {
+      }
+      throw;
+    }
+    impl_->graph.capture_end();
+  } catch (const std::exception& e) {
+    (void)cudaGetLastError();  // clear the sticky capture error
+    impl_->graph.reset();
+    std::string what = e.what();
+    return what.substr(0, what.find('\n'));
+  }
+  captured_ = true;
+  return "";
+}
+
+torch::Tensor GraphStep::replay(const torch::Tensor& idx_dev, double lr) {
+  impl_->idx.copy_(idx_dev, /*non_blocking=*/true);
+  impl_->lr.fill_(lr);
+  impl_->graph.replay();
+  return impl_->loss;
+}
+
+}  // namespace ldae
