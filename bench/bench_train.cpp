@@ -11,7 +11,7 @@
 #include <chrono>
 #include <iostream>
 
-#include <torch/csrc/autograd/profiler_legacy.h>  // RecordProfile: the C++ frontend has no public profiler
+#include <torch/csrc/autograd/profiler_kineto.h>  // Kineto: the C++ frontend has no public profiler
 
 #include "backbones/dit.hpp"
 #include "bench/flops.hpp"
@@ -51,7 +51,9 @@ int main(int argc, char** argv) {
       "profile", po::value(&profile), "with --sweep: the profile")(
       "set", po::value(&sets)->composing(), "with --sweep: override a key (repeatable)")(
       "results", po::value(&results), "with --sweep: results root whose tokenizer cache to use (default results)")(
-      "trace", po::value(&trace), "write the timed steps' ops as a Chrome trace (bench/trace_ops.py sums it)");
+      "fused-adamw", "train.fused_adamw: AdamW as one fused kernel per parameter group")(
+      "cuda-graph", "train.cuda_graph: the step recorded once as a CUDA graph and replayed (implies --fused-adamw)")(
+      "trace", po::value(&trace), "write the timed steps' ops (and GPU kernels) as a Chrome trace (bench/trace_ops.py sums it)");
   po::variables_map vm;
   if (auto rc = parse_flags("bench_train", argc, argv, opts, vm)) return *rc;
   try {
@@ -92,20 +94,51 @@ int main(int argc, char** argv) {
   auto sync = [&] {
     if (device.is_cuda()) torch::cuda::synchronize();
   };
-  // Times `steps` steps of `trainer` after `warmup` untimed ones.
-  auto time_steps = [&](Trainer& trainer, const TrainData& data) {
-    trainer.train(data, "", nullptr, {}, warmup);
+  const bool fused = vm.count("fused-adamw") > 0 || vm.count("cuda-graph") > 0, graph = vm.count("cuda-graph") > 0;
+  // Every op of a call (and on a GPU every kernel), as a Chrome trace: Kineto.
+  auto traced = [&](const std::function<void()>& work) {
+    namespace prof = torch::profiler::impl;
+    std::set<prof::ActivityType> acts{prof::ActivityType::CPU};
+    if (device.is_cuda()) acts.insert(prof::ActivityType::CUDA);
+    const prof::ProfilerConfig config(prof::ProfilerState::KINETO);
+    torch::autograd::profiler::prepareProfiler(config, acts);
+    torch::autograd::profiler::enableProfiler(config, acts);
+    work();
     sync();
-    auto t0 = clk::now();
-    if (!trace.empty()) {  // every op of the timed steps, as a Chrome trace
-      torch::autograd::profiler::RecordProfile guard(trace);
-      trainer.train(data, "", nullptr, {}, steps);
-    } else {
-      trainer.train(data, "", nullptr, {}, steps);
-    }
-    sync();
-    return std::chrono::duration<double>(clk::now() - t0).count();
+    torch::autograd::profiler::disableProfiler()->save(trace);
   };
+  // Seconds of `steps` steps of `trainer` after `warmup` untimed ones. Each
+  // train() call records its own CUDA graph after 3 eager steps, so with
+  // --cuda-graph the time is that of (warmup + steps) steps minus that of
+  // warmup steps: `steps` replays.
+  bool replayed = graph;   // false once the trainer could not record
+  std::string graph_note;  // what the trainer said about recording its graph
+  const std::function<void(const std::string&)> note = [&](const std::string& l) {
+    if (l.find("train.cuda_graph") != std::string::npos) graph_note = l;
+  };
+  auto time_steps = [&](Trainer& trainer, const TrainData& data) {
+    trainer.train(data, "", nullptr, note, warmup);  // cold: allocator, libraries, kernels chosen
+    sync();
+    auto timed = [&](int64_t n, bool trace_it) {
+      auto t0 = clk::now();
+      if (trace_it && !trace.empty()) traced([&] { trainer.train(data, "", nullptr, note, n); });
+      else trainer.train(data, "", nullptr, note, n);
+      sync();
+      return std::chrono::duration<double>(clk::now() - t0).count();
+    };
+    if (!graph) return timed(steps, true);
+    const double before = timed(warmup, false);
+    const double s = timed(warmup + steps, true) - before;
+    if (graph_note.find("recorded") == std::string::npos) {  // timed, but eagerly: say why
+      fmt::print(stderr, "bench_train: {}\n", graph_note);
+      replayed = false;
+    }
+    return s;
+  };
+  if (graph && warmup < 4) {
+    fmt::print(stderr, "bench_train: --cuda-graph needs --warmup >= 4 (3 eager steps, then the recorded one)\n");
+    return 2;
+  }
   if (!sweep_file.empty()) {
     // Exactly what run_sweep builds for the row's seed-0 run, minus the
     // records: the run's data, tokenizer (from the cache, else fitted),
@@ -119,6 +152,8 @@ int main(int argc, char** argv) {
         throw InputError(fmt::format("--row {}: {} has rows 1..{}", row, sweep_file, plan.back().row));
       RunConfig cfg = it->cfg;
       cfg.train.log_every = 1 << 30;
+      if (fused) cfg.train.fused_adamw = true;
+      if (graph) cfg.train.cuda_graph = true;
       RunParts parts = load_run_parts(cfg, results, [](const std::string&) {});
       TrainData data = prepare_train_data(*parts.tok, parts.train_img, parts.train_y);
       const Objective obj = make_objective(cfg.objective);
@@ -128,8 +163,9 @@ int main(int argc, char** argv) {
       Trainer trainer(cfg, model, make_schedule(cfg.noise), device);
       const int64_t b = cfg.train.batch;
       const double s = time_steps(trainer, data);
-      fmt::print("run_loop row={} images_per_s={:.1f} step_ms={:.1f} batch={} tokens={} bf16={} device={}\n", row,
-                 steps * b / s, 1000 * s / steps, b, data.z0.size(1), int(cfg.train.bf16), device.str());
+      fmt::print("run_loop row={} images_per_s={:.1f} step_ms={:.1f} batch={} tokens={} bf16={} device={} "
+                 "fused_adamw={} cuda_graph={}\n", row, steps * b / s, 1000 * s / steps, b, data.z0.size(1),
+                 int(cfg.train.bf16), device.str(), int(fused), int(replayed));
       return 0;
     });
   }
@@ -142,6 +178,7 @@ int main(int argc, char** argv) {
   cfg.train.epochs = 1000000;
   cfg.train.log_every = 1 << 30;
   cfg.train.bf16 = vm.count("bf16") > 0;
+  cfg.train.fused_adamw = fused, cfg.train.cuda_graph = graph;
   if (image % patch != 0) {
     fmt::print(stderr, "bench_train: --image {} is not a multiple of --patch {}\n", image, patch);
     return 2;
@@ -163,6 +200,6 @@ int main(int argc, char** argv) {
   fmt::print("params={:.2f}M images_per_s={:.1f} step_ms={:.1f} model_tflops={:.2f}", params / 1e6, img_s,
              1000 * s / steps, tflops);
   if (peak_tflops > 0) fmt::print(" peak_tflops={:.1f} mfu={:.3f}", peak_tflops, tflops / peak_tflops);
-  fmt::print(" tokens={} device={}\n", L, device.str());
+  fmt::print(" tokens={} device={} fused_adamw={} cuda_graph={}\n", L, device.str(), int(fused), int(replayed));
   return 0;
 }

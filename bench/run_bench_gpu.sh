@@ -4,11 +4,14 @@
 # --sdpa --fused-adam, eager and under torch.compile) on the same card, at the
 # paper's l-DAE backbone (256 tokens of 16x16x3 pixels, width 1024, 24
 # blocks: DiT-L's shape) and DiT-B (width 768, 12 blocks), batches 64..256.
-# Prints images/s and model FLOPs utilisation (bench/flops.hpp: 6 x
-# multiply-adds incl. attention, over the dense bf16 peak of the GPU the
-# driver names). Eager rows come first and compiled rows last, so a time cap
-# (tools/gpu_session.sh) cuts the costliest measurements, not the basic ones.
-#   run_bench_gpu.sh BUILD_DIR    (BENCH_STEPS, BENCH_BATCHES, BENCH_COMPILE_BATCHES, BENCH_SHAPES, PYTHON)
+# One line per shape and batch: the harness's step as a run takes it with
+# train.fused_adamw and train.cuda_graph (images/s, model FLOPs utilisation:
+# bench/flops.hpp's 6 x multiply-adds incl. attention over the dense bf16
+# peak of the GPU the driver names), the harness's eager step (the frontend's
+# AdamW, no graph), the peer eager and compiled, and the ratios. Lines come
+# in order of value (each shape at the largest batch first), so a time cap
+# (tools/gpu_session.sh) cuts the least useful ones.
+#   run_bench_gpu.sh BUILD_DIR    (BENCH_STEPS, BENCH_BATCHES, BENCH_SHAPES, BENCH_COMPILE=0, PYTHON)
 set -euo pipefail
 build=${1:-build-gpu}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,7 +20,6 @@ ref=${LDAE_BENCH_REF:-$here/../../shared/bench/ref_dit_train.py}
 py=${PYTHON:-python3}
 steps=${BENCH_STEPS:-20}
 batches=${BENCH_BATCHES:-64 128 256}
-compile_batches=${BENCH_COMPILE_BATCHES:-$batches}
 # Overrides check the script itself on a CPU machine, e.g.
 #   BENCH_DEVICE=cpu BENCH_SHAPES=check BENCH_IMAGE=32 BENCH_PATCH=8 BENCH_CHANNELS=1 \
 #   BENCH_BATCHES="4 8" BENCH_STEPS=2 PYTHON=$LDAE_VENV/bin/python bench/run_bench_gpu.sh build
@@ -37,7 +39,8 @@ else
 fi
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | tail -1; }
 echo "device: $name; $(date -u +%Y-%m-%dT%H:%MZ); $steps timed steps after 5 warm-up steps; peer flags $ref_flags"
-printf '%-8s %-8s %5s %12s %7s %12s %7s %6s\n' shape peer batch harness_img/s mfu peer_img/s peer_mfu ratio
+printf '%-6s %5s %10s %6s %10s %10s %6s %10s %6s %6s\n' shape batch harness mfu h_eager peer_eager ratio \
+  peer_comp ratio graph
 shapes=()
 for n in ${BENCH_SHAPES:-l-DAE DiT-B}; do   # "check": a small model to rehearse the script on a CPU
   case $n in
@@ -47,30 +50,30 @@ for n in ${BENCH_SHAPES:-l-DAE DiT-B}; do   # "check": a small model to rehearse
     *) echo "run_bench_gpu: unknown shape '$n' (l-DAE DiT-B check)" >&2; exit 2 ;;
   esac
 done
-declare -A harness tflops peak
-row() {  # row LABEL ARGS BATCH PEER-NAME PEER-EXTRA-FLAGS
-  local label=$1 args=$2 b=$3 peer=$4 extra=$5 key="$1/$3"
-  local common="$args --image $image --patch $patch --channels $channels --batch $b --steps $steps --warmup 5"
-  if [ -z "${harness[$key]:-}" ]; then
-    local h
-    h=$("$build/bench_train" $common --device "$device" --bf16 --device-name "$name")
-    harness[$key]=$(echo "$h" | field images_per_s)
-    tflops[$key]=$(echo "$h" | field model_tflops); peak[$key]=$(echo "$h" | field peak_tflops)
-  fi
-  local r ri
-  r=$("$py" "$ref" $common --device "$device" $ref_flags $extra 2> /dev/null) || r=""
-  ri=$(echo "$r" | field images_per_s)
-  awk -v s="$label" -v p="$peer" -v b="$b" -v hi="${harness[$key]}" -v ri="${ri:-0}" -v tf="${tflops[$key]}" \
-      -v pk="${peak[$key]:-0}" 'BEGIN {
-    # MFU of both sides from the same FLOP count; n/a without a known peak.
-    hm = pk > 0 ? sprintf("%.3f", tf / pk) : "n/a"
-    rm = pk > 0 && hi > 0 && ri > 0 ? sprintf("%.3f", ri * tf / hi / pk) : "n/a"
-    ratio = ri > 0 ? sprintf("%.2f", hi / ri) : "n/a"
-    printf "%-8s %-8s %5d %12.1f %7s %12.1f %7s %6s\n", s, p, b, hi, hm, ri, rm, ratio }'
+peer() {  # peer COMMON EXTRA: the reference program's images/s, 0 if it failed
+  local r
+  r=$("$py" "$ref" $1 --device "$device" $ref_flags $2 2> /dev/null) || r=""
+  echo "$r" | field images_per_s | grep . || echo 0
 }
-for shape in "${shapes[@]}"; do
-  for b in $batches; do row "${shape%%:*}" "${shape#*:}" "$b" eager ""; done
-done
-for shape in "${shapes[@]}"; do
-  for b in $compile_batches; do row "${shape%%:*}" "${shape#*:}" "$b" compiled "--compile"; done
+row() {  # row LABEL ARGS BATCH
+  local label=$1 args=$2 b=$3
+  local common="$args --image $image --patch $patch --channels $channels --batch $b --steps $steps --warmup 5"
+  local h he pe pc=0 hi tf pk rep
+  h=$("$build/bench_train" $common --device "$device" --bf16 --cuda-graph --device-name "$name")
+  hi=$(echo "$h" | field images_per_s); tf=$(echo "$h" | field model_tflops); pk=$(echo "$h" | field peak_tflops)
+  rep=$(echo "$h" | field cuda_graph)
+  he=$("$build/bench_train" $common --device "$device" --bf16 --device-name "$name" | field images_per_s)
+  pe=$(peer "$common" "")
+  [ "${BENCH_COMPILE:-1}" = 1 ] && pc=$(peer "$common" --compile)
+  awk -v s="$label" -v b="$b" -v hi="$hi" -v he="$he" -v pe="$pe" -v pc="$pc" -v tf="$tf" -v pk="${pk:-0}" \
+      -v rep="$rep" 'BEGIN {
+    # MFU from the same FLOP count on both sides; n/a without a known peak.
+    hm = pk > 0 ? sprintf("%.3f", tf / pk) : "n/a"
+    re = pe > 0 ? sprintf("%.2f", hi / pe) : "n/a"
+    rc = pc > 0 ? sprintf("%.2f", hi / pc) : "n/a"
+    printf "%-6s %5d %10.1f %6s %10.1f %10.1f %6s %10.1f %6s %6s\n", s, b, hi, hm, he, pe, re, pc, rc, rep ? "yes" : "no" }'
+}
+sorted=$(for b in $batches; do echo "$b"; done | sort -rn)
+for b in $sorted; do
+  for shape in "${shapes[@]}"; do row "${shape%%:*}" "${shape#*:}" "$b"; done
 done

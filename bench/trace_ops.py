@@ -4,11 +4,15 @@
       --steps 10 --trace /tmp/step.json
   python3 bench/trace_ops.py /tmp/step.json --steps 10 [--top 25] [--parents aten::add_]
 
-Reads the trace bench_train --trace writes (LibTorch's RecordProfile) or the
-"traceEvents" of torch.profiler's export_chrome_trace (cpu_op events), so the
-harness and a PyTorch peer can be compared op by op. Self time = an op's
-duration minus that of the ops nested in it (same thread). --parents OP
-lists which enclosing ops call OP and how long it takes under each.
+Reads the trace bench_train --trace writes (LibTorch's profiler: Kineto,
+as torch.profiler's export_chrome_trace) or the "traceEvents" of a PyTorch
+peer's trace (cpu_op events), so the harness and a peer can be compared op
+by op. Self time = an op's duration minus that of the ops nested in it (same
+thread). --parents OP lists which enclosing ops call OP and how long it
+takes under each. --kernels (a GPU trace): device time per step by kind of
+kernel (matrix products, attention, elementwise, normalisation, reductions,
+optimizer, copies) and by kernel, and how much of the traced wall time the
+GPU sat idle, i.e. waiting on the host.
 """
 import argparse
 import collections
@@ -20,6 +24,50 @@ def load(path):
         d = json.load(f)
     ev = d["traceEvents"] if isinstance(d, dict) else d
     return [e for e in ev if e.get("ph") == "X" and e.get("cat", "cpu_op") == "cpu_op"]
+
+
+# Kernel kinds by name, first match wins (CUDA library and ATen kernel names).
+KINDS = [
+    ("attention", ("flash", "fmha", "attention", "sdpa", "cudnn_generated_fort_native_sdpa")),
+    ("matmul", ("gemm", "cutlass", "sm90_xmma", "nvjet", "cublas", "ampere_", "sm80_", "splitk")),
+    ("optimizer", ("adam", "foreach", "multi_tensor")),
+    ("normalisation", ("layer_norm", "layernorm", "rms_norm", "batch_norm")),
+    ("softmax/reduction", ("softmax", "reduce", "norm_kernel", "sum_kernel", "mean")),
+    ("copy/cast", ("copy", "cast", "memcpy", "memset", "fill")),
+    ("elementwise", ("elementwise", "vectorized", "unrolled", "gelu", "silu", "mul", "add")),
+]
+
+
+def kind_of(name):
+    low = name.lower()
+    for kind, keys in KINDS:
+        if any(k in low for k in keys):
+            return kind
+    return "other"
+
+
+def kernels(path, steps, top):
+    with open(path) as f:
+        d = json.load(f)
+    ev = d["traceEvents"] if isinstance(d, dict) else d
+    ks = [e for e in ev if e.get("ph") == "X" and e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")]
+    if not ks:
+        raise SystemExit(f"{path}: no GPU kernels in this trace (a CPU run? use it without --kernels)")
+    busy = sum(e["dur"] for e in ks)
+    span = max(e["ts"] + e["dur"] for e in ks) - min(e["ts"] for e in ks)
+    by_kind, by_name, calls = collections.Counter(), collections.Counter(), collections.Counter()
+    for e in ks:
+        by_kind[kind_of(e["name"])] += e["dur"]
+        by_name[e["name"]] += e["dur"]
+        calls[e["name"]] += 1
+    n = steps
+    print(f"GPU: {len(ks) / n:.0f} kernels per step, busy {busy / n / 1000:.2f} ms of {span / n / 1000:.2f} ms "
+          f"per step ({100 * busy / span:.1f}%; the rest the GPU waits on the host)")
+    for kind, us in by_kind.most_common():
+        print(f"{us / n / 1000:8.2f} ms {100 * us / busy:5.1f}%  {kind}")
+    print("top kernels:")
+    for name, us in by_name.most_common(top):
+        print(f"{us / n / 1000:8.2f} ms {calls[name] / n:7.1f}/step  {kind_of(name):13s} {name[:110]}")
 
 
 def nest(events):
@@ -43,7 +91,11 @@ def main():
     ap.add_argument("--steps", type=int, default=1, help="steps the trace holds (times are per step)")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--parents", help="an op name: where its time is spent, by enclosing op")
+    ap.add_argument("--kernels", action="store_true", help="GPU kernels' time per step, by kind and by kernel")
     a = ap.parse_args()
+    if a.kernels:
+        kernels(a.trace, a.steps, a.top)
+        return
     events = load(a.trace)
     self_us, calls, top_us = collections.Counter(), collections.Counter(), 0.0
     child_us = collections.Counter()

@@ -29,6 +29,9 @@ double generation_fid(Backbone& model, const Schedule& schedule, const Objective
   so.eta = cfg.eval.sampler == "ddpm" ? 1.0 : 0.0;
   so.classes = cfg.model.class_cond ? classes : 0;
   so.seed = step_seed(uint64_t(cfg.seed), 1ull << 50);
+  // On a GPU: bf16 (train.bf16) and 4x the CPU's batch of 256 images.
+  so.bf16 = cfg.train.bf16;
+  if (device.is_cuda()) so.batch = 1024;
   auto z = sample_latents(model, schedule, obj, L, d, so, device);
   torch::NoGradGuard ng;
   auto images = tok.decode(z).clamp(-1.0, 1.0);
@@ -117,7 +120,7 @@ void probe_stage(const RunConfig& cfg, const torch::Tensor& f_train, const torch
 KnnResult run_knn(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& train_y,
                   const torch::Tensor& f_test, const torch::Tensor& test_y, int64_t classes) {
   if (cfg.probe.knn_k <= 0) return {-1, -1};
-  return knn_probe(f_train, train_y, f_test, test_y, classes, cfg.probe.knn_k, cfg.probe.knn_t);
+  return knn_probe(f_train, train_y, f_test, test_y, classes, cfg.probe.knn_k, cfg.probe.knn_t, cfg.train.bf16);
 }
 
 // A done run recorded before the kNN probe existed: compute it from the probe

@@ -133,7 +133,7 @@ torch::Tensor gathered_features(Backbone& model, const torch::Tensor& z0, const 
   constexpr int64_t batch = 1024;
   auto features = [&](std::pair<int64_t, int64_t> rows) {
     return encoder_features(model, z0, V, blocks, t, gamma, sigma, cfg.probe.noisy,
-                            batch, device, seed, rows, cfg.probe.pool);
+                            batch, device, seed, rows, cfg.probe.pool, cfg.train.bf16);
   };
   if (!comm) return features({0, -1});
   const int64_t N = z0.size(0);

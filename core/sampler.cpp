@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/autocast.hpp"
 #include "core/errors.hpp"
 
 namespace ldae {
@@ -65,6 +66,7 @@ torch::Tensor sample_latents(Backbone& model, const Schedule& s, const Objective
     if (opt.classes > 0) y = (torch::arange(i0, i0 + B) % opt.classes).to(device);
     auto predict = [&](const torch::Tensor& zt, int64_t t) {  // the model's output (B, L, d)
       auto tt = torch::full({B}, double(t), torch::dtype(torch::kFloat32).device(device));
+      Autocast ac(opt.bf16 && device.is_cuda(), device);
       return model->forward(zt, tt, y).to(torch::kFloat32);
     };
     if (o.target == Target::Velocity) {  // SiT: the probability-flow ODE, Heun

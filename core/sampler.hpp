@@ -43,6 +43,7 @@ struct SampleOptions {
   int64_t classes = 0;       // > 0: class-conditional, labels i mod classes
   int64_t batch = 256;
   uint64_t seed = 0;
+  bool bf16 = false;         // the network under bf16 autocast (CUDA devices only; the CPU samples in fp32)
 };
 
 // Latents (n, L, d) sampled from noise with the model in eval mode.

@@ -18,9 +18,11 @@ struct KnnResult {
 
 // train_x (N, F), train_y (N,) int64, test_x (M, F), test_y (M,), all on one
 // device; k <= N. Test rows go in chunks so the (chunk, N) similarity block
-// stays near 256 MB whatever N is (ImageNet: N = 1.28 M).
+// stays near 256 MB on the CPU, 1 GiB on a GPU, whatever N is (ImageNet:
+// N = 1.28 M). `bf16` (train.bf16 runs, CUDA tensors only): the similarity
+// products in bf16 with fp32 accumulation; the CPU always computes them in fp32.
 KnnResult knn_probe(const torch::Tensor& train_x, const torch::Tensor& train_y,
                     const torch::Tensor& test_x, const torch::Tensor& test_y, int64_t classes,
-                    int64_t k, double temperature);
+                    int64_t k, double temperature, bool bf16 = false);
 
 }  // namespace ldae

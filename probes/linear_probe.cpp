@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "core/autocast.hpp"
 #include "core/linear.hpp"
 #include "core/trainer.hpp"  // step_seed
 
@@ -13,7 +14,7 @@ namespace ldae {
 torch::Tensor encoder_features(Backbone& model, const torch::Tensor& tokens, const torch::Tensor& V,
                                int64_t blocks, int64_t t, double gamma, double sigma, bool noisy,
                                int64_t batch, torch::Device device, uint64_t seed,
-                               std::pair<int64_t, int64_t> rows, const std::string& pool) {
+                               std::pair<int64_t, int64_t> rows, const std::string& pool, bool bf16) {
   const int64_t end = rows.second < 0 ? tokens.size(0) : rows.second;
   const auto Vd = V.defined() ? V.to(device) : V;
   torch::NoGradGuard ng;
@@ -29,8 +30,13 @@ torch::Tensor encoder_features(Backbone& model, const torch::Tensor& tokens, con
     }
     if (Vd.defined()) in = torch::matmul(in, Vd);  // (b, L, d) -> (b, L, D)
     auto ts = torch::full({z.size(0)}, double(t), z.options());
-    auto f = model->features(in, ts, blocks);  // (b, N, C)
-    out.push_back(pool_features(f, pool, model->has_cls_token()).to(torch::kCPU));  // (b, C)
+    torch::Tensor f;
+    {
+      Autocast ac(bf16 && device.is_cuda(), device);
+      f = model->features(in, ts, blocks);  // (b, N, C)
+    }
+    // Pooled in fp32 (a mean over 256 tokens in bf16 would lose digits).
+    out.push_back(pool_features(f.to(torch::kFloat32), pool, model->has_cls_token()).to(torch::kCPU));  // (b, C)
   }
   if (out.empty()) return torch::zeros({0, model->feature_width(blocks)});
   return torch::cat(out, 0);

@@ -27,12 +27,14 @@ struct ProbeResult {
 // pool_features). -> (rows, C), computed in batches, eval mode. `rows` = [begin, end)
 // of z0 (end -1: to the last), begin a multiple of `batch`: batch k's noise
 // comes from (seed, k), so data-parallel ranks computing shards of the rows
-// get exactly one process's features.
+// get exactly one process's features. `bf16`: the network under bf16
+// autocast on a CUDA device (train.bf16 runs); the CPU always reads it in
+// fp32, as recorded results were. Features are float32 either way.
 torch::Tensor encoder_features(Backbone& model, const torch::Tensor& z0, const torch::Tensor& V,
                                int64_t blocks, int64_t t, double gamma, double sigma, bool noisy,
                                int64_t batch, torch::Device device, uint64_t seed,
                                std::pair<int64_t, int64_t> rows = {0, -1},
-                               const std::string& pool = "mean");
+                               const std::string& pool = "mean", bool bf16 = false);
 
 // Train the probe on (train_x (N, F), train_y (N,)) and evaluate on the test
 // split each epoch, on the device the tensors are on (all on one).

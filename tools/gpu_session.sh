@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The one command of a GPU visit (README, "On a GPU"). Planned for a short
-# lease: the whole run stays under 9 minutes of wall time, each stage under
-# its own cap, in order of value; at most 5 files come back from $OUT:
+# lease: the whole run stays under 9 minutes of wall time (GPU_SESSION_S,
+# 540: a stage's cap is cut to what is left of it), each stage under its own
+# cap, in order of value; at most 7 files come back from $OUT:
 #   summary.txt      device, versions, each stage's status and time, the tails
 #   build.log        CMake configure + build against the machine's PyTorch
 #   test.log         CTest on the CUDA build (GPU tests included)
+#   profile.log      where a bf16 l-DAE-shape step's GPU time goes (batch 256): the
+#                    eager step before fused AdamW and graphs, then with them
+#   profile.json     the eager step's Chrome trace (LibTorch's Kineto profiler)
 #   bench.log        make bench-gpu: harness vs PyTorch eager and compiled
 #   quickstart.log   the quickstart sweep with train.device=cuda and its table
-#   tools/gpu_session.sh [build] [test] [bench] [quickstart]   (default: all four)
-# Caps in seconds: GPU_CAP_BUILD (180), GPU_CAP_TEST (100), GPU_CAP_BENCH
-# (240), GPU_CAP_QUICKSTART (60). A failed build ends the session; a failed
+#   tools/gpu_session.sh [build] [test] [profile] [bench] [quickstart]   (default: all five)
+# Caps in seconds: GPU_CAP_BUILD (180), GPU_CAP_TEST (100), GPU_CAP_PROFILE
+# (60), GPU_CAP_BENCH (240), GPU_CAP_QUICKSTART (90). A failed build ends the session; a failed
 # or capped later stage is reported and the next one runs. Needs .deps
 # (`make gpu-debs` where apt works, carried) on a machine without the
 # Debian libraries. Results of the sweep stay outside $OUT (many files).
@@ -21,7 +25,8 @@ build=${GPU_BUILD:-build-gpu}
 py=${PYTHON:-python3}
 export PYTHON=$py
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build test bench quickstart)
+[ ${#stages[@]} -eq 0 ] && stages=(build test profile bench quickstart)
+session_s=${GPU_SESSION_S:-540}
 summary="$out/summary.txt"
 t_session=$SECONDS
 { echo "gpu_session $(date -u +%Y-%m-%dT%H:%MZ) stages: ${stages[*]}"
@@ -46,7 +51,9 @@ fi
 data=()   # Fashion-MNIST from the unpacked Debian package when the system lacks it
 stage() {  # stage NAME CAP COMMAND...: run under its cap, log it, note the outcome
   local name=$1 cap=$2; shift 2
-  local t0=$SECONDS rc
+  local t0=$SECONDS rc left=$((session_s - (SECONDS - t_session)))
+  if [ "$left" -lt 10 ]; then echo "== $name NOT RUN: the session's $session_s s are spent" >> "$summary"; return 124; fi
+  [ "$cap" -gt "$left" ] && cap=$left
   echo "== $name (cap $cap s): $*" >> "$summary"
   timeout --kill-after=10 "$cap" "$@" > "$out/$name.log" 2>&1
   rc=$?
@@ -71,6 +78,16 @@ for s in "${stages[@]}"; do
       # CTest keeps no output of a passing test: show that the GPU tests ran.
       timeout 60 "$build/tests/test_models" --gtest_filter='*OnGpu*' 2>&1 \
         | grep -E "^\[ +(OK|SKIPPED|FAILED) +\]" | sed 's/^/   /' >> "$summary" ;;
+    profile)
+      # The step before the GPU changes (frontend AdamW, no graph) as a trace
+      # and by kind of kernel, then the step as runs take it (fused, graphed).
+      stage profile "${GPU_CAP_PROFILE:-60}" bash -c '
+        a="--width 1024 --depth 24 --heads 16 --image 256 --patch 16 --channels 3 --batch 256 --bf16 --device cuda"
+        "$0/bench_train" $a --steps 3 --warmup 3 --trace "$1/profile.json" && "$PYTHON" bench/trace_ops.py "$1/profile.json" --steps 3 --kernels --top 30 &&
+        "$0/bench_train" $a --steps 20 --warmup 4 --cuda-graph --trace /tmp/ldae-profile-graph.json &&
+        echo "-- with train.fused_adamw and train.cuda_graph (the trace: 3 eager steps, then 21 replays) --" &&
+        "$PYTHON" bench/trace_ops.py /tmp/ldae-profile-graph.json --steps 24 --kernels --top 15' "$build" "$out"
+      grep -E "^GPU:|images_per_s" "$out/profile.log" | sed 's/^/   /' >> "$summary" ;;
     bench)
       # Batch 256 only (BENCH_BATCHES to change): on the first visit the
       # eager rows at 64, 128, 256 took the whole cap, before any compiled one.
@@ -81,9 +98,15 @@ for s in "${stages[@]}"; do
         data=(--set "data.path=$PWD/.deps/prefix/usr/share/datasets/fashion-mnist")
       fi
       res=${GPU_RESULTS:-/tmp/ldae-gpu-results}
-      stage quickstart "${GPU_CAP_QUICKSTART:-60}" bash -c '"$0/run_sweep" experiments/quickstart.toml --profile tiny --results "$1" --set train.device=cuda "${@:2}" && "$0/make_tables" --results "$1"' "$build" "$res" "${data[@]}"
-      grep -E "^\|" "$out/quickstart.log" | sed 's/^/   /' >> "$summary" ;;
-    *) echo "gpu_session: unknown stage '$s' (build test bench quickstart)" >&2; exit 2 ;;
+      # As runs are by default, then with the GPU step (fused AdamW, graphs).
+      stage quickstart "${GPU_CAP_QUICKSTART:-90}" bash -c '
+        "$0/run_sweep" experiments/quickstart.toml --profile tiny --results "$1" --set train.device=cuda "${@:2}" &&
+        "$0/make_tables" --results "$1" && echo "-- train.fused_adamw = true, train.cuda_graph = true --" &&
+        "$0/run_sweep" experiments/quickstart.toml --profile tiny --results "$1-graph" --set train.device=cuda \
+          --set train.fused_adamw=true --set train.cuda_graph=true "${@:2}" &&
+        "$0/make_tables" --results "$1-graph"' "$build" "$res" "${data[@]}"
+      grep -E "^\||^-- |cuda_graph|run .* done in" "$out/quickstart.log" | sed 's/^/   /' >> "$summary" ;;
+    *) echo "gpu_session: unknown stage '$s' (build test profile bench quickstart)" >&2; exit 2 ;;
   esac
 done
 echo "session: $((SECONDS - t_session)) s" >> "$summary"

@@ -76,3 +76,26 @@ TEST(KnnProbe, MoreNeighboursThanImagesIsAnInputError) {
   EXPECT_THROW(knn_probe(x, y, x, y, 2, 11, 0.07), InputError);
   EXPECT_THROW(knn_probe(x, y, x, y, 2, 0, 0.07), InputError);
 }
+
+TEST(KnnProbe, Bf16IsForGpusOnly) {
+  // On the CPU the flag changes nothing (recorded CPU results stay as they
+  // were); on a GPU the bf16 products give the fp32 accuracy to a few
+  // borderline test images.
+  torch::manual_seed(6);
+  const int K = 6, F = 32;
+  auto centers = torch::randn({K, F}) * 1.5;
+  auto make = [&](int n) {
+    auto y = torch::randint(K, {n}, torch::kLong);
+    return std::make_pair(centers.index_select(0, y) + torch::randn({n, F}), y);
+  };
+  auto [xtr, ytr] = make(3000);
+  auto [xte, yte] = make(1000);
+  auto fp32 = knn_probe(xtr, ytr, xte, yte, K, 20, 0.07);
+  auto cpu_bf16 = knn_probe(xtr, ytr, xte, yte, K, 20, 0.07, /*bf16=*/true);
+  EXPECT_EQ(fp32.top1, cpu_bf16.top1);
+  EXPECT_EQ(fp32.top5, cpu_bf16.top5);
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible for the bf16 half";
+  auto gpu = knn_probe(xtr.cuda(), ytr.cuda(), xte.cuda(), yte.cuda(), K, 20, 0.07, /*bf16=*/true);
+  EXPECT_NEAR(gpu.top1, fp32.top1, 1.0);  // at most 10 of 1000 images flip
+  EXPECT_NEAR(gpu.top5, fp32.top5, 1.0);
+}
