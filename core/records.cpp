@@ -350,9 +350,13 @@ size_t Store::rebuild(const std::string& results, std::vector<std::string>* bad)
 
 size_t Store::sync(const std::string& results, std::vector<std::string>* bad) {
   std::map<std::string, std::pair<std::string, std::string>> indexed;  // id -> (status, updated)
-  SQLite::Statement q(db_, "SELECT id, status, updated FROM runs");
-  while (q.executeStep())
-    indexed[q.getColumn(0).getString()] = {q.getColumn(1).getString(), q.getColumn(2).getString()};
+  {  // finalised before any write: a live read statement can hold its WAL
+     // snapshot open, and a write begun on a stale snapshot fails at once
+     // (SQLITE_BUSY_SNAPSHOT) without waiting out the busy timeout
+    SQLite::Statement q(db_, "SELECT id, status, updated FROM runs");
+    while (q.executeStep())
+      indexed[q.getColumn(0).getString()] = {q.getColumn(1).getString(), q.getColumn(2).getString()};
+  }
   size_t n = 0;
   for (const auto& dir : run_folders(results)) {
     try {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 
 #include "core/errors.hpp"
@@ -43,9 +44,9 @@ InputError store_error(const std::string& path, const SQLite::Exception& e) {
   const int code = e.getErrorCode() & 0xff;  // primary code
   if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
     return InputError(fmt::format(
-        "{}: the index is locked by another process past the busy timeout ({}). Finished runs are safe in "
-        "their folders: wait and rerun the command (it indexes what it missed), or find the holder "
-        "with `fuser {}`", path, e.what(), path));
+        "{}: the index is locked by another process past the busy timeout ({}, SQLite code {}). Finished runs "
+        "are safe in their folders: wait and rerun the command (it indexes what it missed), or find the holder "
+        "with `fuser {}`", path, e.what(), e.getExtendedErrorCode(), path));
   if (code == SQLITE_FULL || code == SQLITE_IOERR)
     return InputError(fmt::format(
         "{}: cannot write the index ({}); free space on its file system and rerun, or run "
@@ -61,6 +62,24 @@ InputError store_error(const std::string& path, const SQLite::Exception& e) {
 }
 
 void Store::open(const std::string& path) {
+  // Opening is idempotent, and some of its locks (the switch to WAL, a WAL
+  // recovery, a snapshot gone stale under concurrent first opens) fail at
+  // once rather than through the busy handler: retried here up to the busy
+  // timeout, so 8 sweeps starting together on a new results root all open it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms());
+  for (int attempt = 0;; ++attempt) {
+    try {
+      open_once(path);
+      return;
+    } catch (const SQLite::Exception& e) {
+      const int code = e.getErrorCode() & 0xff;
+      if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || std::chrono::steady_clock::now() >= deadline) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10 + 7 * (attempt % 8)));
+    }
+  }
+}
+
+void Store::open_once(const std::string& path) {
   db_.exec("PRAGMA journal_mode = WAL");
   db_.exec("PRAGMA synchronous = NORMAL");
   db_.exec("PRAGMA foreign_keys = ON");

@@ -84,7 +84,8 @@ class Store {
   SQLite::Database& db() { return db_; }
 
  private:
-  void open(const std::string& path);
+  void open(const std::string& path);       // open_once, retried while another process holds a lock
+  void open_once(const std::string& path);  // WAL, pragmas, schema create or migrate
   void create_schema();
   void migrate_from_1();
   // One IMMEDIATE write transaction, or none inside an outer one (rebuild).
