@@ -1,5 +1,6 @@
 #include "core/graph_step.hpp"
 
+#include <ATen/cuda/CUDAGeneratorImpl.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -43,6 +44,10 @@ GraphStep::~GraphStep() {
 std::string GraphStep::capture(const Body& body) {
   impl_->stream.synchronize();
   try {
+    // t and eps come from the default CUDA generator: registered, its draws
+    // inside the graph advance from the seed and offset it holds at each
+    // replay (LibTorch 2.11 registers it on its own too; twice is harmless).
+    impl_->graph.register_generator_state(at::cuda::detail::getDefaultCUDAGenerator(impl_->stream.device_index()));
     impl_->graph.capture_begin();
     try {
       impl_->loss = body(impl_->idx, impl_->lr);

@@ -8,7 +8,7 @@
 #   test.log         CTest on the CUDA build (GPU tests included)
 #   profile.log      where a bf16 l-DAE-shape step's GPU time goes (batch 256): the
 #                    eager step before fused AdamW and graphs, then with them
-#   profile.json     the eager step's Chrome trace (LibTorch's Kineto profiler)
+#   profile.json.gz  the eager step's Chrome trace (LibTorch's Kineto profiler), gzipped
 #   bench.log        make bench-gpu: harness vs PyTorch eager and compiled
 #   quickstart.log   the quickstart sweep with train.device=cuda and its table
 #   tools/gpu_session.sh [build] [test] [profile] [bench] [quickstart]   (default: all five)
@@ -83,7 +83,8 @@ for s in "${stages[@]}"; do
       # and by kind of kernel, then the step as runs take it (fused, graphed).
       stage profile "${GPU_CAP_PROFILE:-60}" bash -c '
         a="--width 1024 --depth 24 --heads 16 --image 256 --patch 16 --channels 3 --batch 256 --bf16 --device cuda"
-        "$0/bench_train" $a --steps 3 --warmup 3 --trace "$1/profile.json" && "$PYTHON" bench/trace_ops.py "$1/profile.json" --steps 3 --kernels --top 30 &&
+        "$0/bench_train" $a --steps 3 --warmup 3 --trace /tmp/ldae-profile.json && gzip -c /tmp/ldae-profile.json > "$1/profile.json.gz" &&
+        "$PYTHON" bench/trace_ops.py /tmp/ldae-profile.json --steps 3 --kernels --top 30 &&
         "$0/bench_train" $a --steps 20 --warmup 4 --cuda-graph --trace /tmp/ldae-profile-graph.json &&
         echo "-- with train.fused_adamw and train.cuda_graph (the trace: 3 eager steps, then 21 replays) --" &&
         "$PYTHON" bench/trace_ops.py /tmp/ldae-profile-graph.json --steps 24 --kernels --top 15' "$build" "$out"
