@@ -11,7 +11,8 @@
 #   profile.json.gz  the eager step's Chrome trace (LibTorch's Kineto profiler), gzipped
 #   bench.log        make bench-gpu: harness vs PyTorch eager and compiled
 #   quickstart.log   the quickstart sweep with train.device=cuda and its table
-#   tools/gpu_session.sh [build] [test] [profile] [bench] [quickstart]   (default: all five)
+#   table3.log       (stage table3, not in the default list) tiny Table 3, 3 seeds, GPU step
+#   tools/gpu_session.sh [build] [test] [profile] [bench] [quickstart] [table3]   (default: the first five)
 # Caps in seconds: GPU_CAP_BUILD (180), GPU_CAP_TEST (100), GPU_CAP_PROFILE
 # (60), GPU_CAP_BENCH (240), GPU_CAP_QUICKSTART (90). A failed build ends the session; a failed
 # or capped later stage is reported and the next one runs. Needs .deps
@@ -107,7 +108,20 @@ for s in "${stages[@]}"; do
           --set train.fused_adamw=true --set train.cuda_graph=true "${@:2}" &&
         "$0/make_tables" --results "$1-graph"' "$build" "$res" "${data[@]}"
       grep -E "^\||^-- |cuda_graph|run .* done in" "$out/quickstart.log" | sed 's/^/   /' >> "$summary" ;;
-    *) echo "gpu_session: unknown stage '$s' (build test profile bench quickstart)" >&2; exit 2 ;;
+    table3)
+      # Not in the default list: a second call on the warm machine (the build
+      # stays), Table 3 at the tiny profile, 3 seeds, with the GPU step, to
+      # set beside the CPU's table in docs/results-tiny.md.
+      if [ ! -d /usr/share/datasets/fashion-mnist ] && [ -d .deps/prefix/usr/share/datasets/fashion-mnist ]; then
+        data=(--set "data.path=$PWD/.deps/prefix/usr/share/datasets/fashion-mnist")
+      fi
+      res=${GPU_RESULTS:-/tmp/ldae-gpu-results}-table3
+      stage table3 "${GPU_CAP_TABLE3:-300}" bash -c '
+        "$0/run_sweep" experiments/ablation_table3.toml --profile tiny --results "$1" --set train.device=cuda \
+          --set train.fused_adamw=true --set train.cuda_graph=true "${@:2}" && "$0/make_tables" --results "$1"' \
+        "$build" "$res" "${data[@]}"
+      grep -E "^\||done in" "$out/table3.log" | sed 's/^/   /' >> "$summary" ;;
+    *) echo "gpu_session: unknown stage '$s' (build test profile bench quickstart table3)" >&2; exit 2 ;;
   esac
 done
 echo "session: $((SECONDS - t_session)) s" >> "$summary"
