@@ -17,6 +17,10 @@ FusedAdamW::Group FusedAdamW::gather(torch::optim::OptimizerParamGroup& g, bool 
   for (auto& p : g.params()) {
     if (!p.grad().defined()) continue;
     void* key = p.unsafeGetTensorImpl();
+    // While a graph records (no host counting), state made now would be
+    // re-zeroed by every replay: it must exist from an eager step.
+    TORCH_CHECK(count_on_host || (state_.count(key) && device_steps_.count(key)),
+                "FusedAdamW: a parameter without optimizer state while recording; take an eager step first");
     auto& slot = state_[key];
     if (!slot) {  // as torch::optim::AdamW creates it
       auto s = std::make_unique<torch::optim::AdamWParamState>();

@@ -2,6 +2,7 @@
 
 #include <ATen/cuda/CUDAGeneratorImpl.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
@@ -37,32 +38,54 @@ GraphStep::GraphStep(torch::Device device, int64_t b) : impl_(std::make_unique<I
 }
 
 GraphStep::~GraphStep() {
-  impl_->stream.synchronize();  // the caller's stream then sees the finished weights
+  try {
+    impl_->stream.synchronize();  // the caller's stream then sees the finished weights
+  } catch (const std::exception& e) {  // never throw while a failed step unwinds
+    TORCH_WARN("train.cuda_graph: waiting for the step's stream failed: ", e.what());
+  }
   impl_->guard.reset();
 }
 
+namespace {
+// After a recording that failed part-way, put back what capture_begin
+// changed, so the process trains eagerly (LibTorch's own reset() does not
+// when capture_end never completed): the stream leaves capture mode, the
+// caching allocator stops routing this stream to the graph's pool and frees
+// it, and the default generator, left in capture mode, gets a fresh state
+// (the next step's torch::manual_seed seeds it).
+void undo_failed_capture(c10::cuda::CUDAStream stream, c10::DeviceIndex dev, c10::cuda::MempoolId_t pool) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream.stream(), &status) == cudaSuccess && status != cudaStreamCaptureStatusNone) {
+    cudaGraph_t partial = nullptr;
+    if (cudaStreamEndCapture(stream.stream(), &partial) == cudaSuccess && partial) cudaGraphDestroy(partial);
+  }
+  (void)cudaGetLastError();  // the capture's error is not the context's
+  try {
+    c10::cuda::CUDACachingAllocator::endAllocateToPool(dev, pool);
+    c10::cuda::CUDACachingAllocator::releasePool(dev, pool);
+  } catch (const std::exception&) {  // capture_end got that far itself
+  }
+  const auto& gen = at::cuda::detail::getDefaultCUDAGenerator(dev);
+  gen.get<at::CUDAGeneratorImpl>()->graphsafe_set_state(c10::make_intrusive<at::CUDAGeneratorImpl>(dev));
+}
+}  // namespace
+
 std::string GraphStep::capture(const Body& body) {
   impl_->stream.synchronize();
+  const c10::DeviceIndex dev = impl_->stream.device_index();
+  const auto pool = at::cuda::graph_pool_handle();
   try {
     // t and eps come from the default CUDA generator: registered, its draws
     // inside the graph advance from the seed and offset it holds at each
     // replay (LibTorch 2.11 registers it on its own too; twice is harmless).
-    impl_->graph.register_generator_state(at::cuda::detail::getDefaultCUDAGenerator(impl_->stream.device_index()));
-    impl_->graph.capture_begin();
-    try {
-      impl_->loss = body(impl_->idx, impl_->lr);
-    } catch (...) {
-      try {  // end the capture so the stream works again; its error is the first one's echo
-        impl_->graph.capture_end();
-      } catch (...) {
-      }
-      throw;
-    }
+    impl_->graph.register_generator_state(at::cuda::detail::getDefaultCUDAGenerator(dev));
+    impl_->graph.capture_begin(pool);
+    impl_->loss = body(impl_->idx, impl_->lr);
     impl_->graph.capture_end();
   } catch (const std::exception& e) {
-    (void)cudaGetLastError();  // clear the sticky capture error
-    impl_->graph.reset();
     std::string what = e.what();
+    undo_failed_capture(impl_->stream, dev, pool);
+    impl_->loss = torch::Tensor();
     return what.substr(0, what.find('\n'));
   }
   captured_ = true;

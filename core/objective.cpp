@@ -44,8 +44,8 @@ int64_t output_dim(const Objective& o, int64_t d, int64_t D) {
   return (o.target == Target::CleanImage || o.target == Target::OriginalImage) ? D : d;
 }
 
-torch::Tensor component_weights(const Objective& o, int64_t d, int64_t D) {
-  auto w = torch::full({D}, o.beyond_weight);
+torch::Tensor component_weights(const Objective& o, int64_t d, int64_t D, const torch::TensorOptions& options) {
+  auto w = torch::full({D}, o.beyond_weight, options);
   w.slice(0, 0, d).fill_(1.0);
   return w;
 }
@@ -58,7 +58,9 @@ torch::Tensor objective_loss(const Objective& o, const torch::Tensor& pred,
   if (o.target == Target::OriginalImage) {
     const int64_t D = V_full.size(0);
     auto r = torch::matmul(target - pred, V_full.t());  // (B, L, D) in the PCA basis
-    auto w = component_weights(o, d, D).to(r.device());
+    // Made where r lives: a host tensor copied each step would synchronise
+    // with the GPU (and cannot be recorded in a CUDA graph).
+    auto w = component_weights(o, d, D, r.options());
     per_token = (r.pow(2) * w).sum(-1) / double(D);
   } else {
     per_token = (pred - target).pow(2).mean(-1);

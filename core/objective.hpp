@@ -39,8 +39,10 @@ torch::Tensor target_of(const Objective& o, const torch::Tensor& x, const torch:
 // Output width per token the network must produce: d or D.
 int64_t output_dim(const Objective& o, int64_t d, int64_t D);
 // Per-component weights w (D,) for original_image: 1 for i < d, else
-// beyond_weight (Table 3 last row).
-torch::Tensor component_weights(const Objective& o, int64_t d, int64_t D);
+// beyond_weight (Table 3 last row); float32 on the CPU unless `options` say
+// otherwise (the loss makes them where its residual lives).
+torch::Tensor component_weights(const Objective& o, int64_t d, int64_t D,
+                                const torch::TensorOptions& options = torch::TensorOptions().dtype(torch::kFloat32));
 
 // The full loss for one batch: mean over samples of lambda_t x (mean over
 // tokens of the squared error). For original_image the error is measured in

@@ -316,7 +316,10 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     // This process's share of the global batch (all of it without data parallel).
     auto idx = perm.slice(0, i * B + rank * b, i * B + (rank + 1) * b);
     const auto idx_dev = perm_dev.slice(0, i * B + rank * b, i * B + (rank + 1) * b);
-    const double lr = lr_at(step, total, spe);
+    // A replayed step reads lr as float32 from the device: the eager steps of
+    // a recorded run use that value too, so a resumed run (whose first steps
+    // are eager) matches an uninterrupted one.
+    const double lr = graph ? double(float(lr_at(step, total, spe))) : lr_at(step, total, spe);
     if (graph && !graph->captured() && step - first >= kEagerBeforeGraph) {
       auto why = graph->capture([&](const torch::Tensor& idx_s, const torch::Tensor& lr_s) {
         return step_body(denoise.get(), nullptr, params, {}, idx_s, step, 0.0, &lr_s);

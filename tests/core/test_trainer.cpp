@@ -265,3 +265,38 @@ TEST(TrainerOnGpu, AttentionUsesAFusedKernel) {
     EXPECT_NE(backend, int64_t(at::SDPBackend::error)) << "head width " << dh;
   }
 }
+
+// On a GPU machine: a recording that fails part-way (here a host read of a
+// device value, illegal while a stream records) leaves the process able to
+// train eagerly: the generator reseeds and draws as before, and a later
+// recording replays exactly the draws an eager step with the same seed makes.
+TEST(TrainerOnGpu, FailedRecordingLeavesTheProcessUsable) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  {
+    GraphStep g(torch::kCUDA, 4);
+    auto why = g.capture([&](const torch::Tensor& idx, const torch::Tensor&) {
+      auto x = torch::randn({4}, cuda) + idx.to(torch::kFloat32);
+      (void)x.sum().item<float>();
+      return x.sum();
+    });
+    EXPECT_FALSE(why.empty());
+    EXPECT_FALSE(g.captured());
+  }
+  torch::manual_seed(5);
+  auto a = torch::randn({8}, cuda);
+  torch::manual_seed(5);
+  EXPECT_TRUE(torch::equal(a, torch::randn({8}, cuda)));
+  GraphStep g(torch::kCUDA, 4);
+  auto why = g.capture([&](const torch::Tensor& idx, const torch::Tensor& lr) {
+    return (torch::randn({4}, cuda) + idx.to(torch::kFloat32)).sum() * lr;
+  });
+  ASSERT_EQ(why, "");
+  for (int seed : {9, 10}) {
+    torch::manual_seed(seed);
+    auto replayed = g.replay(torch::arange(4, cuda.dtype(torch::kLong)), 2.0).clone();
+    torch::manual_seed(seed);
+    auto eager = (torch::randn({4}, cuda) + torch::arange(4, cuda.dtype(torch::kFloat32))).sum() * 2.0;
+    EXPECT_TRUE(torch::allclose(replayed, eager, 1e-6, 1e-6)) << "seed " << seed;
+  }
+}
