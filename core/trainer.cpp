@@ -252,6 +252,47 @@ std::unique_ptr<GraphStep> Trainer::graph_for(const DenoiseStep* denoise, int64_
   return std::make_unique<GraphStep>(device_, b);
 }
 
+bool Trainer::sync_point(LossSum& losses, TrainResult& res, const std::string& ckpt, int64_t step, int64_t total,
+                         double lr, bool at_log, bool at_ckpt, bool stop_vote) {
+  // [sum of losses, stop votes] over every rank. A checkpoint is written
+  // only after its losses were seen finite.
+  const int64_t world = comm_ ? comm_->world() : 1;
+  auto s = torch::stack({losses.sum.cpu(), torch::tensor(stop_vote ? 1.0 : 0.0, torch::kFloat64)});
+  if (comm_) comm_->sum(s);
+  const double mean = s[0].item<double>() / double(world * losses.n);
+  if (!std::isfinite(mean)) {
+    res.status = TrainResult::Failed;
+    const std::string where = losses.n == 1 ? fmt::format("at step {}", step)
+                                            : fmt::format("in steps {}..{}", step - losses.n + 1, step);
+    res.error = fmt::format("non-finite loss {} {} (lr {:.3g}); lower train.base_lr or set train.grad_clip", mean,
+                            where, lr);
+    return false;
+  }
+  if (at_log) {
+    res.loss_curve.push_back({double(step), mean, lr});
+    losses.shown = fmt::format("loss {:.4f}", mean);
+    losses.sum.zero_(), losses.n = 0;
+  }
+  if (at_ckpt) save(ckpt, step, res.loss_curve);
+  if (comm_ && s[1].item<double>() > 0 && step < total) {  // a rank was asked to stop: all stop here
+    if (!ckpt.empty() && !at_ckpt) save(ckpt, step, res.loss_curve);
+    res.status = TrainResult::Stopped;
+    return false;
+  }
+  return true;
+}
+
+void Trainer::record_step(std::unique_ptr<GraphStep>& graph, DenoiseStep* denoise,
+                          const std::vector<torch::Tensor>& params, int64_t step,
+                          const std::function<void(const std::string&)>& log) {
+  auto why = graph->capture([&](const torch::Tensor& idx_dev, const torch::Tensor& lr_dev) {
+    return step_body(denoise, nullptr, params, {}, idx_dev, step, 0.0, &lr_dev);
+  });
+  if (log) log(why.empty() ? fmt::format("train.cuda_graph: step recorded at step {}; replaying it", step)
+                           : "train.cuda_graph: recording failed, training eagerly: " + why);
+  if (!why.empty()) graph.reset();
+}
+
 TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
                            const std::atomic<bool>* stop,
                            std::function<void(const std::string&)> log, int64_t max_steps) {
@@ -293,9 +334,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
   // at sync points: every log_every steps, at checkpoints and at the end.
   // Data-parallel ranks agree on stopping there too, so a stop request takes
   // effect within log_every steps; one process stops at the next step.
-  auto loss_acc = torch::zeros({}, torch::dtype(torch::kFloat64).device(device_));
-  int64_t loss_n = 0;
-  std::string shown = "loss -";
+  LossSum losses{torch::zeros({}, torch::dtype(torch::kFloat64).device(device_))};
   auto stop_requested = [&] {
     return (stop && stop->load()) || (max_steps > 0 && step - first >= max_steps);
   };
@@ -320,14 +359,8 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     // a recorded run use that value too, so a resumed run (whose first steps
     // are eager) matches an uninterrupted one.
     const double lr = graph ? double(float(lr_at(step, total, spe))) : lr_at(step, total, spe);
-    if (graph && !graph->captured() && step - first >= kEagerBeforeGraph) {
-      auto why = graph->capture([&](const torch::Tensor& idx_s, const torch::Tensor& lr_s) {
-        return step_body(denoise.get(), nullptr, params, {}, idx_s, step, 0.0, &lr_s);
-      });
-      if (log) log(why.empty() ? fmt::format("train.cuda_graph: step recorded at step {}; replaying it", step)
-                               : "train.cuda_graph: recording failed, training eagerly: " + why);
-      if (!why.empty()) graph.reset();
-    }
+    if (graph && !graph->captured() && step - first >= kEagerBeforeGraph)
+      record_step(graph, denoise.get(), params, step, log);
     torch::Tensor loss;
     if (graph && graph->captured()) {
       loss = graph->replay(idx_dev, lr);
@@ -336,37 +369,14 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
       loss = step_body(denoise.get(), reducer.get(), params, idx, idx_dev, step, lr, nullptr);
     }
     if (method_) method_->after_step(model_, step);
-    loss_acc.add_(loss.detach().to(torch::kFloat64));
-    ++loss_n, ++step;
+    losses.sum.add_(loss.detach().to(torch::kFloat64));
+    ++losses.n, ++step;
     const bool at_ckpt = !ckpt.empty() && step % cfg_.train.checkpoint_every == 0 && step < total;
     const bool at_log = step % cfg_.train.log_every == 0 || step == total;
-    if (at_log || at_ckpt) {
-      // Sync point: [sum of losses, stop votes] over every rank. A
-      // checkpoint is written only after its losses were seen finite.
-      auto s = torch::stack({loss_acc.cpu(), torch::tensor(stop_requested() ? 1.0 : 0.0, torch::kFloat64)});
-      if (comm_) comm_->sum(s);
-      const double mean = s[0].item<double>() / double(world * loss_n);
-      if (!std::isfinite(mean)) {
-        res.status = TrainResult::Failed;
-        const std::string where = loss_n == 1 ? fmt::format("at step {}", step)
-                                              : fmt::format("in steps {}..{}", step - loss_n + 1, step);
-        res.error = fmt::format("non-finite loss {} {} (lr {:.3g}); lower train.base_lr or set "
-                                "train.grad_clip", mean, where, lr);
-        break;
-      }
-      if (at_log) {
-        res.loss_curve.push_back({double(step), mean, lr});
-        shown = fmt::format("loss {:.4f}", mean);
-        loss_acc.zero_(), loss_n = 0;
-      }
-      if (at_ckpt) save(ckpt, step, res.loss_curve);
-      if (comm_ && s[1].item<double>() > 0 && step < total) {
-        if (!ckpt.empty() && !at_ckpt) save(ckpt, step, res.loss_curve);
-        res.status = TrainResult::Stopped;
-        break;
-      }
-    }
-    if (rank == 0) progress.update(step, first, shown);  // one progress line per run
+    if ((at_log || at_ckpt) &&
+        !sync_point(losses, res, ckpt, step, total, lr, at_log, at_ckpt, stop_requested()))
+      break;
+    if (rank == 0) progress.update(step, first, losses.shown);  // one progress line per run
   }
   model_->tap(-1);
   // Keep the finished weights until the run is recorded: a kill during the

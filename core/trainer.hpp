@@ -105,6 +105,22 @@ class Trainer {
   torch::Tensor step_body(DenoiseStep* denoise, GradReducer* reducer, const std::vector<torch::Tensor>& params,
                           const torch::Tensor& idx, const torch::Tensor& idx_dev, int64_t step, double lr,
                           const torch::Tensor* lr_dev);
+  // Losses summed on the device since the last log line, read at sync points.
+  struct LossSum {
+    torch::Tensor sum;  // 0-dim float64
+    int64_t n = 0;
+    std::string shown = "loss -";
+  };
+  // Records the step as `graph` (the next replay runs it); on failure says
+  // why through `log` and drops the graph, so training goes on eagerly.
+  void record_step(std::unique_ptr<GraphStep>& graph, DenoiseStep* denoise, const std::vector<torch::Tensor>& params,
+                   int64_t step, const std::function<void(const std::string&)>& log);
+  // A sync point after `step` steps (log line or checkpoint): the ranks' loss
+  // sums and stop votes are reduced and read, the loss curve and checkpoint
+  // written. False when training ends here: a non-finite loss (res Failed)
+  // or a stop any data-parallel rank asked for (res Stopped, checkpointed).
+  bool sync_point(LossSum& losses, TrainResult& res, const std::string& ckpt, int64_t step, int64_t total,
+                  double lr, bool at_log, bool at_ckpt, bool stop_vote);
   // train.cuda_graph's recorder, or nullptr (off, or this run cannot be
   // recorded: said once through `log`).
   std::unique_ptr<GraphStep> graph_for(const DenoiseStep* denoise, int64_t b,
