@@ -59,14 +59,16 @@ row() {  # row LABEL ARGS BATCH
   local label=$1 args=$2 b=$3
   local common="$args --image $image --patch $patch --channels $channels --batch $b --steps $steps --warmup 5"
   local h he pe pc=0 hi tf pk rep
-  h=$("$build/bench_train" $common --device "$device" --bf16 --cuda-graph --device-name "$name")
+  # A harness run that fails (e.g. out of memory) gives a line of zeros and
+  # its error on stderr; the next lines still run.
+  h=$("$build/bench_train" $common --device "$device" --bf16 --cuda-graph --device-name "$name") || h=""
   hi=$(echo "$h" | field images_per_s); tf=$(echo "$h" | field model_tflops); pk=$(echo "$h" | field peak_tflops)
   rep=$(echo "$h" | field cuda_graph)
-  he=$("$build/bench_train" $common --device "$device" --bf16 --device-name "$name" | field images_per_s)
+  he=$({ "$build/bench_train" $common --device "$device" --bf16 --device-name "$name" || true; } | field images_per_s)
   pe=$(peer "$common" "")
   [ "${BENCH_COMPILE:-1}" = 1 ] && pc=$(peer "$common" --compile)
-  awk -v s="$label" -v b="$b" -v hi="$hi" -v he="$he" -v pe="$pe" -v pc="$pc" -v tf="$tf" -v pk="${pk:-0}" \
-      -v rep="$rep" 'BEGIN {
+  awk -v s="$label" -v b="$b" -v hi="${hi:-0}" -v he="${he:-0}" -v pe="$pe" -v pc="$pc" -v tf="${tf:-0}" -v pk="${pk:-0}" \
+      -v rep="${rep:-0}" 'BEGIN {
     # MFU from the same FLOP count on both sides; n/a without a known peak.
     hm = pk > 0 ? sprintf("%.3f", tf / pk) : "n/a"
     re = pe > 0 ? sprintf("%.2f", hi / pe) : "n/a"

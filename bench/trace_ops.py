@@ -16,14 +16,35 @@ GPU sat idle, i.e. waiting on the host.
 """
 import argparse
 import collections
+import gzip
 import json
+import sys
+
+
+def fail(msg):
+    """Bad input: one line naming the file and what to do, exit 2."""
+    print(f"trace_ops: error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def read_events(path):
+    """Every event of a Chrome trace, plain or gzipped (.json.gz)."""
+    try:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt") as f:
+            d = json.load(f)
+    except FileNotFoundError:
+        fail(f"{path}: no such file")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        fail(f"{path}: not a Chrome trace in JSON (plain or .gz): {e}")
+    ev = d.get("traceEvents") if isinstance(d, dict) else d
+    if not isinstance(ev, list):
+        fail(f"{path}: no \"traceEvents\" list; write one with bench_train --trace")
+    return ev
 
 
 def load(path):
-    with open(path) as f:
-        d = json.load(f)
-    ev = d["traceEvents"] if isinstance(d, dict) else d
-    return [e for e in ev if e.get("ph") == "X" and e.get("cat", "cpu_op") == "cpu_op"]
+    return [e for e in read_events(path) if e.get("ph") == "X" and e.get("cat", "cpu_op") == "cpu_op"]
 
 
 # Kernel kinds by name, first match wins (CUDA library and ATen kernel names).
@@ -47,12 +68,10 @@ def kind_of(name):
 
 
 def kernels(path, steps, top):
-    with open(path) as f:
-        d = json.load(f)
-    ev = d["traceEvents"] if isinstance(d, dict) else d
+    ev = read_events(path)
     ks = [e for e in ev if e.get("ph") == "X" and e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")]
     if not ks:
-        raise SystemExit(f"{path}: no GPU kernels in this trace (a CPU run? use it without --kernels)")
+        fail(f"{path}: no GPU kernels in this trace (a CPU run? use it without --kernels)")
     busy = sum(e["dur"] for e in ks)
     span = max(e["ts"] + e["dur"] for e in ks) - min(e["ts"] for e in ks)
     by_kind, by_name, calls = collections.Counter(), collections.Counter(), collections.Counter()
@@ -93,6 +112,10 @@ def main():
     ap.add_argument("--parents", help="an op name: where its time is spent, by enclosing op")
     ap.add_argument("--kernels", action="store_true", help="GPU kernels' time per step, by kind and by kernel")
     a = ap.parse_args()
+    if a.steps < 1:
+        fail(f"--steps {a.steps}: expected the number of steps the trace holds (bench_train says it), at least 1")
+    if a.top < 1:
+        fail(f"--top {a.top}: expected at least 1")
     if a.kernels:
         kernels(a.trace, a.steps, a.top)
         return

@@ -1,5 +1,7 @@
 #include "core/build_info.hpp"
 
+#include "ldae_git_commit.h"  // generated at build time (cmake/git_commit.cmake)
+
 #include <ATen/Version.h>
 #include <ATen/cpu/Utils.h>
 #include <ATen/cuda/CUDAContext.h>

@@ -4,6 +4,8 @@
 // what they give (run.json, metrics.h5, the SQLite index), all or nothing.
 #include "core/run.hpp"
 
+#include "ldae_git_commit.h"  // generated at build time (cmake/git_commit.cmake)
+
 #include <unistd.h>
 
 #include <filesystem>
