@@ -242,6 +242,10 @@ torch::Tensor Trainer::step_body(DenoiseStep* denoise, GradReducer* reducer, con
 std::unique_ptr<GraphStep> Trainer::graph_for(const DenoiseStep* denoise, int64_t b,
                                               const std::function<void(const std::string&)>& log) {
   if (!cfg_.train.cuda_graph) return nullptr;
+  if (!fused_) {  // validate() refuses this in sweeps; a program building its own config may not
+    if (log) log("train.cuda_graph: training eagerly: it needs train.fused_adamw = true");
+    return nullptr;
+  }
   GraphStepInputs in;
   in.cuda = device_.is_cuda(), in.baseline_method = method_ != nullptr, in.alignment = align_ != nullptr;
   in.data_parallel = comm_ != nullptr, in.resident_data = denoise && denoise->resident();
