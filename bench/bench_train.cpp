@@ -80,7 +80,7 @@ struct StepTiming {
 // CUDA graph after 3 eager steps, so with a graph the time is that of
 // (warmup + steps) steps minus that of `warmup` steps: `steps` replays.
 // With a trace, the traced pass comes after the timed ones (profiling slows
-// the step 2-4x) and covers the same call.
+// a small CPU step 4x) and covers the same call.
 StepTiming time_steps(Trainer& trainer, const TrainData& data, bool graph, int warmup, int steps,
                       const torch::Device& device, const std::string& trace) {
   std::string graph_note;  // what the trainer said about recording its graph

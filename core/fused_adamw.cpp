@@ -53,19 +53,13 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
     at::AutoGradMode grad(true);
     loss = closure();
   }
-  torch::NoGradGuard ng;
-  for (auto& g : param_groups_) {
-    const auto& o = options_of(g);
-    Group gr = gather(g, /*count_on_host=*/true);
-    if (gr.params.empty()) continue;
-    at::_fused_adamw_(gr.params, gr.grads, gr.exp_avgs, gr.exp_avg_sqs, {}, gr.steps, o.lr(),
-                      std::get<0>(o.betas()), std::get<1>(o.betas()), o.weight_decay(), o.eps(),
-                      /*amsgrad=*/false, /*maximize=*/false);
-  }
+  update(nullptr, /*count_on_host=*/true);
   return loss;
 }
 
-void FusedAdamW::step_capturable(const torch::Tensor& lr, bool count_on_host) {
+void FusedAdamW::step_capturable(const torch::Tensor& lr, bool count_on_host) { update(&lr, count_on_host); }
+
+void FusedAdamW::update(const torch::Tensor* lr, bool count_on_host) {
   torch::NoGradGuard ng;
   captured_.clear();
   for (auto& g : param_groups_) {
@@ -73,9 +67,13 @@ void FusedAdamW::step_capturable(const torch::Tensor& lr, bool count_on_host) {
     Group gr = gather(g, count_on_host);
     if (gr.params.empty()) continue;
     captured_.insert(captured_.end(), gr.params.begin(), gr.params.end());
-    at::_fused_adamw_(gr.params, gr.grads, gr.exp_avgs, gr.exp_avg_sqs, {}, gr.steps, lr,
-                      std::get<0>(o.betas()), std::get<1>(o.betas()), o.weight_decay(), o.eps(),
-                      /*amsgrad=*/false, /*maximize=*/false);
+    const double beta1 = std::get<0>(o.betas()), beta2 = std::get<1>(o.betas());
+    if (lr)
+      at::_fused_adamw_(gr.params, gr.grads, gr.exp_avgs, gr.exp_avg_sqs, {}, gr.steps, *lr, beta1, beta2,
+                        o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
+    else
+      at::_fused_adamw_(gr.params, gr.grads, gr.exp_avgs, gr.exp_avg_sqs, {}, gr.steps, o.lr(), beta1, beta2,
+                        o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
   }
 }
 

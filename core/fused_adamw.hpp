@@ -36,7 +36,10 @@ class FusedAdamW : public torch::optim::AdamW {
     std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs, steps;
   };
   Group gather(torch::optim::OptimizerParamGroup& g, bool count_on_host);
-  std::vector<torch::Tensor> captured_;                  // parameters of the last capturable step
+  // The fused update of every group: lr from *lr (a device scalar) or, when
+  // null, from each group's options.
+  void update(const torch::Tensor* lr, bool count_on_host);
+  std::vector<torch::Tensor> captured_;                  // parameters the last update touched
   std::unordered_map<void*, torch::Tensor> device_steps_;  // per parameter, float32 on its device
 };
 

@@ -362,7 +362,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
     // A replayed step reads lr as float32 from the device: the eager steps of
     // a recorded run use that value too, so a resumed run (whose first steps
     // are eager) matches an uninterrupted one.
-    const double lr = graph ? double(float(lr_at(step, total, spe))) : lr_at(step, total, spe);
+    const double lr_exact = lr_at(step, total, spe), lr = graph ? double(float(lr_exact)) : lr_exact;
     if (graph && !graph->captured() && step - first >= kEagerBeforeGraph)
       record_step(graph, denoise.get(), params, step, log);
     torch::Tensor loss;
