@@ -24,6 +24,9 @@ cmake -S "$src/plugins/masking_noise" -B "$d/plugin" -DCMAKE_PREFIX_PATH="$d/pre
 cmake --build "$d/plugin" > "$d/build.log"
 so="$d/plugin/libmasking_noise.so"
 test -f "$so"
+# The plugin sweep's run ids are the golden file's (CTest run_ids checks the others).
+sh "$src/tests/core/config/run_ids.sh" --check "$src/tests/core/config/run_ids.golden" \
+  "$d/prefix/bin/run_sweep" "$src" "$so"
 
 # Without the plugin: exit 2 and an error that says how to load it.
 set +e
