@@ -11,8 +11,8 @@
 #include <map>
 #include <memory>
 
-#include "core/atomic_file.hpp"
-#include "core/errors.hpp"
+#include "core/base/atomic_file.hpp"
+#include "core/base/errors.hpp"
 
 namespace ldae {
 

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/noise.hpp"
-#include "core/objective.hpp"
+#include "core/diffusion/noise.hpp"
+#include "core/diffusion/objective.hpp"
 
 namespace ldae {
 namespace {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "analysis/panels.hpp"
-#include "core/config.hpp"
+#include "core/config/config.hpp"
 #include "backbones/backbone.hpp"
 #include "tokenizers/tokenizer.hpp"
 

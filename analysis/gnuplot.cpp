@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/errors.hpp"
+#include "core/base/errors.hpp"
 
 namespace ldae {
 namespace fs = std::filesystem;

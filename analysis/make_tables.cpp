@@ -9,11 +9,11 @@
 
 #include "analysis/plots.hpp"
 #include "analysis/tables.hpp"
-#include "core/atomic_file.hpp"
-#include "core/cli.hpp"
-#include "core/errors.hpp"
-#include "core/plugins.hpp"
-#include "core/records.hpp"
+#include "core/base/atomic_file.hpp"
+#include "core/run/cli.hpp"
+#include "core/base/errors.hpp"
+#include "core/run/plugins.hpp"
+#include "core/records/records.hpp"
 
 namespace po = boost::program_options;
 using namespace ldae;

@@ -7,7 +7,7 @@
 
 #include "analysis/canvas.hpp"
 #include "analysis/gnuplot.hpp"
-#include "core/atomic_file.hpp"
+#include "core/base/atomic_file.hpp"
 
 namespace ldae {
 namespace fs = std::filesystem;

@@ -12,9 +12,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/atomic_file.hpp"
-#include "core/errors.hpp"
-#include "core/records.hpp"
+#include "core/base/atomic_file.hpp"
+#include "core/base/errors.hpp"
+#include "core/records/records.hpp"
 
 namespace ldae {
 namespace fs = std::filesystem;
@@ -126,137 +126,162 @@ std::string heatmap_script(const Table& t, const Matrix& m, const std::string& b
       csv, gp_string(axis_name(t)), gp_string(ykey.empty() ? "row" : ykey), xt, yt, m.columns.size(), m.groups.size());
 }
 
-}  // namespace
-
-std::vector<std::string> write_figures(const Table& t, Store& store, const std::string& dir) {
-  const std::string gnuplot = require_gnuplot();
-  fs::create_directories(dir);
-  const std::string base = fmt::format("{}/{}.{}", dir, t.sweep, t.profile);
-  const std::string title = fmt::format("{} ({}, profile {})", t.title.empty() ? t.sweep : t.title,
-                                        t.sweep, t.profile);
+// Where a table's figures go: their common file stem and title, the gnuplot
+// to draw them with and the files written so far.
+struct FigureSink {
+  std::string gnuplot, base, title;
   std::vector<std::string> written;
-  auto emit = [&](const std::string& kind, const std::string& data, const std::string& body, int w, int h) {
+
+  // One figure `kind`: its data (.csv) and script (.gp), drawn as .png and .pdf.
+  void emit(const std::string& kind, const std::string& data, const std::string& body, int w, int h) {
     const std::string csv = base + "." + kind + ".csv", gpf = base + "." + kind + ".gp";
     const std::string png = base + "." + kind + ".png", pdf = base + "." + kind + ".pdf";
     write_text(csv, data);
     write_text(gpf, head(png, w, h, title) + body + finish(pdf, w, h));
     run_gnuplot(gnuplot, gpf, {png, pdf});
     for (const auto& f : {csv, gpf, png, pdf}) written.push_back(f);
-  };
+  }
+};
+
+// 1. Accuracy bars, first row on top: ours (mean, std over seeds) and the paper's.
+void accuracy_figure(const Table& t, FigureSink& sink) {
   const int n = int(t.rows.size());
-
-  // 1. Accuracy bars, first row on top: ours (mean, std over seeds) and the paper's.
-  {
-    std::string data = "# y,label,ours_mean,ours_std,n,paper\n";
-    for (int i = 0; i < n; ++i) {
-      const auto& r = t.rows[size_t(i)];
-      data += fmt::format("{},{},{},{},{},{}\n", n - i, csv_text(shorten(fmt::format("{}. {}", r.row, r.label), 60)),
-                          num(ours_mean(r)), num(ours_std(r)), r.top1.values.size(), num(paper_acc(r)));
-    }
-    const std::string csv = gp_string(fs::path(base + ".acc.csv").filename().string());
-    const std::string body = fmt::format(
-        "set xlabel \"linear-probe top-1 (%)\"\nset xrange [0:100]\nset yrange [0.4:{1}.6]\n"
-        "set ytics scale 0\nset grid noytics\nset style fill solid 0.85 border -1\n"
-        "plot {0} using (0):1:ytic(2) with dots lc rgb \"white\" notitle, \\\n"
-        "  {0} using ($3/2):($1+0.18):($3/2):(0.16) with boxxyerror lc rgb \"#1f77b4\" title \"ours (mean, std over seeds)\", \\\n"
-        "  {0} using 3:($1+0.18):4 with xerrorbars lc rgb \"black\" pt 0 notitle, \\\n"
-        "  {0} using ($6/2):($1-0.18):($6/2):(0.16) with boxxyerror lc rgb \"#bbbbbb\" title \"paper (ImageNet-1K)\"\n",
-        csv, n);
-    emit("acc", data, body, 1000, 140 + 34 * n);
+  std::string data = "# y,label,ours_mean,ours_std,n,paper\n";
+  for (int i = 0; i < n; ++i) {
+    const auto& r = t.rows[size_t(i)];
+    data += fmt::format("{},{},{},{},{},{}\n", n - i, csv_text(shorten(fmt::format("{}. {}", r.row, r.label), 60)),
+                        num(ours_mean(r)), num(ours_std(r)), r.top1.values.size(), num(paper_acc(r)));
   }
+  const std::string csv = gp_string(fs::path(sink.base + ".acc.csv").filename().string());
+  const std::string body = fmt::format(
+      "set xlabel \"linear-probe top-1 (%)\"\nset xrange [0:100]\nset yrange [0.4:{1}.6]\n"
+      "set ytics scale 0\nset grid noytics\nset style fill solid 0.85 border -1\n"
+      "plot {0} using (0):1:ytic(2) with dots lc rgb \"white\" notitle, \\\n"
+      "  {0} using ($3/2):($1+0.18):($3/2):(0.16) with boxxyerror lc rgb \"#1f77b4\" title \"ours (mean, std over seeds)\", \\\n"
+      "  {0} using 3:($1+0.18):4 with xerrorbars lc rgb \"black\" pt 0 notitle, \\\n"
+      "  {0} using ($6/2):($1-0.18):($6/2):(0.16) with boxxyerror lc rgb \"#bbbbbb\" title \"paper (ImageNet-1K)\"\n",
+      csv, n);
+  sink.emit("acc", data, body, 1000, 140 + 34 * n);
+}
 
-  // 2. The rows as a series: grid sweeps one line per group over the grid
-  //    values; others one line over the rows in order.
-  {
-    const Matrix m = matrix_of(t);
-    const auto& groups = m.groups;
-    const auto& columns = m.columns;
-    const bool grid = t.mode == "grid" && !columns.empty() && !columns[0].empty();
-    std::vector<double> xs;
-    const bool numeric = grid && all_numeric(columns, &xs);
-    std::string data, body;
-    if (grid) {
-      data = "# x,group,ours_mean,ours_std,n,paper\n";
-      for (size_t g = 0; g < groups.size(); ++g) {
-        if (g) data += "\n\n";  // gnuplot data blocks, addressed by `index`
-        for (const auto& r : t.rows)
-          if (r.group == groups[g]) {
-            const size_t c = size_t(std::find(columns.begin(), columns.end(), r.column) - columns.begin());
-            data += fmt::format("{},{},{},{},{},{}\n", numeric ? num(xs[c]) : std::to_string(c + 1),
-                                csv_text(r.group), num(ours_mean(r)), num(ours_std(r)),
-                                r.top1.values.size(), num(paper_acc(r)));
-          }
+// The series of a grid sweep: one data block and line per group over the
+// grid values (numeric values on the x axis, log 2 when they span >= 8x;
+// others as named tics). Fills *data and *body (the plot part of the script).
+void grid_series(const Table& t, const Matrix& m, const std::string& base, std::string* data, std::string* body) {
+  const auto& groups = m.groups;
+  const auto& columns = m.columns;
+  std::vector<double> xs;
+  const bool numeric = all_numeric(columns, &xs);
+  *data = "# x,group,ours_mean,ours_std,n,paper\n";
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (g) *data += "\n\n";  // gnuplot data blocks, addressed by `index`
+    for (const auto& r : t.rows)
+      if (r.group == groups[g]) {
+        const size_t c = size_t(std::find(columns.begin(), columns.end(), r.column) - columns.begin());
+        *data += fmt::format("{},{},{},{},{},{}\n", numeric ? num(xs[c]) : std::to_string(c + 1),
+                             csv_text(r.group), num(ours_mean(r)), num(ours_std(r)),
+                             r.top1.values.size(), num(paper_acc(r)));
       }
-      const std::string csv = gp_string(fs::path(base + ".series.csv").filename().string());
-      const double lo = numeric ? *std::min_element(xs.begin(), xs.end()) : 1.0;
-      const double hi = numeric ? *std::max_element(xs.begin(), xs.end()) : double(columns.size());
-      body += "set ylabel \"linear-probe top-1 (%)\"\n";
-      body += fmt::format("set xlabel {}\n", gp_string(axis_name(t)));
-      if (numeric && lo > 0 && hi / lo >= 8) body += "set logscale x 2\n";
-      if (!numeric) {
-        body += "set xtics (";
-        for (size_t c = 0; c < columns.size(); ++c)
-          body += fmt::format("{}{} {}", c ? ", " : "", gp_string(columns[c]), c + 1);
-        body += ")\n";
-      }
-      body += "plot ";
-      for (size_t g = 0; g < groups.size(); ++g)
-        body += fmt::format(
-            "{}{} index {} using 1:3:4 with yerrorlines lc {} lw 2 title {}, \\\n"
-            "  {} index {} using 1:6 with linespoints lc {} dt 2 title {}",
-            g ? ", \\\n  " : "", csv, g, g + 1, gp_string("ours: " + groups[g]), csv, g, g + 1,
-            gp_string("paper: " + groups[g]));
-      body += "\n";
-    } else {
-      data = "# x,label,ours_mean,ours_std,n,paper\n";
-      for (int i = 0; i < n; ++i) {
-        const auto& r = t.rows[size_t(i)];
-        data += fmt::format("{},{},{},{},{},{}\n", i + 1, csv_text(shorten(fmt::format("{}. {}", r.row, r.label), 28)),
-                            num(ours_mean(r)), num(ours_std(r)), r.top1.values.size(), num(paper_acc(r)));
-      }
-      const std::string csv = gp_string(fs::path(base + ".series.csv").filename().string());
-      body = fmt::format(
-          "set ylabel \"linear-probe top-1 (%)\"\nset xrange [0.5:{1}.5]\nset xtics rotate by -30\n"
-          "set bmargin 10\n"
-          "plot {0} using 1:3:4:xtic(2) with yerrorlines lc 1 lw 2 title \"ours (mean, std over seeds)\", \\\n"
-          "  {0} using 1:6 with linespoints lc 2 dt 2 title \"paper (ImageNet-1K)\"\n",
-          csv, n);
-    }
-    emit("series", data, body, 1000, 600);
   }
+  const std::string csv = gp_string(fs::path(base + ".series.csv").filename().string());
+  const double lo = numeric ? *std::min_element(xs.begin(), xs.end()) : 1.0;
+  const double hi = numeric ? *std::max_element(xs.begin(), xs.end()) : double(columns.size());
+  *body += "set ylabel \"linear-probe top-1 (%)\"\n";
+  *body += fmt::format("set xlabel {}\n", gp_string(axis_name(t)));
+  if (numeric && lo > 0 && hi / lo >= 8) *body += "set logscale x 2\n";
+  if (!numeric) {
+    *body += "set xtics (";
+    for (size_t c = 0; c < columns.size(); ++c)
+      *body += fmt::format("{}{} {}", c ? ", " : "", gp_string(columns[c]), c + 1);
+    *body += ")\n";
+  }
+  *body += "plot ";
+  for (size_t g = 0; g < groups.size(); ++g)
+    *body += fmt::format(
+        "{}{} index {} using 1:3:4 with yerrorlines lc {} lw 2 title {}, \\\n"
+        "  {} index {} using 1:6 with linespoints lc {} dt 2 title {}",
+        g ? ", \\\n  " : "", csv, g, g + 1, gp_string("ours: " + groups[g]), csv, g, g + 1,
+        gp_string("paper: " + groups[g]));
+  *body += "\n";
+}
 
-  // 3. Two-axis grid sweeps (DDAE's block x t map): a heatmap of the mean
-  //    top-1, each cell labelled, the best cell outlined.
-  {
-    const Matrix m = matrix_of(t);
-    if (t.mode == "grid" && m.groups.size() > 1 && m.columns.size() > 1) 
-      emit("heatmap", heatmap_data(m), heatmap_script(t, m, base),
-           std::max(700, 160 + 70 * int(m.columns.size())), std::max(500, 160 + 34 * int(m.groups.size())));
+// The series of any other sweep: one line over the rows in order, labelled
+// tics. Fills *data and *body (the plot part of the script).
+void row_series(const Table& t, const std::string& base, std::string* data, std::string* body) {
+  const int n = int(t.rows.size());
+  *data = "# x,label,ours_mean,ours_std,n,paper\n";
+  for (int i = 0; i < n; ++i) {
+    const auto& r = t.rows[size_t(i)];
+    *data += fmt::format("{},{},{},{},{},{}\n", i + 1, csv_text(shorten(fmt::format("{}. {}", r.row, r.label), 28)),
+                         num(ours_mean(r)), num(ours_std(r)), r.top1.values.size(), num(paper_acc(r)));
   }
+  const std::string csv = gp_string(fs::path(base + ".series.csv").filename().string());
+  *body = fmt::format(
+      "set ylabel \"linear-probe top-1 (%)\"\nset xrange [0.5:{1}.5]\nset xtics rotate by -30\n"
+      "set bmargin 10\n"
+      "plot {0} using 1:3:4:xtic(2) with yerrorlines lc 1 lw 2 title \"ours (mean, std over seeds)\", \\\n"
+      "  {0} using 1:6 with linespoints lc 2 dt 2 title \"paper (ImageNet-1K)\"\n",
+      csv, n);
+}
 
-  // 4. Pre-training loss curves, one per row (its first finished seed).
-  {
-    std::string data, plots;
-    int blocks = 0;
-    for (const auto& r : t.rows) {
-      if (r.done_ids.empty()) continue;
-      auto curve = store.metric(r.done_ids[0], "train.loss");
-      if (curve.empty()) continue;
-      if (blocks) data += "\n\n";
-      data += fmt::format("# step,loss of run {} ({})\n", r.done_ids[0], r.label);
-      for (const auto& p : curve) data += fmt::format("{},{}\n", p.step, num(p.value));
-      plots += fmt::format("{}{} index {} using 1:2 with lines lw 1.5 title {}",
-                           blocks ? ", \\\n  " : "", gp_string(fs::path(base + ".loss.csv").filename().string()),
-                           blocks, gp_string(shorten(fmt::format("{}. {}", r.row, r.label), 50)));
-      ++blocks;
-    }
-    if (blocks > 0)
-      emit("loss", data,
-           "set xlabel \"step\"\nset ylabel \"training loss (objective of the row)\"\n"
-           "set logscale y\nset key outside right top vertical\nplot " + plots + "\n",
-           1100, 600);
+// 2. The rows as a series: grid sweeps one line per group over the grid
+//    values; others one line over the rows in order.
+void series_figure(const Table& t, FigureSink& sink) {
+  const Matrix m = matrix_of(t);
+  const bool grid = t.mode == "grid" && !m.columns.empty() && !m.columns[0].empty();
+  std::string data, body;
+  if (grid)
+    grid_series(t, m, sink.base, &data, &body);
+  else
+    row_series(t, sink.base, &data, &body);
+  sink.emit("series", data, body, 1000, 600);
+}
+
+// 3. Two-axis grid sweeps (DDAE's block x t map): a heatmap of the mean
+//    top-1, each cell labelled, the best cell outlined.
+void heatmap_figure(const Table& t, FigureSink& sink) {
+  const Matrix m = matrix_of(t);
+  if (t.mode == "grid" && m.groups.size() > 1 && m.columns.size() > 1) 
+    sink.emit("heatmap", heatmap_data(m), heatmap_script(t, m, sink.base),
+              std::max(700, 160 + 70 * int(m.columns.size())), std::max(500, 160 + 34 * int(m.groups.size())));
+}
+
+// 4. Pre-training loss curves, one per row (its first finished seed).
+void loss_figure(const Table& t, Store& store, FigureSink& sink) {
+  std::string data, plots;
+  int blocks = 0;
+  for (const auto& r : t.rows) {
+    if (r.done_ids.empty()) continue;
+    auto curve = store.metric(r.done_ids[0], "train.loss");
+    if (curve.empty()) continue;
+    if (blocks) data += "\n\n";
+    data += fmt::format("# step,loss of run {} ({})\n", r.done_ids[0], r.label);
+    for (const auto& p : curve) data += fmt::format("{},{}\n", p.step, num(p.value));
+    plots += fmt::format("{}{} index {} using 1:2 with lines lw 1.5 title {}",
+                         blocks ? ", \\\n  " : "", gp_string(fs::path(sink.base + ".loss.csv").filename().string()),
+                         blocks, gp_string(shorten(fmt::format("{}. {}", r.row, r.label), 50)));
+    ++blocks;
   }
-  return written;
+  if (blocks > 0)
+    sink.emit("loss", data,
+              "set xlabel \"step\"\nset ylabel \"training loss (objective of the row)\"\n"
+              "set logscale y\nset key outside right top vertical\nplot " + plots + "\n",
+              1100, 600);
+}
+
+}  // namespace
+
+std::vector<std::string> write_figures(const Table& t, Store& store, const std::string& dir) {
+  FigureSink sink;
+  sink.gnuplot = require_gnuplot();
+  fs::create_directories(dir);
+  sink.base = fmt::format("{}/{}.{}", dir, t.sweep, t.profile);
+  sink.title = fmt::format("{} ({}, profile {})", t.title.empty() ? t.sweep : t.title, t.sweep, t.profile);
+  accuracy_figure(t, sink);
+  series_figure(t, sink);
+  heatmap_figure(t, sink);
+  loss_figure(t, store, sink);
+  return sink.written;
 }
 
 }  // namespace ldae

@@ -15,7 +15,7 @@
 
 #include "analysis/gnuplot.hpp"
 #include "analysis/tables.hpp"
-#include "core/store.hpp"
+#include "core/records/store.hpp"
 
 namespace ldae {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/store.hpp"
+#include "core/records/store.hpp"
 
 namespace ldae {
 

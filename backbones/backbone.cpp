@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "core/errors.hpp"
-#include "core/linear.hpp"
+#include "core/base/errors.hpp"
+#include "core/nn/linear.hpp"
 
 namespace ldae {
 

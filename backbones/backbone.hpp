@@ -3,7 +3,7 @@
 // h x w token grid, a time t (B,) on the T-step scale and optional labels to
 // a prediction (B, L, out_dim), and exposes its hidden state after any
 // feature point ("block") as tokens for pooling. One file per backbone in
-// backbones/, one line each in the registry (core/registry.cpp).
+// backbones/, one line each in the registry (backbones/registry.cpp).
 //
 // The pieces every backbone shares live here too: sinusoidal time features,
 // the fixed 2-D sin-cos positions, attention, grouping p x p tokens (DiT's
@@ -93,9 +93,21 @@ struct BackboneImpl : torch::nn::Module {
 };
 TORCH_MODULE(Backbone);
 
-// Build a registered backbone (core/registry.cpp); InputError for an
-// unknown name or options the backbone cannot take (with the fix).
+// The backbone registry (backbones/registry.cpp), keyed by model.backbone.
+// make_backbone builds one: InputError for an unknown name or options the
+// backbone cannot take (with the fix).
 Backbone make_backbone(const std::string& name, const BackboneOptions& o);
+std::vector<std::string> backbone_names();
+// The options of cfg's backbone on a grid_h x grid_w token grid (token widths
+// and classes left to the caller; split resolved to the backbone's default
+// probe block when model.split = -1); without a grid, the run's own (the
+// image side of its data over tokenizer.patch). InputError for an unknown name.
+struct RunConfig;
+BackboneOptions backbone_options(const RunConfig& cfg, int64_t grid_h, int64_t grid_w);
+BackboneOptions backbone_options(const RunConfig& cfg);
+// Its feature points (probe.block 0..n), and "" or what it cannot take.
+int64_t backbone_blocks(const std::string& name, const BackboneOptions& o);
+std::string backbone_check(const std::string& name, const BackboneOptions& o);
 
 // Multiply-adds of a pre-norm / adaLN transformer's forward per image with
 // n tokens through `blocks` blocks of width W and MLP ratio r: per token and

@@ -2,7 +2,7 @@
 
 #include <fmt/core.h>
 
-#include "core/errors.hpp"
+#include "core/base/errors.hpp"
 
 namespace ldae {
 namespace F = torch::nn::functional;

@@ -9,7 +9,7 @@
 #include <torch/torch.h>
 
 #include "backbones/backbone.hpp"
-#include "core/linear.hpp"
+#include "core/nn/linear.hpp"
 
 namespace ldae {
 

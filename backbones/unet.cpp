@@ -5,7 +5,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "core/errors.hpp"
+#include "core/base/errors.hpp"
 
 namespace ldae {
 namespace {

@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "backbones/backbone.hpp"
-#include "core/linear.hpp"
+#include "core/nn/linear.hpp"
 
 namespace ldae {
 

@@ -18,13 +18,13 @@
 
 #include "backbones/dit.hpp"
 #include "bench/flops.hpp"
-#include "core/cli.hpp"
-#include "core/data.hpp"
-#include "core/plugins.hpp"
-#include "core/registry.hpp"
-#include "core/run.hpp"
-#include "core/sweep.hpp"
-#include "core/trainer.hpp"
+#include "core/run/cli.hpp"
+#include "core/data/data.hpp"
+#include "core/run/plugins.hpp"
+#include "core/run/registry.hpp"
+#include "core/run/run.hpp"
+#include "core/config/sweep.hpp"
+#include "core/train/trainer.hpp"
 #include "tokenizers/linear.hpp"
 
 namespace po = boost::program_options;
@@ -110,9 +110,10 @@ StepTiming time_steps(Trainer& trainer, const TrainData& data, bool graph, int w
   }
   return t;
 }
-}  // namespace
 
-int main(int argc, char** argv) {
+// The command line's values (defaults as --help gives them), and which of
+// the flags without a value were given.
+struct BenchOptions {
   int width = 128, depth = 8, heads = 4, patch = 4, image = 32, channels = 1, batch = 128, steps = 20,
       warmup = 3, threads = 2, pca_patches = 0;
   double peak_tflops = 0;
@@ -120,127 +121,181 @@ int main(int argc, char** argv) {
   std::vector<std::string> plugins, sets;
   std::string sweep_file, profile, results = "results", trace;
   int row = 1;
-  po::options_description opts("bench_train [options]\nOptions");
-  opts.add_options()("help,h", "print this help")("width", po::value(&width))("depth", po::value(&depth))(
-      "heads", po::value(&heads))("patch", po::value(&patch))("image", po::value(&image))(
-      "channels", po::value(&channels), "image channels (token width = patch^2 x channels)")(
-      "batch", po::value(&batch))("steps", po::value(&steps))("warmup", po::value(&warmup))(
-      "threads", po::value(&threads))("bf16", "bf16 autocast")(
-      "device", po::value(&device_arg), "cpu or cuda")(
-      "device-name", po::value(&device_name), "GPU name as the driver gives it (nvidia-smi), for its bf16 peak")(
-      "peak-tflops", po::value(&peak_tflops), "dense bf16 peak of the device in TFLOP/s (default: from --device-name)")(
-      "pca", po::value(&pca_patches), "instead: time a patch-PCA fit on this many Fashion-MNIST patches")(
-      "plugin", po::value(&plugins)->composing(), "load a plugin shared library (repeatable)")(
-      "sweep", po::value(&sweep_file), "instead: time the training loop of this sweep file's row (seed 0)")(
-      "row", po::value(&row), "with --sweep: the row number (default 1)")(
-      "profile", po::value(&profile), "with --sweep: the profile")(
-      "set", po::value(&sets)->composing(), "with --sweep: override a key (repeatable)")(
-      "results", po::value(&results), "with --sweep: results root whose tokenizer cache to use (default results)")(
+  bool bf16 = false, graph_flag = false, fused_flag = false, warmup_given = false;
+};
+
+// The flags of bench_train, bound to the fields of `a`.
+void add_options(po::options_description& opts, BenchOptions& a) {
+  opts.add_options()("help,h", "print this help")("width", po::value(&a.width))("depth", po::value(&a.depth))(
+      "heads", po::value(&a.heads))("patch", po::value(&a.patch))("image", po::value(&a.image))(
+      "channels", po::value(&a.channels), "image channels (token width = patch^2 x channels)")(
+      "batch", po::value(&a.batch))("steps", po::value(&a.steps))("warmup", po::value(&a.warmup))(
+      "threads", po::value(&a.threads))("bf16", "bf16 autocast")(
+      "device", po::value(&a.device_arg), "cpu or cuda")(
+      "device-name", po::value(&a.device_name), "GPU name as the driver gives it (nvidia-smi), for its bf16 peak")(
+      "peak-tflops", po::value(&a.peak_tflops), "dense bf16 peak of the device in TFLOP/s (default: from --device-name)")(
+      "pca", po::value(&a.pca_patches), "instead: time a patch-PCA fit on this many Fashion-MNIST patches")(
+      "plugin", po::value(&a.plugins)->composing(), "load a plugin shared library (repeatable)")(
+      "sweep", po::value(&a.sweep_file), "instead: time the training loop of this sweep file's row (seed 0)")(
+      "row", po::value(&a.row), "with --sweep: the row number (default 1)")(
+      "profile", po::value(&a.profile), "with --sweep: the profile")(
+      "set", po::value(&a.sets)->composing(), "with --sweep: override a key (repeatable)")(
+      "results", po::value(&a.results), "with --sweep: results root whose tokenizer cache to use (default results)")(
       "fused-adamw", "train.fused_adamw: AdamW as one fused kernel per parameter group")(
       "cuda-graph", "train.cuda_graph: the step recorded once as a CUDA graph and replayed (sets train.fused_adamw too; warm-up 4 by default)")(
-      "trace", po::value(&trace), "after timing, trace the same steps' ops (and GPU kernels) as a Chrome trace (bench/trace_ops.py sums it)");
+      "trace", po::value(&a.trace), "after timing, trace the same steps' ops (and GPU kernels) as a Chrome trace (bench/trace_ops.py sums it)");
+}
+
+// Loads the plugins, sets the CPU threads, checks the flags (InputError on a
+// bad one) and fills in the peak from --device-name. Returns the device.
+torch::Device check_options(BenchOptions& a) {
+  for (const auto& p : a.plugins) load_plugin(p, "--plugin");
+  check_threads_flag(a.threads);
+  torch::set_num_threads(a.threads > 0 ? a.threads : int(std::max(1u, std::thread::hardware_concurrency())));
+  for (auto [name, v] : {std::pair<const char*, int>{"width", a.width}, {"depth", a.depth}, {"heads", a.heads},
+                         {"patch", a.patch}, {"image", a.image}, {"channels", a.channels}, {"batch", a.batch},
+                         {"steps", a.steps}, {"warmup", a.warmup}})
+    if (v < 1) throw InputError(fmt::format("--{} {}: expected a positive number", name, v));
+  if (a.device_arg != "cpu" && a.device_arg != "cuda")
+    throw InputError(fmt::format("--device '{}': expected cpu or cuda", a.device_arg));
+  if (a.device_arg == "cuda" && !torch::cuda::is_available())
+    throw InputError("--device cuda, but this LibTorch sees no CUDA device (no GPU visible, or no driver)");
+  if (!a.trace.empty()) check_writable_file(a.trace, "--trace");
+  const torch::Device device = a.device_arg == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (a.peak_tflops <= 0 && !a.device_name.empty()) a.peak_tflops = dense_bf16_peak_tflops(a.device_name);
+  return device;
+}
+
+// --pca: times a patch-PCA fit (8 x 8 patches, d 16) on `patches` patches of
+// the Fashion-MNIST training images and prints it.
+void time_pca_fit(int patches) {
+  DataConfig dc;
+  auto d = load_dataset(dc);
+  // (N, 1, H, W) in [-1, 1]
+  auto imgs = torch::from_blob(d.train.pixels.data(), {d.train.n, 1, d.train.h, d.train.w}, torch::kUInt8)
+                  .to(torch::kFloat32) / 127.5 - 1.0;
+  TokenizerConfig tc;
+  tc.patch = 8;
+  tc.d = 16;
+  tc.fit_patches = patches;
+  PatchPcaTokenizer tok(tc, 1);
+  auto t0 = clk::now();
+  tok.fit(imgs, 0);
+  double s = std::chrono::duration<double>(clk::now() - t0).count();
+  fmt::print("pca_fit patches={} D=64 seconds={:.3f}\n", patches, s);
+}
+
+// What the timed loop trains: the config, the model, its options and data.
+struct BenchSetup {
+  RunConfig cfg;
+  Backbone model{nullptr};
+  TrainData data;
+  BackboneOptions o;
+};
+
+// Exactly what run_sweep builds for the row's seed-0 run, minus the
+// records: the run's data, tokenizer (from the cache, else fitted),
+// prepared latents, objective, schedule and model.
+void setup_sweep_row(const BenchOptions& a, BenchSetup& s) {
+  Overrides cli;
+  for (const auto& set : a.sets) cli.insert(parse_set(set));
+  const auto plan = expand(parse_sweep(a.sweep_file), a.profile, cli);
+  auto it = std::find_if(plan.begin(), plan.end(), [&](const PlannedRun& r) { return r.row == a.row; });
+  if (it == plan.end())
+    throw InputError(fmt::format("--row {}: {} has rows 1..{}", a.row, a.sweep_file, plan.back().row));
+  s.cfg = it->cfg;
+  if (a.fused_flag) s.cfg.train.fused_adamw = true;
+  if (a.graph_flag) s.cfg.train.cuda_graph = true;
+  RunParts parts = load_run_parts(s.cfg, a.results, [](const std::string&) {});
+  s.data = prepare_train_data(*parts.tok, parts.train_img, parts.train_y);
+  const Objective obj = make_objective(s.cfg.objective);
+  torch::manual_seed(s.cfg.seed);
+  s.o = run_backbone_options(s.cfg, obj, s.data, parts.train_img.size(2), parts.train_img.size(3), parts.classes);
+  s.model = make_backbone(s.cfg.model.name, s.o);
+}
+
+// The reference's model: pixels in patches (D = patch^2), full-width
+// t-MLP, adaLN-Zero everywhere, no class conditioning, eps target,
+// AdamW, fp32 unless --bf16; random data z0 (4 batches, L, D).
+void setup_reference(const BenchOptions& a, BenchSetup& s) {
+  s.cfg.model.depth = a.depth, s.cfg.model.width = a.width, s.cfg.model.heads = a.heads;
+  s.cfg.train.batch = a.batch;
+  s.cfg.train.epochs = 1000000;
+  s.cfg.train.bf16 = a.bf16;
+  s.cfg.train.fused_adamw = a.fused_flag, s.cfg.train.cuda_graph = a.graph_flag;
+  if (a.image % a.patch != 0)
+    throw InputError(fmt::format("--image {} is not a multiple of --patch {}", a.image, a.patch));
+  const int64_t L = (a.image / a.patch) * (a.image / a.patch), D = int64_t(a.patch) * a.patch * a.channels;
+  s.o.in_dim = D, s.o.out_dim = D, s.o.grid_h = a.image / a.patch, s.o.grid_w = a.image / a.patch;
+  s.o.depth = a.depth, s.o.width = a.width, s.o.heads = a.heads;
+  if (auto e = backbone_check("dit", s.o); !e.empty()) throw InputError(e);
+  torch::manual_seed(0);
+  s.model = make_backbone("dit", s.o);
+  s.data.z0 = torch::randn({int64_t(a.batch) * 4, L, D});
+  s.data.labels = torch::zeros({s.data.z0.size(0)}, torch::kLong);
+}
+
+// A recorded step needs 3 eager steps first; the default warm-up then is 4.
+// InputError for a CUDA graph without fused AdamW or with a shorter warm-up.
+void check_graph_warmup(const RunConfig& cfg, BenchOptions& a) {
+  if (cfg.train.cuda_graph && !a.warmup_given) a.warmup = 4;
+  if (cfg.train.cuda_graph && !cfg.train.fused_adamw)
+    throw InputError("train.cuda_graph needs train.fused_adamw = true (or pass --cuda-graph)");
+  if (cfg.train.cuda_graph && a.warmup < 4)
+    throw InputError(fmt::format("--warmup {}: a recorded step needs 3 eager steps first; use --warmup >= 4",
+                                 a.warmup));
+}
+
+// The result line: with --sweep the run loop's speed, else the reference
+// model's speed, size, model TFLOP/s and (given a peak) MFU.
+void print_timing(const BenchOptions& a, const BenchSetup& s, const torch::Device& device, const StepTiming& t) {
+  const int64_t b = s.cfg.train.batch;
+  const double img_s = a.steps * b / t.seconds;
+  if (!a.sweep_file.empty()) {
+    fmt::print("run_loop row={} images_per_s={:.1f} step_ms={:.1f} batch={} tokens={} bf16={} device={} "
+               "fused_adamw={} cuda_graph={}\n", a.row, img_s, 1000 * t.seconds / a.steps, b, s.data.z0.size(1),
+               int(s.cfg.train.bf16), device.str(), int(s.cfg.train.fused_adamw), int(t.replayed));
+    return;
+  }
+  int64_t params = 0;
+  for (auto& p : s.model->parameters()) params += p.numel();
+  const double tflops = img_s * dit_train_flops(s.o) / 1e12;
+  fmt::print("params={:.2f}M images_per_s={:.1f} step_ms={:.1f} model_tflops={:.2f}", params / 1e6, img_s,
+             1000 * t.seconds / a.steps, tflops);
+  if (a.peak_tflops > 0) fmt::print(" peak_tflops={:.1f} mfu={:.3f}", a.peak_tflops, tflops / a.peak_tflops);
+  fmt::print(" tokens={} device={} fused_adamw={} cuda_graph={}\n", s.data.z0.size(1), device.str(),
+             int(s.cfg.train.fused_adamw), int(t.replayed));
+}
+
+// The benchmark the flags ask for (after parsing): the PCA fit, a sweep
+// row's loop or the reference model's step, timed and printed.
+int bench(BenchOptions& a) {
+  const torch::Device device = check_options(a);
+  if (a.pca_patches > 0) {
+    time_pca_fit(a.pca_patches);
+    return 0;
+  }
+  BenchSetup s;
+  if (!a.sweep_file.empty())
+    setup_sweep_row(a, s);
+  else
+    setup_reference(a, s);
+  s.cfg.train.log_every = 1 << 30;
+  check_graph_warmup(s.cfg, a);
+  Trainer trainer(s.cfg, s.model, make_schedule(s.cfg.noise), device);
+  const StepTiming t = time_steps(trainer, s.data, s.cfg.train.cuda_graph, a.warmup, a.steps, device, a.trace);
+  print_timing(a, s, device, t);
+  return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  BenchOptions a;
+  po::options_description opts("bench_train [options]\nOptions");
+  add_options(opts, a);
   po::variables_map vm;
   if (auto rc = parse_flags("bench_train", argc, argv, opts, vm)) return *rc;
-  const bool graph_flag = vm.count("cuda-graph") > 0, fused_flag = vm.count("fused-adamw") > 0 || graph_flag;
-  return guarded_main("bench_train", [&]() -> int {
-    for (const auto& p : plugins) load_plugin(p, "--plugin");
-    check_threads_flag(threads);
-    torch::set_num_threads(threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency())));
-    for (auto [name, v] : {std::pair<const char*, int>{"width", width}, {"depth", depth}, {"heads", heads},
-                           {"patch", patch}, {"image", image}, {"channels", channels}, {"batch", batch},
-                           {"steps", steps}, {"warmup", warmup}})
-      if (v < 1) throw InputError(fmt::format("--{} {}: expected a positive number", name, v));
-    if (device_arg != "cpu" && device_arg != "cuda")
-      throw InputError(fmt::format("--device '{}': expected cpu or cuda", device_arg));
-    if (device_arg == "cuda" && !torch::cuda::is_available())
-      throw InputError("--device cuda, but this LibTorch sees no CUDA device (no GPU visible, or no driver)");
-    if (!trace.empty()) check_writable_file(trace, "--trace");
-    const torch::Device device = device_arg == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-    if (peak_tflops <= 0 && !device_name.empty()) peak_tflops = dense_bf16_peak_tflops(device_name);
-    if (pca_patches > 0) {
-      DataConfig dc;
-      auto d = load_dataset(dc);
-      auto imgs = torch::from_blob(d.train.pixels.data(), {d.train.n, 1, d.train.h, d.train.w}, torch::kUInt8)
-                      .to(torch::kFloat32) / 127.5 - 1.0;
-      TokenizerConfig tc;
-      tc.patch = 8;
-      tc.d = 16;
-      tc.fit_patches = pca_patches;
-      PatchPcaTokenizer tok(tc, 1);
-      auto t0 = clk::now();
-      tok.fit(imgs, 0);
-      double s = std::chrono::duration<double>(clk::now() - t0).count();
-      fmt::print("pca_fit patches={} D=64 seconds={:.3f}\n", pca_patches, s);
-      return 0;
-    }
-    RunConfig cfg;
-    Backbone model{nullptr};
-    TrainData data;
-    BackboneOptions o;
-    if (!sweep_file.empty()) {
-      // Exactly what run_sweep builds for the row's seed-0 run, minus the
-      // records: the run's data, tokenizer (from the cache, else fitted),
-      // prepared latents, objective, schedule and model.
-      Overrides cli;
-      for (const auto& s : sets) cli.insert(parse_set(s));
-      const auto plan = expand(parse_sweep(sweep_file), profile, cli);
-      auto it = std::find_if(plan.begin(), plan.end(), [&](const PlannedRun& r) { return r.row == row; });
-      if (it == plan.end())
-        throw InputError(fmt::format("--row {}: {} has rows 1..{}", row, sweep_file, plan.back().row));
-      cfg = it->cfg;
-      if (fused_flag) cfg.train.fused_adamw = true;
-      if (graph_flag) cfg.train.cuda_graph = true;
-      RunParts parts = load_run_parts(cfg, results, [](const std::string&) {});
-      data = prepare_train_data(*parts.tok, parts.train_img, parts.train_y);
-      const Objective obj = make_objective(cfg.objective);
-      torch::manual_seed(cfg.seed);
-      o = run_backbone_options(cfg, obj, data, parts.train_img.size(2), parts.train_img.size(3), parts.classes);
-      model = make_backbone(cfg.model.name, o);
-    } else {
-      // The reference's model: pixels in patches (D = patch^2), full-width
-      // t-MLP, adaLN-Zero everywhere, no class conditioning, eps target,
-      // AdamW, fp32 unless --bf16.
-      cfg.model.depth = depth, cfg.model.width = width, cfg.model.heads = heads;
-      cfg.train.batch = batch;
-      cfg.train.epochs = 1000000;
-      cfg.train.bf16 = vm.count("bf16") > 0;
-      cfg.train.fused_adamw = fused_flag, cfg.train.cuda_graph = graph_flag;
-      if (image % patch != 0) throw InputError(fmt::format("--image {} is not a multiple of --patch {}", image, patch));
-      const int64_t L = (image / patch) * (image / patch), D = int64_t(patch) * patch * channels;
-      o.in_dim = D, o.out_dim = D, o.grid_h = image / patch, o.grid_w = image / patch;
-      o.depth = depth, o.width = width, o.heads = heads;
-      if (auto e = backbone_check("dit", o); !e.empty()) throw InputError(e);
-      torch::manual_seed(0);
-      model = make_backbone("dit", o);
-      data.z0 = torch::randn({int64_t(batch) * 4, L, D});
-      data.labels = torch::zeros({data.z0.size(0)}, torch::kLong);
-    }
-    cfg.train.log_every = 1 << 30;
-    // A recorded step needs 3 eager steps first; the default warm-up then is 4.
-    if (cfg.train.cuda_graph && !vm.count("warmup")) warmup = 4;
-    if (cfg.train.cuda_graph && !cfg.train.fused_adamw)
-      throw InputError("train.cuda_graph needs train.fused_adamw = true (or pass --cuda-graph)");
-    if (cfg.train.cuda_graph && warmup < 4)
-      throw InputError(fmt::format("--warmup {}: a recorded step needs 3 eager steps first; use --warmup >= 4",
-                                   warmup));
-    Trainer trainer(cfg, model, make_schedule(cfg.noise), device);
-    const StepTiming t = time_steps(trainer, data, cfg.train.cuda_graph, warmup, steps, device, trace);
-    const int64_t b = cfg.train.batch;
-    const double img_s = steps * b / t.seconds;
-    if (!sweep_file.empty()) {
-      fmt::print("run_loop row={} images_per_s={:.1f} step_ms={:.1f} batch={} tokens={} bf16={} device={} "
-                 "fused_adamw={} cuda_graph={}\n", row, img_s, 1000 * t.seconds / steps, b, data.z0.size(1),
-                 int(cfg.train.bf16), device.str(), int(cfg.train.fused_adamw), int(t.replayed));
-      return 0;
-    }
-    int64_t params = 0;
-    for (auto& p : model->parameters()) params += p.numel();
-    const double tflops = img_s * dit_train_flops(o) / 1e12;
-    fmt::print("params={:.2f}M images_per_s={:.1f} step_ms={:.1f} model_tflops={:.2f}", params / 1e6, img_s,
-               1000 * t.seconds / steps, tflops);
-    if (peak_tflops > 0) fmt::print(" peak_tflops={:.1f} mfu={:.3f}", peak_tflops, tflops / peak_tflops);
-    fmt::print(" tokens={} device={} fused_adamw={} cuda_graph={}\n", data.z0.size(1), device.str(),
-               int(cfg.train.fused_adamw), int(t.replayed));
-    return 0;
-  });
+  a.graph_flag = vm.count("cuda-graph") > 0, a.fused_flag = vm.count("fused-adamw") > 0 || a.graph_flag;
+  a.bf16 = vm.count("bf16") > 0, a.warmup_given = vm.count("warmup") > 0;
+  return guarded_main("bench_train", [&]() -> int { return bench(a); });
 }

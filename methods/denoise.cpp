@@ -1,8 +1,8 @@
 #include "methods/denoise.hpp"
 
-#include "core/autocast.hpp"
-#include "core/plugins.hpp"
-#include "core/trainer.hpp"
+#include "core/nn/autocast.hpp"
+#include "core/plugin/hooks.hpp"
+#include "core/data/train_data.hpp"
 
 namespace ldae {
 namespace {

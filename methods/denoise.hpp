@@ -1,10 +1,10 @@
 // The paper's pre-training step (method.name = "denoise", the default): a
 // batch of clean latents z0 (b, L, d) is noised at uniformly drawn steps t,
-// z_t = gamma_t z0 + sigma_t eps (core/noise.hpp; without input scaling
+// z_t = gamma_t z0 + sigma_t eps (core/diffusion/noise.hpp; without input scaling
 // z0 + sigma_t eps), mapped to the network's input space (latent, or image
 // space through the PCA basis V), and the backbone's prediction is scored
 // against the objective's target with its weight lambda_t
-// (core/objective.hpp, paper Sec. 4 and Eq. 1-2); plugin axes may corrupt,
+// (core/diffusion/objective.hpp, paper Sec. 4 and Eq. 1-2); plugin axes may corrupt,
 // re-target and add losses; representation alignment adds its term.
 // Randomness: t and eps are drawn for the whole global batch and sliced, so
 // data-parallel ranks see one process's noise.
@@ -14,10 +14,10 @@
 #include <memory>
 
 #include "backbones/backbone.hpp"
-#include "core/alignment.hpp"
-#include "core/config.hpp"
-#include "core/noise.hpp"
-#include "core/objective.hpp"
+#include "core/diffusion/alignment.hpp"
+#include "core/config/config.hpp"
+#include "core/diffusion/noise.hpp"
+#include "core/diffusion/objective.hpp"
 
 namespace ldae {
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "core/augment.hpp"
-#include "core/linear.hpp"
+#include "core/data/augment.hpp"
+#include "core/nn/linear.hpp"
 
 namespace ldae {
 namespace F = torch::nn::functional;
@@ -124,6 +124,29 @@ double DinoImpl::train_macs_per_image(const BackboneImpl& model) const {
   auto& self = const_cast<DinoImpl&>(*this);
   const double head = linear_macs(*self.head_->mlp) + double(self.head_->prototypes.numel());
   return double(2 + cfg_.local_crops) * 3 * (enc + head) + 2 * (enc + head);
+}
+
+MethodEntry dino_method() {
+  MethodEntry e;
+  e.summary = "self-distillation";
+  e.make = [](const RunConfig& c, MethodContext x) {
+    return Method(Dino(c.sections.get<DinoConfig>(), std::move(x)).ptr());
+  };
+  e.keys = [] {
+    return KeyRows{
+        section_field("dino.local_crops", &DinoConfig::local_crops, 0, 64),
+        section_field("dino.out_dim", &DinoConfig::out_dim, 2, 1e7),
+        section_field("dino.hidden", &DinoConfig::hidden, 1, 1e6),
+        section_field("dino.bottleneck", &DinoConfig::bottleneck, 1, 1e6),
+        section_field("dino.m", &DinoConfig::m, 0, 1),
+        section_field("dino.teacher_temp", &DinoConfig::teacher_temp, 1e-4, 100),
+        section_field("dino.warmup_teacher_temp", &DinoConfig::warmup_teacher_temp, 1e-4, 100),
+        section_field("dino.warmup_teacher_temp_epochs", &DinoConfig::warmup_teacher_temp_epochs, 0, 1e5),
+        section_field("dino.student_temp", &DinoConfig::student_temp, 1e-4, 100),
+        section_field("dino.center_m", &DinoConfig::center_m, 0, 1),
+    };
+  };
+  return e;
 }
 
 }  // namespace ldae

@@ -22,6 +22,23 @@
 
 namespace ldae {
 
+// DINO's keys (dino.*, read only when method.name = "dino").
+struct DinoConfig {
+  static constexpr const char* kSection = "dino";
+  int local_crops = 6;           // local views beside the 2 global ones
+  int out_dim = 65536;           // prototypes K of the head
+  int hidden = 2048;             // head MLP hidden width
+  int bottleneck = 256;          // head bottleneck before the prototypes
+  double m = 0.996;              // teacher momentum at step 0, to 1 on a cosine schedule
+  double teacher_temp = 0.04;    // after the warm-up
+  double warmup_teacher_temp = 0.04;  // at step 0, linear to teacher_temp
+  double warmup_teacher_temp_epochs = 0;  // epochs of that warm-up
+  double student_temp = 0.1;
+  double center_m = 0.9;         // teacher centre: c <- m c + (1 - m) mean
+};
+// The registry line's entry: Dino and its dino.* keys.
+MethodEntry dino_method();
+
 // DINO's projection head (B, W) -> (B, K).
 struct DinoHeadImpl : torch::nn::Module {
   DinoHeadImpl(int64_t in, int64_t hidden, int64_t bottleneck, int64_t out);

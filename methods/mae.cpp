@@ -6,8 +6,8 @@
 #include <cmath>
 
 #include "backbones/uvit.hpp"
-#include "core/augment.hpp"
-#include "core/errors.hpp"
+#include "core/data/augment.hpp"
+#include "core/base/errors.hpp"
 
 namespace ldae {
 
@@ -102,6 +102,37 @@ double MaeImpl::train_macs_per_image(const BackboneImpl& model) const {
                      transformer_block_macs(n, cfg_.decoder_depth, cfg_.decoder_width, 4.0) +
                      double(L_) * Wd * double(P_);
   return 3.0 * (enc + dec);
+}
+
+MethodEntry mae_method() {
+  MethodEntry e;
+  e.summary = "masked autoencoder";
+  e.make = [](const RunConfig& c, MethodContext x) {
+    return Method(Mae(c.sections.get<MaeConfig>(), std::move(x)).ptr());
+  };
+  e.keys = [] {
+    return KeyRows{
+        section_field("mae.mask_ratio", &MaeConfig::mask_ratio, 0, 0.99),
+        section_field("mae.decoder_depth", &MaeConfig::decoder_depth, 1, 100),
+        section_field("mae.decoder_width", &MaeConfig::decoder_width, 8, 1e5),
+        section_field("mae.norm_pix", &MaeConfig::norm_pix),
+    };
+  };
+  e.check = [](const RunConfig& c, const Fail& fail) {
+    const MaeConfig& mae = c.sections.get<MaeConfig>();
+    if (c.model.name == "unet")
+      fail("model.backbone", "MAE's encoder drops the masked tokens, which a convolutional U-Net cannot: "
+                             "use model.backbone = \"dit\" or \"uvit\"");
+    // MAE must mask at least one of the L backbone tokens and keep one.
+    const BackboneOptions bo = backbone_options(c);
+    const int64_t L = (bo.grid_h / bo.patch) * (bo.grid_w / bo.patch);
+    const int64_t kept = std::llround((1.0 - mae.mask_ratio) * double(L));
+    if (kept >= L || kept < 1)
+      fail("mae.mask_ratio", fmt::format("{} of the {} tokens masks {} of them; MAE needs at least one masked and "
+                                         "one visible token: use a ratio from {:.3g} to {:.3g}", mae.mask_ratio, L,
+                                         L - kept, 1.0 / double(L), 1.0 - 1.0 / double(L)));
+  };
+  return e;
 }
 
 }  // namespace ldae

@@ -15,6 +15,18 @@
 
 namespace ldae {
 
+// MAE's keys (mae.*, read only when method.name = "mae").
+struct MaeConfig {
+  static constexpr const char* kSection = "mae";
+  double mask_ratio = 0.75;      // fraction r of tokens masked per image
+  int decoder_depth = 8;         // MAE's light decoder: 8 blocks ...
+  int decoder_width = 512;       // ... of width 512 (16 heads of 32)
+  bool norm_pix = true;          // target: each patch normalised by its mean and std
+};
+// The registry line's entry: Mae, mae.* keys, its check (a ratio that masks
+// at least one token and keeps one; no U-Net: the encoder drops tokens).
+MethodEntry mae_method();
+
 // MAE's per-sample random masking of L tokens for a batch of b: keep (b, K)
 // indices of the visible tokens, restore (b, L) the inverse permutation and
 // mask (b, L) with 1 at masked tokens, K = round((1 - ratio) L) (at least 1).

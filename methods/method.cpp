@@ -2,8 +2,8 @@
 
 #include <cmath>
 
-#include "core/augment.hpp"
-#include "core/linear.hpp"
+#include "core/data/augment.hpp"
+#include "core/nn/linear.hpp"
 
 namespace ldae {
 

@@ -1,8 +1,8 @@
 // The pre-training method axis (method.name; DESIGN.md, "methods/"). A run
 // pre-trains the backbone's encoder, the backbone up to the feature point
 // its probes read (probe.block, default the split), by one method:
-//   denoise  the paper's (methods/denoise.hpp, with core/noise and
-//            core/objective); every noise.* and objective.* key belongs to it
+//   denoise  the paper's (methods/denoise.hpp, with core/diffusion/noise
+//            and objective); every noise.* and objective.* key belongs to it
 //   mae      masked autoencoder (methods/mae.hpp)
 //   moco_v3  contrastive, momentum encoder (methods/moco_v3.hpp)
 //   dino     self-distillation, EMA teacher (methods/dino.hpp)
@@ -20,8 +20,9 @@
 #include <vector>
 
 #include "backbones/backbone.hpp"
-#include "core/config.hpp"
-#include "core/distributed.hpp"
+#include "core/config/config.hpp"
+#include "core/config/keys.hpp"
+#include "core/nn/distributed.hpp"
 
 namespace ldae {
 
@@ -75,9 +76,34 @@ class MethodImpl : public torch::nn::Module {
 // Shared, not a ModuleHolder: the interface is abstract.
 using Method = std::shared_ptr<MethodImpl>;
 
-// Build the method cfg.method.name (core/registry.cpp); nullptr for
-// "denoise" (the trainer runs its DenoiseStep, methods/denoise.hpp). InputError for options it cannot take.
+// ---- the method registry (methods/registry.cpp) ---------------------------------
+
+// One registry line: how to build the method, its own section's keys, its
+// own checks and a one-line summary for --help. A method with options keeps
+// them in its own section struct (e.g. MaeConfig, "mae.*"), read with
+// cfg.sections.get<MaeConfig>().
+struct MethodEntry {
+  std::function<Method(const RunConfig&, MethodContext)> make;
+  std::function<KeyRows()> keys;                             // may be empty
+  std::function<void(const RunConfig&, const Fail&)> check;  // may be empty
+  std::string summary;
+};
+
+// The built-in methods (the literal map), then those added at run time.
+std::vector<std::string> method_names();
+// InputError naming the known methods for an unknown name.
+const MethodEntry& method_entry(const std::string& name);
+// Adds a method after start-up (a test's toy method; a plugin's), its keys
+// through add_key_rows. InputError for a name or key that exists already.
+void add_method(const std::string& name, MethodEntry entry);
+// Build the method cfg.method.name; nullptr for "denoise" (the trainer runs
+// its DenoiseStep, methods/denoise.hpp). InputError for options it cannot take.
 Method make_method(const RunConfig& cfg, MethodContext ctx);
+// method.name and every built-in method's own keys, in registry order.
+KeyRows method_keys();
+// What a baseline cannot take (generation, alignment, labels, noisy probes,
+// augmented data), then the method's own check.
+void check_method(const RunConfig& cfg, const Fail& fail);
 
 // ---- pieces the baselines share ------------------------------------------------
 

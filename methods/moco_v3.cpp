@@ -2,8 +2,8 @@
 
 #include <fmt/core.h>
 
-#include "core/augment.hpp"
-#include "core/errors.hpp"
+#include "core/data/augment.hpp"
+#include "core/base/errors.hpp"
 
 namespace ldae {
 
@@ -77,6 +77,29 @@ double MocoV3Impl::train_macs_per_image(const BackboneImpl& model) const {
   // Two views: trained passes (x3) through encoder, projector, predictor;
   // momentum passes (x1) through encoder and projector.
   return 2 * (3 * (enc + proj + pred) + (enc + proj));
+}
+
+MethodEntry moco_v3_method() {
+  MethodEntry e;
+  e.summary = "momentum contrast";
+  e.make = [](const RunConfig& c, MethodContext x) {
+    return Method(MocoV3(c.sections.get<MocoConfig>(), std::move(x)).ptr());
+  };
+  e.keys = [] {
+    return KeyRows{
+        section_field("moco.m", &MocoConfig::m, 0, 1),
+        section_field("moco.t", &MocoConfig::t, 1e-4, 100),
+        section_field("moco.dim", &MocoConfig::dim, 1, 1e6),
+        section_field("moco.mlp_dim", &MocoConfig::mlp_dim, 1, 1e6),
+        section_field("moco.freeze_patch_embed", &MocoConfig::freeze_patch_embed),
+    };
+  };
+  e.check = [](const RunConfig& c, const Fail& fail) {
+    if (c.train.batch < 2)
+      fail("train.batch", "MoCo v3 contrasts each image with the others of its batch (and its heads use "
+                          "BatchNorm): it needs train.batch >= 2");
+  };
+  return e;
 }
 
 }  // namespace ldae

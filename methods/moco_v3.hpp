@@ -1,6 +1,6 @@
 // MoCo v3 (Chen, Xie, He 2021, "An Empirical Study of Training
 // Self-Supervised Vision Transformers", Alg. 1). Two views of each image
-// (the BYOL pair of augmentations, core/augment.hpp) pass the base encoder
+// (the BYOL pair of augmentations, core/data/augment.hpp) pass the base encoder
 // f_q (the backbone's encoder, pooled, then a 3-layer projector) and a
 // 2-layer predictor: q1, q2; and the momentum encoder f_k (a copy of the
 // backbone and projector, no gradient): k1, k2. The loss is symmetric
@@ -20,6 +20,19 @@
 #include "methods/method.hpp"
 
 namespace ldae {
+
+// MoCo v3's keys (moco.*, read only when method.name = "moco_v3").
+struct MocoConfig {
+  static constexpr const char* kSection = "moco";
+  double m = 0.99;               // momentum at step 0, to 1 on a cosine schedule
+  double t = 0.2;                // InfoNCE temperature
+  int dim = 256;                 // projector / predictor output
+  int mlp_dim = 4096;            // projector / predictor hidden width
+  bool freeze_patch_embed = false;  // a frozen random patch projection (MoCo v3 Sec. 4.2)
+};
+// The registry line's entry: MocoV3, moco.* keys, its check (batches of at
+// least 2: it contrasts each image with the others of its batch).
+MethodEntry moco_v3_method();
 
 // ctr(q, k) = CrossEntropy(normalize(q) normalize(k)^T / tau, positives) x 2 tau
 // for queries q (b, D) and keys k (n, D), n >= b: query i's positive is key

@@ -5,11 +5,11 @@
 #include <cmath>
 #include <map>
 
-#include "core/augment.hpp"
-#include "core/autocast.hpp"
-#include "core/errors.hpp"
-#include "core/progress.hpp"
-#include "core/stop.hpp"
+#include "core/data/augment.hpp"
+#include "core/nn/autocast.hpp"
+#include "core/base/errors.hpp"
+#include "core/base/progress.hpp"
+#include "core/base/stop.hpp"
 
 namespace ldae {
 namespace F = torch::nn::functional;

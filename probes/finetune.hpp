@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "backbones/backbone.hpp"
-#include "core/config.hpp"
+#include "core/config/config.hpp"
 
 namespace ldae {
 

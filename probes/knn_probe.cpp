@@ -1,9 +1,9 @@
 #include "probes/knn_probe.hpp"
-#include "core/stop.hpp"
+#include "core/base/stop.hpp"
 
 #include <algorithm>
 
-#include "core/errors.hpp"
+#include "core/base/errors.hpp"
 
 namespace ldae {
 

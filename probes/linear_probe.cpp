@@ -1,13 +1,13 @@
 #include "probes/linear_probe.hpp"
-#include "core/stop.hpp"
+#include "core/base/stop.hpp"
 
 #include <fmt/core.h>
 
 #include <cmath>
 
-#include "core/autocast.hpp"
-#include "core/linear.hpp"
-#include "core/trainer.hpp"  // step_seed
+#include "core/nn/autocast.hpp"
+#include "core/nn/linear.hpp"
+#include "core/base/seeds.hpp"
 
 namespace ldae {
 

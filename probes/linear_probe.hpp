@@ -9,7 +9,7 @@
 #include <functional>
 #include <vector>
 
-#include "core/config.hpp"
+#include "core/config/config.hpp"
 #include "backbones/backbone.hpp"
 
 namespace ldae {

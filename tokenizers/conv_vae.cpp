@@ -2,8 +2,8 @@
 
 #include <fmt/core.h>
 
-#include "core/errors.hpp"
-#include "core/feature_net.hpp"
+#include "core/base/errors.hpp"
+#include "core/nn/feature_net.hpp"
 #include "tokenizers/losses.hpp"
 
 namespace ldae {

@@ -1,11 +1,11 @@
 #include "tokenizers/learned.hpp"
-#include "core/stop.hpp"
+#include "core/base/stop.hpp"
 
 #include <fmt/core.h>
 
-#include "core/errors.hpp"
-#include "core/module_h5.hpp"
-#include "core/trainer.hpp"  // step_seed
+#include "core/base/errors.hpp"
+#include "core/records/module_h5.hpp"
+#include "core/base/seeds.hpp"
 #include "tokenizers/losses.hpp"
 
 namespace ldae {

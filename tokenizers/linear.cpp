@@ -3,7 +3,7 @@
 #include <Eigen/Dense>
 #include <fmt/core.h>
 
-#include "core/h5.hpp"
+#include "core/records/h5.hpp"
 
 namespace ldae {
 namespace {

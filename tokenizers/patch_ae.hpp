@@ -2,7 +2,7 @@
 // linear decoder U (d x D) on each p x p patch, trained by gradient on
 // ||x - U^T V x||^2 (with biases, which play the role of PCA's mean).
 #pragma once
-#include "core/linear.hpp"
+#include "core/nn/linear.hpp"
 #include "tokenizers/learned.hpp"
 
 namespace ldae {

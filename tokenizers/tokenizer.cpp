@@ -1,10 +1,10 @@
 #include "tokenizers/tokenizer.hpp"
-#include "core/stop.hpp"
+#include "core/base/stop.hpp"
 
 #include <fmt/core.h>
 
-#include "core/errors.hpp"
-#include "core/h5.hpp"
+#include "core/base/errors.hpp"
+#include "core/records/h5.hpp"
 
 namespace ldae {
 

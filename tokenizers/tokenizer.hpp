@@ -5,11 +5,12 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "core/config.hpp"
+#include "core/config/config.hpp"
 
 namespace ldae {
 
@@ -75,6 +76,15 @@ class Tokenizer {
   std::vector<std::array<double, 3>> fit_curve_;
 };
 
+// The tokenizer registry (tokenizers/registry.cpp), keyed by tokenizer.name:
+// the built-in literal map, then the entries plugins added. make_tokenizer
+// throws InputError for an unknown name.
 std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& c, int channels);
+std::vector<std::string> tokenizer_names();
+bool has_tokenizer(const std::string& name);          // built in or a plugin's
+bool has_tokenizer_builtin(const std::string& name);
+// A plugin's entry; call has_tokenizer() first (this assumes the name is new).
+void add_plugin_tokenizer(const std::string& name,
+                          std::function<std::unique_ptr<Tokenizer>(const TokenizerConfig&, int)> make);
 
 }  // namespace ldae

@@ -14,8 +14,8 @@
 // latents. The probe sees unmasked inputs, as MAE's does.
 #include <cmath>
 
-#include "core/errors.hpp"
-#include "core/plugin.hpp"
+#include "core/base/errors.hpp"
+#include "core/plugin/api.hpp"
 
 namespace {
 using namespace ldae;

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/filesystem.hpp"
+#include "core/base/filesystem.hpp"
 #include "analysis/stats.hpp"
 #include "analysis/tables.hpp"
 

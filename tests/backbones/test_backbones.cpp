@@ -11,8 +11,8 @@
 
 #include "backbones/unet.hpp"
 #include "backbones/uvit.hpp"
-#include "core/errors.hpp"
-#include "core/registry.hpp"
+#include "core/base/errors.hpp"
+#include "core/run/registry.hpp"
 
 using namespace ldae;
 

@@ -11,12 +11,12 @@
 #include <filesystem>
 #include <thread>
 
-#include "core/filesystem.hpp"
+#include "core/base/filesystem.hpp"
 #include "analysis/tables.hpp"
-#include "core/data.hpp"
-#include "core/records.hpp"
-#include "core/run.hpp"
-#include "core/sweep.hpp"
+#include "core/data/data.hpp"
+#include "core/records/records.hpp"
+#include "core/run/run.hpp"
+#include "core/config/sweep.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "core/errors.hpp"
+#include "core/base/errors.hpp"
 #include "probes/knn_probe.hpp"
 
 using namespace ldae;

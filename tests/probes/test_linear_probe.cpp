@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "core/stop.hpp"
+#include "core/base/stop.hpp"
 #include "probes/knn_probe.hpp"
 #include "probes/linear_probe.hpp"
 

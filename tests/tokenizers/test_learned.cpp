@@ -2,7 +2,7 @@
 // conv VAE's optional perceptual and adversarial terms end to end.
 #include <gtest/gtest.h>
 
-#include "core/feature_net.hpp"
+#include "core/nn/feature_net.hpp"
 #include "tokenizers/conv_vae.hpp"
 #include "tokenizers/losses.hpp"
 #include "tokenizers/patch_vae.hpp"

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <random>
 
-#include "core/registry.hpp"
+#include "core/run/registry.hpp"
 #include "tokenizers/linear.hpp"
 
 using namespace ldae;

@@ -1,0 +1,50 @@
+#include "backbones/backbone_keys.hpp"
+
+#include <fmt/core.h>
+
+#include "backbones/backbone.hpp"
+#include "core/data/data.hpp"
+
+namespace ldae {
+
+KeyRows model_keys() {
+  return {
+      choice(field("model.name", &RunConfig::model, &ModelConfig::name), backbone_names),
+      choice(field("model.preset", &RunConfig::model, &ModelConfig::preset), fixed({"tiny", "S", "B", "L", "XL"})),
+      field("model.patch", &RunConfig::model, &ModelConfig::patch, 1, 64),
+      field("model.depth", &RunConfig::model, &ModelConfig::depth, 0, 1000),
+      field("model.width", &RunConfig::model, &ModelConfig::width, 0, 1e5),
+      field("model.heads", &RunConfig::model, &ModelConfig::heads, 0, 1000),
+      field("model.split", &RunConfig::model, &ModelConfig::split, -1, 1000),
+      field("model.t_mlp_ratio", &RunConfig::model, &ModelConfig::t_mlp_ratio, 1e-3, 64),
+      field("model.mlp_ratio", &RunConfig::model, &ModelConfig::mlp_ratio, 0.1, 64),
+      field("model.class_cond", &RunConfig::model, &ModelConfig::class_cond),
+      field("model.class_dropout", &RunConfig::model, &ModelConfig::class_dropout, 0, 1),
+      field("model.cls_token", &RunConfig::model, &ModelConfig::cls_token),
+  };
+}
+
+void check_model(const RunConfig& c, const Fail& fail) {
+  const int side = dataset_image_side(c.data), stride = c.tokenizer.patch;
+  if (side % stride != 0)
+    fail("tokenizer.patch", fmt::format("images are {0} x {0} (data.pad = {1}, data.resolution = {2}) "
+                                        "and do not split into {3} x {3} pixel tokens; change the "
+                                        "patch, data.pad or data.resolution",
+                                        side, c.data.pad, c.data.resolution, stride));
+  if ((side / stride) % c.model.patch != 0)
+    fail("model.patch", fmt::format("the {0} x {0} token grid does not split into {1} x {1} groups",
+                                    side / stride, c.model.patch));
+  // The backbone on this token grid: what it cannot take, its feature points.
+  const BackboneOptions bo = backbone_options(c);
+  if (auto e = backbone_check(c.model.name, bo); !e.empty())
+    fail(e.find("cls_token") != std::string::npos ? "model.cls_token"
+         : e.find("heads") != std::string::npos   ? "model.heads"
+                                                  : "model.backbone",
+         e);
+  const int64_t points = backbone_blocks(c.model.name, bo);
+  if (bo.split < 1 || bo.split > points)
+    fail("model.split", fmt::format("split {} must lie in [1, {}] ({}, depth {})", bo.split, points,
+                                    c.model.name, bo.depth));
+}
+
+}  // namespace ldae

@@ -1,0 +1,69 @@
+#include "core/config/preflight.hpp"
+
+#include <filesystem>
+
+#include <fmt/core.h>
+
+#include <algorithm>
+
+#include "core/base/errors.hpp"
+
+namespace ldae {
+
+int64_t pretrain_steps(const RunConfig& cfg, int64_t n_train) {
+  return int64_t(cfg.train.epochs) * std::max<int64_t>(1, n_train / cfg.train.batch);
+}
+
+std::vector<std::string> check_against_data(const RunConfig& cfg, DataSize n, const std::string& where) {
+  auto fail = [&](const std::string& key, const std::string& what) {
+    throw InputError(where + ": key '" + key + "': " + what);
+  };
+  const bool pretrains = cfg.probe.features == "encoder";
+  if (pretrains && cfg.train.batch > n.train)
+    fail("train.batch", fmt::format("a batch of {} exceeds the {} training images; use train.batch "
+                                    "<= {} (or more data: data.subset)", cfg.train.batch, n.train, n.train));
+  if (cfg.eval.finetune_epochs > 0 && cfg.probe.features != "raw_pixels" && cfg.eval.finetune_batch > n.train)
+    fail("eval.finetune_batch", fmt::format("a fine-tuning batch of {} exceeds the {} training images; use "
+                                            "eval.finetune_batch <= {}", cfg.eval.finetune_batch, n.train, n.train));
+  if (cfg.probe.knn_k > n.train)
+    fail("probe.knn_k", fmt::format("k = {} neighbours exceeds the {} training images; use probe.knn_k "
+                                    "<= {} (0 turns the kNN probe off)", cfg.probe.knn_k, n.train, n.train));
+  if (cfg.eval.fid_samples > 0 && std::min<int64_t>(cfg.eval.fid_samples, n.test) < 2)
+    fail("eval.fid_samples", fmt::format("FID compares two Gaussians fitted to {} samples and {} test "
+                                         "images; it needs at least 2 of each: use eval.fid_samples "
+                                         ">= 2 (0 turns generation off)", cfg.eval.fid_samples, n.test));
+  std::vector<std::string> warnings;
+  if (!pretrains) return warnings;
+  const int64_t spe = std::max<int64_t>(1, n.train / cfg.train.batch), steps = pretrain_steps(cfg, n.train);
+  const int64_t warm = int64_t(cfg.train.warmup_epochs * double(spe));
+  const std::string anchor = "compare with an untrained-encoder row (probe.features = \"untrained_encoder\")";
+  if (steps < kFewSteps)
+    warnings.push_back(fmt::format(
+        "{}: pre-training is only {} optimizer steps (train.epochs = {} x {} images / train.batch = {}), "
+        "peak lr {:.3g}: too few to move the encoder far from its initialization, so the probe may "
+        "read a nearly random encoder; raise train.epochs or train.base_lr, and {}",
+        where, steps, cfg.train.epochs, n.train, cfg.train.batch, cfg.train.base_lr * cfg.train.batch / 256.0,
+        anchor));
+  else if (warm >= steps)
+    warnings.push_back(fmt::format(
+        "{}: the warm-up (train.warmup_epochs = {} = {} steps) covers the whole run of {} steps: the "
+        "learning rate never reaches its peak; lower train.warmup_epochs",
+        where, cfg.train.warmup_epochs, warm, steps));
+  return warnings;
+}
+
+void check_network_files(const RunConfig& cfg, const std::string& where) {
+  auto need = [&](bool used, const std::string& key, const std::string& path, const char* builtin) {
+    if (!used || path == builtin || path == "classifier" || std::filesystem::exists(path)) return;
+    throw InputError(fmt::format("{}: key '{}': \"{}\" is not there (a TorchScript file, from the "
+                                 "working directory); use \"classifier\"{}, or write one: python "
+                                 "tools/target_net.py random_cnn {} (or export your own encoder with "
+                                 "torch.jit.script)", where, key, path, builtin[0] ? fmt::format(" or \"{}\"", builtin) : "",
+                                 path));
+  };
+  need(cfg.tokenizer.perceptual_weight > 0, "tokenizer.perceptual_net", cfg.tokenizer.perceptual_net, "");
+  need(cfg.eval.fid_samples > 0, "eval.fid_net", cfg.eval.fid_net, "");
+  need(cfg.objective.align_weight > 0, "objective.align_target", cfg.objective.align_target, "ema");
+}
+
+}  // namespace ldae

@@ -1,0 +1,120 @@
+// Datasets as uint8 images + labels, prepared once at the configured size.
+// Registry (core/data/registry.cpp): fashion_mnist (Debian's dataset-fashion-mnist),
+// cifar10 (binary batches), image_folder (class-per-folder JPEG/PNG trees,
+// cached as HDF5), synthetic (class prototypes + noise, for tests).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config/config.hpp"
+
+namespace ldae {
+
+struct ImageSet {
+  int n = 0, c = 1, h = 0, w = 0;
+  std::vector<uint8_t> pixels;  // (n, c, h, w) row-major
+  std::vector<int64_t> labels;  // (n,)
+};
+
+struct Dataset {
+  std::string name;
+  int classes = 0;
+  ImageSet train, test;
+};
+
+// Where the Debian package puts the gzipped IDX files.
+inline const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+// Where a loader may keep prepared data (image_folder's HDF5 cache).
+struct LoadContext {
+  uint64_t seed = 0;
+  std::string cache_dir = "results/cache";
+};
+
+Dataset load_fashion_mnist(const DataConfig& c);
+Dataset make_synthetic(const DataConfig& c, uint64_t seed);
+
+// CIFAR-10 binary version: data.path holds data_batch_1..5.bin and
+// test_batch.bin, each record = 1 label byte + 3072 bytes (3 x 32 x 32).
+// read_cifar_batch throws InputError naming the file for a truncated batch
+// and, with the record index and value, for a label byte outside 0..9.
+inline const char* kCifar10Dir = "data/cifar-10-batches-bin";
+Dataset load_cifar10(const DataConfig& c);
+ImageSet read_cifar_batch(const std::string& path);
+
+// ImageNet-style tree: data.path/{train,val}/<class>/<image>.{jpg,jpeg,png};
+// classes are the sorted folder names of train/, labels their indices. Each
+// image is decoded (decode_image), its shorter side resized to
+// data.resolution (antialiased bilinear) and centre-cropped. The result is
+// cached as uint8 in HDF5 (LoadContext::cache_dir) with its class count and
+// reused without reading the images again. An unreadable
+// image is an InputError naming it, unless data.skip_bad, which skips and
+// counts (the count is printed and kept in the cache file). InputError also
+// for a val/ class folder that train/ lacks (its images would have no label),
+// images lying directly in val/ (ImageNet's flat validation layout), an
+// empty val/, and a cache file whose labels are outside 0..classes-1.
+Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx);
+// Decode one JPEG or PNG to (C = 3, H, W) uint8 RGB.
+// JPEG: grey, YCbCr and RGB through libjpeg-turbo; CMYK and YCCK (Photoshop
+// files, ~22 in ImageNet's train set) converted per pixel, Adobe-inverted
+// when the file has an Adobe APP14 marker (R = C K / 255, libjpeg-turbo's
+// cmyk.h cmyk_to_rgb) and plain ink amounts otherwise
+// (R = (255 - C)(255 - K) / 255, Pillow's Convert.c cmyk2rgb).
+// PNG: every colour type and depth (grey 1/2/4/8/16 bit, grey + alpha, RGB,
+// RGBA, palette, any tRNS, interlaced): 16-bit samples keep their high byte,
+// alpha and transparency are dropped (as Pillow's convert("RGB")).
+// Throws InputError naming the file for anything unreadable.
+ImageSet decode_image(const std::string& path);
+// Shorter side to `side` (antialiased bilinear), then the centre side x side.
+ImageSet resize_center_crop(const ImageSet& one_image, int side);
+// Every image of a set resized to side x side (data.resolution).
+ImageSet resize_images(const ImageSet& in, int side);
+// Cheap check that a dataset's files are where the config says, so a sweep
+// fails before its first run rather than in the middle. Throws InputError.
+void check_data_available(const DataConfig& c);
+
+// A content fingerprint of a prepared dataset (16 hex digits): both splits'
+// shapes, pixels and labels and the class count, hashed 8 bytes at a time
+// (FNV-1a 64 over words; ~1 GB/s), so two folders with the same class names
+// but other images differ, and a copy of a folder elsewhere does not.
+std::string dataset_fingerprint(const Dataset& d);
+// Whether a data config's content can differ under the same settings (a
+// user's folder: data.path given, or cifar10 / image_folder at their default
+// place): then run ids, tokenizer and model caches carry its fingerprint.
+// The default Fashion-MNIST (the Debian package) and synthetic data are fixed
+// by their settings alone, and keep their ids.
+bool data_needs_fingerprint(const DataConfig& c);
+
+// The dataset registry (core/data/registry.cpp), keyed by data.name: its
+// names, the loader for c.name, a dataset's image channels (1 for grey
+// Fashion-MNIST) and the image side a run sees (data.resolution, else the
+// native side + 2 x pad; 0 for an unknown name).
+std::vector<std::string> dataset_names();
+Dataset load_registered_dataset(const DataConfig& c, const LoadContext& ctx);
+int dataset_channels(const std::string& dataset);
+int dataset_image_side(const DataConfig& c);
+// Dispatch on c.name, check every label (check_labels), then pad, resize and
+// take subsets as configured.
+Dataset load_dataset(const DataConfig& c, const LoadContext& ctx = {});
+
+// Read one gzipped IDX file (images: magic 2051, labels: 2049). Throws
+// InputError naming the path for a missing, truncated or malformed file, and
+// for a label outside 0..classes-1 (naming its index and value).
+ImageSet read_idx_images(const std::string& path);
+std::vector<int64_t> read_idx_labels(const std::string& path, int classes);
+
+// The backstop load_dataset applies to every registered loader: classes > 0,
+// one label per image and every label in [0, classes). Throws InputError
+// naming the dataset, the split, the first bad index and its value; a loader
+// that reads labels from files checks them itself first, naming the file.
+void check_labels(const Dataset& d);
+
+// Zero-pad every image by `pad` pixels on each side (28 -> 32 with pad 2);
+// zero maps to -1 after normalisation, the background value.
+ImageSet pad_images(const ImageSet& in, int pad);
+// Keep n images: the first n, or a seeded random sample (sorted, so the
+// order of the remaining images is stable).
+ImageSet take_subset(const ImageSet& in, int n, const std::string& mode, uint64_t seed);
+
+}  // namespace ldae

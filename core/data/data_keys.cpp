@@ -1,0 +1,34 @@
+#include "core/data/data_keys.hpp"
+
+#include "core/data/data.hpp"
+
+namespace ldae {
+
+KeyRows data_keys() {
+  return {
+      choice(field("data.name", &RunConfig::data, &DataConfig::name), dataset_names),
+      not_in_id(field("data.path", &RunConfig::data, &DataConfig::path)),
+      field("data.fingerprint", &RunConfig::data, &DataConfig::fingerprint),
+      field("data.pad", &RunConfig::data, &DataConfig::pad, 0, 64),
+      field("data.subset", &RunConfig::data, &DataConfig::subset, 0, 1e9),
+      choice(field("data.subset_mode", &RunConfig::data, &DataConfig::subset_mode), fixed({"first", "random"})),
+      field("data.test_subset", &RunConfig::data, &DataConfig::test_subset, 0, 1e9),
+      field("data.normalize", &RunConfig::data, &DataConfig::normalize),
+      field("data.synthetic_classes", &RunConfig::data, &DataConfig::synthetic_classes, 2, 1000),
+      field("data.synthetic_size", &RunConfig::data, &DataConfig::synthetic_size, 4, 512),
+      field("data.synthetic_train", &RunConfig::data, &DataConfig::synthetic_train, 1, 1e7),
+      field("data.synthetic_test", &RunConfig::data, &DataConfig::synthetic_test, 1, 1e7),
+      field("data.resolution", &RunConfig::data, &DataConfig::resolution, 0, 4096),
+      choice(field("data.augment", &RunConfig::data, &DataConfig::augment), fixed({"center", "rrc_flip"})),
+      field("data.skip_bad", &RunConfig::data, &DataConfig::skip_bad),
+  };
+}
+
+void check_data(const RunConfig& c, const Fail& fail) {
+  if (c.data.name == "image_folder" && (c.data.resolution <= 0 || c.data.pad != 0))
+    fail(c.data.resolution <= 0 ? "data.resolution" : "data.pad",
+         "image_folder images are resized and centre-cropped to data.resolution (e.g. 256), "
+         "which must be set, with data.pad = 0");
+}
+
+}  // namespace ldae

@@ -1,0 +1,406 @@
+// ImageNet-style class-per-folder trees: decoding (libjpeg-turbo, libpng),
+// resizing, centre crop and the HDF5 uint8 cache.
+#include <fmt/core.h>
+#include "core/base/stop.hpp"
+#include <jpeglib.h>
+#include <png.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <csetjmp>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "core/config/config.hpp"
+#include "core/base/atomic_file.hpp"
+#include "core/data/data.hpp"
+#include "core/base/errors.hpp"
+#include "core/records/h5.hpp"
+
+namespace ldae {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct JpegError {
+  jpeg_error_mgr mgr;
+  jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+void jpeg_fail(j_common_ptr cinfo) {
+  auto* e = reinterpret_cast<JpegError*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, e->message);
+  longjmp(e->jump, 1);
+}
+
+// One RGB channel from an ink channel and black. Photoshop writes CMYK JPEGs
+// inverted, 255 = no ink (libjpeg.txt, "Special color spaces"), and marks them
+// with an Adobe APP14 marker: then R = C K / 255, as libjpeg-turbo's cmyk.h
+// cmyk_to_rgb (TurboJPEG's CMYK -> RGB). Without the marker the samples are
+// plain ink amounts: R = (255 - C)(255 - K) / 255, as Pillow's Convert.c
+// cmyk2rgb. Deviation: Pillow (JpegImagePlugin, "assume adobe conventions")
+// and OpenCV read every CMYK JPEG as inverted; we read the marker, which
+// Adobe's writers emit, so we agree with them on Photoshop's files and differ
+// only on marker-less ones. Rounded to nearest.
+uint8_t cmyk_to_rgb(int ink, int black, bool adobe_inverted) {
+  const int a = adobe_inverted ? ink : 255 - ink, b = adobe_inverted ? black : 255 - black;
+  return uint8_t((a * b + 127) / 255);
+}
+
+ImageSet decode_jpeg(const std::string& path, FILE* fp) {
+  jpeg_decompress_struct cinfo;
+  JpegError err;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_fail;
+  err.mgr.output_message = [](j_common_ptr) {};  // warnings stay quiet
+  ImageSet s;
+  std::vector<uint8_t> hwk;  // (H, W, K) decoded samples; before setjmp (no destructor skipped)
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    throw InputError(fmt::format("{}: unreadable JPEG ({}); remove the file or set "
+                                 "data.skip_bad = true to skip and count bad images",
+                                 path, err.message));
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_stdio_src(&cinfo, fp);
+  jpeg_read_header(&cinfo, TRUE);
+  // Grey, YCbCr and RGB files libjpeg-turbo converts to RGB itself; CMYK and
+  // YCCK -> RGB it refuses ("Unsupported color conversion request"), so those
+  // come out as CMYK (YCCK -> CMYK it does) and are converted below.
+  const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  const bool inverted = cinfo.saw_Adobe_marker;
+  cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+  jpeg_start_decompress(&cinfo);
+  const int W = int(cinfo.output_width), H = int(cinfo.output_height);
+  const int K = cinfo.output_components;  // 3 (RGB) or 4 (CMYK)
+  hwk.resize(size_t(W) * H * K);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = hwk.data() + size_t(cinfo.output_scanline) * W * K;
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  s.n = 1, s.c = 3, s.h = H, s.w = W;
+  s.pixels.resize(size_t(3) * H * W);  // (3, H, W)
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x) {
+      const uint8_t* px = &hwk[(size_t(y) * W + x) * K];
+      for (int c = 0; c < 3; ++c)
+        s.pixels[(size_t(c) * H + y) * W + x] = cmyk ? cmyk_to_rgb(px[c], px[3], inverted) : px[c];
+    }
+  return s;
+}
+
+ImageSet decode_png(const std::string& path, FILE* fp) {
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png ? png_create_info_struct(png) : nullptr;
+  if (!png || !info) throw std::runtime_error("libpng: out of memory");
+  char message[200] = "not 3 channels after conversion";  // libpng's reason, for the error
+  png_set_error_fn(png, message,
+                   [](png_structp p, png_const_charp m) {
+                     std::snprintf(static_cast<char*>(png_get_error_ptr(p)), 200, "%s", m);
+                     png_longjmp(p, 1);
+                   },
+                   [](png_structp, png_const_charp) {});
+  std::vector<uint8_t> rgb;
+  std::vector<png_bytep> rows;
+  ImageSet s;
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw InputError(fmt::format("{}: unreadable PNG ({}); remove the file or set "
+                                 "data.skip_bad = true to skip and count bad images",
+                                 path, message));
+  }
+  png_init_io(png, fp);
+  png_read_info(png, info);
+  // Normalise every PNG flavour to 8-bit RGB (libpng applies these in its own
+  // fixed order): 16-bit samples keep their high byte; palettes expand to RGB,
+  // which also turns tRNS into alpha (png_set_palette_to_rgb sets
+  // PNG_EXPAND_tRNS); grey 1/2/4 bits scale to 0..255 and grey becomes RGB;
+  // alpha, from a channel or tRNS, is then dropped, as Pillow's convert("RGB")
+  // does. Adam7-interlaced files need the passes combined.
+  png_set_strip_16(png);
+  png_set_strip_alpha(png);
+  png_set_palette_to_rgb(png);
+  png_set_expand_gray_1_2_4_to_8(png);
+  png_set_gray_to_rgb(png);
+  png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+  const int W = int(png_get_image_width(png, info)), H = int(png_get_image_height(png, info));
+  if (png_get_channels(png, info) != 3 || png_get_bit_depth(png, info) != 8) png_longjmp(png, 1);
+  rgb.resize(size_t(W) * H * 3);
+  rows.resize(size_t(H));
+  for (int y = 0; y < H; ++y) rows[size_t(y)] = rgb.data() + size_t(y) * W * 3;
+  png_read_image(png, rows.data());
+  png_read_end(png, nullptr);
+  png_destroy_read_struct(&png, &info, nullptr);
+  s.n = 1, s.c = 3, s.h = H, s.w = W;
+  s.pixels.resize(rgb.size());
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x)
+      for (int c = 0; c < 3; ++c) s.pixels[(size_t(c) * H + y) * W + x] = rgb[(size_t(y) * W + x) * 3 + c];
+  return s;
+}
+
+// Weights of a 1-D antialiased linear (triangle) resampling from n_in to
+// n_out samples: the filter widens by the scale factor when shrinking.
+struct Taps {
+  std::vector<int> first;
+  std::vector<std::vector<float>> w;
+};
+Taps triangle_taps(int n_in, int n_out) {
+  Taps t;
+  const double scale = double(n_in) / n_out, support = std::max(1.0, scale);
+  for (int o = 0; o < n_out; ++o) {
+    const double centre = (o + 0.5) * scale - 0.5;
+    const int lo = std::max(0, int(std::floor(centre - support)) + 1);
+    const int hi = std::min(n_in - 1, int(std::ceil(centre + support)) - 1);
+    std::vector<float> w;
+    double sum = 0;
+    for (int i = lo; i <= hi; ++i) {
+      double v = std::max(0.0, 1.0 - std::abs(i - centre) / support);
+      w.push_back(float(v));
+      sum += v;
+    }
+    if (sum <= 0) {  // degenerate: nearest sample
+      int i = std::clamp(int(std::lround(centre)), 0, n_in - 1);
+      t.first.push_back(i);
+      t.w.push_back({1.0f});
+      continue;
+    }
+    for (auto& v : w) v = float(v / sum);
+    t.first.push_back(lo);
+    t.w.push_back(w);
+  }
+  return t;
+}
+
+// One image (C, H, W) -> (C, h, w), separable.
+std::vector<uint8_t> resample(const uint8_t* src, int C, int H, int W, int h, int w) {
+  const Taps ty = triangle_taps(H, h), tx = triangle_taps(W, w);
+  std::vector<float> mid(size_t(C) * H * w);
+  for (int c = 0; c < C; ++c)
+    for (int y = 0; y < H; ++y)
+      for (int x = 0; x < w; ++x) {
+        float acc = 0;
+        for (size_t k = 0; k < tx.w[size_t(x)].size(); ++k)
+          acc += tx.w[size_t(x)][k] * src[(size_t(c) * H + y) * W + size_t(tx.first[size_t(x)]) + k];
+        mid[(size_t(c) * H + y) * w + x] = acc;
+      }
+  std::vector<uint8_t> out(size_t(C) * h * w);
+  for (int c = 0; c < C; ++c)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        float acc = 0;
+        for (size_t k = 0; k < ty.w[size_t(y)].size(); ++k)
+          acc += ty.w[size_t(y)][k] * mid[(size_t(c) * H + size_t(ty.first[size_t(y)]) + k) * w + x];
+        out[(size_t(c) * h + y) * w + x] = uint8_t(std::clamp(std::lround(acc), 0L, 255L));
+      }
+  return out;
+}
+
+bool is_image(const fs::path& p) {
+  std::string e = p.extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), ::tolower);
+  return e == ".jpg" || e == ".jpeg" || e == ".png";
+}
+
+// Every image under root/<sub>/ for each sub: relative path, size and
+// modification time (ns), sorted, hashed to 16 hex digits. Only stat(2), no
+// reads: seconds for ImageNet's 1.3 M files.
+std::string listing_signature(const fs::path& root, const std::vector<std::string>& subs) {
+  std::vector<std::string> lines;
+  for (const auto& sub : subs)
+    for (const auto& e : fs::recursive_directory_iterator(root / sub))
+      if (e.is_regular_file() && is_image(e.path()))
+        lines.push_back(fmt::format("{}|{}|{}", fs::relative(e.path(), root).string(), e.file_size(),
+                                    e.last_write_time().time_since_epoch().count()));
+  std::sort(lines.begin(), lines.end());
+  std::string listing;
+  for (const auto& l : lines) listing += l + "\n";
+  return fnv1a_hex(listing);
+}
+
+// Decode, resize and crop every image of root/<class>/, labels by `classes`.
+ImageSet read_split(const std::string& root, const std::vector<std::string>& classes, int side,
+                    bool skip_bad, int* bad) {
+  ImageSet s;
+  s.c = 3, s.h = side, s.w = side;
+  for (size_t k = 0; k < classes.size(); ++k) {
+    const fs::path dir = fs::path(root) / classes[k];
+    if (!fs::is_directory(dir)) continue;  // a class may be absent from val/
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.is_regular_file() && is_image(e.path())) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      check_stop("image folder preparation (nothing cached yet: it restarts)");
+      ImageSet one;
+      try {
+        one = resize_center_crop(decode_image(f.string()), side);
+      } catch (const InputError&) {
+        if (!skip_bad) throw;
+        ++*bad;
+        continue;
+      }
+      s.pixels.insert(s.pixels.end(), one.pixels.begin(), one.pixels.end());
+      s.labels.push_back(int64_t(k));
+      ++s.n;
+    }
+  }
+  return s;
+}
+
+// val/ must hold class folders named as train/'s: a folder train/ lacks
+// would have its images dropped without a word (a misspelt or extra class),
+// and images lying directly in val/ have no class at all (ImageNet's
+// validation archive unpacks flat, its labels in a separate file).
+void check_test_classes(const fs::path& dir, const std::vector<std::string>& classes) {
+  int loose = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory() && !std::binary_search(classes.begin(), classes.end(), name)) {
+      std::string known;
+      for (size_t k = 0; k < classes.size() && k < 5; ++k) known += (k ? ", " : "") + classes[k];
+      if (classes.size() > 5) known += fmt::format(", ... ({} in all)", classes.size());
+      throw InputError(fmt::format("{}: class folder '{}' is not among train/'s classes ({}); "
+                                   "its images would have no label. Rename it to its train/ "
+                                   "class or move it out of {}",
+                                   e.path().string(), name, known, dir.string()));
+    }
+    if (e.is_regular_file() && is_image(e.path())) ++loose;
+  }
+  if (loose > 0)
+    throw InputError(fmt::format("{}: {} images lie directly in it, outside class folders, so "
+                                 "they have no label; sort them into {}/<class>/ as in train/ "
+                                 "(ImageNet's flat validation set: by its ground-truth file)",
+                                 dir.string(), loose, dir.string()));
+}
+
+void save_set(H5File& f, const std::string& name, const ImageSet& s) {
+  f.write(name + "/images", s.pixels, {uint64_t(s.n), uint64_t(s.c), uint64_t(s.h), uint64_t(s.w)});
+  f.write(name + "/labels", s.labels, {uint64_t(s.n)});
+}
+
+ImageSet load_set(const H5File& f, const std::string& name) {
+  ImageSet s;
+  std::vector<uint64_t> shape;
+  s.pixels = f.read_u8(name + "/images", &shape);
+  s.n = int(shape.at(0)), s.c = int(shape.at(1)), s.h = int(shape.at(2)), s.w = int(shape.at(3));
+  s.labels = f.read_i64(name + "/labels");
+  return s;
+}
+
+}  // namespace
+
+ImageSet decode_image(const std::string& path) {
+  std::unique_ptr<FILE, int (*)(FILE*)> fp(std::fopen(path.c_str(), "rb"), std::fclose);
+  if (!fp) throw InputError(path + ": cannot open image");
+  uint8_t magic[8] = {0};
+  const size_t got = std::fread(magic, 1, 8, fp.get());
+  std::rewind(fp.get());
+  if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) return decode_jpeg(path, fp.get());
+  if (got == 8 && png_sig_cmp(magic, 0, 8) == 0) return decode_png(path, fp.get());
+  throw InputError(fmt::format("{}: neither a JPEG nor a PNG (by its first bytes); remove the "
+                               "file or set data.skip_bad = true",
+                               path));
+}
+
+ImageSet resize_center_crop(const ImageSet& im, int side) {
+  const double s = double(side) / std::min(im.h, im.w);
+  const int h = std::max(side, int(std::lround(im.h * s))), w = std::max(side, int(std::lround(im.w * s)));
+  auto big = resample(im.pixels.data(), im.c, im.h, im.w, h, w);
+  ImageSet out;
+  out.n = 1, out.c = im.c, out.h = side, out.w = side;
+  out.pixels.resize(size_t(im.c) * side * side);
+  const int y0 = (h - side) / 2, x0 = (w - side) / 2;
+  for (int c = 0; c < im.c; ++c)
+    for (int y = 0; y < side; ++y)
+      std::copy_n(big.begin() + ptrdiff_t((size_t(c) * h + y0 + y) * w + x0), side,
+                  out.pixels.begin() + ptrdiff_t((size_t(c) * side + y) * side));
+  return out;
+}
+
+ImageSet resize_images(const ImageSet& in, int side) {
+  if (in.h == side && in.w == side) return in;
+  ImageSet out = in;
+  out.h = side, out.w = side;
+  out.pixels.assign(size_t(in.n) * in.c * side * side, 0);
+  const size_t src = size_t(in.c) * in.h * in.w, dst = size_t(in.c) * side * side;
+  for (int i = 0; i < in.n; ++i) {
+    auto r = resample(in.pixels.data() + i * src, in.c, in.h, in.w, side, side);
+    std::copy(r.begin(), r.end(), out.pixels.begin() + ptrdiff_t(i * dst));
+  }
+  return out;
+}
+
+Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
+  const fs::path root(c.path);
+  if (!fs::is_directory(root / "train"))
+    throw InputError(fmt::format("data.path = \"{}\": no train/ folder; image_folder expects "
+                                 "train/<class>/*.jpg and val/<class>/*.jpg",
+                                 c.path));
+  std::vector<std::string> classes;
+  for (const auto& e : fs::directory_iterator(root / "train"))
+    if (e.is_directory()) classes.push_back(e.path().filename().string());
+  std::sort(classes.begin(), classes.end());
+  if (classes.empty())
+    throw InputError(c.path + "/train: no class folders");
+  const std::string test_dir = fs::is_directory(root / "val") ? "val" : "test";
+  if (!fs::is_directory(root / test_dir))
+    throw InputError(c.path + ": no val/ (or test/) folder for the probe's test split");
+  // Cache key: absolute path, resolution, the skip policy and the folder's
+  // listing (every image's name, size and modification time), so images
+  // added, removed or replaced under the same path make a new cache.
+  std::string key = fmt::format("{}|{}|{}|{}", fs::absolute(root).string(), c.resolution, c.skip_bad,
+                                listing_signature(root, {"train", test_dir}));
+  const std::string cache = fmt::format("{}/image_folder-{}.h5", ctx.cache_dir, fnv1a_hex(key));
+  Dataset d;
+  d.name = "image_folder";
+  d.classes = int(classes.size());
+  if (fs::exists(cache)) {
+    H5File f(cache, H5File::Read);
+    d.train = load_set(f, "train");
+    d.test = load_set(f, "test");
+    // Labels index train/'s class folders as they were when the cache was
+    // built (caches written before the attribute: as they are now).
+    if (f.has_attr("classes")) d.classes = int(f.attr_i64("classes"));
+    for (const ImageSet* set : {&d.train, &d.test})
+      for (size_t i = 0; i < set->labels.size(); ++i)
+        if (set->labels[i] < 0 || set->labels[i] >= d.classes)
+          throw InputError(fmt::format(
+              "{}: cached {} label {} at index {} is outside 0..{} ({} classes); the cache is "
+              "stale or corrupt: delete it to rebuild it from {}",
+              cache, set == &d.train ? "train" : "test", set->labels[i], i, d.classes - 1,
+              d.classes, c.path));
+    return d;
+  }
+  check_test_classes(root / test_dir, classes);
+  int bad = 0;
+  d.train = read_split((root / "train").string(), classes, c.resolution, c.skip_bad, &bad);
+  d.test = read_split((root / test_dir).string(), classes, c.resolution, c.skip_bad, &bad);
+  if (d.train.n == 0) throw InputError(c.path + "/train: no readable .jpg/.jpeg/.png images");
+  if (d.test.n == 0)
+    throw InputError(fmt::format("{}/{}: no readable .jpg/.jpeg/.png images in its class "
+                                 "folders; the probe needs a test split",
+                                 c.path, test_dir));
+  if (bad > 0) fmt::print(stderr, "image_folder {}: skipped {} unreadable images\n", c.path, bad);
+  // Two processes preparing the same folder both write; the last rename
+  // wins with identical content.
+  write_file_atomically(cache, [&](const std::string& tmp) {
+    H5File f(tmp, H5File::Create);
+    save_set(f, "train", d.train);
+    save_set(f, "test", d.test);
+    f.set_attr("skipped_bad_images", int64_t(bad));
+    f.set_attr("source", fs::absolute(root).string());
+    f.set_attr("resolution", int64_t(c.resolution));
+    f.set_attr("classes", int64_t(d.classes));
+    f.close();
+  }, uint64_t(d.train.pixels.size() + d.test.pixels.size()));
+  return d;
+}
+
+}  // namespace ldae

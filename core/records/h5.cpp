@@ -1,0 +1,174 @@
+#include "core/records/h5.hpp"
+
+#include <fmt/core.h>
+
+#include "core/base/errors.hpp"
+
+namespace ldae {
+namespace {
+
+struct Closer {
+  hid_t id;
+  herr_t (*fn)(hid_t);
+  ~Closer() {
+    if (id >= 0) fn(id);
+  }
+};
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw InputError(fmt::format("{}: HDF5: {}", path, what));
+}
+
+}  // namespace
+
+H5File::H5File(const std::string& path, Mode mode) : path_(path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // our errors, not HDF5's stack dumps
+  if (mode == Create) {
+    file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file_ < 0) fail(path, "cannot create file (is the folder writable?)");
+    set_attr("format_version", kH5FormatVersion);
+  } else {
+    file_ = H5Fopen(path.c_str(), mode == Read ? H5F_ACC_RDONLY : H5F_ACC_RDWR, H5P_DEFAULT);
+    if (file_ < 0) fail(path, "cannot open file: missing or not an HDF5 file");
+    if (H5Aexists(file_, "format_version") > 0 && attr_i64("format_version") != kH5FormatVersion)
+      fail(path, fmt::format("format_version {} but this build reads {}; rerun the run to "
+                             "regenerate it",
+                             attr_i64("format_version"), kH5FormatVersion));
+  }
+}
+
+H5File::~H5File() {
+  if (file_ >= 0) H5Fclose(file_);
+}
+
+void H5File::close() {
+  if (file_ < 0) return;
+  const herr_t flushed = H5Fflush(file_, H5F_SCOPE_LOCAL);
+  const herr_t closed = H5Fclose(file_);
+  file_ = -1;
+  if (flushed < 0 || closed < 0) fail(path_, "cannot flush or close the file (disk full?)");
+}
+
+bool H5File::has(const std::string& name) const {
+  // Check each path component: H5Lexists fails on a missing intermediate group.
+  size_t pos = 0;
+  while (true) {
+    pos = name.find('/', pos + 1);
+    std::string part = name.substr(0, pos);
+    if (H5Lexists(file_, part.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (pos == std::string::npos) return true;
+  }
+}
+
+void H5File::write_raw(const std::string& name, hid_t type, const void* data,
+                       const std::vector<uint64_t>& shape) {
+  if (has(name)) H5Ldelete(file_, name.c_str(), H5P_DEFAULT);
+  std::vector<hsize_t> dims(shape.begin(), shape.end());
+  Closer space{H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose};
+  Closer lcpl{H5Pcreate(H5P_LINK_CREATE), H5Pclose};
+  H5Pset_create_intermediate_group(lcpl.id, 1);
+  Closer ds{H5Dcreate2(file_, name.c_str(), type, space.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT),
+            H5Dclose};
+  if (ds.id < 0 || H5Dwrite(ds.id, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    fail(path_, "cannot write dataset " + name);
+}
+
+size_t H5File::extent(const std::string& name, std::vector<uint64_t>* shape) const {
+  Closer ds{H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  if (ds.id < 0) fail(path_, "missing dataset " + name);
+  Closer space{H5Dget_space(ds.id), H5Sclose};
+  int rank = H5Sget_simple_extent_ndims(space.id);
+  std::vector<hsize_t> dims(std::max(rank, 0));
+  H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
+  size_t n = 1;
+  for (auto d : dims) n *= d;
+  if (shape) shape->assign(dims.begin(), dims.end());
+  return n;
+}
+
+void H5File::read_raw(const std::string& name, hid_t type, void* out, size_t) const {
+  Closer ds{H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  if (ds.id < 0 || H5Dread(ds.id, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+    fail(path_, "cannot read dataset " + name + " (truncated file?)");
+}
+
+void H5File::write(const std::string& n, const std::vector<double>& d,
+                   const std::vector<uint64_t>& s) {
+  write_raw(n, H5T_NATIVE_DOUBLE, d.data(), s);
+}
+void H5File::write(const std::string& n, const std::vector<float>& d,
+                   const std::vector<uint64_t>& s) {
+  write_raw(n, H5T_NATIVE_FLOAT, d.data(), s);
+}
+void H5File::write(const std::string& n, const std::vector<int64_t>& d,
+                   const std::vector<uint64_t>& s) {
+  write_raw(n, H5T_NATIVE_INT64, d.data(), s);
+}
+
+std::vector<double> H5File::read_f64(const std::string& n, std::vector<uint64_t>* s) const {
+  std::vector<double> v(extent(n, s));
+  read_raw(n, H5T_NATIVE_DOUBLE, v.data(), v.size());
+  return v;
+}
+std::vector<float> H5File::read_f32(const std::string& n, std::vector<uint64_t>* s) const {
+  std::vector<float> v(extent(n, s));
+  read_raw(n, H5T_NATIVE_FLOAT, v.data(), v.size());
+  return v;
+}
+void H5File::write(const std::string& n, const std::vector<uint8_t>& d,
+                   const std::vector<uint64_t>& s) {
+  write_raw(n, H5T_NATIVE_UINT8, d.data(), s);
+}
+std::vector<uint8_t> H5File::read_u8(const std::string& n, std::vector<uint64_t>* s) const {
+  std::vector<uint8_t> v(extent(n, s));
+  read_raw(n, H5T_NATIVE_UINT8, v.data(), v.size());
+  return v;
+}
+
+std::vector<int64_t> H5File::read_i64(const std::string& n, std::vector<uint64_t>* s) const {
+  std::vector<int64_t> v(extent(n, s));
+  read_raw(n, H5T_NATIVE_INT64, v.data(), v.size());
+  return v;
+}
+
+namespace {
+void put_attr(hid_t file, const std::string& name, hid_t type, const void* v) {
+  if (H5Aexists(file, name.c_str()) > 0) H5Adelete(file, name.c_str());
+  Closer space{H5Screate(H5S_SCALAR), H5Sclose};
+  Closer a{H5Acreate2(file, name.c_str(), type, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  H5Awrite(a.id, type, v);
+}
+}  // namespace
+
+void H5File::set_attr(const std::string& n, double v) { put_attr(file_, n, H5T_NATIVE_DOUBLE, &v); }
+void H5File::set_attr(const std::string& n, int64_t v) { put_attr(file_, n, H5T_NATIVE_INT64, &v); }
+void H5File::set_attr(const std::string& n, const std::string& v) {
+  Closer type{H5Tcopy(H5T_C_S1), H5Tclose};
+  H5Tset_size(type.id, std::max<size_t>(v.size(), 1));
+  put_attr(file_, n, type.id, v.c_str());
+}
+
+bool H5File::has_attr(const std::string& n) const { return H5Aexists(file_, n.c_str()) > 0; }
+
+double H5File::attr_f64(const std::string& n) const {
+  Closer a{H5Aopen(file_, n.c_str(), H5P_DEFAULT), H5Aclose};
+  double v = 0;
+  if (a.id < 0 || H5Aread(a.id, H5T_NATIVE_DOUBLE, &v) < 0) fail(path_, "missing attribute " + n);
+  return v;
+}
+int64_t H5File::attr_i64(const std::string& n) const {
+  Closer a{H5Aopen(file_, n.c_str(), H5P_DEFAULT), H5Aclose};
+  int64_t v = 0;
+  if (a.id < 0 || H5Aread(a.id, H5T_NATIVE_INT64, &v) < 0) fail(path_, "missing attribute " + n);
+  return v;
+}
+std::string H5File::attr_str(const std::string& n) const {
+  Closer a{H5Aopen(file_, n.c_str(), H5P_DEFAULT), H5Aclose};
+  if (a.id < 0) fail(path_, "missing attribute " + n);
+  Closer type{H5Aget_type(a.id), H5Tclose};
+  std::string v(H5Tget_size(type.id), '\0');
+  H5Aread(a.id, type.id, v.data());
+  return v.substr(0, v.find('\0'));
+}
+
+}  // namespace ldae

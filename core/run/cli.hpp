@@ -1,0 +1,87 @@
+// The shared shell of every program: bad input or environment (sweep file,
+// flag, data, paths, permissions, full disk, locked index, out of memory) ->
+// one clear line and exit 2; a stop request outside a run -> exit 130;
+// anything else is a bug -> "internal error ... please report" and exit 3;
+// a crash -> a backtrace.
+#pragma once
+#include <boost/program_options.hpp>
+#include <fmt/core.h>
+
+#include <csignal>
+#include <exception>
+#include <filesystem>
+#include <new>
+#include <iostream>
+#include <optional>
+#include <thread>
+
+#include "core/base/crash_report.hpp"
+#include "core/base/errors.hpp"
+#include "core/base/stop.hpp"
+#include "core/records/store.hpp"
+
+namespace ldae {
+
+template <class Body>
+int guarded_main(const char* program, Body&& body) {
+  install_crash_report(program);
+  // Past the file size limit (ulimit -f) a write fails with EFBIG, reported
+  // like a full disk, instead of killing the process mid-record.
+  std::signal(SIGXFSZ, SIG_IGN);
+  try {
+    return body();
+  } catch (const InputError& e) {
+    fmt::print(stderr, "{}: error: {}\n", program, e.what());
+    return 2;
+  } catch (const SQLite::Exception& e) {  // the index: locked, full, damaged
+    fmt::print(stderr, "{}: error: {}\n", program, store_error("results.db", e).what());
+    return 2;
+  } catch (const std::filesystem::filesystem_error& e) {  // the environment: paths, permissions
+    fmt::print(stderr, "{}: error: {}; check that the path exists and is writable (or give "
+               "another --results folder)\n", program, e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "{}: error: out of memory; lower train.batch, data.subset or --threads, or "
+               "use a machine with more memory\n", program);
+    return 2;
+  } catch (const Interrupted& e) {  // a stop request outside a run (data preparation)
+    fmt::print(stderr, "{}: {}; nothing half-written, rerun to go on\n", program, e.what());
+    return 130;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "{}: internal error (a bug in the harness, exit 3: please report it with "
+               "this line and the command): {}\n", program, e.what());
+    return 3;
+  }
+}
+
+// --threads N: 0 (all cores) to 4096, the range train.threads has; more
+// would exhaust the machine's threads before any work starts.
+inline void check_threads_flag(int threads) {
+  if (threads < 0 || threads > 4096)
+    throw InputError(fmt::format("--threads {}: expected 0 (all cores) to 4096; this machine has {} "
+                                 "cores", threads, std::thread::hardware_concurrency()));
+}
+
+// Parse the command line into vm. Returns an exit code when the program is
+// done: 2 for a bad flag (one line naming it), 0 after printing --help
+// (opts, then `help_tail`); nullopt to go on.
+inline std::optional<int> parse_flags(const char* program, int argc, char** argv,
+                                             const boost::program_options::options_description& opts,
+                                             boost::program_options::variables_map& vm,
+                                             const std::string& help_tail = "") {
+  namespace po = boost::program_options;
+  try {
+    po::store(po::parse_command_line(argc, argv, opts), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fmt::print(stderr, "{}: {} (see --help)\n", program, e.what());
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << opts << help_tail;
+    return 0;
+  }
+  return std::nullopt;
+}
+
+}  // namespace ldae

@@ -1,0 +1,153 @@
+// The evaluation stage of a run (core/run/run_stages.hpp): generation quality
+// (FID), end-to-end fine-tuning, and the linear and kNN probes on the
+// encoder's features.
+#include <filesystem>
+#include <fstream>
+
+#include <Eigen/Core>
+
+#include "probes/fid.hpp"
+#include "core/records/module_h5.hpp"
+#include "core/run/run_stages.hpp"
+#include "core/diffusion/sampler.hpp"
+#include "core/base/stop.hpp"
+#include "probes/linear_probe.hpp"
+
+namespace ldae {
+namespace fs = std::filesystem;
+namespace {
+
+// FID of n generated images against the first n test images, in the
+// features of the frozen network; also returns the first 64 samples.
+double generation_fid(Backbone& model, const Schedule& schedule, const Objective& obj,
+                      const Tokenizer& tok, const torch::Tensor& test_img, FeatureNet& net,
+                      const RunConfig& cfg, int64_t classes, int64_t L, int64_t d,
+                      torch::Device device, torch::Tensor* samples_out) {
+  SampleOptions so;
+  so.n = std::min<int64_t>(cfg.eval.fid_samples, test_img.size(0));
+  so.steps = cfg.eval.sample_steps;
+  so.eta = cfg.eval.sampler == "ddpm" ? 1.0 : 0.0;
+  so.classes = cfg.model.class_cond ? classes : 0;
+  so.seed = step_seed(uint64_t(cfg.seed), 1ull << 50);
+  // On a GPU: bf16 (train.bf16) and 4x the CPU's batch of 256 images.
+  so.bf16 = cfg.train.bf16;
+  if (device.is_cuda()) so.batch = 1024;
+  auto z = sample_latents(model, schedule, obj, L, d, so, device);
+  torch::NoGradGuard ng;
+  auto images = tok.decode(z).clamp(-1.0, 1.0);
+  *samples_out = images.slice(0, 0, 64);
+  auto feats = [&](const torch::Tensor& x) {
+    std::vector<torch::Tensor> out;
+    for (int64_t i = 0; i < x.size(0); i += 512) {
+      check_stop("FID feature extraction");
+      out.push_back(net.pooled(x.slice(0, i, std::min(i + 512, x.size(0)))).to(torch::kFloat64));
+    }
+    auto f = torch::cat(out).contiguous();
+    return Eigen::MatrixXd(Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+        f.data_ptr<double>(), f.size(0), f.size(1)));
+  };
+  return frechet_distance(fit_gaussian(feats(images)), fit_gaussian(feats(test_img.slice(0, 0, so.n))));
+}
+
+}  // namespace
+
+void generation_stage(const RunConfig& cfg, const EncoderStage& st, const Tokenizer& tok, const TrainData& td,
+                      const RunData& data, torch::Device device, const FeatureNetSource& feature_net,
+                      RunMetrics& metrics, nlohmann::json& rec, const Log& log) {
+  const auto t_gen = clk::now();
+  torch::Tensor samples;
+  auto net = feature_net(cfg.eval.fid_net);
+  Backbone model = st.model;
+  metrics.fid = generation_fid(model, st.schedule, st.objective, tok, data.test_img, *net, cfg, data.classes,
+                               td.z0.size(1), td.z0.size(2), device, &samples);
+  metrics.samples = to_f32(samples);
+  metrics.samples_shape = shape_of(samples);
+  rec["eval_fid"] = metrics.fid;
+  rec["timings"]["eval_s"] = secs_since(t_gen);
+  log(fmt::format("FID {:.3f} ({} samples, {} {} steps, features: {}) in {:.1f} s", metrics.fid,
+                  std::min<int64_t>(cfg.eval.fid_samples, data.test_img.size(0)),
+                  cfg.objective.target == "velocity" ? "Heun ODE" : cfg.eval.sampler, cfg.eval.sample_steps,
+                  net->describe(), secs_since(t_gen)));
+}
+
+// Fine-tuning (probes/finetune.hpp) of a copy of the run's encoder, read as
+// the probe reads it: the tokenizer's tokens (mapped to image space when the
+// objective works there), scaled by gamma_t, at the probe's t.
+FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer& tok, const RunData& data,
+                              torch::Device device, const Log& log) {
+  FinetuneData fd;
+  fd.train_img = data.train_img, fd.train_y = data.train_y, fd.test_img = data.test_img, fd.test_y = data.test_y;
+  fd.normalized = cfg.data.normalize;
+  fd.classes = data.classes;
+  const torch::Tensor V = st.V.defined() ? st.V.cpu() : st.V;
+  fd.tokens = [&tok, V](const torch::Tensor& images) {
+    torch::NoGradGuard ng;
+    auto z = tok.encode(images);
+    return V.defined() ? torch::matmul(z, V) : z;
+  };
+  log(fmt::format("fine-tuning {} through {} for {} epochs (batch {}, base lr {}, layer decay {})", cfg.model.name,
+                  st.model->block_name(st.block), cfg.eval.finetune_epochs, cfg.eval.finetune_batch,
+                  cfg.eval.finetune_lr, cfg.eval.finetune_layer_decay));
+  return finetune(copy_backbone(cfg.model.name, st.options, st.model), st.block, st.t_read, st.gamma, cfg.probe.pool,
+                  fd, cfg.eval, cfg.train.bf16, uint64_t(cfg.seed) + 3, device, log);
+}
+
+void probe_stage(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& f_test,
+                 const RunData& data, torch::Device device, RunMetrics& metrics, nlohmann::json& rec,
+                 const Log& log) {
+  const auto t_probe = clk::now();
+  // Both probes on the run's device, features copied there once (cheap there at ImageNet size).
+  const auto xtr = f_train.to(device), ytr = data.train_y.to(device), xte = f_test.to(device),
+             yte = data.test_y.to(device);
+  auto pr = linear_probe(xtr, ytr, xte, yte, data.classes, cfg.probe, cfg.seed, log);
+  metrics.probe = pr.curve;
+  metrics.top1 = pr.top1;
+  metrics.top5 = pr.top5;
+  const auto knn = run_knn(cfg, xtr, ytr, xte, yte, data.classes);
+  metrics.knn_top1 = knn.top1;
+  metrics.knn_top5 = knn.top5;
+  log(fmt::format("probe top-1 {:.2f}% ({} train / {} test images){}", pr.top1, f_train.size(0), f_test.size(0),
+                  knn.top1 >= 0 ? fmt::format("; kNN top-1 {:.2f}% (k = {}, T = {})", knn.top1, cfg.probe.knn_k,
+                                              cfg.probe.knn_t)
+                                : ""));
+  rec["probe_top1"] = pr.top1;
+  rec["probe_top5"] = pr.top5;
+  if (knn.top1 >= 0) rec["probe_knn_top1"] = knn.top1;
+  rec["timings"]["probe_s"] = secs_since(t_probe);
+}
+
+// The kNN probe on a run's features; -1s when probe.knn_k = 0.
+KnnResult run_knn(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& train_y,
+                  const torch::Tensor& f_test, const torch::Tensor& test_y, int64_t classes) {
+  if (cfg.probe.knn_k <= 0) return {-1, -1};
+  return knn_probe(f_train, train_y, f_test, test_y, classes, cfg.probe.knn_k, cfg.probe.knn_t, cfg.train.bf16);
+}
+
+// A done run recorded before the kNN probe existed: compute it from the probe
+// features its metrics.h5 keeps (seconds, no retraining), under the run's
+// lock, and re-index the run. Busy or featureless runs are left as they are.
+void add_missing_knn(const RunConfig& cfg, const std::string& dir, const RunContext& ctx, Store* store) {
+  if (cfg.probe.knn_k <= 0 || !fs::exists(dir + "/metrics.h5")) return;
+  if (read_metrics_h5(dir).knn_top1 >= 0) return;
+  RunLock lock(dir);
+  if (!lock.try_lock() || read_metrics_h5(dir).knn_top1 >= 0) return;
+  auto [f_train, f_test] = read_probe_features(dir);
+  if (!f_train.defined()) return;
+  const Dataset& data = cached_dataset(cfg.data, ctx.results);
+  auto train_y = to_labels(data.train), test_y = to_labels(data.test);
+  if (f_train.size(0) != train_y.size(0) || f_test.size(0) != test_y.size(0)) return;
+  const auto r = run_knn(cfg, f_train, train_y, f_test, test_y, data.classes);
+  add_knn_to_metrics_h5(dir, r.top1, r.top5);
+  auto rec = read_run_json(dir);
+  rec["metrics_bytes"] = fs::file_size(dir + "/metrics.h5");
+  write_run_json(dir, rec);
+  std::ofstream(dir + "/log.txt", std::ios::app)
+      << "[" << now_iso() << "] kNN probe added from the stored features: top-1 " << fmt::format("{:.2f}", r.top1)
+      << "% (k = " << cfg.probe.knn_k << ", T = " << cfg.probe.knn_t << ")" << std::endl;
+  if (store) index_run_or_defer(*store, dir, [&](const std::string& w) {
+    fmt::print(stderr, "  {}\n", w);
+    std::ofstream(dir + "/log.txt", std::ios::app) << "[" << now_iso() << "] " << w << std::endl;
+  });
+}
+
+}  // namespace ldae

@@ -1,0 +1,59 @@
+// run_sweep's steps, from flags to finished runs (experiments/run_sweep.cpp
+// only parses flags and calls these):
+//   plan_sweep        sweep file -> validated plan, data fingerprints, --only / --run-id
+//   print_plan        one line a run with its status (and why it failed or is damaged)
+//   check_plan_data   the config against the data's size (errors before any run starts)
+//   launch_local      the runs, here, one after another (rank 0 of data parallel too)
+//   launch_slurm      an sbatch array of the pending runs
+//   follow_sweep      data parallel, ranks > 0: join each run rank 0 announces
+// Exit codes: 0 all done, 1 a run failed, 2 bad input (InputError), 130 interrupted.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/config/sweep.hpp"
+#include "core/nn/distributed.hpp"
+#include "core/run/slurm.hpp"
+
+namespace ldae {
+
+// run_sweep's flags (run_sweep --help says each).
+struct SweepOptions {
+  std::string file, profile, only, results = "results", launcher = "local", run_id, index_mode = "auto";
+  std::vector<std::string> sets, plugins;
+  int threads = 0;
+  bool dry_run = false;
+  SlurmOptions slurm;
+};
+
+struct SweepPlan {
+  SweepFile sweep;
+  std::vector<PlannedRun> full;  // every run of the sweep under the profile (what is recorded)
+  std::vector<PlannedRun> runs;  // those this process runs (--only, --run-id)
+  size_t unfingerprinted = 0;    // runs whose data is not there yet (ids change once it is)
+};
+
+// Parses o.file (a bare name is looked up: find_sweep_file), loads its
+// plugins, expands and validates every run, attaches data fingerprints and
+// keeps what --only / --run-id select. InputError (exit 2) for bad flags or
+// a bad sweep file, naming file:line and key.
+SweepPlan plan_sweep(SweepOptions& o);
+void print_plan(const SweepPlan& p, const SweepOptions& o);
+// Each run's config against its data: missing data and impossible sizes are
+// InputError; runs too short to train are warnings (printed once each). A
+// light check (dry run, Slurm submission) skips what needs prepared data.
+void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light);
+int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist);
+int launch_slurm(const SweepPlan& p, const SweepOptions& o);
+int follow_sweep(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist);
+
+// Data parallel over NCCL when every run of the plan trains on a GPU, else Gloo.
+bool plan_on_gpu(const std::vector<PlannedRun>& plan);
+// What rank 0 broadcasts instead of a plan index when the sweep ends.
+constexpr int64_t kSweepDone = -1, kSweepStopped = -2, kSweepFailed = -3;
+
+// run_sweep --list: every registry's names, each method and its keys, each
+// backbone's feature points, every key with its default, the plugins'.
+void print_registries();
+
+}  // namespace ldae

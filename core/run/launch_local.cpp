@@ -1,0 +1,151 @@
+// The local launcher (core/run/launch.hpp): the plan's runs here, one after
+// another, each skipped when done, resumed when interrupted, left for a
+// second pass while another process trains it. Under data parallel this is
+// rank 0, which announces each run to the followers.
+#include <fmt/core.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+
+#include "core/base/atomic_file.hpp"
+#include "core/base/stop.hpp"
+#include "core/records/records.hpp"
+#include "core/records/store.hpp"
+#include "core/run/launch.hpp"
+#include "core/run/run.hpp"
+#include "core/run/signals.hpp"
+
+namespace ldae {
+namespace {
+
+// The index: one SQLite file that must never be written from two hosts
+// (WAL needs shared memory; network file systems break POSIX locks). Array
+// tasks write their run folders only; whoever reads the index next syncs it.
+std::optional<Store> open_index(const SweepOptions& o) {
+  const char* index_env = std::getenv("LDAE_INDEX");
+  const bool write_index = o.index_mode == "on" ||
+                           (o.index_mode == "auto" && !std::getenv("SLURM_ARRAY_TASK_ID") &&
+                            !(index_env && std::string(index_env) == "off"));
+  std::optional<Store> store;
+  if (write_index) {
+    store.emplace(o.results + "/results.db");
+    sync_index(*store, o.results, "run_sweep");
+  }
+  return store;
+}
+
+// The whole plan is recorded (--only runs part of it; the table shows the
+// rest pending), except by Slurm array tasks: their launcher recorded it.
+void record_plan(const SweepPlan& p, const SweepOptions& o, std::optional<Store>& store) {
+  if (!o.run_id.empty()) return;
+  SweepRecord rec{p.sweep.name, o.profile.empty() ? "default" : o.profile, p.sweep.title, o.file, p.sweep.mode, {}};
+  for (const auto& r : p.full) rec.rows.push_back({r.row, r.label, r.seed, r.id, r.paper, r.parent});
+  write_sweep_json(o.results, rec);  // the truth; the index follows when it can
+  try {
+    if (store) store->put_sweep(rec);
+  } catch (const SQLite::Exception& e) {
+    fmt::print(stderr, "run_sweep: warning: sweep plan not indexed yet ({}); the next run_sweep or "
+               "make_tables indexes it\n", store_error(o.results + "/results.db", e).what());
+  }
+}
+
+// One pass over the plan's runs, printing each outcome.
+class LocalLoop {
+ public:
+  LocalLoop(const SweepPlan& p, RunContext& ctx, Store* store) : plan_(p.runs), ctx_(ctx), store_(store) {}
+
+  // Runs `p`; false when the sweep must stop (interrupted). Runs another
+  // process is training go to `busy`.
+  bool run_one(const PlannedRun& p, std::vector<PlannedRun>& busy) {
+    ctx_.dp_index = std::find_if(plan_.begin(), plan_.end(), [&](const PlannedRun& q) { return q.id == p.id; }) -
+                    plan_.begin();
+    fmt::print("\n[{}/{}] row {} seed {} {}: {}\n", ++k_, plan_.size(), p.row, p.seed, p.id, p.label);
+    std::fflush(stdout);
+    auto out = execute_run(p.cfg, p.label, ctx_, store_);
+    switch (out.status) {
+      case RunOutcome::Skipped: fmt::print("  done earlier: top-1 {:.2f}%\n", out.top1); break;
+      case RunOutcome::Done:
+        fmt::print("  done in {:.1f} s: top-1 {:.2f}%{}\n", out.seconds, out.top1,
+                   out.knn_top1 >= 0 ? fmt::format(", kNN {:.2f}%", out.knn_top1) : "");
+        break;
+      case RunOutcome::Failed: fmt::print("  FAILED: {}\n", out.error); ++failed_; break;
+      case RunOutcome::Busy:
+        fmt::print("  running in another process; coming back to it at the end\n");
+        busy.push_back(p);
+        --k_;
+        break;
+      case RunOutcome::Stopped:
+        if (requeue_requested() && requeue_slurm_task()) {
+          fmt::print("  checkpointed before the time limit; task requeued, it resumes there\n");
+          requeued_ = true;
+        } else {
+          fmt::print("  interrupted; rerun the same command to resume from the checkpoint\n");
+        }
+        return false;
+    }
+    std::fflush(stdout);
+    return true;
+  }
+  int failed() const { return failed_; }
+  bool requeued() const { return requeued_; }
+
+ private:
+  const std::vector<PlannedRun>& plan_;
+  RunContext& ctx_;
+  Store* store_;
+  size_t k_ = 0;
+  int failed_ = 0;
+  bool requeued_ = false;
+};
+
+}  // namespace
+
+int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist) {
+  std::filesystem::create_directories(o.results);
+  // Shared folders: temporaries of processes of this host killed mid-write.
+  for (const char* sub : {"", "/sweeps", "/models", "/tokenizers", "/cache", "/tables", "/slurm"})
+    remove_stale_temporaries(o.results + sub);
+  std::optional<Store> store = open_index(o);
+  record_plan(p, o, store);
+
+  install_signal_handlers();
+  RunContext ctx;
+  ctx.results = o.results;
+  ctx.threads = o.threads;
+  ctx.stop = &stop_flag();
+  ctx.comm = connect_interruptibly(dist, plan_on_gpu(p.runs));
+  if (ctx.comm)
+    fmt::print("data parallel: {} {} processes ({}'s environment), rendezvous {}:{}\n", dist.world,
+               ctx.comm->backend(), dist.source, dist.master_addr, dist.master_port);
+  // However this process leaves the sweep, the followers hear it and exit too.
+  struct SweepEnd {
+    std::shared_ptr<Communicator> comm;
+    int64_t code = kSweepFailed;
+    ~SweepEnd() {
+      try {
+        if (comm) comm->broadcast(code, 60);
+      } catch (...) {
+      }
+    }
+  } sweep_end{ctx.comm};
+  LocalLoop loop(p, ctx, store ? &*store : nullptr);
+  // Runs another process is training (a concurrent sweep, or an orphan of a
+  // killed `make`) are left for a second pass that waits for them.
+  std::vector<PlannedRun> busy, unused;
+  sweep_end.code = kSweepStopped;
+  for (const auto& r : p.runs)
+    if (!loop.run_one(r, busy)) return loop.requeued() ? 0 : 130;
+  ctx.wait_if_busy = true;
+  for (const auto& r : busy)
+    if (!loop.run_one(r, unused)) return loop.requeued() ? 0 : 130;
+  sweep_end.code = kSweepDone;
+  fmt::print("\nsweep {}: {} runs, {} failed; tables: make_tables --results {} --sweep {}\n",
+             p.sweep.name, p.runs.size(), loop.failed(), shell_quote(o.results), p.sweep.name);
+  return loop.failed() ? 1 : 0;
+}
+
+}  // namespace ldae

@@ -1,0 +1,84 @@
+// A sweep as a Slurm array (core/run/launch.hpp): one task per pending run,
+// each task running this program with --run-id; the plan is recorded first,
+// so make_tables sees every row while the tasks run.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include "core/base/atomic_file.hpp"
+#include "core/base/errors.hpp"
+#include "core/records/records.hpp"
+#include "core/records/store.hpp"
+#include "core/run/launch.hpp"
+#include "core/run/run.hpp"
+
+namespace ldae {
+
+int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
+  namespace fs = std::filesystem;
+  const SweepFile& sweep = sp.sweep;
+  const std::vector<PlannedRun>& plan = sp.runs;
+  const std::string &profile = opt.profile, &file = opt.file, &results = opt.results;
+  SlurmOptions o = opt.slurm;
+  std::vector<std::string> pending;
+  for (const auto& p : plan)
+    if (run_status(results, p.id) != "done" &&
+        std::find(pending.begin(), pending.end(), p.id) == pending.end())
+      pending.push_back(p.id);
+  if (pending.empty()) {
+    fmt::print("every run is done; nothing to submit\n");
+    return 0;
+  }
+  // #SBATCH lines are not shell words: a value with spaces or shell
+  // characters would be cut or misread there.
+  auto plain = [](const std::string& v, const char* extra) {
+    return std::all_of(v.begin(), v.end(), [&](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || std::strchr(extra, c) != nullptr;
+    });
+  };
+  if (!plain(o.partition, "_-.,"))
+    throw InputError("--partition '" + o.partition + "': expected a Slurm partition name (letters, "
+                     "digits, '_', '-', '.', ',' between several)");
+  if (!plain(fs::absolute(results).string(), "/_-.+=@:,%"))
+    throw InputError("--results " + results + ": the sbatch script's #SBATCH --output line cannot hold "
+                     "this path (spaces or shell characters); use a results folder without them");
+  if (!valid_slurm_time(o.time))
+    throw InputError("--time '" + o.time + "': expected a Slurm time such as 30, 4:00:00 or 1-12:00:00");
+  const std::string prof = profile.empty() ? "default" : profile;
+  const fs::path root = fs::absolute(results);
+  fs::create_directories(root / "slurm" / "logs");
+  o.job_name = fmt::format("ldae-{}-{}", sweep.name, prof);
+  o.log_dir = (root / "slurm" / "logs").string();
+  o.command = {fs::read_symlink("/proc/self/exe").string(), fs::absolute(file).string(),
+               "--results", root.string(), "--index", "off"};
+  if (!profile.empty()) o.command.insert(o.command.end(), {"--profile", profile});
+  if (opt.threads > 0) o.command.insert(o.command.end(), {"--threads", std::to_string(opt.threads)});
+  for (const auto& s : opt.sets) o.command.insert(o.command.end(), {"--set", s});
+  for (const auto& p : opt.plugins) o.command.insert(o.command.end(), {"--plugin", fs::absolute(p).string()});
+  const std::string script = (root / "slurm" / fmt::format("{}.{}.sbatch", sweep.name, prof)).string();
+  write_text_atomically(script, sbatch_script(o, pending));
+  // The sweep's plan goes into the index now, so make_tables sees every row
+  // while the tasks run.
+  Store store(root.string() + "/results.db");
+  SweepRecord rec{sweep.name, prof, sweep.title, file, sweep.mode, {}};
+  for (const auto& p : sp.full) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
+  write_sweep_json(root.string(), rec);
+  store.put_sweep(rec);
+  fmt::print("wrote {} ({} array tasks, one per pending run)\n", script, pending.size());
+  if (opt.dry_run) {
+    fmt::print("--dry-run: not submitted; submit with `sbatch {}`\n", shell_quote(script));
+    return 0;
+  }
+  if (std::system("command -v sbatch > /dev/null 2>&1") != 0)
+    throw InputError("--launcher slurm: sbatch is not on PATH (not a Slurm login node?); use "
+                     "--dry-run to write the script and submit it where Slurm runs");
+  const int rc = std::system(("sbatch " + shell_quote(script)).c_str());
+  if (rc != 0) throw InputError(fmt::format("sbatch {} failed (exit {})", script, rc));
+  return 0;
+}
+
+}  // namespace ldae

@@ -1,0 +1,115 @@
+// Planning a sweep (core/run/launch.hpp): flags and sweep file -> the runs
+// this process will start, printed with their status, checked against data.
+#include <fmt/core.h>
+
+#include <algorithm>
+
+#include "core/base/errors.hpp"
+#include "core/config/preflight.hpp"
+#include "core/data/data.hpp"
+#include "core/records/records.hpp"
+#include "core/run/launch.hpp"
+#include "core/run/plugins.hpp"
+#include "core/run/run.hpp"
+
+namespace ldae {
+namespace {
+
+// --only LABEL (a part of a row's label, or its number) and --run-id ID.
+std::vector<PlannedRun> select_runs(std::vector<PlannedRun> plan, const SweepOptions& o) {
+  if (!o.only.empty()) {
+    std::vector<PlannedRun> kept;
+    for (auto& p : plan)
+      if (p.label.find(o.only) != std::string::npos || std::to_string(p.row) == o.only) kept.push_back(p);
+    if (kept.empty()) throw InputError(fmt::format("--only '{}' matches no row of {}", o.only, o.file));
+    plan = kept;
+  }
+  if (!o.run_id.empty()) {
+    auto it = std::find_if(plan.begin(), plan.end(), [&](const PlannedRun& p) { return p.id == o.run_id; });
+    if (it == plan.end())
+      throw InputError(fmt::format("--run-id {} is not a run of {} under profile '{}' (see --dry-run)",
+                                   o.run_id, o.file, o.profile));
+    plan = {*it};
+  }
+  return plan;
+}
+
+}  // namespace
+
+SweepPlan plan_sweep(SweepOptions& o) {
+  Overrides cli;
+  for (const auto& s : o.sets) cli.insert(parse_set(s));
+  if (const std::string found = find_sweep_file(o.file); found != o.file) {  // a bare name
+    fmt::print("sweep file: {}\n", found);
+    o.file = found;
+  }
+  SweepPlan p;
+  p.sweep = parse_sweep(o.file);
+  for (const auto& [entry, where] : p.sweep.plugins) require_plugin(entry, o.file, where);
+  p.full = expand(p.sweep, o.profile, cli);  // validates every run before any starts
+  // Ids follow the data's content where a user's folder is read (the data
+  // are loaded now, once; the runs reuse them).
+  p.unfingerprinted = attach_data_fingerprints(p.full, o.results, o.dry_run);
+  p.runs = select_runs(p.full, o);
+  if (o.launcher != "local" && o.launcher != "slurm")
+    throw InputError("--launcher '" + o.launcher + "': expected local or slurm");
+  if (o.slurm.gpus_per_run < 0 || o.slurm.cpus_per_run < 0)
+    throw InputError("--gpus-per-run and --cpus-per-run must be >= 0");
+  return p;
+}
+
+void print_plan(const SweepPlan& p, const SweepOptions& o) {
+  fmt::print("sweep {} ({}), profile {}, {} runs\n", p.sweep.name, p.sweep.mode,
+             o.profile.empty() ? "-" : o.profile, p.runs.size());
+  for (const auto& r : p.runs) {
+    const std::string dir = run_dir(o.results, r.id);
+    const std::string listed = listed_status(dir), st = listed.empty() ? "pending" : listed;
+    fmt::print("  row {:>2}  seed {}  {}  {:<12} {}\n", r.row, r.seed, r.id, st, r.label);
+    if (st == "failed")  // why, so the user can fix it before the retry
+      fmt::print("           error: {}\n", read_run_json(dir).value("error", std::string("none recorded")).substr(0, 300));
+    if (st == "damaged") {
+      std::string why;
+      try {
+        why = damage_of(dir, read_run_json(dir));
+      } catch (const InputError& e) {
+        why = e.what();
+      }
+      fmt::print("           damaged: {}; run_sweep reruns it\n", why.substr(0, 300));
+    }
+  }
+}
+
+void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {
+  std::vector<std::string> warned;
+  for (const auto& r : p.runs) {
+    if (light) {  // what is cheap: data present, no image_folder to prepare first
+      if (r.cfg.data.name == "image_folder") continue;
+      try {
+        check_data_available(r.cfg.data);
+      } catch (const InputError&) {
+        continue;
+      }
+    } else {
+      check_data_available(r.cfg.data);
+    }
+    const auto where = fmt::format("{}: row {} '{}'", o.file, r.row, r.label);
+    if (!light) check_network_files(r.cfg, where);
+    for (const auto& w : check_against_data(r.cfg, prepared_data_size(r.cfg.data, o.results), where))
+      if (std::find(warned.begin(), warned.end(), w) == warned.end()) {
+        fmt::print(stderr, "run_sweep: warning: {}\n", w);
+        warned.push_back(w);
+      }
+  }
+  if (p.unfingerprinted > 0)
+    fmt::print("note: {} run(s) read data that is not there yet: their ids above lack the data's "
+               "fingerprint and change once it is\n", p.unfingerprinted);
+}
+
+bool plan_on_gpu(const std::vector<PlannedRun>& plan) {
+  if (!torch::cuda::is_available()) return false;
+  for (const auto& p : plan)
+    if (p.cfg.train.device == "cpu") return false;
+  return true;
+}
+
+}  // namespace ldae

@@ -1,0 +1,364 @@
+// The pre-training stage of a run (core/run/run_stages.hpp): the tokenizer,
+// fitted once per config and cached; the backbone; its pre-training by the
+// run's method on the shared trainer (or a trained model reused); the probe
+// features of the encoder, sharded over data-parallel ranks.
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include "core/diffusion/alignment.hpp"
+#include "core/base/atomic_file.hpp"
+#include "core/data/augment.hpp"
+#include "core/run/registry.hpp"
+#include "core/run/run_stages.hpp"
+#include "methods/method.hpp"
+#include "probes/linear_probe.hpp"
+
+namespace ldae {
+namespace fs = std::filesystem;
+
+// Fit once per (data, tokenizer) config and share the file across runs.
+std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const torch::Tensor& train,
+                                            const std::string& results,
+                                            const std::function<std::shared_ptr<FeatureNet>()>& perceptual,
+                                            const std::function<void(const std::string&)>& log,
+                                            double* fit_s) {
+  auto tok = make_tokenizer(cfg.tokenizer, int(train.size(1)));
+  const std::string path = tokenizer_path(cfg, results, tok->wants_perceptual_net());
+  const uint64_t fit_seed = cfg.tokenizer.per_seed ? uint64_t(cfg.seed) : 0;
+  const auto t0 = clk::now();
+  if (fs::exists(path)) {
+    tok->load(path);
+    log("tokenizer loaded from " + path);
+  } else {
+    if (tok->wants_perceptual_net()) tok->set_perceptual_net(perceptual());
+    tok->fit(train, fit_seed);
+    write_file_atomically(path, [&](const std::string& tmp) { tok->save(tmp); });
+    log(fmt::format("tokenizer {} fitted (seed {}) in {:.2f} s -> {}", cfg.tokenizer.name, fit_seed,
+                    secs_since(t0), path));
+  }
+  *fit_s = secs_since(t0);
+  return tok;
+}
+
+// results/models/<hash of training_text(cfg) + seed>.pt: every identity key
+// but those read after pre-training (KeyRow::trains), so a new component's
+// keys count unless its rows say otherwise; plugin axes count (they may
+// change training).
+std::string trained_model_path(const RunConfig& cfg, const std::string& results) {
+  return fmt::format("{}/models/{}.pt", results,
+                     fnv1a_hex(training_text(cfg) + "seed = " + std::to_string(cfg.seed)));
+}
+
+// A copy of `model` (same options, weights and buffers), for fine-tuning
+// that must leave the probed encoder as it is.
+Backbone copy_backbone(const std::string& name, const BackboneOptions& bo, Backbone& model) {
+  Backbone copy = make_backbone(name, bo);
+  std::stringstream bytes;
+  torch::serialize::OutputArchive out;
+  model->save(out);
+  out.save_to(bytes);
+  torch::serialize::InputArchive in;
+  in.load_from(bytes);
+  copy->load(in);
+  return copy;
+}
+
+// cpu | cuda | auto; data-parallel ranks on one node take GPUs by local rank.
+torch::Device pick_device(const std::string& want, const std::shared_ptr<Communicator>& comm) {
+  if (want == "cuda" && !torch::cuda::is_available())
+    throw InputError("train.device = \"cuda\" but this LibTorch sees no CUDA device; use "
+                     "\"auto\" or \"cpu\"");
+  if (want == "cpu" || !torch::cuda::is_available()) return torch::kCPU;
+  const int64_t n = int64_t(torch::cuda::device_count());
+  return torch::Device(torch::kCUDA, comm ? c10::DeviceIndex(comm->local_rank() % n) : 0);
+}
+
+// CPU threads of a run: --threads, else train.threads, else all cores.
+int run_threads(const RunConfig& cfg, const RunContext& ctx) {
+  return ctx.threads > 0 ? ctx.threads
+         : cfg.train.threads > 0 ? cfg.train.threads
+                                 : int(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+namespace {
+
+// The pre-training budget kept with a trained model, so a run that reuses
+// it reports what it cost: images seen, model FLOPs (-1 = not counted), seconds.
+void save_trained_model(const std::string& path, Backbone& model,
+                        const std::vector<std::array<double, 3>>& curve, const Budget& budget) {
+  torch::serialize::OutputArchive ar, model_ar;
+  model->save(model_ar);
+  ar.write("model", model_ar);
+  std::vector<double> flat;
+  for (const auto& r : curve) flat.insert(flat.end(), r.begin(), r.end());
+  ar.write("loss_curve", torch::tensor(flat, torch::kFloat64));
+  ar.write("budget", torch::tensor(std::vector<double>(budget.begin(), budget.end()), torch::kFloat64));
+  write_archive_atomically(path, ar,
+                        parameter_bytes(model->parameters()));
+}
+
+void load_trained_model(const std::string& path, Backbone& model,
+                        std::vector<std::array<double, 3>>* curve, torch::Device device,
+                        Budget* budget = nullptr) {
+  try {
+    torch::serialize::InputArchive ar, model_ar;
+    ar.load_from(path);
+    ar.read("model", model_ar);
+    model->load(model_ar);
+    model->to(device);
+    torch::Tensor c;
+    ar.read("loss_curve", c);
+    c = c.contiguous();
+    curve->clear();
+    for (int64_t i = 0; i + 2 < c.numel(); i += 3)
+      curve->push_back({c[i].item<double>(), c[i + 1].item<double>(), c[i + 2].item<double>()});
+    torch::Tensor b;  // models saved before budgets were recorded have none
+    if (budget && ar.try_read("budget", b) && b.numel() == 3)
+      *budget = {b[0].item<double>(), b[1].item<double>(), b[2].item<double>()};
+  } catch (const c10::Error& e) {
+    throw InputError(fmt::format("{}: unreadable trained model ({}); delete it to retrain",
+                                 path, std::string(e.what_without_backtrace()).substr(0, 160)));
+  }
+}
+
+// Probe features of every row of z0. Data parallel: each rank computes a
+// contiguous shard of whole batches and rank 0 gathers them in order (other
+// ranks get an undefined tensor); the rows are one process's, bit for bit.
+torch::Tensor gathered_features(Backbone& model, const torch::Tensor& z0, const torch::Tensor& V,
+                                int64_t blocks, int64_t t, const RunConfig& cfg, double gamma, double sigma,
+                                torch::Device device, uint64_t seed,
+                                const std::shared_ptr<Communicator>& comm) {
+  constexpr int64_t batch = 1024;
+  auto features = [&](std::pair<int64_t, int64_t> rows) {
+    return encoder_features(model, z0, V, blocks, t, gamma, sigma, cfg.probe.noisy,
+                            batch, device, seed, rows, cfg.probe.pool, cfg.train.bf16);
+  };
+  if (!comm) return features({0, -1});
+  const int64_t N = z0.size(0);
+  std::vector<std::pair<int64_t, int64_t>> shard;
+  int64_t most = 0;
+  for (int r = 0; r < comm->world(); ++r) {
+    shard.push_back(shard_rows(N, batch, r, comm->world()));
+    most = std::max(most, shard.back().second - shard.back().first);
+  }
+  auto mine = features(shard[comm->rank()]);  // (rows, W)
+  auto padded = torch::zeros({most, mine.size(1)}, mine.options());  // gather needs equal shapes
+  padded.slice(0, 0, mine.size(0)).copy_(mine);
+  auto all = comm->gather(padded);
+  if (all.empty()) return {};
+  std::vector<torch::Tensor> parts;
+  for (int r = 0; r < comm->world(); ++r)
+    parts.push_back(all[r].slice(0, 0, shard[r].second - shard[r].first));
+  return torch::cat(parts);
+}
+
+// What a baseline method (methods/) reads from the run: the training images
+// (host), the tokenizer, fresh backbones of the run's options, the encoder's
+// end (the probe's feature point) and the step counts of its schedules.
+MethodContext method_context(const RunConfig& cfg, const BackboneOptions& bo, Backbone& model, Tokenizer& tok,
+                             const torch::Tensor& train_img, int64_t total_steps, torch::Device device) {
+  MethodContext c;
+  c.images = train_img;
+  c.normalized = cfg.data.normalize;
+  c.encode = [&tok](const torch::Tensor& x) {
+    torch::NoGradGuard ng;
+    return tok.encode(x);
+  };
+  c.make_backbone = [name = cfg.model.name, bo] { return make_backbone(name, bo); };
+  c.backbone = bo;
+  c.block = cfg.probe.block >= 0 ? cfg.probe.block : bo.split;
+  c.feature_width = model->feature_width(c.block);
+  c.pool = cfg.probe.pool;
+  c.steps_per_epoch = std::max<int64_t>(1, train_img.size(0) / cfg.train.batch);
+  c.total_steps = total_steps;
+  c.device = device;
+  return c;
+}
+
+// Representation alignment's target and projector (core/diffusion/alignment.hpp) for
+// `model` built with options bo; `feature_net` gives a network target.
+std::shared_ptr<Alignment> make_alignment(const RunConfig& cfg, Backbone& model, const BackboneOptions& bo,
+                                          const torch::Tensor& train_img, const FeatureNetSource& feature_net,
+                                          const std::function<void(const std::string&)>& log) {
+  const int64_t block = cfg.objective.align_block >= 0 ? cfg.objective.align_block : bo.split;
+  const int64_t width = model->feature_width(block);
+  const std::string& target = cfg.objective.align_target;
+  log(fmt::format("alignment (REPA): {} {} ({} channels) -> projector -> {} target, weight {}",
+                  cfg.model.name, model->block_name(block), width, target, cfg.objective.align_weight));
+  if (target == "ema") return std::make_shared<Alignment>(block, width, make_backbone(cfg.model.name, bo));
+  return std::make_shared<Alignment>(block, width, feature_net(target), train_img);
+}
+
+}  // namespace
+
+namespace {
+
+// The backbone of the run, seeded (torch::manual_seed(cfg.seed)), and its options.
+Backbone build_model(const RunConfig& cfg, const Objective& obj, const TrainData& td, const RunData& data,
+                     BackboneOptions* bo, const Log& log) {
+  torch::manual_seed(cfg.seed);
+  *bo = run_backbone_options(cfg, obj, td, data.train_img.size(2), data.train_img.size(3), data.classes);
+  Backbone model = make_backbone(cfg.model.name, *bo);
+  int64_t n_params = 0;
+  for (const auto& p : model->parameters()) n_params += p.numel();
+  log(fmt::format("backbone {}: {:.2f}M parameters, {} feature points", cfg.model.name, n_params / 1e6,
+                  model->blocks()));
+  return model;
+}
+
+// Pre-train `model` by the run's method (the denoising step, or a baseline
+// of methods/), then keep it (results/models/) with its budget. Returns
+// early (st.train not Done) when training failed or was stopped.
+void pretrain(const RunConfig& cfg, EncoderStage& st, Backbone& model, const BackboneOptions& bo, Tokenizer& tok,
+              const TrainData& td, const RunData& data, const std::string& dir, const RunContext& ctx,
+              torch::Device device, const FeatureNetSource& feature_net, const Log& log) {
+  Trainer trainer(cfg, model, st.schedule, device);
+  trainer.set_communicator(ctx.comm);
+  if (cfg.objective.align_weight > 0)
+    trainer.set_alignment(make_alignment(cfg, model, bo, data.train_img, feature_net, log));
+  Method method = cfg.method.name == "denoise"
+                      ? Method(nullptr)
+                      : make_method(cfg, method_context(cfg, bo, model, tok, data.train_img,
+                                                        trainer.total_steps(td.z0.size(0)), device));
+  if (method) {
+    trainer.set_method(method);
+    int64_t n = 0;
+    for (const auto& p : method->trained_parameters()) n += p.numel();
+    log(fmt::format("method {}: {} trained parameters in its heads", cfg.method.name, n));
+  }
+  st.train = trainer.train(td, dir + "/ckpt/last.pt", ctx.stop, log, ctx.max_steps);
+  st.loss = st.train.loss_curve;
+  if (st.train.status != TrainResult::Done) return;
+  // Budget: every step drew train.batch images; FLOPs from the backbone's
+  // count of one pass (methods: of all their passes), 2 per multiply-add.
+  const double macs = method ? method->train_macs_per_image(*model)
+                             : 3 * model->forward_macs(bo.grid_h * bo.grid_w / (bo.patch * bo.patch), model->blocks());
+  const double images = double(st.train.steps) * double(cfg.train.batch);
+  st.budget = {images, macs > 0 ? 2 * macs * images : -1, st.train.total_seconds};
+  trainer.use_ema();
+  if (method) method->finish(model);
+  if (!ctx.comm || ctx.comm->rank() == 0)
+    save_trained_model(trained_model_path(cfg, ctx.results), model, st.loss, st.budget);
+}
+
+// The probe features of the encoder: the backbone through the probe's
+// feature point, at the probe's t (a baseline's: 0, clean input), pooled.
+void read_features(const RunConfig& cfg, EncoderStage& st, Backbone& model, const BackboneOptions& bo,
+                   Tokenizer& tok, const TrainData& td, const RunData& data, const RunContext& ctx,
+                   torch::Device device, const Log& log) {
+  const int64_t blocks = cfg.probe.block >= 0 ? cfg.probe.block : bo.split;
+  const bool denoise = cfg.method.name == "denoise";
+  const int64_t t_read = denoise ? cfg.probe.t : 0;
+  log(fmt::format("probe reads {} {} ({} channels) at t = {}, pooled by {}", cfg.model.name,
+                  model->block_name(blocks), model->feature_width(blocks), t_read, cfg.probe.pool));
+  const double gamma = st.objective.input_scaling && denoise ? st.schedule.gamma.at(cfg.probe.t) : 1.0;
+  const double sigma = denoise ? st.schedule.sigma.at(cfg.probe.t) : 0.0;
+  auto V = st.objective.image_space ? td.V : torch::Tensor();
+  torch::Tensor test_z0;
+  {
+    torch::NoGradGuard ng;
+    test_z0 = tok.encode(data.test_img);
+  }
+  st.f_train = gathered_features(model, td.z0, V, blocks, t_read, cfg, gamma, sigma, device, cfg.seed + 1, ctx.comm);
+  st.f_test = gathered_features(model, test_z0, V, blocks, t_read, cfg, gamma, sigma, device, cfg.seed + 2, ctx.comm);
+  st.model = model, st.options = bo, st.block = blocks, st.t_read = t_read, st.gamma = gamma, st.V = V;
+}
+
+}  // namespace
+
+EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData& td, const RunData& data,
+                                 const std::string& dir, bool reuse, const RunContext& ctx, torch::Device device,
+                                 const FeatureNetSource& feature_net, const Log& log) {
+  EncoderStage st;
+  if (cfg.data.augment == "rrc_flip") {
+    // Sec. 5: every batch is a fresh random resized crop + flip, tokenized
+    // anew. (Data parallel: each rank crops its own slice, so augmented runs
+    // match one process in distribution, not bit for bit.)
+    td.batch = [&tok, train_img = data.train_img](const torch::Tensor& idx) {
+      torch::NoGradGuard ng;
+      auto im = random_resized_crop_flip(train_img.index_select(0, idx));
+      return std::make_pair(tok.encode(im), tok.is_linear() ? tok.to_patch_space(im) : torch::Tensor());
+    };
+  }
+  st.objective = make_objective(cfg.objective);
+  st.schedule = make_schedule(cfg.noise);
+  BackboneOptions bo;
+  Backbone model = build_model(cfg, st.objective, td, data, &bo, log);
+  // Runs that differ only in probe.* / eval.* keys share one trained
+  // model (appendix sweeps over the probe's t and block train once).
+  if (cfg.probe.features == "untrained_encoder") {
+    // The anchor row: the same encoder and probe, no pre-training.
+    model->to(device);
+    st.train.status = TrainResult::Done;
+    log(fmt::format("no pre-training: the encoder at its initialization (seed {})", cfg.seed));
+  } else if (reuse) {
+    const std::string path = trained_model_path(cfg, ctx.results);
+    load_trained_model(path, model, &st.loss, device, &st.budget);
+    st.reused = true;
+    log("trained model reused from " + path);
+  } else {
+    pretrain(cfg, st, model, bo, tok, td, data, dir, ctx, device, feature_net, log);
+    if (st.train.status != TrainResult::Done) return st;
+  }
+  read_features(cfg, st, model, bo, tok, td, data, ctx, device, log);
+  return st;
+}
+
+// Clean latents for every training image (and, for linear tokenizers, the
+// normalised patches and bases the image-space objectives need).
+TrainData prepare_train_data(const Tokenizer& tok, const torch::Tensor& images,
+                             const torch::Tensor& labels) {
+  torch::NoGradGuard ng;
+  TrainData td;
+  td.labels = labels;
+  td.z0 = tok.encode(images);  // (N, L, d)
+  if (tok.is_linear()) {
+    td.x = tok.to_patch_space(images);  // (N, L, D)
+    td.V = tok.V();
+    td.V_full = tok.basis();
+  }
+  return td;
+}
+
+// The backbone's options: token widths from the tokenizer and objective,
+// the token grid from the image size, the rest from the model config.
+BackboneOptions run_backbone_options(const RunConfig& cfg, const Objective& obj, const TrainData& td,
+                                     int64_t H, int64_t W, int64_t classes) {
+  BackboneOptions o = backbone_options(cfg, H / cfg.tokenizer.patch, W / cfg.tokenizer.patch);
+  const int64_t d = td.z0.size(2), D = td.x.defined() ? td.x.size(2) : d;
+  o.in_dim = obj.image_space ? D : d;
+  o.out_dim = output_dim(obj, d, D);
+  o.num_classes = cfg.model.class_cond ? classes : 0;
+  return o;
+}
+
+// A tokenizer depends on the data and tokenizer keys; one with a perceptual
+// loss also on its feature network; with tokenizer.per_seed, on the run's
+// seed too (seed s fits from s; otherwise every seed shares the seed-0 fit).
+std::string tokenizer_path(const RunConfig& cfg, const std::string& results, bool wants_perceptual_net) {
+  std::string key = section_text(cfg, {"data.", "tokenizer."});
+  // A plugin's tokenizer keeps its settings in its own section: count them.
+  if (!has_tokenizer_builtin(cfg.tokenizer.name)) key += plugin_text(cfg);
+  if (wants_perceptual_net)
+    key += fmt::format("perceptual = {} {}\n", cfg.tokenizer.perceptual_net, cfg.eval.classifier_epochs);
+  if (cfg.tokenizer.per_seed) key += fmt::format("fit seed = {}\n", cfg.seed);
+  return fmt::format("{}/tokenizers/{}-{}.h5", results, cfg.tokenizer.name, fnv1a_hex(key));
+}
+
+Backbone load_run_model(const RunConfig& cfg, const RunParts& parts, const std::string& results) {
+  const std::string path = trained_model_path(cfg, results);
+  if (!fs::exists(path))
+    throw InputError(fmt::format("{}: the run has no trained model (not finished, or a raw-pixel "
+                                 "anchor); finish it with run_sweep first", path));
+  TrainData td = prepare_train_data(*parts.tok, parts.train_img.slice(0, 0, 2), parts.train_y.slice(0, 0, 2));
+  const Objective obj = make_objective(cfg.objective);
+  Backbone model = make_backbone(
+      cfg.model.name, run_backbone_options(cfg, obj, td, parts.train_img.size(2), parts.train_img.size(3), parts.classes));
+  std::vector<std::array<double, 3>> curve;
+  load_trained_model(path, model, &curve, torch::kCPU);
+  model->eval();
+  return model;
+}
+
+}  // namespace ldae

@@ -1,0 +1,168 @@
+// The data stage of a run (core/run/run_stages.hpp): prepared images and labels
+// as tensors, each data config loaded once per process; the data fingerprints
+// run ids follow; the parts of a recorded run that figures reuse.
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "core/run/registry.hpp"
+#include "core/run/run_stages.hpp"
+
+namespace ldae {
+namespace fs = std::filesystem;
+
+double secs_since(clk::time_point t) {
+  return std::chrono::duration<double>(clk::now() - t).count();
+}
+
+// Images as float (N, C, H, W) in [-1, 1] (or [0, 1]).
+torch::Tensor to_float(const ImageSet& s, bool normalize) {
+  auto t = torch::from_blob(const_cast<uint8_t*>(s.pixels.data()), {s.n, s.c, s.h, s.w},
+                            torch::kUInt8)
+               .to(torch::kFloat32) / 255.0;
+  return normalize ? t * 2.0 - 1.0 : t;
+}
+
+torch::Tensor to_labels(const ImageSet& s) {
+  return torch::tensor(s.labels, torch::kLong);
+}
+
+// Lines of canonical(cfg) that start with one of the prefixes.
+std::string section_text(const RunConfig& cfg, std::initializer_list<const char*> prefixes) {
+  std::string out, line;
+  std::istringstream in(canonical(cfg));
+  while (std::getline(in, line))
+    for (const char* p : prefixes)
+      if (line.rfind(p, 0) == 0) out += line + "\n";
+  return out;
+}
+
+// The canonical lines of plugin axes (keys set away from their defaults).
+std::string plugin_text(const RunConfig& cfg) {
+  std::string out;
+  for (const auto& [key, v] : cfg.ext) out += key + " = " + value_str(v) + "\n";
+  return out;
+}
+
+// A sweep runs many rows over the same data: load each data config once per
+// process. Subsets are sampled with a fixed seed so every seed of a row sees
+// the same images and seeds vary only the training.
+const Dataset& cached_dataset(const DataConfig& c, const std::string& results) {
+  static std::mutex mu;
+  static std::map<std::string, Dataset> cache;
+  RunConfig key_cfg;
+  key_cfg.data = c;
+  key_cfg.data.fingerprint.clear();  // the data it names, not its identity
+  const std::string key = section_text(key_cfg, {"data."}) + "path = " + c.path;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, load_dataset(c, LoadContext{0, results + "/cache"})).first;
+  return it->second;
+}
+
+RunData run_data(const RunConfig& cfg, const std::string& results) {
+  const Dataset& data = cached_dataset(cfg.data, results);
+  RunData d;
+  d.train_img = to_float(data.train, cfg.data.normalize);
+  d.test_img = to_float(data.test, cfg.data.normalize);
+  d.train_y = to_labels(data.train);
+  d.test_y = to_labels(data.test);
+  d.classes = data.classes;
+  return d;
+}
+
+DataSize prepared_data_size(const DataConfig& c, const std::string& results) {
+  const Dataset& d = cached_dataset(c, results);
+  return {d.train.n, d.test.n};
+}
+
+std::string prepared_data_fingerprint(const DataConfig& c, const std::string& results) {
+  if (!data_needs_fingerprint(c)) return "";
+  static std::mutex mu;
+  static std::map<const Dataset*, std::string> memo;
+  const Dataset& d = cached_dataset(c, results);
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = memo.find(&d);
+  if (it == memo.end()) it = memo.emplace(&d, dataset_fingerprint(d)).first;
+  return it->second;
+}
+
+size_t attach_data_fingerprints(std::vector<PlannedRun>& plan, const std::string& results,
+                                bool skip_absent) {
+  size_t skipped = 0;
+  for (auto& p : plan) {
+    if (!data_needs_fingerprint(p.cfg.data)) continue;
+    if (skip_absent) {
+      try {
+        check_data_available(p.cfg.data);
+      } catch (const InputError&) {
+        ++skipped;
+        continue;
+      }
+    }
+    p.cfg.data.fingerprint = prepared_data_fingerprint(p.cfg.data, results);
+    p.id = run_id(p.cfg);
+  }
+  return skipped;
+}
+
+RunParts load_run_parts(const RunConfig& cfg, const std::string& results,
+                        const std::function<void(const std::string&)>& log) {
+  RunParts p;
+  const Dataset& data = cached_dataset(cfg.data, results);
+  p.train_img = to_float(data.train, cfg.data.normalize);
+  p.test_img = to_float(data.test, cfg.data.normalize);
+  p.train_y = to_labels(data.train);
+  p.test_y = to_labels(data.test);
+  p.classes = data.classes;
+  auto perceptual = [&] {
+    return make_feature_net(cfg.tokenizer.perceptual_net, results,
+                            fnv1a_hex(section_text(cfg, {"data."})), p.train_img, p.train_y,
+                            p.test_img, p.test_y, data.classes, cfg.eval.classifier_epochs, log);
+  };
+  double fit_s = 0;
+  p.tok = fitted_tokenizer(cfg, p.train_img, results, perceptual, log, &fit_s);
+  return p;
+}
+
+RunConfig read_run_config(const std::string& results, const std::string& id) {
+  const std::string path = results + "/runs/" + id + "/config.toml";
+  if (!fs::exists(path))
+    throw InputError(fmt::format("{}: no such run (see `sqlite3 {}/results.db 'select id, label "
+                                 "from runs'` or run_sweep --dry-run for ids)",
+                                 path, results));
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    throw InputError(fmt::format("{}:{}: unreadable run config: {}", path, e.source().begin.line,
+                                 e.description()));
+  }
+  Overrides o;
+  for (const auto& [sec, node] : root) {
+    auto add = [&](const std::string& key, const toml::node& n) {
+      Setting st{std::string(), Origin{path, int(n.source().begin.line)}};
+      if (auto b = n.as_boolean()) st.value = b->get();
+      else if (auto i = n.as_integer()) st.value = int64_t(i->get());
+      else if (auto d = n.as_floating_point()) st.value = d->get();
+      else if (auto t = n.as_string()) st.value = t->get();
+      o[key] = st;
+    };
+    if (auto t = node.as_table())
+      for (const auto& [k, n] : *t) add(std::string(sec.str()) + "." + std::string(k.str()), n);
+    else
+      add(std::string(sec.str()), node);
+  }
+  RunConfig cfg;
+  apply_overrides(cfg, o);
+  if (run_id(cfg) != id)
+    throw InputError(fmt::format("{}: this config gives run id {}, not {} (written by another "
+                                 "version of the harness?)",
+                                 path, run_id(cfg), id));
+  return cfg;
+}
+
+}  // namespace ldae

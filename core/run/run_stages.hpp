@@ -1,0 +1,190 @@
+// The stages of one run, which core/run/run.cpp orchestrates (data -> tokenizer
+// -> pre-training by method -> evaluation -> record; DESIGN.md):
+//   data          core/run/run_data.cpp   the prepared images and labels, cached per process
+//   pre-training  core/run/pretrain.cpp   tokenizer fit, backbone, method, trainer, probe features
+//   evaluation    core/run/evaluate.cpp   FID, fine-tuning, linear and kNN probes
+// Internal to the library: programs use core/run/run.hpp.
+#pragma once
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "core/data/data.hpp"
+#include "core/nn/feature_net.hpp"
+#include "core/records/records.hpp"
+#include "core/run/run.hpp"
+#include "probes/finetune.hpp"
+#include "probes/knn_probe.hpp"
+#include "tokenizers/tokenizer.hpp"
+
+namespace ldae {
+
+using clk = std::chrono::steady_clock;
+using Log = std::function<void(const std::string&)>;
+double secs_since(clk::time_point t);
+
+// ---- data (core/run/run_data.cpp) --------------------------------------------------
+// Images as float (N, C, H, W) in [-1, 1] (data.normalize) or [0, 1]; labels (N,) int64.
+torch::Tensor to_float(const ImageSet& s, bool normalize);
+torch::Tensor to_labels(const ImageSet& s);
+// Lines of canonical(cfg) that start with one of the prefixes.
+std::string section_text(const RunConfig& cfg, std::initializer_list<const char*> prefixes);
+// The canonical lines of plugin axes (keys set away from their defaults).
+std::string plugin_text(const RunConfig& cfg);
+// The data of a data config, loaded once per process (cached HDF5 under results).
+const Dataset& cached_dataset(const DataConfig& c, const std::string& results);
+// A run's data as tensors.
+struct RunData {
+  torch::Tensor train_img, test_img;  // (N, C, H, W) float
+  torch::Tensor train_y, test_y;      // (N,) int64
+  int64_t classes = 0;
+};
+RunData run_data(const RunConfig& cfg, const std::string& results);
+
+// ---- tokenizer and pre-training (core/run/pretrain.cpp) ----------------------------
+// Data parallel: what rank 0 tells the other ranks once it holds a run.
+constexpr int64_t kStageAbort = 0, kStageTrain = 1, kStageReuse = 2, kStageRawPixels = 3;
+// cpu | cuda | auto; data-parallel ranks on one node take GPUs by local rank.
+torch::Device pick_device(const std::string& want, const std::shared_ptr<Communicator>& comm);
+// CPU threads of a run: --threads, else train.threads, else all cores.
+int run_threads(const RunConfig& cfg, const RunContext& ctx);
+// Fit once per (data, tokenizer) config and share the file across runs;
+// *fit_s: seconds spent fitting or loading.
+std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const torch::Tensor& train,
+                                            const std::string& results,
+                                            const std::function<std::shared_ptr<FeatureNet>()>& perceptual,
+                                            const Log& log, double* fit_s);
+// results/models/<hash of every key but probe.* and eval.*, + seed>.pt
+std::string trained_model_path(const RunConfig& cfg, const std::string& results);
+// Images seen, model FLOPs (-1 = not counted) and seconds of a pre-training.
+using Budget = std::array<double, 3>;
+// A copy of `model` (same options, weights and buffers).
+Backbone copy_backbone(const std::string& name, const BackboneOptions& bo, Backbone& model);
+
+using FeatureNetSource = std::function<std::shared_ptr<FeatureNet>(const std::string&)>;
+
+// What every data-parallel rank does for a run, in the same order: the
+// encoder (trained by the run's method, or a trained one reused) and the
+// probe features (all of them on rank 0). Rank 0 alone writes.
+struct EncoderStage {
+  TrainResult train;                   // status Done with steps 0 when reused
+  bool reused = false;
+  std::vector<std::array<double, 3>> loss;
+  torch::Tensor f_train, f_test;       // (N, W) on rank 0 / one process
+  Backbone model{nullptr};             // trained (EMA or teacher weights) or reused
+  Budget budget{-1, -1, -1};
+  BackboneOptions options;             // what the model was built from
+  int64_t block = 0, t_read = 0;       // the encoder's end, the time it is read at
+  double gamma = 1;                    // input scale at t_read (denoise with input scaling)
+  torch::Tensor V;                     // image-space objectives: tokens -> input map (d, D)
+  Schedule schedule;
+  Objective objective;
+};
+EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData& td, const RunData& data,
+                                 const std::string& dir, bool reuse, const RunContext& ctx, torch::Device device,
+                                 const FeatureNetSource& feature_net, const Log& log);
+
+// ---- evaluation (core/run/evaluate.cpp) --------------------------------------------
+// FID of eval.fid_samples generated images against as many test images, in
+// the features of the frozen network; fills metrics (fid, samples) and rec.
+void generation_stage(const RunConfig& cfg, const EncoderStage& st, const Tokenizer& tok, const TrainData& td,
+                      const RunData& data, torch::Device device, const FeatureNetSource& feature_net,
+                      RunMetrics& metrics, nlohmann::json& rec, const Log& log);
+// Fine-tuning of a copy of the run's encoder, read as the probe reads it.
+FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer& tok, const RunData& data,
+                              torch::Device device, const Log& log);
+// The linear and kNN probes on features (N, F); fills metrics and rec.
+void probe_stage(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& f_test,
+                 const RunData& data, torch::Device device, RunMetrics& metrics, nlohmann::json& rec,
+                 const Log& log);
+// The kNN probe on a run's features; -1s when probe.knn_k = 0.
+KnnResult run_knn(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& train_y,
+                  const torch::Tensor& f_test, const torch::Tensor& test_y, int64_t classes);
+// A done run recorded before the kNN probe existed: compute it from the probe
+// features its metrics.h5 keeps, under the run's lock, and re-index the run.
+void add_missing_knn(const RunConfig& cfg, const std::string& dir, const RunContext& ctx, Store* store);
+
+// ---- the record (core/run/run_record.cpp) ------------------------------------------
+// The record of a run this process holds: run.json (the source of truth),
+// log.txt, and the index that mirrors run.json (a locked or full index
+// never fails the run: the next command's Store::sync catches up).
+class RunRecord {
+ public:
+  RunRecord(const std::string& dir, nlohmann::json rec, Store* store)
+      : dir_(dir), rec_(std::move(rec)), store_(store), logf_(dir + "/log.txt", std::ios::app) {}
+  nlohmann::json& json() { return rec_; }
+  void log(const std::string& line) { logf_ << "[" << now_iso() << "] " << line << std::endl; }
+  Log logger() {
+    return [this](const std::string& l) { log(l); };
+  }
+  void write() {
+    rec_["updated"] = now_iso();
+    write_run_json(dir_, rec_);
+  }
+  void reindex() {
+    if (store_) index_run_or_defer(*store_, dir_, [&](const std::string& w) {
+      fmt::print(stderr, "  {}\n", w);
+      log(w);
+    });
+  }
+  void finish(const std::string& status, const std::string& error, clk::time_point start) {
+    rec_["status"] = status;
+    rec_["error"] = error;
+    rec_["timings"]["wall_s"] = rec_["timings"].value("wall_s", 0.0) + secs_since(start);
+    write();
+    reindex();
+  }
+
+ private:
+  std::string dir_;
+  nlohmann::json rec_;
+  Store* store_;
+  std::ofstream logf_;
+};
+
+// A finished run's outcome: its result stands (a kNN probe it lacks is added
+// from its stored features, which waits when that fails).
+RunOutcome finished_run(const RunConfig& cfg, const std::string& dir, const nlohmann::json& rec,
+                        const RunContext& ctx, Store* store);
+// run.json as found: {} when absent, and when damaged (an unreadable
+// run.json, a truncated metrics.h5), which reruns the run (`say`: print why).
+nlohmann::json existing_record(const std::string& dir, bool say);
+// The opening fields of run.json (who runs it, where, with what), written
+// and indexed, and the run's first log line.
+void open_record(RunRecord& r, const RunConfig& cfg, const std::string& label, const RunContext& ctx,
+                 torch::Device device, int threads);
+
+// A run folder's exclusive lock: one process per run, released when its
+// holder exits or dies, so a killed run is free to resume and a concurrent
+// sweep leaves a held run alone.
+class RunLock {
+ public:
+  explicit RunLock(const std::string& dir) : fd_(::open((dir + "/.lock").c_str(), O_CREAT | O_RDWR, 0644)) {
+    if (fd_ < 0)
+      throw InputError(fmt::format("cannot create {}/.lock ({}); the results root must be writable "
+                                   "(give another --results folder)", dir, std::strerror(errno)));
+  }
+  ~RunLock() { close(fd_); }
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+  bool try_lock() { return flock(fd_, LOCK_EX | LOCK_NB) == 0; }
+  void lock() { flock(fd_, LOCK_EX); }
+
+ private:
+  int fd_;
+};
+
+}  // namespace ldae

@@ -1,0 +1,59 @@
+#include "core/run/slurm.hpp"
+
+#include <fmt/core.h>
+
+#include <regex>
+
+namespace ldae {
+
+std::string shell_quote(const std::string& w) {
+  if (!w.empty() && w.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789_-./=:,+@%") == std::string::npos)
+    return w;
+  std::string o = "'";
+  for (char c : w) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return o + "'";
+}
+
+bool valid_slurm_time(const std::string& t) {
+  static const std::regex re(R"(^(\d+|\d+:\d{2}|\d+:\d{2}:\d{2}|\d+-\d+|\d+-\d+:\d{2}|\d+-\d+:\d{2}:\d{2})$)");
+  return std::regex_match(t, re);
+}
+
+std::string sbatch_script(const SlurmOptions& o, const std::vector<std::string>& ids) {
+  std::string s = "#!/bin/bash\n";
+  s += "# Written by run_sweep --launcher slurm: one array task per pending run.\n";
+  s += "# Submit with `sbatch THIS_FILE`; rerunning run_sweep --launcher slurm writes\n";
+  s += "# a new script for the runs still pending.\n";
+  s += fmt::format("#SBATCH --job-name={}\n", o.job_name);
+  s += fmt::format("#SBATCH --array=0-{}\n", ids.size() - 1);
+  if (!o.partition.empty()) s += fmt::format("#SBATCH --partition={}\n", o.partition);
+  if (o.gpus_per_run > 0) s += fmt::format("#SBATCH --gres=gpu:{}\n", o.gpus_per_run);
+  if (o.cpus_per_run > 0) s += fmt::format("#SBATCH --cpus-per-task={}\n", o.cpus_per_run);
+  s += fmt::format("#SBATCH --time={}\n", o.time);
+  // Several GPUs per run: one data-parallel rank per GPU on one node, started
+  // by srun (which sets SLURM_PROCID/NTASKS/LOCALID and forwards USR1).
+  const bool dp = o.gpus_per_run > 1;
+  if (dp) s += fmt::format("#SBATCH --nodes=1\n#SBATCH --ntasks-per-node={}\n", o.gpus_per_run);
+  else s += "#SBATCH --ntasks=1\n";
+  s += "#SBATCH --signal=B:USR1@120\n";  // checkpoint and requeue before the limit
+  s += "#SBATCH --requeue\n";
+  s += fmt::format("#SBATCH --output={}/%A_%a.out\n", o.log_dir);
+  s += "set -euo pipefail\n";
+  s += "RUN_IDS=(";
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? (i % 4 == 0 ? " \\\n  " : " ") : "") + ids[i];
+  s += ")\n";
+  s += ": \"${SLURM_ARRAY_TASK_ID:?set by sbatch --array}\"\n";
+  if (dp) {
+    // A rendezvous port per task, so tasks sharing a node do not collide.
+    s += "export MASTER_PORT=$(( 20000 + (SLURM_ARRAY_JOB_ID * 7919 + SLURM_ARRAY_TASK_ID) % 40000 ))\n";
+    s += "exec srun --kill-on-bad-exit=1";
+  } else {
+    s += "exec";
+  }
+  for (const auto& w : o.command) s += " " + shell_quote(w);
+  s += " --run-id \"${RUN_IDS[$SLURM_ARRAY_TASK_ID]}\"\n";
+  return s;
+}
+
+}  // namespace ldae

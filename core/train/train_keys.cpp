@@ -1,0 +1,35 @@
+#include "core/train/train_keys.hpp"
+
+namespace ldae {
+
+KeyRows train_keys() {
+  // Threads, logging and checkpoint cadence, the gradient bucket and whether
+  // the step is replayed as a CUDA graph (the same kernels on the same data)
+  // do not change what a run computes: they stay out of its identity.
+  return {
+      field("train.epochs", &RunConfig::train, &TrainConfig::epochs, 0, 1e6),
+      field("train.batch", &RunConfig::train, &TrainConfig::batch, 1, 1e7),
+      field("train.base_lr", &RunConfig::train, &TrainConfig::base_lr, 0, 10),
+      field("train.warmup_epochs", &RunConfig::train, &TrainConfig::warmup_epochs, 0, 1e6),
+      field("train.weight_decay", &RunConfig::train, &TrainConfig::weight_decay, 0, 10),
+      field("train.beta2", &RunConfig::train, &TrainConfig::beta2, 0, 1),
+      field("train.ema", &RunConfig::train, &TrainConfig::ema, 0, 1),
+      field("train.grad_clip", &RunConfig::train, &TrainConfig::grad_clip, 0, 1e6),
+      field("train.bf16", &RunConfig::train, &TrainConfig::bf16),
+      choice(field("train.device", &RunConfig::train, &TrainConfig::device), fixed({"cpu", "cuda", "auto"})),
+      not_in_id(field("train.threads", &RunConfig::train, &TrainConfig::threads, 0, 4096)),
+      not_in_id(field("train.checkpoint_every", &RunConfig::train, &TrainConfig::checkpoint_every, 1, 1e9)),
+      not_in_id(field("train.log_every", &RunConfig::train, &TrainConfig::log_every, 1, 1e9)),
+      not_in_id(field("train.bucket_mb", &RunConfig::train, &TrainConfig::bucket_mb, 1e-6, 1e6)),
+      field("train.fused_adamw", &RunConfig::train, &TrainConfig::fused_adamw),
+      not_in_id(field("train.cuda_graph", &RunConfig::train, &TrainConfig::cuda_graph)),
+  };
+}
+
+void check_train(const RunConfig& c, const Fail& fail) {
+  if (c.train.cuda_graph && !c.train.fused_adamw)
+    fail("train.cuda_graph", "a replayed step updates the weights inside the graph, which needs the "
+                             "capturable optimizer: set train.fused_adamw = true as well");
+}
+
+}  // namespace ldae

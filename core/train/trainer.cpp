@@ -1,0 +1,421 @@
+#include "core/train/trainer.hpp"
+
+#include <fmt/core.h>
+
+#include <cmath>
+#include <sstream>
+#include <filesystem>
+
+#include "core/nn/autocast.hpp"
+#include "core/base/atomic_file.hpp"
+#include "core/base/errors.hpp"
+#include "core/train/graph_step.hpp"
+#include "core/base/progress.hpp"
+#include "methods/denoise.hpp"
+
+namespace ldae {
+
+void write_archive_atomically(const std::string& path, torch::serialize::OutputArchive& ar,
+                              uint64_t expected_bytes) {
+  std::ostringstream bytes(std::ios::binary);
+  ar.save_to(bytes);
+  write_text_atomically(path, bytes.str(), expected_bytes);
+}
+namespace fs = std::filesystem;
+
+Trainer::Trainer(const RunConfig& cfg, Backbone model, Schedule schedule, torch::Device device)
+    : cfg_(cfg), model_(std::move(model)), schedule_(std::move(schedule)), device_(device),
+      objective_(make_objective(cfg.objective)) {
+  model_->to(device_);
+  // fp32 matrix products on tensor cores (TF32) where the GPU has them;
+  // bf16 autocast covers the rest (train.bf16).
+  if (device_.is_cuda()) at::globalContext().setFloat32MatmulPrecision("high");
+  const double lr = cfg.train.base_lr * cfg.train.batch / 256.0;
+  const auto options = torch::optim::AdamWOptions(lr).betas({0.9, cfg.train.beta2}).weight_decay(cfg.train.weight_decay);
+  if (cfg.train.fused_adamw) {
+    auto fused = std::make_unique<FusedAdamW>(model_->parameters(), options);
+    fused_ = fused.get();
+    opt_ = std::move(fused);
+  } else {
+    opt_ = std::make_unique<torch::optim::AdamW>(model_->parameters(), options);
+  }
+  if (cfg.train.ema > 0)
+    for (auto& p : model_->parameters()) ema_.push_back(p.detach().clone());
+}
+
+void Trainer::set_alignment(std::shared_ptr<Alignment> align) {
+  align_ = std::move(align);
+  auto proj = align_->projector();
+  proj->to(device_);
+  opt_->add_param_group(torch::optim::OptimizerParamGroup(
+      proj->parameters(), std::make_unique<torch::optim::AdamWOptions>(
+                              static_cast<const torch::optim::AdamWOptions&>(opt_->defaults()))));
+  if (auto teacher = align_->teacher()) {
+    if (ema_.empty())
+      throw InputError("objective.align_target = \"ema\" aligns with the model's EMA: set train.ema "
+                       "(e.g. 0.999)");
+    teacher->to(device_);
+    auto mine = model_->parameters(), theirs = teacher->parameters();
+    torch::NoGradGuard ng;
+    for (size_t k = 0; k < mine.size(); ++k) theirs[k].copy_(mine[k]);
+    ema_ = theirs;  // the EMA update now moves the teacher itself
+  }
+}
+
+void Trainer::set_method(Method method) {
+  method_ = std::move(method);
+  method_->to(device_);
+  method_->set_communicator(comm_);
+  opt_->add_param_group(torch::optim::OptimizerParamGroup(
+      method_->trained_parameters(), std::make_unique<torch::optim::AdamWOptions>(
+                                         static_cast<const torch::optim::AdamWOptions&>(opt_->defaults()))));
+}
+
+std::vector<torch::Tensor> Trainer::trainable() {
+  auto params = model_->parameters();
+  if (align_)
+    for (auto& p : align_->projector()->parameters()) params.push_back(p);
+  if (method_)
+    for (auto& p : method_->trained_parameters()) params.push_back(p);
+  return params;
+}
+
+int64_t Trainer::total_steps(int64_t n) const {
+  return int64_t(cfg_.train.epochs) * std::max<int64_t>(1, n / cfg_.train.batch);
+}
+
+double Trainer::lr_at(int64_t step, int64_t total, int64_t spe) const {
+  // Linear warm-up, then half-cycle cosine to zero (MAE / l-DAE practice).
+  const double peak = cfg_.train.base_lr * cfg_.train.batch / 256.0;
+  const int64_t warm = int64_t(cfg_.train.warmup_epochs * spe);
+  if (step < warm) return peak * double(step + 1) / double(warm);
+  const double progress = double(step - warm) / double(std::max<int64_t>(1, total - warm));
+  return peak * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
+
+void Trainer::use_ema() {
+  if (ema_.empty()) return;
+  torch::NoGradGuard ng;
+  auto params = model_->parameters();
+  for (size_t i = 0; i < params.size(); ++i) params[i].copy_(ema_[i]);
+}
+
+void Trainer::save(const std::string& path, int64_t step,
+                   const std::vector<std::array<double, 3>>& curve) {
+  if (comm_ && comm_->rank() != 0) return;  // one writer; every rank resumes from it
+  torch::serialize::OutputArchive ar, model_ar, opt_ar;
+  model_->save(model_ar);
+  opt_->save(opt_ar);
+  ar.write("model", model_ar);
+  ar.write("optimizer", opt_ar);
+  if (align_) {
+    torch::serialize::OutputArchive proj_ar;
+    align_->projector()->save(proj_ar);
+    ar.write("align_projector", proj_ar);
+  }
+  if (method_) {  // heads, momentum networks, centre
+    torch::serialize::OutputArchive method_ar;
+    method_->save(method_ar);
+    ar.write("method", method_ar);
+  }
+  ar.write("step", torch::tensor(step));
+  ar.write("seconds", torch::tensor(seconds_before_ +
+                                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count(),
+                                    torch::kFloat64));
+  std::vector<double> flat;
+  for (const auto& r : curve) flat.insert(flat.end(), r.begin(), r.end());
+  ar.write("loss_curve", torch::tensor(flat, torch::kFloat64));
+  for (size_t i = 0; i < ema_.size(); ++i) ar.write(fmt::format("ema_{}", i), ema_[i]);
+  // The checkpoint embeds the config it belongs to (STYLE.md rule 7).
+  std::string canon = canonical(cfg_);
+  ar.write("config", torch::tensor(std::vector<int64_t>(canon.begin(), canon.end())));
+  // Atomic: a kill or a full disk leaves the old checkpoint or the new one.
+  // Needs room for the weights, Adam's two moments and every EMA copy.
+  write_archive_atomically(path, ar,
+                        parameter_bytes(trainable()) * (3 + ema_.size()) +
+                            (method_ ? parameter_bytes(method_->parameters()) : 0));
+}
+
+int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>>& curve) {
+  try {
+    torch::serialize::InputArchive ar, model_ar, opt_ar;
+    ar.load_from(path);
+    torch::Tensor cfg_t, step_t, curve_t;
+    ar.read("config", cfg_t);
+    auto v = cfg_t.to(torch::kLong).contiguous();
+    std::string canon(v.data_ptr<int64_t>(), v.data_ptr<int64_t>() + v.numel());
+    if (canon != canonical(cfg_))
+      throw InputError(path + ": checkpoint belongs to a different config; delete it to "
+                              "start the run afresh");
+    ar.read("model", model_ar);
+    model_->load(model_ar);
+    model_->to(device_);
+    if (align_) {
+      torch::serialize::InputArchive proj_ar;
+      ar.read("align_projector", proj_ar);
+      align_->projector()->load(proj_ar);
+      align_->projector()->to(device_);
+    }
+    if (method_) {
+      torch::serialize::InputArchive method_ar;
+      ar.read("method", method_ar);
+      method_->load(method_ar);
+      method_->to(device_);
+    }
+    ar.read("optimizer", opt_ar);
+    opt_->load(opt_ar);
+    ar.read("step", step_t);
+    ar.read("loss_curve", curve_t);
+    torch::Tensor seconds_t;  // checkpoints written before it was kept have none
+    seconds_before_ = ar.try_read("seconds", seconds_t) ? seconds_t.item<double>() : 0.0;
+    auto c = curve_t.contiguous();
+    curve.clear();
+    for (int64_t i = 0; i + 2 < c.numel(); i += 3)
+      curve.push_back({c[i].item<double>(), c[i + 1].item<double>(), c[i + 2].item<double>()});
+    // Copied into the EMA tensors where they live (the device; an EMA
+    // teacher's own parameters), not swapped for the archive's host tensors.
+    torch::NoGradGuard ng;
+    for (size_t i = 0; i < ema_.size(); ++i) {
+      torch::Tensor saved;
+      ar.read(fmt::format("ema_{}", i), saved);
+      ema_[i].copy_(saved);
+    }
+    return step_t.item<int64_t>();
+  } catch (const c10::Error& e) {
+    throw InputError(fmt::format("{}: unreadable checkpoint ({}); delete it to restart the run",
+                                 path, std::string(e.what_without_backtrace()).substr(0, 200)));
+  }
+}
+
+void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> norms, grads;
+  for (const auto& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad()), norms.push_back(p.grad().norm(2).to(torch::kFloat32));
+  if (grads.empty()) return;
+  // The scale stays a device tensor (no .item(), so no host synchronisation):
+  // min(1, max_norm / (norm + 1e-6)), as torch.nn.utils.clip_grad_norm_.
+  auto coef = (max_norm / (torch::stack(norms).norm(2) + 1e-6)).clamp_max(1.0);
+  for (auto& g : grads) g.mul_(coef.to(g.dtype()));
+}
+
+
+torch::Tensor Trainer::step_body(DenoiseStep* denoise, GradReducer* reducer, const std::vector<torch::Tensor>& params,
+                                 const torch::Tensor& idx, const torch::Tensor& idx_dev, int64_t step, double lr,
+                                 const torch::Tensor* lr_dev) {
+  torch::Tensor loss;
+  if (method_) {  // a baseline (methods/): its own views, passes and loss
+    Autocast ac(cfg_.train.bf16, device_);
+    loss = method_->loss(model_, idx, step).to(torch::kFloat32);
+  } else {
+    loss = denoise->loss(model_, idx, idx_dev);
+  }
+  // Drop the old gradients instead of zeroing them (PyTorch's
+  // set_to_none=True): backward then writes fresh buffers, no add pass.
+  for (auto p : params) p.mutable_grad() = torch::Tensor();
+  loss.backward();
+  if (reducer) reducer->finish();
+  if (cfg_.train.grad_clip > 0) clip_grad_norm(params, cfg_.train.grad_clip);
+  if (lr_dev) {  // being recorded: lr from the device, step counts kept there
+    fused_->step_capturable(*lr_dev, /*count_on_host=*/false);
+  } else {
+    for (auto& g : opt_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    opt_->step();
+  }
+  if (!ema_.empty()) {
+    torch::NoGradGuard ng;
+    auto weights = model_->parameters();
+    for (size_t k = 0; k < weights.size(); ++k)
+      ema_[k].mul_(cfg_.train.ema).add_(weights[k].detach(), 1.0 - cfg_.train.ema);
+  }
+  return loss;
+}
+
+std::unique_ptr<GraphStep> Trainer::graph_for(const DenoiseStep* denoise, int64_t b,
+                                              const std::function<void(const std::string&)>& log) {
+  if (!cfg_.train.cuda_graph) return nullptr;
+  if (!fused_) {  // validate() refuses this in sweeps; a program building its own config may not
+    if (log) log("train.cuda_graph: training eagerly: it needs train.fused_adamw = true");
+    return nullptr;
+  }
+  GraphStepInputs in;
+  in.cuda = device_.is_cuda(), in.baseline_method = method_ != nullptr, in.alignment = align_ != nullptr;
+  in.data_parallel = comm_ != nullptr, in.resident_data = denoise && denoise->resident();
+  if (auto why = graph_unsupported(in); !why.empty()) {
+    if (log) log("train.cuda_graph: training eagerly: " + why);
+    return nullptr;
+  }
+  return std::make_unique<GraphStep>(device_, b);
+}
+
+bool Trainer::sync_point(LossSum& losses, TrainResult& res, const std::string& ckpt, int64_t step, int64_t total,
+                         double lr, bool at_log, bool at_ckpt, bool stop_vote) {
+  // [sum of losses, stop votes] over every rank. A checkpoint is written
+  // only after its losses were seen finite.
+  const int64_t world = comm_ ? comm_->world() : 1;
+  auto s = torch::stack({losses.sum.cpu(), torch::tensor(stop_vote ? 1.0 : 0.0, torch::kFloat64)});
+  if (comm_) comm_->sum(s);
+  const double mean = s[0].item<double>() / double(world * losses.n);
+  if (!std::isfinite(mean)) {
+    res.status = TrainResult::Failed;
+    const std::string where = losses.n == 1 ? fmt::format("at step {}", step)
+                                            : fmt::format("in steps {}..{}", step - losses.n + 1, step);
+    res.error = fmt::format("non-finite loss {} {} (lr {:.3g}); lower train.base_lr or set train.grad_clip", mean,
+                            where, lr);
+    return false;
+  }
+  if (at_log) {
+    res.loss_curve.push_back({double(step), mean, lr});
+    losses.shown = fmt::format("loss {:.4f}", mean);
+    losses.sum.zero_(), losses.n = 0;
+  }
+  if (at_ckpt) save(ckpt, step, res.loss_curve);
+  if (comm_ && s[1].item<double>() > 0 && step < total) {  // a rank was asked to stop: all stop here
+    if (!ckpt.empty() && !at_ckpt) save(ckpt, step, res.loss_curve);
+    res.status = TrainResult::Stopped;
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+// This process's share of a global batch of B over `world` processes;
+// InputError when B does not split evenly.
+int64_t share_of_batch(int64_t B, int64_t world) {
+  if (B % world != 0)
+    throw InputError(fmt::format("train.batch = {} does not split over {} data-parallel processes; "
+                                 "make it a multiple of {}", B, world, world));
+  return B / world;
+}
+
+// The images' order, epoch by epoch: a permutation of the N training images
+// that depends only on (seed, epoch), so a resumed run sees what an
+// uninterrupted one sees; copied to `device` once per epoch (none per step).
+class EpochOrder {
+ public:
+  EpochOrder(int64_t n, int64_t batch, int64_t steps_per_epoch, uint64_t seed, torch::Device device)
+      : n_(n), batch_(batch), spe_(steps_per_epoch), seed_(seed), device_(device) {}
+  // Images [offset, offset + count) of step `step`'s global batch: host
+  // indices (count,) int64 and the same on the device.
+  std::pair<torch::Tensor, torch::Tensor> batch(int64_t step, int64_t offset, int64_t count) {
+    const int64_t epoch = step / spe_, i = step % spe_;
+    if (epoch != epoch_) {
+      auto gen = at::detail::createCPUGenerator(step_seed(seed_, uint64_t(1) << 40 | epoch));
+      perm_ = torch::randperm(n_, gen, torch::kLong);
+      perm_dev_ = device_.is_cpu() ? perm_ : perm_.to(device_);
+      epoch_ = epoch;
+    }
+    const int64_t start = i * batch_ + offset;
+    return {perm_.slice(0, start, start + count), perm_dev_.slice(0, start, start + count)};
+  }
+
+ private:
+  int64_t n_, batch_, spe_;
+  uint64_t seed_;
+  torch::Device device_;
+  int64_t epoch_ = -1;
+  torch::Tensor perm_, perm_dev_;
+};
+
+}  // namespace
+
+void Trainer::record_step(std::unique_ptr<GraphStep>& graph, DenoiseStep* denoise,
+                          const std::vector<torch::Tensor>& params, int64_t step,
+                          const std::function<void(const std::string&)>& log) {
+  auto why = graph->capture([&](const torch::Tensor& idx_dev, const torch::Tensor& lr_dev) {
+    return step_body(denoise, nullptr, params, {}, idx_dev, step, 0.0, &lr_dev);
+  });
+  if (log) log(why.empty() ? fmt::format("train.cuda_graph: step recorded at step {}; replaying it", step)
+                           : "train.cuda_graph: recording failed, training eagerly: " + why);
+  if (!why.empty()) graph.reset();
+}
+
+int64_t Trainer::resume(const std::string& ckpt, std::vector<std::array<double, 3>>& curve,
+                        const std::function<void(const std::string&)>& log) {
+  if (ckpt.empty() || !fs::exists(ckpt)) return 0;
+  const int64_t step = load(ckpt, curve);
+  if (log) log(fmt::format("resumed from {} at step {}", ckpt, step));
+  return step;
+}
+
+TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
+                           const std::atomic<bool>* stop,
+                           std::function<void(const std::string&)> log, int64_t max_steps) {
+  TrainResult res;
+  started_ = std::chrono::steady_clock::now();
+  seconds_before_ = 0;
+  const int64_t N = data.z0.size(0), B = cfg_.train.batch;
+  const int64_t spe = std::max<int64_t>(1, N / B), total = total_steps(N);
+  const int64_t world = comm_ ? comm_->world() : 1, rank = comm_ ? comm_->rank() : 0;
+  const int64_t b = share_of_batch(B, world);  // this process's share of each batch
+  int64_t step = resume(ckpt, res.loss_curve, log);
+  // The paper's step (methods/denoise.hpp), unless a baseline method replaces it.
+  std::unique_ptr<DenoiseStep> denoise;
+  if (!method_) denoise = std::make_unique<DenoiseStep>(cfg_, objective_, schedule_, data, device_, rank, world, align_);
+  const bool resident = denoise && denoise->resident();
+  // Data parallel: gradients averaged bucket by bucket while backward runs.
+  std::unique_ptr<GradReducer> reducer;
+  if (comm_) reducer = std::make_unique<GradReducer>(comm_, trainable(), cfg_.train.bucket_mb);
+  const auto params = trainable();
+  if (align_) model_->tap(align_->block());
+  model_->train();
+  // train.cuda_graph: a few eager steps on the graph's stream (lazy
+  // initialisation, the optimizer's state), then the step is recorded once.
+  std::unique_ptr<GraphStep> graph = graph_for(denoise.get(), b, log);
+  constexpr int64_t kEagerBeforeGraph = 3;
+  Progress progress("train", total, cfg_.train.log_every, B, log);
+  const int64_t first = step;
+  EpochOrder order(N, B, spe, uint64_t(cfg_.seed), resident ? device_ : torch::Device(torch::kCPU));
+  // The loss is summed on the device and read (a host synchronisation) only
+  // at sync points: every log_every steps, at checkpoints and at the end.
+  // Data-parallel ranks agree on stopping there too, so a stop request takes
+  // effect within log_every steps; one process stops at the next step.
+  LossSum losses{torch::zeros({}, torch::dtype(torch::kFloat64).device(device_))};
+  auto stop_requested = [&] {
+    return (stop && stop->load()) || (max_steps > 0 && step - first >= max_steps);
+  };
+  while (step < total) {
+    if (!comm_ && stop_requested()) {
+      if (!ckpt.empty()) save(ckpt, step, res.loss_curve);
+      res.status = TrainResult::Stopped;
+      break;
+    }
+    // This process's share of the global batch (all of it without data parallel).
+    const auto [idx, idx_dev] = order.batch(step, rank * b, b);
+    torch::manual_seed(step_seed(cfg_.seed, step));
+    // A replayed step reads lr as float32 from the device: the eager steps of
+    // a recorded run use that value too, so a resumed run (whose first steps
+    // are eager) matches an uninterrupted one.
+    const double lr_exact = lr_at(step, total, spe), lr = graph ? double(float(lr_exact)) : lr_exact;
+    if (graph && !graph->captured() && step - first >= kEagerBeforeGraph)
+      record_step(graph, denoise.get(), params, step, log);
+    torch::Tensor loss;
+    if (graph && graph->captured()) {
+      loss = graph->replay(idx_dev, lr);
+      fused_->count_replay();
+    } else {
+      loss = step_body(denoise.get(), reducer.get(), params, idx, idx_dev, step, lr, nullptr);
+    }
+    if (method_) method_->after_step(model_, step);
+    losses.sum.add_(loss.detach().to(torch::kFloat64));
+    ++losses.n, ++step;
+    const bool at_ckpt = !ckpt.empty() && step % cfg_.train.checkpoint_every == 0 && step < total;
+    const bool at_log = step % cfg_.train.log_every == 0 || step == total;
+    if ((at_log || at_ckpt) &&
+        !sync_point(losses, res, ckpt, step, total, lr, at_log, at_ckpt, stop_requested()))
+      break;
+    if (rank == 0) progress.update(step, first, losses.shown);  // one progress line per run
+  }
+  model_->tap(-1);
+  // Keep the finished weights until the run is recorded: a kill during the
+  // probe then costs the probe, not the training.
+  if (res.status == TrainResult::Done && !ckpt.empty() && step > first) save(ckpt, step, res.loss_curve);
+  graph.reset();  // the side stream's work is finished before the caller reads the weights
+  res.steps = step;
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  res.total_seconds = seconds_before_ + res.seconds;
+  return res;
+}
+
+}  // namespace ldae

@@ -1,0 +1,141 @@
+// Pre-training of the denoiser: AdamW, linear warm-up + half-cycle cosine,
+// lr = base_lr x batch / 256, optional EMA and gradient clipping, optional
+// bf16 autocast. Atomic checkpoints every N steps and on a stop request;
+// resume restores model, optimizer, EMA, step and loss curve. Randomness is
+// reseeded from (seed, step) at every step, so a resumed run draws exactly
+// the numbers an uninterrupted one would.
+#pragma once
+#include <torch/torch.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/diffusion/alignment.hpp"
+#include "core/base/seeds.hpp"
+#include "core/config/config.hpp"
+#include "core/data/train_data.hpp"
+#include "core/nn/distributed.hpp"
+#include "core/train/fused_adamw.hpp"
+#include "backbones/backbone.hpp"
+#include "core/diffusion/noise.hpp"
+#include "core/diffusion/objective.hpp"
+#include "methods/method.hpp"
+
+namespace ldae {
+
+class DenoiseStep;
+class GraphStep;
+
+// Bytes of the tensors' storage (e.g. a model's parameters): the size of a
+// saved copy, for the free-space check before a checkpoint is written.
+inline uint64_t parameter_bytes(const std::vector<torch::Tensor>& params) {
+  uint64_t n = 0;
+  for (const auto& p : params) n += uint64_t(p.numel()) * uint64_t(p.element_size());
+  return n;
+}
+
+// Save a LibTorch archive to `path` all or nothing (core/base/atomic_file.hpp).
+// The archive is serialised in memory first: LibTorch's file writer throws
+// from its destructor when the disk fills (std::terminate, SIGABRT); memory
+// does not fill that way, and the bytes then go through the checked write.
+// Errors as write_file_atomically (InputError, exit 2, on a full disk).
+void write_archive_atomically(const std::string& path, torch::serialize::OutputArchive& ar,
+                              uint64_t expected_bytes);
+
+struct TrainResult {
+  enum Status { Done, Failed, Stopped } status = Done;
+  std::string error;
+  int64_t steps = 0;
+  std::vector<std::array<double, 3>> loss_curve;  // (step, loss, lr) every log_every steps
+  double seconds = 0;        // this process's training time
+  double total_seconds = 0;  // with the time before a resume (kept in the checkpoint)
+};
+
+class Trainer {
+ public:
+  Trainer(const RunConfig& cfg, Backbone model, Schedule schedule, torch::Device device);
+  int64_t total_steps(int64_t n_train) const;
+  double lr_at(int64_t step, int64_t total, int64_t steps_per_epoch) const;
+  // Train to the end (or until `stop` or max_steps > 0 steps). `ckpt` is the
+  // checkpoint path ("" = none); an existing one is resumed.
+  TrainResult train(const TrainData& data, const std::string& ckpt, const std::atomic<bool>* stop,
+                    std::function<void(const std::string&)> log, int64_t max_steps = 0);
+  // Data parallel: each of the communicator's processes trains on its slice
+  // of every global batch (train.batch / world), with the noise a single
+  // process would draw for those samples, and gradients are averaged; so the
+  // loss curve is the single process's up to float rounding. Only rank 0
+  // writes checkpoints.
+  void set_communicator(std::shared_ptr<Communicator> comm) { comm_ = std::move(comm); }
+  // Representation alignment (core/diffusion/alignment.hpp): its projector trains with
+  // the model (same optimizer, checkpoints, data-parallel reduction); an EMA
+  // teacher's parameters become the model's EMA (needs train.ema > 0).
+  void set_alignment(std::shared_ptr<Alignment> align);
+  // A baseline pre-training method (methods/method.hpp) in place of the
+  // denoising step: its loss, its heads in the optimizer and checkpoints,
+  // its momentum networks updated after each step. Call after
+  // set_communicator (the method gathers over it).
+  void set_method(Method method);
+  // Swap EMA weights into the model (no-op without EMA).
+  void use_ema();
+  Backbone model() { return model_; }
+
+ private:
+  void save(const std::string& path, int64_t step, const std::vector<std::array<double, 3>>& curve);
+  int64_t load(const std::string& path, std::vector<std::array<double, 3>>& curve);
+  // The step to start from: 0, or the checkpoint's when `ckpt` exists (its
+  // loss curve into `curve`, said through `log`).
+  int64_t resume(const std::string& ckpt, std::vector<std::array<double, 3>>& curve,
+                 const std::function<void(const std::string&)>& log);
+  double seconds_before_ = 0;  // training time before the resumed checkpoint
+  std::chrono::steady_clock::time_point started_;
+  std::vector<torch::Tensor> trainable();  // the model's parameters + the projector's
+  // One step after the batch is chosen: loss, backward, gradient reduction,
+  // clipping, AdamW at `lr` (or, while a CUDA graph records it, at the
+  // device scalar *lr_dev), EMA. Returns the loss (0-dim float32).
+  torch::Tensor step_body(DenoiseStep* denoise, GradReducer* reducer, const std::vector<torch::Tensor>& params,
+                          const torch::Tensor& idx, const torch::Tensor& idx_dev, int64_t step, double lr,
+                          const torch::Tensor* lr_dev);
+  // Losses summed on the device since the last log line, read at sync points.
+  struct LossSum {
+    torch::Tensor sum;  // 0-dim float64
+    int64_t n = 0;
+    std::string shown = "loss -";
+  };
+  // Records the step as `graph` (the next replay runs it); on failure says
+  // why through `log` and drops the graph, so training goes on eagerly.
+  void record_step(std::unique_ptr<GraphStep>& graph, DenoiseStep* denoise, const std::vector<torch::Tensor>& params,
+                   int64_t step, const std::function<void(const std::string&)>& log);
+  // A sync point after `step` steps (log line or checkpoint): the ranks' loss
+  // sums and stop votes are reduced and read, the loss curve and checkpoint
+  // written. False when training ends here: a non-finite loss (res Failed)
+  // or a stop any data-parallel rank asked for (res Stopped, checkpointed).
+  bool sync_point(LossSum& losses, TrainResult& res, const std::string& ckpt, int64_t step, int64_t total,
+                  double lr, bool at_log, bool at_ckpt, bool stop_vote);
+  // train.cuda_graph's recorder, or nullptr (off, or this run cannot be
+  // recorded: said once through `log`).
+  std::unique_ptr<GraphStep> graph_for(const DenoiseStep* denoise, int64_t b,
+                                       const std::function<void(const std::string&)>& log);
+
+  RunConfig cfg_;
+  Backbone model_;
+  Schedule schedule_;
+  torch::Device device_;
+  Objective objective_;
+  std::unique_ptr<torch::optim::AdamW> opt_;
+  FusedAdamW* fused_ = nullptr;  // opt_ when train.fused_adamw
+  std::vector<torch::Tensor> ema_;
+  std::shared_ptr<Communicator> comm_;
+  std::shared_ptr<Alignment> align_;
+  Method method_{nullptr};
+};
+
+// Scale gradients to a global L2 norm of at most max_norm, as
+// torch::nn::utils::clip_grad_norm_ does, without reading the norm on the
+// host (no synchronisation with the GPU).
+void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
+
+}  // namespace ldae

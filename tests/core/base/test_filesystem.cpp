@@ -1,0 +1,87 @@
+// remove_tree (core/base/filesystem.hpp) and the symbol lookup order that makes
+// std::filesystem safe to call beside PyPI's libtorch.so.
+#include <gtest/gtest.h>
+#include <dlfcn.h>
+#include <fmt/core.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "core/base/atomic_file.hpp"
+#include "core/base/filesystem.hpp"
+
+using namespace ldae;
+namespace fs = std::filesystem;
+
+TEST(Filesystem, RemoveTreeRemovesNestedFilesButNotWhatLinksPointTo) {
+  const fs::path root = fs::temp_directory_path() / fmt::format("ldae-rmtree-{}", getpid());
+  const fs::path outside = fs::temp_directory_path() / fmt::format("ldae-rmtree-keep-{}", getpid());
+  fs::create_directories(root / "a/b/c");
+  fs::create_directories(outside);
+  std::ofstream(root / "a/x.txt") << "x";
+  std::ofstream(root / "a/b/c/y.txt") << "y";
+  std::ofstream(outside / "keep.txt") << "k";
+  fs::create_directory_symlink(outside, root / "a/link");
+  // root, a, b, c, x.txt, y.txt, link = 7 entries.
+  EXPECT_EQ(remove_tree(root.string()), 7u);
+  EXPECT_FALSE(fs::exists(root));
+  EXPECT_TRUE(fs::exists(outside / "keep.txt"));  // the link went, not its target
+  EXPECT_EQ(remove_tree(root.string()), 0u);      // missing: nothing to do
+  EXPECT_EQ(remove_tree(outside.string()), 2u);
+}
+
+TEST(Filesystem, RemoveTreeNamesWhatItCannotRemove) {
+  if (geteuid() == 0) GTEST_SKIP() << "root may remove anything";
+  const fs::path root = fs::temp_directory_path() / fmt::format("ldae-rmtree-ro-{}", getpid());
+  fs::create_directories(root / "locked");
+  std::ofstream(root / "locked/f") << "f";
+  fs::permissions(root / "locked", fs::perms::owner_read | fs::perms::owner_exec);
+  try {
+    remove_tree(root.string());
+    ADD_FAILURE() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("locked/f"), std::string::npos) << e.what();
+  }
+  fs::permissions(root / "locked", fs::perms::owner_all);
+  EXPECT_EQ(remove_tree(root.string()), 3u);
+}
+
+// libtorch.so (PyPI) exports GCC 13's std::filesystem functions; ours must
+// come from libstdc++ (CMakeLists.txt names it first at link time). Where
+// this fails, std::filesystem::remove_all crashes: remove_tree avoids it,
+// and this test says why the other functions may misbehave.
+TEST(Filesystem, StdFilesystemComesFromLibstdcxx) {
+  using Status = fs::file_status (*)(const fs::path&);
+  Status status_fn = &fs::status;
+  Dl_info info{};
+  ASSERT_NE(dladdr(reinterpret_cast<void*>(status_fn), &info), 0);
+  ASSERT_NE(info.dli_fname, nullptr);
+  EXPECT_NE(std::string(info.dli_fname).find("libstdc++"), std::string::npos)
+      << "std::filesystem::status resolves to " << info.dli_fname;
+}
+
+// Temporaries of a writer killed mid-write (its pid gone) on this host are
+// removed; a live process's, another host's and ordinary files are kept.
+TEST(AtomicFile, StaleTemporariesOfDeadWritersAreRemoved) {
+  const std::string dir = fs::temp_directory_path() / fmt::format("ldae-stale-{}", getpid());
+  remove_tree(dir);
+  fs::create_directories(dir);
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);  // a pid that no longer exists
+  const std::string mine = temp_name(dir + "/run.json");  // this (live) process
+  const std::string host = mine.substr(mine.find(".tmp.") + 5, mine.rfind('.', mine.rfind('.') - 1) - mine.find(".tmp.") - 5);
+  const std::string dead = fmt::format("{}/metrics.h5.tmp.{}.{}.0", dir, host, child);
+  const std::string other = fmt::format("{}/run.json.tmp.other.host.{}.3", dir, child);
+  for (const auto& f : {mine, dead, other, dir + "/run.json"}) std::ofstream(f) << "x";
+  EXPECT_EQ(remove_stale_temporaries(dir), 1u);
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_TRUE(fs::exists(mine));
+  EXPECT_TRUE(fs::exists(other));
+  EXPECT_TRUE(fs::exists(dir + "/run.json"));
+  EXPECT_EQ(remove_stale_temporaries(dir + "/absent"), 0u);
+  remove_tree(dir);
+}

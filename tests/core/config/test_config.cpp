@@ -1,0 +1,230 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "core/config/config.hpp"
+#include "core/config/keys.hpp"
+#include "methods/mae.hpp"
+#include "core/run/run.hpp"  // tokenizer_path
+
+using namespace ldae;
+
+namespace {
+Overrides one(const std::string& key, Value v, int line = 7) {
+  return {{key, Setting{v, Origin{"exp.toml", line}}}};
+}
+std::string error_of(const Overrides& o) {
+  RunConfig c;
+  try {
+    apply_overrides(c, o);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Config, AppliesTypedValues) {
+  RunConfig c;
+  apply_overrides(c, one("train.epochs", int64_t(3)));
+  apply_overrides(c, one("train.base_lr", int64_t(1)));  // an integer is a fine number
+  apply_overrides(c, one("tokenizer.name", std::string("pixel")));
+  EXPECT_EQ(c.train.epochs, 3);
+  EXPECT_DOUBLE_EQ(c.train.base_lr, 1.0);
+  EXPECT_EQ(c.tokenizer.name, "pixel");
+}
+
+TEST(Config, UnknownKeySuggestsTheClosest) {
+  auto e = error_of(one("train.epoch", int64_t(3), 12));
+  EXPECT_NE(e.find("exp.toml:12"), std::string::npos) << e;
+  EXPECT_NE(e.find("train.epoch'"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'train.epochs'"), std::string::npos) << e;
+}
+
+TEST(Config, WrongTypeNamesFileLineAndKey) {
+  auto e = error_of(one("train.epochs", std::string("five"), 4));
+  EXPECT_NE(e.find("exp.toml:4"), std::string::npos) << e;
+  EXPECT_NE(e.find("train.epochs"), std::string::npos) << e;
+  EXPECT_NE(e.find("expected an integer"), std::string::npos) << e;
+}
+
+TEST(Config, UnknownChoiceListsKnownNames) {
+  auto e = error_of(one("tokenizer.name", std::string("patch_pcaa")));
+  EXPECT_NE(e.find("did you mean \"patch_pca\""), std::string::npos) << e;
+  EXPECT_NE(e.find("pixel"), std::string::npos) << e;
+}
+
+TEST(Config, OutOfRange) {
+  auto e = error_of(one("train.batch", int64_t(0)));
+  EXPECT_NE(e.find("out of range"), std::string::npos) << e;
+}
+
+TEST(Config, RunIdIgnoresThreadsButNotSemantics) {
+  RunConfig a, b;
+  b.train.threads = 7;
+  b.train.log_every = 3;
+  EXPECT_EQ(run_id(a), run_id(b));
+  b.objective.target = "original_image";
+  EXPECT_NE(run_id(a), run_id(b));
+  RunConfig s = a;
+  s.seed = 1;
+  EXPECT_NE(run_id(a), run_id(s));
+}
+
+TEST(Config, ParseSetUsesTomlSyntax) {
+  auto [k, s] = parse_set("train.epochs=4");
+  EXPECT_EQ(k, "train.epochs");
+  EXPECT_EQ(std::get<int64_t>(s.value), 4);
+  EXPECT_EQ(std::get<std::string>(parse_set("tokenizer.name=pixel").second.value), "pixel");
+  EXPECT_EQ(std::get<bool>(parse_set("train.bf16=true").second.value), true);
+  EXPECT_THROW(parse_set("nonsense"), InputError);
+}
+
+TEST(Config, ImageTargetNeedsLinearTokenizerAndDFitsPatch) {
+  RunConfig c;
+  c.tokenizer.d = 17;  // patch 4 -> D = 16
+  EXPECT_THROW(validate(c, "row 1"), InputError);
+  c.tokenizer.d = 16;
+  EXPECT_NO_THROW(validate(c, "row 1"));
+}
+
+TEST(Config, PatchesMustTileTheImage) {
+  RunConfig c;
+  c.tokenizer.d = 4;
+  c.tokenizer.patch = 3;  // 32 x 32 images (pad 2)
+  EXPECT_THROW(validate(c, "row 1"), InputError);
+  c.tokenizer.patch = 4;
+  c.model.patch = 3;      // 8 x 8 token grid
+  EXPECT_THROW(validate(c, "row 1"), InputError);
+  c.model.patch = 2;
+  EXPECT_NO_THROW(validate(c, "row 1"));
+  c.data.pad = 0;         // 28 x 28 -> 7 x 7 tokens: not in 2 x 2 groups
+  EXPECT_THROW(validate(c, "row 1"), InputError);
+}
+
+TEST(Config, ResolvedTomlRoundTripsEveryKey) {
+  RunConfig c;
+  std::string t = to_toml(c);
+  for (const auto& k : config_keys())
+    if (k != "seed") EXPECT_NE(t.find(k.substr(k.find('.') + 1) + " = "), std::string::npos) << k;
+}
+
+TEST(Config, KnnProbeKeys) {
+  // At their defaults the kNN keys leave run ids alone (runs recorded before
+  // them keep their ids); another k is another run.
+  RunConfig a, b;
+  b.probe.knn_k = 20, b.probe.knn_t = 0.07;
+  EXPECT_EQ(run_id(a), run_id(b));
+  b.probe.knn_k = 10;
+  EXPECT_NE(run_id(a), run_id(b));
+  // More neighbours than training images: caught before anything runs.
+  RunConfig c;
+  c.data.subset = 16;
+  std::string e;
+  try {
+    validate(c, "row 2");
+  } catch (const InputError& err) {
+    e = err.what();
+  }
+  EXPECT_NE(e.find("probe.knn_k"), std::string::npos) << e;
+  EXPECT_NE(e.find("16 training images"), std::string::npos) << e;
+  c.probe.knn_k = 0;  // off
+  EXPECT_NO_THROW(validate(c, "row 2"));
+}
+
+TEST(Config, TokenizerPerSeed) {
+  // Off (the default): every seed of a row shares one fitted tokenizer, and
+  // the key stays out of run ids and the tokenizer's cache name, so runs and
+  // tokenizer files recorded before it keep theirs.
+  RunConfig a, b;
+  b.seed = 1;
+  EXPECT_EQ(canonical(a).find("per_seed"), std::string::npos);
+  EXPECT_EQ(tokenizer_path(a, "R", false), tokenizer_path(b, "R", false));
+  // On: seed s has its own tokenizer file (fitted from s), and its runs
+  // are other runs than the shared-tokenizer ones.
+  RunConfig a1 = a, b1 = b;
+  a1.tokenizer.per_seed = b1.tokenizer.per_seed = true;
+  EXPECT_NE(tokenizer_path(a1, "R", false), tokenizer_path(b1, "R", false));
+  EXPECT_NE(tokenizer_path(a1, "R", false), tokenizer_path(a, "R", false));
+  EXPECT_NE(run_id(a1), run_id(a));
+  EXPECT_EQ(tokenizer_path(a1, "R", false).rfind("R/tokenizers/patch_pca-", 0), 0u);
+  // The perceptual network is part of a tokenizer that trains through one.
+  EXPECT_NE(tokenizer_path(a, "R", true), tokenizer_path(a, "R", false));
+}
+
+TEST(Config, GpuStepKeys) {
+  // train.fused_adamw is another update (float rounding): in the run id when
+  // on, absent at its default. train.cuda_graph replays the same kernels, so
+  // it never is; it needs the capturable optimizer.
+  RunConfig a, b;
+  b.train.cuda_graph = true;
+  EXPECT_EQ(run_id(a), run_id(b));
+  b.train.fused_adamw = true;
+  EXPECT_NE(run_id(a), run_id(b));
+  RunConfig c;
+  c.train.cuda_graph = true;
+  try {
+    validate(c, "sweep.toml:3");
+    FAIL() << "train.cuda_graph without train.fused_adamw was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'train.cuda_graph'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("train.fused_adamw = true"), std::string::npos) << e.what();
+  }
+  c.train.fused_adamw = true;
+  EXPECT_NO_THROW(validate(c, "sweep.toml:3"));
+}
+
+// ---- identity: the frozen key order (core/config/key_order.cpp) ---------------
+
+TEST(RunIdentity, EveryFrozenKeyIsARowThatEntersTheId) {
+  std::set<std::string> seen;
+  for (const auto& fk : frozen_key_order()) {
+    EXPECT_TRUE(seen.insert(fk.key).second) << fk.key << " is listed twice";
+    const auto keys = config_keys();
+    EXPECT_NE(std::find(keys.begin(), keys.end(), fk.key), keys.end()) << fk.key << " has no row";
+  }
+  // Keys outside the id are not listed (they would enter it).
+  for (const KeyRow* r : key_rows())
+    if (!r->in_id) EXPECT_EQ(seen.count(r->key), 0u) << r->key;
+}
+
+TEST(RunIdentity, CanonicalFollowsTheFrozenOrderNotTheTables) {
+  // Every key away from its default, so every frozen line is written: the
+  // lines come out in the frozen list's order, whatever order the
+  // components declare their rows in.
+  RunConfig c;
+  c.data.fingerprint = "f", c.data.resolution = 32, c.data.augment = "rrc_flip", c.data.skip_bad = true;
+  c.probe.pool = "cls", c.probe.knn_k = 5, c.method.name = "mae", c.eval.fid_samples = 8;
+  std::vector<std::string> order;
+  std::istringstream in(canonical(c));
+  for (std::string line; std::getline(in, line);) order.push_back(line.substr(0, line.find(" = ")));
+  std::vector<std::string> want;
+  for (const auto& fk : frozen_key_order())
+    if (std::find(order.begin(), order.end(), fk.key) != order.end()) want.push_back(fk.key);
+  EXPECT_EQ(order, want);
+  EXPECT_EQ(order.front(), "data.name");
+}
+
+TEST(RunIdentity, TheTrainedModelKeyLeavesOutWhatIsReadAfterPreTraining) {
+  // The trained-model cache key is canonical() without probe.* and eval.*
+  // (but eval.classifier_epochs: a run may align with that classifier), so
+  // runs that differ only in their probes share one trained model.
+  RunConfig a;
+  a.probe.epochs = 3, a.eval.finetune_epochs = 2, a.eval.fid_samples = 16, a.train.epochs = 7;
+  std::string want;
+  std::istringstream in(canonical(a));
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("probe.", 0) != 0 && line.rfind("eval.", 0) != 0) want += line + "\n";
+  EXPECT_EQ(training_text(a), want);
+  RunConfig b = a;
+  b.probe.block = 2, b.probe.t = 0, b.eval.finetune_lr = 0.5;
+  EXPECT_NE(run_id(a), run_id(b));
+  EXPECT_EQ(training_text(a), training_text(b));
+  b.eval.classifier_epochs = 9;
+  EXPECT_NE(training_text(a), training_text(b));
+  b = a;
+  b.sections.mut<MaeConfig>().mask_ratio = 0.5;  // a method's own section trains
+  EXPECT_NE(training_text(a), training_text(b));
+}

@@ -1,0 +1,378 @@
+// Dataset loaders on files the tests write (IDX, CIFAR-10 batches, JPEG/PNG
+// folders), their errors, padding, resizing and subsets.
+#include <gtest/gtest.h>
+#include <jpeglib.h>
+#include <png.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "core/base/filesystem.hpp"
+#include "core/data/data.hpp"
+#include "tests/core/data/image_files.hpp"
+
+using namespace ldae;
+namespace fs = std::filesystem;
+
+namespace {
+void write_gz(const std::string& path, const std::vector<uint8_t>& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  gzwrite(f, bytes.data(), unsigned(bytes.size()));
+  gzclose(f);
+}
+std::vector<uint8_t> be32(uint32_t v) {
+  return {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
+}
+std::string make_idx_dir(int n, bool truncate) {
+  auto dir = fs::temp_directory_path() / fmt::format("ldae-idx-{}-{}", getpid(), truncate);
+  fs::create_directories(dir);
+  for (const char* prefix : {"train", "t10k"}) {
+    std::vector<uint8_t> img = be32(2051), lab = be32(2049);
+    for (auto v : {be32(n), be32(4), be32(3)}) img.insert(img.end(), v.begin(), v.end());
+    auto nl = be32(n);
+    lab.insert(lab.end(), nl.begin(), nl.end());
+    for (int i = 0; i < n * 12; ++i) img.push_back(uint8_t(i % 251));
+    for (int i = 0; i < n; ++i) lab.push_back(uint8_t(i % 10));
+    if (truncate) img.resize(img.size() - 5);
+    write_gz((dir / fmt::format("{}-images-idx3-ubyte.gz", prefix)).string(), img);
+    write_gz((dir / fmt::format("{}-labels-idx1-ubyte.gz", prefix)).string(), lab);
+  }
+  return dir.string();
+}
+}  // namespace
+
+TEST(Data, ReadsIdxFiles) {
+  DataConfig c;
+  c.path = make_idx_dir(7, false);
+  c.pad = 0;
+  auto d = load_fashion_mnist(c);
+  EXPECT_EQ(d.train.n, 7);
+  EXPECT_EQ(d.train.h, 4);
+  EXPECT_EQ(d.train.w, 3);
+  EXPECT_EQ(d.train.pixels[13], 13);
+  EXPECT_EQ(d.test.labels[6], 6);
+}
+
+TEST(Data, TruncatedAndMissingFilesNameThePathAndPackage) {
+  DataConfig c;
+  c.path = make_idx_dir(7, true);
+  try {
+    load_fashion_mnist(c);
+    FAIL();
+  } catch (const InputError& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("train-images-idx3-ubyte.gz"), std::string::npos) << m;
+    EXPECT_NE(m.find("truncated"), std::string::npos) << m;
+    EXPECT_NE(m.find("dataset-fashion-mnist"), std::string::npos) << m;
+  }
+  c.path = "/nonexistent/fmnist";
+  try {
+    load_fashion_mnist(c);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/fmnist/train-images"), std::string::npos);
+  }
+}
+
+namespace {
+void expect_names(const InputError& e, std::initializer_list<const char*> parts) {
+  const std::string m = e.what();
+  for (const char* p : parts) EXPECT_NE(m.find(p), std::string::npos) << "'" << p << "' in: " << m;
+}
+}  // namespace
+
+TEST(Data, IdxLabelOutOfRangeNamesTheFileIndexAndValue) {
+  DataConfig c;
+  c.path = make_idx_dir(7, false);
+  for (const char* prefix : {"train", "t10k"}) {
+    const std::string lp = c.path + "/" + prefix + "-labels-idx1-ubyte.gz";
+    std::vector<uint8_t> lab = be32(2049), n = be32(7);
+    lab.insert(lab.end(), n.begin(), n.end());
+    for (int i = 0; i < 7; ++i) lab.push_back(uint8_t(i == 3 ? 200 : i));
+    write_gz(lp, lab);
+    try {
+      load_fashion_mnist(c);
+      FAIL() << "label 200 must be an error";
+    } catch (const InputError& e) {
+      expect_names(e, {lp.c_str(), "label 200", "index 3", "0..9", "data.path"});
+    }
+    lab[8 + 3] = 3;  // repaired: the next prefix is the only bad file
+    write_gz(lp, lab);
+  }
+  EXPECT_NO_THROW(load_fashion_mnist(c));
+  remove_tree(c.path);
+}
+
+TEST(Data, LoadDatasetChecksEveryLabelOfEveryLoader) {
+  Dataset d;
+  d.name = "plugin_set";
+  d.classes = 3;
+  d.train.n = 2, d.train.labels = {0, 2};
+  d.test.n = 3, d.test.labels = {1, 3, 0};
+  try {
+    check_labels(d);
+    FAIL() << "label 3 of 3 classes must be an error";
+  } catch (const InputError& e) {
+    expect_names(e, {"dataset 'plugin_set'", "test split", "label 3", "index 1", "0..2"});
+  }
+  d.test.labels = {1, -1, 0};
+  EXPECT_THROW(check_labels(d), InputError);
+  d.test.labels = {1, 2};  // 2 labels for 3 images
+  EXPECT_THROW(check_labels(d), InputError);
+  d.test.labels = {1, 2, 0};
+  EXPECT_NO_THROW(check_labels(d));
+  d.classes = 0;
+  EXPECT_THROW(check_labels(d), InputError);
+  // Every registered loader passes it on its own data.
+  DataConfig c;
+  c.name = "synthetic";
+  c.synthetic_train = 50, c.synthetic_test = 20, c.synthetic_classes = 3;
+  EXPECT_NO_THROW(check_labels(load_dataset(c)));
+}
+
+TEST(Data, PaddingAndSubsets) {
+  ImageSet s;
+  s.n = 3, s.c = 1, s.h = 2, s.w = 2;
+  s.pixels = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  s.labels = {0, 1, 2};
+  auto p = pad_images(s, 1);
+  EXPECT_EQ(p.h, 4);
+  EXPECT_EQ(p.pixels[0], 0);
+  EXPECT_EQ(p.pixels[5], 1);  // row 1, col 1
+  EXPECT_EQ(p.pixels[16 + 10], 8);
+  auto first = take_subset(s, 2, "first", 0);
+  EXPECT_EQ(first.labels, (std::vector<int64_t>{0, 1}));
+  auto r1 = take_subset(s, 2, "random", 4), r2 = take_subset(s, 2, "random", 4);
+  EXPECT_EQ(r1.labels, r2.labels);  // seeded
+  EXPECT_LT(r1.labels[0], r1.labels[1]);  // order kept
+}
+
+TEST(Data, FashionMnistPackageWhenInstalled) {
+  if (!fs::exists(std::string(kFashionMnistDir) + "/t10k-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist not installed (make deps)";
+  DataConfig c;
+  c.test_subset = 100;
+  c.subset = 100;
+  auto d = load_dataset(c);
+  EXPECT_EQ(d.train.h, 32);  // 28 + 2 x 2
+  EXPECT_EQ(d.test.n, 100);
+  EXPECT_EQ(d.classes, 10);
+}
+
+// ---- CIFAR-10 binary batches ---------------------------------------------
+
+namespace {
+std::string write_cifar_dir(int n, int cut_bytes) {
+  auto dir = fs::temp_directory_path() / fmt::format("ldae-cifar-{}-{}", getpid(), cut_bytes);
+  fs::create_directories(dir);
+  auto write = [&](const std::string& name, int records, int cut) {
+    std::vector<uint8_t> b;
+    for (int i = 0; i < records; ++i) {
+      b.push_back(uint8_t(i % 10));
+      for (int k = 0; k < 3072; ++k) b.push_back(uint8_t((i + k) % 256));
+    }
+    b.resize(b.size() - size_t(cut));
+    FILE* f = std::fopen((dir / name).c_str(), "wb");
+    std::fwrite(b.data(), 1, b.size(), f);
+    std::fclose(f);
+  };
+  for (int k = 1; k <= 5; ++k) write(fmt::format("data_batch_{}.bin", k), n, k == 3 ? cut_bytes : 0);
+  write("test_batch.bin", n, 0);
+  return dir.string();
+}
+}  // namespace
+
+TEST(Cifar10, ReadsBatchesAndNamesATruncatedFile) {
+  DataConfig c;
+  c.name = "cifar10";
+  c.pad = 0;
+  c.path = write_cifar_dir(3, 0);
+  auto d = load_dataset(c);
+  EXPECT_EQ(d.classes, 10);
+  EXPECT_EQ(d.train.n, 15);
+  EXPECT_EQ(d.test.n, 3);
+  EXPECT_EQ(d.train.c, 3);
+  EXPECT_EQ(d.train.labels[4], 1);                     // record 1 of batch 2
+  EXPECT_EQ(d.test.pixels[3072 + 5], uint8_t(1 + 5));  // record 1, byte 5 (red channel)
+  c.path = write_cifar_dir(3, 100);
+  try {
+    load_dataset(c);
+    FAIL() << "a truncated batch must be an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("data_batch_3.bin"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+  }
+  c.path = "/nonexistent/cifar";
+  EXPECT_THROW(check_data_available(c), InputError);
+}
+
+TEST(Cifar10, LabelOutOfRangeNamesTheBatchRecordAndValue) {
+  DataConfig c;
+  c.name = "cifar10";
+  c.pad = 0;
+  c.path = write_cifar_dir(3, 0);
+  const std::string batch = c.path + "/data_batch_2.bin";
+  {
+    std::fstream f(batch, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3073 * 2);  // record 2's label byte
+    f.put(char(200));
+  }
+  try {
+    load_dataset(c);
+    FAIL() << "label 200 must be an error";
+  } catch (const InputError& e) {
+    expect_names(e, {batch.c_str(), "label 200", "record 2", "0..9", "data.path"});
+  }
+  remove_tree(c.path);
+}
+
+// ---- image folders (JPEG, PNG) -------------------------------------------
+
+namespace {
+// A w x h RGB test image: a colour ramp.
+std::vector<uint8_t> ramp(int w, int h) {
+  std::vector<uint8_t> rgb(size_t(w) * h * 3);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      rgb[(size_t(y) * w + x) * 3 + 0] = uint8_t(255 * x / std::max(1, w - 1));
+      rgb[(size_t(y) * w + x) * 3 + 1] = uint8_t(255 * y / std::max(1, h - 1));
+      rgb[(size_t(y) * w + x) * 3 + 2] = 128;
+    }
+  return rgb;
+}
+void write_png(const std::string& path, int w, int h) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  png_init_io(png, f);
+  png_set_IHDR(png, info, w, h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  auto rgb = ramp(w, h);
+  for (int y = 0; y < h; ++y) png_write_row(png, rgb.data() + size_t(y) * w * 3);
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  std::fclose(f);
+}
+void write_jpeg(const std::string& path, int w, int h) {
+  test_images::write_jpeg_pixels(path, w, h, 3, ramp(w, h), JCS_RGB, JCS_YCbCr, -1, 95);
+}
+// An image_folder config over `root` at side x side, its cache under root.
+std::pair<DataConfig, LoadContext> folder_config(const fs::path& root, int side) {
+  DataConfig c;
+  c.name = "image_folder";
+  c.path = root.string();
+  c.pad = 0;
+  c.resolution = side;
+  return {c, LoadContext{0, (root / "cache").string()}};
+}
+}  // namespace
+
+TEST(ImageFolder, DecodesResizesCropsAndCaches) {
+  auto root = fs::temp_directory_path() / fmt::format("ldae-folder-{}", getpid());
+  for (const char* split : {"train", "val"})
+    for (const char* cls : {"cat", "dog"}) fs::create_directories(root / split / cls);
+  write_jpeg((root / "train/cat/a.jpg").string(), 40, 20);
+  write_png((root / "train/cat/b.png").string(), 20, 30);
+  write_jpeg((root / "train/dog/c.JPEG").string(), 16, 16);
+  write_png((root / "val/dog/d.png").string(), 24, 24);
+  auto [c, ctx] = folder_config(root, 8);
+  auto d = load_dataset(c, ctx);
+  EXPECT_EQ(d.classes, 2);
+  EXPECT_EQ(d.train.n, 3);
+  EXPECT_EQ(d.test.n, 1);
+  EXPECT_EQ(d.train.c, 3);
+  EXPECT_EQ(d.train.h, 8);
+  EXPECT_EQ((std::vector<int64_t>(d.train.labels)), (std::vector<int64_t>{0, 0, 1}));
+  // The 40 x 20 ramp: shorter side 20 -> 8, width 16, centre 8 columns: red
+  // rises left to right around the middle, blue stays 128 (JPEG: +-3).
+  const auto& px = d.train.pixels;
+  EXPECT_LT(px[0 * 64 + 3 * 8 + 0], px[0 * 64 + 3 * 8 + 7]);
+  EXPECT_NEAR(px[2 * 64 + 3 * 8 + 4], 128, 3);
+  ASSERT_EQ(std::distance(fs::directory_iterator(root / "cache"), fs::directory_iterator()), 1);
+  // Second load reads the cache: an image overwritten with garbage of the
+  // same size and modification time still loads (it is not decoded again).
+  const auto c_jpeg = root / "train/dog/c.JPEG";
+  const auto size = fs::file_size(c_jpeg);
+  const auto mtime = fs::last_write_time(c_jpeg);
+  std::ofstream(c_jpeg, std::ios::binary) << std::string(size, 'x');
+  fs::last_write_time(c_jpeg, mtime);
+  auto again = load_dataset(c, ctx);
+  EXPECT_EQ(again.train.pixels, d.train.pixels);
+  EXPECT_EQ(again.classes, 2);
+  // The folder changed (an image removed): a new cache, built from the images.
+  fs::remove(c_jpeg);
+  auto fewer = load_dataset(c, ctx);
+  EXPECT_EQ(fewer.train.n, 2);
+  EXPECT_EQ(std::distance(fs::directory_iterator(root / "cache"), fs::directory_iterator()), 2);
+  remove_tree(root);
+}
+
+TEST(ImageFolder, CorruptJpegIsAnErrorNamingItOrSkippedAndCounted) {
+  auto root = fs::temp_directory_path() / fmt::format("ldae-corrupt-{}", getpid());
+  for (const char* split : {"train", "val"}) fs::create_directories(root / split / "a");
+  write_png((root / "train/a/good.png").string(), 10, 10);
+  write_png((root / "val/a/good.png").string(), 10, 10);
+  {
+    std::ofstream bad(root / "train/a/broken.jpg", std::ios::binary);
+    const unsigned char header[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F'};
+    bad.write(reinterpret_cast<const char*>(header), sizeof header);
+    bad << "this is not the rest of a JPEG";
+  }
+  auto [c, ctx] = folder_config(root, 4);
+  try {
+    load_dataset(c, ctx);
+    FAIL() << "a corrupt JPEG must be an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("broken.jpg"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("data.skip_bad"), std::string::npos) << e.what();
+  }
+  c.skip_bad = true;
+  auto d = load_dataset(c, ctx);
+  EXPECT_EQ(d.train.n, 1);
+  remove_tree(root);
+}
+
+TEST(ImageFolder, ValFoldersTrainLacksAndLooseValImagesAreErrors) {
+  auto root = fs::temp_directory_path() / fmt::format("ldae-valcls-{}", getpid());
+  for (const char* dir : {"train/cat", "train/dog", "val/cat", "val/dgo"})
+    fs::create_directories(root / dir);
+  write_png((root / "train/cat/a.png").string(), 8, 8);
+  write_png((root / "train/dog/b.png").string(), 8, 8);
+  write_png((root / "val/cat/c.png").string(), 8, 8);
+  write_png((root / "val/dgo/d.png").string(), 8, 8);
+  auto [c, ctx] = folder_config(root, 4);
+  try {
+    load_dataset(c, ctx);
+    FAIL() << "val/dgo is not a train/ class";
+  } catch (const InputError& e) {
+    expect_names(e, {"val/dgo", "'dgo'", "cat, dog", "Rename"});
+  }
+  remove_tree(root / "val/dgo");
+  write_png((root / "val/loose.png").string(), 8, 8);
+  try {
+    load_dataset(c, ctx);
+    FAIL() << "an image directly in val/ has no class";
+  } catch (const InputError& e) {
+    expect_names(e, {"/val", "1 images lie directly in it"});
+  }
+  fs::remove(root / "val/loose.png");
+  EXPECT_EQ(load_dataset(c, ctx).test.n, 1);
+  remove_tree(root);
+}
+
+TEST(Resize, ConstantStaysConstantAndDownsamplingIsAntialiased) {
+  ImageSet s;
+  s.n = 1, s.c = 1, s.h = 4, s.w = 4;
+  s.pixels = {0, 0, 200, 200, 0, 0, 200, 200, 0, 0, 200, 200, 0, 0, 200, 200};
+  auto r = resize_images(s, 2);
+  // Triangle filter widened 2x (PIL's antialiased bilinear): output 0 sees
+  // inputs 0, 1, 2 with weights 3/4, 3/4, 1/4 -> 200 / 7 = 28.6; the edge
+  // stays symmetric.
+  EXPECT_EQ(r.pixels, (std::vector<uint8_t>{29, 171, 29, 171}));
+  s.pixels.assign(16, 77);
+  EXPECT_EQ(resize_images(s, 3).pixels, std::vector<uint8_t>(9, 77));
+}

@@ -1,0 +1,78 @@
+// The sbatch script of a Slurm sweep, golden; quoting and time formats.
+#include <gtest/gtest.h>
+
+#include "core/run/slurm.hpp"
+
+using namespace ldae;
+
+TEST(Slurm, ScriptIsOneArrayTaskPerRun) {
+  SlurmOptions o;
+  o.job_name = "ldae-table3-small";
+  o.partition = "gpu";
+  o.gpus_per_run = 1;
+  o.cpus_per_run = 8;
+  o.time = "12:00:00";
+  o.log_dir = "/shared/results/slurm/logs";
+  o.command = {"/opt/ldae/bin/run_sweep", "/shared/exp/ablation_table3.toml", "--results",
+               "/shared/results", "--profile", "small", "--set", "probe.name=linear",
+               "--set", "data.path=/data/my cifar"};
+  const std::string expected =
+      "#!/bin/bash\n"
+      "# Written by run_sweep --launcher slurm: one array task per pending run.\n"
+      "# Submit with `sbatch THIS_FILE`; rerunning run_sweep --launcher slurm writes\n"
+      "# a new script for the runs still pending.\n"
+      "#SBATCH --job-name=ldae-table3-small\n"
+      "#SBATCH --array=0-4\n"
+      "#SBATCH --partition=gpu\n"
+      "#SBATCH --gres=gpu:1\n"
+      "#SBATCH --cpus-per-task=8\n"
+      "#SBATCH --time=12:00:00\n"
+      "#SBATCH --ntasks=1\n"
+      "#SBATCH --signal=B:USR1@120\n"
+      "#SBATCH --requeue\n"
+      "#SBATCH --output=/shared/results/slurm/logs/%A_%a.out\n"
+      "set -euo pipefail\n"
+      "RUN_IDS=(a1 b2 c3 d4 \\\n  e5)\n"
+      ": \"${SLURM_ARRAY_TASK_ID:?set by sbatch --array}\"\n"
+      "exec /opt/ldae/bin/run_sweep /shared/exp/ablation_table3.toml --results /shared/results "
+      "--profile small --set probe.name=linear --set 'data.path=/data/my cifar' "
+      "--run-id \"${RUN_IDS[$SLURM_ARRAY_TASK_ID]}\"\n";
+  EXPECT_EQ(sbatch_script(o, {"a1", "b2", "c3", "d4", "e5"}), expected);
+}
+
+TEST(Slurm, SeveralGpusPerRunAreDataParallelRanksUnderSrun) {
+  SlurmOptions o;
+  o.job_name = "j";
+  o.log_dir = "/l";
+  o.gpus_per_run = 4;
+  o.command = {"run_sweep", "f.toml"};
+  auto s = sbatch_script(o, {"x", "y"});
+  EXPECT_NE(s.find("#SBATCH --gres=gpu:4\n#SBATCH --time=24:00:00\n#SBATCH --nodes=1\n"
+                   "#SBATCH --ntasks-per-node=4\n"), std::string::npos) << s;
+  EXPECT_EQ(s.find("--ntasks=1"), std::string::npos);
+  EXPECT_NE(s.find("export MASTER_PORT=$(( 20000 + (SLURM_ARRAY_JOB_ID * 7919 + SLURM_ARRAY_TASK_ID) % 40000 ))\n"
+                   "exec srun --kill-on-bad-exit=1 run_sweep f.toml --run-id"), std::string::npos) << s;
+}
+
+TEST(Slurm, DefaultsLeaveOutPartitionGpusAndCpus) {
+  SlurmOptions o;
+  o.job_name = "j";
+  o.log_dir = "/l";
+  o.command = {"run_sweep"};
+  auto s = sbatch_script(o, {"x"});
+  EXPECT_NE(s.find("#SBATCH --array=0-0\n"), std::string::npos);
+  EXPECT_EQ(s.find("--partition"), std::string::npos);
+  EXPECT_EQ(s.find("--gres"), std::string::npos);
+  EXPECT_EQ(s.find("--cpus-per-task"), std::string::npos);
+  EXPECT_NE(s.find("#SBATCH --time=24:00:00\n"), std::string::npos);
+}
+
+TEST(Slurm, QuotingAndTimes) {
+  EXPECT_EQ(shell_quote("plain/path-1.toml"), "plain/path-1.toml");
+  EXPECT_EQ(shell_quote("a b"), "'a b'");
+  EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
+  EXPECT_EQ(shell_quote("tokenizer.name=\"x\""), "'tokenizer.name=\"x\"'");
+  for (const char* t : {"30", "30:00", "4:00:00", "1-12", "1-12:30", "2-00:00:00"})
+    EXPECT_TRUE(valid_slurm_time(t)) << t;
+  for (const char* t : {"", "4h", "1:2", "12:00:00:00", "-1"}) EXPECT_FALSE(valid_slurm_time(t)) << t;
+}

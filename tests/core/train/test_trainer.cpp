@@ -1,0 +1,302 @@
+// An interrupted-then-resumed run ends with the same weights as an
+// uninterrupted one (CPU); non-finite losses fail the run.
+#include <ATen/SDPBackend.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/base/filesystem.hpp"
+#include "backbones/dit.hpp"
+#include "core/train/graph_step.hpp"
+#include "core/train/trainer.hpp"
+#include "tests/core/train/tiny_training.hpp"
+
+using namespace ldae;
+namespace fs = std::filesystem;
+
+namespace {
+RunConfig tiny_cfg() { return tiny_training_config(); }
+TrainData tiny_data() { return tiny_training_data(); }
+Backbone tiny_model(const RunConfig& c) {
+  BackboneOptions o;
+  o.in_dim = 3, o.out_dim = 8, o.grid_h = 4, o.grid_w = 4;
+  o.depth = c.model.depth, o.width = c.model.width, o.heads = c.model.heads;
+  torch::manual_seed(11);
+  return make_backbone("dit", o);
+}
+}  // namespace
+
+class TrainerResume : public ::testing::TestWithParam<bool> {};  // train.fused_adamw off, on
+
+TEST_P(TrainerResume, ResumedRunEqualsUninterruptedRun) {
+  torch::set_num_threads(1);
+  auto cfg = tiny_cfg();
+  cfg.train.fused_adamw = GetParam();
+  auto data = tiny_data();
+  Trainer straight(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  auto full = straight.train(data, "", nullptr, {});
+  ASSERT_EQ(full.status, TrainResult::Done);
+  EXPECT_EQ(full.steps, 12);  // 3 epochs x 64 / 16
+
+  auto ckpt = (fs::temp_directory_path() / fmt::format("ldae-ckpt-{}", getpid()) / "last.pt").string();
+  remove_tree(fs::path(ckpt).parent_path());
+  {
+    Trainer first(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+    auto part = first.train(data, ckpt, nullptr, {}, /*max_steps=*/5);
+    ASSERT_EQ(part.status, TrainResult::Stopped);
+    EXPECT_EQ(part.steps, 5);
+  }
+  // A fresh process would build a fresh model; the checkpoint restores it.
+  RunConfig cfg2 = cfg;
+  Trainer second(cfg2, tiny_model(cfg2), make_schedule(cfg.noise), torch::kCPU);
+  auto rest = second.train(data, ckpt, nullptr, {});
+  ASSERT_EQ(rest.status, TrainResult::Done);
+  EXPECT_EQ(rest.steps, 12);
+  auto a = straight.model()->parameters(), b = second.model()->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
+  straight.use_ema();
+  second.use_ema();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "EMA " << i;
+  remove_tree(fs::path(ckpt).parent_path());
+}
+INSTANTIATE_TEST_SUITE_P(FusedOffOn, TrainerResume, ::testing::Bool());
+
+TEST(Trainer, FusedAdamWTrainsAsTheFrontendsAdamW) {
+  // Same run, either optimizer: the same losses to float rounding.
+  torch::set_num_threads(1);
+  auto cfg = tiny_cfg();
+  cfg.train.log_every = 4;
+  auto data = tiny_data();
+  Trainer plain(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  auto a = plain.train(data, "", nullptr, {});
+  cfg.train.fused_adamw = true;
+  Trainer fused(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  auto b = fused.train(data, "", nullptr, {});
+  ASSERT_EQ(a.loss_curve.size(), 3u);
+  ASSERT_EQ(b.loss_curve.size(), 3u);
+  for (size_t k = 0; k < 3; ++k) EXPECT_NEAR(a.loss_curve[k][1], b.loss_curve[k][1], 1e-4 * a.loss_curve[k][1]) << k;
+}
+
+TEST(Trainer, CudaGraphWithoutAGpuTrainsEagerlyAndSaysWhy) {
+  // The graph-off path: a run asking for train.cuda_graph where none can be
+  // recorded trains exactly as without it, and says so once.
+  torch::set_num_threads(1);
+  auto cfg = tiny_cfg();
+  cfg.train.fused_adamw = true;
+  auto data = tiny_data();
+  Trainer eager(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  eager.train(data, "", nullptr, {});
+  cfg.train.cuda_graph = true;
+  Trainer asked(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  std::vector<std::string> said;
+  asked.train(data, "", nullptr, [&](const std::string& l) { said.push_back(l); });
+  int graph_lines = 0;
+  for (const auto& l : said)
+    if (l.find("train.cuda_graph") != std::string::npos) {
+      ++graph_lines;
+      EXPECT_NE(l.find("training eagerly: it needs train.device = \"cuda\""), std::string::npos) << l;
+    }
+  EXPECT_EQ(graph_lines, 1);
+  auto a = eager.model()->parameters(), b = asked.model()->parameters();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
+}
+
+TEST(Trainer, CudaGraphNamesWhatPreventsRecording) {
+  GraphStepInputs in;
+  EXPECT_NE(graph_unsupported(in).find("cuda"), std::string::npos);
+  in.cuda = true;
+  EXPECT_NE(graph_unsupported(in).find("streamed or augmented"), std::string::npos);
+  in.resident_data = true;
+  EXPECT_EQ(graph_unsupported(in), "");
+  in.data_parallel = true;
+  EXPECT_NE(graph_unsupported(in).find("data-parallel"), std::string::npos);
+  in.data_parallel = false, in.alignment = true;
+  EXPECT_NE(graph_unsupported(in).find("alignment"), std::string::npos);
+  in.alignment = false, in.baseline_method = true;
+  EXPECT_NE(graph_unsupported(in).find("baseline"), std::string::npos);
+}
+
+TEST(Trainer, CheckpointOfAnotherConfigIsRejected) {
+  auto cfg = tiny_cfg();
+  auto data = tiny_data();
+  auto ckpt = (fs::temp_directory_path() / fmt::format("ldae-ckpt2-{}", getpid()) / "last.pt").string();
+  Trainer a(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  a.train(data, ckpt, nullptr, {}, 2);
+  auto other = cfg;
+  other.train.base_lr = 5e-4;
+  Trainer b(other, tiny_model(other), make_schedule(other.noise), torch::kCPU);
+  EXPECT_THROW(b.train(data, ckpt, nullptr, {}), InputError);
+  remove_tree(fs::path(ckpt).parent_path());
+}
+
+TEST(Trainer, NonFiniteLossFailsWithStepAndValue) {
+  auto cfg = tiny_cfg();
+  cfg.train.base_lr = 1e30;  // diverges at once
+  cfg.train.warmup_epochs = 0;
+  auto data = tiny_data();
+  // The loss is read at sync points (every log_every steps): the error names
+  // the steps since the last one, or the step itself when that is every step.
+  for (int every : {50, 1}) {
+    cfg.train.log_every = every;
+    Trainer t(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+    auto r = t.train(data, "", nullptr, {});
+    ASSERT_EQ(r.status, TrainResult::Failed);
+    EXPECT_NE(r.error.find("non-finite loss"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find(every == 1 ? "at step 2 " : "in steps 1.."), std::string::npos) << r.error;
+    EXPECT_TRUE(r.loss_curve.empty() || std::isfinite(r.loss_curve.back()[1]));
+  }
+}
+
+TEST(Trainer, GradientClippingMatchesLibTorchWithoutReadingTheNorm) {
+  for (double max_norm : {0.05, 1e6}) {  // clipped, and left alone
+    torch::manual_seed(7);
+    torch::nn::Linear a(5, 3), b(5, 3);
+    b->weight.set_data(a->weight.detach().clone());
+    b->bias.set_data(a->bias.detach().clone());
+    auto x = torch::randn({4, 5});
+    a->forward(x).pow(2).sum().backward();
+    b->forward(x).pow(2).sum().backward();
+    torch::nn::utils::clip_grad_norm_(a->parameters(), max_norm);
+    clip_grad_norm(b->parameters(), max_norm);
+    for (size_t k = 0; k < 2; ++k)
+      EXPECT_TRUE(torch::allclose(a->parameters()[k].grad(), b->parameters()[k].grad(), 1e-6, 1e-8));
+  }
+}
+
+TEST(Trainer, WarmupThenHalfCycleCosine) {
+  auto cfg = tiny_cfg();
+  Trainer t(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  const double peak = 1e-3 * 16 / 256.0;
+  EXPECT_NEAR(t.lr_at(0, 12, 4), peak / 4, 1e-12);
+  EXPECT_NEAR(t.lr_at(3, 12, 4), peak, 1e-12);
+  EXPECT_NEAR(t.lr_at(4, 12, 4), peak, 1e-12);                // cosine starts at peak
+  EXPECT_NEAR(t.lr_at(8, 12, 4), peak * 0.5, 1e-12);          // halfway
+}
+
+// On a GPU machine (tools/gpu_session.sh runs this suite there): the CUDA
+// path agrees with the CPU and trains, in fp32 and bf16, and resumes. Skipped
+// where no GPU is visible (CI, the development VM).
+TEST(TrainerOnGpu, MatchesTheCpuTrainsAndResumes) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
+  auto cfg = tiny_cfg();
+  auto data = tiny_data();
+  // One forward pass, fp32 products (no TF32 here), CPU vs GPU.
+  Backbone cpu_model = tiny_model(cfg), gpu_model = tiny_model(cfg);
+  gpu_model->to(torch::kCUDA);
+  auto t = torch::full({4}, 100.0f);
+  auto x = data.z0.slice(0, 0, 4);
+  auto y_cpu = cpu_model->forward(x, t, {});
+  auto y_gpu = gpu_model->forward(x.cuda(), t.cuda(), {}).cpu();
+  EXPECT_TRUE(torch::allclose(y_cpu, y_gpu, 1e-4, 1e-5)) << (y_cpu - y_gpu).abs().max().item<float>();
+  for (bool bf16 : {false, true}) {
+    cfg.train.bf16 = bf16;
+    Trainer straight(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
+    auto full = straight.train(data, "", nullptr, {});
+    ASSERT_EQ(full.status, TrainResult::Done) << full.error;
+    auto ckpt = (fs::temp_directory_path() / fmt::format("ldae-gpu-ckpt-{}", getpid()) / "last.pt").string();
+    remove_tree(fs::path(ckpt).parent_path());
+    {
+      Trainer first(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
+      ASSERT_EQ(first.train(data, ckpt, nullptr, {}, /*max_steps=*/5).status, TrainResult::Stopped);
+    }
+    Trainer second(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
+    ASSERT_EQ(second.train(data, ckpt, nullptr, {}).status, TrainResult::Done);
+    auto a = straight.model()->parameters(), b = second.model()->parameters();
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_TRUE(a[i].is_cuda());
+      // GPU kernels may reduce in another order after a restart: equal to
+      // float rounding, not bit for bit.
+      EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-4, 1e-6)) << "bf16 " << bf16 << " parameter " << i;
+    }
+    remove_tree(fs::path(ckpt).parent_path());
+  }
+}
+
+// On a GPU machine: the step recorded as a CUDA graph and replayed trains as
+// the eager step does (bf16: loss curves equal within bf16 tolerance), says
+// it recorded, and a resumed graphed run equals an uninterrupted one.
+TEST(TrainerOnGpu, CudaGraphReplaysTheEagerStep) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
+  auto cfg = tiny_cfg();
+  cfg.train.fused_adamw = true, cfg.train.bf16 = true, cfg.train.log_every = 1;
+  cfg.train.epochs = 6;  // 24 steps: 3 eager, then 21 replays
+  auto data = tiny_data();
+  Trainer eager(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
+  auto e = eager.train(data, "", nullptr, {});
+  ASSERT_EQ(e.status, TrainResult::Done) << e.error;
+  cfg.train.cuda_graph = true;
+  Trainer graphed(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
+  std::string said;
+  auto g = graphed.train(data, "", nullptr, [&](const std::string& l) { said += l + "\n"; });
+  ASSERT_EQ(g.status, TrainResult::Done) << g.error;
+  EXPECT_NE(said.find("train.cuda_graph: step recorded at step 3"), std::string::npos) << said;
+  ASSERT_EQ(e.loss_curve.size(), g.loss_curve.size());
+  for (size_t k = 0; k < e.loss_curve.size(); ++k)
+    EXPECT_NEAR(e.loss_curve[k][1], g.loss_curve[k][1], 2e-2 * std::abs(e.loss_curve[k][1]) + 1e-4) << "step " << k + 1;
+  auto a = eager.model()->parameters(), b = graphed.model()->parameters();
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_TRUE(torch::allclose(a[i], b[i], 2e-2, 2e-3)) << "parameter " << i;
+  // Resume: 10 graphed steps, a checkpoint, then the rest graphed again.
+  auto ckpt = (fs::temp_directory_path() / fmt::format("ldae-graph-ckpt-{}", getpid()) / "last.pt").string();
+  remove_tree(fs::path(ckpt).parent_path());
+  {
+    Trainer first(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
+    ASSERT_EQ(first.train(data, ckpt, nullptr, {}, /*max_steps=*/10).status, TrainResult::Stopped);
+  }
+  Trainer second(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
+  ASSERT_EQ(second.train(data, ckpt, nullptr, {}).status, TrainResult::Done);
+  auto c = second.model()->parameters();
+  for (size_t i = 0; i < b.size(); ++i)
+    EXPECT_TRUE(torch::allclose(b[i], c[i], 1e-4, 1e-6)) << "resumed parameter " << i;
+  remove_tree(fs::path(ckpt).parent_path());
+}
+
+// On a GPU machine: the DiT's attention in bf16 takes a fused kernel (flash,
+// memory-efficient or cuDNN), not the math fallback.
+TEST(TrainerOnGpu, AttentionUsesAFusedKernel) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
+  auto o = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
+  for (int64_t dh : {32, 64}) {  // tiny/quickstart and DiT-B/L head widths
+    auto q = torch::randn({8, 16, 256, dh}, o), k = torch::randn({8, 16, 256, dh}, o), v = torch::randn({8, 16, 256, dh}, o);
+    const int64_t backend = at::_fused_sdp_choice(q, k, v);
+    EXPECT_NE(backend, int64_t(at::SDPBackend::math)) << "head width " << dh;
+    EXPECT_NE(backend, int64_t(at::SDPBackend::error)) << "head width " << dh;
+  }
+}
+
+// On a GPU machine: a recording that fails part-way (here a host read of a
+// device value, illegal while a stream records) leaves the process able to
+// train eagerly: the generator reseeds and draws as before, and a later
+// recording replays exactly the draws an eager step with the same seed makes.
+TEST(TrainerOnGpu, FailedRecordingLeavesTheProcessUsable) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  {
+    GraphStep g(torch::kCUDA, 4);
+    auto why = g.capture([&](const torch::Tensor& idx, const torch::Tensor&) {
+      auto x = torch::randn({4}, cuda) + idx.to(torch::kFloat32);
+      (void)x.sum().item<float>();
+      return x.sum();
+    });
+    EXPECT_FALSE(why.empty());
+    EXPECT_FALSE(g.captured());
+  }
+  torch::manual_seed(5);
+  auto a = torch::randn({8}, cuda);
+  torch::manual_seed(5);
+  EXPECT_TRUE(torch::equal(a, torch::randn({8}, cuda)));
+  GraphStep g(torch::kCUDA, 4);
+  auto why = g.capture([&](const torch::Tensor& idx, const torch::Tensor& lr) {
+    return (torch::randn({4}, cuda) + idx.to(torch::kFloat32)).sum() * lr;
+  });
+  ASSERT_EQ(why, "");
+  for (int seed : {9, 10}) {
+    torch::manual_seed(seed);
+    auto replayed = g.replay(torch::arange(4, cuda.dtype(torch::kLong)), 2.0).clone();
+    torch::manual_seed(seed);
+    auto eager = (torch::randn({4}, cuda) + torch::arange(4, cuda.dtype(torch::kFloat32))).sum() * 2.0;
+    EXPECT_TRUE(torch::allclose(replayed, eager, 1e-6, 1e-6)) << "seed " << seed;
+  }
+}
