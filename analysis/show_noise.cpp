@@ -116,7 +116,10 @@ RunConfig config_of(const NoiseOptions& a) {
     cfg = read_run_config(a.results, a.run_id_arg);
   } else {
     Overrides o;
-    for (const auto& s : a.sets) o.insert(parse_set(s));
+    for (const auto& s : a.sets) {  // a key given twice: the last value wins
+      auto [key, setting] = parse_set(s);
+      o[key] = setting;
+    }
     apply_overrides(cfg, o);
     validate(cfg, "show_noise --set");
   }

@@ -198,7 +198,10 @@ struct BenchSetup {
 // prepared latents, objective, schedule and model.
 void setup_sweep_row(const BenchOptions& a, BenchSetup& s) {
   Overrides cli;
-  for (const auto& set : a.sets) cli.insert(parse_set(set));
+  for (const auto& set : a.sets) {  // a key given twice: the last value wins
+    auto [key, setting] = parse_set(set);
+    cli[key] = setting;
+  }
   const auto plan = expand(parse_sweep(a.sweep_file), a.profile, cli);
   auto it = std::find_if(plan.begin(), plan.end(), [&](const PlannedRun& r) { return r.row == a.row; });
   if (it == plan.end())

@@ -79,7 +79,7 @@ using Method = std::shared_ptr<MethodImpl>;
 // ---- the method registry (methods/registry.cpp) ---------------------------------
 
 // One registry line: how to build the method, its own section's keys, its
-// own checks and a one-line summary for --help. A method with options keeps
+// own checks and a one-line summary for run_sweep --list. A method with options keeps
 // them in its own section struct (e.g. MaeConfig, "mae.*"), read with
 // cfg.sections.get<MaeConfig>().
 struct MethodEntry {
@@ -93,8 +93,9 @@ struct MethodEntry {
 std::vector<std::string> method_names();
 // InputError naming the known methods for an unknown name.
 const MethodEntry& method_entry(const std::string& name);
-// Adds a method after start-up (a test's toy method; a plugin's), its keys
-// through add_key_rows. InputError for a name or key that exists already.
+// Adds a method after start-up (the registry line's run-time form, used by
+// tests/methods/test_toy_method.cpp; not yet part of the plugin API), its
+// keys through add_key_rows. InputError for a name or key that exists already.
 void add_method(const std::string& name, MethodEntry entry);
 // Build the method cfg.method.name; nullptr for "denoise" (the trainer runs
 // its DenoiseStep, methods/denoise.hpp). InputError for options it cannot take.

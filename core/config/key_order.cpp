@@ -6,7 +6,7 @@
 // NEVER reorder, remove or re-flag a line: every recorded run id, its folder
 // and its trained model would be orphaned. A new key needs no line here: it
 // is appended after these, sorted by key, when set away from its default
-// (tests/config/run_ids.golden pins the ids of every sweep file).
+// (tests/core/config/run_ids.golden pins the ids of every sweep file).
 // Keys outside the id (data.path, train.threads, train.checkpoint_every,
 // train.log_every, train.bucket_mb, train.cuda_graph) are not listed.
 #include "core/config/keys.hpp"

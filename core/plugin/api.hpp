@@ -27,8 +27,12 @@
 #include "core/diffusion/noise.hpp"
 #include "tokenizers/tokenizer.hpp"
 
-// Bumped whenever PluginHost, StepContext, Hooks or KeySpec change.
-#define LDAE_PLUGIN_API_VERSION 1
+// Bumped whenever PluginHost, StepContext, Hooks, KeySpec or RunConfig's
+// layout change (a plugin reads RunConfig by reference). 2: the baselines'
+// sections (mae, moco, dino) moved into RunConfig::sections (issue 25); a
+// plugin built for 1 is refused and must be rebuilt (its source still
+// compiles: the old header paths forward).
+#define LDAE_PLUGIN_API_VERSION 2
 
 namespace ldae {
 

@@ -38,7 +38,10 @@ std::vector<PlannedRun> select_runs(std::vector<PlannedRun> plan, const SweepOpt
 
 SweepPlan plan_sweep(SweepOptions& o) {
   Overrides cli;
-  for (const auto& s : o.sets) cli.insert(parse_set(s));
+  for (const auto& s : o.sets) {  // a key given twice: the last value wins, as on any command line
+    auto [key, setting] = parse_set(s);
+    cli[key] = setting;
+  }
   if (const std::string found = find_sweep_file(o.file); found != o.file) {  // a bare name
     fmt::print("sweep file: {}\n", found);
     o.file = found;

@@ -5,6 +5,8 @@
 // particular to each: U-ViT's long skips, the U-Net's levels and names.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -176,7 +178,10 @@ INSTANTIATE_TEST_SUITE_P(Registered, BackboneConformance, ::testing::ValuesIn(ba
                          [](const auto& info) { return info.param; });
 
 TEST(Backbones, RegistryListsEveryBackbone) {
-  EXPECT_EQ(backbone_names(), (std::vector<std::string>{"dit", "unet", "uvit"}));
+  // The seed systems' three are built in (a new backbone adds to the list).
+  const auto names = backbone_names();
+  for (const char* b : {"dit", "unet", "uvit"})
+    EXPECT_NE(std::find(names.begin(), names.end(), b), names.end()) << b;
   EXPECT_THROW(make_backbone("resnet", small()), InputError);
 }
 
