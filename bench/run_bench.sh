@@ -12,6 +12,7 @@
 #     experiments/recipe_check.toml row 2 vs bench/ldae_plain.py's training
 #     loop at the same settings (bf16, batch 128, 16 tokens).
 #  3. The patch-PCA fit time for 100k patches.
+#  4. Image-folder preparation on 1 thread and on every core (below).
 # One line per shape, precision and peer, with harness / peer.
 #   bench/run_bench.sh BUILD_DIR      (BENCH_THREADS, BENCH_STEPS, BENCH_REPS, BENCH_SHAPES)
 set -euo pipefail
@@ -71,3 +72,12 @@ for _ in $(seq "$reps"); do
 done
 echo "bench run-loop bf16 vs plain:  harness $h img/s, ldae_plain.py $p img/s, ratio $(ratio "$h" "$p")"
 "$build/bench_train" --pca 100000 --threads "$threads"
+# 4. Data preparation: a synthetic ImageNet-style folder (BENCH_PREP_IMAGES
+#    JPEGs of 160-500 px) into the prepared-data store at 256 px, on 1 thread
+#    and on every core, beside what a GPU step consumes (596 images/s per
+#    H200 at the paper's l-DAE shape, batch 256; docs/benchmarks.md).
+prep=$(mktemp -d)
+"$build/make_image_folder" "$prep/folder" --images "${BENCH_PREP_IMAGES:-1000}" --classes 10 > /dev/null
+"$build/bench_prepare" "$prep/folder" --resolution 256 --threads "$threads" |
+  awk '{ print $0 "; one H200 step eats 596 img/s" }'
+rm -rf "$prep"

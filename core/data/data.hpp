@@ -26,10 +26,12 @@ struct Dataset {
 // Where the Debian package puts the gzipped IDX files.
 inline const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
-// Where a loader may keep prepared data (image_folder's HDF5 cache).
+// Where a loader may keep prepared data (image_folder's store, under
+// cache_dir/prepared/) and how many threads may prepare it (0 = all cores).
 struct LoadContext {
   uint64_t seed = 0;
   std::string cache_dir = "results/cache";
+  int threads = 0;
 };
 
 Dataset load_fashion_mnist(const DataConfig& c);
@@ -47,8 +49,10 @@ ImageSet read_cifar_batch(const std::string& path);
 // classes are the sorted folder names of train/, labels their indices. Each
 // image is decoded (decode_image), its shorter side resized to
 // data.resolution (antialiased bilinear) and centre-cropped. The result is
-// cached as uint8 in HDF5 (LoadContext::cache_dir) with its class count and
-// reused without reading the images again. An unreadable
+// prepared once into the chunked uint8 store (core/data/prepared_store.hpp,
+// under LoadContext::cache_dir/prepared/) by every core, resumably, one
+// process at a time, and reused without reading the images again (a cache
+// of an earlier version, one HDF5 file, is read as before). An unreadable
 // image is an InputError naming it, unless data.skip_bad, which skips and
 // counts (the count is printed and kept in the cache file). InputError also
 // for a val/ class folder that train/ lacks (its images would have no label),

@@ -1,5 +1,7 @@
 // ImageNet-style class-per-folder trees: decoding (libjpeg-turbo, libpng),
-// resizing, centre crop and the HDF5 uint8 cache.
+// resizing, centre crop, prepared once into the chunked store
+// (core/data/prepared_store.hpp); caches of earlier versions (one HDF5
+// file) are still read.
 #include <fmt/core.h>
 #include "core/base/stop.hpp"
 #include <jpeglib.h>
@@ -17,6 +19,7 @@
 #include "core/base/atomic_file.hpp"
 #include "core/data/data.hpp"
 #include "core/base/errors.hpp"
+#include "core/data/prepared_store.hpp"
 #include "core/records/h5.hpp"
 
 namespace ldae {
@@ -224,34 +227,20 @@ std::string listing_signature(const fs::path& root, const std::vector<std::strin
   return fnv1a_hex(listing);
 }
 
-// Decode, resize and crop every image of root/<class>/, labels by `classes`.
-ImageSet read_split(const std::string& root, const std::vector<std::string>& classes, int side,
-                    bool skip_bad, int* bad) {
-  ImageSet s;
-  s.c = 3, s.h = side, s.w = side;
+// Every image file of root/<class>/ in order (classes as listed, files
+// sorted by name), labelled by its class's index.
+std::vector<StoreSource::Item> list_split(const fs::path& root, const std::vector<std::string>& classes) {
+  std::vector<StoreSource::Item> items;
   for (size_t k = 0; k < classes.size(); ++k) {
-    const fs::path dir = fs::path(root) / classes[k];
+    const fs::path dir = root / classes[k];
     if (!fs::is_directory(dir)) continue;  // a class may be absent from val/
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(dir))
       if (e.is_regular_file() && is_image(e.path())) files.push_back(e.path());
     std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      check_stop("image folder preparation (nothing cached yet: it restarts)");
-      ImageSet one;
-      try {
-        one = resize_center_crop(decode_image(f.string()), side);
-      } catch (const InputError&) {
-        if (!skip_bad) throw;
-        ++*bad;
-        continue;
-      }
-      s.pixels.insert(s.pixels.end(), one.pixels.begin(), one.pixels.end());
-      s.labels.push_back(int64_t(k));
-      ++s.n;
-    }
+    for (const auto& f : files) items.push_back({f.string(), int64_t(k)});
   }
-  return s;
+  return items;
 }
 
 // val/ must hold class folders named as train/'s: a folder train/ lacks
@@ -278,11 +267,6 @@ void check_test_classes(const fs::path& dir, const std::vector<std::string>& cla
                                  "they have no label; sort them into {}/<class>/ as in train/ "
                                  "(ImageNet's flat validation set: by its ground-truth file)",
                                  dir.string(), loose, dir.string()));
-}
-
-void save_set(H5File& f, const std::string& name, const ImageSet& s) {
-  f.write(name + "/images", s.pixels, {uint64_t(s.n), uint64_t(s.c), uint64_t(s.h), uint64_t(s.w)});
-  f.write(name + "/labels", s.labels, {uint64_t(s.n)});
 }
 
 ImageSet load_set(const H5File& f, const std::string& name) {
@@ -379,27 +363,27 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
     return d;
   }
   check_test_classes(root / test_dir, classes);
-  int bad = 0;
-  d.train = read_split((root / "train").string(), classes, c.resolution, c.skip_bad, &bad);
-  d.test = read_split((root / test_dir).string(), classes, c.resolution, c.skip_bad, &bad);
+  // Decoded once into the prepared-data store, in parallel and resumable.
+  StoreSource src;
+  src.train = list_split(root / "train", classes);
+  src.test = list_split(root / test_dir, classes);
+  src.classes = d.classes;
+  src.description = fs::absolute(root).string();
+  const int side = c.resolution;
+  const std::string dir = fmt::format("{}/prepared/image_folder-{}", ctx.cache_dir, fnv1a_hex(key));
+  const StoreManifest m = prepare_store(src, dir, side, c.skip_bad,
+                                        [side](const std::string& path) {
+                                          return resize_center_crop(decode_image(path), side);
+                                        },
+                                        ctx.threads);
+  d.train = read_store_split(dir, m, "train");
+  d.test = read_store_split(dir, m, "test");
   if (d.train.n == 0) throw InputError(c.path + "/train: no readable .jpg/.jpeg/.png images");
   if (d.test.n == 0)
     throw InputError(fmt::format("{}/{}: no readable .jpg/.jpeg/.png images in its class "
                                  "folders; the probe needs a test split",
                                  c.path, test_dir));
-  if (bad > 0) fmt::print(stderr, "image_folder {}: skipped {} unreadable images\n", c.path, bad);
-  // Two processes preparing the same folder both write; the last rename
-  // wins with identical content.
-  write_file_atomically(cache, [&](const std::string& tmp) {
-    H5File f(tmp, H5File::Create);
-    save_set(f, "train", d.train);
-    save_set(f, "test", d.test);
-    f.set_attr("skipped_bad_images", int64_t(bad));
-    f.set_attr("source", fs::absolute(root).string());
-    f.set_attr("resolution", int64_t(c.resolution));
-    f.set_attr("classes", int64_t(d.classes));
-    f.close();
-  }, uint64_t(d.train.pixels.size() + d.test.pixels.size()));
+  if (m.skipped > 0) fmt::print(stderr, "image_folder {}: skipped {} unreadable images\n", c.path, m.skipped);
   return d;
 }
 

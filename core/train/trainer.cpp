@@ -1,5 +1,7 @@
 #include "core/train/trainer.hpp"
 
+#include "core/data/epoch_order.hpp"
+
 #include <fmt/core.h>
 
 #include <cmath>
@@ -288,35 +290,6 @@ int64_t share_of_batch(int64_t B, int64_t world) {
                                  "make it a multiple of {}", B, world, world));
   return B / world;
 }
-
-// The images' order, epoch by epoch: a permutation of the N training images
-// that depends only on (seed, epoch), so a resumed run sees what an
-// uninterrupted one sees; copied to `device` once per epoch (none per step).
-class EpochOrder {
- public:
-  EpochOrder(int64_t n, int64_t batch, int64_t steps_per_epoch, uint64_t seed, torch::Device device)
-      : n_(n), batch_(batch), spe_(steps_per_epoch), seed_(seed), device_(device) {}
-  // Images [offset, offset + count) of step `step`'s global batch: host
-  // indices (count,) int64 and the same on the device.
-  std::pair<torch::Tensor, torch::Tensor> batch(int64_t step, int64_t offset, int64_t count) {
-    const int64_t epoch = step / spe_, i = step % spe_;
-    if (epoch != epoch_) {
-      auto gen = at::detail::createCPUGenerator(step_seed(seed_, uint64_t(1) << 40 | epoch));
-      perm_ = torch::randperm(n_, gen, torch::kLong);
-      perm_dev_ = device_.is_cpu() ? perm_ : perm_.to(device_);
-      epoch_ = epoch;
-    }
-    const int64_t start = i * batch_ + offset;
-    return {perm_.slice(0, start, start + count), perm_dev_.slice(0, start, start + count)};
-  }
-
- private:
-  int64_t n_, batch_, spe_;
-  uint64_t seed_;
-  torch::Device device_;
-  int64_t epoch_ = -1;
-  torch::Tensor perm_, perm_dev_;
-};
 
 }  // namespace
 

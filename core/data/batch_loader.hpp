@@ -1,0 +1,77 @@
+// Batches read from the prepared-data store (core/data/prepared_store.hpp)
+// by background threads while the caller trains on the previous ones: the
+// order is the run's EpochOrder (so a streamed run sees the batches a
+// resident one sees), each data-parallel rank reads only its share of every
+// global batch (as DistributedSampler does), and a resumed run starts at its
+// step, mid-epoch. Memory: `depth` batches, whatever the dataset's size.
+#pragma once
+#include <torch/torch.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/data/epoch_order.hpp"
+#include "core/data/prepared_store.hpp"
+
+namespace ldae {
+
+// Random access to one split of a complete store: image i's pixels and label
+// by pread(2) from its chunk (any number of threads at once).
+class StoreReader {
+ public:
+  StoreReader(std::string dir, const StoreManifest& m, const std::string& split);
+  int64_t size() const { return starts_.back(); }
+  int channels() const { return c_; }
+  int side() const { return side_; }
+  // Image i into pixels (c * side * side bytes) and *label. InputError naming
+  // the chunk when it is missing or short.
+  void read(int64_t i, uint8_t* pixels, int64_t* label) const;
+
+ private:
+  std::string dir_, split_;
+  int c_, side_;
+  std::vector<int64_t> counts_, starts_;  // images per chunk; first index of each (+ total)
+};
+
+class BatchLoader {
+ public:
+  struct Batch {
+    int64_t step = 0;
+    torch::Tensor idx;     // (b,) int64 image indices
+    torch::Tensor images;  // (b, C, S, S) uint8, pinned when asked
+    torch::Tensor labels;  // (b,) int64
+  };
+  // Steps first_step, first_step + 1, ... of `order`; of each global batch
+  // the images [offset, offset + count). `threads` readers keep up to `depth`
+  // batches ready; pin: page-locked host memory for non-blocking copies to
+  // a GPU.
+  BatchLoader(const StoreReader& reader, EpochOrder order, int64_t offset, int64_t count, int64_t first_step,
+              int threads, int depth, bool pin);
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
+  // The next step's batch (blocks until it is read); rethrows a reader's error.
+  Batch next();
+
+ private:
+  void work();
+  const StoreReader& reader_;
+  EpochOrder order_;  // used under mu_ (its permutation is cached per epoch)
+  const int64_t offset_, count_;
+  const int depth_;
+  const bool pin_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int64_t next_to_claim_, next_to_return_;
+  std::map<int64_t, Batch> ready_;
+  std::exception_ptr error_;
+  bool closing_ = false;
+  std::vector<std::thread> pool_;
+};
+
+}  // namespace ldae

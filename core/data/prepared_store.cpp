@@ -1,0 +1,257 @@
+#include "core/data/prepared_store.hpp"
+
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "core/base/atomic_file.hpp"
+#include "core/base/errors.hpp"
+#include "core/base/progress.hpp"
+#include "core/base/stop.hpp"
+
+namespace ldae {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr char kMagic[8] = {'L', 'D', 'A', 'E', 'C', 'H', 'K', '1'};
+constexpr int64_t kHeaderBytes = 8 + 4 * 8;
+
+std::string chunk_path(const std::string& dir, const std::string& split, int64_t j) {
+  return fmt::format("{}/{}-{:05d}.chunk", dir, split, j);
+}
+
+// One chunk to prepare: files [begin, end) of a split.
+struct Job {
+  std::string split;
+  int64_t index, begin, end;
+  const std::vector<StoreSource::Item>* items;
+};
+
+// An exclusive flock(2) on <dir>.lock for the life of the object; says once
+// that it waits when another process holds it.
+class StoreLock {
+ public:
+  explicit StoreLock(const std::string& dir) {
+    const std::string path = dir + ".lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw InputError(fmt::format("{}: cannot create the preparation lock ({}); check that the "
+                                              "cache folder is writable", path, std::strerror(errno)));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+    fmt::print(stderr, "waiting for another process preparing {}\n", dir);
+    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      check_stop("the wait for another process's data preparation");
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  ~StoreLock() { ::close(fd_); }  // releases the lock
+  StoreLock(const StoreLock&) = delete;
+  StoreLock& operator=(const StoreLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// Decodes a job's files and writes its chunk atomically. Returns the files
+// it skipped (skip_bad); `stop` ends it early without writing.
+int64_t prepare_chunk(const Job& job, const std::string& dir, int side, bool skip_bad, const ImageDecoder& decode,
+                      std::atomic<int64_t>& done, const std::atomic<bool>& stop) {
+  const int64_t per = int64_t(3) * side * side;
+  std::vector<int64_t> labels;
+  std::vector<uint8_t> pixels;
+  pixels.reserve(size_t((job.end - job.begin) * per));
+  int64_t skipped = 0;
+  for (int64_t i = job.begin; i < job.end; ++i, ++done) {
+    if (stop || stop_requested()) return skipped;
+    const auto& item = (*job.items)[size_t(i)];
+    ImageSet one;
+    try {
+      one = decode(item.path);
+    } catch (const InputError&) {
+      if (!skip_bad) throw;
+      ++skipped;
+      continue;
+    }
+    if (one.n != 1 || one.c != 3 || one.h != side || one.w != side)
+      throw std::logic_error(fmt::format("{}: decoded to {}x{}x{}x{}, not 1x3x{}x{}", item.path, one.n, one.c,
+                                         one.h, one.w, side, side));
+    pixels.insert(pixels.end(), one.pixels.begin(), one.pixels.end());
+    labels.push_back(item.label);
+  }
+  const int64_t n = int64_t(labels.size()), header[4] = {n, 3, side, side};
+  write_file_atomically(chunk_path(dir, job.split, job.index), [&](const std::string& tmp) {
+    std::ofstream f(tmp, std::ios::binary);
+    f.write(kMagic, 8);
+    f.write(reinterpret_cast<const char*>(header), sizeof(header));
+    f.write(reinterpret_cast<const char*>(labels.data()), std::streamsize(labels.size() * sizeof(int64_t)));
+    f.write(reinterpret_cast<const char*>(pixels.data()), std::streamsize(pixels.size()));
+    f.close();
+    if (!f) throw InputError(tmp + ": write failed");
+  }, uint64_t(kHeaderBytes) + uint64_t(n) * (8 + uint64_t(per)));
+  return skipped;
+}
+
+// The header of a chunk file: its image count; InputError when it is not one.
+int64_t chunk_count(const std::string& path, int side) {
+  std::ifstream f(path, std::ios::binary);
+  char magic[8] = {0};
+  int64_t h[4] = {0, 0, 0, 0};
+  f.read(magic, 8);
+  f.read(reinterpret_cast<char*>(h), sizeof(h));
+  if (!f || std::memcmp(magic, kMagic, 8) != 0 || h[1] != 3 || h[2] != side || h[3] != side || h[0] < 0)
+    throw InputError(fmt::format("{}: not a prepared chunk of 3 x {} x {} images; delete it (it is rebuilt)", path,
+                                 side, side));
+  const auto want = uint64_t(kHeaderBytes) + uint64_t(h[0]) * (8 + uint64_t(3) * side * side);
+  if (fs::file_size(path) != want)
+    throw InputError(fmt::format("{}: {} bytes, expected {}; delete it (it is rebuilt)", path, fs::file_size(path),
+                                 want));
+  return h[0];
+}
+
+// Runs the jobs on `threads` workers with a progress line; rethrows the
+// first worker's error, or Interrupted after a stop request.
+int64_t run_jobs(const std::vector<Job>& jobs, const std::string& dir, int side, bool skip_bad,
+                 const ImageDecoder& decode, int threads, int64_t total_files) {
+  if (jobs.empty()) return 0;
+  std::atomic<size_t> next{0};
+  std::atomic<int64_t> done{0}, skipped{0};
+  std::atomic<bool> stop{false};
+  std::exception_ptr error;
+  std::mutex mu;
+  auto work = [&] {
+    for (size_t j; !stop && (j = next++) < jobs.size();) {
+      try {
+        skipped += prepare_chunk(jobs[j], dir, side, skip_bad, decode, done, stop);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!error) error = std::current_exception();
+        stop = true;
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(work);
+  Progress progress("prepare", total_files, std::max<int64_t>(1, total_files / 20), 1, nullptr);
+  int64_t shown = -1;
+  for (auto last = std::chrono::steady_clock::now(); done < total_files && !stop && !stop_requested();) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (done != shown && std::chrono::steady_clock::now() - last > std::chrono::milliseconds(250))
+      progress.update(shown = done, 0, "images"), last = std::chrono::steady_clock::now();
+  }
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+  check_stop("image preparation (the chunks written so far are kept: it resumes there)");
+  if (done != shown) progress.update(done, 0, "images");
+  return skipped;
+}
+
+void write_manifest(const std::string& dir, const StoreManifest& m) {
+  const nlohmann::json j = {{"format", 1},           {"classes", m.classes},         {"channels", m.channels},
+                            {"side", m.side},        {"chunk_images", m.chunk_images}, {"train_counts", m.train_counts},
+                            {"test_counts", m.test_counts}, {"skipped", m.skipped},   {"source", m.source}};
+  write_text_atomically(dir + "/manifest.json", j.dump(1) + "\n");
+}
+
+}  // namespace
+
+int64_t store_chunk_images(int c, int side) {
+  return std::max<int64_t>(16, (int64_t(32) << 20) / (int64_t(c) * side * side));
+}
+
+bool read_store_manifest(const std::string& dir, StoreManifest* m) {
+  const std::string path = dir + "/manifest.json";
+  if (!fs::exists(path)) return false;
+  try {
+    const auto j = nlohmann::json::parse(std::ifstream(path));
+    m->classes = j.at("classes"), m->channels = j.at("channels"), m->side = j.at("side");
+    m->chunk_images = j.at("chunk_images");
+    m->train_counts = j.at("train_counts").get<std::vector<int64_t>>();
+    m->test_counts = j.at("test_counts").get<std::vector<int64_t>>();
+    m->skipped = j.at("skipped"), m->source = j.at("source");
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(fmt::format("{}: unreadable manifest ({}); delete the folder {} to prepare the data again",
+                                 path, e.what(), dir));
+  }
+  m->train_n = m->test_n = 0;
+  for (auto k : m->train_counts) m->train_n += k;
+  for (auto k : m->test_counts) m->test_n += k;
+  return true;
+}
+
+StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int side, bool skip_bad,
+                            const ImageDecoder& decode, int threads, int64_t chunk_images) {
+  StoreManifest m;
+  if (read_store_manifest(dir, &m)) return m;
+  fs::create_directories(dir);
+  StoreLock lock(dir);
+  if (read_store_manifest(dir, &m)) return m;  // another process finished it while we waited
+  m.classes = src.classes, m.side = side, m.source = src.description;
+  m.chunk_images = chunk_images > 0 ? chunk_images : store_chunk_images(3, side);
+  std::vector<Job> jobs;
+  int64_t files = 0, kept = 0;
+  for (const auto* split : {"train", "test"}) {
+    const auto& items = std::string(split) == "train" ? src.train : src.test;
+    for (int64_t j = 0, b = 0; b < int64_t(items.size()); ++j, b += m.chunk_images) {
+      const Job job{split, j, b, std::min<int64_t>(b + m.chunk_images, int64_t(items.size())), &items};
+      if (fs::exists(chunk_path(dir, split, j))) {
+        kept += job.end - job.begin;
+        continue;
+      }
+      files += job.end - job.begin;
+      jobs.push_back(job);
+    }
+  }
+  if (kept > 0) fmt::print(stderr, "resuming the preparation of {}: {} images ready, {} to go\n", dir, kept, files);
+  if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  threads = int(std::min<int64_t>(threads, std::max<int64_t>(1, int64_t(jobs.size()))));
+  run_jobs(jobs, dir, side, skip_bad, decode, threads, files);
+  // Counts from the chunks themselves, so skips of an earlier process count too.
+  for (const auto* split : {"train", "test"}) {
+    const auto& items = std::string(split) == "train" ? src.train : src.test;
+    auto& counts = std::string(split) == "train" ? m.train_counts : m.test_counts;
+    for (int64_t j = 0, b = 0; b < int64_t(items.size()); ++j, b += m.chunk_images) {
+      counts.push_back(chunk_count(chunk_path(dir, split, j), side));
+      m.skipped += std::min<int64_t>(m.chunk_images, int64_t(items.size()) - b) - counts.back();
+    }
+  }
+  write_manifest(dir, m);
+  read_store_manifest(dir, &m);
+  return m;
+}
+
+ImageSet read_store_split(const std::string& dir, const StoreManifest& m, const std::string& split) {
+  const auto& counts = split == "train" ? m.train_counts : m.test_counts;
+  ImageSet s;
+  s.c = m.channels, s.h = m.side, s.w = m.side;
+  const size_t per = size_t(s.c) * s.h * s.w;
+  for (size_t j = 0; j < counts.size(); ++j) {
+    const std::string path = chunk_path(dir, split, int64_t(j));
+    if (!fs::exists(path) || chunk_count(path, m.side) != counts[j])
+      throw InputError(fmt::format("{}: missing or not the chunk the manifest lists ({} images); delete the "
+                                   "folder {} to prepare the data again", path, counts[j], dir));
+    std::ifstream f(path, std::ios::binary);
+    f.seekg(kHeaderBytes);
+    const size_t at = s.labels.size();
+    s.labels.resize(at + size_t(counts[j]));
+    s.pixels.resize((at + size_t(counts[j])) * per);
+    f.read(reinterpret_cast<char*>(s.labels.data() + at), std::streamsize(counts[j] * 8));
+    f.read(reinterpret_cast<char*>(s.pixels.data() + at * per), std::streamsize(size_t(counts[j]) * per));
+    if (!f) throw InputError(path + ": truncated; delete the folder " + dir + " to prepare the data again");
+  }
+  s.n = int(s.labels.size());
+  return s;
+}
+
+}  // namespace ldae

@@ -1,0 +1,101 @@
+// The batch loader (core/data/batch_loader.hpp) against the resident path:
+// the same images in the same order, a rank's share of each batch, and a
+// resumed loader mid-epoch, whatever its threads and depth.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/data/batch_loader.hpp"
+
+namespace ldae {
+namespace {
+namespace fs = std::filesystem;
+
+// 37 training images of (3, 4, 4), image i filled with i, label i % 5.
+struct Fixture {
+  fs::path dir = fs::temp_directory_path() / ("ldae-loader-" + std::to_string(getpid()));
+  StoreManifest m;
+  ImageSet resident;
+  Fixture() {
+    fs::remove_all(dir);
+    StoreSource src;
+    for (int i = 0; i < 37; ++i) src.train.push_back({std::to_string(i), i % 5});
+    src.test.push_back({"0", 0});
+    src.classes = 5;
+    auto decode = [](const std::string& name) {
+      ImageSet one;
+      one.n = 1, one.c = 3, one.h = 4, one.w = 4;
+      one.pixels.assign(48, uint8_t(std::stoi(name)));
+      return one;
+    };
+    m = prepare_store(src, dir.string(), 4, false, decode, 2, /*chunk_images=*/8);
+    resident = read_store_split(dir.string(), m, "train");
+  }
+  ~Fixture() {
+    fs::remove_all(dir);
+    fs::remove(dir.string() + ".lock");
+  }
+  // The resident path's batch: images[idx] (b, 3, 4, 4) and labels[idx].
+  std::pair<torch::Tensor, torch::Tensor> expected(const torch::Tensor& idx) {
+    auto all = torch::from_blob(resident.pixels.data(), {resident.n, 3, 4, 4}, torch::kUInt8);
+    auto labels = torch::from_blob(resident.labels.data(), {resident.n}, torch::kLong);
+    return {all.index_select(0, idx), labels.index_select(0, idx)};
+  }
+};
+
+TEST(BatchLoader, StreamsTheBatchesTheResidentPathTakes) {
+  Fixture f;
+  StoreReader reader(f.dir.string(), f.m, "train");
+  ASSERT_EQ(reader.size(), 37);
+  // 4 steps an epoch of 8: three epochs, so the permutation changes twice.
+  EpochOrder reference(37, 8, 4, /*seed=*/5);
+  BatchLoader loader(reader, EpochOrder(37, 8, 4, 5), 0, 8, 0, /*threads=*/3, /*depth=*/2, false);
+  for (int64_t step = 0; step < 12; ++step) {
+    auto b = loader.next();
+    const auto idx = reference.batch(step, 0, 8).first;
+    ASSERT_EQ(b.step, step);
+    EXPECT_TRUE(torch::equal(b.idx, idx)) << step;
+    auto [images, labels] = f.expected(idx);
+    EXPECT_TRUE(torch::equal(b.images, images)) << step;
+    EXPECT_TRUE(torch::equal(b.labels, labels)) << step;
+  }
+}
+
+TEST(BatchLoader, RanksReadTheirSharesAndAResumedLoaderContinuesMidEpoch) {
+  Fixture f;
+  StoreReader reader(f.dir.string(), f.m, "train");
+  BatchLoader whole(reader, EpochOrder(37, 8, 4, 9), 0, 8, 0, 2, 3, false);
+  BatchLoader rank0(reader, EpochOrder(37, 8, 4, 9), 0, 4, 0, 1, 1, false);
+  BatchLoader rank1(reader, EpochOrder(37, 8, 4, 9), 4, 4, 0, 2, 4, false);
+  std::vector<BatchLoader::Batch> seen;
+  for (int64_t step = 0; step < 8; ++step) {
+    auto w = whole.next(), a = rank0.next(), b = rank1.next();
+    EXPECT_TRUE(torch::equal(torch::cat({a.images, b.images}), w.images)) << step;
+    EXPECT_TRUE(torch::equal(torch::cat({a.labels, b.labels}), w.labels)) << step;
+    seen.push_back(w);
+  }
+  // Resumed at step 5 (mid-epoch 1): steps 5, 6, 7 as before.
+  BatchLoader resumed(reader, EpochOrder(37, 8, 4, 9), 0, 8, 5, 2, 2, false);
+  for (int64_t step = 5; step < 8; ++step) {
+    auto r = resumed.next();
+    EXPECT_EQ(r.step, step);
+    EXPECT_TRUE(torch::equal(r.images, seen[size_t(step)].images)) << step;
+  }
+}
+
+TEST(BatchLoader, AMissingChunkIsAnInputErrorNamingIt) {
+  Fixture f;
+  StoreReader reader(f.dir.string(), f.m, "train");
+  fs::remove(f.dir / "train-00002.chunk");
+  BatchLoader loader(reader, EpochOrder(37, 37, 1, 0), 0, 37, 0, 2, 1, false);
+  try {
+    loader.next();
+    FAIL() << "a missing chunk was read";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("train-00002.chunk"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace ldae

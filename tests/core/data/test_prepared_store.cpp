@@ -1,0 +1,167 @@
+// The prepared-data store (core/data/prepared_store.hpp): the same images as
+// decoding them one by one, whatever the threads; an interrupted preparation
+// resumes at its last complete chunk; processes started at once prepare once.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+
+#include "core/base/errors.hpp"
+#include "core/base/stop.hpp"
+#include "core/data/prepared_store.hpp"
+
+namespace ldae {
+namespace {
+namespace fs = std::filesystem;
+
+// 10 train and 5 test "files" whose image is a function of the name, so the
+// decoder needs no files: (3, 4, 4) filled with the file's number.
+StoreSource source() {
+  StoreSource s;
+  for (int i = 0; i < 10; ++i) s.train.push_back({std::to_string(i), i % 3});
+  for (int i = 10; i < 15; ++i) s.test.push_back({std::to_string(i), i % 3});
+  s.classes = 3;
+  s.description = "synthetic";
+  return s;
+}
+
+ImageSet image_of(const std::string& name) {
+  ImageSet one;
+  one.n = 1, one.c = 3, one.h = 4, one.w = 4;
+  one.pixels.assign(48, uint8_t(std::stoi(name) * 7 + 1));
+  return one;
+}
+
+// The sequential reference: every image decoded in order.
+ImageSet reference(const std::vector<StoreSource::Item>& items) {
+  ImageSet s;
+  s.c = 3, s.h = 4, s.w = 4;
+  for (const auto& it : items) {
+    auto one = image_of(it.path);
+    s.pixels.insert(s.pixels.end(), one.pixels.begin(), one.pixels.end());
+    s.labels.push_back(it.label);
+    ++s.n;
+  }
+  return s;
+}
+
+fs::path fresh_dir(const std::string& tag) {
+  auto d = fs::temp_directory_path() / ("ldae-store-" + tag + "-" + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::remove(d.string() + ".lock");
+  return d;
+}
+
+TEST(PreparedStore, EqualsDecodingOneByOneWhateverTheThreads) {
+  const auto src = source();
+  for (int threads : {1, 3}) {
+    const auto dir = fresh_dir("threads" + std::to_string(threads));
+    const auto m = prepare_store(src, dir.string(), 4, false, image_of, threads, /*chunk_images=*/4);
+    EXPECT_EQ(m.train_counts, (std::vector<int64_t>{4, 4, 2}));
+    EXPECT_EQ(m.test_counts, (std::vector<int64_t>{4, 1}));
+    EXPECT_EQ(m.train_n, 10);
+    for (const char* split : {"train", "test"}) {
+      const auto got = read_store_split(dir.string(), m, split);
+      const auto want = reference(std::string(split) == "train" ? src.train : src.test);
+      EXPECT_EQ(got.n, want.n) << split;
+      EXPECT_EQ(got.pixels, want.pixels) << split << ", " << threads << " threads";
+      EXPECT_EQ(got.labels, want.labels) << split;
+    }
+    fs::remove_all(dir);
+  }
+}
+
+TEST(PreparedStore, AStoppedPreparationResumesAtItsLastCompleteChunk) {
+  const auto src = source();
+  const auto dir = fresh_dir("resume");
+  // One worker; a stop request after the 6th image: chunk 0 (images 0-3) is
+  // written, chunk 1 is not.
+  std::atomic<int> decoded{0};
+  auto stopping = [&](const std::string& name) {
+    if (++decoded == 6) stop_flag() = true;
+    return image_of(name);
+  };
+  EXPECT_THROW(prepare_store(src, dir.string(), 4, false, stopping, 1, 4), Interrupted);
+  stop_flag() = false;
+  EXPECT_TRUE(fs::exists(dir / "train-00000.chunk"));
+  EXPECT_FALSE(fs::exists(dir / "train-00001.chunk"));
+  StoreManifest none;
+  EXPECT_FALSE(read_store_manifest(dir.string(), &none));
+  // The second preparation decodes only what is missing: 15 - 4 images.
+  decoded = 0;
+  auto counting = [&](const std::string& name) {
+    ++decoded;
+    return image_of(name);
+  };
+  const auto m = prepare_store(src, dir.string(), 4, false, counting, 2, 4);
+  EXPECT_EQ(decoded.load(), 11);
+  EXPECT_EQ(read_store_split(dir.string(), m, "train").pixels, reference(src.train).pixels);
+  // Complete: a third call decodes nothing.
+  decoded = 0;
+  prepare_store(src, dir.string(), 4, false, counting, 2, 4);
+  EXPECT_EQ(decoded.load(), 0);
+  fs::remove_all(dir);
+}
+
+TEST(PreparedStore, BadImagesAreAnErrorOrSkippedAndCounted) {
+  auto src = source();
+  auto picky = [](const std::string& name) {
+    if (name == "5") throw InputError("5.jpg: unreadable JPEG (test)");
+    return image_of(name);
+  };
+  const auto dir = fresh_dir("bad");
+  EXPECT_THROW(prepare_store(src, dir.string(), 4, false, picky, 2, 4), InputError);
+  const auto m = prepare_store(src, dir.string() + "-skip", 4, true, picky, 2, 4);
+  EXPECT_EQ(m.skipped, 1);
+  EXPECT_EQ(m.train_n, 9);
+  const auto train = read_store_split(dir.string() + "-skip", m, "train");
+  EXPECT_EQ(train.labels, (std::vector<int64_t>{0, 1, 2, 0, 1, 0, 1, 2, 0}));
+  fs::remove_all(dir);
+  fs::remove_all(dir.string() + "-skip");
+}
+
+TEST(PreparedStore, ProcessesStartedAtOncePrepareItOnce) {
+  const auto src = source();
+  const auto dir = fresh_dir("procs");
+  const std::string log = dir.string() + ".decodes";
+  fs::remove(log);
+  // Each decode appends a line (O_APPEND: whole lines from any process).
+  auto logging = [&](const std::string& name) {
+    std::ofstream(log, std::ios::app) << name + "\n";
+    usleep(2000);  // slow enough that the processes overlap
+    return image_of(name);
+  };
+  std::vector<pid_t> kids;
+  for (int k = 0; k < 4; ++k) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int rc = 0;
+      try {
+        const auto m = prepare_store(src, dir.string(), 4, false, logging, 2, 4);
+        rc = read_store_split(dir.string(), m, "train").pixels == reference(src.train).pixels ? 0 : 3;
+      } catch (...) {
+        rc = 4;
+      }
+      _exit(rc);
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t pid : kids) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "process " << pid << " status " << status;
+  }
+  int lines = 0;
+  std::ifstream in(log);
+  for (std::string l; std::getline(in, l);) ++lines;
+  EXPECT_EQ(lines, 15) << "every image decoded once across the 4 processes";
+  fs::remove_all(dir);
+  fs::remove(log);
+}
+
+}  // namespace
+}  // namespace ldae
