@@ -28,6 +28,8 @@ void describe(po::options_description& opts, SweepOptions& o) {
       "set", po::value(&o.sets)->composing(), "override a key for every row: --set train.epochs=3 (repeatable)")(
       "only", po::value(&o.only), "run only rows whose label contains LABEL (or row number)")(
       "dry-run", "print the plan (row, run id, status) and exit")(
+      "show-config", "print each planned run's resolved config as TOML, headed by its row, seed and run id, and "
+                     "exit (with --profile and --only: read a profile against the paper)")(
       "results", po::value(&o.results), "results root (default: results)")(
       "threads", po::value(&o.threads), "CPU threads (default: train.threads, else all cores)")(
       "plugin", po::value(&o.plugins)->composing(), "load a plugin shared library first (repeatable)")(
@@ -70,6 +72,10 @@ int sweep(SweepOptions& o) {
   if (dist.world > 1 && o.launcher == "slurm")
     throw InputError("--launcher slurm submits a sweep from a login node; run it outside torchrun/srun");
   if (dist.rank != 0) return follow_sweep(plan, o, dist);
+  if (o.show_config) {
+    print_configs(plan);
+    return 0;
+  }
   print_plan(plan, o);
   // Constraints of the config against the data's size (exit 2 before any
   // run starts) and runs too short to train (warnings). A dry run or a
@@ -123,7 +129,8 @@ int run(int argc, char** argv) {
     fmt::print(stderr, "run_sweep: give a sweep file, e.g. run_sweep experiments/quickstart.toml (see --help)\n");
     return 2;
   }
-  o.dry_run = vm.count("dry-run") > 0;
+  o.dry_run = vm.count("dry-run") > 0 || vm.count("show-config") > 0;
+  o.show_config = vm.count("show-config") > 0;
   return sweep(o);
 }
 

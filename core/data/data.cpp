@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cstring>
 #include <cstdio>
 #include <cmath>
@@ -39,10 +40,14 @@ class IdxFile {
       dims.push_back(be32(hdr));
     }
     uint64_t total = 1;
-    for (auto d : dims) total *= d;
-    if (total > (uint64_t(1) << 34))
-      throw InputError(fmt::format("{}: implausible IDX dimensions (corrupt header). {}", path,
-                                   kPackageHint));
+    for (auto d : dims) total = d == 0 || total <= (uint64_t(1) << 40) / d ? total * d : (uint64_t(1) << 41);
+    // Before allocating: deflate expands at most ~1032:1, so a gzip file of
+    // M bytes holds at most 1032 M; a header declaring more lies.
+    std::error_code ec;
+    const uint64_t packed = std::filesystem::file_size(path, ec);
+    if (total > (uint64_t(1) << 34) || (!ec && total > packed * 1032 + 1024))
+      throw InputError(fmt::format("{}: its header declares {} {} bytes, more than a {}-byte gzip file can hold "
+                                   "(corrupt header). {}", path, total, what, ec ? 0 : packed, kPackageHint));
   }
   ~IdxFile() { gzclose(f_); }
   IdxFile(const IdxFile&) = delete;

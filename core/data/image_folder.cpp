@@ -27,6 +27,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Pillow's refusal threshold (Image.MAX_IMAGE_PIXELS x 2, its
+// DecompressionBombError): a header declaring more pixels is corrupt or
+// hostile, and decoding it would allocate 3 bytes a pixel before failing.
+constexpr uint64_t kMaxImagePixels = 178956970;
+
+InputError too_many_pixels(const std::string& path, uint64_t w, uint64_t h) {
+  return InputError(fmt::format("{}: its header declares {} x {} pixels ({:.0f} Mpx), above the {:.0f} Mpx an "
+                                "image may have (Pillow's limit): a corrupt or hostile file. Remove it or set "
+                                "data.skip_bad = true to skip and count bad images",
+                                path, w, h, double(w) * double(h) / 1e6, double(kMaxImagePixels) / 1e6));
+}
+
 struct JpegError {
   jpeg_error_mgr mgr;
   jmp_buf jump;
@@ -70,6 +82,11 @@ ImageSet decode_jpeg(const std::string& path, FILE* fp) {
   jpeg_create_decompress(&cinfo);
   jpeg_stdio_src(&cinfo, fp);
   jpeg_read_header(&cinfo, TRUE);
+  if (uint64_t(cinfo.image_width) * cinfo.image_height > kMaxImagePixels) {  // before any allocation
+    const auto w = cinfo.image_width, h = cinfo.image_height;
+    jpeg_destroy_decompress(&cinfo);
+    throw too_many_pixels(path, w, h);
+  }
   // Grey, YCbCr and RGB files libjpeg-turbo converts to RGB itself; CMYK and
   // YCCK -> RGB it refuses ("Unsupported color conversion request"), so those
   // come out as CMYK (YCCK -> CMYK it does) and are converted below.
@@ -119,6 +136,11 @@ ImageSet decode_png(const std::string& path, FILE* fp) {
   }
   png_init_io(png, fp);
   png_read_info(png, info);
+  if (uint64_t(png_get_image_width(png, info)) * png_get_image_height(png, info) > kMaxImagePixels) {
+    const auto w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw too_many_pixels(path, w, h);
+  }
   // Normalise every PNG flavour to 8-bit RGB (libpng applies these in its own
   // fixed order): 16-bit samples keep their high byte; palettes expand to RGB,
   // which also turns tRNS into alpha (png_set_palette_to_rgb sets
@@ -205,7 +227,15 @@ std::vector<uint8_t> resample(const uint8_t* src, int C, int H, int W, int h, in
   return out;
 }
 
+// Names a folder scan passes over: hidden entries (".ipynb_checkpoints",
+// macOS's "._name.jpg" resource forks) and macOS archives' "__MACOSX".
+bool is_hidden(const fs::path& p) {
+  const std::string name = p.filename().string();
+  return name.empty() || name[0] == '.' || name == "__MACOSX";
+}
+
 bool is_image(const fs::path& p) {
+  if (is_hidden(p)) return false;
   std::string e = p.extension().string();
   std::transform(e.begin(), e.end(), e.begin(), ::tolower);
   return e == ".jpg" || e == ".jpeg" || e == ".png";
@@ -243,6 +273,27 @@ std::vector<StoreSource::Item> list_split(const fs::path& root, const std::vecto
   return items;
 }
 
+// Every train/ class folder holds images (an empty one would be a label no
+// image has, shifting nothing but the probe's head, silently); the classes
+// with their counts are printed, so a folder that became a class is seen.
+void check_class_counts(const std::string& path, const std::vector<std::string>& classes,
+                        const std::vector<StoreSource::Item>& train, size_t test_images) {
+  std::vector<int64_t> count(classes.size(), 0);
+  for (const auto& it : train) ++count[size_t(it.label)];
+  std::string empty;
+  for (size_t k = 0; k < classes.size(); ++k)
+    if (count[k] == 0) empty += (empty.empty() ? "" : ", ") + classes[k];
+  if (!empty.empty())
+    throw InputError(fmt::format("{}/train: class folder(s) {} hold no .jpg/.jpeg/.png image, so their labels "
+                                 "would have no training image; add images or remove the folder(s)",
+                                 path, empty));
+  const auto [lo, hi] = std::minmax_element(count.begin(), count.end());
+  std::string shown;
+  for (size_t k = 0; k < classes.size() && k < 4; ++k) shown += fmt::format("{}{} ({})", k ? ", " : "", classes[k], count[k]);
+  fmt::print(stderr, "image_folder {}: {} classes, {} train and {} test images ({} to {} per class): {}{}\n", path,
+             classes.size(), train.size(), test_images, *lo, *hi, shown, classes.size() > 4 ? ", ..." : "");
+}
+
 // val/ must hold class folders named as train/'s: a folder train/ lacks
 // would have its images dropped without a word (a misspelt or extra class),
 // and images lying directly in val/ have no class at all (ImageNet's
@@ -251,7 +302,7 @@ void check_test_classes(const fs::path& dir, const std::vector<std::string>& cla
   int loose = 0;
   for (const auto& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
-    if (e.is_directory() && !std::binary_search(classes.begin(), classes.end(), name)) {
+    if (e.is_directory() && !is_hidden(e.path()) && !std::binary_search(classes.begin(), classes.end(), name)) {
       std::string known;
       for (size_t k = 0; k < classes.size() && k < 5; ++k) known += (k ? ", " : "") + classes[k];
       if (classes.size() > 5) known += fmt::format(", ... ({} in all)", classes.size());
@@ -329,7 +380,7 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
                                  c.path));
   std::vector<std::string> classes;
   for (const auto& e : fs::directory_iterator(root / "train"))
-    if (e.is_directory()) classes.push_back(e.path().filename().string());
+    if (e.is_directory() && !is_hidden(e.path())) classes.push_back(e.path().filename().string());
   std::sort(classes.begin(), classes.end());
   if (classes.empty())
     throw InputError(c.path + "/train: no class folders");
@@ -367,6 +418,7 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   StoreSource src;
   src.train = list_split(root / "train", classes);
   src.test = list_split(root / test_dir, classes);
+  check_class_counts(c.path, classes, src.train, src.test.size());
   src.classes = d.classes;
   src.description = fs::absolute(root).string();
   const int side = c.resolution;

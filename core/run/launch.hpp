@@ -23,6 +23,7 @@ struct SweepOptions {
   std::vector<std::string> sets, plugins;
   int threads = 0;
   bool dry_run = false;
+  bool show_config = false;  // print each run's resolved config and exit (implies dry_run)
   SlurmOptions slurm;
 };
 
@@ -39,6 +40,9 @@ struct SweepPlan {
 // a bad sweep file, naming file:line and key.
 SweepPlan plan_sweep(SweepOptions& o);
 void print_plan(const SweepPlan& p, const SweepOptions& o);
+// --show-config: each planned run's resolved config (to_toml), headed by a
+// comment with its row, seed, run id and label, as Hydra's --cfg job.
+void print_configs(const SweepPlan& p);
 // Each run's config against its data: missing data and impossible sizes are
 // InputError; runs too short to train are warnings (printed once each). A
 // light check (dry run, Slurm submission) skips what needs prepared data.

@@ -82,6 +82,11 @@ void print_plan(const SweepPlan& p, const SweepOptions& o) {
   }
 }
 
+void print_configs(const SweepPlan& p) {
+  for (const auto& r : p.runs)
+    fmt::print("# ---- row {} seed {} run {}: {}\n{}\n", r.row, r.seed, r.id, r.label, to_toml(r.cfg));
+}
+
 void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {
   std::vector<std::string> warned;
   for (const auto& r : p.runs) {

@@ -309,8 +309,10 @@ TEST(ImageFolder, DecodesResizesCropsAndCaches) {
   auto again = load_dataset(c, ctx);
   EXPECT_EQ(again.train.pixels, d.train.pixels);
   EXPECT_EQ(again.classes, 2);
-  // The folder changed (an image removed): a new cache, built from the images.
-  fs::remove(c_jpeg);
+  // The folder changed (the garbage rewritten as an image, another image
+  // removed): a new cache, built from the images.
+  write_jpeg(c_jpeg.string(), 16, 16);
+  fs::remove(root / "train/cat/b.png");
   auto fewer = load_dataset(c, ctx);
   EXPECT_EQ(fewer.train.n, 2);
   EXPECT_EQ(stores(), 2);
@@ -381,4 +383,98 @@ TEST(Resize, ConstantStaysConstantAndDownsamplingIsAntialiased) {
   EXPECT_EQ(r.pixels, (std::vector<uint8_t>{29, 171, 29, 171}));
   s.pixels.assign(16, 77);
   EXPECT_EQ(resize_images(s, 3).pixels, std::vector<uint8_t>(9, 77));
+}
+
+// ---- files whose headers lie (issue 28, item 1): refused before allocating ----
+
+namespace {
+// Replaces the 4 bytes at `at` of a file with `v` big-endian.
+void patch_be32(const fs::path& p, size_t at, uint32_t v) {
+  std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(std::streamoff(at));
+  const char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+  f.write(b, 4);
+}
+}  // namespace
+
+TEST(ImageFolder, HeadersDeclaringHugeImagesAreRefusedBeforeDecoding) {
+  auto root = fs::temp_directory_path() / fmt::format("ldae-bomb-{}", getpid());
+  fs::create_directories(root);
+  // A PNG whose IHDR declares 60000 x 60000 (3.6 Gpx), its CRC recomputed so
+  // libpng reads the header as valid.
+  const auto png = root / "bomb.png";
+  write_png(png.string(), 8, 8);
+  patch_be32(png, 16, 60000);
+  patch_be32(png, 20, 60000);
+  {
+    std::ifstream in(png, std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    patch_be32(png, 29, uint32_t(crc32(0, reinterpret_cast<const Bytef*>(bytes.data()) + 12, 17)));
+  }
+  // A JPEG whose start-of-frame declares 15000 x 15000 (225 Mpx).
+  const auto jpg = root / "bomb.jpg";
+  write_jpeg(jpg.string(), 8, 8);
+  std::ifstream in(jpg, std::ios::binary);
+  std::vector<unsigned char> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t sof = 0;
+  for (size_t i = 2; i + 9 < b.size(); ++i)
+    if (b[i] == 0xFF && b[i + 1] == 0xC0) sof = i;
+  ASSERT_GT(sof, 0u);
+  {
+    std::fstream f(jpg, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(std::streamoff(sof + 5));
+    const char hw[4] = {char(15000 >> 8), char(15000 & 255), char(15000 >> 8), char(15000 & 255)};
+    f.write(hw, 4);
+  }
+  for (const auto& [path, size] : {std::pair{png, std::string("60000 x 60000")}, {jpg, "15000 x 15000"}}) {
+    try {
+      decode_image(path.string());
+      FAIL() << path << " was decoded";
+    } catch (const InputError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(path.filename().string()), std::string::npos) << what;
+      EXPECT_NE(what.find(size), std::string::npos) << what;
+      EXPECT_NE(what.find("data.skip_bad"), std::string::npos) << what;
+    }
+  }
+  remove_tree(root);
+}
+
+TEST(Data, AnIdxHeaderDeclaringMoreThanItsFileCanHoldIsRefused) {
+  DataConfig c;
+  c.path = make_idx_dir(7, false);
+  // 7 x 4 x 3 images -> 100 x 1000 x 1000 (1e8 bytes, under the old 16 GiB
+  // bound) in a gzip file of ~60 bytes.
+  const auto f = fs::path(c.path) / "train-images-idx3-ubyte.gz";
+  std::vector<uint8_t> img = {0, 0, 8, 3, 0, 0, 0, 100, 0, 0, 3, 0xE8, 0, 0, 3, 0xE8};
+  img.resize(img.size() + 84, 1);
+  write_gz(f.string(), img);
+  try {
+    load_fashion_mnist(c);
+    FAIL() << "the lying header was read";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("more than a"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ImageFolder, HiddenFoldersAreNotClassesAndEmptyClassesAreErrors) {
+  auto root = fs::temp_directory_path() / fmt::format("ldae-hidden-{}", getpid());
+  for (const char* dir : {"train/a", "train/b", "train/.ipynb_checkpoints", "train/__MACOSX", "val/a", "val/.cache"})
+    fs::create_directories(root / dir);
+  write_png((root / "train/a/x.png").string(), 8, 8);
+  write_png((root / "train/b/y.png").string(), 8, 8);
+  write_png((root / "train/a/._x.png").string(), 8, 8);  // a macOS resource fork named like an image
+  write_png((root / "val/a/z.png").string(), 8, 8);
+  auto [c, ctx] = folder_config(root, 4);
+  const auto d = load_dataset(c, ctx);
+  EXPECT_EQ(d.classes, 2);  // a and b; not .ipynb_checkpoints nor __MACOSX
+  EXPECT_EQ(d.train.n, 2);
+  fs::create_directories(root / "train/c");  // a class folder without images
+  try {
+    load_dataset(c, ctx);
+    FAIL() << "an empty class folder became a label";
+  } catch (const InputError& e) {
+    expect_names(e, {"train", "class folder(s) c", "no .jpg"});
+  }
+  remove_tree(root);
 }
