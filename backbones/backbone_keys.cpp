@@ -19,7 +19,7 @@ KeyRows model_keys() {
       field("model.t_mlp_ratio", &RunConfig::model, &ModelConfig::t_mlp_ratio, 1e-3, 64),
       field("model.mlp_ratio", &RunConfig::model, &ModelConfig::mlp_ratio, 0.1, 64),
       field("model.class_cond", &RunConfig::model, &ModelConfig::class_cond),
-      field("model.class_dropout", &RunConfig::model, &ModelConfig::class_dropout, 0, 1),
+      below(field("model.class_dropout", &RunConfig::model, &ModelConfig::class_dropout, 0, 1), "drops every label, so the model is not class-conditional (use model.class_cond = false)"),
       field("model.cls_token", &RunConfig::model, &ModelConfig::cls_token),
   };
 }

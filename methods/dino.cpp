@@ -138,12 +138,12 @@ MethodEntry dino_method() {
         section_field("dino.out_dim", &DinoConfig::out_dim, 2, 1e7),
         section_field("dino.hidden", &DinoConfig::hidden, 1, 1e6),
         section_field("dino.bottleneck", &DinoConfig::bottleneck, 1, 1e6),
-        section_field("dino.m", &DinoConfig::m, 0, 1),
+        below(section_field("dino.m", &DinoConfig::m, 0, 1), "freezes the teacher at its initialization"),
         section_field("dino.teacher_temp", &DinoConfig::teacher_temp, 1e-4, 100),
         section_field("dino.warmup_teacher_temp", &DinoConfig::warmup_teacher_temp, 1e-4, 100),
         section_field("dino.warmup_teacher_temp_epochs", &DinoConfig::warmup_teacher_temp_epochs, 0, 1e5),
         section_field("dino.student_temp", &DinoConfig::student_temp, 1e-4, 100),
-        section_field("dino.center_m", &DinoConfig::center_m, 0, 1),
+        below(section_field("dino.center_m", &DinoConfig::center_m, 0, 1), "never moves the teacher's centre"),
     };
   };
   return e;

@@ -87,7 +87,7 @@ MethodEntry moco_v3_method() {
   };
   e.keys = [] {
     return KeyRows{
-        section_field("moco.m", &MocoConfig::m, 0, 1),
+        below(section_field("moco.m", &MocoConfig::m, 0, 1), "freezes the momentum encoder at its initialization"),
         section_field("moco.t", &MocoConfig::t, 1e-4, 100),
         section_field("moco.dim", &MocoConfig::dim, 1, 1e6),
         section_field("moco.mlp_dim", &MocoConfig::mlp_dim, 1, 1e6),

@@ -229,10 +229,12 @@ void apply_overrides(RunConfig& cfg, const Overrides& layer) {
                          fmt::format("expected {}, got {}", kind_name(f->kind), value_str(v)));
     if (f->kind == Kind::Int || f->kind == Kind::Real) {
       double x = f->kind == Kind::Int ? double(std::get<int64_t>(v)) : std::get<double>(v);
-      if (!(x >= f->lo && x <= f->hi))
+      if (!(x >= f->lo && (f->hi_open ? x < f->hi : x <= f->hi)))
         throw config_error(s.origin, key,
-                           fmt::format("value {} is out of range [{:g}, {:g}]", value_str(v),
-                                       f->lo, f->hi));
+                           fmt::format("value {} is out of range [{:g}, {:g}{}{}", value_str(v), f->lo, f->hi,
+                                       f->hi_open ? ")" : "]",
+                                       f->hi_open && x == f->hi ? fmt::format(": at {:g} it {}", f->hi, f->hi_means)
+                                                                : ""));
     }
     if (f->choices) {
       auto names = f->choices();

@@ -29,7 +29,9 @@ struct KeyRow {
   Kind kind = Kind::Text;
   std::function<Value(const RunConfig&)> get;
   std::function<void(RunConfig&, const Value&)> set;
-  double lo = -1e300, hi = 1e300;                      // numeric range
+  double lo = -1e300, hi = 1e300;                      // numeric range [lo, hi]
+  bool hi_open = false;       // [lo, hi): the endpoint switches off what the key is for ...
+  std::string hi_means;       // ... and this says what it would do (for the error)
   std::function<std::vector<std::string>()> choices;  // admitted strings (text keys)
   // Part of the run id. False for what does not change a run's result
   // (data location, threads, logging and checkpoint cadence, ...).
@@ -103,6 +105,14 @@ inline std::function<std::vector<std::string>()> fixed(std::vector<std::string> 
 // Left out of the run id (see KeyRow::in_id); such a key never trains either.
 inline KeyRow not_in_id(KeyRow r) {
   r.in_id = false;
+  return r;
+}
+// A decay, momentum or probability whose upper endpoint switches off what
+// the key is for (train.ema = 1: the average never moves): the range becomes
+// [lo, hi), and `means` says what the endpoint would do, in the error.
+inline KeyRow below(KeyRow r, std::string means) {
+  r.hi_open = true;
+  r.hi_means = std::move(means);
   return r;
 }
 // Read only after pre-training: out of the trained-model key (KeyRow::trains).

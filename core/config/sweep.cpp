@@ -35,8 +35,18 @@ void flatten(const toml::table& t, const std::string& prefix, const std::string&
              Overrides& out);
 void flatten_entry(const std::string& key, const toml::node& node, const std::string& path,
                    Overrides& out) {
-  if (auto sub = node.as_table()) flatten(*sub, key, path, out);
-  else out[key] = Setting{value_of(node, key, path), origin_of(node, path)};
+  if (auto sub = node.as_table()) {
+    flatten(*sub, key, path, out);
+    return;
+  }
+  // One key in two spellings ("train.epochs" quoted and train.epochs
+  // dotted, which TOML keeps apart): an error, as any key set twice.
+  const Origin here = origin_of(node, path);
+  if (auto it = out.find(key); it != out.end())
+    throw config_error(here, key, fmt::format("set twice in one table (also at line {}, spelt another way: a "
+                                              "quoted \"{}\" and a dotted {} are the same key here); keep one",
+                                              it->second.origin.line, key, key));
+  out[key] = Setting{value_of(node, key, path), here};
 }
 void flatten(const toml::table& t, const std::string& prefix, const std::string& path,
              Overrides& out) {

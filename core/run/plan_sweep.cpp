@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "core/base/errors.hpp"
 #include "core/config/preflight.hpp"
@@ -88,7 +89,10 @@ void print_configs(const SweepPlan& p) {
 }
 
 void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {
-  std::vector<std::string> warned;
+  // Warnings grouped by what they say (after the row that says it), so a
+  // grid of many points prints each once with the number of rows it concerns.
+  std::vector<std::string> order;
+  std::unordered_map<std::string, std::pair<std::string, int64_t>> warned;  // text -> (first row, rows)
   for (const auto& r : p.runs) {
     if (light) {  // what is cheap: data present, no image_folder to prepare first
       if (r.cfg.data.name == "image_folder") continue;
@@ -102,11 +106,17 @@ void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {
     }
     const auto where = fmt::format("{}: row {} '{}'", o.file, r.row, r.label);
     if (!light) check_network_files(r.cfg, where);
-    for (const auto& w : check_against_data(r.cfg, prepared_data_size(r.cfg.data, o.results), where))
-      if (std::find(warned.begin(), warned.end(), w) == warned.end()) {
-        fmt::print(stderr, "run_sweep: warning: {}\n", w);
-        warned.push_back(w);
-      }
+    for (const auto& w : check_against_data(r.cfg, prepared_data_size(r.cfg.data, o.results), where)) {
+      const std::string text = w.rfind(where + ": ", 0) == 0 ? w.substr(where.size() + 2) : w;
+      auto [it, fresh] = warned.try_emplace(text, where, 0);
+      if (fresh) order.push_back(text);
+      ++it->second.second;
+    }
+  }
+  for (const auto& text : order) {
+    const auto& [first, rows] = warned.at(text);
+    fmt::print(stderr, "run_sweep: warning: {}: {}{}\n", first, text,
+               rows > 1 ? fmt::format(" (and {} more rows)", rows - 1) : "");
   }
   if (p.unfingerprinted > 0)
     fmt::print("note: {} run(s) read data that is not there yet: their ids above lack the data's "

@@ -20,6 +20,35 @@ std::vector<LoadedPlugin>& loaded() {
   return v;
 }
 
+// A plugin's function, guarded: an exception that is not a std::exception
+// (a plugin may throw anything) becomes one naming the plugin and the
+// function, instead of std::terminate. std::exceptions (InputError among
+// them) pass as they are. `Error` is InputError for checks that run while
+// planning (exit 2), std::runtime_error inside a run (the run fails).
+template <class Error, class R, class... A>
+std::function<R(A...)> guarded(std::function<R(A...)> f, std::string what) {
+  if (!f) return f;
+  return [f = std::move(f), what = std::move(what)](A... a) -> R {
+    try {
+      return f(std::forward<A>(a)...);
+    } catch (const std::exception&) {
+      throw;
+    } catch (...) {
+      throw Error(what + " threw something that is not a std::exception; fix the plugin");
+    }
+  };
+}
+
+// Every hook and factory of `owner`, guarded.
+void guard(Hooks& h, const std::string& owner) {
+  const std::string p = "plugin '" + owner + "': hook ";
+  h.corrupt = guarded<std::runtime_error>(std::move(h.corrupt), p + "corrupt");
+  h.transform_target = guarded<std::runtime_error>(std::move(h.transform_target), p + "transform_target");
+  h.extra_loss = guarded<std::runtime_error>(std::move(h.extra_loss), p + "extra_loss");
+  h.probe_features = guarded<std::runtime_error>(std::move(h.probe_features), p + "probe_features");
+  h.validate = guarded<InputError>(std::move(h.validate), p + "validate");
+}
+
 // Collects one plugin's registrations; nothing reaches the harness until
 // commit() has checked all of them.
 class PendingHost : public PluginHost {
@@ -51,9 +80,12 @@ class PendingHost : public PluginHost {
     check("noise.schedule", schedules_, has_schedule);
     check("tokenizer.name", tokenizers_, has_tokenizer);
     declare_keys(keys_, owner_);  // checks every key first, then adds them all
-    for (auto& [name, make] : schedules_) add_plugin_schedule(name, std::move(make));
-    for (auto& [name, make] : tokenizers_) add_plugin_tokenizer(name, std::move(make));
+    for (auto& [name, make] : schedules_)
+      add_plugin_schedule(name, guarded<std::runtime_error>(std::move(make), "plugin '" + owner_ + "': schedule " + name));
+    for (auto& [name, make] : tokenizers_)
+      add_plugin_tokenizer(name, guarded<std::runtime_error>(std::move(make), "plugin '" + owner_ + "': tokenizer " + name));
     for (auto& h : hooks_) {
+      guard(h, owner_);
       if (h.validate) add_validator(h.validate);
       add_plugin_hooks(std::move(h));
     }
@@ -127,6 +159,9 @@ LoadedPlugin load_plugin(const std::string& path_in, const std::string& where) {
   } catch (const std::exception& e) {
     throw InputError(fmt::format("{}: plugin '{}' failed while registering: {}", where, name,
                                  e.what()));
+  } catch (...) {
+    throw InputError(fmt::format("{}: plugin '{}' failed while registering: it threw something that is not a "
+                                 "std::exception; fix the plugin", where, name));
   }
   loaded().push_back(LoadedPlugin{name, info->version ? info->version : "",
                                   info->description ? info->description : "", path});

@@ -5,6 +5,8 @@
 //   clash_section   key "train.toy" (a built-in section)
 //   same_key        key "toy.shift" again (after `ok` was loaded)
 //   throws          register throws
+//   throws_other    register throws an int (not a std::exception)
+//   bad_validate    key bad.x; its validate hook throws an int when bad.x != 0
 #include <cstdlib>
 #include <stdexcept>
 
@@ -44,6 +46,15 @@ void register_toy(PluginHost& host) {
     host.add_key({"toy.shift", 1.0, "declared twice"});
   } else if (mode == "throws") {
     throw std::runtime_error("toy failure");
+  } else if (mode == "throws_other") {
+    throw 42;  // not a std::exception
+  } else if (mode == "bad_validate") {
+    host.add_key({"bad.x", 0.0, "set it to make the validate hook throw an int"});
+    Hooks h;
+    h.validate = [](const RunConfig& c, const std::string&) {
+      if (key_value<double>(c, "bad.x") != 0) throw 42;
+    };
+    host.add_hooks(h);
   }
 }
 

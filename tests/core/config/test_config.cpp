@@ -228,3 +228,21 @@ TEST(RunIdentity, TheTrainedModelKeyLeavesOutWhatIsReadAfterPreTraining) {
   b.sections.mut<MaeConfig>().mask_ratio = 0.5;  // a method's own section trains
   EXPECT_NE(training_text(a), training_text(b));
 }
+
+TEST(Config, EndpointsThatSwitchAKeyOffAreRefusedSayingWhy) {
+  // train.ema = 1 would keep the average at the initial weights, which the
+  // probe then reads; the range is [0, 1) and the error says what 1 means.
+  RunConfig c;
+  for (const char* key : {"train.ema", "train.beta2", "model.class_dropout", "moco.m", "dino.m", "dino.center_m"}) {
+    try {
+      apply_overrides(c, {{key, Setting{1.0, Origin{"s.toml", 4}}}});
+      FAIL() << key << " = 1 was accepted";
+    } catch (const InputError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("[0, 1)"), std::string::npos) << what;
+      EXPECT_NE(what.find(": at 1 it "), std::string::npos) << what;
+      EXPECT_NE(what.find("s.toml:4"), std::string::npos) << what;
+    }
+    apply_overrides(c, {{key, Setting{0.999, Origin{"s.toml", 5}}}});  // just below stays valid
+  }
+}

@@ -384,3 +384,19 @@ TEST(Sweep, BareNamesAreFoundOnTheSearchPath) {
   ::unsetenv("LDAE_SWEEP_PATH");
   remove_tree(dir);
 }
+
+TEST(Sweep, OneKeyInTwoSpellingsIsAnErrorNamingBothLines) {
+  // TOML keeps a quoted "train.epochs" apart from the dotted train.epochs;
+  // both set one config key, so one table holding both sets it twice.
+  const std::string text =
+      "[sweep]\nname = \"twice\"\n[base]\ntrain.epochs = 2\n\"train.epochs\" = 7\n[[row]]\nlabel = \"a\"\n";
+  try {
+    parse_sweep_text(text, "twice.toml");
+    FAIL() << "the second spelling was accepted";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("twice.toml:"), std::string::npos) << what;
+    EXPECT_NE(what.find("train.epochs"), std::string::npos) << what;
+    EXPECT_NE(what.find("also at line"), std::string::npos) << what;
+  }
+}

@@ -92,6 +92,8 @@ TEST(Plugins, ClashRejectsTheWholePlugin) {
   EXPECT_NE(e.find("key 'train.toy' in the built-in section [train]"), std::string::npos) << e;
   e = load_error(toy_copy("throws"));
   EXPECT_NE(e.find("failed while registering: toy failure"), std::string::npos) << e;
+  e = load_error(toy_copy("throws_other"));  // was std::terminate, exit 134
+  EXPECT_NE(e.find("not a std::exception"), std::string::npos) << e;
   EXPECT_TRUE(loaded_plugins().empty());
 }
 
@@ -204,6 +206,20 @@ TEST(Plugins, SweepFilesNameTheirPlugins) {
     EXPECT_NE(std::string(e.what()).find("If [masking] is a plugin's axis, load the plugin"),
               std::string::npos)
         << e.what();
+  }
+}
+
+TEST(Plugins, AHookThrowingSomethingElseIsAnInputErrorNamingThePluginAndHook) {
+  // A validate hook that throws an int (not a std::exception): before, std::terminate (exit 134).
+  load_plugin(toy_copy("bad_validate"), "--plugin");
+  RunConfig c;
+  apply_overrides(c, set1("bad.x", 1.0));
+  try {
+    validate(c, "b.toml:2");
+    FAIL() << "the hook's int escaped";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("hook validate threw something that is not a std::exception"),
+              std::string::npos) << e.what();
   }
 }
 

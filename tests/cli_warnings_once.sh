@@ -1,0 +1,23 @@
+#!/bin/sh
+# A warning that 40 grid points share is printed once, with the number of
+# rows it concerns (it was printed once per row).
+#   cli_warnings_once.sh RUN_SWEEP
+set -eu
+run_sweep=$1; d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
+cat > "$d/w.toml" <<'TOML'
+[sweep]
+name = "warn_once"
+mode = "grid"
+[base]
+data.name = "synthetic"
+data.pad = 0
+train.epochs = 1
+[grid]
+probe.t = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+           21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40]
+TOML
+"$run_sweep" "$d/w.toml" --dry-run --results "$d/r" > "$d/out.txt" 2> "$d/err.txt"
+cat "$d/err.txt"
+n=$(grep -c "pre-training is only" "$d/err.txt")
+[ "$n" -eq 1 ] || { echo "the warning was printed $n times"; exit 1; }
+grep -q "(and 39 more rows)" "$d/err.txt" || { echo "no row count"; exit 1; }
