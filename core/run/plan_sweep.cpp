@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "core/base/errors.hpp"
+#include "core/config/keys.hpp"
 #include "core/config/preflight.hpp"
 #include "core/data/data.hpp"
 #include "core/records/records.hpp"
@@ -34,6 +35,25 @@ std::vector<PlannedRun> select_runs(std::vector<PlannedRun> plan, const SweepOpt
   }
   return plan;
 }
+
+// prepared_data_size per distinct data.* section: a grid of 200,000 points
+// over one dataset asks once (the dataset's own cache key formats the whole
+// config, ~0.1 ms a run).
+struct DataSizes {
+  std::string results;
+  std::vector<const KeyRow*> rows;  // the data.* rows
+  std::unordered_map<std::string, DataSize> known;
+  DataSize of(const RunConfig& cfg) {
+    if (rows.empty())
+      for (const KeyRow* r : key_rows())
+        if (r->key.rfind("data.", 0) == 0) rows.push_back(r);
+    std::string key;
+    for (const KeyRow* r : rows) key += value_str(r->get(cfg)) + "\n";
+    auto it = known.find(key);
+    if (it == known.end()) it = known.emplace(key, prepared_data_size(cfg.data, results)).first;
+    return it->second;
+  }
+};
 
 }  // namespace
 
@@ -93,6 +113,7 @@ void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {
   // grid of many points prints each once with the number of rows it concerns.
   std::vector<std::string> order;
   std::unordered_map<std::string, std::pair<std::string, int64_t>> warned;  // text -> (first row, rows)
+  DataSizes sizes{o.results, {}, {}};
   for (const auto& r : p.runs) {
     if (light) {  // what is cheap: data present, no image_folder to prepare first
       if (r.cfg.data.name == "image_folder") continue;
@@ -106,7 +127,7 @@ void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {
     }
     const auto where = fmt::format("{}: row {} '{}'", o.file, r.row, r.label);
     if (!light) check_network_files(r.cfg, where);
-    for (const auto& w : check_against_data(r.cfg, prepared_data_size(r.cfg.data, o.results), where)) {
+    for (const auto& w : check_against_data(r.cfg, sizes.of(r.cfg), where)) {
       const std::string text = w.rfind(where + ": ", 0) == 0 ? w.substr(where.size() + 2) : w;
       auto [it, fresh] = warned.try_emplace(text, where, 0);
       if (fresh) order.push_back(text);
