@@ -70,7 +70,7 @@ test ! -s "$d/rank1.txt"
 # Slurm's variables: the master is the first host of the node list; Gloo's
 # interface named by GLOO_SOCKET_IFNAME, as PyTorch users set it.
 port=$((port + 1))
-slurm="SLURM_NTASKS=2 SLURM_LOCALID=0 SLURM_JOB_NODELIST=$tag-node[1-2] MASTER_PORT=$port LDAE_DIST_TIMEOUT_S=60"
+slurm="SLURM_NTASKS=2 SLURM_STEP_ID=0 SLURM_LOCALID=0 SLURM_JOB_NODELIST=$tag-node[1-2] MASTER_PORT=$port LDAE_DIST_TIMEOUT_S=60"
 ip netns exec "$nsa" env SLURM_PROCID=0 GLOO_SOCKET_IFNAME="${tag}x" $slurm "$worker" > "$d/slurm.txt" &
 p0=$!
 ip netns exec "$nsb" env SLURM_PROCID=1 GLOO_SOCKET_IFNAME="${tag}y" $slurm "$worker" > /dev/null

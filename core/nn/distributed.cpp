@@ -188,6 +188,15 @@ std::string first_slurm_host(const std::string& list) {
 DistEnv dist_env(const std::map<std::string, std::string>& env) {
   DistEnv e;
   auto has = [&](const char* k) { return env.count(k) > 0; };
+  // Half an environment is an error at once (it would be one process, or a
+  // rank waiting for peers that never come until the timeout).
+  if (has("WORLD_SIZE") != has("RANK")) {
+    const char* set = has("RANK") ? "RANK" : "WORLD_SIZE";
+    const char* missing = has("RANK") ? "WORLD_SIZE" : "RANK";
+    throw InputError(fmt::format("data parallel: {} is set but {} is not; torchrun sets both (with LOCAL_RANK, "
+                                 "MASTER_ADDR, MASTER_PORT): start the program with `torchrun --no-python` or "
+                                 "unset {}", set, missing, set));
+  }
   if (has("WORLD_SIZE") && has("RANK")) {
     e.source = "torchrun";
     e.rank = to_int(env, "RANK");
@@ -195,6 +204,13 @@ DistEnv dist_env(const std::map<std::string, std::string>& env) {
     e.local_rank = has("LOCAL_RANK") ? to_int(env, "LOCAL_RANK") : e.rank;
     if (has("MASTER_ADDR")) e.master_addr = env.at("MASTER_ADDR");
   } else if (has("SLURM_PROCID") && has("SLURM_NTASKS") && to_int(env, "SLURM_NTASKS") > 1) {
+    // The batch script of `sbatch --ntasks=N` sees SLURM_NTASKS = N, but
+    // only srun starts the N tasks (and gives each its step).
+    if (!has("SLURM_STEP_ID") && !has("SLURM_STEPID"))
+      throw InputError(fmt::format("data parallel under Slurm: SLURM_NTASKS = {} but this process was not "
+                                   "started by srun (no SLURM_STEP_ID), so it would wait alone for {} peers; start "
+                                   "it with `srun run_sweep ...` in the batch script, or ask for --ntasks=1",
+                                   env.at("SLURM_NTASKS"), to_int(env, "SLURM_NTASKS") - 1));
     e.source = "slurm";
     e.rank = to_int(env, "SLURM_PROCID");
     e.world = to_int(env, "SLURM_NTASKS");

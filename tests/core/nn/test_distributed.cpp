@@ -1,6 +1,8 @@
 // Which process a data-parallel run is, from torchrun's or Slurm's environment.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "core/nn/distributed.hpp"
 #include "core/base/errors.hpp"
 
@@ -21,6 +23,21 @@ TEST(Distributed, OneProcessWithoutEnvironment) {
   EXPECT_EQ(dist_env({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "1"}}).world, 1);
 }
 
+TEST(Distributed, HalfAnEnvironmentIsAnErrorNamingWhatIsMissing) {
+  auto message = [](const std::map<std::string, std::string>& env) {
+    try {
+      dist_env(env);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message({{"RANK", "0"}}).find("RANK is set but WORLD_SIZE is not; torchrun sets both"), std::string::npos);
+  EXPECT_NE(message({{"WORLD_SIZE", "2"}}).find("WORLD_SIZE is set but RANK is not"), std::string::npos);
+  // sbatch --ntasks=2 without srun: the batch script's one process.
+  EXPECT_NE(message({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}}).find("not started by srun"), std::string::npos);
+}
+
 TEST(Distributed, TorchrunVariables) {
   auto e = dist_env({{"RANK", "3"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"},
                      {"MASTER_ADDR", "node7"}, {"MASTER_PORT", "29411"}});
@@ -34,7 +51,7 @@ TEST(Distributed, TorchrunVariables) {
 
 TEST(Distributed, SlurmVariablesAndNodeLists) {
   auto e = dist_env({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"},
-                     {"SLURM_JOB_NODELIST", "gpu[03-05,07]"}});
+                     {"SLURM_JOB_NODELIST", "gpu[03-05,07]"}, {"SLURM_STEP_ID", "0"}});
   EXPECT_EQ(e.source, "slurm");
   EXPECT_EQ(e.rank, 5);
   EXPECT_EQ(e.world, 8);
