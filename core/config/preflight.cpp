@@ -14,6 +14,46 @@ int64_t pretrain_steps(const RunConfig& cfg, int64_t n_train) {
   return int64_t(cfg.train.epochs) * std::max<int64_t>(1, n_train / cfg.train.batch);
 }
 
+namespace {
+
+// Pre-training too short to move the encoder, or a warm-up covering it all.
+void pretrain_warnings(const RunConfig& cfg, DataSize n, const std::string& where, std::vector<std::string>& warnings) {
+  const int64_t spe = std::max<int64_t>(1, n.train / cfg.train.batch), steps = pretrain_steps(cfg, n.train);
+  const int64_t warm = int64_t(cfg.train.warmup_epochs * double(spe));
+  const std::string anchor = "compare with an untrained-encoder row (probe.features = \"untrained_encoder\")";
+  if (steps < kFewSteps)
+    warnings.push_back(fmt::format(
+        "{}: pre-training is only {} optimizer steps (train.epochs = {} x {} images / train.batch = {}), "
+        "peak lr {:.3g}: too few to move the encoder far from its initialization, so the probe may "
+        "read a nearly random encoder; raise train.epochs or train.base_lr, and {}",
+        where, steps, cfg.train.epochs, n.train, cfg.train.batch, cfg.train.base_lr * cfg.train.batch / 256.0,
+        anchor));
+  else if (warm >= steps)
+    warnings.push_back(fmt::format(
+        "{}: the warm-up (train.warmup_epochs = {} = {} steps) covers the whole run of {} steps: the "
+        "learning rate never reaches its peak; lower train.warmup_epochs",
+        where, cfg.train.warmup_epochs, warm, steps));
+}
+
+// The same two for fine-tuning (its own loop, lr schedule and warm-up).
+void finetune_warnings(const RunConfig& cfg, DataSize n, const std::string& where, std::vector<std::string>& warnings) {
+  const double spe = double(std::max<int64_t>(1, n.train / cfg.eval.finetune_batch));
+  const auto steps = int64_t(cfg.eval.finetune_epochs * spe), warm = int64_t(cfg.eval.finetune_warmup_epochs * spe);
+  if (warm >= steps)
+    warnings.push_back(fmt::format(
+        "{}: fine-tuning's warm-up (eval.finetune_warmup_epochs = {:g} = {} steps) covers all of its {} steps "
+        "(eval.finetune_epochs = {:g}): the learning rate never reaches its peak and the head barely trains; "
+        "lower eval.finetune_warmup_epochs or raise eval.finetune_epochs",
+        where, cfg.eval.finetune_warmup_epochs, warm, steps, cfg.eval.finetune_epochs));
+  else if (steps < kFewSteps)
+    warnings.push_back(fmt::format(
+        "{}: fine-tuning is only {} optimizer steps (eval.finetune_epochs = {:g} x {} images / "
+        "eval.finetune_batch = {}): too few to adapt the encoder; its accuracy may read below the linear probe's",
+        where, steps, cfg.eval.finetune_epochs, n.train, cfg.eval.finetune_batch));
+}
+
+}  // namespace
+
 std::vector<std::string> check_against_data(const RunConfig& cfg, DataSize n, const std::string& where) {
   auto fail = [&](const std::string& key, const std::string& what) {
     throw InputError(where + ": key '" + key + "': " + what);
@@ -33,22 +73,8 @@ std::vector<std::string> check_against_data(const RunConfig& cfg, DataSize n, co
                                          "images; it needs at least 2 of each: use eval.fid_samples "
                                          ">= 2 (0 turns generation off)", cfg.eval.fid_samples, n.test));
   std::vector<std::string> warnings;
-  if (!pretrains) return warnings;
-  const int64_t spe = std::max<int64_t>(1, n.train / cfg.train.batch), steps = pretrain_steps(cfg, n.train);
-  const int64_t warm = int64_t(cfg.train.warmup_epochs * double(spe));
-  const std::string anchor = "compare with an untrained-encoder row (probe.features = \"untrained_encoder\")";
-  if (steps < kFewSteps)
-    warnings.push_back(fmt::format(
-        "{}: pre-training is only {} optimizer steps (train.epochs = {} x {} images / train.batch = {}), "
-        "peak lr {:.3g}: too few to move the encoder far from its initialization, so the probe may "
-        "read a nearly random encoder; raise train.epochs or train.base_lr, and {}",
-        where, steps, cfg.train.epochs, n.train, cfg.train.batch, cfg.train.base_lr * cfg.train.batch / 256.0,
-        anchor));
-  else if (warm >= steps)
-    warnings.push_back(fmt::format(
-        "{}: the warm-up (train.warmup_epochs = {} = {} steps) covers the whole run of {} steps: the "
-        "learning rate never reaches its peak; lower train.warmup_epochs",
-        where, cfg.train.warmup_epochs, warm, steps));
+  if (pretrains) pretrain_warnings(cfg, n, where, warnings);
+  if (cfg.eval.finetune_epochs > 0 && cfg.probe.features != "raw_pixels") finetune_warnings(cfg, n, where, warnings);
   return warnings;
 }
 

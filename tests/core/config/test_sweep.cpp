@@ -400,3 +400,21 @@ TEST(Sweep, OneKeyInTwoSpellingsIsAnErrorNamingBothLines) {
     EXPECT_NE(what.find("also at line"), std::string::npos) << what;
   }
 }
+
+TEST(Preflight, FineTuningWhoseWarmUpCoversItAllIsWarnedBeforeAnythingRuns) {
+  // eval.finetune_epochs = 1 with the default warm-up of 1 epoch: the lr
+  // never leaves the warm-up (fine-tuning read 14-17% beside a 60-65% probe).
+  RunConfig c;
+  c.train.epochs = 100;
+  c.eval.finetune_epochs = 1;
+  auto w = check_against_data(c, DataSize{10000, 1000}, "s.toml: row 1 'a'");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("fine-tuning's warm-up (eval.finetune_warmup_epochs = 1 = 78 steps) covers all of its 78"),
+            std::string::npos) << w[0];
+  c.eval.finetune_epochs = 3;  // 234 steps, 78 of them warm-up: fine
+  EXPECT_TRUE(check_against_data(c, DataSize{10000, 1000}, "s.toml: row 1 'a'").empty());
+  c.eval.finetune_epochs = 1.5, c.eval.finetune_warmup_epochs = 0.1;  // 117 steps: too few
+  w = check_against_data(c, DataSize{10000, 1000}, "s.toml: row 1 'a'");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("fine-tuning is only 117 optimizer steps"), std::string::npos) << w[0];
+}
