@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "core/base/build_info.hpp"
+#include "core/base/utf8.hpp"
 #include "core/records/records.hpp"
 #include "core/records/store.hpp"
 #include "core/run/cli.hpp"
@@ -119,6 +120,10 @@ int run(int argc, char** argv) {
     fmt::print("{}", version_report("run_sweep"));
     return 0;
   }
+  // Paths go into records (JSON, SQLite text), which hold UTF-8 only.
+  require_utf8(o.results, "--results");
+  require_utf8(o.file, "the sweep file's path");
+  for (const auto& p : o.plugins) require_utf8(p, "--plugin");
   for (const auto& p : o.plugins) load_plugin(p, "--plugin");
   if (vm.count("list")) {
     print_registries();

@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/base/utf8.hpp"
 #include "core/config/keys.hpp"
 
 namespace ldae {
@@ -227,6 +228,7 @@ void apply_overrides(RunConfig& cfg, const Overrides& layer) {
     if (!ok)
       throw config_error(s.origin, key,
                          fmt::format("expected {}, got {}", kind_name(f->kind), value_str(v)));
+    if (f->kind == Kind::Text) require_utf8(std::get<std::string>(v), s.origin.str() + ": key '" + key + "'");
     if (f->kind == Kind::Int || f->kind == Kind::Real) {
       double x = f->kind == Kind::Int ? double(std::get<int64_t>(v)) : std::get<double>(v);
       if (!(x >= f->lo && (f->hi_open ? x < f->hi : x <= f->hi)))

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/config/config.hpp"
+#include "core/base/utf8.hpp"
 #include "core/config/keys.hpp"
 #include "methods/mae.hpp"
 #include "core/run/run.hpp"  // tokenizer_path
@@ -245,4 +246,25 @@ TEST(Config, EndpointsThatSwitchAKeyOffAreRefusedSayingWhy) {
     }
     apply_overrides(c, {{key, Setting{0.999, Origin{"s.toml", 5}}}});  // just below stays valid
   }
+}
+
+TEST(Config, AValueThatIsNotUtf8IsRefusedNamingTheKeyAndByte) {
+  // A Latin-1 folder name (e-acute = 0xE9) given with --set: records are
+  // JSON and TOML, UTF-8 only; it was exit 3 from the JSON writer with a run
+  // folder half made.
+  RunConfig c;
+  try {
+    apply_overrides(c, {{"data.path", Setting{std::string("/data/caf\xE9"), Origin{"--set data.path", 0}}}});
+    FAIL() << "a Latin-1 path was accepted";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("--set data.path: key 'data.path'"), std::string::npos) << what;
+    EXPECT_NE(what.find("byte 0xE9 at offset 9"), std::string::npos) << what;
+  }
+  // UTF-8 (the same name as UTF-8: C3 A9) is fine.
+  apply_overrides(c, {{"data.path", Setting{std::string("/data/caf\xC3\xA9"), Origin{"--set data.path", 0}}}});
+  EXPECT_EQ(c.data.path, "/data/caf\xC3\xA9");
+  EXPECT_EQ(first_bad_utf8("\xC0\xAF"), 0u);        // an overlong '/'
+  EXPECT_EQ(first_bad_utf8("ok\xED\xA0\x80"), 2u);  // a surrogate
+  EXPECT_EQ(first_bad_utf8("\xF0\x9F\x98\x80"), std::string::npos);
 }

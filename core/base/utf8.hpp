@@ -1,0 +1,47 @@
+// Records are JSON, TOML, HDF5 attributes and SQLite text, which hold UTF-8
+// only: a user's string (a path, a key's value) that is not UTF-8 (a
+// Latin-1 folder name) is refused where it enters, naming it, instead of
+// failing in a writer with a run folder half made.
+#pragma once
+#include <fmt/core.h>
+
+#include <string>
+
+#include "core/base/errors.hpp"
+
+namespace ldae {
+
+// The byte offset of the first byte that is not part of well-formed UTF-8
+// (RFC 3629: no overlongs, no surrogates, at most U+10FFFF), or npos.
+inline size_t first_bad_utf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned c = p[i];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > n) return i;
+    for (size_t k = 1; k < len; ++k)
+      if ((p[i + k] & 0xC0) != 0x80) return i;
+    const unsigned cp = len == 1 ? c
+                        : len == 2 ? ((c & 0x1F) << 6) | (p[i + 1] & 0x3F)
+                        : len == 3 ? ((c & 0x0F) << 12) | ((p[i + 1] & 0x3F) << 6) | (p[i + 2] & 0x3F)
+                                   : ((c & 0x07) << 18) | ((p[i + 1] & 0x3F) << 12) | ((p[i + 2] & 0x3F) << 6) |
+                                         (p[i + 3] & 0x3F);
+    const unsigned min = len == 1 ? 0 : len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+
+// InputError naming `what` (e.g. "--set data.path") and the bad byte.
+inline void require_utf8(const std::string& s, const std::string& what) {
+  const size_t at = first_bad_utf8(s);
+  if (at == std::string::npos) return;
+  throw InputError(fmt::format("{}: \"{}\" is not valid UTF-8 (byte 0x{:02X} at offset {}); run records are "
+                               "JSON and TOML, which hold UTF-8 only: rename it to UTF-8 (e.g. `convmv -f latin1 "
+                               "-t utf8 --notest PATH`)",
+                               what, s.substr(0, at), unsigned(static_cast<unsigned char>(s[at])), at));
+}
+
+}  // namespace ldae
