@@ -11,6 +11,8 @@
 #include <deque>
 #include <functional>
 #include <set>
+#include <unordered_map>
+#include <mutex>
 #include <sstream>
 
 #include "core/base/utf8.hpp"
@@ -41,15 +43,52 @@ std::vector<const KeyRow*> component_rows() {
   return out;
 }
 
+// Every row by key, the identity's rows in their order and their defaults,
+// computed once and again only when rows are added (plugins, components
+// added at run time): canonical() runs once per planned run, and a grid of
+// 200,000 points spent most of its planning looking keys up.
+struct RowIndex {
+  size_t added = size_t(-1);  // added_rows().size() when built
+  std::unordered_map<std::string, const KeyRow*> by_key;
+  struct IdRow {
+    const KeyRow* row;
+    bool only_away_from_default;
+    Value default_value;
+  };
+  std::vector<IdRow> frozen;  // the frozen list's rows, in its order
+  std::vector<IdRow> later;   // rows in the id added since, sorted by key (away from default only)
+};
+
+const RowIndex& row_index() {
+  static std::mutex mu;
+  static RowIndex ix;
+  std::lock_guard<std::mutex> lock(mu);
+  if (ix.added == added_rows().size()) return ix;
+  static const RunConfig defaults;
+  RowIndex fresh;
+  fresh.added = added_rows().size();
+  for (const auto& r : builtin_keys()) fresh.by_key.emplace(r.key, &r);
+  for (const auto& a : added_rows()) fresh.by_key.emplace(a.row.key, &a.row);
+  std::set<std::string> frozen;
+  for (const auto& fk : frozen_key_order()) {
+    frozen.insert(fk.key);
+    const KeyRow* r = fresh.by_key.at(fk.key);  // a frozen key is never removed
+    fresh.frozen.push_back({r, fk.only_away_from_default, r->get(defaults)});
+  }
+  for (const KeyRow* r : component_rows())
+    if (r->in_id && !frozen.count(r->key)) fresh.later.push_back({r, true, r->get(defaults)});
+  std::sort(fresh.later.begin(), fresh.later.end(),
+            [](const RowIndex::IdRow& a, const RowIndex::IdRow& b) { return a.row->key < b.row->key; });
+  ix = std::move(fresh);
+  return ix;
+}
+
 const KeyRow* find_row(const std::string& key) {
   // model.backbone is the documented spelling of the backbone key; run ids
   // keep the first one, model.name, so every recorded id stays valid.
-  if (key == "model.backbone") return find_row("model.name");
-  for (const auto& r : builtin_keys())
-    if (r.key == key) return &r;
-  for (const auto& a : added_rows())
-    if (a.row.key == key) return &a.row;
-  return nullptr;
+  const auto& by_key = row_index().by_key;
+  auto it = by_key.find(key == "model.backbone" ? std::string("model.name") : key);
+  return it == by_key.end() ? nullptr : it->second;
 }
 
 Kind kind_of(const Value& v) {
@@ -308,27 +347,23 @@ namespace {
 // key. A plugin key set in the config but not declared (its plugin not
 // loaded) still counts. `keep` filters rows (training_text: rows that train).
 std::string identity_text(const RunConfig& cfg, const std::function<bool(const KeyRow&)>& keep) {
-  static const RunConfig defaults;
+  const RowIndex& ix = row_index();
   std::string out;
-  std::set<std::string> frozen;
-  for (const auto& fk : frozen_key_order()) {
-    frozen.insert(fk.key);
-    const KeyRow* r = find_row(fk.key);
-    if (!r || !keep(*r)) continue;  // a frozen key is never removed; r is always found
-    const Value v = r->get(cfg);
-    if (fk.only_away_from_default && v == r->get(defaults)) continue;
-    out += std::string(fk.key) + " = " + value_str(v) + "\n";
+  for (const auto& f : ix.frozen) {
+    if (!keep(*f.row)) continue;
+    const Value v = f.row->get(cfg);
+    if (f.only_away_from_default && v == f.default_value) continue;
+    out += f.row->key + " = " + value_str(v) + "\n";
   }
-  std::map<std::string, std::string> later;
-  for (const KeyRow* r : component_rows()) {
-    if (frozen.count(r->key) || !r->in_id || !keep(*r)) continue;
-    const Value v = r->get(cfg);
-    if (v != r->get(defaults)) later[r->key] = value_str(v);
-  }
+  std::vector<std::pair<std::string, std::string>> later;  // usually none
+  for (const auto& f : ix.later)
+    if (keep(*f.row))
+      if (const Value v = f.row->get(cfg); v != f.default_value) later.emplace_back(f.row->key, value_str(v));
   for (const auto& [key, v] : cfg.ext) {
     const KeyRow* r = find_row(key);
-    if (!r || keep(*r)) later[key] = value_str(v);
+    if (!r || keep(*r)) later.emplace_back(key, value_str(v));
   }
+  std::sort(later.begin(), later.end());
   for (const auto& [key, v] : later) out += key + " = " + v + "\n";
   return out;
 }
@@ -369,6 +404,15 @@ std::string to_toml(const RunConfig& cfg) {
     if (a.plugin) plugins.push_back(&a);
   std::sort(plugins.begin(), plugins.end(), [](auto* a, auto* b) { return a->row.key < b->row.key; });
   for (const AddedRow* a : plugins) emit(a->row, "  # plugin " + a->owner);
+  return out;
+}
+
+Overrides parse_sets(const std::vector<std::string>& args) {
+  Overrides out;
+  for (const auto& a : args) {
+    auto [key, setting] = parse_set(a);
+    out[key] = std::move(setting);
+  }
   return out;
 }
 
