@@ -115,12 +115,7 @@ RunConfig config_of(const NoiseOptions& a) {
     if (!a.sets.empty()) throw InputError("--set and --run exclude each other: a run has its own config");
     cfg = read_run_config(a.results, a.run_id_arg);
   } else {
-    Overrides o;
-    for (const auto& s : a.sets) {  // a key given twice: the last value wins
-      auto [key, setting] = parse_set(s);
-      o[key] = setting;
-    }
-    apply_overrides(cfg, o);
+    apply_overrides(cfg, parse_sets(a.sets));
     validate(cfg, "show_noise --set");
   }
   return cfg;

@@ -197,12 +197,7 @@ struct BenchSetup {
 // records: the run's data, tokenizer (from the cache, else fitted),
 // prepared latents, objective, schedule and model.
 void setup_sweep_row(const BenchOptions& a, BenchSetup& s) {
-  Overrides cli;
-  for (const auto& set : a.sets) {  // a key given twice: the last value wins
-    auto [key, setting] = parse_set(set);
-    cli[key] = setting;
-  }
-  const auto plan = expand(parse_sweep(a.sweep_file), a.profile, cli);
+  const auto plan = expand(parse_sweep(a.sweep_file), a.profile, parse_sets(a.sets));
   auto it = std::find_if(plan.begin(), plan.end(), [&](const PlannedRun& r) { return r.row == a.row; });
   if (it == plan.end())
     throw InputError(fmt::format("--row {}: {} has rows 1..{}", a.row, a.sweep_file, plan.back().row));

@@ -271,6 +271,9 @@ std::string to_toml(const RunConfig& cfg);
 // Parse "key=value" from the command line (value in TOML syntax; a bare word
 // is a string).
 std::pair<std::string, Setting> parse_set(const std::string& arg);
+// Every --set of a command line as one layer; a key given twice keeps the
+// last value, as on any command line.
+Overrides parse_sets(const std::vector<std::string>& args);
 
 // Closest candidate by edit distance, or "" when none is close.
 std::string closest(const std::string& word, const std::vector<std::string>& candidates);

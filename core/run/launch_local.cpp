@@ -58,11 +58,12 @@ class LocalLoop {
  public:
   LocalLoop(const SweepPlan& p, RunContext& ctx, Store* store) : plan_(p.runs), ctx_(ctx), store_(store) {}
 
-  // Runs `p`; false when the sweep must stop (interrupted). Runs another
-  // process is training go to `busy`.
-  bool run_one(const PlannedRun& p, std::vector<PlannedRun>& busy) {
-    ctx_.dp_index = std::find_if(plan_.begin(), plan_.end(), [&](const PlannedRun& q) { return q.id == p.id; }) -
-                    plan_.begin();
+  // Runs plan[i] (its index is what data-parallel followers are told); false
+  // when the sweep must stop (interrupted). Runs another process is training
+  // go to `busy`, by index.
+  bool run_one(size_t i, std::vector<size_t>& busy) {
+    const PlannedRun& p = plan_[i];
+    ctx_.dp_index = int64_t(i);
     fmt::print("\n[{}/{}] row {} seed {} {}: {}\n", ++k_, plan_.size(), p.row, p.seed, p.id, p.label);
     std::fflush(stdout);
     auto out = execute_run(p.cfg, p.label, ctx_, store_);
@@ -75,7 +76,7 @@ class LocalLoop {
       case RunOutcome::Failed: fmt::print("  FAILED: {}\n", out.error); ++failed_; break;
       case RunOutcome::Busy:
         fmt::print("  running in another process; coming back to it at the end\n");
-        busy.push_back(p);
+        busy.push_back(i);
         --k_;
         break;
       case RunOutcome::Stopped:
@@ -135,13 +136,13 @@ int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist)
   LocalLoop loop(p, ctx, store ? &*store : nullptr);
   // Runs another process is training (a concurrent sweep, or an orphan of a
   // killed `make`) are left for a second pass that waits for them.
-  std::vector<PlannedRun> busy, unused;
+  std::vector<size_t> busy, unused;
   sweep_end.code = kSweepStopped;
-  for (const auto& r : p.runs)
-    if (!loop.run_one(r, busy)) return loop.requeued() ? 0 : 130;
+  for (size_t i = 0; i < p.runs.size(); ++i)
+    if (!loop.run_one(i, busy)) return loop.requeued() ? 0 : 130;
   ctx.wait_if_busy = true;
-  for (const auto& r : busy)
-    if (!loop.run_one(r, unused)) return loop.requeued() ? 0 : 130;
+  for (size_t i : busy)
+    if (!loop.run_one(i, unused)) return loop.requeued() ? 0 : 130;
   sweep_end.code = kSweepDone;
   fmt::print("\nsweep {}: {} runs, {} failed; tables: make_tables --results {} --sweep {}\n",
              p.sweep.name, p.runs.size(), loop.failed(), shell_quote(o.results), p.sweep.name);

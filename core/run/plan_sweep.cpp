@@ -58,11 +58,7 @@ struct DataSizes {
 }  // namespace
 
 SweepPlan plan_sweep(SweepOptions& o) {
-  Overrides cli;
-  for (const auto& s : o.sets) {  // a key given twice: the last value wins, as on any command line
-    auto [key, setting] = parse_set(s);
-    cli[key] = setting;
-  }
+  const Overrides cli = parse_sets(o.sets);
   if (const std::string found = find_sweep_file(o.file); found != o.file) {  // a bare name
     fmt::print("sweep file: {}\n", found);
     o.file = found;
