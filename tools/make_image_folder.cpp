@@ -13,7 +13,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <exception>
 #include <iostream>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -80,12 +82,21 @@ int run(const Options& o) {
     for (int k = 0; k < o.classes; ++k) fs::create_directories(fs::path(o.out) / split / fmt::format("class_{:03d}", k));
   const int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   std::atomic<int64_t> next{0};
+  std::exception_ptr error;  // a worker's first error (an exception leaving a thread ends the process)
+  std::mutex mu;
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t)
     pool.emplace_back([&] {
-      for (int64_t i; (i = next++) < o.images;) write_image(o, i);
+      try {
+        for (int64_t i; (i = next++) < o.images;) write_image(o, i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!error) error = std::current_exception();
+        next = o.images;  // the others stop at their next image
+      }
     });
   for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
   fmt::print("wrote {} JPEGs in {} classes to {}/{{train,val}} ({} threads)\n", o.images, o.classes, o.out, threads);
   return 0;
 }

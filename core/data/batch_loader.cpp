@@ -22,11 +22,11 @@ void StoreReader::read(int64_t i, uint8_t* pixels, int64_t* label) const {
   // The chunk holding image i, and i's place in it.
   const size_t j = size_t(std::upper_bound(starts_.begin(), starts_.end(), i) - starts_.begin()) - 1;
   const int64_t k = i - starts_[j], n = counts_[j], per = int64_t(c_) * side_ * side_;
-  const std::string path = fmt::format("{}/{}-{:05d}.chunk", dir_, split_, j);
+  const std::string path = store_chunk_path(dir_, split_, int64_t(j));
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw InputError(fmt::format("{}: cannot open ({}); delete {} to prepare the data again", path,
                                            std::strerror(errno), dir_));
-  const int64_t header = 8 + 4 * 8;
+  const int64_t header = kChunkHeaderBytes;
   const bool ok = ::pread(fd, label, 8, off_t(header + 8 * k)) == 8 &&
                   ::pread(fd, pixels, size_t(per), off_t(header + 8 * n + k * per)) == per;
   ::close(fd);

@@ -27,11 +27,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr char kMagic[8] = {'L', 'D', 'A', 'E', 'C', 'H', 'K', '1'};
-constexpr int64_t kHeaderBytes = 8 + 4 * 8;
-
-std::string chunk_path(const std::string& dir, const std::string& split, int64_t j) {
-  return fmt::format("{}/{}-{:05d}.chunk", dir, split, j);
-}
 
 // One chunk to prepare: files [begin, end) of a split.
 struct Job {
@@ -91,7 +86,7 @@ int64_t prepare_chunk(const Job& job, const std::string& dir, int side, bool ski
     labels.push_back(item.label);
   }
   const int64_t n = int64_t(labels.size()), header[4] = {n, 3, side, side};
-  write_file_atomically(chunk_path(dir, job.split, job.index), [&](const std::string& tmp) {
+  write_file_atomically(store_chunk_path(dir, job.split, job.index), [&](const std::string& tmp) {
     std::ofstream f(tmp, std::ios::binary);
     f.write(kMagic, 8);
     f.write(reinterpret_cast<const char*>(header), sizeof(header));
@@ -99,7 +94,7 @@ int64_t prepare_chunk(const Job& job, const std::string& dir, int side, bool ski
     f.write(reinterpret_cast<const char*>(pixels.data()), std::streamsize(pixels.size()));
     f.close();
     if (!f) throw InputError(tmp + ": write failed");
-  }, uint64_t(kHeaderBytes) + uint64_t(n) * (8 + uint64_t(per)));
+  }, uint64_t(kChunkHeaderBytes) + uint64_t(n) * (8 + uint64_t(per)));
   return skipped;
 }
 
@@ -113,7 +108,7 @@ int64_t chunk_count(const std::string& path, int side) {
   if (!f || std::memcmp(magic, kMagic, 8) != 0 || h[1] != 3 || h[2] != side || h[3] != side || h[0] < 0)
     throw InputError(fmt::format("{}: not a prepared chunk of 3 x {} x {} images; delete it (it is rebuilt)", path,
                                  side, side));
-  const auto want = uint64_t(kHeaderBytes) + uint64_t(h[0]) * (8 + uint64_t(3) * side * side);
+  const auto want = uint64_t(kChunkHeaderBytes) + uint64_t(h[0]) * (8 + uint64_t(3) * side * side);
   if (fs::file_size(path) != want)
     throw InputError(fmt::format("{}: {} bytes, expected {}; delete it (it is rebuilt)", path, fs::file_size(path),
                                  want));
@@ -157,6 +152,13 @@ int64_t run_jobs(const std::vector<Job>& jobs, const std::string& dir, int side,
   return skipped;
 }
 
+// train_n, test_n from the chunks' counts.
+void count_images(StoreManifest& m) {
+  m.train_n = m.test_n = 0;
+  for (auto k : m.train_counts) m.train_n += k;
+  for (auto k : m.test_counts) m.test_n += k;
+}
+
 void write_manifest(const std::string& dir, const StoreManifest& m) {
   const nlohmann::json j = {{"format", 1},           {"classes", m.classes},         {"channels", m.channels},
                             {"side", m.side},        {"chunk_images", m.chunk_images}, {"train_counts", m.train_counts},
@@ -165,6 +167,10 @@ void write_manifest(const std::string& dir, const StoreManifest& m) {
 }
 
 }  // namespace
+
+std::string store_chunk_path(const std::string& dir, const std::string& split, int64_t j) {
+  return fmt::format("{}/{}-{:05d}.chunk", dir, split, j);
+}
 
 int64_t store_chunk_images(int c, int side) {
   return std::max<int64_t>(16, (int64_t(32) << 20) / (int64_t(c) * side * side));
@@ -184,9 +190,7 @@ bool read_store_manifest(const std::string& dir, StoreManifest* m) {
     throw InputError(fmt::format("{}: unreadable manifest ({}); delete the folder {} to prepare the data again",
                                  path, e.what(), dir));
   }
-  m->train_n = m->test_n = 0;
-  for (auto k : m->train_counts) m->train_n += k;
-  for (auto k : m->test_counts) m->test_n += k;
+  count_images(*m);
   return true;
 }
 
@@ -205,7 +209,7 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
     const auto& items = std::string(split) == "train" ? src.train : src.test;
     for (int64_t j = 0, b = 0; b < int64_t(items.size()); ++j, b += m.chunk_images) {
       const Job job{split, j, b, std::min<int64_t>(b + m.chunk_images, int64_t(items.size())), &items};
-      if (fs::exists(chunk_path(dir, split, j))) {
+      if (fs::exists(store_chunk_path(dir, split, j))) {
         kept += job.end - job.begin;
         continue;
       }
@@ -222,12 +226,12 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
     const auto& items = std::string(split) == "train" ? src.train : src.test;
     auto& counts = std::string(split) == "train" ? m.train_counts : m.test_counts;
     for (int64_t j = 0, b = 0; b < int64_t(items.size()); ++j, b += m.chunk_images) {
-      counts.push_back(chunk_count(chunk_path(dir, split, j), side));
+      counts.push_back(chunk_count(store_chunk_path(dir, split, j), side));
       m.skipped += std::min<int64_t>(m.chunk_images, int64_t(items.size()) - b) - counts.back();
     }
   }
+  count_images(m);
   write_manifest(dir, m);
-  read_store_manifest(dir, &m);
   return m;
 }
 
@@ -237,12 +241,12 @@ ImageSet read_store_split(const std::string& dir, const StoreManifest& m, const 
   s.c = m.channels, s.h = m.side, s.w = m.side;
   const size_t per = size_t(s.c) * s.h * s.w;
   for (size_t j = 0; j < counts.size(); ++j) {
-    const std::string path = chunk_path(dir, split, int64_t(j));
+    const std::string path = store_chunk_path(dir, split, int64_t(j));
     if (!fs::exists(path) || chunk_count(path, m.side) != counts[j])
       throw InputError(fmt::format("{}: missing or not the chunk the manifest lists ({} images); delete the "
                                    "folder {} to prepare the data again", path, counts[j], dir));
     std::ifstream f(path, std::ios::binary);
-    f.seekg(kHeaderBytes);
+    f.seekg(kChunkHeaderBytes);
     const size_t at = s.labels.size();
     s.labels.resize(at + size_t(counts[j]));
     s.pixels.resize((at + size_t(counts[j])) * per);

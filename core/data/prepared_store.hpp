@@ -41,6 +41,11 @@ struct StoreManifest {
   std::string source;
 };
 
+// A chunk file: "LDAECHK1", int64 n, c, h, w, labels int64[n], pixels.
+inline constexpr int64_t kChunkHeaderBytes = 8 + 4 * 8;
+// <dir>/<split>-NNNNN.chunk, chunk j of a split ("train" or "test").
+std::string store_chunk_path(const std::string& dir, const std::string& split, int64_t j);
+
 // Files per chunk for images of c x side x side: about 32 MiB of pixels a
 // chunk (170 images at 256 px), at least 16, so a worker holds one chunk.
 int64_t store_chunk_images(int c, int side);

@@ -44,8 +44,18 @@ nlohmann::json read_run_json(const std::string& dir) {
   }
 }
 
+namespace {
+// Records' JSON text. A string that is not UTF-8 (inputs are checked where
+// they enter; a plugin's name or description is not) is written with U+FFFD
+// in place of its bad bytes instead of making the writer throw and leave
+// the record unwritten.
+std::string record_text(const nlohmann::json& j) {
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+}  // namespace
+
 void write_run_json(const std::string& dir, const nlohmann::json& j) {
-  write_text_atomically(dir + "/run.json", j.dump(2) + "\n");
+  write_text_atomically(dir + "/run.json", record_text(j));
 }
 
 bool run_lock_held(const std::string& dir) {
@@ -216,7 +226,7 @@ void write_sweep_json(const std::string& results, const SweepRecord& s) {
   for (const auto& r : s.rows)
     j["rows"].push_back({{"row", r.row}, {"label", r.label}, {"seed", r.seed},
                          {"run_id", r.run_id}, {"paper", r.paper}, {"parent", r.parent}});
-  write_text_atomically(fmt::format("{}/sweeps/{}.{}.json", results, s.name, s.profile), j.dump(2) + "\n");
+  write_text_atomically(fmt::format("{}/sweeps/{}.{}.json", results, s.name, s.profile), record_text(j));
 }
 
 std::vector<SweepRecord> read_sweep_jsons(const std::string& results) {

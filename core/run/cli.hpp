@@ -44,6 +44,9 @@ int guarded_main(const char* program, Body&& body) {
     fmt::print(stderr, "{}: error: out of memory; lower train.batch, data.subset or --threads, or "
                "use a machine with more memory\n", program);
     return 2;
+  } catch (const boost::program_options::error& e) {  // a flag parsed inside the body
+    fmt::print(stderr, "{}: {} (see --help)\n", program, e.what());
+    return 2;
   } catch (const Interrupted& e) {  // a stop request outside a run (data preparation)
     fmt::print(stderr, "{}: {}; nothing half-written, rerun to go on\n", program, e.what());
     return 130;

@@ -211,3 +211,15 @@ TEST(Store, DamagedRecordsAreListedAsDamaged) {
   EXPECT_EQ(listed_status(run), "damaged");
   EXPECT_EQ(listed_status(run_dir(dir, "absent")), "");
 }
+
+TEST(Records, AStringThatIsNotUtf8IsWrittenWithReplacementCharacters) {
+  // A plugin's description in Latin-1 (inputs are checked where they enter;
+  // plugin strings are not): the record is written, U+FFFD for the bad byte,
+  // instead of the JSON writer throwing (exit 3, no run.json).
+  const auto dir = fs::temp_directory_path() / ("ldae-utf8-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  write_run_json(dir.string(), {{"id", "r"}, {"plugins", {{{"description", "caf\xE9"}}}}});
+  const auto j = read_run_json(dir.string());
+  EXPECT_EQ(j["plugins"][0]["description"].get<std::string>(), "caf\xEF\xBF\xBD");
+  fs::remove_all(dir);
+}
