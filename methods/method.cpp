@@ -16,7 +16,7 @@ std::vector<torch::Tensor> MethodImpl::trained_parameters() const {
 
 torch::Tensor MethodImpl::view_tokens(const torch::Tensor& idx, const ViewSpec& view) const {
   torch::NoGradGuard ng;
-  auto v = augment_view(ctx_.images.index_select(0, idx), view, ctx_.normalized);
+  auto v = augment_view(ctx_.read_images(idx), view, ctx_.normalized);
   return ctx_.encode(v).to(ctx_.device);
 }
 

@@ -28,7 +28,9 @@ namespace ldae {
 
 // What a baseline reads from its run.
 struct MethodContext {
-  torch::Tensor images;  // (N, C, H, W) training images on the host, [-1, 1] or [0, 1]
+  // Training images idx (b,) int64 -> (b, C, H, W) float on the host, in
+  // [-1, 1] or [0, 1]: read from memory or from the prepared store.
+  std::function<torch::Tensor(const torch::Tensor&)> read_images;
   bool normalized = true;
   // images (b, C, H, W) on the host -> tokenizer tokens (b, L, d) on the host
   std::function<torch::Tensor(const torch::Tensor&)> encode;

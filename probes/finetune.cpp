@@ -95,7 +95,7 @@ FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, 
                         const FinetuneData& data, const EvalConfig& cfg, bool bf16, uint64_t seed,
                         torch::Device device, const std::function<void(const std::string&)>& log) {
   torch::manual_seed(seed);
-  const int64_t N = data.train_img.size(0), B = std::min<int64_t>(cfg.finetune_batch, N);
+  const int64_t N = data.train.n, B = std::min<int64_t>(cfg.finetune_batch, N);
   const int64_t spe = std::max<int64_t>(1, N / B);
   const int64_t total = std::max<int64_t>(1, std::llround(cfg.finetune_epochs * double(spe)));
   const int64_t warm = std::llround(cfg.finetune_warmup_epochs * double(spe));
@@ -127,7 +127,7 @@ FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, 
       perm = torch::randperm(N, torch::kLong);
     }
     auto idx = perm.slice(0, i * B, (i + 1) * B);
-    auto x = data.train_img.index_select(0, idx), y = data.train_y.index_select(0, idx);
+    auto x = data.train.read(idx), y = data.train_y.index_select(0, idx);
     x = random_resized_crop_flip(x, 0.2);
     auto target = smoothed_targets(y, data.classes, cfg.finetune_label_smoothing);
     if (cfg.finetune_mixup > 0 || cfg.finetune_cutmix > 0) mix(x, target, cfg);
@@ -156,13 +156,13 @@ FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, 
   model->eval();
   head->eval();
   int64_t right = 0;
-  for (int64_t i = 0; i < data.test_img.size(0); i += 512) {
+  for (int64_t i = 0; i < data.test.n; i += 512) {
     check_stop("fine-tuning evaluation");
-    auto x = data.test_img.slice(0, i, std::min(i + 512, data.test_img.size(0)));
+    auto x = data.test.rows(i, std::min(i + 512, data.test.n));
     auto y = data.test_y.slice(0, i, std::min(i + 512, data.test_y.size(0)));
     right += forward(x).argmax(1).cpu().eq(y).sum().item<int64_t>();
   }
-  res.top1 = 100.0 * double(right) / double(std::max<int64_t>(1, data.test_img.size(0)));
+  res.top1 = 100.0 * double(right) / double(std::max<int64_t>(1, data.test.n));
   res.curve.back()[3] = res.top1;
   if (log) log(fmt::format("fine-tuned {:.2f} epochs ({} steps of {}): top-1 {:.2f}%", cfg.finetune_epochs, total, B, res.top1));
   return res;

@@ -21,11 +21,13 @@
 
 #include "backbones/backbone.hpp"
 #include "core/config/config.hpp"
+#include "core/data/image_source.hpp"
 
 namespace ldae {
 
 struct FinetuneData {
-  torch::Tensor train_img, train_y, test_img, test_y;  // (N, C, H, W) host, (N,) int64
+  ImageBatches train, test;   // float images, read per batch (resident or streamed)
+  torch::Tensor train_y, test_y;  // (N,) int64
   bool normalized = true;                              // images in [-1, 1] (else [0, 1])
   // images (b, C, H, W) host -> the backbone's input tokens (b, L, in) host
   // (the tokenizer, then the objective's map to image space when it has one)

@@ -15,28 +15,44 @@ torch::Tensor encoder_features(Backbone& model, const torch::Tensor& tokens, con
                                int64_t blocks, int64_t t, double gamma, double sigma, bool noisy,
                                int64_t batch, torch::Device device, uint64_t seed,
                                std::pair<int64_t, int64_t> rows, const std::string& pool, bool bf16) {
-  const int64_t end = rows.second < 0 ? tokens.size(0) : rows.second;
+  return encoder_features(
+      model, [&tokens](int64_t lo, int64_t hi) { return tokens.slice(0, lo, hi); }, tokens.size(0), V, blocks, t,
+      gamma, sigma, noisy, batch, device, seed, rows, pool, bf16);
+}
+
+torch::Tensor encoder_features(Backbone& model, const TokenRows& tokens, int64_t n, const torch::Tensor& V,
+                               int64_t blocks, int64_t t, double gamma, double sigma, bool noisy,
+                               int64_t batch, torch::Device device, uint64_t seed,
+                               std::pair<int64_t, int64_t> rows, const std::string& pool, bool bf16,
+                               int64_t forward_rows) {
+  const int64_t end = rows.second < 0 ? n : rows.second;
   const auto Vd = V.defined() ? V.to(device) : V;
   torch::NoGradGuard ng;
   model->eval();
   std::vector<torch::Tensor> out;
   for (int64_t i = rows.first; i < end; i += batch) {
     check_stop("probe feature extraction");
-    auto z = tokens.slice(0, i, std::min(i + batch, end)).to(device);
-    auto in = gamma * z;
+    auto z = tokens(i, std::min(i + batch, end)).to(device);
+    torch::Tensor noise;  // drawn for the whole batch: the same noise whatever forward_rows
     if (noisy) {
       auto gen = at::detail::createCPUGenerator(step_seed(seed, uint64_t(i / batch)));
-      in = in + sigma * torch::randn(z.sizes(), gen, torch::kFloat32).to(device);
+      noise = torch::randn(z.sizes(), gen, torch::kFloat32).to(device);
     }
-    if (Vd.defined()) in = torch::matmul(in, Vd);  // (b, L, d) -> (b, L, D)
-    auto ts = torch::full({z.size(0)}, double(t), z.options());
-    torch::Tensor f;
-    {
-      Autocast ac(bf16 && device.is_cuda(), device);
-      f = model->features(in, ts, blocks);  // (b, N, C)
+    const int64_t step = forward_rows > 0 ? forward_rows : z.size(0);
+    for (int64_t j = 0; j < z.size(0); j += step) {
+      auto zj = z.slice(0, j, j + step);
+      auto in = gamma * zj;
+      if (noisy) in = in + sigma * noise.slice(0, j, j + step);
+      if (Vd.defined()) in = torch::matmul(in, Vd);  // (b, L, d) -> (b, L, D)
+      auto ts = torch::full({zj.size(0)}, double(t), zj.options());
+      torch::Tensor f;
+      {
+        Autocast ac(bf16 && device.is_cuda(), device);
+        f = model->features(in, ts, blocks);  // (b, N, C)
+      }
+      // Pooled in fp32 (a mean over 256 tokens in bf16 would lose digits).
+      out.push_back(pool_features(f.to(torch::kFloat32), pool, model->has_cls_token()).to(torch::kCPU));  // (b, C)
     }
-    // Pooled in fp32 (a mean over 256 tokens in bf16 would lose digits).
-    out.push_back(pool_features(f.to(torch::kFloat32), pool, model->has_cls_token()).to(torch::kCPU));  // (b, C)
   }
   if (out.empty()) return torch::zeros({0, model->feature_width(blocks)});
   return torch::cat(out, 0);

@@ -35,6 +35,19 @@ torch::Tensor encoder_features(Backbone& model, const torch::Tensor& z0, const t
                                int64_t batch, torch::Device device, uint64_t seed,
                                std::pair<int64_t, int64_t> rows = {0, -1},
                                const std::string& pool = "mean", bool bf16 = false);
+// The same features with the latents made per batch: tokens(lo, hi) ->
+// (hi - lo, L, d) for rows [lo, hi) of n (a streamed split, tokenized as it
+// is read). forward_rows > 0: each batch goes through the network that many
+// rows at a time (its noise still drawn for the whole batch), so memory is
+// bounded by forward_rows, not batch (1,024 rows at 256 px with 16 x 16
+// patches map to 0.8 GB of image-space input). Equal to the tensor form on
+// the same latents (to float rounding when forward_rows splits a batch).
+using TokenRows = std::function<torch::Tensor(int64_t, int64_t)>;
+torch::Tensor encoder_features(Backbone& model, const TokenRows& tokens, int64_t n, const torch::Tensor& V,
+                               int64_t blocks, int64_t t, double gamma, double sigma, bool noisy,
+                               int64_t batch, torch::Device device, uint64_t seed,
+                               std::pair<int64_t, int64_t> rows, const std::string& pool, bool bf16,
+                               int64_t forward_rows = 0);
 
 // Train the probe on (train_x (N, F), train_y (N,)) and evaluate on the test
 // split each epoch, on the device the tensors are on (all on one).

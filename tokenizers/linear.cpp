@@ -94,8 +94,12 @@ PatchPcaTokenizer::PatchPcaTokenizer(const TokenizerConfig& c, int channels)
 }
 
 void PatchPcaTokenizer::fit(const torch::Tensor& images, uint64_t seed) {
+  fit_batches(image_batches(images), seed);
+}
+
+void PatchPcaTokenizer::fit_batches(const ImageBatches& images, uint64_t seed) {
   torch::NoGradGuard ng;
-  C_ = int(images.size(1)), H_ = int(images.size(2)), W_ = int(images.size(3));
+  C_ = images.c, H_ = images.h, W_ = images.w;
   const int p = patch_, D = p * p * C_;
   if (d_ > D)
     throw InputError(fmt::format("tokenizer.d = {} exceeds the patch dimension D = {}", d_, D));
@@ -103,19 +107,37 @@ void PatchPcaTokenizer::fit(const torch::Tensor& images, uint64_t seed) {
   // paper samples "random patches").
   auto gen = at::detail::createCPUGenerator(seed);
   const int64_t n = fit_patches_;
-  auto img = torch::randint(images.size(0), {n}, gen, torch::kLong);
+  auto img = torch::randint(images.n, {n}, gen, torch::kLong);
   auto ys = torch::randint(H_ - p + 1, {n}, gen, torch::kLong);
   auto xs = torch::randint(W_ - p + 1, {n}, gen, torch::kLong);
-  auto src = images.contiguous();
-  Eigen::MatrixXd X(n, D);  // (n, D) patches
-  auto acc = src.accessor<float, 4>();
-  auto ia = img.accessor<int64_t, 1>(), ya = ys.accessor<int64_t, 1>(),
-       xa = xs.accessor<int64_t, 1>();
-  for (int64_t i = 0; i < n; ++i)
-    for (int c = 0, j = 0; c < C_; ++c)
-      for (int dy = 0; dy < p; ++dy)
-        for (int dx = 0; dx < p; ++dx, ++j)
-          X(i, j) = acc[ia[i]][c][ya[i] + dy][xa[i] + dx];
+  Eigen::MatrixXd X(n, D);  // (n, D) patches, row i from image img[i]
+  auto ia = img.accessor<int64_t, 1>(), ya = ys.accessor<int64_t, 1>(), xa = xs.accessor<int64_t, 1>();
+  // The images are read a group at a time (the patches sorted by image), so
+  // a streamed set is never held whole; X is the same either way.
+  auto by_image = std::get<1>(img.sort(/*stable=*/true, 0, false));
+  auto oa = by_image.accessor<int64_t, 1>();
+  constexpr int64_t kGroup = 64;  // images read at once
+  for (int64_t start = 0; start < n;) {
+    std::vector<int64_t> group;  // distinct images of this group, ascending
+    int64_t end = start;
+    for (; end < n; ++end) {
+      const int64_t im = ia[oa[end]];
+      if (group.empty() || group.back() != im) {
+        if (int64_t(group.size()) == kGroup) break;
+        group.push_back(im);
+      }
+    }
+    auto pix = images.read(torch::tensor(group, torch::kLong)).contiguous();  // (g, C, H, W)
+    auto acc = pix.accessor<float, 4>();
+    for (int64_t k = start, g = 0; k < end; ++k) {
+      const int64_t i = oa[k];
+      while (group[size_t(g)] != ia[i]) ++g;
+      for (int c = 0, j = 0; c < C_; ++c)
+        for (int dy = 0; dy < p; ++dy)
+          for (int dx = 0; dx < p; ++dx, ++j) X(i, j) = acc[g][c][ya[i] + dy][xa[i] + dx];
+    }
+    start = end;
+  }
   PcaFit fit = pca_fit(std::move(X));
   std::vector<double> b(size_t(D) * D), m(D), e(D);
   for (int i = 0; i < D; ++i) {

@@ -50,6 +50,8 @@ class PatchPcaTokenizer : public LinearTokenizer {
   // Mean and covariance of fit_patches randomly sampled patches (positions
   // and images drawn with the seed), eigendecomposition with Eigen.
   void fit(const torch::Tensor& images, uint64_t seed) override;
+  // The same fit reading only the images its patches come from, 64 at a time.
+  void fit_batches(const ImageBatches& images, uint64_t seed) override;
 
  private:
   int fit_patches_;

@@ -32,15 +32,18 @@ torch::Tensor Tokenizer::from_patch_space(const torch::Tensor& patches, int C, i
 }
 
 double Tokenizer::reconstruction_mse(const torch::Tensor& images) const {
+  return reconstruction_mse(image_batches(images));
+}
+
+double Tokenizer::reconstruction_mse(const ImageBatches& images, int64_t B) const {
   torch::NoGradGuard ng;
   double total = 0;
-  const int64_t B = 1024;
-  for (int64_t i = 0; i < images.size(0); i += B) {
+  for (int64_t i = 0; i < images.n; i += B) {
     check_stop("the tokenizer's reconstruction check");
-    auto x = images.slice(0, i, std::min(i + B, images.size(0)));
+    auto x = images.rows(i, std::min(i + B, images.n));
     total += (decode(encode(x)) - x).pow(2).sum().item<double>();
   }
-  return total / double(images.numel());
+  return total / (double(images.n) * images.c * images.h * images.w);
 }
 
 void Tokenizer::write_header(H5File& f) const {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/config/config.hpp"
+#include "core/data/image_source.hpp"
 
 namespace ldae {
 
@@ -30,6 +31,10 @@ class Tokenizer {
   // Fit on training images (N, C, H, W); a no-op for tokenizers without
   // parameters. Deterministic given the seed.
   virtual void fit(const torch::Tensor& images, uint64_t seed) = 0;
+  // The same fit on a split read in batches (a streamed split, core/data/
+  // image_source.hpp). The default reads the whole split and calls fit; the
+  // PCA tokenizer reads only the images its sampled patches come from.
+  virtual void fit_batches(const ImageBatches& images, uint64_t seed) { fit(images.rows(0, images.n), seed); }
   // (B, C, H, W) -> (B, L, d)
   virtual torch::Tensor encode(const torch::Tensor& images) const = 0;
   // (B, L, d) -> (B, C, H, W)
@@ -60,6 +65,8 @@ class Tokenizer {
   torch::Tensor V() const { return basis_.slice(0, 0, d_); }
   // Reconstruction mean squared error per pixel on `images`.
   double reconstruction_mse(const torch::Tensor& images) const;
+  // The same, reading the split `batch` images at a time (the tensor form's 1,024).
+  double reconstruction_mse(const ImageBatches& images, int64_t batch = 1024) const;
 
  protected:
   // Every tokenizer file starts with the same header: name, patch, d, latent

@@ -34,6 +34,9 @@ struct DataConfig {
                                        // (image_folder: shorter side resized, centre crop)
   std::string augment = "center";      // center (paper default) | rrc_flip (Sec. 5)
   bool skip_bad = false;               // image_folder: skip and count unreadable files
+  // A prepared folder is held in memory when both splits as float32 take at
+  // most this many GiB; larger ones are read from the store per batch.
+  double resident_max_gb = 4.0;
   // The prepared data's content fingerprint (dataset_fingerprint), set by
   // run_sweep for a user's data (data_needs_fingerprint), so a run's id, its
   // tokenizer and its trained model differ whenever the data do. "" otherwise.

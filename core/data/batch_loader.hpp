@@ -15,28 +15,10 @@
 #include <thread>
 #include <vector>
 
+#include "core/data/data.hpp"
 #include "core/data/epoch_order.hpp"
-#include "core/data/prepared_store.hpp"
 
 namespace ldae {
-
-// Random access to one split of a complete store: image i's pixels and label
-// by pread(2) from its chunk (any number of threads at once).
-class StoreReader {
- public:
-  StoreReader(std::string dir, const StoreManifest& m, const std::string& split);
-  int64_t size() const { return starts_.back(); }
-  int channels() const { return c_; }
-  int side() const { return side_; }
-  // Image i into pixels (c * side * side bytes) and *label. InputError naming
-  // the chunk when it is missing or short.
-  void read(int64_t i, uint8_t* pixels, int64_t* label) const;
-
- private:
-  std::string dir_, split_;
-  int c_, side_;
-  std::vector<int64_t> counts_, starts_;  // images per chunk; first index of each (+ total)
-};
 
 class BatchLoader {
  public:
@@ -46,11 +28,12 @@ class BatchLoader {
     torch::Tensor images;  // (b, C, S, S) uint8, pinned when asked
     torch::Tensor labels;  // (b,) int64
   };
-  // Steps first_step, first_step + 1, ... of `order`; of each global batch
+  // Steps first_step, first_step + 1, ... of `order` over the images of
+  // `images` (streamed or resident; it must outlive the loader); of each global batch
   // the images [offset, offset + count). `threads` readers keep up to `depth`
   // batches ready; pin: page-locked host memory for non-blocking copies to
   // a GPU.
-  BatchLoader(const StoreReader& reader, EpochOrder order, int64_t offset, int64_t count, int64_t first_step,
+  BatchLoader(const ImageSet& images, EpochOrder order, int64_t offset, int64_t count, int64_t first_step,
               int threads, int depth, bool pin);
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
@@ -60,7 +43,7 @@ class BatchLoader {
 
  private:
   void work();
-  const StoreReader& reader_;
+  const ImageSet& images_;
   EpochOrder order_;  // used under mu_ (its permutation is cached per epoch)
   const int64_t offset_, count_;
   const int depth_;

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "core/base/errors.hpp"
+#include "core/data/image_source.hpp"
 
 namespace ldae {
 namespace {
@@ -234,6 +235,15 @@ ImageSet take_subset(const ImageSet& in, int n, const std::string& mode, uint64_
   }
   ImageSet out = in;
   out.n = n;
+  if (in.streamed()) {  // the same images, by their rows in the store
+    out.rows.resize(size_t(n));
+    out.labels.resize(size_t(n));
+    for (int i = 0; i < n; ++i) {
+      out.rows[size_t(i)] = in.rows.empty() ? idx[size_t(i)] : in.rows[size_t(idx[size_t(i)])];
+      out.labels[size_t(i)] = in.labels[size_t(idx[size_t(i)])];
+    }
+    return out;
+  }
   const size_t per = size_t(in.c) * in.h * in.w;
   out.pixels.resize(per * n);
   out.labels.resize(n);
@@ -244,27 +254,60 @@ ImageSet take_subset(const ImageSet& in, int n, const std::string& mode, uint64_
   return out;
 }
 
-std::string dataset_fingerprint(const Dataset& d) {
+namespace {
+// FNV-1a 64 over 8-byte words, fed in pieces: the same value whether a
+// split's pixels come in one piece (resident) or an image at a time (streamed).
+struct WordHash {
   uint64_t h = 1469598103934665603ull;
-  auto word = [&h](uint64_t w) { h = (h ^ w) * 1099511628211ull; };
-  auto bytes = [&](const void* data, size_t n) {
+  unsigned char carry[8];
+  size_t held = 0, total = 0;
+  void word(uint64_t w) { h = (h ^ w) * 1099511628211ull; }
+  void feed(const void* data, size_t n) {
     const auto* p = static_cast<const unsigned char*>(data);
+    total += n;
     size_t i = 0;
+    while (held > 0 && held < 8 && i < n) carry[held++] = p[i++];
+    if (held == 8) {
+      uint64_t w;
+      std::memcpy(&w, carry, 8);
+      word(w);
+      held = 0;
+    }
     for (; i + 8 <= n; i += 8) {
       uint64_t w;
       std::memcpy(&w, p + i, 8);
       word(w);
     }
-    for (; i < n; ++i) word(p[i]);
-    word(n);
-  };
-  word(uint64_t(d.classes));
-  for (const ImageSet* s : {&d.train, &d.test}) {
-    for (int v : {s->n, s->c, s->h, s->w}) word(uint64_t(v));
-    bytes(s->pixels.data(), s->pixels.size());
-    bytes(s->labels.data(), s->labels.size() * sizeof(int64_t));
+    for (; i < n; ++i) carry[held++] = p[i];
   }
-  return fmt::format("{:016x}", h);
+  // The end of one byte run: its trailing bytes one word each, then its length.
+  void end_run() {
+    for (size_t i = 0; i < held; ++i) word(carry[i]);
+    word(total);
+    held = 0, total = 0;
+  }
+};
+}  // namespace
+
+std::string dataset_fingerprint(const Dataset& d) {
+  WordHash hash;
+  hash.word(uint64_t(d.classes));
+  for (const ImageSet* s : {&d.train, &d.test}) {
+    for (int v : {s->n, s->c, s->h, s->w}) hash.word(uint64_t(v));
+    if (s->streamed()) {
+      constexpr int64_t kRows = 256;  // images read at a time
+      for (int64_t lo = 0; lo < s->n; lo += kRows) {
+        auto px = read_image_rows(*s, lo, std::min<int64_t>(lo + kRows, s->n));
+        hash.feed(px.data_ptr<uint8_t>(), size_t(px.numel()));
+      }
+    } else {
+      hash.feed(s->pixels.data(), s->pixels.size());
+    }
+    hash.end_run();
+    hash.feed(s->labels.data(), s->labels.size() * sizeof(int64_t));
+    hash.end_run();
+  }
+  return fmt::format("{:016x}", hash.h);
 }
 
 bool data_needs_fingerprint(const DataConfig& c) {
@@ -278,6 +321,11 @@ Dataset load_dataset(const DataConfig& c, const LoadContext& ctx) {
   const uint64_t seed = ctx.seed;
   d.train = take_subset(pad_images(d.train, c.pad), c.subset, c.subset_mode, seed);
   d.test = take_subset(pad_images(d.test, c.pad), c.test_subset, c.subset_mode, seed + 1);
+  // A prepared folder stays on disk unless both splits fit the budget as float.
+  if ((d.train.streamed() || d.test.streamed()) && fits_resident(d, c)) {
+    d.train = make_resident(d.train);
+    d.test = make_resident(d.test);
+  }
   if (c.resolution > 0 && c.name != "image_folder") {  // image_folder is prepared at it
     d.train = resize_images(d.train, c.resolution);
     d.test = resize_images(d.test, c.resolution);

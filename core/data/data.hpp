@@ -4,6 +4,7 @@
 // cached as HDF5), synthetic (class prototypes + noise, for tests).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,10 +12,18 @@
 
 namespace ldae {
 
+class StoreReader;  // core/data/prepared_store.hpp
+
+// A split's images: resident (pixels) or streamed from the prepared-data
+// store (pixels empty; image i is row rows[i] of `store`, or row i when rows
+// is empty). Read either kind by index with core/data/image_source.hpp.
 struct ImageSet {
   int n = 0, c = 1, h = 0, w = 0;
-  std::vector<uint8_t> pixels;  // (n, c, h, w) row-major
+  std::vector<uint8_t> pixels;  // (n, c, h, w) row-major; empty when streamed
   std::vector<int64_t> labels;  // (n,)
+  std::shared_ptr<const StoreReader> store;
+  std::vector<int64_t> rows;
+  bool streamed() const { return store != nullptr; }
 };
 
 struct Dataset {

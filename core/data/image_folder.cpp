@@ -428,8 +428,10 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
                                           return resize_center_crop(decode_image(path), side);
                                         },
                                         ctx.threads);
-  d.train = read_store_split(dir, m, "train");
-  d.test = read_store_split(dir, m, "test");
+  // Streamed: labels now, pixels per batch; load_dataset reads the splits
+  // into memory when they fit data.resident_max_gb.
+  d.train = open_store_split(dir, m, "train");
+  d.test = open_store_split(dir, m, "test");
   if (d.train.n == 0) throw InputError(c.path + "/train: no readable .jpg/.jpeg/.png images");
   if (d.test.n == 0)
     throw InputError(fmt::format("{}/{}: no readable .jpg/.jpeg/.png images in its class "

@@ -235,16 +235,24 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
   return m;
 }
 
+namespace {
+// Chunk j of a split, checked against the manifest's count: its path.
+std::string listed_chunk(const std::string& dir, const std::string& split, int64_t j, int64_t count, int side) {
+  const std::string path = store_chunk_path(dir, split, j);
+  if (!fs::exists(path) || chunk_count(path, side) != count)
+    throw InputError(fmt::format("{}: missing or not the chunk the manifest lists ({} images); delete the "
+                                 "folder {} to prepare the data again", path, count, dir));
+  return path;
+}
+}  // namespace
+
 ImageSet read_store_split(const std::string& dir, const StoreManifest& m, const std::string& split) {
   const auto& counts = split == "train" ? m.train_counts : m.test_counts;
   ImageSet s;
   s.c = m.channels, s.h = m.side, s.w = m.side;
   const size_t per = size_t(s.c) * s.h * s.w;
   for (size_t j = 0; j < counts.size(); ++j) {
-    const std::string path = store_chunk_path(dir, split, int64_t(j));
-    if (!fs::exists(path) || chunk_count(path, m.side) != counts[j])
-      throw InputError(fmt::format("{}: missing or not the chunk the manifest lists ({} images); delete the "
-                                   "folder {} to prepare the data again", path, counts[j], dir));
+    const std::string path = listed_chunk(dir, split, int64_t(j), counts[j], m.side);
     std::ifstream f(path, std::ios::binary);
     f.seekg(kChunkHeaderBytes);
     const size_t at = s.labels.size();
@@ -255,6 +263,47 @@ ImageSet read_store_split(const std::string& dir, const StoreManifest& m, const 
     if (!f) throw InputError(path + ": truncated; delete the folder " + dir + " to prepare the data again");
   }
   s.n = int(s.labels.size());
+  return s;
+}
+
+StoreReader::StoreReader(std::string dir, const StoreManifest& m, const std::string& split)
+    : dir_(std::move(dir)), split_(split), c_(m.channels), side_(m.side),
+      counts_(split == "train" ? m.train_counts : m.test_counts) {
+  starts_.push_back(0);
+  for (int64_t n : counts_) starts_.push_back(starts_.back() + n);
+}
+
+void StoreReader::read(int64_t i, uint8_t* pixels, int64_t* label) const {
+  // The chunk holding image i, and i's place in it.
+  const size_t j = size_t(std::upper_bound(starts_.begin(), starts_.end(), i) - starts_.begin()) - 1;
+  const int64_t k = i - starts_[j], n = counts_[j], per = int64_t(c_) * side_ * side_;
+  const std::string path = store_chunk_path(dir_, split_, int64_t(j));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw InputError(fmt::format("{}: cannot open ({}); delete {} to prepare the data again", path,
+                                           std::strerror(errno), dir_));
+  const int64_t header = kChunkHeaderBytes;
+  const bool ok = ::pread(fd, label, 8, off_t(header + 8 * k)) == 8 &&
+                  ::pread(fd, pixels, size_t(per), off_t(header + 8 * n + k * per)) == per;
+  ::close(fd);
+  if (!ok) throw InputError(fmt::format("{}: short read of image {}; delete {} to prepare the data again", path, k,
+                                        dir_));
+}
+
+ImageSet open_store_split(const std::string& dir, const StoreManifest& m, const std::string& split) {
+  const auto& counts = split == "train" ? m.train_counts : m.test_counts;
+  ImageSet s;
+  s.c = m.channels, s.h = m.side, s.w = m.side;
+  for (size_t j = 0; j < counts.size(); ++j) {
+    const std::string path = listed_chunk(dir, split, int64_t(j), counts[j], m.side);
+    std::ifstream f(path, std::ios::binary);
+    f.seekg(kChunkHeaderBytes);
+    const size_t at = s.labels.size();
+    s.labels.resize(at + size_t(counts[j]));
+    f.read(reinterpret_cast<char*>(s.labels.data() + at), std::streamsize(counts[j] * 8));
+    if (!f) throw InputError(path + ": truncated; delete the folder " + dir + " to prepare the data again");
+  }
+  s.n = int(s.labels.size());
+  s.store = std::make_shared<StoreReader>(dir, m, split);
   return s;
 }
 

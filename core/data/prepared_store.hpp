@@ -69,8 +69,29 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
 // The manifest of a complete store, or false when `dir` holds none.
 bool read_store_manifest(const std::string& dir, StoreManifest* m);
 
+// Random access to one split of a complete store: image i's pixels and label
+// by pread(2) from its chunk (any number of threads at once).
+class StoreReader {
+ public:
+  StoreReader(std::string dir, const StoreManifest& m, const std::string& split);
+  int64_t size() const { return starts_.back(); }
+  int channels() const { return c_; }
+  int side() const { return side_; }
+  // Image i into pixels (c * side * side bytes) and *label. InputError naming
+  // the chunk when it is missing or short.
+  void read(int64_t i, uint8_t* pixels, int64_t* label) const;
+
+ private:
+  std::string dir_, split_;
+  int c_, side_;
+  std::vector<int64_t> counts_, starts_;  // images per chunk; first index of each (+ total)
+};
+
 // Every image of one split ("train" or "test") in order, resident.
 // InputError naming the chunk for a missing, truncated or inconsistent one.
 ImageSet read_store_split(const std::string& dir, const StoreManifest& m, const std::string& split);
+// One split streamed: its labels (read from the chunks' label blocks) and a
+// reader of the store; no pixels are read. Same errors as read_store_split.
+ImageSet open_store_split(const std::string& dir, const StoreManifest& m, const std::string& split);
 
 }  // namespace ldae

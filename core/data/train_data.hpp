@@ -7,6 +7,8 @@
 #include <functional>
 #include <utility>
 
+#include "core/data/epoch_order.hpp"
+
 namespace ldae {
 
 struct TrainData {
@@ -19,6 +21,11 @@ struct TrainData {
   // idx (B,) -> {z0 (B, L, d), x (B, L, D) or undefined}. Called after the
   // step's reseed, so augmented runs resume exactly too.
   std::function<std::pair<torch::Tensor, torch::Tensor>(const torch::Tensor&)> batch;
+  // Optional (streamed data): called once before the first step with the
+  // order the trainer visits the images in, this process's share of every
+  // global batch [offset, offset + count) and the first step (a resumed run's
+  // is mid-epoch), so a loader reads ahead what `batch` will be asked for.
+  std::function<void(const EpochOrder& order, int64_t offset, int64_t count, int64_t first_step)> begin;
 };
 
 }  // namespace ldae

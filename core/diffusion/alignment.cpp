@@ -38,18 +38,21 @@ torch::Tensor alignment_loss(const torch::Tensor& p, const torch::Tensor& y, std
 }
 
 Alignment::Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> net, torch::Tensor images)
+    : Alignment(block, width, std::move(net), image_batches(images)) {}
+
+Alignment::Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> net, ImageBatches images)
     : block_(block), net_(std::move(net)), images_(std::move(images)) {
   // One pass on two images: the target's width, and a network that cannot
   // take these images (channels, size) said before training starts.
   torch::NoGradGuard ng;
   torch::Tensor y;
   try {
-    y = network_target(images_.slice(0, 0, std::min<int64_t>(2, images_.size(0))));
+    y = network_target(images_.rows(0, std::min<int64_t>(2, images_.n)));
   } catch (const c10::Error& e) {
     throw InputError(fmt::format("objective.align_target: {} fails on the run's images {} ({}); export "
                                  "a network for {}-channel images", net_->describe(),
-                                 fmt::join(images_.sizes().slice(1), " x "),
-                                 std::string(e.what_without_backtrace()).substr(0, 160), images_.size(1)));
+                                 fmt::format("{} x {} x {}", images_.c, images_.h, images_.w),
+                                 std::string(e.what_without_backtrace()).substr(0, 160), images_.c));
   }
   projector_ = AlignProjector(width, y.size(1));
 }
@@ -89,7 +92,7 @@ torch::Tensor Alignment::target(const torch::Tensor& idx, const torch::Tensor& c
     if (teacher_->has_cls_token()) f = f.slice(1, 1);
     return f.transpose(1, 2).reshape({f.size(0), f.size(2), h, w}).to(torch::kFloat32);
   }
-  return network_target(images_.index_select(0, idx.cpu())).to(device);
+  return network_target(images_.read(idx.cpu())).to(device);
 }
 
 torch::Tensor Alignment::loss(const Backbone& model, const torch::Tensor& target) {

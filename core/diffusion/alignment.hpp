@@ -23,6 +23,7 @@
 #include <string>
 
 #include "backbones/backbone.hpp"
+#include "core/data/image_source.hpp"
 #include "core/nn/feature_net.hpp"
 #include "core/nn/linear.hpp"
 
@@ -47,6 +48,8 @@ class Alignment {
   // training images (N, C, H, W) in [-1, 1] (kept on the host). InputError
   // when the network fails on them or returns a shape it cannot align with.
   Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> net, torch::Tensor images);
+  // The same with the images read per batch (a streamed split).
+  Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> net, ImageBatches images);
   // The EMA target: `teacher` is a second backbone of the same options; the
   // trainer makes its parameters the EMA of the model's.
   Alignment(int64_t block, int64_t width, Backbone teacher);
@@ -64,7 +67,7 @@ class Alignment {
   torch::Tensor network_target(const torch::Tensor& images) const;  // (b, F, h, w) or (b, F)
   int64_t block_;
   std::shared_ptr<FeatureNet> net_;
-  torch::Tensor images_;
+  ImageBatches images_;
   Backbone teacher_{nullptr};
   AlignProjector projector_{nullptr};
 };

@@ -31,8 +31,9 @@
 // layout change (a plugin reads RunConfig by reference). 2: the baselines'
 // sections (mae, moco, dino) moved into RunConfig::sections (issue 25); a
 // plugin built for 1 is refused and must be rebuilt (its source still
-// compiles: the old header paths forward).
-#define LDAE_PLUGIN_API_VERSION 2
+// compiles: the old header paths forward). 3: DataConfig::resident_max_gb,
+// Tokenizer::fit_batches and MethodContext::read_images (issue 26, streamed data).
+#define LDAE_PLUGIN_API_VERSION 3
 
 namespace ldae {
 

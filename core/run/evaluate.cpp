@@ -58,14 +58,16 @@ void generation_stage(const RunConfig& cfg, const EncoderStage& st, const Tokeni
   torch::Tensor samples;
   auto net = feature_net(cfg.eval.fid_net);
   Backbone model = st.model;
-  metrics.fid = generation_fid(model, st.schedule, st.objective, tok, data.test_img, *net, cfg, data.classes,
+  // The reference images: the first fid_samples of the test split.
+  const auto reference = data.test.rows(0, std::min<int64_t>(cfg.eval.fid_samples, data.test.n));
+  metrics.fid = generation_fid(model, st.schedule, st.objective, tok, reference, *net, cfg, data.classes,
                                td.z0.size(1), td.z0.size(2), device, &samples);
   metrics.samples = to_f32(samples);
   metrics.samples_shape = shape_of(samples);
   rec["eval_fid"] = metrics.fid;
   rec["timings"]["eval_s"] = secs_since(t_gen);
   log(fmt::format("FID {:.3f} ({} samples, {} {} steps, features: {}) in {:.1f} s", metrics.fid,
-                  std::min<int64_t>(cfg.eval.fid_samples, data.test_img.size(0)),
+                  std::min<int64_t>(cfg.eval.fid_samples, data.test.n),
                   cfg.objective.target == "velocity" ? "Heun ODE" : cfg.eval.sampler, cfg.eval.sample_steps,
                   net->describe(), secs_since(t_gen)));
 }
@@ -76,7 +78,7 @@ void generation_stage(const RunConfig& cfg, const EncoderStage& st, const Tokeni
 FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer& tok, const RunData& data,
                               torch::Device device, const Log& log) {
   FinetuneData fd;
-  fd.train_img = data.train_img, fd.train_y = data.train_y, fd.test_img = data.test_img, fd.test_y = data.test_y;
+  fd.train = data.train, fd.train_y = data.train_y, fd.test = data.test, fd.test_y = data.test_y;
   fd.normalized = cfg.data.normalize;
   fd.classes = data.classes;
   const torch::Tensor V = st.V.defined() ? st.V.cpu() : st.V;

@@ -9,6 +9,7 @@
 #include "core/diffusion/alignment.hpp"
 #include "core/base/atomic_file.hpp"
 #include "core/data/augment.hpp"
+#include "core/data/batch_loader.hpp"
 #include "core/run/registry.hpp"
 #include "core/run/run_stages.hpp"
 #include "methods/method.hpp"
@@ -18,12 +19,12 @@ namespace ldae {
 namespace fs = std::filesystem;
 
 // Fit once per (data, tokenizer) config and share the file across runs.
-std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const torch::Tensor& train,
+std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const ImageBatches& train,
                                             const std::string& results,
                                             const std::function<std::shared_ptr<FeatureNet>()>& perceptual,
                                             const std::function<void(const std::string&)>& log,
                                             double* fit_s) {
-  auto tok = make_tokenizer(cfg.tokenizer, int(train.size(1)));
+  auto tok = make_tokenizer(cfg.tokenizer, train.c);
   const std::string path = tokenizer_path(cfg, results, tok->wants_perceptual_net());
   const uint64_t fit_seed = cfg.tokenizer.per_seed ? uint64_t(cfg.seed) : 0;
   const auto t0 = clk::now();
@@ -32,7 +33,7 @@ std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const torch::T
     log("tokenizer loaded from " + path);
   } else {
     if (tok->wants_perceptual_net()) tok->set_perceptual_net(perceptual());
-    tok->fit(train, fit_seed);
+    tok->fit_batches(train, fit_seed);
     write_file_atomically(path, [&](const std::string& tmp) { tok->save(tmp); });
     log(fmt::format("tokenizer {} fitted (seed {}) in {:.2f} s -> {}", cfg.tokenizer.name, fit_seed,
                     secs_since(t0), path));
@@ -125,17 +126,16 @@ void load_trained_model(const std::string& path, Backbone& model,
 // Probe features of every row of z0. Data parallel: each rank computes a
 // contiguous shard of whole batches and rank 0 gathers them in order (other
 // ranks get an undefined tensor); the rows are one process's, bit for bit.
-torch::Tensor gathered_features(Backbone& model, const torch::Tensor& z0, const torch::Tensor& V,
+torch::Tensor gathered_features(Backbone& model, const TokenRows& z0, int64_t N, const torch::Tensor& V,
                                 int64_t blocks, int64_t t, const RunConfig& cfg, double gamma, double sigma,
-                                torch::Device device, uint64_t seed,
+                                torch::Device device, uint64_t seed, int64_t forward_rows,
                                 const std::shared_ptr<Communicator>& comm) {
   constexpr int64_t batch = 1024;
   auto features = [&](std::pair<int64_t, int64_t> rows) {
-    return encoder_features(model, z0, V, blocks, t, gamma, sigma, cfg.probe.noisy,
-                            batch, device, seed, rows, cfg.probe.pool, cfg.train.bf16);
+    return encoder_features(model, z0, N, V, blocks, t, gamma, sigma, cfg.probe.noisy,
+                            batch, device, seed, rows, cfg.probe.pool, cfg.train.bf16, forward_rows);
   };
   if (!comm) return features({0, -1});
-  const int64_t N = z0.size(0);
   std::vector<std::pair<int64_t, int64_t>> shard;
   int64_t most = 0;
   for (int r = 0; r < comm->world(); ++r) {
@@ -157,9 +157,9 @@ torch::Tensor gathered_features(Backbone& model, const torch::Tensor& z0, const 
 // (host), the tokenizer, fresh backbones of the run's options, the encoder's
 // end (the probe's feature point) and the step counts of its schedules.
 MethodContext method_context(const RunConfig& cfg, const BackboneOptions& bo, Backbone& model, Tokenizer& tok,
-                             const torch::Tensor& train_img, int64_t total_steps, torch::Device device) {
+                             const ImageBatches& train, int64_t total_steps, torch::Device device) {
   MethodContext c;
-  c.images = train_img;
+  c.read_images = train.read;
   c.normalized = cfg.data.normalize;
   c.encode = [&tok](const torch::Tensor& x) {
     torch::NoGradGuard ng;
@@ -170,7 +170,7 @@ MethodContext method_context(const RunConfig& cfg, const BackboneOptions& bo, Ba
   c.block = cfg.probe.block >= 0 ? cfg.probe.block : bo.split;
   c.feature_width = model->feature_width(c.block);
   c.pool = cfg.probe.pool;
-  c.steps_per_epoch = std::max<int64_t>(1, train_img.size(0) / cfg.train.batch);
+  c.steps_per_epoch = std::max<int64_t>(1, train.n / cfg.train.batch);
   c.total_steps = total_steps;
   c.device = device;
   return c;
@@ -179,7 +179,7 @@ MethodContext method_context(const RunConfig& cfg, const BackboneOptions& bo, Ba
 // Representation alignment's target and projector (core/diffusion/alignment.hpp) for
 // `model` built with options bo; `feature_net` gives a network target.
 std::shared_ptr<Alignment> make_alignment(const RunConfig& cfg, Backbone& model, const BackboneOptions& bo,
-                                          const torch::Tensor& train_img, const FeatureNetSource& feature_net,
+                                          const ImageBatches& train, const FeatureNetSource& feature_net,
                                           const std::function<void(const std::string&)>& log) {
   const int64_t block = cfg.objective.align_block >= 0 ? cfg.objective.align_block : bo.split;
   const int64_t width = model->feature_width(block);
@@ -187,7 +187,7 @@ std::shared_ptr<Alignment> make_alignment(const RunConfig& cfg, Backbone& model,
   log(fmt::format("alignment (REPA): {} {} ({} channels) -> projector -> {} target, weight {}",
                   cfg.model.name, model->block_name(block), width, target, cfg.objective.align_weight));
   if (target == "ema") return std::make_shared<Alignment>(block, width, make_backbone(cfg.model.name, bo));
-  return std::make_shared<Alignment>(block, width, feature_net(target), train_img);
+  return std::make_shared<Alignment>(block, width, feature_net(target), train);
 }
 
 }  // namespace
@@ -198,7 +198,7 @@ namespace {
 Backbone build_model(const RunConfig& cfg, const Objective& obj, const TrainData& td, const RunData& data,
                      BackboneOptions* bo, const Log& log) {
   torch::manual_seed(cfg.seed);
-  *bo = run_backbone_options(cfg, obj, td, data.train_img.size(2), data.train_img.size(3), data.classes);
+  *bo = run_backbone_options(cfg, obj, td, data.train.h, data.train.w, data.classes);
   Backbone model = make_backbone(cfg.model.name, *bo);
   int64_t n_params = 0;
   for (const auto& p : model->parameters()) n_params += p.numel();
@@ -216,10 +216,10 @@ void pretrain(const RunConfig& cfg, EncoderStage& st, Backbone& model, const Bac
   Trainer trainer(cfg, model, st.schedule, device);
   trainer.set_communicator(ctx.comm);
   if (cfg.objective.align_weight > 0)
-    trainer.set_alignment(make_alignment(cfg, model, bo, data.train_img, feature_net, log));
+    trainer.set_alignment(make_alignment(cfg, model, bo, data.train, feature_net, log));
   Method method = cfg.method.name == "denoise"
                       ? Method(nullptr)
-                      : make_method(cfg, method_context(cfg, bo, model, tok, data.train_img,
+                      : make_method(cfg, method_context(cfg, bo, model, tok, data.train,
                                                         trainer.total_steps(td.z0.size(0)), device));
   if (method) {
     trainer.set_method(method);
@@ -242,6 +242,19 @@ void pretrain(const RunConfig& cfg, EncoderStage& st, Backbone& model, const Bac
     save_trained_model(trained_model_path(cfg, ctx.results), model, st.loss, st.budget);
 }
 
+// Latents of rows [lo, hi) of a split read from its batches, tokenized
+// kStreamRows images at a time (a 1,024-row probe batch at 256 px would be
+// 0.8 GB of float images at once).
+TokenRows token_rows(const Tokenizer& tok, const ImageBatches& images) {
+  return [&tok, images](int64_t lo, int64_t hi) {
+    torch::NoGradGuard ng;
+    std::vector<torch::Tensor> parts;
+    for (int64_t i = lo; i < hi; i += kStreamRows)
+      parts.push_back(tok.encode(images.rows(i, std::min(i + kStreamRows, hi))));
+    return parts.size() == 1 ? parts[0] : torch::cat(parts);
+  };
+}
+
 // The probe features of the encoder: the backbone through the probe's
 // feature point, at the probe's t (a baseline's: 0, clean input), pooled.
 void read_features(const RunConfig& cfg, EncoderStage& st, Backbone& model, const BackboneOptions& bo,
@@ -255,14 +268,60 @@ void read_features(const RunConfig& cfg, EncoderStage& st, Backbone& model, cons
   const double gamma = st.objective.input_scaling && denoise ? st.schedule.gamma.at(cfg.probe.t) : 1.0;
   const double sigma = denoise ? st.schedule.sigma.at(cfg.probe.t) : 0.0;
   auto V = st.objective.image_space ? td.V : torch::Tensor();
-  torch::Tensor test_z0;
-  {
-    torch::NoGradGuard ng;
-    test_z0 = tok.encode(data.test_img);
+  // Resident: the latents made once (the training set's are td.z0);
+  // streamed: each batch of rows read and tokenized as the probe reaches it.
+  TokenRows train_z0, test_z0;
+  if (data.streamed) {
+    train_z0 = token_rows(tok, data.train), test_z0 = token_rows(tok, data.test);
+  } else {
+    torch::Tensor test_all;
+    {
+      torch::NoGradGuard ng;
+      test_all = tok.encode(data.test_img);
+    }
+    train_z0 = [z = td.z0](int64_t lo, int64_t hi) { return z.slice(0, lo, hi); };
+    test_z0 = [z = test_all](int64_t lo, int64_t hi) { return z.slice(0, lo, hi); };
   }
-  st.f_train = gathered_features(model, td.z0, V, blocks, t_read, cfg, gamma, sigma, device, cfg.seed + 1, ctx.comm);
-  st.f_test = gathered_features(model, test_z0, V, blocks, t_read, cfg, gamma, sigma, device, cfg.seed + 2, ctx.comm);
+  // Streamed: 128 rows at a time through the network (memory bounded by
+  // that, not by the 1,024-row batch); resident: whole batches, as recorded runs were.
+  const int64_t forward_rows = data.streamed ? kStreamRows : 0;
+  st.f_train = gathered_features(model, train_z0, data.train.n, V, blocks, t_read, cfg, gamma, sigma, device,
+                                 cfg.seed + 1, forward_rows, ctx.comm);
+  st.f_test = gathered_features(model, test_z0, data.test.n, V, blocks, t_read, cfg, gamma, sigma, device,
+                                cfg.seed + 2, forward_rows, ctx.comm);
   st.model = model, st.options = bo, st.block = blocks, st.t_read = t_read, st.gamma = gamma, st.V = V;
+}
+
+}  // namespace
+
+namespace {
+
+// td.batch: latents made per batch. Streamed images as they are read, by a
+// loader that reads ahead (the denoising step: td.begin hands it the
+// trainer's order); with Sec. 5's augmentation a fresh random resized crop +
+// flip every batch. (Data parallel: each rank crops its own slice, so
+// augmented runs match one process in distribution, not bit for bit.)
+void streamed_batches(const RunConfig& cfg, const Tokenizer& tok, const RunData& data, TrainData& td) {
+  auto ahead = std::make_shared<std::unique_ptr<BatchLoader>>();
+  if (data.streamed && cfg.method.name == "denoise")
+    td.begin = [ahead, set = data.train_set](const EpochOrder& order, int64_t offset, int64_t count, int64_t first) {
+      constexpr int kThreads = 4, kDepth = 4;  // batches read at once, batches held ready
+      *ahead = std::make_unique<BatchLoader>(*set, order, offset, count, first, kThreads, kDepth, false);
+    };
+  td.batch = [&tok, ahead, read = data.train.read, normalize = cfg.data.normalize,
+              crop = cfg.data.augment == "rrc_flip"](const torch::Tensor& idx) {
+    torch::NoGradGuard ng;
+    torch::Tensor im;
+    if (*ahead) {
+      auto b = (*ahead)->next();
+      // The trainer asks for its order's batches; anything else is read here.
+      im = torch::equal(b.idx, idx) ? images_to_float(b.images, normalize) : read(idx);
+    } else {
+      im = read(idx);
+    }
+    if (crop) im = random_resized_crop_flip(im);
+    return std::make_pair(tok.encode(im), tok.is_linear() ? tok.to_patch_space(im) : torch::Tensor());
+  };
 }
 
 }  // namespace
@@ -271,16 +330,7 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
                                  const std::string& dir, bool reuse, const RunContext& ctx, torch::Device device,
                                  const FeatureNetSource& feature_net, const Log& log) {
   EncoderStage st;
-  if (cfg.data.augment == "rrc_flip") {
-    // Sec. 5: every batch is a fresh random resized crop + flip, tokenized
-    // anew. (Data parallel: each rank crops its own slice, so augmented runs
-    // match one process in distribution, not bit for bit.)
-    td.batch = [&tok, train_img = data.train_img](const torch::Tensor& idx) {
-      torch::NoGradGuard ng;
-      auto im = random_resized_crop_flip(train_img.index_select(0, idx));
-      return std::make_pair(tok.encode(im), tok.is_linear() ? tok.to_patch_space(im) : torch::Tensor());
-    };
-  }
+  if (cfg.data.augment == "rrc_flip" || data.streamed) streamed_batches(cfg, tok, data, td);
   st.objective = make_objective(cfg.objective);
   st.schedule = make_schedule(cfg.noise);
   BackboneOptions bo;
@@ -318,6 +368,21 @@ TrainData prepare_train_data(const Tokenizer& tok, const torch::Tensor& images,
     td.V = tok.V();
     td.V_full = tok.basis();
   }
+  return td;
+}
+
+TrainData prepare_train_data(const Tokenizer& tok, const RunData& data) {
+  if (!data.streamed) return prepare_train_data(tok, data.train_img, data.train_y);
+  // Streamed: the latents are made per batch (td.batch, set by
+  // train_and_featurize); z0 and x keep only their shapes (meta tensors,
+  // no memory), from one image tokenized now.
+  TrainData td = prepare_train_data(tok, data.train.rows(0, 1), data.train_y.slice(0, 0, 1));
+  auto meta = [n = data.train.n](const torch::Tensor& t) {
+    return t.defined() ? torch::empty({n, t.size(1), t.size(2)}, torch::TensorOptions(t.dtype()).device(torch::kMeta))
+                       : t;
+  };
+  td.z0 = meta(td.z0), td.x = meta(td.x);
+  td.labels = data.train_y;
   return td;
 }
 

@@ -69,20 +69,21 @@ Encoded encoder_stages(const RunConfig& cfg, const RunData& data, const RunConte
   std::shared_ptr<FeatureNet> classifier_net;
   FeatureNetSource feature_net = [&](const std::string& spec) {
     if (spec == "classifier" && classifier_net) return classifier_net;
+    if (spec == "classifier") require_resident(cfg, data, "the harness classifier (FID, perceptual loss, REPA)");
     auto n = make_feature_net(spec, ctx.results, fnv1a_hex(section_text(cfg, {"data."})), data.train_img,
                               data.train_y, data.test_img, data.test_y, data.classes, cfg.eval.classifier_epochs, log);
     if (spec == "classifier") classifier_net = n;
     return n;
   };
   double fit_s = 0;
-  auto tok = fitted_tokenizer(cfg, data.train_img, ctx.results,
+  auto tok = fitted_tokenizer(cfg, data.train, ctx.results,
                               [&] { return feature_net(cfg.tokenizer.perceptual_net); }, log, &fit_s);
   rec["timings"]["tokenizer_s"] = fit_s;
-  metrics.recon_mse = tok->reconstruction_mse(data.test_img);
+  metrics.recon_mse = tok->reconstruction_mse(data.test, data.streamed ? kStreamRows : 1024);
   metrics.tokenizer_fit = tok->fit_curve();
   rec["tokenizer_recon_mse"] = metrics.recon_mse;
   log(fmt::format("tokenizer reconstruction MSE on the test split: {:.6f}", metrics.recon_mse));
-  TrainData td = prepare_train_data(*tok, data.train_img, data.train_y);
+  TrainData td = prepare_train_data(*tok, data);
   const bool reuse = cfg.probe.features == "encoder" && fs::exists(trained_model_path(cfg, ctx.results));
   followers.tell(reuse ? kStageReuse : kStageTrain);  // the tokenizer file is there for the others now
   auto st = train_and_featurize(cfg, *tok, td, data, run_dir(ctx.results, run_id(cfg)), reuse, ctx, device,
@@ -123,6 +124,11 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
                                  cfg.data.path, now.empty() ? "(none)" : now,
                                  cfg.data.fingerprint.empty() ? "(none)" : cfg.data.fingerprint));
   const RunData data = run_data(cfg, ctx.results);
+  r.log(fmt::format("data: {} train + {} test images of {} x {} x {}, {} ({:.2f} GiB as float32; "
+                    "data.resident_max_gb = {})",
+                    data.train.n, data.test.n, data.train.c, data.train.h, data.train.w,
+                    data.streamed ? "streamed from the prepared store" : "resident in memory",
+                    float_gib(data), cfg.data.resident_max_gb));
   // Before any training is spent (run_sweep checked the plan already; this
   // holds for every other caller).
   for (const auto& w : check_against_data(cfg, {data.train_y.size(0), data.test_y.size(0)}, "run " + id)) r.log(w);
@@ -132,6 +138,7 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
     // The anchor of every table: the same probe on raw pixels, no training.
     followers.tell(kStageRawPixels);
     if (cfg.eval.finetune_epochs > 0) r.log("no fine-tuning: raw pixels have no encoder (eval.finetune_epochs ignored)");
+    require_resident(cfg, data, "probe.features = \"raw_pixels\" (every image a feature vector)");
     f_train = data.train_img.reshape({data.train_img.size(0), -1});
     f_test = data.test_img.reshape({data.test_img.size(0), -1});
     r.json()["timings"]["tokenizer_s"] = 0.0;
@@ -240,12 +247,13 @@ RunOutcome follow_run(const RunConfig& cfg, const RunContext& ctx) {
   const Log quiet = [](const std::string&) {};
   double fit_s = 0;
   // Rank 0 has fitted and saved it: this loads the file (shared file system).
-  auto tok = fitted_tokenizer(cfg, data.train_img, ctx.results, [] { return std::shared_ptr<FeatureNet>(); }, quiet,
+  auto tok = fitted_tokenizer(cfg, data.train, ctx.results, [] { return std::shared_ptr<FeatureNet>(); }, quiet,
                               &fit_s);
-  TrainData td = prepare_train_data(*tok, data.train_img, data.train_y);
+  TrainData td = prepare_train_data(*tok, data);
   // The classifier is trained once, seeded: a rank that finds no cached one
   // trains the same network rank 0 does (without its test-set report).
   FeatureNetSource feature_net = [&](const std::string& spec) {
+    if (spec == "classifier") require_resident(cfg, data, "the harness classifier (FID, perceptual loss, REPA)");
     return make_feature_net(spec, ctx.results, fnv1a_hex(section_text(cfg, {"data."})), data.train_img,
                             data.train_y, torch::Tensor(), torch::Tensor(), data.classes,
                             cfg.eval.classifier_epochs, quiet);

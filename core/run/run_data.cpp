@@ -1,6 +1,7 @@
 // The data stage of a run (core/run/run_stages.hpp): prepared images and labels
 // as tensors, each data config loaded once per process; the data fingerprints
 // run ids follow; the parts of a recorded run that figures reuse.
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -19,11 +20,12 @@ double secs_since(clk::time_point t) {
 }
 
 // Images as float (N, C, H, W) in [-1, 1] (or [0, 1]).
+// A streamed set is read whole (programs that ask for the tensors: the
+// analysis figures, bench_train).
 torch::Tensor to_float(const ImageSet& s, bool normalize) {
-  auto t = torch::from_blob(const_cast<uint8_t*>(s.pixels.data()), {s.n, s.c, s.h, s.w},
-                            torch::kUInt8)
-               .to(torch::kFloat32) / 255.0;
-  return normalize ? t * 2.0 - 1.0 : t;
+  if (s.streamed()) return images_to_float(read_image_rows(s, 0, s.n), normalize);
+  return images_to_float(torch::from_blob(const_cast<uint8_t*>(s.pixels.data()), {s.n, s.c, s.h, s.w}, torch::kUInt8),
+                         normalize);
 }
 
 torch::Tensor to_labels(const ImageSet& s) {
@@ -66,12 +68,35 @@ const Dataset& cached_dataset(const DataConfig& c, const std::string& results) {
 RunData run_data(const RunConfig& cfg, const std::string& results) {
   const Dataset& data = cached_dataset(cfg.data, results);
   RunData d;
-  d.train_img = to_float(data.train, cfg.data.normalize);
-  d.test_img = to_float(data.test, cfg.data.normalize);
+  d.streamed = data.train.streamed() || data.test.streamed();
+  if (d.streamed) {  // the cache keeps `data` for the process's life
+    d.train_set = &data.train;
+    d.train = image_batches(data.train, cfg.data.normalize);
+    d.test = image_batches(data.test, cfg.data.normalize);
+  } else {
+    d.train_img = to_float(data.train, cfg.data.normalize);
+    d.test_img = to_float(data.test, cfg.data.normalize);
+    d.train = image_batches(d.train_img);
+    d.test = image_batches(d.test_img);
+  }
   d.train_y = to_labels(data.train);
   d.test_y = to_labels(data.test);
   d.classes = data.classes;
   return d;
+}
+
+double float_gib(const RunData& d) {
+  auto bytes = [](const ImageBatches& b) { return 4.0 * double(b.n) * b.c * b.h * b.w; };
+  return (bytes(d.train) + bytes(d.test)) / double(int64_t(1) << 30);
+}
+
+void require_resident(const RunConfig& cfg, const RunData& data, const std::string& what) {
+  if (!data.streamed) return;
+  const double gb = float_gib(data);
+  throw InputError(fmt::format("{} holds the whole training split in memory, and this run's data are streamed "
+                               "from the prepared store ({:.1f} GiB as float32 > data.resident_max_gb = {}); set "
+                               "data.resident_max_gb = {:.0f} (memory permitting) or take fewer images (data.subset)",
+                               what, gb, cfg.data.resident_max_gb, std::ceil(gb)));
 }
 
 DataSize prepared_data_size(const DataConfig& c, const std::string& results) {
@@ -124,7 +149,7 @@ RunParts load_run_parts(const RunConfig& cfg, const std::string& results,
                             p.test_img, p.test_y, data.classes, cfg.eval.classifier_epochs, log);
   };
   double fit_s = 0;
-  p.tok = fitted_tokenizer(cfg, p.train_img, results, perceptual, log, &fit_s);
+  p.tok = fitted_tokenizer(cfg, image_batches(p.train_img), results, perceptual, log, &fit_s);
   return p;
 }
 

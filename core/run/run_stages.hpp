@@ -23,6 +23,7 @@
 #include <fstream>
 
 #include "core/data/data.hpp"
+#include "core/data/image_source.hpp"
 #include "core/nn/feature_net.hpp"
 #include "core/records/records.hpp"
 #include "core/run/run.hpp"
@@ -46,15 +47,35 @@ std::string section_text(const RunConfig& cfg, std::initializer_list<const char*
 std::string plugin_text(const RunConfig& cfg);
 // The data of a data config, loaded once per process (cached HDF5 under results).
 const Dataset& cached_dataset(const DataConfig& c, const std::string& results);
-// A run's data as tensors.
+// A run's data. Resident (both splits as float32 within data.resident_max_gb,
+// the rule of core/data/image_source.hpp): the images as tensors, as always.
+// Streamed (a larger prepared folder): no image tensors; every stage reads
+// `train` and `test` per batch, so memory does not grow with the data.
 struct RunData {
-  torch::Tensor train_img, test_img;  // (N, C, H, W) float
+  torch::Tensor train_img, test_img;  // (N, C, H, W) float; undefined when streamed
+  ImageBatches train, test;           // either kind, float batches on demand
+  bool streamed = false;
+  const ImageSet* train_set = nullptr;  // streamed: the training split (labels, store reader)
   torch::Tensor train_y, test_y;      // (N,) int64
   int64_t classes = 0;
 };
 RunData run_data(const RunConfig& cfg, const std::string& results);
+// Images a stage holds at once when the data are streamed (the probe's
+// features, the tokenizer's reconstruction check): 128 at 256 px are 100 MB
+// as float32.
+constexpr int64_t kStreamRows = 128;
+// GiB of both splits as float32.
+double float_gib(const RunData& d);
+// InputError for a stage that holds the whole training split when the run's
+// data are streamed: names `what` (and its key), the data's float size and
+// the two ways out (data.resident_max_gb, data.subset).
+void require_resident(const RunConfig& cfg, const RunData& data, const std::string& what);
 
 // ---- tokenizer and pre-training (core/run/pretrain.cpp) ----------------------------
+// The training data the trainer reads: resident, every image's latents made
+// once (prepare_train_data of run.hpp); streamed, only their shapes (meta
+// tensors), the latents being made per batch as the images are read.
+TrainData prepare_train_data(const Tokenizer& tok, const RunData& data);
 // Data parallel: what rank 0 tells the other ranks once it holds a run.
 constexpr int64_t kStageAbort = 0, kStageTrain = 1, kStageReuse = 2, kStageRawPixels = 3;
 // cpu | cuda | auto; data-parallel ranks on one node take GPUs by local rank.
@@ -63,7 +84,7 @@ torch::Device pick_device(const std::string& want, const std::shared_ptr<Communi
 int run_threads(const RunConfig& cfg, const RunContext& ctx);
 // Fit once per (data, tokenizer) config and share the file across runs;
 // *fit_s: seconds spent fitting or loading.
-std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const torch::Tensor& train,
+std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const ImageBatches& train,
                                             const std::string& results,
                                             const std::function<std::shared_ptr<FeatureNet>()>& perceptual,
                                             const Log& log, double* fit_s);

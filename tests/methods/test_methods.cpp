@@ -55,7 +55,7 @@ torch::Tensor patches(const torch::Tensor& images) {
 
 MethodContext tiny_context(const torch::Tensor& images, int64_t total, bool cls = false) {
   MethodContext c;
-  c.images = images;
+  c.read_images = [images](const torch::Tensor& idx) { return images.index_select(0, idx); };
   c.encode = patches;
   c.backbone = tiny_options(cls);
   c.make_backbone = [o = c.backbone] { return make_backbone("dit", o); };
@@ -435,7 +435,7 @@ TEST(Finetune, LearnsSyntheticClassesEndToEnd) {
   auto [test_img, test_y] = pattern_images(256, 21);
   torch::manual_seed(0);
   auto model = make_backbone("dit", tiny_options());
-  FinetuneData fd{train_img, train_y, test_img, test_y, true, patches, 4};
+  FinetuneData fd{image_batches(train_img), image_batches(test_img), train_y, test_y, true, patches, 4};
   EvalConfig ec;
   ec.finetune_epochs = 20, ec.finetune_batch = 32, ec.finetune_lr = 2e-2, ec.finetune_warmup_epochs = 1;
   auto before = model->parameters()[0].clone();

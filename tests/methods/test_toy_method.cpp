@@ -30,12 +30,12 @@ struct ToyConfig {
 class ToyMethodImpl : public MethodImpl {
  public:
   ToyMethodImpl(const ToyConfig& cfg, MethodContext ctx) : MethodImpl(std::move(ctx)), cfg_(cfg) {
-    const int64_t d = context().encode(context().images.slice(0, 0, 1)).size(2);
+    const int64_t d = context().encode(context().read_images(torch::zeros({1}, torch::kLong))).size(2);
     head_ = register_module("head", torch::nn::Linear(context().feature_width, d));
     to(context().device);
   }
   torch::Tensor loss(Backbone& model, const torch::Tensor& idx, int64_t) override {
-    const auto tokens = context().encode(context().images.index_select(0, idx)).to(context().device);  // (b, L, d)
+    const auto tokens = context().encode(context().read_images(idx)).to(context().device);  // (b, L, d)
     const auto pred = head_(pooled(model, tokens));                                                     // (b, d)
     return cfg_.scale * (pred - tokens.mean(1)).pow(2).mean();
   }
@@ -138,7 +138,7 @@ TEST(ToyMethod, TrainsTheEncoderThroughTheSharedTrainer) {
   auto model = make_backbone("dit", o);
   Trainer trainer(cfg, model, make_schedule(cfg.noise), torch::kCPU);
   MethodContext ctx;
-  ctx.images = images;
+  ctx.read_images = [images](const torch::Tensor& idx) { return images.index_select(0, idx); };
   ctx.encode = encode;
   ctx.backbone = o;
   ctx.block = 1;

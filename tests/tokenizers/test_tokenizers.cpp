@@ -78,6 +78,30 @@ TEST(PatchPca, TokenizerAppliesTheFittedBasis) {
   EXPECT_LT(more.reconstruction_mse(x), tok.reconstruction_mse(x));
 }
 
+// A split read in batches (streamed data) fits the basis the whole tensor
+// fits, bit for bit, reading at most 64 images at a time and every image at
+// most once.
+TEST(PatchPca, FitFromBatchesEqualsFitFromTheWholeSplit) {
+  TokenizerConfig c;
+  c.patch = 4;
+  c.d = 6;
+  c.fit_patches = 5000;
+  auto x = torch::rand({150, 1, 16, 16}) * 2 - 1;
+  PatchPcaTokenizer whole(c, 1), batched(c, 1);
+  whole.fit(x, 7);
+  ImageBatches b = image_batches(x);
+  int64_t most = 0, seen = 0;
+  b.read = [&](const torch::Tensor& idx) {
+    most = std::max(most, idx.size(0)), seen += idx.size(0);
+    return x.index_select(0, idx);
+  };
+  batched.fit_batches(b, 7);
+  EXPECT_TRUE(torch::equal(whole.basis(), batched.basis()));
+  EXPECT_DOUBLE_EQ(whole.reconstruction_mse(x), batched.reconstruction_mse(b));
+  EXPECT_EQ(most, 64);
+  EXPECT_LE(seen, 150);
+}
+
 TEST(PatchPca, ExactOnItsOwnSample) {
   // With d = D the reconstruction is exact.
   TokenizerConfig c;

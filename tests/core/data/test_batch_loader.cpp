@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/data/batch_loader.hpp"
+#include "core/data/prepared_store.hpp"
 
 namespace ldae {
 namespace {
@@ -46,8 +47,8 @@ struct Fixture {
 
 TEST(BatchLoader, StreamsTheBatchesTheResidentPathTakes) {
   Fixture f;
-  StoreReader reader(f.dir.string(), f.m, "train");
-  ASSERT_EQ(reader.size(), 37);
+  const ImageSet reader = open_store_split(f.dir.string(), f.m, "train");
+  ASSERT_EQ(reader.n, 37);
   // 4 steps an epoch of 8: three epochs, so the permutation changes twice.
   EpochOrder reference(37, 8, 4, /*seed=*/5);
   BatchLoader loader(reader, EpochOrder(37, 8, 4, 5), 0, 8, 0, /*threads=*/3, /*depth=*/2, false);
@@ -64,7 +65,7 @@ TEST(BatchLoader, StreamsTheBatchesTheResidentPathTakes) {
 
 TEST(BatchLoader, RanksReadTheirSharesAndAResumedLoaderContinuesMidEpoch) {
   Fixture f;
-  StoreReader reader(f.dir.string(), f.m, "train");
+  const ImageSet reader = open_store_split(f.dir.string(), f.m, "train");
   BatchLoader whole(reader, EpochOrder(37, 8, 4, 9), 0, 8, 0, 2, 3, false);
   BatchLoader rank0(reader, EpochOrder(37, 8, 4, 9), 0, 4, 0, 1, 1, false);
   BatchLoader rank1(reader, EpochOrder(37, 8, 4, 9), 4, 4, 0, 2, 4, false);
@@ -86,7 +87,7 @@ TEST(BatchLoader, RanksReadTheirSharesAndAResumedLoaderContinuesMidEpoch) {
 
 TEST(BatchLoader, AMissingChunkIsAnInputErrorNamingIt) {
   Fixture f;
-  StoreReader reader(f.dir.string(), f.m, "train");
+  const ImageSet reader = open_store_split(f.dir.string(), f.m, "train");
   fs::remove(f.dir / "train-00002.chunk");
   BatchLoader loader(reader, EpochOrder(37, 37, 1, 0), 0, 37, 0, 2, 1, false);
   try {

@@ -1,0 +1,101 @@
+#include "core/data/image_source.hpp"
+
+#include <ATen/Parallel.h>
+#include <fmt/core.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include "core/data/prepared_store.hpp"
+
+namespace ldae {
+
+namespace {
+int64_t image_bytes(const ImageSet& s) { return int64_t(s.c) * s.h * s.w; }
+
+// Row of the store that holds image i of a streamed set.
+int64_t store_row(const ImageSet& s, int64_t i) { return s.rows.empty() ? i : s.rows[size_t(i)]; }
+
+void check_index(const ImageSet& s, int64_t i) {
+  if (i < 0 || i >= s.n) throw std::out_of_range(fmt::format("image {} of a split of {}", i, s.n));
+}
+}  // namespace
+
+torch::Tensor read_images(const ImageSet& s, const torch::Tensor& idx, int threads) {
+  auto ix = idx.to(torch::kCPU, torch::kLong).contiguous();
+  const int64_t B = ix.numel(), per = image_bytes(s);
+  const int64_t* p = ix.data_ptr<int64_t>();
+  for (int64_t r = 0; r < B; ++r) check_index(s, p[r]);
+  auto out = torch::empty({B, s.c, s.h, s.w}, torch::kUInt8);
+  uint8_t* dst = out.data_ptr<uint8_t>();
+  if (!s.streamed()) {
+    for (int64_t r = 0; r < B; ++r) std::memcpy(dst + r * per, s.pixels.data() + p[r] * per, size_t(per));
+    return out;
+  }
+  // Reads from the page cache or the disk: a thread per core keeps the disk's
+  // queue full (the chunk files are read concurrently, pread needs no lock).
+  const int n_threads = threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> pool;
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(n_threads));
+  for (int t = 0; t < n_threads; ++t)
+    pool.emplace_back([&, t] {
+      try {
+        int64_t label;
+        for (int64_t r = t; r < B; r += n_threads) s.store->read(store_row(s, p[r]), dst + r * per, &label);
+      } catch (...) {
+        errors[size_t(t)] = std::current_exception();
+      }
+    });
+  for (auto& th : pool) th.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  return out;
+}
+
+torch::Tensor read_image_rows(const ImageSet& s, int64_t lo, int64_t hi, int threads) {
+  return read_images(s, torch::arange(lo, hi, torch::kLong), threads);
+}
+
+torch::Tensor images_to_float(const torch::Tensor& u8, bool normalize) {
+  auto t = u8.to(torch::kFloat32) / 255.0;
+  return normalize ? t * 2.0 - 1.0 : t;
+}
+
+ImageBatches image_batches(const ImageSet& s, bool normalize) {
+  ImageBatches b;
+  b.n = s.n, b.c = s.c, b.h = s.h, b.w = s.w;
+  b.read = [&s, normalize](const torch::Tensor& idx) { return images_to_float(read_images(s, idx), normalize); };
+  b.rows = [&s, normalize](int64_t lo, int64_t hi) {
+    return images_to_float(read_image_rows(s, lo, hi), normalize);
+  };
+  return b;
+}
+
+ImageBatches image_batches(const torch::Tensor& images) {
+  ImageBatches b;
+  b.n = images.size(0), b.c = int(images.size(1)), b.h = int(images.size(2)), b.w = int(images.size(3));
+  b.read = [images](const torch::Tensor& idx) { return images.index_select(0, idx); };
+  b.rows = [images](int64_t lo, int64_t hi) { return images.slice(0, lo, hi); };
+  return b;
+}
+
+double float_bytes(const Dataset& d) {
+  return 4.0 * (double(d.train.n) * image_bytes(d.train) + double(d.test.n) * image_bytes(d.test));
+}
+
+bool fits_resident(const Dataset& d, const DataConfig& c) {
+  return float_bytes(d) <= c.resident_max_gb * double(int64_t(1) << 30);
+}
+
+ImageSet make_resident(const ImageSet& s) {
+  if (!s.streamed()) return s;
+  ImageSet out;
+  out.n = s.n, out.c = s.c, out.h = s.h, out.w = s.w;
+  out.labels = s.labels;
+  auto px = read_image_rows(s, 0, s.n);
+  out.pixels.assign(px.data_ptr<uint8_t>(), px.data_ptr<uint8_t>() + px.numel());
+  return out;
+}
+
+}  // namespace ldae

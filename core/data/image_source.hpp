@@ -1,0 +1,49 @@
+// Reading a split's images by index, whether they are resident (ImageSet
+// pixels) or streamed from the prepared-data store, as uint8 or as the float
+// images a run sees; and the rule that decides which of the two a run holds.
+// Memory: what a call returns, never the split.
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+
+#include "core/data/data.hpp"
+
+namespace ldae {
+
+// Images idx (B,) int64 of `s` as (B, C, H, W) uint8. Streamed sets are read
+// by pread(2) on up to `threads` threads (0 = all cores). InputError naming
+// the chunk for a damaged store; std::out_of_range for an index outside [0, n).
+torch::Tensor read_images(const ImageSet& s, const torch::Tensor& idx, int threads = 0);
+// Images [lo, hi) of `s` as (hi - lo, C, H, W) uint8.
+torch::Tensor read_image_rows(const ImageSet& s, int64_t lo, int64_t hi, int threads = 0);
+// uint8 (B, C, H, W) -> float32 in [-1, 1] (normalize) or [0, 1]: x / 255,
+// then 2x - 1, in float32, so a batch is bit for bit the rows of the whole set
+// converted at once.
+torch::Tensor images_to_float(const torch::Tensor& u8, bool normalize);
+
+// A split as float batches read on demand: what the tokenizer's fit, the
+// probes' features and fine-tuning read. read(idx (B,) int64) -> (B, C, H, W)
+// float32, rows(lo, hi) -> (hi - lo, C, H, W).
+struct ImageBatches {
+  int64_t n = 0;
+  int c = 0, h = 0, w = 0;
+  std::function<torch::Tensor(const torch::Tensor&)> read;
+  std::function<torch::Tensor(int64_t, int64_t)> rows;
+};
+// Batches of `s` (which must outlive them) as float images.
+ImageBatches image_batches(const ImageSet& s, bool normalize);
+// Batches of a resident float tensor (N, C, H, W) (kept by the batches).
+ImageBatches image_batches(const torch::Tensor& images);
+
+// Bytes of both splits as float32 (n x c x h x w x 4 each).
+double float_bytes(const Dataset& d);
+// Whether a dataset of these splits is held in memory: its float32 size is at
+// most data.resident_max_gb GiB (the rule of DataConfig::resident_max_gb).
+bool fits_resident(const Dataset& d, const DataConfig& c);
+// A streamed split read into memory (pixels filled, store dropped); a
+// resident one as it is.
+ImageSet make_resident(const ImageSet& s);
+
+}  // namespace ldae
