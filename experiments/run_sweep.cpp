@@ -27,7 +27,7 @@ void describe(po::options_description& opts, SweepOptions& o) {
   opts.add_options()("help,h", "print this help")(
       "profile,p", po::value(&o.profile), "profile of the sweep file, e.g. tiny")(
       "set", po::value(&o.sets)->composing(), "override a key for every row: --set train.epochs=3 (repeatable)")(
-      "only", po::value(&o.only), "run only rows whose label contains LABEL (or row number)")(
+      "only", po::value(&o.only), "run only row N (a number), or the rows whose label contains LABEL")(
       "dry-run", "print the plan (row, run id, status) and exit")(
       "show-config", "print each planned run's resolved config as TOML, headed by its row, seed and run id, and "
                      "exit (with --profile and --only: read a profile against the paper)")(

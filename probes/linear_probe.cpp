@@ -29,7 +29,10 @@ torch::Tensor encoder_features(Backbone& model, const TokenRows& tokens, int64_t
   const auto Vd = V.defined() ? V.to(device) : V;
   torch::NoGradGuard ng;
   model->eval();
-  std::vector<torch::Tensor> out;
+  // (rows, C) on the host, filled in place: one allocation, not a small
+  // tensor per batch left between the freed activations (with glibc's
+  // allocator those pinned its heap, which grew with the rows read).
+  auto out = torch::empty({std::max<int64_t>(0, end - rows.first), model->feature_width(blocks)});
   for (int64_t i = rows.first; i < end; i += batch) {
     check_stop("probe feature extraction");
     auto z = tokens(i, std::min(i + batch, end)).to(device);
@@ -51,11 +54,11 @@ torch::Tensor encoder_features(Backbone& model, const TokenRows& tokens, int64_t
         f = model->features(in, ts, blocks);  // (b, N, C)
       }
       // Pooled in fp32 (a mean over 256 tokens in bf16 would lose digits).
-      out.push_back(pool_features(f.to(torch::kFloat32), pool, model->has_cls_token()).to(torch::kCPU));  // (b, C)
+      out.slice(0, i - rows.first + j, i - rows.first + j + zj.size(0))
+          .copy_(pool_features(f.to(torch::kFloat32), pool, model->has_cls_token()));  // (b, C)
     }
   }
-  if (out.empty()) return torch::zeros({0, model->feature_width(blocks)});
-  return torch::cat(out, 0);
+  return out;
 }
 
 namespace {

@@ -17,12 +17,15 @@
 namespace ldae {
 namespace {
 
-// --only LABEL (a part of a row's label, or its number) and --run-id ID.
+// --only LABEL (a part of a row's label, or its number: a number names the
+// row alone, so --only 2 is not also every row whose label holds a "2") and
+// --run-id ID.
 std::vector<PlannedRun> select_runs(std::vector<PlannedRun> plan, const SweepOptions& o) {
   if (!o.only.empty()) {
+    const bool number = o.only.find_first_not_of("0123456789") == std::string::npos;
     std::vector<PlannedRun> kept;
     for (auto& p : plan)
-      if (p.label.find(o.only) != std::string::npos || std::to_string(p.row) == o.only) kept.push_back(p);
+      if (number ? std::to_string(p.row) == o.only : p.label.find(o.only) != std::string::npos) kept.push_back(p);
     if (kept.empty()) throw InputError(fmt::format("--only '{}' matches no row of {}", o.only, o.file));
     plan = kept;
   }
