@@ -246,7 +246,9 @@ std::string listed_chunk(const std::string& dir, const std::string& split, int64
 }
 }  // namespace
 
-ImageSet read_store_split(const std::string& dir, const StoreManifest& m, const std::string& split) {
+namespace {
+// A split's labels and, with pixels, its images, chunk by chunk.
+ImageSet read_split(const std::string& dir, const StoreManifest& m, const std::string& split, bool pixels) {
   const auto& counts = split == "train" ? m.train_counts : m.test_counts;
   ImageSet s;
   s.c = m.channels, s.h = m.side, s.w = m.side;
@@ -257,13 +259,20 @@ ImageSet read_store_split(const std::string& dir, const StoreManifest& m, const 
     f.seekg(kChunkHeaderBytes);
     const size_t at = s.labels.size();
     s.labels.resize(at + size_t(counts[j]));
-    s.pixels.resize((at + size_t(counts[j])) * per);
     f.read(reinterpret_cast<char*>(s.labels.data() + at), std::streamsize(counts[j] * 8));
-    f.read(reinterpret_cast<char*>(s.pixels.data() + at * per), std::streamsize(size_t(counts[j]) * per));
+    if (pixels) {
+      s.pixels.resize((at + size_t(counts[j])) * per);
+      f.read(reinterpret_cast<char*>(s.pixels.data() + at * per), std::streamsize(size_t(counts[j]) * per));
+    }
     if (!f) throw InputError(path + ": truncated; delete the folder " + dir + " to prepare the data again");
   }
   s.n = int(s.labels.size());
   return s;
+}
+}  // namespace
+
+ImageSet read_store_split(const std::string& dir, const StoreManifest& m, const std::string& split) {
+  return read_split(dir, m, split, true);
 }
 
 StoreReader::StoreReader(std::string dir, const StoreManifest& m, const std::string& split)
@@ -290,19 +299,7 @@ void StoreReader::read(int64_t i, uint8_t* pixels, int64_t* label) const {
 }
 
 ImageSet open_store_split(const std::string& dir, const StoreManifest& m, const std::string& split) {
-  const auto& counts = split == "train" ? m.train_counts : m.test_counts;
-  ImageSet s;
-  s.c = m.channels, s.h = m.side, s.w = m.side;
-  for (size_t j = 0; j < counts.size(); ++j) {
-    const std::string path = listed_chunk(dir, split, int64_t(j), counts[j], m.side);
-    std::ifstream f(path, std::ios::binary);
-    f.seekg(kChunkHeaderBytes);
-    const size_t at = s.labels.size();
-    s.labels.resize(at + size_t(counts[j]));
-    f.read(reinterpret_cast<char*>(s.labels.data() + at), std::streamsize(counts[j] * 8));
-    if (!f) throw InputError(path + ": truncated; delete the folder " + dir + " to prepare the data again");
-  }
-  s.n = int(s.labels.size());
+  ImageSet s = read_split(dir, m, split, false);
   s.store = std::make_shared<StoreReader>(dir, m, split);
   return s;
 }
