@@ -33,20 +33,24 @@ std::pair<double, double> LearnedTokenizer::train_step(const torch::Tensor& x, i
 }
 
 void LearnedTokenizer::fit(const torch::Tensor& images, uint64_t seed) {
-  C_ = int(images.size(1)), H_ = int(images.size(2)), W_ = int(images.size(3));
+  fit_batches(image_batches(images), seed);
+}
+
+void LearnedTokenizer::fit_batches(const ImageBatches& images, uint64_t seed) {
+  C_ = images.c, H_ = images.h, W_ = images.w;
   torch::manual_seed(seed);
   build();
   opt_ = std::make_unique<torch::optim::AdamW>(
       net().parameters(), torch::optim::AdamWOptions(cfg_.lr).betas({0.9, 0.99}).weight_decay(0));
   net().train();
   fit_curve_.clear();
-  const int64_t N = images.size(0), B = std::min<int64_t>(cfg_.batch, N);
+  const int64_t N = images.n, B = std::min<int64_t>(cfg_.batch, N);
   double loss_sum = 0, recon_sum = 0;
   int n = 0;
   for (int64_t step = 0; step < cfg_.steps; ++step) {
     check_stop("the tokenizer fit");
     torch::manual_seed(step_seed(seed, uint64_t(step)));
-    auto x = images.index_select(0, torch::randint(N, {B}, torch::kLong));
+    auto x = images.read(torch::randint(N, {B}, torch::kLong));
     auto [loss, recon] = train_step(x, step);
     if (!std::isfinite(loss))
       throw std::runtime_error(fmt::format("{} tokenizer: non-finite loss at step {}; lower "
@@ -63,7 +67,7 @@ void LearnedTokenizer::fit(const torch::Tensor& images, uint64_t seed) {
   // sample, so the diffusion noise meets unit-variance latents (DiT's VAE
   // factor 0.18215 plays this role).
   torch::NoGradGuard ng;
-  auto sample = images.slice(0, 0, std::min<int64_t>(N, 4096));
+  auto sample = images.rows(0, std::min<int64_t>(N, 4096));
   auto mu = posterior(sample).first;
   scale_ = cfg_.scale ? std::sqrt(mu.reshape({-1, d_}).var(0).mean().item<double>()) : 1.0;
   if (!(scale_ > 1e-12)) scale_ = 1.0;

@@ -12,6 +12,9 @@ class LearnedTokenizer : public Tokenizer {
   explicit LearnedTokenizer(const TokenizerConfig& c, int channels);
   // Seeded: initialisation and batches come from (seed, step).
   void fit(const torch::Tensor& images, uint64_t seed) override;
+  // The same fit reading its random batches (and the scale's first 4,096
+  // images) from a split read on demand (streamed data).
+  void fit_batches(const ImageBatches& images, uint64_t seed) override;
   // Deterministic: the posterior mean for VAEs. (B, C, H, W) -> (B, L, d)
   torch::Tensor encode(const torch::Tensor& images) const override;
   torch::Tensor decode(const torch::Tensor& tokens) const override;

@@ -106,12 +106,12 @@ int64_t chunk_count(const std::string& path, int side) {
   f.read(magic, 8);
   f.read(reinterpret_cast<char*>(h), sizeof(h));
   if (!f || std::memcmp(magic, kMagic, 8) != 0 || h[1] != 3 || h[2] != side || h[3] != side || h[0] < 0)
-    throw InputError(fmt::format("{}: not a prepared chunk of 3 x {} x {} images; delete it (it is rebuilt)", path,
-                                 side, side));
+    throw InputError(fmt::format("{}: not a prepared chunk of 3 x {} x {} images; delete the folder {} to "
+                                 "prepare the data again", path, side, side, fs::path(path).parent_path().string()));
   const auto want = uint64_t(kChunkHeaderBytes) + uint64_t(h[0]) * (8 + uint64_t(3) * side * side);
   if (fs::file_size(path) != want)
-    throw InputError(fmt::format("{}: {} bytes, expected {}; delete it (it is rebuilt)", path, fs::file_size(path),
-                                 want));
+    throw InputError(fmt::format("{}: {} bytes, expected {}; delete the folder {} to prepare the data again", path,
+                                 fs::file_size(path), want, fs::path(path).parent_path().string()));
   return h[0];
 }
 

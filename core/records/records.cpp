@@ -244,6 +244,29 @@ std::vector<SweepRecord> read_sweep_jsons(const std::string& results) {
   return out;
 }
 
+void check_sweep_name_free(const std::string& results, const SweepRecord& s) {
+  const std::string path = fmt::format("{}/sweeps/{}.{}.json", results, s.name, s.profile);
+  if (!fs::exists(path)) return;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text(path));
+  } catch (const std::exception&) {
+    return;  // damaged: this sweep's record replaces it
+  }
+  const std::string before = j.value("file", "");
+  std::error_code e1, e2;
+  if (before.empty() || fs::weakly_canonical(before, e1) == fs::weakly_canonical(s.file, e2)) return;
+  std::vector<std::string> ids_before, ids_now;
+  for (const auto& r : j.value("rows", nlohmann::json::array())) ids_before.push_back(r.value("run_id", ""));
+  for (const auto& r : s.rows) ids_now.push_back(r.run_id);
+  if (ids_before == ids_now) return;  // the same sweep, its file moved or copied
+  throw InputError(fmt::format(
+      "{}: [sweep] name = \"{}\" (profile {}) is already recorded in {} from {}, a different sweep; "
+      "recording this one would drop that file's runs from every table. Give one of them another "
+      "[sweep] name, use another --results, or delete {} to replace the record",
+      s.file, s.name, s.profile, results, before, path));
+}
+
 namespace {
 // A run folder as the index stores it; nullopt without run.json. Throws
 // InputError (naming the file) when a record cannot be read.

@@ -77,6 +77,13 @@ void add_knn_to_metrics_h5(const std::string& dir, double top1, double top5);
 // Sweep plans as JSON under results/sweeps/, so the index can be rebuilt.
 void write_sweep_json(const std::string& results, const SweepRecord& s);
 std::vector<SweepRecord> read_sweep_jsons(const std::string& results);
+// Before a sweep records its plan: InputError (exit 2) when results/sweeps/
+// already holds its name and profile from another sweep file (by canonical
+// path) with other rows, which recording would silently replace, dropping
+// the first file's runs from every table. Names the file the name was
+// recorded from and the three ways out. The same file moved or rerun with
+// other settings, or an unreadable record, passes.
+void check_sweep_name_free(const std::string& results, const SweepRecord& s);
 
 // Index one run folder into the store (run.json + config.toml + metrics.h5).
 // Throws InputError for an unreadable record, SQLite::Exception for the index.

@@ -42,8 +42,10 @@ std::optional<Store> open_index(const SweepOptions& o) {
 // rest pending), except by Slurm array tasks: their launcher recorded it.
 void record_plan(const SweepPlan& p, const SweepOptions& o, std::optional<Store>& store) {
   if (!o.run_id.empty()) return;
-  SweepRecord rec{p.sweep.name, o.profile.empty() ? "default" : o.profile, p.sweep.title, o.file, p.sweep.mode, {}};
+  SweepRecord rec{p.sweep.name, o.profile.empty() ? "default" : o.profile, p.sweep.title,
+                  std::filesystem::absolute(o.file).string(), p.sweep.mode, {}};
   for (const auto& r : p.full) rec.rows.push_back({r.row, r.label, r.seed, r.id, r.paper, r.parent});
+  check_sweep_name_free(o.results, rec);
   write_sweep_json(o.results, rec);  // the truth; the index follows when it can
   try {
     if (store) store->put_sweep(rec);

@@ -60,12 +60,13 @@ int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
   for (const auto& s : opt.sets) o.command.insert(o.command.end(), {"--set", s});
   for (const auto& p : opt.plugins) o.command.insert(o.command.end(), {"--plugin", fs::absolute(p).string()});
   const std::string script = (root / "slurm" / fmt::format("{}.{}.sbatch", sweep.name, prof)).string();
+  SweepRecord rec{sweep.name, prof, sweep.title, fs::absolute(file).string(), sweep.mode, {}};
+  for (const auto& p : sp.full) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
+  check_sweep_name_free(root.string(), rec);
   write_text_atomically(script, sbatch_script(o, pending));
   // The sweep's plan goes into the index now, so make_tables sees every row
   // while the tasks run.
   Store store(root.string() + "/results.db");
-  SweepRecord rec{sweep.name, prof, sweep.title, file, sweep.mode, {}};
-  for (const auto& p : sp.full) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
   write_sweep_json(root.string(), rec);
   store.put_sweep(rec);
   fmt::print("wrote {} ({} array tasks, one per pending run)\n", script, pending.size());

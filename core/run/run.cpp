@@ -129,6 +129,16 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
                     data.train.n, data.test.n, data.train.c, data.train.h, data.train.w,
                     data.streamed ? "streamed from the prepared store" : "resident in memory",
                     float_gib(data), cfg.data.resident_max_gb));
+  // Streamed data: the stages that hold the whole split refuse now, before
+  // the tokenizer, training and probe features are spent.
+  if (data.streamed) {
+    if (cfg.probe.features == "raw_pixels")
+      require_resident(cfg, data, "probe.features = \"raw_pixels\" (every image a feature vector)");
+    const bool classifier = (cfg.eval.fid_samples > 0 && cfg.eval.fid_net == "classifier") ||
+                            (cfg.tokenizer.perceptual_weight > 0 && cfg.tokenizer.perceptual_net == "classifier") ||
+                            (cfg.objective.align_weight > 0 && cfg.objective.align_target == "classifier");
+    if (classifier) require_resident(cfg, data, "the harness classifier (FID, perceptual loss, REPA)");
+  }
   // Before any training is spent (run_sweep checked the plan already; this
   // holds for every other caller).
   for (const auto& w : check_against_data(cfg, {data.train_y.size(0), data.test_y.size(0)}, "run " + id)) r.log(w);

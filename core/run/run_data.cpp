@@ -58,7 +58,10 @@ const Dataset& cached_dataset(const DataConfig& c, const std::string& results) {
   RunConfig key_cfg;
   key_cfg.data = c;
   key_cfg.data.fingerprint.clear();  // the data it names, not its identity
-  const std::string key = section_text(key_cfg, {"data."}) + "path = " + c.path;
+  // resident_max_gb decides how the data are held (not in ids, so not in
+  // section_text): rows that differ in it hold their own copy.
+  const std::string key = section_text(key_cfg, {"data."}) + "path = " + c.path +
+                          fmt::format("\nresident_max_gb = {}", c.resident_max_gb);
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it == cache.end()) it = cache.emplace(key, load_dataset(c, LoadContext{0, results + "/cache"})).first;
@@ -94,9 +97,9 @@ void require_resident(const RunConfig& cfg, const RunData& data, const std::stri
   if (!data.streamed) return;
   const double gb = float_gib(data);
   throw InputError(fmt::format("{} holds the whole training split in memory, and this run's data are streamed "
-                               "from the prepared store ({:.1f} GiB as float32 > data.resident_max_gb = {}); set "
-                               "data.resident_max_gb = {:.0f} (memory permitting) or take fewer images (data.subset)",
-                               what, gb, cfg.data.resident_max_gb, std::ceil(gb)));
+                               "from the prepared store ({:.2f} GiB as float32 > data.resident_max_gb = {}); set "
+                               "data.resident_max_gb = {:.2f} (memory permitting) or take fewer images (data.subset)",
+                               what, gb, cfg.data.resident_max_gb, std::ceil(gb * 100) / 100));
 }
 
 DataSize prepared_data_size(const DataConfig& c, const std::string& results) {

@@ -80,6 +80,27 @@ TEST(ConvVae, PerceptualAndAdversarialTermsTrain) {
   }
 }
 
+// Streamed data: the fit reads its random batches (and the scale's sample)
+// from the batches, never the whole split at once, and learns what the
+// tensor fit learns, bit for bit.
+TEST(PatchVae, FitFromBatchesEqualsFitFromTheWholeSplit) {
+  auto x = blobs(96, 8);
+  TokenizerConfig c;
+  c.name = "patch_vae";
+  c.patch = 4, c.d = 4, c.steps = 30, c.batch = 16, c.lr = 3e-3;
+  PatchVaeTokenizer whole(c, 1), batched(c, 1);
+  whole.fit(x, 3);
+  ImageBatches b = image_batches(x);
+  int64_t most = 0;
+  b.read = [&](const torch::Tensor& idx) {
+    most = std::max(most, idx.size(0));
+    return x.index_select(0, idx);
+  };
+  batched.fit_batches(b, 3);
+  EXPECT_EQ(most, 16);
+  EXPECT_TRUE(torch::equal(whole.encode(x), batched.encode(x)));
+}
+
 TEST(PatchVae, KlWeightPullsTheLatentTowardThePrior) {
   auto x = blobs(128, 8);
   TokenizerConfig c;

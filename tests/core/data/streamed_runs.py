@@ -78,6 +78,24 @@ def equal(run_sweep, tool, sweep, tmp):
     last = {k[0]: ma[k] for k in sorted(losses, key=lambda k: k[2])}
     assert any(last[r] < first[r] for r in first), "no loss fell: nothing was trained"
     print(f"ok: {len(losses)} loss points over {len(first)} runs agree (worst relative difference {worst:.2e})")
+    # One process, rows that differ in data.resident_max_gb (and in a probe key,
+    # or they would be one run id): each row
+    # holds its data its own way (the process's data cache keys on it).
+    mixed = os.path.join(tmp, "mixed.toml")
+    base = open(sweep).read().split("[[row]]")[0]
+    with open(mixed, "w") as f:
+        f.write(base + '[[row]]\nlabel = "streamed"\ndata.resident_max_gb = 0\n\n[[row]]\nlabel = "resident"\nprobe.epochs = 2\n')
+    c = os.path.join(tmp, "mixed")
+    run([run_sweep, mixed, "--set", f"data.path={folder}", "--threads", "2", "--results", c],
+        os.path.join(tmp, "c.txt"))
+    logs = {}
+    for root, _, files in os.walk(os.path.join(c, "runs")):
+        if "log.txt" in files:
+            text = open(os.path.join(root, "log.txt")).read()
+            logs["streamed" if "'streamed'" in text else "resident"] = text
+    assert "streamed from" in logs["streamed"], "the resident_max_gb = 0 row did not stream"
+    assert "resident in memory" in logs["resident"], "the default row did not hold its data"
+    print("ok: rows differing in data.resident_max_gb alone hold their data each their way")
 
 
 def memory(run_sweep, tool, sweep, tmp):
