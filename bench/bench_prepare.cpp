@@ -41,23 +41,23 @@ std::filesystem::path bench_cache() {
   return std::filesystem::temp_directory_path() / fmt::format("ldae-bench-prepare-{}", getpid());
 }
 
-DataConfig folder_config(const std::string& folder, int side) {
+DataConfig folder_config(const std::string& folder, int side, bool draft = false) {
   DataConfig c;
-  c.name = "image_folder", c.path = folder, c.pad = 0, c.resolution = side;
+  c.name = "image_folder", c.path = folder, c.pad = 0, c.resolution = side, c.jpeg_draft = draft;
   c.resident_max_gb = 0;  // streamed: the loader reads the store
   return c;
 }
 
 // Seconds to prepare `folder` at `side` with `threads` workers into a new
 // cache folder (bench_cache(), kept for the loader); `images` gets the images prepared.
-double time_preparation(const std::string& folder, int side, int threads, int64_t* images) {
+double time_preparation(const std::string& folder, int side, int threads, int64_t* images, bool draft = false) {
   const auto cache = bench_cache();
   std::filesystem::remove_all(cache);
   LoadContext ctx;
   ctx.cache_dir = cache.string();
   ctx.threads = threads;
   const auto t0 = std::chrono::steady_clock::now();
-  const Dataset d = load_dataset(folder_config(folder, side), ctx);
+  const Dataset d = load_dataset(folder_config(folder, side, draft), ctx);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   *images = int64_t(d.train.n) + d.test.n;
   return s;
@@ -117,6 +117,11 @@ int run(int argc, char** argv) {
   const double st = time_preparation(folder, side, threads, &nt);
   fmt::print("bench prepare {} px: 1 thread {:.0f} img/s, {} threads {:.0f} img/s, speed-up {:.2f} ({} images)\n",
              side, double(n1) / s1, threads, double(nt) / st, s1 / st, nt);
+  int64_t nd = 0;
+  const double sd = time_preparation(folder, side, threads, &nd, /*draft=*/true);
+  fmt::print("bench prepare {} px with data.jpeg_draft: {} threads {:.0f} img/s, {:.2f}x the full decode\n", side,
+             threads, double(nd) / sd, st / sd);
+  time_preparation(folder, side, threads, &nt);  // the full decode's store again, for the loader
   const double rate = time_loader(folder, side, threads);
   std::filesystem::remove_all(bench_cache());
   fmt::print("bench loader {} px: {:.0f} img/s as l-DAE tokens on {} threads, {:.0f} img/s per core\n", side, rate,

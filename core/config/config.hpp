@@ -37,6 +37,10 @@ struct DataConfig {
   // A prepared folder is held in memory when both splits as float32 take at
   // most this many GiB; larger ones are read from the store per batch.
   double resident_max_gb = 4.0;
+  // image_folder: decode large JPEGs at libjpeg-turbo's reduced DCT scale
+  // (m/8, the smallest keeping the shorter side >= data.resolution) before
+  // the antialiased resize: 2-5x faster on large files, other pixels.
+  bool jpeg_draft = false;
   // The prepared data's content fingerprint (dataset_fingerprint), set by
   // run_sweep for a user's data (data_needs_fingerprint), so a run's id, its
   // tokenizer and its trained model differ whenever the data do. "" otherwise.

@@ -78,7 +78,10 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx);
 // RGBA, palette, any tRNS, interlaced): 16-bit samples keep their high byte,
 // alpha and transparency are dropped (as Pillow's convert("RGB")).
 // Throws InputError naming the file for anything unreadable.
-ImageSet decode_image(const std::string& path);
+// min_side > 0 (data.jpeg_draft): a JPEG is decoded at libjpeg-turbo's DCT
+// scale m/8, the smallest m whose output keeps the shorter side >= min_side
+// (Pillow's Image.draft); PNGs and small JPEGs are decoded whole.
+ImageSet decode_image(const std::string& path, int min_side = 0);
 // Shorter side to `side` (antialiased bilinear), then the centre side x side.
 ImageSet resize_center_crop(const ImageSet& one_image, int side);
 // Every image of a set resized to side x side (data.resolution).

@@ -21,6 +21,8 @@ KeyRows data_keys() {
       field("data.resolution", &RunConfig::data, &DataConfig::resolution, 0, 4096),
       choice(field("data.augment", &RunConfig::data, &DataConfig::augment), fixed({"center", "rrc_flip"})),
       field("data.skip_bad", &RunConfig::data, &DataConfig::skip_bad),
+      // Other pixels when set (its id and store differ); later key: in ids only when set.
+      field("data.jpeg_draft", &RunConfig::data, &DataConfig::jpeg_draft),
       // Where the images live (memory or the store), not what they are: never in an id.
       not_in_id(field("data.resident_max_gb", &RunConfig::data, &DataConfig::resident_max_gb, 0, 1e6)),
   };

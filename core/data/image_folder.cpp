@@ -65,7 +65,7 @@ uint8_t cmyk_to_rgb(int ink, int black, bool adobe_inverted) {
   return uint8_t((a * b + 127) / 255);
 }
 
-ImageSet decode_jpeg(const std::string& path, FILE* fp) {
+ImageSet decode_jpeg(const std::string& path, FILE* fp, int min_side) {
   jpeg_decompress_struct cinfo;
   JpegError err;
   cinfo.err = jpeg_std_error(&err.mgr);
@@ -93,6 +93,12 @@ ImageSet decode_jpeg(const std::string& path, FILE* fp) {
   const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
   const bool inverted = cinfo.saw_Adobe_marker;
   cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+  if (min_side > 0)  // the IDCT at m/8: the smallest m that keeps the shorter side >= min_side
+    for (unsigned m = 1; m <= 8; ++m) {
+      cinfo.scale_num = m, cinfo.scale_denom = 8;
+      jpeg_calc_output_dimensions(&cinfo);
+      if (std::min(cinfo.output_width, cinfo.output_height) >= unsigned(min_side)) break;
+    }
   jpeg_start_decompress(&cinfo);
   const int W = int(cinfo.output_width), H = int(cinfo.output_height);
   const int K = cinfo.output_components;  // 3 (RGB) or 4 (CMYK)
@@ -331,13 +337,13 @@ ImageSet load_set(const H5File& f, const std::string& name) {
 
 }  // namespace
 
-ImageSet decode_image(const std::string& path) {
+ImageSet decode_image(const std::string& path, int min_side) {
   std::unique_ptr<FILE, int (*)(FILE*)> fp(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!fp) throw InputError(path + ": cannot open image");
   uint8_t magic[8] = {0};
   const size_t got = std::fread(magic, 1, 8, fp.get());
   std::rewind(fp.get());
-  if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) return decode_jpeg(path, fp.get());
+  if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) return decode_jpeg(path, fp.get(), min_side);
   if (got == 8 && png_sig_cmp(magic, 0, 8) == 0) return decode_png(path, fp.get());
   throw InputError(fmt::format("{}: neither a JPEG nor a PNG (by its first bytes); remove the "
                                "file or set data.skip_bad = true",
@@ -392,6 +398,7 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   // added, removed or replaced under the same path make a new cache.
   std::string key = fmt::format("{}|{}|{}|{}", fs::absolute(root).string(), c.resolution, c.skip_bad,
                                 listing_signature(root, {"train", test_dir}));
+  if (c.jpeg_draft) key += "|jpeg_draft";  // other pixels; absent at the default, so old stores keep their keys
   const std::string cache = fmt::format("{}/image_folder-{}.h5", ctx.cache_dir, fnv1a_hex(key));
   Dataset d;
   d.name = "image_folder";
@@ -423,9 +430,10 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   src.description = fs::absolute(root).string();
   const int side = c.resolution;
   const std::string dir = fmt::format("{}/prepared/image_folder-{}", ctx.cache_dir, fnv1a_hex(key));
+  const int draft = c.jpeg_draft ? side : 0;
   const StoreManifest m = prepare_store(src, dir, side, c.skip_bad,
-                                        [side](const std::string& path) {
-                                          return resize_center_crop(decode_image(path), side);
+                                        [side, draft](const std::string& path) {
+                                          return resize_center_crop(decode_image(path, draft), side);
                                         },
                                         ctx.threads);
   // Streamed: labels now, pixels per batch; load_dataset reads the splits

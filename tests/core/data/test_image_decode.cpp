@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -356,3 +357,37 @@ TEST(ImageDecode, CorruptPngNamesLibpngsReason) {
   }
   remove_tree(dir);
 }
+
+namespace ldae {
+namespace {
+
+// data.jpeg_draft: a 1200 x 900 JPEG decoded for a 256-px run comes out at
+// libjpeg-turbo's 3/8 scale (450 x 338, the smallest m/8 keeping the shorter
+// side >= 256) and, resized and cropped, within a few levels of the full
+// decode's; a file already small enough is decoded whole, bit for bit.
+TEST(ImageDecode, JpegDraftDecodesAtTheSmallestDctScaleAboveTheSide) {
+  const auto dir = temp_dir("jpeg-draft");
+  const int W = 1200, H = 900;
+  std::vector<uint8_t> px(size_t(W) * H * 3);
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x)
+      for (int c = 0; c < 3; ++c) px[(size_t(y) * W + x) * 3 + c] =
+            uint8_t(150.0 * x / W + 60.0 * y / H + 30 * c + 10.0 * std::sin(x / 40.0) * std::cos(y / 30.0));
+  const std::string path = (dir / "big.jpg").string();
+  test_images::write_jpeg_pixels(path, W, H, 3, px, JCS_RGB, JCS_YCbCr, -1, 95);
+  const ImageSet full = decode_image(path), draft = decode_image(path, 256);
+  EXPECT_EQ(full.w, 1200);
+  EXPECT_EQ(draft.w, 450);
+  EXPECT_EQ(draft.h, 338);
+  const ImageSet a = resize_center_crop(full, 256), b = resize_center_crop(draft, 256);
+  ASSERT_EQ(a.pixels.size(), b.pixels.size());
+  double diff = 0;
+  for (size_t i = 0; i < a.pixels.size(); ++i) diff += std::abs(int(a.pixels[i]) - int(b.pixels[i]));
+  EXPECT_LT(diff / double(a.pixels.size()), 4.0);
+  EXPECT_GT(diff, 0.0);  // other pixels: why the key is in ids and store keys when set
+  EXPECT_EQ(decode_image(path, 1000).pixels, full.pixels);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ldae
