@@ -98,17 +98,10 @@ int run(int argc, char** argv) {
       "class folders) on 1 thread and on every core.\nOptions");
   opts.add_options()("help,h", "print this help")("resolution", po::value(&side), "image side (default 256)")(
       "threads", po::value(&threads), "threads of the parallel run (default: all cores)");
-  po::options_description all;
-  all.add(opts).add_options()("folder", po::value(&folder));
-  po::positional_options_description pos;
-  pos.add("folder", 1);
+  po::options_description hidden;
+  hidden.add_options()("folder", po::value(&folder));
   po::variables_map vm;
-  po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << opts;
-    return 0;
-  }
+  if (auto rc = parse_flags("bench_prepare", argc, argv, opts, vm, "", &hidden, "folder")) return *rc;
   if (folder.empty() || side < 1) throw InputError("give an image folder and --resolution >= 1 (see --help)");
   if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
   warm_page_cache(folder);

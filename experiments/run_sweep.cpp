@@ -98,24 +98,12 @@ int run(int argc, char** argv) {
   describe(opts, o);
   po::options_description hidden;
   hidden.add_options()("file", po::value(&o.file));
-  po::positional_options_description pos;
-  pos.add("file", 1);
-  po::options_description all;
-  all.add(opts).add(hidden);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fmt::print(stderr, "run_sweep: {} (see --help)\n", e.what());
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << opts << "\nExamples:\n  run_sweep experiments/quickstart.toml --profile tiny\n"
-                         "  run_sweep experiments/ablation_table3.toml --profile small --launcher slurm "
-                         "--partition gpu --gpus-per-run 1 --time 12:00:00\n";
-    return 0;
-  }
+  const std::string examples =
+      "\nExamples:\n  run_sweep experiments/quickstart.toml --profile tiny\n"
+      "  run_sweep experiments/ablation_table3.toml --profile small --launcher slurm "
+      "--partition gpu --gpus-per-run 1 --time 12:00:00\n";
+  if (auto rc = parse_flags("run_sweep", argc, argv, opts, vm, examples, &hidden, "file")) return *rc;
   if (vm.count("version")) {
     fmt::print("{}", version_report("run_sweep"));
     return 0;

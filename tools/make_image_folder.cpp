@@ -103,6 +103,8 @@ int run(const Options& o) {
 
 }  // namespace
 
+// Parses its flags itself (the shape of core/run/cli.hpp's parse_flags):
+// this tool links no harness library, only libjpeg, fmt and Boost.
 int main(int argc, char** argv) {
   Options o;
   po::options_description opts("make_image_folder OUT [options]\n\nA synthetic ImageNet-style folder of JPEGs.\nOptions");

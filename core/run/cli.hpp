@@ -67,14 +67,21 @@ inline void check_threads_flag(int threads) {
 
 // Parse the command line into vm. Returns an exit code when the program is
 // done: 2 for a bad flag (one line naming it), 0 after printing --help
-// (opts, then `help_tail`); nullopt to go on.
+// (opts, then `help_tail`); nullopt to go on. `positional`: the name of the
+// one positional argument (declared in `hidden`, which --help does not show).
 inline std::optional<int> parse_flags(const char* program, int argc, char** argv,
-                                             const boost::program_options::options_description& opts,
-                                             boost::program_options::variables_map& vm,
-                                             const std::string& help_tail = "") {
+                                      const boost::program_options::options_description& opts,
+                                      boost::program_options::variables_map& vm, const std::string& help_tail = "",
+                                      const boost::program_options::options_description* hidden = nullptr,
+                                      const char* positional = nullptr) {
   namespace po = boost::program_options;
+  po::options_description all;
+  all.add(opts);
+  if (hidden) all.add(*hidden);
+  po::positional_options_description pos;
+  if (positional) pos.add(positional, 1);
   try {
-    po::store(po::parse_command_line(argc, argv, opts), vm);
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     fmt::print(stderr, "{}: {} (see --help)\n", program, e.what());

@@ -42,6 +42,9 @@ std::string run_status(const std::string& results, const std::string& id) {
 
 namespace {
 
+// What require_resident names when the harness classifier meets streamed data.
+constexpr const char* kClassifierStage = "the harness classifier (FID, perceptual loss, REPA)";
+
 // Data parallel: tells the other ranks, once, what this run does.
 struct Followers {
   const RunContext& ctx;
@@ -69,7 +72,7 @@ Encoded encoder_stages(const RunConfig& cfg, const RunData& data, const RunConte
   std::shared_ptr<FeatureNet> classifier_net;
   FeatureNetSource feature_net = [&](const std::string& spec) {
     if (spec == "classifier" && classifier_net) return classifier_net;
-    if (spec == "classifier") require_resident(cfg, data, "the harness classifier (FID, perceptual loss, REPA)");
+    if (spec == "classifier") require_resident(cfg, data, kClassifierStage);
     auto n = make_feature_net(spec, ctx.results, fnv1a_hex(section_text(cfg, {"data."})), data.train_img,
                               data.train_y, data.test_img, data.test_y, data.classes, cfg.eval.classifier_epochs, log);
     if (spec == "classifier") classifier_net = n;
@@ -137,7 +140,7 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
     const bool classifier = (cfg.eval.fid_samples > 0 && cfg.eval.fid_net == "classifier") ||
                             (cfg.tokenizer.perceptual_weight > 0 && cfg.tokenizer.perceptual_net == "classifier") ||
                             (cfg.objective.align_weight > 0 && cfg.objective.align_target == "classifier");
-    if (classifier) require_resident(cfg, data, "the harness classifier (FID, perceptual loss, REPA)");
+    if (classifier) require_resident(cfg, data, kClassifierStage);
   }
   // Before any training is spent (run_sweep checked the plan already; this
   // holds for every other caller).
@@ -148,7 +151,6 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
     // The anchor of every table: the same probe on raw pixels, no training.
     followers.tell(kStageRawPixels);
     if (cfg.eval.finetune_epochs > 0) r.log("no fine-tuning: raw pixels have no encoder (eval.finetune_epochs ignored)");
-    require_resident(cfg, data, "probe.features = \"raw_pixels\" (every image a feature vector)");
     f_train = data.train_img.reshape({data.train_img.size(0), -1});
     f_test = data.test_img.reshape({data.test_img.size(0), -1});
     r.json()["timings"]["tokenizer_s"] = 0.0;
@@ -263,7 +265,7 @@ RunOutcome follow_run(const RunConfig& cfg, const RunContext& ctx) {
   // The classifier is trained once, seeded: a rank that finds no cached one
   // trains the same network rank 0 does (without its test-set report).
   FeatureNetSource feature_net = [&](const std::string& spec) {
-    if (spec == "classifier") require_resident(cfg, data, "the harness classifier (FID, perceptual loss, REPA)");
+    if (spec == "classifier") require_resident(cfg, data, kClassifierStage);
     return make_feature_net(spec, ctx.results, fnv1a_hex(section_text(cfg, {"data."})), data.train_img,
                             data.train_y, torch::Tensor(), torch::Tensor(), data.classes,
                             cfg.eval.classifier_epochs, quiet);
