@@ -44,9 +44,16 @@ ClassifierNet::ClassifierNet(int64_t channels, int64_t classes) : net_(channels,
 double ClassifierNet::train(const torch::Tensor& images, const torch::Tensor& labels, int epochs,
                             uint64_t seed, const torch::Tensor& test_images,
                             const torch::Tensor& test_labels) {
+  const ImageBatches test = test_images.defined() ? image_batches(test_images) : ImageBatches{};
+  return train(image_batches(images), labels, epochs, seed, test_images.defined() ? &test : nullptr,
+               test_labels);
+}
+
+double ClassifierNet::train(const ImageBatches& images, const torch::Tensor& labels, int epochs, uint64_t seed,
+                            const ImageBatches* test, const torch::Tensor& test_labels) {
   torch::manual_seed(seed);
-  net_ = SmallCnn(images.size(1), net_->head->options.out_features());
-  const int64_t N = images.size(0), B = 128, spe = std::max<int64_t>(1, N / B);
+  net_ = SmallCnn(images.c, net_->head->options.out_features());
+  const int64_t N = images.n, B = 128, spe = std::max<int64_t>(1, N / B);
   const int64_t total = int64_t(epochs) * spe;
   torch::optim::AdamW opt(net_->parameters(), torch::optim::AdamWOptions(2e-3).weight_decay(1e-4));
   net_->train();
@@ -54,7 +61,7 @@ double ClassifierNet::train(const torch::Tensor& images, const torch::Tensor& la
     check_stop("the classifier fit");
     if (step % spe == 0) torch::manual_seed(seed + 1000 + step / spe);
     auto idx = torch::randint(N, {B}, torch::kLong);
-    auto x = images.index_select(0, idx);
+    auto x = images.read(idx);
     // A random flip keeps the features from memorising orientation quirks.
     if (torch::rand({1}).item<double>() < 0.5) x = x.flip({3});
     auto loss = torch::nn::functional::cross_entropy(net_->forward(x), labels.index_select(0, idx));
@@ -65,15 +72,14 @@ double ClassifierNet::train(const torch::Tensor& images, const torch::Tensor& la
     opt.step();
   }
   net_->eval();
-  if (!test_images.defined()) return -1;
+  if (!test) return -1;
   torch::NoGradGuard ng;
   int64_t correct = 0;
-  for (int64_t i = 0; i < test_images.size(0); i += 1024) {
-    auto x = test_images.slice(0, i, std::min(i + 1024, test_images.size(0)));
-    auto y = test_labels.slice(0, i, std::min(i + 1024, test_images.size(0)));
-    correct += net_->forward(x).argmax(1).eq(y).sum().item<int64_t>();
+  for (int64_t i = 0; i < test->n; i += 1024) {
+    const int64_t hi = std::min(i + 1024, test->n);
+    correct += net_->forward(test->rows(i, hi)).argmax(1).eq(test_labels.slice(0, i, hi)).sum().item<int64_t>();
   }
-  accuracy = 100.0 * double(correct) / double(test_images.size(0));
+  accuracy = 100.0 * double(correct) / double(test->n);
   return accuracy;
 }
 
@@ -158,15 +164,12 @@ std::shared_ptr<FeatureNet> load_torchscript_net(const std::string& path) {
 }
 
 std::shared_ptr<FeatureNet> make_feature_net(const std::string& spec, const std::string& results,
-                                             const std::string& data_key,
-                                             const torch::Tensor& train_images,
-                                             const torch::Tensor& train_labels,
-                                             const torch::Tensor& test_images,
-                                             const torch::Tensor& test_labels, int64_t classes,
-                                             int epochs,
+                                             const std::string& data_key, const ImageBatches& train_images,
+                                             const torch::Tensor& train_labels, const ImageBatches* test_images,
+                                             const torch::Tensor& test_labels, int64_t classes, int epochs,
                                              const std::function<void(const std::string&)>& log) {
   if (spec != "classifier") return load_torchscript_net(spec);
-  auto net = std::make_shared<ClassifierNet>(train_images.size(1), classes);
+  auto net = std::make_shared<ClassifierNet>(train_images.c, classes);
   const std::string path =
       fmt::format("{}/classifiers/cnn-{}-e{}.h5", results, data_key, epochs);
   if (fs::exists(path)) {

@@ -7,6 +7,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "core/data/image_source.hpp"
 #include "core/nn/linear.hpp"
 
 #include <functional>
@@ -45,6 +46,11 @@ class ClassifierNet : public FeatureNet {
   // accuracy (%) when test images are given, else -1.
   double train(const torch::Tensor& images, const torch::Tensor& labels, int epochs, uint64_t seed,
                const torch::Tensor& test_images = {}, const torch::Tensor& test_labels = {});
+  // The same training reading each step's 128 images, and the test split
+  // 1,024 at a time, on demand (a streamed split: memory bounded by a batch).
+  // Resident images give the same network bit for bit.
+  double train(const ImageBatches& images, const torch::Tensor& labels, int epochs, uint64_t seed,
+               const ImageBatches* test = nullptr, const torch::Tensor& test_labels = {});
   void save(const std::string& path) const;  // HDF5: one dataset per parameter
   void load(const std::string& path);
   std::vector<torch::Tensor> layers(const torch::Tensor& images) override;
@@ -63,13 +69,12 @@ std::shared_ptr<FeatureNet> load_torchscript_net(const std::string& path);
 
 // "classifier" -> the harness classifier for this data, trained once and
 // cached under results/classifiers/<key>.h5; otherwise a TorchScript path.
+// The images are read per batch (resident or streamed); `test` may be null
+// (no accuracy report).
 std::shared_ptr<FeatureNet> make_feature_net(const std::string& spec, const std::string& results,
-                                             const std::string& data_key,
-                                             const torch::Tensor& train_images,
-                                             const torch::Tensor& train_labels,
-                                             const torch::Tensor& test_images,
-                                             const torch::Tensor& test_labels, int64_t classes,
-                                             int epochs,
+                                             const std::string& data_key, const ImageBatches& train_images,
+                                             const torch::Tensor& train_labels, const ImageBatches* test_images,
+                                             const torch::Tensor& test_labels, int64_t classes, int epochs,
                                              const std::function<void(const std::string&)>& log);
 
 }  // namespace ldae

@@ -42,9 +42,6 @@ std::string run_status(const std::string& results, const std::string& id) {
 
 namespace {
 
-// What require_resident names when the harness classifier meets streamed data.
-constexpr const char* kClassifierStage = "the harness classifier (FID, perceptual loss, REPA)";
-
 // Data parallel: tells the other ranks, once, what this run does.
 struct Followers {
   const RunContext& ctx;
@@ -72,9 +69,8 @@ Encoded encoder_stages(const RunConfig& cfg, const RunData& data, const RunConte
   std::shared_ptr<FeatureNet> classifier_net;
   FeatureNetSource feature_net = [&](const std::string& spec) {
     if (spec == "classifier" && classifier_net) return classifier_net;
-    if (spec == "classifier") require_resident(cfg, data, kClassifierStage);
-    auto n = make_feature_net(spec, ctx.results, fnv1a_hex(section_text(cfg, {"data."})), data.train_img,
-                              data.train_y, data.test_img, data.test_y, data.classes, cfg.eval.classifier_epochs, log);
+    auto n = make_feature_net(spec, ctx.results, fnv1a_hex(section_text(cfg, {"data."})), data.train,
+                              data.train_y, &data.test, data.test_y, data.classes, cfg.eval.classifier_epochs, log);
     if (spec == "classifier") classifier_net = n;
     return n;
   };
@@ -132,16 +128,10 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
                     data.train.n, data.test.n, data.train.c, data.train.h, data.train.w,
                     data.streamed ? "streamed from the prepared store" : "resident in memory",
                     float_gib(data), cfg.data.resident_max_gb));
-  // Streamed data: the stages that hold the whole split refuse now, before
-  // the tokenizer, training and probe features are spent.
-  if (data.streamed) {
-    if (cfg.probe.features == "raw_pixels")
-      require_resident(cfg, data, "probe.features = \"raw_pixels\" (every image a feature vector)");
-    const bool classifier = (cfg.eval.fid_samples > 0 && cfg.eval.fid_net == "classifier") ||
-                            (cfg.tokenizer.perceptual_weight > 0 && cfg.tokenizer.perceptual_net == "classifier") ||
-                            (cfg.objective.align_weight > 0 && cfg.objective.align_target == "classifier");
-    if (classifier) require_resident(cfg, data, kClassifierStage);
-  }
+  // Streamed data: the raw-pixel anchor holds every image as a feature
+  // vector; it refuses now, before any work is spent.
+  if (data.streamed && cfg.probe.features == "raw_pixels")
+    require_resident(cfg, data, "probe.features = \"raw_pixels\" (every image a feature vector)");
   // Before any training is spent (run_sweep checked the plan already; this
   // holds for every other caller).
   for (const auto& w : check_against_data(cfg, {data.train_y.size(0), data.test_y.size(0)}, "run " + id)) r.log(w);
@@ -265,10 +255,9 @@ RunOutcome follow_run(const RunConfig& cfg, const RunContext& ctx) {
   // The classifier is trained once, seeded: a rank that finds no cached one
   // trains the same network rank 0 does (without its test-set report).
   FeatureNetSource feature_net = [&](const std::string& spec) {
-    if (spec == "classifier") require_resident(cfg, data, kClassifierStage);
-    return make_feature_net(spec, ctx.results, fnv1a_hex(section_text(cfg, {"data."})), data.train_img,
-                            data.train_y, torch::Tensor(), torch::Tensor(), data.classes,
-                            cfg.eval.classifier_epochs, quiet);
+    return make_feature_net(spec, ctx.results, fnv1a_hex(section_text(cfg, {"data."})), data.train,
+                            data.train_y, nullptr, torch::Tensor(), data.classes, cfg.eval.classifier_epochs,
+                            quiet);
   };
   auto st = train_and_featurize(cfg, *tok, td, data, run_dir(ctx.results, run_id(cfg)), what == kStageReuse, ctx,
                                 device, feature_net, quiet);
