@@ -56,7 +56,7 @@ torch::Tensor pick_images(const RunParts& p, int n) {
       }
   for (int64_t i = 0; int(idx.size()) < n && i < y.size(0); ++i)
     if (std::find(idx.begin(), idx.end(), i) == idx.end()) idx.push_back(i);
-  return p.test_img.index_select(0, torch::tensor(idx, torch::kLong));
+  return p.test.read(torch::tensor(idx, torch::kLong));
 }
 
 std::string describe_tokenizer(const RunConfig& c, const Tokenizer& tok) {
@@ -143,7 +143,7 @@ PanelFigure noise_fig(const NoiseOptions& a, const RunConfig& cfg, const RunPart
 // Fig. 4: the encoder filters (d, D) of a patch tokenizer, 8 to a row;
 // InputError for a tokenizer without them.
 PanelFigure filters_fig(const RunConfig& cfg, const RunParts& parts) {
-  const int C = int(parts.train_img.size(1));
+  const int C = parts.train.c;
   auto f = parts.tok->filters();
   if (!f.defined())
     throw InputError(fmt::format("tokenizer '{}' has no patch filters to show; use patch_pca, "

@@ -193,6 +193,9 @@ struct BenchSetup {
   BackboneOptions o;
 };
 
+// Images a sweep row's benchmark tokenizes: 8 batches of 1,024.
+constexpr int64_t kBenchImages = 8192;
+
 // Exactly what run_sweep builds for the row's seed-0 run, minus the
 // records: the run's data, tokenizer (from the cache, else fitted),
 // prepared latents, objective, schedule and model.
@@ -205,10 +208,14 @@ void setup_sweep_row(const BenchOptions& a, BenchSetup& s) {
   if (a.fused_flag) s.cfg.train.fused_adamw = true;
   if (a.graph_flag) s.cfg.train.cuda_graph = true;
   RunParts parts = load_run_parts(s.cfg, a.results, [](const std::string&) {});
-  s.data = prepare_train_data(*parts.tok, parts.train_img, parts.train_y);
+  // The step's time does not depend on how many images there are: the
+  // first kBenchImages are tokenized (an ImageNet-size folder is streamed,
+  // and its latents would not fit in memory).
+  const int64_t n = std::min(parts.train.n, kBenchImages);
+  s.data = prepare_train_data(*parts.tok, parts.train.rows(0, n), parts.train_y.slice(0, 0, n));
   const Objective obj = make_objective(s.cfg.objective);
   torch::manual_seed(s.cfg.seed);
-  s.o = run_backbone_options(s.cfg, obj, s.data, parts.train_img.size(2), parts.train_img.size(3), parts.classes);
+  s.o = run_backbone_options(s.cfg, obj, s.data, parts.train.h, parts.train.w, parts.classes);
   s.model = make_backbone(s.cfg.model.name, s.o);
 }
 

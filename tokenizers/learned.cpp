@@ -90,6 +90,11 @@ torch::Tensor LearnedTokenizer::decode(const torch::Tensor& tokens) const {
   return torch::cat(out);
 }
 
+void LearnedTokenizer::to(torch::Device device) {
+  Tokenizer::to(device);
+  net().to(device);
+}
+
 void LearnedTokenizer::save(const std::string& path) const {
   H5File f(path, H5File::Create);
   write_header(f);

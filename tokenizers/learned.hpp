@@ -20,6 +20,7 @@ class LearnedTokenizer : public Tokenizer {
   torch::Tensor decode(const torch::Tensor& tokens) const override;
   void save(const std::string& path) const override;
   void load(const std::string& path) override;
+  void to(torch::Device device) override;  // the base's tensors and net()
 
  protected:
   // Create the networks for C_ x H_ x W_ images (fresh weights).

@@ -22,6 +22,11 @@ torch::Tensor unpatchify(const torch::Tensor& t, int p, int C, int H, int W) {
       .reshape({B, C, H, W});
 }
 
+void Tokenizer::to(torch::Device device) {
+  if (mean_.defined()) mean_ = mean_.to(device);
+  if (basis_.defined()) basis_ = basis_.to(device);
+}
+
 torch::Tensor Tokenizer::to_patch_space(const torch::Tensor& images) const {
   return (patchify(images, patch_) - mean_) / scale_;
 }

@@ -41,6 +41,13 @@ class Tokenizer {
   virtual torch::Tensor decode(const torch::Tensor& tokens) const = 0;
   virtual void save(const std::string& path) const = 0;
   virtual void load(const std::string& path) = 0;
+  // Moves the tokenizer's tensors (patch mean and basis; a learned
+  // tokenizer's networks) to `device`: encode and decode then take images
+  // there. Streamed pre-training on a GPU tokenizes each batch on it with a
+  // copy loaded from the tokenizer's file (core/run/pretrain.cpp,
+  // device_tokenizer). A plugin tokenizer holding tensors of its own
+  // overrides this and calls the base.
+  virtual void to(torch::Device device);
 
   int d() const { return d_; }
   int patch() const { return patch_; }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 #include "core/base/errors.hpp"
 #include "core/data/image_source.hpp"
@@ -11,9 +12,9 @@
 namespace ldae {
 
 BatchLoader::BatchLoader(const ImageSet& images, EpochOrder order, int64_t offset, int64_t count,
-                         int64_t first_step, int threads, int depth, bool pin)
+                         int64_t first_step, int threads, int depth, bool pin, int64_t end_step)
     : images_(images), order_(std::move(order)), offset_(offset), count_(count), depth_(std::max(1, depth)),
-      pin_(pin), next_to_claim_(first_step), next_to_return_(first_step) {
+      pin_(pin), end_step_(end_step), next_to_claim_(first_step), next_to_return_(first_step) {
   for (int t = 0; t < std::max(1, threads); ++t) pool_.emplace_back([this] { work(); });
 }
 
@@ -33,7 +34,7 @@ void BatchLoader::work() {
       std::unique_lock<std::mutex> lock(mu_);
       // At most `depth` batches claimed ahead of the one the trainer waits for.
       cv_.wait(lock, [&] { return closing_ || error_ || next_to_claim_ < next_to_return_ + depth_; });
-      if (closing_ || error_) return;
+      if (closing_ || error_ || next_to_claim_ >= end_step_) return;
       b.step = next_to_claim_++;
       b.idx = order_.batch(b.step, offset_, count_).first.clone();
     }
@@ -60,6 +61,9 @@ void BatchLoader::work() {
 
 BatchLoader::Batch BatchLoader::next() {
   std::unique_lock<std::mutex> lock(mu_);
+  if (next_to_return_ >= end_step_)
+    throw std::out_of_range(fmt::format("BatchLoader: step {} asked for; the loader ends at step {}",
+                                        next_to_return_, end_step_));
   cv_.wait(lock, [&] { return error_ || ready_.count(next_to_return_); });
   if (error_) std::rethrow_exception(error_);
   auto it = ready_.find(next_to_return_);

@@ -9,6 +9,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <string>
@@ -32,13 +33,15 @@ class BatchLoader {
   // `images` (streamed or resident; it must outlive the loader); of each global batch
   // the images [offset, offset + count). `threads` readers keep up to `depth`
   // batches ready; pin: page-locked host memory for non-blocking copies to
-  // a GPU.
+  // a GPU. Steps from end_step on are never read (a run's last batches
+  // leave nothing read ahead in vain).
   BatchLoader(const ImageSet& images, EpochOrder order, int64_t offset, int64_t count, int64_t first_step,
-              int threads, int depth, bool pin);
+              int threads, int depth, bool pin, int64_t end_step = std::numeric_limits<int64_t>::max());
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
-  // The next step's batch (blocks until it is read); rethrows a reader's error.
+  // The next step's batch (blocks until it is read); rethrows a reader's
+  // error; std::out_of_range at end_step (a caller's bug).
   Batch next();
 
  private:
@@ -48,6 +51,7 @@ class BatchLoader {
   const int64_t offset_, count_;
   const int depth_;
   const bool pin_;
+  const int64_t end_step_;
   std::mutex mu_;
   std::condition_variable cv_;
   int64_t next_to_claim_, next_to_return_;

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -33,9 +34,12 @@ torch::Tensor read_images(const ImageSet& s, const torch::Tensor& idx, int threa
     for (int64_t r = 0; r < B; ++r) std::memcpy(dst + r * per, s.pixels.data() + p[r] * per, size_t(per));
     return out;
   }
-  // Reads from the page cache or the disk: a thread per core keeps the disk's
-  // queue full (the chunk files are read concurrently, pread needs no lock).
-  const int n_threads = threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  // Reads from the page cache or the disk: a thread per core the run may use
+  // (--threads, train.threads: LibTorch's intra-op setting) keeps the disk's
+  // queue full (the chunk files are read concurrently, pread needs no lock);
+  // never more threads than images.
+  const int64_t want = threads > 0 ? threads : at::get_num_threads();
+  const int n_threads = int(std::clamp<int64_t>(want, 1, std::max<int64_t>(B, 1)));
   std::vector<std::thread> pool;
   std::vector<std::exception_ptr> errors(static_cast<size_t>(n_threads));
   for (int t = 0; t < n_threads; ++t)

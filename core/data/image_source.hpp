@@ -13,8 +13,9 @@
 namespace ldae {
 
 // Images idx (B,) int64 of `s` as (B, C, H, W) uint8. Streamed sets are read
-// by pread(2) on up to `threads` threads (0 = all cores). InputError naming
-// the chunk for a damaged store; std::out_of_range for an index outside [0, n).
+// by pread(2) on up to `threads` threads (0 = LibTorch's intra-op thread
+// count, which --threads sets). InputError naming the chunk for a damaged
+// store; std::out_of_range for an index outside [0, n).
 torch::Tensor read_images(const ImageSet& s, const torch::Tensor& idx, int threads = 0);
 // Images [lo, hi) of `s` as (hi - lo, C, H, W) uint8.
 torch::Tensor read_image_rows(const ImageSet& s, int64_t lo, int64_t hi, int threads = 0);

@@ -23,9 +23,11 @@ struct TrainData {
   std::function<std::pair<torch::Tensor, torch::Tensor>(const torch::Tensor&)> batch;
   // Optional (streamed data): called once before the first step with the
   // order the trainer visits the images in, this process's share of every
-  // global batch [offset, offset + count) and the first step (a resumed run's
-  // is mid-epoch), so a loader reads ahead what `batch` will be asked for.
-  std::function<void(const EpochOrder& order, int64_t offset, int64_t count, int64_t first_step)> begin;
+  // global batch [offset, offset + count), the first step (a resumed run's
+  // is mid-epoch) and the step it ends before, so a loader reads ahead what
+  // `batch` will be asked for and nothing more.
+  std::function<void(const EpochOrder& order, int64_t offset, int64_t count, int64_t first_step, int64_t end_step)>
+      begin;
 };
 
 }  // namespace ldae

@@ -33,7 +33,8 @@
 // plugin built for 1 is refused and must be rebuilt (its source still
 // compiles: the old header paths forward). 3: DataConfig::resident_max_gb,
 // Tokenizer::fit_batches and MethodContext::read_images (issue 26, streamed data).
-#define LDAE_PLUGIN_API_VERSION 3
+// 4: Tokenizer::to (tokenization on the training device, issue 26).
+#define LDAE_PLUGIN_API_VERSION 4
 
 namespace ldae {
 

@@ -242,15 +242,28 @@ void pretrain(const RunConfig& cfg, EncoderStage& st, Backbone& model, const Bac
     save_trained_model(trained_model_path(cfg, ctx.results), model, st.loss, st.budget);
 }
 
+// The tokenizer the training batches go through: on a GPU a copy loaded
+// from the tokenizer's file (fitted_tokenizer wrote it) and moved there, so
+// each batch goes up as uint8 and is tokenized where it is trained on; on
+// the CPU the run's own.
+std::shared_ptr<const Tokenizer> batch_tokenizer(const RunConfig& cfg, const Tokenizer& tok, int channels,
+                                                 const std::string& results, torch::Device device) {
+  if (!device.is_cuda()) return std::shared_ptr<const Tokenizer>(&tok, [](const Tokenizer*) {});
+  std::shared_ptr<Tokenizer> copy = make_tokenizer(cfg.tokenizer, channels);
+  copy->load(tokenizer_path(cfg, results, tok.wants_perceptual_net()));
+  copy->to(device);
+  return copy;
+}
+
 // Latents of rows [lo, hi) of a split read from its batches, tokenized
 // kStreamRows images at a time (a 1,024-row probe batch at 256 px would be
-// 0.8 GB of float images at once).
-TokenRows token_rows(const Tokenizer& tok, const ImageBatches& images) {
-  return [&tok, images](int64_t lo, int64_t hi) {
+// 0.8 GB of float images at once) on the tokenizer's device.
+TokenRows token_rows(std::shared_ptr<const Tokenizer> tok, const ImageBatches& images, torch::Device device) {
+  return [tok, images, device](int64_t lo, int64_t hi) {
     torch::NoGradGuard ng;
     std::vector<torch::Tensor> parts;
     for (int64_t i = lo; i < hi; i += kStreamRows)
-      parts.push_back(tok.encode(images.rows(i, std::min(i + kStreamRows, hi))));
+      parts.push_back(tok->encode(images.rows(i, std::min(i + kStreamRows, hi)).to(device)));
     return parts.size() == 1 ? parts[0] : torch::cat(parts);
   };
 }
@@ -272,7 +285,8 @@ void read_features(const RunConfig& cfg, EncoderStage& st, Backbone& model, cons
   // streamed: each batch of rows read and tokenized as the probe reaches it.
   TokenRows train_z0, test_z0;
   if (data.streamed) {
-    train_z0 = token_rows(tok, data.train), test_z0 = token_rows(tok, data.test);
+    const auto on_device = batch_tokenizer(cfg, tok, data.train.c, ctx.results, device);
+    train_z0 = token_rows(on_device, data.train, device), test_z0 = token_rows(on_device, data.test, device);
   } else {
     torch::Tensor test_all;
     {
@@ -298,31 +312,36 @@ namespace {
 
 // td.batch: latents made per batch. Streamed images as they are read, by a
 // loader that reads ahead (the denoising step: td.begin hands it the
-// trainer's order); with Sec. 5's augmentation a fresh random resized crop +
-// flip every batch. (Data parallel: each rank crops its own slice, so
-// augmented runs match one process in distribution, not bit for bit.)
-void streamed_batches(const RunConfig& cfg, const Tokenizer& tok, const RunData& data, TrainData& td) {
+// trainer's order; pinned batches on a GPU); with Sec. 5's augmentation a
+// fresh random resized crop + flip every batch. Images, crop and tokenizer
+// are on the training device. (Data parallel: each rank crops its own
+// slice, so augmented runs match one process in distribution, not bit for bit.)
+void streamed_batches(const RunConfig& cfg, const Tokenizer& tok, const RunData& data, TrainData& td,
+                      const std::string& results, torch::Device device) {
   auto ahead = std::make_shared<std::unique_ptr<BatchLoader>>();
   if (data.streamed && cfg.method.name == "denoise")
-    td.begin = [ahead, set = data.train_set](const EpochOrder& order, int64_t offset, int64_t count, int64_t first) {
+    td.begin = [ahead, set = data.train_set, pin = device.is_cuda()](const EpochOrder& order, int64_t offset,
+                                                                      int64_t count, int64_t first, int64_t end) {
       constexpr int kThreads = 4, kDepth = 4;  // batches read at once, batches held ready
-      *ahead = std::make_unique<BatchLoader>(*set, order, offset, count, first, kThreads, kDepth, false);
+      *ahead = std::make_unique<BatchLoader>(*set, order, offset, count, first, kThreads, kDepth, pin, end);
     };
   // The original-image target alone reads x' (B, L, D): 50 MB a batch of 64 at 256 px.
   const bool need_x = tok.is_linear() && make_objective(cfg.objective).target == Target::OriginalImage;
-  td.batch = [&tok, ahead, read = data.train.read, normalize = cfg.data.normalize, need_x,
-              crop = cfg.data.augment == "rrc_flip"](const torch::Tensor& idx) {
+  td.batch = [tok = batch_tokenizer(cfg, tok, data.train.c, results, device), ahead, read = data.train.read,
+              normalize = cfg.data.normalize, need_x, crop = cfg.data.augment == "rrc_flip",
+              device](const torch::Tensor& idx) {
     torch::NoGradGuard ng;
     torch::Tensor im;
     if (*ahead) {
       auto b = (*ahead)->next();
       // The trainer asks for its order's batches; anything else is read here.
-      im = torch::equal(b.idx, idx) ? images_to_float(b.images, normalize) : read(idx);
+      im = torch::equal(b.idx, idx) ? images_to_float(b.images.to(device, /*non_blocking=*/true), normalize)
+                                    : read(idx).to(device);
     } else {
-      im = read(idx);
+      im = read(idx).to(device);
     }
     if (crop) im = random_resized_crop_flip(im);
-    return std::make_pair(tok.encode(im), need_x ? tok.to_patch_space(im) : torch::Tensor());
+    return std::make_pair(tok->encode(im), need_x ? tok->to_patch_space(im) : torch::Tensor());
   };
 }
 
@@ -332,7 +351,7 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
                                  const std::string& dir, bool reuse, const RunContext& ctx, torch::Device device,
                                  const FeatureNetSource& feature_net, const Log& log) {
   EncoderStage st;
-  if (cfg.data.augment == "rrc_flip" || data.streamed) streamed_batches(cfg, tok, data, td);
+  if (cfg.data.augment == "rrc_flip" || data.streamed) streamed_batches(cfg, tok, data, td, ctx.results, device);
   st.objective = make_objective(cfg.objective);
   st.schedule = make_schedule(cfg.noise);
   BackboneOptions bo;
@@ -418,10 +437,10 @@ Backbone load_run_model(const RunConfig& cfg, const RunParts& parts, const std::
   if (!fs::exists(path))
     throw InputError(fmt::format("{}: the run has no trained model (not finished, or a raw-pixel "
                                  "anchor); finish it with run_sweep first", path));
-  TrainData td = prepare_train_data(*parts.tok, parts.train_img.slice(0, 0, 2), parts.train_y.slice(0, 0, 2));
+  TrainData td = prepare_train_data(*parts.tok, parts.train.rows(0, 2), parts.train_y.slice(0, 0, 2));
   const Objective obj = make_objective(cfg.objective);
   Backbone model = make_backbone(
-      cfg.model.name, run_backbone_options(cfg, obj, td, parts.train_img.size(2), parts.train_img.size(3), parts.classes));
+      cfg.model.name, run_backbone_options(cfg, obj, td, parts.train.h, parts.train.w, parts.classes));
   std::vector<std::array<double, 3>> curve;
   load_trained_model(path, model, &curve, torch::kCPU);
   model->eval();

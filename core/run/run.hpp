@@ -71,8 +71,10 @@ RunOutcome follow_run(const RunConfig& cfg, const RunContext& ctx);
 // ---- the parts of a run that figures reuse (show_noise) ----------------------
 class Tokenizer;
 struct RunParts {
-  torch::Tensor train_img, test_img;  // (N, C, H, W) float, as the run sees them
-  torch::Tensor train_y, test_y;      // (N,) int64
+  // (N, C, H, W) float batches as the run sees them: resident or streamed
+  // from the prepared store (data.resident_max_gb), read on demand.
+  ImageBatches train, test;
+  torch::Tensor train_y, test_y;  // (N,) int64
   int64_t classes = 0;
   std::unique_ptr<Tokenizer> tok;     // fitted (or loaded from the cache)
 };

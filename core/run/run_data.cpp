@@ -140,19 +140,16 @@ size_t attach_data_fingerprints(std::vector<PlannedRun>& plan, const std::string
 RunParts load_run_parts(const RunConfig& cfg, const std::string& results,
                         const std::function<void(const std::string&)>& log) {
   RunParts p;
-  const Dataset& data = cached_dataset(cfg.data, results);
-  p.train_img = to_float(data.train, cfg.data.normalize);
-  p.test_img = to_float(data.test, cfg.data.normalize);
-  p.train_y = to_labels(data.train);
-  p.test_y = to_labels(data.test);
+  const RunData data = run_data(cfg, results);
+  p.train = data.train, p.test = data.test;
+  p.train_y = data.train_y, p.test_y = data.test_y;
   p.classes = data.classes;
   auto perceptual = [&] {
-    return make_feature_net(cfg.tokenizer.perceptual_net, results,
-                            fnv1a_hex(section_text(cfg, {"data."})), p.train_img, p.train_y,
-                            p.test_img, p.test_y, data.classes, cfg.eval.classifier_epochs, log);
+    return make_feature_net(cfg.tokenizer.perceptual_net, results, fnv1a_hex(section_text(cfg, {"data."})), p.train,
+                            p.train_y, &p.test, p.test_y, data.classes, cfg.eval.classifier_epochs, log);
   };
   double fit_s = 0;
-  p.tok = fitted_tokenizer(cfg, image_batches(p.train_img), results, perceptual, log, &fit_s);
+  p.tok = fitted_tokenizer(cfg, p.train, results, perceptual, log, &fit_s);
   return p;
 }
 

@@ -340,7 +340,8 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
   Progress progress("train", total, cfg_.train.log_every, B, log);
   const int64_t first = step;
   EpochOrder order(N, B, spe, uint64_t(cfg_.seed), resident ? device_ : torch::Device(torch::kCPU));
-  if (data.begin) data.begin(EpochOrder(N, B, spe, uint64_t(cfg_.seed)), rank * b, b, step);
+  if (data.begin) data.begin(EpochOrder(N, B, spe, uint64_t(cfg_.seed)), rank * b, b, step,
+                             max_steps > 0 ? std::min(total, step + max_steps) : total);
   // The loss is summed on the device and read (a host synchronisation) only
   // at sync points: every log_every steps, at checkpoints and at the end.
   // Data-parallel ranks agree on stopping there too, so a stop request takes

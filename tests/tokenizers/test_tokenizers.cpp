@@ -143,6 +143,27 @@ TEST_P(TokenizerConformance, RoundTripDeterminismSaveLoad) {
   loaded->load(path);
   EXPECT_TRUE(torch::allclose(loaded->encode(x), z));
   EXPECT_TRUE(torch::allclose(loaded->decode(z), a->decode(z)));
+  // to(device) moves every tensor encode and decode use (streamed training
+  // on a GPU tokenizes there): on the meta device (shapes only) a tensor
+  // left on the CPU fails the call. (LibTorch's Module::to cannot move
+  // parameters to meta, so the learned tokenizers' networks are checked on
+  // a GPU, below.)
+  if (a->is_linear()) {
+    auto moved = make_tokenizer(c, 1);
+    moved->load(path);
+    moved->to(torch::kMeta);
+    const auto zm = moved->encode(x.to(torch::kMeta));
+    EXPECT_TRUE(zm.is_meta());
+    EXPECT_TRUE(moved->basis().is_meta());  // LibTorch's matmul takes a CPU operand beside a meta one
+    EXPECT_EQ(zm.sizes(), z.sizes());
+    EXPECT_EQ(moved->decode(zm).sizes(), x.sizes());
+  }
+  if (torch::cuda::is_available()) {  // the GPU machine: the same latents to float rounding
+    auto gpu = make_tokenizer(c, 1);
+    gpu->load(path);
+    gpu->to(torch::kCUDA);
+    EXPECT_TRUE(torch::allclose(gpu->encode(x.to(torch::kCUDA)).cpu(), z, 1e-4, 1e-4));
+  }
   double mse = a->reconstruction_mse(x);
   EXPECT_GE(mse, 0.0);
   EXPECT_LT(mse, x.pow(2).mean().item<double>());  // better than predicting zero

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
 #include "core/data/batch_loader.hpp"
 #include "core/data/prepared_store.hpp"
@@ -83,6 +84,22 @@ TEST(BatchLoader, RanksReadTheirSharesAndAResumedLoaderContinuesMidEpoch) {
     EXPECT_EQ(r.step, step);
     EXPECT_TRUE(torch::equal(r.images, seen[size_t(step)].images)) << step;
   }
+}
+
+TEST(BatchLoader, ReadsNothingFromItsEndStepOn) {
+  Fixture f;
+  const ImageSet reader = open_store_split(f.dir.string(), f.m, "train");
+  // Step 0's share of 2 images lies in at most 2 of the 5 chunks: the others
+  // are deleted, so a loader reading ahead past its end step would fail.
+  const auto idx = EpochOrder(37, 8, 4, 5).batch(0, 0, 2).first;
+  std::set<int64_t> needed;
+  for (int64_t r = 0; r < 2; ++r) needed.insert(idx[r].item<int64_t>() / 8);
+  for (int64_t chunk = 0; chunk < 5; ++chunk)
+    if (!needed.count(chunk)) fs::remove(store_chunk_path(f.dir.string(), "train", chunk));
+  BatchLoader loader(reader, EpochOrder(37, 8, 4, 5), 0, 2, 0, /*threads=*/3, /*depth=*/4, false, /*end_step=*/1);
+  auto b = loader.next();
+  EXPECT_TRUE(torch::equal(b.images, f.expected(idx).first));
+  EXPECT_THROW(loader.next(), std::out_of_range);
 }
 
 TEST(BatchLoader, AMissingChunkIsAnInputErrorNamingIt) {
