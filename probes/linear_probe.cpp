@@ -8,6 +8,7 @@
 #include "core/nn/autocast.hpp"
 #include "core/nn/linear.hpp"
 #include "core/base/seeds.hpp"
+#include "probes/lars.hpp"
 
 namespace ldae {
 
@@ -78,10 +79,20 @@ double accuracy(torch::nn::Sequential& head, const torch::Tensor& x, const torch
 }
 }  // namespace
 
+double probe_lr(const ProbeConfig& cfg, int64_t batch, int64_t step, int64_t steps_per_epoch) {
+  const double peak = cfg.base_lr * double(batch) / 256.0;
+  const int64_t total = steps_per_epoch * cfg.epochs;
+  // Without warm-up the expression recorded runs used (bit for bit).
+  if (cfg.warmup_epochs <= 0) return peak * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(total)));
+  const double e = double(step) / double(steps_per_epoch), w = double(cfg.warmup_epochs);
+  if (e < w) return peak * e / w;
+  return peak * 0.5 * (1.0 + std::cos(M_PI * (e - w) / (double(cfg.epochs) - w)));
+}
+
 ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& train_y,
                          const torch::Tensor& test_x, const torch::Tensor& test_y,
                          int64_t classes, const ProbeConfig& cfg, uint64_t seed,
-                         std::function<void(const std::string&)> log) {
+                         std::function<void(const std::string&)> log, const TrainView& train_view) {
   torch::manual_seed(seed);
   const int64_t N = train_x.size(0), F = train_x.size(1);
   auto head = torch::nn::Sequential(
@@ -97,14 +108,29 @@ ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& trai
   const int64_t B = std::min<int64_t>(cfg.batch, N);
   const double peak = cfg.base_lr * B / 256.0;
   std::unique_ptr<torch::optim::Optimizer> opt;
-  if (cfg.optimizer == "adamw")
+  std::unique_ptr<Lars> lars;
+  if (cfg.optimizer == "lars")
+    lars = std::make_unique<Lars>(head->parameters(), cfg.weight_decay);
+  else if (cfg.optimizer == "adamw")
     opt = std::make_unique<torch::optim::AdamW>(
         head->parameters(), torch::optim::AdamWOptions(peak).weight_decay(cfg.weight_decay));
   else
     opt = std::make_unique<torch::optim::SGD>(
         head->parameters(),
         torch::optim::SGDOptions(peak).momentum(0.9).weight_decay(cfg.weight_decay));
-  const int64_t spe = std::max<int64_t>(1, N / B), total = spe * cfg.epochs;
+  auto update = [&](const torch::Tensor& loss, double lr) {
+    if (lars) {
+      lars->zero_grad();
+      loss.backward();
+      lars->step(lr);
+      return;
+    }
+    for (auto& g : opt->param_groups()) g.options().set_lr(lr);
+    opt->zero_grad();
+    loss.backward();
+    opt->step();
+  };
+  const int64_t spe = std::max<int64_t>(1, N / B);
   ProbeResult res;
   int64_t step = 0;
   for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
@@ -114,14 +140,10 @@ ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& trai
     auto loss_acc = torch::zeros({}, torch::dtype(torch::kFloat64).device(train_x.device()));
     for (int64_t i = 0; i < spe; ++i, ++step) {
       check_stop("the linear probe");
-      const double lr = peak * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(total)));
-      for (auto& g : opt->param_groups()) g.options().set_lr(lr);
       auto idx = perm.slice(0, i * B, (i + 1) * B);
-      auto loss = torch::nn::functional::cross_entropy(head->forward(train_x.index_select(0, idx)),
-                                                       train_y.index_select(0, idx));
-      opt->zero_grad();
-      loss.backward();
-      opt->step();
+      const auto x = train_view ? train_view(idx) : train_x.index_select(0, idx);
+      auto loss = torch::nn::functional::cross_entropy(head->forward(x), train_y.index_select(0, idx));
+      update(loss, probe_lr(cfg, B, step, spe));
       loss_acc.add_(loss.detach().to(torch::kFloat64));
     }
     const double loss_sum = loss_acc.item<double>();

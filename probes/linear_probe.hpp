@@ -49,12 +49,27 @@ torch::Tensor encoder_features(Backbone& model, const TokenRows& tokens, int64_t
                                std::pair<int64_t, int64_t> rows, const std::string& pool, bool bf16,
                                int64_t forward_rows = 0);
 
+// The probe's learning rate at `step` of `steps_per_epoch` x cfg.epochs:
+// peak = base_lr x batch / 256 (batch capped at the training set); without
+// warm-up the half-cycle cosine peak (1 + cos(pi step / total)) / 2; with
+// it MAE's util/lr_sched.py per step: peak e / w while the epoch e = step /
+// steps_per_epoch (fractional) is below w = warmup_epochs, then
+// peak (1 + cos(pi (e - w) / (epochs - w))) / 2.
+double probe_lr(const ProbeConfig& cfg, int64_t batch, int64_t step, int64_t steps_per_epoch);
+
+// Features (b, F) of training images idx (b,) as the probe trains on them
+// (probe.augment = "rrc_flip": a fresh crop + flip through the frozen
+// encoder, on the probe's device); empty: the cached train_x rows.
+using TrainView = std::function<torch::Tensor(const torch::Tensor& idx)>;
+
 // Train the probe on (train_x (N, F), train_y (N,)) and evaluate on the test
-// split each epoch, on the device the tensors are on (all on one).
-// Deterministic given the seed.
+// split each epoch, on the device the tensors are on (all on one). With a
+// train_view its batches come from the view (train_x still gives the
+// training accuracy). Optimizer: probe.optimizer (sgd, adamw, lars).
+// Deterministic given the seed (the view draws from the seeded generator).
 ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& train_y,
                          const torch::Tensor& test_x, const torch::Tensor& test_y,
                          int64_t classes, const ProbeConfig& cfg, uint64_t seed,
-                         std::function<void(const std::string&)> log = {});
+                         std::function<void(const std::string&)> log = {}, const TrainView& train_view = {});
 
 }  // namespace ldae

@@ -18,9 +18,11 @@ KeyRows probe_keys() {
       after_training(field("probe.noisy", &RunConfig::probe, &ProbeConfig::noisy)),
       after_training(field("probe.epochs", &RunConfig::probe, &ProbeConfig::epochs, 1, 1e5)),
       after_training(field("probe.batch", &RunConfig::probe, &ProbeConfig::batch, 1, 1e7)),
-      after_training(choice(field("probe.optimizer", &RunConfig::probe, &ProbeConfig::optimizer), fixed({"sgd", "adamw"}))),
+      after_training(choice(field("probe.optimizer", &RunConfig::probe, &ProbeConfig::optimizer), fixed({"sgd", "adamw", "lars"}))),
       after_training(field("probe.base_lr", &RunConfig::probe, &ProbeConfig::base_lr, 0, 100)),
       after_training(field("probe.weight_decay", &RunConfig::probe, &ProbeConfig::weight_decay, 0, 10)),
+      after_training(field("probe.warmup_epochs", &RunConfig::probe, &ProbeConfig::warmup_epochs, 0, 1e5)),
+      after_training(choice(field("probe.augment", &RunConfig::probe, &ProbeConfig::augment), fixed({"none", "rrc_flip"}))),
       after_training(choice(field("probe.pool", &RunConfig::probe, &ProbeConfig::pool), fixed({"mean", "cls"}))),
       after_training(field("probe.knn_k", &RunConfig::probe, &ProbeConfig::knn_k, 0, 1e6)),
       after_training(field("probe.knn_t", &RunConfig::probe, &ProbeConfig::knn_t, 1e-4, 100)),
@@ -59,6 +61,13 @@ void check_probe(const RunConfig& c, const Fail& fail) {
   if (c.probe.pool == "cls" && !c.model.cls_token)
     fail("probe.pool", "\"cls\" pools the class token: set model.cls_token = true (dit, uvit) "
                        "or keep probe.pool = \"mean\"");
+  if (c.probe.warmup_epochs >= c.probe.epochs && c.probe.warmup_epochs > 0)
+    fail("probe.warmup_epochs", fmt::format("{} warm-up epochs leave none of the {} probe epochs for the cosine "
+                                            "decay; lower it below probe.epochs", c.probe.warmup_epochs,
+                                            c.probe.epochs));
+  if (c.probe.augment != "none" && c.probe.features == "raw_pixels")
+    fail("probe.augment", "the raw-pixel anchor has no encoder to recompute crops through; keep "
+                          "probe.augment = \"none\" for probe.features = \"raw_pixels\"");
   if (c.probe.t > c.noise.T)
     fail("probe.t", fmt::format("t = {} exceeds noise.T = {}", c.probe.t, c.noise.T));
   const int train_images = c.data.name == "synthetic" ? c.data.synthetic_train : c.data.subset;

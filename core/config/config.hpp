@@ -136,9 +136,15 @@ struct ProbeConfig {
   bool noisy = false;                 // clean input (paper default) or noisy
   int epochs = 30;
   int batch = 256;
-  std::string optimizer = "sgd";      // sgd (momentum 0.9) | adamw
+  std::string optimizer = "sgd";      // sgd (momentum 0.9) | adamw | lars (MAE's main_linprobe)
   double base_lr = 0.1;               // lr = base_lr x batch / 256
   double weight_decay = 0.0;
+  int warmup_epochs = 0;              // linear warm-up, then the half-cycle cosine (MAE's lr_sched)
+  // none: features of the prepared images computed once (cached); rrc_flip:
+  // the training images' features recomputed every batch from a fresh
+  // RandomResizedCrop (scale 0.08-1) + flip through the frozen encoder
+  // (MAE's main_linprobe); the test split is read as prepared (centre crop).
+  std::string augment = "none";
   int knn_k = 20;                     // kNN probe beside the linear one: k neighbours
   double knn_t = 0.07;                // (cosine, votes exp(sim / T)); knn_k = 0: off
 };

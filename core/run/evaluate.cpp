@@ -96,12 +96,12 @@ FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer&
 
 void probe_stage(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& f_test,
                  const RunData& data, torch::Device device, RunMetrics& metrics, nlohmann::json& rec,
-                 const Log& log) {
+                 const Log& log, const TrainView& train_view) {
   const auto t_probe = clk::now();
   // Both probes on the run's device, features copied there once (cheap there at ImageNet size).
   const auto xtr = f_train.to(device), ytr = data.train_y.to(device), xte = f_test.to(device),
              yte = data.test_y.to(device);
-  auto pr = linear_probe(xtr, ytr, xte, yte, data.classes, cfg.probe, cfg.seed, log);
+  auto pr = linear_probe(xtr, ytr, xte, yte, data.classes, cfg.probe, cfg.seed, log, train_view);
   metrics.probe = pr.curve;
   metrics.top1 = pr.top1;
   metrics.top5 = pr.top5;

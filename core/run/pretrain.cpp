@@ -8,6 +8,7 @@
 
 #include "core/diffusion/alignment.hpp"
 #include "core/base/atomic_file.hpp"
+#include "core/base/seeds.hpp"
 #include "core/data/augment.hpp"
 #include "core/data/batch_loader.hpp"
 #include "core/run/registry.hpp"
@@ -246,9 +247,11 @@ void pretrain(const RunConfig& cfg, EncoderStage& st, Backbone& model, const Bac
 // from the tokenizer's file (fitted_tokenizer wrote it) and moved there, so
 // each batch goes up as uint8 and is tokenized where it is trained on; on
 // the CPU the run's own.
+// own: a copy on the CPU too (for a caller that outlives `tok`).
 std::shared_ptr<const Tokenizer> batch_tokenizer(const RunConfig& cfg, const Tokenizer& tok, int channels,
-                                                 const std::string& results, torch::Device device) {
-  if (!device.is_cuda()) return std::shared_ptr<const Tokenizer>(&tok, [](const Tokenizer*) {});
+                                                 const std::string& results, torch::Device device,
+                                                 bool own = false) {
+  if (!device.is_cuda() && !own) return std::shared_ptr<const Tokenizer>(&tok, [](const Tokenizer*) {});
   std::shared_ptr<Tokenizer> copy = make_tokenizer(cfg.tokenizer, channels);
   copy->load(tokenizer_path(cfg, results, tok.wants_perceptual_net()));
   copy->to(device);
@@ -265,6 +268,35 @@ TokenRows token_rows(std::shared_ptr<const Tokenizer> tok, const ImageBatches& i
     for (int64_t i = lo; i < hi; i += kStreamRows)
       parts.push_back(tok->encode(images.rows(i, std::min(i + kStreamRows, hi)).to(device)));
     return parts.size() == 1 ? parts[0] : torch::cat(parts);
+  };
+}
+
+// probe.augment = "rrc_flip" (MAE's main_linprobe): the features of
+// training images idx as the probe trains on them, each batch a fresh
+// RandomResizedCrop (scale 0.08-1, MAE's torchvision default) + flip, read,
+// tokenized and passed through the frozen encoder kViewRows images at a
+// time (a probe batch of 16,384 at 256 px is 13 GB of float images), on
+// the run's device (bf16 there under train.bf16). A noisy probe draws fresh
+// noise per chunk. -> (b, F) on the device.
+TrainView probe_train_view(const RunConfig& cfg, const EncoderStage& st, const Tokenizer& tok, const RunData& data,
+                           const std::string& results, torch::Device device, double sigma) {
+  constexpr int64_t kViewRows = 256;
+  constexpr double kCropScaleLo = 0.08;
+  auto on_device = batch_tokenizer(cfg, tok, data.train.c, results, device, /*own=*/true);
+  auto chunks = std::make_shared<uint64_t>(0);
+  return [cfg, model = st.model, V = st.V, block = st.block, t = st.t_read, gamma = st.gamma, on_device, chunks,
+          read = data.train.read, device, sigma](const torch::Tensor& idx) mutable {
+    torch::NoGradGuard ng;
+    const auto host_idx = idx.to(torch::kCPU);
+    std::vector<torch::Tensor> parts;
+    for (int64_t j = 0; j < host_idx.size(0); j += kViewRows) {
+      auto im = read(host_idx.slice(0, j, j + kViewRows)).to(device);
+      auto z = on_device->encode(random_resized_crop_flip(im, kCropScaleLo, 1.0));
+      parts.push_back(encoder_features(model, z, V, block, t, gamma, sigma, cfg.probe.noisy,
+                                       z.size(0), device, step_seed(uint64_t(cfg.seed) + 4, (*chunks)++), {0, -1},
+                                       cfg.probe.pool, cfg.train.bf16));
+    }
+    return torch::cat(parts).to(device);
   };
 }
 
@@ -304,6 +336,8 @@ void read_features(const RunConfig& cfg, EncoderStage& st, Backbone& model, cons
   st.f_test = gathered_features(model, test_z0, data.test.n, V, blocks, t_read, cfg, gamma, sigma, device,
                                 cfg.seed + 2, forward_rows, ctx.comm);
   st.model = model, st.options = bo, st.block = blocks, st.t_read = t_read, st.gamma = gamma, st.V = V;
+  if (cfg.probe.augment == "rrc_flip")
+    st.train_view = probe_train_view(cfg, st, tok, data, ctx.results, device, sigma);
 }
 
 }  // namespace

@@ -56,6 +56,7 @@ struct Followers {
 // What the encoder stages give the probes; `ended` when training failed or stopped.
 struct Encoded {
   torch::Tensor f_train, f_test;
+  TrainView train_view;  // probe.augment
   std::optional<RunOutcome::Status> ended;
   std::string error;
 };
@@ -96,7 +97,7 @@ Encoded encoder_stages(const RunConfig& cfg, const RunData& data, const RunConte
   if (st.train.status == TrainResult::Failed) e.ended = RunOutcome::Failed, e.error = st.train.error;
   if (st.train.status == TrainResult::Stopped) e.ended = RunOutcome::Stopped;
   if (e.ended) return e;
-  e.f_train = st.f_train, e.f_test = st.f_test;
+  e.f_train = st.f_train, e.f_test = st.f_test, e.train_view = st.train_view;
   metrics.images_seen = st.budget[0], metrics.train_flops = st.budget[1], metrics.train_s = st.budget[2];
   if (st.budget[0] >= 0)
     rec["budget"] = {{"images_seen", st.budget[0]}, {"train_flops", st.budget[1]}, {"train_s", st.budget[2]}};
@@ -137,6 +138,7 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
   for (const auto& w : check_against_data(cfg, {data.train_y.size(0), data.test_y.size(0)}, "run " + id)) r.log(w);
   RunMetrics metrics;
   torch::Tensor f_train, f_test;
+  TrainView train_view;
   if (cfg.probe.features == "raw_pixels") {
     // The anchor of every table: the same probe on raw pixels, no training.
     followers.tell(kStageRawPixels);
@@ -157,10 +159,15 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
       return out;
     }
     f_train = e.f_train, f_test = e.f_test;
+    // Augmented training features pass the plugins' probe hooks as the cached ones do.
+    if (e.train_view)
+      train_view = [&cfg, view = e.train_view](const torch::Tensor& idx) {
+        return plugin_probe_features(cfg, view(idx));
+      };
   }
   f_train = plugin_probe_features(cfg, f_train);
   f_test = plugin_probe_features(cfg, f_test);
-  probe_stage(cfg, f_train, f_test, data, device, metrics, r.json(), r.logger());
+  probe_stage(cfg, f_train, f_test, data, device, metrics, r.json(), r.logger(), train_view);
   auto flat = [](const torch::Tensor& t) {
     auto c = t.to(torch::kFloat32).contiguous();
     return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());

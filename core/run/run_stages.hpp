@@ -28,6 +28,7 @@
 #include "core/records/records.hpp"
 #include "core/run/run.hpp"
 #include "probes/finetune.hpp"
+#include "probes/linear_probe.hpp"
 #include "probes/knn_probe.hpp"
 #include "tokenizers/tokenizer.hpp"
 
@@ -111,6 +112,7 @@ struct EncoderStage {
   int64_t block = 0, t_read = 0;       // the encoder's end, the time it is read at
   double gamma = 1;                    // input scale at t_read (denoise with input scaling)
   torch::Tensor V;                     // image-space objectives: tokens -> input map (d, D)
+  TrainView train_view;                // probe.augment = "rrc_flip": augmented training features, else empty
   Schedule schedule;
   Objective objective;
 };
@@ -127,10 +129,11 @@ void generation_stage(const RunConfig& cfg, const EncoderStage& st, const Tokeni
 // Fine-tuning of a copy of the run's encoder, read as the probe reads it.
 FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer& tok, const RunData& data,
                               torch::Device device, const Log& log);
-// The linear and kNN probes on features (N, F); fills metrics and rec.
+// The linear and kNN probes on features (N, F); fills metrics and rec. A
+// train_view (probe.augment) gives the linear probe's training batches.
 void probe_stage(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& f_test,
                  const RunData& data, torch::Device device, RunMetrics& metrics, nlohmann::json& rec,
-                 const Log& log);
+                 const Log& log, const TrainView& train_view = {});
 // The kNN probe on a run's features; -1s when probe.knn_k = 0.
 KnnResult run_knn(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& train_y,
                   const torch::Tensor& f_test, const torch::Tensor& test_y, int64_t classes);
