@@ -80,8 +80,13 @@ torch::Tensor DinoImpl::loss(Backbone& model, const torch::Tensor& idx, int64_t 
     started_ = true;
     if (step == 0) copy_frozen(*teacher_, *model), copy_frozen(*teacher_head_, *head_);
   }
-  std::vector<torch::Tensor> views = {view_tokens(idx, dino_view(1, false)), view_tokens(idx, dino_view(2, false))};
-  for (int i = 0; i < cfg_.local_crops; ++i) views.push_back(view_tokens(idx, dino_view(1 + i % 2, true)));
+  auto view = [&](int which, bool local) {
+    ViewSpec v = dino_view(which, local);
+    v.saturation = cfg_.saturation, v.hue = cfg_.hue, v.grayscale_p = cfg_.grayscale_p;
+    return v;
+  };
+  std::vector<torch::Tensor> views = {view_tokens(idx, view(1, false)), view_tokens(idx, view(2, false))};
+  for (int i = 0; i < cfg_.local_crops; ++i) views.push_back(view_tokens(idx, view(1 + i % 2, true)));
   std::vector<torch::Tensor> s, t;
   for (const auto& v : views) s.push_back(head_->forward(pooled(model, v)).to(torch::kFloat32));
   {
@@ -144,6 +149,9 @@ MethodEntry dino_method() {
         section_field("dino.warmup_teacher_temp_epochs", &DinoConfig::warmup_teacher_temp_epochs, 0, 1e5),
         section_field("dino.student_temp", &DinoConfig::student_temp, 1e-4, 100),
         below(section_field("dino.center_m", &DinoConfig::center_m, 0, 1), "never moves the teacher's centre"),
+        section_field("dino.saturation", &DinoConfig::saturation, 0, 1),
+        section_field("dino.hue", &DinoConfig::hue, 0, 0.5),
+        section_field("dino.grayscale_p", &DinoConfig::grayscale_p, 0, 1),
     };
   };
   return e;

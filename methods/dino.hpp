@@ -35,6 +35,9 @@ struct DinoConfig {
   double warmup_teacher_temp_epochs = 0;  // epochs of that warm-up
   double student_temp = 0.1;
   double center_m = 0.9;         // teacher centre: c <- m c + (1 - m) mean
+  // Colour jitter's saturation and hue and the grayscale probability of
+  // every crop (main_dino.py: 0.2, 0.1, 0.2); 0 = off (grey images need none).
+  double saturation = 0.0, hue = 0.0, grayscale_p = 0.0;
 };
 // The registry line's entry: Dino and its dino.* keys.
 MethodEntry dino_method();

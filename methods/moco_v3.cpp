@@ -45,7 +45,12 @@ torch::Tensor MocoV3Impl::loss(Backbone& model, const torch::Tensor& idx, int64_
     throw InputError(fmt::format("method.name = \"moco_v3\": its heads' BatchNorm and InfoNCE need at least 2 "
                                  "images per process, this one has {}: raise train.batch", idx.size(0)));
   update_momentum_encoder(model, momentum(step));
-  auto x1 = view_tokens(idx, moco_view(1)), x2 = view_tokens(idx, moco_view(2));
+  auto view = [&](int which) {
+    ViewSpec v = moco_view(which);
+    v.saturation = cfg_.saturation, v.hue = cfg_.hue, v.grayscale_p = cfg_.grayscale_p;
+    return v;
+  };
+  auto x1 = view_tokens(idx, view(1)), x2 = view_tokens(idx, view(2));
   auto q1 = predictor_->forward(projector_->forward(pooled(model, x1)));
   auto q2 = predictor_->forward(projector_->forward(pooled(model, x2)));
   torch::Tensor k1, k2;
@@ -92,6 +97,9 @@ MethodEntry moco_v3_method() {
         section_field("moco.dim", &MocoConfig::dim, 1, 1e6),
         section_field("moco.mlp_dim", &MocoConfig::mlp_dim, 1, 1e6),
         section_field("moco.freeze_patch_embed", &MocoConfig::freeze_patch_embed),
+        section_field("moco.saturation", &MocoConfig::saturation, 0, 1),
+        section_field("moco.hue", &MocoConfig::hue, 0, 0.5),
+        section_field("moco.grayscale_p", &MocoConfig::grayscale_p, 0, 1),
     };
   };
   e.check = [](const RunConfig& c, const Fail& fail) {

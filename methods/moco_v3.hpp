@@ -29,6 +29,9 @@ struct MocoConfig {
   int dim = 256;                 // projector / predictor output
   int mlp_dim = 4096;            // projector / predictor hidden width
   bool freeze_patch_embed = false;  // a frozen random patch projection (MoCo v3 Sec. 4.2)
+  // Colour jitter's saturation and hue and the grayscale probability of both
+  // views (main_moco.py: 0.2, 0.1, 0.2); 0 = off (grey images need none).
+  double saturation = 0.0, hue = 0.0, grayscale_p = 0.0;
 };
 // The registry line's entry: MocoV3, moco.* keys, its check (batches of at
 // least 2: it contrasts each image with the others of its batch).

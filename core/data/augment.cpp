@@ -1,5 +1,6 @@
 #include "core/data/augment.hpp"
 
+#include <array>
 #include <cmath>
 
 namespace ldae {
@@ -56,7 +57,54 @@ torch::Tensor gaussian_blur(const torch::Tensor& x, const torch::Tensor& sigma) 
   return y.view({B, C, H, W});
 }
 
+// RGB (B, 3, H, W) in [0, 1] -> hue, saturation, value (B, H, W) each, hue
+// in [0, 1) turns (torchvision's _rgb2hsv).
+std::array<torch::Tensor, 3> rgb_to_hsv(const torch::Tensor& x) {
+  auto r = x.select(1, 0), g = x.select(1, 1), b = x.select(1, 2);
+  auto maxc = torch::max(torch::max(r, g), b), minc = torch::min(torch::min(r, g), b);
+  auto grey = maxc == minc, cr = maxc - minc, ones = torch::ones_like(maxc);
+  auto s = cr / torch::where(grey, ones, maxc);
+  auto div = torch::where(grey, ones, cr);
+  auto rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
+  auto is_r = maxc == r, is_g = (maxc == g).logical_and(is_r.logical_not());
+  auto is_b = is_r.logical_not().logical_and((maxc == g).logical_not());
+  auto h = is_r * (bc - gc) + is_g * (2.0 + rc - bc) + is_b * (4.0 + gc - rc);
+  return {torch::fmod(h / 6.0 + 1.0, 1.0), s, maxc};
+}
+
+// Hue, saturation, value (B, H, W) -> RGB (B, 3, H, W) (torchvision's _hsv2rgb).
+torch::Tensor hsv_to_rgb(const torch::Tensor& h, const torch::Tensor& s, const torch::Tensor& v) {
+  auto i = torch::floor(h * 6.0), f = h * 6.0 - i;
+  auto sector = torch::remainder(i, 6.0);
+  auto p = (v * (1.0 - s)).clamp(0, 1), q = (v * (1.0 - s * f)).clamp(0, 1), t = (v * (1.0 - s * (1.0 - f))).clamp(0, 1);
+  // Channel values per sector 0..5: r (v q p p t v), g (t v v q p p), b (p p t v v q).
+  auto pick = [&](const std::array<torch::Tensor, 6>& by_sector) {
+    auto out = by_sector[5];
+    for (int k = 4; k >= 0; --k) out = torch::where(sector == double(k), by_sector[size_t(k)], out);
+    return out;
+  };
+  return torch::stack({pick({v, q, p, p, t, v}), pick({t, v, v, q, p, p}), pick({p, p, t, v, v, q})}, 1);
+}
+
 }  // namespace
+
+torch::Tensor grayscale(const torch::Tensor& x) {
+  if (x.size(1) != 3) return x;
+  auto l = 0.299 * x.select(1, 0) + 0.587 * x.select(1, 1) + 0.114 * x.select(1, 2);
+  return l.unsqueeze(1).expand_as(x).contiguous();
+}
+
+torch::Tensor adjust_saturation(const torch::Tensor& x, const torch::Tensor& factor) {
+  if (x.size(1) != 3) return x;
+  auto f = factor.view({-1, 1, 1, 1});
+  return (f * x + (1 - f) * grayscale(x)).clamp(0, 1);
+}
+
+torch::Tensor adjust_hue(const torch::Tensor& x, const torch::Tensor& shift) {
+  if (x.size(1) != 3) return x;
+  auto [h, s, v] = rgb_to_hsv(x);
+  return hsv_to_rgb(torch::remainder(h + shift.view({-1, 1, 1}), 1.0), s, v);
+}
 
 torch::Tensor augment_view(const torch::Tensor& images, const ViewSpec& v, bool normalized) {
   const int64_t B = images.size(0);
@@ -72,7 +120,14 @@ torch::Tensor augment_view(const torch::Tensor& images, const ViewSpec& v, bool 
   auto jittered = (x * b).clamp(0, 1);
   auto mean = jittered.mean({1, 2, 3}, true);
   jittered = ((jittered - mean) * c + mean).clamp(0, 1);
+  // Drawn only when on, so the views of recorded runs keep their stream.
+  if (v.saturation > 0) jittered = adjust_saturation(jittered, 1 + (torch::rand({B}, opts) * 2 - 1) * v.saturation);
+  if (v.hue > 0) jittered = adjust_hue(jittered, (torch::rand({B}, opts) * 2 - 1) * v.hue);
   x = jitter * jittered + (1 - jitter) * x;
+  if (v.grayscale_p > 0) {
+    auto grey = coin(v.grayscale_p);
+    x = grey * grayscale(x) + (1 - grey) * x;
+  }
   if (v.blur_p > 0) {
     auto blur = coin(v.blur_p);
     const double px = double(images.size(2)) / 224.0;  // sigma in 224-px units, scaled to our side

@@ -15,17 +15,32 @@ torch::Tensor random_resized_crop_flip(const torch::Tensor& images, double scale
 
 // One view of the self-supervised baselines (methods/): a random resized
 // crop covering [scale_lo, scale_hi] of the area (+ flip), then, each with
-// its own probability per image, brightness and contrast jitter (factors
-// uniform in [1 - s, 1 + s], SimCLR / BYOL's colour jitter without the
-// saturation and hue a grey image lacks), a Gaussian blur (sigma uniform in
-// [0.1, 2.0] pixels at 224 px, scaled to the image side) and solarisation
-// (x -> 1 - x above 1/2, in [0, 1] units).
+// its own probability per image, colour jitter (brightness and contrast
+// factors uniform in [1 - s, 1 + s]; on RGB images also saturation, same
+// form, and a hue shift uniform in [-hue, hue] turns: torchvision's
+// ColorJitter, applied in that fixed order rather than a random one),
+// grayscale, a Gaussian blur (sigma uniform in [0.1, 2.0] pixels at 224 px,
+// scaled to the image side) and solarisation (x -> 1 - x above 1/2, in
+// [0, 1] units). Saturation, hue and grayscale default to 0 (off, no
+// draws): the official recipes' 0.2, 0.1 and p 0.2 (MoCo v3 main_moco.py,
+// DINO main_dino.py) are keys of those methods.
 struct ViewSpec {
   double scale_lo = 0.08, scale_hi = 1.0;
   double jitter_p = 0.8, brightness = 0.4, contrast = 0.4;
+  double saturation = 0.0, hue = 0.0;
+  double grayscale_p = 0.0;
   double blur_p = 0.0;
   double solarize_p = 0.0;
 };
+// Colour operations on RGB images (B, 3, H, W) in [0, 1], per image
+// (factor, shift: (B,)), as torchvision.transforms.functional: grayscale
+// is the ITU-R 601 luma 0.299 R + 0.587 G + 0.114 B in every channel;
+// saturation blends each image with its grayscale (0: grey, 1: as is);
+// hue rotates the hue of HSV by `shift` turns. Images of another channel
+// count are returned as they are.
+torch::Tensor grayscale(const torch::Tensor& x);
+torch::Tensor adjust_saturation(const torch::Tensor& x, const torch::Tensor& factor);
+torch::Tensor adjust_hue(const torch::Tensor& x, const torch::Tensor& shift);
 // MoCo v3's and BYOL's asymmetric pair (view 1 always blurred, view 2
 // rarely, and solarised 1 time in 5); DINO's global views are the same pair
 // at scale [0.4, 1] and its local views [0.05, 0.4] with blur p 1/2.

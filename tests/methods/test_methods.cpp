@@ -254,6 +254,44 @@ TEST(Views, AugmentationKeepsShapeRangeAndIsSeeded) {
   EXPECT_TRUE(torch::allclose(y[1], torch::full({1, 4, 4}, 0.2f), 1e-5, 1e-5));
 }
 
+// The colour half of MoCo v3's and DINO's views against hand values
+// (torchvision.transforms.functional's definitions): pure red and a grey.
+TEST(Views, GrayscaleSaturationAndHueByHand) {
+  auto px = [](double r, double g, double b) {  // one 1 x 1 RGB image (1, 3, 1, 1)
+    return torch::tensor({r, g, b}, torch::kFloat64).view({1, 3, 1, 1});
+  };
+  auto near = [](const torch::Tensor& a, const torch::Tensor& b) { return torch::allclose(a, b, 1e-9, 1e-9); };
+  EXPECT_TRUE(near(grayscale(px(1, 0, 0)), px(0.299, 0.299, 0.299)));
+  const auto one = torch::ones({1}, torch::kFloat64);
+  EXPECT_TRUE(near(adjust_saturation(px(1, 0, 0), 0 * one), px(0.299, 0.299, 0.299)));  // 0: its grey
+  EXPECT_TRUE(near(adjust_saturation(px(0.2, 0.4, 0.6), one), px(0.2, 0.4, 0.6)));      // 1: as is
+  // 1.5: away from the luma 0.363 (1.5 x - 0.5 x 0.363)
+  EXPECT_TRUE(near(adjust_saturation(px(0.2, 0.4, 0.6), 1.5 * one), px(0.1185, 0.4185, 0.7185)));
+  EXPECT_TRUE(near(adjust_hue(px(1, 0, 0), one / 3.0), px(0, 1, 0)));   // red + 1/3 turn = green
+  EXPECT_TRUE(near(adjust_hue(px(1, 0, 0), -one / 3.0), px(0, 0, 1)));  // - 1/3 turn = blue
+  EXPECT_TRUE(near(adjust_hue(px(0.5, 0.5, 0.5), 0.25 * one), px(0.5, 0.5, 0.5)));  // grey has no hue
+  // hue 1/6 turn from orange (1, 0.5, 0): h 1/12 -> 1/4, (0.5, 1, 0)
+  EXPECT_TRUE(near(adjust_hue(px(1, 0.5, 0), one / 6.0), px(0.5, 1, 0)));
+  // One channel: nothing to do.
+  auto grey = torch::full({1, 1, 2, 2}, 0.3, torch::kFloat64);
+  EXPECT_TRUE(torch::equal(adjust_hue(grey, one / 3.0), grey));
+  // Off by default: a view draws what it always drew (recorded runs keep their stream).
+  auto [images, labels] = pattern_images(4, 3);
+  ViewSpec plain = moco_view(1), coloured = moco_view(1);
+  coloured.saturation = 0.2, coloured.hue = 0.1, coloured.grayscale_p = 0.2;
+  torch::manual_seed(3);
+  auto a = augment_view(images, plain, true);
+  torch::manual_seed(3);
+  auto b = augment_view(images, ViewSpec(moco_view(1)), true);
+  EXPECT_TRUE(torch::equal(a, b));
+  auto rgb = torch::rand({4, 3, 8, 8}) * 2 - 1;
+  torch::manual_seed(3);
+  auto c = augment_view(rgb, coloured, true);
+  EXPECT_EQ(c.sizes(), rgb.sizes());
+  EXPECT_GE(c.min().item<double>(), -1.0 - 1e-6);
+  EXPECT_LE(c.max().item<double>(), 1.0 + 1e-6);
+}
+
 // The collapse check: each method's features after a few hundred steps
 // separate four classes of synthetic images far above chance (25%) under kNN.
 double knn_after_training(const std::string& method, int64_t steps) {
