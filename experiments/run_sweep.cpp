@@ -29,8 +29,9 @@ void describe(po::options_description& opts, SweepOptions& o) {
       "set", po::value(&o.sets)->composing(), "override a key for every row: --set train.epochs=3 (repeatable)")(
       "only", po::value(&o.only), "run only row N (a number), or the rows whose label contains LABEL")(
       "dry-run", "print the plan (row, run id, status) and exit")(
-      "show-config", "print each planned run's resolved config as TOML, headed by its row, seed and run id, and "
-                     "exit (with --profile and --only: read a profile against the paper)")(
+      "show-config", "print each planned run's resolved config as TOML, headed by its row, seed and run id and the "
+                     "derived values (learning rates after scaling, the backbone's shape), and exit (with "
+                     "--profile and --only: read a profile against the paper)")(
       "results", po::value(&o.results), "results root (default: results)")(
       "threads", po::value(&o.threads), "CPU threads (default: train.threads, else all cores)")(
       "plugin", po::value(&o.plugins)->composing(), "load a plugin shared library first (repeatable)")(

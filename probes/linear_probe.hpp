@@ -61,6 +61,9 @@ double probe_lr(const ProbeConfig& cfg, int64_t batch, int64_t step, int64_t ste
 // (probe.augment = "rrc_flip": a fresh crop + flip through the frozen
 // encoder, on the probe's device); empty: the cached train_x rows.
 using TrainView = std::function<torch::Tensor(const torch::Tensor& idx)>;
+// The smallest area fraction of probe.augment's crops: torchvision's
+// RandomResizedCrop default, which MAE's main_linprobe.py keeps.
+constexpr double kProbeCropScale = 0.08;
 
 // Train the probe on (train_x (N, F), train_y (N,)) and evaluate on the test
 // split each epoch, on the device the tensors are on (all on one). With a

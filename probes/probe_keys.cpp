@@ -65,9 +65,6 @@ void check_probe(const RunConfig& c, const Fail& fail) {
     fail("probe.warmup_epochs", fmt::format("{} warm-up epochs leave none of the {} probe epochs for the cosine "
                                             "decay; lower it below probe.epochs", c.probe.warmup_epochs,
                                             c.probe.epochs));
-  if (c.probe.augment != "none" && c.probe.features == "raw_pixels")
-    fail("probe.augment", "the raw-pixel anchor has no encoder to recompute crops through; keep "
-                          "probe.augment = \"none\" for probe.features = \"raw_pixels\"");
   if (c.probe.t > c.noise.T)
     fail("probe.t", fmt::format("t = {} exceeds noise.T = {}", c.probe.t, c.noise.T));
   const int train_images = c.data.name == "synthetic" ? c.data.synthetic_train : c.data.subset;

@@ -8,6 +8,7 @@
 
 #include "probes/fid.hpp"
 #include "core/records/module_h5.hpp"
+#include "core/data/augment.hpp"
 #include "core/run/run_stages.hpp"
 #include "core/diffusion/sampler.hpp"
 #include "core/base/stop.hpp"
@@ -116,6 +117,14 @@ void probe_stage(const RunConfig& cfg, const torch::Tensor& f_train, const torch
   rec["probe_top5"] = pr.top5;
   if (knn.top1 >= 0) rec["probe_knn_top1"] = knn.top1;
   rec["timings"]["probe_s"] = secs_since(t_probe);
+}
+
+TrainView raw_pixel_view(const RunData& data, torch::Device device) {
+  return [read = data.train.read, device](const torch::Tensor& idx) {
+    torch::NoGradGuard ng;
+    auto im = random_resized_crop_flip(read(idx.to(torch::kCPU)), kProbeCropScale, 1.0);
+    return im.reshape({im.size(0), -1}).to(device);
+  };
 }
 
 // The kNN probe on a run's features; -1s when probe.knn_k = 0.

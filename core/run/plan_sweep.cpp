@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "backbones/backbone.hpp"
 #include "core/base/errors.hpp"
 #include "core/config/keys.hpp"
 #include "core/config/preflight.hpp"
@@ -102,9 +103,32 @@ void print_plan(const SweepPlan& p, const SweepOptions& o) {
   }
 }
 
+namespace {
+// What the keys resolve to, to read a profile against a paper: the learning
+// rates after scaling (lr = base_lr x batch / 256, the trainer's and the
+// probe's rule) and the backbone's shape after its preset (the probe reads
+// the first `encoder_blocks`). "# derived: KEY = VALUE" lines, TOML comments.
+std::string derived_lines(const RunConfig& c) {
+  std::string out;
+  auto line = [&out](const std::string& key, const std::string& value, const std::string& why) {
+    out += fmt::format("# derived: {} = {}  # {}\n", key, value, why);
+  };
+  line("train.lr", fmt::format("{:g}", c.train.base_lr * double(c.train.batch) / 256.0), "train.base_lr x train.batch / 256");
+  line("probe.lr", fmt::format("{:g}", c.probe.base_lr * double(c.probe.batch) / 256.0),
+       "probe.base_lr x probe.batch / 256 (the batch capped at the training set)");
+  const BackboneOptions bo = backbone_options(c);
+  line("model.blocks", std::to_string(bo.depth), "model.depth, else the preset's");
+  line("model.block_width", std::to_string(bo.width), "model.width, else the preset's");
+  line("model.block_heads", std::to_string(bo.heads), "model.heads, else the preset's");
+  line("model.encoder_blocks", std::to_string(bo.split), "model.split, else the backbone's default feature point");
+  return out;
+}
+}  // namespace
+
 void print_configs(const SweepPlan& p) {
   for (const auto& r : p.runs)
-    fmt::print("# ---- row {} seed {} run {}: {}\n{}\n", r.row, r.seed, r.id, r.label, to_toml(r.cfg));
+    fmt::print("# ---- row {} seed {} run {}: {}\n{}{}\n", r.row, r.seed, r.id, r.label, derived_lines(r.cfg),
+               to_toml(r.cfg));
 }
 
 void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {

@@ -281,7 +281,6 @@ TokenRows token_rows(std::shared_ptr<const Tokenizer> tok, const ImageBatches& i
 TrainView probe_train_view(const RunConfig& cfg, const EncoderStage& st, const Tokenizer& tok, const RunData& data,
                            const std::string& results, torch::Device device, double sigma) {
   constexpr int64_t kViewRows = 256;
-  constexpr double kCropScaleLo = 0.08;
   auto on_device = batch_tokenizer(cfg, tok, data.train.c, results, device, /*own=*/true);
   auto chunks = std::make_shared<uint64_t>(0);
   return [cfg, model = st.model, V = st.V, block = st.block, t = st.t_read, gamma = st.gamma, on_device, chunks,
@@ -291,7 +290,7 @@ TrainView probe_train_view(const RunConfig& cfg, const EncoderStage& st, const T
     std::vector<torch::Tensor> parts;
     for (int64_t j = 0; j < host_idx.size(0); j += kViewRows) {
       auto im = read(host_idx.slice(0, j, j + kViewRows)).to(device);
-      auto z = on_device->encode(random_resized_crop_flip(im, kCropScaleLo, 1.0));
+      auto z = on_device->encode(random_resized_crop_flip(im, kProbeCropScale, 1.0));
       parts.push_back(encoder_features(model, z, V, block, t, gamma, sigma, cfg.probe.noisy,
                                        z.size(0), device, step_seed(uint64_t(cfg.seed) + 4, (*chunks)++), {0, -1},
                                        cfg.probe.pool, cfg.train.bf16));

@@ -145,6 +145,7 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
     if (cfg.eval.finetune_epochs > 0) r.log("no fine-tuning: raw pixels have no encoder (eval.finetune_epochs ignored)");
     f_train = data.train_img.reshape({data.train_img.size(0), -1});
     f_test = data.test_img.reshape({data.test_img.size(0), -1});
+    if (cfg.probe.augment == "rrc_flip") train_view = raw_pixel_view(data, device);
     r.json()["timings"]["tokenizer_s"] = 0.0;
     r.json()["tokenizer_recon_mse"] = metrics.recon_mse;
   } else {

@@ -134,6 +134,10 @@ FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer&
 void probe_stage(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& f_test,
                  const RunData& data, torch::Device device, RunMetrics& metrics, nlohmann::json& rec,
                  const Log& log, const TrainView& train_view = {});
+// probe.augment = "rrc_flip" for the raw-pixel anchor: training images idx
+// cropped (RandomResizedCrop, scale 0.08-1) and flipped, flattened -> (b,
+// C x H x W) on the device.
+TrainView raw_pixel_view(const RunData& data, torch::Device device);
 // The kNN probe on a run's features; -1s when probe.knn_k = 0.
 KnnResult run_knn(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& train_y,
                   const torch::Tensor& f_test, const torch::Tensor& test_y, int64_t classes);
