@@ -87,6 +87,10 @@ torch::Tensor DinoImpl::loss(Backbone& model, const torch::Tensor& idx, int64_t 
   };
   std::vector<torch::Tensor> views = {view_tokens(idx, view(1, false)), view_tokens(idx, view(2, false))};
   for (int i = 0; i < cfg_.local_crops; ++i) views.push_back(view_tokens(idx, view(1 + i % 2, true)));
+  // The prototypes take no gradient in the first freeze_last_layer epochs:
+  // the optimizer then skips them (DINO's cancel_gradients_last_layer).
+  const int64_t epoch = step / std::max<int64_t>(1, ctx_.steps_per_epoch);
+  head_->prototypes.set_requires_grad(epoch >= cfg_.freeze_last_layer);
   std::vector<torch::Tensor> s, t;
   for (const auto& v : views) s.push_back(head_->forward(pooled(model, v)).to(torch::kFloat32));
   {
@@ -152,6 +156,7 @@ MethodEntry dino_method() {
         section_field("dino.saturation", &DinoConfig::saturation, 0, 1),
         section_field("dino.hue", &DinoConfig::hue, 0, 0.5),
         section_field("dino.grayscale_p", &DinoConfig::grayscale_p, 0, 1),
+        section_field("dino.freeze_last_layer", &DinoConfig::freeze_last_layer, 0, 1e5),
     };
   };
   return e;

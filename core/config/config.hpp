@@ -90,6 +90,9 @@ struct ObjectiveConfig {
   double align_weight = 0.0;
   int align_block = -1;          // feature point aligned; -1 = the probe's default
   std::string align_target = "ema";  // ema (label-free) | classifier (labels) | TorchScript .pt
+  // The projector's hidden width; 0 = 4 x the aligned width (what recorded
+  // runs used). REPA (models/sit.py build_mlp): 2048.
+  int align_hidden = 0;
 };
 
 struct ModelConfig {
@@ -112,6 +115,12 @@ struct TrainConfig {
   double base_lr = 1e-4;          // lr = base_lr x batch / 256
   double warmup_epochs = 0.0;
   double weight_decay = 0.0;
+  // < 0: constant weight decay; else a per-step cosine from weight_decay to
+  // this (DINO's utils.cosine_scheduler: 0.04 -> 0.4).
+  double weight_decay_end = -1.0;
+  // No weight decay on parameters of fewer than two dimensions (biases,
+  // norm scales): timm's add_weight_decay (MAE), DINO's get_params_groups.
+  bool wd_exclude_1d = false;
   double beta2 = 0.999;
   double ema = 0.0;               // 0 = off; else decay (DiT: 0.9999)
   double grad_clip = 0.0;         // 0 = off; else max global norm

@@ -10,8 +10,8 @@
 namespace ldae {
 namespace F = torch::nn::functional;
 
-AlignProjectorImpl::AlignProjectorImpl(int64_t width, int64_t target_dim) {
-  const int64_t hidden = 4 * width;
+AlignProjectorImpl::AlignProjectorImpl(int64_t width, int64_t target_dim, int64_t hidden_width) {
+  const int64_t hidden = hidden_width > 0 ? hidden_width : 4 * width;
   fc1 = register_module("fc1", FusedLinear(width, hidden));
   fc2 = register_module("fc2", FusedLinear(hidden, hidden));
   fc3 = register_module("fc3", FusedLinear(hidden, target_dim));
@@ -37,10 +37,12 @@ torch::Tensor alignment_loss(const torch::Tensor& p, const torch::Tensor& y, std
   return -cos.mean();
 }
 
-Alignment::Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> net, torch::Tensor images)
-    : Alignment(block, width, std::move(net), image_batches(images)) {}
+Alignment::Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> net, torch::Tensor images,
+                     int64_t hidden)
+    : Alignment(block, width, std::move(net), image_batches(images), hidden) {}
 
-Alignment::Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> net, ImageBatches images)
+Alignment::Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> net, ImageBatches images,
+                     int64_t hidden)
     : block_(block), net_(std::move(net)), images_(std::move(images)) {
   // One pass on two images: the target's width, and a network that cannot
   // take these images (channels, size) said before training starts.
@@ -54,12 +56,12 @@ Alignment::Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> n
                                  fmt::format("{} x {} x {}", images_.c, images_.h, images_.w),
                                  std::string(e.what_without_backtrace()).substr(0, 160), images_.c));
   }
-  projector_ = AlignProjector(width, y.size(1));
+  projector_ = AlignProjector(width, y.size(1), hidden);
 }
 
-Alignment::Alignment(int64_t block, int64_t width, Backbone teacher)
+Alignment::Alignment(int64_t block, int64_t width, Backbone teacher, int64_t hidden)
     : block_(block), teacher_(std::move(teacher)) {
-  projector_ = AlignProjector(width, teacher_->feature_width(block));
+  projector_ = AlignProjector(width, teacher_->feature_width(block), hidden);
   for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
   teacher_->eval();
 }

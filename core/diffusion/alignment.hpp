@@ -29,9 +29,10 @@
 
 namespace ldae {
 
-// REPA's projector: Linear -> SiLU -> Linear -> SiLU -> Linear, hidden 4W.
+// REPA's projector (models/sit.py build_mlp): Linear -> SiLU -> Linear ->
+// SiLU -> Linear; hidden width `hidden`, or 4W when 0 (REPA: 2048).
 struct AlignProjectorImpl : torch::nn::Module {
-  AlignProjectorImpl(int64_t width, int64_t target_dim);
+  AlignProjectorImpl(int64_t width, int64_t target_dim, int64_t hidden = 0);
   torch::Tensor forward(const torch::Tensor& h);  // (B, N, W) -> (B, N, F)
   FusedLinear fc1{nullptr}, fc2{nullptr}, fc3{nullptr};
 };
@@ -47,12 +48,16 @@ class Alignment {
   // A network target: `net` (the classifier or a TorchScript file) on the
   // training images (N, C, H, W) in [-1, 1] (kept on the host). InputError
   // when the network fails on them or returns a shape it cannot align with.
-  Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> net, torch::Tensor images);
+  // `hidden`: the projector's hidden width (0: 4 x width).
+  Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> net, torch::Tensor images,
+            int64_t hidden = 0);
   // The same with the images read per batch (a streamed split).
-  Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> net, ImageBatches images);
-  // The EMA target: `teacher` is a second backbone of the same options; the
-  // trainer makes its parameters the EMA of the model's.
-  Alignment(int64_t block, int64_t width, Backbone teacher);
+  Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> net, ImageBatches images,
+            int64_t hidden = 0);
+  // The EMA target (self-distillation with REPA's loss): `teacher` is a
+  // second backbone of the same options; the trainer makes its parameters
+  // the EMA of the model's.
+  Alignment(int64_t block, int64_t width, Backbone teacher, int64_t hidden = 0);
 
   int64_t block() const { return block_; }
   AlignProjector projector() { return projector_; }

@@ -29,6 +29,7 @@ KeyRows objective_keys() {
       field("objective.align_weight", &RunConfig::objective, &ObjectiveConfig::align_weight, 0, 1e3),
       field("objective.align_block", &RunConfig::objective, &ObjectiveConfig::align_block, -1, 1000),
       field("objective.align_target", &RunConfig::objective, &ObjectiveConfig::align_target),
+      field("objective.align_hidden", &RunConfig::objective, &ObjectiveConfig::align_hidden, 0, 1e6),
   };
 }
 

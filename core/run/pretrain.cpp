@@ -185,10 +185,15 @@ std::shared_ptr<Alignment> make_alignment(const RunConfig& cfg, Backbone& model,
   const int64_t block = cfg.objective.align_block >= 0 ? cfg.objective.align_block : bo.split;
   const int64_t width = model->feature_width(block);
   const std::string& target = cfg.objective.align_target;
-  log(fmt::format("alignment (REPA): {} {} ({} channels) -> projector -> {} target, weight {}",
-                  cfg.model.name, model->block_name(block), width, target, cfg.objective.align_weight));
-  if (target == "ema") return std::make_shared<Alignment>(block, width, make_backbone(cfg.model.name, bo));
-  return std::make_shared<Alignment>(block, width, feature_net(target), train);
+  // Aligning with the model's own EMA is self-distillation (REPA's loss and
+  // projector, a BYOL/DINO-style teacher); REPA proper aligns with a
+  // pretrained encoder's patch tokens (DINOv2), a network file here.
+  log(fmt::format("alignment ({}): {} {} ({} channels) -> projector -> {} target, weight {}",
+                  target == "ema" ? "self-distillation to its EMA" : "REPA", cfg.model.name,
+                  model->block_name(block), width, target, cfg.objective.align_weight));
+  const int64_t hidden = cfg.objective.align_hidden;
+  if (target == "ema") return std::make_shared<Alignment>(block, width, make_backbone(cfg.model.name, bo), hidden);
+  return std::make_shared<Alignment>(block, width, feature_net(target), train, hidden);
 }
 
 }  // namespace

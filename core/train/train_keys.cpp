@@ -12,6 +12,8 @@ KeyRows train_keys() {
       field("train.base_lr", &RunConfig::train, &TrainConfig::base_lr, 0, 10),
       field("train.warmup_epochs", &RunConfig::train, &TrainConfig::warmup_epochs, 0, 1e6),
       field("train.weight_decay", &RunConfig::train, &TrainConfig::weight_decay, 0, 10),
+      field("train.weight_decay_end", &RunConfig::train, &TrainConfig::weight_decay_end, -1, 10),
+      field("train.wd_exclude_1d", &RunConfig::train, &TrainConfig::wd_exclude_1d),
       below(field("train.beta2", &RunConfig::train, &TrainConfig::beta2, 0, 1), "never updates AdamW's second moment"),
       below(field("train.ema", &RunConfig::train, &TrainConfig::ema, 0, 1), "keeps the average at the initial weights, which evaluation then reads (0 turns the EMA off)"),
       field("train.grad_clip", &RunConfig::train, &TrainConfig::grad_clip, 0, 1e6),
@@ -27,6 +29,12 @@ KeyRows train_keys() {
 }
 
 void check_train(const RunConfig& c, const Fail& fail) {
+  if (c.train.weight_decay_end > -1 && c.train.weight_decay_end < 0)
+    fail("train.weight_decay_end", "a weight decay cannot be negative: -1 keeps train.weight_decay constant, "
+                                   "a value >= 0 is the end of its cosine schedule");
+  if (c.train.cuda_graph && c.train.weight_decay_end >= 0)
+    fail("train.cuda_graph", "a replayed step keeps the weight decay it was recorded with: drop "
+                             "train.weight_decay_end (a constant decay) or train.cuda_graph");
   if (c.train.cuda_graph && !c.train.fused_adamw)
     fail("train.cuda_graph", "a replayed step updates the weights inside the graph, which needs the "
                              "capturable optimizer: set train.fused_adamw = true as well");

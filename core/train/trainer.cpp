@@ -34,24 +34,40 @@ Trainer::Trainer(const RunConfig& cfg, Backbone model, Schedule schedule, torch:
   if (device_.is_cuda()) at::globalContext().setFloat32MatmulPrecision("high");
   const double lr = cfg.train.base_lr * cfg.train.batch / 256.0;
   const auto options = torch::optim::AdamWOptions(lr).betas({0.9, cfg.train.beta2}).weight_decay(cfg.train.weight_decay);
+  // Built empty, then the model's group(s) added: the same optimizer as one
+  // built on the parameters (recorded runs unchanged).
   if (cfg.train.fused_adamw) {
-    auto fused = std::make_unique<FusedAdamW>(model_->parameters(), options);
+    auto fused = std::make_unique<FusedAdamW>(std::vector<torch::optim::OptimizerParamGroup>{}, options);
     fused_ = fused.get();
     opt_ = std::move(fused);
   } else {
-    opt_ = std::make_unique<torch::optim::AdamW>(model_->parameters(), options);
+    opt_ = std::make_unique<torch::optim::AdamW>(std::vector<torch::optim::OptimizerParamGroup>{}, options);
   }
+  add_groups(model_->parameters());
   if (cfg.train.ema > 0)
     for (auto& p : model_->parameters()) ema_.push_back(p.detach().clone());
+}
+
+void Trainer::add_groups(const std::vector<torch::Tensor>& params) {
+  const auto& defaults = static_cast<const torch::optim::AdamWOptions&>(opt_->defaults());
+  auto add = [&](const std::vector<torch::Tensor>& ps, bool decay) {
+    auto o = std::make_unique<torch::optim::AdamWOptions>(defaults);
+    if (!decay) o->weight_decay(0);
+    opt_->add_param_group(torch::optim::OptimizerParamGroup(ps, std::move(o)));
+    decays_.push_back(decay);
+  };
+  if (!cfg_.train.wd_exclude_1d) return add(params, true);
+  std::vector<torch::Tensor> decayed, plain;
+  for (const auto& p : params) (p.dim() <= 1 ? plain : decayed).push_back(p);
+  if (!decayed.empty()) add(decayed, true);
+  if (!plain.empty()) add(plain, false);
 }
 
 void Trainer::set_alignment(std::shared_ptr<Alignment> align) {
   align_ = std::move(align);
   auto proj = align_->projector();
   proj->to(device_);
-  opt_->add_param_group(torch::optim::OptimizerParamGroup(
-      proj->parameters(), std::make_unique<torch::optim::AdamWOptions>(
-                              static_cast<const torch::optim::AdamWOptions&>(opt_->defaults()))));
+  add_groups(proj->parameters());
   if (auto teacher = align_->teacher()) {
     if (ema_.empty())
       throw InputError("objective.align_target = \"ema\" aligns with the model's EMA: set train.ema "
@@ -68,9 +84,7 @@ void Trainer::set_method(Method method) {
   method_ = std::move(method);
   method_->to(device_);
   method_->set_communicator(comm_);
-  opt_->add_param_group(torch::optim::OptimizerParamGroup(
-      method_->trained_parameters(), std::make_unique<torch::optim::AdamWOptions>(
-                                         static_cast<const torch::optim::AdamWOptions&>(opt_->defaults()))));
+  add_groups(method_->trained_parameters());
 }
 
 std::vector<torch::Tensor> Trainer::trainable() {
@@ -93,6 +107,13 @@ double Trainer::lr_at(int64_t step, int64_t total, int64_t spe) const {
   if (step < warm) return peak * double(step + 1) / double(warm);
   const double progress = double(step - warm) / double(std::max<int64_t>(1, total - warm));
   return peak * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
+
+double Trainer::weight_decay_at(int64_t step, int64_t total) const {
+  const double start = cfg_.train.weight_decay, end = cfg_.train.weight_decay_end;
+  if (end < 0) return start;
+  // DINO's utils.cosine_scheduler without warm-up: end + (start - end) (1 + cos(pi i / n)) / 2.
+  return end + 0.5 * (start - end) * (1.0 + std::cos(M_PI * double(step) / double(std::max<int64_t>(1, total))));
 }
 
 void Trainer::use_ema() {
@@ -221,7 +242,12 @@ torch::Tensor Trainer::step_body(DenoiseStep* denoise, GradReducer* reducer, con
   if (lr_dev) {  // being recorded: lr from the device, step counts kept there
     fused_->step_capturable(*lr_dev, /*count_on_host=*/false);
   } else {
-    for (auto& g : opt_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    const double wd = weight_decay_at(step, total_);
+    for (size_t k = 0; k < opt_->param_groups().size(); ++k) {
+      auto& o = static_cast<torch::optim::AdamWOptions&>(opt_->param_groups()[k].options());
+      o.lr(lr);
+      if (cfg_.train.weight_decay_end >= 0 && decays_[k]) o.weight_decay(wd);
+    }
     opt_->step();
   }
   if (!ema_.empty()) {
@@ -312,14 +338,14 @@ int64_t Trainer::resume(const std::string& ckpt, std::vector<std::array<double, 
   return step;
 }
 
-TrainResult Trainer::train(const TrainData& data, const std::string& ckpt,
-                           const std::atomic<bool>* stop,
+TrainResult Trainer::train(const TrainData& data, const std::string& ckpt, const std::atomic<bool>* stop,
                            std::function<void(const std::string&)> log, int64_t max_steps) {
   TrainResult res;
   started_ = std::chrono::steady_clock::now();
   seconds_before_ = 0;
   const int64_t N = data.z0.size(0), B = cfg_.train.batch;
   const int64_t spe = std::max<int64_t>(1, N / B), total = total_steps(N);
+  total_ = total;
   const int64_t world = comm_ ? comm_->world() : 1, rank = comm_ ? comm_->rank() : 0;
   const int64_t b = share_of_batch(B, world);  // this process's share of each batch
   int64_t step = resume(ckpt, res.loss_curve, log);

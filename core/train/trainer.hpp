@@ -60,6 +60,11 @@ class Trainer {
   Trainer(const RunConfig& cfg, Backbone model, Schedule schedule, torch::Device device);
   int64_t total_steps(int64_t n_train) const;
   double lr_at(int64_t step, int64_t total, int64_t steps_per_epoch) const;
+  // Weight decay of the decayed groups at `step` of `total`: train.weight_decay,
+  // or with train.weight_decay_end >= 0 DINO's cosine from one to the other.
+  double weight_decay_at(int64_t step, int64_t total) const;
+  // The optimizer (its groups' options: what tests read).
+  const torch::optim::Optimizer& optimizer() const { return *opt_; }
   // Train to the end (or until `stop` or max_steps > 0 steps). `ckpt` is the
   // checkpoint path ("" = none); an existing one is resumed.
   TrainResult train(const TrainData& data, const std::string& ckpt, const std::atomic<bool>* stop,
@@ -126,6 +131,11 @@ class Trainer {
   torch::Device device_;
   Objective objective_;
   std::unique_ptr<torch::optim::AdamW> opt_;
+  std::vector<bool> decays_;  // per optimizer group: takes the weight decay (train.wd_exclude_1d)
+  int64_t total_ = 1;         // steps of the run being trained (the weight-decay schedule)
+  // Adds `params` as one group, or two under train.wd_exclude_1d (those of
+  // one dimension without weight decay).
+  void add_groups(const std::vector<torch::Tensor>& params);
   FusedAdamW* fused_ = nullptr;  // opt_ when train.fused_adamw
   std::vector<torch::Tensor> ema_;
   std::shared_ptr<Communicator> comm_;

@@ -28,6 +28,7 @@ MOCO = "facebookresearch/moco-v3 CONFIG.md, ViT-B (main_moco.py)"
 MAE = "facebookresearch/mae PRETRAIN.md (main_pretrain.py; released ViT-B: 1600 epochs)"
 DINO = "facebookresearch/dino README ViT-B/16 command, main_dino.py defaults"
 TABLE4 = "shared/paper/ldae.md, 'Other results': Table 4 at 1600 epochs, random crop; ViT-B encoder"
+REPA = "sihyun-yu/REPA models/sit.py build_mlp (projector_dim 2048)"
 OURS = "ours: the paper's recipe at CIFAR-10 scale (experiments/*.toml [profile.small] says why)"
 
 # The l-DAE sweeps: every file but Table 4 and the plugin's.
@@ -68,6 +69,8 @@ TABLE = [
     (LDAE_FILES, "small", "all", "probe.lr", 1.6, OURS + ": blr 0.1 x 4096 / 256"),
     (LDAE_FILES, "small", "all", "probe.warmup_epochs", 10, LINPROBE),
     (LDAE_FILES, "small", "all", "probe.augment", "rrc_flip", LINPROBE),
+    ("seed_alignment.toml", "paper", "all", "objective.align_hidden", 2048, REPA),
+    ("seed_alignment.toml", "small", "all", "objective.align_hidden", 2048, REPA),
     # ---- Table 4, paper profile: each method its official recipe at ViT-B
     ("ablation_table4.toml", "paper", "all", "probe.optimizer", "lars", LINPROBE),
     ("ablation_table4.toml", "paper", "all", "probe.lr", 6.4, LINPROBE),
@@ -95,6 +98,7 @@ TABLE = [
     ("ablation_table4.toml", "paper", "method=mae", "train.warmup_epochs", 40, MAE),
     ("ablation_table4.toml", "paper", "method=mae", "train.weight_decay", 0.05, MAE),
     ("ablation_table4.toml", "paper", "method=mae", "train.beta2", 0.95, MAE + ": betas (0.9, 0.95)"),
+    ("ablation_table4.toml", "paper", "method=mae", "train.wd_exclude_1d", True, MAE + ": timm add_weight_decay (1-D and biases)"),
     ("ablation_table4.toml", "paper", "method=mae", "mae.mask_ratio", 0.75, MAE),
     ("ablation_table4.toml", "paper", "method=mae", "mae.norm_pix", True, MAE + ": --norm_pix_loss"),
     ("ablation_table4.toml", "paper", "method=mae", "mae.decoder_depth", 8, MAE),
@@ -104,7 +108,10 @@ TABLE = [
     ("ablation_table4.toml", "paper", "method=dino", "train.batch", 1024, DINO),
     ("ablation_table4.toml", "paper", "method=dino", "train.epochs", 100, DINO),
     ("ablation_table4.toml", "paper", "method=dino", "train.warmup_epochs", 10, DINO),
-    ("ablation_table4.toml", "paper", "method=dino", "train.weight_decay", 0.04, DINO + ": its start (the cosine to 0.4 is not here)"),
+    ("ablation_table4.toml", "paper", "method=dino", "train.weight_decay", 0.04, DINO + ": weight_decay"),
+    ("ablation_table4.toml", "paper", "method=dino", "train.weight_decay_end", 0.4, DINO + ": weight_decay_end (cosine)"),
+    ("ablation_table4.toml", "paper", "method=dino", "train.wd_exclude_1d", True, DINO + ": utils.get_params_groups"),
+    ("ablation_table4.toml", "paper", "method=dino", "dino.freeze_last_layer", 1, DINO + ": --freeze_last_layer"),
     ("ablation_table4.toml", "paper", "method=dino", "train.grad_clip", 3.0, DINO + ": clip_grad"),
     ("ablation_table4.toml", "paper", "method=dino", "dino.m", 0.996, DINO + ": momentum_teacher"),
     ("ablation_table4.toml", "paper", "method=dino", "dino.teacher_temp", 0.04, DINO),
@@ -131,6 +138,8 @@ TABLE = [
     ("ablation_table4.toml", "small", "method=mae", "train.beta2", 0.95, MAE),
     ("ablation_table4.toml", "small", "method=dino", "train.base_lr", 5e-4, DINO),
     ("ablation_table4.toml", "small", "method=dino", "train.grad_clip", 3.0, DINO),
+    ("ablation_table4.toml", "small", "method=dino", "train.weight_decay_end", 0.4, DINO),
+    ("ablation_table4.toml", "small", "method=mae", "train.wd_exclude_1d", True, MAE),
     ("ablation_table4.toml", "small", "method=denoise", "train.base_lr", 1e-4, LDAE),
     ("ablation_table4.toml", "small", "method=denoise", "model.encoder_blocks", 12, TABLE4),
     ("ablation_table4.toml", "small", "all", "probe.optimizer", "lars", LINPROBE),

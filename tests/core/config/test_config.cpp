@@ -177,6 +177,33 @@ TEST(Config, GpuStepKeys) {
   EXPECT_NO_THROW(validate(c, "sweep.toml:3"));
 }
 
+TEST(Config, WeightDecayRecipeKeys) {
+  // DINO's cosine and MAE's exclusions: out of the id at their defaults;
+  // a negative end other than -1 (off) and a schedule under a replayed
+  // graph (which fixes the decay it was recorded with) are refused, naming the key.
+  RunConfig a, b;
+  b.train.weight_decay_end = 0.4;
+  EXPECT_NE(run_id(a), run_id(b));
+  RunConfig c;
+  c.train.wd_exclude_1d = true;
+  EXPECT_NE(run_id(a), run_id(c));
+  auto refused = [](const RunConfig& cfg, const std::string& key) {
+    try {
+      validate(cfg, "sweep.toml:3");
+    } catch (const InputError& e) {
+      return std::string(e.what()).find("'" + key + "'") != std::string::npos;
+    }
+    return false;
+  };
+  RunConfig neg;
+  neg.train.weight_decay_end = -0.5;
+  EXPECT_TRUE(refused(neg, "train.weight_decay_end"));
+  b.train.fused_adamw = true, b.train.cuda_graph = true;
+  EXPECT_TRUE(refused(b, "train.cuda_graph"));
+  b.train.cuda_graph = false;
+  EXPECT_FALSE(refused(b, "train.weight_decay_end"));
+}
+
 // ---- identity: the frozen key order (core/config/key_order.cpp) ---------------
 
 TEST(RunIdentity, EveryFrozenKeyIsARowThatEntersTheId) {

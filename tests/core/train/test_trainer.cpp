@@ -165,6 +165,42 @@ TEST(Trainer, GradientClippingMatchesLibTorchWithoutReadingTheNorm) {
   }
 }
 
+// MAE's and DINO's weight-decay recipe: no decay on parameters of one
+// dimension (timm's add_weight_decay, DINO's get_params_groups) and DINO's
+// cosine from weight_decay to weight_decay_end.
+TEST(Trainer, WeightDecayExcludesVectorsAndFollowsDinosCosine) {
+  torch::set_num_threads(1);
+  auto cfg = tiny_cfg();
+  cfg.train.weight_decay = 0.04;
+  Trainer plain(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  ASSERT_EQ(plain.optimizer().param_groups().size(), 1u);
+  EXPECT_DOUBLE_EQ(plain.weight_decay_at(7, 12), 0.04);  // constant without weight_decay_end
+  cfg.train.wd_exclude_1d = true;
+  cfg.train.weight_decay_end = 0.4;
+  Trainer split(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  const auto& groups = split.optimizer().param_groups();
+  ASSERT_EQ(groups.size(), 2u);
+  size_t n = 0;
+  for (const auto& p : groups[0].params()) {
+    EXPECT_GE(p.dim(), 2);
+    ++n;
+  }
+  for (const auto& p : groups[1].params()) {
+    EXPECT_LE(p.dim(), 1);
+    ++n;
+  }
+  EXPECT_EQ(n, tiny_model(cfg)->parameters().size());
+  EXPECT_DOUBLE_EQ(split.weight_decay_at(0, 100), 0.04);
+  EXPECT_NEAR(split.weight_decay_at(50, 100), 0.22, 1e-15);  // half-way: the mean
+  EXPECT_NEAR(split.weight_decay_at(100, 100), 0.4, 1e-15);
+  ASSERT_EQ(split.train(tiny_data(), "", nullptr, {}).status, TrainResult::Done);
+  auto wd = [&](size_t g) {
+    return static_cast<const torch::optim::AdamWOptions&>(groups[g].options()).weight_decay();
+  };
+  EXPECT_DOUBLE_EQ(wd(0), split.weight_decay_at(11, 12));  // the last of 12 steps' value
+  EXPECT_EQ(wd(1), 0.0);                                     // vectors never decay
+}
+
 TEST(Trainer, WarmupThenHalfCycleCosine) {
   auto cfg = tiny_cfg();
   Trainer t(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
