@@ -2,6 +2,7 @@
 
 #include "core/base/errors.hpp"
 #include "probes/knn_probe.hpp"
+#include "tests/probes/blobs.hpp"
 
 using namespace ldae;
 
@@ -54,13 +55,7 @@ TEST(KnnProbe, ChunkedEqualsOneRowAtATime) {
 TEST(KnnProbe, ClustersAndChance) {
   torch::manual_seed(5);
   const int K = 6, F = 16;
-  auto centers = torch::randn({K, F}) * 3.0;
-  auto make = [&](int n) {
-    auto y = torch::randint(K, {n}, torch::kLong);
-    return std::make_pair(centers.index_select(0, y) + 0.5 * torch::randn({n, F}), y);
-  };
-  auto [xtr, ytr] = make(1500);
-  auto [xte, yte] = make(500);
+  auto [xtr, ytr, xte, yte] = gaussian_blobs(K, F, 1500, 500);
   auto r = knn_probe(xtr, ytr, xte, yte, K, 20, 0.07);
   EXPECT_GE(r.top1, 95.0);
   EXPECT_GE(r.top5, r.top1);

@@ -5,6 +5,7 @@
 
 #include "probes/lars.hpp"
 #include "probes/linear_probe.hpp"
+#include "tests/probes/blobs.hpp"
 
 using namespace ldae;
 
@@ -66,13 +67,7 @@ TEST(ProbeLr, CosineWithoutWarmupAndMaesWarmupThenCosine) {
 TEST(LinearProbe, MaesRecipeLearnsAndTrainsOnItsView) {
   torch::manual_seed(0);
   const int K = 4, F = 20;
-  auto centers = torch::randn({K, F}) * 3.0;
-  auto make = [&](int n) {
-    auto y = torch::randint(K, {n}, torch::kLong);
-    return std::make_pair(centers.index_select(0, y) + 0.5 * torch::randn({n, F}), y);
-  };
-  auto [xtr, ytr] = make(2000);
-  auto [xte, yte] = make(500);
+  auto [xtr, ytr, xte, yte] = gaussian_blobs(K, F, 2000, 500);
   ProbeConfig c;
   c.optimizer = "lars";
   c.base_lr = 12.8;  // lr 6.4 at batch 128: MAE's rate at its batch of 16,384

@@ -3,6 +3,7 @@
 #include "core/base/stop.hpp"
 #include "probes/knn_probe.hpp"
 #include "probes/linear_probe.hpp"
+#include "tests/probes/blobs.hpp"
 
 using namespace ldae;
 
@@ -10,15 +11,8 @@ TEST(LinearProbe, SeparatesLinearlySeparableData) {
   // Four classes, each a Gaussian blob around its own direction in 20-D,
   // with a margin: a linear classifier exists with 100% accuracy.
   torch::manual_seed(0);
-  const int K = 4, F = 20;
-  auto centers = torch::randn({K, F}) * 3.0;
-  auto make = [&](int n) {
-    auto y = torch::randint(K, {n}, torch::kLong);
-    auto x = centers.index_select(0, y) + 0.5 * torch::randn({n, F});
-    return std::make_pair(x, y);
-  };
-  auto [xtr, ytr] = make(2000);
-  auto [xte, yte] = make(500);
+  const int K = 4;
+  auto [xtr, ytr, xte, yte] = gaussian_blobs(K, 20, 2000, 500);
   ProbeConfig c;
   c.epochs = 10;
   c.batch = 128;
