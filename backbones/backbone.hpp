@@ -31,6 +31,8 @@ struct BackboneOptions {
   double class_dropout = 0.1;
   int64_t split = 4;                  // feature point the probe reads by default
   bool cls_token = false;             // transformers: a learned class token (ViT)
+  // uvit only (model.time_mlp, model.qkv_bias, model.conv_out): U-ViT's official options.
+  bool time_mlp = true, qkv_bias = true, conv_out = false;
 };
 
 struct BackboneImpl : torch::nn::Module {

@@ -21,6 +21,9 @@ KeyRows model_keys() {
       field("model.class_cond", &RunConfig::model, &ModelConfig::class_cond),
       below(field("model.class_dropout", &RunConfig::model, &ModelConfig::class_dropout, 0, 1), "drops every label, so the model is not class-conditional (use model.class_cond = false)"),
       field("model.cls_token", &RunConfig::model, &ModelConfig::cls_token),
+      field("model.time_mlp", &RunConfig::model, &ModelConfig::time_mlp),
+      field("model.qkv_bias", &RunConfig::model, &ModelConfig::qkv_bias),
+      field("model.conv_out", &RunConfig::model, &ModelConfig::conv_out),
   };
 }
 
@@ -41,6 +44,10 @@ void check_model(const RunConfig& c, const Fail& fail) {
          : e.find("heads") != std::string::npos   ? "model.heads"
                                                   : "model.backbone",
          e);
+  if (c.model.name != "uvit" && (!c.model.time_mlp || !c.model.qkv_bias || c.model.conv_out))
+    fail(!c.model.time_mlp ? "model.time_mlp" : !c.model.qkv_bias ? "model.qkv_bias" : "model.conv_out",
+         fmt::format("U-ViT's official options are for model.backbone = \"uvit\"; {} keeps its own (leave "
+                     "model.time_mlp, model.qkv_bias and model.conv_out at their defaults)", c.model.name));
   const int64_t points = backbone_blocks(c.model.name, bo);
   if (bo.split < 1 || bo.split > points)
     fail("model.split", fmt::format("split {} must lie in [1, {}] ({}, depth {})", bo.split, points,

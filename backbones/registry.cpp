@@ -74,6 +74,7 @@ BackboneOptions backbone_options(const RunConfig& cfg, int64_t grid_h, int64_t g
   o.t_mlp_ratio = cfg.model.t_mlp_ratio;
   o.class_dropout = cfg.model.class_dropout;
   o.cls_token = cfg.model.cls_token;
+  o.time_mlp = cfg.model.time_mlp, o.qkv_bias = cfg.model.qkv_bias, o.conv_out = cfg.model.conv_out;
   o.split = cfg.model.split >= 0 ? cfg.model.split : backbone(cfg.model.name).default_block(o);
   return o;
 }

@@ -8,11 +8,12 @@
 
 namespace ldae {
 
-UViTBlockImpl::UViTBlockImpl(int64_t width, int64_t heads_, double mlp_ratio, bool skip) : heads(heads_) {
+UViTBlockImpl::UViTBlockImpl(int64_t width, int64_t heads_, double mlp_ratio, bool skip, bool qkv_bias)
+    : heads(heads_) {
   const int64_t hidden = int64_t(width * mlp_ratio);
   if (skip) skip_linear = register_module("skip_linear", FusedLinear(2 * width, width));
   norm1 = register_module("norm1", layer_norm(width, /*affine=*/true));
-  qkv = register_module("qkv", FusedLinear(width, 3 * width));
+  qkv = register_module("qkv", FusedLinear(torch::nn::LinearOptions(width, 3 * width).bias(qkv_bias)));
   proj = register_module("proj", FusedLinear(width, width));
   norm2 = register_module("norm2", layer_norm(width, /*affine=*/true));
   fc1 = register_module("fc1", FusedLinear(width, hidden));
@@ -35,16 +36,23 @@ std::string UViTImpl::check(const BackboneOptions& o) {
 UViTImpl::UViTImpl(const BackboneOptions& o) : opt(o) {
   const int64_t W = o.width, p = o.patch, L = (o.grid_h / p) * (o.grid_w / p);
   x_embedder = register_module("x_embedder", FusedLinear(o.in_dim * p * p, W));
-  t_embedder = register_module("t_embedder", time_mlp(o.t_freq_dim, o.t_mlp_ratio, W));
+  // U-ViT's mlp_time_embed = False: the time token is the raw sinusoid of width W.
+  if (o.time_mlp) t_embedder = register_module("t_embedder", time_mlp(o.t_freq_dim, o.t_mlp_ratio, W));
   if (o.num_classes > 0)  // one extra row: the "null" class used for dropout
     y_embedder = register_module("y_embedder", torch::nn::Embedding(o.num_classes + 1, W));
   in_blocks = register_module("in_blocks", torch::nn::ModuleList());
   out_blocks = register_module("out_blocks", torch::nn::ModuleList());
-  for (int64_t i = 0; i < o.depth / 2; ++i) in_blocks->push_back(UViTBlock(W, o.heads, o.mlp_ratio, false));
-  mid_block = register_module("mid_block", UViTBlock(W, o.heads, o.mlp_ratio, false));
-  for (int64_t i = 0; i < o.depth / 2; ++i) out_blocks->push_back(UViTBlock(W, o.heads, o.mlp_ratio, true));
+  for (int64_t i = 0; i < o.depth / 2; ++i)
+    in_blocks->push_back(UViTBlock(W, o.heads, o.mlp_ratio, false, o.qkv_bias));
+  mid_block = register_module("mid_block", UViTBlock(W, o.heads, o.mlp_ratio, false, o.qkv_bias));
+  for (int64_t i = 0; i < o.depth / 2; ++i)
+    out_blocks->push_back(UViTBlock(W, o.heads, o.mlp_ratio, true, o.qkv_bias));
   norm_final = register_module("norm_final", layer_norm(W, /*affine=*/true));
   final_linear = register_module("final_linear", FusedLinear(W, o.out_dim * p * p));
+  // U-ViT's conv = True: a 3 x 3 convolution over the output token grid
+  // (its "image": here the tokenizer's grid of out_dim channels).
+  if (o.conv_out)
+    conv_out = register_module("conv_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.out_dim, o.out_dim, 3).padding(1)));
   pos_embed = register_parameter("pos_embed", torch::zeros({1, extras() + L, W}));
   if (o.cls_token) cls = register_parameter("cls_token", torch::zeros({1, 1, W}));
   // U-ViT's init: timm's trunc_normal_(std = 0.02) for every linear weight
@@ -66,8 +74,8 @@ int64_t UViTImpl::extras() const { return 1 + (opt.num_classes > 0) + (opt.cls_t
 torch::Tensor UViTImpl::embed(const torch::Tensor& tokens, const torch::Tensor& t, const torch::Tensor& y) {
   auto x = x_embedder(group_tokens(tokens, opt.grid_h, opt.grid_w, opt.patch));  // (B, L', W)
   const int64_t B = x.size(0), W = opt.width;
-  std::vector<torch::Tensor> parts = {
-      t_embedder->forward(timestep_features(t, opt.t_freq_dim)).unsqueeze(1).to(x.dtype())};
+  auto time = t_embedder ? t_embedder->forward(timestep_features(t, opt.t_freq_dim)) : timestep_features(t, W);
+  std::vector<torch::Tensor> parts = {time.unsqueeze(1).to(x.dtype())};
   if (y_embedder)
     parts.push_back(y_embedder(conditioning_labels(y, B, opt.num_classes, opt.class_dropout, is_training(),
                                                    tokens.device())).unsqueeze(1).to(x.dtype()));
@@ -103,7 +111,11 @@ torch::Tensor UViTImpl::run(torch::Tensor x, int64_t n) {
 torch::Tensor UViTImpl::forward(const torch::Tensor& tokens, const torch::Tensor& t, const torch::Tensor& y) {
   auto x = run(embed(tokens, t, y), blocks());
   x = final_linear(norm_final(x)).slice(1, extras());  // the grid tokens only
-  return ungroup_tokens(x, opt.grid_h, opt.grid_w, opt.patch);  // (B, L, out)
+  x = ungroup_tokens(x, opt.grid_h, opt.grid_w, opt.patch);  // (B, L, out)
+  if (!conv_out) return x;
+  const int64_t B = x.size(0), C = x.size(2);
+  auto grid = x.transpose(1, 2).reshape({B, C, opt.grid_h, opt.grid_w});
+  return conv_out(grid).reshape({B, C, -1}).transpose(1, 2);
 }
 
 torch::Tensor UViTImpl::features(const torch::Tensor& tokens, const torch::Tensor& t, int64_t block,
@@ -141,9 +153,11 @@ double UViTImpl::forward_macs(int64_t n_tokens, int64_t block) const {
   const double t_hidden = double(std::max<int64_t>(1, int64_t(std::llround(W * opt.t_mlp_ratio))));
   const int64_t n = n_tokens + extras(), half = opt.depth / 2;
   const int64_t skips = std::max<int64_t>(0, block - half - 1);  // out blocks reached: 2W -> W each
-  double macs = double(n_tokens) * opt.in_dim * p2 * W + opt.t_freq_dim * t_hidden + t_hidden * W +
+  const double time = opt.time_mlp ? opt.t_freq_dim * t_hidden + t_hidden * W : 0.0;  // the raw sinusoid: none
+  double macs = double(n_tokens) * opt.in_dim * p2 * W + time +
                 transformer_block_macs(n, block, opt.width, opt.mlp_ratio) + double(skips) * n * 2 * W * W;
   if (block == blocks()) macs += double(n_tokens) * W * opt.out_dim * p2;  // final linear
+  if (block == blocks() && opt.conv_out) macs += double(n_tokens) * p2 * 9.0 * opt.out_dim * opt.out_dim;
   return macs;
 }
 

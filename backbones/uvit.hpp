@@ -19,7 +19,7 @@
 namespace ldae {
 
 struct UViTBlockImpl : torch::nn::Module {
-  UViTBlockImpl(int64_t width, int64_t heads, double mlp_ratio, bool skip);
+  UViTBlockImpl(int64_t width, int64_t heads, double mlp_ratio, bool skip, bool qkv_bias = true);
   // x (B, N, W), skip (B, N, W) or undefined -> (B, N, W)
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& skip = {});
   int64_t heads;
@@ -58,6 +58,7 @@ struct UViTImpl : BackboneImpl {
   UViTBlock mid_block{nullptr};
   torch::nn::LayerNorm norm_final{nullptr};
   FusedLinear final_linear{nullptr};
+  torch::nn::Conv2d conv_out{nullptr};  // opt.conv_out: 3 x 3 over the output token grid
   torch::Tensor pos_embed;  // (1, extras + L', W) parameter
   torch::Tensor cls;        // (1, 1, W) parameter when opt.cls_token
 

@@ -80,8 +80,18 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--size", type=int, default=256, help="dinov2: the side of the images it will read")
     a = ap.parse_args()
+    if a.channels < 1:
+        ap.error(f"--channels {a.channels}: images have at least 1 channel (1 Fashion-MNIST, 3 CIFAR-10)")
+    if a.size < 14:
+        ap.error(f"--size {a.size}: DINOv2 reads images of at least one 14 x 14 patch")
     if a.kind == "dinov2":
-        encoder = torch.hub.load("facebookresearch/dinov2", "dinov2_vitb14")
+        try:
+            encoder = torch.hub.load("facebookresearch/dinov2", "dinov2_vitb14")
+        except Exception as e:  # no network, no cached copy
+            print(f"target_net: cannot load DINOv2 from torch.hub ({type(e).__name__}: {str(e)[:160]}); "
+                  "run this on a machine with network access (it caches under ~/.cache/torch/hub) "
+                  "and copy OUT.pt here", file=sys.stderr)
+            return 2
         save_traced(PatchTokens(encoder), torch.zeros(1, 3, a.size, a.size), a.out)
         print(f"written: {a.out} (DINOv2 ViT-B/14 patch tokens for {a.size} px images)")
         return 0

@@ -107,6 +107,12 @@ struct ModelConfig {
   bool class_cond = false;
   double class_dropout = 0.1;
   bool cls_token = false;         // dit, uvit: a learned class token (ViT) for probe.pool = cls
+  // U-ViT's official options (baofff/U-ViT libs/uvit.py; its configs use
+  // the second value of each): the time token through an MLP (true) or the
+  // raw sinusoid of width W (mlp_time_embed = False); a bias on qkv (true,
+  // qkv_bias = False there); a 3 x 3 convolution on the output token grid
+  // (false, conv = True there). The defaults are what recorded runs used.
+  bool time_mlp = true, qkv_bias = true, conv_out = false;
 };
 
 struct TrainConfig {

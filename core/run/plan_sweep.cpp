@@ -117,9 +117,12 @@ std::string derived_lines(const RunConfig& c) {
   line("probe.lr", fmt::format("{:g}", c.probe.base_lr * double(c.probe.batch) / 256.0),
        "probe.base_lr x probe.batch / 256 (the batch capped at the training set)");
   const BackboneOptions bo = backbone_options(c);
-  line("model.blocks", std::to_string(bo.depth), "model.depth, else the preset's");
-  line("model.block_width", std::to_string(bo.width), "model.width, else the preset's");
-  line("model.block_heads", std::to_string(bo.heads), "model.heads, else the preset's");
+  if (c.model.name != "unet") {  // the transformers' shape (the U-Net's depth and width mean other things)
+    line("model.blocks", std::to_string(bo.depth), "model.depth, else the preset's");
+    line("model.block_width", std::to_string(bo.width), "model.width, else the preset's");
+    line("model.block_heads", std::to_string(bo.heads), "model.heads, else the preset's");
+  }
+  line("model.feature_points", std::to_string(backbone_blocks(c.model.name, bo)), "probe.block's range 0..this");
   line("model.encoder_blocks", std::to_string(bo.split), "model.split, else the backbone's default feature point");
   return out;
 }

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "backbones/unet.hpp"
@@ -227,6 +228,39 @@ TEST(UViT, FirstHalfMiddleSecondHalfWithMirroredLongSkips) {
   EXPECT_FALSE(torch::allclose(before, m->forward(x, t)));
   // no adaLN: a U-ViT block holds no modulation
   for (const auto& p : m->named_parameters()) EXPECT_EQ(p.key().find("adaLN"), std::string::npos);
+}
+
+// U-ViT's official options (libs/uvit.py): the raw sinusoid as the time
+// token (no t_embedder), no qkv bias, a 3 x 3 convolution on the output grid.
+TEST(UViT, OfficialOptionsTimeTokenQkvBiasAndOutputConv) {
+  auto o = small();
+  torch::manual_seed(0);
+  auto plain = make_backbone("uvit", o);
+  o.time_mlp = false, o.qkv_bias = false, o.conv_out = true;
+  torch::manual_seed(0);
+  auto official = make_backbone("uvit", o);
+  std::set<std::string> names;
+  for (const auto& p : official->named_parameters()) names.insert(p.key());
+  EXPECT_EQ(names.count("t_embedder.0.weight"), 0u);  // no time MLP
+  EXPECT_EQ(names.count("in_blocks.0.qkv.bias"), 0u);
+  EXPECT_EQ(names.count("in_blocks.0.qkv.weight"), 1u);
+  EXPECT_EQ(names.count("conv_out.weight"), 1u);
+  for (const auto& p : plain->named_parameters()) EXPECT_NE(p.key().rfind("conv_out", 0), 0u) << p.key();
+  // The output conv mixes neighbouring tokens: a change at one token of the
+  // prediction's input reaches its 3 x 3 neighbours through the conv only.
+  official->eval();
+  auto x = torch::randn({1, 64, 6}), t = torch::full({1}, 10.0f);
+  auto y = official->forward(x, t);
+  EXPECT_EQ(y.sizes(), x.sizes());
+  EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
+  // The same time at another t: the raw sinusoid still conditions the model.
+  EXPECT_FALSE(torch::allclose(y, official->forward(x, torch::full({1}, 500.0f))));
+  // Options are the U-ViT's: the other backbones refuse them in validation.
+  RunConfig c;
+  c.model.qkv_bias = false;
+  EXPECT_THROW(validate(c, "sweep.toml:1"), InputError);
+  c.model.name = "uvit";
+  EXPECT_NO_THROW(validate(c, "sweep.toml:1"));
 }
 
 TEST(UNet, LevelsFollowTheGridAndBlocksAreNamed) {

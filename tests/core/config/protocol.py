@@ -28,6 +28,7 @@ MOCO = "facebookresearch/moco-v3 CONFIG.md, ViT-B (main_moco.py)"
 MAE = "facebookresearch/mae PRETRAIN.md (main_pretrain.py; released ViT-B: 1600 epochs)"
 DINO = "facebookresearch/dino README ViT-B/16 command, main_dino.py defaults"
 TABLE4 = "shared/paper/ldae.md, 'Other results': Table 4 at 1600 epochs, random crop; ViT-B encoder"
+UVIT = "baofff/U-ViT libs/uvit.py and its configs (mlp_time_embed False, qkv_bias False, conv True)"
 REPA = "sihyun-yu/REPA models/sit.py build_mlp (projector_dim 2048)"
 OURS = "ours: the paper's recipe at CIFAR-10 scale (experiments/*.toml [profile.small] says why)"
 
@@ -38,9 +39,9 @@ DIT_L_FILES = "ablation_table1.toml ablation_table2.toml ablation_table3.toml ap
               "sec5_augmentation.toml quickstart.toml"
 
 # (files, profile, runs, key, value, source). files: names, or "!name" for
-# every file but that one; runs: "all" or "method=NAME", the runs that
-# pre-train with that method (the default method is denoise; the raw-pixel
-# anchor trains nothing).
+# every file but that one; runs: "all", "method=NAME" (the runs that
+# pre-train with that method; the default method is denoise; the raw-pixel
+# anchor trains nothing) or "backbone=NAME".
 TABLE = [
     # ---- l-DAE, paper profile
     (LDAE_FILES, "paper", "method=denoise", "train.lr", 8e-4, LDAE + ": base lr 1e-4 x 2048 / 256"),
@@ -69,6 +70,10 @@ TABLE = [
     (LDAE_FILES, "small", "all", "probe.lr", 1.6, OURS + ": blr 0.1 x 4096 / 256"),
     (LDAE_FILES, "small", "all", "probe.warmup_epochs", 10, LINPROBE),
     (LDAE_FILES, "small", "all", "probe.augment", "rrc_flip", LINPROBE),
+    ("seed_backbones.toml", "paper", "backbone=uvit", "model.time_mlp", False, UVIT),
+    ("seed_backbones.toml", "paper", "backbone=uvit", "model.qkv_bias", False, UVIT),
+    ("seed_backbones.toml", "paper", "backbone=uvit", "model.conv_out", True, UVIT),
+    ("seed_backbones.toml", "small", "backbone=uvit", "model.conv_out", True, UVIT),
     ("seed_alignment.toml", "paper", "all", "objective.align_hidden", 2048, REPA),
     ("seed_alignment.toml", "small", "all", "objective.align_hidden", 2048, REPA),
     # ---- Table 4, paper profile: each method its official recipe at ViT-B
@@ -199,8 +204,11 @@ def main():
                 continue
             for run in runs:
                 # A method's recipe: the runs it trains (the raw-pixel anchor trains nothing).
-                if which != "all" and (run.get("method.name") != which.split("=")[1] or
-                                       run.get("probe.features") == "raw_pixels"):
+                kind, _, name_sel = which.partition("=")
+                if kind == "method" and (run.get("method.name") != name_sel or
+                                         run.get("probe.features") == "raw_pixels"):
+                    continue
+                if kind == "backbone" and run.get("model.name") != name_sel:
                     continue
                 hits += 1
                 got = run.get(key)
