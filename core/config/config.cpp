@@ -216,6 +216,10 @@ std::vector<std::pair<KeySpec, std::string>> declared_keys() {
   return out;
 }
 
+std::string value_shown(const Value& v) {
+  return std::holds_alternative<double>(v) ? fmt::format("{}", std::get<double>(v)) : value_str(v);
+}
+
 std::string value_str(const Value& v) {
   if (auto b = std::get_if<bool>(&v)) return *b ? "true" : "false";
   if (auto i = std::get_if<int64_t>(&v)) return std::to_string(*i);
@@ -266,13 +270,13 @@ void apply_overrides(RunConfig& cfg, const Overrides& layer) {
               (f->kind == Kind::Text && std::holds_alternative<std::string>(v));
     if (!ok)
       throw config_error(s.origin, key,
-                         fmt::format("expected {}, got {}", kind_name(f->kind), value_str(v)));
+                         fmt::format("expected {}, got {}", kind_name(f->kind), value_shown(v)));
     if (f->kind == Kind::Text) require_utf8(std::get<std::string>(v), s.origin.str() + ": key '" + key + "'");
     if (f->kind == Kind::Int || f->kind == Kind::Real) {
       double x = f->kind == Kind::Int ? double(std::get<int64_t>(v)) : std::get<double>(v);
       if (!(x >= f->lo && (f->hi_open ? x < f->hi : x <= f->hi)))
         throw config_error(s.origin, key,
-                           fmt::format("value {} is out of range [{:g}, {:g}{}{}", value_str(v), f->lo, f->hi,
+                           fmt::format("value {} is out of range [{:g}, {:g}{}{}", value_shown(v), f->lo, f->hi,
                                        f->hi_open ? ")" : "]",
                                        f->hi_open && x == f->hi ? fmt::format(": at {:g} it {}", f->hi, f->hi_means)
                                                                 : ""));

@@ -17,6 +17,10 @@ namespace ldae {
 // A value as written in a sweep file or on the command line.
 using Value = std::variant<bool, int64_t, double, std::string>;
 std::string value_str(const Value& v);  // TOML spelling: 3, 0.5, true, "x"
+// For people (errors, listings): reals as their shortest round-trip form
+// (0.7, not value_str's 0.69999999999999996), the rest as value_str.
+// Never in ids or canonical text.
+std::string value_shown(const Value& v);
 
 struct DataConfig {
   std::string name = "fashion_mnist";  // registry: dataset_names()

@@ -126,7 +126,7 @@ Grid parse_grid(const toml::table& t, const std::string& path) {
             for (const auto& w : vals)
               if (value_str(w.value) == value_str(v.value))
                 throw config_error(v.origin, gkey, fmt::format("grid value {} is listed twice{}; each "
-                                   "value is one column of the table", value_str(v.value),
+                                   "value is one column of the table", value_shown(v.value),
                                    w.origin.line != v.origin.line ? fmt::format(" (line {} too)", w.origin.line) : ""));
             vals.push_back(v);
           }

@@ -59,14 +59,11 @@ void print_registries() {
   RunConfig defaults;
   // Numbers as the shortest text that reads back the same (0.1, not the
   // 17 digits run ids hash).
-  auto shown = [](const Value& v) {
-    return std::holds_alternative<double>(v) ? fmt::format("{}", std::get<double>(v)) : value_str(v);
-  };
-  for (const auto& k : config_keys()) fmt::print("  {} = {}\n", k, shown(get(defaults, k)));
+  for (const auto& k : config_keys()) fmt::print("  {} = {}\n", k, value_shown(get(defaults, k)));
   for (const auto& p : loaded_plugins())
     fmt::print("\nplugin {} {} ({}): {}\n", p.name, p.version, p.path, p.description);
   for (const auto& [spec, owner] : declared_keys())
-    fmt::print("  {} = {}  [{}] {}\n", spec.key, shown(spec.default_value), owner, spec.help);
+    fmt::print("  {} = {}  [{}] {}\n", spec.key, value_shown(spec.default_value), owner, spec.help);
 }
 
 }  // namespace ldae

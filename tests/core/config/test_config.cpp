@@ -60,6 +60,9 @@ TEST(Config, UnknownChoiceListsKnownNames) {
 TEST(Config, OutOfRange) {
   auto e = error_of(one("train.batch", int64_t(0)));
   EXPECT_NE(e.find("out of range"), std::string::npos) << e;
+  // A real is shown as typed (its shortest form), not as the 17 digits ids hash.
+  e = error_of(one("moco.hue", 0.7));
+  EXPECT_NE(e.find("value 0.7 is out of range"), std::string::npos) << e;
 }
 
 TEST(Config, RunIdIgnoresThreadsButNotSemantics) {
