@@ -52,6 +52,8 @@ MaeImpl::MaeImpl(const MaeConfig& cfg, MethodContext ctx) : MethodImpl(std::move
   for (int64_t i = 0; i < cfg.decoder_depth; ++i) blocks_->push_back(UViTBlock(Wd, heads_, 4.0, false));
   norm_ = register_module("decoder_norm", layer_norm(Wd, /*affine=*/true));
   pred_ = register_module("decoder_pred", torch::nn::Linear(Wd, P_));
+  // Registered last, and only when asked: the other parameters keep their order.
+  if (cfg.encoder_norm) encoder_norm_ = register_module("encoder_norm", layer_norm(ctx_.feature_width, true));
   init_weights();
 }
 
@@ -88,6 +90,7 @@ torch::Tensor MaeImpl::loss(Backbone& model, const torch::Tensor& idx, int64_t) 
   const auto m = mae_random_mask(tokens.size(0), L_, cfg_.mask_ratio, ctx_.device);
   auto t = torch::zeros({tokens.size(0)}, tokens.options().dtype(torch::kFloat32));
   auto latent = model->visible_features(tokens, t, m.keep, ctx_.block);
+  if (encoder_norm_) latent = encoder_norm_(latent);
   auto pred = decode(latent, m.restore, model->has_cls_token()).to(torch::kFloat32);
   return mae_loss(pred, target.to(torch::kFloat32), m.mask);
 }
@@ -116,6 +119,7 @@ MethodEntry mae_method() {
         section_field("mae.decoder_depth", &MaeConfig::decoder_depth, 1, 100),
         section_field("mae.decoder_width", &MaeConfig::decoder_width, 8, 1e5),
         section_field("mae.norm_pix", &MaeConfig::norm_pix),
+        section_field("mae.encoder_norm", &MaeConfig::encoder_norm),
     };
   };
   e.check = [](const RunConfig& c, const Fail& fail) {

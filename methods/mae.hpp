@@ -22,6 +22,10 @@ struct MaeConfig {
   int decoder_depth = 8;         // MAE's light decoder: 8 blocks ...
   int decoder_width = 512;       // ... of width 512 (16 heads of 32)
   bool norm_pix = true;          // target: each patch normalised by its mean and std
+  // A LayerNorm (eps 1e-6, affine) on the encoder's output before the
+  // decoder, as models_mae.py's `norm` after the encoder blocks. The probe
+  // reads the blocks without it (its BatchNorm standardises each feature).
+  bool encoder_norm = false;
 };
 // The registry line's entry: Mae, mae.* keys, its check (a ratio that masks
 // at least one token and keeps one; no U-Net: the encoder drops tokens).
@@ -61,6 +65,7 @@ class MaeImpl : public MethodImpl {
   torch::Tensor mask_token_, pos_;
   torch::nn::ModuleList blocks_{nullptr};
   torch::nn::LayerNorm norm_{nullptr};
+  torch::nn::LayerNorm encoder_norm_{nullptr};  // mae.encoder_norm
 };
 TORCH_MODULE(Mae);
 

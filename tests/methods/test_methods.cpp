@@ -343,6 +343,31 @@ RunConfig method_config(const std::string& method) {
 
 class MethodConformance : public ::testing::TestWithParam<std::string> {};
 
+// mae.encoder_norm: models_mae.py's LayerNorm after the encoder blocks,
+// trained with the decoder, absent by default (recorded runs keep their
+// parameters and their order).
+TEST(Mae, EncoderNormIsOptionalAndTrained) {
+  auto [images, labels] = pattern_images(32, 13);
+  auto o = tiny_options();
+  auto ctx = tiny_context(images, 10);
+  ctx.backbone = o;
+  ctx.make_backbone = [o] { return make_backbone("dit", o); };
+  auto cfg = method_config("mae");
+  auto count = [&](const RunConfig& c) { return make_method(c, ctx)->trained_parameters().size(); };
+  const auto plain = count(cfg);
+  cfg.sections.mut<MaeConfig>().encoder_norm = true;
+  EXPECT_EQ(count(cfg), plain + 2);  // its scale and shift
+  torch::manual_seed(0);
+  auto model = make_backbone("dit", o);
+  auto method = make_method(cfg, ctx);
+  const auto params = method->trained_parameters();
+  torch::manual_seed(1);
+  method->loss(model, torch::arange(16), 0).backward();
+  // The last two are the norm's (registered last): both get a gradient.
+  EXPECT_TRUE(params[params.size() - 1].grad().defined());
+  EXPECT_TRUE(params[params.size() - 2].grad().defined());
+}
+
 // DINO's --freeze_last_layer: the prototypes get no gradient in the first
 // epochs (the optimizer then skips them), the rest of the head does.
 TEST(Dino, FrozenLastLayerTakesNoGradientInItsEpochs) {

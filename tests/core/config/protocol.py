@@ -105,6 +105,7 @@ TABLE = [
     ("ablation_table4.toml", "paper", "method=mae", "train.beta2", 0.95, MAE + ": betas (0.9, 0.95)"),
     ("ablation_table4.toml", "paper", "method=mae", "train.wd_exclude_1d", True, MAE + ": timm add_weight_decay (1-D and biases)"),
     ("ablation_table4.toml", "paper", "method=mae", "mae.mask_ratio", 0.75, MAE),
+    ("ablation_table4.toml", "paper", "method=mae", "mae.encoder_norm", True, MAE + ": models_mae.py norm after the blocks"),
     ("ablation_table4.toml", "paper", "method=mae", "mae.norm_pix", True, MAE + ": --norm_pix_loss"),
     ("ablation_table4.toml", "paper", "method=mae", "mae.decoder_depth", 8, MAE),
     ("ablation_table4.toml", "paper", "method=mae", "mae.decoder_width", 512, MAE),
