@@ -45,7 +45,7 @@ class Tokenizer {
   // tokenizer's networks) to `device`: encode and decode then take images
   // there. Streamed pre-training on a GPU tokenizes each batch on it with a
   // copy loaded from the tokenizer's file (core/run/pretrain.cpp,
-  // device_tokenizer). A plugin tokenizer holding tensors of its own
+  // batch_tokenizer). A plugin tokenizer holding tensors of its own
   // overrides this and calls the base.
   virtual void to(torch::Device device);
 

@@ -248,15 +248,20 @@ void pretrain(const RunConfig& cfg, EncoderStage& st, Backbone& model, const Bac
     save_trained_model(trained_model_path(cfg, ctx.results), model, st.loss, st.budget);
 }
 
-// The tokenizer the training batches go through: on a GPU a copy loaded
-// from the tokenizer's file (fitted_tokenizer wrote it) and moved there, so
-// each batch goes up as uint8 and is tokenized where it is trained on; on
-// the CPU the run's own.
-// own: a copy on the CPU too (for a caller that outlives `tok`).
-std::shared_ptr<const Tokenizer> batch_tokenizer(const RunConfig& cfg, const Tokenizer& tok, int channels,
-                                                 const std::string& results, torch::Device device,
-                                                 bool own = false) {
-  if (!device.is_cuda() && !own) return std::shared_ptr<const Tokenizer>(&tok, [](const Tokenizer*) {});
+// The tokenizer that stages reading images per batch (streamed training and
+// probe features, Sec. 5's crops, probe.augment's view) go through, made
+// once per run: on a GPU a copy loaded from the tokenizer's file
+// (fitted_tokenizer wrote it) and moved there, so each batch goes up as
+// uint8 and is tokenized where it is trained on; on the CPU the run's own,
+// or a copy where one is kept past the run's tokenizer (probe.augment's
+// view lives until the probe). Runs that read no batch borrow the run's own.
+std::shared_ptr<const Tokenizer> batch_tokenizer(const RunConfig& cfg, const Tokenizer& tok, const RunData& data,
+                                                 const std::string& results, torch::Device device) {
+  const bool view = cfg.probe.augment == "rrc_flip";
+  const bool per_batch = data.streamed || cfg.data.augment == "rrc_flip" || view;
+  if (!per_batch || (!device.is_cuda() && !view))
+    return std::shared_ptr<const Tokenizer>(&tok, [](const Tokenizer*) {});
+  const int channels = data.train.c;
   std::shared_ptr<Tokenizer> copy = make_tokenizer(cfg.tokenizer, channels);
   copy->load(tokenizer_path(cfg, results, tok.wants_perceptual_net()));
   copy->to(device);
@@ -283,10 +288,11 @@ TokenRows token_rows(std::shared_ptr<const Tokenizer> tok, const ImageBatches& i
 // time (a probe batch of 16,384 at 256 px is 13 GB of float images), on
 // the run's device (bf16 there under train.bf16). A noisy probe draws fresh
 // noise per chunk. -> (b, F) on the device.
-TrainView probe_train_view(const RunConfig& cfg, const EncoderStage& st, const Tokenizer& tok, const RunData& data,
-                           const std::string& results, torch::Device device, double sigma) {
+// on_device: batch_tokenizer's (an owned copy: the view outlives the run's tokenizer).
+TrainView probe_train_view(const RunConfig& cfg, const EncoderStage& st,
+                           std::shared_ptr<const Tokenizer> on_device, const RunData& data, torch::Device device,
+                           double sigma) {
   constexpr int64_t kViewRows = 256;
-  auto on_device = batch_tokenizer(cfg, tok, data.train.c, results, device, /*own=*/true);
   auto chunks = std::make_shared<uint64_t>(0);
   return [cfg, model = st.model, V = st.V, block = st.block, t = st.t_read, gamma = st.gamma, on_device, chunks,
           read = data.train.read, device, sigma](const torch::Tensor& idx) mutable {
@@ -306,9 +312,10 @@ TrainView probe_train_view(const RunConfig& cfg, const EncoderStage& st, const T
 
 // The probe features of the encoder: the backbone through the probe's
 // feature point, at the probe's t (a baseline's: 0, clean input), pooled.
+// on_device: batch_tokenizer's (streamed rows and the probe's view).
 void read_features(const RunConfig& cfg, EncoderStage& st, Backbone& model, const BackboneOptions& bo,
-                   Tokenizer& tok, const TrainData& td, const RunData& data, const RunContext& ctx,
-                   torch::Device device, const Log& log) {
+                   const Tokenizer& tok, const std::shared_ptr<const Tokenizer>& on_device, const TrainData& td,
+                   const RunData& data, const RunContext& ctx, torch::Device device, const Log& log) {
   const int64_t blocks = cfg.probe.block >= 0 ? cfg.probe.block : bo.split;
   const bool denoise = cfg.method.name == "denoise";
   const int64_t t_read = denoise ? cfg.probe.t : 0;
@@ -321,7 +328,6 @@ void read_features(const RunConfig& cfg, EncoderStage& st, Backbone& model, cons
   // streamed: each batch of rows read and tokenized as the probe reaches it.
   TokenRows train_z0, test_z0;
   if (data.streamed) {
-    const auto on_device = batch_tokenizer(cfg, tok, data.train.c, ctx.results, device);
     train_z0 = token_rows(on_device, data.train, device), test_z0 = token_rows(on_device, data.test, device);
   } else {
     torch::Tensor test_all;
@@ -341,7 +347,7 @@ void read_features(const RunConfig& cfg, EncoderStage& st, Backbone& model, cons
                                 cfg.seed + 2, forward_rows, ctx.comm);
   st.model = model, st.options = bo, st.block = blocks, st.t_read = t_read, st.gamma = gamma, st.V = V;
   if (cfg.probe.augment == "rrc_flip")
-    st.train_view = probe_train_view(cfg, st, tok, data, ctx.results, device, sigma);
+    st.train_view = probe_train_view(cfg, st, on_device, data, device, sigma);
 }
 
 }  // namespace
@@ -354,8 +360,8 @@ namespace {
 // fresh random resized crop + flip every batch. Images, crop and tokenizer
 // are on the training device. (Data parallel: each rank crops its own
 // slice, so augmented runs match one process in distribution, not bit for bit.)
-void streamed_batches(const RunConfig& cfg, const Tokenizer& tok, const RunData& data, TrainData& td,
-                      const std::string& results, torch::Device device) {
+void streamed_batches(const RunConfig& cfg, std::shared_ptr<const Tokenizer> tok, const RunData& data,
+                      TrainData& td, torch::Device device) {
   auto ahead = std::make_shared<std::unique_ptr<BatchLoader>>();
   if (data.streamed && cfg.method.name == "denoise")
     td.begin = [ahead, set = data.train_set, pin = device.is_cuda()](const EpochOrder& order, int64_t offset,
@@ -364,8 +370,8 @@ void streamed_batches(const RunConfig& cfg, const Tokenizer& tok, const RunData&
       *ahead = std::make_unique<BatchLoader>(*set, order, offset, count, first, kThreads, kDepth, pin, end);
     };
   // The original-image target alone reads x' (B, L, D): 50 MB a batch of 64 at 256 px.
-  const bool need_x = tok.is_linear() && make_objective(cfg.objective).target == Target::OriginalImage;
-  td.batch = [tok = batch_tokenizer(cfg, tok, data.train.c, results, device), ahead, read = data.train.read,
+  const bool need_x = tok->is_linear() && make_objective(cfg.objective).target == Target::OriginalImage;
+  td.batch = [tok, ahead, read = data.train.read,
               normalize = cfg.data.normalize, need_x, crop = cfg.data.augment == "rrc_flip",
               device](const torch::Tensor& idx) {
     torch::NoGradGuard ng;
@@ -389,7 +395,8 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
                                  const std::string& dir, bool reuse, const RunContext& ctx, torch::Device device,
                                  const FeatureNetSource& feature_net, const Log& log) {
   EncoderStage st;
-  if (cfg.data.augment == "rrc_flip" || data.streamed) streamed_batches(cfg, tok, data, td, ctx.results, device);
+  const auto on_device = batch_tokenizer(cfg, tok, data, ctx.results, device);
+  if (cfg.data.augment == "rrc_flip" || data.streamed) streamed_batches(cfg, on_device, data, td, device);
   st.objective = make_objective(cfg.objective);
   st.schedule = make_schedule(cfg.noise);
   BackboneOptions bo;
@@ -410,7 +417,7 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
     pretrain(cfg, st, model, bo, tok, td, data, dir, ctx, device, feature_net, log);
     if (st.train.status != TrainResult::Done) return st;
   }
-  read_features(cfg, st, model, bo, tok, td, data, ctx, device, log);
+  read_features(cfg, st, model, bo, tok, on_device, td, data, ctx, device, log);
   return st;
 }
 

@@ -348,17 +348,14 @@ class MethodConformance : public ::testing::TestWithParam<std::string> {};
 // parameters and their order).
 TEST(Mae, EncoderNormIsOptionalAndTrained) {
   auto [images, labels] = pattern_images(32, 13);
-  auto o = tiny_options();
-  auto ctx = tiny_context(images, 10);
-  ctx.backbone = o;
-  ctx.make_backbone = [o] { return make_backbone("dit", o); };
+  const auto ctx = tiny_context(images, 10);  // a tiny DiT's
   auto cfg = method_config("mae");
   auto count = [&](const RunConfig& c) { return make_method(c, ctx)->trained_parameters().size(); };
   const auto plain = count(cfg);
   cfg.sections.mut<MaeConfig>().encoder_norm = true;
   EXPECT_EQ(count(cfg), plain + 2);  // its scale and shift
   torch::manual_seed(0);
-  auto model = make_backbone("dit", o);
+  auto model = ctx.make_backbone();
   auto method = make_method(cfg, ctx);
   const auto params = method->trained_parameters();
   torch::manual_seed(1);
@@ -372,15 +369,12 @@ TEST(Mae, EncoderNormIsOptionalAndTrained) {
 // epochs (the optimizer then skips them), the rest of the head does.
 TEST(Dino, FrozenLastLayerTakesNoGradientInItsEpochs) {
   auto [images, labels] = pattern_images(32, 13);
-  auto o = tiny_options();
-  auto ctx = tiny_context(images, 10);
-  ctx.backbone = o;
-  ctx.make_backbone = [o] { return make_backbone("dit", o); };
+  auto ctx = tiny_context(images, 10);  // a tiny DiT's
   ctx.steps_per_epoch = 4;
   auto cfg = method_config("dino");
   cfg.sections.mut<DinoConfig>().freeze_last_layer = 1;
   torch::manual_seed(0);
-  auto model = make_backbone("dit", o);
+  auto model = ctx.make_backbone();
   auto method = make_method(cfg, ctx);
   // The trainer's list, taken once (as its optimizer groups are), before any step.
   const auto params = method->trained_parameters();
