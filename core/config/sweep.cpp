@@ -274,6 +274,13 @@ void parse_profiles(const toml::node& node, const std::string& path, SweepFile& 
         s.profile_seeds[pname] = int_list(en, "profile." + pname + ".seeds", path);
         continue;
       }
+      if (ek.str() == "extends") {
+        auto str = en.as_string();
+        if (!str) throw config_error(origin_of(en, path), "profile." + pname + ".extends",
+                                     "expected the name of another profile, e.g. extends = \"paper\"");
+        s.profile_extends[pname] = {str->get(), origin_of(en, path)};
+        continue;
+      }
       if (ek.str() == "grid") {
         auto gt = en.as_table();
         if (!gt) throw config_error(origin_of(en, path), "profile." + pname + ".grid", "expected a table");
@@ -332,7 +339,18 @@ void parse_rows(const toml::node& node, const std::string& path, SweepFile& s) {
           auto pt = pn.as_table();
           if (!pt) throw config_error(origin_of(pn, path), "profile." + std::string(pk.str()),
                                       "expected row keys for that profile");
-          flatten(*pt, "", path, r.profile_keys[std::string(pk.str())]);
+          // profile.NAME.paper.KEY: the paper's number beside that profile's runs.
+          toml::table keys = *pt;
+          if (auto paper = keys.get("paper"); paper && paper->as_table()) {
+            SweepRow numbers;
+            parse_paper(*paper->as_table(), path, numbers);
+            if (!numbers.paper_list.empty())
+              throw config_error(origin_of(*paper, path), "profile." + std::string(pk.str()) + ".paper",
+                                 "expected single numbers (lists of grid cells belong to the row's paper.KEY)");
+            r.profile_paper[std::string(pk.str())] = numbers.paper;
+            keys.erase("paper");
+          }
+          flatten(keys, "", path, r.profile_keys[std::string(pk.str())]);
         }
       } else {
         flatten_entry(std::string(ek.str()), en, path, flat);
@@ -356,6 +374,12 @@ void check_sweep_file(const SweepFile& s, const std::string& path) {
       if (!s.profiles.count(pname))
         throw config_error(r.origin, "profile." + pname,
                            "row '" + r.label + "' sets keys for a profile the file does not define");
+  for (const auto& [pname, ext] : s.profile_extends) {
+    if (!s.profiles.count(ext.first))
+      throw config_error(ext.second, "profile." + pname + ".extends",
+                         "no profile '" + ext.first + "' in this file to extend");
+    profile_chain(s, pname);  // refuses a loop
+  }
   refuse_seed_in(s.base);
   for (const auto& [pname, o] : s.profiles) refuse_seed_in(o);
   for (const auto& r : s.rows) {
@@ -366,31 +390,43 @@ void check_sweep_file(const SweepFile& s, const std::string& path) {
     throw InputError(path + ": mode = \"grid\" needs a [grid] table of key = [values]");
 }
 
-// The profile's overrides (nullptr for none); InputError naming the known ones.
-const Overrides* profile_overrides(const SweepFile& s, const std::string& profile) {
-  if (profile.empty()) return nullptr;
-  auto it = s.profiles.find(profile);
-  if (it == s.profiles.end()) {
-    std::string known;
-    for (const auto& [k, v] : s.profiles) known += (known.empty() ? "" : ", ") + k;
-    throw InputError(fmt::format("{}: no profile '{}' (profiles: {})", s.path, profile,
-                                 known.empty() ? "none" : known));
+}  // namespace
+
+std::vector<std::string> profile_chain(const SweepFile& s, const std::string& profile) {
+  std::vector<std::string> chain;
+  for (std::string p = profile; !p.empty();) {
+    if (!s.profiles.count(p)) {
+      std::string known;
+      for (const auto& [k, v] : s.profiles) known += (known.empty() ? "" : ", ") + k;
+      throw InputError(fmt::format("{}: no profile '{}' (profiles: {})", s.path, p, known.empty() ? "none" : known));
+    }
+    if (std::find(chain.begin(), chain.end(), p) != chain.end())
+      throw config_error(s.profile_extends.at(p).second, "profile." + p + ".extends",
+                         "profiles extend each other in a loop (" + p + " is reached again); one must "
+                         "stand alone");
+    chain.push_back(p);
+    auto it = s.profile_extends.find(p);
+    p = it == s.profile_extends.end() ? "" : it->second.first;
   }
-  return &it->second;
+  std::reverse(chain.begin(), chain.end());
+  return chain;
 }
+
+namespace {
 
 using GridPoint = std::vector<std::pair<std::string, Setting>>;
 
 // Grid points: the product of every axis (a profile may replace axes); one
 // empty point without a grid.
-std::vector<GridPoint> grid_points(const SweepFile& s, const std::string& profile) {
+std::vector<GridPoint> grid_points(const SweepFile& s, const std::vector<std::string>& chain) {
   Grid grid = s.grid;
-  if (!profile.empty() && s.profile_grid.count(profile))
-    for (const auto& [key, vals] : s.profile_grid.at(profile)) {
-      auto it = std::find_if(grid.begin(), grid.end(), [&](const auto& g) { return g.first == key; });
-      if (it != grid.end()) it->second = vals;
-      else grid.emplace_back(key, vals);
-    }
+  for (const auto& profile : chain)
+    if (s.profile_grid.count(profile))
+      for (const auto& [key, vals] : s.profile_grid.at(profile)) {
+        auto it = std::find_if(grid.begin(), grid.end(), [&](const auto& g) { return g.first == key; });
+        if (it != grid.end()) it->second = vals;
+        else grid.emplace_back(key, vals);
+      }
   std::vector<GridPoint> points{{}};
   for (const auto& [key, vals] : grid) {
     std::vector<GridPoint> next;
@@ -461,9 +497,10 @@ SweepFile parse_sweep_text(const std::string& text, const std::string& path) {
 }
 
 std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, const Overrides& cli) {
-  const Overrides* prof = profile_overrides(s, profile);
+  const std::vector<std::string> profiles = profile_chain(s, profile);
   std::vector<int64_t> seeds = s.seeds;
-  if (!profile.empty() && s.profile_seeds.count(profile)) seeds = s.profile_seeds.at(profile);
+  for (const auto& p : profiles)
+    if (s.profile_seeds.count(p)) seeds = s.profile_seeds.at(p);
   // --set seed=N runs every row with seed N alone (instead of the sweep's seeds).
   Overrides cli_keys = cli;
   if (auto it = cli_keys.find("seed"); it != cli_keys.end()) {
@@ -475,14 +512,14 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
   // Rows (a single unnamed row when only a grid is given).
   std::vector<SweepRow> rows = s.rows;
   if (rows.empty()) rows.push_back(SweepRow{1, "", false, {}, {}, {}, {}, Origin{s.path, 0}});
-  const std::vector<GridPoint> points = grid_points(s, profile);
+  const std::vector<GridPoint> points = grid_points(s, profiles);
 
   std::vector<PlannedRun> plan;
   // A row's keys, with its overrides for the active profile.
   auto apply_row = [&](RunConfig& cfg, const SweepRow& r) {
     apply_overrides(cfg, r.keys);
-    auto it = r.profile_keys.find(profile);
-    if (it != r.profile_keys.end()) apply_overrides(cfg, it->second);
+    for (const auto& p : profiles)
+      if (auto it = r.profile_keys.find(p); it != r.profile_keys.end()) apply_overrides(cfg, it->second);
   };
   std::vector<const SweepRow*> chain;  // cumulative rows so far
   int out_row = 0, chain_row = 0;      // chain_row: the last of them, as a plan row
@@ -497,10 +534,13 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
       auto paper = r.paper;
       for (const auto& [key, list] : r.paper_list)
         if (!std::isnan(list[k])) paper[key] = list[k];
+      for (const auto& p : profiles)
+        if (auto it = r.profile_paper.find(p); it != r.profile_paper.end())
+          for (const auto& [key, v] : it->second) paper[key] = v;
       ++out_row;
       RunConfig cfg;
       apply_overrides(cfg, s.base);
-      if (prof) apply_overrides(cfg, *prof);
+      for (const auto& p : profiles) apply_overrides(cfg, s.profiles.at(p));
       if (s.mode == "cumulative" && !r.standalone)
         for (const auto* prev : chain) apply_row(cfg, *prev);
       apply_row(cfg, r);

@@ -12,6 +12,8 @@
 //             replaces grid values for that profile (small images, other d)
 //   profile.NAME.KEY = v inside a [[row]] replaces the row's KEY under that
 //             profile (e.g. tiny trains 5 epochs where the paper trains 400)
+//   extends = "OTHER" in [profile.NAME]: NAME is OTHER plus its own keys
+//             (Table 4's ViT-L profile is its ViT-B one at another size)
 //   plugins = ["name" | "path.so"]  plugins the sweep needs (see core/run/plugins.hpp)
 //   paper.uncertain = true marks a row whose paper numbers are unclear in
 //             the source ([U] in paper/ldae.md); tables print them with [U]
@@ -42,6 +44,7 @@ struct SweepRow {
   // seeds, as a cumulative row against the row it modifies); 0 = none.
   int compare = 0;
   Origin compare_origin;
+  std::map<std::string, std::map<std::string, double>> profile_paper;  // profile -> paper.KEY under it
 };
 
 using Grid = std::vector<std::pair<std::string, std::vector<Setting>>>;
@@ -55,6 +58,9 @@ struct SweepFile {
   std::vector<SweepRow> rows;
   Grid grid;
   std::map<std::string, Grid> profile_grid;
+  // [profile.NAME] extends = "OTHER": NAME starts from OTHER (its overrides,
+  // seeds, grid and the rows' profile.OTHER keys), then applies its own.
+  std::map<std::string, std::pair<std::string, Origin>> profile_extends;
   // plugins = [...] (top level or in [sweep]): names or paths to load first.
   std::vector<std::pair<std::string, Origin>> plugins;
 };
@@ -83,6 +89,11 @@ std::string find_sweep_file(const std::string& name);
 // key for unknown sections, keys and types.
 SweepFile parse_sweep(const std::string& path);
 SweepFile parse_sweep_text(const std::string& text, const std::string& path);
+
+// The profiles `profile` is made of, the one it extends first (["paper",
+// "paper_l"]); empty for "". InputError naming the known ones for an
+// unknown profile.
+std::vector<std::string> profile_chain(const SweepFile& s, const std::string& profile);
 
 // Expand rows x seeds (x grid) for a profile ("" = none) and validate every
 // config before returning. Unknown profile -> InputError listing the known ones.

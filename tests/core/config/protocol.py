@@ -4,7 +4,8 @@ profile's resolved recipe against its source.
 
   protocol.py RUN_SWEEP SOURCE_DIR
 
-Each planned run of experiments/*.toml under --profile small and paper is
+Each planned run of experiments/*.toml under --profile small, paper and
+paper_l (Table 4's ViT-L column; files without it are skipped) is
 read from `run_sweep FILE --profile P --show-config` (the resolved config as
 TOML, with "# derived:" lines for the scaled learning rates and the
 backbone's shape) and checked against the table below. A table row: which
@@ -29,6 +30,7 @@ MAE = "facebookresearch/mae PRETRAIN.md (main_pretrain.py; released ViT-B: 1600 
 DINO = "facebookresearch/dino README ViT-B/16 command, main_dino.py defaults"
 TABLE4 = "shared/paper/ldae.md, 'Other results': Table 4 at 1600 epochs, random crop; ViT-B encoder"
 UVIT = "baofff/U-ViT libs/uvit.py and its configs (mlp_time_embed False, qkv_bias False, conv True)"
+MAEFT = "facebookresearch/mae FINETUNE.md (main_finetune.py)"
 REPA = "sihyun-yu/REPA models/sit.py build_mlp (projector_dim 2048)"
 OURS = "ours: the paper's recipe at CIFAR-10 scale (experiments/*.toml [profile.small] says why)"
 
@@ -149,6 +151,19 @@ TABLE = [
     ("ablation_table4.toml", "small", "method=denoise", "train.base_lr", 1e-4, LDAE),
     ("ablation_table4.toml", "small", "method=denoise", "model.encoder_blocks", 12, TABLE4),
     ("ablation_table4.toml", "small", "all", "probe.optimizer", "lars", LINPROBE),
+    # ---- Table 4, paper_l profile: the paper's ViT-L column
+    ("ablation_table4.toml", "paper_l", "all", "model.block_width", 1024, "ViT-L (MAE models_mae.py mae_vit_large_patch16)"),
+    ("ablation_table4.toml", "paper_l", "all", "model.encoder_blocks", 24, "ViT-L's 24 blocks"),
+    ("ablation_table4.toml", "paper_l", "all", "probe.lr", 6.4, LINPROBE),
+    ("ablation_table4.toml", "paper_l", "method=mae", "model.blocks", 24, MAE + ": vit_large_patch16"),
+    ("ablation_table4.toml", "paper_l", "method=mae", "train.lr", 2.4e-3, MAE + ": the same blr at every size"),
+    ("ablation_table4.toml", "paper_l", "method=mae", "train.epochs", 1600, MAE),
+    ("ablation_table4.toml", "paper_l", "method=mae", "eval.finetune_lr", 1e-3, MAEFT + ": ViT-L blr 1e-3"),
+    ("ablation_table4.toml", "paper_l", "method=mae", "eval.finetune_layer_decay", 0.75, MAEFT + ": ViT-L"),
+    ("ablation_table4.toml", "paper_l", "method=mae", "eval.finetune_epochs", 50, MAEFT + ": ViT-L"),
+    ("ablation_table4.toml", "paper_l", "method=moco_v3", "train.lr", 2.4e-3, "[U] " + MOCO + " (no ViT-L command)"),
+    ("ablation_table4.toml", "paper_l", "method=denoise", "model.blocks", 48, TABLE4 + ": decoder the encoder's size"),
+    ("ablation_table4.toml", "paper_l", "method=denoise", "train.lr", 8e-4, TABLE4),
 ]
 
 
@@ -195,8 +210,12 @@ def main():
     for name in files:
         if name == "plugin_masking.toml":
             continue
-        for profile in ("small", "paper"):
-            plans[(name, profile)] = runs_of(run_sweep, os.path.join(src, "experiments", name), profile)
+        path = os.path.join(src, "experiments", name)
+        with open(path, "rb") as f:
+            defined = tomllib.load(f).get("profile", {})
+        for profile in ("small", "paper", "paper_l"):
+            if profile in defined:
+                plans[(name, profile)] = runs_of(run_sweep, path, profile)
     failures, checked = [], 0
     for files_sel, profile, which, key, want, source in TABLE:
         hits = 0

@@ -190,6 +190,62 @@ struct BadCase {
 };
 class SweepErrors : public ::testing::TestWithParam<BadCase> {};
 
+TEST(Sweep, AProfileExtendsAnotherWithItsSeedsGridAndRowKeys) {
+  const char* text = R"(
+[sweep]
+name = "t3"
+mode = "grid"
+[base]
+tokenizer.patch = 4
+train.epochs = 9
+[grid]
+tokenizer.d = [2, 4]
+[profile.paper]
+train.epochs = 3
+train.batch = 32
+seeds = [7]
+grid.tokenizer.d = [8]
+[profile.paper_l]
+extends = "paper"
+train.batch = 16
+[[row]]
+label = "pca"
+profile.paper.train.warmup_epochs = 2
+profile.paper.train.base_lr = 0.5
+profile.paper_l.train.base_lr = 0.25
+paper.acc = 66.6
+profile.paper_l.paper.acc = 75.0
+)";
+  auto s = parse_sweep_text(text, "t3.toml");
+  EXPECT_EQ(profile_chain(s, "paper_l"), (std::vector<std::string>{"paper", "paper_l"}));
+  auto plan = expand(s, "paper_l", {});
+  ASSERT_EQ(plan.size(), 1u);  // paper's grid and seeds
+  EXPECT_EQ(plan[0].seed, 7);
+  EXPECT_EQ(plan[0].cfg.tokenizer.d, 8);
+  EXPECT_EQ(plan[0].cfg.train.epochs, 3);         // from paper
+  EXPECT_EQ(plan[0].cfg.train.batch, 16);         // its own beats paper's 32
+  EXPECT_EQ(plan[0].cfg.train.warmup_epochs, 2);  // the row's profile.paper key
+  EXPECT_DOUBLE_EQ(plan[0].cfg.train.base_lr, 0.25);
+  EXPECT_DOUBLE_EQ(plan[0].paper.at("acc"), 75.0);  // the paper's number for that profile
+  // paper itself is untouched by what extends it.
+  auto base = expand(s, "paper", {});
+  EXPECT_EQ(base[0].cfg.train.batch, 32);
+  EXPECT_DOUBLE_EQ(base[0].cfg.train.base_lr, 0.5);
+  EXPECT_DOUBLE_EQ(base[0].paper.at("acc"), 66.6);
+}
+
+TEST(Sweep, ExtendingAnUnknownProfileOrALoopIsAnError) {
+  EXPECT_NE(error_of("[sweep]\nname = \"t\"\n[profile.a]\nextends = \"paperr\"\n[[row]]\nlabel = \"x\"\n")
+                .find("bad.toml:4: key 'profile.a.extends': no profile 'paperr'"),
+            std::string::npos);
+  const std::string loop =
+      "[sweep]\nname = \"t\"\n[profile.a]\nextends = \"b\"\n[profile.b]\nextends = \"a\"\n[[row]]\nlabel = \"x\"\n";
+  EXPECT_NE(error_of(loop).find("in a loop"), std::string::npos) << error_of(loop);
+  EXPECT_NE(error_of("[sweep]\nname = \"t\"\n[profile.a]\nextends = 3\n[[row]]\nlabel = \"x\"\n")
+                .find("expected the name of another profile"),
+            std::string::npos);
+}
+
 TEST(Sweep, PaperListLengthAndUnknownRowProfileAreErrors) {
   EXPECT_NE(error_of(R"(
 [sweep]
