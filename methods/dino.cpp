@@ -83,6 +83,7 @@ torch::Tensor DinoImpl::loss(Backbone& model, const torch::Tensor& idx, int64_t 
   auto view = [&](int which, bool local) {
     ViewSpec v = dino_view(which, local);
     v.saturation = cfg_.saturation, v.hue = cfg_.hue, v.grayscale_p = cfg_.grayscale_p;
+    v.random_order = cfg_.jitter_order == "random";
     return v;
   };
   std::vector<torch::Tensor> views = {view_tokens(idx, view(1, false)), view_tokens(idx, view(2, false))};
@@ -156,6 +157,7 @@ MethodEntry dino_method() {
         section_field("dino.saturation", &DinoConfig::saturation, 0, 1),
         section_field("dino.hue", &DinoConfig::hue, 0, 0.5),
         section_field("dino.grayscale_p", &DinoConfig::grayscale_p, 0, 1),
+        choice(section_field("dino.jitter_order", &DinoConfig::jitter_order), fixed({"fixed", "random"})),
         section_field("dino.freeze_last_layer", &DinoConfig::freeze_last_layer, 0, 1e5),
     };
   };

@@ -38,6 +38,9 @@ struct DinoConfig {
   // Colour jitter's saturation and hue and the grayscale probability of
   // every crop (main_dino.py: 0.2, 0.1, 0.2); 0 = off (grey images need none).
   double saturation = 0.0, hue = 0.0, grayscale_p = 0.0;
+  // "fixed": brightness, contrast, saturation, hue; "random": each image its
+  // own order, as torchvision's ColorJitter (the official views).
+  std::string jitter_order = "fixed";
   // Epochs at the start during which the prototype layer gets no gradient
   // (main_dino.py --freeze_last_layer, 1: "helps optimization"); 0 = none.
   int freeze_last_layer = 0;

@@ -48,6 +48,7 @@ torch::Tensor MocoV3Impl::loss(Backbone& model, const torch::Tensor& idx, int64_
   auto view = [&](int which) {
     ViewSpec v = moco_view(which);
     v.saturation = cfg_.saturation, v.hue = cfg_.hue, v.grayscale_p = cfg_.grayscale_p;
+    v.random_order = cfg_.jitter_order == "random";
     return v;
   };
   auto x1 = view_tokens(idx, view(1)), x2 = view_tokens(idx, view(2));
@@ -100,6 +101,7 @@ MethodEntry moco_v3_method() {
         section_field("moco.saturation", &MocoConfig::saturation, 0, 1),
         section_field("moco.hue", &MocoConfig::hue, 0, 0.5),
         section_field("moco.grayscale_p", &MocoConfig::grayscale_p, 0, 1),
+        choice(section_field("moco.jitter_order", &MocoConfig::jitter_order), fixed({"fixed", "random"})),
     };
   };
   e.check = [](const RunConfig& c, const Fail& fail) {

@@ -32,6 +32,9 @@ struct MocoConfig {
   // Colour jitter's saturation and hue and the grayscale probability of both
   // views (main_moco.py: 0.2, 0.1, 0.2); 0 = off (grey images need none).
   double saturation = 0.0, hue = 0.0, grayscale_p = 0.0;
+  // "fixed": brightness, contrast, saturation, hue; "random": each image its
+  // own order, as torchvision's ColorJitter (the official views).
+  std::string jitter_order = "fixed";
 };
 // The registry line's entry: MocoV3, moco.* keys, its check (batches of at
 // least 2: it contrasts each image with the others of its batch).

@@ -134,6 +134,10 @@ struct TrainConfig {
   double beta2 = 0.999;
   double ema = 0.0;               // 0 = off; else decay (DiT: 0.9999)
   double grad_clip = 0.0;         // 0 = off; else max global norm
+  // "global": one norm over every gradient (torch.nn.utils.clip_grad_norm_);
+  // "per_param": each parameter's gradient clipped to its own norm (DINO's
+  // utils.clip_gradients).
+  std::string grad_clip_mode = "global";
   bool bf16 = false;              // bf16 autocast (CPU: AVX-512 bf16)
   std::string device = "cpu";     // cpu | cuda | auto
   int threads = 0;                // 0 = all cores (not part of the run id)

@@ -339,18 +339,21 @@ void parse_rows(const toml::node& node, const std::string& path, SweepFile& s) {
           auto pt = pn.as_table();
           if (!pt) throw config_error(origin_of(pn, path), "profile." + std::string(pk.str()),
                                       "expected row keys for that profile");
-          // profile.NAME.paper.KEY: the paper's number beside that profile's runs.
-          toml::table keys = *pt;
-          if (auto paper = keys.get("paper"); paper && paper->as_table()) {
+          const std::string pname(pk.str());
+          Overrides& keys = r.profile_keys[pname];
+          for (const auto& [k, n] : *pt) {
+            if (k.str() != "paper" || !n.as_table()) {
+              flatten_entry(std::string(k.str()), n, path, keys);
+              continue;
+            }
+            // profile.NAME.paper.KEY: the paper's number beside that profile's runs.
             SweepRow numbers;
-            parse_paper(*paper->as_table(), path, numbers);
+            parse_paper(*n.as_table(), path, numbers);
             if (!numbers.paper_list.empty())
-              throw config_error(origin_of(*paper, path), "profile." + std::string(pk.str()) + ".paper",
+              throw config_error(origin_of(n, path), "profile." + pname + ".paper",
                                  "expected single numbers (lists of grid cells belong to the row's paper.KEY)");
-            r.profile_paper[std::string(pk.str())] = numbers.paper;
-            keys.erase("paper");
+            r.profile_paper[pname] = numbers.paper;
           }
-          flatten(keys, "", path, r.profile_keys[std::string(pk.str())]);
         }
       } else {
         flatten_entry(std::string(ek.str()), en, path, flat);

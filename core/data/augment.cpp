@@ -106,6 +106,44 @@ torch::Tensor adjust_hue(const torch::Tensor& x, const torch::Tensor& shift) {
   return hsv_to_rgb(torch::remainder(h + shift.view({-1, 1, 1}), 1.0), s, v);
 }
 
+torch::Tensor adjust_contrast(const torch::Tensor& x, const torch::Tensor& factor) {
+  // The blend's grey level: the mean luma on RGB, the mean on one channel.
+  auto mean = (x.size(1) == 3 ? grayscale(x) : x).mean({1, 2, 3}, true);
+  const auto f = factor.view({-1, 1, 1, 1});
+  return ((x - mean) * f + mean).clamp(0, 1);
+}
+
+torch::Tensor color_jitter(const torch::Tensor& x, const torch::Tensor& b, const torch::Tensor& c,
+                           const torch::Tensor& sat, const torch::Tensor& hue, bool random_order) {
+  auto op = [&](int j, const torch::Tensor& y) -> torch::Tensor {
+    switch (j) {
+      case 0: return (y * b).clamp(0, 1);
+      case 1: return adjust_contrast(y, c);
+      case 2: return sat.defined() ? adjust_saturation(y, sat) : y;
+      default: return hue.defined() ? adjust_hue(y, hue) : y;
+    }
+  };
+  torch::Tensor out = x;
+  if (!random_order) {
+    for (int j = 0; j < 4; ++j) out = op(j, out);
+    return out;
+  }
+  const int64_t B = x.size(0);
+  // Stage k applies each image's k-th operation; every operation is computed
+  // for the whole batch and selected per image (no host synchronisation).
+  const auto order = torch::rand({B, 4}, x.options().dtype(torch::kFloat32)).argsort(/*dim=*/1, /*descending=*/false);
+  for (int k = 0; k < 4; ++k) {
+    const auto which = order.select(1, k).view({B, 1, 1, 1});
+    torch::Tensor next = out;
+    for (int j = 0; j < 4; ++j) {
+      if ((j == 2 && !sat.defined()) || (j == 3 && !hue.defined())) continue;  // identity
+      next = torch::where(which == j, op(j, out), next);
+    }
+    out = next;
+  }
+  return out;
+}
+
 torch::Tensor augment_view(const torch::Tensor& images, const ViewSpec& v, bool normalized) {
   const int64_t B = images.size(0);
   auto opts = images.options();
@@ -117,13 +155,11 @@ torch::Tensor augment_view(const torch::Tensor& images, const ViewSpec& v, bool 
   auto jitter = coin(v.jitter_p);
   auto b = per_image(1 + (torch::rand({B}, opts) * 2 - 1) * v.brightness);
   auto c = per_image(1 + (torch::rand({B}, opts) * 2 - 1) * v.contrast);
-  auto jittered = (x * b).clamp(0, 1);
-  auto mean = jittered.mean({1, 2, 3}, true);
-  jittered = ((jittered - mean) * c + mean).clamp(0, 1);
   // Drawn only when on, so the views of recorded runs keep their stream.
-  if (v.saturation > 0) jittered = adjust_saturation(jittered, 1 + (torch::rand({B}, opts) * 2 - 1) * v.saturation);
-  if (v.hue > 0) jittered = adjust_hue(jittered, (torch::rand({B}, opts) * 2 - 1) * v.hue);
-  x = jitter * jittered + (1 - jitter) * x;
+  torch::Tensor sat, hue;
+  if (v.saturation > 0) sat = 1 + (torch::rand({B}, opts) * 2 - 1) * v.saturation;
+  if (v.hue > 0) hue = (torch::rand({B}, opts) * 2 - 1) * v.hue;
+  x = jitter * color_jitter(x, b, c, sat, hue, v.random_order) + (1 - jitter) * x;
   if (v.grayscale_p > 0) {
     auto grey = coin(v.grayscale_p);
     x = grey * grayscale(x) + (1 - grey) * x;

@@ -18,7 +18,8 @@ torch::Tensor random_resized_crop_flip(const torch::Tensor& images, double scale
 // its own probability per image, colour jitter (brightness and contrast
 // factors uniform in [1 - s, 1 + s]; on RGB images also saturation, same
 // form, and a hue shift uniform in [-hue, hue] turns: torchvision's
-// ColorJitter, applied in that fixed order rather than a random one),
+// ColorJitter, in that fixed order or, with random_order, each image's own
+// random permutation of the four as torchvision draws it),
 // grayscale, a Gaussian blur (sigma uniform in [0.1, 2.0] pixels at 224 px,
 // scaled to the image side) and solarisation (x -> 1 - x above 1/2, in
 // [0, 1] units). Saturation, hue and grayscale default to 0 (off, no
@@ -28,6 +29,7 @@ struct ViewSpec {
   double scale_lo = 0.08, scale_hi = 1.0;
   double jitter_p = 0.8, brightness = 0.4, contrast = 0.4;
   double saturation = 0.0, hue = 0.0;
+  bool random_order = false;  // ColorJitter's per-image order (the official views)
   double grayscale_p = 0.0;
   double blur_p = 0.0;
   double solarize_p = 0.0;
@@ -35,12 +37,22 @@ struct ViewSpec {
 // Colour operations on RGB images (B, 3, H, W) in [0, 1], per image
 // (factor, shift: (B,)), as torchvision.transforms.functional: grayscale
 // is the ITU-R 601 luma 0.299 R + 0.587 G + 0.114 B in every channel;
+// contrast blends each image with its mean luma (the mean on one channel);
 // saturation blends each image with its grayscale (0: grey, 1: as is);
 // hue rotates the hue of HSV by `shift` turns. Images of another channel
 // count are returned as they are.
 torch::Tensor grayscale(const torch::Tensor& x);
+torch::Tensor adjust_contrast(const torch::Tensor& x, const torch::Tensor& factor);
 torch::Tensor adjust_saturation(const torch::Tensor& x, const torch::Tensor& factor);
 torch::Tensor adjust_hue(const torch::Tensor& x, const torch::Tensor& shift);
+// torchvision's ColorJitter with its factors drawn: brightness (x b),
+// contrast (c), saturation (sat), hue (hue), in that order or, with
+// random_order, each image its own permutation of the four, drawn here
+// (its get_params: torch.randperm(4) per image) as torch::rand({B, 4})
+// .argsort(1). sat / hue undefined: off. x (B, C, H, W) in [0, 1]; b, c
+// (B, 1, 1, 1); sat, hue (B,) -> (B, C, H, W) in [0, 1].
+torch::Tensor color_jitter(const torch::Tensor& x, const torch::Tensor& b, const torch::Tensor& c,
+                           const torch::Tensor& sat, const torch::Tensor& hue, bool random_order);
 // MoCo v3's and BYOL's asymmetric pair (view 1 always blurred, view 2
 // rarely, and solarised 1 time in 5); DINO's global views are the same pair
 // at scale [0.4, 1] and its local views [0.05, 0.4] with blur p 1/2.

@@ -17,6 +17,7 @@ KeyRows train_keys() {
       below(field("train.beta2", &RunConfig::train, &TrainConfig::beta2, 0, 1), "never updates AdamW's second moment"),
       below(field("train.ema", &RunConfig::train, &TrainConfig::ema, 0, 1), "keeps the average at the initial weights, which evaluation then reads (0 turns the EMA off)"),
       field("train.grad_clip", &RunConfig::train, &TrainConfig::grad_clip, 0, 1e6),
+      choice(field("train.grad_clip_mode", &RunConfig::train, &TrainConfig::grad_clip_mode), fixed({"global", "per_param"})),
       field("train.bf16", &RunConfig::train, &TrainConfig::bf16),
       choice(field("train.device", &RunConfig::train, &TrainConfig::device), fixed({"cpu", "cuda", "auto"})),
       not_in_id(field("train.threads", &RunConfig::train, &TrainConfig::threads, 0, 4096)),
@@ -29,6 +30,9 @@ KeyRows train_keys() {
 }
 
 void check_train(const RunConfig& c, const Fail& fail) {
+  if (c.train.grad_clip_mode != "global" && c.train.grad_clip == 0)
+    fail("train.grad_clip_mode", "says how to clip, but train.grad_clip = 0 turns clipping off: set "
+                                 "train.grad_clip (DINO: 3.0) or drop train.grad_clip_mode");
   if (c.train.weight_decay_end > -1 && c.train.weight_decay_end < 0)
     fail("train.weight_decay_end", "a weight decay cannot be negative: -1 keeps train.weight_decay constant, "
                                    "a value >= 0 is the end of its cosine schedule");

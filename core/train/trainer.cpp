@@ -222,6 +222,17 @@ void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
   for (auto& g : grads) g.mul_(coef.to(g.dtype()));
 }
 
+void clip_grad_per_param(const std::vector<torch::Tensor>& params, double max_norm) {
+  torch::NoGradGuard ng;
+  for (const auto& p : params) {
+    if (!p.grad().defined()) continue;
+    auto g = p.mutable_grad();
+    // min(1, max_norm / (norm + 1e-6)) per parameter, on the device (no .item()).
+    auto coef = (max_norm / (g.norm(2).to(torch::kFloat32) + 1e-6)).clamp_max(1.0);
+    g.mul_(coef.to(g.dtype()));
+  }
+}
+
 
 torch::Tensor Trainer::step_body(DenoiseStep* denoise, GradReducer* reducer, const std::vector<torch::Tensor>& params,
                                  const torch::Tensor& idx, const torch::Tensor& idx_dev, int64_t step, double lr,
@@ -238,7 +249,10 @@ torch::Tensor Trainer::step_body(DenoiseStep* denoise, GradReducer* reducer, con
   for (auto p : params) p.mutable_grad() = torch::Tensor();
   loss.backward();
   if (reducer) reducer->finish();
-  if (cfg_.train.grad_clip > 0) clip_grad_norm(params, cfg_.train.grad_clip);
+  if (cfg_.train.grad_clip > 0) {
+    if (cfg_.train.grad_clip_mode == "per_param") clip_grad_per_param(params, cfg_.train.grad_clip);
+    else clip_grad_norm(params, cfg_.train.grad_clip);
+  }
   if (lr_dev) {  // being recorded: lr from the device, step counts kept there
     fused_->step_capturable(*lr_dev, /*count_on_host=*/false);
   } else {

@@ -147,5 +147,9 @@ class Trainer {
 // torch::nn::utils::clip_grad_norm_ does, without reading the norm on the
 // host (no synchronisation with the GPU).
 void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
+// Each parameter's gradient scaled by min(1, max_norm / (its own L2 norm +
+// 1e-6)), on the device: DINO's utils.clip_gradients (train.grad_clip_mode =
+// "per_param").
+void clip_grad_per_param(const std::vector<torch::Tensor>& params, double max_norm);
 
 }  // namespace ldae

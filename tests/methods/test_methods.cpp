@@ -7,6 +7,8 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <set>
+#include <vector>
 
 #include "backbones/backbone.hpp"
 #include "backbones/dit.hpp"
@@ -284,6 +286,49 @@ TEST(Views, GrayscaleSaturationAndHueByHand) {
   EXPECT_EQ(c.sizes(), rgb.sizes());
   EXPECT_GE(c.min().item<double>(), -1.0 - 1e-6);
   EXPECT_LE(c.max().item<double>(), 1.0 + 1e-6);
+}
+
+// torchvision's ColorJitter applies its four operations in a random order
+// per call (per image): the batched selection equals applying each image's
+// own permutation one operation at a time, and the orders vary.
+TEST(Views, ColorJitterInRandomOrderIsEachImagesOwnSequence) {
+  const int64_t B = 48;
+  torch::manual_seed(5);
+  auto x = torch::rand({B, 3, 4, 4}, torch::kFloat64);
+  auto b = (0.6 + 0.8 * torch::rand({B}, torch::kFloat64)).view({B, 1, 1, 1});
+  auto c = (0.6 + 0.8 * torch::rand({B}, torch::kFloat64)).view({B, 1, 1, 1});
+  auto sat = 0.8 + 0.4 * torch::rand({B}, torch::kFloat64), hue = 0.2 * torch::rand({B}, torch::kFloat64) - 0.1;
+  torch::manual_seed(11);
+  auto got = color_jitter(x, b, c, sat, hue, /*random_order=*/true);
+  torch::manual_seed(11);
+  auto order = torch::rand({B, 4}, torch::kFloat32).argsort(/*dim=*/1, /*descending=*/false);
+  std::set<std::vector<int64_t>> seen;
+  for (int64_t i = 0; i < B; ++i) {
+    auto y = x.slice(0, i, i + 1);
+    std::vector<int64_t> perm;
+    for (int k = 0; k < 4; ++k) {
+      const int64_t j = order[i][k].item<int64_t>();
+      perm.push_back(j);
+      auto bi = b.slice(0, i, i + 1), ci = c.slice(0, i, i + 1);
+      if (j == 0) y = (y * bi).clamp(0, 1);
+      if (j == 1) y = adjust_contrast(y, ci.view({1}));
+      if (j == 2) y = adjust_saturation(y, sat.slice(0, i, i + 1));
+      if (j == 3) y = adjust_hue(y, hue.slice(0, i, i + 1));
+    }
+    seen.insert(perm);
+    EXPECT_TRUE(torch::allclose(got[i], y[0], 1e-12, 1e-12)) << "image " << i;
+  }
+  EXPECT_GT(seen.size(), 10u);  // 48 draws of 24 orders
+  // The fixed order is brightness, contrast, saturation, hue for every image.
+  auto fixed = color_jitter(x, b, c, sat, hue, false);
+  auto want = adjust_hue(adjust_saturation(adjust_contrast((x * b).clamp(0, 1), c.view({B})), sat), hue);
+  EXPECT_TRUE(torch::allclose(fixed, want, 1e-12, 1e-12));
+  // Contrast blends with the mean luma on RGB (torchvision's adjust_contrast):
+  // (1, 0, 0) and (0, 0, 1) pixels, luma mean (0.299 + 0.114) / 2.
+  auto two = torch::tensor({1.0, 0.0, 0.0, 0.0, 0.0, 1.0}, torch::kFloat64).view({1, 2, 3}).permute({0, 2, 1}).reshape({1, 3, 1, 2});
+  const double m = (0.299 + 0.114) / 2;
+  auto flat = adjust_contrast(two, torch::zeros({1}, torch::kFloat64));
+  EXPECT_TRUE(torch::allclose(flat, torch::full({1, 3, 1, 2}, m, torch::kFloat64), 1e-12, 1e-12));
 }
 
 // The collapse check: each method's features after a few hundred steps

@@ -356,7 +356,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\n[[row]]\nlabel = \"b\"\ncompare = 7\n",
                 "bad.toml:7: key 'compare': 7 is not another [[row]] of this sweep"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\ncompare = \"a\"\n",
-                "bad.toml:5: key 'compare': expected the number of another [[row]]"}));
+                "bad.toml:5: key 'compare': expected the number of another [[row]]"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\ntrain.grad_clip_mode = \"per_param\"\n",
+                "key 'train.grad_clip_mode': says how to clip, but train.grad_clip = 0"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\ntrain.grad_clip_mode = \"local\"\n",
+                "bad.toml:5: key 'train.grad_clip_mode'"}));
 
 // A network file a run would read is checked before any run, naming the
 // key and how to make one; "classifier", "ema" and unused keys pass.

@@ -165,6 +165,23 @@ TEST(Trainer, GradientClippingMatchesLibTorchWithoutReadingTheNorm) {
   }
 }
 
+// DINO's utils.clip_gradients: each gradient on its own, hand values.
+TEST(Trainer, PerParameterClippingScalesEachGradientByItsOwnNorm) {
+  auto w = torch::zeros({2, 2}, torch::requires_grad()), b = torch::zeros({2}, torch::requires_grad());
+  w.mutable_grad() = torch::tensor({{3.0f, 0.0f}, {0.0f, 4.0f}});  // norm 5: clipped to 1
+  b.mutable_grad() = torch::tensor({0.3f, 0.4f});                 // norm 0.5: left alone
+  clip_grad_per_param({w, b}, 1.0);
+  const double s = 1.0 / (5.0 + 1e-6);
+  EXPECT_TRUE(torch::allclose(w.grad(), torch::tensor({{3.0f, 0.0f}, {0.0f, 4.0f}}) * s, 1e-6, 1e-7));
+  EXPECT_TRUE(torch::equal(b.grad(), torch::tensor({0.3f, 0.4f})));
+  // The global norm would have scaled both: sqrt(25 + 0.25) > 1.
+  auto w2 = w.detach().clone().requires_grad_(), b2 = b.detach().clone().requires_grad_();
+  w2.mutable_grad() = torch::tensor({{3.0f, 0.0f}, {0.0f, 4.0f}});
+  b2.mutable_grad() = torch::tensor({0.3f, 0.4f});
+  clip_grad_norm({w2, b2}, 1.0);
+  EXPECT_LT(b2.grad().norm().item<double>(), 0.1);
+}
+
 // MAE's and DINO's weight-decay recipe: no decay on parameters of one
 // dimension (timm's add_weight_decay, DINO's get_params_groups) and DINO's
 // cosine from weight_decay to weight_decay_end.
