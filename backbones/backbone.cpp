@@ -65,6 +65,18 @@ torch::Tensor self_attention(const torch::Tensor& qkv_x, int64_t heads) {
   return a.transpose(1, 2).reshape({B, N, W});
 }
 
+torch::Tensor resize_positions(const torch::Tensor& pos, int64_t h, int64_t w, int64_t h2, int64_t w2) {
+  if (h == h2 && w == w2) return pos;
+  const int64_t W = pos.size(2);
+  auto grid = pos.reshape({1, h, w, W}).permute({0, 3, 1, 2});  // (1, W, h, w)
+  namespace F = torch::nn::functional;
+  auto r = F::interpolate(grid, F::InterpolateFuncOptions()
+                                    .size(std::vector<int64_t>{h2, w2})
+                                    .mode(torch::kBicubic)
+                                    .align_corners(false));
+  return r.permute({0, 2, 3, 1}).reshape({1, h2 * w2, W});
+}
+
 torch::Tensor group_tokens(const torch::Tensor& x, int64_t h, int64_t w, int64_t p) {
   if (p == 1) return x;
   const auto B = x.size(0), d = x.size(2);

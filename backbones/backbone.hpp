@@ -33,7 +33,12 @@ struct BackboneOptions {
   bool cls_token = false;             // transformers: a learned class token (ViT)
   // uvit only (model.time_mlp, model.qkv_bias, model.conv_out): U-ViT's official options.
   bool time_mlp = true, qkv_bias = true, conv_out = false;
+  // unet only (model.attn_resolutions): sides of the levels that attend; empty = below the top.
+  std::vector<int64_t> attn_sides;
 };
+// model.attn_resolutions ("16", "16, 8") -> its sides; InputError naming the
+// key for anything but positive integers separated by commas.
+std::vector<int64_t> parse_attn_resolutions(const std::string& text);
 
 struct BackboneImpl : torch::nn::Module {
   // tokens (B, L, in_dim), t (B,) float steps, y (B,) int64 labels or
@@ -126,6 +131,12 @@ torch::Tensor pool_features(const torch::Tensor& f, const std::string& pool, boo
 torch::Tensor timestep_features(const torch::Tensor& t, int64_t dim);
 // Fixed 2-D sin-cos position embedding (h * w, width), MAE's construction.
 torch::Tensor sincos_2d(int64_t h, int64_t w, int64_t width);
+// Position embeddings (1, h * w, W) of an h x w grid resized to h2 x w2
+// (1, h2 * w2, W), bicubic over the grid as DINO's
+// vision_transformer.py interpolate_pos_encoding (align_corners false): a
+// view smaller than the training grid (its local crops) keeps its
+// positions spanning the whole image.
+torch::Tensor resize_positions(const torch::Tensor& pos, int64_t h, int64_t w, int64_t h2, int64_t w2);
 // softmax(q k^T / sqrt(dh)) v (Vaswani et al. 2017, Eq. 1) for q, k, v
 // (B, H, N, dh) -> (B, H, N, dh), by LibTorch's fused kernel
 // (at::scaled_dot_product_attention: flash / memory-efficient / cuDNN on the

@@ -24,6 +24,7 @@ KeyRows model_keys() {
       field("model.time_mlp", &RunConfig::model, &ModelConfig::time_mlp),
       field("model.qkv_bias", &RunConfig::model, &ModelConfig::qkv_bias),
       field("model.conv_out", &RunConfig::model, &ModelConfig::conv_out),
+      field("model.attn_resolutions", &RunConfig::model, &ModelConfig::attn_resolutions),
   };
 }
 
@@ -37,12 +38,23 @@ void check_model(const RunConfig& c, const Fail& fail) {
   if ((side / stride) % c.model.patch != 0)
     fail("model.patch", fmt::format("the {0} x {0} token grid does not split into {1} x {1} groups",
                                     side / stride, c.model.patch));
+  if (!c.model.attn_resolutions.empty()) {
+    if (c.model.name != "unet")
+      return fail("model.attn_resolutions", fmt::format("says where the U-Net attends; {} attends everywhere (use "
+                                                        "it with model.backbone = \"unet\")", c.model.name));
+    try {
+      parse_attn_resolutions(c.model.attn_resolutions);
+    } catch (const InputError& e) {
+      return fail("model.attn_resolutions", std::string(e.what()).substr(std::string(e.what()).find(": ") + 2));
+    }
+  }
   // The backbone on this token grid: what it cannot take, its feature points.
   const BackboneOptions bo = backbone_options(c);
   if (auto e = backbone_check(c.model.name, bo); !e.empty())
-    fail(e.find("cls_token") != std::string::npos ? "model.cls_token"
-         : e.find("heads") != std::string::npos   ? "model.heads"
-                                                  : "model.backbone",
+    fail(e.find("cls_token") != std::string::npos          ? "model.cls_token"
+         : e.find("attn_resolutions") != std::string::npos ? "model.attn_resolutions"
+         : e.find("heads") != std::string::npos            ? "model.heads"
+                                                           : "model.backbone",
          e);
   if (c.model.name != "uvit" && (!c.model.time_mlp || !c.model.qkv_bias || c.model.conv_out))
     fail(!c.model.time_mlp ? "model.time_mlp" : !c.model.qkv_bias ? "model.qkv_bias" : "model.conv_out",

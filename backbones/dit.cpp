@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <cmath>
+
 #include "core/base/errors.hpp"
 
 namespace ldae {
@@ -91,8 +93,18 @@ void DiTImpl::init_weights() {
 
 torch::Tensor DiTImpl::embed(const torch::Tensor& tokens, const torch::Tensor& t,
                              const torch::Tensor& y, torch::Tensor* c) {
-  const int64_t p = opt.patch;
-  auto x = x_embedder(group_tokens(tokens, opt.grid_h, opt.grid_w, p)) + pos_embed;  // (B, L', W)
+  const int64_t p = opt.patch, L = tokens.size(1);
+  int64_t gh = opt.grid_h, gw = opt.grid_w;
+  torch::Tensor pos = pos_embed;
+  if (L != gh * gw) {  // a view of another size (DINO's local crops): a square grid
+    const int64_t g = std::llround(std::sqrt(double(L)));
+    if (g * g != L || g % p != 0)
+      throw InputError(fmt::format("dit: {} tokens are neither its {} x {} grid nor a square grid of {} x {} "
+                                   "groups (model.patch)", L, gh, gw, p, p));
+    gh = gw = g;
+    pos = resize_positions(pos_embed, opt.grid_h / p, opt.grid_w / p, g / p, g / p);
+  }
+  auto x = x_embedder(group_tokens(tokens, gh, gw, p)) + pos;  // (B, L', W)
   *c = t_embedder->forward(timestep_features(t, opt.t_freq_dim));  // (B, W)
   if (y_embedder) {
     *c = *c + y_embedder(conditioning_labels(y, tokens.size(0), opt.num_classes, opt.class_dropout,

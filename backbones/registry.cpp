@@ -1,8 +1,11 @@
 // The backbone registry (STYLE.md rule 3): one literal map keyed by the exact
 // model.backbone of sweep files. Adding a backbone = its file + one line here
 // (+ its tests: tests/backbones' conformance suite).
+#include <fmt/core.h>
+
 #include <functional>
 #include <map>
+#include <sstream>
 
 #include "backbones/dit.hpp"
 #include "backbones/unet.hpp"
@@ -64,6 +67,21 @@ Backbone make_backbone(const std::string& name, const BackboneOptions& o) {
   return b.make(o);
 }
 
+std::vector<int64_t> parse_attn_resolutions(const std::string& text) {
+  std::vector<int64_t> sides;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    const auto a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
+    const std::string v = a == std::string::npos ? "" : item.substr(a, b - a + 1);
+    if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 6 || std::stoll(v) < 1)
+      throw InputError(fmt::format("key 'model.attn_resolutions': \"{}\" is not a list of feature-map sides; write "
+                                   "positive integers separated by commas, e.g. \"16\" (DDPM's CIFAR-10) or \"16, 8\"",
+                                   text));
+    sides.push_back(std::stoll(v));
+  }
+  return sides;
+}
+
 BackboneOptions backbone_options(const RunConfig& cfg, int64_t grid_h, int64_t grid_w) {
   const ModelShape shape = model_shape(cfg.model);
   BackboneOptions o;
@@ -75,6 +93,7 @@ BackboneOptions backbone_options(const RunConfig& cfg, int64_t grid_h, int64_t g
   o.class_dropout = cfg.model.class_dropout;
   o.cls_token = cfg.model.cls_token;
   o.time_mlp = cfg.model.time_mlp, o.qkv_bias = cfg.model.qkv_bias, o.conv_out = cfg.model.conv_out;
+  o.attn_sides = parse_attn_resolutions(cfg.model.attn_resolutions);
   o.split = cfg.model.split >= 0 ? cfg.model.split : backbone(cfg.model.name).default_block(o);
   return o;
 }

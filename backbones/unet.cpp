@@ -79,6 +79,14 @@ torch::Tensor UNetStepImpl::forward(torch::Tensor x, const torch::Tensor& emb) {
   return x;
 }
 
+// Whether level l (side (h / p) >> l) attends: DDPM's attn_resolutions, or
+// every level below the top without them.
+bool UNetImpl::attends(const BackboneOptions& o, int64_t l) {
+  if (o.attn_sides.empty()) return l > 0;
+  const int64_t side = (o.grid_h / o.patch) >> l;
+  return std::find(o.attn_sides.begin(), o.attn_sides.end(), side) != o.attn_sides.end();
+}
+
 int64_t UNetImpl::levels(const BackboneOptions& o) {
   const int64_t h = o.grid_h / o.patch, w = o.grid_w / o.patch;
   int64_t n = 1;
@@ -106,12 +114,20 @@ std::string UNetImpl::check(const BackboneOptions& o) {
     return "model.cls_token is for the transformer backbones (dit, uvit); the unet's features "
            "are pooled over positions (probe.pool = \"mean\")";
   const int64_t C = base_channels(o);
-  for (int64_t l = 1; l < levels(o); ++l)
-    if ((C * kMult[l]) % o.heads != 0)
+  std::string sides;
+  for (int64_t l = 0; l < levels(o); ++l) sides += (l ? ", " : "") + std::to_string((o.grid_h / o.patch) >> l);
+  for (int64_t s : o.attn_sides) {
+    bool found = false;
+    for (int64_t l = 0; l < levels(o); ++l) found = found || ((o.grid_h / o.patch) >> l) == s;
+    if (!found)
+      return fmt::format("model.attn_resolutions names side {}, which this unet's levels do not have (sides {})",
+                         s, sides);
+  }
+  // Every level that attends, and the middle (at the last level's width).
+  for (int64_t l = 0; l < levels(o); ++l)
+    if ((attends(o, l) || l == levels(o) - 1) && (C * kMult[l]) % o.heads != 0)
       return fmt::format("unet channels {} (width / 2 x {}) do not split into {} heads (model.heads)",
                          C * kMult[l], kMult[l], o.heads);
-  if (C % o.heads != 0 && levels(o) == 1)
-    return fmt::format("unet channels {} do not split into {} heads (model.heads)", C, o.heads);
   return "";
 }
 
@@ -140,7 +156,7 @@ UNetImpl::UNetImpl(const BackboneOptions& o) : opt(o) {
       UNetStep s = step(fmt::format("in {}.{} ({}x{})", l, i, h, w), C * kMult[l]);
       s->res = s->register_module("res", UNetResBlock(ch, C * kMult[l], E));
       ch = C * kMult[l];
-      if (l > 0) s->attn = s->register_module("attn", UNetAttention(ch, o.heads));
+      if (attends(o, l)) s->attn = s->register_module("attn", UNetAttention(ch, o.heads));
       input_steps->push_back(s);
       skip_ch.push_back(ch);
     }
@@ -162,7 +178,7 @@ UNetImpl::UNetImpl(const BackboneOptions& o) : opt(o) {
       s->res = s->register_module("res", UNetResBlock(ch + skip_ch.back(), C * kMult[l], E));
       skip_ch.pop_back();
       ch = C * kMult[l];
-      if (l > 0) s->attn = s->register_module("attn", UNetAttention(ch, o.heads));
+      if (attends(o, l)) s->attn = s->register_module("attn", UNetAttention(ch, o.heads));
       if (l > 0 && i == kResBlocks) {  // the level's last step goes up
         s->conv = s->register_module("conv", conv3(ch, ch));
         s->upsample = true;

@@ -4,9 +4,10 @@
 // (B, L, d) become a d x h x w map (h x w the tokenizer's grid, so patch 1
 // pixels or a PCA / VAE latent), after grouping p x p tokens (model.patch).
 //   input:  3x3 conv to C channels, then per level `res` residual blocks
-//           (+ self-attention below the top level) and a stride-2 conv down
+//           (+ self-attention below the top level, or at the sides
+//           model.attn_resolutions names: DDPM's 16 x 16) and a stride-2 conv down
 //   middle: residual block, self-attention, residual block
-//   output: per level `res + 1` residual blocks on [x | skip] (+ attention),
+//   output: per level `res + 1` residual blocks on [x | skip] (+ the same attention),
 //           nearest 2x up + 3x3 conv
 //   out:    GroupNorm, SiLU, zero-initialised 3x3 conv to the target width
 // Residual blocks take the time (and class) embedding as a scale and shift
@@ -78,6 +79,7 @@ struct UNetImpl : BackboneImpl {
 
   // Levels the grid allows: halvings down to a 2 x 2 map, at most 4.
   static int64_t levels(const BackboneOptions& o);
+  static bool attends(const BackboneOptions& o, int64_t level);
   static int64_t count_blocks(const BackboneOptions& o);
   static int64_t default_block(const BackboneOptions& o);  // the middle
   static std::string check(const BackboneOptions& o);

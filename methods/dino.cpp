@@ -1,8 +1,12 @@
 #include "methods/dino.hpp"
 
+#include <fmt/core.h>
+
 #include <algorithm>
+#include <cmath>
 
 #include "core/data/augment.hpp"
+#include "core/data/data.hpp"
 #include "core/nn/linear.hpp"
 
 namespace ldae {
@@ -57,7 +61,8 @@ torch::Tensor dino_center(const torch::Tensor& center, const torch::Tensor& batc
   return center * m + batch_mean * (1 - m);
 }
 
-DinoImpl::DinoImpl(const DinoConfig& cfg, MethodContext ctx) : MethodImpl(std::move(ctx)), cfg_(cfg) {
+DinoImpl::DinoImpl(const DinoConfig& cfg, MethodContext ctx, int64_t local_grid)
+    : MethodImpl(std::move(ctx)), cfg_(cfg), local_grid_(local_grid) {
   head_ = register_module("head", DinoHead(ctx_.feature_width, cfg.hidden, cfg.bottleneck, cfg.out_dim));
   teacher_head_ = register_module("teacher_head", DinoHead(ctx_.feature_width, cfg.hidden, cfg.bottleneck, cfg.out_dim));
   copy_frozen(*teacher_head_, *head_);
@@ -84,6 +89,7 @@ torch::Tensor DinoImpl::loss(Backbone& model, const torch::Tensor& idx, int64_t 
     ViewSpec v = dino_view(which, local);
     v.saturation = cfg_.saturation, v.hue = cfg_.hue, v.grayscale_p = cfg_.grayscale_p;
     v.random_order = cfg_.jitter_order == "random";
+    if (local) v.out_side = cfg_.local_size;
     return v;
   };
   std::vector<torch::Tensor> views = {view_tokens(idx, view(1, false)), view_tokens(idx, view(2, false))};
@@ -131,20 +137,25 @@ double DinoImpl::train_macs_per_image(const BackboneImpl& model) const {
   const auto& o = ctx_.backbone;
   const double enc = model.forward_macs(o.grid_h * o.grid_w / (o.patch * o.patch), ctx_.block);
   if (enc <= 0) return 0;
+  const double local = local_grid_ > 0 ? model.forward_macs(local_grid_ * local_grid_ / (o.patch * o.patch), ctx_.block)
+                                       : enc;
   auto& self = const_cast<DinoImpl&>(*this);
   const double head = linear_macs(*self.head_->mlp) + double(self.head_->prototypes.numel());
-  return double(2 + cfg_.local_crops) * 3 * (enc + head) + 2 * (enc + head);
+  // Student: 2 global + the local views, forward and backward; teacher: the 2 global ones.
+  return 3 * (2 * (enc + head) + cfg_.local_crops * (local + head)) + 2 * (enc + head);
 }
 
 MethodEntry dino_method() {
   MethodEntry e;
   e.summary = "self-distillation";
   e.make = [](const RunConfig& c, MethodContext x) {
-    return Method(Dino(c.sections.get<DinoConfig>(), std::move(x)).ptr());
+    const DinoConfig& d = c.sections.get<DinoConfig>();
+    return Method(Dino(d, std::move(x), d.local_size / std::max(1, c.tokenizer.patch)).ptr());
   };
   e.keys = [] {
     return KeyRows{
         section_field("dino.local_crops", &DinoConfig::local_crops, 0, 64),
+        section_field("dino.local_size", &DinoConfig::local_size, 0, 1e5),
         section_field("dino.out_dim", &DinoConfig::out_dim, 2, 1e7),
         section_field("dino.hidden", &DinoConfig::hidden, 1, 1e6),
         section_field("dino.bottleneck", &DinoConfig::bottleneck, 1, 1e6),
@@ -160,6 +171,22 @@ MethodEntry dino_method() {
         choice(section_field("dino.jitter_order", &DinoConfig::jitter_order), fixed({"fixed", "random"})),
         section_field("dino.freeze_last_layer", &DinoConfig::freeze_last_layer, 0, 1e5),
     };
+  };
+  e.check = [](const RunConfig& c, const Fail& fail) {
+    const int local = c.sections.get<DinoConfig>().local_size;
+    if (local == 0) return;
+    const int side = dataset_image_side(c.data), unit = c.tokenizer.patch * c.model.patch;
+    if (c.model.name != "dit")
+      fail("dino.local_size", fmt::format("local views of their own size need model.backbone = \"dit\", whose "
+                                          "sin-cos positions are resized to the local grid ({} has a fixed grid); "
+                                          "leave dino.local_size = 0 (local views at the global side)",
+                                          c.model.name));
+    else if (local > side || local % unit != 0)
+      fail("dino.local_size", fmt::format("{0} px local views must fit the {1} x {1} images and split into whole "
+                                          "tokens of {2} px (tokenizer.patch x model.patch): e.g. {3} (96 / 224 of "
+                                          "the side, main_dino.py's ratio, to whole tokens)",
+                                          local, side, unit,
+                                          std::max<int64_t>(1, std::llround(side * 96.0 / 224.0 / unit)) * unit));
   };
   return e;
 }

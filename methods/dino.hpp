@@ -26,6 +26,10 @@ namespace ldae {
 struct DinoConfig {
   static constexpr const char* kSection = "dino";
   int local_crops = 6;           // local views beside the 2 global ones
+  // The local views' side in pixels (main_dino.py: 96 of 224, 6 x 6
+  // patches); 0 = resized to the global side. Needs model.name = "dit",
+  // whose positions are resized to the local grid.
+  int local_size = 0;
   int out_dim = 65536;           // prototypes K of the head
   int hidden = 2048;             // head MLP hidden width
   int bottleneck = 256;          // head bottleneck before the prototypes
@@ -70,7 +74,9 @@ torch::Tensor dino_center(const torch::Tensor& center, const torch::Tensor& batc
 
 class DinoImpl : public MethodImpl {
  public:
-  DinoImpl(const DinoConfig& cfg, MethodContext ctx);
+  // local_grid: the local views' token grid side (dino.local_size /
+  // tokenizer.patch), for the step's multiply-adds; 0 = the global grid.
+  DinoImpl(const DinoConfig& cfg, MethodContext ctx, int64_t local_grid = 0);
   torch::Tensor loss(Backbone& model, const torch::Tensor& idx, int64_t step) override;
   void after_step(Backbone& model, int64_t step) override;
   void finish(Backbone& model) override;
@@ -85,6 +91,7 @@ class DinoImpl : public MethodImpl {
   torch::Tensor center_;                 // (1, K) buffer
   std::vector<torch::Tensor> last_t_;    // this step's teacher outputs, for the centre
   bool started_ = false;
+  int64_t local_grid_ = 0;
 };
 TORCH_MODULE(Dino);
 

@@ -117,6 +117,11 @@ struct ModelConfig {
   // qkv_bias = False there); a 3 x 3 convolution on the output token grid
   // (false, conv = True there). The defaults are what recorded runs used.
   bool time_mlp = true, qkv_bias = true, conv_out = false;
+  // unet: the feature-map sides (in backbone tokens) whose levels have
+  // self-attention, comma-separated: DDPM's attn_resolutions (CIFAR-10:
+  // "16"). "" = every level below the top (what recorded runs used); the
+  // middle always attends.
+  std::string attn_resolutions;
 };
 
 struct TrainConfig {

@@ -2,10 +2,12 @@
 
 #include <array>
 #include <cmath>
+#include <vector>
 
 namespace ldae {
 
-torch::Tensor random_resized_crop_flip(const torch::Tensor& images, double scale_lo, double scale_hi) {
+torch::Tensor random_resized_crop_flip(const torch::Tensor& images, double scale_lo, double scale_hi,
+                                       int64_t out_side) {
   const int64_t B = images.size(0);
   auto opts = torch::TensorOptions().dtype(torch::kFloat32);
   auto area = torch::rand({B}, opts) * (scale_hi - scale_lo) + scale_lo;
@@ -19,7 +21,9 @@ torch::Tensor random_resized_crop_flip(const torch::Tensor& images, double scale
   auto zero = torch::zeros({B}, opts);
   // theta maps output coordinates to input ones: x_in = w flip x_out + cx.
   auto theta = torch::stack({torch::stack({w * flip, zero, cx}, 1), torch::stack({zero, h, cy}, 1)}, 1);
-  auto grid = torch::nn::functional::affine_grid(theta.to(images.device()), images.sizes(), false);
+  std::vector<int64_t> out(images.sizes().begin(), images.sizes().end());
+  if (out_side > 0) out[2] = out[3] = out_side;
+  auto grid = torch::nn::functional::affine_grid(theta.to(images.device()), out, false);
   return torch::nn::functional::grid_sample(
       images, grid,
       torch::nn::functional::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder).align_corners(false));
@@ -149,7 +153,7 @@ torch::Tensor augment_view(const torch::Tensor& images, const ViewSpec& v, bool 
   auto opts = images.options();
   auto per_image = [&](const torch::Tensor& t) { return t.view({B, 1, 1, 1}); };
   auto coin = [&](double p) { return per_image((torch::rand({B}, opts) < p).to(images.dtype())); };
-  auto x = random_resized_crop_flip(images, v.scale_lo, v.scale_hi);
+  auto x = random_resized_crop_flip(images, v.scale_lo, v.scale_hi, v.out_side);
   if (normalized) x = (x + 1) * 0.5;  // [0, 1] units below
   // Every draw happens whatever the coins say: the stream stays fixed.
   auto jitter = coin(v.jitter_p);
@@ -166,7 +170,9 @@ torch::Tensor augment_view(const torch::Tensor& images, const ViewSpec& v, bool 
   }
   if (v.blur_p > 0) {
     auto blur = coin(v.blur_p);
-    const double px = double(images.size(2)) / 224.0;  // sigma in 224-px units, scaled to our side
+    // sigma in 224-px units, scaled to the input's side (a local crop's blur
+    // keeps its global view's scale: 112 / 96 here against 256 / 224)
+    const double px = double(images.size(2)) / 224.0;
     auto sigma = (torch::rand({B}, opts) * 1.9 + 0.1) * px;
     x = blur * gaussian_blur(x, sigma) + (1 - blur) * x;
   }

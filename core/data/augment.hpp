@@ -9,9 +9,10 @@ namespace ldae {
 // with aspect ratio log-uniform in [3/4, 4/3] at a uniform position, resized
 // back to H x W (bilinear), then a horizontal flip with probability 1/2.
 // Draws from the global generator (the trainer seeds it per step).
-// images (B, C, H, W) -> (B, C, H, W)
+// images (B, C, H, W) -> (B, C, H, W), or (B, C, out_side, out_side) when
+// out_side > 0 (DINO's local crops at their own size; the draws are the same).
 torch::Tensor random_resized_crop_flip(const torch::Tensor& images, double scale_lo = 0.2,
-                                       double scale_hi = 1.0);
+                                       double scale_hi = 1.0, int64_t out_side = 0);
 
 // One view of the self-supervised baselines (methods/): a random resized
 // crop covering [scale_lo, scale_hi] of the area (+ flip), then, each with
@@ -30,6 +31,7 @@ struct ViewSpec {
   double jitter_p = 0.8, brightness = 0.4, contrast = 0.4;
   double saturation = 0.0, hue = 0.0;
   bool random_order = false;  // ColorJitter's per-image order (the official views)
+  int64_t out_side = 0;       // > 0: the view's side in pixels (DINO's local crops); 0: the input's
   double grayscale_p = 0.0;
   double blur_p = 0.0;
   double solarize_p = 0.0;

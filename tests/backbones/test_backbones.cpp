@@ -295,6 +295,40 @@ TEST(UNet, LevelsFollowTheGridAndBlocksAreNamed) {
   EXPECT_EQ(pm->forward(torch::randn({2, 256, 1}), t).sizes(), (std::vector<int64_t>{2, 256, 1}));
 }
 
+// DDPM's attn_resolutions (model.attn_resolutions): attention at the named
+// sides only (and always in the middle); a side the U-Net lacks is an error
+// listing its sides.
+TEST(UNet, AttentionAtTheNamedResolutionsOnly) {
+  EXPECT_EQ(parse_attn_resolutions("16, 8"), (std::vector<int64_t>{16, 8}));
+  EXPECT_TRUE(parse_attn_resolutions("").empty());
+  EXPECT_THROW(parse_attn_resolutions("16,x"), InputError);
+  EXPECT_THROW(parse_attn_resolutions("0"), InputError);
+  auto o = small(16);  // levels at 16, 8, 4, 2
+  o.attn_sides = {8};
+  torch::manual_seed(0);
+  UNet m(o);
+  auto attn_at = [&](const std::string& side) {
+    int64_t with = 0, without = 0;
+    for (const auto& s : *m->input_steps) {
+      auto* step = s->as<UNetStepImpl>();
+      if (step->name.find("(" + side + "x" + side + ")") == std::string::npos || !step->res) continue;
+      (step->attn ? with : without) += 1;
+    }
+    return std::make_pair(with, without);
+  };
+  EXPECT_EQ(attn_at("8"), std::make_pair(int64_t(2), int64_t(0)));
+  EXPECT_EQ(attn_at("4"), std::make_pair(int64_t(0), int64_t(2)));   // attended by default
+  EXPECT_EQ(attn_at("16"), std::make_pair(int64_t(0), int64_t(2)));
+  EXPECT_TRUE(m->middle->attn);
+  int64_t out_with = 0;
+  for (const auto& s : *m->output_steps) out_with += bool(s->as<UNetStepImpl>()->attn);
+  EXPECT_EQ(out_with, 3);  // level 8's three output steps
+  auto x = torch::randn({2, 256, 6}), t = torch::full({2}, 10.0f);
+  EXPECT_EQ(m->forward(x, t).sizes(), x.sizes());
+  o.attn_sides = {12};
+  EXPECT_NE(UNetImpl::check(o).find("sides 16, 8, 4, 2"), std::string::npos) << UNetImpl::check(o);
+}
+
 TEST(UNet, TimeEnterAsScaleAndShift) {
   torch::manual_seed(0);
   UNetResBlock r(8, 16, 32);

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "backbones/dit.hpp"
+#include "core/base/errors.hpp"
 
 using namespace ldae;
 
@@ -34,6 +35,34 @@ TEST(DiT, SinCosPositionsAreFixedAndDistinct) {
   EXPECT_GT((p[1] - p[4]).abs().sum().item<float>(), 0.1f);  // (0,1) vs (1,0)
   DiT model(BackboneOptions{});
   for (auto& param : model->named_parameters()) EXPECT_EQ(param.key().find("pos_embed"), std::string::npos);
+}
+
+// DINO's local crops: a smaller square grid reads the training grid's
+// positions resized to it (interpolate_pos_encoding); the same weights on
+// that grid with those positions give the same features.
+TEST(DiT, ASmallerSquareViewReadsItsResizedPositions) {
+  BackboneOptions o;
+  o.in_dim = 8, o.grid_h = 8, o.grid_w = 8, o.depth = 2, o.width = 32, o.heads = 2, o.patch = 2;
+  torch::manual_seed(3);
+  DiT big(o);
+  o.grid_h = o.grid_w = 4;
+  DiT small(o);
+  {
+    torch::NoGradGuard ng;
+    auto from = big->named_parameters();
+    for (auto& p : small->named_parameters()) p.value().copy_(from[p.key()]);
+    small->pos_embed.copy_(resize_positions(big->pos_embed, 4, 4, 2, 2));
+  }
+  auto tokens = torch::randn({3, 16, 8}), t = torch::zeros({3});
+  EXPECT_TRUE(torch::allclose(big->features(tokens, t, 2), small->features(tokens, t, 2), 1e-6, 1e-6));
+  EXPECT_EQ(big->features(torch::randn({3, 64, 8}), t, 1).sizes(), (std::vector<int64_t>{3, 16, 32}));
+  EXPECT_THROW(big->features(torch::randn({3, 15, 8}), t, 1), InputError);  // not a square grid
+  EXPECT_THROW(big->features(torch::randn({3, 9, 8}), t, 1), InputError);   // 3 x 3 in 2 x 2 groups
+  // Resizing to its own grid changes nothing; a constant grid stays constant.
+  EXPECT_TRUE(torch::equal(resize_positions(big->pos_embed, 4, 4, 4, 4), big->pos_embed));
+  auto flat = resize_positions(torch::full({1, 64, 3}, 0.25), 8, 8, 3, 3);
+  EXPECT_EQ(flat.sizes(), (std::vector<int64_t>{1, 9, 3}));
+  EXPECT_TRUE(torch::allclose(flat, torch::full({1, 9, 3}, 0.25), 1e-6, 1e-6));
 }
 
 TEST(DiT, AttentionMatchesTheDefinition) {

@@ -438,6 +438,34 @@ TEST(Dino, FrozenLastLayerTakesNoGradientInItsEpochs) {
   }
 }
 
+// main_dino.py's local crops at their own size (96 of 224 px): the local
+// views reach the tokenizer at dino.local_size and the student reads them
+// on their own smaller grid; the teacher sees the global views only.
+TEST(Dino, LocalViewsAtTheirOwnSize) {
+  auto [images, labels] = pattern_images(32, 13);
+  auto ctx = tiny_context(images, 10);
+  std::vector<int64_t> sides;
+  ctx.encode = [&sides](const torch::Tensor& x) {
+    sides.push_back(x.size(2));
+    return patches(x);
+  };
+  auto cfg = method_config("dino");
+  cfg.sections.mut<DinoConfig>().local_crops = 3;
+  cfg.sections.mut<DinoConfig>().local_size = 8;  // 2 x 2 tokens of the 4 x 4 grid
+  cfg.tokenizer.patch = 4;
+  torch::manual_seed(0);
+  auto model = ctx.make_backbone();
+  auto method = make_method(cfg, ctx);
+  auto loss = method->loss(model, torch::arange(16), 0);
+  EXPECT_TRUE(std::isfinite(loss.item<double>()));
+  EXPECT_EQ(sides, (std::vector<int64_t>{16, 16, 8, 8, 8}));
+  loss.backward();
+  // Fewer multiply-adds than local views at the global side.
+  cfg.sections.mut<DinoConfig>().local_size = 0;
+  auto same_side = make_method(cfg, ctx);
+  EXPECT_LT(method->train_macs_per_image(*model), same_side->train_macs_per_image(*model));
+}
+
 TEST_P(MethodConformance, LossIsFiniteAndTrainsTheEncoderOnly) {
   // One step's loss reaches the encoder (blocks 1..2 of a 3-block DiT read
   // at block 2) and the method's heads; block 3, the DiT's output layers and

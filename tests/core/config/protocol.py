@@ -30,6 +30,7 @@ MAE = "facebookresearch/mae PRETRAIN.md (main_pretrain.py; released ViT-B: 1600 
 DINO = "facebookresearch/dino README ViT-B/16 command, main_dino.py defaults"
 TABLE4 = "shared/paper/ldae.md, 'Other results': Table 4 at 1600 epochs, random crop; ViT-B encoder"
 UVIT = "baofff/U-ViT libs/uvit.py and its configs (mlp_time_embed False, qkv_bias False, conv True)"
+DDPM = "hojonathanho/diffusion scripts/run_cifar.py (ch_mult (1, 2, 2, 2), attn_resolutions (16,))"
 MAEFT = "facebookresearch/mae FINETUNE.md (main_finetune.py)"
 REPA = "sihyun-yu/REPA models/sit.py build_mlp (projector_dim 2048)"
 OURS = "ours: the paper's recipe at CIFAR-10 scale (experiments/*.toml [profile.small] says why)"
@@ -77,6 +78,9 @@ TABLE = [
     ("seed_backbones.toml", "paper", "backbone=uvit", "model.conv_out", True, UVIT),
     ("seed_backbones.toml", "small", "backbone=uvit", "model.conv_out", True, UVIT),
     ("seed_alignment.toml", "paper", "all", "objective.align_hidden", 2048, REPA),
+    ("ddae_block_t.toml", "small", "backbone=unet", "model.attn_resolutions", "16", DDPM),
+    ("ddae_block_t.toml", "paper", "backbone=unet", "model.attn_resolutions", "16", "[U] " + DDPM + " at the 16 x 16 token grid"),
+    ("seed_backbones.toml", "paper", "backbone=unet", "model.attn_resolutions", "16", "[U] " + DDPM + " at the 16 x 16 token grid"),
     ("seed_alignment.toml", "small", "all", "objective.align_hidden", 2048, REPA),
     # ---- Table 4, paper profile: each method its official recipe at ViT-B
     ("ablation_table4.toml", "paper", "all", "probe.optimizer", "lars", LINPROBE),
@@ -132,6 +136,8 @@ TABLE = [
     ("ablation_table4.toml", "paper", "method=dino", "dino.student_temp", 0.1, DINO),
     ("ablation_table4.toml", "paper", "method=dino", "dino.out_dim", 65536, DINO),
     ("ablation_table4.toml", "paper", "method=dino", "dino.local_crops", 8, DINO + ": local_crops_number"),
+    ("ablation_table4.toml", "paper", "method=dino", "dino.local_size", 112, DINO + ": local crops 96 of 224 px (at 256: 7 x 7 tokens of 16)"),
+    ("ablation_table4.toml", "small", "method=dino", "dino.local_size", 12, DINO + ": 96 / 224 of 32 px, whole 4-px tokens"),
     ("ablation_table4.toml", "paper", "method=dino", "dino.saturation", 0.2, DINO + ": ColorJitter(0.4, 0.4, 0.2, 0.1)"),
     ("ablation_table4.toml", "paper", "method=dino", "dino.hue", 0.1, DINO + ": ColorJitter(0.4, 0.4, 0.2, 0.1)"),
     ("ablation_table4.toml", "paper", "method=dino", "dino.grayscale_p", 0.2, DINO + ": RandomGrayscale(p=0.2)"),

@@ -360,7 +360,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\ntrain.grad_clip_mode = \"per_param\"\n",
                 "key 'train.grad_clip_mode': says how to clip, but train.grad_clip = 0"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\ntrain.grad_clip_mode = \"local\"\n",
-                "bad.toml:5: key 'train.grad_clip_mode'"}));
+                "bad.toml:5: key 'train.grad_clip_mode'"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.attn_resolutions = \"16\"\n",
+                "key 'model.attn_resolutions': says where the U-Net attends; dit attends everywhere"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.backbone = \"unet\"\nmodel.attn_resolutions = \"16;8\"\n",
+                "key 'model.attn_resolutions': \"16;8\" is not a list of feature-map sides"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.backbone = \"unet\"\nmodel.attn_resolutions = \"3\"\n",
+                "key 'model.attn_resolutions': model.attn_resolutions names side 3"}));
 
 // A network file a run would read is checked before any run, naming the
 // key and how to make one; "classifier", "ema" and unused keys pass.
