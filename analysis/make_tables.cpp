@@ -19,7 +19,7 @@ namespace po = boost::program_options;
 using namespace ldae;
 
 int run(int argc, char** argv) {
-  std::string results = "results", sweep, format = "md";
+  std::string results = "results", sweep, format = "md", out;
   std::vector<std::string> plugins;
   po::options_description opts("make_tables [options]\n\nRegenerate every sweep's table from "
                                "RESULTS/results.db.\nOptions");
@@ -27,6 +27,8 @@ int run(int argc, char** argv) {
       "results", po::value(&results), "results root (default: results)")(
       "sweep", po::value(&sweep), "only this sweep (its [sweep] name)")(
       "format", po::value(&format), "what to print: md (default), tex or csv; all three are written")(
+      "out", po::value(&out), "write tables/ and figures/ under DIR instead of the results root (a read-only "
+                              "results root is read into memory and written nowhere without it)")(
       "figures", "also draw figures with gnuplot (PNG + PDF + CSV + script) under RESULTS/figures/")(
       "plugin", po::value(&plugins)->composing(), "load a plugin shared library (repeatable)");
   po::variables_map vm;
@@ -41,23 +43,34 @@ int run(int argc, char** argv) {
   if (!std::filesystem::exists(db) && !std::filesystem::exists(results + "/sweeps"))
     throw InputError(db + ": no results database and no sweeps under " + results +
                      "; run a sweep first (make run)");
-  Store store(db);
+  // A read-only results root (finished sweeps on read-only media) is read
+  // into memory: the tables print, and go to --out if given.
+  const bool writable = index_writable(results);
+  if (!writable)
+    fmt::print(stderr, "make_tables: {} is read-only: its index is read into memory and nothing is written "
+               "there{}\n", results, out.empty() ? "; the tables print below (--out DIR writes them to DIR)" : "");
+  Store store(db, writable ? Store::Access::ReadWrite : Store::Access::InMemoryCopy);
   sync_index(store, results, "make_tables");
+  const std::string root = out.empty() ? results : out;
+  const bool write_files = writable || !out.empty();
   auto tables = collect_tables(store, sweep);
   if (tables.empty())
     throw InputError(sweep.empty() ? db + ": no sweeps recorded yet"
                                    : db + ": no sweep named '" + sweep + "'");
   for (const auto& t : tables) {
-    const std::string base = fmt::format("{}/tables/{}.{}", results, t.sweep, t.profile);
-    write_text_atomically(base + ".md", to_markdown(t));
-    write_text_atomically(base + ".tex", to_latex(t));
-    write_text_atomically(base + ".csv", to_csv(t));
+    const std::string base = fmt::format("{}/tables/{}.{}", root, t.sweep, t.profile);
     fmt::print("{}\n", format == "md" ? to_markdown(t) : format == "tex" ? to_latex(t) : to_csv(t));
-    fmt::print("written: {}.{{md,tex,csv}}\n", base);
-    if (vm.count("figures")) {
-      auto files = write_figures(t, store, results + "/figures");
-      fmt::print("figures: {} files under {}/figures/ ({}.{}.*)\n", files.size(), results, t.sweep,
-                 t.profile);
+    if (write_files) {
+      write_text_atomically(base + ".md", to_markdown(t));
+      write_text_atomically(base + ".tex", to_latex(t));
+      write_text_atomically(base + ".csv", to_csv(t));
+      fmt::print("written: {}.{{md,tex,csv}}\n", base);
+    }
+    if (vm.count("figures") && !write_files)
+      fmt::print("figures: not drawn ({} is read-only; --out DIR draws them there)\n", results);
+    if (vm.count("figures") && write_files) {
+      auto files = write_figures(t, store, root + "/figures");
+      fmt::print("figures: {} files under {}/figures/ ({}.{}.*)\n", files.size(), root, t.sweep, t.profile);
     }
     fmt::print("\n");
   }

@@ -15,6 +15,7 @@
 #include "core/run/cli.hpp"
 #include "core/run/launch.hpp"
 #include "core/run/plugins.hpp"
+#include "core/run/run.hpp"
 #include "core/run/signals.hpp"
 
 namespace po = boost::program_options;
@@ -62,6 +63,23 @@ int reindex(const std::string& results) {
   return bad.empty() ? 0 : 2;
 }
 
+// A results root this process cannot write (read-only media, or another
+// user's): nothing to do when every planned run is done (0, said so; the
+// plan above lists them), else exit 2 naming how many are not and what to do.
+int read_only_root(const SweepPlan& plan, const SweepOptions& o) {
+  size_t not_done = 0;
+  for (const auto& r : plan.runs) not_done += run_status(o.results, r.id) != "done";
+  if (not_done == 0) {
+    fmt::print("all {} planned runs are done; {} is read-only, so nothing was recorded (make_tables --results {} "
+               "reads it in memory)\n", plan.runs.size(), o.results, o.results);
+    return 0;
+  }
+  throw InputError(fmt::format("--results {}: the folder (or its results.db) is read-only and {} of the {} planned "
+                               "runs are not done; give a writable --results (copy the finished run folders "
+                               "there to keep them) or make this one writable", o.results, not_done,
+                               plan.runs.size()));
+}
+
 // Plan, print, check, then hand the plan to its launcher.
 int sweep(SweepOptions& o) {
   check_threads_flag(o.threads);
@@ -88,6 +106,7 @@ int sweep(SweepOptions& o) {
   check_plan_data(plan, o, light);
   if (o.launcher == "slurm") return launch_slurm(plan, o);
   if (o.dry_run) return 0;
+  if (!index_writable(o.results)) return read_only_root(plan, o);
   return launch_local(plan, o, dist);
 }
 

@@ -15,11 +15,15 @@
 #     redone, index intact, every record readable, the sweep completes.
 #  H. run ids follow the data's content (a fingerprint), not its path.
 #  I. a truncated image in an image folder: exit 2 naming it; data.skip_bad runs.
+#  J. a read-only results root (a read-only bind mount when this may mount,
+#     else a folder without write permission when not root): make_tables
+#     prints the tables (exit 0) and changes nothing; run_sweep over its
+#     finished plan exits 0, over a new run exits 2 naming the folder.
 #   faults.sh BUILD_DIR SOURCE_DIR
 set -u
 build=$1; src=$2
 rs=$build/run_sweep; mt=$build/make_tables
-d=$(mktemp -d); trap 'umount "$d/full" 2> /dev/null; rm -rf "$d"' EXIT
+d=$(mktemp -d); trap 'umount "$d/full" "$d/ro" 2> /dev/null; chmod -R u+w "$d" 2> /dev/null; rm -rf "$d"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 sed 's/^seeds = \[0, 1\]/seeds = [0, 1, 2, 3, 4, 5]/' "$src/tests/e2e/synthetic.toml" > "$d/sweep.toml"
 grep -q 'seeds = \[0, 1, 2, 3, 4, 5\]' "$d/sweep.toml" || fail "could not widen the sweep"
@@ -245,3 +249,35 @@ grep -q "train/dog/bad.png" "$d/i/1.txt" && grep -q "data.skip_bad" "$d/i/1.txt"
   { tail "$d/i/2.txt"; fail "data.skip_bad = true did not run"; }
 grep -q "0 failed" "$d/i/2.txt" || fail "the skip_bad run failed"
 echo "ok: exit 2 naming the bad image and data.skip_bad; with skip_bad the run finishes"
+
+echo "== J: a read-only results root"
+# Case A's root (12 runs done, one sweep), its index one run behind.
+cp -a "$d/a" "$d/ro_src"
+"$rs" "$d/sweep.toml" --results "$d/ro_src" --set seed=9 --index off > "$d/j0.txt" 2>&1 || { tail "$d/j0.txt"; fail "seed 9"; }
+mkdir -p "$d/ro"
+if mount --bind "$d/ro_src" "$d/ro" 2> /dev/null && mount -o remount,ro,bind "$d/ro" 2> /dev/null; then
+  how="read-only bind mount"; ro=$d/ro
+elif [ "$(id -u)" -ne 0 ]; then
+  umount "$d/ro" 2> /dev/null; how="no write permission"; ro=$d/ro_src; chmod -R a-w "$ro"
+else
+  umount "$d/ro" 2> /dev/null; how=""
+fi
+if [ -z "$how" ]; then
+  echo "skip: root without mount permission (neither case can be made)"
+else
+  sums() { find "$d/ro_src" -type f -print0 | sort -z | xargs -0 md5sum; find "$d/ro_src" | sort; }
+  before=$(sums)
+  "$mt" --results "$ro" > "$d/j1.txt" 2> "$d/j1.err" || { cat "$d/j1.err"; fail "make_tables on a read-only root: exit $?"; }
+  grep -q "is read-only" "$d/j1.err" || fail "make_tables did not say the root is read-only"
+  grep -q "read 2 run folder" "$d/j1.err" || { cat "$d/j1.err"; fail "the runs the index lacks were not read"; }
+  grep -q '^|' "$d/j1.txt" || fail "no table printed"
+  "$mt" --results "$ro" --out "$d/j_out" > /dev/null 2>&1 && ls "$d"/j_out/tables/*.md > /dev/null 2>&1 ||
+    fail "make_tables --out did not write the tables there"
+  "$rs" "$d/sweep.toml" --results "$ro" > "$d/j2.txt" 2>&1 || { tail "$d/j2.txt"; fail "run_sweep over a finished read-only root: exit $?"; }
+  grep -q "all 12 planned runs are done" "$d/j2.txt" || { tail -3 "$d/j2.txt"; fail "run_sweep did not report the finished plan"; }
+  "$rs" "$d/sweep.toml" --results "$ro" --set seed=11 > "$d/j3.txt" 2>&1; rc=$?
+  [ $rc -eq 2 ] || { tail "$d/j3.txt"; fail "a new run on a read-only root: exit $rc, expected 2"; }
+  grep -q "read-only and 2 of the 2 planned runs are not done" "$d/j3.txt" || { tail -2 "$d/j3.txt"; fail "the message"; }
+  [ "$before" = "$(sums)" ] || fail "a file of the read-only root changed"
+  echo "ok ($how): tables printed with the runs the index lacked, --out writes them, finished plan exit 0, new runs exit 2, nothing changed"
+fi

@@ -3,6 +3,8 @@
 
 #include <fmt/core.h>
 #include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -35,6 +37,21 @@ uint64_t remove_tree(const std::string& path) {
         ? fmt::format("{}: {}", path, std::strerror(errno)) : failed));
   }
   return removed;
+}
+
+bool writable_dir(const std::string& path) {
+  std::string p = path.empty() ? "." : path;
+  struct stat st {};
+  // The nearest existing folder on the way up decides (run_sweep creates the rest).
+  while (::stat(p.c_str(), &st) != 0) {
+    const auto slash = p.find_last_of('/');
+    if (slash == std::string::npos) {
+      p = ".";
+      break;
+    }
+    p = slash == 0 ? "/" : p.substr(0, slash);
+  }
+  return ::access(p.c_str(), W_OK) == 0;
 }
 
 }  // namespace ldae

@@ -14,4 +14,9 @@ namespace ldae {
 // could not be removed and the reason (errno text).
 uint64_t remove_tree(const std::string& path);
 
+// Whether this process may create and change files in the folder `path`
+// (access(2) W_OK: false on a read-only mount, or without the permission).
+// A missing folder is writable when its nearest existing parent is.
+bool writable_dir(const std::string& path);
+
 }  // namespace ldae

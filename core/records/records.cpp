@@ -352,7 +352,11 @@ void sync_index(Store& store, const std::string& results, const char* program) {
     fmt::print(stderr, "{}: warning: index not brought up to date ({})\n", program,
                store_error(results + "/results.db", e).what());
   }
-  if (n > 0) fmt::print(stderr, "{}: indexed {} run folder(s) the index had not caught up with\n", program, n);
+  if (n > 0 && store.in_memory())
+    fmt::print(stderr, "{}: read {} run folder(s) the read-only index lacks (into its copy in memory; the "
+               "file is unchanged)\n", program, n);
+  else if (n > 0)
+    fmt::print(stderr, "{}: indexed {} run folder(s) the index had not caught up with\n", program, n);
   for (const auto& b : bad) fmt::print(stderr, "{}: warning: left out of the index: {}\n", program, b);
 }
 

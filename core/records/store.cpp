@@ -1,5 +1,8 @@
 #include "core/records/store.hpp"
 #include <sqlite3.h>
+#include <unistd.h>
+
+#include <SQLiteCpp/Backup.h>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -12,6 +15,7 @@
 #include <fstream>
 
 #include "core/base/errors.hpp"
+#include "core/base/filesystem.hpp"
 
 namespace ldae {
 namespace fs = std::filesystem;
@@ -33,9 +37,34 @@ int busy_timeout_ms() {
 }
 }  // namespace
 
-Store::Store(const std::string& path) try
-    : db_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, busy_timeout_ms()) {
-  open(path);
+namespace {
+// A file path as an SQLite URI's path ("file:" URIs: %, ? and # escaped).
+std::string uri_path(const std::string& path) {
+  std::string out;
+  for (char ch : fs::absolute(path).string()) {
+    if (ch == '%') out += "%25";
+    else if (ch == '?') out += "%3f";
+    else if (ch == '#') out += "%23";
+    else out += ch;
+  }
+  return out;
+}
+}  // namespace
+
+Store::Store(const std::string& path, Access access) try
+    : in_memory_(access == Access::InMemoryCopy),
+      db_(in_memory_ ? std::string(":memory:") : path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
+          busy_timeout_ms()) {
+  if (!in_memory_) {
+    open(path);
+    return;
+  }
+  if (fs::exists(path)) {
+    // immutable=1: media that cannot change, read without locks or a -shm file.
+    SQLite::Database src("file:" + uri_path(path) + "?immutable=1", SQLite::OPEN_READONLY | SQLite::OPEN_URI);
+    SQLite::Backup(db_, src).executeStep();  // -1: every page at once
+  }
+  open_once(path);
 } catch (const SQLite::Exception& e) {
   throw store_error(path, e);
 }
@@ -61,6 +90,11 @@ InputError store_error(const std::string& path, const SQLite::Exception& e) {
   return InputError(fmt::format("{}: index error: {}", path, e.what()));
 }
 
+bool index_writable(const std::string& results) {
+  const std::string db = results + "/results.db";
+  return writable_dir(results) && (!fs::exists(db) || ::access(db.c_str(), W_OK) == 0);
+}
+
 void Store::open(const std::string& path) {
   // Opening is idempotent, and some of its locks (the switch to WAL, a WAL
   // recovery, a snapshot gone stale under concurrent first opens) fail at
@@ -80,8 +114,10 @@ void Store::open(const std::string& path) {
 }
 
 void Store::open_once(const std::string& path) {
-  db_.exec("PRAGMA journal_mode = WAL");
-  db_.exec("PRAGMA synchronous = NORMAL");
+  if (!in_memory_) {
+    db_.exec("PRAGMA journal_mode = WAL");
+    db_.exec("PRAGMA synchronous = NORMAL");
+  }
   db_.exec("PRAGMA foreign_keys = ON");
   int version = db_.execAndGet("PRAGMA user_version").getInt();
   if (version == 0) {

@@ -48,9 +48,24 @@ struct SweepRecord {
 // says what to do. Programs map every SQLite::Exception through it.
 InputError store_error(const std::string& db_path, const SQLite::Exception& e);
 
+// Whether the index of results root `results` can be written here: the
+// folder writable (core/base/filesystem.hpp writable_dir) and results.db,
+// if present, too. Reading programs open a Store::Access::InMemoryCopy
+// otherwise.
+bool index_writable(const std::string& results);
+
 class Store {
  public:
-  explicit Store(const std::string& db_path);
+  enum class Access {
+    ReadWrite,  // the index on disk, created if absent (run_sweep, make_tables on a writable root)
+    // A read-only results root (finished sweeps on read-only media): the index
+    // file (if any) is copied into memory (opened immutable: no lock, no
+    // -wal/-shm files), and every write after it (sync, a sweep plan) goes to
+    // that copy only; nothing on disk changes.
+    InMemoryCopy,
+  };
+  explicit Store(const std::string& db_path, Access access = Access::ReadWrite);
+  bool in_memory() const { return in_memory_; }
 
   // Insert or replace a run's row, its params and (if given) its metrics, in
   // one transaction.
@@ -104,6 +119,7 @@ class Store {
     std::optional<SQLite::Transaction> tx_;
   };
   int tx_depth_ = 0;
+  bool in_memory_ = false;
   SQLite::Database db_;
 };
 

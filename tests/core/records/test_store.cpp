@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -51,6 +52,46 @@ TEST(Store, RoundTripRunParamsMetricsSweep) {
   EXPECT_EQ(s.db().execAndGet("PRAGMA user_version").getInt(), kSchemaVersion);
   s.set_status("abc", "failed", "boom");
   EXPECT_EQ(s.run("abc")->error, "boom");
+}
+
+// A read-only results root: the index is copied into memory (opened
+// immutable), later writes go to the copy, the file and its folder never
+// change (no -wal or -shm file either).
+TEST(Store, InMemoryCopyReadsTheIndexAndWritesNothing) {
+  auto dir = temp_dir("memcopy");
+  {
+    Store s(dir + "/results.db");
+    RunRow r;
+    r.id = "abc", r.status = "done", r.label = "l-DAE";
+    s.put_run(r, {{"tokenizer.d", "16"}}, {{"probe.top1", {{0, 81.5}}}});
+  }
+  auto listing = [&] {
+    std::vector<std::string> v;
+    for (const auto& e : fs::directory_iterator(dir)) v.push_back(e.path().filename().string() + ":" + std::to_string(fs::file_size(e.path())));
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  std::ifstream in(dir + "/results.db", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  const auto before = listing();
+  {
+    Store m(dir + "/results.db", Store::Access::InMemoryCopy);
+    EXPECT_TRUE(m.in_memory());
+    ASSERT_TRUE(m.run("abc"));
+    EXPECT_EQ(m.metric("abc", "probe.top1")[0].value, 81.5);
+    RunRow r;
+    r.id = "new", r.status = "done";
+    m.put_run(r, {});
+    EXPECT_TRUE(m.run("new"));
+  }
+  EXPECT_EQ(listing(), before);
+  std::ifstream again(dir + "/results.db", std::ios::binary);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(again)), {}), bytes);
+  EXPECT_FALSE(Store(dir + "/results.db").run("new"));
+  // No index file at all: an empty index in memory, nothing created.
+  Store none(dir + "/absent.db", Store::Access::InMemoryCopy);
+  EXPECT_FALSE(fs::exists(dir + "/absent.db"));
+  EXPECT_TRUE(none.sweeps().empty());
 }
 
 TEST(Store, TwoConcurrentWriterProcesses) {
