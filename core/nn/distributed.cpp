@@ -15,6 +15,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <future>
+#include <thread>
 
 #include "core/base/errors.hpp"
 
@@ -128,13 +130,52 @@ auto setup_step(const DistEnv& e, const std::string& what, F f) -> decltype(f())
   }
 }
 
+// The rendezvous: rank 0 serves a TCP store at MASTER_ADDR:MASTER_PORT, the
+// others join it. c10d bounds the joining by its timeout, but not a reply
+// that never comes (another program holding the port accepts and stays
+// silent), so the store is made on a helper thread and this one waits,
+// saying after a few seconds what it waits for, and gives up at the set-up
+// timeout (LDAE_DIST_TIMEOUT_S) with what to check. A helper still stuck
+// then is left behind: the process exits with the error.
 c10::intrusive_ptr<c10d::TCPStore> rendezvous(const DistEnv& e) {
   c10d::TCPStoreOptions so;
   so.port = uint16_t(e.master_port);
   so.isServer = e.rank == 0;
   so.numWorkers = e.world;
-  return setup_step(e, "the rendezvous (TCP store)",
-                    [&] { return c10::make_intrusive<c10d::TCPStore>(e.master_addr, so); });
+  const auto limit = collective_timeout();
+  so.timeout = limit;
+  using Result = c10::intrusive_ptr<c10d::TCPStore>;
+  auto job = std::make_shared<std::packaged_task<Result()>>([e, so] {
+    return setup_step(e, "the rendezvous (TCP store)", [&] { return c10::make_intrusive<c10d::TCPStore>(e.master_addr, so); });
+  });
+  auto result = job->get_future();
+  std::thread([job] { (*job)(); }).detach();
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  const clock::duration deadline = limit + std::chrono::seconds(5);  // c10d's own timeout comes first
+  std::chrono::seconds say_at(5);
+  for (;;) {
+    const clock::duration next = std::min<clock::duration>(say_at, deadline) - (clock::now() - start);
+    if (result.wait_for(std::max<clock::duration>(next, std::chrono::milliseconds(1))) == std::future_status::ready)
+      return result.get();  // a failure there is setup_step's InputError
+    const auto waited = clock::now() - start;
+    const int64_t s = std::chrono::duration_cast<std::chrono::seconds>(waited).count();
+    if (waited >= deadline)
+      throw InputError(fmt::format(
+          "data parallel ({} rank {} of {}): no rendezvous at {}:{} after {} s (LDAE_DIST_TIMEOUT_S = {:g}). {}",
+          e.source, e.rank, e.world, e.master_addr, e.master_port, s, limit.count() / 1000.0,
+          e.rank == 0 ? "The other ranks did not join: check that every rank was started with the same "
+                        "MASTER_ADDR and MASTER_PORT"
+                      : "Rank 0 serves it: check that rank 0 runs, and that no other program holds the port "
+                        "(`ss -ltnp 'sport = :" + std::to_string(e.master_port) + "'`); choose a free MASTER_PORT"));
+    if (waited >= say_at) {
+      fmt::print(stderr, "data parallel: rank {} of {} waiting {} s for the rendezvous at {}:{} ({}; gives up after "
+                 "{:g} s, LDAE_DIST_TIMEOUT_S)\n", e.rank, e.world, s, e.master_addr, e.master_port,
+                 e.rank == 0 ? "the other ranks to join" : "rank 0's TCP store", limit.count() / 1000.0);
+      std::fflush(stderr);
+      say_at += std::min(say_at, std::chrono::seconds(60));  // 5, 10, 20, 40, 80, 140 s, ...
+    }
+  }
 }
 
 }  // namespace

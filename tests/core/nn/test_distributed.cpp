@@ -6,7 +6,13 @@
 #include "core/nn/distributed.hpp"
 #include "core/base/errors.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
 
 #include <mutex>
 #include <thread>
@@ -36,6 +42,40 @@ TEST(Distributed, HalfAnEnvironmentIsAnErrorNamingWhatIsMissing) {
   EXPECT_NE(message({{"WORLD_SIZE", "2"}}).find("WORLD_SIZE is set but RANK is not"), std::string::npos);
   // sbatch --ntasks=2 without srun: the batch script's one process.
   EXPECT_NE(message({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}}).find("not started by srun"), std::string::npos);
+}
+
+// MASTER_PORT held by another program that accepts and never answers: a
+// joining rank says what it waits for and gives up at LDAE_DIST_TIMEOUT_S
+// with what to check, instead of waiting in silence.
+TEST(Distributed, AJoiningRankWaitsBoundedAndSaysWhatFor) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET, a.sin_addr.s_addr = htonl(INADDR_LOOPBACK), a.sin_port = 0;
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(fd, 8), 0);  // the kernel completes connections; nobody answers
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  DistEnv e;
+  e.rank = 1, e.world = 2, e.local_rank = 1, e.master_addr = "127.0.0.1", e.master_port = ntohs(a.sin_port);
+  e.source = "test";
+  setenv("LDAE_DIST_TIMEOUT_S", "2", 1);
+  testing::internal::CaptureStderr();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string what;
+  try {
+    connect_gloo(e);
+  } catch (const InputError& err) {
+    what = err.what();
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string said = testing::internal::GetCapturedStderr();
+  unsetenv("LDAE_DIST_TIMEOUT_S");
+  close(fd);
+  EXPECT_LT(s, 30.0);
+  EXPECT_NE(what.find("rank 1 of 2"), std::string::npos) << what;
+  EXPECT_NE(what.find(std::to_string(e.master_port)), std::string::npos) << what;
+  if (s > 5.5) EXPECT_NE(said.find("waiting"), std::string::npos) << said;  // it said what it waited for
 }
 
 TEST(Distributed, TorchrunVariables) {
