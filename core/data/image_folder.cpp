@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
@@ -247,22 +248,6 @@ bool is_image(const fs::path& p) {
   return e == ".jpg" || e == ".jpeg" || e == ".png";
 }
 
-// Every image under root/<sub>/ for each sub: relative path, size and
-// modification time (ns), sorted, hashed to 16 hex digits. Only stat(2), no
-// reads: seconds for ImageNet's 1.3 M files.
-std::string listing_signature(const fs::path& root, const std::vector<std::string>& subs) {
-  std::vector<std::string> lines;
-  for (const auto& sub : subs)
-    for (const auto& e : fs::recursive_directory_iterator(root / sub))
-      if (e.is_regular_file() && is_image(e.path()))
-        lines.push_back(fmt::format("{}|{}|{}", fs::relative(e.path(), root).string(), e.file_size(),
-                                    e.last_write_time().time_since_epoch().count()));
-  std::sort(lines.begin(), lines.end());
-  std::string listing;
-  for (const auto& l : lines) listing += l + "\n";
-  return fnv1a_hex(listing);
-}
-
 // Every image file of root/<class>/ in order (classes as listed, files
 // sorted by name), labelled by its class's index.
 std::vector<StoreSource::Item> list_split(const fs::path& root, const std::vector<std::string>& classes) {
@@ -277,6 +262,43 @@ std::vector<StoreSource::Item> list_split(const fs::path& root, const std::vecto
     for (const auto& f : files) items.push_back({f.string(), int64_t(k)});
   }
   return items;
+}
+
+// The identity of exactly the files the reader decodes (`items`, as
+// list_split gives them: class folders and files followed through symbolic
+// links): each one's path relative to root, size and modification time
+// (ns) of the file it resolves to, sorted, hashed to 16 hex digits. Only
+// stat(2), no reads: seconds for ImageNet's 1.3 M files. For a folder
+// without links or nested folders it is the listing the cache keys were
+// made of before (those caches stay valid).
+std::string listing_signature(const fs::path& root, const std::vector<const std::vector<StoreSource::Item>*>& splits) {
+  std::vector<std::string> lines;
+  for (const auto* items : splits)
+    for (const auto& it : *items) {
+      const fs::path p(it.path);
+      lines.push_back(fmt::format("{}|{}|{}", p.lexically_relative(root).string(), fs::file_size(p),
+                                  fs::last_write_time(p).time_since_epoch().count()));
+    }
+  std::sort(lines.begin(), lines.end());
+  std::string listing;
+  for (const auto& l : lines) listing += l + "\n";
+  return fnv1a_hex(listing);
+}
+
+// Two class names that are one folder (a symbolic link to another class):
+// the same images under two labels. InputError naming both.
+void refuse_aliased_classes(const fs::path& train, const std::vector<std::string>& classes) {
+  std::map<std::string, std::string> seen;  // canonical path -> class
+  for (const auto& k : classes) {
+    std::error_code ec;
+    const std::string real = fs::canonical(train / k, ec).string();
+    if (ec) throw InputError(fmt::format("{}: class folder {} cannot be resolved ({}): a broken symbolic link?",
+                                         train.string(), k, ec.message()));
+    auto [it, fresh] = seen.emplace(real, k);
+    if (!fresh)
+      throw InputError(fmt::format("{}: class folders {} and {} are the same folder ({}), so its images would "
+                                   "carry two labels; remove the link", train.string(), it->second, k, real));
+  }
 }
 
 // Every train/ class folder holds images (an empty one would be a label no
@@ -393,11 +415,16 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   const std::string test_dir = fs::is_directory(root / "val") ? "val" : "test";
   if (!fs::is_directory(root / test_dir))
     throw InputError(c.path + ": no val/ (or test/) folder for the probe's test split");
-  // Cache key: absolute path, resolution, the skip policy and the folder's
-  // listing (every image's name, size and modification time), so images
+  refuse_aliased_classes(root / "train", classes);
+  // The files the reader decodes, listed once: the cache key is made of them.
+  StoreSource src;
+  src.train = list_split(root / "train", classes);
+  src.test = list_split(root / test_dir, classes);
+  // Cache key: absolute path, resolution, the skip policy and the listing of
+  // those files (name, size and modification time, through links), so images
   // added, removed or replaced under the same path make a new cache.
   std::string key = fmt::format("{}|{}|{}|{}", fs::absolute(root).string(), c.resolution, c.skip_bad,
-                                listing_signature(root, {"train", test_dir}));
+                                listing_signature(root, {&src.train, &src.test}));
   if (c.jpeg_draft) key += "|jpeg_draft";  // other pixels; absent at the default, so old stores keep their keys
   const std::string cache = fmt::format("{}/image_folder-{}.h5", ctx.cache_dir, fnv1a_hex(key));
   Dataset d;
@@ -422,9 +449,6 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   }
   check_test_classes(root / test_dir, classes);
   // Decoded once into the prepared-data store, in parallel and resumable.
-  StoreSource src;
-  src.train = list_split(root / "train", classes);
-  src.test = list_split(root / test_dir, classes);
   check_class_counts(c.path, classes, src.train, src.test.size());
   src.classes = d.classes;
   src.description = fs::absolute(root).string();

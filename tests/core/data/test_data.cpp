@@ -319,6 +319,59 @@ TEST(ImageFolder, DecodesResizesCropsAndCaches) {
   remove_tree(root);
 }
 
+// The cache key is made of exactly the files the reader decodes: a class
+// folder that is a symbolic link counts with the images behind it (replacing
+// them makes a new cache, as in a real folder), two class names for one
+// folder are refused, and an ordinary folder keeps the key its caches were
+// made with (the recursive listing of name|size|mtime lines).
+TEST(ImageFolder, TheCacheKeySeesThroughSymbolicLinks) {
+  auto root = fs::temp_directory_path() / fmt::format("ldae-links-{}", getpid());
+  auto elsewhere = fs::temp_directory_path() / fmt::format("ldae-links-target-{}", getpid());
+  for (const char* dir : {"train/a", "val/a"}) fs::create_directories(root / dir);
+  fs::create_directories(elsewhere);
+  write_png((root / "train/a/x.png").string(), 8, 8);
+  write_png((root / "val/a/z.png").string(), 8, 8);
+  write_png((elsewhere / "y.png").string(), 8, 8);
+  // The key of an ordinary folder (no links), as caches were keyed before.
+  auto [c, ctx] = folder_config(root, 4);
+  load_dataset(c, ctx);
+  std::vector<std::string> lines;
+  for (const char* sub : {"train", "val"})
+    for (const auto& e : fs::recursive_directory_iterator(root / sub))
+      if (e.is_regular_file() && e.path().extension() == ".png")
+        lines.push_back(fmt::format("{}|{}|{}", fs::relative(e.path(), root).string(), e.file_size(),
+                                    e.last_write_time().time_since_epoch().count()));
+  std::sort(lines.begin(), lines.end());
+  std::string listing;
+  for (const auto& l : lines) listing += l + "\n";
+  const std::string old_key = fmt::format("{}|{}|{}|{}", fs::absolute(root).string(), 4, false, fnv1a_hex(listing));
+  EXPECT_TRUE(fs::is_directory(root / "cache/prepared" / ("image_folder-" + fnv1a_hex(old_key))));
+  // Class c is a link to a folder elsewhere.
+  fs::create_directory_symlink(elsewhere, root / "train/c");
+  fs::create_directories(root / "val/c");
+  write_png((root / "val/c/w.png").string(), 8, 8);
+  const auto linked = load_dataset(c, ctx);
+  EXPECT_EQ(linked.classes, 2);
+  EXPECT_EQ(linked.train.n, 2);
+  // The image behind the link replaced by another: a new cache, its pixels.
+  write_png((elsewhere / "y.png").string(), 12, 6);
+  const auto replaced = load_dataset(c, ctx);
+  EXPECT_NE(replaced.train.pixels, linked.train.pixels);
+  int stores = 0;
+  for (const auto& e : fs::directory_iterator(root / "cache/prepared")) stores += e.is_directory();
+  EXPECT_EQ(stores, 3);
+  // Two class names for one folder: the same images under two labels.
+  fs::create_directory_symlink(elsewhere, root / "train/d");
+  try {
+    load_dataset(c, ctx);
+    FAIL() << "two class links to one folder were accepted";
+  } catch (const InputError& e) {
+    expect_names(e, {"class folders c and d are the same folder"});
+  }
+  remove_tree(root);
+  remove_tree(elsewhere);
+}
+
 TEST(ImageFolder, CorruptJpegIsAnErrorNamingItOrSkippedAndCounted) {
   auto root = fs::temp_directory_path() / fmt::format("ldae-corrupt-{}", getpid());
   for (const char* split : {"train", "val"}) fs::create_directories(root / split / "a");
