@@ -13,7 +13,7 @@ DEB_PACKAGES := build-essential cmake ccache pkg-config \
   libeigen3-dev libhdf5-dev libfmt-dev \
   libboost-program-options-dev libsqlitecpp-dev libsqlite3-dev sqlite3 \
   libgtest-dev libtomlplusplus-dev nlohmann-json3-dev zlib1g-dev \
-  libjpeg62-turbo-dev libpng-dev libgloo-dev gnuplot-nox fonts-dejavu-core dataset-fashion-mnist
+  libjpeg62-turbo-dev libpng-dev libgloo-dev libxxhash-dev gnuplot-nox fonts-dejavu-core dataset-fashion-mnist
 # LibTorch 2.11.0 (the CUDA 13.0 build, the GPU machine's own) and the Python
 # peers of `make bench`: one virtual environment outside the clone, shared by
 # every clone on this machine (CI's fresh clones included). ~2.5 GB download,
@@ -29,7 +29,7 @@ GPU_DEBS := libeigen3-dev libhdf5-dev libhdf5-103-1 libsz2 libaec0 libfmt-dev li
   libboost-program-options-dev libboost-program-options1.74-dev libboost-program-options1.74.0 \
   libboost1.74-dev libsqlitecpp-dev libsqlite3-dev libgtest-dev googletest libtomlplusplus-dev \
   libtomlplusplus3 nlohmann-json3-dev libjpeg62-turbo-dev libjpeg62-turbo libpng-dev libpng16-16 \
-  zlib1g-dev libsqlite3-0 sqlite3 libgloo-dev dataset-fashion-mnist
+  zlib1g-dev libsqlite3-0 sqlite3 libgloo-dev libxxhash-dev dataset-fashion-mnist
 GPU_BUILD ?= build-gpu
 
 .PHONY: deps deps-debian deps-python configure build test run bench clean tables install gpu gpu-debs test-gpu bench-gpu

@@ -2,6 +2,9 @@
 
 #include <fmt/core.h>
 #include <zlib.h>
+// libxxhash's header, inlined (XXH3 needs no library to link).
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -289,8 +292,34 @@ struct WordHash {
 };
 }  // namespace
 
-std::string dataset_fingerprint(const Dataset& d) {
-  WordHash hash;
+namespace {
+// Both digests over one byte stream: the legacy word hash and XXH3-128 of
+// the same words and bytes (words as 8 little-endian bytes).
+struct BothHashes {
+  WordHash legacy;
+  XXH3_state_t* strong = XXH3_createState();
+  BothHashes() { XXH3_128bits_reset(strong); }
+  ~BothHashes() { XXH3_freeState(strong); }
+  BothHashes(const BothHashes&) = delete;
+  BothHashes& operator=(const BothHashes&) = delete;
+  void word(uint64_t w) {
+    legacy.word(w);
+    XXH3_128bits_update(strong, &w, sizeof w);
+  }
+  void feed(const void* p, size_t n) {
+    legacy.feed(p, n);
+    XXH3_128bits_update(strong, p, n);
+  }
+  void end_run() {
+    const uint64_t total = legacy.total;
+    legacy.end_run();
+    XXH3_128bits_update(strong, &total, sizeof total);
+  }
+};
+}  // namespace
+
+DataDigests dataset_digests(const Dataset& d) {
+  BothHashes hash;
   hash.word(uint64_t(d.classes));
   for (const ImageSet* s : {&d.train, &d.test}) {
     for (int v : {s->n, s->c, s->h, s->w}) hash.word(uint64_t(v));
@@ -307,8 +336,11 @@ std::string dataset_fingerprint(const Dataset& d) {
     hash.feed(s->labels.data(), s->labels.size() * sizeof(int64_t));
     hash.end_run();
   }
-  return fmt::format("{:016x}", hash.h);
+  const XXH128_hash_t x = XXH3_128bits_digest(hash.strong);
+  return {fmt::format("{:016x}", hash.legacy.h), fmt::format("{:016x}{:016x}", x.high64, x.low64)};
 }
+
+std::string dataset_fingerprint(const Dataset& d) { return dataset_digests(d).legacy; }
 
 bool data_needs_fingerprint(const DataConfig& c) {
   if (c.name == "synthetic") return false;

@@ -95,6 +95,16 @@ void check_data_available(const DataConfig& c);
 // (FNV-1a 64 over words; ~1 GB/s), so two folders with the same class names
 // but other images differ, and a copy of a folder elsewhere does not.
 std::string dataset_fingerprint(const Dataset& d);
+// Both content digests of a prepared dataset in one pass over the same bytes
+// as dataset_fingerprint: `legacy`, that 64-bit word hash (16 hex digits:
+// what run ids have carried; flipping the top bit of two adjacent words
+// cancels in it), and `strong`, XXH3-128 (32 hex digits, Debian's
+// libxxhash), which data identity checks against (core/run/run_data.cpp
+// data_fingerprint_in_root).
+struct DataDigests {
+  std::string legacy, strong;
+};
+DataDigests dataset_digests(const Dataset& d);
 // Whether a data config's content can differ under the same settings (a
 // user's folder: data.path given, or cifar10 / image_folder at their default
 // place): then run ids, tokenizer and model caches carry its fingerprint.

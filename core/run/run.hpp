@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/config/config.hpp"
+#include "core/data/data.hpp"
 #include "core/nn/distributed.hpp"
 #include "backbones/backbone.hpp"
 #include "core/diffusion/objective.hpp"
@@ -43,6 +44,17 @@ DataSize prepared_data_size(const DataConfig& c, const std::string& results);
 // dataset_fingerprint of the prepared data for a config that needs one
 // (data_needs_fingerprint), else "". Loads the data once per process.
 std::string prepared_data_fingerprint(const DataConfig& c, const std::string& results);
+// Both digests of the prepared data (dataset_digests), once per process.
+DataDigests prepared_data_digests(const DataConfig& c, const std::string& results);
+// The fingerprint run ids carry for data of digests `dg` in the results
+// root `results`: its legacy 16-hex hash, which every id recorded so far
+// carries, unless other data of this root held that hash first; then
+// "xxh3-" + its strong digest (the legacy hash cancels two flipped top
+// bits, so two datasets can share it). The first data to hold each legacy
+// hash is recorded with its strong digest in results/cache/data_digests.tsv
+// (under a flock; a read-only root is only read). Runs recorded before the
+// file existed: their data is recorded on first use after.
+std::string data_fingerprint_in_root(const DataDigests& dg, const std::string& results);
 // Sets every planned run's data.fingerprint and recomputes its id: run ids,
 // tokenizer and trained-model caches then follow the data's content, not its
 // path (issue 14 item 7). Throws InputError when the data cannot be loaded,

@@ -1,14 +1,21 @@
 // The data stage of a run (core/run/run_stages.hpp): prepared images and labels
 // as tensors, each data config loaded once per process; the data fingerprints
 // run ids follow; the parts of a recorded run that figures reuse.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <sstream>
 
 #include <toml++/toml.h>
 
+#include "core/base/atomic_file.hpp"
+#include "core/base/filesystem.hpp"
 #include "core/run/registry.hpp"
 #include "core/run/run_stages.hpp"
 
@@ -107,15 +114,52 @@ DataSize prepared_data_size(const DataConfig& c, const std::string& results) {
   return {d.train.n, d.test.n};
 }
 
-std::string prepared_data_fingerprint(const DataConfig& c, const std::string& results) {
-  if (!data_needs_fingerprint(c)) return "";
+DataDigests prepared_data_digests(const DataConfig& c, const std::string& results) {
   static std::mutex mu;
-  static std::map<const Dataset*, std::string> memo;
+  static std::map<const Dataset*, DataDigests> memo;
   const Dataset& d = cached_dataset(c, results);
   std::lock_guard<std::mutex> lock(mu);
   auto it = memo.find(&d);
-  if (it == memo.end()) it = memo.emplace(&d, dataset_fingerprint(d)).first;
+  if (it == memo.end()) it = memo.emplace(&d, dataset_digests(d)).first;
   return it->second;
+}
+
+std::string data_fingerprint_in_root(const DataDigests& dg, const std::string& results) {
+  const std::string dir = results + "/cache", path = dir + "/data_digests.tsv";
+  const bool writable = writable_dir(dir);
+  int fd = -1;
+  if (writable) {
+    fs::create_directories(dir);
+    fd = ::open((dir + "/data_digests.lock").c_str(), O_CREAT | O_RDWR, 0644);
+    if (fd >= 0) flock(fd, LOCK_EX);  // concurrent sweeps: one reader-writer at a time
+  }
+  struct Unlock {
+    int fd;
+    ~Unlock() {
+      if (fd >= 0) close(fd);  // releases the flock
+    }
+  } unlock{fd};
+  std::string text, line;
+  std::map<std::string, std::string> first;  // legacy -> the strong digest of the first data that held it
+  {
+    std::ifstream in(path);
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string legacy, strong;
+      if (fields >> legacy >> strong) first.emplace(legacy, strong), text += line + "\n";
+    }
+  }
+  const std::string mine = dg.legacy + " " + dg.strong;
+  std::string out = dg.legacy;
+  auto it = first.find(dg.legacy);
+  if (it != first.end() && it->second != dg.strong) out = "xxh3-" + dg.strong;  // other data held it first
+  if (fd >= 0 && text.find(mine + "\n") == std::string::npos) write_text_atomically(path, text + mine + "\n");
+  return out;
+}
+
+std::string prepared_data_fingerprint(const DataConfig& c, const std::string& results) {
+  if (!data_needs_fingerprint(c)) return "";
+  return data_fingerprint_in_root(prepared_data_digests(c, results), results);
 }
 
 size_t attach_data_fingerprints(std::vector<PlannedRun>& plan, const std::string& results,

@@ -67,6 +67,9 @@ void open_record(RunRecord& r, const RunConfig& cfg, const std::string& label, c
   rec["data_parallel"] = {{"world", ctx.comm ? ctx.comm->world() : 1},
                           {"backend", ctx.comm ? ctx.comm->backend() : "none"}};
   rec["params"] = params;
+  // The strong digest of the data the run reads (its id carries the
+  // fingerprint data_fingerprint_in_root chose for it).
+  if (data_needs_fingerprint(cfg.data)) rec["data_xxh3_128"] = prepared_data_digests(cfg.data, ctx.results).strong;
   r.write();
   r.reindex();
   r.log(fmt::format("run {} '{}' seed {} on {} with {} threads{}", run_id(cfg), label, cfg.seed, device.str(),

@@ -12,6 +12,7 @@
 
 #include "core/base/filesystem.hpp"
 #include "core/data/data.hpp"
+#include "core/run/run.hpp"
 #include "tests/core/data/image_files.hpp"
 
 using namespace ldae;
@@ -227,6 +228,41 @@ TEST(Cifar10, LabelOutOfRangeNamesTheBatchRecordAndValue) {
     expect_names(e, {batch.c_str(), "label 200", "record 2", "0..9", "data.path"});
   }
   remove_tree(c.path);
+}
+
+// The legacy fingerprint (FNV-1a over 64-bit words) cancels two flipped top
+// bits of adjacent words: two datasets share it. The strong digest (XXH3-128)
+// tells them apart, and a results root gives the second one an id of its
+// own while the first keeps the legacy value every recorded id carries.
+TEST(Data, TwoDatasetsSharingTheLegacyFingerprintGetTwoIdentities) {
+  auto one = [](uint8_t top) {
+    Dataset d;
+    d.classes = 2;
+    for (ImageSet* s : {&d.train, &d.test}) {
+      s->n = 1, s->c = 1, s->h = 4, s->w = 4;
+      s->pixels.assign(16, 7);
+      s->pixels[7] = s->pixels[15] = top;  // the top byte of both 8-byte words
+      s->labels = {1};
+    }
+    return d;
+  };
+  const DataDigests a = dataset_digests(one(7)), b = dataset_digests(one(7 + 128));
+  EXPECT_EQ(a.legacy, b.legacy);  // the weakness, pinned
+  EXPECT_EQ(a.legacy, dataset_fingerprint(one(7)));
+  EXPECT_NE(a.strong, b.strong);
+  EXPECT_EQ(a.strong.size(), 32u);
+  const std::string root = (fs::temp_directory_path() / fmt::format("ldae-digests-{}", getpid())).string();
+  remove_tree(root);
+  EXPECT_EQ(data_fingerprint_in_root(a, root), a.legacy);             // first: the legacy value
+  EXPECT_EQ(data_fingerprint_in_root(b, root), "xxh3-" + b.strong);  // other data, same legacy hash
+  EXPECT_EQ(data_fingerprint_in_root(a, root), a.legacy);             // stable, in any order
+  EXPECT_EQ(data_fingerprint_in_root(b, root), "xxh3-" + b.strong);
+  std::ifstream in(root + "/cache/data_digests.tsv");
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line)) ++lines;
+  EXPECT_EQ(lines, 2);
+  remove_tree(root);
 }
 
 // ---- image folders (JPEG, PNG) -------------------------------------------
