@@ -282,7 +282,9 @@ void apply_overrides(RunConfig& cfg, const Overrides& layer);
 // each component's own check, then the plugins'. `where` names the sweep row
 // in errors (InputError). Defined in core/run/validate.cpp, where every
 // component is known.
-void validate(const RunConfig& cfg, const std::string& where);
+// cli: the --set keys, so an error in one of them says it came from the
+// command line rather than from the row's line in the file.
+void validate(const RunConfig& cfg, const std::string& where, const Overrides* cli = nullptr);
 // Extra cross-field checks run by validate() (plugins add theirs).
 void add_validator(std::function<void(const RunConfig&, const std::string&)> check);
 // Runs the checks add_validator added, in the order they were added.

@@ -52,6 +52,39 @@ void finetune_warnings(const RunConfig& cfg, DataSize n, const std::string& wher
         where, steps, cfg.eval.finetune_epochs, n.train, cfg.eval.finetune_batch));
 }
 
+// The other training loops of a run, each too short to learn from: the
+// linear probe (its warm-up covering it all is an error of its keys), a
+// learned tokenizer's fitting and the harness's classifier (FID, a
+// perceptual loss, REPA's classifier target; 128 images a step).
+void other_loop_warnings(const RunConfig& cfg, DataSize n, const std::string& where,
+                         std::vector<std::string>& warnings) {
+  if (cfg.probe.name == "linear") {
+    const int64_t batch = std::min<int64_t>(cfg.probe.batch, std::max<int64_t>(1, n.train));
+    const int64_t steps = int64_t(cfg.probe.epochs) * std::max<int64_t>(1, n.train / batch);
+    if (steps < kFewSteps)
+      warnings.push_back(fmt::format(
+          "{}: the linear probe is only {} optimizer steps (probe.epochs = {} x {} images / probe.batch = {}): "
+          "too few to fit its head, so its top-1 reads below what the features hold; raise probe.epochs",
+          where, steps, cfg.probe.epochs, n.train, batch));
+  }
+  const bool learned_tokenizer = cfg.tokenizer.name != "pixel" && cfg.tokenizer.name != "patch_pca";
+  if (learned_tokenizer && cfg.tokenizer.steps < kFewSteps)
+    warnings.push_back(fmt::format(
+        "{}: the {} tokenizer is fitted in only {} steps (tokenizer.steps): too few to learn a latent space, so "
+        "every run on it reads a nearly random tokenizer; raise tokenizer.steps (default 1500)",
+        where, cfg.tokenizer.name, cfg.tokenizer.steps));
+  const bool classifier = (cfg.eval.fid_samples > 0 && cfg.eval.fid_net == "classifier") ||
+                          (cfg.tokenizer.perceptual_weight > 0 && cfg.tokenizer.perceptual_net == "classifier") ||
+                          (cfg.objective.align_weight > 0 && cfg.objective.align_target == "classifier");
+  const int64_t cls_steps = int64_t(cfg.eval.classifier_epochs) * std::max<int64_t>(1, n.train / 128);
+  if (classifier && cls_steps < kFewSteps)
+    warnings.push_back(fmt::format(
+        "{}: the harness's classifier (its features for FID, a perceptual loss or REPA's target) trains only {} "
+        "steps (eval.classifier_epochs = {} x {} images / 128): its features are nearly random; raise "
+        "eval.classifier_epochs",
+        where, cls_steps, cfg.eval.classifier_epochs, n.train));
+}
+
 }  // namespace
 
 std::vector<std::string> check_against_data(const RunConfig& cfg, DataSize n, const std::string& where) {
@@ -75,6 +108,7 @@ std::vector<std::string> check_against_data(const RunConfig& cfg, DataSize n, co
   std::vector<std::string> warnings;
   if (pretrains) pretrain_warnings(cfg, n, where, warnings);
   if (cfg.eval.finetune_epochs > 0 && cfg.probe.features != "raw_pixels") finetune_warnings(cfg, n, where, warnings);
+  other_loop_warnings(cfg, n, where, warnings);
   return warnings;
 }
 

@@ -560,7 +560,8 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
         const int line = r.origin.line > 0 || point.empty() ? r.origin.line : point[0].second.origin.line;
         validate(c, r.origin.line > 0 || point.empty()
                         ? fmt::format("{}:{}: row {} '{}'", s.path, line, r.index, label)
-                        : fmt::format("{}:{}: grid point '{}'", s.path, line, label));
+                        : fmt::format("{}:{}: grid point '{}'", s.path, line, label),
+                 &cli_keys);
         // A row modifies the chain's last row when it is one (no grid point on top).
         const int parent = s.mode == "cumulative" && !r.standalone && points.size() == 1 ? chain_row : 0;
         plan.push_back(PlannedRun{out_row, label, seed, c, run_id(c), paper, parent});

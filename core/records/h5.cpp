@@ -2,6 +2,9 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "core/base/errors.hpp"
 
 namespace ldae {
@@ -78,12 +81,31 @@ size_t H5File::extent(const std::string& name, std::vector<uint64_t>* shape) con
   if (ds.id < 0) fail(path_, "missing dataset " + name);
   Closer space{H5Dget_space(ds.id), H5Sclose};
   int rank = H5Sget_simple_extent_ndims(space.id);
+  if (rank < 0 || rank > 32) fail(path_, fmt::format("dataset {}: unreadable shape (rank {}); damaged file?", name, rank));
   std::vector<hsize_t> dims(std::max(rank, 0));
   H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
-  size_t n = 1;
-  for (auto d : dims) n *= d;
+  // A shape read from the file is checked before anything is allocated for
+  // it: its bytes must fit the file (uncompressed, as this harness writes
+  // them; a compressed dataset may expand ~1000-fold), and the product of
+  // its dimensions must not overflow (H5Dread would fill the whole declared
+  // extent into a buffer sized by the wrapped count).
+  Closer type{H5Dget_type(ds.id), H5Tclose};
+  Closer dcpl{H5Dget_create_plist(ds.id), H5Pclose};
+  const uint64_t elem = type.id >= 0 ? std::max<uint64_t>(1, H5Tget_size(type.id)) : 1;
+  hsize_t file_bytes = 0;
+  H5Fget_filesize(file_, &file_bytes);
+  const uint64_t limit = (dcpl.id >= 0 && H5Pget_nfilters(dcpl.id) > 0 ? 1100 : 1) * uint64_t(file_bytes) + 4096;
+  uint64_t n = 1, bytes = 0;
+  std::string shown;
+  for (auto d : dims) shown += (shown.empty() ? "" : " x ") + std::to_string(d);
+  for (auto d : dims)
+    if (__builtin_mul_overflow(n, uint64_t(d), &n)) n = UINT64_MAX;
+  if (__builtin_mul_overflow(n, elem, &bytes) || bytes > limit)
+    fail(path_, fmt::format("dataset {} declares {} elements of {} bytes, more than the file's {} bytes can hold; "
+                            "the file is damaged or not one this harness wrote: delete it (a cache or run record "
+                            "is remade by rerunning)", name, shown.empty() ? "1" : shown, elem, file_bytes));
   if (shape) shape->assign(dims.begin(), dims.end());
-  return n;
+  return size_t(n);
 }
 
 void H5File::read_raw(const std::string& name, hid_t type, void* out, size_t) const {

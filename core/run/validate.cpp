@@ -14,9 +14,10 @@
 
 namespace ldae {
 
-void validate(const RunConfig& c, const std::string& where) {
+void validate(const RunConfig& c, const std::string& where, const Overrides* cli) {
   const Fail fail = [&](const std::string& key, const std::string& what) {
-    throw InputError(where + ": key '" + key + "': " + what);
+    const bool from_cli = cli && cli->count(key);
+    throw InputError(where + ": key '" + key + "'" + (from_cli ? " (given by --set)" : "") + ": " + what);
   };
   check_data(c, fail);
   check_tokenizer(c, fail);

@@ -234,6 +234,19 @@ profile.paper_l.paper.acc = 75.0
   EXPECT_DOUBLE_EQ(base[0].paper.at("acc"), 66.6);
 }
 
+// A cross-key error in a value given on the command line says so, rather
+// than leaving the reader to look for it at the row's line in the file.
+TEST(Sweep, AnErrorInASetValueSaysItCameFromTheCommandLine) {
+  Overrides cli{{"train.grad_clip_mode", Setting{std::string("per_param"), Origin{"--set", 0}}}};
+  try {
+    expand(parse_sweep_text(kSweep, "t.toml"), "", cli);
+    FAIL() << "per_param without grad_clip was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("key 'train.grad_clip_mode' (given by --set): says how to clip"),
+              std::string::npos) << e.what();
+  }
+}
+
 TEST(Sweep, ExtendingAnUnknownProfileOrALoopIsAnError) {
   EXPECT_NE(error_of("[sweep]\nname = \"t\"\n[profile.a]\nextends = \"paperr\"\n[[row]]\nlabel = \"x\"\n")
                 .find("bad.toml:4: key 'profile.a.extends': no profile 'paperr'"),
@@ -483,4 +496,30 @@ TEST(Preflight, FineTuningWhoseWarmUpCoversItAllIsWarnedBeforeAnythingRuns) {
   w = check_against_data(c, DataSize{10000, 1000}, "s.toml: row 1 'a'");
   ASSERT_EQ(w.size(), 1u);
   EXPECT_NE(w[0].find("fine-tuning is only 117 optimizer steps"), std::string::npos) << w[0];
+}
+
+// The same kind in the other training loops: the linear probe, a learned
+// tokenizer's fitting and the harness's classifier, each warned in the plan.
+TEST(Preflight, EveryTrainingLoopTooShortToLearnIsWarned) {
+  RunConfig c;
+  c.train.epochs = 100;
+  const DataSize n{10000, 1000};
+  EXPECT_TRUE(check_against_data(c, n, "s.toml: row 1 'a'").empty());  // the defaults: fine
+  c.probe.epochs = 2;  // 2 x 39 = 78 steps
+  auto w = check_against_data(c, n, "s.toml: row 1 'a'");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("the linear probe is only 78 optimizer steps (probe.epochs = 2"), std::string::npos) << w[0];
+  c.probe.epochs = 30;
+  c.tokenizer.name = "patch_vae", c.tokenizer.steps = 50;
+  w = check_against_data(c, n, "s.toml: row 1 'a'");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("the patch_vae tokenizer is fitted in only 50 steps"), std::string::npos) << w[0];
+  c.tokenizer.name = "patch_pca";
+  c.eval.fid_samples = 500, c.eval.classifier_epochs = 1;  // 78 steps of 128 images
+  w = check_against_data(c, n, "s.toml: row 1 'a'");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("the harness's classifier (its features for FID, a perceptual loss or REPA's target) trains "
+                      "only 78 steps"), std::string::npos) << w[0];
+  c.eval.fid_net = "net.pt";  // a network of the user's: no classifier trains
+  EXPECT_TRUE(check_against_data(c, n, "s.toml: row 1 'a'").empty());
 }
