@@ -2,6 +2,9 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+#include <functional>
+
 #include "backbones/backbone.hpp"
 #include "core/data/data.hpp"
 
@@ -42,11 +45,21 @@ void check_model(const RunConfig& c, const Fail& fail) {
     if (c.model.name != "unet")
       return fail("model.attn_resolutions", fmt::format("says where the U-Net attends; {} attends everywhere (use "
                                                         "it with model.backbone = \"unet\")", c.model.name));
+    std::vector<int64_t> sides;
     try {
-      parse_attn_resolutions(c.model.attn_resolutions);
+      sides = parse_attn_resolutions(c.model.attn_resolutions);
     } catch (const InputError& e) {
       return fail("model.attn_resolutions", std::string(e.what()).substr(std::string(e.what()).find(": ") + 2));
     }
+    // One spelling per setting, so one setting has one run id.
+    std::sort(sides.begin(), sides.end(), std::greater<>());
+    sides.erase(std::unique(sides.begin(), sides.end()), sides.end());
+    std::string canonical;
+    for (int64_t s : sides) canonical += (canonical.empty() ? "" : ", ") + std::to_string(s);
+    if (canonical != c.model.attn_resolutions)
+      return fail("model.attn_resolutions", fmt::format("write \"{}\" as \"{}\" (each side once, largest first, "
+                                                        "\", \" between): one spelling per setting keeps one run id",
+                                                        c.model.attn_resolutions, canonical));
   }
   // The backbone on this token grid: what it cannot take, its feature points.
   const BackboneOptions bo = backbone_options(c);

@@ -54,6 +54,9 @@ void describe(po::options_description& opts, SweepOptions& o) {
 
 // --reindex: rebuild results.db from the run folders.
 int reindex(const std::string& results) {
+  if (!index_writable(results))
+    throw InputError(fmt::format("--reindex rewrites {0}/results.db, but {0} (or the file) is read-only; "
+                                 "make_tables --results {0} reads a read-only root as it is (into memory)", results));
   std::filesystem::create_directories(results);
   Store store(results + "/results.db");
   std::vector<std::string> bad;

@@ -264,13 +264,19 @@ void apply_overrides(RunConfig& cfg, const Overrides& layer) {
     Value v = s.value;
     if (f->kind == Kind::Real && std::holds_alternative<int64_t>(v))
       v = double(std::get<int64_t>(v));  // 3 is a fine number
+    if (f->kind == Kind::Text && std::holds_alternative<int64_t>(v))
+      v = std::to_string(std::get<int64_t>(v));  // --set model.attn_resolutions=16: its text
     bool ok = (f->kind == Kind::Bool && std::holds_alternative<bool>(v)) ||
               (f->kind == Kind::Int && std::holds_alternative<int64_t>(v)) ||
               (f->kind == Kind::Real && std::holds_alternative<double>(v)) ||
               (f->kind == Kind::Text && std::holds_alternative<std::string>(v));
     if (!ok)
       throw config_error(s.origin, key,
-                         fmt::format("expected {}, got {}", kind_name(f->kind), value_shown(v)));
+                         fmt::format("expected {}, got {}{}", kind_name(f->kind), value_shown(v),
+                                     f->kind != Kind::Text ? ""
+                                     : s.origin.file == "--set"
+                                         ? fmt::format("; quote it: --set '{}=\"...\"'", key)
+                                         : fmt::format("; quote it: {} = \"...\"", key)));
     if (f->kind == Kind::Text) require_utf8(std::get<std::string>(v), s.origin.str() + ": key '" + key + "'");
     if (f->kind == Kind::Int || f->kind == Kind::Real) {
       double x = f->kind == Kind::Int ? double(std::get<int64_t>(v)) : std::get<double>(v);

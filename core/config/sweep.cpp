@@ -138,9 +138,14 @@ Grid parse_grid(const toml::table& t, const std::string& path) {
 }
 
 // paper.KEY = number | [numbers or nan] (grid rows) | true (uncertain flag).
-void parse_paper(const toml::table& t, const std::string& path, SweepRow& r) {
+void parse_paper(const toml::table& t, const std::string& path, SweepRow& r, const std::string& prefix = "") {
   for (const auto& [pk, pn] : t) {
-    const std::string key(pk.str()), full = "paper." + key;
+    const std::string key(pk.str()), full = prefix + "paper." + key;
+    // The numbers tables print beside ours; a misspelt one would vanish silently.
+    if (key != "acc" && key != "ft" && key != "fid" && key != "uncertain")
+      throw config_error(origin_of(pn, path), full,
+                         "unknown paper number; expected paper.acc (linear-probe top-1), paper.ft (fine-tuning "
+                         "top-1), paper.fid or paper.uncertain = true");
     if (auto arr = pn.as_array()) {
       std::vector<double> v;
       for (const auto& e : *arr) {
@@ -348,7 +353,7 @@ void parse_rows(const toml::node& node, const std::string& path, SweepFile& s) {
             }
             // profile.NAME.paper.KEY: the paper's number beside that profile's runs.
             SweepRow numbers;
-            parse_paper(*n.as_table(), path, numbers);
+            parse_paper(*n.as_table(), path, numbers, "profile." + pname + ".");
             if (!numbers.paper_list.empty())
               throw config_error(origin_of(n, path), "profile." + pname + ".paper",
                                  "expected single numbers (lists of grid cells belong to the row's paper.KEY)");
@@ -378,9 +383,16 @@ void check_sweep_file(const SweepFile& s, const std::string& path) {
         throw config_error(r.origin, "profile." + pname,
                            "row '" + r.label + "' sets keys for a profile the file does not define");
   for (const auto& [pname, ext] : s.profile_extends) {
-    if (!s.profiles.count(ext.first))
+    if (ext.first == pname)
+      throw config_error(ext.second, "profile." + pname + ".extends", "a profile cannot extend itself");
+    if (!s.profiles.count(ext.first)) {
+      std::string known;
+      for (const auto& [k, v] : s.profiles)
+        if (k != pname) known += (known.empty() ? "" : ", ") + k;
       throw config_error(ext.second, "profile." + pname + ".extends",
-                         "no profile '" + ext.first + "' in this file to extend");
+                         "no profile '" + ext.first + "' in this file to extend (profiles: " +
+                             (known.empty() ? "none" : known) + ")");
+    }
     profile_chain(s, pname);  // refuses a loop
   }
   refuse_seed_in(s.base);
@@ -403,10 +415,12 @@ std::vector<std::string> profile_chain(const SweepFile& s, const std::string& pr
       for (const auto& [k, v] : s.profiles) known += (known.empty() ? "" : ", ") + k;
       throw InputError(fmt::format("{}: no profile '{}' (profiles: {})", s.path, p, known.empty() ? "none" : known));
     }
-    if (std::find(chain.begin(), chain.end(), p) != chain.end())
+    if (std::find(chain.begin(), chain.end(), p) != chain.end()) {
+      std::string loop;
+      for (const auto& q : chain) loop += q + " -> ";
       throw config_error(s.profile_extends.at(p).second, "profile." + p + ".extends",
-                         "profiles extend each other in a loop (" + p + " is reached again); one must "
-                         "stand alone");
+                         "profiles extend each other in a loop (" + loop + p + "); one must stand alone");
+    }
     chain.push_back(p);
     auto it = s.profile_extends.find(p);
     p = it == s.profile_extends.end() ? "" : it->second.first;

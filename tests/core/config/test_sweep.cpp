@@ -249,11 +249,11 @@ TEST(Sweep, AnErrorInASetValueSaysItCameFromTheCommandLine) {
 
 TEST(Sweep, ExtendingAnUnknownProfileOrALoopIsAnError) {
   EXPECT_NE(error_of("[sweep]\nname = \"t\"\n[profile.a]\nextends = \"paperr\"\n[[row]]\nlabel = \"x\"\n")
-                .find("bad.toml:4: key 'profile.a.extends': no profile 'paperr'"),
+                .find("bad.toml:4: key 'profile.a.extends': no profile 'paperr' in this file to extend (profiles: none)"),
             std::string::npos);
   const std::string loop =
       "[sweep]\nname = \"t\"\n[profile.a]\nextends = \"b\"\n[profile.b]\nextends = \"a\"\n[[row]]\nlabel = \"x\"\n";
-  EXPECT_NE(error_of(loop).find("in a loop"), std::string::npos) << error_of(loop);
+  EXPECT_NE(error_of(loop).find("in a loop (a -> b -> a)"), std::string::npos) << error_of(loop);
   EXPECT_NE(error_of("[sweep]\nname = \"t\"\n[profile.a]\nextends = 3\n[[row]]\nlabel = \"x\"\n")
                 .find("expected the name of another profile"),
             std::string::npos);
@@ -379,7 +379,17 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.backbone = \"unet\"\nmodel.attn_resolutions = \"16;8\"\n",
                 "key 'model.attn_resolutions': \"16;8\" is not a list of feature-map sides"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.backbone = \"unet\"\nmodel.attn_resolutions = \"3\"\n",
-                "key 'model.attn_resolutions': model.attn_resolutions names side 3"}));
+                "key 'model.attn_resolutions': model.attn_resolutions names side 3"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.backbone = \"unet\"\nmodel.attn_resolutions = \"4,8\"\n",
+                "write \"4,8\" as \"8, 4\" (each side once, largest first"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\npaper.accc = 5.0\n",
+                "bad.toml:5: key 'paper.accc': unknown paper number"},
+        BadCase{"[sweep]\nname = \"x\"\n[profile.p]\n[[row]]\nlabel = \"a\"\nprofile.p.paper.acc = \"high\"\n",
+                "bad.toml:6: key 'profile.p.paper.acc': expected a number"},
+        BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\ntokenizer.name = 3.5\n",
+                "key 'tokenizer.name': expected a string, got 3.5; quote it: tokenizer.name = \"...\""},
+        BadCase{"[sweep]\nname = \"x\"\n[profile.a]\nextends = \"a\"\n[[row]]\nlabel = \"x\"\n",
+                "bad.toml:4: key 'profile.a.extends': a profile cannot extend itself"}));
 
 // A network file a run would read is checked before any run, naming the
 // key and how to make one; "classifier", "ema" and unused keys pass.
