@@ -70,7 +70,16 @@ SweepPlan plan_sweep(SweepOptions& o) {
   SweepPlan p;
   p.sweep = parse_sweep(o.file);
   for (const auto& [entry, where] : p.sweep.plugins) require_plugin(entry, o.file, where);
-  p.full = expand(p.sweep, o.profile, cli);  // validates every run before any starts
+  try {
+    p.full = expand(p.sweep, o.profile, cli);  // validates every run before any starts
+  } catch (const InputError& e) {
+    // The plan is recorded whole (the table shows the rows --only skips as
+    // pending), so every row must be valid: say so when the row named is
+    // perhaps not one of those asked for.
+    if (o.only.empty() && o.run_id.empty()) throw;
+    throw InputError(std::string(e.what()) + " (every row of the file is checked, also those --only or --run-id "
+                                             "leave out: the plan is recorded whole)");
+  }
   // Ids follow the data's content where a user's folder is read (the data
   // are loaded now, once; the runs reuse them).
   p.unfingerprinted = attach_data_fingerprints(p.full, o.results, o.dry_run);
