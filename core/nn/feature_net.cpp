@@ -1,4 +1,5 @@
 #include "core/nn/feature_net.hpp"
+#include "core/base/archive_check.hpp"
 #include "core/base/stop.hpp"
 
 #include <fmt/core.h>
@@ -155,6 +156,7 @@ std::shared_ptr<FeatureNet> load_torchscript_net(const std::string& path) {
     throw InputError(fmt::format("feature network '{}' does not exist; give a TorchScript file "
                                  "(torch.jit.script(net).save(path)) or \"classifier\"",
                                  path));
+  check_archive(path, "feature network");
   try {
     return std::make_shared<TorchScriptNet>(torch::jit::load(path), path);
   } catch (const c10::Error& e) {

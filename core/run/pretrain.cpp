@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/diffusion/alignment.hpp"
+#include "core/base/archive_check.hpp"
 #include "core/base/atomic_file.hpp"
 #include "core/base/seeds.hpp"
 #include "core/data/augment.hpp"
@@ -104,6 +105,7 @@ void load_trained_model(const std::string& path, Backbone& model,
                         std::vector<std::array<double, 3>>* curve, torch::Device device,
                         Budget* budget = nullptr) {
   try {
+    check_archive(path, "trained model");
     torch::serialize::InputArchive ar, model_ar;
     ar.load_from(path);
     ar.read("model", model_ar);

@@ -1,5 +1,6 @@
 #include "core/train/trainer.hpp"
 
+#include "core/base/archive_check.hpp"
 #include "core/data/epoch_order.hpp"
 
 #include <fmt/core.h>
@@ -161,6 +162,7 @@ void Trainer::save(const std::string& path, int64_t step,
 
 int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>>& curve) {
   try {
+    check_archive(path, "checkpoint");
     torch::serialize::InputArchive ar, model_ar, opt_ar;
     ar.load_from(path);
     torch::Tensor cfg_t, step_t, curve_t;

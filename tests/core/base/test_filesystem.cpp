@@ -10,6 +10,10 @@
 #include <fstream>
 #include <string>
 
+#include <torch/torch.h>
+
+#include "core/base/archive_check.hpp"
+#include "core/base/errors.hpp"
 #include "core/base/atomic_file.hpp"
 #include "core/base/filesystem.hpp"
 
@@ -85,3 +89,38 @@ TEST(AtomicFile, StaleTemporariesOfDeadWritersAreRemoved) {
   EXPECT_EQ(remove_stale_temporaries(dir + "/absent"), 0u);
   remove_tree(dir);
 }
+
+// A LibTorch archive whose zip directory declares a record larger than the
+// file (a header that lies) is refused before loading, naming the file; a
+// written archive passes.
+TEST(ArchiveCheck, ARecordDeclaringMoreThanItsFileIsRefused) {
+  const auto path = (std::filesystem::temp_directory_path() / fmt::format("ldae-archive-{}.pt", getpid())).string();
+  torch::serialize::OutputArchive out;
+  out.write("weights", torch::arange(1000, torch::kFloat32));
+  out.save_to(path);
+  EXPECT_NO_THROW(check_archive(path, "checkpoint"));
+  // Every central-directory entry (PK\1\2) declares 2^31 bytes, compressed and not.
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  int patched = 0;
+  for (size_t i = 0; i + 28 <= bytes.size(); ++i)
+    if (bytes.compare(i, 4, "PK\x01\x02") == 0) {
+      for (size_t off : {20, 24}) bytes[i + off + 3] = char(0x80), bytes[i + off + 2] = 0, bytes[i + off + 1] = 0, bytes[i + off] = 0;
+      ++patched;
+    }
+  ASSERT_GT(patched, 0);
+  std::ofstream(path, std::ios::binary) << bytes;
+  try {
+    check_archive(path, "checkpoint");
+    FAIL() << "an archive declaring 2 GB records in a small file passed";
+  } catch (const ldae::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": checkpoint"), std::string::npos) << e.what();
+  }
+  std::ofstream(path, std::ios::binary) << "not a zip at all";
+  EXPECT_THROW(check_archive(path, "checkpoint"), ldae::InputError);
+  std::filesystem::remove(path);
+}
+

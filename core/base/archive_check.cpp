@@ -1,0 +1,31 @@
+#include "core/base/archive_check.hpp"
+
+#include <caffe2/serialize/inline_container.h>
+#include <fmt/core.h>
+
+#include <filesystem>
+
+#include "core/base/errors.hpp"
+
+namespace ldae {
+
+void check_archive(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  const uint64_t file_bytes = std::filesystem::file_size(path, ec);
+  if (ec) throw InputError(fmt::format("{}: {} cannot be read ({})", path, what, ec.message()));
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    for (const auto& name : reader.getAllRecords()) {
+      const uint64_t declared = reader.getRecordSize(name);
+      if (declared > file_bytes)
+        throw InputError(fmt::format("{}: {} record '{}' declares {} bytes in a file of {}: the archive is damaged "
+                                     "or not one this harness wrote; delete it (rerunning remakes it)",
+                                     path, what, name, declared, file_bytes));
+    }
+  } catch (const c10::Error& e) {
+    throw InputError(fmt::format("{}: {} is not a readable archive ({}); delete it (rerunning remakes it)", path,
+                                 what, std::string(e.what_without_backtrace()).substr(0, 160)));
+  }
+}
+
+}  // namespace ldae
