@@ -59,8 +59,10 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
 
 torch::Tensor self_attention(const torch::Tensor& qkv_x, int64_t heads) {
   const auto B = qkv_x.size(0), N = qkv_x.size(1), W = qkv_x.size(2) / 3, dh = W / heads;
-  // (B, N, 3W) -> 3 x (B, H, N, dh)
-  auto q_k_v = qkv_x.reshape({B, N, 3, heads, dh}).permute({2, 0, 3, 1, 4});
+  // (B, N, 3W) -> 3 x (B, H, N, dh), split by unbind: one backward node
+  // that stacks the three gradients (PyTorch's q, k, v = qkv.unbind(0)),
+  // where indexing made three select-backward nodes, each a zero-fill and an add.
+  const auto q_k_v = qkv_x.reshape({B, N, 3, heads, dh}).permute({2, 0, 3, 1, 4}).unbind(0);
   auto a = attention(q_k_v[0], q_k_v[1], q_k_v[2]);  // (B, H, N, dh)
   return a.transpose(1, 2).reshape({B, N, W});
 }

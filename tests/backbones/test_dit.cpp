@@ -1,5 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
 #include "backbones/dit.hpp"
 #include "core/base/errors.hpp"
 
@@ -63,6 +68,29 @@ TEST(DiT, ASmallerSquareViewReadsItsResizedPositions) {
   auto flat = resize_positions(torch::full({1, 64, 3}, 0.25), 8, 8, 3, 3);
   EXPECT_EQ(flat.sizes(), (std::vector<int64_t>{1, 9, 3}));
   EXPECT_TRUE(torch::allclose(flat, torch::full({1, 9, 3}, 0.25), 1e-6, 1e-6));
+}
+
+// q, k and v come out of one unbind (issue 30): backward has one
+// UnbindBackward node and no SelectBackward (three zero-fills and adds).
+TEST(DiT, AttentionSplitsQkvWithOneUnbind) {
+  auto x = torch::randn({2, 5, 3 * 8}, torch::requires_grad());
+  auto y = self_attention(x, 2);
+  std::map<std::string, int> seen;
+  std::vector<torch::autograd::Node*> todo{y.grad_fn().get()};
+  std::set<torch::autograd::Node*> visited;
+  while (!todo.empty()) {
+    auto* n = todo.back();
+    todo.pop_back();
+    if (!n || !visited.insert(n).second) continue;
+    ++seen[n->name()];
+    for (const auto& e : n->next_edges()) todo.push_back(e.function.get());
+  }
+  std::string names;
+  for (const auto& [k, v] : seen) names += k + " ";
+  EXPECT_EQ(seen["UnbindBackward0"], 1) << names;
+  EXPECT_EQ(seen["SelectBackward0"], 0);
+  y.sum().backward();
+  EXPECT_TRUE(x.grad().defined());
 }
 
 TEST(DiT, AttentionMatchesTheDefinition) {
