@@ -343,7 +343,11 @@ void Trainer::record_step(std::unique_ptr<GraphStep>& graph, DenoiseStep* denois
   });
   if (log) log(why.empty() ? fmt::format("train.cuda_graph: step recorded at step {}; replaying it", step)
                            : "train.cuda_graph: recording failed, training eagerly: " + why);
-  if (!why.empty()) graph.reset();
+  if (why.empty()) return;
+  graph.reset();
+  // The attempt drew from the generators (and installed a fresh CUDA
+  // generator state): the eager step that follows draws as an eager run's.
+  torch::manual_seed(step_seed(cfg_.seed, step));
 }
 
 int64_t Trainer::resume(const std::string& ckpt, std::vector<std::array<double, 3>>& curve,
