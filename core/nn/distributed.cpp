@@ -152,8 +152,11 @@ c10::intrusive_ptr<c10d::TCPStore> rendezvous(const DistEnv& e) {
   std::thread([job] { (*job)(); }).detach();
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
-  const clock::duration deadline = limit + std::chrono::seconds(5);  // c10d's own timeout comes first
-  std::chrono::seconds say_at(5);
+  const clock::duration deadline = limit;  // c10d's own timeout may answer first: either says what to check
+  // The first word after 5 s (sooner under a shorter timeout), then at doubling intervals.
+  std::chrono::seconds say_at = std::max(std::chrono::seconds(1),
+                                         std::min(std::chrono::seconds(5),
+                                                  std::chrono::duration_cast<std::chrono::seconds>(limit / 2)));
   for (;;) {
     const clock::duration next = std::min<clock::duration>(say_at, deadline) - (clock::now() - start);
     if (result.wait_for(std::max<clock::duration>(next, std::chrono::milliseconds(1))) == std::future_status::ready)

@@ -125,6 +125,13 @@ DataDigests prepared_data_digests(const DataConfig& c, const std::string& result
 }
 
 std::string data_fingerprint_in_root(const DataDigests& dg, const std::string& results) {
+  // Once answered, the answer stands (the first holder of a hash never
+  // changes): a plan's runs over one dataset read the file once.
+  static std::mutex mu;
+  static std::map<std::string, std::string> answered;
+  std::lock_guard<std::mutex> guard(mu);
+  const std::string memo_key = results + "\n" + dg.legacy + "\n" + dg.strong;
+  if (auto hit = answered.find(memo_key); hit != answered.end()) return hit->second;
   const std::string dir = results + "/cache", path = dir + "/data_digests.tsv";
   const bool writable = writable_dir(dir);
   int fd = -1;
@@ -154,6 +161,7 @@ std::string data_fingerprint_in_root(const DataDigests& dg, const std::string& r
   auto it = first.find(dg.legacy);
   if (it != first.end() && it->second != dg.strong) out = "xxh3-" + dg.strong;  // other data held it first
   if (fd >= 0 && text.find(mine + "\n") == std::string::npos) write_text_atomically(path, text + mine + "\n");
+  answered[memo_key] = out;
   return out;
 }
 
