@@ -1,6 +1,7 @@
 #!/bin/sh
 # A warning that 40 grid points share is printed once, with the number of
-# rows it concerns (it was printed once per row).
+# rows it concerns (it was printed once per row); one that quotes each
+# point's numbers is grouped by kind (its words, numbers aside).
 #   cli_warnings_once.sh RUN_SWEEP
 set -eu
 run_sweep=$1; d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
@@ -21,3 +22,23 @@ cat "$d/err.txt"
 n=$(grep -c "pre-training is only" "$d/err.txt")
 [ "$n" -eq 1 ] || { echo "the warning was printed $n times"; exit 1; }
 grep -q "(and 39 more rows)" "$d/err.txt" || { echo "no row count"; exit 1; }
+# A warning quoting each point's own numbers (the probe's steps over a grid
+# of probe.epochs x probe.batch) is one kind: printed once too.
+cat > "$d/p.toml" <<'TOML'
+[sweep]
+name = "warn_kind_once"
+mode = "grid"
+[base]
+data.name = "synthetic"
+data.pad = 0
+train.epochs = 1
+[grid]
+probe.epochs = [1, 2, 3, 4, 5]  # 38 of the 40 points are under 200 steps
+probe.batch = [16, 32, 48, 64, 80, 96, 112, 128]
+TOML
+"$run_sweep" "$d/p.toml" --dry-run --results "$d/r" > "$d/out.txt" 2> "$d/err.txt"
+cat "$d/err.txt"
+n=$(grep -c "the linear probe is only" "$d/err.txt")
+[ "$n" -eq 1 ] || { echo "the probe's warning was printed $n times"; exit 1; }
+grep "the linear probe is only" "$d/err.txt" | grep -q "(and 37 more rows, each with its own numbers)" ||
+  { echo "no row count for the probe's warning"; exit 1; }

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cctype>
 #include <unordered_map>
 
 #include "backbones/backbone.hpp"
@@ -143,11 +144,38 @@ void print_configs(const SweepPlan& p) {
                to_toml(r.cfg));
 }
 
+namespace {
+// A warning's kind: its text with every number replaced by '#', so a grid
+// over probe.epochs x probe.batch (whose warnings quote each point's own
+// numbers) prints one line per kind, not one per point.
+std::string warning_kind(const std::string& text) {
+  std::string k;
+  k.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    if (std::isdigit(static_cast<unsigned char>(text[i]))) {
+      while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.' ||
+                                 text[i] == 'e' || text[i] == ','))
+        ++i;
+      k += '#';
+    } else {
+      k += text[i++];
+    }
+  }
+  return k;
+}
+}  // namespace
+
 void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {
-  // Warnings grouped by what they say (after the row that says it), so a
-  // grid of many points prints each once with the number of rows it concerns.
+  // Warnings grouped by kind (their text, numbers aside, after the row that
+  // says it), so a grid of many points prints each kind once: the first
+  // row's words and the number of rows it concerns.
+  struct Group {
+    std::string first_row, text;
+    int64_t rows = 0;
+    bool numbers_differ = false;
+  };
   std::vector<std::string> order;
-  std::unordered_map<std::string, std::pair<std::string, int64_t>> warned;  // text -> (first row, rows)
+  std::unordered_map<std::string, Group> warned;  // kind -> group
   DataSizes sizes{o.results, {}, {}};
   for (const auto& r : p.runs) {
     if (light) {  // what is cheap: data present, no image_folder to prepare first
@@ -164,15 +192,19 @@ void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {
     if (!light) check_network_files(r.cfg, where);
     for (const auto& w : check_against_data(r.cfg, sizes.of(r.cfg), where)) {
       const std::string text = w.rfind(where + ": ", 0) == 0 ? w.substr(where.size() + 2) : w;
-      auto [it, fresh] = warned.try_emplace(text, where, 0);
-      if (fresh) order.push_back(text);
-      ++it->second.second;
+      const std::string kind = warning_kind(text);
+      auto [it, fresh] = warned.try_emplace(kind, Group{where, text, 0, false});
+      if (fresh) order.push_back(kind);
+      ++it->second.rows;
+      it->second.numbers_differ = it->second.numbers_differ || text != it->second.text;
     }
   }
-  for (const auto& text : order) {
-    const auto& [first, rows] = warned.at(text);
-    fmt::print(stderr, "run_sweep: warning: {}: {}{}\n", first, text,
-               rows > 1 ? fmt::format(" (and {} more rows)", rows - 1) : "");
+  for (const auto& kind : order) {
+    const auto& g = warned.at(kind);
+    fmt::print(stderr, "run_sweep: warning: {}: {}{}\n", g.first_row, g.text,
+               g.rows > 1 ? fmt::format(" (and {} more rows{})", g.rows - 1,
+                                        g.numbers_differ ? ", each with its own numbers" : "")
+                          : "");
   }
   if (p.unfingerprinted > 0)
     fmt::print("note: {} run(s) read data that is not there yet: their ids above lack the data's "
