@@ -13,14 +13,14 @@ DEB_PACKAGES := build-essential cmake ccache pkg-config \
   libeigen3-dev libhdf5-dev libfmt-dev \
   libboost-program-options-dev libsqlitecpp-dev libsqlite3-dev sqlite3 \
   libgtest-dev libtomlplusplus-dev nlohmann-json3-dev zlib1g-dev \
-  libjpeg62-turbo-dev libpng-dev libgloo-dev libxxhash-dev gnuplot-nox fonts-dejavu-core dataset-fashion-mnist
+  libjpeg62-turbo-dev libpng-dev libgloo-dev libxxhash-dev libprotobuf-dev protobuf-compiler gnuplot-nox fonts-dejavu-core dataset-fashion-mnist
 # LibTorch 2.11.0 (the CUDA 13.0 build, the GPU machine's own) and the Python
 # peers of `make bench`: one virtual environment outside the clone, shared by
 # every clone on this machine (CI's fresh clones included). ~2.5 GB download,
 # 3.8 GB installed (torch 2.11.0 with its nvidia-* CUDA 13 runtime wheels).
 LDAE_VENV   ?= $(HOME)/.cache/ldae/torch-2.11.0
 PYTHON      := $(LDAE_VENV)/bin/python
-PY_PACKAGES := torch==2.11.0 numpy==2.4.6
+PY_PACKAGES := torch==2.11.0 numpy==2.4.6 torchvision==0.26.0 timm==1.0.31 safetensors==0.8.0 pandas==3.1.1 tensorboard==2.21.0 h5py==3.16.0
 export LDAE_VENV
 # What a GPU machine without apt needs from Debian beside PyTorch (its own
 # LibTorch, CUDA and NCCL): fetched here by `make gpu-debs`, unpacked there
@@ -29,7 +29,8 @@ GPU_DEBS := libeigen3-dev libhdf5-dev libhdf5-103-1 libsz2 libaec0 libfmt-dev li
   libboost-program-options-dev libboost-program-options1.74-dev libboost-program-options1.74.0 \
   libboost1.74-dev libsqlitecpp-dev libsqlite3-dev libgtest-dev googletest libtomlplusplus-dev \
   libtomlplusplus3 nlohmann-json3-dev libjpeg62-turbo-dev libjpeg62-turbo libpng-dev libpng16-16 \
-  zlib1g-dev libsqlite3-0 sqlite3 libgloo-dev libxxhash-dev dataset-fashion-mnist
+  zlib1g-dev libsqlite3-0 sqlite3 libgloo-dev libxxhash-dev \
+  libprotobuf-dev libprotobuf32 libprotobuf-lite32 protobuf-compiler libprotoc32 dataset-fashion-mnist
 GPU_BUILD ?= build-gpu
 
 .PHONY: deps deps-debian deps-python configure build test run bench clean tables install gpu gpu-debs test-gpu bench-gpu

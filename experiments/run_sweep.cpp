@@ -16,6 +16,7 @@
 #include "core/run/launch.hpp"
 #include "core/run/plugins.hpp"
 #include "core/run/run.hpp"
+#include "core/run/run_stages.hpp"
 #include "core/run/signals.hpp"
 
 namespace po = boost::program_options;
@@ -49,6 +50,9 @@ void describe(po::options_description& opts, SweepOptions& o) {
       "written and the next run_sweep, make_tables or --reindex indexes them (auto: off in a Slurm "
       "array task or with LDAE_INDEX=off, because SQLite cannot be shared across hosts)")(
       "reindex", "rebuild results.db from the run folders and exit")(
+      "export", po::value<std::string>(), "write a done run's encoder.safetensors + encoder.json (for python/ldae) "
+                                          "and exit: --export RUN_ID [--results R] [--out DIR]")(
+      "out", po::value<std::string>(), "--export: the folder to write into (default: the run's own folder)")(
       "version", "print LibTorch, CUDA, cuDNN and NCCL versions, the CPU kernels and the GPUs visible");
 }
 
@@ -141,6 +145,10 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (vm.count("reindex")) return reindex(o.results);
+  if (vm.count("export"))
+    return export_recorded_run(o.results, vm["export"].as<std::string>(),
+                               vm.count("out") ? vm["out"].as<std::string>() : std::string());
+  if (vm.count("out")) throw InputError("--out DIR goes with --export RUN_ID (see --help)");
   if (o.file.empty()) {
     fmt::print(stderr, "run_sweep: give a sweep file, e.g. run_sweep experiments/quickstart.toml (see --help)\n");
     return 2;

@@ -93,7 +93,8 @@ torch::optim::AdamW finetune_optimizer(BackboneImpl& model, torch::nn::Module& h
 
 FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, const std::string& pool,
                         const FinetuneData& data, const EvalConfig& cfg, bool bf16, uint64_t seed,
-                        torch::Device device, const std::function<void(const std::string&)>& log) {
+                        torch::Device device, const std::function<void(const std::string&)>& log,
+                        const LiveSink& live) {
   torch::manual_seed(seed);
   const int64_t N = data.train.n, B = std::min<int64_t>(cfg.finetune_batch, N);
   const int64_t spe = std::max<int64_t>(1, N / B);
@@ -148,6 +149,9 @@ FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, 
     if (i == spe - 1 || step == total - 1) {
       const double mean = loss_sum.item<double>() / double(seen);
       res.curve.push_back({double(step + 1) / double(spe), mean, 100.0 * correct.item<double>() / double(seen), -1});
+      if (live)
+        live("finetune", step + 1, {{"epoch", res.curve.back()[0]}, {"train_loss", mean},
+                                    {"train_acc", res.curve.back()[2]}, {"lr", lr}});
       shown = fmt::format("loss {:.4f}", mean);
     }
     progress.update(step + 1, 0, shown);

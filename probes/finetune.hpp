@@ -22,6 +22,7 @@
 #include "backbones/backbone.hpp"
 #include "core/config/config.hpp"
 #include "core/data/image_source.hpp"
+#include "core/records/live_log.hpp"
 
 namespace ldae {
 
@@ -43,10 +44,12 @@ struct FinetuneResult {
 // Fine-tune `model` (changed in place: pass a copy) through feature point
 // `block` read at time t with input scale gamma (the denoiser's gamma_t; 1
 // for the baselines). Deterministic given the seed. InputError when there
-// is nothing to train.
+// is nothing to train. `live` hears each epoch's end as ("finetune", step,
+// {epoch, train_loss, train_acc, lr}).
 FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, const std::string& pool,
                         const FinetuneData& data, const EvalConfig& cfg, bool bf16, uint64_t seed,
-                        torch::Device device, const std::function<void(const std::string&)>& log = {});
+                        torch::Device device, const std::function<void(const std::string&)>& log = {},
+                        const LiveSink& live = {});
 
 // Soft targets (b, K) of labels y (b,) with label smoothing eps:
 // (1 - eps) one_hot + eps / K.

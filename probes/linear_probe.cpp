@@ -92,7 +92,7 @@ double probe_lr(const ProbeConfig& cfg, int64_t batch, int64_t step, int64_t ste
 ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& train_y,
                          const torch::Tensor& test_x, const torch::Tensor& test_y,
                          int64_t classes, const ProbeConfig& cfg, uint64_t seed,
-                         std::function<void(const std::string&)> log, const TrainView& train_view) {
+                         std::function<void(const std::string&)> log, const TrainView& train_view, const LiveSink& live) {
   torch::manual_seed(seed);
   const int64_t N = train_x.size(0), F = train_x.size(1);
   auto head = torch::nn::Sequential(
@@ -150,6 +150,7 @@ ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& trai
     const double train_acc = accuracy(head, train_x, train_y);
     const double test_acc = accuracy(head, test_x, test_y);
     res.curve.push_back({double(epoch), loss_sum / spe, train_acc, test_acc});
+    if (live) live("probe", epoch, {{"train_loss", loss_sum / spe}, {"train_acc", train_acc}, {"test_acc", test_acc}});
     if (log && (epoch % 5 == 0 || epoch == cfg.epochs))
       log(fmt::format("probe epoch {}/{} loss {:.4f} train {:.2f}% test {:.2f}%", epoch,
                       cfg.epochs, loss_sum / spe, train_acc, test_acc));

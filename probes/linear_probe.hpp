@@ -11,6 +11,7 @@
 
 #include "core/config/config.hpp"
 #include "backbones/backbone.hpp"
+#include "core/records/live_log.hpp"
 
 namespace ldae {
 
@@ -70,9 +71,11 @@ constexpr double kProbeCropScale = 0.08;
 // train_view its batches come from the view (train_x still gives the
 // training accuracy). Optimizer: probe.optimizer (sgd, adamw, lars).
 // Deterministic given the seed (the view draws from the seeded generator).
+// `live` hears each epoch as ("probe", epoch, {train_loss, train_acc, test_acc}).
 ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& train_y,
                          const torch::Tensor& test_x, const torch::Tensor& test_y,
                          int64_t classes, const ProbeConfig& cfg, uint64_t seed,
-                         std::function<void(const std::string&)> log = {}, const TrainView& train_view = {});
+                         std::function<void(const std::string&)> log = {}, const TrainView& train_view = {},
+                         const LiveSink& live = {});
 
 }  // namespace ldae

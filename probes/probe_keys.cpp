@@ -45,6 +45,7 @@ KeyRows eval_keys() {
       after_training(field("eval.finetune_label_smoothing", &RunConfig::eval, &EvalConfig::finetune_label_smoothing, 0, 0.99)),
       after_training(field("eval.finetune_mixup", &RunConfig::eval, &EvalConfig::finetune_mixup, 0, 100)),
       after_training(field("eval.finetune_cutmix", &RunConfig::eval, &EvalConfig::finetune_cutmix, 0, 100)),
+      not_in_id(field("eval.export_encoder", &RunConfig::eval, &EvalConfig::export_encoder)),
   };
 }
 

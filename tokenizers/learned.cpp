@@ -95,6 +95,13 @@ void LearnedTokenizer::to(torch::Device device) {
   net().to(device);
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> LearnedTokenizer::export_tensors() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& p : const_cast<LearnedTokenizer*>(this)->net().named_parameters())
+    if (p.key().rfind("encoder.", 0) == 0) out.emplace_back(p.key(), p.value().detach());
+  return out;
+}
+
 void LearnedTokenizer::save(const std::string& path) const {
   H5File f(path, H5File::Create);
   write_header(f);

@@ -21,6 +21,8 @@ class LearnedTokenizer : public Tokenizer {
   void save(const std::string& path) const override;
   void load(const std::string& path) override;
   void to(torch::Device device) override;  // the base's tensors and net()
+  // The encoder's parameters ("encoder.*" of net(): the posterior network).
+  std::vector<std::pair<std::string, torch::Tensor>> export_tensors() const override;
 
  protected:
   // Create the networks for C_ x H_ x W_ images (fresh weights).

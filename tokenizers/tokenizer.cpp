@@ -27,6 +27,11 @@ void Tokenizer::to(torch::Device device) {
   if (basis_.defined()) basis_ = basis_.to(device);
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> Tokenizer::export_tensors() const {
+  if (!is_linear()) return {};
+  return {{"mean", mean_}, {"V", V()}};
+}
+
 torch::Tensor Tokenizer::to_patch_space(const torch::Tensor& images) const {
   return (patchify(images, patch_) - mean_) / scale_;
 }

@@ -51,6 +51,15 @@ class Tokenizer {
 
   int d() const { return d_; }
   int patch() const { return patch_; }
+  // The latent scale s (tokens are divided by it) and the image shape fit saw.
+  double scale() const { return scale_; }
+  std::array<int, 3> image_shape() const { return {C_, H_, W_}; }
+  // What an exported encoder needs of this tokenizer (core/export/
+  // encoder_export.hpp) to map images to tokens: linear tokenizers the
+  // patch mean "mean" (D,) and the kept basis rows "V" (d, D); learned ones
+  // their encoder network's parameters ("encoder.0.weight", ...). Empty for
+  // a tokenizer that cannot be exported (a plugin's that does not override it).
+  virtual std::vector<std::pair<std::string, torch::Tensor>> export_tensors() const;
 
   // Learned tokenizers: the frozen network of the perceptual loss, set
   // before fit() when tokenizer.perceptual_weight > 0.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make deps (Python part): one virtual environment holding PyPI's torch (whose
-# LibTorch the harness builds against) and the bench peers' packages, at a
+# LibTorch the harness builds against), the bench peers' packages and what
+# python/ldae uses (safetensors, pandas, h5py, timm, tensorboard), at a
 # path outside the clone so every clone on the machine shares it.
 #   tools/python_env.sh VENV_DIR PACKAGE==VERSION...
 # Idempotent: when every pinned version is installed it returns in well under
@@ -18,7 +19,16 @@ for spec in sys.argv[1:]:
         sys.exit(1)
 PY
 }
+# python/ldae (the package that reads runs and encoders) importable from the
+# environment: a .pth file naming this clone's python/ folder (the last
+# clone to run `make deps` is the one `import ldae` reads).
+link_package() {
+  local site
+  site=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') || return 0
+  echo "$(cd "$(dirname "$0")/.." && pwd)/python" > "$site/ldae_source.pth"
+}
 if have "$@"; then
+  link_package
   echo "make deps: Python environment $venv has $*"
   exit 0
 fi
@@ -42,4 +52,5 @@ if ! "$py" -m pip install --quiet "$@"; then
   exit 2
 fi
 have "$@" || { echo "make deps: $venv still lacks $* after pip install" >&2; exit 2; }
+link_package
 "$py" -c 'import torch; print("make deps: torch", torch.__version__, "CUDA", torch.version.cuda)'

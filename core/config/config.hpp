@@ -151,6 +151,9 @@ struct TrainConfig {
   double bucket_mb = 25;          // data parallel: gradient bucket size (not part of the run id)
   bool fused_adamw = false;       // AdamW as one fused kernel per group (core/train/fused_adamw.hpp)
   bool cuda_graph = false;        // replay the whole step as a CUDA graph (needs fused_adamw; not part of the run id)
+  // RUN/metrics.jsonl and TensorBoard events in RUN/tb/, written as the run
+  // trains (core/records/live_log.hpp; not part of the run id).
+  bool live_log = true;
 };
 
 struct ProbeConfig {
@@ -196,6 +199,8 @@ struct EvalConfig {
   double finetune_label_smoothing = 0.1;
   double finetune_mixup = 0;            // mixup alpha; 0 = off
   double finetune_cutmix = 0;           // cutmix alpha; 0 = off
+  // RUN/encoder.safetensors + encoder.json for Python (core/export/; not part of the run id).
+  bool export_encoder = true;
 };
 
 // The pre-training method (methods/): "denoise" is the paper's (every key of

@@ -163,6 +163,8 @@ void write_metrics_h5(const std::string& dir, const RunMetrics& m,
     if (dim > 0) {
       f.write("probe/features_train", train_f, {train_f.size() / dim, dim});
       f.write("probe/features_test", test_f, {test_f.size() / dim, dim});
+      if (!m.labels_train.empty()) f.write("probe/labels_train", m.labels_train, {m.labels_train.size()});
+      if (!m.labels_test.empty()) f.write("probe/labels_test", m.labels_test, {m.labels_test.size()});
     }
     f.close();
   }, bytes);

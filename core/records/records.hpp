@@ -56,6 +56,9 @@ struct RunMetrics {
   // steps (2 per multiply-add, backward = 2 forwards; -1 = not counted) and
   // seconds; -1 for a reused or untrained model.
   double images_seen = -1, train_flops = -1, train_s = -1;
+  // Labels of the probe's feature rows (probe/labels_train, labels_test):
+  // with the features, a notebook re-probes or plots without the data.
+  std::vector<int64_t> labels_train, labels_test;
   std::vector<float> samples;                // generated images (n, C, H, W) in [-1, 1]
   std::vector<uint64_t> samples_shape;
 };

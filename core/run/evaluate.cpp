@@ -77,7 +77,7 @@ void generation_stage(const RunConfig& cfg, const EncoderStage& st, const Tokeni
 // the probe reads it: the tokenizer's tokens (mapped to image space when the
 // objective works there), scaled by gamma_t, at the probe's t.
 FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer& tok, const RunData& data,
-                              torch::Device device, const Log& log) {
+                              torch::Device device, const Log& log, const LiveSink& live) {
   FinetuneData fd;
   fd.train = data.train, fd.train_y = data.train_y, fd.test = data.test, fd.test_y = data.test_y;
   fd.normalized = cfg.data.normalize;
@@ -92,17 +92,17 @@ FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer&
                   st.model->block_name(st.block), cfg.eval.finetune_epochs, cfg.eval.finetune_batch,
                   cfg.eval.finetune_lr, cfg.eval.finetune_layer_decay));
   return finetune(copy_backbone(cfg.model.name, st.options, st.model), st.block, st.t_read, st.gamma, cfg.probe.pool,
-                  fd, cfg.eval, cfg.train.bf16, uint64_t(cfg.seed) + 3, device, log);
+                  fd, cfg.eval, cfg.train.bf16, uint64_t(cfg.seed) + 3, device, log, live);
 }
 
 void probe_stage(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& f_test,
                  const RunData& data, torch::Device device, RunMetrics& metrics, nlohmann::json& rec,
-                 const Log& log, const TrainView& train_view) {
+                 const Log& log, const TrainView& train_view, const LiveSink& live) {
   const auto t_probe = clk::now();
   // Both probes on the run's device, features copied there once (cheap there at ImageNet size).
   const auto xtr = f_train.to(device), ytr = data.train_y.to(device), xte = f_test.to(device),
              yte = data.test_y.to(device);
-  auto pr = linear_probe(xtr, ytr, xte, yte, data.classes, cfg.probe, cfg.seed, log, train_view);
+  auto pr = linear_probe(xtr, ytr, xte, yte, data.classes, cfg.probe, cfg.seed, log, train_view, live);
   metrics.probe = pr.curve;
   metrics.top1 = pr.top1;
   metrics.top5 = pr.top5;

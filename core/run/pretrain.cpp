@@ -223,6 +223,7 @@ void pretrain(const RunConfig& cfg, EncoderStage& st, Backbone& model, const Bac
               torch::Device device, const FeatureNetSource& feature_net, const Log& log) {
   Trainer trainer(cfg, model, st.schedule, device);
   trainer.set_communicator(ctx.comm);
+  trainer.set_live(ctx.live);
   if (cfg.objective.align_weight > 0)
     trainer.set_alignment(make_alignment(cfg, model, bo, data.train, feature_net, log));
   Method method = cfg.method.name == "denoise"

@@ -98,13 +98,14 @@ Encoded encoder_stages(const RunConfig& cfg, const RunData& data, const RunConte
   if (st.train.status == TrainResult::Stopped) e.ended = RunOutcome::Stopped;
   if (e.ended) return e;
   e.f_train = st.f_train, e.f_test = st.f_test, e.train_view = st.train_view;
+  record_encoder(cfg, st, *tok, run_dir(ctx.results, run_id(cfg)), rec, log);
   metrics.images_seen = st.budget[0], metrics.train_flops = st.budget[1], metrics.train_s = st.budget[2];
   if (st.budget[0] >= 0)
     rec["budget"] = {{"images_seen", st.budget[0]}, {"train_flops", st.budget[1]}, {"train_s", st.budget[2]}};
   if (cfg.eval.fid_samples > 0) generation_stage(cfg, st, *tok, td, data, device, feature_net, metrics, rec, log);
   if (cfg.eval.finetune_epochs > 0) {
     const auto t_ft = clk::now();
-    const auto ft = finetune_stage(cfg, st, *tok, data, device, log);
+    const auto ft = finetune_stage(cfg, st, *tok, data, device, log, ctx.live);
     metrics.finetune_top1 = ft.top1, metrics.finetune = ft.curve;
     rec["finetune_top1"] = ft.top1;
     rec["timings"]["finetune_s"] = secs_since(t_ft);
@@ -168,11 +169,16 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
   }
   f_train = plugin_probe_features(cfg, f_train);
   f_test = plugin_probe_features(cfg, f_test);
-  probe_stage(cfg, f_train, f_test, data, device, metrics, r.json(), r.logger(), train_view);
+  probe_stage(cfg, f_train, f_test, data, device, metrics, r.json(), r.logger(), train_view, ctx.live);
   auto flat = [](const torch::Tensor& t) {
     auto c = t.to(torch::kFloat32).contiguous();
     return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
   };
+  auto labels = [](const torch::Tensor& y) {
+    auto c = y.to(torch::kInt64).contiguous();
+    return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+  };
+  metrics.labels_train = labels(data.train_y), metrics.labels_test = labels(data.test_y);
   write_metrics_h5(dir, metrics, flat(f_train), flat(f_test), uint64_t(f_train.size(1)));
   r.json()["metrics_bytes"] = fs::file_size(dir + "/metrics.h5");  // damage_of checks it
   r.finish("done", "", start);  // after metrics.h5, so the index gets the curves
@@ -213,9 +219,13 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   torch::set_num_threads(threads);
   const torch::Device device = pick_device(cfg.train.device, ctx.comm);
   open_record(r, cfg, label, ctx, device, threads);
+  // The live view of this run (metrics.jsonl, tb/), for its stages.
+  LiveLog live(dir, cfg.train.live_log);
+  RunContext run_ctx = ctx;
+  run_ctx.live = live.sink(r.logger());
   RunOutcome out;
   try {
-    out = run_stages(cfg, ctx, device, followers, r, t_start);
+    out = run_stages(cfg, run_ctx, device, followers, r, t_start);
   } catch (const Interrupted& e) {
     // A stop request in a phase past pre-training's checkpoints: nothing
     // half-written; a finished pre-training is in results/models/ already.

@@ -13,6 +13,7 @@
 #include "core/diffusion/objective.hpp"
 #include "core/config/preflight.hpp"
 #include "core/config/sweep.hpp"
+#include "core/records/live_log.hpp"
 #include "core/records/store.hpp"
 #include "core/train/trainer.hpp"
 
@@ -28,6 +29,9 @@ struct RunContext {
   // execute_run for the run rank 0 announced; rank 0 alone writes records.
   std::shared_ptr<Communicator> comm;
   int64_t dp_index = -1;                    // rank 0: the plan index it announces
+  // The run's live log (metrics.jsonl, TensorBoard), set by execute_run for
+  // the run it holds; empty elsewhere (data-parallel followers, tests).
+  LiveSink live;
 };
 
 struct RunOutcome {

@@ -120,6 +120,18 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
                                  const std::string& dir, bool reuse, const RunContext& ctx, torch::Device device,
                                  const FeatureNetSource& feature_net, const Log& log);
 
+// ---- the encoder out to Python (core/run/export_run.cpp) ----------------------------
+// Writes DIR/encoder.safetensors + encoder.json for the encoder the probe
+// reads (eval.export_encoder) and names them in rec["encoder"]; a plugin's
+// backbone or tokenizer is said through `log` and skipped.
+void record_encoder(const RunConfig& cfg, const EncoderStage& st, const Tokenizer& tok, const std::string& dir,
+                    nlohmann::json& rec, const Log& log);
+// run_sweep --export ID: the same files for a done run recorded before
+// (its trained model and tokenizer from RESULTS), into OUT (default: the
+// run's folder, then named in its run.json). 0 done, 2 not exportable;
+// InputError for an unknown, unfinished or busy run.
+int export_recorded_run(const std::string& results, const std::string& id, const std::string& out);
+
 // ---- evaluation (core/run/evaluate.cpp) --------------------------------------------
 // FID of eval.fid_samples generated images against as many test images, in
 // the features of the frozen network; fills metrics (fid, samples) and rec.
@@ -128,12 +140,12 @@ void generation_stage(const RunConfig& cfg, const EncoderStage& st, const Tokeni
                       RunMetrics& metrics, nlohmann::json& rec, const Log& log);
 // Fine-tuning of a copy of the run's encoder, read as the probe reads it.
 FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer& tok, const RunData& data,
-                              torch::Device device, const Log& log);
+                              torch::Device device, const Log& log, const LiveSink& live = {});
 // The linear and kNN probes on features (N, F); fills metrics and rec. A
 // train_view (probe.augment) gives the linear probe's training batches.
 void probe_stage(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& f_test,
                  const RunData& data, torch::Device device, RunMetrics& metrics, nlohmann::json& rec,
-                 const Log& log, const TrainView& train_view = {});
+                 const Log& log, const TrainView& train_view = {}, const LiveSink& live = {});
 // probe.augment = "rrc_flip" for the raw-pixel anchor: training images idx
 // cropped (RandomResizedCrop, scale 0.08-1) and flipped, flattened -> (b,
 // C x H x W) on the device.

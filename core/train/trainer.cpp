@@ -310,6 +310,14 @@ bool Trainer::sync_point(LossSum& losses, TrainResult& res, const std::string& c
   }
   if (at_log) {
     res.loss_curve.push_back({double(step), mean, lr});
+    if (live_ && (!comm_ || comm_->rank() == 0)) {
+      const auto now = std::chrono::steady_clock::now();
+      const double dt = std::chrono::duration<double>(now - live_time_).count();
+      LiveValues v = {{"loss", mean}, {"lr", lr}};
+      if (live_step_ >= 0 && dt > 0) v.emplace_back("images_per_s", double((step - live_step_) * cfg_.train.batch) / dt);
+      live_(std::string("train"), step, v);
+      live_step_ = step, live_time_ = now;
+    }
     losses.shown = fmt::format("loss {:.4f}", mean);
     losses.sum.zero_(), losses.n = 0;
   }
@@ -385,6 +393,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt, const
   constexpr int64_t kEagerBeforeGraph = 3;
   Progress progress("train", total, cfg_.train.log_every, B, log);
   const int64_t first = step;
+  live_step_ = step, live_time_ = std::chrono::steady_clock::now();
   EpochOrder order(N, B, spe, uint64_t(cfg_.seed), resident ? device_ : torch::Device(torch::kCPU));
   if (data.begin) data.begin(EpochOrder(N, B, spe, uint64_t(cfg_.seed)), rank * b, b, step,
                              max_steps > 0 ? std::min(total, step + max_steps) : total);

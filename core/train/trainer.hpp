@@ -19,6 +19,7 @@
 #include "core/config/config.hpp"
 #include "core/data/train_data.hpp"
 #include "core/nn/distributed.hpp"
+#include "core/records/live_log.hpp"
 #include "core/train/fused_adamw.hpp"
 #include "backbones/backbone.hpp"
 #include "core/diffusion/noise.hpp"
@@ -84,6 +85,9 @@ class Trainer {
   // its momentum networks updated after each step. Call after
   // set_communicator (the method gathers over it).
   void set_method(Method method);
+  // The live log (core/records/live_log.hpp): rank 0 tells it every logged
+  // step as ("train", step, {loss, lr, images_per_s}).
+  void set_live(LiveSink live) { live_ = std::move(live); }
   // Swap EMA weights into the model (no-op without EMA).
   void use_ema();
   Backbone model() { return model_; }
@@ -125,6 +129,10 @@ class Trainer {
   std::unique_ptr<GraphStep> graph_for(const DenoiseStep* denoise, int64_t b,
                                        const std::function<void(const std::string&)>& log);
 
+  LiveSink live_;
+  // The last logged step and when (images per second between log lines).
+  int64_t live_step_ = -1;
+  std::chrono::steady_clock::time_point live_time_;
   RunConfig cfg_;
   Backbone model_;
   Schedule schedule_;

@@ -291,6 +291,8 @@ TEST(Config, AValueThatIsNotUtf8IsRefusedNamingTheKeyAndByte) {
     EXPECT_NE(what.find("--set data.path: key 'data.path'"), std::string::npos) << what;
     EXPECT_NE(what.find("byte 0xE9 at offset 9"), std::string::npos) << what;
   }
+  // The whole name is shown, its bad bytes escaped (it was cut at the first).
+  EXPECT_EQ(escaped_utf8("/data/caf\xE9-\xE8t\xC3\xA9.toml"), "/data/caf\\xE9-\\xE8t\xC3\xA9.toml");
   // UTF-8 (the same name as UTF-8: C3 A9) is fine.
   apply_overrides(c, {{"data.path", Setting{std::string("/data/caf\xC3\xA9"), Origin{"--set data.path", 0}}}});
   EXPECT_EQ(c.data.path, "/data/caf\xC3\xA9");
