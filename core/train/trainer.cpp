@@ -360,9 +360,11 @@ void Trainer::record_step(std::unique_ptr<GraphStep>& graph, DenoiseStep* denois
 
 int64_t Trainer::resume(const std::string& ckpt, std::vector<std::array<double, 3>>& curve,
                         const std::function<void(const std::string&)>& log) {
+  live_step_ = 0, live_time_ = std::chrono::steady_clock::now();  // images/s counts from here
   if (ckpt.empty() || !fs::exists(ckpt)) return 0;
   const int64_t step = load(ckpt, curve);
   if (log) log(fmt::format("resumed from {} at step {}", ckpt, step));
+  live_step_ = step;
   return step;
 }
 
@@ -393,7 +395,6 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt, const
   constexpr int64_t kEagerBeforeGraph = 3;
   Progress progress("train", total, cfg_.train.log_every, B, log);
   const int64_t first = step;
-  live_step_ = step, live_time_ = std::chrono::steady_clock::now();
   EpochOrder order(N, B, spe, uint64_t(cfg_.seed), resident ? device_ : torch::Device(torch::kCPU));
   if (data.begin) data.begin(EpochOrder(N, B, spe, uint64_t(cfg_.seed)), rank * b, b, step,
                              max_steps > 0 ? std::min(total, step + max_steps) : total);
