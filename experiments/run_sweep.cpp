@@ -70,6 +70,22 @@ int reindex(const std::string& results) {
   return bad.empty() ? 0 : 2;
 }
 
+// --export RUN_ID [--results R] [--out DIR]: a done run's encoder, nothing
+// else; a flag or sweep file given with it is an error, not ignored.
+int export_only(const po::variables_map& vm, const SweepOptions& o) {
+  const std::string id = vm["export"].as<std::string>();
+  if (id.size() != 16 || id.find_first_not_of("0123456789abcdef") != std::string::npos)
+    throw InputError(fmt::format("--export '{}': give a run id, the 16 hex digits naming a folder under "
+                                 "RESULTS/runs/ (run_sweep FILE --dry-run lists them)", id));
+  for (const char* other : {"reindex", "dry-run", "show-config", "list", "run-id", "only", "set", "profile",
+                            "launcher", "file"})
+    if (vm.count(other))
+      throw InputError(fmt::format("--export exports one run and does nothing else: drop {} (run it as its own "
+                                   "command)", std::string(other) == "file" ? "the sweep file '" + o.file + "'"
+                                                                            : "--" + std::string(other)));
+  return export_recorded_run(o.results, id, vm.count("out") ? vm["out"].as<std::string>() : std::string());
+}
+
 // A results root this process cannot write (read-only media, or another
 // user's): nothing to do when every planned run is done (0, said so; the
 // plan above lists them), else exit 2 naming how many are not and what to do.
@@ -144,11 +160,9 @@ int run(int argc, char** argv) {
     print_registries();
     return 0;
   }
-  if (vm.count("reindex")) return reindex(o.results);
-  if (vm.count("export"))
-    return export_recorded_run(o.results, vm["export"].as<std::string>(),
-                               vm.count("out") ? vm["out"].as<std::string>() : std::string());
+  if (vm.count("export")) return export_only(vm, o);
   if (vm.count("out")) throw InputError("--out DIR goes with --export RUN_ID (see --help)");
+  if (vm.count("reindex")) return reindex(o.results);
   if (o.file.empty()) {
     fmt::print(stderr, "run_sweep: give a sweep file, e.g. run_sweep experiments/quickstart.toml (see --help)\n");
     return 2;

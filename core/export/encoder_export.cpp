@@ -109,9 +109,12 @@ nlohmann::json export_encoder(const std::string& dir, const RunConfig& cfg, cons
   }
   for (const auto& [n, t] : tok_tensors) tensors.emplace_back("tokenizer." + n, t.to(torch::kFloat32));
   if (enc.V.defined()) tensors.emplace_back("input.V", enc.V.to(torch::kFloat32));
-  const auto spec = spec_json(cfg, run_id, tok, enc);
+  auto spec = spec_json(cfg, run_id, tok, enc);
+  // The weights first, then the description naming their size: a reader
+  // (python/ldae) that finds the two from different exports says so.
   write_safetensors(dir + "/encoder.safetensors", tensors,
                     {{"format", "ldae-encoder"}, {"run_id", run_id}, {"spec", "encoder.json"}});
+  spec["weights_bytes"] = std::filesystem::file_size(dir + "/encoder.safetensors");
   write_text_atomically(dir + "/encoder.json", spec.dump(2) + "\n");
   return {{"weights", "encoder.safetensors"},
           {"spec", "encoder.json"},

@@ -39,7 +39,19 @@ int export_recorded_run(const std::string& results, const std::string& id, const
   const Log say = [](const std::string& s) { fmt::print("  {}\n", s); };
   RunParts parts = load_run_parts(cfg, results, say);
   EncoderStage st;
-  st.model = load_run_model(cfg, parts, results);
+  // A done run is never retrained by run_sweep: a missing or damaged model
+  // is remade by deleting the run too.
+  const std::string remake = fmt::format("the run is done, so run_sweep will not retrain it: delete {} and {}, then "
+                                         "rerun its sweep", dir, trained_model_path(cfg, results));
+  if (!fs::exists(trained_model_path(cfg, results)))
+    throw InputError(fmt::format("--export {}: its trained model {} is gone; {}", id, trained_model_path(cfg, results),
+                                 remake));
+  try {
+    st.model = load_run_model(cfg, parts, results);
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    throw InputError(fmt::format("--export {}: {}; {}", id, what.substr(0, what.find("; delete it")), remake));
+  }
   st.objective = make_objective(cfg.objective);
   st.schedule = make_schedule(cfg.noise);
   TrainData td = prepare_train_data(*parts.tok, parts.train.rows(0, 2), parts.train_y.slice(0, 0, 2));
@@ -53,7 +65,11 @@ int export_recorded_run(const std::string& results, const std::string& id, const
   RunConfig forced = cfg;
   forced.eval.export_encoder = true;
   const std::string target = out.empty() ? dir : out;
-  fs::create_directories(target);
+  std::error_code ec;
+  fs::create_directories(target, ec);
+  if (ec || !fs::is_directory(target))
+    throw InputError(fmt::format("--out {}: cannot make that folder ({}); give a writable folder", target,
+                                 ec ? ec.message() : "a file is in the way"));
   nlohmann::json rec;
   record_encoder(forced, st, *parts.tok, target, rec, say);
   if (!rec.contains("encoder")) return 2;

@@ -239,6 +239,9 @@ void clip_grad_per_param(const std::vector<torch::Tensor>& params, double max_no
 torch::Tensor Trainer::step_body(DenoiseStep* denoise, GradReducer* reducer, const std::vector<torch::Tensor>& params,
                                  const torch::Tensor& idx, const torch::Tensor& idx_dev, int64_t step, double lr,
                                  const torch::Tensor* lr_dev) {
+  // Names the step in profiles, and lets a test see which operators one step
+  // runs (tests/core/train/test_capturable.cpp: what a CUDA graph records).
+  RECORD_USER_SCOPE("ldae::train_step");
   torch::Tensor loss;
   if (method_) {  // a baseline (methods/): its own views, passes and loss
     Autocast ac(cfg_.train.bf16, device_);

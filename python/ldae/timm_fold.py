@@ -95,5 +95,5 @@ def to_timm(run_dir):
             blk.ls2.gamma.copy_(m[5])
     vit.pretrained_cfg = dict(getattr(vit, "pretrained_cfg", None) or {}, mean=(0.0,) * s["input"]["channels"],
                               std=(1.0,) * s["input"]["channels"], input_size=(s["input"]["channels"],
-                              s["input"]["height"], s["input"]["width"]), ldae_run=s["run_id"])
+                              s["input"]["height"], s["input"]["width"]), crop_pct=1.0, ldae_run=s["run_id"])
     return vit.eval()
