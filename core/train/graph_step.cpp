@@ -1,5 +1,7 @@
 #include "core/train/graph_step.hpp"
 
+#include <fmt/core.h>
+
 #include <ATen/cuda/CUDAGeneratorImpl.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -18,6 +20,18 @@ std::string graph_unsupported(const GraphStepInputs& in) {
   return "";
 }
 
+std::string graph_memory_check(uint64_t step_bytes, uint64_t free_bytes, int64_t batch) {
+  const double need = 1.1 * double(step_bytes);
+  if (need <= double(free_bytes)) return "";
+  constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
+  int64_t fits = int64_t(double(batch) * double(free_bytes) / need);
+  if (fits >= 8) fits -= fits % 8;
+  return fmt::format("recording needs about {:.1f} GiB for the step's activations (what an eager step of batch {} "
+                     "allocated beyond the weights and optimizer state), and {:.1f} GiB are free: a per-process "
+                     "batch of {} would fit (train.batch / processes), or train eagerly (train.cuda_graph = false)",
+                     need / GiB, batch, double(free_bytes) / GiB, fits);
+}
+
 struct GraphStep::Impl {
   explicit Impl(torch::Device d)
       : device(d), stream(c10::cuda::getStreamFromPool(false, d.has_index() ? d.index() : c10::cuda::current_device())) {}
@@ -26,12 +40,16 @@ struct GraphStep::Impl {
   std::unique_ptr<c10::cuda::CUDAStreamGuard> guard;
   at::cuda::CUDAGraph graph;
   torch::Tensor idx, lr, loss;  // static input and output buffers
+  int64_t b = 0;                // this process's batch
 };
 
 GraphStep::GraphStep(torch::Device device, int64_t b) : impl_(std::make_unique<Impl>(device)) {
   // The side stream starts after everything queued so far (weights, data).
   torch::cuda::synchronize();
   impl_->guard = std::make_unique<c10::cuda::CUDAStreamGuard>(impl_->stream);
+  impl_->b = b;
+  // The eager steps before recording set the peak graph_memory_check reads.
+  c10::cuda::CUDACachingAllocator::resetPeakStats(impl_->stream.device_index());
   const auto on_dev = torch::TensorOptions().device(device);
   impl_->idx = torch::zeros({b}, on_dev.dtype(torch::kLong));
   impl_->lr = torch::zeros({}, on_dev.dtype(torch::kFloat32));
@@ -44,6 +62,7 @@ GraphStep::~GraphStep() {
     TORCH_WARN("train.cuda_graph: waiting for the step's stream failed: ", e.what());
   }
   impl_->guard.reset();
+  c10::cuda::CUDACachingAllocator::emptyCache();  // the side stream's blocks, back for any stream
 }
 
 namespace {
@@ -73,6 +92,15 @@ void undo_failed_capture(c10::cuda::CUDAStream stream, c10::DeviceIndex dev, c10
 std::string GraphStep::capture(const Body& body) {
   impl_->stream.synchronize();
   const c10::DeviceIndex dev = impl_->stream.device_index();
+  const auto& bytes = c10::cuda::CUDACachingAllocator::getDeviceStats(dev).allocated_bytes[static_cast<size_t>(
+      c10::CachingAllocator::StatType::AGGREGATE)];
+  const uint64_t step_bytes = uint64_t(std::max<int64_t>(0, bytes.peak - bytes.current));
+  torch::cuda::synchronize();
+  c10::cuda::CUDACachingAllocator::emptyCache();
+  size_t free_bytes = 0, total_bytes = 0;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess) {
+    if (auto why = graph_memory_check(step_bytes, free_bytes, impl_->b); !why.empty()) return why;
+  }
   const auto pool = at::cuda::graph_pool_handle();
   try {
     // t and eps come from the default CUDA generator: registered, its draws

@@ -28,6 +28,17 @@ struct GraphStepInputs {  // what decides whether a run's step can be recorded
 // work: augmentation and streaming run on the host).
 std::string graph_unsupported(const GraphStepInputs& in);
 
+// Whether recording fits in device memory. While a capture is underway the
+// caching allocator keeps the graph's private pool apart from everything
+// else, and that pool ends up holding what one eager step allocates beyond
+// the memory held between steps (`step_bytes`: the step's activations and
+// temporaries, the peak of the eager steps before recording minus what is
+// allocated at recording). With `free_bytes` free on the device once its
+// cache is emptied, recording fits when step_bytes x 1.1 <= free_bytes.
+// Returns "" when it fits, else why not and the per-process batch that would
+// fit (batch x free / (1.1 step_bytes), a multiple of 8 when at least 8).
+std::string graph_memory_check(uint64_t step_bytes, uint64_t free_bytes, int64_t batch);
+
 class GraphStep {
  public:
   // The step's body: idx_dev (b,) int64 on the device, lr 0-dim float32 on
@@ -35,11 +46,19 @@ class GraphStep {
   // kernels every call and never read device values on the host.
   using Body = std::function<torch::Tensor(const torch::Tensor& idx_dev, const torch::Tensor& lr)>;
   GraphStep(torch::Device device, int64_t b);
-  ~GraphStep();  // waits for the side stream, then restores the caller's stream
+  // Waits for the side stream, restores the caller's stream and empties the
+  // allocator's cache: blocks cached on the side stream are not reused by
+  // another stream, so an eager fallback would otherwise allocate its
+  // activations a second time.
+  ~GraphStep();
   GraphStep(const GraphStep&) = delete;
   GraphStep& operator=(const GraphStep&) = delete;
-  // Records `body` (nothing runs yet). Returns "" or why recording failed
-  // (the caller then trains eagerly; the weights are untouched).
+  // Records `body` (nothing runs yet), after emptying the allocator's cache
+  // (as torch.cuda.graph does: blocks cached for the eager steps are not
+  // reused while a capture runs) and checking that the recording fits
+  // (graph_memory_check, from the eager steps' peak since construction).
+  // Returns "" or why recording failed or was not tried (the caller then
+  // trains eagerly; the weights are untouched).
   std::string capture(const Body& body);
   // One step: the inputs into the static buffers, then the graph. Returns
   // the static loss (valid until the next replay). Call after the step's reseed.

@@ -25,11 +25,12 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
-import torch
-import torchvision
-
 run_sweep, src = sys.argv[1], sys.argv[2]
+try:  # what `make deps` installs; a machine without them (a GPU visit's PyTorch) skips
+    import h5py, numpy as np, pandas, safetensors, tensorboard, timm, torch, torchvision  # noqa: F401,E401
+except ImportError as e:
+    print(f"skipped: {e} (make deps installs the Python packages this check reads with)")
+    sys.exit(77)
 sys.path.insert(0, os.path.join(src, "python"))
 import ldae  # noqa: E402
 

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "backbones/dit.hpp"
+#include "core/train/graph_step.hpp"
 #include "core/train/trainer.hpp"
 #include "tests/core/train/tiny_training.hpp"
 
@@ -90,4 +91,16 @@ TEST(Capturable, TheTrainingStepHasNoHostSyncAndRepeatsItsOperators) {
         break;
       }
   }
+}
+
+TEST(GraphMemory, ABatchTooLargeToRecordIsRefusedNamingTheBatchThatFits) {
+  constexpr uint64_t GiB = uint64_t(1) << 30;
+  // The case: l-DAE at batch 256 on an H200: ~72 GiB of activations
+  // per eager step, ~60 GiB free beside the weights, optimizer state and cache.
+  const auto why = graph_memory_check(72 * GiB, 60 * GiB, 256);
+  EXPECT_NE(why.find("about 79.2 GiB"), std::string::npos) << why;
+  EXPECT_NE(why.find("60.0 GiB are free"), std::string::npos) << why;
+  EXPECT_NE(why.find("batch of 192 would fit"), std::string::npos) << why;  // 256 x 60 / 79.2 = 193.9 -> 192
+  EXPECT_EQ(graph_memory_check(40 * GiB, 60 * GiB, 256), "");
+  EXPECT_NE(graph_memory_check(10 * GiB, 1 * GiB, 4).find("batch of 0 would fit"), std::string::npos);
 }
