@@ -35,6 +35,9 @@ struct BackboneOptions {
   bool time_mlp = true, qkv_bias = true, conv_out = false;
   // unet only (model.attn_resolutions): sides of the levels that attend; empty = below the top.
   std::vector<int64_t> attn_sides;
+  // train.fused_kernels: the DiT's MLP activation by core/nn/gelu_tanh (one
+  // vectorised pass per direction on the CPU) instead of LibTorch's kernel.
+  bool fused_kernels = false;
 };
 // model.attn_resolutions ("16", "16, 8") -> its sides; InputError naming the
 // key for anything but positive integers separated by commas.

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/base/errors.hpp"
+#include "core/nn/gelu_tanh.hpp"
 
 namespace ldae {
 namespace F = torch::nn::functional;
@@ -18,7 +19,8 @@ torch::Tensor modulate(const torch::Tensor& x, const torch::Tensor& shift,
 
 }  // namespace
 
-DiTBlockImpl::DiTBlockImpl(int64_t width, int64_t heads_, double mlp_ratio) : heads(heads_) {
+DiTBlockImpl::DiTBlockImpl(int64_t width, int64_t heads_, double mlp_ratio, bool fused_)
+    : heads(heads_), fused(fused_) {
   const int64_t hidden = int64_t(width * mlp_ratio);
   norm1 = register_module("norm1", layer_norm(width));
   qkv = register_module("qkv", FusedLinear(width, 3 * width));
@@ -33,7 +35,8 @@ torch::Tensor DiTBlockImpl::forward(const torch::Tensor& x, const torch::Tensor&
   auto mod = adaLN_modulation(F::silu(c)).chunk(6, /*dim=*/1);  // 6 x (B, W)
   auto a = proj(self_attention(qkv(modulate(norm1(x), mod[0], mod[1])), heads));
   auto out = x + mod[2].unsqueeze(1) * a;
-  auto m = fc2(torch::gelu(fc1(modulate(norm2(out), mod[3], mod[4])), "tanh"));
+  auto h = fc1(modulate(norm2(out), mod[3], mod[4]));
+  auto m = fc2(fused ? gelu_tanh(h) : torch::gelu(h, "tanh"));
   return out + mod[5].unsqueeze(1) * m;
 }
 
@@ -50,7 +53,7 @@ DiTImpl::DiTImpl(const BackboneOptions& o) : opt(o) {
   if (o.num_classes > 0)  // one extra row: the "null" class used for dropout
     y_embedder = register_module("y_embedder", torch::nn::Embedding(o.num_classes + 1, W));
   blocks_ = register_module("blocks", torch::nn::ModuleList());
-  for (int64_t i = 0; i < o.depth; ++i) blocks_->push_back(DiTBlock(W, o.heads, o.mlp_ratio));
+  for (int64_t i = 0; i < o.depth; ++i) blocks_->push_back(DiTBlock(W, o.heads, o.mlp_ratio, o.fused_kernels));
   norm_final = register_module("norm_final", layer_norm(W));
   final_adaLN = register_module("final_adaLN", FusedLinear(W, 2 * W));
   final_linear = register_module("final_linear", FusedLinear(W, o.out_dim * p * p));

@@ -14,10 +14,12 @@
 namespace ldae {
 
 struct DiTBlockImpl : torch::nn::Module {
-  DiTBlockImpl(int64_t width, int64_t heads, double mlp_ratio);
+  // fused: the MLP's GELU by core/nn/gelu_tanh (train.fused_kernels).
+  DiTBlockImpl(int64_t width, int64_t heads, double mlp_ratio, bool fused = false);
   // x (B, N, W), c (B, W) -> (B, N, W)
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& c);
   int64_t heads;
+  bool fused;
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   FusedLinear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
   FusedLinear adaLN_modulation{nullptr};  // (W) -> (6W): shift/scale/gate x2

@@ -94,6 +94,7 @@ BackboneOptions backbone_options(const RunConfig& cfg, int64_t grid_h, int64_t g
   o.cls_token = cfg.model.cls_token;
   o.time_mlp = cfg.model.time_mlp, o.qkv_bias = cfg.model.qkv_bias, o.conv_out = cfg.model.conv_out;
   o.attn_sides = parse_attn_resolutions(cfg.model.attn_resolutions);
+  o.fused_kernels = cfg.train.fused_kernels;
   o.split = cfg.model.split >= 0 ? cfg.model.split : backbone(cfg.model.name).default_block(o);
   return o;
 }

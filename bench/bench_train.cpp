@@ -133,7 +133,7 @@ struct BenchOptions {
   std::vector<std::string> plugins, sets;
   std::string sweep_file, profile, results = "results", trace;
   int row = 1;
-  bool bf16 = false, graph_flag = false, fused_flag = false, warmup_given = false;
+  bool bf16 = false, graph_flag = false, fused_flag = false, warmup_given = false, kernels_flag = false;
 };
 
 // The flags of bench_train, bound to the fields of `a`.
@@ -154,6 +154,7 @@ void add_options(po::options_description& opts, BenchOptions& a) {
       "set", po::value(&a.sets)->composing(), "with --sweep: override a key (repeatable)")(
       "results", po::value(&a.results), "with --sweep: results root whose tokenizer cache to use (default results)")(
       "fused-adamw", "train.fused_adamw: AdamW as one fused kernel per parameter group")(
+      "fused-kernels", "train.fused_kernels: the DiT's GELU by the harness's vectorised CPU kernel")(
       "cuda-graph", "train.cuda_graph: the step recorded once as a CUDA graph and replayed (sets train.fused_adamw too; warm-up 4 by default)")(
       "trace", po::value(&a.trace), "after timing, trace the same steps' ops (and GPU kernels) as a Chrome trace (bench/trace_ops.py sums it)");
 }
@@ -219,6 +220,7 @@ void setup_sweep_row(const BenchOptions& a, BenchSetup& s) {
   s.cfg = it->cfg;
   if (a.fused_flag) s.cfg.train.fused_adamw = true;
   if (a.graph_flag) s.cfg.train.cuda_graph = true;
+  if (a.kernels_flag) s.cfg.train.fused_kernels = true;
   RunParts parts = load_run_parts(s.cfg, a.results, [](const std::string&) {});
   // The step's time does not depend on how many images there are: the
   // first kBenchImages are tokenized (an ImageNet-size folder is streamed,
@@ -245,6 +247,7 @@ void setup_reference(const BenchOptions& a, BenchSetup& s) {
   const int64_t L = (a.image / a.patch) * (a.image / a.patch), D = int64_t(a.patch) * a.patch * a.channels;
   s.o.in_dim = D, s.o.out_dim = D, s.o.grid_h = a.image / a.patch, s.o.grid_w = a.image / a.patch;
   s.o.depth = a.depth, s.o.width = a.width, s.o.heads = a.heads;
+  s.cfg.train.fused_kernels = s.o.fused_kernels = a.kernels_flag;
   if (auto e = backbone_check("dit", s.o); !e.empty()) throw InputError(e);
   torch::manual_seed(0);
   s.model = make_backbone("dit", s.o);
@@ -270,8 +273,9 @@ void print_timing(const BenchOptions& a, const BenchSetup& s, const torch::Devic
   const double img_s = a.steps * b / t.seconds;
   if (!a.sweep_file.empty()) {
     fmt::print("run_loop row={} images_per_s={:.1f} step_ms={:.1f} batch={} tokens={} bf16={} device={} "
-               "fused_adamw={} cuda_graph={}\n", a.row, img_s, 1000 * t.seconds / a.steps, b, s.data.z0.size(1),
-               int(s.cfg.train.bf16), device.str(), int(s.cfg.train.fused_adamw), int(t.replayed));
+               "fused_adamw={} cuda_graph={} fused_kernels={}\n", a.row, img_s, 1000 * t.seconds / a.steps, b,
+               s.data.z0.size(1), int(s.cfg.train.bf16), device.str(), int(s.cfg.train.fused_adamw), int(t.replayed),
+               int(s.cfg.train.fused_kernels));
     return;
   }
   int64_t params = 0;
@@ -280,8 +284,8 @@ void print_timing(const BenchOptions& a, const BenchSetup& s, const torch::Devic
   fmt::print("params={:.2f}M images_per_s={:.1f} step_ms={:.1f} model_tflops={:.2f}", params / 1e6, img_s,
              1000 * t.seconds / a.steps, tflops);
   if (a.peak_tflops > 0) fmt::print(" peak_tflops={:.1f} mfu={:.3f}", a.peak_tflops, tflops / a.peak_tflops);
-  fmt::print(" tokens={} device={} fused_adamw={} cuda_graph={}\n", s.data.z0.size(1), device.str(),
-             int(s.cfg.train.fused_adamw), int(t.replayed));
+  fmt::print(" tokens={} device={} fused_adamw={} cuda_graph={} fused_kernels={}\n", s.data.z0.size(1),
+             device.str(), int(s.cfg.train.fused_adamw), int(t.replayed), int(s.cfg.train.fused_kernels));
 }
 
 // The benchmark the flags ask for (after parsing): the PCA fit, a sweep
@@ -313,6 +317,7 @@ int main(int argc, char** argv) {
   po::variables_map vm;
   if (auto rc = parse_flags("bench_train", argc, argv, opts, vm)) return *rc;
   a.graph_flag = vm.count("cuda-graph") > 0, a.fused_flag = vm.count("fused-adamw") > 0 || a.graph_flag;
+  a.kernels_flag = vm.count("fused-kernels") > 0;
   a.bf16 = vm.count("bf16") > 0, a.warmup_given = vm.count("warmup") > 0;
   return guarded_main("bench_train", [&]() -> int { return bench(a); });
 }

@@ -14,7 +14,9 @@
 #  3. The patch-PCA fit time for 100k patches.
 #  4. Image-folder preparation on 1 thread and on every core (below).
 # One line per shape, precision and peer, with harness / peer.
-#   bench/run_bench.sh BUILD_DIR      (BENCH_THREADS, BENCH_STEPS, BENCH_REPS, BENCH_SHAPES)
+# Each shape's harness line is given twice: as runs take it by default, and
+# with train.fused_kernels (bench_train --fused-kernels: core/nn/gelu_tanh).
+#   bench/run_bench.sh BUILD_DIR      (BENCH_THREADS, BENCH_STEPS, BENCH_REPS, BENCH_SHAPES, BENCH_PRECISIONS)
 set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -44,14 +46,15 @@ shape_args() {
     *) echo "run_bench: unknown shape '$1' (quickstart tiny DiT-S/4)" >&2; exit 2 ;;
   esac
 }
-for prec in fp32 bf16; do
+for prec in ${BENCH_PRECISIONS:-fp32 bf16}; do
   flag=""; [ "$prec" = bf16 ] && flag="--bf16"
   for name in $shapes; do
     n=$steps; [ "$name" = DiT-S/4 ] && n=$(( (steps + 2) / 3 ))   # ~2-4 s a step here
     common="$(shape_args "$name") --image 32 --steps $n --threads $threads $flag"
-    h=0; e=0; c=0
+    h=0; f=0; e=0; c=0
     for _ in $(seq "$reps"); do
       h=$(best "$h" "$("$build/bench_train" $common | rate)")
+      f=$(best "$f" "$("$build/bench_train" $common --fused-kernels | rate)")
       e=$(best "$e" "$("$py" "$ref" $common --channels 1 --sdpa | rate)")
       # Compilation happens in the warm-up steps (not timed); inductor's
       # cache makes the second repetition start faster.
@@ -59,6 +62,8 @@ for prec in fp32 bf16; do
     done
     echo "bench $name $prec vs eager:    harness $h img/s, PyTorch eager $e img/s, ratio $(ratio "$h" "$e")"
     echo "bench $name $prec vs compiled: harness $h img/s, PyTorch compiled $c img/s, ratio $(ratio "$h" "$c")"
+    echo "bench $name $prec fused_kernels vs eager:    harness $f img/s, PyTorch eager $e img/s, ratio $(ratio "$f" "$e")"
+    echo "bench $name $prec fused_kernels vs compiled: harness $f img/s, PyTorch compiled $c img/s, ratio $(ratio "$f" "$c")"
   done
 done
 # The run's own loop: warm-up steps absorb the first allocations; the peer

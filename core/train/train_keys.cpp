@@ -25,6 +25,7 @@ KeyRows train_keys() {
       not_in_id(field("train.log_every", &RunConfig::train, &TrainConfig::log_every, 1, 1e9)),
       not_in_id(field("train.bucket_mb", &RunConfig::train, &TrainConfig::bucket_mb, 1e-6, 1e6)),
       field("train.fused_adamw", &RunConfig::train, &TrainConfig::fused_adamw),
+      field("train.fused_kernels", &RunConfig::train, &TrainConfig::fused_kernels),
       not_in_id(field("train.cuda_graph", &RunConfig::train, &TrainConfig::cuda_graph)),
       not_in_id(field("train.live_log", &RunConfig::train, &TrainConfig::live_log)),
   };

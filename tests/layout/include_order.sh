@@ -19,7 +19,7 @@ if [ "$1" = "--self-test" ]; then
   exit 0
 fi
 src=$1
-ORDER="core/base core/config core/records core/data core/nn tokenizers backbones core/diffusion core/plugin methods core/train probes core/export core/run analysis experiments bench"
+ORDER="core/base core/config core/records core/data core/nn/kernels core/nn tokenizers backbones core/diffusion core/plugin methods core/train probes core/export core/run analysis experiments bench"
 cd "$src"
 files=$(for d in core tokenizers backbones methods probes analysis experiments bench; do
   [ -d "$d" ] && find "$d" -name '*.cpp' -o -name '*.hpp'; done | sort)
