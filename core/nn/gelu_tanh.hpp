@@ -9,7 +9,7 @@
 // its trace; torch.compile generates its own vectorised code for it. This
 // one: forward + backward through autograd 1.69 ms where LibTorch's take
 // 2.49 ms (same tensor and machine; the forward loop alone 0.51 ms).
-// The element math is in gelu_tanh_math.hpp, shared by every implementation;
+// The element math is in kernels/gelu_tanh_math.hpp, shared by every loop;
 // the loops (core/nn/kernels/) are compiled per instruction set.
 #pragma once
 #include <torch/torch.h>

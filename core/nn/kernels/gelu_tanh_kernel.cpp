@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "core/nn/gelu_tanh_math.hpp"
+#include "core/nn/kernels/gelu_tanh_math.hpp"
 
 namespace ldae::kernels::CPU_CAPABILITY {
 namespace {

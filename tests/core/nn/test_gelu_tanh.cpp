@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/nn/gelu_tanh.hpp"
-#include "core/nn/gelu_tanh_math.hpp"
+#include "core/nn/kernels/gelu_tanh_math.hpp"
 
 using namespace ldae;
 

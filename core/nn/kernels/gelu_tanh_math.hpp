@@ -1,6 +1,7 @@
 // The element math of GELU (tanh approximation), for scalars and for
 // at::vec vectors alike (a template over the arithmetic type): what the CPU
-// kernel (core/nn/gelu_tanh.cpp) runs, written once.
+// kernels (core/nn/kernels/gelu_tanh_kernel.cpp, once per instruction set)
+// run, written once.
 #pragma once
 
 namespace ldae::gelu_math {
