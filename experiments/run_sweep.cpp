@@ -128,6 +128,8 @@ int sweep(SweepOptions& o) {
   std::fflush(stdout);                    // the plan above its warnings
   check_plan_data(plan, o, light);
   if (o.launcher == "slurm") return launch_slurm(plan, o);
+  // A dry run refuses what the run would: a [sweep] name another file recorded here.
+  if (o.dry_run && o.run_id.empty()) check_sweep_name_free(o.results, sweep_record(plan, o));
   if (o.dry_run) return 0;
   if (!index_writable(o.results)) return read_only_root(plan, o);
   return launch_local(plan, o, dist);

@@ -16,6 +16,9 @@ cat "$d/b.txt"
 grep -q "already recorded in .* from $d/a.toml" "$d/b.txt" || { echo "FAIL: the message does not name a.toml"; exit 1; }
 grep -q "a.toml" "$d/r/sweeps/synthetic_smoke.default.json" || { echo "FAIL: a.toml's record was replaced"; exit 1; }
 [ ! -d "$d/r/runs" ] || [ "$(ls "$d/r/runs" | wc -l)" -eq 1 ] || { echo "FAIL: b.toml ran"; exit 1; }
+# Its dry run says the same, before anyone waits for the real run to refuse.
+"$rs" "$d/b.toml" --results "$d/r" --dry-run > "$d/bd.txt" 2>&1; rc=$?
+[ $rc -eq 2 ] && grep -q "already recorded in .* from $d/a.toml" "$d/bd.txt" || { cat "$d/bd.txt"; echo "FAIL: b.toml's dry run exited $rc without the refusal"; exit 1; }
 # The same file with other settings, and the same file moved: recorded as before.
 "$rs" "$d/a.toml" --results "$d/r" $fast --set probe.epochs=2 > /dev/null 2>&1 || { echo "FAIL: a.toml rerun"; exit 1; }
 mkdir "$d/moved" && cp "$d/a.toml" "$d/moved/a.toml"

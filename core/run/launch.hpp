@@ -13,6 +13,7 @@
 
 #include "core/config/sweep.hpp"
 #include "core/nn/distributed.hpp"
+#include "core/records/store.hpp"
 #include "core/run/slurm.hpp"
 
 namespace ldae {
@@ -47,6 +48,9 @@ void print_configs(const SweepPlan& p);
 // InputError; runs too short to train are warnings (printed once each). A
 // light check (dry run, Slurm submission) skips what needs prepared data.
 void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light);
+// The sweep's record (results/sweeps/NAME.PROFILE.json) for the whole plan;
+// check_sweep_name_free on it is what a run refuses, and a dry run says too.
+SweepRecord sweep_record(const SweepPlan& p, const SweepOptions& o);
 int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist);
 int launch_slurm(const SweepPlan& p, const SweepOptions& o);
 int follow_sweep(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist);

@@ -20,6 +20,14 @@
 #include "core/run/signals.hpp"
 
 namespace ldae {
+
+SweepRecord sweep_record(const SweepPlan& p, const SweepOptions& o) {
+  SweepRecord rec{p.sweep.name, o.profile.empty() ? "default" : o.profile, p.sweep.title,
+                  std::filesystem::absolute(o.file).string(), p.sweep.mode, {}};
+  for (const auto& r : p.full) rec.rows.push_back({r.row, r.label, r.seed, r.id, r.paper, r.parent});
+  return rec;
+}
+
 namespace {
 
 // The index: one SQLite file that must never be written from two hosts
@@ -38,13 +46,12 @@ std::optional<Store> open_index(const SweepOptions& o) {
   return store;
 }
 
+
 // The whole plan is recorded (--only runs part of it; the table shows the
 // rest pending), except by Slurm array tasks: their launcher recorded it.
 void record_plan(const SweepPlan& p, const SweepOptions& o, std::optional<Store>& store) {
   if (!o.run_id.empty()) return;
-  SweepRecord rec{p.sweep.name, o.profile.empty() ? "default" : o.profile, p.sweep.title,
-                  std::filesystem::absolute(o.file).string(), p.sweep.mode, {}};
-  for (const auto& r : p.full) rec.rows.push_back({r.row, r.label, r.seed, r.id, r.paper, r.parent});
+  const SweepRecord rec = sweep_record(p, o);
   check_sweep_name_free(o.results, rec);
   write_sweep_json(o.results, rec);  // the truth; the index follows when it can
   try {
