@@ -214,14 +214,23 @@ int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>
 
 void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
   torch::NoGradGuard ng;
-  std::vector<torch::Tensor> norms, grads;
+  std::vector<torch::Tensor> grads;
   for (const auto& p : params)
-    if (p.grad().defined()) grads.push_back(p.grad()), norms.push_back(p.grad().norm(2).to(torch::kFloat32));
+    if (p.grad().defined()) grads.push_back(p.grad());
   if (grads.empty()) return;
-  // The scale stays a device tensor (no .item(), so no host synchronisation):
+  // Per-gradient norms and the scaling as multi-tensor (_foreach) calls: one
+  // kernel per group of tensors on a GPU (PyTorch's clip_grad_norm_ with
+  // foreach), the same per-tensor kernels on the CPU. The scale stays a
+  // device tensor (no .item(), so no host synchronisation):
   // min(1, max_norm / (norm + 1e-6)), as torch.nn.utils.clip_grad_norm_.
+  std::vector<torch::Tensor> norms = torch::_foreach_norm(grads, 2);
+  for (auto& n : norms) n = n.to(torch::kFloat32);
   auto coef = (max_norm / (torch::stack(norms).norm(2) + 1e-6)).clamp_max(1.0);
-  for (auto& g : grads) g.mul_(coef.to(g.dtype()));
+  if (grads.front().scalar_type() == torch::kFloat32) {
+    torch::_foreach_mul_(grads, coef);
+  } else {
+    for (auto& g : grads) g.mul_(coef.to(g.dtype()));
+  }
 }
 
 void clip_grad_per_param(const std::vector<torch::Tensor>& params, double max_norm) {
@@ -271,9 +280,12 @@ torch::Tensor Trainer::step_body(DenoiseStep* denoise, GradReducer* reducer, con
   }
   if (!ema_.empty()) {
     torch::NoGradGuard ng;
-    auto weights = model_->parameters();
-    for (size_t k = 0; k < weights.size(); ++k)
-      ema_[k].mul_(cfg_.train.ema).add_(weights[k].detach(), 1.0 - cfg_.train.ema);
+    // ema = ema x d + w x (1 - d), as two multi-tensor (_foreach) calls: one
+    // kernel per group of tensors on a GPU, the same arithmetic as per tensor.
+    std::vector<torch::Tensor> weights;
+    for (const auto& w : model_->parameters()) weights.push_back(w.detach());
+    torch::_foreach_mul_(ema_, cfg_.train.ema);
+    torch::_foreach_add_(ema_, weights, 1.0 - cfg_.train.ema);
   }
   return loss;
 }
