@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <c10/util/Logging.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -145,6 +146,11 @@ c10::intrusive_ptr<c10d::TCPStore> rendezvous(const DistEnv& e) {
   const auto limit = collective_timeout();
   so.timeout = limit;
   using Result = c10::intrusive_ptr<c10d::TCPStore>;
+  // c10d logs each retry of a joining rank as a warning carrying a C++ stack
+  // (15 frames) before our own words; while the store is made only its
+  // errors are shown (the level is put back once the store answers).
+  const int log_level = FLAGS_caffe2_log_level;
+  FLAGS_caffe2_log_level = std::max(log_level, 2);  // 2: ERROR
   auto job = std::make_shared<std::packaged_task<Result()>>([e, so] {
     return setup_step(e, "the rendezvous (TCP store)", [&] { return c10::make_intrusive<c10d::TCPStore>(e.master_addr, so); });
   });
@@ -159,8 +165,10 @@ c10::intrusive_ptr<c10d::TCPStore> rendezvous(const DistEnv& e) {
                                                   std::chrono::duration_cast<std::chrono::seconds>(limit / 2)));
   for (;;) {
     const clock::duration next = std::min<clock::duration>(say_at, deadline) - (clock::now() - start);
-    if (result.wait_for(std::max<clock::duration>(next, std::chrono::milliseconds(1))) == std::future_status::ready)
+    if (result.wait_for(std::max<clock::duration>(next, std::chrono::milliseconds(1))) == std::future_status::ready) {
+      FLAGS_caffe2_log_level = log_level;
       return result.get();  // a failure there is setup_step's InputError
+    }
     const auto waited = clock::now() - start;
     const int64_t s = std::chrono::duration_cast<std::chrono::seconds>(waited).count();
     if (waited >= deadline)

@@ -79,6 +79,43 @@ TEST(Distributed, AJoiningRankWaitsBoundedAndSaysWhatFor) {
             std::string::npos) << said;  // it said what it waited for
 }
 
+// Nobody listens on MASTER_PORT (rank 0 not started): c10d retries the
+// connection, and its retry warnings, which carry a C++ stack, stay out of
+// the output; the harness's own words say what to check.
+TEST(Distributed, AJoiningRankWithNobodyListeningPrintsNoCppStack) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET, a.sin_addr.s_addr = htonl(INADDR_LOOPBACK), a.sin_port = 0;
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);  // a port just free: connections are refused
+  DistEnv e;
+  e.rank = 1, e.world = 2, e.local_rank = 1, e.master_addr = "127.0.0.1", e.master_port = ntohs(a.sin_port);
+  e.source = "test";
+  setenv("LDAE_DIST_TIMEOUT_S", "2", 1);
+  testing::internal::CaptureStderr();
+  std::string what;
+  try {
+    connect_gloo(e);
+  } catch (const InputError& err) {
+    what = err.what();
+  }
+  const std::string said = testing::internal::GetCapturedStderr();
+  unsetenv("LDAE_DIST_TIMEOUT_S");
+  EXPECT_NE(what.find(std::to_string(e.master_port)), std::string::npos) << what;
+  // Each log entry about this port (a stray helper of the test above may
+  // still speak about its own) carries no stack.
+  const std::string port = ":" + std::to_string(e.master_port);
+  for (size_t at = said.find(port); at != std::string::npos; at = said.find(port, at + 1)) {
+    const size_t next = said.find("\n[", at);
+    EXPECT_EQ(said.substr(at, next == std::string::npos ? std::string::npos : next - at).find("frame #"),
+              std::string::npos) << said;
+  }
+  EXPECT_EQ(what.find("frame #"), std::string::npos) << what;
+}
+
 TEST(Distributed, TorchrunVariables) {
   auto e = dist_env({{"RANK", "3"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"},
                      {"MASTER_ADDR", "node7"}, {"MASTER_PORT", "29411"}});
