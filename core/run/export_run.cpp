@@ -15,8 +15,7 @@ namespace fs = std::filesystem;
 void record_encoder(const RunConfig& cfg, const EncoderStage& st, const Tokenizer& tok, const std::string& dir,
                     nlohmann::json& rec, const Log& log) {
   if (!cfg.eval.export_encoder) return;
-  ProbedEncoder enc{st.model, st.options, st.block, st.t_read, st.gamma, 0.0, st.V};
-  if (cfg.method.name == "denoise" && cfg.probe.noisy) enc.sigma = st.schedule.sigma.at(cfg.probe.t);
+  ProbedEncoder enc{st.model, st.options, st.block, st.t_read, st.gamma, cfg.probe.noisy ? st.sigma : 0.0, st.V};
   std::string why;
   auto e = export_encoder(dir, cfg, run_id(cfg), tok, enc, &why);
   if (e.is_null()) {
@@ -56,11 +55,7 @@ int export_recorded_run(const std::string& results, const std::string& id, const
   st.schedule = make_schedule(cfg.noise);
   TrainData td = prepare_train_data(*parts.tok, parts.train.rows(0, 2), parts.train_y.slice(0, 0, 2));
   st.options = run_backbone_options(cfg, st.objective, td, parts.train.h, parts.train.w, parts.classes);
-  // As read_features (core/run/pretrain.cpp) reads the encoder for the probe.
-  const bool denoise = cfg.method.name == "denoise";
-  st.block = cfg.probe.block >= 0 ? cfg.probe.block : st.options.split;
-  st.t_read = denoise ? cfg.probe.t : 0;
-  st.gamma = st.objective.input_scaling && denoise ? st.schedule.gamma.at(cfg.probe.t) : 1.0;
+  set_probe_reading(cfg, st);  // as the probe read it
   if (st.objective.image_space) st.V = td.V;
   RunConfig forced = cfg;
   forced.eval.export_encoder = true;

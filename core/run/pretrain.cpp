@@ -319,13 +319,12 @@ TrainView probe_train_view(const RunConfig& cfg, const EncoderStage& st,
 void read_features(const RunConfig& cfg, EncoderStage& st, Backbone& model, const BackboneOptions& bo,
                    const Tokenizer& tok, const std::shared_ptr<const Tokenizer>& on_device, const TrainData& td,
                    const RunData& data, const RunContext& ctx, torch::Device device, const Log& log) {
-  const int64_t blocks = cfg.probe.block >= 0 ? cfg.probe.block : bo.split;
-  const bool denoise = cfg.method.name == "denoise";
-  const int64_t t_read = denoise ? cfg.probe.t : 0;
+  st.options = bo;
+  set_probe_reading(cfg, st);
+  const int64_t blocks = st.block, t_read = st.t_read;
+  const double gamma = st.gamma, sigma = st.sigma;
   log(fmt::format("probe reads {} {} ({} channels) at t = {}, pooled by {}", cfg.model.name,
                   model->block_name(blocks), model->feature_width(blocks), t_read, cfg.probe.pool));
-  const double gamma = st.objective.input_scaling && denoise ? st.schedule.gamma.at(cfg.probe.t) : 1.0;
-  const double sigma = denoise ? st.schedule.sigma.at(cfg.probe.t) : 0.0;
   auto V = st.objective.image_space ? td.V : torch::Tensor();
   // Resident: the latents made once (the training set's are td.z0);
   // streamed: each batch of rows read and tokenized as the probe reaches it.
@@ -348,7 +347,7 @@ void read_features(const RunConfig& cfg, EncoderStage& st, Backbone& model, cons
                                  cfg.seed + 1, forward_rows, ctx.comm);
   st.f_test = gathered_features(model, test_z0, data.test.n, V, blocks, t_read, cfg, gamma, sigma, device,
                                 cfg.seed + 2, forward_rows, ctx.comm);
-  st.model = model, st.options = bo, st.block = blocks, st.t_read = t_read, st.gamma = gamma, st.V = V;
+  st.model = model, st.V = V;
   if (cfg.probe.augment == "rrc_flip")
     st.train_view = probe_train_view(cfg, st, on_device, data, device, sigma);
 }
@@ -393,6 +392,14 @@ void streamed_batches(const RunConfig& cfg, std::shared_ptr<const Tokenizer> tok
 }
 
 }  // namespace
+
+void set_probe_reading(const RunConfig& cfg, EncoderStage& st) {
+  const bool denoise = cfg.method.name == "denoise";
+  st.block = cfg.probe.block >= 0 ? cfg.probe.block : st.options.split;
+  st.t_read = denoise ? cfg.probe.t : 0;
+  st.gamma = st.objective.input_scaling && denoise ? st.schedule.gamma.at(cfg.probe.t) : 1.0;
+  st.sigma = denoise ? st.schedule.sigma.at(cfg.probe.t) : 0.0;
+}
 
 EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData& td, const RunData& data,
                                  const std::string& dir, bool reuse, const RunContext& ctx, torch::Device device,

@@ -111,11 +111,16 @@ struct EncoderStage {
   BackboneOptions options;             // what the model was built from
   int64_t block = 0, t_read = 0;       // the encoder's end, the time it is read at
   double gamma = 1;                    // input scale at t_read (denoise with input scaling)
+  double sigma = 0;                    // noise scale at t_read (the denoiser's; probe.noisy adds it)
   torch::Tensor V;                     // image-space objectives: tokens -> input map (d, D)
   TrainView train_view;                // probe.augment = "rrc_flip": augmented training features, else empty
   Schedule schedule;
   Objective objective;
 };
+// Where and how the probe reads st's encoder (block, t_read, gamma, sigma)
+// from cfg and st.options, st.schedule, st.objective: the probe's features
+// and an exported encoder (core/run/export_run.cpp) read it alike.
+void set_probe_reading(const RunConfig& cfg, EncoderStage& st);
 EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData& td, const RunData& data,
                                  const std::string& dir, bool reuse, const RunContext& ctx, torch::Device device,
                                  const FeatureNetSource& feature_net, const Log& log);

@@ -44,21 +44,41 @@ TEST(Distributed, HalfAnEnvironmentIsAnErrorNamingWhatIsMissing) {
   EXPECT_NE(message({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}}).find("not started by srun"), std::string::npos);
 }
 
+namespace {
+// A TCP socket bound to a free loopback port (*port), not yet listening; -1 on failure.
+int loopback_socket(int* port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET, a.sin_addr.s_addr = htonl(INADDR_LOOPBACK), a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+// Rank 1 of 2 joining 127.0.0.1:port.
+DistEnv joining_rank(int port) {
+  DistEnv e;
+  e.rank = 1, e.world = 2, e.local_rank = 1, e.master_addr = "127.0.0.1", e.master_port = port;
+  e.source = "test";
+  return e;
+}
+}  // namespace
+
 // MASTER_PORT held by another program that accepts and never answers: a
 // joining rank says what it waits for and gives up at LDAE_DIST_TIMEOUT_S
 // with what to check, instead of waiting in silence.
 TEST(Distributed, AJoiningRankWaitsBoundedAndSaysWhatFor) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int port = 0;
+  const int fd = loopback_socket(&port);
   ASSERT_GE(fd, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET, a.sin_addr.s_addr = htonl(INADDR_LOOPBACK), a.sin_port = 0;
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   ASSERT_EQ(listen(fd, 8), 0);  // the kernel completes connections; nobody answers
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  DistEnv e;
-  e.rank = 1, e.world = 2, e.local_rank = 1, e.master_addr = "127.0.0.1", e.master_port = ntohs(a.sin_port);
-  e.source = "test";
+  const DistEnv e = joining_rank(port);
   setenv("LDAE_DIST_TIMEOUT_S", "2", 1);
   testing::internal::CaptureStderr();
   const auto t0 = std::chrono::steady_clock::now();
@@ -83,17 +103,11 @@ TEST(Distributed, AJoiningRankWaitsBoundedAndSaysWhatFor) {
 // connection, and its retry warnings, which carry a C++ stack, stay out of
 // the output; the harness's own words say what to check.
 TEST(Distributed, AJoiningRankWithNobodyListeningPrintsNoCppStack) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int port = 0;
+  const int fd = loopback_socket(&port);
   ASSERT_GE(fd, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET, a.sin_addr.s_addr = htonl(INADDR_LOOPBACK), a.sin_port = 0;
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   close(fd);  // a port just free: connections are refused
-  DistEnv e;
-  e.rank = 1, e.world = 2, e.local_rank = 1, e.master_addr = "127.0.0.1", e.master_port = ntohs(a.sin_port);
-  e.source = "test";
+  const DistEnv e = joining_rank(port);
   setenv("LDAE_DIST_TIMEOUT_S", "2", 1);
   testing::internal::CaptureStderr();
   std::string what;
@@ -107,8 +121,8 @@ TEST(Distributed, AJoiningRankWithNobodyListeningPrintsNoCppStack) {
   EXPECT_NE(what.find(std::to_string(e.master_port)), std::string::npos) << what;
   // Each log entry about this port (a stray helper of the test above may
   // still speak about its own) carries no stack.
-  const std::string port = ":" + std::to_string(e.master_port);
-  for (size_t at = said.find(port); at != std::string::npos; at = said.find(port, at + 1)) {
+  const std::string here = ":" + std::to_string(e.master_port);
+  for (size_t at = said.find(here); at != std::string::npos; at = said.find(here, at + 1)) {
     const size_t next = said.find("\n[", at);
     EXPECT_EQ(said.substr(at, next == std::string::npos ? std::string::npos : next - at).find("frame #"),
               std::string::npos) << said;
