@@ -35,8 +35,10 @@ struct BackboneOptions {
   bool time_mlp = true, qkv_bias = true, conv_out = false;
   // unet only (model.attn_resolutions): sides of the levels that attend; empty = below the top.
   std::vector<int64_t> attn_sides;
-  // train.fused_kernels: the DiT's MLP activation by core/nn/gelu_tanh (one
-  // vectorised pass per direction on the CPU) instead of LibTorch's kernel.
+  // train.fused_kernels: the DiT block's LayerNorm + adaLN modulate and gated
+  // residuals by core/nn/adaln_fused (CPU and CUDA kernels) and its MLP
+  // activation by core/nn/gelu_tanh (a vectorised CPU pass) instead of
+  // LibTorch's ops.
   bool fused_kernels = false;
 };
 // model.attn_resolutions ("16", "16, 8") -> its sides; InputError naming the

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/base/errors.hpp"
+#include "core/nn/adaln_fused.hpp"
 #include "core/nn/gelu_tanh.hpp"
 
 namespace ldae {
@@ -33,10 +34,17 @@ DiTBlockImpl::DiTBlockImpl(int64_t width, int64_t heads_, double mlp_ratio, bool
 
 torch::Tensor DiTBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& c) {
   auto mod = adaLN_modulation(F::silu(c)).chunk(6, /*dim=*/1);  // 6 x (B, W)
+  if (fused) {  // the same arithmetic as below, each line one fused function (core/nn/adaln_fused)
+    const double eps1 = norm1->options.eps(), eps2 = norm2->options.eps();
+    auto a = proj(self_attention(qkv(layer_norm_modulate(x, mod[0], mod[1], eps1)), heads));
+    auto out = gated_residual(x, mod[2], a);
+    auto m = fc2(linear_gelu_tanh(layer_norm_modulate(out, mod[3], mod[4], eps2), fc1->weight, fc1->bias));
+    return gated_residual(out, mod[5], m);
+  }
   auto a = proj(self_attention(qkv(modulate(norm1(x), mod[0], mod[1])), heads));
   auto out = x + mod[2].unsqueeze(1) * a;
   auto h = fc1(modulate(norm2(out), mod[3], mod[4]));
-  auto m = fc2(fused ? gelu_tanh(h) : torch::gelu(h, "tanh"));
+  auto m = fc2(torch::gelu(h, "tanh"));
   return out + mod[5].unsqueeze(1) * m;
 }
 

@@ -14,7 +14,8 @@
 namespace ldae {
 
 struct DiTBlockImpl : torch::nn::Module {
-  // fused: the MLP's GELU by core/nn/gelu_tanh (train.fused_kernels).
+  // fused (train.fused_kernels): LayerNorm + modulate and the gated residuals by
+  // core/nn/adaln_fused, the MLP's GELU by core/nn/gelu_tanh.
   DiTBlockImpl(int64_t width, int64_t heads, double mlp_ratio, bool fused = false);
   // x (B, N, W), c (B, W) -> (B, N, W)
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& c);

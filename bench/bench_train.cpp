@@ -154,7 +154,7 @@ void add_options(po::options_description& opts, BenchOptions& a) {
       "set", po::value(&a.sets)->composing(), "with --sweep: override a key (repeatable)")(
       "results", po::value(&a.results), "with --sweep: results root whose tokenizer cache to use (default results)")(
       "fused-adamw", "train.fused_adamw: AdamW as one fused kernel per parameter group")(
-      "fused-kernels", "train.fused_kernels: the DiT's GELU by the harness's vectorised CPU kernel")(
+      "fused-kernels", "train.fused_kernels: the DiT block's LayerNorm + modulate, gated residuals and GELU by the harness's fused kernels")(
       "cuda-graph", "train.cuda_graph: the step recorded once as a CUDA graph and replayed (sets train.fused_adamw too; warm-up 4 by default)")(
       "trace", po::value(&a.trace), "after timing, trace the same steps' ops (and GPU kernels) as a Chrome trace (bench/trace_ops.py sums it)");
 }

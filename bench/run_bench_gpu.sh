@@ -8,7 +8,9 @@
 # train.fused_adamw and train.cuda_graph (images/s, model FLOPs utilisation:
 # bench/flops.hpp's 6 x multiply-adds incl. attention over the dense bf16
 # peak of the GPU the driver names), the harness's eager step (the frontend's
-# AdamW, no graph), the peer eager and compiled, and the ratios. Lines come
+# AdamW, no graph), the step as runs take it with train.fused_kernels too
+# (h_fused: core/nn/adaln_fused's CUDA kernels), the peer eager and compiled,
+# and the ratios (of the first column). Lines come
 # in order of value (each shape at the largest batch first), so a time cap
 # (tools/gpu_session.sh) cuts the least useful ones.
 #   run_bench_gpu.sh BUILD_DIR    (BENCH_STEPS, BENCH_BATCHES, BENCH_SHAPES, BENCH_COMPILE=0, PYTHON)
@@ -39,8 +41,8 @@ else
 fi
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | tail -1; }
 echo "device: $name; $(date -u +%Y-%m-%dT%H:%MZ); $steps timed steps after 5 warm-up steps; peer flags $ref_flags"
-printf '%-6s %5s %10s %6s %10s %10s %6s %10s %6s %6s\n' shape batch harness mfu h_eager peer_eager ratio \
-  peer_comp ratio graph
+printf '%-6s %5s %10s %6s %10s %10s %10s %6s %10s %6s %6s\n' shape batch harness mfu h_eager h_fused peer_eager \
+  ratio peer_comp ratio graph
 shapes=()
 for n in ${BENCH_SHAPES:-l-DAE DiT-B}; do   # "check": a small model to rehearse the script on a CPU
   case $n in
@@ -58,22 +60,24 @@ peer() {  # peer COMMON EXTRA: the reference program's images/s, 0 if it failed
 row() {  # row LABEL ARGS BATCH
   local label=$1 args=$2 b=$3
   local common="$args --image $image --patch $patch --channels $channels --batch $b --steps $steps --warmup 5"
-  local h he pe pc=0 hi tf pk rep
+  local h he hf pe pc=0 hi tf pk rep
   # A harness run that fails (e.g. out of memory) gives a line of zeros and
   # its error on stderr; the next lines still run.
   h=$("$build/bench_train" $common --device "$device" --bf16 --cuda-graph --device-name "$name") || h=""
   hi=$(echo "$h" | field images_per_s); tf=$(echo "$h" | field model_tflops); pk=$(echo "$h" | field peak_tflops)
   rep=$(echo "$h" | field cuda_graph)
   he=$({ "$build/bench_train" $common --device "$device" --bf16 --device-name "$name" || true; } | field images_per_s)
+  hf=$({ "$build/bench_train" $common --device "$device" --bf16 --cuda-graph --fused-kernels \
+         --device-name "$name" || true; } | field images_per_s)
   pe=$(peer "$common" "")
   [ "${BENCH_COMPILE:-1}" = 1 ] && pc=$(peer "$common" --compile)
-  awk -v s="$label" -v b="$b" -v hi="${hi:-0}" -v he="${he:-0}" -v pe="$pe" -v pc="$pc" -v tf="${tf:-0}" -v pk="${pk:-0}" \
+  awk -v s="$label" -v b="$b" -v hi="${hi:-0}" -v he="${he:-0}" -v hf="${hf:-0}" -v pe="$pe" -v pc="$pc" -v tf="${tf:-0}" -v pk="${pk:-0}" \
       -v rep="${rep:-0}" 'BEGIN {
     # MFU from the same FLOP count on both sides; n/a without a known peak.
     hm = pk > 0 ? sprintf("%.3f", tf / pk) : "n/a"
     re = pe > 0 ? sprintf("%.2f", hi / pe) : "n/a"
     rc = pc > 0 ? sprintf("%.2f", hi / pc) : "n/a"
-    printf "%-6s %5d %10.1f %6s %10.1f %10.1f %6s %10.1f %6s %6s\n", s, b, hi, hm, he, pe, re, pc, rc, rep ? "yes" : "no" }'
+    printf "%-6s %5d %10.1f %6s %10.1f %10.1f %10.1f %6s %10.1f %6s %6s\n", s, b, hi, hm, he, hf, pe, re, pc, rc, rep ? "yes" : "no" }'
 }
 sorted=$(for b in $batches; do echo "$b"; done | sort -rn)
 for b in $sorted; do

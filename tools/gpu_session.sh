@@ -7,14 +7,15 @@
 #   build.log        CMake configure + build against the machine's PyTorch
 #   test.log         CTest on the CUDA build (GPU tests included)
 #   profile.log      where a bf16 l-DAE-shape step's GPU time goes (batch 256): the
-#                    eager step before fused AdamW and graphs, then with them
+#                    eager step before fused AdamW and graphs, then with them, then
+#                    with train.fused_kernels too
 #   profile.json.gz  the eager step's Chrome trace (LibTorch's Kineto profiler), gzipped
 #   bench.log        make bench-gpu: harness vs PyTorch eager and compiled
 #   quickstart.log   the quickstart sweep with train.device=cuda and its table
 #   table3.log       (stage table3, not in the default list) tiny Table 3, 3 seeds, GPU step
 #   tools/gpu_session.sh [build] [test] [profile] [bench] [quickstart] [table3]   (default: the first five)
 # Caps in seconds: GPU_CAP_BUILD (180), GPU_CAP_TEST (100), GPU_CAP_PROFILE
-# (60), GPU_CAP_BENCH (240), GPU_CAP_QUICKSTART (90), GPU_CAP_TABLE3 (300). Stage names are
+# (80), GPU_CAP_BENCH (240), GPU_CAP_QUICKSTART (90), GPU_CAP_TABLE3 (300). Stage names are
 # checked before anything runs. A failed build ends the session; a failed
 # or capped later stage is reported and the next one runs. Needs .deps
 # (`make gpu-debs` where apt works, carried) on a machine without the
@@ -75,7 +76,10 @@ stage() {  # stage NAME CAP COMMAND...: run under its cap, log it, note the outc
 }
 for s in "${stages[@]}"; do
   case $s in
-    build) stage build "${GPU_CAP_BUILD:-180}" tools/gpu_build.sh "$build" || { echo "session ends: no build" >> "$summary"; break; } ;;
+    build)
+      stage build "${GPU_CAP_BUILD:-180}" tools/gpu_build.sh "$build" || { echo "session ends: no build" >> "$summary"; break; }
+      # Whether nvcc compiled the fused adaLN kernels (train.fused_kernels on a GPU).
+      grep -E "ldae: fused CUDA kernels|no CUDA compiler" "$out/build.log" | sed 's/^/   /' >> "$summary" ;;
     test)
       # Without gnuplot (not carried: it pulls in cairo/pango) the figure
       # test cannot run; it is left out and said so.
@@ -92,13 +96,16 @@ for s in "${stages[@]}"; do
     profile)
       # The step before the GPU changes (frontend AdamW, no graph) as a trace
       # and by kind of kernel, then the step as runs take it (fused, graphed).
-      stage profile "${GPU_CAP_PROFILE:-60}" bash -c '
+      stage profile "${GPU_CAP_PROFILE:-80}" bash -c '
         a="--width 1024 --depth 24 --heads 16 --image 256 --patch 16 --channels 3 --batch 256 --bf16 --device cuda"
         "$0/bench_train" $a --steps 3 --warmup 3 --trace /tmp/ldae-profile.json && gzip -c /tmp/ldae-profile.json > "$1/profile.json.gz" &&
         "$PYTHON" bench/trace_ops.py /tmp/ldae-profile.json --steps 3 --kernels --top 30 &&
         "$0/bench_train" $a --steps 20 --warmup 4 --cuda-graph --trace /tmp/ldae-profile-graph.json &&
         echo "-- with train.fused_adamw and train.cuda_graph (the trace: 3 eager steps, then 21 replays) --" &&
-        "$PYTHON" bench/trace_ops.py /tmp/ldae-profile-graph.json --steps 24 --kernels --top 15' "$build" "$out"
+        "$PYTHON" bench/trace_ops.py /tmp/ldae-profile-graph.json --steps 24 --kernels --top 15 &&
+        echo "-- and train.fused_kernels (core/nn/adaln_fused CUDA kernels; eager steps traced, then replays) --" &&
+        "$0/bench_train" $a --steps 20 --warmup 4 --cuda-graph --fused-kernels --trace /tmp/ldae-profile-fused.json &&
+        "$PYTHON" bench/trace_ops.py /tmp/ldae-profile-fused.json --steps 24 --kernels --top 15' "$build" "$out"
       # The recording at batch 256 (issue 30): recorded and replayed, or why not
       # (a memory estimate names the batch that fits), and whether every timed call replayed.
       grep -E "^GPU:|images_per_s|cuda_graph|ran eagerly" "$out/profile.log" | sed 's/^/   /' >> "$summary" ;;

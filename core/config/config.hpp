@@ -150,8 +150,9 @@ struct TrainConfig {
   int log_every = 50;             // steps (not part of the run id)
   double bucket_mb = 25;          // data parallel: gradient bucket size (not part of the run id)
   bool fused_adamw = false;       // AdamW as one fused kernel per group (core/train/fused_adamw.hpp)
-  // The DiT's GELU by core/nn/gelu_tanh.hpp (a vectorised CPU kernel; equal
-  // to LibTorch's to float rounding, so it enters the run id when set).
+  // The DiT block's LayerNorm + modulate, gated residuals (core/nn/adaln_fused)
+  // and GELU (core/nn/gelu_tanh) as fused kernels; equal to LibTorch's ops to
+  // float rounding, so it enters the run id when set.
   bool fused_kernels = false;
   bool cuda_graph = false;        // replay the whole step as a CUDA graph (needs fused_adamw; not part of the run id)
   // RUN/metrics.jsonl and TensorBoard events in RUN/tb/, written as the run

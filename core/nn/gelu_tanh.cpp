@@ -1,25 +1,42 @@
 #include "core/nn/gelu_tanh.hpp"
 
+#include <ATen/autocast_mode.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "core/nn/kernels/cpu_capability.hpp"
+#include "core/nn/kernels/cuda_kernels.hpp"
 #include "core/nn/kernels/gelu_tanh_kernel.hpp"
 
 namespace ldae {
 namespace {
 
-// The widest instruction set this CPU runs (AVX-512 as ATen requires it:
-// F, BW, VL, DQ), chosen once; the loops were compiled for each.
+// The widest instruction set this CPU runs; the loops were compiled for each.
 struct Kernels {
   void (*forward)(const float*, float*, int64_t);
   void (*backward)(const float*, const float*, float*, int64_t);
+  void (*bias_forward)(const float*, const float*, float*, int64_t, int64_t);
+  void (*bias_backward)(const float*, const float*, const float*, float*, float*, int64_t, int64_t, int64_t);
 };
+#define LDAE_GELU_SET(CAP)                                                                                 \
+  Kernels {                                                                                                \
+    kernels::CAP::gelu_tanh_forward, kernels::CAP::gelu_tanh_backward, kernels::CAP::gelu_bias_forward,    \
+        kernels::CAP::gelu_bias_backward                                                                   \
+  }
 const Kernels& kernels() {
   static const Kernels k = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-      return Kernels{kernels::AVX512::gelu_tanh_forward, kernels::AVX512::gelu_tanh_backward};
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-      return Kernels{kernels::AVX2::gelu_tanh_forward, kernels::AVX2::gelu_tanh_backward};
-    return Kernels{kernels::DEFAULT::gelu_tanh_forward, kernels::DEFAULT::gelu_tanh_backward};
+    switch (kernels::cpu_capability()) {
+      case kernels::Capability::AVX512:
+        return LDAE_GELU_SET(AVX512);
+      case kernels::Capability::AVX2:
+        return LDAE_GELU_SET(AVX2);
+      default:
+        return LDAE_GELU_SET(DEFAULT);
+    }
   }();
   return k;
 }
@@ -42,7 +59,94 @@ struct GeluTanh : torch::autograd::Function<GeluTanh> {
   }
 };
 
+// Rows per backward task: about 16k elements on the CPU; on a GPU enough
+// blocks to fill it (about 4 per SM of an H100/H200's 132).
+int64_t bias_chunk_rows(const torch::Tensor& h, int64_t rows) {
+  const int64_t W = h.size(-1);
+  if (h.is_cpu()) return std::max<int64_t>(1, 16384 / std::max<int64_t>(W, 1));
+  return std::max<int64_t>(1, (rows + 527) / 528);
+}
+
+cuda_kernels::Dtype cuda_dtype(const torch::Tensor& t) {
+  return t.scalar_type() == torch::kFloat32 ? cuda_kernels::Dtype::f32 : cuda_kernels::Dtype::bf16;
+}
+
+void check_launch(const char* err, const char* what) {
+  if (err) throw std::runtime_error(fmt::format("{}: CUDA kernel launch failed: {}", what, err));
+}
+
+// gelu_tanh(h + bias): h (..., W) float32 on the CPU, float32 or bf16 on a GPU
+// (the result in h's dtype, as at::linear's under autocast); bias (W).
+struct GeluTanhBias : torch::autograd::Function<GeluTanhBias> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h,
+                               const torch::Tensor& bias) {
+    const auto hc = h.contiguous();
+    const auto b = bias.to(torch::kFloat32).contiguous();
+    const int64_t W = hc.size(-1), rows = hc.numel() / std::max<int64_t>(W, 1);
+    auto out = torch::empty_like(hc);
+    if (hc.is_cpu()) {
+      kernels().bias_forward(hc.data_ptr<float>(), b.data_ptr<float>(), out.data_ptr<float>(), rows, W);
+    } else {
+      const c10::cuda::CUDAGuard guard(hc.device());
+      check_launch(cuda_kernels::gelu_bias_forward(hc.data_ptr(), b.data_ptr<float>(), out.data_ptr(), cuda_dtype(hc),
+                                                   rows, W, at::cuda::getCurrentCUDAStream().stream()),
+                   "gelu_tanh_bias");
+    }
+    ctx->save_for_backward({hc, b, bias});
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &h = saved[0], &b = saved[1];
+    const auto g = grads[0].to(h.scalar_type()).contiguous();
+    const int64_t W = h.size(-1), rows = h.numel() / std::max<int64_t>(W, 1);
+    const int64_t chunk = bias_chunk_rows(h, rows);
+    auto dpre = torch::empty_like(h);
+    auto parts = torch::empty({(rows + chunk - 1) / chunk, W}, h.options().dtype(torch::kFloat32));
+    if (h.is_cpu()) {
+      kernels().bias_backward(g.data_ptr<float>(), h.data_ptr<float>(), b.data_ptr<float>(), dpre.data_ptr<float>(),
+                              parts.data_ptr<float>(), rows, W, chunk);
+    } else {
+      const c10::cuda::CUDAGuard guard(h.device());
+      check_launch(cuda_kernels::gelu_bias_backward(g.data_ptr(), h.data_ptr(), b.data_ptr<float>(), dpre.data_ptr(),
+                                                    parts.data_ptr<float>(), cuda_dtype(h), rows, W, chunk,
+                                                    at::cuda::getCurrentCUDAStream().stream()),
+                   "gelu_tanh_bias backward");
+    }
+    return {dpre, parts.sum(0).to(saved[2].scalar_type())};
+  }
+};
+
+// Whether x W^T can be taken without its bias and the bias folded into the
+// GELU pass: float32 on the CPU without autocast (our loops are float32),
+// float32 or bf16 on a GPU whose kernels were compiled.
+bool bias_fusable(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (!bias.defined() || bias.dim() != 1 || x.dim() < 1 || x.numel() == 0) return false;
+  if (x.is_cpu())
+    return !at::autocast::is_autocast_enabled(at::kCPU) && x.scalar_type() == torch::kFloat32 &&
+           weight.scalar_type() == torch::kFloat32;
+  return x.is_cuda() && cuda_kernels::compiled() &&
+         (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16);
+}
+
 }  // namespace
+
+torch::Tensor linear_gelu_tanh(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (!x.is_cuda() || torch::GradMode::is_enabled() || !bias.defined() || x.dim() < 2) {
+    if (bias_fusable(x, weight, bias)) return GeluTanhBias::apply(at::matmul(x, weight.t()), bias);
+    return gelu_tanh(at::linear(x, weight, bias));
+  }
+  auto in = x.reshape({-1, x.size(-1)});
+  auto w = weight, b = bias;
+  if (at::autocast::is_autocast_enabled(at::kCUDA)) {  // linear's autocast rule: all three in its dtype
+    const auto dt = at::autocast::get_autocast_dtype(at::kCUDA);
+    in = in.to(dt), w = w.to(dt), b = b.to(dt);
+  }
+  auto sizes = x.sizes().vec();
+  sizes.back() = weight.size(0);
+  return at::_addmm_activation(b, in, w.t(), 1, 1, /*use_gelu=*/true).view(sizes);
+}
 
 torch::Tensor gelu_tanh(const torch::Tensor& x) {
   if (!x.is_cpu() || x.scalar_type() != torch::kFloat32) return torch::gelu(x, "tanh");

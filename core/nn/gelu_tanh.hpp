@@ -23,4 +23,20 @@ namespace ldae {
 // rounding (a few ulp), not bit for bit: train.fused_kernels selects it.
 torch::Tensor gelu_tanh(const torch::Tensor& x);
 
+// gelu_tanh(x W^T + b): x (..., in), weight (out, in), bias (out) -> (..., out),
+// differentiable in all three (DiT's MLP: fc1 then GELU).
+// - On a GPU with autograd off (evaluation: probe features, samples): one
+//   cuBLASLt matrix product whose epilogue adds the bias and applies GELU
+//   (tanh) (at::_addmm_activation; LibTorch 2.11 gives it no backward), in
+//   autocast's dtype when autocast is on, as at::linear would be.
+// - Training, float32 on the CPU (no autocast) or float32/bf16 on a GPU with
+//   the CUDA kernels: x W^T without the bias, then one pass adding the bias
+//   and applying GELU; backward one pass giving the pre-activation's
+//   gradient and the bias's (column sums per chunk of rows, then summed:
+//   independent of the thread count). Saves addmm's copy of the bias into
+//   its output and the separate bias-gradient reduction. The result keeps
+//   the product's dtype (bf16 under autocast, as at::linear's).
+// - Otherwise at::linear then gelu_tanh.
+torch::Tensor linear_gelu_tanh(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+
 }  // namespace ldae

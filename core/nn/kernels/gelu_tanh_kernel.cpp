@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/nn/kernels/gelu_tanh_math.hpp"
@@ -46,6 +47,45 @@ void gelu_tanh_backward(const float* grad, const float* x, float* out, int64_t n
   for_each_element(
       n, [&](int64_t i) { gelu_math::backward(Vec::loadu(grad + i), Vec::loadu(x + i), vec_tanh).store(out + i); },
       [&](int64_t i) { out[i] = gelu_math::backward(grad[i], x[i], scalar_tanh); });
+}
+
+void gelu_bias_forward(const float* h, const float* bias, float* out, int64_t rows, int64_t width) {
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(width, 1));
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* hr = h + r * width;
+      float* orow = out + r * width;
+      int64_t j = 0;
+      for (; j + Vec::size() <= width; j += Vec::size())
+        gelu_math::forward(Vec::loadu(hr + j) + Vec::loadu(bias + j), vec_tanh).store(orow + j);
+      for (; j < width; ++j) orow[j] = gelu_math::forward(hr[j] + bias[j], scalar_tanh);
+    }
+  });
+}
+
+void gelu_bias_backward(const float* g, const float* h, const float* bias, float* dpre, float* part_bias,
+                        int64_t rows, int64_t width, int64_t chunk_rows) {
+  const int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
+  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      float* acc = part_bias + c * width;
+      std::fill(acc, acc + width, 0.0f);
+      for (int64_t r = c * chunk_rows; r < std::min(rows, (c + 1) * chunk_rows); ++r) {
+        const float *gr = g + r * width, *hr = h + r * width;
+        float* dr = dpre + r * width;
+        int64_t j = 0;
+        for (; j + Vec::size() <= width; j += Vec::size()) {
+          const Vec d = gelu_math::backward(Vec::loadu(gr + j), Vec::loadu(hr + j) + Vec::loadu(bias + j), vec_tanh);
+          d.store(dr + j);
+          (Vec::loadu(acc + j) + d).store(acc + j);
+        }
+        for (; j < width; ++j) {
+          dr[j] = gelu_math::backward(gr[j], hr[j] + bias[j], scalar_tanh);
+          acc[j] += dr[j];
+        }
+      }
+    }
+  });
 }
 
 }  // namespace ldae::kernels::CPU_CAPABILITY

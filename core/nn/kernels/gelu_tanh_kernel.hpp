@@ -2,7 +2,11 @@
 // ATen's own CPU kernels are: CMake's ldae_cpu_kernels, with CPU_CAPABILITY
 // = DEFAULT, AVX2 or AVX512 and the matching compiler flags) so at::vec
 // takes the wide registers; gelu_tanh.cpp picks one at run time. Each
-// processes n contiguous float32 elements, parallel over chunks.
+// processes n contiguous float32 elements, parallel over chunks. The bias
+// variants take `rows` contiguous rows of `width` and a float32 bias (width):
+// gelu(h + bias) forward; backward dpre = g * gelu'(h + bias) and per-chunk
+// column sums part_bias (ceil(rows / chunk_rows), width), for the caller to
+// sum (so the bias gradient does not depend on the thread count).
 #pragma once
 #include <cstdint>
 
@@ -11,6 +15,9 @@ namespace ldae::kernels {
   namespace CAP {                                                                          \
   void gelu_tanh_forward(const float* x, float* out, int64_t n);                           \
   void gelu_tanh_backward(const float* grad, const float* x, float* out, int64_t n);       \
+  void gelu_bias_forward(const float* h, const float* bias, float* out, int64_t rows, int64_t width); \
+  void gelu_bias_backward(const float* g, const float* h, const float* bias, float* dpre, float* part_bias, \
+                          int64_t rows, int64_t width, int64_t chunk_rows);                                 \
   }
 LDAE_GELU_KERNELS(DEFAULT)
 LDAE_GELU_KERNELS(AVX2)

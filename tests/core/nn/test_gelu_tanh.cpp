@@ -2,6 +2,9 @@
 // LibTorch's, forward and backward, and by finite differences.
 #include <gtest/gtest.h>
 
+#include <ATen/autocast_mode.h>
+
+#include "core/nn/adaln_fused.hpp"
 #include "core/nn/gelu_tanh.hpp"
 #include "core/nn/kernels/gelu_tanh_math.hpp"
 
@@ -41,3 +44,115 @@ TEST(GeluTanh, OtherDtypesAndStridesTakeLibTorchsKernel) {
   EXPECT_TRUE(torch::equal(gelu_tanh(b), torch::gelu(b, "tanh")));
 }
 
+
+namespace {
+struct LinearGrads {
+  torch::Tensor out, x, w, b;
+};
+// f(x, w, b) and the gradients of sum(f * g), on copies as leaves.
+template <class Fn>
+LinearGrads linear_grads(Fn f, const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                         const torch::Tensor& g) {
+  auto x1 = x.clone().requires_grad_(true), w1 = w.clone().requires_grad_(true), b1 = b.clone().requires_grad_(true);
+  auto out = f(x1, w1, b1);
+  (out.to(torch::kFloat32) * g).sum().backward();
+  return {out.detach(), x1.grad(), w1.grad(), b1.grad()};
+}
+double max_abs(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat32) - b.to(torch::kFloat32)).abs().max().item<double>();
+}
+auto fused_mlp = [](const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  return linear_gelu_tanh(x, w, b);
+};
+auto unfused_mlp = [](const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  return torch::gelu(at::linear(x, w, b), "tanh");
+};
+}  // namespace
+
+TEST(GeluTanh, BiasFoldedIntoTheGeluEqualsLinearThenGelu) {
+  torch::manual_seed(2);
+  // 37 outputs: whole vectors and a scalar tail; 3 x 50 rows: several chunks.
+  auto x = torch::randn({3, 50, 16}), w = torch::randn({37, 16}) * 0.3, b = torch::randn({37});
+  auto g = torch::randn({3, 50, 37});
+  auto f = linear_grads(fused_mlp, x, w, b, g), u = linear_grads(unfused_mlp, x, w, b, g);
+  EXPECT_LE(max_abs(f.out, u.out), 1e-5);
+  EXPECT_LE(max_abs(f.x, u.x), 1e-4);
+  EXPECT_LE(max_abs(f.w, u.w), 1e-4);
+  EXPECT_LE(max_abs(f.b, u.b), 1e-4);
+  // A planted error in the bias's gradient would show here: its column sums
+  // over 150 rows against a float64 reference.
+  auto pre = at::linear(x.to(torch::kFloat64), w.to(torch::kFloat64), b.to(torch::kFloat64)).requires_grad_(true);
+  (torch::gelu(pre, "tanh") * g.to(torch::kFloat64)).sum().backward();
+  EXPECT_LE(max_abs(f.b, pre.grad().sum(std::vector<int64_t>{0, 1})), 1e-4);
+}
+
+TEST(GeluTanh, TheBiasGradientDoesNotDependOnTheThreadCount) {
+  torch::manual_seed(4);
+  auto x = torch::randn({4, 300, 24}), w = torch::randn({64, 24}) * 0.3, b = torch::randn({64});
+  auto g = torch::randn({4, 300, 64});
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  auto one = linear_grads(fused_mlp, x, w, b, g);
+  at::set_num_threads(std::max(2, threads));
+  auto many = linear_grads(fused_mlp, x, w, b, g);
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(one.b, many.b));
+  EXPECT_TRUE(torch::equal(one.out, many.out));
+}
+
+TEST(GeluTanh, LinearGeluWithoutAFusablePathIsTheTwoOps) {
+  torch::manual_seed(5);
+  auto x = torch::randn({3, 5, 16}), w = torch::randn({24, 16}) * 0.2, b = torch::randn({24});
+  // bf16 on the CPU, and CPU autocast: at::linear then gelu_tanh, bit for bit.
+  auto xb = x.to(torch::kBFloat16), wb = w.to(torch::kBFloat16), bb = b.to(torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(linear_gelu_tanh(xb, wb, bb), gelu_tanh(at::linear(xb, wb, bb))));
+  at::autocast::set_autocast_enabled(at::kCPU, true);
+  at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+  auto got = linear_gelu_tanh(x, w, b), want = gelu_tanh(at::linear(x, w, b));
+  at::autocast::set_autocast_enabled(at::kCPU, false);
+  at::autocast::clear_cache();
+  EXPECT_EQ(got.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(got, want));
+}
+
+TEST(GeluTanh, LinearEpilogueOnGpuEqualsLinearThenGelu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU visible";
+  torch::manual_seed(3);
+  const auto o = torch::TensorOptions().device(torch::kCUDA);
+  auto x = torch::randn({4, 64, 96}, o), w = torch::randn({384, 96}, o) * 0.1, b = torch::randn({384}, o);
+  torch::NoGradGuard ng;  // evaluation: cuBLASLt's bias + GELU epilogue
+  auto ref = torch::gelu(at::linear(x, w, b), "tanh");
+  auto got = linear_gelu_tanh(x, w, b);
+  EXPECT_EQ(got.sizes(), ref.sizes());
+  EXPECT_LE((got - ref).abs().max().item<double>(), 1e-3);  // TF32 may be on for the product
+  at::autocast::set_autocast_enabled(at::kCUDA, true);
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  auto got16 = linear_gelu_tanh(x, w, b);
+  auto ref16 = torch::gelu(at::linear(x, w, b), "tanh");
+  at::autocast::set_autocast_enabled(at::kCUDA, false);
+  at::autocast::clear_cache();
+  EXPECT_EQ(got16.scalar_type(), torch::kBFloat16);
+  EXPECT_LE((got16.to(torch::kFloat32) - ref16.to(torch::kFloat32)).abs().max().item<double>(), 0.1);
+}
+
+TEST(GeluTanh, BiasFoldedIntoTheGeluOnGpuEqualsLinearThenGelu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU visible";
+  ASSERT_TRUE(fused_cuda_kernels_built()) << "a GPU is visible but this build has no CUDA kernels (no nvcc)";
+  torch::manual_seed(6);
+  const auto o = torch::TensorOptions().device(torch::kCUDA);
+  // The l-DAE MLP's first layer at a small batch: 1024 -> 4096 over 2 x 256 tokens.
+  auto x = torch::randn({2, 256, 1024}, o), w = torch::randn({4096, 1024}, o) * 0.03, b = torch::randn({4096}, o);
+  auto g = torch::randn({2, 256, 4096}, o);
+  auto f = linear_grads(fused_mlp, x, w, b, g), u = linear_grads(unfused_mlp, x, w, b, g);
+  EXPECT_LE(max_abs(f.out, u.out), 1e-3);  // TF32 may be on for the products
+  EXPECT_LE(max_abs(f.x, u.x), 5e-2);
+  EXPECT_LE(max_abs(f.b, u.b), 5e-2);
+  at::autocast::set_autocast_enabled(at::kCUDA, true);
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  auto f16 = linear_grads(fused_mlp, x, w, b, g), u16 = linear_grads(unfused_mlp, x, w, b, g);
+  at::autocast::set_autocast_enabled(at::kCUDA, false);
+  at::autocast::clear_cache();
+  EXPECT_EQ(f16.out.scalar_type(), torch::kBFloat16);
+  EXPECT_LE(max_abs(f16.out, u16.out), 0.1);
+  EXPECT_LE(max_abs(f16.b, u16.b) / (1 + u16.b.abs().max().item<double>()), 2e-2);
+}

@@ -53,6 +53,7 @@ std::vector<std::vector<std::string>> steps_of(RunConfig cfg, int64_t steps) {
   BackboneOptions o;
   o.in_dim = 3, o.out_dim = 8, o.grid_h = 4, o.grid_w = 4;
   o.depth = cfg.model.depth, o.width = cfg.model.width, o.heads = cfg.model.heads;
+  o.fused_kernels = cfg.train.fused_kernels;
   torch::manual_seed(11);
   Trainer trainer(cfg, make_backbone("dit", o), make_schedule(cfg.noise), torch::kCPU);
   auto data = tiny_training_data();
@@ -72,24 +73,28 @@ TEST(Capturable, TheTrainingStepHasNoHostSyncAndRepeatsItsOperators) {
   // What a recorded step runs: fused AdamW, clipping and the EMA inside it.
   cfg.train.fused_adamw = true, cfg.train.grad_clip = 1.0, cfg.train.ema = 0.9;
   cfg.train.log_every = 1000;  // sync points (the loss read) are outside the step anyway
-  const auto steps = steps_of(cfg, 4);
-  ASSERT_EQ(steps.size(), 4u);
-  ASSERT_GT(steps[1].size(), 50u) << "the step's operators were not seen";
-  for (size_t s = 0; s < steps.size(); ++s)
-    for (size_t i = 0; i < steps[s].size(); ++i)
-      EXPECT_FALSE(kHostSyncs.count(steps[s][i]))
-          << "step " << s << " runs " << steps[s][i] << " after " << (i > 2 ? steps[s][i - 3] : "") << ", "
-          << (i > 1 ? steps[s][i - 2] : "") << ", " << (i > 0 ? steps[s][i - 1] : "");
-  // After the first step (lazy state: the optimizer's moments), every step
-  // runs the same operators in the same order: what one recording replays.
-  for (size_t s = 2; s < steps.size(); ++s) {
-    EXPECT_EQ(steps[s].size(), steps[1].size()) << "step " << s;
-    for (size_t i = 0; i < std::min(steps[s].size(), steps[1].size()); ++i)
-      if (steps[s][i] != steps[1][i]) {
-        ADD_FAILURE() << "step " << s << " operator " << i << ": " << steps[s][i] << " where step 1 ran "
-                      << steps[1][i];
-        break;
-      }
+  for (bool fused : {false, true}) {  // train.fused_kernels: the fused adaLN functions inside the step too
+    SCOPED_TRACE(fused ? "train.fused_kernels = true" : "train.fused_kernels = false");
+    cfg.train.fused_kernels = fused;
+    const auto steps = steps_of(cfg, 4);
+    ASSERT_EQ(steps.size(), 4u);
+    ASSERT_GT(steps[1].size(), 50u) << "the step's operators were not seen";
+    for (size_t s = 0; s < steps.size(); ++s)
+      for (size_t i = 0; i < steps[s].size(); ++i)
+        EXPECT_FALSE(kHostSyncs.count(steps[s][i]))
+            << "step " << s << " runs " << steps[s][i] << " after " << (i > 2 ? steps[s][i - 3] : "") << ", "
+            << (i > 1 ? steps[s][i - 2] : "") << ", " << (i > 0 ? steps[s][i - 1] : "");
+    // After the first step (lazy state: the optimizer's moments), every step
+    // runs the same operators in the same order: what one recording replays.
+    for (size_t s = 2; s < steps.size(); ++s) {
+      EXPECT_EQ(steps[s].size(), steps[1].size()) << "step " << s;
+      for (size_t i = 0; i < std::min(steps[s].size(), steps[1].size()); ++i)
+        if (steps[s][i] != steps[1][i]) {
+          ADD_FAILURE() << "step " << s << " operator " << i << ": " << steps[s][i] << " where step 1 ran "
+                        << steps[1][i];
+          break;
+        }
+    }
   }
 }
 
