@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "core/nn/kernels/cuda_elements.cuh"
 #include "core/nn/kernels/cuda_kernels.hpp"
 #include "core/nn/kernels/adaln_math.hpp"
 
@@ -15,11 +16,6 @@ namespace {
 
 namespace math = adaln_math;
 constexpr int kThreads = 256;
-
-__device__ inline float load(const float* p, int64_t i) { return p[i]; }
-__device__ inline float load(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
-__device__ inline void store(float* p, int64_t i, float v) { p[i] = v; }
-__device__ inline void store(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16(v); }
 
 // The sum of v over the block, returned to every thread. `scratch` holds
 // kThreads / 32 floats; the call begins and ends with a barrier so it can be
@@ -127,10 +123,6 @@ __global__ void gated_backward(const TX* g, const float* gate, const TB* branch,
   }
 }
 
-const char* launched() {
-  const cudaError_t e = cudaGetLastError();
-  return e == cudaSuccess ? nullptr : cudaGetErrorString(e);
-}
 cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 int64_t chunk_count(Rows r, int64_t chunk_rows) { return r.batch * ((r.tokens + chunk_rows - 1) / chunk_rows); }
 using BF16 = __nv_bfloat16;

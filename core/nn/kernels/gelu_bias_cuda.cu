@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "core/nn/kernels/cuda_elements.cuh"
 #include "core/nn/kernels/cuda_kernels.hpp"
 #include "core/nn/kernels/gelu_tanh_math.hpp"
 
@@ -17,11 +18,6 @@ constexpr int kThreads = 256;
 struct Tanh {
   __device__ float operator()(float v) const { return tanhf(v); }
 };
-
-__device__ inline float load(const float* p, int64_t i) { return p[i]; }
-__device__ inline float load(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
-__device__ inline void store(float* p, int64_t i, float v) { p[i] = v; }
-__device__ inline void store(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16(v); }
 
 template <class T>
 __global__ void gelu_bias_fwd(const T* h, const float* bias, T* out, int64_t n, int64_t W) {
@@ -48,10 +44,6 @@ __global__ void gelu_bias_bwd(const T* g, const T* h, const float* bias, T* dpre
   }
 }
 
-const char* launched() {
-  const cudaError_t e = cudaGetLastError();
-  return e == cudaSuccess ? nullptr : cudaGetErrorString(e);
-}
 using BF16 = __nv_bfloat16;
 
 }  // namespace
