@@ -109,6 +109,12 @@ std::vector<std::string> check_against_data(const RunConfig& cfg, DataSize n, co
   if (pretrains) pretrain_warnings(cfg, n, where, warnings);
   if (cfg.eval.finetune_epochs > 0 && cfg.probe.features != "raw_pixels") finetune_warnings(cfg, n, where, warnings);
   other_loop_warnings(cfg, n, where, warnings);
+  // A key that changes the id but nothing the run computes.
+  if (pretrains && cfg.train.fused_kernels && cfg.model.name != "dit")
+    warnings.push_back(fmt::format(
+        "{}: train.fused_kernels = true has fused kernels for the dit backbone only; {} runs LibTorch's ops "
+        "as without it (the key still enters the run id); set it only on dit rows",
+        where, cfg.model.name));
   return warnings;
 }
 

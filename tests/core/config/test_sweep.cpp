@@ -533,3 +533,19 @@ TEST(Preflight, EveryTrainingLoopTooShortToLearnIsWarned) {
   c.eval.fid_net = "net.pt";  // a network of the user's: no classifier trains
   EXPECT_TRUE(check_against_data(c, n, "s.toml: row 1 'a'").empty());
 }
+
+TEST(Preflight, FusedKernelsOnABackboneWithoutThemIsWarned) {
+  // train.fused_kernels enters the id but only the DiT has fused kernels.
+  RunConfig c;
+  c.train.epochs = 100;
+  c.train.fused_kernels = true;
+  const DataSize n{10000, 1000};
+  EXPECT_TRUE(check_against_data(c, n, "s.toml: row 1 'a'").empty());  // dit: it takes effect
+  c.model.name = "uvit";
+  auto w = check_against_data(c, n, "s.toml: row 1 'a'");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("s.toml: row 1 'a': train.fused_kernels = true has fused kernels for the dit backbone only; "
+                      "uvit runs LibTorch's ops"), std::string::npos) << w[0];
+  c.train.fused_kernels = false;
+  EXPECT_TRUE(check_against_data(c, n, "s.toml: row 1 'a'").empty());
+}
