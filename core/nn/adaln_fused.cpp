@@ -32,7 +32,9 @@ bool is_float_or_bf16(const Tensor& t) {
 }
 
 cuda_kernels::Dtype cuda_dtype(const Tensor& t) {
-  return t.scalar_type() == torch::kFloat32 ? cuda_kernels::Dtype::f32 : cuda_kernels::Dtype::bf16;
+  if (t.scalar_type() == torch::kFloat32) return cuda_kernels::Dtype::f32;
+  if (t.scalar_type() == torch::kBFloat16) return cuda_kernels::Dtype::bf16;
+  throw std::logic_error(fmt::format("adaln_fused: {} tensor sent to the CUDA kernels", c10::toString(t.scalar_type())));
 }
 
 // x (B, L, W) on the CPU or a GPU the compiled kernels serve, with (B, W)
@@ -41,7 +43,9 @@ bool fusable_rows(const Tensor& x, const Tensor& bw) {
   if (x.dim() != 3 || bw.dim() != 2 || bw.size(0) != x.size(0) || bw.size(1) != x.size(2)) return false;
   if (bw.device() != x.device() || !bw.is_floating_point() || x.numel() == 0) return false;
   if (x.is_cpu()) return true;
-  return x.is_cuda() && fused_cuda_kernels_built() && x.size(2) <= cuda_kernels::kMaxWidth;
+  if (!x.is_cuda() || !fused_cuda_kernels_built() || x.size(2) > cuda_kernels::kMaxWidth) return false;
+  const c10::cuda::CUDAGuard guard(x.device());
+  return cuda_kernels::usable_on_current_device();
 }
 
 // Tokens per backward task: about 16k elements on the CPU (one task per

@@ -17,7 +17,7 @@ namespace ldae {
 
 // x (B, L, W), shift and scale (B, W) -> (B, L, W) of x's dtype; differentiable
 // in all three. Fused where x is float32 or bfloat16 on the CPU or (when the
-// CUDA kernels were compiled, W <= 6144) a GPU, and the result's dtype is x's
+// CUDA kernels were compiled, W <= 4096) a GPU, and the result's dtype is x's
 // (e.g. float32 x with bfloat16 modulations under autocast); otherwise the
 // unfused ops below. Arithmetic in float32; equal to the unfused ops to float
 // rounding, not bit for bit.

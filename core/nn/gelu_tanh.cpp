@@ -68,7 +68,9 @@ int64_t bias_chunk_rows(const torch::Tensor& h, int64_t rows) {
 }
 
 cuda_kernels::Dtype cuda_dtype(const torch::Tensor& t) {
-  return t.scalar_type() == torch::kFloat32 ? cuda_kernels::Dtype::f32 : cuda_kernels::Dtype::bf16;
+  if (t.scalar_type() == torch::kFloat32) return cuda_kernels::Dtype::f32;
+  if (t.scalar_type() == torch::kBFloat16) return cuda_kernels::Dtype::bf16;
+  throw std::logic_error(fmt::format("gelu_tanh_bias: {} tensor sent to the CUDA kernels", c10::toString(t.scalar_type())));
 }
 
 void check_launch(const char* err, const char* what) {
@@ -123,18 +125,24 @@ struct GeluTanhBias : torch::autograd::Function<GeluTanhBias> {
 // float32 or bf16 on a GPU whose kernels were compiled.
 bool bias_fusable(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (!bias.defined() || bias.dim() != 1 || x.dim() < 1 || x.numel() == 0) return false;
+  if (bias.size(0) != weight.size(0) || bias.device() != x.device() || weight.device() != x.device()) return false;
   if (x.is_cpu())
     return !at::autocast::is_autocast_enabled(at::kCPU) && x.scalar_type() == torch::kFloat32 &&
            weight.scalar_type() == torch::kFloat32;
-  return x.is_cuda() && cuda_kernels::compiled() &&
-         (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16);
+  if (!x.is_cuda() || !cuda_kernels::compiled()) return false;
+  const c10::cuda::CUDAGuard guard(x.device());
+  return cuda_kernels::usable_on_current_device();
 }
 
 }  // namespace
 
 torch::Tensor linear_gelu_tanh(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (!x.is_cuda() || torch::GradMode::is_enabled() || !bias.defined() || x.dim() < 2) {
-    if (bias_fusable(x, weight, bias)) return GeluTanhBias::apply(at::matmul(x, weight.t()), bias);
+    if (bias_fusable(x, weight, bias)) {
+      auto h = at::matmul(x, weight.t());  // autocast's dtype where autocast is on: the kernels take f32 and bf16
+      if (h.scalar_type() == torch::kFloat32 || h.scalar_type() == torch::kBFloat16) return GeluTanhBias::apply(h, bias);
+      return gelu_tanh(h + bias.to(h.scalar_type()));
+    }
     return gelu_tanh(at::linear(x, weight, bias));
   }
   auto in = x.reshape({-1, x.size(-1)});

@@ -131,6 +131,20 @@ using BF16 = __nv_bfloat16;
 
 bool compiled() { return true; }
 
+bool usable_on_current_device() {
+  constexpr int kDevices = 64;
+  static int known[kDevices] = {};  // 0 not asked, 1 usable, 2 not
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kDevices) return false;
+  if (known[dev] == 0) {
+    cudaFuncAttributes attr;
+    // No kernel image for this device's architecture: cudaErrorInvalidDeviceFunction.
+    known[dev] = cudaFuncGetAttributes(&attr, ln_forward<float>) == cudaSuccess ? 1 : 2;
+    (void)cudaGetLastError();  // the failed query leaves no error behind for the next launch
+  }
+  return known[dev] == 1;
+}
+
 const char* layer_norm_modulate_forward(const void* x, const float* shift, const float* s1, void* y,
                                         float* mean, float* rstd, Dtype t, Rows r, float eps, void* stream) {
   const unsigned blocks = unsigned(r.batch * r.tokens);

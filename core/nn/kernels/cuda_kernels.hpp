@@ -20,9 +20,15 @@ struct Rows {
 
 // Whether the kernels were compiled (false: every launcher returns an error).
 bool compiled();
+// Whether the current GPU runs them: compiled for its architecture
+// (TORCH_CUDA_ARCH_LIST at configure time; a GPU of another architecture
+// takes LibTorch's ops). Asked once per device.
+bool usable_on_current_device();
 
-// The widest row the backward's shared-memory column sums take (2 W floats).
-constexpr int64_t kMaxWidth = 6144;
+// The widest row the LayerNorm backward's shared-memory column sums take
+// (2 W floats beside its 32 bytes of scratch, within the 48 KiB a block gets
+// without opting in; DiT-XL is 1152 wide).
+constexpr int64_t kMaxWidth = 4096;
 
 const char* layer_norm_modulate_forward(const void* x, const float* shift, const float* s1, void* y,
                                         float* mean, float* rstd, Dtype t, Rows r, float eps, void* stream);

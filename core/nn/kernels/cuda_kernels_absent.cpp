@@ -9,6 +9,7 @@ constexpr const char* kNotBuilt = "this build has no CUDA kernels (nvcc was not 
 }
 
 bool compiled() { return false; }
+bool usable_on_current_device() { return false; }
 
 const char* layer_norm_modulate_forward(const void*, const float*, const float*, void*, float*, float*, Dtype, Rows,
                                         float, void*) {
