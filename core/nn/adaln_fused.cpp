@@ -2,12 +2,10 @@
 
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <fmt/core.h>
 
 #include <algorithm>
-#include <stdexcept>
 
-#include "core/nn/kernels/cuda_kernels.hpp"
+#include "core/nn/fused_support.hpp"
 #include "core/nn/kernels/adaln_kernel.hpp"
 #include "core/nn/kernels/cpu_capability.hpp"
 
@@ -31,39 +29,21 @@ bool is_float_or_bf16(const Tensor& t) {
   return t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kBFloat16;
 }
 
-cuda_kernels::Dtype cuda_dtype(const Tensor& t) {
-  if (t.scalar_type() == torch::kFloat32) return cuda_kernels::Dtype::f32;
-  if (t.scalar_type() == torch::kBFloat16) return cuda_kernels::Dtype::bf16;
-  throw std::logic_error(fmt::format("adaln_fused: {} tensor sent to the CUDA kernels", c10::toString(t.scalar_type())));
-}
+cuda_kernels::Dtype cuda_dtype(const Tensor& t) { return kernel_dtype(t, "adaln_fused"); }
 
 // x (B, L, W) on the CPU or a GPU the compiled kernels serve, with (B, W)
 // modulations on the same device.
 bool fusable_rows(const Tensor& x, const Tensor& bw) {
   if (x.dim() != 3 || bw.dim() != 2 || bw.size(0) != x.size(0) || bw.size(1) != x.size(2)) return false;
   if (bw.device() != x.device() || !bw.is_floating_point() || x.numel() == 0) return false;
-  if (x.is_cpu()) return true;
-  if (!x.is_cuda() || !fused_cuda_kernels_built() || x.size(2) > cuda_kernels::kMaxWidth) return false;
-  const c10::cuda::CUDAGuard guard(x.device());
-  return cuda_kernels::usable_on_current_device();
+  return x.is_cpu() || (x.size(2) <= cuda_kernels::kMaxWidth && gpu_kernels_usable(x));
 }
 
-// Tokens per backward task: about 16k elements on the CPU (one task per
-// row b at the quickstart's 16 x 128); on a GPU enough blocks to fill it
-// (about 4 per SM of an H100/H200's 132).
-int64_t chunk_rows(const Tensor& x) {
-  const int64_t B = x.size(0), L = x.size(1), W = x.size(2);
-  if (x.is_cpu()) return std::clamp<int64_t>(16384 / std::max<int64_t>(W, 1), 1, L);
-  const int64_t per_b = std::clamp<int64_t>((528 + B - 1) / B, 1, L);
-  return (L + per_b - 1) / per_b;
-}
+// Tokens per backward task (one task per row b at the quickstart's 16 x 128).
+int64_t chunk_rows(const Tensor& x) { return rows_per_task(x.is_cpu(), x.size(0), x.size(1), x.size(2)); }
 
 kernels::Rows cpu_rows(const Tensor& x) { return {x.size(0), x.size(1), x.size(2)}; }
 cuda_kernels::Rows gpu_rows(const Tensor& x) { return {x.size(0), x.size(1), x.size(2)}; }
-
-void check_launch(const char* err, const char* what) {
-  if (err) throw std::runtime_error(fmt::format("{}: CUDA kernel launch failed: {}", what, err));
-}
 
 // (B, chunks, W) column sums of every task -> (B, W) in `like`'s dtype (one
 // chunk per row b, as at the quickstart's 16 tokens: no reduction to run).

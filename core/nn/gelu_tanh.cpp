@@ -3,13 +3,11 @@
 #include <ATen/autocast_mode.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <fmt/core.h>
 
 #include <algorithm>
-#include <stdexcept>
 
+#include "core/nn/fused_support.hpp"
 #include "core/nn/kernels/cpu_capability.hpp"
-#include "core/nn/kernels/cuda_kernels.hpp"
 #include "core/nn/kernels/gelu_tanh_kernel.hpp"
 
 namespace ldae {
@@ -59,24 +57,6 @@ struct GeluTanh : torch::autograd::Function<GeluTanh> {
   }
 };
 
-// Rows per backward task: about 16k elements on the CPU; on a GPU enough
-// blocks to fill it (about 4 per SM of an H100/H200's 132).
-int64_t bias_chunk_rows(const torch::Tensor& h, int64_t rows) {
-  const int64_t W = h.size(-1);
-  if (h.is_cpu()) return std::max<int64_t>(1, 16384 / std::max<int64_t>(W, 1));
-  return std::max<int64_t>(1, (rows + 527) / 528);
-}
-
-cuda_kernels::Dtype cuda_dtype(const torch::Tensor& t) {
-  if (t.scalar_type() == torch::kFloat32) return cuda_kernels::Dtype::f32;
-  if (t.scalar_type() == torch::kBFloat16) return cuda_kernels::Dtype::bf16;
-  throw std::logic_error(fmt::format("gelu_tanh_bias: {} tensor sent to the CUDA kernels", c10::toString(t.scalar_type())));
-}
-
-void check_launch(const char* err, const char* what) {
-  if (err) throw std::runtime_error(fmt::format("{}: CUDA kernel launch failed: {}", what, err));
-}
-
 // gelu_tanh(h + bias): h (..., W) float32 on the CPU, float32 or bf16 on a GPU
 // (the result in h's dtype, as at::linear's under autocast); bias (W).
 struct GeluTanhBias : torch::autograd::Function<GeluTanhBias> {
@@ -90,7 +70,8 @@ struct GeluTanhBias : torch::autograd::Function<GeluTanhBias> {
       kernels().bias_forward(hc.data_ptr<float>(), b.data_ptr<float>(), out.data_ptr<float>(), rows, W);
     } else {
       const c10::cuda::CUDAGuard guard(hc.device());
-      check_launch(cuda_kernels::gelu_bias_forward(hc.data_ptr(), b.data_ptr<float>(), out.data_ptr(), cuda_dtype(hc),
+      check_launch(cuda_kernels::gelu_bias_forward(hc.data_ptr(), b.data_ptr<float>(), out.data_ptr(),
+                                                   kernel_dtype(hc, "gelu_tanh_bias"),
                                                    rows, W, at::cuda::getCurrentCUDAStream().stream()),
                    "gelu_tanh_bias");
     }
@@ -103,7 +84,7 @@ struct GeluTanhBias : torch::autograd::Function<GeluTanhBias> {
     const auto &h = saved[0], &b = saved[1];
     const auto g = grads[0].to(h.scalar_type()).contiguous();
     const int64_t W = h.size(-1), rows = h.numel() / std::max<int64_t>(W, 1);
-    const int64_t chunk = bias_chunk_rows(h, rows);
+    const int64_t chunk = rows_per_task(h.is_cpu(), 1, rows, W);
     auto dpre = torch::empty_like(h);
     auto parts = torch::empty({(rows + chunk - 1) / chunk, W}, h.options().dtype(torch::kFloat32));
     if (h.is_cpu()) {
@@ -112,7 +93,7 @@ struct GeluTanhBias : torch::autograd::Function<GeluTanhBias> {
     } else {
       const c10::cuda::CUDAGuard guard(h.device());
       check_launch(cuda_kernels::gelu_bias_backward(g.data_ptr(), h.data_ptr(), b.data_ptr<float>(), dpre.data_ptr(),
-                                                    parts.data_ptr<float>(), cuda_dtype(h), rows, W, chunk,
+                                                    parts.data_ptr<float>(), kernel_dtype(h, "gelu_tanh_bias"), rows, W, chunk,
                                                     at::cuda::getCurrentCUDAStream().stream()),
                    "gelu_tanh_bias backward");
     }
@@ -129,9 +110,7 @@ bool bias_fusable(const torch::Tensor& x, const torch::Tensor& weight, const tor
   if (x.is_cpu())
     return !at::autocast::is_autocast_enabled(at::kCPU) && x.scalar_type() == torch::kFloat32 &&
            weight.scalar_type() == torch::kFloat32;
-  if (!x.is_cuda() || !cuda_kernels::compiled()) return false;
-  const c10::cuda::CUDAGuard guard(x.device());
-  return cuda_kernels::usable_on_current_device();
+  return gpu_kernels_usable(x);
 }
 
 }  // namespace
