@@ -14,6 +14,23 @@ bool gpu_kernels_usable(const torch::Tensor& x) {
   return cuda_kernels::usable_on_current_device();
 }
 
+std::string gpu_kernels_missing(bool compiled, bool usable) {
+  if (!compiled)
+    return "this build has no CUDA kernels (nvcc was not found when CMake configured it: put the CUDA toolkit's "
+           "bin on PATH, or set CMAKE_CUDA_COMPILER, and configure again)";
+  if (!usable)
+    return "the CUDA kernels were not compiled for this GPU's architecture (add it to TORCH_CUDA_ARCH_LIST, "
+           "e.g. 9.0 for an H100, and configure again)";
+  return "";
+}
+
+std::string gpu_kernels_missing(const torch::Device& device) {
+  if (!device.is_cuda()) return "";
+  if (!cuda_kernels::compiled()) return gpu_kernels_missing(false, false);
+  const c10::cuda::CUDAGuard guard(device);
+  return gpu_kernels_missing(true, cuda_kernels::usable_on_current_device());
+}
+
 cuda_kernels::Dtype kernel_dtype(const torch::Tensor& t, const char* who) {
   if (t.scalar_type() == torch::kFloat32) return cuda_kernels::Dtype::f32;
   if (t.scalar_type() == torch::kBFloat16) return cuda_kernels::Dtype::bf16;

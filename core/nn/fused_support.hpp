@@ -6,6 +6,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <string>
+
 #include "core/nn/kernels/cuda_kernels.hpp"
 
 namespace ldae {
@@ -13,6 +15,15 @@ namespace ldae {
 // x on a GPU whose architecture the compiled CUDA kernels serve (false in a
 // build without nvcc, or for an architecture outside TORCH_CUDA_ARCH_LIST).
 bool gpu_kernels_usable(const torch::Tensor& x);
+
+// Why the fused CUDA kernels will not run on GPU `device` ("" when they will,
+// and for a CPU device): a build configured without nvcc, or a GPU whose
+// architecture they were not compiled for. The fused functions then take
+// LibTorch's ops there; a run with train.fused_kernels says so in its log.
+std::string gpu_kernels_missing(const torch::Device& device);
+// The same from the two facts: kernels compiled into this build, and usable
+// on the GPU in question.
+std::string gpu_kernels_missing(bool compiled, bool usable);
 
 // float32 or bfloat16 as the kernels' code; std::logic_error for any other
 // dtype (the callers' checks keep every other dtype on LibTorch's ops).

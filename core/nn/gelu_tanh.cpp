@@ -2,6 +2,7 @@
 
 #include <ATen/autocast_mode.h>
 #include <ATen/cuda/CUDAContext.h>
+#include <ATen/record_function.h>
 #include <c10/cuda/CUDAGuard.h>
 
 #include <algorithm>
@@ -41,6 +42,7 @@ const Kernels& kernels() {
 
 struct GeluTanh : torch::autograd::Function<GeluTanh> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x) {
+    RECORD_FUNCTION("ldae::gelu_tanh", std::vector<c10::IValue>());  // names the forward in a trace
     auto xc = x.contiguous();
     ctx->save_for_backward({xc});
     auto out = torch::empty_like(xc);
@@ -62,6 +64,7 @@ struct GeluTanh : torch::autograd::Function<GeluTanh> {
 struct GeluTanhBias : torch::autograd::Function<GeluTanhBias> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h,
                                const torch::Tensor& bias) {
+    RECORD_FUNCTION("ldae::gelu_tanh_bias", std::vector<c10::IValue>());  // names the forward in a trace
     const auto hc = h.contiguous();
     const auto b = bias.to(torch::kFloat32).contiguous();
     const int64_t W = hc.size(-1), rows = hc.numel() / std::max<int64_t>(W, 1);

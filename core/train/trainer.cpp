@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "core/nn/autocast.hpp"
+#include "core/nn/fused_support.hpp"
 #include "core/base/atomic_file.hpp"
 #include "core/base/errors.hpp"
 #include "core/train/graph_step.hpp"
@@ -407,6 +408,9 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt, const
   // train.cuda_graph: a few eager steps on the graph's stream (lazy
   // initialisation, the optimizer's state), then the step is recorded once.
   std::unique_ptr<GraphStep> graph = graph_for(denoise.get(), b, log);
+  if (cfg_.train.fused_kernels && log)
+    if (auto why = gpu_kernels_missing(device_); !why.empty())
+      log("train.fused_kernels: " + why + "; the DiT's fused functions take LibTorch's ops on this GPU");
   constexpr int64_t kEagerBeforeGraph = 3;
   Progress progress("train", total, cfg_.train.log_every, B, log);
   const int64_t first = step;

@@ -5,17 +5,17 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include <algorithm>
-
 #include "core/nn/kernels/cuda_elements.cuh"
 #include "core/nn/kernels/cuda_kernels.hpp"
 #include "core/nn/kernels/adaln_math.hpp"
+#include "core/nn/kernels/row_tiling.hpp"
 
 namespace ldae::cuda_kernels {
 namespace {
 
 namespace math = adaln_math;
 constexpr int kThreads = 256;
+constexpr int64_t kMaxRowBlocks = 65535 * 8;  // elementwise kernels stride over rows beyond
 
 // The sum of v over the block, returned to every thread. `scratch` holds
 // kThreads / 32 floats; the call begins and ends with a barrier so it can be
@@ -94,11 +94,14 @@ __global__ void ln_backward(const T* g, const T* x, const float* s1, const float
 }
 
 template <class TX, class TB>
-__global__ void gated_forward(const TX* x, const float* gate, const TB* branch, TX* out, Rows r) {
-  const int64_t n = r.batch * r.tokens * r.width, per_b = r.tokens * r.width;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t b = i / per_b, j = i % r.width;
-    store(out, i, math::gated_residual(load(x, i), gate[b * r.width + j], load(branch, i)));
+__global__ void gated_forward(const TX* x, const float* gate, const TB* branch, TX* out, Rows r, RowTiling tl) {
+  const int64_t rows = r.batch * r.tokens, W = r.width;
+  const RowWalk w = row_walk(tl, blockIdx.x, gridDim.x, threadIdx.x);
+  for (int64_t row = w.first_row; row < rows; row += w.row_stride) {
+    const int64_t base = row * W;
+    const float* gt = gate + (row / r.tokens) * W;  // b's gate: one division per row
+    for (int64_t j = w.lane; j < W; j += w.column_stride)
+      store(out, base + j, math::gated_residual(load(x, base + j), gt[j], load(branch, base + j)));
   }
 }
 
@@ -176,18 +179,18 @@ const char* layer_norm_modulate_backward(const void* g, const void* x, const flo
 
 const char* gated_residual_forward(const void* x, const float* gate, const void* branch, void* out, Dtype tx,
                                    Dtype tb, Rows r, void* stream) {
-  const int64_t n = r.batch * r.tokens * r.width;
-  const unsigned blocks = unsigned(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535 * 8));
+  const RowTiling tl = row_tiling(r.width, kThreads);
+  const unsigned blocks = unsigned(row_blocks(tl, r.batch * r.tokens, kMaxRowBlocks));
   auto s = as_stream(stream);
   if (tx == Dtype::f32 && tb == Dtype::f32)
     gated_forward<<<blocks, kThreads, 0, s>>>(static_cast<const float*>(x), gate, static_cast<const float*>(branch),
-                                              static_cast<float*>(out), r);
+                                              static_cast<float*>(out), r, tl);
   else if (tx == Dtype::f32)
     gated_forward<<<blocks, kThreads, 0, s>>>(static_cast<const float*>(x), gate, static_cast<const BF16*>(branch),
-                                              static_cast<float*>(out), r);
+                                              static_cast<float*>(out), r, tl);
   else
     gated_forward<<<blocks, kThreads, 0, s>>>(static_cast<const BF16*>(x), gate, static_cast<const BF16*>(branch),
-                                              static_cast<BF16*>(out), r);
+                                              static_cast<BF16*>(out), r, tl);
   return launched();
 }
 

@@ -4,11 +4,10 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include <algorithm>
-
 #include "core/nn/kernels/cuda_elements.cuh"
 #include "core/nn/kernels/cuda_kernels.hpp"
 #include "core/nn/kernels/gelu_tanh_math.hpp"
+#include "core/nn/kernels/row_tiling.hpp"
 
 namespace ldae::cuda_kernels {
 namespace {
@@ -20,9 +19,11 @@ struct Tanh {
 };
 
 template <class T>
-__global__ void gelu_bias_fwd(const T* h, const float* bias, T* out, int64_t n, int64_t W) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    store(out, i, gelu_math::forward(load(h, i) + bias[i % W], Tanh{}));
+__global__ void gelu_bias_fwd(const T* h, const float* bias, T* out, int64_t rows, int64_t W, RowTiling tl) {
+  const RowWalk w = row_walk(tl, blockIdx.x, gridDim.x, threadIdx.x);
+  for (int64_t row = w.first_row; row < rows; row += w.row_stride)
+    for (int64_t j = w.lane, i = row * W + w.lane; j < W; j += w.column_stride, i += w.column_stride)
+      store(out, i, gelu_math::forward(load(h, i) + bias[j], Tanh{}));
 }
 
 // Block c: rows [c * chunk_rows, ...); a thread owns columns j = threadIdx.x +
@@ -50,13 +51,15 @@ using BF16 = __nv_bfloat16;
 
 const char* gelu_bias_forward(const void* h, const float* bias, void* out, Dtype t, int64_t rows, int64_t width,
                               void* stream) {
-  const int64_t n = rows * width;
-  const unsigned blocks = unsigned(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535 * 8));
+  const RowTiling tl = row_tiling(width, kThreads);
+  const unsigned blocks = unsigned(row_blocks(tl, rows, 65535 * 8));
   auto s = static_cast<cudaStream_t>(stream);
   if (t == Dtype::f32)
-    gelu_bias_fwd<<<blocks, kThreads, 0, s>>>(static_cast<const float*>(h), bias, static_cast<float*>(out), n, width);
+    gelu_bias_fwd<<<blocks, kThreads, 0, s>>>(static_cast<const float*>(h), bias, static_cast<float*>(out), rows, width,
+                                              tl);
   else
-    gelu_bias_fwd<<<blocks, kThreads, 0, s>>>(static_cast<const BF16*>(h), bias, static_cast<BF16*>(out), n, width);
+    gelu_bias_fwd<<<blocks, kThreads, 0, s>>>(static_cast<const BF16*>(h), bias, static_cast<BF16*>(out), rows, width,
+                                              tl);
   return launched();
 }
 
