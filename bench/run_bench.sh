@@ -13,7 +13,8 @@
 #     loop at the same settings (bf16, batch 128, 16 tokens).
 #  3. The patch-PCA fit time for 100k patches.
 #  4. Image-folder preparation on 1 thread and on every core (below).
-# One line per shape, precision and peer, with harness / peer.
+# One line per shape, precision and peer, with harness / peer: the ratio of
+# each side's best run, and the median and range of the reps' paired ratios.
 # Each shape's harness line is given twice: as runs take it by default, and
 # with train.fused_kernels (bench_train --fused-kernels: core/nn/gelu_tanh).
 #   bench/run_bench.sh BUILD_DIR      (BENCH_THREADS, BENCH_STEPS, BENCH_REPS, BENCH_SHAPES, BENCH_PRECISIONS)
@@ -24,7 +25,7 @@ ref=${LDAE_BENCH_REF:-$here/../../shared/bench/ref_dit_train.py}
 py=${PYTHON:-${LDAE_VENV:-$HOME/.cache/ldae/torch-2.11.0}/bin/python}
 threads=${BENCH_THREADS:-$(nproc)}
 steps=${BENCH_STEPS:-20}
-reps=${BENCH_REPS:-2}   # a 2-core VM's neighbours move single timings by ~10%
+reps=${BENCH_REPS:-3}   # a 2-core VM's neighbours move single timings by ~10%: 3 paired reps give a median
 shapes=${BENCH_SHAPES:-quickstart tiny DiT-S/4}
 if [ ! -f "$ref" ]; then
   echo "run_bench: reference program not found at $ref; set LDAE_BENCH_REF=/path/to/ref_dit_train.py" >&2
@@ -37,6 +38,18 @@ fi
 rate() { sed -n 's/.*images_per_s=\([0-9.]*\).*/\1/p' | tail -1; }
 best() { printf '%s\n%s\n' "$1" "$2" | sort -g | tail -1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# The ratios of the runs made one after the other (rep by rep), as "median
+# (min-max)": a VM's speed drifts by ~10% over minutes, so a ratio of two
+# best-of runs made minutes apart can move by as much; the paired ones show
+# how far each rep's ratio moved.
+paired() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ")
+    for (i = 1; i <= n; ++i) r[i] = x[i] / y[i]
+    for (i = 1; i <= n; ++i) for (j = i + 1; j <= n; ++j) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+    med = n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+    printf "paired %.2f (%.2f-%.2f, %d reps)", med, r[1], r[n], n }'
+}
 echo "threads=$threads steps=$steps best of $reps; $("$py" -c 'import torch; print("torch", torch.__version__, "cpu", torch.backends.cpu.get_cpu_capability())'); host=$(hostname) $(date -u +%Y-%m-%dT%H:%MZ)"
 shape_args() {
   case $1 in
@@ -51,31 +64,34 @@ for prec in ${BENCH_PRECISIONS:-fp32 bf16}; do
   for name in $shapes; do
     n=$steps; [ "$name" = DiT-S/4 ] && n=$(( (steps + 2) / 3 ))   # ~2-4 s a step here
     common="$(shape_args "$name") --image 32 --steps $n --threads $threads $flag"
-    h=0; f=0; e=0; c=0
+    h=0; f=0; e=0; c=0; hs=""; fs=""; es=""; cs=""
     for _ in $(seq "$reps"); do
-      h=$(best "$h" "$("$build/bench_train" $common | rate)")
-      f=$(best "$f" "$("$build/bench_train" $common --fused-kernels | rate)")
-      e=$(best "$e" "$("$py" "$ref" $common --channels 1 --sdpa | rate)")
+      hr=$("$build/bench_train" $common | rate)
+      fr=$("$build/bench_train" $common --fused-kernels | rate)
+      er=$("$py" "$ref" $common --channels 1 --sdpa | rate)
       # Compilation happens in the warm-up steps (not timed); inductor's
       # cache makes the second repetition start faster.
-      c=$(best "$c" "$("$py" "$ref" $common --channels 1 --sdpa --compile --warmup 3 2> /dev/null | rate)")
+      cr=$("$py" "$ref" $common --channels 1 --sdpa --compile --warmup 3 2> /dev/null | rate)
+      h=$(best "$h" "$hr"); f=$(best "$f" "$fr"); e=$(best "$e" "$er"); c=$(best "$c" "$cr")
+      hs="$hs $hr"; fs="$fs $fr"; es="$es $er"; cs="$cs $cr"
     done
-    echo "bench $name $prec vs eager:    harness $h img/s, PyTorch eager $e img/s, ratio $(ratio "$h" "$e")"
-    echo "bench $name $prec vs compiled: harness $h img/s, PyTorch compiled $c img/s, ratio $(ratio "$h" "$c")"
-    echo "bench $name $prec fused_kernels vs eager:    harness $f img/s, PyTorch eager $e img/s, ratio $(ratio "$f" "$e")"
-    echo "bench $name $prec fused_kernels vs compiled: harness $f img/s, PyTorch compiled $c img/s, ratio $(ratio "$f" "$c")"
+    echo "bench $name $prec vs eager:    harness $h img/s, PyTorch eager $e img/s, ratio $(ratio "$h" "$e"); $(paired "$hs" "$es")"
+    echo "bench $name $prec vs compiled: harness $h img/s, PyTorch compiled $c img/s, ratio $(ratio "$h" "$c"); $(paired "$hs" "$cs")"
+    echo "bench $name $prec fused_kernels vs eager:    harness $f img/s, PyTorch eager $e img/s, ratio $(ratio "$f" "$e"); $(paired "$fs" "$es")"
+    echo "bench $name $prec fused_kernels vs compiled: harness $f img/s, PyTorch compiled $c img/s, ratio $(ratio "$f" "$c"); $(paired "$fs" "$cs")"
   done
 done
 # The run's own loop: warm-up steps absorb the first allocations; the peer
 # times its steps 20.. of 20 + n.
 n=$(( steps * 2 ))
-h=0; p=0
+h=0; p=0; hs=""; ps=""
 for _ in $(seq "$reps"); do
-  h=$(best "$h" "$("$build/bench_train" --sweep "$here/../experiments/recipe_check.toml" --profile tiny --row 2 \
-                   --steps "$n" --warmup 5 --threads "$threads" | rate)")
-  p=$(best "$p" "$("$py" "$here/ldae_plain.py" --train-only --steps $(( n + 20 )) --threads "$threads" | rate)")
+  hr=$("$build/bench_train" --sweep "$here/../experiments/recipe_check.toml" --profile tiny --row 2 \
+                   --steps "$n" --warmup 5 --threads "$threads" | rate)
+  pr=$("$py" "$here/ldae_plain.py" --train-only --steps $(( n + 20 )) --threads "$threads" | rate)
+  h=$(best "$h" "$hr"); p=$(best "$p" "$pr"); hs="$hs $hr"; ps="$ps $pr"
 done
-echo "bench run-loop bf16 vs plain:  harness $h img/s, ldae_plain.py $p img/s, ratio $(ratio "$h" "$p")"
+echo "bench run-loop bf16 vs plain:  harness $h img/s, ldae_plain.py $p img/s, ratio $(ratio "$h" "$p"); $(paired "$hs" "$ps")"
 "$build/bench_train" --pca 100000 --threads "$threads"
 # 4. Data preparation: a synthetic ImageNet-style folder (BENCH_PREP_IMAGES
 #    JPEGs of 160-500 px) into the prepared-data store at 256 px, on 1 thread
