@@ -15,7 +15,7 @@ namespace {
 
 namespace math = adaln_math;
 constexpr int kThreads = 256;
-constexpr int64_t kMaxRowBlocks = 65535 * 8;  // elementwise kernels stride over rows beyond
+static_assert(kThreads >= 32 && (kThreads & (kThreads - 1)) == 0, "row_tiling needs a power-of-two block");
 
 // The sum of v over the block, returned to every thread. `scratch` holds
 // kThreads / 32 floats; the call begins and ends with a barrier so it can be
@@ -95,14 +95,12 @@ __global__ void ln_backward(const T* g, const T* x, const float* s1, const float
 
 template <class TX, class TB>
 __global__ void gated_forward(const TX* x, const float* gate, const TB* branch, TX* out, Rows r, RowTiling tl) {
-  const int64_t rows = r.batch * r.tokens, W = r.width;
-  const RowWalk w = row_walk(tl, blockIdx.x, gridDim.x, threadIdx.x);
-  for (int64_t row = w.first_row; row < rows; row += w.row_stride) {
-    const int64_t base = row * W;
-    const float* gt = gate + (row / r.tokens) * W;  // b's gate: one division per row
-    for (int64_t j = w.lane; j < W; j += w.column_stride)
-      store(out, base + j, math::gated_residual(load(x, base + j), gt[j], load(branch, base + j)));
-  }
+  for_each_owned(
+      tl, blockIdx.x, gridDim.x, threadIdx.x, r.batch * r.tokens, r.width,
+      [&](int64_t row) { return gate + (row / r.tokens) * r.width; },  // b's gate: one division per row
+      [&](const float* gt, int64_t i, int64_t j) {
+        store(out, i, math::gated_residual(load(x, i), gt[j], load(branch, i)));
+      });
 }
 
 // Block (b, chunk); a thread owns columns j = threadIdx.x + k * kThreads and
@@ -180,7 +178,7 @@ const char* layer_norm_modulate_backward(const void* g, const void* x, const flo
 const char* gated_residual_forward(const void* x, const float* gate, const void* branch, void* out, Dtype tx,
                                    Dtype tb, Rows r, void* stream) {
   const RowTiling tl = row_tiling(r.width, kThreads);
-  const unsigned blocks = unsigned(row_blocks(tl, r.batch * r.tokens, kMaxRowBlocks));
+  const unsigned blocks = unsigned(row_blocks(tl, r.batch * r.tokens, kMaxElementwiseBlocks));
   auto s = as_stream(stream);
   if (tx == Dtype::f32 && tb == Dtype::f32)
     gated_forward<<<blocks, kThreads, 0, s>>>(static_cast<const float*>(x), gate, static_cast<const float*>(branch),

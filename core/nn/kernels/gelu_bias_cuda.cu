@@ -13,6 +13,7 @@ namespace ldae::cuda_kernels {
 namespace {
 
 constexpr int kThreads = 256;
+static_assert(kThreads >= 32 && (kThreads & (kThreads - 1)) == 0, "row_tiling needs a power-of-two block");
 
 struct Tanh {
   __device__ float operator()(float v) const { return tanhf(v); }
@@ -20,10 +21,9 @@ struct Tanh {
 
 template <class T>
 __global__ void gelu_bias_fwd(const T* h, const float* bias, T* out, int64_t rows, int64_t W, RowTiling tl) {
-  const RowWalk w = row_walk(tl, blockIdx.x, gridDim.x, threadIdx.x);
-  for (int64_t row = w.first_row; row < rows; row += w.row_stride)
-    for (int64_t j = w.lane, i = row * W + w.lane; j < W; j += w.column_stride, i += w.column_stride)
-      store(out, i, gelu_math::forward(load(h, i) + bias[j], Tanh{}));
+  for_each_owned(
+      tl, blockIdx.x, gridDim.x, threadIdx.x, rows, W, [](int64_t) { return 0; },
+      [&](int, int64_t i, int64_t j) { store(out, i, gelu_math::forward(load(h, i) + bias[j], Tanh{})); });
 }
 
 // Block c: rows [c * chunk_rows, ...); a thread owns columns j = threadIdx.x +
@@ -52,7 +52,7 @@ using BF16 = __nv_bfloat16;
 const char* gelu_bias_forward(const void* h, const float* bias, void* out, Dtype t, int64_t rows, int64_t width,
                               void* stream) {
   const RowTiling tl = row_tiling(width, kThreads);
-  const unsigned blocks = unsigned(row_blocks(tl, rows, 65535 * 8));
+  const unsigned blocks = unsigned(row_blocks(tl, rows, kMaxElementwiseBlocks));
   auto s = static_cast<cudaStream_t>(stream);
   if (t == Dtype::f32)
     gelu_bias_fwd<<<blocks, kThreads, 0, s>>>(static_cast<const float*>(h), bias, static_cast<float*>(out), rows, width,

@@ -166,7 +166,8 @@ TEST(AdaLNFused, CudaKernelsEqualTheUnfusedOpsOnGpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU visible";
   ASSERT_TRUE(fused_cuda_kernels_built()) << "a GPU is visible but this build has no CUDA kernels (no nvcc)";
   const torch::Device gpu(torch::kCUDA);
-  for (auto [B, L, W] : {std::tuple{3, 5, 37}, std::tuple{4, 256, 1024}}) {
+  // Widths the elementwise kernels tile differently (row_tiling.hpp): 8, 37, 384, 1024.
+  for (auto [B, L, W] : {std::tuple{2, 7, 8}, std::tuple{3, 5, 37}, std::tuple{2, 64, 384}, std::tuple{4, 256, 1024}}) {
     auto c = make_case(B, L, W, gpu);
     auto branch = torch::randn_like(c.x);
     const std::string shape = std::to_string(B) + "x" + std::to_string(L) + "x" + std::to_string(W);
@@ -180,5 +181,7 @@ TEST(AdaLNFused, CudaKernelsEqualTheUnfusedOpsOnGpu) {
                  run(unfused_gate, c.x, c.m1.to(bf), branch.to(bf), c.w), 5e-2, "cuda gate autocast mix " + shape);
     expect_close(run(fused_ln, c.x.to(bf), c.m1.to(bf), c.m2.to(bf), c.w),
                  run(unfused_ln, c.x.to(bf), c.m1.to(bf), c.m2.to(bf), c.w), 0.1, "cuda ln bf16 " + shape);
+    expect_close(run(fused_gate, c.x.to(bf), c.m1.to(bf), branch.to(bf), c.w),
+                 run(unfused_gate, c.x.to(bf), c.m1.to(bf), branch.to(bf), c.w), 0.1, "cuda gate bf16 " + shape);
   }
 }

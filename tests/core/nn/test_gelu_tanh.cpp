@@ -140,13 +140,19 @@ TEST(GeluTanh, BiasFoldedIntoTheGeluOnGpuEqualsLinearThenGelu) {
   ASSERT_TRUE(fused_cuda_kernels_built()) << "a GPU is visible but this build has no CUDA kernels (no nvcc)";
   torch::manual_seed(6);
   const auto o = torch::TensorOptions().device(torch::kCUDA);
-  // The l-DAE MLP's first layer at a small batch: 1024 -> 4096 over 2 x 256 tokens.
+  // Widths the kernels tile differently (core/nn/kernels/row_tiling.hpp):
+  // 37 (not a multiple of 32), 384 (DiT-S: 3 passes of 128 threads) and the
+  // l-DAE MLP's first layer at a small batch, 1024 -> 4096 over 2 x 256 tokens.
+  for (auto [B, L, in, out] : {std::tuple{3, 7, 24, 37}, std::tuple{2, 64, 96, 384}, std::tuple{2, 256, 1024, 4096}}) {
+    auto xs = torch::randn({B, L, in}, o), ws = torch::randn({out, in}, o) * 0.03, bs = torch::randn({out}, o);
+    auto gs = torch::randn({B, L, out}, o);
+    auto f = linear_grads(fused_mlp, xs, ws, bs, gs), u = linear_grads(unfused_mlp, xs, ws, bs, gs);
+    EXPECT_LE(max_abs(f.out, u.out), 1e-3) << out;  // TF32 may be on for the products
+    EXPECT_LE(max_abs(f.x, u.x), 5e-2) << out;
+    EXPECT_LE(max_abs(f.b, u.b), 5e-2) << out;
+  }
   auto x = torch::randn({2, 256, 1024}, o), w = torch::randn({4096, 1024}, o) * 0.03, b = torch::randn({4096}, o);
   auto g = torch::randn({2, 256, 4096}, o);
-  auto f = linear_grads(fused_mlp, x, w, b, g), u = linear_grads(unfused_mlp, x, w, b, g);
-  EXPECT_LE(max_abs(f.out, u.out), 1e-3);  // TF32 may be on for the products
-  EXPECT_LE(max_abs(f.x, u.x), 5e-2);
-  EXPECT_LE(max_abs(f.b, u.b), 5e-2);
   at::autocast::set_autocast_enabled(at::kCUDA, true);
   at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
   auto f16 = linear_grads(fused_mlp, x, w, b, g), u16 = linear_grads(unfused_mlp, x, w, b, g);
