@@ -57,12 +57,49 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   return at::scaled_dot_product_attention(q, k, v);
 }
 
+namespace {
+
+// (B, N, 3W) -> q, k, v, each (B, H, N, dh): views of the input, as
+// reshape + permute + unbind give them. Backward writes the three gradients
+// into one (B, N, 3W) tensor, one strided copy each, where unbind's backward
+// stacks them into (3, B, H, N, dh) and the reshape's backward copies that
+// stack again (two passes over the qkv gradient; inductor generates the one
+// pass too: cpp_fused_add_clone_permute_select_backward). The same values
+// bit for bit (copies only).
+struct SplitHeads : torch::autograd::Function<SplitHeads> {
+  static torch::autograd::tensor_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv_x,
+                                              int64_t heads) {
+    const auto B = qkv_x.size(0), N = qkv_x.size(1), W = qkv_x.size(2) / 3;
+    ctx->saved_data["shape"] = std::vector<int64_t>{B, N, 3, heads, W / heads};
+    const auto q_k_v = qkv_x.view({B, N, 3, heads, W / heads}).permute({2, 0, 3, 1, 4});
+    return {q_k_v[0], q_k_v[1], q_k_v[2]};
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto shape = ctx->saved_data["shape"].toIntVector();
+    torch::Tensor like;
+    for (const auto& g : grads)
+      if (g.defined()) like = g;
+    auto out = torch::empty(shape, like.options());  // (B, N, 3, H, dh)
+    const auto parts = out.permute({2, 0, 3, 1, 4});  // (3, B, H, N, dh) view of it
+    for (int64_t i = 0; i < 3; ++i) {
+      if (grads[size_t(i)].defined())
+        parts[i].copy_(grads[size_t(i)]);
+      else
+        parts[i].zero_();
+    }
+    return {out.view({shape[0], shape[1], 3 * shape[3] * shape[4]}), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
 torch::Tensor self_attention(const torch::Tensor& qkv_x, int64_t heads) {
-  const auto B = qkv_x.size(0), N = qkv_x.size(1), W = qkv_x.size(2) / 3, dh = W / heads;
-  // (B, N, 3W) -> 3 x (B, H, N, dh), split by unbind: one backward node
-  // that stacks the three gradients (PyTorch's q, k, v = qkv.unbind(0)),
-  // where indexing made three select-backward nodes, each a zero-fill and an add.
-  const auto q_k_v = qkv_x.reshape({B, N, 3, heads, dh}).permute({2, 0, 3, 1, 4}).unbind(0);
+  const auto B = qkv_x.size(0), N = qkv_x.size(1), W = qkv_x.size(2) / 3;
+  // (B, N, 3W) -> 3 x (B, H, N, dh) as one node (SplitHeads above), where
+  // indexing made three select-backward nodes (each a zero-fill and an add)
+  // and unbind one that stacks the gradients before a reshape copies them.
+  const auto q_k_v = SplitHeads::apply(qkv_x.contiguous(), heads);
   auto a = attention(q_k_v[0], q_k_v[1], q_k_v[2]);  // (B, H, N, dh)
   return a.transpose(1, 2).reshape({B, N, W});
 }

@@ -384,6 +384,17 @@ int64_t Trainer::resume(const std::string& ckpt, std::vector<std::array<double, 
   return step;
 }
 
+namespace {
+// train.fused_kernels on a GPU the CUDA kernels cannot serve (a build
+// without nvcc, another architecture): the run's log says so once.
+void say_missing_gpu_kernels(const RunConfig& cfg, const torch::Device& device,
+                             const std::function<void(const std::string&)>& log) {
+  if (!cfg.train.fused_kernels || !log) return;
+  if (auto why = gpu_kernels_missing(device); !why.empty())
+    log("train.fused_kernels: " + why + "; the DiT's fused functions take LibTorch's ops on this GPU");
+}
+}  // namespace
+
 TrainResult Trainer::train(const TrainData& data, const std::string& ckpt, const std::atomic<bool>* stop,
                            std::function<void(const std::string&)> log, int64_t max_steps) {
   TrainResult res;
@@ -405,12 +416,9 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt, const
   const auto params = trainable();
   if (align_) model_->tap(align_->block());
   model_->train();
-  // train.cuda_graph: a few eager steps on the graph's stream (lazy
-  // initialisation, the optimizer's state), then the step is recorded once.
+  // train.cuda_graph: eager steps on the graph's stream (lazy init, optimizer state), then one recording.
   std::unique_ptr<GraphStep> graph = graph_for(denoise.get(), b, log);
-  if (cfg_.train.fused_kernels && log)
-    if (auto why = gpu_kernels_missing(device_); !why.empty())
-      log("train.fused_kernels: " + why + "; the DiT's fused functions take LibTorch's ops on this GPU");
+  say_missing_gpu_kernels(cfg_, device_, log);
   constexpr int64_t kEagerBeforeGraph = 3;
   Progress progress("train", total, cfg_.train.log_every, B, log);
   const int64_t first = step;

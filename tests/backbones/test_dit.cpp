@@ -70,9 +70,11 @@ TEST(DiT, ASmallerSquareViewReadsItsResizedPositions) {
   EXPECT_TRUE(torch::allclose(flat, torch::full({1, 9, 3}, 0.25), 1e-6, 1e-6));
 }
 
-// q, k and v come out of one unbind (issue 30): backward has one
-// UnbindBackward node and no SelectBackward (three zero-fills and adds).
-TEST(DiT, AttentionSplitsQkvWithOneUnbind) {
+// q, k and v are split from the qkv product by one autograd node whose
+// backward writes their gradients into one (B, N, 3W) tensor: no
+// UnbindBackward (which stacks them, then a reshape copies them again) and
+// no SelectBackward (three zero-fills and adds).
+TEST(DiT, AttentionSplitsQkvWithOneNode) {
   auto x = torch::randn({2, 5, 3 * 8}, torch::requires_grad());
   auto y = self_attention(x, 2);
   std::map<std::string, int> seen;
@@ -87,10 +89,33 @@ TEST(DiT, AttentionSplitsQkvWithOneUnbind) {
   }
   std::string names;
   for (const auto& [k, v] : seen) names += k + " ";
-  EXPECT_EQ(seen["UnbindBackward0"], 1) << names;
-  EXPECT_EQ(seen["SelectBackward0"], 0);
+  int split = 0;
+  for (const auto& [k, v] : seen)
+    if (k.find("SplitHeads") != std::string::npos) split += v;
+  EXPECT_EQ(split, 1) << names;
+  EXPECT_EQ(seen["UnbindBackward0"], 0) << names;
+  EXPECT_EQ(seen["SelectBackward0"], 0) << names;
   y.sum().backward();
   EXPECT_TRUE(x.grad().defined());
+}
+
+// The split changes no value: output and the qkv gradient equal, bit for
+// bit, those of reshape + permute + unbind (float32 and bf16).
+TEST(DiT, AttentionSplitGivesUnbindsValuesBitForBit) {
+  torch::manual_seed(3);
+  for (auto dt : {torch::kFloat32, torch::kBFloat16}) {
+    const int64_t B = 3, N = 7, H = 4, dh = 8;
+    auto x = torch::randn({B, N, 3 * H * dh}).to(dt).requires_grad_();
+    auto g = torch::randn({B, N, H * dh}).to(dt);
+    auto y = self_attention(x, H);
+    y.backward(g);
+    auto x2 = x.detach().clone().requires_grad_();
+    const auto q_k_v = x2.reshape({B, N, 3, H, dh}).permute({2, 0, 3, 1, 4}).unbind(0);
+    auto y2 = attention(q_k_v[0], q_k_v[1], q_k_v[2]).transpose(1, 2).reshape({B, N, H * dh});
+    y2.backward(g);
+    EXPECT_TRUE(torch::equal(y, y2)) << dt;
+    EXPECT_TRUE(torch::equal(x.grad(), x2.grad())) << dt;
+  }
 }
 
 TEST(DiT, AttentionMatchesTheDefinition) {
