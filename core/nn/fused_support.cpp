@@ -8,10 +8,16 @@
 
 namespace ldae {
 
-bool gpu_kernels_usable(const torch::Tensor& x) {
-  if (!x.is_cuda() || !cuda_kernels::compiled()) return false;
-  const c10::cuda::CUDAGuard guard(x.device());
+namespace {
+// Whether the compiled kernels run on GPU `device` (asked once per device).
+bool usable_on(const torch::Device& device) {
+  const c10::cuda::CUDAGuard guard(device);
   return cuda_kernels::usable_on_current_device();
+}
+}  // namespace
+
+bool gpu_kernels_usable(const torch::Tensor& x) {
+  return x.is_cuda() && cuda_kernels::compiled() && usable_on(x.device());
 }
 
 std::string gpu_kernels_missing(bool compiled, bool usable) {
@@ -26,9 +32,8 @@ std::string gpu_kernels_missing(bool compiled, bool usable) {
 
 std::string gpu_kernels_missing(const torch::Device& device) {
   if (!device.is_cuda()) return "";
-  if (!cuda_kernels::compiled()) return gpu_kernels_missing(false, false);
-  const c10::cuda::CUDAGuard guard(device);
-  return gpu_kernels_missing(true, cuda_kernels::usable_on_current_device());
+  const bool built = cuda_kernels::compiled();
+  return gpu_kernels_missing(built, built && usable_on(device));
 }
 
 cuda_kernels::Dtype kernel_dtype(const torch::Tensor& t, const char* who) {

@@ -26,6 +26,12 @@ Backbone tiny_model(const RunConfig& c) {
   torch::manual_seed(11);
   return make_backbone("dit", o);
 }
+// Two runs' loss curves: as many points, each within rel * |a| + abs.
+void expect_curves_near(const TrainResult& a, const TrainResult& b, double rel, double abs) {
+  ASSERT_EQ(a.loss_curve.size(), b.loss_curve.size());
+  for (size_t k = 0; k < a.loss_curve.size(); ++k)
+    EXPECT_NEAR(a.loss_curve[k][1], b.loss_curve[k][1], rel * std::abs(a.loss_curve[k][1]) + abs) << "step " << k + 1;
+}
 }  // namespace
 
 class TrainerResume : public ::testing::TestWithParam<bool> {};  // train.fused_adamw off, on
@@ -286,9 +292,7 @@ TEST(TrainerOnGpu, CudaGraphReplaysTheEagerStep) {
   auto g = graphed.train(data, "", nullptr, [&](const std::string& l) { said += l + "\n"; });
   ASSERT_EQ(g.status, TrainResult::Done) << g.error;
   EXPECT_NE(said.find("train.cuda_graph: step recorded at step 3"), std::string::npos) << said;
-  ASSERT_EQ(e.loss_curve.size(), g.loss_curve.size());
-  for (size_t k = 0; k < e.loss_curve.size(); ++k)
-    EXPECT_NEAR(e.loss_curve[k][1], g.loss_curve[k][1], 2e-2 * std::abs(e.loss_curve[k][1]) + 1e-4) << "step " << k + 1;
+  expect_curves_near(e, g, 2e-2, 1e-4);
   auto a = eager.model()->parameters(), b = graphed.model()->parameters();
   for (size_t i = 0; i < a.size(); ++i)
     EXPECT_TRUE(torch::allclose(a[i], b[i], 2e-2, 2e-3)) << "parameter " << i;
@@ -398,7 +402,5 @@ TEST(TrainerOnGpu, AFailedRecordingTrainsOnAsTheEagerRun) {
   auto f = failing.train(data, "", nullptr, [&](const std::string& l) { said += l + "\n"; });
   ASSERT_EQ(f.status, TrainResult::Done) << f.error;
   EXPECT_NE(said.find("train.cuda_graph: recording failed, training eagerly"), std::string::npos) << said;
-  ASSERT_EQ(e.loss_curve.size(), f.loss_curve.size());
-  for (size_t k = 0; k < e.loss_curve.size(); ++k)
-    EXPECT_NEAR(e.loss_curve[k][1], f.loss_curve[k][1], 1e-4 * std::abs(e.loss_curve[k][1]) + 1e-6) << "step " << k + 1;
+  expect_curves_near(e, f, 1e-4, 1e-6);
 }
