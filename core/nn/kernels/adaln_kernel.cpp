@@ -2,7 +2,6 @@
 // adaln_kernel.hpp for the layout and adaln_math.hpp for the formulas.
 #include "core/nn/kernels/adaln_kernel.hpp"
 
-#include <ATen/Parallel.h>
 #include <ATen/cpu/vec/functional.h>
 #include <ATen/cpu/vec/vec.h>
 
@@ -11,6 +10,7 @@
 #include <type_traits>
 
 #include "core/nn/kernels/adaln_math.hpp"
+#include "core/nn/kernels/parallel.hpp"
 
 namespace ldae::kernels::CPU_CAPABILITY {
 namespace {

@@ -1,13 +1,13 @@
 // One instruction set's GELU (tanh) loops; see gelu_tanh_kernel.hpp.
 #include "core/nn/kernels/gelu_tanh_kernel.hpp"
 
-#include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "core/nn/kernels/gelu_tanh_math.hpp"
+#include "core/nn/kernels/parallel.hpp"
 
 namespace ldae::kernels::CPU_CAPABILITY {
 namespace {
