@@ -18,4 +18,12 @@ int64_t parallel_for_threads(int64_t items) {
   return int64_t(seen.size());
 }
 
+bool built_with_openmp() {
+#ifdef _OPENMP
+  return true;
+#else
+  return false;
+#endif
+}
+
 }  // namespace ldae::kernels::CPU_CAPABILITY
