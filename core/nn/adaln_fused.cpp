@@ -18,18 +18,6 @@ using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 using BF16 = c10::BFloat16;
 
-// fn(args...) compiled for the widest instruction set this CPU runs.
-#define LDAE_CPU_KERNEL(fn, ...)                                       \
-  switch (kernels::cpu_capability()) {                                 \
-    case kernels::Capability::AVX512: kernels::AVX512::fn(__VA_ARGS__); break; \
-    case kernels::Capability::AVX2: kernels::AVX2::fn(__VA_ARGS__); break;     \
-    default: kernels::DEFAULT::fn(__VA_ARGS__);                        \
-  }
-
-bool is_float_or_bf16(const Tensor& t) {
-  return t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kBFloat16;
-}
-
 cuda_kernels::Dtype cuda_dtype(const Tensor& t) { return kernel_dtype(t, "adaln_fused"); }
 
 // x (B, L, W) on the CPU or a GPU the compiled kernels serve, with (B, W)

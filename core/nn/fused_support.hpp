@@ -37,4 +37,9 @@ void check_launch(const char* err, const char* what);
 // enough tasks (blocks) to fill it, about 4 per SM of an H100/H200's 132.
 int64_t rows_per_task(bool cpu, int64_t groups, int64_t rows, int64_t width);
 
+// Whether t is float32 or bfloat16: the dtypes the fused kernels compute.
+inline bool is_float_or_bf16(const torch::Tensor& t) {
+  return t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kBFloat16;
+}
+
 }  // namespace ldae

@@ -14,30 +14,39 @@
 namespace ldae {
 namespace {
 
-// The widest instruction set this CPU runs; the loops were compiled for each.
-struct Kernels {
-  void (*forward)(const float*, float*, int64_t);
-  void (*backward)(const float*, const float*, float*, int64_t);
-  void (*bias_forward)(const float*, const float*, float*, int64_t, int64_t);
-  void (*bias_backward)(const float*, const float*, const float*, float*, float*, int64_t, int64_t, int64_t);
-};
-#define LDAE_GELU_SET(CAP)                                                                                 \
-  Kernels {                                                                                                \
-    kernels::CAP::gelu_tanh_forward, kernels::CAP::gelu_tanh_backward, kernels::CAP::gelu_bias_forward,    \
-        kernels::CAP::gelu_bias_backward                                                                   \
+using BF16 = c10::BFloat16;
+
+// The CPU loops for x's dtype (float32 or bfloat16), compiled per instruction set.
+void cpu_forward(const torch::Tensor& x, torch::Tensor& out) {
+  if (x.scalar_type() == torch::kFloat32) {
+    LDAE_CPU_KERNEL(gelu_tanh_forward, x.data_ptr<float>(), out.data_ptr<float>(), x.numel());
+  } else {
+    LDAE_CPU_KERNEL(gelu_tanh_forward, x.data_ptr<BF16>(), out.data_ptr<BF16>(), x.numel());
   }
-const Kernels& kernels() {
-  static const Kernels k = [] {
-    switch (kernels::cpu_capability()) {
-      case kernels::Capability::AVX512:
-        return LDAE_GELU_SET(AVX512);
-      case kernels::Capability::AVX2:
-        return LDAE_GELU_SET(AVX2);
-      default:
-        return LDAE_GELU_SET(DEFAULT);
-    }
-  }();
-  return k;
+}
+void cpu_backward(const torch::Tensor& g, const torch::Tensor& x, torch::Tensor& out) {
+  if (x.scalar_type() == torch::kFloat32) {
+    LDAE_CPU_KERNEL(gelu_tanh_backward, g.data_ptr<float>(), x.data_ptr<float>(), out.data_ptr<float>(), x.numel());
+  } else {
+    LDAE_CPU_KERNEL(gelu_tanh_backward, g.data_ptr<BF16>(), x.data_ptr<BF16>(), out.data_ptr<BF16>(), x.numel());
+  }
+}
+void cpu_bias_forward(const torch::Tensor& h, const torch::Tensor& b, torch::Tensor& out, int64_t rows, int64_t W) {
+  if (h.scalar_type() == torch::kFloat32) {
+    LDAE_CPU_KERNEL(gelu_bias_forward, h.data_ptr<float>(), b.data_ptr<float>(), out.data_ptr<float>(), rows, W);
+  } else {
+    LDAE_CPU_KERNEL(gelu_bias_forward, h.data_ptr<BF16>(), b.data_ptr<float>(), out.data_ptr<BF16>(), rows, W);
+  }
+}
+void cpu_bias_backward(const torch::Tensor& g, const torch::Tensor& h, const torch::Tensor& b, torch::Tensor& dpre,
+                       torch::Tensor& parts, int64_t rows, int64_t W, int64_t chunk) {
+  if (h.scalar_type() == torch::kFloat32) {
+    LDAE_CPU_KERNEL(gelu_bias_backward, g.data_ptr<float>(), h.data_ptr<float>(), b.data_ptr<float>(),
+                    dpre.data_ptr<float>(), parts.data_ptr<float>(), rows, W, chunk);
+  } else {
+    LDAE_CPU_KERNEL(gelu_bias_backward, g.data_ptr<BF16>(), h.data_ptr<BF16>(), b.data_ptr<float>(),
+                    dpre.data_ptr<BF16>(), parts.data_ptr<float>(), rows, W, chunk);
+  }
 }
 
 struct GeluTanh : torch::autograd::Function<GeluTanh> {
@@ -46,20 +55,20 @@ struct GeluTanh : torch::autograd::Function<GeluTanh> {
     auto xc = x.contiguous();
     ctx->save_for_backward({xc});
     auto out = torch::empty_like(xc);
-    kernels().forward(xc.data_ptr<float>(), out.data_ptr<float>(), xc.numel());
+    cpu_forward(xc, out);
     return out;
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     const auto x = ctx->get_saved_variables()[0];
-    const auto g = grads[0].contiguous();
+    const auto g = grads[0].to(x.scalar_type()).contiguous();
     auto out = torch::empty_like(x);
-    kernels().backward(g.data_ptr<float>(), x.data_ptr<float>(), out.data_ptr<float>(), x.numel());
+    cpu_backward(g, x, out);
     return {out};
   }
 };
 
-// gelu_tanh(h + bias): h (..., W) float32 on the CPU, float32 or bf16 on a GPU
+// gelu_tanh(h + bias): h (..., W) float32 or bf16 on the CPU or a GPU
 // (the result in h's dtype, as at::linear's under autocast); bias (W).
 struct GeluTanhBias : torch::autograd::Function<GeluTanhBias> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h,
@@ -70,7 +79,7 @@ struct GeluTanhBias : torch::autograd::Function<GeluTanhBias> {
     const int64_t W = hc.size(-1), rows = hc.numel() / std::max<int64_t>(W, 1);
     auto out = torch::empty_like(hc);
     if (hc.is_cpu()) {
-      kernels().bias_forward(hc.data_ptr<float>(), b.data_ptr<float>(), out.data_ptr<float>(), rows, W);
+      cpu_bias_forward(hc, b, out, rows, W);
     } else {
       const c10::cuda::CUDAGuard guard(hc.device());
       check_launch(cuda_kernels::gelu_bias_forward(hc.data_ptr(), b.data_ptr<float>(), out.data_ptr(),
@@ -91,8 +100,7 @@ struct GeluTanhBias : torch::autograd::Function<GeluTanhBias> {
     auto dpre = torch::empty_like(h);
     auto parts = torch::empty({(rows + chunk - 1) / chunk, W}, h.options().dtype(torch::kFloat32));
     if (h.is_cpu()) {
-      kernels().bias_backward(g.data_ptr<float>(), h.data_ptr<float>(), b.data_ptr<float>(), dpre.data_ptr<float>(),
-                              parts.data_ptr<float>(), rows, W, chunk);
+      cpu_bias_backward(g, h, b, dpre, parts, rows, W, chunk);
     } else {
       const c10::cuda::CUDAGuard guard(h.device());
       check_launch(cuda_kernels::gelu_bias_backward(g.data_ptr(), h.data_ptr(), b.data_ptr<float>(), dpre.data_ptr(),
@@ -105,14 +113,18 @@ struct GeluTanhBias : torch::autograd::Function<GeluTanhBias> {
 };
 
 // Whether x W^T can be taken without its bias and the bias folded into the
-// GELU pass: float32 on the CPU without autocast (our loops are float32),
-// float32 or bf16 on a GPU whose kernels were compiled.
+// GELU pass: on the CPU a float32 or bf16 product (x and weight of one of
+// those dtypes, or CPU autocast to bf16, which makes the product bf16); on a
+// GPU whose kernels were compiled, float32 or bf16 too.
 bool bias_fusable(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (!bias.defined() || bias.dim() != 1 || x.dim() < 1 || x.numel() == 0) return false;
   if (bias.size(0) != weight.size(0) || bias.device() != x.device() || weight.device() != x.device()) return false;
-  if (x.is_cpu())
-    return !at::autocast::is_autocast_enabled(at::kCPU) && x.scalar_type() == torch::kFloat32 &&
-           weight.scalar_type() == torch::kFloat32;
+  if (x.is_cpu()) {
+    if (at::autocast::is_autocast_enabled(at::kCPU))
+      return at::autocast::get_autocast_dtype(at::kCPU) == torch::kBFloat16 && is_float_or_bf16(x) &&
+             is_float_or_bf16(weight);
+    return is_float_or_bf16(x) && weight.scalar_type() == x.scalar_type();
+  }
   return gpu_kernels_usable(x);
 }
 
@@ -139,7 +151,7 @@ torch::Tensor linear_gelu_tanh(const torch::Tensor& x, const torch::Tensor& weig
 }
 
 torch::Tensor gelu_tanh(const torch::Tensor& x) {
-  if (!x.is_cpu() || x.scalar_type() != torch::kFloat32) return torch::gelu(x, "tanh");
+  if (!x.is_cpu() || !is_float_or_bf16(x)) return torch::gelu(x, "tanh");
   return GeluTanh::apply(x);
 }
 

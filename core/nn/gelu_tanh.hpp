@@ -16,9 +16,10 @@
 
 namespace ldae {
 
-// x (any shape) -> gelu_tanh(x), differentiable. float32 tensors on the CPU
-// take the vectorised kernel (at::vec, parallel over chunks); any other dtype
-// or device takes LibTorch's torch::gelu(x, "tanh") (its CUDA kernel is one
+// x (any shape) -> gelu_tanh(x), differentiable. float32 and bfloat16
+// tensors on the CPU take the vectorised kernel (at::vec, parallel over
+// chunks; bfloat16 computed in float32 and rounded once); any other dtype or
+// device takes LibTorch's torch::gelu(x, "tanh") (its CUDA kernel is one
 // memory-bound pass already). Equal to torch::gelu(x, "tanh") to float
 // rounding (a few ulp), not bit for bit: train.fused_kernels selects it.
 torch::Tensor gelu_tanh(const torch::Tensor& x);
@@ -29,8 +30,8 @@ torch::Tensor gelu_tanh(const torch::Tensor& x);
 //   cuBLASLt matrix product whose epilogue adds the bias and applies GELU
 //   (tanh) (at::_addmm_activation; LibTorch 2.11 gives it no backward), in
 //   autocast's dtype when autocast is on, as at::linear would be.
-// - Training, float32 on the CPU (no autocast) or float32/bf16 on a GPU with
-//   the CUDA kernels: x W^T without the bias, then one pass adding the bias
+// - Training, float32 or bf16 on the CPU (bf16 also under CPU autocast) or
+//   on a GPU with the CUDA kernels: x W^T without the bias, then one pass adding the bias
 //   and applying GELU; backward one pass giving the pre-activation's
 //   gradient and the bias's (column sums per chunk of rows, then summed:
 //   independent of the thread count). Saves addmm's copy of the bias into

@@ -2,20 +2,17 @@
 // adaln_kernel.hpp for the layout and adaln_math.hpp for the formulas.
 #include "core/nn/kernels/adaln_kernel.hpp"
 
-#include <ATen/cpu/vec/functional.h>
-#include <ATen/cpu/vec/vec.h>
-
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
 
 #include "core/nn/kernels/adaln_math.hpp"
 #include "core/nn/kernels/parallel.hpp"
+#include "core/nn/kernels/vec_io.hpp"
 
 namespace ldae::kernels::CPU_CAPABILITY {
 namespace {
 
-using Vec = at::vec::Vectorized<float>;
 namespace math = adaln_math;
 
 float hsum(const Vec& v) {
@@ -24,18 +21,6 @@ float hsum(const Vec& v) {
   float s = 0;
   for (int64_t i = 0; i < Vec::size(); ++i) s += lanes[i];
   return s;
-}
-
-// Vec::size() elements of float32 or bfloat16 as float32 lanes, and back.
-inline Vec vload(const float* p) { return Vec::loadu(p); }
-inline Vec vload(const c10::BFloat16* p) {
-  Vec v;
-  at::vec::load_to_float(p, v);
-  return v;
-}
-inline void vstore(float* p, const Vec& v) { v.store(p); }
-inline void vstore(c10::BFloat16* p, const Vec& v) {
-  at::vec::convert_from_float<c10::BFloat16>(v, v).store(p, Vec::size());
 }
 
 // vec_op(j) on whole vectors of a row of W, then scalar_op(j) on the rest.

@@ -20,3 +20,12 @@ inline Capability cpu_capability() {
 }
 
 }  // namespace ldae::kernels
+
+// fn(args...) of core/nn/kernels/, compiled for the widest instruction set
+// this CPU runs (the overload the arguments' types pick).
+#define LDAE_CPU_KERNEL(fn, ...)                                                           \
+  switch (::ldae::kernels::cpu_capability()) {                                             \
+    case ::ldae::kernels::Capability::AVX512: ::ldae::kernels::AVX512::fn(__VA_ARGS__); break; \
+    case ::ldae::kernels::Capability::AVX2: ::ldae::kernels::AVX2::fn(__VA_ARGS__); break;     \
+    default: ::ldae::kernels::DEFAULT::fn(__VA_ARGS__);                                    \
+  }

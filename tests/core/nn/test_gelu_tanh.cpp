@@ -40,8 +40,32 @@ TEST(GeluTanh, GradientByFiniteDifferences) {
 TEST(GeluTanh, OtherDtypesAndStridesTakeLibTorchsKernel) {
   auto x = torch::randn({8, 6}).t();  // not contiguous: made contiguous, same values
   EXPECT_TRUE(torch::allclose(gelu_tanh(x), torch::gelu(x, "tanh"), 1e-6, 1e-6));
-  auto b = torch::randn({33}).to(torch::kBFloat16);
-  EXPECT_TRUE(torch::equal(gelu_tanh(b), torch::gelu(b, "tanh")));
+  auto d = torch::randn({33}, torch::kFloat64);
+  EXPECT_TRUE(torch::equal(gelu_tanh(d), torch::gelu(d, "tanh")));
+}
+
+TEST(GeluTanh, Bf16IsTheFloat32MathRoundedOnce) {
+  torch::manual_seed(7);
+  // 3,001 elements: whole vectors and a scalar tail.
+  auto x = (torch::randn({3001}) * 4).to(torch::kBFloat16).requires_grad_(true);
+  auto g = torch::randn({3001}).to(torch::kBFloat16);
+  auto y = gelu_tanh(x);
+  y.backward(g);
+  ASSERT_EQ(y.scalar_type(), torch::kBFloat16);
+  ASSERT_EQ(x.grad().scalar_type(), torch::kBFloat16);
+  // The float32 kernel on the same (exactly representable) values, rounded
+  // to bf16: equal but for the float32 result's own rounding (a few ulp)
+  // landing on the other side of a bf16 rounding boundary.
+  auto x32 = x.detach().to(torch::kFloat32).requires_grad_(true);
+  auto y32 = gelu_tanh(x32);
+  y32.backward(g.to(torch::kFloat32));
+  const auto off = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return (a.to(torch::kFloat32) - b.to(torch::kBFloat16).to(torch::kFloat32)).abs();
+  };
+  const auto tol = [](const torch::Tensor& b) { return b.abs() * (1.0 / 128) + 1e-30; };  // one bf16 ulp
+  EXPECT_TRUE((off(y, y32) <= tol(y32)).all().item<bool>());
+  EXPECT_TRUE((off(x.grad(), x32.grad()) <= tol(x32.grad())).all().item<bool>());
+  EXPECT_GE((off(y, y32) == 0).to(torch::kFloat32).mean().item<double>(), 0.99);
 }
 
 
@@ -102,17 +126,39 @@ TEST(GeluTanh, TheBiasGradientDoesNotDependOnTheThreadCount) {
 
 TEST(GeluTanh, LinearGeluWithoutAFusablePathIsTheTwoOps) {
   torch::manual_seed(5);
-  auto x = torch::randn({3, 5, 16}), w = torch::randn({24, 16}) * 0.2, b = torch::randn({24});
-  // bf16 on the CPU, and CPU autocast: at::linear then gelu_tanh, bit for bit.
-  auto xb = x.to(torch::kBFloat16), wb = w.to(torch::kBFloat16), bb = b.to(torch::kBFloat16);
-  EXPECT_TRUE(torch::equal(linear_gelu_tanh(xb, wb, bb), gelu_tanh(at::linear(xb, wb, bb))));
+  auto x = torch::randn({3, 5, 16}, torch::kFloat64), w = torch::randn({24, 16}, torch::kFloat64) * 0.2;
+  auto b = torch::randn({24}, torch::kFloat64);
+  // float64: at::linear then LibTorch's GELU, bit for bit; no bias: the same.
+  EXPECT_TRUE(torch::equal(linear_gelu_tanh(x, w, b), torch::gelu(at::linear(x, w, b), "tanh")));
+  auto xf = x.to(torch::kFloat32), wf = w.to(torch::kFloat32);
+  EXPECT_TRUE(torch::equal(linear_gelu_tanh(xf, wf, {}), gelu_tanh(at::linear(xf, wf))));
+}
+
+TEST(GeluTanh, Bf16AndCpuAutocastFoldTheBiasToBf16Rounding) {
+  torch::manual_seed(8);
+  // 37 outputs: whole vectors and a scalar tail; 3 x 50 rows: several chunks.
+  auto x = torch::randn({3, 50, 16}), w = torch::randn({37, 16}) * 0.3, b = torch::randn({37});
+  auto g = torch::randn({3, 50, 37});
+  auto u = linear_grads(unfused_mlp, x, w, b, g);  // float32, the reference
   at::autocast::set_autocast_enabled(at::kCPU, true);
   at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
-  auto got = linear_gelu_tanh(x, w, b), want = gelu_tanh(at::linear(x, w, b));
+  auto f = linear_grads(fused_mlp, x, w, b, g), a = linear_grads(unfused_mlp, x, w, b, g);
   at::autocast::set_autocast_enabled(at::kCPU, false);
   at::autocast::clear_cache();
+  EXPECT_EQ(f.out.scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(f.b.scalar_type(), torch::kFloat32);
+  // The fused path is as close to float32 as autocast's two ops are, and
+  // the bias's gradient (column sums of the float32 gradient) closer.
+  const double out_ref = max_abs(a.out, u.out), b_ref = max_abs(a.b, u.b);
+  EXPECT_LE(max_abs(f.out, u.out), 2 * out_ref + 1e-2);
+  EXPECT_LE(max_abs(f.x, u.x), 2 * max_abs(a.x, u.x) + 1e-2);
+  EXPECT_LE(max_abs(f.b, u.b), b_ref + 1e-3);
+  EXPECT_FALSE(torch::equal(f.out, a.out));  // not the two ops: the fused pass ran
+  // bf16 tensors without autocast: the same kernel.
+  auto xb = x.to(torch::kBFloat16), wb = w.to(torch::kBFloat16), bb = b.to(torch::kBFloat16);
+  auto got = linear_gelu_tanh(xb, wb, bb), two = gelu_tanh(at::linear(xb, wb, bb));
   EXPECT_EQ(got.scalar_type(), torch::kBFloat16);
-  EXPECT_TRUE(torch::equal(got, want));
+  EXPECT_LE(max_abs(got, two), 5e-2);
 }
 
 TEST(GeluTanh, LinearEpilogueOnGpuEqualsLinearThenGelu) {
