@@ -13,14 +13,16 @@ namespace {
 
 constexpr int64_t kGrain = 16384;  // elements per task: a few microseconds of work
 
-// op_vec(i) on whole vectors, op_scalar(i) on the tail, parallel over chunks.
+// op_vec(i) on whole vectors, op_scalar(i) on the tail, parallel over
+// chunks of whole vectors: every element takes the same path (vector or
+// scalar tail) whatever the thread count, so results do not depend on it.
 template <class VecOp, class ScalarOp>
 void for_each_element(int64_t n, VecOp op_vec, ScalarOp op_scalar) {
-  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
-    int64_t i = begin;
-    for (; i + Vec::size() <= end; i += Vec::size()) op_vec(i);
-    for (; i < end; ++i) op_scalar(i);
+  const int64_t vectors = n / Vec::size();
+  at::parallel_for(0, vectors, kGrain / Vec::size(), [&](int64_t begin, int64_t end) {
+    for (int64_t v = begin; v < end; ++v) op_vec(v * Vec::size());
   });
+  for (int64_t i = vectors * Vec::size(); i < n; ++i) op_scalar(i);
 }
 
 // tanh(u) = 1 - 2 / (exp(2u) + 1), with ATen's fast exp (exp_u20: a

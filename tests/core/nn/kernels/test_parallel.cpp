@@ -19,9 +19,16 @@ struct Threads {
   int before;
 };
 
-TEST(Parallel, TheKernelsLoopsRunOnEveryThread) {
-  if (!DEFAULT::built_with_openmp())  // only where CMake found no OpenMP and warned
-    GTEST_SKIP() << "the kernels were built without OpenMP (no OpenMP for this compiler): they run on one thread";
+// Skipped only where CMake found no OpenMP for the compiler and warned.
+class Parallel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!DEFAULT::built_with_openmp())
+      GTEST_SKIP() << "the kernels were built without OpenMP (no OpenMP for this compiler): they run on one thread";
+  }
+};
+
+TEST_F(Parallel, TheKernelsLoopsRunOnEveryThread) {
   const auto cap = cpu_capability();
   for (int n : {1, 2, 3}) {
     const Threads threads(n);
@@ -32,7 +39,7 @@ TEST(Parallel, TheKernelsLoopsRunOnEveryThread) {
   }
 }
 
-TEST(Parallel, NoMoreThreadsThanItems) {
+TEST_F(Parallel, NoMoreThreadsThanItems) {
   const Threads threads(3);
   EXPECT_EQ(DEFAULT::parallel_for_threads(1), 1);
   EXPECT_EQ(DEFAULT::parallel_for_threads(2), 2);
