@@ -56,13 +56,11 @@ struct LayerNormModulate : torch::autograd::Function<LayerNormModulate> {
     const auto stats = xc.options().dtype(torch::kFloat32);
     auto mean = torch::empty({x.size(0) * x.size(1)}, stats), rstd = torch::empty_like(mean);
     if (xc.is_cpu()) {
-      if (xc.scalar_type() == torch::kFloat32) {
-        LDAE_CPU_KERNEL(layer_norm_modulate_forward, xc.data_ptr<float>(), sh.data_ptr<float>(), s1.data_ptr<float>(),
-                        y.data_ptr<float>(), mean.data_ptr<float>(), rstd.data_ptr<float>(), cpu_rows(xc), float(eps));
-      } else {
-        LDAE_CPU_KERNEL(layer_norm_modulate_forward, xc.data_ptr<BF16>(), sh.data_ptr<float>(), s1.data_ptr<float>(),
-                        y.data_ptr<BF16>(), mean.data_ptr<float>(), rstd.data_ptr<float>(), cpu_rows(xc), float(eps));
-      }
+      with_element_type(xc, [&](auto t) {
+        using T = decltype(t);
+        LDAE_CPU_KERNEL(layer_norm_modulate_forward, xc.data_ptr<T>(), sh.data_ptr<float>(), s1.data_ptr<float>(),
+                        y.data_ptr<T>(), mean.data_ptr<float>(), rstd.data_ptr<float>(), cpu_rows(xc), float(eps));
+      });
     } else {
       const c10::cuda::CUDAGuard guard(xc.device());
       check_launch(cuda_kernels::layer_norm_modulate_forward(
@@ -83,15 +81,12 @@ struct LayerNormModulate : torch::autograd::Function<LayerNormModulate> {
     auto p_shift = float_parts(x), p_scale = float_parts(x);
     const int64_t rows = chunk_rows(x);
     if (x.is_cpu()) {
-      if (x.scalar_type() == torch::kFloat32) {
-        LDAE_CPU_KERNEL(layer_norm_modulate_backward, g.data_ptr<float>(), x.data_ptr<float>(), s1.data_ptr<float>(),
-                        mean.data_ptr<float>(), rstd.data_ptr<float>(), dx.data_ptr<float>(),
-                        p_shift.data_ptr<float>(), p_scale.data_ptr<float>(), cpu_rows(x), rows);
-      } else {
-        LDAE_CPU_KERNEL(layer_norm_modulate_backward, g.data_ptr<BF16>(), x.data_ptr<BF16>(), s1.data_ptr<float>(),
-                        mean.data_ptr<float>(), rstd.data_ptr<float>(), dx.data_ptr<BF16>(), p_shift.data_ptr<float>(),
+      with_element_type(x, [&](auto t) {
+        using T = decltype(t);
+        LDAE_CPU_KERNEL(layer_norm_modulate_backward, g.data_ptr<T>(), x.data_ptr<T>(), s1.data_ptr<float>(),
+                        mean.data_ptr<float>(), rstd.data_ptr<float>(), dx.data_ptr<T>(), p_shift.data_ptr<float>(),
                         p_scale.data_ptr<float>(), cpu_rows(x), rows);
-      }
+      });
     } else {
       const c10::cuda::CUDAGuard guard(x.device());
       check_launch(cuda_kernels::layer_norm_modulate_backward(

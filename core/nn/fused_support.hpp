@@ -42,4 +42,15 @@ inline bool is_float_or_bf16(const torch::Tensor& t) {
   return t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kBFloat16;
 }
 
+// f(T{}) with T the element type of t's dtype: float for float32,
+// c10::BFloat16 for bfloat16 (call it only after is_float_or_bf16(t)). Picks
+// the CPU kernels' overload once instead of an if/else per call site.
+template <class F>
+void with_element_type(const torch::Tensor& t, F f) {
+  if (t.scalar_type() == torch::kFloat32)
+    f(float{});
+  else
+    f(c10::BFloat16{});
+}
+
 }  // namespace ldae

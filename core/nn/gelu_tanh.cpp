@@ -14,48 +14,16 @@
 namespace ldae {
 namespace {
 
-using BF16 = c10::BFloat16;
-
-// The CPU loops for x's dtype (float32 or bfloat16), compiled per instruction set.
-void cpu_forward(const torch::Tensor& x, torch::Tensor& out) {
-  if (x.scalar_type() == torch::kFloat32) {
-    LDAE_CPU_KERNEL(gelu_tanh_forward, x.data_ptr<float>(), out.data_ptr<float>(), x.numel());
-  } else {
-    LDAE_CPU_KERNEL(gelu_tanh_forward, x.data_ptr<BF16>(), out.data_ptr<BF16>(), x.numel());
-  }
-}
-void cpu_backward(const torch::Tensor& g, const torch::Tensor& x, torch::Tensor& out) {
-  if (x.scalar_type() == torch::kFloat32) {
-    LDAE_CPU_KERNEL(gelu_tanh_backward, g.data_ptr<float>(), x.data_ptr<float>(), out.data_ptr<float>(), x.numel());
-  } else {
-    LDAE_CPU_KERNEL(gelu_tanh_backward, g.data_ptr<BF16>(), x.data_ptr<BF16>(), out.data_ptr<BF16>(), x.numel());
-  }
-}
-void cpu_bias_forward(const torch::Tensor& h, const torch::Tensor& b, torch::Tensor& out, int64_t rows, int64_t W) {
-  if (h.scalar_type() == torch::kFloat32) {
-    LDAE_CPU_KERNEL(gelu_bias_forward, h.data_ptr<float>(), b.data_ptr<float>(), out.data_ptr<float>(), rows, W);
-  } else {
-    LDAE_CPU_KERNEL(gelu_bias_forward, h.data_ptr<BF16>(), b.data_ptr<float>(), out.data_ptr<BF16>(), rows, W);
-  }
-}
-void cpu_bias_backward(const torch::Tensor& g, const torch::Tensor& h, const torch::Tensor& b, torch::Tensor& dpre,
-                       torch::Tensor& parts, int64_t rows, int64_t W, int64_t chunk) {
-  if (h.scalar_type() == torch::kFloat32) {
-    LDAE_CPU_KERNEL(gelu_bias_backward, g.data_ptr<float>(), h.data_ptr<float>(), b.data_ptr<float>(),
-                    dpre.data_ptr<float>(), parts.data_ptr<float>(), rows, W, chunk);
-  } else {
-    LDAE_CPU_KERNEL(gelu_bias_backward, g.data_ptr<BF16>(), h.data_ptr<BF16>(), b.data_ptr<float>(),
-                    dpre.data_ptr<BF16>(), parts.data_ptr<float>(), rows, W, chunk);
-  }
-}
-
 struct GeluTanh : torch::autograd::Function<GeluTanh> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x) {
     RECORD_FUNCTION("ldae::gelu_tanh", std::vector<c10::IValue>());  // names the forward in a trace
     auto xc = x.contiguous();
     ctx->save_for_backward({xc});
     auto out = torch::empty_like(xc);
-    cpu_forward(xc, out);
+    with_element_type(xc, [&](auto t) {
+      using T = decltype(t);
+      LDAE_CPU_KERNEL(gelu_tanh_forward, xc.data_ptr<T>(), out.data_ptr<T>(), xc.numel());
+    });
     return out;
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
@@ -63,7 +31,10 @@ struct GeluTanh : torch::autograd::Function<GeluTanh> {
     const auto x = ctx->get_saved_variables()[0];
     const auto g = grads[0].to(x.scalar_type()).contiguous();
     auto out = torch::empty_like(x);
-    cpu_backward(g, x, out);
+    with_element_type(x, [&](auto t) {
+      using T = decltype(t);
+      LDAE_CPU_KERNEL(gelu_tanh_backward, g.data_ptr<T>(), x.data_ptr<T>(), out.data_ptr<T>(), x.numel());
+    });
     return {out};
   }
 };
@@ -79,7 +50,10 @@ struct GeluTanhBias : torch::autograd::Function<GeluTanhBias> {
     const int64_t W = hc.size(-1), rows = hc.numel() / std::max<int64_t>(W, 1);
     auto out = torch::empty_like(hc);
     if (hc.is_cpu()) {
-      cpu_bias_forward(hc, b, out, rows, W);
+      with_element_type(hc, [&](auto t) {
+        using T = decltype(t);
+        LDAE_CPU_KERNEL(gelu_bias_forward, hc.data_ptr<T>(), b.data_ptr<float>(), out.data_ptr<T>(), rows, W);
+      });
     } else {
       const c10::cuda::CUDAGuard guard(hc.device());
       check_launch(cuda_kernels::gelu_bias_forward(hc.data_ptr(), b.data_ptr<float>(), out.data_ptr(),
@@ -100,7 +74,11 @@ struct GeluTanhBias : torch::autograd::Function<GeluTanhBias> {
     auto dpre = torch::empty_like(h);
     auto parts = torch::empty({(rows + chunk - 1) / chunk, W}, h.options().dtype(torch::kFloat32));
     if (h.is_cpu()) {
-      cpu_bias_backward(g, h, b, dpre, parts, rows, W, chunk);
+      with_element_type(h, [&](auto t) {
+        using T = decltype(t);
+        LDAE_CPU_KERNEL(gelu_bias_backward, g.data_ptr<T>(), h.data_ptr<T>(), b.data_ptr<float>(), dpre.data_ptr<T>(),
+                        parts.data_ptr<float>(), rows, W, chunk);
+      });
     } else {
       const c10::cuda::CUDAGuard guard(h.device());
       check_launch(cuda_kernels::gelu_bias_backward(g.data_ptr(), h.data_ptr(), b.data_ptr<float>(), dpre.data_ptr(),
