@@ -86,7 +86,7 @@ void add_options(po::options_description& opts, NoiseOptions& a) {
       "sigmas", po::value(&a.sigmas_arg), "noise levels of the sweep row, default 0.1,0.3,0.577,1,2")(
       "t", po::value(&a.ts_arg), "denoise: steps t of the schedule, default 10,100,300,600")(
       "seed", po::value(&a.seed), "noise seed, default 0")(
-      "threads", po::value(&a.threads), "CPU threads (default: all cores)")(
+      "threads", po::value(&a.threads), "CPU threads (default: OMP_NUM_THREADS, else the CPUs this process may use)")(
       "out", po::value(&a.out), "output PNG; the PDF, script and panels go beside it (default RESULTS/figures/<figure>[-<run>].png)")(
       "plugin", po::value(&a.plugins)->composing(), "load a plugin shared library (repeatable)");
 }
@@ -105,7 +105,7 @@ void check_options(const NoiseOptions& a) {
   if (std::filesystem::path(a.out).extension() != ".png" && !a.out.empty())
     throw InputError("--out " + a.out + ": give a .png path (the .pdf and .gp are written beside it)");
   require_gnuplot();  // before any work
-  torch::set_num_threads(a.threads > 0 ? a.threads : int(std::max(1u, std::thread::hardware_concurrency())));
+  torch::set_num_threads(a.threads > 0 ? a.threads : default_threads());
 }
 
 // The config to draw: the run's (--run) or the default changed by --set.

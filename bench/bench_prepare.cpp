@@ -103,7 +103,7 @@ int run(int argc, char** argv) {
   po::variables_map vm;
   if (auto rc = parse_flags("bench_prepare", argc, argv, opts, vm, "", &hidden, "folder")) return *rc;
   if (folder.empty() || side < 1) throw InputError("give an image folder and --resolution >= 1 (see --help)");
-  if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 0) threads = default_threads();
   warm_page_cache(folder);
   int64_t n1 = 0, nt = 0;
   const double s1 = time_preparation(folder, side, 1, &n1);

@@ -35,7 +35,7 @@ void describe(po::options_description& opts, SweepOptions& o) {
                      "derived values (learning rates after scaling, the backbone's shape), and exit (with "
                      "--profile and --only: read a profile against the paper)")(
       "results", po::value(&o.results), "results root (default: results)")(
-      "threads", po::value(&o.threads), "CPU threads (default: train.threads, else all cores)")(
+      "threads", po::value(&o.threads), "CPU threads (default: train.threads, else OMP_NUM_THREADS, else the CPUs this process may use)")(
       "plugin", po::value(&o.plugins)->composing(), "load a plugin shared library first (repeatable)")(
       "run-id", po::value(&o.run_id), "run only the planned run with this id (what a Slurm array task does)")(
       "launcher", po::value(&o.launcher), "local (default: run here) or slurm (write and submit an sbatch array)")(
@@ -126,7 +126,12 @@ int sweep(SweepOptions& o) {
   const bool light = o.dry_run || o.launcher == "slurm";
   if (!light) install_signal_handlers();  // data preparation hears a stop too
   std::fflush(stdout);                    // the plan above its warnings
-  check_plan_data(plan, o, light);
+  try {
+    check_plan_data(plan, o, light);
+  } catch (const InputError&) {
+    if (dist.world > 1 && !light) tell_followers_the_sweep_failed(plan, dist);
+    throw;
+  }
   if (o.launcher == "slurm") return launch_slurm(plan, o);
   // A dry run refuses what the run would: a [sweep] name another file recorded here.
   if (o.dry_run && o.run_id.empty()) check_sweep_name_free(o.results, sweep_record(plan, o));

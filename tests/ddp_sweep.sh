@@ -69,9 +69,9 @@ start2 "$d/raw" raw
 wait $p0; wait $p1
 test "$(sqlite3 "$d/raw/results.db" "select group_concat(status) from runs")" = done,done
 test ! -s "$d/raw.rank1"
-# Rank 0 fails a run after announcing it (no GPU for train.device=cuda): it
-# exits 2 with the reason, and rank 1 hears that the sweep ended and exits
-# instead of waiting for it. GPUs are hidden from here on, so a GPU machine
+# Rank 0 stops before its first run (no GPU for train.device=cuda, refused
+# by the plan's checks): it exits 2 with the reason, and rank 1 hears that
+# the sweep ended and exits instead of waiting for it. GPUs are hidden from here on, so a GPU machine
 # (tools/gpu_session.sh) tests the same thing.
 opts="$opts --set train.device=cuda"
 export CUDA_VISIBLE_DEVICES=
@@ -87,6 +87,7 @@ test $rc0 -eq 2 && test $rc1 -eq 1
 grep -q 'sees no CUDA device' "$d/bad.rank0"
 # A rendezvous port already taken (here by a rank 0 still waiting for its
 # peer): exit 2 at once, naming MASTER_PORT, and no record written.
+opts=${opts% --set train.device=cuda}   # a sweep that passes the plan's checks
 port=$((port + 1))
 RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$bin/run_sweep" "$sweep" \
   --results "$d/holder" $opts > "$d/holder.log" 2>&1 &

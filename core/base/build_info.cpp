@@ -16,6 +16,9 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include "core/base/errors.hpp"
+#include "core/base/threads.hpp"
+
 namespace ldae {
 namespace {
 
@@ -94,7 +97,13 @@ std::string version_report(const std::string& program) {
                      b.cuda, b.cuda_toolkit, b.cudnn, b.nccl);
   else
     s += "CUDA      not compiled in\n";
-  s += fmt::format("CPU       {} kernels, {} threads; {}\n", b.cpu_capability, at::get_num_threads(),
+  std::string threads;  // what a run uses without --threads or train.threads
+  try {
+    threads = fmt::format("{} threads by default", default_threads());
+  } catch (const InputError& e) {
+    threads = e.what();
+  }
+  s += fmt::format("CPU       {} kernels, {}; {}\n", b.cpu_capability, threads,
                    b.cpu_features.empty() ? "no bf16/fp16/AMX/VNNI instructions" : joined(b.cpu_features, ", "));
   s += fmt::format("GPUs      {}\n", b.gpus.empty() ? "none visible (training runs on the CPU)"
                                                     : joined(b.gpus, "; "));

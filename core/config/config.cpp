@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <deque>
 #include <functional>
@@ -220,6 +221,17 @@ std::string value_shown(const Value& v) {
   return std::holds_alternative<double>(v) ? fmt::format("{}", std::get<double>(v)) : value_str(v);
 }
 
+// "; write it without quotes" for a quoted "true" or "3" where a boolean or
+// a number is expected ("" otherwise: a bare word is not a quoting slip).
+static std::string quoted_hint(Kind kind, const Value& v) {
+  const auto* st = std::get_if<std::string>(&v);
+  if (!st || st->empty()) return "";
+  char* end = nullptr;
+  const bool number = (std::strtod(st->c_str(), &end), end == st->c_str() + st->size());
+  const bool fits = kind == Kind::Bool ? (*st == "true" || *st == "false") : number;
+  return fits ? "; a string: write it without quotes" : "";
+}
+
 std::string value_str(const Value& v) {
   if (auto b = std::get_if<bool>(&v)) return *b ? "true" : "false";
   if (auto i = std::get_if<int64_t>(&v)) return std::to_string(*i);
@@ -273,7 +285,7 @@ void apply_overrides(RunConfig& cfg, const Overrides& layer) {
     if (!ok)
       throw config_error(s.origin, key,
                          fmt::format("expected {}, got {}{}", kind_name(f->kind), value_shown(v),
-                                     f->kind != Kind::Text ? ""
+                                     f->kind != Kind::Text ? quoted_hint(f->kind, v)
                                      : s.origin.file == "--set"
                                          ? fmt::format("; quote it: --set '{}=\"...\"'", key)
                                          : fmt::format("; quote it: {} = \"...\"", key)));
@@ -430,7 +442,13 @@ std::pair<std::string, Setting> parse_set(const std::string& arg) {
   auto eq = arg.find('=');
   if (eq == std::string::npos || eq == 0)
     throw InputError("--set '" + arg + "': expected key=value, e.g. --set train.epochs=3");
-  std::string key = arg.substr(0, eq), text = arg.substr(eq + 1);
+  // "key = value" (spaces as a TOML file writes them) is key=value.
+  auto trim = [](std::string t) {
+    const auto b = t.find_first_not_of(" \t"), e = t.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+  };
+  std::string key = trim(arg.substr(0, eq)), text = trim(arg.substr(eq + 1));
+  if (key.empty()) throw InputError("--set '" + arg + "': expected key=value, e.g. --set train.epochs=3");
   Setting s{std::string(text), Origin{"--set " + key, 0}};
   try {
     auto t = toml::parse("v = " + text);

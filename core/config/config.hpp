@@ -145,7 +145,7 @@ struct TrainConfig {
   std::string grad_clip_mode = "global";
   bool bf16 = false;              // bf16 autocast (CPU: AVX-512 bf16)
   std::string device = "cpu";     // cpu | cuda | auto
-  int threads = 0;                // 0 = all cores (not part of the run id)
+  int threads = 0;                // 0 = default_threads() (not part of the run id)
   int checkpoint_every = 500;     // steps (not part of the run id)
   int log_every = 50;             // steps (not part of the run id)
   double bucket_mb = 25;          // data parallel: gradient bucket size (not part of the run id)

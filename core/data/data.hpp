@@ -36,7 +36,7 @@ struct Dataset {
 inline const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
 // Where a loader may keep prepared data (image_folder's store, under
-// cache_dir/prepared/) and how many threads may prepare it (0 = all cores).
+// cache_dir/prepared/) and how many threads may prepare it (0 = default_threads(): core/base/threads.hpp).
 struct LoadContext {
   uint64_t seed = 0;
   std::string cache_dir = "results/cache";

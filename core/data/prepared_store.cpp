@@ -21,6 +21,7 @@
 #include "core/base/errors.hpp"
 #include "core/base/progress.hpp"
 #include "core/base/stop.hpp"
+#include "core/base/threads.hpp"
 
 namespace ldae {
 namespace fs = std::filesystem;
@@ -218,7 +219,7 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
     }
   }
   if (kept > 0) fmt::print(stderr, "resuming the preparation of {}: {} images ready, {} to go\n", dir, kept, files);
-  if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 0) threads = default_threads();
   threads = int(std::min<int64_t>(threads, std::max<int64_t>(1, int64_t(jobs.size()))));
   run_jobs(jobs, dir, side, skip_bad, decode, threads, files);
   // Counts from the chunks themselves, so skips of an earlier process count too.

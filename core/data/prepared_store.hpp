@@ -56,7 +56,7 @@ using ImageDecoder = std::function<ImageSet(const std::string& path)>;
 
 // Prepares the store in `dir` (created) from `src`, or finishes one an
 // earlier process left incomplete: only missing chunks are decoded, by
-// `threads` workers (0 = all cores), with a progress line and ETA on stderr.
+// `threads` workers (0 = default_threads()), with a progress line and ETA on stderr.
 // Safe when several processes start at once: one prepares (it holds
 // <dir>.lock, flock(2)), the others wait for it and then read. An unreadable
 // image is an InputError naming it, or, with skip_bad, skipped and counted.

@@ -18,6 +18,7 @@
 #include "core/base/crash_report.hpp"
 #include "core/base/errors.hpp"
 #include "core/base/stop.hpp"
+#include "core/base/threads.hpp"
 #include "core/records/store.hpp"
 
 namespace ldae {
@@ -57,12 +58,12 @@ int guarded_main(const char* program, Body&& body) {
   }
 }
 
-// --threads N: 0 (all cores) to 4096, the range train.threads has; more
+// --threads N: 0 (default_threads()) to 4096, the range train.threads has; more
 // would exhaust the machine's threads before any work starts.
 inline void check_threads_flag(int threads) {
   if (threads < 0 || threads > 4096)
-    throw InputError(fmt::format("--threads {}: expected 0 (all cores) to 4096; this machine has {} "
-                                 "cores", threads, std::thread::hardware_concurrency()));
+    throw InputError(fmt::format("--threads {}: expected 0 (OMP_NUM_THREADS, else the CPUs this "
+                                 "process may use) to 4096; this machine has {} cores", threads, std::thread::hardware_concurrency()));
 }
 
 // Parse the command line into vm. Returns an exit code when the program is

@@ -46,7 +46,9 @@ void print_plan(const SweepPlan& p, const SweepOptions& o);
 void print_configs(const SweepPlan& p);
 // Each run's config against its data: missing data and impossible sizes are
 // InputError; runs too short to train are warnings (printed once each). A
-// light check (dry run, Slurm submission) skips what needs prepared data.
+// light check (dry run, Slurm submission) skips what needs prepared data,
+// the network files and the device (train.device = "cuda" with no GPU
+// visible), which the machines that run the sweep may have.
 void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light);
 // The sweep's record (results/sweeps/NAME.PROFILE.json) for the whole plan;
 // check_sweep_name_free on it is what a run refuses, and a dry run says too.
@@ -59,6 +61,10 @@ int follow_sweep(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist)
 bool plan_on_gpu(const std::vector<PlannedRun>& plan);
 // What rank 0 broadcasts instead of a plan index when the sweep ends.
 constexpr int64_t kSweepDone = -1, kSweepStopped = -2, kSweepFailed = -3;
+// Rank 0 of a data-parallel sweep stopping before launch_local (a check of
+// the plan failed): connects, tells the followers the sweep failed (they
+// exit 1 instead of waiting for rank 0), and returns; errors are swallowed.
+void tell_followers_the_sweep_failed(const SweepPlan& p, const DistEnv& dist);
 
 // run_sweep --list: every registry's names, each method and its keys, each
 // backbone's feature points, every key with its default, the plugins'.

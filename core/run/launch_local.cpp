@@ -115,13 +115,6 @@ class LocalLoop {
 }  // namespace
 
 int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist) {
-  std::filesystem::create_directories(o.results);
-  // Shared folders: temporaries of processes of this host killed mid-write.
-  for (const char* sub : {"", "/sweeps", "/models", "/tokenizers", "/cache", "/tables", "/slurm"})
-    remove_stale_temporaries(o.results + sub);
-  std::optional<Store> store = open_index(o);
-  record_plan(p, o, store);
-
   install_signal_handlers();
   RunContext ctx;
   ctx.results = o.results;
@@ -131,7 +124,8 @@ int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist)
   if (ctx.comm)
     fmt::print("data parallel: {} {} processes ({}'s environment), rendezvous {}:{}\n", dist.world,
                ctx.comm->backend(), dist.source, dist.master_addr, dist.master_port);
-  // However this process leaves the sweep, the followers hear it and exit too.
+  // However this process leaves the sweep (from here on: a results folder it
+  // cannot write or index included), the followers hear it and exit too.
   struct SweepEnd {
     std::shared_ptr<Communicator> comm;
     int64_t code = kSweepFailed;
@@ -142,6 +136,12 @@ int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist)
       }
     }
   } sweep_end{ctx.comm};
+  std::filesystem::create_directories(o.results);
+  // Shared folders: temporaries of processes of this host killed mid-write.
+  for (const char* sub : {"", "/sweeps", "/models", "/tokenizers", "/cache", "/tables", "/slurm"})
+    remove_stale_temporaries(o.results + sub);
+  std::optional<Store> store = open_index(o);
+  record_plan(p, o, store);
   LocalLoop loop(p, ctx, store ? &*store : nullptr);
   // Runs another process is training (a concurrent sweep, or an orphan of a
   // killed `make`) are left for a second pass that waits for them.
@@ -156,6 +156,13 @@ int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist)
   fmt::print("\nsweep {}: {} runs, {} failed; tables: make_tables --results {} --sweep {}\n",
              p.sweep.name, p.runs.size(), loop.failed(), shell_quote(o.results), p.sweep.name);
   return loop.failed() ? 1 : 0;
+}
+
+void tell_followers_the_sweep_failed(const SweepPlan& p, const DistEnv& dist) {
+  try {
+    if (auto comm = connect_interruptibly(dist, plan_on_gpu(p.runs))) comm->broadcast(kSweepFailed, 60);
+  } catch (...) {  // the reason rank 0 stops is the error it is about to print
+  }
 }
 
 }  // namespace ldae

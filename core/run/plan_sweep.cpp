@@ -8,6 +8,7 @@
 
 #include "backbones/backbone.hpp"
 #include "core/base/errors.hpp"
+#include "core/base/threads.hpp"
 #include "core/config/keys.hpp"
 #include "core/config/preflight.hpp"
 #include "core/data/data.hpp"
@@ -163,6 +164,16 @@ std::string warning_kind(const std::string& text) {
   }
   return k;
 }
+
+// train.device = "cuda" where LibTorch sees no GPU: refused before any run
+// starts (execute_run refuses it again, before the run's folder exists).
+void check_device_available(const RunConfig& cfg, const std::string& where) {
+  if (cfg.train.device == "cuda" && !torch::cuda::is_available())
+    throw InputError(fmt::format("{}: key 'train.device': \"cuda\" but this LibTorch sees no CUDA device (no "
+                                 "GPU visible, or no driver); use \"auto\" (a GPU when there is one) or "
+                                 "\"cpu\", e.g. --set train.device=auto",
+                                 where));
+}
 }  // namespace
 
 void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {
@@ -189,7 +200,11 @@ void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {
       check_data_available(r.cfg.data);
     }
     const auto where = fmt::format("{}: row {} '{}'", o.file, r.row, r.label);
-    if (!light) check_network_files(r.cfg, where);
+    if (!light) {
+      check_network_files(r.cfg, where);
+      check_device_available(r.cfg, where);
+      if (o.threads == 0 && r.cfg.train.threads == 0) default_threads();  // a bad OMP_NUM_THREADS: InputError
+    }
     for (const auto& w : check_against_data(r.cfg, sizes.of(r.cfg), where)) {
       const std::string text = w.rfind(where + ": ", 0) == 0 ? w.substr(where.size() + 2) : w;
       const std::string kind = warning_kind(text);

@@ -10,6 +10,7 @@
 #include "core/base/archive_check.hpp"
 #include "core/base/atomic_file.hpp"
 #include "core/base/seeds.hpp"
+#include "core/base/threads.hpp"
 #include "core/data/augment.hpp"
 #include "core/data/batch_loader.hpp"
 #include "core/run/registry.hpp"
@@ -77,11 +78,11 @@ torch::Device pick_device(const std::string& want, const std::shared_ptr<Communi
   return torch::Device(torch::kCUDA, comm ? c10::DeviceIndex(comm->local_rank() % n) : 0);
 }
 
-// CPU threads of a run: --threads, else train.threads, else all cores.
+// CPU threads of a run: --threads, else train.threads, else default_threads().
 int run_threads(const RunConfig& cfg, const RunContext& ctx) {
   return ctx.threads > 0 ? ctx.threads
          : cfg.train.threads > 0 ? cfg.train.threads
-                                 : int(std::max(1u, std::thread::hardware_concurrency()));
+                                 : default_threads();
 }
 
 namespace {

@@ -196,6 +196,9 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   const std::string dir = run_dir(ctx.results, run_id(cfg));
   nlohmann::json rec = existing_record(dir, true);
   if (rec.value("status", "") == "done") return finished_run(cfg, dir, rec, ctx, store);
+  // Before the folder: a run that cannot start leaves nothing behind.
+  const torch::Device device = pick_device(cfg.train.device, ctx.comm);
+  const int threads = run_threads(cfg, ctx);
   fs::create_directories(dir);
   RunLock lock(dir);
   if (!lock.try_lock()) {
@@ -215,9 +218,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   if (ctx.comm) ctx.comm->broadcast(ctx.dp_index, kFollowerWaitS);
   write_text_atomically(dir + "/config.toml", to_toml(cfg));
   RunRecord r(dir, rec, store);
-  const int threads = run_threads(cfg, ctx);
   torch::set_num_threads(threads);
-  const torch::Device device = pick_device(cfg.train.device, ctx.comm);
   open_record(r, cfg, label, ctx, device, threads);
   // The live view of this run (metrics.jsonl, tb/), for its stages.
   LiveLog live(dir, cfg.train.live_log);

@@ -21,7 +21,7 @@ namespace ldae {
 
 struct RunContext {
   std::string results = "results";
-  int threads = 0;                          // 0 = config, then all cores
+  int threads = 0;                          // 0 = config, then default_threads()
   const std::atomic<bool>* stop = nullptr;  // set by SIGINT/SIGTERM
   int64_t max_steps = 0;                    // tests: stop after N steps
   bool wait_if_busy = false;                // wait for another process's run to end

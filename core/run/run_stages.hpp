@@ -81,7 +81,8 @@ TrainData prepare_train_data(const Tokenizer& tok, const RunData& data);
 constexpr int64_t kStageAbort = 0, kStageTrain = 1, kStageReuse = 2, kStageRawPixels = 3;
 // cpu | cuda | auto; data-parallel ranks on one node take GPUs by local rank.
 torch::Device pick_device(const std::string& want, const std::shared_ptr<Communicator>& comm);
-// CPU threads of a run: --threads, else train.threads, else all cores.
+// CPU threads of a run: --threads, else train.threads, else default_threads()
+// (OMP_NUM_THREADS, else the CPUs this process may run on).
 int run_threads(const RunConfig& cfg, const RunContext& ctx);
 // Fit once per (data, tokenizer) config and share the file across runs;
 // *fit_s: seconds spent fitting or loading.

@@ -51,6 +51,16 @@ TEST(Config, WrongTypeNamesFileLineAndKey) {
   EXPECT_NE(e.find("expected an integer"), std::string::npos) << e;
 }
 
+TEST(Config, AQuotedBooleanOrNumberIsNamedAsAString) {
+  // "true" in quotes reads as the right value; the message says it is a string.
+  auto e = error_of(one("train.fused_kernels", std::string("true")));
+  EXPECT_NE(e.find("got \"true\"; a string: write it without quotes"), std::string::npos) << e;
+  e = error_of(one("train.epochs", std::string("3")));
+  EXPECT_NE(e.find("a string: write it without quotes"), std::string::npos) << e;
+  e = error_of(one("train.fused_kernels", std::string("maybe")));  // a bare word: no quoting slip
+  EXPECT_EQ(e.find("without quotes"), std::string::npos) << e;
+}
+
 TEST(Config, UnknownChoiceListsKnownNames) {
   auto e = error_of(one("tokenizer.name", std::string("patch_pcaa")));
   EXPECT_NE(e.find("did you mean \"patch_pca\""), std::string::npos) << e;
@@ -84,6 +94,15 @@ TEST(Config, ParseSetUsesTomlSyntax) {
   EXPECT_EQ(std::get<std::string>(parse_set("tokenizer.name=pixel").second.value), "pixel");
   EXPECT_EQ(std::get<bool>(parse_set("train.bf16=true").second.value), true);
   EXPECT_THROW(parse_set("nonsense"), InputError);
+}
+
+TEST(Config, ParseSetTakesSpacesAroundTheEqualsSignAsATomlFileDoes) {
+  auto [k, s] = parse_set("train.fused_kernels = true");
+  EXPECT_EQ(k, "train.fused_kernels");
+  EXPECT_EQ(std::get<bool>(s.value), true);
+  EXPECT_EQ(std::get<std::string>(parse_set(" tokenizer.name =  pixel ").second.value), "pixel");
+  EXPECT_EQ(parse_set("train.epochs =4").first, "train.epochs");
+  EXPECT_THROW(parse_set("  = 3"), InputError);
 }
 
 TEST(Config, ImageTargetNeedsLinearTokenizerAndDFitsPatch) {
