@@ -9,10 +9,15 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <torch/csrc/autograd/profiler_kineto.h>  // Kineto (GPU): the C++ frontend has no public profiler
 #include <torch/csrc/autograd/profiler_legacy.h>  // RecordProfile (CPU)
@@ -37,17 +42,28 @@ void sync(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
 }
 
-// The path a trace will be written to can be: its folder exists, it is not a
-// folder itself (checked before minutes of benchmarking, not after).
+// The path a trace will be written to can be: its folder exists and is a
+// folder, the path is not a folder itself, and a file can be opened there
+// for writing (not /proc, not a read-only mount), checked before minutes of
+// benchmarking, not after. A file made by the check is removed again.
 void check_writable_file(const std::string& path, const char* flag) {
   namespace fs = std::filesystem;
   const fs::path p(path);
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  if (!fs::is_directory(dir))
+  std::error_code ec;
+  if (!fs::exists(dir, ec))
     throw InputError(fmt::format("{} {}: folder {} does not exist; create it or give another path", flag, path,
                                  dir.string()));
-  if (fs::is_directory(p)) throw InputError(fmt::format("{} {}: is a folder; give a file name, e.g. {}/trace.json",
-                                                       flag, path, path));
+  if (!fs::is_directory(dir, ec))
+    throw InputError(fmt::format("{} {}: {} is a file, not a folder; give a path inside a folder", flag, path,
+                                 dir.string()));
+  if (fs::is_directory(p, ec))
+    throw InputError(fmt::format("{} {}: is a folder; give a file name, e.g. {}/trace.json", flag, path, path));
+  const bool existed = fs::exists(p, ec);
+  if (!std::ofstream(path, std::ios::app))
+    throw InputError(fmt::format("{} {}: cannot be written ({}); give a path in a writable folder", flag, path,
+                                 std::strerror(errno)));
+  if (!existed) fs::remove(p, ec);
 }
 
 // Every op of `work` (and on a GPU every kernel: Kineto with CUPTI) as a
@@ -64,8 +80,13 @@ void write_trace(const std::string& path, const torch::Device& device, const std
     sync(device);
     torch::autograd::profiler::disableProfiler()->save(path);
   } else {
-    torch::autograd::profiler::RecordProfile guard(path);
-    work();
+    try {
+      torch::autograd::profiler::RecordProfile guard(path);
+      work();
+    } catch (const c10::Error& e) {  // one line, not LibTorch's stack
+      throw InputError(fmt::format("--trace {}: the profiler could not write it: {}", path,
+                                   e.what_without_backtrace()));
+    }
   }
   if (!std::filesystem::exists(path))
     throw InputError(fmt::format("--trace {}: the profiler could not write it (see its message above)", path));
@@ -100,7 +121,7 @@ StepTiming time_steps(Trainer& trainer, const TrainData& data, bool graph, int w
     notes.push_back(graph_note);
     return std::chrono::duration<double>(clk::now() - t0).count();
   };
-  run(warmup);
+  if (warmup > 0) run(warmup);  // train(..., 0) would mean "to the end"
   sync(device);
   StepTiming t;
   const int64_t traced_steps = graph ? warmup + steps : steps;
@@ -142,7 +163,7 @@ void add_options(po::options_description& opts, BenchOptions& a) {
       "heads", po::value(&a.heads))("patch", po::value(&a.patch))("image", po::value(&a.image))(
       "channels", po::value(&a.channels), "image channels (token width = patch^2 x channels)")(
       "batch", po::value(&a.batch))("steps", po::value(&a.steps))("warmup", po::value(&a.warmup))(
-      "threads", po::value(&a.threads))("bf16", "bf16 autocast")(
+      "threads", po::value(&a.threads))("bf16", "bf16 autocast (with --sweep: sets train.bf16)")(
       "device", po::value(&a.device_arg), "cpu or cuda")(
       "device-name", po::value(&a.device_name), "GPU name as the driver gives it (nvidia-smi), for its bf16 peak")(
       "peak-tflops", po::value(&a.peak_tflops), "dense bf16 peak of the device in TFLOP/s (default: from --device-name)")(
@@ -159,16 +180,44 @@ void add_options(po::options_description& opts, BenchOptions& a) {
       "trace", po::value(&a.trace), "after timing, trace the same steps' ops (and GPU kernels) as a Chrome trace (bench/trace_ops.py sums it)");
 }
 
+// Each flag given must act in the mode the flags choose (--pca: the PCA
+// fit; --sweep: a sweep row's loop; else the reference model's step): a
+// flag that would be ignored is an InputError naming it and what to do.
+void check_modes(const po::variables_map& vm) {
+  using Flags = std::vector<std::string>;
+  const Flags shape{"width", "depth", "heads", "patch", "image", "channels", "batch"},
+      peak{"device-name", "peak-tflops"}, sweep_only{"row", "profile", "set", "results"},
+      training{"sweep", "steps", "warmup", "bf16", "device", "fused-adamw", "fused-kernels", "cuda-graph", "trace"};
+  auto refuse = [&](const Flags& flags, const std::string& why) {
+    for (const auto& f : flags)
+      if (vm.count(f)) throw InputError(fmt::format("--{}: {}; drop it", f, why));
+  };
+  if (vm.count("pca")) {
+    if (vm["pca"].as<int>() < 1)
+      throw InputError(fmt::format("--pca {}: expected a positive number of patches, e.g. --pca 100000",
+                                   vm["pca"].as<int>()));
+    for (const auto& group : {shape, peak, sweep_only, training})
+      refuse(group, "has no effect with --pca (which times the patch-PCA fit only)");
+  } else if (vm.count("sweep")) {
+    refuse(shape, "has no effect with --sweep (the row's config sets the model: override its keys with --set, "
+                  "e.g. --set model.width=256)");
+    refuse(peak, "has no effect with --sweep (its line gives images/s, not MFU)");
+  } else {
+    refuse(sweep_only, "acts only with --sweep FILE");
+  }
+}
+
 // Loads the plugins, sets the CPU threads, checks the flags (InputError on a
 // bad one) and fills in the peak from --device-name. Returns the device.
 torch::Device check_options(BenchOptions& a) {
   for (const auto& p : a.plugins) load_plugin(p, "--plugin");
   check_threads_flag(a.threads);
-  torch::set_num_threads(a.threads > 0 ? a.threads : int(std::max(1u, std::thread::hardware_concurrency())));
+  torch::set_num_threads(a.threads > 0 ? a.threads : default_threads());
   for (auto [name, v] : {std::pair<const char*, int>{"width", a.width}, {"depth", a.depth}, {"heads", a.heads},
                          {"patch", a.patch}, {"image", a.image}, {"channels", a.channels}, {"batch", a.batch},
-                         {"steps", a.steps}, {"warmup", a.warmup}})
+                         {"steps", a.steps}})
     if (v < 1) throw InputError(fmt::format("--{} {}: expected a positive number", name, v));
+  if (a.warmup < 0) throw InputError(fmt::format("--warmup {}: expected 0 or more untimed steps", a.warmup));
   if (a.device_arg != "cpu" && a.device_arg != "cuda")
     throw InputError(fmt::format("--device '{}': expected cpu or cuda", a.device_arg));
   if (a.device_arg == "cuda" && !torch::cuda::is_available())
@@ -221,6 +270,7 @@ void setup_sweep_row(const BenchOptions& a, BenchSetup& s) {
   if (a.fused_flag) s.cfg.train.fused_adamw = true;
   if (a.graph_flag) s.cfg.train.cuda_graph = true;
   if (a.kernels_flag) s.cfg.train.fused_kernels = true;
+  if (a.bf16) s.cfg.train.bf16 = true;
   RunParts parts = load_run_parts(s.cfg, a.results, [](const std::string&) {});
   // The step's time does not depend on how many images there are: the
   // first kBenchImages are tokenized (an ImageNet-size folder is streamed,
@@ -319,5 +369,8 @@ int main(int argc, char** argv) {
   a.graph_flag = vm.count("cuda-graph") > 0, a.fused_flag = vm.count("fused-adamw") > 0 || a.graph_flag;
   a.kernels_flag = vm.count("fused-kernels") > 0;
   a.bf16 = vm.count("bf16") > 0, a.warmup_given = vm.count("warmup") > 0;
-  return guarded_main("bench_train", [&]() -> int { return bench(a); });
+  return guarded_main("bench_train", [&]() -> int {
+    check_modes(vm);
+    return bench(a);
+  });
 }

@@ -27,6 +27,22 @@ threads=${BENCH_THREADS:-$(nproc)}
 steps=${BENCH_STEPS:-20}
 reps=${BENCH_REPS:-3}   # a 2-core VM's neighbours move single timings by ~10%: 3 paired reps give a median
 shapes=${BENCH_SHAPES:-quickstart tiny DiT-S/4}
+# Every setting checked before the first timing (a typo found now, not
+# after many minutes of benchmarking), each failure one line and exit 2.
+bad() { echo "run_bench: $*" >&2; exit 2; }
+for pair in THREADS:"$threads" STEPS:"$steps" REPS:"$reps"; do
+  v=${pair#*:}
+  case $v in '' | *[!0-9]* | 0*) bad "BENCH_${pair%%:*} = '$v': expected a positive whole number" ;; esac
+done
+for name in $shapes; do
+  case $name in quickstart | tiny | DiT-S/4) ;; *) bad "BENCH_SHAPES: unknown shape '$name' (quickstart tiny DiT-S/4)" ;; esac
+done
+for prec in ${BENCH_PRECISIONS:-fp32 bf16}; do
+  case $prec in fp32 | bf16) ;; *) bad "BENCH_PRECISIONS: unknown precision '$prec' (fp32 bf16)" ;; esac
+done
+for tool in bench_train make_image_folder bench_prepare; do
+  [ -x "$build/$tool" ] || bad "$build/$tool not found: build first (make build), or give the build folder: bench/run_bench.sh BUILD_DIR"
+done
 if [ ! -f "$ref" ]; then
   echo "run_bench: reference program not found at $ref; set LDAE_BENCH_REF=/path/to/ref_dit_train.py" >&2
   exit 2

@@ -43,8 +43,26 @@ def read_events(path):
     return ev
 
 
-def load(path):
-    return [e for e in read_events(path) if e.get("ph") == "X" and e.get("cat", "cpu_op") == "cpu_op"]
+def is_span(e):
+    """A complete event ("ph": "X") with a name, a start and a duration."""
+    return (isinstance(e, dict) and e.get("ph") == "X" and isinstance(e.get("name"), str)
+            and isinstance(e.get("ts"), (int, float)) and isinstance(e.get("dur"), (int, float)))
+
+
+def load(path, steps):
+    """The trace's op events; fails (exit 2) on a trace without any, and on a
+    CPU trace of the harness whose ldae::train_step count is not --steps."""
+    ev = read_events(path)
+    ops = [e for e in ev if is_span(e) and e.get("cat", "cpu_op") == "cpu_op"]
+    if not ops:
+        fail(f"{path}: no op events (\"ph\": \"X\" with a name, \"ts\" and \"dur\") in its "
+             f"{len(ev)} events; write a trace with bench_train --trace (or torch.profiler's export_chrome_trace)")
+    gpu = any(is_span(e) and e.get("cat") == "kernel" for e in ev)
+    held = sum(1 for e in ops if e["name"] == "ldae::train_step")
+    # A CUDA graph's replays run no step body, so a GPU trace's count is not the steps'.
+    if held and not gpu and held != steps:
+        fail(f"--steps {steps}: {path} holds {held} steps (ldae::train_step events); use --steps {held}")
+    return ops
 
 
 # Kernel kinds by name, first match wins (CUDA library and ATen kernel names).
@@ -69,7 +87,7 @@ def kind_of(name):
 
 def kernels(path, steps, top):
     ev = read_events(path)
-    ks = [e for e in ev if e.get("ph") == "X" and e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")]
+    ks = [e for e in ev if is_span(e) and e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")]
     if not ks:
         fail(f"{path}: no GPU kernels in this trace (a CPU run? use it without --kernels)")
     busy = sum(e["dur"] for e in ks)
@@ -93,7 +111,7 @@ def nest(events):
     """Yields (event, stack of enclosing events) per thread, in time order."""
     by_tid = collections.defaultdict(list)
     for e in events:
-        by_tid[e["tid"]].append(e)
+        by_tid[e.get("tid", 0)].append(e)
     for es in by_tid.values():
         es.sort(key=lambda e: (e["ts"], -e["dur"]))
         stack = []
@@ -119,7 +137,7 @@ def main():
     if a.kernels:
         kernels(a.trace, a.steps, a.top)
         return
-    events = load(a.trace)
+    events = load(a.trace, a.steps)
     self_us, calls, top_us = collections.Counter(), collections.Counter(), 0.0
     child_us = collections.Counter()
     by_parent, parent_calls = collections.Counter(), collections.Counter()
@@ -137,6 +155,9 @@ def main():
         calls[e["name"]] += 1
     n = a.steps
     if a.parents:
+        if not by_parent:
+            known = ", ".join(name for name, _ in self_us.most_common(5))
+            fail(f"--parents {a.parents}: no op of that name in {a.trace} (its costliest: {known})")
         for where, us in by_parent.most_common(a.top):
             print(f"{us / n / 1000:8.2f} ms {parent_calls[where] / n:7.1f}/step  {where}")
         return
