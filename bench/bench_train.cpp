@@ -60,6 +60,8 @@ void check_writable_file(const std::string& path, const char* flag) {
   if (fs::is_directory(p, ec))
     throw InputError(fmt::format("{} {}: is a folder; give a file name, e.g. {}/trace.json", flag, path, path));
   const bool existed = fs::exists(p, ec);
+  if (existed && !fs::is_regular_file(p, ec))
+    throw InputError(fmt::format("{} {}: is not a regular file (a device or a pipe); give a file's path", flag, path));
   if (!std::ofstream(path, std::ios::app))
     throw InputError(fmt::format("{} {}: cannot be written ({}); give a path in a writable folder", flag, path,
                                  std::strerror(errno)));
@@ -148,7 +150,7 @@ StepTiming time_steps(Trainer& trainer, const TrainData& data, bool graph, int w
 // the flags without a value were given.
 struct BenchOptions {
   int width = 128, depth = 8, heads = 4, patch = 4, image = 32, channels = 1, batch = 128, steps = 20,
-      warmup = 3, threads = 2, pca_patches = 0;
+      warmup = 3, threads = 0, pca_patches = 0;
   double peak_tflops = 0;
   std::string device_name, device_arg = "cpu";
   std::vector<std::string> plugins, sets;
@@ -163,7 +165,7 @@ void add_options(po::options_description& opts, BenchOptions& a) {
       "heads", po::value(&a.heads))("patch", po::value(&a.patch))("image", po::value(&a.image))(
       "channels", po::value(&a.channels), "image channels (token width = patch^2 x channels)")(
       "batch", po::value(&a.batch))("steps", po::value(&a.steps))("warmup", po::value(&a.warmup))(
-      "threads", po::value(&a.threads))("bf16", "bf16 autocast (with --sweep: sets train.bf16)")(
+      "threads", po::value(&a.threads), "CPU threads (default 0: OMP_NUM_THREADS, else the CPUs this process may use)")("bf16", "bf16 autocast (with --sweep: sets train.bf16)")(
       "device", po::value(&a.device_arg), "cpu or cuda")(
       "device-name", po::value(&a.device_name), "GPU name as the driver gives it (nvidia-smi), for its bf16 peak")(
       "peak-tflops", po::value(&a.peak_tflops), "dense bf16 peak of the device in TFLOP/s (default: from --device-name)")(
@@ -220,6 +222,9 @@ torch::Device check_options(BenchOptions& a) {
   if (a.warmup < 0) throw InputError(fmt::format("--warmup {}: expected 0 or more untimed steps", a.warmup));
   if (a.device_arg != "cpu" && a.device_arg != "cuda")
     throw InputError(fmt::format("--device '{}': expected cpu or cuda", a.device_arg));
+  if (a.graph_flag && a.device_arg != "cuda")
+    throw InputError("--cuda-graph records the step as a CUDA graph: it needs --device cuda (on the CPU every "
+                     "step would run eagerly and the line would time a difference of two eager calls)");
   if (a.device_arg == "cuda" && !torch::cuda::is_available())
     throw InputError("--device cuda, but this LibTorch sees no CUDA device (no GPU visible, or no driver)");
   if (!a.trace.empty()) check_writable_file(a.trace, "--trace");
@@ -312,7 +317,8 @@ void check_graph_warmup(const RunConfig& cfg, BenchOptions& a) {
   if (cfg.train.cuda_graph && !cfg.train.fused_adamw)
     throw InputError("train.cuda_graph needs train.fused_adamw = true (or pass --cuda-graph)");
   if (cfg.train.cuda_graph && a.warmup < 4)
-    throw InputError(fmt::format("--warmup {}: a recorded step needs 3 eager steps first; use --warmup >= 4",
+    throw InputError(fmt::format("--warmup {}: the warm-up call must take 3 eager steps and record the "
+                                 "fourth; use --warmup >= 4",
                                  a.warmup));
 }
 

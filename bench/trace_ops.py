@@ -60,7 +60,7 @@ def load(path, steps):
     gpu = any(is_span(e) and e.get("cat") == "kernel" for e in ev)
     held = sum(1 for e in ops if e["name"] == "ldae::train_step")
     # A CUDA graph's replays run no step body, so a GPU trace's count is not the steps'.
-    if held and not gpu and held != steps:
+    if held and not gpu and steps is not None and held != steps:
         fail(f"--steps {steps}: {path} holds {held} steps (ldae::train_step events); use --steps {held}")
     return ops
 
@@ -125,19 +125,22 @@ def nest(events):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("trace")
-    ap.add_argument("--steps", type=int, default=1, help="steps the trace holds (times are per step)")
+    ap.add_argument("--steps", type=int, help="steps the trace holds (times are per step); default: its "
+                    "ldae::train_step events (a harness trace on the CPU), else 1")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--parents", help="an op name: where its time is spent, by enclosing op")
     ap.add_argument("--kernels", action="store_true", help="GPU kernels' time per step, by kind and by kernel")
     a = ap.parse_args()
-    if a.steps < 1:
+    if a.steps is not None and a.steps < 1:
         fail(f"--steps {a.steps}: expected the number of steps the trace holds (bench_train says it), at least 1")
     if a.top < 1:
         fail(f"--top {a.top}: expected at least 1")
     if a.kernels:
-        kernels(a.trace, a.steps, a.top)
+        kernels(a.trace, a.steps or 1, a.top)
         return
     events = load(a.trace, a.steps)
+    if a.steps is None:
+        a.steps = sum(1 for e in events if e["name"] == "ldae::train_step") or 1
     self_us, calls, top_us = collections.Counter(), collections.Counter(), 0.0
     child_us = collections.Counter()
     by_parent, parent_calls = collections.Counter(), collections.Counter()

@@ -30,4 +30,5 @@ grep -q 'OMP_NUM_THREADS = "abc"' "$d/c.txt" || fail "the error does not name OM
 [ ! -e "$d/c/runs" ] || fail "a runs/ folder was written: $(ls "$d/c/runs")"
 OMP_NUM_THREADS=abc "$rs" --version 2>&1 | grep -q 'OMP_NUM_THREADS = "abc"' || fail "--version hides the bad OMP_NUM_THREADS"
 OMP_NUM_THREADS=3 "$rs" --version | grep -q ', 3 threads by default;' || fail "--version does not say OMP_NUM_THREADS=3's 3 threads"
+OMP_NUM_THREADS=1 "$rs" --version | grep -q ", 1 thread by default;" || fail "--version does not say 1 thread"
 echo "ok"

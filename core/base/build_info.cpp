@@ -99,7 +99,8 @@ std::string version_report(const std::string& program) {
     s += "CUDA      not compiled in\n";
   std::string threads;  // what a run uses without --threads or train.threads
   try {
-    threads = fmt::format("{} threads by default", default_threads());
+    const int n = default_threads();
+    threads = fmt::format("{} thread{} by default", n, n == 1 ? "" : "s");
   } catch (const InputError& e) {
     threads = e.what();
   }

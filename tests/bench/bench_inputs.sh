@@ -2,12 +2,14 @@
 # The bench tools' bad input: one line, exit 2, before any timing.
 #  bench_train: a flag the chosen mode would ignore (shape flags with
 #    --sweep, --set without it, anything beside --pca), --pca 0, a --trace
-#    path that cannot be written (/proc, a file as its folder); --bf16 with
+#    path that cannot be written (/proc, a device, a file as its folder),
+#    --cuda-graph without --device cuda; --bf16 with
 #    --sweep acts (bf16=1); --warmup 0 runs.
 #  run_bench.sh: BENCH_REPS 0 or not a number, an unknown shape among known
 #    ones, an unknown precision, a missing build folder.
 #  trace_ops.py: a trace without op events, --steps other than the trace's,
-#    --parents of an op the trace lacks; a real trace's table.
+#    --parents of an op the trace lacks; a real trace's table (its steps
+#    counted when --steps is not given).
 #   bench_inputs.sh BUILD_DIR SOURCE_DIR PYTHON
 set -u
 build=$1; src=$2; py=$3; d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
@@ -28,6 +30,8 @@ refused "--pca 0" "$bt" --pca 0
 refused "--pca with --sweep" "$bt" --pca 1000 --sweep "$sweep"
 refused "--pca with --bf16" "$bt" --pca 1000 --bf16
 refused "--trace under /proc" "$bt" $small --steps 1 --trace /proc/ldae_trace.json
+refused "--trace to a device" "$bt" $small --steps 1 --trace /dev/null
+refused "--cuda-graph without --device cuda" "$bt" $small --steps 1 --cuda-graph
 touch "$d/file"
 refused "--trace inside a file" "$bt" $small --steps 1 --trace "$d/file/x.json"
 grep -q "is a file, not a folder" "$d/out.txt" || fail "the message does not say the folder is a file"
@@ -50,6 +54,6 @@ refused "a trace without events" "$py" "$to" "$d/empty.json"
 refused "a list of numbers" "$py" "$to" "$d/list.json"
 refused "--steps 5 on a 2-step trace" "$py" "$to" "$d/t.json" --steps 5
 refused "--parents of a missing op" "$py" "$to" "$d/t.json" --steps 2 --parents aten::no_such_op
-"$py" "$to" "$d/t.json" --steps 2 > "$d/ops.txt" || { cat "$d/ops.txt"; fail "the real trace's table failed"; }
+"$py" "$to" "$d/t.json" > "$d/ops.txt" || { cat "$d/ops.txt"; fail "the real trace's table (steps counted) failed"; }
 grep -q "ops at top level" "$d/ops.txt" || { cat "$d/ops.txt"; fail "no table"; }
 echo "ok"
