@@ -19,6 +19,7 @@
 # with train.fused_kernels (bench_train --fused-kernels: core/nn/gelu_tanh).
 #   bench/run_bench.sh BUILD_DIR      (BENCH_THREADS, BENCH_STEPS, BENCH_REPS, BENCH_SHAPES, BENCH_PRECISIONS)
 set -euo pipefail
+set -f   # the settings are words, not file patterns: BENCH_SHAPES="*" is an unknown shape
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
 ref=${LDAE_BENCH_REF:-$here/../../shared/bench/ref_dit_train.py}

@@ -45,6 +45,8 @@ refused "BENCH_REPS=0" env BENCH_REPS=0 bash "$rb" "$build"
 refused "BENCH_REPS=abc" env BENCH_REPS=abc bash "$rb" "$build"
 refused "an unknown shape among known ones" env BENCH_SHAPES="quickstart bogus" bash "$rb" "$build"
 refused "BENCH_PRECISIONS=fp16" env BENCH_PRECISIONS=fp16 bash "$rb" "$build"
+refused "BENCH_SHAPES='*'" env BENCH_SHAPES='*' bash "$rb" "$build"
+grep -q "unknown shape '\*'" "$d/out.txt" || fail "BENCH_SHAPES='*' was expanded as a file pattern"
 refused "a missing build folder" bash "$rb" "$d/no-build"
 
 to="$src/bench/trace_ops.py"
