@@ -126,17 +126,27 @@ int sweep(SweepOptions& o) {
   const bool light = o.dry_run || o.launcher == "slurm";
   if (!light) install_signal_handlers();  // data preparation hears a stop too
   std::fflush(stdout);                    // the plan above its warnings
+  if (o.launcher == "slurm" || o.dry_run) {
+    check_plan_data(plan, o, light);
+    if (o.launcher == "slurm") return launch_slurm(plan, o);
+    // A dry run refuses what the run would: a [sweep] name another file recorded here.
+    if (o.run_id.empty()) check_sweep_name_free(o.results, sweep_record(plan, o));
+    return 0;
+  }
+  // Data parallel: however rank 0 ends before launch_local connects (a plan
+  // check failed, a read-only results folder), the followers hear it too.
+  const bool leads = dist.world > 1;
   try {
     check_plan_data(plan, o, light);
+    if (!index_writable(o.results)) {
+      const int rc = read_only_root(plan, o);
+      if (leads) tell_followers_the_sweep_ended(plan, dist, rc == 0 ? kSweepDone : kSweepFailed);
+      return rc;
+    }
   } catch (const InputError&) {
-    if (dist.world > 1 && !light) tell_followers_the_sweep_failed(plan, dist);
+    if (leads) tell_followers_the_sweep_ended(plan, dist, kSweepFailed);
     throw;
   }
-  if (o.launcher == "slurm") return launch_slurm(plan, o);
-  // A dry run refuses what the run would: a [sweep] name another file recorded here.
-  if (o.dry_run && o.run_id.empty()) check_sweep_name_free(o.results, sweep_record(plan, o));
-  if (o.dry_run) return 0;
-  if (!index_writable(o.results)) return read_only_root(plan, o);
   return launch_local(plan, o, dist);
 }
 

@@ -13,7 +13,7 @@ namespace ldae {
 // index in the plan, which every rank expands identically) until it says the
 // sweep is over. Exit code as rank 0's: 0 done, 130 stopped, 1 otherwise.
 int follow_sweep(const SweepPlan& sp, const SweepOptions& o, const DistEnv& dist) {
-  if (o.dry_run) return 0;
+  if (o.dry_run || o.show_config) return 0;  // rank 0 plans or prints, and runs nothing
   const std::vector<PlannedRun>& plan = sp.runs;
   RunContext ctx;
   ctx.results = o.results;

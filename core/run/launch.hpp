@@ -61,10 +61,11 @@ int follow_sweep(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist)
 bool plan_on_gpu(const std::vector<PlannedRun>& plan);
 // What rank 0 broadcasts instead of a plan index when the sweep ends.
 constexpr int64_t kSweepDone = -1, kSweepStopped = -2, kSweepFailed = -3;
-// Rank 0 of a data-parallel sweep stopping before launch_local (a check of
-// the plan failed): connects, tells the followers the sweep failed (they
-// exit 1 instead of waiting for rank 0), and returns; errors are swallowed.
-void tell_followers_the_sweep_failed(const SweepPlan& p, const DistEnv& dist);
+// Rank 0 of a data-parallel sweep ending before launch_local (a check of
+// the plan failed, a read-only results folder): connects and broadcasts
+// `code` (kSweepDone: the followers exit 0; kSweepFailed: 1) instead of
+// leaving them waiting for it; errors are swallowed.
+void tell_followers_the_sweep_ended(const SweepPlan& p, const DistEnv& dist, int64_t code);
 
 // run_sweep --list: every registry's names, each method and its keys, each
 // backbone's feature points, every key with its default, the plugins'.

@@ -158,9 +158,9 @@ int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist)
   return loop.failed() ? 1 : 0;
 }
 
-void tell_followers_the_sweep_failed(const SweepPlan& p, const DistEnv& dist) {
+void tell_followers_the_sweep_ended(const SweepPlan& p, const DistEnv& dist, int64_t code) {
   try {
-    if (auto comm = connect_interruptibly(dist, plan_on_gpu(p.runs))) comm->broadcast(kSweepFailed, 60);
+    if (auto comm = connect_interruptibly(dist, plan_on_gpu(p.runs))) comm->broadcast(code, 60);
   } catch (...) {  // the reason rank 0 stops is the error it is about to print
   }
 }
