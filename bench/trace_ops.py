@@ -50,8 +50,9 @@ def is_span(e):
 
 
 def load(path, steps):
-    """The trace's op events; fails (exit 2) on a trace without any, and on a
-    CPU trace of the harness whose ldae::train_step count is not --steps."""
+    """The trace's op events and the steps it holds (--steps, else its
+    ldae::train_step events, else 1); fails (exit 2) on a trace without op
+    events, and on a CPU trace of the harness whose step count is not --steps."""
     ev = read_events(path)
     ops = [e for e in ev if is_span(e) and e.get("cat", "cpu_op") == "cpu_op"]
     if not ops:
@@ -62,7 +63,7 @@ def load(path, steps):
     # A CUDA graph's replays run no step body, so a GPU trace's count is not the steps'.
     if held and not gpu and steps is not None and held != steps:
         fail(f"--steps {steps}: {path} holds {held} steps (ldae::train_step events); use --steps {held}")
-    return ops
+    return ops, steps or held or 1
 
 
 # Kernel kinds by name, first match wins (CUDA library and ATen kernel names).
@@ -138,9 +139,7 @@ def main():
     if a.kernels:
         kernels(a.trace, a.steps or 1, a.top)
         return
-    events = load(a.trace, a.steps)
-    if a.steps is None:
-        a.steps = sum(1 for e in events if e["name"] == "ldae::train_step") or 1
+    events, a.steps = load(a.trace, a.steps)
     self_us, calls, top_us = collections.Counter(), collections.Counter(), 0.0
     child_us = collections.Counter()
     by_parent, parent_calls = collections.Counter(), collections.Counter()

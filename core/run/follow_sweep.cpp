@@ -21,11 +21,22 @@ int follow_sweep(const SweepPlan& sp, const SweepOptions& o, const DistEnv& dist
   ctx.stop = &stop_flag();
   install_signal_handlers();
   ctx.comm = connect_interruptibly(dist, plan_on_gpu(plan));
+  // The sweep's end: one barrier after rank 0's last word, so rank 0 (which
+  // serves the rendezvous store) stays until every follower is through its
+  // set-up; a rank 0 that connected only to say the sweep failed would
+  // otherwise exit while a follower still talks to its store.
+  auto end = [&](int code) {
+    try {
+      ctx.comm->barrier();
+    } catch (...) {  // rank 0 is gone already: the code stands
+    }
+    return code;
+  };
   for (;;) {
     const int64_t k = ctx.comm->broadcast(kSweepFailed, kFollowerWaitS);
-    if (k == kSweepDone) return 0;
-    if (k == kSweepStopped) return 130;
-    if (k < 0 || size_t(k) >= plan.size()) return 1;
+    if (k == kSweepDone) return end(0);
+    if (k == kSweepStopped) return end(130);
+    if (k < 0 || size_t(k) >= plan.size()) return end(1);
     auto out = follow_run(plan[size_t(k)].cfg, ctx);
     if (!out.error.empty()) return 1;  // rank 0 is gone
     if (out.status == RunOutcome::Failed)

@@ -131,7 +131,7 @@ int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist)
     int64_t code = kSweepFailed;
     ~SweepEnd() {
       try {
-        if (comm) comm->broadcast(code, 60);
+        if (comm) comm->broadcast(code, 60), comm->barrier();  // the followers' barrier: see follow_sweep
       } catch (...) {
       }
     }
@@ -160,7 +160,7 @@ int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist)
 
 void tell_followers_the_sweep_ended(const SweepPlan& p, const DistEnv& dist, int64_t code) {
   try {
-    if (auto comm = connect_interruptibly(dist, plan_on_gpu(p.runs))) comm->broadcast(code, 60);
+    if (auto comm = connect_interruptibly(dist, plan_on_gpu(p.runs))) comm->broadcast(code, 60), comm->barrier();
   } catch (...) {  // the reason rank 0 stops is the error it is about to print
   }
 }
