@@ -100,14 +100,15 @@ struct StepTiming {
 };
 
 // `steps` steps of `trainer` timed after an untimed call of `warmup` steps
-// (allocator, libraries, kernel choice). Each train() call records its own
-// CUDA graph after 3 eager steps, so with a graph the time is that of
-// (warmup + steps) steps minus that of `warmup` steps: `steps` replays.
-// With a trace, the traced pass comes after the timed ones (profiling slows
-// a small CPU step 4x) and covers the same call.
+// (allocator, libraries, kernel choice). With a graph the warm-up call
+// records it after 3 eager steps and the trainer keeps that one recording
+// (Trainer::keep_recorded_step), so the timed call is `steps` replays; a
+// timed call that did not replay the kept recording is said, and the line
+// is not labelled as a graph's. With a trace, the traced pass comes after
+// the timed one (profiling slows a small CPU step 4x) and runs as it did.
 StepTiming time_steps(Trainer& trainer, const TrainData& data, bool graph, int warmup, int steps,
                       const torch::Device& device, const std::string& trace) {
-  std::string graph_note;  // what the trainer said about recording its graph in the last call
+  std::string graph_note;  // what the trainer said about its graph in the last call
   const std::function<void(const std::string&)> note = [&](const std::string& l) {
     if (l.find("train.cuda_graph") != std::string::npos) graph_note = l;
   };
@@ -115,34 +116,27 @@ StepTiming time_steps(Trainer& trainer, const TrainData& data, bool graph, int w
     graph_note.clear();
     trainer.train(data, "", nullptr, note, n);
   };
-  std::vector<std::string> notes;  // one per timed call: each must have replayed
-  auto timed = [&](int64_t n) {
-    auto t0 = clk::now();
-    run(n);
-    sync(device);
-    notes.push_back(graph_note);
-    return std::chrono::duration<double>(clk::now() - t0).count();
-  };
+  trainer.keep_recorded_step(graph);
   if (warmup > 0) run(warmup);  // train(..., 0) would mean "to the end"
   sync(device);
   StepTiming t;
-  const int64_t traced_steps = graph ? warmup + steps : steps;
-  t.seconds = graph ? timed(warmup + steps) - timed(warmup) : timed(steps);
+  const auto t0 = clk::now();
+  run(steps);
+  sync(device);
+  t.seconds = std::chrono::duration<double>(clk::now() - t0).count();
   if (graph) {
-    // The difference of two calls is `steps` replays only when both calls
-    // recorded and replayed; one eager call makes it a mix, not a graph's time.
-    const auto replayed = [](const std::string& n) { return n.find("recorded") != std::string::npos; };
-    t.replayed = std::all_of(notes.begin(), notes.end(), replayed);
-    for (size_t i = 0; i < notes.size(); ++i)
-      if (!replayed(notes[i]))  // timed, but eagerly: say why
-        fmt::print(stderr, "bench_train: timed call {} of {} ran eagerly, so the line is not labelled cuda_graph=1: {}\n",
-                   i + 1, notes.size(), notes[i].empty() ? "(the trainer said nothing about its graph)" : notes[i]);
+    t.replayed = graph_note == kReplayingAKeptRecording;
+    if (!t.replayed)  // timed, but not (only) replays: say why
+      fmt::print(stderr, "bench_train: the timed call did not replay the warm-up's recording, so the line is not "
+                         "labelled cuda_graph=1: {}\n",
+                 graph_note.empty() ? "(the trainer said nothing about its graph)" : graph_note);
   }
   if (!trace.empty()) {
-    write_trace(trace, device, [&] { run(traced_steps); });
-    fmt::print(stderr, "bench_train: trace {}: {} steps{} (bench/trace_ops.py {} --steps {})\n", trace, traced_steps,
-               t.replayed ? ", the first 3 eager, then replays" : "", trace, traced_steps);
+    write_trace(trace, device, [&] { run(steps); });
+    fmt::print(stderr, "bench_train: trace {}: {} steps{} (bench/trace_ops.py {} --steps {})\n", trace, steps,
+               t.replayed ? ", all replays" : "", trace, steps);
   }
+  trainer.keep_recorded_step(false);  // its pool back before anything else runs
   return t;
 }
 

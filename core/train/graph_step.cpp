@@ -65,6 +65,17 @@ GraphStep::~GraphStep() {
   c10::cuda::CUDACachingAllocator::emptyCache();  // the side stream's blocks, back for any stream
 }
 
+void GraphStep::leave() {
+  impl_->stream.synchronize();
+  impl_->guard.reset();
+}
+
+void GraphStep::enter() {
+  if (impl_->guard) return;
+  torch::cuda::synchronize();
+  impl_->guard = std::make_unique<c10::cuda::CUDAStreamGuard>(impl_->stream);
+}
+
 namespace {
 // After a recording that failed part-way, put back what capture_begin
 // changed, so the process trains eagerly (LibTorch's own reset() does not

@@ -64,6 +64,13 @@ class GraphStep {
   // the static loss (valid until the next replay). Call after the step's reseed.
   torch::Tensor replay(const torch::Tensor& idx_dev, double lr);
   bool captured() const { return captured_; }
+  // A recording kept between training calls (Trainer::keep_recorded_step):
+  // leave() waits for the side stream and gives the caller its own stream
+  // back (evaluation between calls then runs where it always does); enter()
+  // waits for the caller's queued work (the weights it may have written) and
+  // makes the side stream current again. The graph and its pool stay.
+  void leave();
+  void enter();
 
  private:
   struct Impl;

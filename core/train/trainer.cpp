@@ -162,6 +162,7 @@ void Trainer::save(const std::string& path, int64_t step,
 }
 
 int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>>& curve) {
+  kept_ = {};  // the archive's tensors replace the storage a kept recording points at
   try {
     check_archive(path, "checkpoint");
     torch::serialize::InputArchive ar, model_ar, opt_ar;
@@ -291,7 +292,7 @@ torch::Tensor Trainer::step_body(DenoiseStep* denoise, GradReducer* reducer, con
   return loss;
 }
 
-std::unique_ptr<GraphStep> Trainer::graph_for(const DenoiseStep* denoise, int64_t b,
+std::shared_ptr<GraphStep> Trainer::graph_for(const DenoiseStep* denoise, int64_t b,
                                               const std::function<void(const std::string&)>& log) {
   if (!cfg_.train.cuda_graph) return nullptr;
   if (!fused_) {  // validate() refuses this in sweeps; a program building its own config may not
@@ -305,7 +306,49 @@ std::unique_ptr<GraphStep> Trainer::graph_for(const DenoiseStep* denoise, int64_
     if (log) log("train.cuda_graph: training eagerly: " + why);
     return nullptr;
   }
-  return std::make_unique<GraphStep>(device_, b);
+  return std::make_shared<GraphStep>(device_, b);
+}
+
+namespace {
+// train.fused_kernels on a GPU the CUDA kernels cannot serve (a build
+// without nvcc, another architecture): the run's log says so once.
+void say_missing_gpu_kernels(const RunConfig& cfg, const torch::Device& device,
+                             const std::function<void(const std::string&)>& log) {
+  if (!cfg.train.fused_kernels || !log) return;
+  if (auto why = gpu_kernels_missing(device); !why.empty())
+    log("train.fused_kernels: " + why + "; the DiT's fused functions take LibTorch's ops on this GPU");
+}
+}  // namespace
+
+Trainer::StepParts Trainer::step_parts(const TrainData& data, int64_t b, int64_t rank, int64_t world,
+                                       const std::function<void(const std::string&)>& log) {
+  say_missing_gpu_kernels(cfg_, device_, log);
+  const bool same = kept_.graph && kept_.data == &data && kept_.z0.is_same(data.z0) && kept_.b == b &&
+                    cfg_.train.cuda_graph && !method_ && !align_ && !comm_;
+  if (same) {  // the call holds it (an error then releases it); kept again at the end
+    StepParts p = std::move(kept_);
+    kept_ = {};
+    p.graph->enter();
+    if (log) log(kReplayingAKeptRecording);
+    return p;
+  }
+  kept_ = {};  // its pool goes back before this call allocates
+  StepParts p;
+  p.data = &data, p.z0 = data.z0, p.b = b;
+  // The paper's step (methods/denoise.hpp), unless a baseline method replaces it.
+  if (!method_) p.denoise = std::make_shared<DenoiseStep>(cfg_, objective_, schedule_, data, device_, rank, world, align_);
+  p.graph = graph_for(p.denoise.get(), b, log);
+  return p;
+}
+
+void Trainer::end_call(StepParts& parts) {
+  // The side stream's work is finished before the caller reads the weights
+  // (GraphStep::leave, or its destructor).
+  if (keep_recorded_ && parts.graph && parts.graph->captured()) {
+    parts.graph->leave();
+    kept_ = std::move(parts);
+  }
+  parts = {};
 }
 
 bool Trainer::sync_point(LossSum& losses, TrainResult& res, const std::string& ckpt, int64_t step, int64_t total,
@@ -359,7 +402,7 @@ int64_t share_of_batch(int64_t B, int64_t world) {
 
 }  // namespace
 
-void Trainer::record_step(std::unique_ptr<GraphStep>& graph, DenoiseStep* denoise,
+void Trainer::record_step(std::shared_ptr<GraphStep>& graph, DenoiseStep* denoise,
                           const std::vector<torch::Tensor>& params, int64_t step,
                           const std::function<void(const std::string&)>& log) {
   auto why = graph->capture([&](const torch::Tensor& idx_dev, const torch::Tensor& lr_dev) {
@@ -384,16 +427,6 @@ int64_t Trainer::resume(const std::string& ckpt, std::vector<std::array<double, 
   return step;
 }
 
-namespace {
-// train.fused_kernels on a GPU the CUDA kernels cannot serve (a build
-// without nvcc, another architecture): the run's log says so once.
-void say_missing_gpu_kernels(const RunConfig& cfg, const torch::Device& device,
-                             const std::function<void(const std::string&)>& log) {
-  if (!cfg.train.fused_kernels || !log) return;
-  if (auto why = gpu_kernels_missing(device); !why.empty())
-    log("train.fused_kernels: " + why + "; the DiT's fused functions take LibTorch's ops on this GPU");
-}
-}  // namespace
 
 TrainResult Trainer::train(const TrainData& data, const std::string& ckpt, const std::atomic<bool>* stop,
                            std::function<void(const std::string&)> log, int64_t max_steps) {
@@ -406,9 +439,11 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt, const
   const int64_t world = comm_ ? comm_->world() : 1, rank = comm_ ? comm_->rank() : 0;
   const int64_t b = share_of_batch(B, world);  // this process's share of each batch
   int64_t step = resume(ckpt, res.loss_curve, log);
-  // The paper's step (methods/denoise.hpp), unless a baseline method replaces it.
-  std::unique_ptr<DenoiseStep> denoise;
-  if (!method_) denoise = std::make_unique<DenoiseStep>(cfg_, objective_, schedule_, data, device_, rank, world, align_);
+  // train.cuda_graph: eager steps on the graph's stream (lazy init, optimizer
+  // state), then one recording; or the recording kept from the last call.
+  StepParts parts = step_parts(data, b, rank, world, log);
+  DenoiseStep* const denoise = parts.denoise.get();
+  std::shared_ptr<GraphStep>& graph = parts.graph;
   const bool resident = denoise && denoise->resident();
   // Data parallel: gradients averaged bucket by bucket while backward runs.
   std::unique_ptr<GradReducer> reducer;
@@ -416,9 +451,6 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt, const
   const auto params = trainable();
   if (align_) model_->tap(align_->block());
   model_->train();
-  // train.cuda_graph: eager steps on the graph's stream (lazy init, optimizer state), then one recording.
-  std::unique_ptr<GraphStep> graph = graph_for(denoise.get(), b, log);
-  say_missing_gpu_kernels(cfg_, device_, log);
   constexpr int64_t kEagerBeforeGraph = 3;
   Progress progress("train", total, cfg_.train.log_every, B, log);
   const int64_t first = step;
@@ -447,13 +479,13 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt, const
     // are eager) matches an uninterrupted one.
     const double lr_exact = lr_at(step, total, spe), lr = graph ? double(float(lr_exact)) : lr_exact;
     if (graph && !graph->captured() && step - first >= kEagerBeforeGraph)
-      record_step(graph, denoise.get(), params, step, log);
+      record_step(graph, denoise, params, step, log);
     torch::Tensor loss;
     if (graph && graph->captured()) {
       loss = graph->replay(idx_dev, lr);
       fused_->count_replay();
     } else {
-      loss = step_body(denoise.get(), reducer.get(), params, idx, idx_dev, step, lr, nullptr);
+      loss = step_body(denoise, reducer.get(), params, idx, idx_dev, step, lr, nullptr);
     }
     if (method_) method_->after_step(model_, step);
     losses.sum.add_(loss.detach().to(torch::kFloat64));
@@ -469,7 +501,7 @@ TrainResult Trainer::train(const TrainData& data, const std::string& ckpt, const
   // Keep the finished weights until the run is recorded: a kill during the
   // probe then costs the probe, not the training.
   if (res.status == TrainResult::Done && !ckpt.empty() && step > first) save(ckpt, step, res.loss_curve);
-  graph.reset();  // the side stream's work is finished before the caller reads the weights
+  end_call(parts);
   res.steps = step;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   res.total_seconds = seconds_before_ + res.seconds;

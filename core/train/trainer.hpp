@@ -31,6 +31,11 @@ namespace ldae {
 class DenoiseStep;
 class GraphStep;
 
+// What train() says through its log when it replays a recording kept from an
+// earlier call (Trainer::keep_recorded_step): every step of the call replayed.
+inline constexpr const char* kReplayingAKeptRecording =
+    "train.cuda_graph: replaying the step recorded in an earlier call";
+
 // Bytes of the tensors' storage (e.g. a model's parameters): the size of a
 // saved copy, for the free-space check before a checkpoint is written.
 inline uint64_t parameter_bytes(const std::vector<torch::Tensor>& params) {
@@ -90,6 +95,19 @@ class Trainer {
   void set_live(LiveSink live) { live_ = std::move(live); }
   // Swap EMA weights into the model (no-op without EMA).
   void use_ema();
+  // train.cuda_graph over several train() calls (bench_train times replays
+  // so): with keep, the step one call recorded is replayed by the next calls
+  // from their first step (no eager steps, no new recording) while they
+  // train on the same TrainData object, alive and unchanged, with the same
+  // batch; another one, a checkpoint loaded, or a communicator, alignment or
+  // method set since drops it and the call records its own. Between calls
+  // the caller's stream is current and the graph's pool (about one step's
+  // activations) stays held. Off by default, so a run's probe gets that
+  // memory back when training ends.
+  void keep_recorded_step(bool keep) {
+    keep_recorded_ = keep;
+    if (!keep) kept_ = {};
+  }
   Backbone model() { return model_; }
 
  private:
@@ -116,7 +134,7 @@ class Trainer {
   };
   // Records the step as `graph` (the next replay runs it); on failure says
   // why through `log` and drops the graph, so training goes on eagerly.
-  void record_step(std::unique_ptr<GraphStep>& graph, DenoiseStep* denoise, const std::vector<torch::Tensor>& params,
+  void record_step(std::shared_ptr<GraphStep>& graph, DenoiseStep* denoise, const std::vector<torch::Tensor>& params,
                    int64_t step, const std::function<void(const std::string&)>& log);
   // A sync point after `step` steps (log line or checkpoint): the ranks' loss
   // sums and stop votes are reduced and read, the loss curve and checkpoint
@@ -126,8 +144,22 @@ class Trainer {
                   double lr, bool at_log, bool at_ckpt, bool stop_vote);
   // train.cuda_graph's recorder, or nullptr (off, or this run cannot be
   // recorded: said once through `log`).
-  std::unique_ptr<GraphStep> graph_for(const DenoiseStep* denoise, int64_t b,
+  std::shared_ptr<GraphStep> graph_for(const DenoiseStep* denoise, int64_t b,
                                        const std::function<void(const std::string&)>& log);
+
+  // The denoising step and its recording, fresh for this call or kept from
+  // the last one (keep_recorded_step); graph is null when not recorded.
+  struct StepParts {
+    std::shared_ptr<DenoiseStep> denoise;
+    std::shared_ptr<GraphStep> graph;
+    const TrainData* data = nullptr;  // what the kept recording reads
+    torch::Tensor z0;                 // data->z0, held: its storage cannot be another's while kept
+    int64_t b = 0;
+  };
+  StepParts step_parts(const TrainData& data, int64_t b, int64_t rank, int64_t world,
+                       const std::function<void(const std::string&)>& log);
+  // At the end of a call: keeps its recording (keep_recorded_step) or releases it.
+  void end_call(StepParts& parts);
 
   LiveSink live_;
   // The last logged step and when (images per second between log lines).
@@ -149,6 +181,8 @@ class Trainer {
   std::shared_ptr<Communicator> comm_;
   std::shared_ptr<Alignment> align_;
   Method method_{nullptr};
+  bool keep_recorded_ = false;
+  StepParts kept_;  // a recorded step kept between calls (last: released first)
 };
 
 // Scale gradients to a global L2 norm of at most max_norm, as

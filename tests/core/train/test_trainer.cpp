@@ -2,6 +2,7 @@
 // uninterrupted one (CPU); non-finite losses fail the run.
 #include <ATen/SDPBackend.h>
 #include <c10/cuda/CUDAGraphsC10Utils.h>
+#include <c10/cuda/CUDAStream.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -107,6 +108,26 @@ TEST(Trainer, CudaGraphWithoutAGpuTrainsEagerlyAndSaysWhy) {
     }
   EXPECT_EQ(graph_lines, 1);
   auto a = eager.model()->parameters(), b = asked.model()->parameters();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
+}
+
+TEST(Trainer, KeepingARecordingWhereNoneIsMadeTrainsAsWithout) {
+  // Trainer::keep_recorded_step where no graph can be recorded (the CPU):
+  // two calls train exactly as the same two calls without it.
+  torch::set_num_threads(1);
+  auto cfg = tiny_cfg();
+  cfg.train.fused_adamw = true;
+  auto data = tiny_data();
+  Trainer plain(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  cfg.train.cuda_graph = true;
+  Trainer kept(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  kept.keep_recorded_step(true);
+  for (int call = 0; call < 2; ++call) {
+    auto a = plain.train(data, "", nullptr, {}, 5), b = kept.train(data, "", nullptr, {}, 5);
+    ASSERT_EQ(b.status, TrainResult::Stopped) << b.error;
+    EXPECT_EQ(a.steps, b.steps);
+  }
+  auto a = plain.model()->parameters(), b = kept.model()->parameters();
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
 }
 
@@ -309,6 +330,39 @@ TEST(TrainerOnGpu, CudaGraphReplaysTheEagerStep) {
   for (size_t i = 0; i < b.size(); ++i)
     EXPECT_TRUE(torch::allclose(b[i], c[i], 1e-4, 1e-6)) << "resumed parameter " << i;
   remove_tree(fs::path(ckpt).parent_path());
+}
+
+// On a GPU machine (issue 30, item 1): with keep_recorded_step, the second
+// call replays the first call's recording from its first step (no eager
+// steps, no new recording) and trains as the same two eager calls; between
+// calls the caller's stream is current; without keep a call records anew.
+TEST(TrainerOnGpu, AKeptRecordingReplaysTheNextCallFromItsFirstStep) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
+  auto cfg = tiny_cfg();
+  cfg.train.fused_adamw = true, cfg.train.log_every = 1;
+  auto data = tiny_data();
+  Trainer eager(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
+  cfg.train.cuda_graph = true;
+  Trainer graphed(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
+  graphed.keep_recorded_step(true);
+  std::vector<std::string> said;
+  const auto note = [&](const std::string& l) {
+    if (l.find("train.cuda_graph") != std::string::npos) said.push_back(l);
+  };
+  for (int call = 0; call < 2; ++call) {
+    said.clear();
+    auto e = eager.train(data, "", nullptr, {}, 6), g = graphed.train(data, "", nullptr, note, 6);
+    ASSERT_EQ(g.status, TrainResult::Stopped) << g.error;
+    ASSERT_EQ(said.size(), 1u);
+    EXPECT_EQ(said[0], call == 0 ? "train.cuda_graph: step recorded at step 3; replaying it" : kReplayingAKeptRecording);
+    expect_curves_near(e, g, 1e-4, 1e-6);
+    EXPECT_EQ(c10::cuda::getCurrentCUDAStream(), c10::cuda::getDefaultCUDAStream()) << "call " << call;
+  }
+  graphed.keep_recorded_step(false);
+  said.clear();
+  graphed.train(data, "", nullptr, note, 6);
+  ASSERT_EQ(said.size(), 1u);
+  EXPECT_EQ(said[0], "train.cuda_graph: step recorded at step 3; replaying it");
 }
 
 // On a GPU machine: the DiT's attention in bf16 takes a fused kernel (flash,
