@@ -14,16 +14,22 @@ run:
 - metrics.jsonl has a line per logged step and probe epoch, and TensorBoard's
   own reader finds the same train/loss scalars in tb/;
 - ldae.runs has one row per run, params as numbers, probe_top1 as run.json.
-`run_sweep --export ID --out DIR` writes the same encoder again.
+`run_sweep --export ID --out DIR` writes the same encoder again. Then, on
+copies of the run folders, what a user can break (check_faults): files of
+two runs or exports mixed, damaged logs and metrics.h5, images and noise the
+encoder cannot read, run.json and encoder.json of unexpected content; each
+is refused (or skipped with a warning) naming the file and the fix.
 
   ldae_package.py RUN_SWEEP SOURCE_DIR   (CTest python_ldae_package; about 6 s)
 """
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 
 run_sweep, src = sys.argv[1], sys.argv[2]
 try:  # what `make deps` installs; a machine without them (a GPU visit's PyTorch) skips
@@ -186,6 +192,7 @@ def check(tmp):
     from safetensors.torch import load_file
     a, b = load_file(os.path.join(run_dirs[0], "encoder.safetensors")), load_file(os.path.join(exp, "encoder.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), "run_sweep --export wrote other tensors"
+    check_faults(tmp, run_dirs, images)
     if failures:
         sys.exit("\n".join(failures))
     print("ok: 6 runs, load_encoder and to_timm reproduce the recorded features; live logs and ldae.runs check out")
@@ -208,6 +215,154 @@ def check_live(d, label, failures):
         failures.append(f"{label}: TensorBoard's train/loss {list(zip(steps, losses))} differs from metrics.jsonl")
     if "probe/test_acc" not in tags:
         failures.append(f"{label}: TensorBoard lacks probe/test_acc (has {tags})")
+
+
+# ---- what a user can break (check_faults): each names the file and the fix ----
+
+def expect(kind, fragments, fn, *args):
+    """fn(*args) raises `kind` whose message holds every fragment; returns the message."""
+    name = getattr(fn, "__name__", type(fn).__name__)
+    try:
+        fn(*args)
+    except kind as e:
+        msg = str(e)
+        missing = [f for f in fragments if f not in msg]
+        assert not missing, f"{name}: message lacks {missing}: {msg}"
+        return msg
+    raise AssertionError(f"{name}{tuple(type(a).__name__ for a in args)}: no {kind.__name__} raised")
+
+
+def warned(fn, *args):
+    """(fn(*args), the messages of the warnings it gave)."""
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        out = fn(*args)
+    return out, [str(x.message) for x in w]
+
+
+def copy_run(src, results, name=None):
+    dst = os.path.join(results, "runs", name or os.path.basename(src))
+    shutil.copytree(src, dst)
+    return dst
+
+
+def check_faults(tmp, run_dirs, images):
+    by_label = {json.load(open(os.path.join(d, "run.json")))["label"]: d for d in run_dirs}
+    a, b = by_label["dit pca"], by_label["uvit pca"]
+    results = os.path.join(tmp, "faults")
+    test_encoder_pair_is_one_export(results, a, b)
+    test_live_log_and_h5_damage(results, a)
+    test_encoder_refuses_bad_inputs(a, images)
+    test_odd_json(os.path.join(results, "odd"), a)
+    test_runs_has_documented_columns(os.path.dirname(os.path.dirname(a)), results)
+    print("ok: mixed exports, damaged logs and records, and bad inputs are refused naming the file and the fix")
+
+
+def test_encoder_pair_is_one_export(results, a, b):
+    """Item 1: encoder.safetensors of another run (same size) and encoder files copied
+    from another run are refused, naming both files and both run ids."""
+    ida, idb = os.path.basename(a), os.path.basename(b)
+    assert len(ida) == len(idb)
+    d = copy_run(a, results, "mixed_weights")  # run B's weights in run A's folder, same size
+    path = os.path.join(d, "encoder.safetensors")
+    raw = open(path, "rb").read()
+    assert raw.count(ida.encode()) == 1, "the header's metadata names the run once"
+    open(path, "wb").write(raw.replace(ida.encode(), idb.encode()))
+    expect(ValueError, [path, "encoder.json", ida, idb, "run_sweep --export"], ldae.load_encoder, d)
+    d = copy_run(a, results, "mixed_pair")  # run B's encoder files, run A's run.json
+    for f in ("encoder.json", "encoder.safetensors"):
+        shutil.copy(os.path.join(b, f), os.path.join(d, f))
+    expect(ValueError, [os.path.join(d, "run.json"), "encoder.json", ida, idb], ldae.load_encoder, d)
+    out = os.path.join(results, "exported_alone")  # an --out folder has no run.json: it loads
+    os.makedirs(out)
+    for f in ("encoder.json", "encoder.safetensors"):
+        shutil.copy(os.path.join(a, f), os.path.join(out, f))
+    ldae.load_encoder(out)
+
+
+def test_live_log_and_h5_damage(results, a):
+    """Item 2: a partial last line of metrics.jsonl is skipped with a warning naming the
+    file; a bad line elsewhere, or one without "phase", is a ValueError naming file and
+    line; a truncated metrics.h5 is a ValueError naming it and the fix."""
+    d = copy_run(a, results, "damaged_logs")
+    log = os.path.join(d, "metrics.jsonl")
+    good = open(log).read()
+    want = ldae.live(d)
+    with open(log, "a") as f:
+        f.write('{"phase":"train","step":80,"time":17965')  # killed mid-write
+    got, msgs = warned(ldae.live, d)
+    assert any(log in m and "partial" in m for m in msgs), msgs
+    assert got.keys() == want.keys() and all(got[k].equals(want[k]) for k in want)
+    lines = good.splitlines(keepends=True)
+    open(log, "w").write("".join(lines[:2] + ['{"phase":"train","st\n'] + lines[2:]))
+    expect(ValueError, [log, "line 3", "not JSON"], ldae.live, d)
+    open(log, "w").write("".join(lines[:1] + ['{"step": 5, "loss": 1.0}\n'] + lines[1:]))
+    expect(ValueError, [log, "line 2", '"phase"'], ldae.live, d)
+    h5 = os.path.join(d, "metrics.h5")
+    with open(h5, "r+b") as f:
+        f.truncate(os.path.getsize(h5) // 2)
+    for fn in (ldae.curves, ldae.probe_features):
+        expect(ValueError, [h5, "delete the run folder to rerun it"], fn, d)
+    os.remove(h5)  # a running run: curves reads the live log, with the same errors
+    expect(ValueError, [log, "line 2"], ldae.curves, d)
+
+
+def test_encoder_refuses_bad_inputs(a, images):
+    """Item 3: out-of-range integers, NaN and infinity, bool images, an empty batch,
+    noise of the wrong shape and a NumPy array are ValueErrors saying what is wanted."""
+    enc = ldae.load_encoder(a)
+    x = images[:2]
+    with torch.no_grad():
+        for bad, frag in ((x.long() + 300, "0..255"), (x.long() - 5, "0..255"),
+                          (torch.full(x.shape, float("nan")), "NaN"), (torch.full(x.shape, float("inf")), "infinite"),
+                          (x > 128, "torch.bool"), (x[:0], "empty batch"),
+                          (x.numpy(), "torch.from_numpy")):
+            expect(ValueError, [frag], enc, bad)
+        z = enc.tokenizer(enc.to_input(x))
+        expect(ValueError, [str(tuple(z.shape)), "(2, 3)"], enc, x, torch.zeros(2, 3))
+        expect(ValueError, ["torch.from_numpy"], enc, x, torch.zeros(tuple(z.shape)).numpy())
+        enc(x, torch.zeros(tuple(z.shape)))  # the right shape reads
+
+
+def test_odd_json(results, a):
+    """Item 4: run.json and encoder.json of unexpected content are errors naming the file
+    and the key (ldae.runs: that run skipped with a warning naming it)."""
+    copy_run(a, results, "intact")
+    for name, content, frag in (("list_record", [1], "JSON list"), ("null_params", None, "'params'")):
+        d = copy_run(a, results, name)
+        rec = json.load(open(os.path.join(d, "run.json")))
+        if content is None:
+            rec["params"] = None
+        json.dump(content or rec, open(os.path.join(d, "run.json"), "w"))
+        os.remove(os.path.join(d, "encoder.json"))
+        expect(FileNotFoundError, [os.path.join(d, "run.json"), frag], ldae.load_encoder, d)
+    df, msgs = warned(ldae.runs, results)
+    for name in ("list_record", "null_params"):
+        path = os.path.join(results, "runs", name, "run.json")
+        assert any(path in m for m in msgs), msgs
+    assert list(df.label) == ["dit pca"], df  # the intact copy alone
+    d = copy_run(a, results, "no_options")
+    spec_path = os.path.join(d, "encoder.json")
+    spec = json.load(open(spec_path))
+    del spec["options"]
+    json.dump(spec, open(spec_path, "w"))
+    expect(ValueError, [spec_path, "'options'", "run_sweep --export"], ldae.load_encoder, d)
+    spec["options"], spec["input"] = json.load(open(os.path.join(a, "encoder.json")))["options"], {"channels": 3}
+    json.dump(spec, open(spec_path, "w"))
+    expect(ValueError, [spec_path, "'input.height'"], ldae.load_encoder, d)
+
+
+def test_runs_has_documented_columns(*roots):
+    """Item 5: every documented column, NaN where no run measured it."""
+    for root in roots:
+        df, _ = warned(ldae.runs, root)
+        for col in ("label", "status", "seed", "probe_top1", "probe_top5", "probe_knn_top1", "finetune_top1",
+                    "eval_fid"):
+            assert col in df.columns, (root, col, list(df.columns)[:10])
+        assert df["finetune_top1"].isna().all() and df["eval_fid"].isna().all()
+    empty = os.path.join(roots[-1], "empty_root")
+    os.makedirs(os.path.join(empty, "runs"))
+    assert "eval_fid" in ldae.runs(empty).columns
 
 
 if __name__ == "__main__":
