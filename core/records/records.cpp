@@ -35,13 +35,26 @@ std::string read_text(const std::string& path) {
 nlohmann::json read_run_json(const std::string& dir) {
   std::string p = dir + "/run.json";
   if (!fs::exists(p)) return nlohmann::json::object();
+  nlohmann::json j;
   try {
-    return nlohmann::json::parse(read_text(p));
+    j = nlohmann::json::parse(read_text(p));
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(fmt::format("{}: unreadable run record ({}); delete the run folder to "
-                                 "rerun it",
-                                 p, e.what()));
+    throw InputError(fmt::format("{}: unreadable run record ({}); delete the run folder to rerun it", p,
+                                 json_error(e)));
   }
+  // Every reader asks it for keys: a list, a string or a number is as damaged as cut-off text.
+  if (!j.is_object())
+    throw InputError(fmt::format("{}: the run record is a JSON {}, not an object; delete the run folder to rerun it",
+                                 p, j.type_name()));
+  return j;
+}
+
+std::string json_error(const nlohmann::json::exception& e) {
+  // "[json.exception.parse_error.101] parse error at line 1, column 16: ..." -> "parse error at ..."
+  std::string what = e.what();
+  if (const auto close = what.find("] "); what.rfind("[json.exception.", 0) == 0 && close != std::string::npos)
+    what = what.substr(close + 2);
+  return what;
 }
 
 namespace {
@@ -68,6 +81,21 @@ bool run_lock_held(const std::string& dir) {
 }
 
 std::string damage_of(const std::string& dir, const nlohmann::json& run_json) {
+  if (!run_json.is_object()) return fmt::format("run.json is a JSON {}, not an object", run_json.type_name());
+  // The keys readers take with .value(): one of another type would throw there.
+  using T = nlohmann::json::value_t;
+  static const std::pair<const char*, std::vector<T>> typed[] = {
+      {"status", {T::string}}, {"error", {T::string}}, {"id", {T::string}}, {"label", {T::string}},
+      {"created", {T::string}}, {"updated", {T::string}}, {"git_commit", {T::string}}, {"host", {T::string}},
+      {"params", {T::object}}, {"timings", {T::object}},
+      {"seed", {T::number_integer, T::number_unsigned}}, {"steps", {T::number_integer, T::number_unsigned}},
+      {"metrics_bytes", {T::number_integer, T::number_unsigned}},
+      {"probe_top1", {T::number_float, T::number_integer, T::number_unsigned}}};
+  for (const auto& [key, types] : typed)
+    if (run_json.contains(key) &&
+        std::find(types.begin(), types.end(), run_json[key].type()) == types.end())
+      return fmt::format("run.json's \"{}\" is a JSON {}, not a {}", key, run_json[key].type_name(),
+                         nlohmann::json(types.front()).type_name());
   const std::string status = run_json.value("status", "unknown");
   if (status != "running" && status != "done" && status != "failed" && status != "interrupted")
     return fmt::format("run.json has status \"{}\" (expected running, done, failed or interrupted)", status);
@@ -85,7 +113,7 @@ std::string damage_of(const std::string& dir, const nlohmann::json& run_json) {
 }
 
 std::string effective_status(const std::string& dir, const nlohmann::json& run_json) {
-  if (!damage_of(dir, run_json).empty()) return "damaged";
+  if (!damage_of(dir, run_json).empty()) return "damaged";  // so status below is a string
   const std::string status = run_json.value("status", "unknown");
   return status == "running" && !run_lock_held(dir) ? "interrupted" : status;
 }
@@ -228,6 +256,7 @@ void write_sweep_json(const std::string& results, const SweepRecord& s) {
   for (const auto& r : s.rows)
     j["rows"].push_back({{"row", r.row}, {"label", r.label}, {"seed", r.seed},
                          {"run_id", r.run_id}, {"paper", r.paper}, {"parent", r.parent}});
+  if (!s.overrides.empty()) j["overrides"] = s.overrides;  // absent: the file's own plan, as before
   write_text_atomically(fmt::format("{}/sweeps/{}.{}.json", results, s.name, s.profile), record_text(j));
 }
 
@@ -236,12 +265,20 @@ std::vector<SweepRecord> read_sweep_jsons(const std::string& results) {
   if (!fs::exists(results + "/sweeps")) return out;
   for (const auto& e : fs::directory_iterator(results + "/sweeps")) {
     if (e.path().extension() != ".json") continue;
-    auto j = nlohmann::json::parse(read_text(e.path().string()));
-    SweepRecord s{j["name"], j["profile"], j["title"], j["file"], j["mode"], {}};
-    for (const auto& r : j["rows"])
-      s.rows.push_back({r["row"], r["label"], r["seed"], r["run_id"],
-                        r["paper"].get<std::map<std::string, double>>(), r.value("parent", 0)});
-    out.push_back(std::move(s));
+    try {
+      auto j = nlohmann::json::parse(read_text(e.path().string()));
+      SweepRecord s{j.at("name"), j.at("profile"), j.at("title"), j.at("file"), j.at("mode"), {}, {}};
+      s.overrides = j.value("overrides", std::vector<std::string>{});
+      for (const auto& r : j.at("rows"))
+        s.rows.push_back({r.at("row"), r.at("label"), r.at("seed"), r.at("run_id"),
+                          r.at("paper").get<std::map<std::string, double>>(), r.value("parent", 0)});
+      out.push_back(std::move(s));
+    } catch (const nlohmann::json::exception& ex) {
+      // One damaged plan costs its own table, not every other sweep's.
+      fmt::print(stderr, "warning: {}: unreadable sweep record ({}); its table is left out until run_sweep runs "
+                         "its sweep file again (finished runs are skipped, not retrained), or delete it\n",
+                 e.path().string(), json_error(ex));
+    }
   }
   return out;
 }
@@ -299,7 +336,7 @@ std::optional<IndexedRun> load_run(const std::string& dir) {
       for (auto& [k, v] : j["params"].items()) out.params[k] = v.get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     throw InputError(fmt::format("{}/run.json: unexpected content ({}); delete the run folder to "
-                                 "rerun it", dir, e.what()));
+                                 "rerun it", dir, json_error(e)));
   }
   if (r.status == "done") {
     if (!fs::exists(dir + "/metrics.h5"))
@@ -312,6 +349,16 @@ std::optional<IndexedRun> load_run(const std::string& dir) {
                                    "it", dir, e.what()));
     }
   }
+  return out;
+}
+
+// A run folder whose records cannot be read, as the index lists it: damaged,
+// with why (make_tables then shows "damaged", not "pending").
+IndexedRun unreadable_run(const std::string& dir, const std::string& why) {
+  IndexedRun out;
+  out.row.id = fs::path(dir).filename().string();
+  out.row.status = "damaged";
+  out.row.error = why;  // it already says what to do
   return out;
 }
 
@@ -338,7 +385,7 @@ bool index_run_or_defer(Store& store, const std::string& dir,
   } catch (const SQLite::Exception& e) {
     if (warn)
       warn(fmt::format("index not updated ({}); the run folder holds the record and the next "
-                       "run_sweep or make_tables indexes it", store_error("results.db", e).what()));
+                       "run_sweep or make_tables indexes it", store_error(store.path(), e).what()));
   } catch (const InputError& e) {
     if (warn) warn(fmt::format("index not updated: {}", e.what()));
   }
@@ -359,7 +406,7 @@ void sync_index(Store& store, const std::string& results, const char* program) {
                "file is unchanged)\n", program, n);
   else if (n > 0)
     fmt::print(stderr, "{}: indexed {} run folder(s) the index had not caught up with\n", program, n);
-  for (const auto& b : bad) fmt::print(stderr, "{}: warning: left out of the index: {}\n", program, b);
+  for (const auto& b : bad) fmt::print(stderr, "{}: warning: indexed as damaged: {}\n", program, b);
 }
 
 size_t Store::rebuild(const std::string& results, std::vector<std::string>* bad) {
@@ -375,6 +422,7 @@ size_t Store::rebuild(const std::string& results, std::vector<std::string>* bad)
     } catch (const InputError& e) {
       if (!bad) throw;
       bad->push_back(e.what());
+      runs.push_back(unreadable_run(dir, e.what()));
     }
   }
   const auto sweeps = read_sweep_jsons(results);
@@ -412,6 +460,8 @@ size_t Store::sync(const std::string& results, std::vector<std::string>* bad) {
     } catch (const InputError& e) {
       if (!bad) throw;
       bad->push_back(e.what());
+      const auto r = unreadable_run(dir, e.what());
+      put_run(r.row, r.params, r.metrics);
     }
   }
   // Sweep plans: a plan recorded while the index was locked is added now.
@@ -419,10 +469,12 @@ size_t Store::sync(const std::string& results, std::vector<std::string>* bad) {
   for (const auto& sw : sweeps()) {
     auto& ids = have[{sw.name, sw.profile}];
     for (const auto& r : sw.rows) ids.push_back(fmt::format("{}/{}/{}", r.row, r.seed, r.run_id));
+    for (const auto& o : sw.overrides) ids.push_back("--set " + o);
   }
   for (const auto& sw : read_sweep_jsons(results)) {
     std::vector<std::string> ids;
     for (const auto& r : sw.rows) ids.push_back(fmt::format("{}/{}/{}", r.row, r.seed, r.run_id));
+    for (const auto& o : sw.overrides) ids.push_back("--set " + o);
     auto it = have.find({sw.name, sw.profile});
     if (it == have.end() || it->second != ids) put_sweep(sw);
   }

@@ -21,7 +21,12 @@ namespace ldae {
 std::string run_dir(const std::string& results, const std::string& id);
 std::string read_text(const std::string& path);
 
-nlohmann::json read_run_json(const std::string& dir);  // {} when absent
+// <dir>/run.json, {} when absent. InputError (naming the file, saying to
+// delete the run folder) when it is not JSON or not a JSON object.
+nlohmann::json read_run_json(const std::string& dir);
+// A JSON library error as one phrase for a message: without its
+// "[json.exception.type.N] " prefix.
+std::string json_error(const nlohmann::json::exception& e);
 void write_run_json(const std::string& dir, const nlohmann::json& j);
 
 // True while a process holds the run folder's lock (<dir>/.lock, flock(2)):

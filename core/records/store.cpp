@@ -7,7 +7,10 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -16,6 +19,7 @@
 
 #include "core/base/errors.hpp"
 #include "core/base/filesystem.hpp"
+#include "core/base/stop.hpp"
 
 namespace ldae {
 namespace fs = std::filesystem;
@@ -30,10 +34,33 @@ std::string now_iso() {
 
 namespace {
 // How long a writer waits for another's lock: 30 s, or LDAE_INDEX_BUSY_MS
-// (the fault tests shorten it).
+// (the fault tests shorten it). InputError (exit 2) when that is not a
+// whole number of milliseconds from 0 to a day.
 int busy_timeout_ms() {
   const char* e = std::getenv("LDAE_INDEX_BUSY_MS");
-  return e && *e ? std::atoi(e) : 30000;
+  if (!e || !*e) return 30000;
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(e, &end, 10);
+  if (errno != 0 || *end != '\0' || v < 0 || v > 86400000)
+    throw InputError(fmt::format("LDAE_INDEX_BUSY_MS={}: expected how long to wait for the index's lock, in "
+                                 "milliseconds (0 to 86400000; default 30000); unset it or give a number",
+                                 e));
+  return int(v);
+}
+
+// SQLite's busy handler: waits for another writer's lock up to the busy
+// timeout, in steps of at most 20 ms, and gives up at once on a stop
+// request (Ctrl-C), which its caller then meets at its next safe point.
+// `ctx` is the timeout in ms, cast into the pointer.
+int wait_for_lock(void* ctx, int attempt) {
+  using namespace std::chrono;
+  static thread_local steady_clock::time_point since;
+  if (attempt == 0) since = steady_clock::now();
+  const auto limit = milliseconds(reinterpret_cast<intptr_t>(ctx));
+  if (stop_requested() || steady_clock::now() - since >= limit) return 0;
+  std::this_thread::sleep_for(std::min<steady_clock::duration>(milliseconds(1 + attempt), milliseconds(20)));
+  return 1;
 }
 }  // namespace
 
@@ -52,9 +79,11 @@ std::string uri_path(const std::string& path) {
 }  // namespace
 
 Store::Store(const std::string& path, Access access) try
-    : in_memory_(access == Access::InMemoryCopy),
+    : path_(path),
+      in_memory_(access == Access::InMemoryCopy),
       db_(in_memory_ ? std::string(":memory:") : path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
           busy_timeout_ms()) {
+  sqlite3_busy_handler(db_.getHandle(), wait_for_lock, reinterpret_cast<void*>(intptr_t(busy_timeout_ms())));
   if (!in_memory_) {
     open(path);
     return;
@@ -107,7 +136,9 @@ void Store::open(const std::string& path) {
       return;
     } catch (const SQLite::Exception& e) {
       const int code = e.getErrorCode() & 0xff;
-      if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || std::chrono::steady_clock::now() >= deadline) throw;
+      if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || std::chrono::steady_clock::now() >= deadline ||
+          stop_requested())
+        throw;
       std::this_thread::sleep_for(std::chrono::milliseconds(10 + 7 * (attempt % 8)));
     }
   }
@@ -122,8 +153,8 @@ void Store::open_once(const std::string& path) {
   int version = db_.execAndGet("PRAGMA user_version").getInt();
   if (version == 0) {
     create_schema();
-  } else if (version == 1) {
-    migrate_from_1();
+  } else if (version == 1 || version == 2) {
+    migrate(version);
   } else if (version != kSchemaVersion) {
     throw InputError(fmt::format(
         "{}: schema version {} but this build uses {}. The database is an index; move it "
@@ -147,7 +178,7 @@ void Store::create_schema() {
       step INTEGER NOT NULL, value REAL, PRIMARY KEY (run_id, name, step));
     CREATE TABLE IF NOT EXISTS sweeps (
       name TEXT NOT NULL, profile TEXT NOT NULL, title TEXT, file TEXT, mode TEXT,
-      updated TEXT, PRIMARY KEY (name, profile));
+      updated TEXT, overrides TEXT NOT NULL DEFAULT '[]', PRIMARY KEY (name, profile));
     CREATE TABLE IF NOT EXISTS sweep_rows (
       sweep TEXT NOT NULL, profile TEXT NOT NULL, row INTEGER NOT NULL, seed INTEGER NOT NULL,
       label TEXT, run_id TEXT, paper TEXT, parent INTEGER NOT NULL DEFAULT 0,
@@ -254,24 +285,27 @@ std::map<std::string, std::string> Store::params(const std::string& id) {
 // Version 1 had no sweep_rows.parent: add it, 0 (tables show no change
 // column) until run_sweep records the sweep again; sweep JSONs written
 // before it have no parent either, so --reindex alone does not fill it.
-void Store::migrate_from_1() {
+void Store::migrate(int from) {
   SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-  if (db_.execAndGet("PRAGMA user_version").getInt() != 1) return;  // another writer did it
-  db_.exec("ALTER TABLE sweep_rows ADD COLUMN parent INTEGER NOT NULL DEFAULT 0");
+  if (db_.execAndGet("PRAGMA user_version").getInt() != from) return;  // another writer did it
+  // 1 -> 2: sweep_rows.parent (cumulative sweeps' changes); 2 -> 3: sweeps.overrides (--set of the plan).
+  if (from < 2) db_.exec("ALTER TABLE sweep_rows ADD COLUMN parent INTEGER NOT NULL DEFAULT 0");
+  db_.exec("ALTER TABLE sweeps ADD COLUMN overrides TEXT NOT NULL DEFAULT '[]'");
   db_.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
   tx.commit();
 }
 
 void Store::put_sweep(const SweepRecord& s) {
   WriteTx tx(*this);
-  SQLite::Statement q(db_, "INSERT OR REPLACE INTO sweeps (name, profile, title, file, mode, updated) "
-                           "VALUES (?, ?, ?, ?, ?, ?)");
+  SQLite::Statement q(db_, "INSERT OR REPLACE INTO sweeps (name, profile, title, file, mode, updated, overrides) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)");
   q.bind(1, s.name);
   q.bind(2, s.profile);
   q.bind(3, s.title);
   q.bind(4, s.file);
   q.bind(5, s.mode);
   q.bind(6, now_iso());
+  q.bind(7, nlohmann::json(s.overrides).dump());
   q.exec();
   SQLite::Statement del(db_, "DELETE FROM sweep_rows WHERE sweep = ? AND profile = ?");
   del.bind(1, s.name);
@@ -296,11 +330,12 @@ void Store::put_sweep(const SweepRecord& s) {
 
 std::vector<SweepRecord> Store::sweeps() {
   std::vector<SweepRecord> out;
-  SQLite::Statement q(db_, "SELECT name, profile, title, file, mode FROM sweeps ORDER BY name, profile");
+  SQLite::Statement q(db_, "SELECT name, profile, title, file, mode, overrides FROM sweeps ORDER BY name, profile");
   while (q.executeStep()) {
     SweepRecord s{q.getColumn(0).getString(), q.getColumn(1).getString(),
                   q.getColumn(2).getString(), q.getColumn(3).getString(),
-                  q.getColumn(4).getString(), {}};
+                  q.getColumn(4).getString(), {}, {}};
+    s.overrides = nlohmann::json::parse(q.getColumn(5).getString()).get<std::vector<std::string>>();
     SQLite::Statement r(db_, "SELECT row, label, seed, run_id, paper, parent FROM sweep_rows "
                              "WHERE sweep = ? AND profile = ? ORDER BY row, seed");
     r.bind(1, s.name);

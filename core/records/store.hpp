@@ -15,8 +15,9 @@
 
 namespace ldae {
 
-// 1: the first; 2: sweep_rows.parent (opening a version-1 index adds it).
-inline constexpr int kSchemaVersion = 2;
+// 1: the first; 2: sweep_rows.parent; 3: sweeps.overrides (opening an older
+// index adds what it lacks).
+inline constexpr int kSchemaVersion = 3;
 
 struct RunRow {
   std::string id, status, label, created, updated, git, host, error;
@@ -41,6 +42,9 @@ struct SweepRowRecord {
 struct SweepRecord {
   std::string name, profile, title, file, mode;
   std::vector<SweepRowRecord> rows;
+  // The --set values the plan was made with ("train.epochs=1"), as given:
+  // its rows' runs are those of the file with them, and tables say so.
+  std::vector<std::string> overrides;
 };
 
 // An SQLite error on the index at `db_path` as the user's error (exit 2):
@@ -66,6 +70,7 @@ class Store {
   };
   explicit Store(const std::string& db_path, Access access = Access::ReadWrite);
   bool in_memory() const { return in_memory_; }
+  const std::string& path() const { return path_; }  // the index file, as given
 
   // Insert or replace a run's row, its params and (if given) its metrics, in
   // one transaction.
@@ -83,7 +88,8 @@ class Store {
   // Rebuild the index from results_dir/runs/*/ and results_dir/sweeps/*.json,
   // all or nothing: every folder is read first, then the tables are replaced
   // in one transaction (a failure leaves the old index). A folder whose
-  // records cannot be read is left out and named in `bad` ("<folder>: <why>");
+  // records cannot be read is indexed as "damaged" with why (its id the
+  // folder's name, no metrics) and named in `bad` ("<folder>: <why>");
   // without `bad` its error is thrown (InputError) and the index is unchanged.
   // Returns the number of runs indexed.
   size_t rebuild(const std::string& results_dir, std::vector<std::string>* bad = nullptr);
@@ -102,7 +108,7 @@ class Store {
   void open(const std::string& path);       // open_once, retried while another process holds a lock
   void open_once(const std::string& path);  // WAL, pragmas, schema create or migrate
   void create_schema();
-  void migrate_from_1();
+  void migrate(int from);  // version 1 or 2 -> kSchemaVersion, in place
   // One IMMEDIATE write transaction, or none inside an outer one (rebuild).
   class WriteTx {
    public:
@@ -119,6 +125,7 @@ class Store {
     std::optional<SQLite::Transaction> tx_;
   };
   int tx_depth_ = 0;
+  std::string path_;
   bool in_memory_ = false;
   SQLite::Database db_;
 };

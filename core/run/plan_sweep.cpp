@@ -35,8 +35,11 @@ std::vector<PlannedRun> select_runs(std::vector<PlannedRun> plan, const SweepOpt
   if (!o.run_id.empty()) {
     auto it = std::find_if(plan.begin(), plan.end(), [&](const PlannedRun& p) { return p.id == o.run_id; });
     if (it == plan.end())
-      throw InputError(fmt::format("--run-id {} is not a run of {} under profile '{}' (see --dry-run)",
-                                   o.run_id, o.file, o.profile));
+      throw InputError(fmt::format("--run-id {} is not a run of {} {} with these --set values (see --dry-run "
+                                   "for its run ids)",
+                                   o.run_id, o.file,
+                                   o.profile.empty() ? std::string("without --profile")
+                                                     : fmt::format("under --profile {}", o.profile)));
     plan = {*it};
   }
   return plan;
@@ -93,6 +96,23 @@ SweepPlan plan_sweep(SweepOptions& o) {
   return p;
 }
 
+namespace {
+// A failed run's recorded error for the plan listing: at most ~300
+// characters, cut at a word; never throws for an odd record.
+std::string recorded_error(const std::string& dir) {
+  std::string e = "none recorded";
+  try {
+    const auto j = read_run_json(dir);
+    if (j.contains("error") && j["error"].is_string()) e = j["error"].get<std::string>();
+  } catch (const InputError& ex) {
+    e = ex.what();
+  }
+  if (e.size() <= 300) return e;
+  const auto cut = e.rfind(' ', 300);
+  return e.substr(0, cut == std::string::npos ? 300 : cut) + " ...";
+}
+}  // namespace
+
 void print_plan(const SweepPlan& p, const SweepOptions& o) {
   fmt::print("sweep {} ({}), profile {}, {} runs\n", p.sweep.name, p.sweep.mode,
              o.profile.empty() ? "-" : o.profile, p.runs.size());
@@ -101,7 +121,7 @@ void print_plan(const SweepPlan& p, const SweepOptions& o) {
     const std::string listed = listed_status(dir), st = listed.empty() ? "pending" : listed;
     fmt::print("  row {:>2}  seed {}  {}  {:<12} {}\n", r.row, r.seed, r.id, st, r.label);
     if (st == "failed")  // why, so the user can fix it before the retry
-      fmt::print("           error: {}\n", read_run_json(dir).value("error", std::string("none recorded")).substr(0, 300));
+      fmt::print("           error: {}\n", recorded_error(dir));
     if (st == "damaged") {
       std::string why;
       try {
@@ -109,7 +129,7 @@ void print_plan(const SweepPlan& p, const SweepOptions& o) {
       } catch (const InputError& e) {
         why = e.what();
       }
-      fmt::print("           damaged: {}; run_sweep reruns it\n", why.substr(0, 300));
+      fmt::print("           damaged: {}; run_sweep reruns it\n", why);
     }
   }
 }

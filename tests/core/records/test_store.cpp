@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
 #include "core/base/filesystem.hpp"
 #include "core/base/errors.hpp"
+#include "core/base/stop.hpp"
 #include "core/records/h5.hpp"
 #include "core/records/records.hpp"
 #include "core/records/store.hpp"
@@ -95,6 +97,24 @@ TEST(Store, InMemoryCopyReadsTheIndexAndWritesNothing) {
   EXPECT_TRUE(none.sweeps().empty());
 }
 
+// A stop request (Ctrl-C) while another process holds the index's lock ends
+// the wait at once instead of after the busy timeout (30 s by default): the
+// write fails as locked, and the program meets the stop at its next safe point.
+TEST(Store, AStopRequestEndsTheWaitForTheLock) {
+  auto dir = temp_dir("stopwait");
+  Store s(dir + "/results.db");
+  SQLite::Database holder(dir + "/results.db", SQLite::OPEN_READWRITE);
+  holder.exec("BEGIN EXCLUSIVE");
+  stop_flag() = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(s.put_run(RunRow{"r1", "done"}, {}), SQLite::Exception);
+  stop_flag() = false;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10))
+      << "the write waited out the busy timeout despite the stop request";
+  holder.exec("ROLLBACK");
+  EXPECT_NO_THROW(s.put_run(RunRow{"r1", "done"}, {}));
+}
+
 TEST(Store, TwoConcurrentWriterProcesses) {
   auto dir = temp_dir("concurrent");
   const std::string db = dir + "/results.db";
@@ -172,6 +192,36 @@ TEST(Store, Version1IndexGainsSweepRowParents) {
   // The sweep's JSON (what --reindex reads) keeps it too.
   write_sweep_json(dir, s.sweeps()[0]);
   EXPECT_EQ(read_sweep_jsons(dir).at(0).rows.at(0).parent, 1);
+}
+
+TEST(Store, Version2IndexGainsSweepOverrides) {
+  // An index written before sweeps.overrides: migrated in place, its sweeps
+  // read as the file's own plans (no --set); a plan with --set values keeps
+  // them in the index and in the sweep's JSON.
+  auto dir = temp_dir("migrate2");
+  {
+    SQLite::Database raw(dir + "/results.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec(R"sql(
+      CREATE TABLE sweeps (name TEXT NOT NULL, profile TEXT NOT NULL, title TEXT, file TEXT, mode TEXT,
+        updated TEXT, PRIMARY KEY (name, profile));
+      CREATE TABLE sweep_rows (sweep TEXT NOT NULL, profile TEXT NOT NULL, row INTEGER NOT NULL,
+        seed INTEGER NOT NULL, label TEXT, run_id TEXT, paper TEXT, parent INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (sweep, profile, row, seed));
+      INSERT INTO sweeps VALUES ('t1', 'tiny', 'title', 'f.toml', 'cumulative', '');
+      INSERT INTO sweep_rows VALUES ('t1', 'tiny', 1, 0, 'base', 'abc', '{}', 0);
+      PRAGMA user_version = 2;)sql");
+  }
+  Store s(dir + "/results.db");
+  EXPECT_EQ(s.db().execAndGet("PRAGMA user_version").getInt(), kSchemaVersion);
+  ASSERT_EQ(s.sweeps().size(), 1u);
+  EXPECT_TRUE(s.sweeps()[0].overrides.empty());
+  EXPECT_EQ(s.sweeps()[0].rows.at(0).run_id, "abc");
+  SweepRecord rec = s.sweeps()[0];
+  rec.overrides = {"train.epochs=1"};
+  s.put_sweep(rec);
+  EXPECT_EQ(s.sweeps()[0].overrides, rec.overrides);
+  write_sweep_json(dir, rec);
+  EXPECT_EQ(read_sweep_jsons(dir).at(0).overrides, rec.overrides);
 }
 
 TEST(Store, RebuildFromRunFolders) {
@@ -252,6 +302,24 @@ TEST(Store, DamagedRecordsAreListedAsDamaged) {
   std::ofstream(run + "/run.json") << "{ not json";
   EXPECT_EQ(listed_status(run), "damaged");
   EXPECT_EQ(listed_status(run_dir(dir, "absent")), "");
+  // Valid JSON of another shape (a list, a status that is a number, a
+  // probe_top1 that is text) is as damaged as cut-off text: listed, and
+  // indexed as damaged with why (the tables say so), never thrown past.
+  std::vector<std::string> bad;
+  for (const char* text : {"{ not json", "[]", "\"done\"", R"({"id": "r1", "status": 5})",
+                           R"({"id": "r1", "status": "failed", "probe_top1": "high"})"}) {
+    std::ofstream(run + "/run.json") << text;
+    EXPECT_EQ(listed_status(run), "damaged") << text;
+    bad.clear();
+    EXPECT_NO_THROW(s.sync(dir, &bad)) << text;
+    ASSERT_TRUE(s.run("r1")) << text;
+    EXPECT_EQ(s.run("r1")->status, "damaged") << text;
+    EXPECT_FALSE(s.run("r1")->error.empty()) << text;
+  }
+  std::ofstream(run + "/run.json") << "[]";
+  s.sync(dir, &bad);
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_NE(bad[0].find("a JSON array, not an object"), std::string::npos) << bad[0];
 }
 
 TEST(Records, AStringThatIsNotUtf8IsWrittenWithReplacementCharacters) {
