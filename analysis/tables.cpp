@@ -110,7 +110,7 @@ std::vector<Table> collect_tables(Store& store, const std::string& filter) {
   std::vector<Table> out;
   for (const auto& s : store.sweeps()) {
     if (!filter.empty() && s.name != filter) continue;
-    Table t{s.name, s.profile, s.title, s.mode, {}};
+    Table t{s.name, s.profile, s.title, s.mode, {}, s.overrides};
     for (const auto& r : s.rows) {
       if (t.rows.empty() || t.rows.back().row != r.row) {
         TableRow tr;
@@ -310,9 +310,23 @@ std::string axis_name(const Table& t) {
 }
 
 
+namespace {
+// The plan's --set values as one line ("" for the sweep file's own plan):
+// its rows are other runs than the file alone plans, so a table says so.
+std::string overrides_note(const Table& t) {
+  if (t.overrides.empty()) return "";
+  std::string sets;
+  for (const auto& o : t.overrides) sets += (sets.empty() ? "`--set " : ", `--set ") + o + "`";
+  return "Planned with " + sets + ": each row is the run of the sweep file with " +
+         (t.overrides.size() == 1 ? "it" : "them") + ".";
+}
+}  // namespace
+
 std::string to_markdown(const Table& t) {
   const bool fid = t.has_fid();
-  std::string md = fmt::format("### {} ({}, profile {})\n\n", t.sweep, t.title, t.profile);
+  std::string md = t.title.empty() ? fmt::format("### {} (profile {})\n\n", t.sweep, t.profile)
+                                    : fmt::format("### {} ({}, profile {})\n\n", t.sweep, t.title, t.profile);
+  if (const auto note = overrides_note(t); !note.empty()) md += md_escape(note) + "\n\n";
   if (t.mode == "grid") {
     const Matrix m = matrix_of(t);
     md += "| " + axis_name(t) + " |";
@@ -391,6 +405,7 @@ std::string to_markdown(const Table& t) {
 
 std::string to_latex(const Table& t) {
   std::string tex;
+  if (const auto note = overrides_note(t); !note.empty()) tex += "% " + note + "\n";
   if (t.mode == "grid") {
     const Matrix m = matrix_of(t);
     tex += "\\begin{tabular}{l" + std::string(m.columns.size(), 'r') + "}\n\\toprule\n" +
@@ -428,7 +443,10 @@ std::string to_csv(const Table& t) {
   std::string csv =
       "row,label,mean,std,n,pending,paper_acc,fid_mean,fid_std,paper_fid,paper_uncertain,knn_mean,knn_std,"
       "parent,change,change_p,fid_change,fid_change_p,failed,uses_labels,ft_mean,ft_std,paper_ft,ft_change,"
-      "ft_change_p,images_seen,train_flops,train_s,method\n";
+      "ft_change_p,images_seen,train_flops,train_s,method,overrides\n";
+  std::string sets;  // the plan's --set values, one field ("a=1; b=2"), the same on every row
+  for (const auto& o : t.overrides) sets += (sets.empty() ? "" : "; ") + o;
+  for (char& c : sets) c = c == '"' ? '\'' : c;
   auto num = [](const TableRow& r, const char* k) {
     auto it = r.paper.find(k);
     return it == r.paper.end() ? std::string() : fmt::format("{}", it->second);
@@ -436,8 +454,10 @@ std::string to_csv(const Table& t) {
   for (const auto& r : t.rows) {
     std::string label;  // RFC 4180: a quote inside a quoted field is doubled
     for (char c : r.label) label += c == '"' ? std::string("\"\"") : std::string(1, c);
+    // Empty where undefined: no value, or a std of one seed (not a measured 0).
     auto stat = [](const Stat& s, bool sd) {
-      return s.values.empty() ? std::string() : fmt::format("{:.4f}", sd ? s.std() : s.mean());
+      if (s.values.empty() || (sd && s.values.size() < 2)) return std::string();
+      return fmt::format("{:.4f}", sd ? s.std() : s.mean());
     };
     // "change,p" of a metric against the row r modifies; empty where undefined.
     auto change_cols = [&](Stat TableRow::*metric) {
@@ -446,7 +466,7 @@ std::string to_csv(const Table& t) {
                          c.test && c.test->p >= 0 ? fmt::format("{:.6f}", c.test->p) : "");
     };
     const TableRow* parent = t.parent_of(r);
-    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
+    csv += fmt::format("{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.row, label, stat(r.top1, false),
                        stat(r.top1, true), r.top1.values.size(), r.pending, num(r, "acc"),
                        stat(r.fid, false), stat(r.fid, true), num(r, "fid"),
                        r.paper.count("uncertain") ? 1 : 0, stat(r.knn, false), stat(r.knn, true),
@@ -454,7 +474,8 @@ std::string to_csv(const Table& t) {
                        change_cols(&TableRow::fid),
                        r.unfinished.count("failed") ? r.unfinished.at("failed") : 0, r.uses_labels ? 1 : 0,
                        stat(r.ft, false), stat(r.ft, true), num(r, "ft"), change_cols(&TableRow::ft),
-                       stat(r.images, false), stat(r.flops, false), stat(r.train_s, false), r.method);
+                       stat(r.images, false), stat(r.flops, false), stat(r.train_s, false), r.method,
+                       sets.empty() ? "" : "\"" + sets + "\"");
   }
   return csv;
 }

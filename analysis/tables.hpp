@@ -46,6 +46,7 @@ struct TableRow {
 struct Table {
   std::string sweep, profile, title, mode;
   std::vector<TableRow> rows;
+  std::vector<std::string> overrides;  // the plan's --set values (SweepRecord::overrides)
   bool has_fid() const;
   bool has_knn() const;         // any run measured the kNN probe
   bool has_ft() const;          // any run was fine-tuned (or the paper gives paper.ft)

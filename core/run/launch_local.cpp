@@ -23,18 +23,42 @@ namespace ldae {
 
 SweepRecord sweep_record(const SweepPlan& p, const SweepOptions& o) {
   SweepRecord rec{p.sweep.name, o.profile.empty() ? "default" : o.profile, p.sweep.title,
-                  std::filesystem::absolute(o.file).string(), p.sweep.mode, {}};
+                  std::filesystem::absolute(o.file).string(), p.sweep.mode, {}, o.sets};
   for (const auto& r : p.full) rec.rows.push_back({r.row, r.label, r.seed, r.id, r.paper, r.parent});
   return rec;
 }
 
 namespace {
 
+// A plan with other --set values than the one recorded replaces it in the
+// sweep's table (its rows are other runs): said, so a table never changes
+// what it shows without a word.
+void say_if_the_table_changes(const std::string& results, const SweepRecord& now) {
+  for (const auto& before : read_sweep_jsons(results)) {
+    if (before.name != now.name || before.profile != now.profile || before.overrides == now.overrides) continue;
+    auto sets = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (const auto& x : v) s += (s.empty() ? "--set " : ", --set ") + x;
+      return s;
+    };
+    if (now.overrides.empty())
+      fmt::print("note: the table of sweep {} (profile {}) shows the sweep file's own runs again (it showed those of "
+                 "{})\n", now.name, now.profile, sets(before.overrides));
+    else
+      fmt::print("note: the table of sweep {} (profile {}) now shows the runs planned with {} (the table says so); "
+                 "run the sweep file without them to show its own runs again (finished runs are kept)\n",
+                 now.name, now.profile, sets(now.overrides));
+  }
+}
 // The index: one SQLite file that must never be written from two hosts
 // (WAL needs shared memory; network file systems break POSIX locks). Array
 // tasks write their run folders only; whoever reads the index next syncs it.
 std::optional<Store> open_index(const SweepOptions& o) {
   const char* index_env = std::getenv("LDAE_INDEX");
+  if (index_env && *index_env && std::string(index_env) != "off" && std::string(index_env) != "on")
+    throw InputError(fmt::format("LDAE_INDEX={}: expected off (run folders only, as Slurm array tasks write) or "
+                                 "on; unset it for the default",
+                                 index_env));
   const bool write_index = o.index_mode == "on" ||
                            (o.index_mode == "auto" && !std::getenv("SLURM_ARRAY_TASK_ID") &&
                             !(index_env && std::string(index_env) == "off"));
@@ -53,6 +77,7 @@ void record_plan(const SweepPlan& p, const SweepOptions& o, std::optional<Store>
   if (!o.run_id.empty()) return;
   const SweepRecord rec = sweep_record(p, o);
   check_sweep_name_free(o.results, rec);
+  say_if_the_table_changes(o.results, rec);
   write_sweep_json(o.results, rec);  // the truth; the index follows when it can
   try {
     if (store) store->put_sweep(rec);
@@ -93,7 +118,7 @@ class LocalLoop {
           fmt::print("  checkpointed before the time limit; task requeued, it resumes there\n");
           requeued_ = true;
         } else {
-          fmt::print("  interrupted; rerun the same command to resume from the checkpoint\n");
+          fmt::print("  interrupted; rerun the same command to resume (from its checkpoint, if it had trained)\n");
         }
         return false;
     }

@@ -24,6 +24,21 @@ int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
   const std::vector<PlannedRun>& plan = sp.runs;
   const std::string &profile = opt.profile, &file = opt.file, &results = opt.results;
   SlurmOptions o = opt.slurm;
+  // A task runs one run id, and ids hold the data's fingerprint: planned
+  // without the data, they would name runs no task can find.
+  if (sp.unfingerprinted > 0)
+    throw InputError(fmt::format(
+        "--launcher slurm: {} run(s) read data that is not there on this machine (see the note above), so their ids "
+        "lack the data's fingerprint and the array's tasks would look for runs that do not exist. Plan the "
+        "submission where the data is visible (e.g. `srun --pty run_sweep FILE ... --launcher slurm --dry-run` on a "
+        "compute node), or copy or prepare the data first",
+        sp.unfingerprinted));
+  // GPUs asked for runs that train on the CPU sit idle for the whole job.
+  if (o.gpus_per_run > 0 &&
+      std::none_of(plan.begin(), plan.end(), [](const PlannedRun& p) { return p.cfg.train.device != "cpu"; }))
+    fmt::print(stderr, "run_sweep: warning: --gpus-per-run {} asks Slurm for GPUs, but every run trains on the CPU "
+                       "(train.device = \"cpu\"); add --set train.device=cuda, or drop --gpus-per-run\n",
+               o.gpus_per_run);
   std::vector<std::string> pending;
   for (const auto& p : plan)
     if (run_status(results, p.id) != "done" &&
@@ -60,7 +75,7 @@ int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
   for (const auto& s : opt.sets) o.command.insert(o.command.end(), {"--set", s});
   for (const auto& p : opt.plugins) o.command.insert(o.command.end(), {"--plugin", fs::absolute(p).string()});
   const std::string script = (root / "slurm" / fmt::format("{}.{}.sbatch", sweep.name, prof)).string();
-  SweepRecord rec{sweep.name, prof, sweep.title, fs::absolute(file).string(), sweep.mode, {}};
+  SweepRecord rec{sweep.name, prof, sweep.title, fs::absolute(file).string(), sweep.mode, {}, opt.sets};
   for (const auto& p : sp.full) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
   check_sweep_name_free(root.string(), rec);
   write_text_atomically(script, sbatch_script(o, pending));

@@ -83,9 +83,10 @@ TEST(Tables, CumulativeRowsShowTheirChangeAndWelchP) {
   // CSV: parent, change and p as numbers; LaTeX: the same columns.
   const auto csv = to_csv(t);
   EXPECT_NE(csv.find(",parent,change,change_p,fid_change,fid_change_p,failed,uses_labels,ft_mean,ft_std,paper_ft,"
-                     "ft_change,ft_change_p,images_seen,train_flops,train_s,method\n"), std::string::npos) << csv;
-  EXPECT_NE(csv.find(fmt::format(",1,-2.0000,{:.6f},,,0,0,,,,,,,,,denoise\n", p2)), std::string::npos) << csv;
-  EXPECT_NE(csv.find("\"row 3\",82.3000,0.0000,1,0,,,,,0,,,,,,,,0,0,,,,,,,,,denoise\n"), std::string::npos) << csv;
+                     "ft_change,ft_change_p,images_seen,train_flops,train_s,method,overrides\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(fmt::format(",1,-2.0000,{:.6f},,,0,0,,,,,,,,,denoise,\n", p2)), std::string::npos) << csv;
+  // One seed: its std is empty (undefined), not a measured 0.
+  EXPECT_NE(csv.find("\"row 3\",82.3000,,1,0,,,,,0,,,,,,,,0,0,,,,,,,,,denoise,\n"), std::string::npos) << csv;
   EXPECT_EQ(to_markdown(t).find("FID change"), std::string::npos);  // no FID in this sweep
   EXPECT_NE(to_latex(t).find("& ours change ($p$) & paper change"), std::string::npos);
   // Three changes with a p: Holm's correction in the footnote (rows 2, 4, 5).
@@ -105,7 +106,7 @@ TEST(Tables, SweepsThatGenerateTestTheirFidChangeToo) {
   const double p = welch_t_test({170.0, 176.0}, {190.0, 186.0}).p;
   EXPECT_NE(line_of(md, "| 2 | row 2 |").find(fmt::format("| -15.0 vs 1 (p {:.3f}) | - |", p)), std::string::npos)
       << md;
-  EXPECT_NE(to_csv(t).find(fmt::format(",-15.0000,{:.6f},0,0,,,,,,,,,denoise\n", p)), std::string::npos) << to_csv(t);
+  EXPECT_NE(to_csv(t).find(fmt::format(",-15.0000,{:.6f},0,0,,,,,,,,,denoise,\n", p)), std::string::npos) << to_csv(t);
   EXPECT_NE(to_latex(t).find("& FID change ($p$) & paper FID change"), std::string::npos);
 }
 
@@ -151,10 +152,10 @@ TEST(Tables, UnfinishedRowsSayFailedRunningOrPending) {
   EXPECT_NE(line_of(md, "| 4 |").find("| pending | 0 (+1 pending) |"), std::string::npos) << md;
   EXPECT_NE(md.find("- row 2, seed 0 (rf): tokenizer diverged"), std::string::npos) << md;
   const std::string csv = to_csv(t);
-  // failed, uses_labels, then the fine-tuning and budget columns (empty) and the method
+  // failed, uses_labels, then the fine-tuning and budget columns (empty), the method and the overrides (none)
   auto tail = [&](const std::string& start) {
     const std::string l = line_of(csv, start);
-    const auto end = l.size() - std::string(",,,,,,,,,denoise").size();
+    const auto end = l.size() - std::string(",,,,,,,,,denoise,").size();
     return l.substr(l.rfind(',', l.rfind(',', end - 1) - 1), end - l.rfind(',', l.rfind(',', end - 1) - 1));
   };
   EXPECT_EQ(tail("2,"), ",1,0") << csv;
@@ -183,6 +184,23 @@ TEST(Tables, LatexTableCompilesWithPdflatex) {
   EXPECT_EQ(rc, 0) << std::ifstream(dir + "/log.txt").rdbuf();
   EXPECT_TRUE(fs::exists(dir + "/t.pdf"));
   remove_tree(dir);
+}
+
+// A plan made with --set values (other runs than the sweep file alone
+// plans) says so in every format; the file's own plan says nothing.
+TEST(Tables, APlanWithSetValuesSaysSo) {
+  auto store = index_of("sets", "independent", {{0, 60, {50}}});
+  EXPECT_EQ(to_markdown(collect_tables(*store).at(0)).find("Planned with"), std::string::npos);
+  SweepRecord s = store->sweeps().at(0);
+  s.overrides = {"train.epochs=1", "seed=5"};
+  store->put_sweep(s);
+  ASSERT_EQ(store->sweeps().at(0).overrides, s.overrides);  // kept by the index
+  const auto t = collect_tables(*store).at(0);
+  EXPECT_NE(to_markdown(t).find("Planned with `--set train.epochs=1`, `--set seed=5`: each row is the run of the "
+                                "sweep file with them."),
+            std::string::npos) << to_markdown(t);
+  EXPECT_NE(to_latex(t).find("% Planned with"), std::string::npos) << to_latex(t);
+  EXPECT_NE(to_csv(t).find(",denoise,\"train.epochs=1; seed=5\"\n"), std::string::npos) << to_csv(t);
 }
 
 // Labels with the tables' own syntax: Markdown pipes and line breaks, CSV

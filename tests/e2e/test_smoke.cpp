@@ -168,7 +168,7 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
   EXPECT_NE(md.find("64.5"), std::string::npos);
   EXPECT_NE(md.find("ours kNN (%)"), std::string::npos) << md;
   EXPECT_NE(to_csv(tables[0]).find(",knn_mean,knn_std,parent,change,change_p,fid_change,fid_change_p,failed,uses_labels,ft_mean,"
-                                          "ft_std,paper_ft,ft_change,ft_change_p,images_seen,train_flops,train_s,method\n"), std::string::npos);
+                                          "ft_std,paper_ft,ft_change,ft_change_p,images_seen,train_flops,train_s,method,overrides\n"), std::string::npos);
   EXPECT_EQ(store.rebuild(results), 3u);
   EXPECT_EQ(to_markdown(collect_tables(store).at(0)), md);
   EXPECT_EQ(store.db().execAndGet("PRAGMA integrity_check").getString(), "ok");
