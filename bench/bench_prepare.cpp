@@ -18,6 +18,7 @@
 #include "core/data/data.hpp"
 #include "core/data/image_source.hpp"
 #include "core/run/cli.hpp"
+#include "core/run/signals.hpp"
 #include "tokenizers/linear.hpp"
 
 namespace po = boost::program_options;
@@ -103,7 +104,17 @@ int run(int argc, char** argv) {
   po::variables_map vm;
   if (auto rc = parse_flags("bench_prepare", argc, argv, opts, vm, "", &hidden, "folder")) return *rc;
   if (folder.empty() || side < 1) throw InputError("give an image folder and --resolution >= 1 (see --help)");
+  check_threads_flag(threads);
   if (threads <= 0) threads = default_threads();
+  // Ctrl-C or SIGTERM: preparation stops at its next chunk (exit 130), and
+  // the bench's store goes with every way out.
+  install_signal_handlers();
+  struct RemoveCache {
+    ~RemoveCache() {
+      std::error_code ec;
+      std::filesystem::remove_all(bench_cache(), ec);
+    }
+  } remove_cache;
   warm_page_cache(folder);
   int64_t n1 = 0, nt = 0;
   const double s1 = time_preparation(folder, side, 1, &n1);
@@ -116,8 +127,7 @@ int run(int argc, char** argv) {
              threads, double(nd) / sd, st / sd);
   time_preparation(folder, side, threads, &nt);  // the full decode's store again, for the loader
   const double rate = time_loader(folder, side, threads);
-  std::filesystem::remove_all(bench_cache());
-  fmt::print("bench loader {} px: {:.0f} img/s as l-DAE tokens on {} threads, {:.0f} img/s per core\n", side, rate,
+  fmt::print("bench loader {} px: {:.0f} img/s as l-DAE tokens on {} threads, {:.0f} img/s per thread\n", side, rate,
              threads, rate / threads);
   return 0;
 }

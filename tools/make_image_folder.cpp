@@ -97,6 +97,15 @@ int run(const Options& o) {
     });
   for (auto& t : pool) t.join();
   if (error) std::rethrow_exception(error);
+  // The split is drawn per image: with few images per class a class's train/
+  // folder can stay empty, which run_sweep refuses. Said here instead.
+  for (int k = 0; k < o.classes; ++k) {
+    const fs::path dir = fs::path(o.out) / "train" / fmt::format("class_{:03d}", k);
+    if (fs::is_empty(dir))
+      throw std::runtime_error(fmt::format("{}: no train image was drawn for this class ({} images, {} classes, "
+                                           "--val {}); raise --images or lower --val",
+                                           dir.string(), o.images, o.classes, o.val));
+  }
   fmt::print("wrote {} JPEGs in {} classes to {}/{{train,val}} ({} threads)\n", o.images, o.classes, o.out, threads);
   return 0;
 }
@@ -134,9 +143,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (o.out.empty() || o.images < 1 || o.classes < 1 || o.min_side < 1 || o.max_side < o.min_side || o.val < 0 ||
-      o.val >= 1 || o.quality < 1 || o.quality > 100) {
-    fmt::print(stderr, "make_image_folder: give OUT, --images >= 1, --classes >= 1, 1 <= --min <= --max, "
-                       "0 <= --val < 1, --quality 1..100 (see --help)\n");
+      o.val >= 1 || o.quality < 1 || o.quality > 100 || o.threads < 0 || o.threads > 4096 ||
+      o.images < o.classes) {
+    fmt::print(stderr, "make_image_folder: give OUT, --images >= --classes >= 1 (every class folder needs an image), "
+                       "1 <= --min <= --max, 0 <= --val < 1, --quality 1..100, --threads 0..4096 (see --help)\n");
     return 2;
   }
   try {

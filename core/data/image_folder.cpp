@@ -5,12 +5,14 @@
 #include <fmt/core.h>
 #include "core/base/stop.hpp"
 #include <jpeglib.h>
+#include <jerror.h>
 #include <png.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <map>
 #include <cmath>
+#include <cstring>
 #include <csetjmp>
 #include <cstdio>
 #include <filesystem>
@@ -72,6 +74,13 @@ ImageSet decode_jpeg(const std::string& path, FILE* fp, int min_side) {
   cinfo.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = jpeg_fail;
   err.mgr.output_message = [](j_common_ptr) {};  // warnings stay quiet
+  // A file cut short decodes with its missing rows grey, with only a warning
+  // (JWRN_JPEG_EOF): refused, as Pillow refuses it ("image file is
+  // truncated"). Other warnings (extraneous bytes before a marker, which some
+  // ImageNet files have) decode the whole image and stay quiet.
+  err.mgr.emit_message = [](j_common_ptr c, int level) {
+    if (level == -1 && c->err->msg_code == JWRN_JPEG_EOF) jpeg_fail(c);
+  };
   ImageSet s;
   std::vector<uint8_t> hwk;  // (H, W, K) decoded samples; before setjmp (no destructor skipped)
   if (setjmp(err.jump)) {
@@ -248,19 +257,40 @@ bool is_image(const fs::path& p) {
   return e == ".jpg" || e == ".jpeg" || e == ".png";
 }
 
+// An image the folder holds but the reader leaves out: a format it does not
+// decode, or a name that is not a file (a broken link); "" for the rest
+// (images it reads, text files and the like).
+std::string left_out(const fs::directory_entry& e) {
+  if (is_hidden(e.path())) return "";
+  std::string ext = e.path().extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  std::error_code ec;
+  if (is_image(e.path())) return e.is_regular_file(ec) ? "" : "not a readable file (a broken link?)";
+  for (const char* other : {".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".avif"})
+    if (ext == other) return ext + " (only .jpg, .jpeg and .png are read)";
+  return "";
+}
+
 // Every image file of root/<class>/ in order (classes as listed, files
-// sorted by name), labelled by its class's index.
+// sorted by name), labelled by its class's index. Images it leaves out
+// (left_out) are counted in one warning, so a folder that lost them is seen.
 std::vector<StoreSource::Item> list_split(const fs::path& root, const std::vector<std::string>& classes) {
   std::vector<StoreSource::Item> items;
+  std::map<std::string, std::pair<size_t, std::string>> skipped;  // why -> (count, first path)
   for (size_t k = 0; k < classes.size(); ++k) {
     const fs::path dir = root / classes[k];
     if (!fs::is_directory(dir)) continue;  // a class may be absent from val/
     std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(dir))
+    for (const auto& e : fs::directory_iterator(dir)) {
       if (e.is_regular_file() && is_image(e.path())) files.push_back(e.path());
+      else if (const auto why = left_out(e); !why.empty() && skipped[why].first++ == 0) skipped[why].second = e.path().string();
+    }
     std::sort(files.begin(), files.end());
     for (const auto& f : files) items.push_back({f.string(), int64_t(k)});
   }
+  for (const auto& [why, seen] : skipped)
+    fmt::print(stderr, "image_folder {}: warning: {} file(s) left out: {} (e.g. {})\n", root.string(), seen.first,
+               why, seen.second);
   return items;
 }
 
@@ -306,6 +336,12 @@ void refuse_aliased_classes(const fs::path& train, const std::vector<std::string
 // with their counts are printed, so a folder that became a class is seen.
 void check_class_counts(const std::string& path, const std::vector<std::string>& classes,
                         const std::vector<StoreSource::Item>& train, size_t test_images) {
+  // One class: every probe reads 100% whatever the features hold.
+  if (classes.size() < 2)
+    throw InputError(fmt::format("{}/train: {} class folder{} ({}); the probes classify, so they need at least "
+                                 "2 classes (one folder per class under train/ and val/)",
+                                 path, classes.size(), classes.size() == 1 ? "" : "s",
+                                 classes.empty() ? "none" : classes.front()));
   std::vector<int64_t> count(classes.size(), 0);
   for (const auto& it : train) ++count[size_t(it.label)];
   std::string empty;
@@ -361,7 +397,10 @@ ImageSet load_set(const H5File& f, const std::string& name) {
 
 ImageSet decode_image(const std::string& path, int min_side) {
   std::unique_ptr<FILE, int (*)(FILE*)> fp(std::fopen(path.c_str(), "rb"), std::fclose);
-  if (!fp) throw InputError(path + ": cannot open image");
+  if (!fp)
+    throw InputError(fmt::format("{}: cannot open image ({}); make it readable, remove it, or set data.skip_bad = "
+                                 "true to skip and count bad images",
+                                 path, std::strerror(errno)));
   uint8_t magic[8] = {0};
   const size_t got = std::fread(magic, 1, 8, fp.get());
   std::rewind(fp.get());
@@ -402,6 +441,8 @@ ImageSet resize_images(const ImageSet& in, int side) {
 
 Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   const fs::path root(c.path);
+  if (c.path.empty())
+    throw InputError("data.path is empty: give the folder holding train/<class>/*.jpg and val/<class>/*.jpg");
   if (!fs::is_directory(root / "train"))
     throw InputError(fmt::format("data.path = \"{}\": no train/ folder; image_folder expects "
                                  "train/<class>/*.jpg and val/<class>/*.jpg",

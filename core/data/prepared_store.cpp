@@ -219,6 +219,14 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
     }
   }
   if (kept > 0) fmt::print(stderr, "resuming the preparation of {}: {} images ready, {} to go\n", dir, kept, files);
+  // The store's size is known before the first image: said, and refused when
+  // the disk cannot hold it (data.resolution = 4096 on small images is 48 MiB each).
+  const uint64_t bytes = uint64_t(files) * (8 + uint64_t(3) * side * side);
+  if (files > 0) {
+    fmt::print(stderr, "preparing {} images at {} x {} into {}: {:.2f} GiB\n", files, side, side, dir,
+               double(bytes) / double(1ull << 30));
+    require_free_space(dir, bytes, fmt::format("the prepared data ({} images at {} x {})", files, side, side));
+  }
   if (threads <= 0) threads = default_threads();
   threads = int(std::min<int64_t>(threads, std::max<int64_t>(1, int64_t(jobs.size()))));
   run_jobs(jobs, dir, side, skip_bad, decode, threads, files);

@@ -363,10 +363,12 @@ TEST(ImageFolder, DecodesResizesCropsAndCaches) {
 TEST(ImageFolder, TheCacheKeySeesThroughSymbolicLinks) {
   auto root = fs::temp_directory_path() / fmt::format("ldae-links-{}", getpid());
   auto elsewhere = fs::temp_directory_path() / fmt::format("ldae-links-target-{}", getpid());
-  for (const char* dir : {"train/a", "val/a"}) fs::create_directories(root / dir);
+  for (const char* dir : {"train/a", "val/a", "train/b", "val/b"}) fs::create_directories(root / dir);
   fs::create_directories(elsewhere);
   write_png((root / "train/a/x.png").string(), 8, 8);
   write_png((root / "val/a/z.png").string(), 8, 8);
+  write_png((root / "train/b/x.png").string(), 8, 8);  // two classes: the probes need them
+  write_png((root / "val/b/z.png").string(), 8, 8);
   write_png((elsewhere / "y.png").string(), 8, 8);
   // The key of an ordinary folder (no links), as caches were keyed before.
   auto [c, ctx] = folder_config(root, 4);
@@ -387,8 +389,8 @@ TEST(ImageFolder, TheCacheKeySeesThroughSymbolicLinks) {
   fs::create_directories(root / "val/c");
   write_png((root / "val/c/w.png").string(), 8, 8);
   const auto linked = load_dataset(c, ctx);
-  EXPECT_EQ(linked.classes, 2);
-  EXPECT_EQ(linked.train.n, 2);
+  EXPECT_EQ(linked.classes, 3);
+  EXPECT_EQ(linked.train.n, 3);
   // The image behind the link replaced by another: a new cache, its pixels.
   write_png((elsewhere / "y.png").string(), 12, 6);
   const auto replaced = load_dataset(c, ctx);
@@ -410,9 +412,10 @@ TEST(ImageFolder, TheCacheKeySeesThroughSymbolicLinks) {
 
 TEST(ImageFolder, CorruptJpegIsAnErrorNamingItOrSkippedAndCounted) {
   auto root = fs::temp_directory_path() / fmt::format("ldae-corrupt-{}", getpid());
-  for (const char* split : {"train", "val"}) fs::create_directories(root / split / "a");
-  write_png((root / "train/a/good.png").string(), 10, 10);
-  write_png((root / "val/a/good.png").string(), 10, 10);
+  for (const char* dir : {"train/a", "train/b", "val/a", "val/b"}) {
+    fs::create_directories(root / dir);
+    write_png((root / dir / "good.png").string(), 10, 10);
+  }
   {
     std::ofstream bad(root / "train/a/broken.jpg", std::ios::binary);
     const unsigned char header[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F'};
@@ -429,7 +432,45 @@ TEST(ImageFolder, CorruptJpegIsAnErrorNamingItOrSkippedAndCounted) {
   }
   c.skip_bad = true;
   auto d = load_dataset(c, ctx);
-  EXPECT_EQ(d.train.n, 1);
+  EXPECT_EQ(d.train.n, 2);
+  remove_tree(root);
+}
+
+// A JPEG cut to half its bytes keeps a valid header and decodes with its
+// missing rows grey (libjpeg only warns): refused as Pillow refuses it.
+TEST(ImageFolder, AJpegCutShortIsAnErrorNamingIt) {
+  auto root = fs::temp_directory_path() / fmt::format("ldae-cutjpeg-{}", getpid());
+  for (const char* dir : {"train/a", "train/b", "val/a", "val/b"}) {
+    fs::create_directories(root / dir);
+    write_png((root / dir / "good.png").string(), 10, 10);
+  }
+  const auto cut = root / "train/a/cut.jpg";
+  write_jpeg(cut.string(), 64, 64);
+  fs::resize_file(cut, fs::file_size(cut) / 2);
+  auto [c, ctx] = folder_config(root, 4);
+  try {
+    load_dataset(c, ctx);
+    FAIL() << "a JPEG cut short must be an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("cut.jpg"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Premature end"), std::string::npos) << e.what();
+  }
+  remove_tree(root);
+}
+
+TEST(ImageFolder, OneClassIsAnError) {
+  auto root = fs::temp_directory_path() / fmt::format("ldae-oneclass-{}", getpid());
+  for (const char* dir : {"train/a", "val/a"}) {
+    fs::create_directories(root / dir);
+    write_png((root / dir / "good.png").string(), 10, 10);
+  }
+  auto [c, ctx] = folder_config(root, 4);
+  try {
+    load_dataset(c, ctx);
+    FAIL() << "one class must be an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("at least 2 classes"), std::string::npos) << e.what();
+  }
   remove_tree(root);
 }
 

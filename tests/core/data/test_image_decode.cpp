@@ -150,9 +150,9 @@ TEST(ImageDecode, CmykJpegWritesTheAdobeMarkerByDefault) {
 
 TEST(ImageDecode, SkipBadKeepsCmykJpegs) {
   const auto root = temp_dir("cmyk-folder");
-  for (const char* split : {"train/a", "val/a"}) fs::create_directories(root / split);
+  for (const char* split : {"train/a", "val/a", "train/b", "val/b"}) fs::create_directories(root / split);
   write_flat_jpeg((root / "train/a/cmyk.jpg").string(), {JCS_CMYK, JCS_CMYK, true}, kCmyk);
-  write_flat_jpeg((root / "train/a/ycck.jpg").string(), {JCS_CMYK, JCS_YCCK, true}, kCmyk);
+  write_flat_jpeg((root / "train/b/ycck.jpg").string(), {JCS_CMYK, JCS_YCCK, true}, kCmyk);
   write_flat_jpeg((root / "val/a/rgb.jpg").string(), {JCS_RGB, JCS_YCbCr, false}, {10, 20, 30});
   DataConfig c;
   c.name = "image_folder";
