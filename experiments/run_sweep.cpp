@@ -108,6 +108,10 @@ int sweep(SweepOptions& o) {
   check_threads_flag(o.threads);
   if (o.index_mode != "auto" && o.index_mode != "on" && o.index_mode != "off")
     throw InputError("--index '" + o.index_mode + "': expected auto, on or off");
+  // Planning prepares the data it fingerprints (minutes for a large folder):
+  // Ctrl-C there stops at the next chunk and says so (exit 130), as later.
+  const bool light = o.dry_run || o.launcher == "slurm";
+  if (!light) install_signal_handlers();
   SweepPlan plan = plan_sweep(o);
   // Data parallel (torchrun --no-python, or srun with several tasks): every
   // rank runs this program; rank 0 walks the plan and the others follow.
@@ -123,8 +127,6 @@ int sweep(SweepOptions& o) {
   // Constraints of the config against the data's size (exit 2 before any
   // run starts) and runs too short to train (warnings). A dry run or a
   // Slurm submission checks what is cheap.
-  const bool light = o.dry_run || o.launcher == "slurm";
-  if (!light) install_signal_handlers();  // data preparation hears a stop too
   std::fflush(stdout);                    // the plan above its warnings
   if (o.launcher == "slurm" || o.dry_run) {
     check_plan_data(plan, o, light);
@@ -186,6 +188,11 @@ int run(int argc, char** argv) {
   }
   o.dry_run = vm.count("dry-run") > 0 || vm.count("show-config") > 0;
   o.show_config = vm.count("show-config") > 0;
+  // The Slurm script's settings mean nothing to a local sweep: refused, not ignored.
+  if (o.launcher != "slurm")
+    for (const char* flag : {"partition", "gpus-per-run", "cpus-per-run", "time"})
+      if (vm.count(flag) && !vm[flag].defaulted())
+        throw InputError(fmt::format("--{} sets the Slurm script: it goes with --launcher slurm", flag));
   return sweep(o);
 }
 

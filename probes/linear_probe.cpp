@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "core/base/progress.hpp"
 #include "core/nn/autocast.hpp"
 #include "core/nn/linear.hpp"
 #include "core/base/seeds.hpp"
@@ -133,6 +134,8 @@ ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& trai
   const int64_t spe = std::max<int64_t>(1, N / B);
   ProbeResult res;
   int64_t step = 0;
+  // A bar with ETA on a terminal (a long probe is otherwise silent there); log.txt keeps the lines below.
+  Progress progress("probe", cfg.epochs, std::max(1, cfg.epochs / 10), N, nullptr);
   for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
     head->train();
     auto perm = torch::randperm(N, torch::kLong).to(train_x.device());
@@ -151,6 +154,7 @@ ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& trai
     const double test_acc = accuracy(head, test_x, test_y);
     res.curve.push_back({double(epoch), loss_sum / spe, train_acc, test_acc});
     if (live) live("probe", epoch, {{"train_loss", loss_sum / spe}, {"train_acc", train_acc}, {"test_acc", test_acc}});
+    progress.update(epoch, 0, fmt::format("test {:.2f}%", test_acc));
     if (log && (epoch % 5 == 0 || epoch == cfg.epochs))
       log(fmt::format("probe epoch {}/{} loss {:.4f} train {:.2f}% test {:.2f}%", epoch,
                       cfg.epochs, loss_sum / spe, train_acc, test_acc));

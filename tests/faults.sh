@@ -99,7 +99,11 @@ tail -1 "$d/d3.txt"
 [ $rc -eq 2 ] || fail "file size limit: exit $rc, expected 2 (134 = LibTorch's writer aborted)"
 grep -q "File too large" "$d/d3.txt" || fail "no file-size message"
 leftover=$(find "$d/d0" -name '*.tmp*' | head -3); [ -z "$leftover" ] || fail "temporary files left: $leftover"
-echo "ok: exit 2 naming the file, no temporary files"
+# The failed run's record keeps the message (the plan listing shows it), not just "bad input".
+failed=$(grep -l '"status": "failed"' "$d"/d0/runs/*/run.json | head -1)
+[ -n "$failed" ] || fail "no run recorded failed"
+grep -q "File too large" "$failed" || { cat "$failed"; fail "the failed run's record lacks its error"; }
+echo "ok: exit 2 naming the file, no temporary files, the error recorded"
 
 echo "== E: bad labels (one Fashion-MNIST label byte set to 200)"
 # Expected at load time, before any training: exit 2 naming the file, the

@@ -45,6 +45,12 @@ bool storage_message(const std::string& m) {
 
 [[noreturn]] void storage_error(const std::string& path, const std::string& reason, uint64_t need) {
   const std::string dir = fs::path(path).parent_path().string();
+  // A read-only file system is not fixed by freeing space.
+  if (reason.find("Read-only file system") != std::string::npos || reason.find(std::strerror(EROFS)) != std::string::npos)
+    throw InputError(fmt::format("{}: cannot write ({}): the file system holding {} is mounted read-only. Nothing "
+                                 "was replaced: give a folder on a writable file system (the --results or --out "
+                                 "folder) and rerun the same command",
+                                 path, reason, dir.empty() ? "." : dir));
   throw InputError(fmt::format(
       "{}: cannot write ({}); {} available on the file system holding {}{}. Nothing was "
       "replaced: free space (or raise the quota / file size limit) and rerun the same "
@@ -128,6 +134,9 @@ void write_file_atomically(const std::string& path,
       throw InputError(fmt::format("{}: cannot create the folder ({})", dir, ec.message()));
     }
   }
+  // Read-only before full: the free-space check would otherwise speak first.
+  if (::access(dir.empty() ? "." : dir.c_str(), W_OK) != 0 && errno == EROFS)
+    storage_error(path, std::strerror(EROFS), expected_bytes);
   if (expected_bytes > 0) require_free_space(dir.empty() ? "." : dir, expected_bytes, path);
   const std::string tmp = temp_name(path);
   try {

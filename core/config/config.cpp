@@ -163,13 +163,18 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
+// Edits between two words, a swap of neighbours counting as one (optimal
+// string alignment): "patch_pac" is 1 from "patch_pca", as a typist sees it.
 size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  std::vector<size_t> before(b.size() + 1), prev(b.size() + 1), cur(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
+    for (size_t j = 1; j <= b.size(); ++j) {
       cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) cur[j] = std::min(cur[j], before[j - 2] + 1);
+    }
+    std::swap(before, prev);
     std::swap(prev, cur);
   }
   return prev[b.size()];
@@ -253,6 +258,7 @@ void apply_overrides(RunConfig& cfg, const Overrides& layer) {
     if (key == "seed") {
       if (!std::holds_alternative<int64_t>(s.value))
         throw config_error(s.origin, key, "expected an integer seed");
+      if (std::get<int64_t>(s.value) < 0) throw config_error(s.origin, key, "seeds are 0 or more");
       cfg.seed = std::get<int64_t>(s.value);
       continue;
     }
@@ -260,6 +266,8 @@ void apply_overrides(RunConfig& cfg, const Overrides& layer) {
     if (!f) {
       auto known = config_keys();
       known.push_back("model.backbone");
+      // A key without a section is most likely a [[row]]'s own field misspelt.
+      if (key.find('.') == std::string::npos) known.insert(known.end(), {"label", "standalone", "compare"});
       std::string hint = closest(key, known);
       const std::string section = key.substr(0, key.find('.'));
       bool builtin_section = false;

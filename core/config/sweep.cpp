@@ -63,6 +63,8 @@ std::vector<int64_t> int_list(const toml::node& n, const std::string& key, const
   for (const auto& e : *arr) {
     auto i = e.as_integer();
     if (!i) throw config_error(origin_of(e, path), key, "expected integers in the list");
+    if (i->get() < 0)
+      throw config_error(origin_of(e, path), key, fmt::format("seed {}: seeds are 0 or more", i->get()));
     if (std::find(out.begin(), out.end(), i->get()) != out.end())
       throw config_error(origin_of(e, path), key,
                          fmt::format("seed {} is listed twice; each seed is one run of every row", i->get()));
@@ -523,6 +525,8 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
   if (auto it = cli_keys.find("seed"); it != cli_keys.end()) {
     if (!std::holds_alternative<int64_t>(it->second.value))
       throw config_error(it->second.origin, "seed", "expected an integer seed, e.g. --set seed=5");
+    if (std::get<int64_t>(it->second.value) < 0)
+      throw config_error(it->second.origin, "seed", "seeds are 0 or more, e.g. --set seed=5");
     seeds = {std::get<int64_t>(it->second.value)};
     cli_keys.erase(it);
   }

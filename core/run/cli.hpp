@@ -7,6 +7,7 @@
 #include <boost/program_options.hpp>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <csignal>
 #include <exception>
 #include <filesystem>
@@ -38,8 +39,8 @@ int guarded_main(const char* program, Body&& body) {
     fmt::print(stderr, "{}: error: {}\n", program, store_error("results.db", e).what());
     return 2;
   } catch (const std::filesystem::filesystem_error& e) {  // the environment: paths, permissions
-    fmt::print(stderr, "{}: error: {}; check that the path exists and is writable (or give "
-               "another --results folder)\n", program, e.what());
+    fmt::print(stderr, "{}: error: {}; check that path: an input (data.path, a sweep file) must exist and be "
+               "readable, an output (--results, --out) writable\n", program, e.what());
     return 2;
   } catch (const std::bad_alloc&) {
     fmt::print(stderr, "{}: error: out of memory; lower train.batch, data.subset or --threads, or "
@@ -91,6 +92,23 @@ inline std::optional<int> parse_flags(const char* program, int argc, char** argv
   if (vm.count("help")) {
     std::cout << opts << help_tail;
     return 0;
+  }
+  // An empty value (--results "", a variable that expanded to nothing) is
+  // never what a flag means: "" would become "/results.db" or the current folder.
+  for (const auto& [name, v] : vm) {
+    const auto* d = all.find_nothrow(name, false);
+    if (v.defaulted() || !d || d->semantic()->max_tokens() == 0) continue;  // switches take no value
+    const auto* text = boost::any_cast<std::string>(&v.value());
+    const auto* texts = boost::any_cast<std::vector<std::string>>(&v.value());
+    const bool empty = (text && text->empty()) ||
+                       (texts && std::any_of(texts->begin(), texts->end(), [](const auto& t) { return t.empty(); }));
+    if (!empty) continue;
+    if (positional && name == positional)
+      fmt::print(stderr, "{}: the {} argument is empty; give one (see --help)\n", program, name);
+    else
+      fmt::print(stderr, "{}: --{} was given an empty value; give one or leave the flag out (see --help)\n",
+                 program, name);
+    return 2;
   }
   return std::nullopt;
 }

@@ -33,18 +33,24 @@ int export_recorded_run(const std::string& results, const std::string& id, const
   if (read_run_json(dir).value("status", "") != "done")
     throw InputError(fmt::format("--export {}: the run in {} is not done; finish it with run_sweep first", id, dir));
   if (cfg.probe.features != "encoder")
-    throw InputError(fmt::format("--export {}: probe.features = \"{}\" has no trained encoder to export", id,
-                                 cfg.probe.features));
-  const Log say = [](const std::string& s) { fmt::print("  {}\n", s); };
-  RunParts parts = load_run_parts(cfg, results, say);
-  EncoderStage st;
+    throw InputError(fmt::format(
+        "--export {}: probe.features = \"{}\": --export remakes an encoder from its trained model, which this run "
+        "has none of{}",
+        id, cfg.probe.features,
+        fs::exists(dir + "/encoder.safetensors")
+            ? fmt::format("; the run wrote its encoder when it finished: copy {}/encoder.safetensors and encoder.json",
+                          dir)
+            : ""));
   // A done run is never retrained by run_sweep: a missing or damaged model
-  // is remade by deleting the run too.
+  // is remade by deleting the run too. Checked before anything is fitted.
   const std::string remake = fmt::format("the run is done, so run_sweep will not retrain it: delete {} and {}, then "
                                          "rerun its sweep", dir, trained_model_path(cfg, results));
   if (!fs::exists(trained_model_path(cfg, results)))
     throw InputError(fmt::format("--export {}: its trained model {} is gone; {}", id, trained_model_path(cfg, results),
                                  remake));
+  const Log say = [](const std::string& s) { fmt::print("  {}\n", s); };
+  RunParts parts = load_run_parts(cfg, results, say);
+  EncoderStage st;
   try {
     st.model = load_run_model(cfg, parts, results);
   } catch (const InputError& e) {

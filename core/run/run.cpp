@@ -234,9 +234,16 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     r.log(std::string(e.what()) + "; rerun the same command to resume");
     r.finish("interrupted", "", t_start);
     out.status = RunOutcome::Stopped;
-  } catch (const InputError&) {
+  } catch (const InputError& e) {
     followers.tell(kStageAbort);
-    r.finish("failed", "bad input", t_start);
+    // Recorded with its message (the plan listing, run.json and the index
+    // show it), unless the record itself cannot be written (a full disk):
+    // then the terminal's message is the one that counts.
+    try {
+      r.log(std::string("FAILED: ") + e.what());
+      r.finish("failed", e.what(), t_start);
+    } catch (const std::exception&) {
+    }
     throw;
   } catch (const std::exception& e) {
     followers.tell(kStageAbort);

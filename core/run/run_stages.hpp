@@ -180,9 +180,12 @@ class RunRecord {
     rec_["updated"] = now_iso();
     write_run_json(dir_, rec_);
   }
+  // Indexes the run; when the index cannot take it, the terminal hears why
+  // once per run (its log every time).
   void reindex() {
     if (store_) index_run_or_defer(*store_, dir_, [&](const std::string& w) {
-      fmt::print(stderr, "  {}\n", w);
+      if (!index_warned_) fmt::print(stderr, "  {}\n", w);
+      index_warned_ = true;
       log(w);
     });
   }
@@ -198,6 +201,7 @@ class RunRecord {
   std::string dir_;
   nlohmann::json rec_;
   Store* store_;
+  bool index_warned_ = false;
   std::ofstream logf_;
 };
 

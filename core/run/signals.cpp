@@ -46,7 +46,9 @@ bool requeue_slurm_task() {
   const char* task = std::getenv("SLURM_ARRAY_TASK_ID");
   const char* plain = std::getenv("SLURM_JOB_ID");
   std::string id = job && task ? std::string(job) + "_" + task : plain ? plain : "";
-  if (id.empty()) return false;
+  // Outside Slurm (a SLURM_JOB_ID left in a shell) there is no scontrol: no
+  // requeue, and no "scontrol: not found" from the shell either.
+  if (id.empty() || std::system("command -v scontrol > /dev/null 2>&1") != 0) return false;
   return std::system(("scontrol requeue " + shell_quote(id)).c_str()) == 0;
 }
 

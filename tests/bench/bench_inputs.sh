@@ -3,7 +3,8 @@
 #  bench_train: a flag the chosen mode would ignore (shape flags with
 #    --sweep, --set without it, anything beside --pca), --pca 0, a --trace
 #    path that cannot be written (/proc, a device, a file as its folder),
-#    --cuda-graph without --device cuda; --bf16 with
+#    --cuda-graph without --device cuda, an empty --trace; bench_prepare
+#    --threads past 4096 (each a thread); --bf16 with
 #    --sweep acts (bf16=1); --warmup 0 runs.
 #  run_bench.sh: BENCH_REPS 0 or not a number, an unknown shape among known
 #    ones, an unknown precision, a missing build folder.
@@ -32,6 +33,8 @@ refused "--pca with --bf16" "$bt" --pca 1000 --bf16
 refused "--trace under /proc" "$bt" $small --steps 1 --trace /proc/ldae_trace.json
 refused "--trace to a device" "$bt" $small --steps 1 --trace /dev/null
 refused "--cuda-graph without --device cuda" "$bt" $small --steps 1 --cuda-graph
+refused "an empty --trace" "$bt" $small --steps 1 --trace ""
+refused "bench_prepare --threads 99999" "$build/bench_prepare" "$d" --threads 99999
 touch "$d/file"
 refused "--trace inside a file" "$bt" $small --steps 1 --trace "$d/file/x.json"
 grep -q "is a file, not a folder" "$d/out.txt" || fail "the message does not say the folder is a file"

@@ -6,9 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
 
 #include <torch/torch.h>
 
@@ -87,6 +89,34 @@ TEST(AtomicFile, StaleTemporariesOfDeadWritersAreRemoved) {
   EXPECT_TRUE(fs::exists(other));
   EXPECT_TRUE(fs::exists(dir + "/run.json"));
   EXPECT_EQ(remove_stale_temporaries(dir + "/absent"), 0u);
+  remove_tree(dir);
+}
+
+// A write that fails on a read-only file system is told so, with the fix
+// for it (another folder), not "free space" (the fix for a full disk).
+TEST(AtomicFile, AReadOnlyFileSystemIsNotCalledFull) {
+  const std::string dir = fs::temp_directory_path() / fmt::format("ldae-erofs-{}", getpid());
+  fs::create_directories(dir);
+  try {
+    write_file_atomically(dir + "/x.txt", [](const std::string&) {
+      throw std::system_error(EROFS, std::generic_category(), "cannot create");
+    });
+    FAIL() << "EROFS must be an input error";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("read-only"), std::string::npos) << m;
+    EXPECT_NE(m.find("writable file system"), std::string::npos) << m;
+    EXPECT_EQ(m.find("free space"), std::string::npos) << m;
+  }
+  try {
+    write_file_atomically(dir + "/x.txt", [](const std::string&) {
+      throw std::system_error(ENOSPC, std::generic_category(), "cannot write");
+    });
+    FAIL() << "ENOSPC must be an input error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("free space"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir + "/x.txt"));
   remove_tree(dir);
 }
 

@@ -44,6 +44,19 @@ TEST(Config, UnknownKeySuggestsTheClosest) {
   EXPECT_NE(e.find("did you mean 'train.epochs'"), std::string::npos) << e;
 }
 
+TEST(Config, SuggestionsCountASwapOfNeighboursAsOneEdit) {
+  EXPECT_EQ(closest("patch_pac", {"patch_ae", "patch_pca", "pixel"}), "patch_pca");
+  EXPECT_EQ(closest("lable", {"data.name", "label"}), "label");
+  // A [[row]]'s own field misspelt is suggested as that field.
+  auto e = error_of(one("lable", std::string("l-DAE")));
+  EXPECT_NE(e.find("did you mean 'label'"), std::string::npos) << e;
+}
+
+TEST(Config, ANegativeSeedIsRefused) {
+  auto e = error_of(one("seed", int64_t(-1), 7));
+  EXPECT_NE(e.find("seeds are 0 or more"), std::string::npos) << e;
+}
+
 TEST(Config, WrongTypeNamesFileLineAndKey) {
   auto e = error_of(one("train.epochs", std::string("five"), 4));
   EXPECT_NE(e.find("exp.toml:4"), std::string::npos) << e;
