@@ -75,8 +75,14 @@ void check_model(const RunConfig& c, const Fail& fail) {
                      "model.time_mlp, model.qkv_bias and model.conv_out at their defaults)", c.model.name));
   const int64_t points = backbone_blocks(c.model.name, bo);
   if (bo.split < 1 || bo.split > points)
-    fail("model.split", fmt::format("split {} must lie in [1, {}] ({}, depth {})", bo.split, points,
-                                    c.model.name, bo.depth));
+    fail("model.split",
+         c.model.split < 0  // not set: the backbone's default block for this depth
+             ? fmt::format("{} at model.depth = {} has no block to split at by default (its default gives {}, "
+                           "outside [1, {}]); set {}, or a larger model.depth",
+                           c.model.name, bo.depth, bo.split, points,
+                           points == 1 ? std::string("model.split = 1")
+                                       : fmt::format("model.split between 1 and {}", points))
+             : fmt::format("split {} must lie in [1, {}] ({}, depth {})", bo.split, points, c.model.name, bo.depth));
 }
 
 }  // namespace ldae

@@ -54,7 +54,7 @@ bool storage_message(const std::string& m) {
   throw InputError(fmt::format(
       "{}: cannot write ({}); {} available on the file system holding {}{}. Nothing was "
       "replaced: free space (or raise the quota / file size limit) and rerun the same "
-      "command, or give another --results folder",
+      "command, or write elsewhere (another --results folder, or --out where the command takes one)",
       path, reason, human(free_bytes(dir)), dir.empty() ? "." : dir,
       need > 0 ? fmt::format(", about {} needed", human(need + kMargin)) : ""));
 }
@@ -118,7 +118,8 @@ void require_free_space(const std::string& dir, uint64_t bytes, const std::strin
   if (avail != UINT64_MAX && avail < bytes + kMargin)
     throw InputError(fmt::format(
         "{}: not enough space for {} ({} needed with a {} margin, {} available); free space "
-        "and rerun the same command (finished runs are kept), or give another --results folder",
+        "and rerun the same command (finished runs are kept), or write elsewhere (another --results folder, or "
+        "--out where the command takes one)",
         dir, what, human(bytes), human(kMargin), human(avail)));
 }
 

@@ -229,7 +229,17 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
   }
   if (threads <= 0) threads = default_threads();
   threads = int(std::min<int64_t>(threads, std::max<int64_t>(1, int64_t(jobs.size()))));
-  run_jobs(jobs, dir, side, skip_bad, decode, threads, files);
+  try {
+    run_jobs(jobs, dir, side, skip_bad, decode, threads, files);
+  } catch (const InputError&) {
+    // A bad image: the fix (removing it, data.skip_bad) makes another store,
+    // so this one's chunks would only hold disk (gigabytes at ImageNet's size).
+    // A stop (Interrupted) keeps them: the rerun resumes there.
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (e.path().filename().string().find(".chunk") != std::string::npos) fs::remove(e.path(), ec);
+    throw;
+  }
   // Counts from the chunks themselves, so skips of an earlier process count too.
   for (const auto* split : {"train", "test"}) {
     const auto& items = std::string(split) == "train" ? src.train : src.test;

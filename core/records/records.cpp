@@ -94,8 +94,8 @@ std::string damage_of(const std::string& dir, const nlohmann::json& run_json) {
   for (const auto& [key, types] : typed)
     if (run_json.contains(key) &&
         std::find(types.begin(), types.end(), run_json[key].type()) == types.end())
-      return fmt::format("run.json's \"{}\" is a JSON {}, not a {}", key, run_json[key].type_name(),
-                         nlohmann::json(types.front()).type_name());
+      return fmt::format("run.json's \"{}\" is a JSON {}, not {}", key, run_json[key].type_name(),
+                         types.front() == T::object ? "an object" : types.front() == T::string ? "a string" : "a number");
   const std::string status = run_json.value("status", "unknown");
   if (status != "running" && status != "done" && status != "failed" && status != "interrupted")
     return fmt::format("run.json has status \"{}\" (expected running, done, failed or interrupted)", status);
@@ -267,6 +267,7 @@ std::vector<SweepRecord> read_sweep_jsons(const std::string& results) {
     if (e.path().extension() != ".json") continue;
     try {
       auto j = nlohmann::json::parse(read_text(e.path().string()));
+      if (!j.is_object()) throw nlohmann::json::type_error::create(302, "not a JSON object", nullptr);
       SweepRecord s{j.at("name"), j.at("profile"), j.at("title"), j.at("file"), j.at("mode"), {}, {}};
       s.overrides = j.value("overrides", std::vector<std::string>{});
       for (const auto& r : j.at("rows"))
@@ -275,8 +276,9 @@ std::vector<SweepRecord> read_sweep_jsons(const std::string& results) {
       out.push_back(std::move(s));
     } catch (const nlohmann::json::exception& ex) {
       // One damaged plan costs its own table, not every other sweep's.
-      fmt::print(stderr, "warning: {}: unreadable sweep record ({}); its table is left out until run_sweep runs "
-                         "its sweep file again (finished runs are skipped, not retrained), or delete it\n",
+      fmt::print(stderr, "warning: {}: unreadable sweep record ({}); run its sweep file with run_sweep again to "
+                         "rewrite it (finished runs are skipped, not retrained), or delete it (a --reindex then "
+                         "leaves its table out)\n",
                  e.path().string(), json_error(ex));
     }
   }

@@ -100,6 +100,9 @@ Store::Store(const std::string& path, Access access) try
 
 InputError store_error(const std::string& path, const SQLite::Exception& e) {
   const int code = e.getErrorCode() & 0xff;  // primary code
+  if ((code == SQLITE_BUSY || code == SQLITE_LOCKED) && stop_requested())  // Ctrl-C ended the wait
+    return InputError(fmt::format("{}: the wait for the index's lock was interrupted (another process holds it: "
+                                  "`fuser {}`); finished runs are safe in their folders", path, path));
   if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
     return InputError(fmt::format(
         "{}: the index is locked by another process past the busy timeout ({}, SQLite code {}). Finished runs "

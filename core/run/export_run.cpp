@@ -38,7 +38,8 @@ int export_recorded_run(const std::string& results, const std::string& id, const
         "has none of{}",
         id, cfg.probe.features,
         fs::exists(dir + "/encoder.safetensors")
-            ? fmt::format("; the run wrote its encoder when it finished: copy {}/encoder.safetensors and encoder.json",
+            ? fmt::format("; the run wrote its encoder when it finished: {}/encoder.safetensors and encoder.json "
+                          "(copy them where you need them)",
                           dir)
             : ""));
   // A done run is never retrained by run_sweep: a missing or damaged model

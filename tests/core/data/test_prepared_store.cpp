@@ -114,6 +114,9 @@ TEST(PreparedStore, BadImagesAreAnErrorOrSkippedAndCounted) {
   };
   const auto dir = fresh_dir("bad");
   EXPECT_THROW(prepare_store(src, dir.string(), 4, false, picky, 2, 4), InputError);
+  // The chunks written before the error are gone: the fix makes another store.
+  for (const auto& e : fs::directory_iterator(dir))
+    EXPECT_EQ(e.path().filename().string().find(".chunk"), std::string::npos) << e.path();
   const auto m = prepare_store(src, dir.string() + "-skip", 4, true, picky, 2, 4);
   EXPECT_EQ(m.skipped, 1);
   EXPECT_EQ(m.train_n, 9);
