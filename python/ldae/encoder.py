@@ -292,4 +292,12 @@ def load_encoder(run_dir, device="cpu"):
     encoder.safetensors and run.json are not of the same run and export.
     """
     spec = read_spec(run_dir)
-    return Encoder(spec, read_tensors(run_dir, spec)).to(device)
+    tensors = read_tensors(run_dir, spec)
+    try:
+        encoder = Encoder(spec, tensors)
+    except ValueError as e:  # Encoder names the file alone: give its folder and the run's own fix
+        msg, name = str(e), spec.get("weights", "encoder.safetensors")
+        if msg.startswith(name):
+            msg = os.path.join(run_dir, name) + msg[len(name):]
+        raise ValueError(msg.replace("RUN_ID", spec["run_id"])) from None
+    return encoder.to(device)

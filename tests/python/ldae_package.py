@@ -350,6 +350,19 @@ def test_odd_json(results, a):
     spec["options"], spec["input"] = json.load(open(os.path.join(a, "encoder.json")))["options"], {"channels": 3}
     json.dump(spec, open(spec_path, "w"))
     expect(ValueError, [spec_path, "'input.height'"], ldae.load_encoder, d)
+    # A weights file of the right export that lacks a tensor: the error names its full path and the run's fix.
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    d = copy_run(a, results, "lacks_tensor")
+    path, spec_path = os.path.join(d, "encoder.safetensors"), os.path.join(d, "encoder.json")
+    with safe_open(path, "pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    del tensors[next(k for k in sorted(tensors) if k.startswith("backbone."))]
+    save_file(tensors, path, metadata=meta)
+    spec = json.load(open(spec_path))
+    spec["weights_bytes"] = os.path.getsize(path)
+    json.dump(spec, open(spec_path, "w"))
+    expect(ValueError, [path, "lacks backbone tensors"], ldae.load_encoder, d)
 
 
 def test_runs_has_documented_columns(*roots):
