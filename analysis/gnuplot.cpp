@@ -55,10 +55,24 @@ void run_gnuplot(const std::string& gnuplot, const std::string& script, const st
   std::stringstream msg;
   msg << e.rdbuf();
   fs::remove(err);
-  if (rc != 0)
+  // On any failure the temporaries go: nothing half-made stays beside the outputs.
+  auto drop_temporaries = [&] {
+    std::error_code ec;
+    for (const auto& o : outputs) fs::remove(gp_tmp(o), ec);
+  };
+  if (rc != 0) {
+    drop_temporaries();
     throw InputError(fmt::format("gnuplot failed on {} (exit {}): {}; check the gnuplot install "
                                  "(gnuplot-nox with its png and pdf terminals)", script, rc, msg.str()));
-  for (const auto& o : outputs) fs::rename(gp_tmp(o), o);
+  }
+  for (const auto& o : outputs) {
+    std::error_code ec;
+    fs::rename(gp_tmp(o), o, ec);
+    if (ec) {
+      drop_temporaries();
+      throw InputError(fmt::format("{}: cannot write it ({}); give another output path", o, ec.message()));
+    }
+  }
 }
 
 }  // namespace ldae

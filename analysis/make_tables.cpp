@@ -54,9 +54,14 @@ int run(int argc, char** argv) {
   const std::string root = out.empty() ? results : out;
   const bool write_files = writable || !out.empty();
   auto tables = collect_tables(store, sweep);
-  if (tables.empty())
-    throw InputError(sweep.empty() ? db + ": no sweeps recorded yet"
-                                   : db + ": no sweep named '" + sweep + "'");
+  if (tables.empty() && sweep.empty()) throw InputError(db + ": no sweeps recorded yet");
+  if (tables.empty()) {  // name the ones there are: the fix is one of them
+    std::string names;
+    for (const auto& s : store.sweeps())
+      if (names.find("'" + s.name + "'") == std::string::npos) names += (names.empty() ? "'" : ", '") + s.name + "'";
+    throw InputError(fmt::format("{}: no sweep named '{}'; recorded: {} (--sweep takes the [sweep] name)", db, sweep,
+                                 names.empty() ? "none" : names));
+  }
   for (const auto& t : tables) {
     const std::string base = fmt::format("{}/tables/{}.{}", root, t.sweep, t.profile);
     fmt::print("{}\n", format == "md" ? to_markdown(t) : format == "tex" ? to_latex(t) : to_csv(t));

@@ -257,9 +257,11 @@ void loss_figure(const Table& t, Store& store, FigureSink& sink) {
     if (blocks) data += "\n\n";
     data += fmt::format("# step,loss of run {} ({})\n", r.done_ids[0], r.label);
     for (const auto& p : curve) data += fmt::format("{},{}\n", p.step, num(p.value));
-    plots += fmt::format("{}{} index {} using 1:2 with lines lw 1.5 title {}",
+    // A curve of one logged point draws nothing "with lines": it gets a point.
+    plots += fmt::format("{}{} index {} using 1:2 with {} lw 1.5 title {}",
                          blocks ? ", \\\n  " : "", gp_string(fs::path(sink.base + ".loss.csv").filename().string()),
-                         blocks, gp_string(shorten(fmt::format("{}. {}", r.row, r.label), 50)));
+                         blocks, curve.size() > 1 ? "lines" : "points pt 7 ps 1.5",
+                         gp_string(shorten(fmt::format("{}. {}", r.row, r.label), 50)));
     ++blocks;
   }
   if (blocks > 0)

@@ -98,12 +98,31 @@ void check_options(const NoiseOptions& a) {
   if (a.figure != "noise" && a.figure != "filters" && a.figure != "denoise")
     throw InputError("--figure '" + a.figure + "': expected noise, filters or denoise");
   if (a.images < 1 || a.images > 64) throw InputError("--images must lie in [1, 64]");
-  if (!(a.sigma >= 0)) throw InputError("--sigma must be >= 0");
+  // Noise levels: finite, 0 to 100 (images span [-1, 1]; beyond that every
+  // panel is noise, and 1e300 overflows to NaN panels). Checked before any work.
+  auto check_sigma = [](double s, const std::string& flag) {
+    if (!(s >= 0 && s <= 100))
+      throw InputError(fmt::format("{}: sigma {} must lie in [0, 100] (a noise std; images span [-1, 1])", flag, s));
+  };
+  check_sigma(a.sigma, "--sigma");
+  for (double s : parse_list(a.sigmas_arg, "--sigmas")) check_sigma(s, "--sigmas");
+  for (double t : parse_list(a.ts_arg, "--t"))
+    if (!(t >= 1 && t == std::floor(t))) throw InputError(fmt::format("--t {}: steps are integers >= 1", t));
   if (a.figure == "denoise" && a.run_id_arg.empty())
     throw InputError("--figure denoise needs --run ID, a finished run (ids: run_sweep FILE --dry-run)");
   check_threads_flag(a.threads);
   if (std::filesystem::path(a.out).extension() != ".png" && !a.out.empty())
     throw InputError("--out " + a.out + ": give a .png path (the .pdf and .gp are written beside it)");
+  if (!a.out.empty()) {  // where it goes, before any work: the name not a folder, its panels' folder made
+    const std::filesystem::path out(a.out);
+    if (std::filesystem::is_directory(out))
+      throw InputError(fmt::format("--out {}: a folder of that name is in the way; give another file name", a.out));
+    std::error_code ec;
+    std::filesystem::create_directories(out.parent_path() / (out.stem().string() + "-panels"), ec);
+    if (ec)
+      throw InputError(fmt::format("--out {}: cannot write there ({}); give a path in a writable folder", a.out,
+                                   ec.message()));
+  }
   require_gnuplot();  // before any work
   torch::set_num_threads(a.threads > 0 ? a.threads : default_threads());
 }
@@ -189,6 +208,8 @@ int run(int argc, char** argv) {
   check_options(a);
 
   const RunConfig cfg = config_of(a);
+  for (double t : parse_list(a.ts_arg, "--t"))  // before the tokenizer and model load
+    if (t > cfg.noise.T) throw InputError(fmt::format("--t {}: steps lie in [1, noise.T = {}]", t, cfg.noise.T));
   if (a.figure == "filters" && cfg.tokenizer.name == "conv_vae")  // say so before fitting it
     throw InputError("tokenizer 'conv_vae' has no patch filters to show; use patch_pca, patch_ae, "
                      "patch_vae or pixel");

@@ -2,7 +2,8 @@
 # The pictures end to end, all drawn by gnuplot (PNG + PDF): show_noise's three figures (Fig. 7 on Fashion-MNIST
 # with PCA, Fig. 4 filters, Fig. 8 for a trained run of the synthetic smoke
 # sweep), make_tables --figures, and the clear errors (gnuplot missing, a
-# tokenizer without filters, an unknown run).
+# tokenizer without filters, an unknown run, a sigma outside [0, 100], a
+# folder where the output goes).
 #   cli_figures.sh BIN_DIR SOURCE_DIR
 set -eu
 bin=$1; src=$2; d=$(mktemp -d)
@@ -28,6 +29,12 @@ is_png "$d/filters.png"
 fails_with "has no patch filters" "$bin/show_noise" --results "$d" --figure filters --set tokenizer.name=conv_vae --set tokenizer.patch=8 --set tokenizer.d=16
 fails_with "give a .png path" "$bin/show_noise" --results "$d" --out "$d/noise.jpg"
 fails_with "gnuplot-nox" env PATH=/nonexistent "$bin/show_noise" --results "$d"
+# Noise levels and outputs checked before any work; a folder in the output's way leaves nothing behind.
+fails_with "must lie in \[0, 100\]" "$bin/show_noise" --results "$d" --sigma inf
+fails_with "sigma -1 must lie" "$bin/show_noise" --results "$d" --sigmas=-1,0.5
+mkdir "$d/taken.png"
+fails_with "a folder of that name is in the way" "$bin/show_noise" --results "$d" --out "$d/taken.png"
+test -z "$(ls "$d" | grep 'taken\.\(png\|pdf\)\.tmp')"
 fails_with "no such run" "$bin/show_noise" --results "$d" --figure denoise --run 0123456789abcdef
 
 "$bin/run_sweep" "$src/tests/e2e/synthetic.toml" --results "$d/s" --threads 1 > "$d/sweep.txt" 2>&1
@@ -36,6 +43,10 @@ id=$("$bin/run_sweep" "$src/tests/e2e/synthetic.toml" --results "$d/s" --dry-run
 is_png "$d/s/figures/denoise-$id.png"
 
 "$bin/make_tables" --results "$d/s" --figures > "$d/tables.txt"
+fails_with "recorded: 'synthetic_smoke'" "$bin/make_tables" --results "$d/s" --sweep nosuch
+# The smoke sweep logs one loss point per run: drawn as a point, not as a line of one point (nothing).
+test "$(grep -c '^[0-9]' "$d/s/figures/synthetic_smoke.default.loss.csv")" -eq 2
+test "$(grep -c 'with points' "$d/s/figures/synthetic_smoke.default.loss.gp")" -eq 2
 for k in acc series loss; do
   is_png "$d/s/figures/synthetic_smoke.default.$k.png"
   test "$(head -c 5 "$d/s/figures/synthetic_smoke.default.$k.pdf")" = "%PDF-"

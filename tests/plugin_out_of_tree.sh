@@ -3,7 +3,8 @@
 # plugin out of tree against the installed package (find_package(ldae)), run
 # a few-step sweep of experiments/plugin_masking.toml with it and regenerate
 # its table. Also: the sweep without the plugin is a clear error (exit 2),
-# and the installed run_sweep finds sweep files by bare name.
+# and the installed run_sweep finds sweep files by bare name; a misspelt key
+# of the loaded plugin's section is suggested, not sent to load a plugin.
 #   plugin_out_of_tree.sh BUILD_DIR SOURCE_DIR
 set -eu
 build=$1; src=$2; d=$(mktemp -d)
@@ -36,6 +37,15 @@ set -e
 cat "$d/noplugin.txt"
 test $rc -eq 2
 grep -q "plugin_masking.toml:14: this sweep needs the plugin 'masking_noise'" "$d/noplugin.txt"
+# A misspelt key of the loaded plugin's section is a typo, not a plugin to load.
+set +e
+"$d/prefix/bin/run_sweep" "$src/experiments/plugin_masking.toml" --plugin "$so" --results "$d/typo" \
+  --set masking.ratoi=0.3 --dry-run > "$d/typo.txt" 2>&1; rc=$?
+set -e
+cat "$d/typo.txt"
+test $rc -eq 2
+grep -q "did you mean 'masking.ratio'" "$d/typo.txt"
+if grep -q "load the plugin" "$d/typo.txt"; then echo "FAIL: a typo in a loaded plugin's section asks to load it"; exit 1; fi
 
 # A few steps per run: 4 rows x 3 seeds on 512 images (synthetic 28 x 28
 # ones where the Fashion-MNIST package is missing, as on a GPU machine).

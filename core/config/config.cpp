@@ -270,8 +270,10 @@ void apply_overrides(RunConfig& cfg, const Overrides& layer) {
       if (key.find('.') == std::string::npos) known.insert(known.end(), {"label", "standalone", "compare"});
       std::string hint = closest(key, known);
       const std::string section = key.substr(0, key.find('.'));
+      // A section some key already has (built in, or a loaded plugin's): a typo, not a plugin to load.
       bool builtin_section = false;
       for (const KeyRow* r : component_rows()) builtin_section |= r->key.rfind(section + ".", 0) == 0;
+      for (const auto& k : known) builtin_section |= k.rfind(section + ".", 0) == 0;
       throw config_error(s.origin, key,
                          "unknown key" + (hint.empty() ? std::string(".")
                                                        : "; did you mean '" + hint + "'?") +

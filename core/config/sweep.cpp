@@ -24,9 +24,15 @@ Value value_of(const toml::node& n, const std::string& key, const std::string& p
   if (auto i = n.as_integer()) return int64_t(i->get());
   if (auto d = n.as_floating_point()) return d->get();
   if (auto s = n.as_string()) return s->get();
+  // Sweep-level lists written inside a table: say where they belong.
+  const std::string leaf = key.substr(key.rfind('.') == std::string::npos ? 0 : key.rfind('.') + 1);
+  const std::string where = leaf == "plugins" || leaf == "seeds"
+                                ? fmt::format("; `{} = [...]` belongs at the top level or in [sweep] (seeds "
+                                              "also in a [profile.NAME])",
+                                              leaf)
+                                : "";
   throw config_error(origin_of(n, path), key,
-                     "expected a boolean, number or string (arrays and tables are not run "
-                     "settings)");
+                     "expected a boolean, number or string (arrays and tables are not run settings)" + where);
 }
 
 // Flatten nested tables: [base] data.name = "x" -> "data.name". Nodes are
