@@ -166,6 +166,7 @@ int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist)
   for (const char* sub : {"", "/sweeps", "/models", "/tokenizers", "/cache", "/tables", "/slurm"})
     remove_stale_temporaries(o.results + sub);
   std::optional<Store> store = open_index(o);
+  if (stop_requested()) sweep_end.code = kSweepStopped;  // followers stop as rank 0 does, not as failed
   check_stop("the wait for the index's lock (no run was started)");  // Ctrl-C there: no run begins
   record_plan(p, o, store);
   LocalLoop loop(p, ctx, store ? &*store : nullptr);
