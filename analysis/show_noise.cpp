@@ -106,8 +106,6 @@ void check_options(const NoiseOptions& a) {
   };
   check_sigma(a.sigma, "--sigma");
   for (double s : parse_list(a.sigmas_arg, "--sigmas")) check_sigma(s, "--sigmas");
-  for (double t : parse_list(a.ts_arg, "--t"))
-    if (!(t >= 1 && t == std::floor(t))) throw InputError(fmt::format("--t {}: steps are integers >= 1", t));
   if (a.figure == "denoise" && a.run_id_arg.empty())
     throw InputError("--figure denoise needs --run ID, a finished run (ids: run_sweep FILE --dry-run)");
   check_threads_flag(a.threads);
@@ -174,16 +172,22 @@ PanelFigure filters_fig(const RunConfig& cfg, const RunParts& parts) {
   return filters_figure(f, C, parts.tok->patch(), 8, text);
 }
 
-// Fig. 8: clean / noisy / predicted images of the trained run at the steps
-// of --t (integers in [1, noise.T]; InputError otherwise).
-PanelFigure denoise_fig(const NoiseOptions& a, const RunConfig& cfg, const RunParts& parts, double lo, double hi) {
-  Backbone model = load_run_model(cfg, parts, a.results);
+// The steps of --t: integers in [1, noise.T]; InputError otherwise. Read
+// before the tokenizer and model load.
+std::vector<int> steps_of(const NoiseOptions& a, const RunConfig& cfg) {
   std::vector<int> ts;
   for (double t : parse_list(a.ts_arg, "--t")) {
-    if (t < 1 || t > cfg.noise.T || t != std::floor(t))
+    if (!(t >= 1 && t <= cfg.noise.T && t == std::floor(t)))
       throw InputError(fmt::format("--t {}: steps are integers in [1, noise.T = {}]", t, cfg.noise.T));
     ts.push_back(int(t));
   }
+  return ts;
+}
+
+// Fig. 8: clean / noisy / predicted images of the trained run at steps `ts`.
+PanelFigure denoise_fig(const NoiseOptions& a, const RunConfig& cfg, const RunParts& parts, const std::vector<int>& ts,
+                        double lo, double hi) {
+  Backbone model = load_run_model(cfg, parts, a.results);
   auto x = pick_images(parts, a.images);  // (N, C, H, W)
   auto p = denoise_panels(cfg, model, *parts.tok, x, ts, a.seed);
   FigureText text{"Denoising by a trained run (Fig. 8)",
@@ -208,8 +212,7 @@ int run(int argc, char** argv) {
   check_options(a);
 
   const RunConfig cfg = config_of(a);
-  for (double t : parse_list(a.ts_arg, "--t"))  // before the tokenizer and model load
-    if (t > cfg.noise.T) throw InputError(fmt::format("--t {}: steps lie in [1, noise.T = {}]", t, cfg.noise.T));
+  const std::vector<int> ts = steps_of(a, cfg);
   if (a.figure == "filters" && cfg.tokenizer.name == "conv_vae")  // say so before fitting it
     throw InputError("tokenizer 'conv_vae' has no patch filters to show; use patch_pca, patch_ae, "
                      "patch_vae or pixel");
@@ -221,7 +224,7 @@ int run(int argc, char** argv) {
 
   const PanelFigure figure_out = a.figure == "noise"     ? noise_fig(a, cfg, parts, lo, hi)
                                  : a.figure == "filters" ? filters_fig(cfg, parts)
-                                                         : denoise_fig(a, cfg, parts, lo, hi);
+                                                         : denoise_fig(a, cfg, parts, ts, lo, hi);
   const auto [w, h] = panel_figure_size(figure_out);
   const auto files = draw_panels(figure_out, a.out);
   fmt::print("written: {} ({} x {}), {}, script {}\n", files[0], w, h, files[1], files[2]);

@@ -64,7 +64,12 @@ int reindex(const std::string& results) {
   std::filesystem::create_directories(results);
   Store store(results + "/results.db");
   std::vector<std::string> bad;
-  const size_t n = store.rebuild(results, &bad);
+  size_t n = 0;
+  try {
+    n = store.rebuild(results, &bad);
+  } catch (const SQLite::Exception& e) {  // locked, full: named with its path
+    throw store_error(store.path(), e);
+  }
   fmt::print("reindexed {} runs from {}/runs\n", n, results);
   for (const auto& b : bad) fmt::print(stderr, "run_sweep: needs attention: {}\n", b);
   return bad.empty() ? 0 : 2;

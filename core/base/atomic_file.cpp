@@ -46,7 +46,7 @@ bool storage_message(const std::string& m) {
 [[noreturn]] void storage_error(const std::string& path, const std::string& reason, uint64_t need) {
   const std::string dir = fs::path(path).parent_path().string();
   // A read-only file system is not fixed by freeing space.
-  if (reason.find("Read-only file system") != std::string::npos || reason.find(std::strerror(EROFS)) != std::string::npos)
+  if (reason.find(std::strerror(EROFS)) != std::string::npos)  // "Read-only file system"
     throw InputError(fmt::format("{}: cannot write ({}): the file system holding {} is mounted read-only. Nothing "
                                  "was replaced: give a folder on a writable file system (the --results or --out "
                                  "folder) and rerun the same command",

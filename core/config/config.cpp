@@ -253,13 +253,17 @@ std::string value_str(const Value& v) {
   return out + "\"";
 }
 
+int64_t seed_of(const Setting& s) {
+  const auto* n = std::get_if<int64_t>(&s.value);
+  if (!n) throw config_error(s.origin, "seed", "expected an integer seed, e.g. --set seed=5");
+  if (*n < 0) throw config_error(s.origin, "seed", "seeds are 0 or more, e.g. --set seed=5");
+  return *n;
+}
+
 void apply_overrides(RunConfig& cfg, const Overrides& layer) {
   for (const auto& [key, s] : layer) {
     if (key == "seed") {
-      if (!std::holds_alternative<int64_t>(s.value))
-        throw config_error(s.origin, key, "expected an integer seed");
-      if (std::get<int64_t>(s.value) < 0) throw config_error(s.origin, key, "seeds are 0 or more");
-      cfg.seed = std::get<int64_t>(s.value);
+      cfg.seed = seed_of(s);
       continue;
     }
     const KeyRow* f = find_row(key);

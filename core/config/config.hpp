@@ -284,6 +284,10 @@ struct Setting {
 // "section.key" -> value, one layer of overrides.
 using Overrides = std::map<std::string, Setting>;
 
+// A seed as a setting gives it (--set seed=N): an integer, 0 or more;
+// InputError naming where it was set otherwise.
+int64_t seed_of(const Setting& s);
+
 // Apply one layer. Throws InputError naming origin and key for an unknown key
 // (with the closest known key), a wrong type or a value out of range.
 void apply_overrides(RunConfig& cfg, const Overrides& layer);

@@ -529,11 +529,7 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
   // --set seed=N runs every row with seed N alone (instead of the sweep's seeds).
   Overrides cli_keys = cli;
   if (auto it = cli_keys.find("seed"); it != cli_keys.end()) {
-    if (!std::holds_alternative<int64_t>(it->second.value))
-      throw config_error(it->second.origin, "seed", "expected an integer seed, e.g. --set seed=5");
-    if (std::get<int64_t>(it->second.value) < 0)
-      throw config_error(it->second.origin, "seed", "seeds are 0 or more, e.g. --set seed=5");
-    seeds = {std::get<int64_t>(it->second.value)};
+    seeds = {seed_of(it->second)};
     cli_keys.erase(it);
   }
   // Rows (a single unnamed row when only a grid is given).

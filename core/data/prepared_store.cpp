@@ -29,6 +29,9 @@ namespace {
 
 constexpr char kMagic[8] = {'L', 'D', 'A', 'E', 'C', 'H', 'K', '1'};
 
+// What a chunk holds per image: its int64 label and 3 x side x side uint8 pixels.
+uint64_t bytes_per_image(int side) { return 8 + uint64_t(3) * side * side; }
+
 // One chunk to prepare: files [begin, end) of a split.
 struct Job {
   std::string split;
@@ -95,7 +98,7 @@ int64_t prepare_chunk(const Job& job, const std::string& dir, int side, bool ski
     f.write(reinterpret_cast<const char*>(pixels.data()), std::streamsize(pixels.size()));
     f.close();
     if (!f) throw InputError(tmp + ": write failed");
-  }, uint64_t(kChunkHeaderBytes) + uint64_t(n) * (8 + uint64_t(per)));
+  }, uint64_t(kChunkHeaderBytes) + uint64_t(n) * bytes_per_image(side));
   return skipped;
 }
 
@@ -109,7 +112,7 @@ int64_t chunk_count(const std::string& path, int side) {
   if (!f || std::memcmp(magic, kMagic, 8) != 0 || h[1] != 3 || h[2] != side || h[3] != side || h[0] < 0)
     throw InputError(fmt::format("{}: not a prepared chunk of 3 x {} x {} images; delete the folder {} to "
                                  "prepare the data again", path, side, side, fs::path(path).parent_path().string()));
-  const auto want = uint64_t(kChunkHeaderBytes) + uint64_t(h[0]) * (8 + uint64_t(3) * side * side);
+  const auto want = uint64_t(kChunkHeaderBytes) + uint64_t(h[0]) * bytes_per_image(side);
   if (fs::file_size(path) != want)
     throw InputError(fmt::format("{}: {} bytes, expected {}; delete the folder {} to prepare the data again", path,
                                  fs::file_size(path), want, fs::path(path).parent_path().string()));
@@ -221,7 +224,7 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
   if (kept > 0) fmt::print(stderr, "resuming the preparation of {}: {} images ready, {} to go\n", dir, kept, files);
   // The store's size is known before the first image: said, and refused when
   // the disk cannot hold it (data.resolution = 4096 on small images is 48 MiB each).
-  const uint64_t bytes = uint64_t(files) * (8 + uint64_t(3) * side * side);
+  const uint64_t bytes = uint64_t(files) * bytes_per_image(side);
   if (files > 0) {
     fmt::print(stderr, "preparing {} images at {} x {} into {}: {:.2f} GiB\n", files, side, side, dir,
                double(bytes) / double(1ull << 30));

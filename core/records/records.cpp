@@ -257,36 +257,45 @@ void write_sweep_json(const std::string& results, const SweepRecord& s) {
     j["rows"].push_back({{"row", r.row}, {"label", r.label}, {"seed", r.seed},
                          {"run_id", r.run_id}, {"paper", r.paper}, {"parent", r.parent}});
   if (!s.overrides.empty()) j["overrides"] = s.overrides;  // absent: the file's own plan, as before
-  write_text_atomically(fmt::format("{}/sweeps/{}.{}.json", results, s.name, s.profile), record_text(j));
+  write_text_atomically(sweep_json_path(results, s.name, s.profile), record_text(j));
+}
+
+std::string sweep_json_path(const std::string& results, const std::string& name, const std::string& profile) {
+  return fmt::format("{}/sweeps/{}.{}.json", results, name, profile);
+}
+
+std::optional<SweepRecord> read_sweep_json(const std::string& path) {
+  if (!fs::exists(path)) return std::nullopt;
+  try {
+    auto j = nlohmann::json::parse(read_text(path));
+    if (!j.is_object()) throw nlohmann::json::type_error::create(302, "not a JSON object", nullptr);
+    SweepRecord s{j.at("name"), j.at("profile"), j.at("title"), j.at("file"), j.at("mode"), {}, {}};
+    s.overrides = j.value("overrides", std::vector<std::string>{});
+    for (const auto& r : j.at("rows"))
+      s.rows.push_back({r.at("row"), r.at("label"), r.at("seed"), r.at("run_id"),
+                        r.at("paper").get<std::map<std::string, double>>(), r.value("parent", 0)});
+    return s;
+  } catch (const nlohmann::json::exception& ex) {
+    // One damaged plan costs its own table, not every other sweep's.
+    fmt::print(stderr, "warning: {}: unreadable sweep record ({}); run its sweep file with run_sweep again to "
+                       "rewrite it (finished runs are skipped, not retrained), or delete it (a --reindex then "
+                       "leaves its table out)\n",
+               path, json_error(ex));
+    return std::nullopt;
+  }
 }
 
 std::vector<SweepRecord> read_sweep_jsons(const std::string& results) {
   std::vector<SweepRecord> out;
   if (!fs::exists(results + "/sweeps")) return out;
-  for (const auto& e : fs::directory_iterator(results + "/sweeps")) {
-    if (e.path().extension() != ".json") continue;
-    try {
-      auto j = nlohmann::json::parse(read_text(e.path().string()));
-      if (!j.is_object()) throw nlohmann::json::type_error::create(302, "not a JSON object", nullptr);
-      SweepRecord s{j.at("name"), j.at("profile"), j.at("title"), j.at("file"), j.at("mode"), {}, {}};
-      s.overrides = j.value("overrides", std::vector<std::string>{});
-      for (const auto& r : j.at("rows"))
-        s.rows.push_back({r.at("row"), r.at("label"), r.at("seed"), r.at("run_id"),
-                          r.at("paper").get<std::map<std::string, double>>(), r.value("parent", 0)});
-      out.push_back(std::move(s));
-    } catch (const nlohmann::json::exception& ex) {
-      // One damaged plan costs its own table, not every other sweep's.
-      fmt::print(stderr, "warning: {}: unreadable sweep record ({}); run its sweep file with run_sweep again to "
-                         "rewrite it (finished runs are skipped, not retrained), or delete it (a --reindex then "
-                         "leaves its table out)\n",
-                 e.path().string(), json_error(ex));
-    }
-  }
+  for (const auto& e : fs::directory_iterator(results + "/sweeps"))
+    if (e.path().extension() == ".json")
+      if (auto s = read_sweep_json(e.path().string())) out.push_back(std::move(*s));
   return out;
 }
 
 void check_sweep_name_free(const std::string& results, const SweepRecord& s) {
-  const std::string path = fmt::format("{}/sweeps/{}.{}.json", results, s.name, s.profile);
+  const std::string path = sweep_json_path(results, s.name, s.profile);
   if (!fs::exists(path)) return;
   nlohmann::json j;
   try {
@@ -392,6 +401,16 @@ bool index_run_or_defer(Store& store, const std::string& dir,
     if (warn) warn(fmt::format("index not updated: {}", e.what()));
   }
   return false;
+}
+
+void record_sweep_plan(const std::string& results, Store* store, const SweepRecord& rec) {
+  write_sweep_json(results, rec);
+  try {
+    if (store) store->put_sweep(rec);
+  } catch (const SQLite::Exception& e) {
+    fmt::print(stderr, "run_sweep: warning: sweep plan not indexed yet ({}); the next run_sweep or make_tables "
+               "indexes it\n", store_error(store->path(), e).what());
+  }
 }
 
 void sync_index(Store& store, const std::string& results, const char* program) {

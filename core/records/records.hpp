@@ -11,6 +11,7 @@
 
 #include <array>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,8 +83,12 @@ std::pair<torch::Tensor, torch::Tensor> read_probe_features(const std::string& d
 // changed, then renamed over it), for runs recorded before the kNN probe.
 void add_knn_to_metrics_h5(const std::string& dir, double top1, double top5);
 
-// Sweep plans as JSON under results/sweeps/, so the index can be rebuilt.
+// Sweep plans as JSON under results/sweeps/<name>.<profile>.json, so the
+// index can be rebuilt. A record that cannot be read is skipped with a
+// warning on stderr naming it and how to rewrite it (nullopt; absent: too).
+std::string sweep_json_path(const std::string& results, const std::string& name, const std::string& profile);
 void write_sweep_json(const std::string& results, const SweepRecord& s);
+std::optional<SweepRecord> read_sweep_json(const std::string& path);
 std::vector<SweepRecord> read_sweep_jsons(const std::string& results);
 // Before a sweep records its plan: InputError (exit 2) when results/sweeps/
 // already holds its name and profile from another sweep file (by canonical
@@ -103,6 +108,11 @@ void index_run(Store& store, const std::string& dir);
 // make_tables) or --reindex indexes it.
 bool index_run_or_defer(Store& store, const std::string& dir,
                         const std::function<void(const std::string&)>& warn);
+
+// A sweep's plan recorded: its JSON (the truth) written, then the index,
+// which when it cannot take it now (locked, full) is only warned about on
+// stderr; Store::sync (the next run_sweep or make_tables) indexes it.
+void record_sweep_plan(const std::string& results, Store* store, const SweepRecord& rec);
 
 // Store::sync for a program's start: brings the index up to date with the
 // run folders and prints (to stderr, prefixed by `program`) how many runs it

@@ -80,10 +80,10 @@ std::string uri_path(const std::string& path) {
 
 Store::Store(const std::string& path, Access access) try
     : path_(path),
+      busy_ms_(busy_timeout_ms()),
       in_memory_(access == Access::InMemoryCopy),
-      db_(in_memory_ ? std::string(":memory:") : path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
-          busy_timeout_ms()) {
-  sqlite3_busy_handler(db_.getHandle(), wait_for_lock, reinterpret_cast<void*>(intptr_t(busy_timeout_ms())));
+      db_(in_memory_ ? std::string(":memory:") : path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE) {
+  sqlite3_busy_handler(db_.getHandle(), wait_for_lock, reinterpret_cast<void*>(intptr_t(busy_ms_)));
   if (!in_memory_) {
     open(path);
     return;
@@ -132,7 +132,7 @@ void Store::open(const std::string& path) {
   // recovery, a snapshot gone stale under concurrent first opens) fail at
   // once rather than through the busy handler: retried here up to the busy
   // timeout, so 8 sweeps starting together on a new results root all open it.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_ms_);
   for (int attempt = 0;; ++attempt) {
     try {
       open_once(path);
@@ -331,6 +331,17 @@ void Store::put_sweep(const SweepRecord& s) {
   tx.commit();
 }
 
+template <class T>
+T Store::json_column(const std::string& text) const {
+  try {
+    return nlohmann::json::parse(text).get<T>();
+  } catch (const nlohmann::json::exception& e) {  // only our writer fills these: the file was changed
+    throw InputError(fmt::format("{}: the index is damaged (a sweep column holds {}: {}). It is only an index: "
+                                 "move it away and run `run_sweep --reindex --results <dir>` to rebuild it from "
+                                 "the run folders", path_, text.substr(0, 60), e.what()));
+  }
+}
+
 std::vector<SweepRecord> Store::sweeps() {
   std::vector<SweepRecord> out;
   SQLite::Statement q(db_, "SELECT name, profile, title, file, mode, overrides FROM sweeps ORDER BY name, profile");
@@ -338,7 +349,7 @@ std::vector<SweepRecord> Store::sweeps() {
     SweepRecord s{q.getColumn(0).getString(), q.getColumn(1).getString(),
                   q.getColumn(2).getString(), q.getColumn(3).getString(),
                   q.getColumn(4).getString(), {}, {}};
-    s.overrides = nlohmann::json::parse(q.getColumn(5).getString()).get<std::vector<std::string>>();
+    s.overrides = json_column<std::vector<std::string>>(q.getColumn(5).getString());
     SQLite::Statement r(db_, "SELECT row, label, seed, run_id, paper, parent FROM sweep_rows "
                              "WHERE sweep = ? AND profile = ? ORDER BY row, seed");
     r.bind(1, s.name);
@@ -349,7 +360,7 @@ std::vector<SweepRecord> Store::sweeps() {
       row.label = r.getColumn(1).getString();
       row.seed = r.getColumn(2).getInt64();
       row.run_id = r.getColumn(3).getString();
-      row.paper = nlohmann::json::parse(r.getColumn(4).getString()).get<std::map<std::string, double>>();
+      row.paper = json_column<std::map<std::string, double>>(r.getColumn(4).getString());
       row.parent = r.getColumn(5).getInt();
       s.rows.push_back(row);
     }

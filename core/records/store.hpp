@@ -109,6 +109,9 @@ class Store {
   void open_once(const std::string& path);  // WAL, pragmas, schema create or migrate
   void create_schema();
   void migrate(int from);  // version 1 or 2 -> kSchemaVersion, in place
+  // A JSON column of sweeps/sweep_rows as T; InputError (a damaged index) when it is not.
+  template <class T>
+  T json_column(const std::string& text) const;
   // One IMMEDIATE write transaction, or none inside an outer one (rebuild).
   class WriteTx {
    public:
@@ -126,6 +129,7 @@ class Store {
   };
   int tx_depth_ = 0;
   std::string path_;
+  int busy_ms_ = 30000;  // LDAE_INDEX_BUSY_MS, read once: the busy handler's and open()'s wait
   bool in_memory_ = false;
   SQLite::Database db_;
 };

@@ -36,7 +36,8 @@ int guarded_main(const char* program, Body&& body) {
     fmt::print(stderr, "{}: error: {}\n", program, e.what());
     return 2;
   } catch (const SQLite::Exception& e) {  // the index: locked, full, damaged
-    fmt::print(stderr, "{}: error: {}\n", program, store_error("results.db", e).what());
+    // Where the index is, this shell does not know: the --results folder's (callers that know, say so).
+    fmt::print(stderr, "{}: error: {}\n", program, store_error("RESULTS/results.db", e).what());
     return 2;
   } catch (const std::filesystem::filesystem_error& e) {  // the environment: paths, permissions
     fmt::print(stderr, "{}: error: {}; check that path: an input (data.path, a sweep file) must exist and be "

@@ -4,8 +4,6 @@
 // rank 0, which announces each run to the followers.
 #include <fmt/core.h>
 
-#include <SQLiteCpp/SQLiteCpp.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -30,26 +28,33 @@ SweepRecord sweep_record(const SweepPlan& p, const SweepOptions& o) {
 
 namespace {
 
+// Rank 0's last word to the followers: the sweep's end code, then the
+// barrier follow_sweep passes before returning (rank 0 serves the store).
+void announce_sweep_end(Communicator& comm, int64_t code) {
+  comm.broadcast(code, 60);
+  comm.barrier();
+}
+
 // A plan with other --set values than the one recorded replaces it in the
 // sweep's table (its rows are other runs): said, so a table never changes
 // what it shows without a word.
 void say_if_the_table_changes(const std::string& results, const SweepRecord& now) {
-  for (const auto& before : read_sweep_jsons(results)) {
-    if (before.name != now.name || before.profile != now.profile || before.overrides == now.overrides) continue;
-    auto sets = [](const std::vector<std::string>& v) {
-      std::string s;
-      for (const auto& x : v) s += (s.empty() ? "--set " : ", --set ") + x;
-      return s;
-    };
-    if (now.overrides.empty())
-      fmt::print("note: the table of sweep {} (profile {}) shows the sweep file's own runs again (it showed those of "
-                 "{})\n", now.name, now.profile, sets(before.overrides));
-    else
-      fmt::print("note: the table of sweep {} (profile {}) now shows the runs planned with {} (the table says so); "
-                 "run the sweep file without them to show its own runs again (finished runs are kept)\n",
-                 now.name, now.profile, sets(now.overrides));
-  }
+  const auto before = read_sweep_json(sweep_json_path(results, now.name, now.profile));
+  if (!before || before->overrides == now.overrides) return;
+  auto sets = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "--set " : ", --set ") + x;
+    return s;
+  };
+  if (now.overrides.empty())
+    fmt::print("note: the table of sweep {} (profile {}) shows the sweep file's own runs again (it showed those of "
+               "{})\n", now.name, now.profile, sets(before->overrides));
+  else
+    fmt::print("note: the table of sweep {} (profile {}) now shows the runs planned with {} (the table says so); "
+               "run the sweep file without them to show its own runs again (finished runs are kept)\n",
+               now.name, now.profile, sets(now.overrides));
 }
+
 // The index: one SQLite file that must never be written from two hosts
 // (WAL needs shared memory; network file systems break POSIX locks). Array
 // tasks write their run folders only; whoever reads the index next syncs it.
@@ -78,13 +83,7 @@ void record_plan(const SweepPlan& p, const SweepOptions& o, std::optional<Store>
   const SweepRecord rec = sweep_record(p, o);
   check_sweep_name_free(o.results, rec);
   say_if_the_table_changes(o.results, rec);
-  write_sweep_json(o.results, rec);  // the truth; the index follows when it can
-  try {
-    if (store) store->put_sweep(rec);
-  } catch (const SQLite::Exception& e) {
-    fmt::print(stderr, "run_sweep: warning: sweep plan not indexed yet ({}); the next run_sweep or "
-               "make_tables indexes it\n", store_error(o.results + "/results.db", e).what());
-  }
+  record_sweep_plan(o.results, store ? &*store : nullptr, rec);
 }
 
 // One pass over the plan's runs, printing each outcome.
@@ -156,7 +155,7 @@ int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist)
     int64_t code = kSweepFailed;
     ~SweepEnd() {
       try {
-        if (comm) comm->broadcast(code, 60), comm->barrier();  // the followers' barrier: see follow_sweep
+        if (comm) announce_sweep_end(*comm, code);
       } catch (...) {
       }
     }
@@ -187,7 +186,7 @@ int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist)
 
 void tell_followers_the_sweep_ended(const SweepPlan& p, const DistEnv& dist, int64_t code) {
   try {
-    if (auto comm = connect_interruptibly(dist, plan_on_gpu(p.runs))) comm->broadcast(code, 60), comm->barrier();
+    if (auto comm = connect_interruptibly(dist, plan_on_gpu(p.runs))) announce_sweep_end(*comm, code);
   } catch (...) {  // the reason rank 0 stops is the error it is about to print
   }
 }

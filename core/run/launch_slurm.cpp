@@ -82,8 +82,7 @@ int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
   // The sweep's plan goes into the index now, so make_tables sees every row
   // while the tasks run.
   Store store(root.string() + "/results.db");
-  write_sweep_json(root.string(), rec);
-  store.put_sweep(rec);
+  record_sweep_plan(root.string(), &store, rec);
   fmt::print("wrote {} ({} array tasks, one per pending run)\n", script, pending.size());
   if (opt.dry_run) {
     fmt::print("--dry-run: not submitted; submit with `sbatch {}`\n", shell_quote(script));

@@ -16,6 +16,7 @@
 #include "core/run/launch.hpp"
 #include "core/run/plugins.hpp"
 #include "core/run/run.hpp"
+#include "core/run/run_stages.hpp"
 
 namespace ldae {
 namespace {
@@ -186,13 +187,13 @@ std::string warning_kind(const std::string& text) {
 }
 
 // train.device = "cuda" where LibTorch sees no GPU: refused before any run
-// starts (execute_run refuses it again, before the run's folder exists).
+// starts, by the check execute_run makes again before the run's folder exists.
 void check_device_available(const RunConfig& cfg, const std::string& where) {
-  if (cfg.train.device == "cuda" && !torch::cuda::is_available())
-    throw InputError(fmt::format("{}: key 'train.device': \"cuda\" but this LibTorch sees no CUDA device (no "
-                                 "GPU visible, or no driver); use \"auto\" (a GPU when there is one) or "
-                                 "\"cpu\", e.g. --set train.device=auto",
-                                 where));
+  try {
+    pick_device(cfg.train.device, nullptr);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("{}: {}", where, e.what()));
+  }
 }
 }  // namespace
 

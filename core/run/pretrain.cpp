@@ -71,8 +71,8 @@ Backbone copy_backbone(const std::string& name, const BackboneOptions& bo, Backb
 // cpu | cuda | auto; data-parallel ranks on one node take GPUs by local rank.
 torch::Device pick_device(const std::string& want, const std::shared_ptr<Communicator>& comm) {
   if (want == "cuda" && !torch::cuda::is_available())
-    throw InputError("train.device = \"cuda\" but this LibTorch sees no CUDA device; use "
-                     "\"auto\" or \"cpu\"");
+    throw InputError("key 'train.device': \"cuda\" but this LibTorch sees no CUDA device (no GPU visible, or no "
+                     "driver); use \"auto\" (a GPU when there is one) or \"cpu\", e.g. --set train.device=auto");
   if (want == "cpu" || !torch::cuda::is_available()) return torch::kCPU;
   const int64_t n = int64_t(torch::cuda::device_count());
   return torch::Device(torch::kCUDA, comm ? c10::DeviceIndex(comm->local_rank() % n) : 0);

@@ -149,6 +149,8 @@ class Trainer {
 
   // The denoising step and its recording, fresh for this call or kept from
   // the last one (keep_recorded_step); graph is null when not recorded.
+  // shared_ptr, though moved only: both types are incomplete here, and a
+  // shared_ptr's deleter is fixed where it is made (trainer.cpp).
   struct StepParts {
     std::shared_ptr<DenoiseStep> denoise;
     std::shared_ptr<GraphStep> graph;

@@ -222,6 +222,9 @@ TEST(Store, Version2IndexGainsSweepOverrides) {
   EXPECT_EQ(s.sweeps()[0].overrides, rec.overrides);
   write_sweep_json(dir, rec);
   EXPECT_EQ(read_sweep_jsons(dir).at(0).overrides, rec.overrides);
+  // A JSON column changed by hand is a damaged index (exit 2, --reindex), not an internal error.
+  s.db().exec("UPDATE sweeps SET overrides = 'not json'");
+  EXPECT_THROW(s.sweeps(), InputError);
 }
 
 TEST(Store, RebuildFromRunFolders) {
