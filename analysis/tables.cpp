@@ -392,9 +392,9 @@ std::string to_markdown(const Table& t) {
     md += "kNN: weighted k-nearest-neighbour top-1 on the same features (probe.knn_k, "
           "probe.knn_t; cosine similarity), no training; '-' for runs without it.\n";
   if (fid)
-    md += "FID: ours from the sweep's eval.fid_samples generated vs real test images in its "
-          "eval.fid_net features; the paper's is FID-50K (Inception) on ImageNet, so compare "
-          "trends, not values.\n";
+    md += "FID: ours from the sweep's eval.fid_samples generated images vs real images "
+          "(eval.fid_reference: the test images, or every training image) in its eval.fid_net "
+          "features; the paper's is FID-50K (Inception) on ImageNet, so compare trends, not values.\n";
   std::string failed;
   for (const auto& r : t.rows)
     for (const auto& e : r.errors) failed += fmt::format("- row {}, {}\n", r.row, e);

@@ -7,6 +7,8 @@
 #pragma once
 #include <Eigen/Dense>
 
+#include <cstdint>
+
 namespace ldae {
 
 struct Gaussian {
@@ -14,8 +16,28 @@ struct Gaussian {
   Eigen::MatrixXd cov;  // sample covariance (n - 1)
 };
 
-// Rows are samples: X (n, F).
+// Rows are samples: X (n, F). std::invalid_argument for n < 2.
 Gaussian fit_gaussian(const Eigen::MatrixXd& X);
+
+// The same fit over rows that arrive in chunks, none of them kept: memory is
+// F + F^2 doubles whatever the number of samples (FID-50K's 50,000 images, or
+// ImageNet's 1.28 M training images as the reference). Chunks merge by Chan,
+// Golub and LeVeque's pairwise update (mean and centred scatter), which stays
+// exact to round-off where the sum of outer products would cancel.
+class GaussianFit {
+ public:
+  // Rows of X (m, F) are samples; F must match earlier chunks
+  // (std::invalid_argument otherwise). m = 0 is a no-op.
+  void add(const Eigen::MatrixXd& X);
+  int64_t count() const { return n_; }
+  // The Gaussian of every row added; std::invalid_argument for fewer than 2.
+  Gaussian gaussian() const;
+
+ private:
+  int64_t n_ = 0;
+  Eigen::VectorXd mean_;
+  Eigen::MatrixXd scatter_;  // sum over rows of (x - mean)(x - mean)^T
+};
 double frechet_distance(const Gaussian& a, const Gaussian& b);
 // Square root of a symmetric positive semi-definite matrix (negative
 // eigenvalues from round-off clipped to 0).

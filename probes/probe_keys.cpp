@@ -35,6 +35,7 @@ KeyRows eval_keys() {
       after_training(choice(field("eval.sampler", &RunConfig::eval, &EvalConfig::sampler), sampler_names)),
       after_training(field("eval.sample_steps", &RunConfig::eval, &EvalConfig::sample_steps, 1, 1e6)),
       after_training(field("eval.fid_net", &RunConfig::eval, &EvalConfig::fid_net)),
+      after_training(choice(field("eval.fid_reference", &RunConfig::eval, &EvalConfig::fid_reference), fixed({"test", "train"}))),
       field("eval.classifier_epochs", &RunConfig::eval, &EvalConfig::classifier_epochs, 1, 1e4),
       after_training(field("eval.finetune_epochs", &RunConfig::eval, &EvalConfig::finetune_epochs, 0, 1e5)),
       after_training(field("eval.finetune_batch", &RunConfig::eval, &EvalConfig::finetune_batch, 1, 1e6)),

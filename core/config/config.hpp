@@ -191,6 +191,9 @@ struct EvalConfig {
   std::string sampler = "ddim";         // ddim (eta 0) | ddpm (ancestral, eta 1)
   int sample_steps = 50;                // respaced steps of the T-step schedule
   std::string fid_net = "classifier";   // "classifier" (trained here) | TorchScript .pt
+  // FID's reference images: "test" = the first fid_samples test images;
+  // "train" = every training image (ADM's reference statistics, DiT's FID-50K).
+  std::string fid_reference = "test";
   int classifier_epochs = 5;            // the harness's own classifier (FID, perceptual)
   // Fine-tuning (probes/finetune.hpp): the encoder the probe reads + a linear
   // head, trained end to end (MAE's recipe scaled down). 0 epochs = off.

@@ -49,6 +49,14 @@ torch::Tensor integrate_velocity(torch::Tensor z, int T, int steps, bool heun,
 
 torch::Tensor sample_latents(Backbone& model, const Schedule& s, const Objective& o, int64_t L,
                              int64_t d, const SampleOptions& opt, torch::Device device) {
+  std::vector<torch::Tensor> out;
+  sample_latent_batches(model, s, o, L, d, opt, device, [&out](const torch::Tensor& z) { out.push_back(z); });
+  return torch::cat(out);
+}
+
+void sample_latent_batches(Backbone& model, const Schedule& s, const Objective& o, int64_t L, int64_t d,
+                           const SampleOptions& opt, torch::Device device,
+                           const std::function<void(const torch::Tensor&)>& take) {
   if (o.image_space || !o.input_scaling ||
       (o.target != Target::Eps && o.target != Target::CleanLatent && o.target != Target::Velocity))
     throw InputError("sampling needs a latent-space model with input scaling that predicts eps, "
@@ -58,7 +66,6 @@ torch::Tensor sample_latents(Backbone& model, const Schedule& s, const Objective
   model->eval();
   const auto ts = respaced_timesteps(s, opt.steps);
   auto gen = at::detail::createCPUGenerator(opt.seed);
-  std::vector<torch::Tensor> out;
   for (int64_t i0 = 0; i0 < opt.n; i0 += opt.batch) {
     const int64_t B = std::min(opt.batch, opt.n - i0);
     auto z = torch::randn({B, L, d}, gen).to(device);
@@ -70,7 +77,7 @@ torch::Tensor sample_latents(Backbone& model, const Schedule& s, const Objective
       return model->forward(zt, tt, y).to(torch::kFloat32);
     };
     if (o.target == Target::Velocity) {  // SiT: the probability-flow ODE, Heun
-      out.push_back(integrate_velocity(z, s.T, opt.steps, /*heun=*/true, predict).cpu());
+      take(integrate_velocity(z, s.T, opt.steps, /*heun=*/true, predict).cpu());
       continue;
     }
     for (size_t k = 0; k < ts.size(); ++k) {
@@ -84,10 +91,9 @@ torch::Tensor sample_latents(Backbone& model, const Schedule& s, const Objective
       auto noise = torch::randn({B, L, d}, gen).to(device);
       z = ddim_step(z, eps, gt, st, gn, sn, opt.eta, noise);
     }
-    out.push_back(z.cpu());
+    take(z.cpu());
   }
   if (was_training) model->train();
-  return torch::cat(out);
 }
 
 }  // namespace ldae

@@ -53,5 +53,11 @@ struct SampleOptions {
 // Latents (n, L, d) sampled from noise with the model in eval mode.
 torch::Tensor sample_latents(Backbone& model, const Schedule& s, const Objective& o, int64_t L,
                              int64_t d, const SampleOptions& opt, torch::Device device);
+// The same latents, handed to `take` one batch at a time ((B, L, d) float32 on
+// the CPU, B <= opt.batch, in order) and not kept: what FID-50K samples
+// without holding 50,000 decoded images. InputError as sample_latents.
+void sample_latent_batches(Backbone& model, const Schedule& s, const Objective& o, int64_t L, int64_t d,
+                           const SampleOptions& opt, torch::Device device,
+                           const std::function<void(const torch::Tensor&)>& take);
 
 }  // namespace ldae

@@ -11,6 +11,7 @@
 #include "core/data/augment.hpp"
 #include "core/run/run_stages.hpp"
 #include "core/diffusion/sampler.hpp"
+#include "core/base/progress.hpp"
 #include "core/base/stop.hpp"
 #include "probes/linear_probe.hpp"
 
@@ -18,14 +19,40 @@ namespace ldae {
 namespace fs = std::filesystem;
 namespace {
 
-// FID of n generated images against the first n test images, in the
-// features of the frozen network; also returns the first 64 samples.
-double generation_fid(Backbone& model, const Schedule& schedule, const Objective& obj,
-                      const Tokenizer& tok, const torch::Tensor& test_img, FeatureNet& net,
-                      const RunConfig& cfg, int64_t classes, int64_t L, int64_t d,
-                      torch::Device device, torch::Tensor* samples_out) {
+// The features of `net` for images (B, C, H, W) in [-1, 1], 512 at a time,
+// added to `fit`.
+void add_features(FeatureNet& net, const torch::Tensor& images, GaussianFit& fit) {
+  for (int64_t i = 0; i < images.size(0); i += 512) {
+    check_stop("FID feature extraction");
+    auto f = net.pooled(images.slice(0, i, std::min(i + 512, images.size(0)))).to(torch::kFloat64).cpu().contiguous();
+    fit.add(Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+        f.data_ptr<double>(), f.size(0), f.size(1)));
+  }
+}
+
+// The Gaussian of the reference images' features: rows [0, n) of `ref`, read
+// kStreamRows at a time. Memory: one chunk of images, F^2 doubles.
+Gaussian reference_gaussian(const ImageBatches& ref, int64_t n, FeatureNet& net, const Log& log) {
+  GaussianFit fit;
+  Progress progress("FID reference", n, std::max<int64_t>(kStreamRows, n / 10), 1, log);
+  for (int64_t i = 0; i < n; i += kStreamRows) {
+    const int64_t hi = std::min(i + kStreamRows, n);
+    add_features(net, ref.rows(i, hi), fit);
+    progress.update(hi, 0, "");
+  }
+  return fit.gaussian();
+}
+
+// FID of `n` generated images against the reference Gaussian, in the
+// features of the frozen network. Images are sampled, decoded and featured one
+// sampler batch at a time (memory: one batch, F^2 doubles, the first 64
+// samples, which are returned in *samples_out).
+double generation_fid(Backbone& model, const Schedule& schedule, const Objective& obj, const Tokenizer& tok,
+                      const Gaussian& reference, int64_t n, FeatureNet& net, const RunConfig& cfg,
+                      int64_t classes, int64_t L, int64_t d, torch::Device device, torch::Tensor* samples_out,
+                      const Log& log) {
   SampleOptions so;
-  so.n = std::min<int64_t>(cfg.eval.fid_samples, test_img.size(0));
+  so.n = n;
   so.steps = cfg.eval.sample_steps;
   so.eta = cfg.eval.sampler == "ddpm" ? 1.0 : 0.0;
   so.classes = cfg.model.class_cond ? classes : 0;
@@ -33,21 +60,22 @@ double generation_fid(Backbone& model, const Schedule& schedule, const Objective
   // On a GPU: bf16 (train.bf16) and 4x the CPU's batch of 256 images.
   so.bf16 = cfg.train.bf16;
   if (device.is_cuda()) so.batch = 1024;
-  auto z = sample_latents(model, schedule, obj, L, d, so, device);
-  torch::NoGradGuard ng;
-  auto images = tok.decode(z).clamp(-1.0, 1.0);
-  *samples_out = images.slice(0, 0, 64);
-  auto feats = [&](const torch::Tensor& x) {
-    std::vector<torch::Tensor> out;
-    for (int64_t i = 0; i < x.size(0); i += 512) {
-      check_stop("FID feature extraction");
-      out.push_back(net.pooled(x.slice(0, i, std::min(i + 512, x.size(0)))).to(torch::kFloat64));
+  GaussianFit generated;
+  std::vector<torch::Tensor> kept;  // the first 64 samples, for the run's figure
+  int64_t kept_n = 0;
+  Progress progress("FID samples", n, std::max<int64_t>(so.batch, n / 10), 1, log);
+  sample_latent_batches(model, schedule, obj, L, d, so, device, [&](const torch::Tensor& z) {
+    torch::NoGradGuard ng;
+    auto images = tok.decode(z).clamp(-1.0, 1.0);
+    if (kept_n < 64) {
+      kept.push_back(images.slice(0, 0, 64 - kept_n).clone());
+      kept_n += kept.back().size(0);
     }
-    auto f = torch::cat(out).contiguous();
-    return Eigen::MatrixXd(Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-        f.data_ptr<double>(), f.size(0), f.size(1)));
-  };
-  return frechet_distance(fit_gaussian(feats(images)), fit_gaussian(feats(test_img.slice(0, 0, so.n))));
+    add_features(net, images, generated);
+    progress.update(generated.count(), 0, "");
+  });
+  *samples_out = torch::cat(kept);
+  return frechet_distance(generated.gaussian(), reference);
 }
 
 }  // namespace
@@ -59,16 +87,22 @@ void generation_stage(const RunConfig& cfg, const EncoderStage& st, const Tokeni
   torch::Tensor samples;
   auto net = feature_net(cfg.eval.fid_net);
   Backbone model = st.model;
-  // The reference images: the first fid_samples of the test split.
-  const auto reference = data.test.rows(0, std::min<int64_t>(cfg.eval.fid_samples, data.test.n));
-  metrics.fid = generation_fid(model, st.schedule, st.objective, tok, reference, *net, cfg, data.classes,
-                               td.z0.size(1), td.z0.size(2), device, &samples);
+  // The reference: every training image (ADM's reference statistics, which
+  // DiT's FID-50K uses, are over the whole training set), or the first
+  // fid_samples test images. fid_samples images are generated either way
+  // (as many as the test split holds, when it is the reference).
+  const bool train_ref = cfg.eval.fid_reference == "train";
+  const ImageBatches& ref = train_ref ? data.train : data.test;
+  const int64_t n = train_ref ? cfg.eval.fid_samples : std::min<int64_t>(cfg.eval.fid_samples, data.test.n);
+  const Gaussian reference = reference_gaussian(ref, train_ref ? ref.n : n, *net, log);
+  metrics.fid = generation_fid(model, st.schedule, st.objective, tok, reference, n, *net, cfg, data.classes,
+                               td.z0.size(1), td.z0.size(2), device, &samples, log);
   metrics.samples = to_f32(samples);
   metrics.samples_shape = shape_of(samples);
   rec["eval_fid"] = metrics.fid;
   rec["timings"]["eval_s"] = secs_since(t_gen);
-  log(fmt::format("FID {:.3f} ({} samples, {} {} steps, features: {}) in {:.1f} s", metrics.fid,
-                  std::min<int64_t>(cfg.eval.fid_samples, data.test.n),
+  log(fmt::format("FID {:.3f} ({} samples against {} {} images, {} {} steps, features: {}) in {:.1f} s",
+                  metrics.fid, n, train_ref ? ref.n : n, train_ref ? "training" : "test",
                   cfg.objective.target == "velocity" ? "Heun ODE" : cfg.eval.sampler, cfg.eval.sample_steps,
                   net->describe(), secs_since(t_gen)));
 }

@@ -34,6 +34,8 @@ DDPM = "hojonathanho/diffusion scripts/run_cifar.py (ch_mult (1, 2, 2, 2), attn_
 MAEFT = "facebookresearch/mae FINETUNE.md (main_finetune.py)"
 REPA = "sihyun-yu/REPA models/sit.py build_mlp (projector_dim 2048)"
 OURS = "ours: the paper's recipe at CIFAR-10 scale (experiments/*.toml [profile.small] says why)"
+TOKFIT = "[U] not in the paper (DiT's runs use Stable Diffusion's pretrained VAE): one fit for every learned tokenizer"
+ADM = "facebookresearch/DiT README: FID-50K by ADM's evaluator (reference statistics over the training set), 250 DDPM steps"
 
 # The l-DAE sweeps: every file but Table 4 and the plugin's.
 LDAE_FILES = "!ablation_table4.toml"
@@ -44,7 +46,7 @@ DIT_L_FILES = "ablation_table1.toml ablation_table2.toml ablation_table3.toml ap
 # (files, profile, runs, key, value, source). files: names, or "!name" for
 # every file but that one; runs: "all", "method=NAME" (the runs that
 # pre-train with that method; the default method is denoise; the raw-pixel
-# anchor trains nothing) or "backbone=NAME".
+# anchor trains nothing), "backbone=NAME" or "tokenizer=NAME".
 TABLE = [
     # ---- l-DAE, paper profile
     (LDAE_FILES, "paper", "method=denoise", "train.lr", 8e-4, LDAE + ": base lr 1e-4 x 2048 / 256"),
@@ -58,6 +60,23 @@ TABLE = [
     (DIT_L_FILES, "paper", "method=denoise", "model.block_width", 1024, LDAE + ": DiT-L"),
     (DIT_L_FILES, "paper", "method=denoise", "model.encoder_blocks", 12, LDAE + ": the first 12 blocks"),
     (DIT_L_FILES, "paper", "all", "data.resolution", 256, LDAE),
+    (DIT_L_FILES.replace("appendix_probe_t.toml ", ""), "paper", "method=denoise", "probe.t", 10,
+     LDAE + ": clean input at t = 10 (of 1000)"),
+    (DIT_L_FILES, "paper", "all", "probe.pool", "mean", LDAE + ": globally average-pooled"),
+    ("ablation_table2.toml ablation_table3.toml", "paper", "method=denoise", "model.t_mlp_ratio", 0.25,
+     LDAE + ": l-DAE's quarter-width t-MLP ([U] from which row: Table 2 joins Table 3)"),
+    ("ablation_table1.toml", "paper", "all", "model.t_mlp_ratio", 1.0, "DiT's t-MLP: Table 1 starts from DiT"),
+    ("ablation_table2.toml", "paper", "all", "noise.schedule", "linear_gamma2", "shared/paper/ldae.md: Table 1's last row"),
+    ("ablation_table1.toml", "paper", "all", "tokenizer.steps", 200000, TOKFIT),
+    ("ablation_table1.toml", "paper", "all", "tokenizer.width", 128, TOKFIT),
+    ("ablation_table2.toml", "paper", "tokenizer=conv_vae", "tokenizer.steps", 200000, TOKFIT + ": Table 1's"),
+    ("ablation_table2.toml", "paper", "tokenizer=conv_vae", "tokenizer.width", 128, TOKFIT + ": Table 1's"),
+    ("ablation_table2.toml", "paper", "tokenizer=patch_vae", "tokenizer.steps", 200000, TOKFIT + ": Table 1's"),
+    ("ablation_table2.toml", "paper", "tokenizer=patch_ae", "tokenizer.steps", 200000, TOKFIT + ": Table 1's"),
+    ("ablation_table1.toml", "paper", "all", "eval.fid_samples", 50000, ADM),
+    ("ablation_table1.toml", "paper", "all", "eval.sampler", "ddpm", ADM),
+    ("ablation_table1.toml", "paper", "all", "eval.sample_steps", 250, ADM),
+    ("ablation_table1.toml", "paper", "all", "eval.fid_reference", "train", ADM),
     (LDAE_FILES, "paper", "all", "probe.optimizer", "lars", LINPROBE),
     (LDAE_FILES, "paper", "all", "probe.lr", 6.4, LINPROBE + ": blr 0.1 x 16384 / 256"),
     (LDAE_FILES, "paper", "all", "probe.batch", 16384, LINPROBE),
@@ -241,6 +260,8 @@ def main():
                                          run.get("probe.features") == "raw_pixels"):
                     continue
                 if kind == "backbone" and run.get("model.name") != name_sel:
+                    continue
+                if kind == "tokenizer" and run.get("tokenizer.name") != name_sel:
                     continue
                 hits += 1
                 got = run.get(key)

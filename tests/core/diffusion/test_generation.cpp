@@ -1,63 +1,19 @@
-// FID (Frechet distance of Gaussians) against closed forms, the samplers'
-// update rule against an oracle, and the feature networks (harness
-// classifier, TorchScript files).
+// The samplers' update rule against an oracle, and the feature networks
+// (harness classifier, TorchScript files) FID reads.
 #include <gtest/gtest.h>
 #include <torch/script.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <random>
 
 #include "core/data/augment.hpp"
 #include "core/base/errors.hpp"
 #include "core/nn/feature_net.hpp"
-#include "probes/fid.hpp"
 #include "core/diffusion/noise.hpp"
 #include "core/diffusion/sampler.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
-
-TEST(Fid, DiagonalGaussiansMatchTheClosedForm) {
-  // d^2 = |m1 - m2|^2 + sum_i (s1_i + s2_i - 2 sqrt(s1_i s2_i)) for diagonal S.
-  Gaussian a{Eigen::Vector3d(0, 1, 2), Eigen::Vector3d(1, 4, 9).asDiagonal()};
-  Gaussian b{Eigen::Vector3d(1, 1, 0), Eigen::Vector3d(4, 1, 9).asDiagonal()};
-  const double expect = (1 + 0 + 4) + (1 + 4 - 4) + (4 + 1 - 4) + (9 + 9 - 18);
-  EXPECT_NEAR(frechet_distance(a, b), expect, 1e-9);
-  EXPECT_NEAR(frechet_distance(a, a), 0.0, 1e-9);
-}
-
-TEST(Fid, RotatedCovariancesAndSqrtm) {
-  // FD is invariant to a common rotation: rotate both diagonal Gaussians.
-  std::mt19937 rng(2);
-  std::normal_distribution<double> N01;
-  Eigen::MatrixXd G(4, 4);
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) G(i, j) = N01(rng);
-  Eigen::HouseholderQR<Eigen::MatrixXd> qr(G);
-  Eigen::MatrixXd Q = qr.householderQ();
-  Eigen::Vector4d s1(1, 2, 3, 4), s2(2, 2, 5, 1);
-  Gaussian a{Eigen::Vector4d::Zero(), Q * s1.asDiagonal() * Q.transpose()};
-  Gaussian b{Eigen::Vector4d::Zero(), Q * s2.asDiagonal() * Q.transpose()};
-  double expect = 0;
-  for (int i = 0; i < 4; ++i) expect += s1(i) + s2(i) - 2 * std::sqrt(s1(i) * s2(i));
-  EXPECT_NEAR(frechet_distance(a, b), expect, 1e-9);
-  Eigen::MatrixXd R = sqrtm_psd(a.cov);
-  EXPECT_LT((R * R - a.cov).norm(), 1e-9);
-}
-
-TEST(Fid, SampleEstimateConvergesOnToyGaussians) {
-  std::mt19937 rng(3);
-  std::normal_distribution<double> N01;
-  const int n = 40000;
-  Eigen::MatrixXd X(n, 2), Y(n, 2);
-  for (int i = 0; i < n; ++i) {
-    X(i, 0) = N01(rng), X(i, 1) = 2 * N01(rng);      // N(0, diag(1, 4))
-    Y(i, 0) = 1 + N01(rng), Y(i, 1) = N01(rng);       // N((1, 0), I)
-  }
-  const double expect = 1 + (1 + 1 - 2) + (4 + 1 - 4);  // = 2
-  EXPECT_NEAR(frechet_distance(fit_gaussian(X), fit_gaussian(Y)), expect, 0.05);
-}
 
 TEST(Sampler, RespacedTimestepsSpanTheSchedule) {
   NoiseConfig nc;
