@@ -44,12 +44,30 @@ std::string gp_string(const std::string& s) {
 
 std::string gp_tmp(const std::string& out) { return fmt::format("{}.tmp.{}", out, getpid()); }
 
+std::string gp_output(const std::string& out, int k) {
+  return fmt::format("set output (exists(\"ldae_output_{0}\") ? ldae_output_{0} : {1})\n", k, gp_string(out));
+}
+
+namespace {
+// s as one single-quoted shell word.
+std::string shell_quoted(const std::string& s) {
+  std::string o = "'";
+  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return o + "'";
+}
+}  // namespace
+
 void run_gnuplot(const std::string& gnuplot, const std::string& script, const std::vector<std::string>& outputs) {
   const std::string err = script + ".err";
-  // Scripts name their files relative to their folder, so they redraw anywhere.
+  // Scripts name their files relative to their folder, so they redraw anywhere;
+  // here each output goes to its temporary first (gp_output's variables).
+  std::string vars;
+  for (size_t k = 0; k < outputs.size(); ++k)
+    vars += fmt::format("ldae_output_{}={}; ", k, gp_string(gp_tmp(fs::path(outputs[k]).filename().string())));
   const std::string cmd =
-      fmt::format("cd '{}' && '{}' '{}' 2> '{}'", fs::path(script).parent_path().string(), gnuplot,
-                  fs::path(script).filename().string(), fs::absolute(err).string());
+      fmt::format("cd {} && {} -e {} {} 2> {}", shell_quoted(fs::path(script).parent_path().string()),
+                  shell_quoted(gnuplot), shell_quoted(vars), shell_quoted(fs::path(script).filename().string()),
+                  shell_quoted(fs::absolute(err).string()));
   const int rc = std::system(cmd.c_str());
   std::ifstream e(err);
   std::stringstream msg;

@@ -17,8 +17,14 @@ std::string gp_string(const std::string& s);
 // Where gnuplot writes `out` before it is moved into place: unique per
 // process, so two programs drawing the same figure do not collide.
 std::string gp_tmp(const std::string& out);
-// Run gnuplot on `script` in its folder, then move each output's temporary
-// (gp_tmp) into place. InputError with gnuplot's message when it fails.
+// The script line that sets output k (0, 1, ... in run_gnuplot's `outputs`
+// order) to the file `out` (a name relative to the script's folder). Run by
+// hand (`gnuplot X.gp`, the redraw the docs give) it writes `out` itself;
+// run_gnuplot sets the variable ldae_output_K to out's temporary instead.
+std::string gp_output(const std::string& out, int k);
+// Run gnuplot on `script` in its folder, its outputs written to their
+// temporaries (gp_tmp), then move each into place. InputError with gnuplot's
+// message when it fails.
 void run_gnuplot(const std::string& gnuplot, const std::string& script, const std::vector<std::string>& outputs);
 
 }  // namespace ldae

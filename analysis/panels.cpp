@@ -97,11 +97,11 @@ std::vector<std::string> draw_panels(const PanelFigure& f, const std::string& ou
       "# drawn by show_noise; run `gnuplot {0}` to redraw (panels in {1}/)\n"
       "set encoding utf8\n"
       "set terminal pngcairo noenhanced size {2},{3} font \"DejaVu Sans,10\"\n"
-      "set output {4}\n{6}"
+      "{4}{6}"
       "set terminal pdfcairo noenhanced size {7:.2f}in,{8:.2f}in font \"DejaVu Sans,9\"\n"
-      "set output {5}\n{6}",
-      fs::path(gpf).filename().string(), panels_dir, W, H, gp_string(gp_tmp(out.filename().string())),
-      gp_string(gp_tmp(fs::path(pdf).filename().string())), body, W / 100.0, H / 100.0);
+      "{5}{6}",
+      fs::path(gpf).filename().string(), panels_dir, W, H, gp_output(out.filename().string(), 0),
+      gp_output(fs::path(pdf).filename().string(), 1), body, W / 100.0, H / 100.0);
   write_text_atomically(gpf, script);
   run_gnuplot(gnuplot, gpf, {out.string(), pdf});
   std::vector<std::string> written = {out.string(), pdf, gpf};

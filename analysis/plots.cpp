@@ -45,19 +45,18 @@ std::string head(const std::string& png, int w, int h, const std::string& title)
       "# drawn by make_tables --figures; run `gnuplot {}` to redraw\n"
       "set datafile separator \",\"\n"
       "set terminal pngcairo noenhanced size {},{} font \"DejaVu Sans,10\"\n"
-      "set output {}\n"
+      "{}"
       "set title {}\n"
       "set key outside bottom center horizontal\n"
       "set grid\n",
       fs::path(png).replace_extension(".gp").filename().string(), w, h,
-      gp_string(gp_tmp(fs::path(png).filename().string())),
-      gp_string(title));
+      gp_output(fs::path(png).filename().string(), 0), gp_string(title));
 }
 std::string finish(const std::string& pdf, int w, int h) {
   return fmt::format(
       "set terminal pdfcairo noenhanced size {:.2f}in,{:.2f}in font \"DejaVu Sans,9\"\n"
-      "set output {}\nreplot\nunset output\n",
-      w / 100.0, h / 100.0, gp_string(gp_tmp(fs::path(pdf).filename().string())));
+      "{}replot\nunset output\n",
+      w / 100.0, h / 100.0, gp_output(fs::path(pdf).filename().string(), 1));
 }
 
 void write_text(const std::string& path, const std::string& text) { write_text_atomically(path, text); }

@@ -21,6 +21,12 @@ is_png "$d/noise.png"
 test "$(head -c 5 "$d/noise.pdf")" = "%PDF-"
 grep -Eq "written: $d/noise.png \([0-9]+ x [0-9]+\), $d/noise.pdf, script $d/noise.gp" "$d/noise.txt"
 ls "$d/noise-panels/" | grep -q 'b0r3c5.png'   # 4 images x 6 panels, gnuplot lays them out
+# The saved script redraws the figure itself, as the docs say (`gnuplot noise.gp`), leaving no temporary.
+rm "$d/noise.png" "$d/noise.pdf"
+(cd "$d" && gnuplot noise.gp)
+is_png "$d/noise.png"
+test "$(head -c 5 "$d/noise.pdf")" = "%PDF-"
+test -z "$(ls "$d" | grep '\.tmp')"
 # Latent noise of a linear tokenizer stays in its span; white pixel noise has
 # (D - d) / D = 0.75 of its energy outside.
 grep -Eq 'outside the tokenizer.s span: pixel 0\.7[0-9]+, latent [0-9.]+e-[0-9]+$' "$d/noise.txt"
@@ -47,6 +53,9 @@ fails_with "recorded: 'synthetic_smoke'" "$bin/make_tables" --results "$d/s" --s
 # The smoke sweep logs one loss point per run: drawn as a point, not as a line of one point (nothing).
 test "$(grep -c '^[0-9]' "$d/s/figures/synthetic_smoke.default.loss.csv")" -eq 2
 test "$(grep -c 'with points' "$d/s/figures/synthetic_smoke.default.loss.gp")" -eq 2
+rm "$d/s/figures/synthetic_smoke.default.acc.png"
+(cd "$d/s/figures" && gnuplot synthetic_smoke.default.acc.gp)
+test -z "$(ls "$d/s/figures" | grep '\.tmp')"
 for k in acc series loss; do
   is_png "$d/s/figures/synthetic_smoke.default.$k.png"
   test "$(head -c 5 "$d/s/figures/synthetic_smoke.default.$k.pdf")" = "%PDF-"

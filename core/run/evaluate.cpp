@@ -149,7 +149,7 @@ void probe_stage(const RunConfig& cfg, const torch::Tensor& f_train, const torch
                                 : ""));
   rec["probe_top1"] = pr.top1;
   rec["probe_top5"] = pr.top5;
-  if (knn.top1 >= 0) rec["probe_knn_top1"] = knn.top1;
+  if (knn.top1 >= 0) rec["probe_knn_top1"] = knn.top1, rec["probe_knn_top5"] = knn.top5;
   rec["timings"]["probe_s"] = secs_since(t_probe);
 }
 
@@ -184,6 +184,7 @@ void add_missing_knn(const RunConfig& cfg, const std::string& dir, const RunCont
   const auto r = run_knn(cfg, f_train, train_y, f_test, test_y, data.classes);
   add_knn_to_metrics_h5(dir, r.top1, r.top5);
   auto rec = read_run_json(dir);
+  rec["probe_knn_top1"] = r.top1, rec["probe_knn_top5"] = r.top5;
   rec["metrics_bytes"] = fs::file_size(dir + "/metrics.h5");
   write_run_json(dir, rec);
   std::ofstream(dir + "/log.txt", std::ios::app)

@@ -103,7 +103,7 @@ class PendingHost : public PluginHost {
 
 LoadedPlugin load_plugin(const std::string& path_in, const std::string& where) {
   const std::string how =
-      "Build it (see README, \"Adding an ablation axis\") and pass its path, e.g. "
+      "Build it (see docs/extending.md) and pass its path, e.g. "
       "--plugin build-plugin/libmasking_noise.so";
   if (!fs::exists(path_in))
     throw InputError(fmt::format("{}: plugin file '{}' not found. {}", where, path_in, how));
@@ -202,7 +202,7 @@ void require_plugin(const std::string& entry, const std::string& sweep_path, con
   }
   throw InputError(fmt::format(
       "{}: this sweep needs the plugin '{}', which is not loaded. Pass --plugin "
-      "path/to/lib{}.so (see README, \"Adding an ablation axis\") or put its directory in "
+      "path/to/lib{}.so (see docs/extending.md) or put its directory in "
       "LDAE_PLUGIN_PATH{}",
       where.str(), entry, entry, searched.empty() ? "" : " (searched: " + searched + ")"));
 }

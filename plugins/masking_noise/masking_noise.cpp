@@ -1,7 +1,7 @@
 // masking_noise: MAE-style token masking as the corruption of a denoising
 // autoencoder, alone or on top of l-DAE's latent Gaussian noise. A new
-// ablation axis [masking] added from outside the harness (see README,
-// "Adding an ablation axis").
+// ablation axis [masking] added from outside the harness (see
+// docs/extending.md).
 //
 //   masking.ratio    fraction of tokens masked per image (0 = off, l-DAE as is)
 //   masking.gaussian true: mask the noisy latent z_t (masking + noise);

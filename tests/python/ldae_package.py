@@ -369,10 +369,16 @@ def test_runs_has_documented_columns(*roots):
     """Item 5: every documented column, NaN where no run measured it."""
     for root in roots:
         df, _ = warned(ldae.runs, root)
-        for col in ("label", "status", "seed", "probe_top1", "probe_top5", "probe_knn_top1", "finetune_top1",
-                    "eval_fid"):
+        for col in ("label", "status", "seed", "probe_top1", "probe_top5", "probe_knn_top1", "probe_knn_top5",
+                    "finetune_top1", "eval_fid"):
             assert col in df.columns, (root, col, list(df.columns)[:10])
         assert df["finetune_top1"].isna().all() and df["eval_fid"].isna().all()
+        # A run that measured kNN records both its numbers (top-5 was missing from run.json;
+        # with 5 classes or fewer it is -1, NaN in the table, as probe_top5 is).
+        recs = [json.load(open(p)) for p in glob.glob(os.path.join(root, "runs", "*", "run.json"))]
+        knn = [r for r in recs if "probe_knn_top1" in r]
+        assert knn and all("probe_knn_top5" in r for r in knn), root
+        assert df["probe_knn_top5"].isna().equals(df["probe_top5"].isna()), df[["probe_top5", "probe_knn_top5"]]
     empty = os.path.join(roots[-1], "empty_root")
     os.makedirs(os.path.join(empty, "runs"))
     assert "eval_fid" in ldae.runs(empty).columns
