@@ -7,9 +7,11 @@
 // (U-ViT's layout: its depth-13 S model is 6 + 1 + 6). The probe reads the
 // first half plus the middle block by default (block depth/2 + 1).
 // Learned positions, affine LayerNorms and U-ViT's init (normal 0.02
-// weights and positions, zero biases). U-ViT's
-// final 3 x 3 convolution on the unpatchified image is left out: outputs are
-// tokens of the tokenizer, whose grid is not an image.
+// weights and positions, zero biases). U-ViT's final 3 x 3 convolution
+// (conv = True in its configs) is model.conv_out, which convolves the output
+// token grid with out_dim channels: U-ViT convolves its unpatchified image
+// (C channels), but the tokens of a patch tokenizer are not pixels, so the
+// grid is the nearest thing to its image.
 #pragma once
 #include <torch/torch.h>
 

@@ -13,10 +13,12 @@
 // theta_s, m on a cosine from dino.m to 1. tau_t warms up linearly from
 // dino.warmup_teacher_temp to dino.teacher_temp over
 // dino.warmup_teacher_temp_epochs epochs; tau_s = dino.student_temp.
-// Evaluation reads the teacher, as DINO's. Scaled down for small images:
-// local views are resized to the global side (DINO's are 96 px beside 224),
-// so they cost a global view's compute; the last layer is not frozen in
-// the first epoch.
+// Evaluation reads the teacher, as DINO's. Local views are cut at
+// dino.local_size (the paper profiles: 112 px, DINO's 96 of 224; 0 = the
+// global side, the tiny profile's), and dino.freeze_last_layer keeps the
+// last layer frozen for that many epochs (DINO's 1 at the paper profiles).
+// Not here: DINO's drop path 0.1 and its cosine's floor (min_lr 1e-6; ours
+// ends at 0).
 #pragma once
 #include "methods/method.hpp"
 

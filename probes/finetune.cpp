@@ -129,7 +129,7 @@ FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, 
     }
     auto idx = perm.slice(0, i * B, (i + 1) * B);
     auto x = data.train.read(idx), y = data.train_y.index_select(0, idx);
-    x = random_resized_crop_flip(x, 0.2);
+    x = random_resized_crop_flip(x, cfg.finetune_crop_min);
     auto target = smoothed_targets(y, data.classes, cfg.finetune_label_smoothing);
     if (cfg.finetune_mixup > 0 || cfg.finetune_cutmix > 0) mix(x, target, cfg);
     model->train();

@@ -46,6 +46,7 @@ KeyRows eval_keys() {
       after_training(field("eval.finetune_label_smoothing", &RunConfig::eval, &EvalConfig::finetune_label_smoothing, 0, 0.99)),
       after_training(field("eval.finetune_mixup", &RunConfig::eval, &EvalConfig::finetune_mixup, 0, 100)),
       after_training(field("eval.finetune_cutmix", &RunConfig::eval, &EvalConfig::finetune_cutmix, 0, 100)),
+      after_training(field("eval.finetune_crop_min", &RunConfig::eval, &EvalConfig::finetune_crop_min, 0.01, 1)),
       not_in_id(field("eval.export_encoder", &RunConfig::eval, &EvalConfig::export_encoder)),
   };
 }

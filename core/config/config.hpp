@@ -206,6 +206,7 @@ struct EvalConfig {
   double finetune_label_smoothing = 0.1;
   double finetune_mixup = 0;            // mixup alpha; 0 = off
   double finetune_cutmix = 0;           // cutmix alpha; 0 = off
+  double finetune_crop_min = 0.2;       // RandomResizedCrop's smallest area (MAE's timm transform: 0.08)
   // RUN/encoder.safetensors + encoder.json for Python (core/export/; not part of the run id).
   bool export_encoder = true;
 };
