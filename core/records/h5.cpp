@@ -122,6 +122,9 @@ void H5File::write(const std::string& n, const std::vector<float>& d,
                    const std::vector<uint64_t>& s) {
   write_raw(n, H5T_NATIVE_FLOAT, d.data(), s);
 }
+void H5File::write(const std::string& n, const float* d, const std::vector<uint64_t>& s) {
+  write_raw(n, H5T_NATIVE_FLOAT, d, s);
+}
 void H5File::write(const std::string& n, const std::vector<int64_t>& d,
                    const std::vector<uint64_t>& s) {
   write_raw(n, H5T_NATIVE_INT64, d.data(), s);

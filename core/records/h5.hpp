@@ -29,6 +29,8 @@ class H5File {
              const std::vector<uint64_t>& shape);
   void write(const std::string& name, const std::vector<float>& data,
              const std::vector<uint64_t>& shape);
+  // The same from memory the caller holds (product of shape floats), uncopied.
+  void write(const std::string& name, const float* data, const std::vector<uint64_t>& shape);
   void write(const std::string& name, const std::vector<int64_t>& data,
              const std::vector<uint64_t>& shape);
   void write(const std::string& name, const std::vector<uint8_t>& data,

@@ -152,10 +152,15 @@ std::map<std::string, std::vector<MetricPoint>> metric_series(const RunMetrics& 
   return out;
 }
 
-void write_metrics_h5(const std::string& dir, const RunMetrics& m,
-                      const std::vector<float>& train_f, const std::vector<float>& test_f,
-                      uint64_t dim) {
-  const uint64_t bytes = (train_f.size() + test_f.size() + m.samples.size()) * sizeof(float);
+void write_metrics_h5(const std::string& dir, const RunMetrics& m, const torch::Tensor& train_features,
+                      const torch::Tensor& test_features) {
+  auto as_f32 = [](const torch::Tensor& t) {
+    return t.defined() ? t.to(torch::kCPU, torch::kFloat32).contiguous() : t;
+  };
+  const torch::Tensor train_f = as_f32(train_features), test_f = as_f32(test_features);
+  const bool features = train_f.defined() && test_f.defined();
+  const uint64_t bytes =
+      (features ? train_f.numel() + test_f.numel() : 0) * sizeof(float) + m.samples.size() * sizeof(float);
   write_file_atomically(dir + "/metrics.h5", [&](const std::string& tmp) {
     H5File f(tmp, H5File::Create);
     std::vector<double> loss, probe;
@@ -188,9 +193,10 @@ void write_metrics_h5(const std::string& dir, const RunMetrics& m,
                                   {"budget_train_s", m.train_s}})
       if (v >= 0) f.set_attr(name, v);
     if (!m.samples.empty()) f.write("eval/samples", m.samples, m.samples_shape);
-    if (dim > 0) {
-      f.write("probe/features_train", train_f, {train_f.size() / dim, dim});
-      f.write("probe/features_test", test_f, {test_f.size() / dim, dim});
+    if (features) {
+      auto rows = [](const torch::Tensor& t) { return std::vector<uint64_t>{uint64_t(t.size(0)), uint64_t(t.size(1))}; };
+      f.write("probe/features_train", train_f.data_ptr<float>(), rows(train_f));
+      f.write("probe/features_test", test_f.data_ptr<float>(), rows(test_f));
       if (!m.labels_train.empty()) f.write("probe/labels_train", m.labels_train, {m.labels_train.size()});
       if (!m.labels_test.empty()) f.write("probe/labels_test", m.labels_test, {m.labels_test.size()});
     }

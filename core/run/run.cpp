@@ -170,16 +170,12 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
   f_train = plugin_probe_features(cfg, f_train);
   f_test = plugin_probe_features(cfg, f_test);
   probe_stage(cfg, f_train, f_test, data, device, metrics, r.json(), r.logger(), train_view, ctx.live);
-  auto flat = [](const torch::Tensor& t) {
-    auto c = t.to(torch::kFloat32).contiguous();
-    return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-  };
   auto labels = [](const torch::Tensor& y) {
     auto c = y.to(torch::kInt64).contiguous();
     return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
   };
   metrics.labels_train = labels(data.train_y), metrics.labels_test = labels(data.test_y);
-  write_metrics_h5(dir, metrics, flat(f_train), flat(f_test), uint64_t(f_train.size(1)));
+  write_metrics_h5(dir, metrics, f_train, f_test);
   r.json()["metrics_bytes"] = fs::file_size(dir + "/metrics.h5");  // damage_of checks it
   r.finish("done", "", start);  // after metrics.h5, so the index gets the curves
   remove_tree(dir + "/ckpt");    // a finished run needs no checkpoint

@@ -138,10 +138,7 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
     old.knn_top1 = old.knn_top5 = -1;
     auto [ftr, fte] = read_probe_features(dir);
     ASSERT_TRUE(ftr.defined());
-    auto flat = [](const torch::Tensor& t) {
-      return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
-    };
-    write_metrics_h5(dir, old, flat(ftr), flat(fte), uint64_t(ftr.size(1)));
+    write_metrics_h5(dir, old, ftr, fte);
     auto rec = read_run_json(dir);  // older records kept no metrics_bytes either
     rec.erase("metrics_bytes");
     write_run_json(dir, rec);
