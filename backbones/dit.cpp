@@ -20,8 +20,8 @@ torch::Tensor modulate(const torch::Tensor& x, const torch::Tensor& shift,
 
 }  // namespace
 
-DiTBlockImpl::DiTBlockImpl(int64_t width, int64_t heads_, double mlp_ratio, bool fused_)
-    : heads(heads_), fused(fused_) {
+DiTBlockImpl::DiTBlockImpl(int64_t width, int64_t heads_, double mlp_ratio, bool fused_, double drop_path_)
+    : heads(heads_), fused(fused_), drop_path(drop_path_) {
   const int64_t hidden = int64_t(width * mlp_ratio);
   norm1 = register_module("norm1", layer_norm(width));
   qkv = register_module("qkv", FusedLinear(width, 3 * width));
@@ -34,6 +34,16 @@ DiTBlockImpl::DiTBlockImpl(int64_t width, int64_t heads_, double mlp_ratio, bool
 
 torch::Tensor DiTBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& c) {
   auto mod = adaLN_modulation(F::silu(c)).chunk(6, /*dim=*/1);  // 6 x (B, W)
+  if (drop_path > 0 && is_training()) {
+    // Stochastic depth (timm's drop_path): each branch kept per sample with
+    // probability 1 - p and scaled by 1 / (1 - p). A branch enters only
+    // through its gate, so the (B, 1) keep mask multiplies the gates: both
+    // paths below, fused or not, stay as they are.
+    const double keep = 1.0 - drop_path;
+    auto mask = [&] { return torch::empty({x.size(0), 1}, mod[2].options()).bernoulli_(keep).div_(keep); };
+    mod[2] = mod[2] * mask();
+    mod[5] = mod[5] * mask();
+  }
   if (fused) {  // the same arithmetic as below, each line one fused function (core/nn/adaln_fused)
     const double eps1 = norm1->options.eps(), eps2 = norm2->options.eps();
     auto a = proj(self_attention(qkv(layer_norm_modulate(x, mod[0], mod[1], eps1)), heads));
@@ -61,7 +71,10 @@ DiTImpl::DiTImpl(const BackboneOptions& o) : opt(o) {
   if (o.num_classes > 0)  // one extra row: the "null" class used for dropout
     y_embedder = register_module("y_embedder", torch::nn::Embedding(o.num_classes + 1, W));
   blocks_ = register_module("blocks", torch::nn::ModuleList());
-  for (int64_t i = 0; i < o.depth; ++i) blocks_->push_back(DiTBlock(W, o.heads, o.mlp_ratio, o.fused_kernels));
+  // Drop-path rates rise linearly over the blocks (timm's VisionTransformer dpr).
+  for (int64_t i = 0; i < o.depth; ++i)
+    blocks_->push_back(DiTBlock(W, o.heads, o.mlp_ratio, o.fused_kernels,
+                                o.depth > 1 ? o.drop_path * double(i) / double(o.depth - 1) : o.drop_path));
   norm_final = register_module("norm_final", layer_norm(W));
   final_adaLN = register_module("final_adaLN", FusedLinear(W, 2 * W));
   final_linear = register_module("final_linear", FusedLinear(W, o.out_dim * p * p));

@@ -16,11 +16,12 @@ namespace ldae {
 struct DiTBlockImpl : torch::nn::Module {
   // fused (train.fused_kernels): LayerNorm + modulate and the gated residuals by
   // core/nn/adaln_fused, the MLP's GELU by core/nn/gelu_tanh.
-  DiTBlockImpl(int64_t width, int64_t heads, double mlp_ratio, bool fused = false);
+  DiTBlockImpl(int64_t width, int64_t heads, double mlp_ratio, bool fused = false, double drop_path = 0);
   // x (B, N, W), c (B, W) -> (B, N, W)
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& c);
   int64_t heads;
   bool fused;
+  double drop_path;  // this block's rate (training mode only)
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   FusedLinear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
   FusedLinear adaLN_modulation{nullptr};  // (W) -> (6W): shift/scale/gate x2

@@ -47,11 +47,15 @@ KeyRows eval_keys() {
       after_training(field("eval.finetune_mixup", &RunConfig::eval, &EvalConfig::finetune_mixup, 0, 100)),
       after_training(field("eval.finetune_cutmix", &RunConfig::eval, &EvalConfig::finetune_cutmix, 0, 100)),
       after_training(field("eval.finetune_crop_min", &RunConfig::eval, &EvalConfig::finetune_crop_min, 0.01, 1)),
+      after_training(field("eval.finetune_drop_path", &RunConfig::eval, &EvalConfig::finetune_drop_path, 0, 0.99)),
       not_in_id(field("eval.export_encoder", &RunConfig::eval, &EvalConfig::export_encoder)),
   };
 }
 
 void check_probe(const RunConfig& c, const Fail& fail) {
+  if (c.eval.finetune_drop_path > 0 && c.model.name != "dit")
+    fail("eval.finetune_drop_path", fmt::format("stochastic depth is written for the dit backbone only, not {}; "
+                                                "set eval.finetune_drop_path = 0", c.model.name));
   if (c.eval.fid_samples == 1)
     fail("eval.fid_samples", "FID fits a Gaussian (mean and covariance) to the samples: it needs at "
                              "least 2; use eval.fid_samples >= 2 (0 turns generation off)");

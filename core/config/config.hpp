@@ -207,6 +207,7 @@ struct EvalConfig {
   double finetune_mixup = 0;            // mixup alpha; 0 = off
   double finetune_cutmix = 0;           // cutmix alpha; 0 = off
   double finetune_crop_min = 0.2;       // RandomResizedCrop's smallest area (MAE's timm transform: 0.08)
+  double finetune_drop_path = 0;        // stochastic depth, dit (MAE: 0.1 ViT-B, 0.2 ViT-L); 0 = off
   // RUN/encoder.safetensors + encoder.json for Python (core/export/; not part of the run id).
   bool export_encoder = true;
 };

@@ -178,3 +178,29 @@ TEST(DiT, FusedKernelsGiveTheSameNetworkToFloatRounding) {
     EXPECT_LE((ga - gb).abs().max().item<float>(), 1e-4f * (1 + ga.abs().max().item<float>())) << kv.key();
   }
 }
+
+TEST(DiT, DropPathDropsWholeBranchesPerSampleInTrainingOnly) {
+  for (bool fused : {false, true}) {
+    torch::manual_seed(0);
+    DiTBlock plain(32, 4, 4.0, fused, 0.0), dropped(32, 4, 4.0, fused, 0.5);
+    {
+      torch::NoGradGuard ng;
+      plain->adaLN_modulation->weight.normal_(0, 0.3);  // open the adaLN-Zero gates
+      auto from = plain->named_parameters();
+      for (auto& p : dropped->named_parameters()) p.value().copy_(from[p.key()]);
+    }
+    auto x = torch::randn({64, 5, 32}), c = torch::randn({64, 32});
+    plain->eval(), dropped->eval();
+    EXPECT_TRUE(torch::allclose(dropped(x, c), plain(x, c))) << "fused " << fused;  // off outside training
+    dropped->train();
+    auto out = dropped(x, c).detach();
+    const auto full = plain(x, c).detach();
+    // Per sample: both branches dropped (out = x, p = 1/4), both kept and
+    // scaled by 2, or one of each; never a sample part-dropped.
+    const auto untouched = (out - x).abs().amax({1, 2}).eq(0);
+    const int64_t n = untouched.sum().item<int64_t>();
+    EXPECT_GT(n, 4) << "fused " << fused;
+    EXPECT_LT(n, 32) << "fused " << fused;
+    EXPECT_FALSE(torch::allclose(out, full)) << "fused " << fused;
+  }
+}

@@ -193,6 +193,8 @@ TABLE = [
     ("ablation_table4.toml", "paper_l", "method=mae", "eval.finetune_layer_decay", 0.75, MAEFT + ": ViT-L"),
     ("ablation_table4.toml", "paper_l", "method=mae", "eval.finetune_epochs", 50, MAEFT + ": ViT-L"),
     ("ablation_table4.toml", "paper", "all", "eval.finetune_crop_min", 0.08, MAEFT + ": timm create_transform scale (0.08, 1)"),
+    ("ablation_table4.toml", "paper", "method=mae", "eval.finetune_drop_path", 0.1, MAEFT + ": ViT-B --drop_path 0.1"),
+    ("ablation_table4.toml", "paper_l", "method=mae", "eval.finetune_drop_path", 0.2, MAEFT + ": ViT-L --drop_path 0.2"),
     ("ablation_table4.toml", "paper_l", "all", "eval.finetune_crop_min", 0.08, MAEFT + ": timm create_transform scale (0.08, 1)"),
     ("ablation_table4.toml", "paper_l", "method=moco_v3", "train.lr", 2.4e-3, "[U] " + MOCO + " (no ViT-L command)"),
     ("ablation_table4.toml", "paper_l", "method=denoise", "model.blocks", 48, TABLE4 + ": decoder the encoder's size"),
