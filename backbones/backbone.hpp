@@ -40,11 +40,6 @@ struct BackboneOptions {
   // activation by core/nn/gelu_tanh (a vectorised CPU pass) instead of
   // LibTorch's ops.
   bool fused_kernels = false;
-  // dit only: stochastic depth (timm's DropPath) in training mode, the rate
-  // rising linearly from 0 at the first block to this at the last; each
-  // block's attention and MLP branches dropped per sample. Fine-tuning's
-  // eval.finetune_drop_path (MAE's main_finetune.py --drop_path); 0 = off.
-  double drop_path = 0;
 };
 // model.attn_resolutions ("16", "16, 8") -> its sides; InputError naming the
 // key for anything but positive integers separated by commas.

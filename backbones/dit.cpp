@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/base/errors.hpp"
@@ -58,6 +59,12 @@ torch::Tensor DiTBlockImpl::forward(const torch::Tensor& x, const torch::Tensor&
   return out + mod[5].unsqueeze(1) * m;
 }
 
+void DiTImpl::set_drop_path(double rate, int64_t blocks) {
+  const int64_t n = std::clamp<int64_t>(blocks, 1, int64_t(blocks_->size()));
+  for (int64_t i = 0; i < int64_t(blocks_->size()); ++i)  // timm's VisionTransformer dpr over the n run
+    blocks_[i]->as<DiTBlockImpl>()->drop_path = i < n && n > 1 ? rate * double(i) / double(n - 1) : rate;
+}
+
 std::string DiTImpl::check(const BackboneOptions& o) {
   if (o.width % o.heads != 0)
     return fmt::format("width {} is not divisible by {} heads", o.width, o.heads);
@@ -71,10 +78,7 @@ DiTImpl::DiTImpl(const BackboneOptions& o) : opt(o) {
   if (o.num_classes > 0)  // one extra row: the "null" class used for dropout
     y_embedder = register_module("y_embedder", torch::nn::Embedding(o.num_classes + 1, W));
   blocks_ = register_module("blocks", torch::nn::ModuleList());
-  // Drop-path rates rise linearly over the blocks (timm's VisionTransformer dpr).
-  for (int64_t i = 0; i < o.depth; ++i)
-    blocks_->push_back(DiTBlock(W, o.heads, o.mlp_ratio, o.fused_kernels,
-                                o.depth > 1 ? o.drop_path * double(i) / double(o.depth - 1) : o.drop_path));
+  for (int64_t i = 0; i < o.depth; ++i) blocks_->push_back(DiTBlock(W, o.heads, o.mlp_ratio, o.fused_kernels));
   norm_final = register_module("norm_final", layer_norm(W));
   final_adaLN = register_module("final_adaLN", FusedLinear(W, 2 * W));
   final_linear = register_module("final_linear", FusedLinear(W, o.out_dim * p * p));

@@ -49,6 +49,12 @@ struct DiTImpl : BackboneImpl {
   int64_t layer_of(const std::string& param) const override;
   std::string input_embedding() const override { return "x_embedder"; }
   void init_weights();
+  // Stochastic depth from now on, in training mode, over the first `blocks`
+  // blocks (those an encoder that ends there runs): block i of them drops its
+  // branches per sample at rate x i / (blocks - 1), timm's linear dpr of a
+  // ViT that deep; blocks after the encoder at `rate`. 0 = off (the default).
+  // Fine-tuning's eval.finetune_drop_path and DINO's student (dino.drop_path).
+  void set_drop_path(double rate, int64_t blocks);
 
   static int64_t count_blocks(const BackboneOptions& o) { return o.depth; }
   static int64_t default_block(const BackboneOptions& o) { return o.depth / 2; }

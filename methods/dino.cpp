@@ -7,6 +7,8 @@
 
 #include "core/data/augment.hpp"
 #include "core/data/data.hpp"
+#include "backbones/dit.hpp"
+#include "core/base/errors.hpp"
 #include "core/nn/linear.hpp"
 
 namespace ldae {
@@ -84,6 +86,11 @@ torch::Tensor DinoImpl::loss(Backbone& model, const torch::Tensor& idx, int64_t 
   if (!started_) {  // the teacher starts as the student (a resume restored both)
     started_ = true;
     if (step == 0) copy_frozen(*teacher_, *model), copy_frozen(*teacher_head_, *head_);
+    if (cfg_.drop_path > 0) {  // the student only: the teacher was made without
+      auto* dit = model->as<DiTImpl>();
+      if (!dit) throw InputError("dino.drop_path needs model.backbone = \"dit\"; set dino.drop_path = 0");
+      dit->set_drop_path(cfg_.drop_path, ctx_.block);  // over the encoder's blocks, which the loss reads
+    }
   }
   auto view = [&](int which, bool local) {
     ViewSpec v = dino_view(which, local);
@@ -170,9 +177,13 @@ MethodEntry dino_method() {
         section_field("dino.grayscale_p", &DinoConfig::grayscale_p, 0, 1),
         choice(section_field("dino.jitter_order", &DinoConfig::jitter_order), fixed({"fixed", "random"})),
         section_field("dino.freeze_last_layer", &DinoConfig::freeze_last_layer, 0, 1e5),
+        section_field("dino.drop_path", &DinoConfig::drop_path, 0, 0.99),
     };
   };
   e.check = [](const RunConfig& c, const Fail& fail) {
+    if (c.sections.get<DinoConfig>().drop_path > 0 && c.model.name != "dit")
+      fail("dino.drop_path", fmt::format("the student's stochastic depth is written for model.backbone = \"dit\" "
+                                         "only, not {}; set dino.drop_path = 0", c.model.name));
     const int local = c.sections.get<DinoConfig>().local_size;
     if (local == 0) return;
     const int side = dataset_image_side(c.data), unit = c.tokenizer.patch * c.model.patch;

@@ -17,8 +17,8 @@
 // dino.local_size (the paper profiles: 112 px, DINO's 96 of 224; 0 = the
 // global side, the tiny profile's), and dino.freeze_last_layer keeps the
 // last layer frozen for that many epochs (DINO's 1 at the paper profiles).
-// Not here: DINO's drop path 0.1 in pre-training and its cosine's floor
-// (min_lr 1e-6; ours ends at 0).
+// dino.drop_path is the student's stochastic depth (DINO's 0.1). Not here:
+// the cosine's floor (min_lr 1e-6; ours ends at 0).
 #pragma once
 #include "methods/method.hpp"
 
@@ -50,6 +50,9 @@ struct DinoConfig {
   // Epochs at the start during which the prototype layer gets no gradient
   // (main_dino.py --freeze_last_layer, 1: "helps optimization"); 0 = none.
   int freeze_last_layer = 0;
+  // The student's stochastic depth (main_dino.py --drop_path_rate, 0.1),
+  // rising linearly over the encoder's blocks; the teacher has none. dit only.
+  double drop_path = 0;
 };
 // The registry line's entry: Dino and its dino.* keys.
 MethodEntry dino_method();

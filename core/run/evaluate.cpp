@@ -6,6 +6,7 @@
 
 #include <Eigen/Core>
 
+#include "backbones/dit.hpp"
 #include "probes/fid.hpp"
 #include "core/records/module_h5.hpp"
 #include "core/data/augment.hpp"
@@ -122,12 +123,15 @@ FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer&
     auto z = tok.encode(images);
     return V.defined() ? torch::matmul(z, V) : z;
   };
-  log(fmt::format("fine-tuning {} through {} for {} epochs (batch {}, base lr {}, layer decay {}, drop path {})",
-                  cfg.model.name, st.model->block_name(st.block), cfg.eval.finetune_epochs, cfg.eval.finetune_batch,
-                  cfg.eval.finetune_lr, cfg.eval.finetune_layer_decay, cfg.eval.finetune_drop_path));
-  BackboneOptions with_drop_path = st.options;  // the copy alone drops paths: the probed encoder is as it was
-  with_drop_path.drop_path = cfg.eval.finetune_drop_path;
-  return finetune(copy_backbone(cfg.model.name, with_drop_path, st.model), st.block, st.t_read, st.gamma, cfg.probe.pool,
+  log(fmt::format("fine-tuning {} through {} for {} epochs (batch {}, base lr {}, layer decay {}, drop path {}, "
+                  "crops from {} of the area)", cfg.model.name, st.model->block_name(st.block),
+                  cfg.eval.finetune_epochs, cfg.eval.finetune_batch, cfg.eval.finetune_lr,
+                  cfg.eval.finetune_layer_decay, cfg.eval.finetune_drop_path, cfg.eval.finetune_crop_min));
+  Backbone copy = copy_backbone(cfg.model.name, st.options, st.model);
+  // The copy alone drops paths (the probed encoder stays as it was), over the
+  // blocks fine-tuning runs: the encoder's. Planning checked the backbone is dit.
+  if (cfg.eval.finetune_drop_path > 0) copy->as<DiTImpl>()->set_drop_path(cfg.eval.finetune_drop_path, st.block);
+  return finetune(copy, st.block, st.t_read, st.gamma, cfg.probe.pool,
                   fd, cfg.eval, cfg.train.bf16, uint64_t(cfg.seed) + 3, device, log, live);
 }
 

@@ -204,3 +204,18 @@ TEST(DiT, DropPathDropsWholeBranchesPerSampleInTrainingOnly) {
     EXPECT_FALSE(torch::allclose(out, full)) << "fused " << fused;
   }
 }
+
+TEST(DiT, DropPathRisesOverTheBlocksAnEncoderRuns) {
+  BackboneOptions o;
+  o.depth = 8;
+  DiT model(o);
+  auto rate = [&](int i) { return model->blocks_[i]->as<DiTBlockImpl>()->drop_path; };
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(rate(i), 0.0);  // off unless set
+  model->set_drop_path(0.3, 4);  // an encoder of 4 blocks: timm's linspace(0, 0.3, 4)
+  EXPECT_EQ(rate(0), 0.0);
+  EXPECT_NEAR(rate(1), 0.1, 1e-12);
+  EXPECT_NEAR(rate(3), 0.3, 1e-12);
+  EXPECT_NEAR(rate(7), 0.3, 1e-12);
+  model->set_drop_path(0.0, 8);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(rate(i), 0.0);
+}

@@ -438,6 +438,31 @@ TEST(Dino, FrozenLastLayerTakesNoGradientInItsEpochs) {
   }
 }
 
+// main_dino.py --drop_path_rate: the student's blocks drop paths at rates
+// rising to dino.drop_path (set at its first step, also after a resume);
+// the teacher, made without, has none.
+TEST(Dino, DropPathIsTheStudentsAlone) {
+  auto [images, labels] = pattern_images(32, 13);
+  auto ctx = tiny_context(images, 10);
+  auto cfg = method_config("dino");
+  cfg.sections.mut<DinoConfig>().drop_path = 0.4;
+  torch::manual_seed(0);
+  auto model = ctx.make_backbone();
+  auto method = make_method(cfg, ctx);
+  EXPECT_TRUE(std::isfinite(method->loss(model, torch::arange(16), 0).item<double>()));
+  auto* student = model->as<DiTImpl>();
+  ASSERT_NE(student, nullptr);
+  const int64_t n = int64_t(student->blocks_->size());
+  ASSERT_GT(n, 1);
+  EXPECT_EQ(student->blocks_[0]->as<DiTBlockImpl>()->drop_path, 0.0);
+  EXPECT_NEAR(student->blocks_[n - 1]->as<DiTBlockImpl>()->drop_path, 0.4, 1e-12);
+  DiTImpl* teacher = nullptr;
+  for (const auto& m : method->named_modules())
+    if (m.key() == "teacher") teacher = m.value()->as<DiTImpl>();
+  ASSERT_NE(teacher, nullptr);
+  for (const auto& b : *teacher->blocks_) EXPECT_EQ(b->as<DiTBlockImpl>()->drop_path, 0.0);
+}
+
 // main_dino.py's local crops at their own size (96 of 224 px): the local
 // views reach the tokenizer at dino.local_size and the student reads them
 // on their own smaller grid; the teacher sees the global views only.

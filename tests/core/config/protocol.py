@@ -155,6 +155,7 @@ TABLE = [
     ("ablation_table4.toml", "paper", "method=dino", "dino.student_temp", 0.1, DINO),
     ("ablation_table4.toml", "paper", "method=dino", "dino.out_dim", 65536, DINO),
     ("ablation_table4.toml", "paper", "method=dino", "dino.local_crops", 8, DINO + ": local_crops_number"),
+    ("ablation_table4.toml", "paper", "method=dino", "dino.drop_path", 0.1, DINO + ": drop_path_rate (the student)"),
     ("ablation_table4.toml", "paper", "method=dino", "dino.local_size", 112, DINO + ": local crops 96 of 224 px (at 256: 7 x 7 tokens of 16)"),
     ("ablation_table4.toml", "small", "method=dino", "dino.local_size", 12, DINO + ": 96 / 224 of 32 px, whole 4-px tokens"),
     ("ablation_table4.toml", "paper", "method=dino", "dino.saturation", 0.2, DINO + ": ColorJitter(0.4, 0.4, 0.2, 0.1)"),
