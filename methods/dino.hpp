@@ -17,8 +17,8 @@
 // dino.local_size (the paper profiles: 112 px, DINO's 96 of 224; 0 = the
 // global side, the tiny profile's), and dino.freeze_last_layer keeps the
 // last layer frozen for that many epochs (DINO's 1 at the paper profiles).
-// dino.drop_path is the student's stochastic depth (DINO's 0.1). Not here:
-// the cosine's floor (min_lr 1e-6; ours ends at 0).
+// dino.drop_path is the student's stochastic depth (DINO's 0.1); its
+// cosine's floor (min_lr 1e-6) is train.min_lr.
 #pragma once
 #include "methods/method.hpp"
 

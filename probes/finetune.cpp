@@ -138,8 +138,11 @@ FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, 
     auto loss = -(target.to(device) * F::log_softmax(logits, F::LogSoftmaxFuncOptions(1))).sum(1).mean();
     opt.zero_grad();
     loss.backward();
+    // MAE's lr_sched: linear warm-up, then a half cycle from the peak to min_lr.
+    const double floor = cfg.finetune_min_lr;
     const double lr = step < warm ? peak * double(step + 1) / double(warm)
-                                  : peak * 0.5 * (1 + std::cos(M_PI * double(step - warm) / double(std::max<int64_t>(1, total - warm))));
+                                  : floor + (peak - floor) * 0.5 *
+                                                (1 + std::cos(M_PI * double(step - warm) / double(std::max<int64_t>(1, total - warm))));
     for (size_t g = 0; g < opt.param_groups().size(); ++g)
       static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[g].options()).lr(lr * scales[g]);
     opt.step();

@@ -47,12 +47,17 @@ KeyRows eval_keys() {
       after_training(field("eval.finetune_mixup", &RunConfig::eval, &EvalConfig::finetune_mixup, 0, 100)),
       after_training(field("eval.finetune_cutmix", &RunConfig::eval, &EvalConfig::finetune_cutmix, 0, 100)),
       after_training(field("eval.finetune_crop_min", &RunConfig::eval, &EvalConfig::finetune_crop_min, 0.01, 1)),
+      after_training(field("eval.finetune_min_lr", &RunConfig::eval, &EvalConfig::finetune_min_lr, 0, 10)),
       after_training(field("eval.finetune_drop_path", &RunConfig::eval, &EvalConfig::finetune_drop_path, 0, 0.99)),
       not_in_id(field("eval.export_encoder", &RunConfig::eval, &EvalConfig::export_encoder)),
   };
 }
 
 void check_probe(const RunConfig& c, const Fail& fail) {
+  if (c.eval.finetune_min_lr > c.eval.finetune_lr * c.eval.finetune_batch / 256.0)
+    fail("eval.finetune_min_lr", fmt::format("the cosine's floor {} is above the peak lr {} (eval.finetune_lr x "
+                                             "eval.finetune_batch / 256): lower it (MAE: 1e-6)",
+                                             c.eval.finetune_min_lr, c.eval.finetune_lr * c.eval.finetune_batch / 256.0));
   if (c.eval.finetune_drop_path > 0 && c.model.name != "dit")
     fail("eval.finetune_drop_path", fmt::format("stochastic depth is written for the dit backbone only, not {}; "
                                                 "set eval.finetune_drop_path = 0", c.model.name));

@@ -128,6 +128,7 @@ struct TrainConfig {
   int epochs = 1;
   int batch = 128;
   double base_lr = 1e-4;          // lr = base_lr x batch / 256
+  double min_lr = 0;              // the cosine's floor, absolute (DINO's main_dino.py --min_lr: 1e-6)
   double warmup_epochs = 0.0;
   double weight_decay = 0.0;
   // < 0: constant weight decay; else a per-step cosine from weight_decay to
@@ -207,6 +208,7 @@ struct EvalConfig {
   double finetune_mixup = 0;            // mixup alpha; 0 = off
   double finetune_cutmix = 0;           // cutmix alpha; 0 = off
   double finetune_crop_min = 0.2;       // RandomResizedCrop's smallest area (MAE's timm transform: 0.08)
+  double finetune_min_lr = 0;           // the cosine's floor, absolute (MAE's main_finetune.py: 1e-6)
   double finetune_drop_path = 0;        // stochastic depth, dit (MAE: 0.1 ViT-B, 0.2 ViT-L); 0 = off
   // RUN/encoder.safetensors + encoder.json for Python (core/export/; not part of the run id).
   bool export_encoder = true;

@@ -11,6 +11,7 @@ KeyRows train_keys() {
       field("train.batch", &RunConfig::train, &TrainConfig::batch, 1, 1e7),
       field("train.base_lr", &RunConfig::train, &TrainConfig::base_lr, 0, 10),
       field("train.warmup_epochs", &RunConfig::train, &TrainConfig::warmup_epochs, 0, 1e6),
+      field("train.min_lr", &RunConfig::train, &TrainConfig::min_lr, 0, 10),
       field("train.weight_decay", &RunConfig::train, &TrainConfig::weight_decay, 0, 10),
       field("train.weight_decay_end", &RunConfig::train, &TrainConfig::weight_decay_end, -1, 10),
       field("train.wd_exclude_1d", &RunConfig::train, &TrainConfig::wd_exclude_1d),
@@ -32,6 +33,10 @@ KeyRows train_keys() {
 }
 
 void check_train(const RunConfig& c, const Fail& fail) {
+  if (c.train.min_lr > c.train.base_lr * c.train.batch / 256.0)
+    fail("train.min_lr", fmt::format("the cosine's floor {} is above the peak lr {} (train.base_lr x train.batch / "
+                                     "256): lower train.min_lr (DINO: 1e-6)", c.train.min_lr,
+                                     c.train.base_lr * c.train.batch / 256.0));
   if (c.train.grad_clip_mode != "global" && c.train.grad_clip == 0)
     fail("train.grad_clip_mode", "says how to clip, but train.grad_clip = 0 turns clipping off: set "
                                  "train.grad_clip (DINO: 3.0) or drop train.grad_clip_mode");

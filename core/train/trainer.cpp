@@ -103,12 +103,13 @@ int64_t Trainer::total_steps(int64_t n) const {
 }
 
 double Trainer::lr_at(int64_t step, int64_t total, int64_t spe) const {
-  // Linear warm-up, then half-cycle cosine to zero (MAE / l-DAE practice).
-  const double peak = cfg_.train.base_lr * cfg_.train.batch / 256.0;
+  // Linear warm-up, then half-cycle cosine to train.min_lr (0 by default:
+  // MAE / l-DAE practice; DINO's cosine_scheduler ends at its min_lr).
+  const double peak = cfg_.train.base_lr * cfg_.train.batch / 256.0, floor = cfg_.train.min_lr;
   const int64_t warm = int64_t(cfg_.train.warmup_epochs * spe);
   if (step < warm) return peak * double(step + 1) / double(warm);
   const double progress = double(step - warm) / double(std::max<int64_t>(1, total - warm));
-  return peak * 0.5 * (1.0 + std::cos(M_PI * progress));
+  return floor + (peak - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
 
 double Trainer::weight_decay_at(int64_t step, int64_t total) const {

@@ -254,6 +254,12 @@ TEST(Trainer, WarmupThenHalfCycleCosine) {
   EXPECT_NEAR(t.lr_at(3, 12, 4), peak, 1e-12);
   EXPECT_NEAR(t.lr_at(4, 12, 4), peak, 1e-12);                // cosine starts at peak
   EXPECT_NEAR(t.lr_at(8, 12, 4), peak * 0.5, 1e-12);          // halfway
+  // A floor (DINO's min_lr): the cosine runs from the peak to it.
+  cfg.train.min_lr = 1e-5;
+  Trainer f(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  EXPECT_NEAR(f.lr_at(3, 12, 4), peak, 1e-12);                // warm-up unchanged
+  EXPECT_NEAR(f.lr_at(8, 12, 4), 1e-5 + (peak - 1e-5) * 0.5, 1e-12);
+  EXPECT_NEAR(f.lr_at(12, 12, 4), 1e-5, 1e-12);               // the end of the half cycle
 }
 
 // On a GPU machine (tools/gpu_session.sh runs this suite there): the CUDA
