@@ -21,8 +21,8 @@ torch::Tensor modulate(const torch::Tensor& x, const torch::Tensor& shift,
 
 }  // namespace
 
-DiTBlockImpl::DiTBlockImpl(int64_t width, int64_t heads_, double mlp_ratio, bool fused_, double drop_path_)
-    : heads(heads_), fused(fused_), drop_path(drop_path_) {
+DiTBlockImpl::DiTBlockImpl(int64_t width, int64_t heads_, double mlp_ratio, bool fused_)
+    : heads(heads_), fused(fused_) {
   const int64_t hidden = int64_t(width * mlp_ratio);
   norm1 = register_module("norm1", layer_norm(width));
   qkv = register_module("qkv", FusedLinear(width, 3 * width));
@@ -63,6 +63,13 @@ void DiTImpl::set_drop_path(double rate, int64_t blocks) {
   const int64_t n = std::clamp<int64_t>(blocks, 1, int64_t(blocks_->size()));
   for (int64_t i = 0; i < int64_t(blocks_->size()); ++i)  // timm's VisionTransformer dpr over the n run
     blocks_[i]->as<DiTBlockImpl>()->drop_path = i < n && n > 1 ? rate * double(i) / double(n - 1) : rate;
+}
+
+void set_drop_path(BackboneImpl& model, double rate, int64_t blocks, const std::string& key) {
+  auto* dit = model.as<DiTImpl>();
+  if (!dit)
+    throw InputError(fmt::format("{} is stochastic depth for model.backbone = \"dit\" only; set {} = 0", key, key));
+  dit->set_drop_path(rate, blocks);
 }
 
 std::string DiTImpl::check(const BackboneOptions& o) {

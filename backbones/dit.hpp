@@ -16,12 +16,12 @@ namespace ldae {
 struct DiTBlockImpl : torch::nn::Module {
   // fused (train.fused_kernels): LayerNorm + modulate and the gated residuals by
   // core/nn/adaln_fused, the MLP's GELU by core/nn/gelu_tanh.
-  DiTBlockImpl(int64_t width, int64_t heads, double mlp_ratio, bool fused = false, double drop_path = 0);
+  DiTBlockImpl(int64_t width, int64_t heads, double mlp_ratio, bool fused = false);
   // x (B, N, W), c (B, W) -> (B, N, W)
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& c);
   int64_t heads;
   bool fused;
-  double drop_path;  // this block's rate (training mode only)
+  double drop_path = 0;  // this block's stochastic-depth rate, training mode only (DiTImpl::set_drop_path)
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   FusedLinear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
   FusedLinear adaLN_modulation{nullptr};  // (W) -> (6W): shift/scale/gate x2
@@ -75,5 +75,10 @@ struct DiTImpl : BackboneImpl {
                       const torch::Tensor& y, torch::Tensor* c);
 };
 TORCH_MODULE(DiT);
+
+// DiTImpl::set_drop_path on `model`, which must be a dit: InputError naming
+// `key` (the setting that asked) for any other backbone. Planning refuses
+// such runs first; this keeps a plugin's backbone from being dropped silently.
+void set_drop_path(BackboneImpl& model, double rate, int64_t blocks, const std::string& key);
 
 }  // namespace ldae

@@ -5,10 +5,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backbones/dit.hpp"
 #include "core/data/augment.hpp"
 #include "core/data/data.hpp"
-#include "backbones/dit.hpp"
-#include "core/base/errors.hpp"
 #include "core/nn/linear.hpp"
 
 namespace ldae {
@@ -86,11 +85,8 @@ torch::Tensor DinoImpl::loss(Backbone& model, const torch::Tensor& idx, int64_t 
   if (!started_) {  // the teacher starts as the student (a resume restored both)
     started_ = true;
     if (step == 0) copy_frozen(*teacher_, *model), copy_frozen(*teacher_head_, *head_);
-    if (cfg_.drop_path > 0) {  // the student only: the teacher was made without
-      auto* dit = model->as<DiTImpl>();
-      if (!dit) throw InputError("dino.drop_path needs model.backbone = \"dit\"; set dino.drop_path = 0");
-      dit->set_drop_path(cfg_.drop_path, ctx_.block);  // over the encoder's blocks, which the loss reads
-    }
+    // The student only (the teacher was made without), over the encoder's blocks, which the loss reads.
+    if (cfg_.drop_path > 0) set_drop_path(*model, cfg_.drop_path, ctx_.block, "dino.drop_path");
   }
   auto view = [&](int which, bool local) {
     ViewSpec v = dino_view(which, local);

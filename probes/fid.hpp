@@ -19,8 +19,9 @@ struct Gaussian {
 // Rows are samples: X (n, F). std::invalid_argument for n < 2.
 Gaussian fit_gaussian(const Eigen::MatrixXd& X);
 
-// The same fit over rows that arrive in chunks, none of them kept: memory is
-// F + F^2 doubles whatever the number of samples (FID-50K's 50,000 images, or
+// The same fit over rows that arrive in chunks, none of them kept: it holds
+// F + F^2 doubles whatever the number of samples (add works in a chunk's
+// centred copy and two F x F products; FID-50K's 50,000 images, or
 // ImageNet's 1.28 M training images as the reference). Chunks merge by Chan,
 // Golub and LeVeque's pairwise update (mean and centred scatter), which stays
 // exact to round-off where the sum of outer products would cancel.

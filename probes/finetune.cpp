@@ -9,6 +9,7 @@
 #include "core/nn/autocast.hpp"
 #include "core/base/errors.hpp"
 #include "core/base/progress.hpp"
+#include "core/base/schedule.hpp"
 #include "core/base/stop.hpp"
 
 namespace ldae {
@@ -89,14 +90,6 @@ torch::optim::AdamW finetune_optimizer(BackboneImpl& model, torch::nn::Module& h
   return torch::optim::AdamW(pg, torch::optim::AdamWOptions(peak));
 }
 
-// MAE's lr_sched: linear warm-up over `warm` steps, then a half cycle from
-// `peak` down to `floor` at step `total`.
-double lr_at(int64_t step, int64_t warm, int64_t total, double peak, double floor) {
-  if (step < warm) return peak * double(step + 1) / double(warm);
-  const double progress = double(step - warm) / double(std::max<int64_t>(1, total - warm));
-  return floor + (peak - floor) * 0.5 * (1 + std::cos(M_PI * progress));
-}
-
 }  // namespace
 
 FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, const std::string& pool,
@@ -146,7 +139,7 @@ FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, 
     auto loss = -(target.to(device) * F::log_softmax(logits, F::LogSoftmaxFuncOptions(1))).sum(1).mean();
     opt.zero_grad();
     loss.backward();
-    const double lr = lr_at(step, warm, total, peak, cfg.finetune_min_lr);
+    const double lr = warmup_cosine(step, warm, total, peak, cfg.finetune_min_lr);  // MAE's lr_sched
     for (size_t g = 0; g < opt.param_groups().size(); ++g)
       static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[g].options()).lr(lr * scales[g]);
     opt.step();

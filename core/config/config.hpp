@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -195,6 +196,14 @@ struct EvalConfig {
   // FID's reference images: "test" = the first fid_samples test images;
   // "train" = every training image (ADM's reference statistics, DiT's FID-50K).
   std::string fid_reference = "test";
+  // FID's image counts for splits of n_train and n_test images: {generated,
+  // reference}. fid_samples are generated, at most n_test when the test
+  // images are the reference (they pair with as many real ones).
+  std::pair<int64_t, int64_t> fid_counts(int64_t n_train, int64_t n_test) const {
+    if (fid_reference == "train") return {fid_samples, n_train};
+    const int64_t n = fid_samples < n_test ? fid_samples : n_test;
+    return {n, n};
+  }
   int classifier_epochs = 5;            // the harness's own classifier (FID, perceptual)
   // Fine-tuning (probes/finetune.hpp): the encoder the probe reads + a linear
   // head, trained end to end (MAE's recipe scaled down). 0 epochs = off.

@@ -101,15 +101,12 @@ std::vector<std::string> check_against_data(const RunConfig& cfg, DataSize n, co
   if (cfg.probe.knn_k > n.train)
     fail("probe.knn_k", fmt::format("k = {} neighbours exceeds the {} training images; use probe.knn_k "
                                     "<= {} (0 turns the kNN probe off)", cfg.probe.knn_k, n.train, n.train));
-  // FID generates fid_samples images (at most the test split's, when it is the reference).
-  const bool train_ref = cfg.eval.fid_reference == "train";
-  const int64_t reference_n = train_ref ? n.train : n.test;
-  const int64_t generated = train_ref ? cfg.eval.fid_samples : std::min<int64_t>(cfg.eval.fid_samples, n.test);
+  const auto [generated, reference_n] = cfg.eval.fid_counts(n.train, n.test);
   if (cfg.eval.fid_samples > 0 && std::min(generated, reference_n) < 2)
     fail("eval.fid_samples", fmt::format("FID compares two Gaussians fitted to {} samples and {} {} "
                                          "images; it needs at least 2 of each: use eval.fid_samples "
                                          ">= 2 (0 turns generation off)", cfg.eval.fid_samples, reference_n,
-                                         train_ref ? "training" : "test"));
+                                         cfg.eval.fid_reference == "train" ? "training" : "test"));
   std::vector<std::string> warnings;
   if (pretrains) pretrain_warnings(cfg, n, where, warnings);
   if (cfg.eval.finetune_epochs > 0 && cfg.probe.features != "raw_pixels") finetune_warnings(cfg, n, where, warnings);

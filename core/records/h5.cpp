@@ -135,6 +135,12 @@ std::vector<double> H5File::read_f64(const std::string& n, std::vector<uint64_t>
   read_raw(n, H5T_NATIVE_DOUBLE, v.data(), v.size());
   return v;
 }
+std::vector<uint64_t> H5File::shape(const std::string& n) const {
+  std::vector<uint64_t> s;
+  extent(n, &s);
+  return s;
+}
+void H5File::read_f32_into(const std::string& n, float* out) const { read_raw(n, H5T_NATIVE_FLOAT, out, 0); }
 std::vector<float> H5File::read_f32(const std::string& n, std::vector<uint64_t>* s) const {
   std::vector<float> v(extent(n, s));
   read_raw(n, H5T_NATIVE_FLOAT, v.data(), v.size());

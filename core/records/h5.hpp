@@ -38,6 +38,11 @@ class H5File {
   std::vector<uint8_t> read_u8(const std::string& name, std::vector<uint64_t>* shape = nullptr) const;
   std::vector<double> read_f64(const std::string& name, std::vector<uint64_t>* shape = nullptr) const;
   std::vector<float> read_f32(const std::string& name, std::vector<uint64_t>* shape = nullptr) const;
+  // A dataset's shape, checked against the file's size as every read checks it.
+  std::vector<uint64_t> shape(const std::string& name) const;
+  // The dataset as float32 into memory the caller sized by shape() (a tensor's):
+  // read once, uncopied.
+  void read_f32_into(const std::string& name, float* out) const;
   std::vector<int64_t> read_i64(const std::string& name, std::vector<uint64_t>* shape = nullptr) const;
 
   void set_attr(const std::string& name, double v);

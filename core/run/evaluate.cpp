@@ -35,11 +35,12 @@ void add_features(FeatureNet& net, const torch::Tensor& images, GaussianFit& fit
 // kStreamRows at a time. Memory: one chunk of images, F^2 doubles.
 Gaussian reference_gaussian(const ImageBatches& ref, int64_t n, FeatureNet& net, const Log& log) {
   GaussianFit fit;
-  Progress progress("FID reference", n, std::max<int64_t>(kStreamRows, n / 10), 1, log);
-  for (int64_t i = 0; i < n; i += kStreamRows) {
-    const int64_t hi = std::min(i + kStreamRows, n);
-    add_features(net, ref.rows(i, hi), fit);
-    progress.update(hi, 0, "");
+  // Counted in chunks, so the plain log lines (every tenth) fall on chunk ends.
+  const int64_t chunks = (n + kStreamRows - 1) / kStreamRows;
+  Progress progress("FID reference", chunks, std::max<int64_t>(1, chunks / 10), kStreamRows, log);
+  for (int64_t k = 0; k < chunks; ++k) {
+    add_features(net, ref.rows(k * kStreamRows, std::min((k + 1) * kStreamRows, n)), fit);
+    progress.update(k + 1, 0, "");
   }
   return fit.gaussian();
 }
@@ -64,7 +65,10 @@ double generation_fid(Backbone& model, const Schedule& schedule, const Objective
   GaussianFit generated;
   std::vector<torch::Tensor> kept;  // the first 64 samples, for the run's figure
   int64_t kept_n = 0;
-  Progress progress("FID samples", n, std::max<int64_t>(so.batch, n / 10), 1, log);
+  // Counted in sampler batches, so the plain log lines (every tenth) fall on batch ends.
+  const int64_t batches = (n + so.batch - 1) / so.batch;
+  int64_t done = 0;
+  Progress progress("FID samples", batches, std::max<int64_t>(1, batches / 10), so.batch, log);
   sample_latent_batches(model, schedule, obj, L, d, so, device, [&](const torch::Tensor& z) {
     torch::NoGradGuard ng;
     auto images = tok.decode(z).clamp(-1.0, 1.0);
@@ -73,7 +77,7 @@ double generation_fid(Backbone& model, const Schedule& schedule, const Objective
       kept_n += kept.back().size(0);
     }
     add_features(net, images, generated);
-    progress.update(generated.count(), 0, "");
+    progress.update(++done, 0, "");
   });
   *samples_out = torch::cat(kept);
   return frechet_distance(generated.gaussian(), reference);
@@ -93,9 +97,8 @@ void generation_stage(const RunConfig& cfg, const EncoderStage& st, const Tokeni
   // fid_samples test images. fid_samples images are generated either way
   // (as many as the test split holds, when it is the reference).
   const bool train_ref = cfg.eval.fid_reference == "train";
-  const ImageBatches& ref = train_ref ? data.train : data.test;
-  const int64_t n = train_ref ? cfg.eval.fid_samples : std::min<int64_t>(cfg.eval.fid_samples, data.test.n);
-  const Gaussian reference = reference_gaussian(ref, train_ref ? ref.n : n, *net, log);
+  const auto [n, reference_n] = cfg.eval.fid_counts(data.train.n, data.test.n);
+  const Gaussian reference = reference_gaussian(train_ref ? data.train : data.test, reference_n, *net, log);
   metrics.fid = generation_fid(model, st.schedule, st.objective, tok, reference, n, *net, cfg, data.classes,
                                td.z0.size(1), td.z0.size(2), device, &samples, log);
   metrics.samples = to_f32(samples);
@@ -103,7 +106,7 @@ void generation_stage(const RunConfig& cfg, const EncoderStage& st, const Tokeni
   rec["eval_fid"] = metrics.fid;
   rec["timings"]["eval_s"] = secs_since(t_gen);
   log(fmt::format("FID {:.3f} ({} samples against {} {} images, {} {} steps, features: {}) in {:.1f} s",
-                  metrics.fid, n, train_ref ? ref.n : n, train_ref ? "training" : "test",
+                  metrics.fid, n, reference_n, train_ref ? "training" : "test",
                   cfg.objective.target == "velocity" ? "Heun ODE" : cfg.eval.sampler, cfg.eval.sample_steps,
                   net->describe(), secs_since(t_gen)));
 }
@@ -129,8 +132,9 @@ FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer&
                   cfg.eval.finetune_layer_decay, cfg.eval.finetune_drop_path, cfg.eval.finetune_crop_min));
   Backbone copy = copy_backbone(cfg.model.name, st.options, st.model);
   // The copy alone drops paths (the probed encoder stays as it was), over the
-  // blocks fine-tuning runs: the encoder's. Planning checked the backbone is dit.
-  if (cfg.eval.finetune_drop_path > 0) copy->as<DiTImpl>()->set_drop_path(cfg.eval.finetune_drop_path, st.block);
+  // blocks fine-tuning runs: the encoder's.
+  if (cfg.eval.finetune_drop_path > 0)
+    set_drop_path(*copy, cfg.eval.finetune_drop_path, st.block, "eval.finetune_drop_path");
   return finetune(copy, st.block, st.t_read, st.gamma, cfg.probe.pool,
                   fd, cfg.eval, cfg.train.bf16, uint64_t(cfg.seed) + 3, device, log, live);
 }

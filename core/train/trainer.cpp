@@ -15,6 +15,7 @@
 #include "core/base/errors.hpp"
 #include "core/train/graph_step.hpp"
 #include "core/base/progress.hpp"
+#include "core/base/schedule.hpp"
 #include "methods/denoise.hpp"
 
 namespace ldae {
@@ -103,13 +104,9 @@ int64_t Trainer::total_steps(int64_t n) const {
 }
 
 double Trainer::lr_at(int64_t step, int64_t total, int64_t spe) const {
-  // Linear warm-up, then half-cycle cosine to train.min_lr (0 by default:
-  // MAE / l-DAE practice; DINO's cosine_scheduler ends at its min_lr).
-  const double peak = cfg_.train.base_lr * cfg_.train.batch / 256.0, floor = cfg_.train.min_lr;
-  const int64_t warm = int64_t(cfg_.train.warmup_epochs * spe);
-  if (step < warm) return peak * double(step + 1) / double(warm);
-  const double progress = double(step - warm) / double(std::max<int64_t>(1, total - warm));
-  return floor + (peak - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
+  // To train.min_lr: 0 by default (MAE / l-DAE practice), DINO's 1e-6.
+  return warmup_cosine(step, int64_t(cfg_.train.warmup_epochs * spe), total,
+                       cfg_.train.base_lr * cfg_.train.batch / 256.0, cfg_.train.min_lr);
 }
 
 double Trainer::weight_decay_at(int64_t step, int64_t total) const {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backbones/dit.hpp"
+#include "backbones/uvit.hpp"
 #include "core/base/errors.hpp"
 
 using namespace ldae;
@@ -182,7 +183,8 @@ TEST(DiT, FusedKernelsGiveTheSameNetworkToFloatRounding) {
 TEST(DiT, DropPathDropsWholeBranchesPerSampleInTrainingOnly) {
   for (bool fused : {false, true}) {
     torch::manual_seed(0);
-    DiTBlock plain(32, 4, 4.0, fused, 0.0), dropped(32, 4, 4.0, fused, 0.5);
+    DiTBlock plain(32, 4, 4.0, fused), dropped(32, 4, 4.0, fused);
+    dropped->drop_path = 0.5;
     {
       torch::NoGradGuard ng;
       plain->adaLN_modulation->weight.normal_(0, 0.3);  // open the adaLN-Zero gates
@@ -218,4 +220,14 @@ TEST(DiT, DropPathRisesOverTheBlocksAnEncoderRuns) {
   EXPECT_NEAR(rate(7), 0.3, 1e-12);
   model->set_drop_path(0.0, 8);
   for (int i = 0; i < 8; ++i) EXPECT_EQ(rate(i), 0.0);
+  // The free function: the same on a dit, refused (naming the key) on another backbone.
+  set_drop_path(*model, 0.3, 4, "eval.finetune_drop_path");
+  EXPECT_NEAR(rate(3), 0.3, 1e-12);
+  UViT other(o);
+  try {
+    set_drop_path(*other, 0.1, 4, "dino.drop_path");
+    ADD_FAILURE() << "a uvit took a drop path";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("dino.drop_path"), std::string::npos) << e.what();
+  }
 }
