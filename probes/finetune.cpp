@@ -6,6 +6,8 @@
 #include <map>
 
 #include "core/data/augment.hpp"
+#include "core/data/rand_augment.hpp"
+#include "core/data/random_erasing.hpp"
 #include "core/nn/autocast.hpp"
 #include "core/base/errors.hpp"
 #include "core/base/progress.hpp"
@@ -63,6 +65,18 @@ void mix(torch::Tensor& x, torch::Tensor& target, const EvalConfig& cfg) {
     x = lam * x + (1 - lam) * other;
   }
   target = lam * target + (1 - lam) * target.flip(0);
+}
+
+// timm's training transform as MAE's main_finetune.py builds it, on a batch
+// (B, C, H, W) in [-1, 1] (normalized) or [0, 1]: random resized crop and
+// flip, RandAugment, random erasing; same range out (erased pixels may leave it).
+torch::Tensor augment_for_finetuning(const torch::Tensor& images, bool normalized, const EvalConfig& cfg) {
+  auto x = random_resized_crop_flip(images, cfg.finetune_crop_min);
+  if (cfg.finetune_randaug_n <= 0 && cfg.finetune_reprob <= 0) return x;  // no draws: recorded runs keep their stream
+  if (normalized) x = (x + 1) * 0.5;
+  x = rand_augment(x, {cfg.finetune_randaug_n, cfg.finetune_randaug_m, cfg.finetune_randaug_mstd});
+  x = random_erasing(x, cfg.finetune_reprob);
+  return normalized ? x * 2 - 1 : x;
 }
 
 // AdamW over the encoder (through `block`) and the head in parameter groups
@@ -130,7 +144,7 @@ FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, 
     }
     auto idx = perm.slice(0, i * B, (i + 1) * B);
     auto x = data.train.read(idx), y = data.train_y.index_select(0, idx);
-    x = random_resized_crop_flip(x, cfg.finetune_crop_min);
+    x = augment_for_finetuning(x, data.normalized, cfg);
     auto target = smoothed_targets(y, data.classes, cfg.finetune_label_smoothing);
     if (cfg.finetune_mixup > 0 || cfg.finetune_cutmix > 0) mix(x, target, cfg);
     model->train();

@@ -7,10 +7,12 @@
 // token), lr = eval.finetune_lr x batch / 256 with layer-wise decay (a
 // parameter of feature point i gets lr x decay^(n + 1 - i), the head lr;
 // BEiT / MAE), per-step linear warm-up and half-cycle cosine, label
-// smoothing, optional mixup / cutmix on the images; each batch a random
-// resized crop (scale 0.2..1, MAE's 0.08 is harsh on 28-px images) and flip.
-// No RandAugment, drop path or EMA (said in the README). Top-1 on the test
-// split after the last epoch.
+// smoothing; each image a random resized crop (eval.finetune_crop_min..1;
+// MAE's 0.08 is harsh on 28-px images, so the default is 0.2) and flip, then
+// optionally RandAugment (core/data/rand_augment.hpp) and random erasing
+// (core/data/random_erasing.hpp), then mixup / cutmix on the batch; drop
+// path is the backbone's (set before the call). No model EMA (MAE uses
+// none). Top-1 on the test split after the last epoch.
 #pragma once
 #include <torch/torch.h>
 

@@ -49,6 +49,10 @@ KeyRows eval_keys() {
       after_training(field("eval.finetune_crop_min", &RunConfig::eval, &EvalConfig::finetune_crop_min, 0.01, 1)),
       after_training(field("eval.finetune_min_lr", &RunConfig::eval, &EvalConfig::finetune_min_lr, 0, 10)),
       after_training(field("eval.finetune_drop_path", &RunConfig::eval, &EvalConfig::finetune_drop_path, 0, 0.99)),
+      after_training(field("eval.finetune_randaug_n", &RunConfig::eval, &EvalConfig::finetune_randaug_n, 0, 15)),
+      after_training(field("eval.finetune_randaug_m", &RunConfig::eval, &EvalConfig::finetune_randaug_m, 0, 10)),
+      after_training(field("eval.finetune_randaug_mstd", &RunConfig::eval, &EvalConfig::finetune_randaug_mstd, 0, 10)),
+      after_training(field("eval.finetune_reprob", &RunConfig::eval, &EvalConfig::finetune_reprob, 0, 1)),
       not_in_id(field("eval.export_encoder", &RunConfig::eval, &EvalConfig::export_encoder)),
   };
 }

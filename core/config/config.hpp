@@ -219,6 +219,10 @@ struct EvalConfig {
   double finetune_crop_min = 0.2;       // RandomResizedCrop's smallest area (MAE's timm transform: 0.08)
   double finetune_min_lr = 0;           // the cosine's floor, absolute (MAE's main_finetune.py: 1e-6)
   double finetune_drop_path = 0;        // stochastic depth, dit (MAE: 0.1 ViT-B, 0.2 ViT-L); 0 = off
+  int finetune_randaug_n = 0;           // RandAugment's operations per image; 0 = off (MAE: 2)
+  double finetune_randaug_m = 9;        // its magnitude, 0..10 (MAE: rand-m9)
+  double finetune_randaug_mstd = 0.5;   // the magnitude's std per call (MAE: mstd0.5)
+  double finetune_reprob = 0;           // random erasing's probability per image (MAE: 0.25)
   // RUN/encoder.safetensors + encoder.json for Python (core/export/; not part of the run id).
   bool export_encoder = true;
 };

@@ -126,10 +126,15 @@ FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer&
     auto z = tok.encode(images);
     return V.defined() ? torch::matmul(z, V) : z;
   };
+  const auto& e = cfg.eval;
   log(fmt::format("fine-tuning {} through {} for {} epochs (batch {}, base lr {}, layer decay {}, drop path {}, "
-                  "crops from {} of the area)", cfg.model.name, st.model->block_name(st.block),
-                  cfg.eval.finetune_epochs, cfg.eval.finetune_batch, cfg.eval.finetune_lr,
-                  cfg.eval.finetune_layer_decay, cfg.eval.finetune_drop_path, cfg.eval.finetune_crop_min));
+                  "crops from {} of the area, {}, random erasing {})", cfg.model.name, st.model->block_name(st.block),
+                  e.finetune_epochs, e.finetune_batch, e.finetune_lr, e.finetune_layer_decay, e.finetune_drop_path,
+                  e.finetune_crop_min,
+                  e.finetune_randaug_n > 0 ? fmt::format("RandAugment n {} m {} mstd {}", e.finetune_randaug_n,
+                                                         e.finetune_randaug_m, e.finetune_randaug_mstd)
+                                           : std::string("no RandAugment"),
+                  e.finetune_reprob));
   Backbone copy = copy_backbone(cfg.model.name, st.options, st.model);
   // The copy alone drops paths (the probed encoder stays as it was), over the
   // blocks fine-tuning runs: the encoder's.

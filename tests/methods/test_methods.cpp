@@ -633,6 +633,14 @@ TEST(Finetune, LearnsSyntheticClassesEndToEnd) {
   auto m2 = finetune(fresh(), 2, 0, 1.0, "mean", fd, ec, false, 5, torch::kCPU);
   EXPECT_TRUE(std::isfinite(m1.curve.back()[1]));
   EXPECT_DOUBLE_EQ(m1.curve.back()[1], m2.curve.back()[1]);
+  // MAE's RandAugment and random erasing on top: deterministic, and they
+  // change what the model sees (another loss)
+  ec.finetune_randaug_n = 2, ec.finetune_reprob = 0.25;
+  auto a1 = finetune(fresh(), 2, 0, 1.0, "mean", fd, ec, false, 5, torch::kCPU);
+  auto a2 = finetune(fresh(), 2, 0, 1.0, "mean", fd, ec, false, 5, torch::kCPU);
+  EXPECT_TRUE(std::isfinite(a1.curve.back()[1]));
+  EXPECT_DOUBLE_EQ(a1.curve.back()[1], a2.curve.back()[1]);
+  EXPECT_NE(a1.curve.back()[1], m1.curve.back()[1]);
 }
 
 }  // namespace
