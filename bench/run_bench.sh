@@ -13,6 +13,7 @@
 #     loop at the same settings (bf16, batch 128, 16 tokens).
 #  3. The patch-PCA fit time for 100k patches.
 #  4. Image-folder preparation on 1 thread and on every core (below).
+#  5. MAE's fine-tuning augmentation against timm + Pillow (below).
 # One line per shape, precision and peer, with harness / peer: the ratio of
 # each side's best run, and the median and range of the reps' paired ratios.
 # Each shape's harness line is given twice: as runs take it by default, and
@@ -41,7 +42,7 @@ done
 for prec in ${BENCH_PRECISIONS:-fp32 bf16}; do
   case $prec in fp32 | bf16) ;; *) bad "BENCH_PRECISIONS: unknown precision '$prec' (fp32 bf16)" ;; esac
 done
-for tool in bench_train make_image_folder bench_prepare; do
+for tool in bench_train make_image_folder bench_prepare bench_augment; do
   [ -x "$build/$tool" ] || bad "$build/$tool not found: build first (make build), or give the build folder: bench/run_bench.sh BUILD_DIR"
 done
 if [ ! -f "$ref" ]; then
@@ -121,3 +122,16 @@ prep=$(mktemp -d)
        /^bench prepare.*jpeg_draft/ { print $0 }
        /^bench loader/ { per = $(NF - 3); print $0 "; 8 H200s eat 4768 img/s: " int(4768 / per + 0.999) " cores feed them" }'
 rm -rf "$prep"
+# 5. MAE's fine-tuning augmentation (RandAugment rand-m9-mstd0.5-inc1 and
+#    random erasing 0.25) on 256 random 224-px images: bench_augment against
+#    timm + Pillow (bench/augment_peer.py, a process pool of as many workers
+#    as threads, as DataLoader's), on 1 thread and on every core.
+for t in 1 "$threads"; do
+  a=""; p=""; as=""; ps=""
+  for _ in $(seq "$reps"); do
+    ar=$("$build/bench_augment" --threads "$t" | rate)
+    pr=$("$py" "$here/augment_peer.py" --threads "$t" | rate)
+    a=$(best "$a" "$ar"); p=$(best "$p" "$pr"); as="$as $ar"; ps="$ps $pr"
+  done
+  echo "bench augment 224 px on $t threads vs timm: harness $a img/s, timm + Pillow $p img/s, ratio $(ratio "$a" "$p"); $(paired "$as" "$ps")"
+done

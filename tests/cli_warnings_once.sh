@@ -42,3 +42,31 @@ n=$(grep -c "the linear probe is only" "$d/err.txt")
 [ "$n" -eq 1 ] || { echo "the probe's warning was printed $n times"; exit 1; }
 grep "the linear probe is only" "$d/err.txt" | grep -q "(and 37 more rows, each with its own numbers)" ||
   { echo "no row count for the probe's warning"; exit 1; }
+# Keys of a stage that no run of the sweep runs (fine-tuning off, nothing
+# generated) are named once for the sweep; where some rows run the stage,
+# the rows that opt out say nothing.
+"$run_sweep" "$d/w.toml" --dry-run --results "$d/r" --set eval.finetune_randaug_n=2 --set eval.finetune_reprob=0.25 \
+  --set eval.fid_reference=train > "$d/out.txt" 2> "$d/err.txt"
+cat "$d/err.txt"
+n=$(grep -c "eval.finetune_randaug_n, eval.finetune_reprob set, but no run fine-tunes" "$d/err.txt")
+[ "$n" -eq 1 ] || { echo "the idle fine-tuning keys were named $n times"; exit 1; }
+grep -q "eval.fid_reference set, but no run generates" "$d/err.txt" || { echo "no warning for the idle FID key"; exit 1; }
+cat > "$d/f.toml" <<'TOML'
+[sweep]
+name = "warn_mixed_stages"
+[base]
+data.name = "synthetic"
+data.pad = 0
+train.epochs = 1
+eval.finetune_epochs = 1
+eval.finetune_randaug_n = 2
+[[row]]
+label = "fine-tuned"
+[[row]]
+label = "raw pixels"
+probe.features = "raw_pixels"
+TOML
+"$run_sweep" "$d/f.toml" --dry-run --results "$d/r" > "$d/out.txt" 2> "$d/err.txt"
+cat "$d/err.txt"
+if grep -q "no run fine-tunes" "$d/err.txt"; then echo "a sweep that fine-tunes was told it does not"; exit 1; fi
+echo ok

@@ -38,4 +38,13 @@ std::vector<std::string> check_against_data(const RunConfig& cfg, DataSize n, co
 // (a dry run or a Slurm submission leaves it to the runs).
 void check_network_files(const RunConfig& cfg, const std::string& where);
 
+// Whether the run fine-tunes (eval.finetune_epochs > 0, on features other
+// than raw pixels), and the keys of fine-tuning / of generation (FID) set
+// away from their defaults, comma-separated ("" for none). Where the stage
+// is off they enter the run id and change nothing the run computes
+// (check_plan_data warns when no run of a sweep uses them).
+bool runs_finetuning(const RunConfig& cfg);
+std::string finetune_keys_set(const RunConfig& cfg);
+std::string generation_keys_set(const RunConfig& cfg);
+
 }  // namespace ldae

@@ -153,17 +153,20 @@ void affine(Image8 im, const std::array<double, 6>& a, const std::array<uint8_t,
   const int64_t H = im.H, W = im.W, n = plane(im);
   std::vector<uint8_t> in(im.px, im.px + im.C * n);
   auto xclip = [W](int64_t x) { return std::clamp<int64_t>(x, 0, W - 1); };
-  for (int64_t y = 0; y < H; ++y)
+  for (int64_t y = 0; y < H; ++y) {
     for (int64_t x = 0; x < W; ++x) {
-      double xin = a[0] * (double(x) + 0.5) + a[1] * (double(y) + 0.5) + a[2];
-      double yin = a[3] * (double(x) + 0.5) + a[4] * (double(y) + 0.5) + a[5];
+      // Each point computed as Geometry.c's affine_transform does (not
+      // stepped along the row: round-off would move points across the border).
+      const double xin = a[0] * (double(x) + 0.5) + a[1] * (double(y) + 0.5) + a[2];
+      const double yin = a[3] * (double(x) + 0.5) + a[4] * (double(y) + 0.5) + a[5];
+      uint8_t* out = im.px + y * W + x;
       if (xin < 0.0 || xin >= double(W) || yin < 0.0 || yin >= double(H)) {
-        for (int64_t c = 0; c < im.C; ++c) im.px[c * n + y * W + x] = fill[size_t(std::min<int64_t>(c, 2))];
+        for (int64_t c = 0; c < im.C; ++c) out[c * n] = fill[size_t(std::min<int64_t>(c, 2))];
         continue;
       }
-      xin -= 0.5, yin -= 0.5;
-      const auto x0 = int64_t(std::floor(xin)) - 1, y0 = int64_t(std::floor(yin)) - 1;
-      const double dx = xin - double(x0 + 1), dy = yin - double(y0 + 1);
+      const double xs_ = xin - 0.5, ys_ = yin - 0.5;
+      const auto x0 = int64_t(std::floor(xs_)) - 1, y0 = int64_t(std::floor(ys_)) - 1;
+      const double dx = xs_ - double(x0 + 1), dy = ys_ - double(y0 + 1);
       const int64_t xs[4] = {xclip(x0), xclip(x0 + 1), xclip(x0 + 2), xclip(x0 + 3)};
       // Rows: the first clipped, each later one outside the image repeats the one before.
       int64_t ys[4];
@@ -176,10 +179,11 @@ void affine(Image8 im, const std::array<double, 6>& a, const std::array<uint8_t,
           const uint8_t* r = src + ys[k] * W;
           v[k] = cubic(r[xs[0]], r[xs[1]], r[xs[2]], r[xs[3]], dx);
         }
-        const double out = cubic(v[0], v[1], v[2], v[3], dy);
-        im.px[c * n + y * W + x] = out <= 0.0 ? 0 : out >= 255.0 ? 255 : uint8_t(out);
+        const double o = cubic(v[0], v[1], v[2], v[3], dy);
+        out[c * n] = o <= 0.0 ? 0 : o >= 255.0 ? 255 : uint8_t(o);
       }
     }
+  }
 }
 
 void rotate(Image8 im, double degrees, const std::array<uint8_t, 3>& fill) {

@@ -43,7 +43,7 @@ void apply_one(RaOp op, pil::Image8 im, double level, double sign) {
 }
 
 // Runs fn(i, image) on each image i of x (B, C, H, W) as 8-bit levels
-// (round(v x scale), clipped), one task per image over the intra-op threads,
+// (v x scale clipped to [0, 255], rounded half up), one task per image over the intra-op threads,
 // and returns the levels / scale as a new float tensor on x's device. The
 // conversions are fused into the per-image pass: one read and one write.
 template <class Fn>
@@ -57,7 +57,7 @@ torch::Tensor over_images(const torch::Tensor& x, float scale, Fn&& fn) {
     std::vector<uint8_t> px(static_cast<size_t>(n));
     for (int64_t i = lo; i < hi; ++i) {
       const float* s = src + i * n;
-      for (int64_t j = 0; j < n; ++j) px[size_t(j)] = uint8_t(std::nearbyint(std::clamp(s[j] * scale, 0.0f, 255.0f)));
+      for (int64_t j = 0; j < n; ++j) px[size_t(j)] = uint8_t(std::clamp(s[j] * scale, 0.0f, 255.0f) + 0.5f);  // rounded
       fn(i, pil::Image8{px.data(), C, H, W});
       float* d = dst + i * n;
       for (int64_t j = 0; j < n; ++j) d[j] = float(px[size_t(j)]) / scale;

@@ -195,6 +195,28 @@ void check_device_available(const RunConfig& cfg, const std::string& where) {
     throw InputError(fmt::format("{}: {}", where, e.what()));
   }
 }
+// Keys of a stage no run of the sweep runs (fine-tuning, generation): set
+// in the sweep file or by --set, they enter every run id and change nothing
+// computed. A sweep where some rows run the stage says nothing (a row that
+// opts out inherits the others' keys).
+void idle_key_warnings(const SweepPlan& p, const std::string& file) {
+  bool finetunes = false, generates = false;
+  std::string ft, gen;
+  for (const auto& r : p.runs) {
+    finetunes = finetunes || runs_finetuning(r.cfg);
+    generates = generates || r.cfg.eval.fid_samples > 0;
+    if (ft.empty()) ft = finetune_keys_set(r.cfg);
+    if (gen.empty()) gen = generation_keys_set(r.cfg);
+  }
+  if (!finetunes && !ft.empty())
+    fmt::print(stderr, "run_sweep: warning: {}: {} set, but no run fine-tunes (eval.finetune_epochs = 0, or "
+                       "probe.features = \"raw_pixels\"): they enter the run ids and change nothing computed; set "
+                       "eval.finetune_epochs > 0 to fine-tune, or leave them at their defaults\n", file, ft);
+  if (!generates && !gen.empty())
+    fmt::print(stderr, "run_sweep: warning: {}: {} set, but no run generates (eval.fid_samples = 0): they enter "
+                       "the run ids and change nothing computed; set eval.fid_samples >= 2 to sample and score "
+                       "FID, or leave them at their defaults\n", file, gen);
+}
 }  // namespace
 
 void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {
@@ -242,6 +264,7 @@ void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {
                                         g.numbers_differ ? ", each with its own numbers" : "")
                           : "");
   }
+  idle_key_warnings(p, o.file);
   if (p.unfingerprinted > 0)
     fmt::print("note: {} run(s) read data that is not there yet: their ids above lack the data's "
                "fingerprint and change once it is\n", p.unfingerprinted);
