@@ -73,9 +73,9 @@ void mix(torch::Tensor& x, torch::Tensor& target, const EvalConfig& cfg) {
 torch::Tensor augment_for_finetuning(const torch::Tensor& images, bool normalized, const EvalConfig& cfg) {
   auto x = random_resized_crop_flip(images, cfg.finetune_crop_min);
   if (cfg.finetune_randaug_n <= 0 && cfg.finetune_reprob <= 0) return x;  // no draws: recorded runs keep their stream
-  if (normalized) x = (x + 1) * 0.5;
-  x = rand_augment(x, {cfg.finetune_randaug_n, cfg.finetune_randaug_m, cfg.finetune_randaug_mstd});
-  x = random_erasing(x, cfg.finetune_reprob);
+  x = (normalized ? (x + 1) * 0.5 : x.clone()).to(torch::kFloat32).contiguous();  // [0, 1], ours to change
+  rand_augment_(x, {cfg.finetune_randaug_n, cfg.finetune_randaug_m, cfg.finetune_randaug_mstd});
+  random_erasing_(x, cfg.finetune_reprob);
   return normalized ? x * 2 - 1 : x;
 }
 

@@ -9,6 +9,12 @@
 
 #include "core/data/pil_ops.hpp"
 
+// at::parallel_for (OpenMP backend) is inlined here: without OpenMP this
+// file's loop would run on one thread (CMakeLists.txt: LDAE_OPENMP_SOURCES).
+#if AT_PARALLEL_OPENMP && !defined(_OPENMP) && !defined(LDAE_KERNELS_WITHOUT_OPENMP)
+#error "core/data/rand_augment.cpp: compile with OpenMP (-fopenmp): at::parallel_for would run on one thread"
+#endif
+
 namespace ldae {
 namespace {
 
@@ -42,28 +48,35 @@ void apply_one(RaOp op, pil::Image8 im, double level, double sign) {
   }
 }
 
-// Runs fn(i, image) on each image i of x (B, C, H, W) as 8-bit levels
-// (v x scale clipped to [0, 255], rounded half up), one task per image over the intra-op threads,
-// and returns the levels / scale as a new float tensor on x's device. The
-// conversions are fused into the per-image pass: one read and one write.
+// Runs fn(i, image) on each image i of x (B, C, H, W), float32, contiguous,
+// on the host, as 8-bit levels (v x scale clipped to [0, 255], rounded half
+// up), one task per image over the intra-op threads, and writes the levels
+// / scale back in place. The conversions are fused into the per-image pass,
+// and nothing batch-sized is allocated (fresh pages fault in one at a time,
+// serially, in the kernel).
 template <class Fn>
-torch::Tensor over_images(const torch::Tensor& x, float scale, Fn&& fn) {
-  auto in = x.to(torch::kCPU, torch::kFloat32).contiguous();
-  auto out = torch::empty_like(in);
-  const int64_t B = in.size(0), C = in.size(1), H = in.size(2), W = in.size(3), n = C * H * W;
-  const float* src = in.data_ptr<float>();
-  float* dst = out.data_ptr<float>();
+void over_images(torch::Tensor& x, float scale, Fn&& fn) {
+  TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.is_contiguous() && x.dim() == 4,
+              "RandAugment works on contiguous float32 (B, C, H, W) host tensors");
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), n = C * H * W;
+  float* data = x.data_ptr<float>();
   at::parallel_for(0, B, 1, [&](int64_t lo, int64_t hi) {
     std::vector<uint8_t> px(static_cast<size_t>(n));
     for (int64_t i = lo; i < hi; ++i) {
-      const float* s = src + i * n;
-      for (int64_t j = 0; j < n; ++j) px[size_t(j)] = uint8_t(std::clamp(s[j] * scale, 0.0f, 255.0f) + 0.5f);  // rounded
+      float* d = data + i * n;
+      for (int64_t j = 0; j < n; ++j) px[size_t(j)] = uint8_t(std::clamp(d[j] * scale, 0.0f, 255.0f) + 0.5f);  // rounded
       fn(i, pil::Image8{px.data(), C, H, W});
-      float* d = dst + i * n;
       for (int64_t j = 0; j < n; ++j) d[j] = float(px[size_t(j)]) / scale;
     }
   });
-  return out.to(x.device(), x.scalar_type());
+}
+
+// A host float32 contiguous copy of x, fn applied in place, on x's device and dtype.
+template <class Fn>
+torch::Tensor over_copy(const torch::Tensor& x, float scale, Fn&& fn) {
+  auto y = x.to(torch::kCPU, torch::kFloat32).clone(torch::MemoryFormat::Contiguous);
+  over_images(y, scale, fn);
+  return y.to(x.device(), x.scalar_type());
 }
 
 }  // namespace
@@ -80,11 +93,11 @@ torch::Tensor ra_apply(RaOp op, const torch::Tensor& x, const torch::Tensor& lev
   auto lv = level.to(torch::kCPU, torch::kFloat64).contiguous(), sg = sign.to(torch::kCPU, torch::kFloat64).contiguous();
   const double* l = lv.data_ptr<double>();
   const double* s = sg.data_ptr<double>();
-  return over_images(x, 1.0f, [&](int64_t i, pil::Image8 im) { apply_one(op, im, l[i], s[i]); });
+  return over_copy(x, 1.0f, [&](int64_t i, pil::Image8 im) { apply_one(op, im, l[i], s[i]); });
 }
 
-torch::Tensor rand_augment(const torch::Tensor& images, const RandAugmentSpec& spec) {
-  if (spec.n <= 0) return images;
+void rand_augment_(torch::Tensor& images, const RandAugmentSpec& spec) {
+  if (spec.n <= 0) return;
   const int64_t B = images.size(0), n = spec.n;
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   // Every draw for every image, whatever the coin says, round by round (timm
@@ -101,10 +114,17 @@ torch::Tensor rand_augment(const torch::Tensor& images, const RandAugmentSpec& s
   auto a = on.accessor<bool, 2>();
   auto l = lv.accessor<double, 2>(), s = sg.accessor<double, 2>();
   // 8-bit levels, as PIL's; each image's rounds in order.
-  return over_images(images, 255.0f, [&](int64_t i, pil::Image8 im) {
+  over_images(images, 255.0f, [&](int64_t i, pil::Image8 im) {
     for (int64_t r = 0; r < n; ++r)
       if (a[r][i]) apply_one(RaOp(o[r][i]), im, l[r][i], s[r][i]);
   });
+}
+
+torch::Tensor rand_augment(const torch::Tensor& images, const RandAugmentSpec& spec) {
+  if (spec.n <= 0) return images;
+  auto y = images.to(torch::kCPU, torch::kFloat32).clone(torch::MemoryFormat::Contiguous);
+  rand_augment_(y, spec);
+  return y.to(images.device(), images.scalar_type());
 }
 
 }  // namespace ldae

@@ -57,5 +57,9 @@ torch::Tensor ra_apply(RaOp op, const torch::Tensor& x, const torch::Tensor& lev
 // image whatever the coin says (the stream depends on B and n only).
 // spec.n = 0 returns the images as they are.
 torch::Tensor rand_augment(const torch::Tensor& images, const RandAugmentSpec& spec);
+// The same in place, on contiguous float32 host images (c10::Error
+// otherwise): what fine-tuning calls on each batch, allocating nothing
+// batch-sized.
+void rand_augment_(torch::Tensor& images, const RandAugmentSpec& spec);
 
 }  // namespace ldae

@@ -7,8 +7,8 @@
 
 namespace ldae {
 
-torch::Tensor random_erasing(const torch::Tensor& images, double p) {
-  if (p <= 0) return images;
+void random_erasing_(torch::Tensor& images, double p) {
+  if (p <= 0) return;
   const int64_t B = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);
   constexpr int64_t kTries = 10;
   const auto o = torch::TensorOptions().dtype(torch::kFloat32);
@@ -29,7 +29,6 @@ torch::Tensor random_erasing(const torch::Tensor& images, double p) {
   // ImageNet's mean and std (timm's Normalize before erasing), in [0, 1] units.
   auto mean = C == 3 ? torch::tensor({0.485f, 0.456f, 0.406f}).view({3, 1, 1}) : torch::full({C, 1, 1}, 0.449f);
   auto std = C == 3 ? torch::tensor({0.229f, 0.224f, 0.225f}).view({3, 1, 1}) : torch::full({C, 1, 1}, 0.226f);
-  auto out = images.clone();
   auto e = erase.accessor<bool, 1>();
   auto sd = seeds.accessor<int64_t, 1>();
   auto t = top.accessor<float, 1>(), l = left.accessor<float, 1>(), hh = eh.accessor<float, 1>(), ww = ew.accessor<float, 1>();
@@ -38,8 +37,14 @@ torch::Tensor random_erasing(const torch::Tensor& images, double p) {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(uint64_t(sd[i]));
     const auto y0 = int64_t(t[i]), x0 = int64_t(l[i]), eh_i = int64_t(hh[i]), ew_i = int64_t(ww[i]);
     auto noise = torch::randn({C, eh_i, ew_i}, gen, o) * std + mean;  // (C, h, w)
-    out[i].slice(1, y0, y0 + eh_i).slice(2, x0, x0 + ew_i).copy_(noise);
+    images[i].slice(1, y0, y0 + eh_i).slice(2, x0, x0 + ew_i).copy_(noise);
   }
+}
+
+torch::Tensor random_erasing(const torch::Tensor& images, double p) {
+  if (p <= 0) return images;
+  auto out = images.clone();
+  random_erasing_(out, p);
   return out;
 }
 

@@ -22,5 +22,7 @@ namespace ldae {
 // rectangle's noise is drawn (so only erased pixels cost a draw). p = 0
 // returns the images as they are (and draws nothing).
 torch::Tensor random_erasing(const torch::Tensor& images, double p);
+// The same in place (the same draws).
+void random_erasing_(torch::Tensor& images, double p);
 
 }  // namespace ldae
