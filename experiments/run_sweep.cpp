@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "core/base/plural.hpp"
 #include "core/base/build_info.hpp"
 #include "core/base/utf8.hpp"
 #include "core/records/records.hpp"
@@ -70,7 +71,7 @@ int reindex(const std::string& results) {
   } catch (const SQLite::Exception& e) {  // locked, full: named with its path
     throw store_error(store.path(), e);
   }
-  fmt::print("reindexed {} runs from {}/runs\n", n, results);
+  fmt::print("reindexed {} from {}/runs\n", count_of(int64_t(n), "run"), results);
   for (const auto& b : bad) fmt::print(stderr, "run_sweep: needs attention: {}\n", b);
   return bad.empty() ? 0 : 2;
 }

@@ -5,7 +5,7 @@
 set -e
 run_sweep=$1; dir=$2; results=$(mktemp -d)
 expect() {
-  got=$("$run_sweep" "$dir/$1" --profile tiny --dry-run --results "$results" | sed -n 's/.*, \([0-9]*\) runs$/\1/p')
+  got=$("$run_sweep" "$dir/$1" --profile tiny --dry-run --results "$results" | sed -n 's/.*, \([0-9]*\) runs\{0,1\}$/\1/p')
   if [ "$got" != "$2" ]; then echo "FAIL: $1 plans $got runs, expected $2"; exit 1; fi
   echo "ok: $1 $got runs"
 }

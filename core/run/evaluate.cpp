@@ -8,10 +8,13 @@
 
 #include "backbones/dit.hpp"
 #include "probes/fid.hpp"
+#include "core/records/h5.hpp"
 #include "core/records/module_h5.hpp"
 #include "core/data/augment.hpp"
 #include "core/run/run_stages.hpp"
 #include "core/diffusion/sampler.hpp"
+#include "core/base/atomic_file.hpp"
+#include "core/base/file_digest.hpp"
 #include "core/base/progress.hpp"
 #include "core/base/stop.hpp"
 #include "probes/linear_probe.hpp"
@@ -83,11 +86,55 @@ double generation_fid(Backbone& model, const Schedule& schedule, const Objective
   return frechet_distance(generated.gaussian(), reference);
 }
 
+// The reference Gaussian, computed once per (data, feature network, split,
+// count) and kept in results/fid_reference/<key>.h5 (mean (F), cov (F, F),
+// float64; written whole or not at all): every run of a sweep that scores
+// FID against the same images reads it (Table 1's paper profile: the 1.28 M
+// training images, featured once instead of once per row). The key holds the
+// data section with its fingerprint, the network (the harness classifier's
+// epochs, or the TorchScript file's content digest), the split and the count.
+Gaussian cached_reference(const RunConfig& cfg, const std::string& results, bool train_split, const ImageBatches& ref,
+                          int64_t n, FeatureNet& net, const Log& log) {
+  using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const std::string net_id = cfg.eval.fid_net == "classifier"
+                                 ? fmt::format("classifier e{}", cfg.eval.classifier_epochs)
+                                 : "torchscript " + file_digest(cfg.eval.fid_net);
+  const std::string split = train_split ? "train" : "test";
+  const std::string key =
+      fnv1a_hex(fmt::format("{}\n{}\n{} {}", section_text(cfg, {"data."}), net_id, split, n));
+  const std::string path = fmt::format("{}/fid_reference/{}.h5", results, key);
+  if (fs::exists(path)) {
+    H5File f(path, H5File::Mode::Read);
+    std::vector<uint64_t> shape;
+    auto mean = f.read_f64("mean");
+    auto cov = f.read_f64("cov", &shape);
+    Gaussian g;
+    g.mean = Eigen::Map<Eigen::VectorXd>(mean.data(), Eigen::Index(mean.size()));
+    g.cov = Eigen::Map<RowMajor>(cov.data(), Eigen::Index(shape[0]), Eigen::Index(shape[1]));
+    log(fmt::format("FID reference loaded from {} ({} {} images)", path, n, train_split ? "training" : "test"));
+    return g;
+  }
+  Gaussian g = reference_gaussian(ref, n, net, log);
+  const auto F = uint64_t(g.mean.size());
+  std::vector<double> mean(g.mean.data(), g.mean.data() + F), cov(F * F);
+  Eigen::Map<RowMajor>(cov.data(), Eigen::Index(F), Eigen::Index(F)) = g.cov;
+  write_file_atomically(path, [&](const std::string& tmp) {
+    H5File f(tmp, H5File::Mode::Create);
+    f.write("mean", mean, {F});
+    f.write("cov", cov, {F, F});
+    f.set_attr("images", n);
+    f.set_attr("split", split);
+    f.set_attr("feature_net", net_id);
+  });
+  log(fmt::format("FID reference ({} {} images) kept in {}", n, train_split ? "training" : "test", path));
+  return g;
+}
+
 }  // namespace
 
 void generation_stage(const RunConfig& cfg, const EncoderStage& st, const Tokenizer& tok, const TrainData& td,
                       const RunData& data, torch::Device device, const FeatureNetSource& feature_net,
-                      RunMetrics& metrics, nlohmann::json& rec, const Log& log) {
+                      const std::string& results, RunMetrics& metrics, nlohmann::json& rec, const Log& log) {
   const auto t_gen = clk::now();
   torch::Tensor samples;
   auto net = feature_net(cfg.eval.fid_net);
@@ -98,7 +145,8 @@ void generation_stage(const RunConfig& cfg, const EncoderStage& st, const Tokeni
   // (as many as the test split holds, when it is the reference).
   const bool train_ref = cfg.eval.fid_reference == "train";
   const auto [n, reference_n] = cfg.eval.fid_counts(data.train.n, data.test.n);
-  const Gaussian reference = reference_gaussian(train_ref ? data.train : data.test, reference_n, *net, log);
+  const Gaussian reference =
+      cached_reference(cfg, results, train_ref, train_ref ? data.train : data.test, reference_n, *net, log);
   metrics.fid = generation_fid(model, st.schedule, st.objective, tok, reference, n, *net, cfg, data.classes,
                                td.z0.size(1), td.z0.size(2), device, &samples, log);
   metrics.samples = to_f32(samples);

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "core/base/plural.hpp"
 #include "core/base/atomic_file.hpp"
 #include "core/base/stop.hpp"
 #include "core/records/records.hpp"
@@ -179,8 +180,8 @@ int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist)
   for (size_t i : busy)
     if (!loop.run_one(i, unused)) return loop.requeued() ? 0 : 130;
   sweep_end.code = kSweepDone;
-  fmt::print("\nsweep {}: {} runs, {} failed; tables: make_tables --results {} --sweep {}\n",
-             p.sweep.name, p.runs.size(), loop.failed(), shell_quote(o.results), p.sweep.name);
+  fmt::print("\nsweep {}: {}, {} failed; tables: make_tables --results {} --sweep {}\n",
+             p.sweep.name, count_of(int64_t(p.runs.size()), "run"), loop.failed(), shell_quote(o.results), p.sweep.name);
   return loop.failed() ? 1 : 0;
 }
 

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/base/plural.hpp"
 #include "core/base/atomic_file.hpp"
 #include "core/base/errors.hpp"
 #include "core/records/records.hpp"
@@ -28,11 +29,11 @@ int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
   // without the data, they would name runs no task can find.
   if (sp.unfingerprinted > 0)
     throw InputError(fmt::format(
-        "--launcher slurm: {} run(s) read data that is not there on this machine (see the note above), so their ids "
+        "--launcher slurm: {} read data that is not there on this machine (see the note above), so their ids "
         "lack the data's fingerprint and the array's tasks would look for runs that do not exist. Plan the "
         "submission where the data is visible (e.g. `srun --pty run_sweep FILE ... --launcher slurm --dry-run` on a "
         "compute node), or copy or prepare the data first",
-        sp.unfingerprinted));
+        count_of(sp.unfingerprinted, "run")));
   // GPUs asked for runs that train on the CPU sit idle for the whole job.
   if (o.gpus_per_run > 0 &&
       std::none_of(plan.begin(), plan.end(), [](const PlannedRun& p) { return p.cfg.train.device != "cpu"; }))

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "backbones/backbone.hpp"
+#include "core/base/plural.hpp"
 #include "core/base/errors.hpp"
 #include "core/base/threads.hpp"
 #include "core/config/keys.hpp"
@@ -115,8 +116,8 @@ std::string recorded_error(const std::string& dir) {
 }  // namespace
 
 void print_plan(const SweepPlan& p, const SweepOptions& o) {
-  fmt::print("sweep {} ({}), profile {}, {} runs\n", p.sweep.name, p.sweep.mode,
-             o.profile.empty() ? "-" : o.profile, p.runs.size());
+  fmt::print("sweep {} ({}), profile {}, {}\n", p.sweep.name, p.sweep.mode,
+             o.profile.empty() ? "-" : o.profile, count_of(int64_t(p.runs.size()), "run"));
   for (const auto& r : p.runs) {
     const std::string dir = run_dir(o.results, r.id);
     const std::string listed = listed_status(dir), st = listed.empty() ? "pending" : listed;
@@ -260,14 +261,14 @@ void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {
   for (const auto& kind : order) {
     const auto& g = warned.at(kind);
     fmt::print(stderr, "run_sweep: warning: {}: {}{}\n", g.first_row, g.text,
-               g.rows > 1 ? fmt::format(" (and {} more rows{})", g.rows - 1,
+               g.rows > 1 ? fmt::format(" (and {} more {}{})", g.rows - 1, g.rows == 2 ? "row" : "rows",
                                         g.numbers_differ ? ", each with its own numbers" : "")
                           : "");
   }
   idle_key_warnings(p, o.file);
   if (p.unfingerprinted > 0)
-    fmt::print("note: {} run(s) read data that is not there yet: their ids above lack the data's "
-               "fingerprint and change once it is\n", p.unfingerprinted);
+    fmt::print("note: {} read data that is not there yet: their ids above lack the data's "
+               "fingerprint and change once it is\n", count_of(p.unfingerprinted, "run"));
 }
 
 bool plan_on_gpu(const std::vector<PlannedRun>& plan) {

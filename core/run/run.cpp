@@ -102,7 +102,8 @@ Encoded encoder_stages(const RunConfig& cfg, const RunData& data, const RunConte
   metrics.images_seen = st.budget[0], metrics.train_flops = st.budget[1], metrics.train_s = st.budget[2];
   if (st.budget[0] >= 0)
     rec["budget"] = {{"images_seen", st.budget[0]}, {"train_flops", st.budget[1]}, {"train_s", st.budget[2]}};
-  if (cfg.eval.fid_samples > 0) generation_stage(cfg, st, *tok, td, data, device, feature_net, metrics, rec, log);
+  if (cfg.eval.fid_samples > 0)
+    generation_stage(cfg, st, *tok, td, data, device, feature_net, ctx.results, metrics, rec, log);
   if (cfg.eval.finetune_epochs > 0) {
     const auto t_ft = clk::now();
     const auto ft = finetune_stage(cfg, st, *tok, data, device, log, ctx.live);

@@ -139,11 +139,14 @@ void record_encoder(const RunConfig& cfg, const EncoderStage& st, const Tokenize
 int export_recorded_run(const std::string& results, const std::string& id, const std::string& out);
 
 // ---- evaluation (core/run/evaluate.cpp) --------------------------------------------
-// FID of eval.fid_samples generated images against as many test images, in
+// FID of eval.fid_samples generated images against the reference images
+// (eval.fid_reference: as many test images, or every training image), in
 // the features of the frozen network; fills metrics (fid, samples) and rec.
+// The reference's Gaussian is kept under results/fid_reference/ and read by
+// every later run that scores against the same images.
 void generation_stage(const RunConfig& cfg, const EncoderStage& st, const Tokenizer& tok, const TrainData& td,
                       const RunData& data, torch::Device device, const FeatureNetSource& feature_net,
-                      RunMetrics& metrics, nlohmann::json& rec, const Log& log);
+                      const std::string& results, RunMetrics& metrics, nlohmann::json& rec, const Log& log);
 // Fine-tuning of a copy of the run's encoder, read as the probe reads it.
 FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer& tok, const RunData& data,
                               torch::Device device, const Log& log, const LiveSink& live = {});
