@@ -69,4 +69,28 @@ TOML
 "$run_sweep" "$d/f.toml" --dry-run --results "$d/r" > "$d/out.txt" 2> "$d/err.txt"
 cat "$d/err.txt"
 if grep -q "no run fine-tunes" "$d/err.txt"; then echo "a sweep that fine-tunes was told it does not"; exit 1; fi
+# Two rows with every key equal are one run: named once, with both rows.
+cat > "$d/dup.toml" <<'TOML'
+[sweep]
+name = "warn_duplicate_rows"
+seeds = [0, 1]
+[base]
+data.name = "synthetic"
+data.pad = 0
+train.epochs = 1
+[[row]]
+label = "a"
+probe.t = 5
+[[row]]
+label = "copied"
+probe.t = 5
+[[row]]
+label = "changed"
+probe.t = 6
+TOML
+"$run_sweep" "$d/dup.toml" --dry-run --results "$d/r" > "$d/out.txt" 2> "$d/err.txt"
+cat "$d/err.txt"
+n=$(grep -c "rows 1 'a' and 2 'copied' are the same run" "$d/err.txt")
+[ "$n" -eq 1 ] || { echo "the duplicated row was named $n times"; exit 1; }
+if grep -q "'changed' are the same run" "$d/err.txt"; then echo "a changed row was called a copy"; exit 1; fi
 echo ok

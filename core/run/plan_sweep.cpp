@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
 #include <unordered_map>
 
 #include "backbones/backbone.hpp"
@@ -218,6 +219,21 @@ void idle_key_warnings(const SweepPlan& p, const std::string& file) {
                        "the run ids and change nothing computed; set eval.fid_samples >= 2 to sample and score "
                        "FID, or leave them at their defaults\n", file, gen);
 }
+
+// Two rows planned as one run (the same id: every key and the seed equal),
+// most often a row copied and not changed: both read the same result. Named
+// once per pair of rows, the first seed's id.
+void duplicate_row_warnings(const SweepPlan& p, const std::string& file) {
+  std::unordered_map<std::string, const PlannedRun*> first;  // id -> the first run planned with it
+  std::set<std::pair<int, int>> said;
+  for (const auto& r : p.runs) {
+    auto [it, fresh] = first.try_emplace(r.id, &r);
+    if (fresh || it->second->row == r.row || !said.insert({it->second->row, r.row}).second) continue;
+    fmt::print(stderr, "run_sweep: warning: {}: rows {} '{}' and {} '{}' are the same run ({}): every key equal, "
+                       "so they share one result; change what the second should vary, or drop it\n",
+               file, it->second->row, it->second->label, r.row, r.label, r.id);
+  }
+}
 }  // namespace
 
 void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {
@@ -266,6 +282,7 @@ void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light) {
                           : "");
   }
   idle_key_warnings(p, o.file);
+  duplicate_row_warnings(p, o.file);
   if (p.unfingerprinted > 0)
     fmt::print("note: {} read data that is not there yet: their ids above lack the data's "
                "fingerprint and change once it is\n", count_of(p.unfingerprinted, "run"));
