@@ -99,8 +99,9 @@ int read_only_root(const SweepPlan& plan, const SweepOptions& o) {
   size_t not_done = 0;
   for (const auto& r : plan.runs) not_done += run_status(o.results, r.id) != "done";
   if (not_done == 0) {
-    fmt::print("all {} planned runs are done; {} is read-only, so nothing was recorded (make_tables --results {} "
-               "reads it in memory)\n", plan.runs.size(), o.results, o.results);
+    fmt::print("{} done; {} is read-only, so nothing was recorded (make_tables --results {} "
+               "reads it in memory)\n", plan.runs.size() == 1 ? "the planned run is" : fmt::format("all {} planned runs are", plan.runs.size()),
+               o.results, o.results);
     return 0;
   }
   throw InputError(fmt::format("--results {}: the folder (or its results.db) is read-only and {} of the {} planned "

@@ -48,9 +48,9 @@ grep "the linear probe is only" "$d/err.txt" | grep -q "(and 37 more rows, each 
 "$run_sweep" "$d/w.toml" --dry-run --results "$d/r" --set eval.finetune_randaug_n=2 --set eval.finetune_reprob=0.25 \
   --set eval.fid_reference=train > "$d/out.txt" 2> "$d/err.txt"
 cat "$d/err.txt"
-n=$(grep -c "eval.finetune_randaug_n, eval.finetune_reprob set, but no run fine-tunes" "$d/err.txt")
+n=$(grep -c "eval.finetune_randaug_n, eval.finetune_reprob are set, but no run fine-tunes" "$d/err.txt")
 [ "$n" -eq 1 ] || { echo "the idle fine-tuning keys were named $n times"; exit 1; }
-grep -q "eval.fid_reference set, but no run generates" "$d/err.txt" || { echo "no warning for the idle FID key"; exit 1; }
+grep -q "eval.fid_reference is set, but no run generates" "$d/err.txt" || { echo "no warning for the idle FID key"; exit 1; }
 cat > "$d/f.toml" <<'TOML'
 [sweep]
 name = "warn_mixed_stages"

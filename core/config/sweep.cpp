@@ -1,4 +1,5 @@
 #include "core/config/sweep.hpp"
+#include "core/base/plural.hpp"
 
 #include <fmt/core.h>
 #include <toml++/toml.h>
@@ -550,8 +551,9 @@ std::vector<PlannedRun> expand(const SweepFile& s, const std::string& profile, c
   for (const auto& r : rows) {
     for (const auto& [key, list] : r.paper_list)
       if (list.size() != points.size())
-        throw InputError(fmt::format("{}:{}: row '{}': paper.{} has {} values for {} grid points",
-                                     s.path, r.origin.line, r.label, key, list.size(), points.size()));
+        throw InputError(fmt::format("{}:{}: row '{}': paper.{} has {} for {}",
+                                     s.path, r.origin.line, r.label, key, count_of(int64_t(list.size()), "value"),
+                                     count_of(int64_t(points.size()), "grid point")));
     for (size_t k = 0; k < points.size(); ++k) {
       const auto& point = points[k];
       auto paper = r.paper;

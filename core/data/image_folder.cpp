@@ -3,6 +3,7 @@
 // (core/data/prepared_store.hpp); caches of earlier versions (one HDF5
 // file) are still read.
 #include <fmt/core.h>
+#include "core/base/plural.hpp"
 #include "core/base/stop.hpp"
 #include <jpeglib.h>
 #include <jerror.h>
@@ -289,8 +290,8 @@ std::vector<StoreSource::Item> list_split(const fs::path& root, const std::vecto
     for (const auto& f : files) items.push_back({f.string(), int64_t(k)});
   }
   for (const auto& [why, seen] : skipped)
-    fmt::print(stderr, "image_folder {}: warning: {} file(s) left out: {} (e.g. {})\n", root.string(), seen.first,
-               why, seen.second);
+    fmt::print(stderr, "image_folder {}: warning: {} left out: {} (e.g. {})\n", root.string(),
+               count_of(int64_t(seen.first), "file"), why, seen.second);
   return items;
 }
 

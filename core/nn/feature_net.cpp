@@ -174,10 +174,17 @@ std::shared_ptr<FeatureNet> make_feature_net(const std::string& spec, const std:
   auto net = std::make_shared<ClassifierNet>(train_images.c, classes);
   const std::string path =
       fmt::format("{}/classifiers/cnn-{}-e{}.h5", results, data_key, epochs);
+  // A kept classifier that cannot be read (damaged, another version's) is
+  // trained again and replaced: it is derived data.
   if (fs::exists(path)) {
-    net->load(path);
-    if (log) log(fmt::format("classifier loaded from {} (test accuracy {:.2f}%)", path, net->accuracy));
-    return net;
+    try {
+      net->load(path);
+      if (log) log(fmt::format("classifier loaded from {} (test accuracy {:.2f}%)", path, net->accuracy));
+      return net;
+    } catch (const std::exception& e) {
+      if (log) log(fmt::format("classifier {} not used ({}): trained again", path, e.what()));
+      net = std::make_shared<ClassifierNet>(train_images.c, classes);
+    }
   }
   double acc = net->train(train_images, train_labels, epochs, /*seed=*/0, test_images, test_labels);
   write_file_atomically(path, [&](const std::string& tmp) { net->save(tmp); });

@@ -15,6 +15,7 @@
 #include "core/base/atomic_file.hpp"
 #include "core/base/errors.hpp"
 #include "core/records/h5.hpp"
+#include "core/base/plural.hpp"
 
 #include <hdf5.h>
 
@@ -430,10 +431,10 @@ void sync_index(Store& store, const std::string& results, const char* program) {
                store_error(results + "/results.db", e).what());
   }
   if (n > 0 && store.in_memory())
-    fmt::print(stderr, "{}: read {} run folder(s) the read-only index lacks (into its copy in memory; the "
-               "file is unchanged)\n", program, n);
+    fmt::print(stderr, "{}: read {} the read-only index lacks (into its copy in memory; the "
+               "file is unchanged)\n", program, count_of(int64_t(n), "run folder"));
   else if (n > 0)
-    fmt::print(stderr, "{}: indexed {} run folder(s) the index had not caught up with\n", program, n);
+    fmt::print(stderr, "{}: indexed {} the index had not caught up with\n", program, count_of(int64_t(n), "run folder"));
   for (const auto& b : bad) fmt::print(stderr, "{}: warning: indexed as damaged: {}\n", program, b);
 }
 

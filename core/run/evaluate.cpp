@@ -1,6 +1,8 @@
 // The evaluation stage of a run (core/run/run_stages.hpp): generation quality
 // (FID), end-to-end fine-tuning, and the linear and kNN probes on the
 // encoder's features.
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -93,40 +95,65 @@ double generation_fid(Backbone& model, const Schedule& schedule, const Objective
 // training images, featured once instead of once per row). The key holds the
 // data section with its fingerprint, the network (the harness classifier's
 // epochs, or the TorchScript file's content digest), the split and the count.
+// A kept file is used only when it says so itself (its images, split and
+// network attributes), its shapes are the network's width and its values
+// finite; otherwise (damaged, another version's) it is computed again and
+// replaced. A folder it cannot be written to costs only the keeping.
 Gaussian cached_reference(const RunConfig& cfg, const std::string& results, bool train_split, const ImageBatches& ref,
                           int64_t n, FeatureNet& net, const Log& log) {
   using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const std::string net_id = cfg.eval.fid_net == "classifier"
                                  ? fmt::format("classifier e{}", cfg.eval.classifier_epochs)
                                  : "torchscript " + file_digest(cfg.eval.fid_net);
-  const std::string split = train_split ? "train" : "test";
+  const std::string split = train_split ? "train" : "test", words = train_split ? "training" : "test";
   const std::string key =
       fnv1a_hex(fmt::format("{}\n{}\n{} {}", section_text(cfg, {"data."}), net_id, split, n));
   const std::string path = fmt::format("{}/fid_reference/{}.h5", results, key);
   if (fs::exists(path)) {
-    H5File f(path, H5File::Mode::Read);
-    std::vector<uint64_t> shape;
-    auto mean = f.read_f64("mean");
-    auto cov = f.read_f64("cov", &shape);
-    Gaussian g;
-    g.mean = Eigen::Map<Eigen::VectorXd>(mean.data(), Eigen::Index(mean.size()));
-    g.cov = Eigen::Map<RowMajor>(cov.data(), Eigen::Index(shape[0]), Eigen::Index(shape[1]));
-    log(fmt::format("FID reference loaded from {} ({} {} images)", path, n, train_split ? "training" : "test"));
-    return g;
+    const int64_t F = net.pooled(ref.rows(0, 1)).size(1);  // the network's feature width
+    std::string why;
+    try {
+      H5File f(path, H5File::Mode::Read);
+      std::vector<uint64_t> ms, cs;
+      auto mean = f.read_f64("mean", &ms);
+      auto cov = f.read_f64("cov", &cs);
+      if (f.attr_i64("images") != n || f.attr_str("split") != split || f.attr_str("feature_net") != net_id)
+        why = "kept for other images or another network";
+      else if (ms != std::vector<uint64_t>{uint64_t(F)} || cs != std::vector<uint64_t>{uint64_t(F), uint64_t(F)})
+        why = fmt::format("shapes {} and {}x{} where the network gives {} features", ms.empty() ? 0 : ms[0],
+                          cs.empty() ? 0 : cs[0], cs.size() > 1 ? cs[1] : 0, F);
+      else if (!std::all_of(mean.begin(), mean.end(), [](double v) { return std::isfinite(v); }) ||
+               !std::all_of(cov.begin(), cov.end(), [](double v) { return std::isfinite(v); }))
+        why = "values that are not finite";
+      if (why.empty()) {
+        Gaussian g;
+        g.mean = Eigen::Map<Eigen::VectorXd>(mean.data(), F);
+        g.cov = Eigen::Map<RowMajor>(cov.data(), F, F);
+        log(fmt::format("FID reference loaded from {} ({} {} images)", path, n, words));
+        return g;
+      }
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    log(fmt::format("FID reference {} not used ({}): computed again", path, why));
   }
   Gaussian g = reference_gaussian(ref, n, net, log);
   const auto F = uint64_t(g.mean.size());
   std::vector<double> mean(g.mean.data(), g.mean.data() + F), cov(F * F);
   Eigen::Map<RowMajor>(cov.data(), Eigen::Index(F), Eigen::Index(F)) = g.cov;
-  write_file_atomically(path, [&](const std::string& tmp) {
-    H5File f(tmp, H5File::Mode::Create);
-    f.write("mean", mean, {F});
-    f.write("cov", cov, {F, F});
-    f.set_attr("images", n);
-    f.set_attr("split", split);
-    f.set_attr("feature_net", net_id);
-  });
-  log(fmt::format("FID reference ({} {} images) kept in {}", n, train_split ? "training" : "test", path));
+  try {
+    write_file_atomically(path, [&](const std::string& tmp) {
+      H5File f(tmp, H5File::Mode::Create);
+      f.write("mean", mean, {F});
+      f.write("cov", cov, {F, F});
+      f.set_attr("images", n);
+      f.set_attr("split", split);
+      f.set_attr("feature_net", net_id);
+    });
+    log(fmt::format("FID reference ({} {} images) kept in {}", n, words, path));
+  } catch (const std::exception& e) {
+    log(fmt::format("warning: FID reference not kept in {} ({}); the next run computes it again", path, e.what()));
+  }
   return g;
 }
 

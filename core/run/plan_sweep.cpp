@@ -200,39 +200,59 @@ void check_device_available(const RunConfig& cfg, const std::string& where) {
 // Keys of a stage no run of the sweep runs (fine-tuning, generation): set
 // in the sweep file or by --set, they enter every run id and change nothing
 // computed. A sweep where some rows run the stage says nothing (a row that
-// opts out inherits the others' keys).
+// opts out inherits the others' keys). Each key named once, from any run.
 void idle_key_warnings(const SweepPlan& p, const std::string& file) {
   bool finetunes = false, generates = false;
-  std::string ft, gen;
+  std::vector<std::string> ft, gen;
+  auto add = [](std::vector<std::string>& to, const std::string& names) {
+    for (size_t a = 0; a < names.size();) {
+      const size_t b = std::min(names.find(", ", a), names.size());
+      const std::string k = names.substr(a, b - a);
+      if (!k.empty() && std::find(to.begin(), to.end(), k) == to.end()) to.push_back(k);
+      a = b + 2;
+    }
+  };
   for (const auto& r : p.runs) {
+    const bool encodes = r.cfg.probe.features != "raw_pixels";  // raw-pixel rows run neither stage
     finetunes = finetunes || runs_finetuning(r.cfg);
-    generates = generates || r.cfg.eval.fid_samples > 0;
-    if (ft.empty()) ft = finetune_keys_set(r.cfg);
-    if (gen.empty()) gen = generation_keys_set(r.cfg);
+    generates = generates || (encodes && r.cfg.eval.fid_samples > 0);
+    add(ft, finetune_keys_set(r.cfg));
+    add(gen, generation_keys_set(r.cfg));
   }
+  auto say = [&](const std::vector<std::string>& keys, const char* stage, const char* how) {
+    std::string names;
+    for (const auto& k : keys) names += (names.empty() ? "" : ", ") + k;
+    const bool one = keys.size() == 1;
+    fmt::print(stderr, "run_sweep: warning: {}: {} {} set, but no run {}: {} the run ids and {} nothing computed; {}, "
+                       "or leave {} at {} default{}\n", file, names, one ? "is" : "are", stage,
+               one ? "it enters" : "they enter", one ? "changes" : "change", how, one ? "it" : "them",
+               one ? "its" : "their", one ? "" : "s");
+  };
   if (!finetunes && !ft.empty())
-    fmt::print(stderr, "run_sweep: warning: {}: {} set, but no run fine-tunes (eval.finetune_epochs = 0, or "
-                       "probe.features = \"raw_pixels\"): they enter the run ids and change nothing computed; set "
-                       "eval.finetune_epochs > 0 to fine-tune, or leave them at their defaults\n", file, ft);
+    say(ft, "fine-tunes (eval.finetune_epochs = 0, or probe.features = \"raw_pixels\")",
+        "set eval.finetune_epochs > 0 to fine-tune");
   if (!generates && !gen.empty())
-    fmt::print(stderr, "run_sweep: warning: {}: {} set, but no run generates (eval.fid_samples = 0): they enter "
-                       "the run ids and change nothing computed; set eval.fid_samples >= 2 to sample and score "
-                       "FID, or leave them at their defaults\n", file, gen);
+    say(gen, "generates (eval.fid_samples = 0, or probe.features = \"raw_pixels\")",
+        "set eval.fid_samples >= 2 to sample and score FID");
 }
 
 // Two rows planned as one run (the same id: every key and the seed equal),
-// most often a row copied and not changed: both read the same result. Named
-// once per pair of rows, the first seed's id.
+// most often a row copied and not changed: both read the same result. The
+// first three pairs of plan rows named (a grid repeats a pair at each of
+// its points), then how many more.
 void duplicate_row_warnings(const SweepPlan& p, const std::string& file) {
   std::unordered_map<std::string, const PlannedRun*> first;  // id -> the first run planned with it
-  std::set<std::pair<int, int>> said;
+  std::set<std::pair<int, int>> pairs;
   for (const auto& r : p.runs) {
     auto [it, fresh] = first.try_emplace(r.id, &r);
-    if (fresh || it->second->row == r.row || !said.insert({it->second->row, r.row}).second) continue;
-    fmt::print(stderr, "run_sweep: warning: {}: rows {} '{}' and {} '{}' are the same run ({}): every key equal, "
-                       "so they share one result; change what the second should vary, or drop it\n",
-               file, it->second->row, it->second->label, r.row, r.label, r.id);
+    if (fresh || it->second->row == r.row || !pairs.insert({it->second->row, r.row}).second) continue;
+    if (pairs.size() <= 3)
+      fmt::print(stderr, "run_sweep: warning: {}: rows {} '{}' and {} '{}' are the same run ({}): every key equal, "
+                         "so they share one result; change what the second should vary, or drop it\n",
+                 file, it->second->row, it->second->label, r.row, r.label, r.id);
   }
+  if (pairs.size() > 3)
+    fmt::print(stderr, "run_sweep: warning: {}: and {} more pairs of rows planned as one run\n", file, pairs.size() - 3);
 }
 }  // namespace
 

@@ -31,10 +31,20 @@ std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const ImageBat
   const std::string path = tokenizer_path(cfg, results, tok->wants_perceptual_net());
   const uint64_t fit_seed = cfg.tokenizer.per_seed ? uint64_t(cfg.seed) : 0;
   const auto t0 = clk::now();
+  // A kept tokenizer that cannot be read (damaged, another version's) is
+  // fitted again and replaced: it is derived data.
+  bool loaded = false;
   if (fs::exists(path)) {
-    tok->load(path);
-    log("tokenizer loaded from " + path);
-  } else {
+    try {
+      tok->load(path);
+      loaded = true;
+      log("tokenizer loaded from " + path);
+    } catch (const std::exception& e) {
+      log(fmt::format("tokenizer {} not used ({}): fitted again", path, e.what()));
+      tok = make_tokenizer(cfg.tokenizer, train.c);
+    }
+  }
+  if (!loaded) {
     if (tok->wants_perceptual_net()) tok->set_perceptual_net(perceptual());
     tok->fit_batches(train, fit_seed);
     write_file_atomically(path, [&](const std::string& tmp) { tok->save(tmp); });

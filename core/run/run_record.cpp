@@ -2,6 +2,7 @@
 // (finished, damaged), its opening fields, and the RunRecord that keeps it.
 #include <unistd.h>
 
+#include "core/base/plural.hpp"
 #include "core/base/build_info.hpp"
 #include "core/run/plugins.hpp"
 #include "core/run/run_stages.hpp"
@@ -72,8 +73,8 @@ void open_record(RunRecord& r, const RunConfig& cfg, const std::string& label, c
   if (data_needs_fingerprint(cfg.data)) rec["data_xxh3_128"] = prepared_data_digests(cfg.data, ctx.results).strong;
   r.write();
   r.reindex();
-  r.log(fmt::format("run {} '{}' seed {} on {} with {} threads{}", run_id(cfg), label, cfg.seed, device.str(),
-                    threads,
+  r.log(fmt::format("run {} '{}' seed {} on {} with {}{}", run_id(cfg), label, cfg.seed, device.str(),
+                    count_of(threads, "thread"),
                     ctx.comm ? fmt::format(", data parallel over {} {} processes", ctx.comm->world(),
                                            ctx.comm->backend())
                              : ""));
