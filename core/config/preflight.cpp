@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "core/base/errors.hpp"
+#include "core/config/keys.hpp"
 
 namespace ldae {
 
@@ -135,44 +136,20 @@ void check_network_files(const RunConfig& cfg, const std::string& where) {
 }
 
 
-namespace {
-std::string names_of(const std::vector<std::pair<const char*, bool>>& keys) {
-  std::string names;
-  for (const auto& [name, differs] : keys)
-    if (differs) names += (names.empty() ? "" : ", ") + std::string(name);
-  return names;
-}
-}  // namespace
-
 bool runs_finetuning(const RunConfig& cfg) {
   return cfg.eval.finetune_epochs > 0 && cfg.probe.features != "raw_pixels";
 }
 
-std::string finetune_keys_set(const RunConfig& cfg) {
-  const EvalConfig d;
-  const EvalConfig& e = cfg.eval;
-  return names_of({
-      {"eval.finetune_batch", e.finetune_batch != d.finetune_batch}, {"eval.finetune_lr", e.finetune_lr != d.finetune_lr},
-      {"eval.finetune_layer_decay", e.finetune_layer_decay != d.finetune_layer_decay},
-      {"eval.finetune_weight_decay", e.finetune_weight_decay != d.finetune_weight_decay},
-      {"eval.finetune_warmup_epochs", e.finetune_warmup_epochs != d.finetune_warmup_epochs},
-      {"eval.finetune_label_smoothing", e.finetune_label_smoothing != d.finetune_label_smoothing},
-      {"eval.finetune_mixup", e.finetune_mixup != d.finetune_mixup},
-      {"eval.finetune_cutmix", e.finetune_cutmix != d.finetune_cutmix},
-      {"eval.finetune_crop_min", e.finetune_crop_min != d.finetune_crop_min},
-      {"eval.finetune_min_lr", e.finetune_min_lr != d.finetune_min_lr},
-      {"eval.finetune_drop_path", e.finetune_drop_path != d.finetune_drop_path},
-      {"eval.finetune_randaug_n", e.finetune_randaug_n != d.finetune_randaug_n},
-      {"eval.finetune_randaug_m", e.finetune_randaug_m != d.finetune_randaug_m},
-      {"eval.finetune_randaug_mstd", e.finetune_randaug_mstd != d.finetune_randaug_mstd},
-      {"eval.finetune_reprob", e.finetune_reprob != d.finetune_reprob}});
-}
-
-std::string generation_keys_set(const RunConfig& cfg) {
-  const EvalConfig d;
-  const EvalConfig& e = cfg.eval;
-  return names_of({{"eval.sampler", e.sampler != d.sampler}, {"eval.sample_steps", e.sample_steps != d.sample_steps},
-                   {"eval.fid_net", e.fid_net != d.fid_net}, {"eval.fid_reference", e.fid_reference != d.fid_reference}});
+std::vector<std::string> keys_set_away(const RunConfig& cfg, const std::vector<std::string>& prefixes) {
+  static const RunConfig defaults;
+  std::vector<std::string> keys;
+  for (const KeyRow* r : key_rows())
+    for (const auto& p : prefixes)
+      if (r->key.rfind(p, 0) == 0 && r->get(cfg) != r->get(defaults)) {
+        keys.push_back(r->key);
+        break;
+      }
+  return keys;
 }
 
 }  // namespace ldae

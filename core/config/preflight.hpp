@@ -39,12 +39,13 @@ std::vector<std::string> check_against_data(const RunConfig& cfg, DataSize n, co
 void check_network_files(const RunConfig& cfg, const std::string& where);
 
 // Whether the run fine-tunes (eval.finetune_epochs > 0, on features other
-// than raw pixels), and the keys of fine-tuning / of generation (FID) set
-// away from their defaults, comma-separated ("" for none). Where the stage
-// is off they enter the run id and change nothing the run computes
-// (check_plan_data warns when no run of a sweep uses them).
+// than raw pixels).
 bool runs_finetuning(const RunConfig& cfg);
-std::string finetune_keys_set(const RunConfig& cfg);
-std::string generation_keys_set(const RunConfig& cfg);
+// The keys (of key_rows()) starting with one of `prefixes` whose value in
+// cfg is not their default, in key order: a stage's keys ("eval.finetune_";
+// "eval.sampler", "eval.sample_steps", "eval.fid_") that enter the run id
+// and change nothing where the stage is off (check_plan_data warns when no
+// run of a sweep uses them).
+std::vector<std::string> keys_set_away(const RunConfig& cfg, const std::vector<std::string>& prefixes);
 
 }  // namespace ldae

@@ -28,7 +28,7 @@ void random_erasing_(torch::Tensor& images, double p) {
   auto seeds = torch::randint(std::numeric_limits<int64_t>::max(), {B}, torch::kLong);
   // ImageNet's mean and std (timm's Normalize before erasing), in [0, 1] units.
   auto mean = C == 3 ? torch::tensor({0.485f, 0.456f, 0.406f}).view({3, 1, 1}) : torch::full({C, 1, 1}, 0.449f);
-  auto std = C == 3 ? torch::tensor({0.229f, 0.224f, 0.225f}).view({3, 1, 1}) : torch::full({C, 1, 1}, 0.226f);
+  auto sdev = C == 3 ? torch::tensor({0.229f, 0.224f, 0.225f}).view({3, 1, 1}) : torch::full({C, 1, 1}, 0.226f);
   auto e = erase.accessor<bool, 1>();
   auto sd = seeds.accessor<int64_t, 1>();
   auto t = top.accessor<float, 1>(), l = left.accessor<float, 1>(), hh = eh.accessor<float, 1>(), ww = ew.accessor<float, 1>();
@@ -36,7 +36,7 @@ void random_erasing_(torch::Tensor& images, double p) {
     if (!e[i]) continue;
     auto gen = at::make_generator<at::CPUGeneratorImpl>(uint64_t(sd[i]));
     const auto y0 = int64_t(t[i]), x0 = int64_t(l[i]), eh_i = int64_t(hh[i]), ew_i = int64_t(ww[i]);
-    auto noise = torch::randn({C, eh_i, ew_i}, gen, o) * std + mean;  // (C, h, w)
+    auto noise = torch::randn({C, eh_i, ew_i}, gen, o) * sdev + mean;  // (C, h, w)
     images[i].slice(1, y0, y0 + eh_i).slice(2, x0, x0 + ew_i).copy_(noise);
   }
 }

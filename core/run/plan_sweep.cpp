@@ -204,20 +204,16 @@ void check_device_available(const RunConfig& cfg, const std::string& where) {
 void idle_key_warnings(const SweepPlan& p, const std::string& file) {
   bool finetunes = false, generates = false;
   std::vector<std::string> ft, gen;
-  auto add = [](std::vector<std::string>& to, const std::string& names) {
-    for (size_t a = 0; a < names.size();) {
-      const size_t b = std::min(names.find(", ", a), names.size());
-      const std::string k = names.substr(a, b - a);
-      if (!k.empty() && std::find(to.begin(), to.end(), k) == to.end()) to.push_back(k);
-      a = b + 2;
-    }
+  auto add = [](std::vector<std::string>& to, const std::vector<std::string>& keys) {
+    for (const auto& k : keys)
+      if (std::find(to.begin(), to.end(), k) == to.end()) to.push_back(k);
   };
   for (const auto& r : p.runs) {
     const bool encodes = r.cfg.probe.features != "raw_pixels";  // raw-pixel rows run neither stage
     finetunes = finetunes || runs_finetuning(r.cfg);
     generates = generates || (encodes && r.cfg.eval.fid_samples > 0);
-    add(ft, finetune_keys_set(r.cfg));
-    add(gen, generation_keys_set(r.cfg));
+    add(ft, keys_set_away(r.cfg, {"eval.finetune_"}));
+    add(gen, keys_set_away(r.cfg, {"eval.sampler", "eval.sample_steps", "eval.fid_"}));
   }
   auto say = [&](const std::vector<std::string>& keys, const char* stage, const char* how) {
     std::string names;
