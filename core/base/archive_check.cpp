@@ -24,7 +24,7 @@ void check_archive(const std::string& path, const std::string& what) {
     }
   } catch (const c10::Error& e) {
     throw InputError(fmt::format("{}: {} is not a readable archive ({}); delete it (rerunning remakes it)", path,
-                                 what, std::string(e.what_without_backtrace()).substr(0, 160)));
+                                 what, first_sentence(e.what_without_backtrace())));
   }
 }
 

@@ -54,7 +54,7 @@ Alignment::Alignment(int64_t block, int64_t width, std::shared_ptr<FeatureNet> n
     throw InputError(fmt::format("objective.align_target: {} fails on the run's images {} ({}); export "
                                  "a network for {}-channel images", net_->describe(),
                                  fmt::format("{} x {} x {}", images_.c, images_.h, images_.w),
-                                 std::string(e.what_without_backtrace()).substr(0, 160), images_.c));
+                                 first_sentence(e.what_without_backtrace()), images_.c));
   }
   projector_ = AlignProjector(width, y.size(1), hidden);
 }

@@ -161,7 +161,7 @@ std::shared_ptr<FeatureNet> load_torchscript_net(const std::string& path) {
     return std::make_shared<TorchScriptNet>(torch::jit::load(path), path);
   } catch (const c10::Error& e) {
     throw InputError(fmt::format("{}: not a loadable TorchScript module ({})", path,
-                                 std::string(e.what_without_backtrace()).substr(0, 160)));
+                                 first_sentence(e.what_without_backtrace())));
   }
 }
 

@@ -133,8 +133,29 @@ void load_trained_model(const std::string& path, Backbone& model,
       *budget = {b[0].item<double>(), b[1].item<double>(), b[2].item<double>()};
   } catch (const c10::Error& e) {
     throw InputError(fmt::format("{}: unreadable trained model ({}); delete it to retrain",
-                                 path, std::string(e.what_without_backtrace()).substr(0, 160)));
+                                 path, first_sentence(e.what_without_backtrace())));
   }
+}
+
+// The kept trained model loaded into `model`; false, with a log line naming
+// the file and why, when it cannot be read (damaged, another version's
+// shapes): the caller trains again. st.loss and st.budget from the file.
+bool reuse_trained_model(const RunConfig& cfg, EncoderStage& st, Backbone& model, const std::string& results,
+                         torch::Device device, const Log& log) {
+  const std::string path = trained_model_path(cfg, results);
+  try {
+    load_trained_model(path, model, &st.loss, device, &st.budget);
+  } catch (const InputError& e) {
+    // "<path>: <what is wrong>; delete it ...": the middle says why.
+    std::string why = e.what();
+    why = why.substr(0, why.find("; delete it"));
+    if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
+    log(fmt::format("trained model {} not used ({}): trained again", path, why));
+    st.loss.clear(), st.budget = {-1, -1, -1};
+    return false;
+  }
+  log("trained model reused from " + path);
+  return true;
 }
 
 // Probe features of every row of z0. Data parallel: each rank computes a
@@ -429,12 +450,14 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
     model->to(device);
     st.train.status = TrainResult::Done;
     log(fmt::format("no pre-training: the encoder at its initialization (seed {})", cfg.seed));
-  } else if (reuse) {
-    const std::string path = trained_model_path(cfg, ctx.results);
-    load_trained_model(path, model, &st.loss, device, &st.budget);
+  } else if (reuse && reuse_trained_model(cfg, st, model, ctx.results, device, log)) {
     st.reused = true;
-    log("trained model reused from " + path);
   } else {
+    // A kept model that cannot be read is trained again from the same
+    // initialization (build_model seeds): the run is the one a fresh
+    // results folder gives. Every rank reads the same file and so takes
+    // the same branch; rank 0 replaces the file when training ends.
+    if (reuse) model = build_model(cfg, st.objective, td, data, &bo, [](const std::string&) {});
     pretrain(cfg, st, model, bo, tok, td, data, dir, ctx, device, feature_net, log);
     if (st.train.status != TrainResult::Done) return st;
   }

@@ -208,7 +208,7 @@ int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>
     return step_t.item<int64_t>();
   } catch (const c10::Error& e) {
     throw InputError(fmt::format("{}: unreadable checkpoint ({}); delete it to restart the run",
-                                 path, std::string(e.what_without_backtrace()).substr(0, 200)));
+                                 path, first_sentence(e.what_without_backtrace())));
   }
 }
 

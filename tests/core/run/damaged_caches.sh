@@ -2,9 +2,10 @@
 # Kept derived data a run reads instead of computing it (FID's reference in
 # results/fid_reference/, core/run/evaluate.cpp; the fitted tokenizer in
 # tokenizers/, core/run/pretrain.cpp; the harness classifier in
-# classifiers/, core/nn/feature_net.cpp): a damaged file is named, not used,
-# computed again and replaced, and the run finishes. A kept FID reference
-# scores as a fresh one, digit for digit.
+# classifiers/, core/nn/feature_net.cpp; a trained model in models/,
+# core/run/pretrain.cpp): a damaged file is named, not used, computed again
+# and replaced, and the run finishes. A kept FID reference scores as a fresh
+# one, and a model trained again as the first, digit for digit.
 #   damaged_caches.sh RUN_SWEEP SWEEP_FILE (tests/e2e/generation.toml)
 set -eu
 run_sweep=$1; sweep=$2; d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
@@ -13,7 +14,7 @@ fid() { sed -n 's/.*"eval_fid": *\([0-9.e+-]*\).*/\1/p' "$1"; }
 "$run_sweep" "$sweep" --results "$d/a" --threads 1 --only 1 --set train.epochs=3 > "$d/b.txt" 2>&1
 id=$("$run_sweep" "$sweep" --results "$d/a" --only 1 --set train.epochs=3 --dry-run 2> /dev/null | awk '$1 == "row" {print $5; exit}')
 want=$(fid "$d/a/runs/$id/run.json")
-for f in "$d"/a/fid_reference/*.h5 "$d"/a/tokenizers/*.h5 "$d"/a/classifiers/*.h5; do
+for f in "$d"/a/fid_reference/*.h5 "$d"/a/tokenizers/*.h5 "$d"/a/classifiers/*.h5 "$d"/a/models/*.pt; do
   head -c 3000 /dev/urandom > "$f"  # not HDF5
 done
 "$run_sweep" "$sweep" --results "$d/a" --threads 1 --only 1 --set train.epochs=4 > "$d/c.txt" 2>&1 ||
@@ -22,9 +23,19 @@ for what in "FID reference .* not used (.*not an HDF5 file): computed again" "to
             "classifier .* not used (.*): trained again"; do
   grep -q "$what" "$d"/a/runs/*/log.txt || { echo "no log line: $what"; exit 1; }
 done
+# A probe-only change shares the epochs=3 run's trained model, now damaged:
+# trained again from the same initialization, it samples the same FID.
+"$run_sweep" "$sweep" --results "$d/a" --threads 1 --only 1 --set train.epochs=3 --set probe.epochs=3 \
+  > "$d/d.txt" 2>&1 || { cat "$d/d.txt"; echo "a damaged trained model failed the run"; exit 1; }
+id3=$("$run_sweep" "$sweep" --results "$d/a" --only 1 --set train.epochs=3 --set probe.epochs=3 --dry-run 2> /dev/null |
+  awk '$1 == "row" {print $5; exit}')
+grep -q "trained model .* not used (.*): trained again" "$d/a/runs/$id3/log.txt" ||
+  { cat "$d/a/runs/$id3/log.txt"; echo "no log line for the damaged trained model"; exit 1; }
+again=$(fid "$d/a/runs/$id3/run.json")
+[ "$want" = "$again" ] || { echo "FID of the model trained again $again, of the first $want"; exit 1; }
 # The reference computed again is the one the first run kept: the epochs=3
 # run scored again into a fresh folder gives the same FID as from the cache.
 "$run_sweep" "$sweep" --results "$d/fresh" --threads 1 --only 1 --set train.epochs=3 > "$d/e.txt" 2>&1
 got=$(fid "$d/fresh/runs/$id/run.json")
 [ -n "$want" ] && [ "$want" = "$got" ] || { echo "FID from the kept reference $want, computed afresh $got"; exit 1; }
-echo "ok: damaged caches are computed again; a kept FID reference scores as a fresh one ($got)"
+echo "ok: damaged caches are computed again; a kept FID reference and a model trained again score as fresh ones ($got)"
