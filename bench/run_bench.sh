@@ -14,6 +14,8 @@
 #  3. The patch-PCA fit time for 100k patches.
 #  4. Image-folder preparation on 1 thread and on every core (below).
 #  5. MAE's fine-tuning augmentation against timm + Pillow (below).
+#  6. Fine-tuning with that augmentation, its batches made ahead on a second
+#     thread against made inline (below).
 # One line per shape, precision and peer, with harness / peer: the ratio of
 # each side's best run, and the median and range of the reps' paired ratios.
 # Each shape's harness line is given twice: as runs take it by default, and
@@ -42,7 +44,7 @@ done
 for prec in ${BENCH_PRECISIONS:-fp32 bf16}; do
   case $prec in fp32 | bf16) ;; *) bad "BENCH_PRECISIONS: unknown precision '$prec' (fp32 bf16)" ;; esac
 done
-for tool in bench_train make_image_folder bench_prepare bench_augment; do
+for tool in bench_train make_image_folder bench_prepare bench_augment bench_finetune_input; do
   [ -x "$build/$tool" ] || bad "$build/$tool not found: build first (make build), or give the build folder: bench/run_bench.sh BUILD_DIR"
 done
 if [ ! -f "$ref" ]; then
@@ -135,3 +137,14 @@ for t in 1 "$threads"; do
   done
   echo "bench augment 224 px on $t threads vs timm: harness $a img/s, timm + Pillow $p img/s, ratio $(ratio "$a" "$p"); $(paired "$as" "$ps")"
 done
+# 6. Fine-tuning with that augmentation (a small DiT on 64 random 224-px
+#    images a step, one intra-op thread): its batches made ahead on a second
+#    thread (probes/finetune_batches.hpp, as a GPU run makes them) against
+#    made inline; the same batches either way.
+a=""; p=""; as=""; ps=""
+for _ in $(seq "$reps"); do
+  ar=$("$build/bench_finetune_input" --ahead 2 --threads 1 2> /dev/null | rate)
+  pr=$("$build/bench_finetune_input" --ahead 0 --threads 1 2> /dev/null | rate)
+  a=$(best "$a" "$ar"); p=$(best "$p" "$pr"); as="$as $ar"; ps="$ps $pr"
+done
+echo "bench finetune input 224 px, 1 step thread: ahead $a img/s, inline $p img/s, ratio $(ratio "$a" "$p"); $(paired "$as" "$ps")"

@@ -6,13 +6,13 @@
 #include <map>
 
 #include "core/data/augment.hpp"
-#include "core/data/rand_augment.hpp"
-#include "core/data/random_erasing.hpp"
 #include "core/nn/autocast.hpp"
 #include "core/base/errors.hpp"
 #include "core/base/progress.hpp"
 #include "core/base/schedule.hpp"
 #include "core/base/stop.hpp"
+#include "core/base/threads.hpp"
+#include "probes/finetune_batches.hpp"
 
 namespace ldae {
 namespace F = torch::nn::functional;
@@ -67,18 +67,6 @@ void mix(torch::Tensor& x, torch::Tensor& target, const EvalConfig& cfg) {
   target = lam * target + (1 - lam) * target.flip(0);
 }
 
-// timm's training transform as MAE's main_finetune.py builds it, on a batch
-// (B, C, H, W) in [-1, 1] (normalized) or [0, 1]: random resized crop and
-// flip, RandAugment, random erasing; same range out (erased pixels may leave it).
-torch::Tensor augment_for_finetuning(const torch::Tensor& images, bool normalized, const EvalConfig& cfg) {
-  auto x = random_resized_crop_flip(images, cfg.finetune_crop_min);
-  if (cfg.finetune_randaug_n <= 0 && cfg.finetune_reprob <= 0) return x;  // no draws: recorded runs keep their stream
-  x = (normalized ? (x + 1) * 0.5 : x.clone()).to(torch::kFloat32).contiguous();  // [0, 1], ours to change
-  rand_augment_(x, {cfg.finetune_randaug_n, cfg.finetune_randaug_m, cfg.finetune_randaug_mstd});
-  random_erasing_(x, cfg.finetune_reprob);
-  return normalized ? x * 2 - 1 : x;
-}
-
 // AdamW over the encoder (through `block`) and the head in parameter groups
 // by (layer, weight decay): layer-wise lr scales in *scales, one per group;
 // no weight decay on biases, norms, positions and the class token. The
@@ -102,6 +90,37 @@ torch::optim::AdamW finetune_optimizer(BackboneImpl& model, torch::nn::Module& h
     scales->push_back(layer_lr_scale(key.first, block, cfg.finetune_layer_decay));
   }
   return torch::optim::AdamW(pg, torch::optim::AdamWOptions(peak));
+}
+
+// Step `step`'s augmented images (B, C, H, W) and labels (B,), asked for in
+// step order. With RandAugment or random erasing, made by their own seeded
+// draws (probes/finetune_batches.hpp), ahead on another thread where that
+// thread has cores to itself (a GPU run; a CPU run given at most half the
+// cores); without, from the global stream the runs recorded before them
+// drew (the same results as then).
+std::function<std::pair<torch::Tensor, torch::Tensor>(int64_t)> batch_source(
+    const FinetuneData& data, const EvalConfig& cfg, int64_t B, int64_t spe, int64_t total, uint64_t seed,
+    torch::Device device, const std::function<void(const std::string&)>& log) {
+  if (cfg.finetune_randaug_n > 0 || cfg.finetune_reprob > 0) {
+    const int ahead = data.ahead >= 0                                                         ? data.ahead
+                      : device.is_cuda() || 2 * torch::get_num_threads() <= default_threads() ? 2
+                                                                                              : 0;
+    auto made = std::make_shared<FinetuneBatches>(data.train, data.train_y, data.normalized, cfg, B, spe, total,
+                                                  seed, ahead);
+    if (log) log(fmt::format("fine-tuning batches augmented {}", made->ahead() ? "ahead on a second thread" : "inline"));
+    return [made](int64_t) {
+      auto b = made->next();
+      return std::make_pair(b.images, b.labels);
+    };
+  }
+  auto perm = std::make_shared<torch::Tensor>();
+  return [&data, &cfg, perm, B, spe](int64_t step) {
+    const int64_t i = step % spe;
+    if (i == 0) *perm = torch::randperm(data.train.n, torch::kLong);
+    auto idx = perm->slice(0, i * B, (i + 1) * B);
+    return std::make_pair(augment_for_finetuning(data.train.read(idx), data.normalized, cfg),
+                          data.train_y.index_select(0, idx));
+  };
 }
 
 }  // namespace
@@ -132,19 +151,15 @@ FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, 
   Progress progress("finetune", total, std::max<int64_t>(1, spe), B, log);
   // Summed on the device and read once an epoch (no host synchronisation per step).
   const auto on_dev = torch::TensorOptions().dtype(torch::kFloat64).device(device);
-  torch::Tensor loss_sum, correct, perm;
+  torch::Tensor loss_sum, correct;
   int64_t seen = 0;
   std::string shown = "loss -";
+  const auto next_batch = batch_source(data, cfg, B, spe, total, seed, device, log);
   for (int64_t step = 0; step < total; ++step) {
     check_stop("fine-tuning (not checkpointed: a rerun keeps the pre-trained model and fine-tunes anew)");
     const int64_t i = step % spe;
-    if (i == 0) {
-      loss_sum = torch::zeros({}, on_dev), correct = torch::zeros({}, on_dev), seen = 0;
-      perm = torch::randperm(N, torch::kLong);
-    }
-    auto idx = perm.slice(0, i * B, (i + 1) * B);
-    auto x = data.train.read(idx), y = data.train_y.index_select(0, idx);
-    x = augment_for_finetuning(x, data.normalized, cfg);
+    if (i == 0) loss_sum = torch::zeros({}, on_dev), correct = torch::zeros({}, on_dev), seen = 0;
+    auto [x, y] = next_batch(step);
     auto target = smoothed_targets(y, data.classes, cfg.finetune_label_smoothing);
     if (cfg.finetune_mixup > 0 || cfg.finetune_cutmix > 0) mix(x, target, cfg);
     model->train();

@@ -11,7 +11,9 @@
 // MAE's 0.08 is harsh on 28-px images, so the default is 0.2) and flip, then
 // optionally RandAugment (core/data/rand_augment.hpp) and random erasing
 // (core/data/random_erasing.hpp), then mixup / cutmix on the batch; drop
-// path is the backbone's (set before the call). No model EMA (MAE uses
+// path is the backbone's (set before the call). With RandAugment or random
+// erasing on, the batches are made by probes/finetune_batches.hpp (each
+// step's draws its own, ahead on a thread per FinetuneData::ahead). No model EMA (MAE uses
 // none). Top-1 on the test split after the last epoch.
 #pragma once
 #include <torch/torch.h>
@@ -36,6 +38,11 @@ struct FinetuneData {
   // (the tokenizer, then the objective's map to image space when it has one)
   std::function<torch::Tensor(const torch::Tensor&)> tokens;
   int64_t classes = 10;
+  // With RandAugment or random erasing on: batches made this many steps
+  // ahead on a background thread (0: inline; -1: 2 on a GPU or when the
+  // run's threads are at most half the cores, else 0). The batches are the
+  // same either way (probes/finetune_batches.hpp).
+  int ahead = -1;
 };
 
 struct FinetuneResult {

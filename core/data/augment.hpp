@@ -8,11 +8,12 @@ namespace ldae {
 // Per image: a crop covering a uniform fraction in [scale_lo, 1] of the area
 // with aspect ratio log-uniform in [3/4, 4/3] at a uniform position, resized
 // back to H x W (bilinear), then a horizontal flip with probability 1/2.
-// Draws from the global generator (the trainer seeds it per step).
-// images (B, C, H, W) -> (B, C, H, W), or (B, C, out_side, out_side) when
-// out_side > 0 (DINO's local crops at their own size; the draws are the same).
+// Draws from `gen`, else the global generator (the trainer seeds it per
+// step). images (B, C, H, W) -> (B, C, H, W), or (B, C, out_side, out_side)
+// when out_side > 0 (DINO's local crops at their own size; the draws are the same).
 torch::Tensor random_resized_crop_flip(const torch::Tensor& images, double scale_lo = 0.2,
-                                       double scale_hi = 1.0, int64_t out_side = 0);
+                                       double scale_hi = 1.0, int64_t out_side = 0,
+                                       std::optional<at::Generator> gen = std::nullopt);
 
 // One view of the self-supervised baselines (methods/): a random resized
 // crop covering [scale_lo, scale_hi] of the area (+ flip), then, each with

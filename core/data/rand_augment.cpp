@@ -96,7 +96,7 @@ torch::Tensor ra_apply(RaOp op, const torch::Tensor& x, const torch::Tensor& lev
   return over_copy(x, 1.0f, [&](int64_t i, pil::Image8 im) { apply_one(op, im, l[i], s[i]); });
 }
 
-void rand_augment_(torch::Tensor& images, const RandAugmentSpec& spec) {
+void rand_augment_(torch::Tensor& images, const RandAugmentSpec& spec, std::optional<at::Generator> gen) {
   if (spec.n <= 0) return;
   const int64_t B = images.size(0), n = spec.n;
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
@@ -104,10 +104,10 @@ void rand_augment_(torch::Tensor& images, const RandAugmentSpec& spec) {
   // per image: the choice, then each op's coin, magnitude and sign).
   std::vector<torch::Tensor> op, apply, level, sign;
   for (int64_t r = 0; r < n; ++r) {
-    op.push_back(torch::randint(kRaOps, {B}, torch::kLong));
-    apply.push_back(torch::rand({B}, f64) < 0.5);
-    level.push_back((spec.m + spec.mstd * torch::randn({B}, f64)).clamp(0.0, 10.0));
-    sign.push_back(torch::where(torch::rand({B}, f64) > 0.5, -1.0, 1.0).to(torch::kFloat64));
+    op.push_back(torch::randint(kRaOps, {B}, gen, torch::kLong));
+    apply.push_back(torch::rand({B}, gen, f64) < 0.5);
+    level.push_back((spec.m + spec.mstd * torch::randn({B}, gen, f64)).clamp(0.0, 10.0));
+    sign.push_back(torch::where(torch::rand({B}, gen, f64) > 0.5, -1.0, 1.0).to(torch::kFloat64));
   }
   auto ops = torch::stack(op), on = torch::stack(apply), lv = torch::stack(level), sg = torch::stack(sign);  // (n, B)
   auto o = ops.accessor<int64_t, 2>();
@@ -120,10 +120,10 @@ void rand_augment_(torch::Tensor& images, const RandAugmentSpec& spec) {
   });
 }
 
-torch::Tensor rand_augment(const torch::Tensor& images, const RandAugmentSpec& spec) {
+torch::Tensor rand_augment(const torch::Tensor& images, const RandAugmentSpec& spec, std::optional<at::Generator> gen) {
   if (spec.n <= 0) return images;
   auto y = images.to(torch::kCPU, torch::kFloat32).clone(torch::MemoryFormat::Contiguous);
-  rand_augment_(y, spec);
+  rand_augment_(y, spec, std::move(gen));
   return y.to(images.device(), images.scalar_type());
 }
 

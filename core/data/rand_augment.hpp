@@ -56,10 +56,13 @@ torch::Tensor ra_apply(RaOp op, const torch::Tensor& x, const torch::Tensor& lev
 // operation (B,), the apply coin, the magnitude and the sign, for every
 // image whatever the coin says (the stream depends on B and n only).
 // spec.n = 0 returns the images as they are.
-torch::Tensor rand_augment(const torch::Tensor& images, const RandAugmentSpec& spec);
+torch::Tensor rand_augment(const torch::Tensor& images, const RandAugmentSpec& spec,
+                           std::optional<at::Generator> gen = std::nullopt);
 // The same in place, on contiguous float32 host images (c10::Error
 // otherwise): what fine-tuning calls on each batch, allocating nothing
 // batch-sized.
-void rand_augment_(torch::Tensor& images, const RandAugmentSpec& spec);
+// `gen`: the generator drawn from (default: the global one).
+void rand_augment_(torch::Tensor& images, const RandAugmentSpec& spec,
+                   std::optional<at::Generator> gen = std::nullopt);
 
 }  // namespace ldae

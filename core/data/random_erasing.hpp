@@ -20,9 +20,10 @@ namespace ldae {
 // the same number for every image whatever its coin says: per image the
 // coin, 10 areas and 10 aspects, the position and a seed from which the
 // rectangle's noise is drawn (so only erased pixels cost a draw). p = 0
-// returns the images as they are (and draws nothing).
-torch::Tensor random_erasing(const torch::Tensor& images, double p);
+// returns the images as they are (and draws nothing). `gen`: the generator
+// drawn from (default: the global one).
+torch::Tensor random_erasing(const torch::Tensor& images, double p, std::optional<at::Generator> gen = std::nullopt);
 // The same in place (the same draws).
-void random_erasing_(torch::Tensor& images, double p);
+void random_erasing_(torch::Tensor& images, double p, std::optional<at::Generator> gen = std::nullopt);
 
 }  // namespace ldae
