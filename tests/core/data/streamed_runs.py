@@ -62,6 +62,15 @@ def equal(run_sweep, tool, sweep, tmp):
     run(base + ["--results", b, "--set", "data.resident_max_gb=0"], os.path.join(tmp, "b.txt"))
     assert "resident in memory" in run_log(a) and "streamed from" not in run_log(a), "resident run not resident"
     assert "streamed from" in run_log(b), "the data.resident_max_gb = 0 run did not stream"
+    for r in (a, b):  # the images are RGB JPEGs: RandAugment's three-channel operations ran
+        assert "fine-tuning batches augmented" in run_log(r) and "images of 3 x 32 x 32" in run_log(r), f"{r}: no RGB fine-tuning"
+    # One thread for the step leaves a core to the fine-tuning batches,
+    # made ahead on a second thread, here from the store.
+    c = os.path.join(tmp, "ahead")
+    run([run_sweep, sweep, "--set", f"data.path={folder}", "--threads", "1", "--only", "RandAugment", "--results", c,
+         "--set", "data.resident_max_gb=0"], os.path.join(tmp, "c.txt"))
+    if len(os.sched_getaffinity(0)) >= 2:  # one core: the run makes them inline, rightly
+        assert "fine-tuning batches augmented ahead on a second thread" in run_log(c), "no batches made ahead"
     ma, mb = metrics(a), metrics(b)
     assert ma.keys() == mb.keys(), f"different runs or metrics: {sorted(set(ma) ^ set(mb))[:5]}"
     losses = [k for k in ma if k[1] == "train.loss"]
