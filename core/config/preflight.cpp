@@ -56,7 +56,8 @@ void finetune_warnings(const RunConfig& cfg, DataSize n, const std::string& wher
 // The other training loops of a run, each too short to learn from: the
 // linear probe (its warm-up covering it all is an error of its keys), a
 // learned tokenizer's fitting and the harness's classifier (FID, a
-// perceptual loss, REPA's classifier target; 128 images a step).
+// perceptual loss, REPA's classifier target; 128 images a step), the last
+// two only where the row encodes (not a raw-pixel row).
 void other_loop_warnings(const RunConfig& cfg, DataSize n, const std::string& where,
                          std::vector<std::string>& warnings) {
   if (cfg.probe.name == "linear") {
@@ -68,6 +69,9 @@ void other_loop_warnings(const RunConfig& cfg, DataSize n, const std::string& wh
           "too few to fit its head, so its top-1 reads below what the features hold; raise probe.epochs",
           where, steps, cfg.probe.epochs, n.train, batch));
   }
+  // A raw-pixel row fits no tokenizer and trains no classifier (it
+  // generates nothing): its probe reads the pixels.
+  if (cfg.probe.features == "raw_pixels") return;
   const bool learned_tokenizer = cfg.tokenizer.name != "pixel" && cfg.tokenizer.name != "patch_pca";
   if (learned_tokenizer && cfg.tokenizer.steps < kFewSteps)
     warnings.push_back(fmt::format(

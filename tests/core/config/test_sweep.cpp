@@ -532,6 +532,15 @@ TEST(Preflight, EveryTrainingLoopTooShortToLearnIsWarned) {
                       "only 78 steps"), std::string::npos) << w[0];
   c.eval.fid_net = "net.pt";  // a network of the user's: no classifier trains
   EXPECT_TRUE(check_against_data(c, n, "s.toml: row 1 'a'").empty());
+  // A raw-pixel row fits no tokenizer and trains no classifier: neither is
+  // warned however short (its linear probe still is).
+  c.probe.features = "raw_pixels";
+  c.eval.fid_net = "classifier", c.tokenizer.name = "patch_vae";
+  EXPECT_TRUE(check_against_data(c, n, "s.toml: row 1 'a'").empty());
+  c.probe.epochs = 2;
+  w = check_against_data(c, n, "s.toml: row 1 'a'");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("the linear probe is only 78 optimizer steps"), std::string::npos) << w[0];
 }
 
 TEST(Preflight, FusedKernelsOnABackboneWithoutThemIsWarned) {
