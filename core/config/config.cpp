@@ -411,7 +411,17 @@ std::string canonical(const RunConfig& cfg) {
 }
 
 std::string training_text(const RunConfig& cfg) {
-  return identity_text(cfg, [](const KeyRow& r) { return r.in_id && r.trains; });
+  std::string text = identity_text(cfg, [](const KeyRow& r) { return r.in_id && r.trains; });
+  // A baseline method (methods/, plugins) trains the encoder up to the
+  // probe's feature point and reads it as the probe pools (MethodContext's
+  // block and pool): for it those two probe keys train. Added only away
+  // from their defaults, so the models kept before stay where they are.
+  if (cfg.method.name != "denoise") {
+    static const RunConfig defaults;
+    if (cfg.probe.block != defaults.probe.block) text += fmt::format("method reads probe.block = {}\n", cfg.probe.block);
+    if (cfg.probe.pool != defaults.probe.pool) text += fmt::format("method reads probe.pool = \"{}\"\n", cfg.probe.pool);
+  }
+  return text;
 }
 
 std::string fnv1a_hex(const std::string& text) {

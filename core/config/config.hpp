@@ -335,8 +335,10 @@ Value get(const RunConfig& cfg, const std::string& key);
 std::string canonical(const RunConfig& cfg);
 // The lines of canonical(cfg) that can change the pre-trained model: all but
 // the keys read after pre-training (probe.*, eval.* but the classifier's
-// epochs). The trained-model cache key (core/run/pretrain.cpp) hashes it, so
-// a new section's keys count unless its rows say otherwise.
+// epochs), and for a baseline method (method.name != "denoise") the probe's
+// block and pool it trains through when set. The trained-model cache key
+// (core/run/pretrain.cpp) hashes it, so a new section's keys count unless
+// its rows say otherwise.
 std::string training_text(const RunConfig& cfg);
 // Run id: 16 hex digits of a 64-bit FNV-1a hash of canonical(cfg) + seed.
 std::string run_id(const RunConfig& cfg);

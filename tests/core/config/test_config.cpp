@@ -292,6 +292,28 @@ TEST(RunIdentity, TheTrainedModelKeyLeavesOutWhatIsReadAfterPreTraining) {
   EXPECT_NE(training_text(a), training_text(b));
 }
 
+TEST(RunIdentity, ABaselineMethodsModelDependsOnTheProbesBlockAndPool) {
+  // MoCo v3, MAE, DINO (and plugin methods) train the encoder up to
+  // probe.block and pool it as probe.pool: rows differing there train apart.
+  // l-DAE's denoising reads neither while training: its rows share a model.
+  RunConfig a;
+  a.model.cls_token = true;
+  for (const char* method : {"moco_v3", "mae", "dino"}) {
+    a.method.name = method;
+    RunConfig b = a, c = a;
+    b.probe.block = 2, c.probe.pool = "cls";
+    EXPECT_NE(training_text(a), training_text(b)) << method;
+    EXPECT_NE(training_text(a), training_text(c)) << method;
+    EXPECT_NE(training_text(b), training_text(c)) << method;
+    // At their defaults nothing is added: the models kept before keep their files.
+    EXPECT_EQ(training_text(a).find("method reads"), std::string::npos) << method;
+  }
+  a.method.name = "denoise";
+  RunConfig b = a;
+  b.probe.block = 2, b.probe.pool = "cls";
+  EXPECT_EQ(training_text(a), training_text(b));
+}
+
 TEST(Config, EndpointsThatSwitchAKeyOffAreRefusedSayingWhy) {
   // train.ema = 1 would keep the average at the initial weights, which the
   // probe then reads; the range is [0, 1) and the error says what 1 means.
