@@ -53,6 +53,8 @@ KeyRows eval_keys() {
       after_training(field("eval.finetune_randaug_m", &RunConfig::eval, &EvalConfig::finetune_randaug_m, 0, 10)),
       after_training(field("eval.finetune_randaug_mstd", &RunConfig::eval, &EvalConfig::finetune_randaug_mstd, 0, 10)),
       after_training(field("eval.finetune_reprob", &RunConfig::eval, &EvalConfig::finetune_reprob, 0, 1)),
+      after_training(choice(field("eval.finetune_pool", &RunConfig::eval, &EvalConfig::finetune_pool),
+                            fixed({"probe", "mean", "cls"}))),
       not_in_id(field("eval.export_encoder", &RunConfig::eval, &EvalConfig::export_encoder)),
   };
 }
@@ -77,6 +79,9 @@ void check_probe(const RunConfig& c, const Fail& fail) {
   if (c.probe.pool == "cls" && !c.model.cls_token)
     fail("probe.pool", "\"cls\" pools the class token: set model.cls_token = true (dit, uvit) "
                        "or keep probe.pool = \"mean\"");
+  if (c.eval.finetune_pool == "cls" && !c.model.cls_token)
+    fail("eval.finetune_pool", "\"cls\" fine-tunes on the class token: set model.cls_token = true (dit, uvit) "
+                               "or use \"mean\" (or \"probe\": as probe.pool)");
   if (c.probe.warmup_epochs >= c.probe.epochs && c.probe.warmup_epochs > 0)
     fail("probe.warmup_epochs", fmt::format("{} warm-up epochs leave none of the {} probe epochs for the cosine "
                                             "decay; lower it below probe.epochs", c.probe.warmup_epochs,

@@ -223,6 +223,9 @@ struct EvalConfig {
   double finetune_randaug_m = 9;        // its magnitude, 0..10 (MAE: rand-m9)
   double finetune_randaug_mstd = 0.5;   // the magnitude's std per call (MAE: mstd0.5)
   double finetune_reprob = 0;           // random erasing's probability per image (MAE: 0.25)
+  // What the fine-tuning head reads: "probe" (as probe.pool), "mean" (MAE's
+  // global pool over the tokens, class token left out), "cls" (the class token).
+  std::string finetune_pool = "probe";
   // RUN/encoder.safetensors + encoder.json for Python (core/export/; not part of the run id).
   bool export_encoder = true;
 };

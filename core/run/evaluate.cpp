@@ -203,19 +203,21 @@ FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer&
   };
   const auto& e = cfg.eval;
   log(fmt::format("fine-tuning {} through {} for {} epochs (batch {}, base lr {}, layer decay {}, drop path {}, "
-                  "crops from {} of the area, {}, random erasing {})", cfg.model.name, st.model->block_name(st.block),
+                  "crops from {} of the area, {}, random erasing {}, head on the {})", cfg.model.name, st.model->block_name(st.block),
                   e.finetune_epochs, e.finetune_batch, e.finetune_lr, e.finetune_layer_decay, e.finetune_drop_path,
                   e.finetune_crop_min,
                   e.finetune_randaug_n > 0 ? fmt::format("RandAugment n {} m {} mstd {}", e.finetune_randaug_n,
                                                          e.finetune_randaug_m, e.finetune_randaug_mstd)
                                            : std::string("no RandAugment"),
-                  e.finetune_reprob));
+                  e.finetune_reprob,
+                  (e.finetune_pool == "probe" ? cfg.probe.pool : e.finetune_pool) == "cls" ? "class token" : "tokens' mean"));
   Backbone copy = copy_backbone(cfg.model.name, st.options, st.model);
   // The copy alone drops paths (the probed encoder stays as it was), over the
   // blocks fine-tuning runs: the encoder's.
   if (cfg.eval.finetune_drop_path > 0)
     set_drop_path(*copy, cfg.eval.finetune_drop_path, st.block, "eval.finetune_drop_path");
-  return finetune(copy, st.block, st.t_read, st.gamma, cfg.probe.pool,
+  const std::string pool = e.finetune_pool == "probe" ? cfg.probe.pool : e.finetune_pool;
+  return finetune(copy, st.block, st.t_read, st.gamma, pool,
                   fd, cfg.eval, cfg.train.bf16, uint64_t(cfg.seed) + 3, device, log, live);
 }
 
