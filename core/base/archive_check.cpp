@@ -2,12 +2,31 @@
 
 #include <caffe2/serialize/inline_container.h>
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include <filesystem>
+#include <map>
+#include <utility>
+#include <vector>
 
 #include "core/base/errors.hpp"
 
 namespace ldae {
+
+void load_module_checked(torch::nn::Module& m, torch::serialize::InputArchive& ar, const std::string& path,
+                         const std::string& what) {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> want;
+  for (const auto& kv : m.named_parameters(true)) want.emplace_back(kv.key(), kv.value().sizes().vec());
+  for (const auto& kv : m.named_buffers(true)) want.emplace_back(kv.key(), kv.value().sizes().vec());
+  m.load(ar);
+  std::map<std::string, std::vector<int64_t>> got;
+  for (const auto& kv : m.named_parameters(true)) got[kv.key()] = kv.value().sizes().vec();
+  for (const auto& kv : m.named_buffers(true)) got[kv.key()] = kv.value().sizes().vec();
+  for (const auto& [name, shape] : want)
+    if (got[name] != shape)
+      throw InputError(fmt::format("{}: {} holds '{}' of shape [{}], the run's model has [{}]", path, what, name,
+                                   fmt::join(got[name], ", "), fmt::join(shape, ", ")));
+}
 
 void check_archive(const std::string& path, const std::string& what) {
   std::error_code ec;

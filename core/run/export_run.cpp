@@ -47,8 +47,9 @@ int export_recorded_run(const std::string& results, const std::string& id, const
   const std::string remake = fmt::format("the run is done, so run_sweep will not retrain it: delete {} and {}, then "
                                          "rerun its sweep", dir, trained_model_path(cfg, results));
   if (!fs::exists(trained_model_path(cfg, results)))
-    throw InputError(fmt::format("--export {}: its trained model {} is gone; {}", id, trained_model_path(cfg, results),
-                                 remake));
+    throw InputError(fmt::format("--export {}: its trained model {} is gone; the run is done, so run_sweep will not "
+                                 "retrain it: delete {}, then rerun its sweep", id, trained_model_path(cfg, results),
+                                 dir));
   const Log say = [](const std::string& s) { fmt::print("  {}\n", s); };
   RunParts parts = load_run_parts(cfg, results, say);
   EncoderStage st;

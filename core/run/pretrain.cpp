@@ -108,6 +108,9 @@ void save_trained_model(const std::string& path, Backbone& model,
   for (const auto& r : curve) flat.insert(flat.end(), r.begin(), r.end());
   ar.write("loss_curve", torch::tensor(flat, torch::kFloat64));
   ar.write("budget", torch::tensor(std::vector<double>(budget.begin(), budget.end()), torch::kFloat64));
+  // The config it was trained for (the file's own name): a file copied or
+  // renamed onto another config's name is told apart when loaded.
+  ar.write("trained_for", c10::IValue(fs::path(path).stem().string()));
   write_archive_atomically(path, ar,
                         parameter_bytes(model->parameters()));
 }
@@ -119,8 +122,13 @@ void load_trained_model(const std::string& path, Backbone& model,
     check_archive(path, "trained model");
     torch::serialize::InputArchive ar, model_ar;
     ar.load_from(path);
+    c10::IValue made_for;  // models kept before it was recorded have none
+    const std::string want = fs::path(path).stem().string();
+    if (ar.try_read("trained_for", made_for) && made_for.isString() && made_for.toStringRef() != want)
+      throw InputError(fmt::format("{}: the trained model of another config ({}.pt, copied or renamed here); "
+                                   "delete it to retrain", path, made_for.toStringRef()));
     ar.read("model", model_ar);
-    model->load(model_ar);
+    load_module_checked(*model, model_ar, path, "trained model");
     model->to(device);
     torch::Tensor c;
     ar.read("loss_curve", c);
@@ -279,8 +287,10 @@ void pretrain(const RunConfig& cfg, EncoderStage& st, Backbone& model, const Bac
   st.budget = {images, macs > 0 ? 2 * macs * images : -1, st.train.total_seconds};
   trainer.use_ema();
   if (method) method->finish(model);
-  if (!ctx.comm || ctx.comm->rank() == 0)
+  if (!ctx.comm || ctx.comm->rank() == 0) {
     save_trained_model(trained_model_path(cfg, ctx.results), model, st.loss, st.budget);
+    log("trained model kept in " + trained_model_path(cfg, ctx.results));
+  }
 }
 
 // The tokenizer that stages reading images per batch (streamed training and

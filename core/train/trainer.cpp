@@ -173,18 +173,18 @@ int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>
       throw InputError(path + ": checkpoint belongs to a different config; delete it to "
                               "start the run afresh");
     ar.read("model", model_ar);
-    model_->load(model_ar);
+    load_module_checked(*model_, model_ar, path, "checkpoint");
     model_->to(device_);
     if (align_) {
       torch::serialize::InputArchive proj_ar;
       ar.read("align_projector", proj_ar);
-      align_->projector()->load(proj_ar);
+      load_module_checked(*align_->projector(), proj_ar, path, "checkpoint's alignment projector");
       align_->projector()->to(device_);
     }
     if (method_) {
       torch::serialize::InputArchive method_ar;
       ar.read("method", method_ar);
-      method_->load(method_ar);
+      load_module_checked(*method_, method_ar, path, "checkpoint's method heads");
       method_->to(device_);
     }
     ar.read("optimizer", opt_ar);

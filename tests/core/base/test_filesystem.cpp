@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <system_error>
 
@@ -118,6 +119,37 @@ TEST(AtomicFile, AReadOnlyFileSystemIsNotCalledFull) {
   }
   EXPECT_FALSE(fs::exists(dir + "/x.txt"));
   remove_tree(dir);
+}
+
+// LibTorch's Module::load takes the archive's tensors whatever their shapes
+// (a model of another width loads silently); load_module_checked refuses
+// them naming the tensor and both shapes, and loads a matching archive.
+TEST(ArchiveCheck, AModuleOfOtherShapesIsRefusedNamingTheTensor) {
+  torch::nn::Linear wide(4, 5), narrow(4, 3), same(4, 3);
+  torch::serialize::OutputArchive out;
+  wide->save(out);
+  std::stringstream bytes;
+  out.save_to(bytes);
+  torch::serialize::InputArchive in;
+  in.load_from(bytes);
+  try {
+    load_module_checked(*narrow, in, "m.pt", "trained model");
+    FAIL() << "a 5 x 4 weight loaded into a 3 x 4 layer";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("m.pt: trained model holds 'weight' of shape [5, 4], the run's model has "
+                                         "[3, 4]"),
+              std::string::npos)
+        << e.what();
+  }
+  torch::nn::Linear other(4, 3);  // (narrow holds the refused tensors now: a caller builds its model again)
+  torch::serialize::OutputArchive out2;
+  other->save(out2);
+  std::stringstream bytes2;
+  out2.save_to(bytes2);
+  torch::serialize::InputArchive in2;
+  in2.load_from(bytes2);
+  EXPECT_NO_THROW(load_module_checked(*same, in2, "m.pt", "trained model"));
+  EXPECT_TRUE(torch::equal(same->weight, other->weight));
 }
 
 // A LibTorch archive whose zip directory declares a record larger than the

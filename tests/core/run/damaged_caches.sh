@@ -33,6 +33,22 @@ grep -q "trained model .* not used (.*): trained again" "$d/a/runs/$id3/log.txt"
   { cat "$d/a/runs/$id3/log.txt"; echo "no log line for the damaged trained model"; exit 1; }
 again=$(fid "$d/a/runs/$id3/run.json")
 [ "$want" = "$again" ] || { echo "FID of the model trained again $again, of the first $want"; exit 1; }
+# A readable model of another config (the epochs=4 run's) copied over the
+# first run's: told apart by the config it records, trained again, the
+# first run's FID again.
+first=$("$run_sweep" "$sweep" --results "$d/a" --only 1 --dry-run 2> /dev/null | awk '$1 == "row" {print $5; exit}')
+m1=$(grep -ho 'models/[0-9a-f]*\.pt' "$d/a/runs/$first/log.txt" | head -1)
+m4=$(grep -ho 'models/[0-9a-f]*\.pt' "$d/c.txt" "$d"/a/runs/*/log.txt | grep -v "$m1" | head -1)
+[ -n "$m1" ] && [ -n "$m4" ] || { echo "no model files named in the logs ($m1, $m4)"; exit 1; }
+cp "$d/a/$m4" "$d/a/$m1"
+"$run_sweep" "$sweep" --results "$d/a" --threads 1 --only 1 --set probe.epochs=4 > "$d/f.txt" 2>&1 ||
+  { cat "$d/f.txt"; echo "another config's model failed the run"; exit 1; }
+id4=$("$run_sweep" "$sweep" --results "$d/a" --only 1 --set probe.epochs=4 --dry-run 2> /dev/null |
+  awk '$1 == "row" {print $5; exit}')
+grep -q "trained model .* not used (the trained model of another config" "$d/a/runs/$id4/log.txt" ||
+  { cat "$d/a/runs/$id4/log.txt"; echo "another config's model was used"; exit 1; }
+[ "$(fid "$d/a/runs/$id4/run.json")" = "$(fid "$d/a/runs/$first/run.json")" ] ||
+  { echo "FID of the model trained again differs from the first run's"; exit 1; }
 # The reference computed again is the one the first run kept: the epochs=3
 # run scored again into a fresh folder gives the same FID as from the cache.
 "$run_sweep" "$sweep" --results "$d/fresh" --threads 1 --only 1 --set train.epochs=3 > "$d/e.txt" 2>&1
