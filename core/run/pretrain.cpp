@@ -146,8 +146,9 @@ void load_trained_model(const std::string& path, Backbone& model,
 }
 
 // The kept trained model loaded into `model`; false, with a log line naming
-// the file and why, when it cannot be read (damaged, another version's
-// shapes): the caller trains again. st.loss and st.budget from the file.
+// the file and why, when it cannot be used (damaged, another config's by
+// its record or its shapes): the caller builds the model again and trains
+// it. st.loss and st.budget from the file.
 bool reuse_trained_model(const RunConfig& cfg, EncoderStage& st, Backbone& model, const std::string& results,
                          torch::Device device, const Log& log) {
   const std::string path = trained_model_path(cfg, results);
