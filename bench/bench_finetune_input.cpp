@@ -6,8 +6,9 @@
 // images/s; run it with --ahead 0 and --ahead 2 to compare (bench/run_bench.sh
 // does, alternating). A stand-in for a GPU run, whose main thread leaves
 // the cores free while the device computes: here the step gets `threads`
-// intra-op threads and the maker as many again.
-//   bench_finetune_input [--ahead 2] [--steps 12] [--batch 64] [--threads 1]
+// intra-op threads and the maker as many again. With --device cuda the step
+// runs on the GPU, as a GPU fine-tuning does (not yet measured).
+//   bench_finetune_input [--ahead 2] [--steps 12] [--batch 64] [--threads 1] [--device cpu]
 #include <boost/program_options.hpp>
 #include <fmt/core.h>
 
@@ -26,6 +27,7 @@ namespace {
 
 int run(int argc, char** argv) {
   int ahead = 2, threads = 1;
+  std::string device_name = "cpu";
   int64_t steps = 12, batch = 64;
   po::options_description opts(
       "bench_finetune_input [options]\n\nFine-tune a small DiT on random 224-px images with RandAugment and random "
@@ -33,10 +35,15 @@ int run(int argc, char** argv) {
   opts.add_options()("help,h", "print this help")("ahead", po::value(&ahead), "batches made ahead (default 2; 0 inline)")(
       "steps", po::value(&steps), "fine-tuning steps (default 12)")("batch", po::value(&batch),
                                                                   "images per step (default 64)")(
-      "threads", po::value(&threads), "intra-op threads of the step (default 1)");
+      "threads", po::value(&threads), "intra-op threads of the step (default 1)")(
+      "device", po::value(&device_name), "cpu or cuda: where the step runs (default cpu)");
   po::variables_map vm;
   if (auto rc = parse_flags("bench_finetune_input", argc, argv, opts, vm)) return *rc;
   if (ahead < 0 || steps < 1 || batch < 1) throw InputError("--ahead >= 0, --steps >= 1, --batch >= 1 (see --help)");
+  if (device_name != "cpu" && device_name != "cuda") throw InputError("--device: cpu or cuda, not " + device_name);
+  if (device_name == "cuda" && !torch::cuda::is_available())
+    throw InputError("--device cuda: this LibTorch sees no CUDA device; use --device cpu");
+  const torch::Device device = device_name == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   check_threads_flag(threads);
   if (threads <= 0) threads = default_threads();
   torch::set_num_threads(threads);
@@ -57,9 +64,10 @@ int run(int argc, char** argv) {
   ec.finetune_batch = batch, ec.finetune_epochs = double(steps) / 2, ec.finetune_warmup_epochs = 0;
   ec.finetune_randaug_n = 2, ec.finetune_reprob = 0.25;
   const auto t0 = std::chrono::steady_clock::now();
-  finetune(make_backbone("dit", o), 2, 0, 1.0, "mean", fd, ec, false, 0, torch::kCPU);
+  finetune(make_backbone("dit", o), 2, 0, 1.0, "mean", fd, ec, false, 0, device);
+  if (device.is_cuda()) torch::cuda::synchronize();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  fmt::print("bench finetune input 224 px, {} threads, ahead {}: images_per_s={:.1f}\n", threads, ahead,
+  fmt::print("bench finetune input 224 px on {}, {} threads, ahead {}: images_per_s={:.1f}\n", device_name, threads, ahead,
              double(steps * batch) / s);
   return 0;
 }
