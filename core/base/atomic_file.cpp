@@ -43,6 +43,14 @@ bool storage_message(const std::string& m) {
   return false;
 }
 
+// A folder this user may not write in: theirs to fix, not a bug (exit 2).
+[[noreturn]] void not_writable(const std::string& path, const std::string& reason) {
+  const std::string dir = fs::path(path).parent_path().string();
+  throw InputError(fmt::format("{}: cannot write ({}): this user may not write in {}; make it writable or write "
+                               "elsewhere (another --results folder, or --out where the command takes one)",
+                               path, reason, dir.empty() ? "." : dir));
+}
+
 [[noreturn]] void storage_error(const std::string& path, const std::string& reason, uint64_t need) {
   const std::string dir = fs::path(path).parent_path().string();
   // A read-only file system is not fixed by freeing space.
@@ -136,9 +144,14 @@ void write_file_atomically(const std::string& path,
     }
   }
   // Read-only before full: the free-space check would otherwise speak first.
-  if (::access(dir.empty() ? "." : dir.c_str(), W_OK) != 0 && errno == EROFS)
-    storage_error(path, std::strerror(EROFS), expected_bytes);
+  if (::access(dir.empty() ? "." : dir.c_str(), W_OK) != 0) {
+    const int err = errno;
+    if (err == EROFS) storage_error(path, std::strerror(EROFS), expected_bytes);
+    if (err == EACCES || err == EPERM) not_writable(path, std::strerror(err));
+  }
   if (expected_bytes > 0) require_free_space(dir.empty() ? "." : dir, expected_bytes, path);
+  if (fs::is_directory(path, ec))
+    throw InputError(fmt::format("{}: cannot replace it: it is a folder, not a file; move it away and rerun", path));
   const std::string tmp = temp_name(path);
   try {
     write(tmp);
@@ -153,6 +166,8 @@ void write_file_atomically(const std::string& path,
     if ((sys && storage_errno(sys->code().value())) || storage_message(e.what()) ||
         free_bytes(dir) < kMargin)
       storage_error(path, e.what(), expected_bytes);
+    // A folder the user may not write in: theirs to fix, not a bug.
+    if (sys && (sys->code().value() == EACCES || sys->code().value() == EPERM)) not_writable(path, e.what());
     throw;
   }
   fsync_checked(dir.empty() ? "." : dir, true);

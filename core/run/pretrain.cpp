@@ -111,6 +111,7 @@ void save_trained_model(const std::string& path, Backbone& model,
   // The config it was trained for (the file's own name): a file copied or
   // renamed onto another config's name is told apart when loaded.
   ar.write("trained_for", c10::IValue(fs::path(path).stem().string()));
+  ar.write("digest", c10::IValue(module_digest(*model)));  // its tensors' bytes: flipped bits are told apart
   write_archive_atomically(path, ar,
                         parameter_bytes(model->parameters()));
 }
@@ -129,6 +130,10 @@ void load_trained_model(const std::string& path, Backbone& model,
                                    "delete it to retrain", path, made_for.toStringRef()));
     ar.read("model", model_ar);
     load_module_checked(*model, model_ar, path, "trained model");
+    c10::IValue digest;  // models kept before it was recorded have none
+    if (ar.try_read("digest", digest) && digest.isString() && digest.toStringRef() != module_digest(*model))
+      throw InputError(fmt::format("{}: damaged: its tensors' digest differs from the one kept with them; delete it "
+                                   "to retrain", path));
     model->to(device);
     torch::Tensor c;
     ar.read("loss_curve", c);
@@ -152,6 +157,9 @@ void load_trained_model(const std::string& path, Backbone& model,
 bool reuse_trained_model(const RunConfig& cfg, EncoderStage& st, Backbone& model, const std::string& results,
                          torch::Device device, const Log& log) {
   const std::string path = trained_model_path(cfg, results);
+  // A folder where the file goes could not be replaced after training: said now.
+  if (std::error_code ec; fs::is_directory(path, ec))
+    throw InputError(fmt::format("{}: a folder where the trained model's file goes; move it away and rerun", path));
   try {
     load_trained_model(path, model, &st.loss, device, &st.budget);
   } catch (const InputError& e) {

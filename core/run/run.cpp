@@ -84,7 +84,8 @@ Encoded encoder_stages(const RunConfig& cfg, const RunData& data, const RunConte
   rec["tokenizer_recon_mse"] = metrics.recon_mse;
   log(fmt::format("tokenizer reconstruction MSE on the test split: {:.6f}", metrics.recon_mse));
   TrainData td = prepare_train_data(*tok, data);
-  const bool reuse = cfg.probe.features == "encoder" && fs::exists(trained_model_path(cfg, ctx.results));
+  std::error_code ec;  // a link that loops or dangles: no kept model (training replaces the link)
+  const bool reuse = cfg.probe.features == "encoder" && fs::exists(trained_model_path(cfg, ctx.results), ec);
   followers.tell(reuse ? kStageReuse : kStageTrain);  // the tokenizer file is there for the others now
   auto st = train_and_featurize(cfg, *tok, td, data, run_dir(ctx.results, run_id(cfg)), reuse, ctx, device,
                                 feature_net, log);

@@ -152,6 +152,7 @@ void Trainer::save(const std::string& path, int64_t step,
   // The checkpoint embeds the config it belongs to (STYLE.md rule 7).
   std::string canon = canonical(cfg_);
   ar.write("config", torch::tensor(std::vector<int64_t>(canon.begin(), canon.end())));
+  ar.write("seed", torch::tensor(int64_t(cfg_.seed)));  // canonical() leaves the seed out
   // Atomic: a kill or a full disk leaves the old checkpoint or the new one.
   // Needs room for the weights, Adam's two moments and every EMA copy.
   write_archive_atomically(path, ar,
@@ -172,6 +173,10 @@ int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>
     if (canon != canonical(cfg_))
       throw InputError(path + ": checkpoint belongs to a different config; delete it to "
                               "start the run afresh");
+    torch::Tensor seed_t;  // checkpoints written before the seed was kept have none
+    if (ar.try_read("seed", seed_t) && seed_t.item<int64_t>() != int64_t(cfg_.seed))
+      throw InputError(fmt::format("{}: checkpoint of seed {}, this run's is {}; delete it to start the run afresh",
+                                   path, seed_t.item<int64_t>(), cfg_.seed));
     ar.read("model", model_ar);
     load_module_checked(*model_, model_ar, path, "checkpoint");
     model_->to(device_);

@@ -118,6 +118,23 @@ TEST(AtomicFile, AReadOnlyFileSystemIsNotCalledFull) {
     EXPECT_NE(std::string(e.what()).find("free space"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(fs::exists(dir + "/x.txt"));
+  // A folder the user may not write in (root may: the writer's EACCES
+  // stands in), and a folder where the file goes: input errors saying so.
+  try {
+    write_file_atomically(dir + "/x.txt", [](const std::string&) {
+      throw std::system_error(EACCES, std::generic_category(), "cannot create");
+    });
+    FAIL() << "EACCES must be an input error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("this user may not write in"), std::string::npos) << e.what();
+  }
+  fs::create_directories(dir + "/x.txt");
+  try {
+    write_file_atomically(dir + "/x.txt", [](const std::string& tmp) { std::ofstream(tmp) << "x"; });
+    FAIL() << "a folder in the way must be an input error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("it is a folder, not a file"), std::string::npos) << e.what();
+  }
   remove_tree(dir);
 }
 
@@ -150,6 +167,24 @@ TEST(ArchiveCheck, AModuleOfOtherShapesIsRefusedNamingTheTensor) {
   in2.load_from(bytes2);
   EXPECT_NO_THROW(load_module_checked(*same, in2, "m.pt", "trained model"));
   EXPECT_TRUE(torch::equal(same->weight, other->weight));
+}
+
+// A module's digest covers every tensor's bytes, names and shapes.
+TEST(ArchiveCheck, AModulesDigestChangesWithOneValue) {
+  torch::manual_seed(0);
+  torch::nn::Linear a(4, 3);
+  torch::manual_seed(0);
+  torch::nn::Linear b(4, 3);
+  EXPECT_EQ(module_digest(*a), module_digest(*b));
+  EXPECT_EQ(module_digest(*a).size(), 32u);
+  {
+    torch::NoGradGuard ng;
+    b->weight[1][2].add_(1e-6);
+  }
+  EXPECT_NE(module_digest(*a), module_digest(*b));
+  torch::manual_seed(0);
+  torch::nn::Linear c(3, 4);  // the same count of values, other shapes
+  EXPECT_NE(module_digest(*a), module_digest(*c));
 }
 
 // A LibTorch archive whose zip directory declares a record larger than the

@@ -156,6 +156,17 @@ TEST(Trainer, CheckpointOfAnotherConfigIsRejected) {
   other.train.base_lr = 5e-4;
   Trainer b(other, tiny_model(other), make_schedule(other.noise), torch::kCPU);
   EXPECT_THROW(b.train(data, ckpt, nullptr, {}), InputError);
+  // Another seed is another run (canonical() leaves the seed out; the
+  // checkpoint keeps it): refused, naming both seeds.
+  auto seeded = cfg;
+  seeded.seed = 1;
+  Trainer c(seeded, tiny_model(seeded), make_schedule(seeded.noise), torch::kCPU);
+  try {
+    c.train(data, ckpt, nullptr, {});
+    ADD_FAILURE() << "a seed-0 checkpoint resumed a seed-1 run";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("checkpoint of seed 0, this run's is 1"), std::string::npos) << e.what();
+  }
   remove_tree(fs::path(ckpt).parent_path());
 }
 
