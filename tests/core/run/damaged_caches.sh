@@ -23,32 +23,34 @@ for what in "FID reference .* not used (.*not an HDF5 file): computed again" "to
             "classifier .* not used (.*): trained again"; do
   grep -q "$what" "$d"/a/runs/*/log.txt || { echo "no log line: $what"; exit 1; }
 done
-# A probe-only change shares the epochs=3 run's trained model, now damaged:
-# trained again from the same initialization, it samples the same FID.
-"$run_sweep" "$sweep" --results "$d/a" --threads 1 --only 1 --set train.epochs=3 --set probe.epochs=3 \
-  > "$d/d.txt" 2>&1 || { cat "$d/d.txt"; echo "a damaged trained model failed the run"; exit 1; }
-id3=$("$run_sweep" "$sweep" --results "$d/a" --only 1 --set train.epochs=3 --set probe.epochs=3 --dry-run 2> /dev/null |
-  awk '$1 == "row" {print $5; exit}')
-grep -q "trained model .* not used (.*): trained again" "$d/a/runs/$id3/log.txt" ||
-  { cat "$d/a/runs/$id3/log.txt"; echo "no log line for the damaged trained model"; exit 1; }
-again=$(fid "$d/a/runs/$id3/run.json")
-[ "$want" = "$again" ] || { echo "FID of the model trained again $again, of the first $want"; exit 1; }
+# retrained WHAT LOG_LINE WANT_FID SET...: run row 1 with the --set values
+# SET (sharing a kept model made unusable), check it succeeds, logs
+# LOG_LINE, and samples WANT_FID: trained again from the same
+# initialization, the model is the first one.
+retrained() {
+  what=$1; line=$2; want_fid=$3; shift 3
+  sets=""; for s in "$@"; do sets="$sets --set $s"; done
+  # shellcheck disable=SC2086
+  "$run_sweep" "$sweep" --results "$d/a" --threads 1 --only 1 $sets > "$d/r.txt" 2>&1 ||
+    { cat "$d/r.txt"; echo "$what failed the run"; exit 1; }
+  # shellcheck disable=SC2086
+  rid=$("$run_sweep" "$sweep" --results "$d/a" --only 1 $sets --dry-run 2> /dev/null | awk '$1 == "row" {print $5; exit}')
+  grep -q "$line" "$d/a/runs/$rid/log.txt" || { cat "$d/a/runs/$rid/log.txt"; echo "$what was used"; exit 1; }
+  [ "$(fid "$d/a/runs/$rid/run.json")" = "$want_fid" ] ||
+    { echo "$what: FID of the model trained again differs from the first training's ($want_fid)"; exit 1; }
+}
+# A probe-only change shares the epochs=3 run's trained model, now damaged.
+retrained "a damaged trained model" "trained model .* not used (.*): trained again" "$want" \
+  train.epochs=3 probe.epochs=3
 # A readable model of another config (the epochs=4 run's) copied over the
-# first run's: told apart by the config it records, trained again, the
-# first run's FID again.
+# first run's: told apart by the config it records.
 first=$("$run_sweep" "$sweep" --results "$d/a" --only 1 --dry-run 2> /dev/null | awk '$1 == "row" {print $5; exit}')
 m1=$(grep -ho 'models/[0-9a-f]*\.pt' "$d/a/runs/$first/log.txt" | head -1)
 m4=$(grep -ho 'models/[0-9a-f]*\.pt' "$d/c.txt" "$d"/a/runs/*/log.txt | grep -v "$m1" | head -1)
 [ -n "$m1" ] && [ -n "$m4" ] || { echo "no model files named in the logs ($m1, $m4)"; exit 1; }
 cp "$d/a/$m4" "$d/a/$m1"
-"$run_sweep" "$sweep" --results "$d/a" --threads 1 --only 1 --set probe.epochs=4 > "$d/f.txt" 2>&1 ||
-  { cat "$d/f.txt"; echo "another config's model failed the run"; exit 1; }
-id4=$("$run_sweep" "$sweep" --results "$d/a" --only 1 --set probe.epochs=4 --dry-run 2> /dev/null |
-  awk '$1 == "row" {print $5; exit}')
-grep -q "trained model .* not used (the trained model of another config" "$d/a/runs/$id4/log.txt" ||
-  { cat "$d/a/runs/$id4/log.txt"; echo "another config's model was used"; exit 1; }
-[ "$(fid "$d/a/runs/$id4/run.json")" = "$(fid "$d/a/runs/$first/run.json")" ] ||
-  { echo "FID of the model trained again differs from the first run's"; exit 1; }
+retrained "another config's model" "trained model .* not used (the trained model of another config" \
+  "$(fid "$d/a/runs/$first/run.json")" probe.epochs=4
 # Flipped bits inside a tensor of the model trained again (LibTorch's zip
 # reader checks no CRC): told apart by the digest kept with it.
 python3 - "$d/a/$m1" << 'PY'
@@ -62,14 +64,8 @@ with open(path, "r+b") as f:
     at = info.header_offset + 30 + name_len + extra_len + info.file_size // 2
     f.seek(at); b = f.read(64); f.seek(at); f.write(bytes(x ^ 0x5A for x in b))
 PY
-"$run_sweep" "$sweep" --results "$d/a" --threads 1 --only 1 --set probe.epochs=5 > "$d/g.txt" 2>&1 ||
-  { cat "$d/g.txt"; echo "a bit-flipped model failed the run"; exit 1; }
-id5=$("$run_sweep" "$sweep" --results "$d/a" --only 1 --set probe.epochs=5 --dry-run 2> /dev/null |
-  awk '$1 == "row" {print $5; exit}')
-grep -q "trained model .* not used (damaged: its tensors' digest differs" "$d/a/runs/$id5/log.txt" ||
-  { cat "$d/a/runs/$id5/log.txt"; echo "a bit-flipped model was used"; exit 1; }
-[ "$(fid "$d/a/runs/$id5/run.json")" = "$(fid "$d/a/runs/$first/run.json")" ] ||
-  { echo "FID of the model trained again after a bit flip differs from the first run's"; exit 1; }
+retrained "a bit-flipped model" "trained model .* not used (damaged: its tensors' digest differs" \
+  "$(fid "$d/a/runs/$first/run.json")" probe.epochs=5
 # The reference computed again is the one the first run kept: the epochs=3
 # run scored again into a fresh folder gives the same FID as from the cache.
 "$run_sweep" "$sweep" --results "$d/fresh" --threads 1 --only 1 --set train.epochs=3 > "$d/e.txt" 2>&1
