@@ -26,10 +26,4 @@ void check_archive(const std::string& path, const std::string& what);
 void load_module_checked(torch::nn::Module& m, torch::serialize::InputArchive& ar, const std::string& path,
                          const std::string& what);
 
-// XXH3-128 (32 hex digits) of every parameter and buffer of `m`: names,
-// dtypes, shapes and bytes, in registration order. Kept with a trained
-// model and compared when it is loaded: LibTorch's zip reader checks no
-// CRC, so flipped bits inside a tensor would load silently.
-std::string module_digest(const torch::nn::Module& m);
-
 }  // namespace ldae

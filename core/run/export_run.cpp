@@ -42,10 +42,9 @@ int export_recorded_run(const std::string& results, const std::string& id, const
                           "(copy them where you need them)",
                           dir)
             : ""));
-  // A done run is never retrained by run_sweep: a missing or damaged model
-  // is remade by deleting the run too. Checked before anything is fitted.
-  const std::string remake = fmt::format("the run is done, so run_sweep will not retrain it: delete {} and {}, then "
-                                         "rerun its sweep", dir, trained_model_path(cfg, results));
+  // A done run is never retrained by run_sweep: a missing model is remade
+  // by deleting the run too (a damaged one: load_run_model says so).
+  // Checked before anything is fitted.
   if (!fs::exists(trained_model_path(cfg, results)))
     throw InputError(fmt::format("--export {}: its trained model {} is gone; the run is done, so run_sweep will not "
                                  "retrain it: delete {}, then rerun its sweep", id, trained_model_path(cfg, results),
@@ -56,8 +55,7 @@ int export_recorded_run(const std::string& results, const std::string& id, const
   try {
     st.model = load_run_model(cfg, parts, results);
   } catch (const InputError& e) {
-    const std::string what = e.what();
-    throw InputError(fmt::format("--export {}: {}; {}", id, what.substr(0, what.find("; delete it")), remake));
+    throw InputError(fmt::format("--export {}: {}", id, e.what()));
   }
   st.objective = make_objective(cfg.objective);
   st.schedule = make_schedule(cfg.noise);

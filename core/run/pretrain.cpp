@@ -9,6 +9,7 @@
 #include "core/diffusion/alignment.hpp"
 #include "core/base/archive_check.hpp"
 #include "core/base/atomic_file.hpp"
+#include "core/base/file_digest.hpp"
 #include "core/base/seeds.hpp"
 #include "core/base/threads.hpp"
 #include "core/data/augment.hpp"
@@ -150,6 +151,16 @@ void load_trained_model(const std::string& path, Backbone& model,
   }
 }
 
+// Why a kept model cannot be used, from load_trained_model's error
+// "<path>: <why>; delete it ...": the middle, for a caller that says what
+// to do itself.
+std::string unusable_because(const InputError& e, const std::string& path) {
+  std::string why = e.what();
+  why = why.substr(0, why.find("; delete it"));
+  if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
+  return why;
+}
+
 // The kept trained model loaded into `model`; false, with a log line naming
 // the file and why, when it cannot be used (damaged, another config's by
 // its record or its shapes): the caller builds the model again and trains
@@ -163,11 +174,7 @@ bool reuse_trained_model(const RunConfig& cfg, EncoderStage& st, Backbone& model
   try {
     load_trained_model(path, model, &st.loss, device, &st.budget);
   } catch (const InputError& e) {
-    // "<path>: <what is wrong>; delete it ...": the middle says why.
-    std::string why = e.what();
-    why = why.substr(0, why.find("; delete it"));
-    if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
-    log(fmt::format("trained model {} not used ({}): trained again", path, why));
+    log(fmt::format("trained model {} not used ({}): trained again", path, unusable_because(e, path)));
     st.loss.clear(), st.budget = {-1, -1, -1};
     return false;
   }
@@ -550,7 +557,13 @@ Backbone load_run_model(const RunConfig& cfg, const RunParts& parts, const std::
   Backbone model = make_backbone(
       cfg.model.name, run_backbone_options(cfg, obj, td, parts.train.h, parts.train.w, parts.classes));
   std::vector<std::array<double, 3>> curve;
-  load_trained_model(path, model, &curve, torch::kCPU);
+  try {
+    load_trained_model(path, model, &curve, torch::kCPU);
+  } catch (const InputError& e) {
+    // A finished run is never retrained by run_sweep: the run goes too.
+    throw InputError(fmt::format("{}: {}; run_sweep does not retrain a finished run: delete {} and {}, then rerun "
+                                 "its sweep", path, unusable_because(e, path), run_dir(results, run_id(cfg)), path));
+  }
   model->eval();
   return model;
 }

@@ -18,6 +18,7 @@
 #include "core/base/archive_check.hpp"
 #include "core/base/errors.hpp"
 #include "core/base/atomic_file.hpp"
+#include "core/base/file_digest.hpp"
 #include "core/base/filesystem.hpp"
 
 using namespace ldae;
