@@ -202,6 +202,7 @@ FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer&
     return V.defined() ? torch::matmul(z, V) : z;
   };
   const auto& e = cfg.eval;
+  const std::string pool = e.finetune_pool == "probe" ? cfg.probe.pool : e.finetune_pool;
   log(fmt::format("fine-tuning {} through {} for {} epochs (batch {}, base lr {}, layer decay {}, drop path {}, "
                   "crops from {} of the area, {}, random erasing {}, head on the {})", cfg.model.name, st.model->block_name(st.block),
                   e.finetune_epochs, e.finetune_batch, e.finetune_lr, e.finetune_layer_decay, e.finetune_drop_path,
@@ -210,13 +211,12 @@ FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer&
                                                          e.finetune_randaug_m, e.finetune_randaug_mstd)
                                            : std::string("no RandAugment"),
                   e.finetune_reprob,
-                  (e.finetune_pool == "probe" ? cfg.probe.pool : e.finetune_pool) == "cls" ? "class token" : "tokens' mean"));
+                  pool == "cls" ? "class token" : "tokens' mean"));
   Backbone copy = copy_backbone(cfg.model.name, st.options, st.model);
   // The copy alone drops paths (the probed encoder stays as it was), over the
   // blocks fine-tuning runs: the encoder's.
   if (cfg.eval.finetune_drop_path > 0)
     set_drop_path(*copy, cfg.eval.finetune_drop_path, st.block, "eval.finetune_drop_path");
-  const std::string pool = e.finetune_pool == "probe" ? cfg.probe.pool : e.finetune_pool;
   return finetune(copy, st.block, st.t_read, st.gamma, pool,
                   fd, cfg.eval, cfg.train.bf16, uint64_t(cfg.seed) + 3, device, log, live);
 }
