@@ -108,7 +108,8 @@ DenoisePanels denoise_panels(const RunConfig& cfg, Backbone& model, const Tokeni
     auto gamma = torch::full({N}, g), sigma = torch::full({N}, sg);
     auto eps = randn_like_seeded(z0, seed + k);
     auto zt = noisy_latent(obj, z0, eps, gamma, sigma);
-    auto out = model->forward(network_input(obj, zt, V), torch::full({N}, double(t))).to(torch::kFloat32);
+    auto out = regression_part(
+        obj, model->forward(network_input(obj, zt, V), torch::full({N}, double(t))).to(torch::kFloat32));
     torch::Tensor estimate;
     switch (obj.target) {
       case Target::Eps: estimate = tok.decode((zt - sg * out) / std::max(g, 1e-3)); break;

@@ -29,6 +29,7 @@ DenoiseStep::DenoiseStep(const RunConfig& cfg, const Objective& objective, const
   velocity_ = objective.target == Target::Velocity;
   if (velocity_) dgammas_ = table(schedule.dgamma, device), dsigmas_ = table(schedule.dsigma, device);
   need_x_ = objective.target == Target::OriginalImage;
+  if (objective.learn_sigma) variance_ = variance_table_tensors(variance_tables(schedule), device);
   // Where the prepared latents live: on the device when they fit (indexing
   // then happens there), else on the host, copied per batch.
   resident_ = !data.batch && (device_.is_cpu() ||
@@ -88,8 +89,16 @@ torch::Tensor DenoiseStep::loss(Backbone& model, const torch::Tensor& idx, const
     Autocast ac(cfg_.train.bf16, device_);
     pred = model->forward(sc.input, sc.t.to(torch::kFloat32), y);
   }
-  pred = pred.to(torch::kFloat32);
+  auto out = pred.to(torch::kFloat32);
+  pred = regression_part(objective_, out);
   auto loss = objective_loss(objective_, pred, sc.target, sc.weight, V_full_, d_, sc.token_weight);
+  if (objective_.learn_sigma) {
+    // DiT's loss = mse + vb, the VLB term with the eps estimate frozen (only
+    // v learns from it), on the z_t the forward process made from z0 and eps.
+    const auto zt = noisy_latent(objective_, sc.z0, sc.eps, sc.gamma, sc.sigma);
+    loss = loss + vlb_bits(variance_, sc.z0, zt, pred.detach(), learned_v(objective_, out), sc.t, sc.gamma,
+                           sc.sigma).mean();
+  }
   if (align_) {  // REPA: the tapped state against the target, through the projector
     auto target = align_->target(idx, network_input(objective_, z0, V_), device_);
     Autocast ac(cfg_.train.bf16, device_);

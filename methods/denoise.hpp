@@ -5,7 +5,9 @@
 // space through the PCA basis V), and the backbone's prediction is scored
 // against the objective's target with its weight lambda_t
 // (core/diffusion/objective.hpp, paper Sec. 4 and Eq. 1-2); plugin axes may corrupt,
-// re-target and add losses; representation alignment adds its term.
+// re-target and add losses; representation alignment adds its term; with
+// objective.learn_sigma the output's second half is DiT's learned variance,
+// trained by the VLB term (core/diffusion/learned_variance.hpp).
 // Randomness: t and eps are drawn for the whole global batch and sliced, so
 // data-parallel ranks see one process's noise.
 #pragma once
@@ -16,6 +18,7 @@
 #include "backbones/backbone.hpp"
 #include "core/diffusion/alignment.hpp"
 #include "core/config/config.hpp"
+#include "core/diffusion/learned_variance.hpp"
 #include "core/diffusion/noise.hpp"
 #include "core/diffusion/objective.hpp"
 
@@ -49,6 +52,7 @@ class DenoiseStep {
   bool velocity_, need_x_, resident_;
   torch::Tensor V_, V_full_, gammas_, sigmas_, dgammas_, dsigmas_;  // on the device
   torch::Tensor z0_all_, x_all_, labels_all_;                        // resident or host
+  VarianceTableTensors variance_;  // learn_sigma: the VLB's tables on the device
 };
 
 }  // namespace ldae

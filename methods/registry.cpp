@@ -84,6 +84,9 @@ void check_method(const RunConfig& c, const Fail& fail) {
     if (c.objective.align_weight > 0)
       fail("objective.align_weight", "representation alignment belongs to the denoising method; " + m +
                                          " trains without it (set objective.align_weight = 0)");
+    if (c.objective.learn_sigma)
+      fail("objective.learn_sigma", "the learned variance belongs to the denoising method; " + m +
+                                        " has no reverse process (set objective.learn_sigma = false)");
     if (c.eval.fid_samples > 0)
       fail("eval.fid_samples", m + " does not generate: FID needs method.name = \"denoise\"");
     if (c.model.class_cond)

@@ -91,6 +91,10 @@ struct ObjectiveConfig {
   std::string space = "latent"; // network input/output space: latent | image
   bool input_scaling = true;    // false: z_t = z0 + sigma eps, w = 1/(1+s^2)
   double beyond_weight = 0.1;   // original_image: w_i for i > d
+  // DiT's learned variance (learn_sigma): the network also outputs, per
+  // latent channel, where its log variance lies between the posterior's and
+  // beta_t's, trained by the VLB term (core/diffusion/learned_variance.hpp).
+  bool learn_sigma = false;
   // Representation alignment (REPA, core/diffusion/alignment.hpp): 0 = off.
   double align_weight = 0.0;
   int align_block = -1;          // feature point aligned; -1 = the probe's default

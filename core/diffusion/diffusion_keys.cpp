@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include "backbones/backbone.hpp"
+#include "core/diffusion/learned_variance.hpp"
 #include "core/diffusion/noise.hpp"
 #include "core/diffusion/objective.hpp"
 #include "core/diffusion/sampler.hpp"
@@ -26,6 +27,7 @@ KeyRows objective_keys() {
       choice(field("objective.space", &RunConfig::objective, &ObjectiveConfig::space), fixed({"latent", "image"})),
       field("objective.input_scaling", &RunConfig::objective, &ObjectiveConfig::input_scaling),
       field("objective.beyond_weight", &RunConfig::objective, &ObjectiveConfig::beyond_weight, 0, 1e3),
+      field("objective.learn_sigma", &RunConfig::objective, &ObjectiveConfig::learn_sigma),
       field("objective.align_weight", &RunConfig::objective, &ObjectiveConfig::align_weight, 0, 1e3),
       field("objective.align_block", &RunConfig::objective, &ObjectiveConfig::align_block, -1, 1000),
       field("objective.align_target", &RunConfig::objective, &ObjectiveConfig::align_target),
@@ -50,6 +52,17 @@ void check_objective(const RunConfig& c, const Fail& fail) {
     if (c.objective.space != "latent" || !c.objective.input_scaling)
       fail("objective.target", "the velocity target is defined for the latent interpolant: "
                                "objective.space = \"latent\" with objective.input_scaling = true");
+  }
+  if (c.objective.learn_sigma) {
+    // DiT's learned variance is the variance of DDPM's reverse step: a
+    // network predicting eps on a variance-preserving chain of latents.
+    if (c.objective.target != "eps" || c.objective.space != "latent" || !c.objective.input_scaling)
+      fail("objective.learn_sigma", "DiT's learned variance goes with its eps prediction on latents: "
+                                    "objective.target = \"eps\", objective.space = \"latent\", "
+                                    "objective.input_scaling = true (or objective.learn_sigma = false)");
+    else if (has_schedule(c.noise.schedule))
+      if (const std::string why = learned_variance_unsupported(make_schedule(c.noise)); !why.empty())
+        fail("objective.learn_sigma", why);
   }
   if (c.eval.fid_samples > 0) {
     if (c.objective.space != "latent" || !c.objective.input_scaling ||

@@ -4,7 +4,7 @@
 namespace ldae {
 
 Objective make_objective(const ObjectiveConfig& c) {
-  return Objective{parse_target(c.target), c.space == "image", c.input_scaling, c.beyond_weight};
+  return Objective{parse_target(c.target), c.space == "image", c.input_scaling, c.beyond_weight, c.learn_sigma};
 }
 
 torch::Tensor noisy_latent(const Objective& o, const torch::Tensor& z0, const torch::Tensor& eps,
@@ -41,7 +41,18 @@ torch::Tensor target_of(const Objective& o, const torch::Tensor& x, const torch:
 }
 
 int64_t output_dim(const Objective& o, int64_t d, int64_t D) {
+  if (o.learn_sigma) return 2 * d;
   return (o.target == Target::CleanImage || o.target == Target::OriginalImage) ? D : d;
+}
+
+torch::Tensor regression_part(const Objective& o, const torch::Tensor& out) {
+  return o.learn_sigma ? out.narrow(-1, 0, out.size(-1) / 2) : out;
+}
+
+torch::Tensor learned_v(const Objective& o, const torch::Tensor& out) {
+  if (!o.learn_sigma) return {};
+  const int64_t d = out.size(-1) / 2;
+  return out.narrow(-1, d, d);
 }
 
 torch::Tensor component_weights(const Objective& o, int64_t d, int64_t D, const torch::TensorOptions& options) {

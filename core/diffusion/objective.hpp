@@ -21,6 +21,7 @@ struct Objective {
   bool image_space = false;     // input x_t = V^T z_t (Table 3 row 4)
   bool input_scaling = true;    // z_t = gamma z0 + sigma eps, else z0 + sigma eps
   double beyond_weight = 0.1;   // w_i for i > d (original_image)
+  bool learn_sigma = false;     // output (B, L, 2d): eps, then the variance's v (learned_variance.hpp)
 };
 Objective make_objective(const ObjectiveConfig& c);
 
@@ -39,8 +40,14 @@ torch::Tensor loss_weight(const Objective& o, const torch::Tensor& gamma,
 torch::Tensor target_of(const Objective& o, const torch::Tensor& x, const torch::Tensor& z0,
                         const torch::Tensor& eps, const torch::Tensor& V,
                         const torch::Tensor& dgamma = {}, const torch::Tensor& dsigma = {});
-// Output width per token the network must produce: d or D.
+// Output width per token the network must produce: d or D; 2d with
+// learn_sigma (eps and v, as DiT's out_channels = 2 x in_channels).
 int64_t output_dim(const Objective& o, int64_t d, int64_t D);
+// The part of the network's output (B, L, out) that regresses the target:
+// the first half with learn_sigma, else all of it. learned_v is the rest
+// (B, L, d), undefined without learn_sigma.
+torch::Tensor regression_part(const Objective& o, const torch::Tensor& out);
+torch::Tensor learned_v(const Objective& o, const torch::Tensor& out);
 // Per-component weights w (D,) for original_image: 1 for i < d, else
 // beyond_weight (Table 3 last row); float32 on the CPU unless `options` say
 // otherwise (the loss makes them where its residual lives).

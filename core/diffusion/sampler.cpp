@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/diffusion/learned_variance.hpp"
 #include "core/nn/autocast.hpp"
 #include "core/base/errors.hpp"
 
@@ -85,11 +86,15 @@ void sample_latent_batches(Backbone& model, const Schedule& s, const Objective& 
       const int64_t t = ts[k], tn = k + 1 < ts.size() ? ts[k + 1] : 0;
       const double gt = s.gamma[t], st = s.sigma[t];
       const double gn = tn > 0 ? s.gamma[tn] : 1.0, sn = tn > 0 ? s.sigma[tn] : 0.0;
-      auto pred = predict(z, t);
+      const auto out = predict(z, t);
+      const auto pred = regression_part(o, out);
       // A clean-latent model's estimate converts to eps = (z - gamma x0) / sigma.
       auto eps = o.target == Target::Eps ? pred : (z - gt * pred) / st;
       auto noise = torch::randn({B, L, d}, gen).to(device);
-      z = ddim_step(z, eps, gt, st, gn, sn, opt.eta, noise);
+      // DDPM with DiT's learned variance takes the model's; DDIM (eta 0) has
+      // none to take (DiT's ddim_sample reads only eps).
+      z = o.learn_sigma && opt.eta > 0 ? learned_variance_step(z, eps, learned_v(o, out), gt, st, gn, sn, noise)
+                                       : ddim_step(z, eps, gt, st, gn, sn, opt.eta, noise);
     }
     take(z.cpu());
   }

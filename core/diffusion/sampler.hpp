@@ -1,7 +1,8 @@
 // Samplers for the generative rows of Table 1: DDIM (eta = 0) and DDPM
 // ancestral sampling (eta = 1) on a respaced subsequence of the T-step
 // schedule, for variance-preserving schedules (gamma^2 + sigma^2 = 1) and
-// models that predict eps or the clean latent; and SiT's Heun ODE sampler for
+// models that predict eps or the clean latent (DDPM with DiT's learned
+// variance when the objective learns it); and SiT's Heun ODE sampler for
 // models that predict the velocity of an interpolant (linear_interp, gvp).
 #pragma once
 #include <torch/torch.h>

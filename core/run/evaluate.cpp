@@ -180,9 +180,12 @@ void generation_stage(const RunConfig& cfg, const EncoderStage& st, const Tokeni
   metrics.samples_shape = shape_of(samples);
   rec["eval_fid"] = metrics.fid;
   rec["timings"]["eval_s"] = secs_since(t_gen);
+  const std::string sampler = cfg.objective.target == "velocity" ? "Heun ODE"
+                              : cfg.objective.learn_sigma && cfg.eval.sampler == "ddpm"
+                                  ? "ddpm (learned variance)"
+                                  : cfg.eval.sampler;
   log(fmt::format("FID {:.3f} ({} samples against {} {} images, {} {} steps, features: {}) in {:.1f} s",
-                  metrics.fid, n, reference_n, train_ref ? "training" : "test",
-                  cfg.objective.target == "velocity" ? "Heun ODE" : cfg.eval.sampler, cfg.eval.sample_steps,
+                  metrics.fid, n, reference_n, train_ref ? "training" : "test", sampler, cfg.eval.sample_steps,
                   net->describe(), secs_since(t_gen)));
 }
 

@@ -35,6 +35,7 @@ MAEFT = "facebookresearch/mae FINETUNE.md (main_finetune.py)"
 REPA = "sihyun-yu/REPA models/sit.py build_mlp (projector_dim 2048)"
 OURS = "ours: the paper's recipe at CIFAR-10 scale (experiments/*.toml [profile.small] says why)"
 TOKFIT = "[U] not in the paper (DiT's runs use Stable Diffusion's pretrained VAE): one fit for every learned tokenizer"
+DITVAR = "facebookresearch/DiT models.py (learn_sigma=True) and diffusion/__init__.py (LEARNED_RANGE, loss mse + vb)"
 ADM = "facebookresearch/DiT README: FID-50K by ADM's evaluator (reference statistics over the training set), 250 DDPM steps"
 
 # The l-DAE sweeps: every file but Table 4 and the plugin's.
@@ -77,6 +78,7 @@ TABLE = [
     ("ablation_table1.toml", "paper", "all", "eval.sampler", "ddpm", ADM),
     ("ablation_table1.toml", "paper", "all", "eval.sample_steps", 250, ADM),
     ("ablation_table1.toml", "paper", "all", "eval.fid_reference", "train", ADM),
+    ("ablation_table1.toml", "paper", "all", "objective.learn_sigma", True, DITVAR),
     (LDAE_FILES, "paper", "all", "probe.optimizer", "lars", LINPROBE),
     (LDAE_FILES, "paper", "all", "probe.lr", 6.4, LINPROBE + ": blr 0.1 x 16384 / 256"),
     (LDAE_FILES, "paper", "all", "probe.batch", 16384, LINPROBE),

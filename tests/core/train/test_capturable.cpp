@@ -11,6 +11,7 @@
 #include <set>
 
 #include "backbones/dit.hpp"
+#include "core/diffusion/objective.hpp"
 #include "core/train/graph_step.hpp"
 #include "core/train/trainer.hpp"
 #include "tests/core/train/tiny_training.hpp"
@@ -51,7 +52,7 @@ const std::set<std::string> kHostSyncs = {"aten::item",       "aten::_local_scal
 
 std::vector<std::vector<std::string>> steps_of(RunConfig cfg, int64_t steps) {
   BackboneOptions o;
-  o.in_dim = 3, o.out_dim = 8, o.grid_h = 4, o.grid_w = 4;
+  o.in_dim = 3, o.out_dim = output_dim(make_objective(cfg.objective), 3, 8), o.grid_h = 4, o.grid_w = 4;
   o.depth = cfg.model.depth, o.width = cfg.model.width, o.heads = cfg.model.heads;
   o.fused_kernels = cfg.train.fused_kernels;
   torch::manual_seed(11);
@@ -73,9 +74,16 @@ TEST(Capturable, TheTrainingStepHasNoHostSyncAndRepeatsItsOperators) {
   // What a recorded step runs: fused AdamW, clipping and the EMA inside it.
   cfg.train.fused_adamw = true, cfg.train.grad_clip = 1.0, cfg.train.ema = 0.9;
   cfg.train.log_every = 1000;  // sync points (the loss read) are outside the step anyway
-  for (bool fused : {false, true}) {  // train.fused_kernels: the fused adaLN functions inside the step too
-    SCOPED_TRACE(fused ? "train.fused_kernels = true" : "train.fused_kernels = false");
-    cfg.train.fused_kernels = fused;
+  // train.fused_kernels: the fused adaLN functions inside the step too; and
+  // DiT's learned variance, whose VLB term indexes its tables on the device.
+  for (int variant : {0, 1, 2}) {
+    SCOPED_TRACE(variant == 0 ? "train.fused_kernels = false"
+                              : variant == 1 ? "train.fused_kernels = true" : "objective.learn_sigma = true");
+    cfg.train.fused_kernels = variant == 1;
+    if (variant == 2) {
+      cfg.objective.target = "eps", cfg.objective.input_scaling = true, cfg.noise.schedule = "ddpm_linear";
+      cfg.objective.learn_sigma = true;
+    }
     const auto steps = steps_of(cfg, 4);
     ASSERT_EQ(steps.size(), 4u);
     ASSERT_GT(steps[1].size(), 50u) << "the step's operators were not seen";
