@@ -122,6 +122,13 @@ std::vector<std::string> check_against_data(const RunConfig& cfg, DataSize n, co
         "{}: train.fused_kernels = true has fused kernels for the dit backbone only; {} runs LibTorch's ops "
         "as without it (the key still enters the run id); set it only on dit rows",
         where, cfg.model.name));
+  // A learned variance that generation never samples with (DDIM reads eps
+  // only); without generation it still shapes training through the VLB term.
+  if (pretrains && cfg.objective.learn_sigma && cfg.eval.fid_samples > 0 && cfg.eval.sampler == "ddim")
+    warnings.push_back(fmt::format(
+        "{}: objective.learn_sigma = true learns a variance that eval.sampler = \"ddim\" does not use (DDIM reads "
+        "only eps; DiT samples with \"ddpm\"); its VLB term still trains the model",
+        where));
   return warnings;
 }
 

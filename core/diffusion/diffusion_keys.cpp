@@ -56,10 +56,16 @@ void check_objective(const RunConfig& c, const Fail& fail) {
   if (c.objective.learn_sigma) {
     // DiT's learned variance is the variance of DDPM's reverse step: a
     // network predicting eps on a variance-preserving chain of latents.
-    if (c.objective.target != "eps" || c.objective.space != "latent" || !c.objective.input_scaling)
-      fail("objective.learn_sigma", "DiT's learned variance goes with its eps prediction on latents: "
-                                    "objective.target = \"eps\", objective.space = \"latent\", "
-                                    "objective.input_scaling = true (or objective.learn_sigma = false)");
+    const std::string off = " (or set objective.learn_sigma = false)";
+    if (c.objective.target != "eps")
+      fail("objective.learn_sigma", "DiT's learned variance goes with its eps prediction: objective.target = \"" +
+                                        c.objective.target + "\" must be \"eps\"" + off);
+    else if (c.objective.space != "latent")
+      fail("objective.learn_sigma", "DiT's learned variance is the variance of its latents' reverse step: "
+                                    "objective.space = \"" + c.objective.space + "\" must be \"latent\"" + off);
+    else if (!c.objective.input_scaling)
+      fail("objective.learn_sigma", "DiT's learned variance needs the variance-preserving chain z_t = gamma_t z0 + "
+                                    "sigma_t eps: objective.input_scaling = false must be true" + off);
     else if (has_schedule(c.noise.schedule))
       if (const std::string why = learned_variance_unsupported(make_schedule(c.noise)); !why.empty())
         fail("objective.learn_sigma", why);

@@ -7,22 +7,29 @@
 namespace ldae {
 
 std::string learned_variance_unsupported(const Schedule& s) {
+  const std::string fix = "; use a variance-preserving schedule (ddpm_linear, linear_gamma2, cosine, edm_lognormal, "
+                          "gvp) or set objective.learn_sigma = false";
   if (s.T < 1 || s.gamma.size() != size_t(s.T) + 1 || s.sigma.size() != size_t(s.T) + 1)
-    return "noise.schedule '" + s.name + "' has no table for t = 0..T";
+    return "noise.schedule '" + s.name + "' has no table for t = 0..T" + fix;
   if (std::abs(s.gamma[0] - 1.0) > 1e-9 || s.sigma[0] > 1e-9)
-    return "noise.schedule '" + s.name + "' does not start at clean data (gamma_0 = 1, sigma_0 = 0)";
+    return fmt::format("noise.schedule '{}' does not start at clean data (gamma_0 = {:.6g}, sigma_0 = {:.6g}; the "
+                       "learned variance needs gamma_0 = 1, sigma_0 = 0){}",
+                       s.name, s.gamma[0], s.sigma[0], fix);
+  int worst = 0;  // the t farthest from gamma_t^2 + sigma_t^2 = 1
+  double worst_sum = 1.0;
   for (int t = 1; t <= s.T; ++t) {
     const double g = s.gamma[size_t(t)], sg = s.sigma[size_t(t)];
-    if (std::abs(g * g + sg * sg - 1.0) > 1e-6)
-      return fmt::format("noise.schedule '{}' is not variance preserving (gamma_t^2 + sigma_t^2 = {:.4g} at t = "
-                         "{}): the learned variance lies between DDPM's beta_t and the posterior's; use "
-                         "ddpm_linear, linear_gamma2 or cosine",
-                         s.name, g * g + sg * sg, t);
-    if (!(g < s.gamma[size_t(t) - 1]))
-      return fmt::format("noise.schedule '{}' does not add noise at t = {} (gamma_t = gamma_(t-1) = {:.6g}): "
-                         "log beta_t would be -infinity",
-                         s.name, t, g);
+    if (std::abs(g * g + sg * sg - 1.0) > std::abs(worst_sum - 1.0)) worst = t, worst_sum = g * g + sg * sg;
   }
+  if (std::abs(worst_sum - 1.0) > 1e-6)
+    return fmt::format("noise.schedule '{}' is not variance preserving (gamma_t^2 + sigma_t^2 = {:.7g} at t = {}, "
+                       "not 1): the learned variance lies between DDPM's beta_t and the posterior's{}",
+                       s.name, worst_sum, worst, fix);
+  for (int t = 1; t <= s.T; ++t)
+    if (!(s.gamma[size_t(t)] < s.gamma[size_t(t) - 1]))
+      return fmt::format("noise.schedule '{}' does not add noise at t = {} (gamma_t = gamma_(t-1) = {:.6g}): "
+                         "log beta_t would be -infinity{}",
+                         s.name, t, s.gamma[size_t(t)], fix);
   return "";
 }
 

@@ -361,9 +361,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmethod.name = \"mae\"\nobjective.learn_sigma = true\n",
                 "key 'objective.learn_sigma': the learned variance belongs to the denoising method"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nobjective.target = \"clean_latent\"\nobjective.learn_sigma = true\n",
-                "key 'objective.learn_sigma': DiT's learned variance goes with its eps prediction on latents"},
+                "key 'objective.learn_sigma': DiT's learned variance goes with its eps prediction: objective.target = \"clean_latent\" must be \"eps\" (or set objective.learn_sigma = false)"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nnoise.schedule = \"linear_sigma\"\nobjective.learn_sigma = true\n",
-                "key 'objective.learn_sigma': noise.schedule 'linear_sigma' is not variance preserving"},
+                "key 'objective.learn_sigma': noise.schedule 'linear_sigma' is not variance preserving (gamma_t^2 + sigma_t^2 = 3 at t = 1000, not 1)"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmae.mask_ratio = 1.5\n",
                 "bad.toml:5: key 'mae.mask_ratio'"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmethod.name = \"moco_v3\"\ntrain.batch = 1\n",
@@ -566,5 +566,21 @@ TEST(Preflight, FusedKernelsOnABackboneWithoutThemIsWarned) {
   EXPECT_NE(w[0].find("s.toml: row 1 'a': train.fused_kernels = true has fused kernels for the dit backbone only; "
                       "uvit runs LibTorch's ops"), std::string::npos) << w[0];
   c.train.fused_kernels = false;
+  EXPECT_TRUE(check_against_data(c, n, "s.toml: row 1 'a'").empty());
+}
+
+TEST(Preflight, ALearnedVarianceThatDdimSamplingIgnoresIsWarned) {
+  RunConfig c;
+  c.train.epochs = 100;
+  c.objective.learn_sigma = true;
+  c.eval.fid_samples = 100, c.eval.sampler = "ddpm";
+  const DataSize n{10000, 1000};
+  EXPECT_TRUE(check_against_data(c, n, "s.toml: row 1 'a'").empty());
+  c.eval.sampler = "ddim";
+  auto w = check_against_data(c, n, "s.toml: row 1 'a'");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("s.toml: row 1 'a': objective.learn_sigma = true learns a variance that eval.sampler = \"ddim\" "
+                      "does not use"), std::string::npos) << w[0];
+  c.eval.fid_samples = 0;  // no generation: the VLB still trains, nothing to warn
   EXPECT_TRUE(check_against_data(c, n, "s.toml: row 1 'a'").empty());
 }
