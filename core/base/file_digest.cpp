@@ -40,18 +40,25 @@ std::string file_digest(const std::string& path) {
   return h.hex();
 }
 
-std::string module_digest(const torch::nn::Module& m) {
+std::string tensors_digest(const NamedTensors& named) {
   Xxh128 h;
-  auto add = [&](const std::string& name, const torch::Tensor& t) {
+  for (const auto& [name, t] : named) {
     const auto host = t.detach().to(torch::kCPU).contiguous();
     const std::string head = fmt::format("{} {} [{}]\n", name, c10::toString(host.scalar_type()),
                                          fmt::join(host.sizes(), ","));
     h.update(head.data(), head.size());
     h.update(host.data_ptr(), host.nbytes());
-  };
-  for (const auto& kv : m.named_parameters(true)) add(kv.key(), kv.value());
-  for (const auto& kv : m.named_buffers(true)) add(kv.key(), kv.value());
+  }
   return h.hex();
 }
+
+NamedTensors module_tensors(const torch::nn::Module& m, const std::string& prefix) {
+  NamedTensors named;
+  for (const auto& kv : m.named_parameters(true)) named.emplace_back(prefix + kv.key(), kv.value());
+  for (const auto& kv : m.named_buffers(true)) named.emplace_back(prefix + kv.key(), kv.value());
+  return named;
+}
+
+std::string module_digest(const torch::nn::Module& m) { return tensors_digest(module_tensors(m)); }
 
 }  // namespace ldae

@@ -6,16 +6,25 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ldae {
 
 // InputError naming the path when it cannot be read.
 std::string file_digest(const std::string& path);
 
-// Every parameter and buffer of `m`: names, dtypes, shapes and bytes, in
-// registration order. Kept with a trained model and compared when it is
-// loaded: LibTorch's zip reader checks no CRC, so flipped bits inside a
-// tensor would load silently.
+// Named tensors: each name, dtype, shape and bytes, in the order given.
+// Kept with what is saved (a trained model, a checkpoint) and compared when
+// it is loaded: LibTorch's zip reader checks no CRC, so flipped bits inside
+// a tensor would load silently.
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+std::string tensors_digest(const NamedTensors& named);
+
+// Every parameter and buffer of `m`, in registration order, named
+// prefix + the module's own name.
+NamedTensors module_tensors(const torch::nn::Module& m, const std::string& prefix = "");
+// tensors_digest(module_tensors(m)).
 std::string module_digest(const torch::nn::Module& m);
 
 }  // namespace ldae

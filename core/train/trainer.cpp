@@ -13,6 +13,7 @@
 #include "core/nn/fused_support.hpp"
 #include "core/base/atomic_file.hpp"
 #include "core/base/errors.hpp"
+#include "core/base/file_digest.hpp"
 #include "core/train/graph_step.hpp"
 #include "core/base/progress.hpp"
 #include "core/base/schedule.hpp"
@@ -153,6 +154,8 @@ void Trainer::save(const std::string& path, int64_t step,
   std::string canon = canonical(cfg_);
   ar.write("config", torch::tensor(std::vector<int64_t>(canon.begin(), canon.end())));
   ar.write("seed", torch::tensor(int64_t(cfg_.seed)));  // canonical() leaves the seed out
+  const std::string digest = state_digest();
+  ar.write("digest", torch::tensor(std::vector<int64_t>(digest.begin(), digest.end())));
   // Atomic: a kill or a full disk leaves the old checkpoint or the new one.
   // Needs room for the weights, Adam's two moments and every EMA copy.
   write_archive_atomically(path, ar,
@@ -210,11 +213,44 @@ int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>
       ar.read(fmt::format("ema_{}", i), saved);
       ema_[i].copy_(saved);
     }
+    torch::Tensor digest_t;  // checkpoints written before it was kept have none
+    if (ar.try_read("digest", digest_t)) {
+      const auto d = digest_t.to(torch::kLong).contiguous();
+      if (std::string(d.data_ptr<int64_t>(), d.data_ptr<int64_t>() + d.numel()) != state_digest())
+        throw InputError(path + ": checkpoint damaged (its tensors differ from those it was written with); "
+                                "delete it to restart the run");
+    }
     return step_t.item<int64_t>();
   } catch (const c10::Error& e) {
     throw InputError(fmt::format("{}: unreadable checkpoint ({}); delete it to restart the run",
                                  path, first_sentence(e.what_without_backtrace())));
   }
+}
+
+std::string Trainer::state_digest() const {
+  NamedTensors named = module_tensors(*model_, "model.");
+  if (align_) {
+    auto p = module_tensors(*align_->projector(), "align_projector.");
+    named.insert(named.end(), p.begin(), p.end());
+  }
+  if (method_) {
+    auto m = module_tensors(*method_, "method.");
+    named.insert(named.end(), m.begin(), m.end());
+  }
+  for (size_t i = 0; i < ema_.size(); ++i) named.emplace_back(fmt::format("ema_{}", i), ema_[i]);
+  size_t k = 0;
+  for (const auto& group : opt_->param_groups())
+    for (const auto& p : group.params()) {
+      const auto it = opt_->state().find(p.unsafeGetTensorImpl());
+      if (it != opt_->state().end()) {
+        const auto& st = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+        named.emplace_back(fmt::format("adamw.{}.exp_avg", k), st.exp_avg());
+        named.emplace_back(fmt::format("adamw.{}.exp_avg_sq", k), st.exp_avg_sq());
+        named.emplace_back(fmt::format("adamw.{}.step", k), torch::tensor(st.step()));
+      }
+      ++k;
+    }
+  return tensors_digest(named);
 }
 
 void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {

@@ -113,6 +113,11 @@ class Trainer {
  private:
   void save(const std::string& path, int64_t step, const std::vector<std::array<double, 3>>& curve);
   int64_t load(const std::string& path, std::vector<std::array<double, 3>>& curve);
+  // XXH3-128 of what a checkpoint holds: the model, projector and method
+  // tensors, the EMA copies and AdamW's moments and step counts, in a fixed
+  // order (core/base/file_digest.hpp). Saved with the checkpoint, compared
+  // after a load.
+  std::string state_digest() const;
   // The step to start from: 0, or the checkpoint's when `ckpt` exists (its
   // loss curve into `curve`, said through `log`).
   int64_t resume(const std::string& ckpt, std::vector<std::array<double, 3>>& curve,
