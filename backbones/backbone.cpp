@@ -10,14 +10,17 @@
 namespace ldae {
 
 torch::Tensor pool_features(const torch::Tensor& f, const std::string& pool, bool has_cls) {
-  if (pool == "cls") {
+  if (pool == "cls" || pool == "cls_mean") {
     if (!has_cls)
-      throw InputError("probe.pool = \"cls\" needs a class token: set model.cls_token = true "
+      throw InputError("probe.pool = \"" + pool + "\" needs a class token: set model.cls_token = true "
                        "(dit, uvit) or use probe.pool = \"mean\"");
-    return f.select(1, 0);  // (B, C)
+    if (pool == "cls") return f.select(1, 0);                                 // (B, C)
+    return torch::cat({f.select(1, 0), f.slice(1, 1).mean(/*dim=*/1)}, -1);  // (B, 2C)
   }
   return (has_cls ? f.slice(1, 1) : f).mean(/*dim=*/1);
 }
+
+int64_t pooled_width(int64_t width, const std::string& pool) { return pool == "cls_mean" ? 2 * width : width; }
 
 torch::Tensor timestep_features(const torch::Tensor& t, int64_t dim) {
   const int64_t half = dim / 2;

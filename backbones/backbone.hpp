@@ -129,8 +129,13 @@ double transformer_block_macs(int64_t n_tokens, int64_t blocks, int64_t width, d
 
 // Pool features (B, N, C) for the probe: "mean" averages the tokens
 // (excluding the class token when there is one: MAE's global pool), "cls"
-// takes the class token. -> (B, C).
+// takes the class token -> (B, C); "cls_mean" concatenates the class token
+// and the other tokens' mean -> (B, 2C) (DINO's ViT-B linear readout,
+// eval_linear.py --avgpool_patchtokens with n_last_blocks 1). InputError for
+// cls or cls_mean without a class token.
 torch::Tensor pool_features(const torch::Tensor& f, const std::string& pool, bool has_cls);
+// Channels of pool_features' output for a feature point of `width` channels.
+int64_t pooled_width(int64_t width, const std::string& pool);
 
 // (B,) timesteps -> (B, dim) sinusoidal features [cos | sin], max period 1e4.
 torch::Tensor timestep_features(const torch::Tensor& t, int64_t dim);

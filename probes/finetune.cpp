@@ -134,7 +134,7 @@ FinetuneResult finetune(Backbone model, int64_t block, int64_t t, double gamma, 
   const int64_t spe = std::max<int64_t>(1, N / B);
   const int64_t total = std::max<int64_t>(1, std::llround(cfg.finetune_epochs * double(spe)));
   const int64_t warm = std::llround(cfg.finetune_warmup_epochs * double(spe));
-  auto head = std::make_shared<Head>(model->feature_width(block), data.classes);
+  auto head = std::make_shared<Head>(pooled_width(model->feature_width(block), pool), data.classes);
   model->to(device);
   head->to(device);
   const double peak = cfg.finetune_lr * double(B) / 256.0;

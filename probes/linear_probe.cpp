@@ -34,7 +34,7 @@ torch::Tensor encoder_features(Backbone& model, const TokenRows& tokens, int64_t
   // (rows, C) on the host, filled in place: one allocation, not a small
   // tensor per batch left between the freed activations (with glibc's
   // allocator those pinned its heap, which grew with the rows read).
-  auto out = torch::empty({std::max<int64_t>(0, end - rows.first), model->feature_width(blocks)});
+  auto out = torch::empty({std::max<int64_t>(0, end - rows.first), pooled_width(model->feature_width(blocks), pool)});
   for (int64_t i = rows.first; i < end; i += batch) {
     check_stop("probe feature extraction");
     auto z = tokens(i, std::min(i + batch, end)).to(device);

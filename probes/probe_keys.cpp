@@ -23,7 +23,7 @@ KeyRows probe_keys() {
       after_training(field("probe.weight_decay", &RunConfig::probe, &ProbeConfig::weight_decay, 0, 10)),
       after_training(field("probe.warmup_epochs", &RunConfig::probe, &ProbeConfig::warmup_epochs, 0, 1e5)),
       after_training(choice(field("probe.augment", &RunConfig::probe, &ProbeConfig::augment), fixed({"none", "rrc_flip"}))),
-      after_training(choice(field("probe.pool", &RunConfig::probe, &ProbeConfig::pool), fixed({"mean", "cls"}))),
+      after_training(choice(field("probe.pool", &RunConfig::probe, &ProbeConfig::pool), fixed({"mean", "cls", "cls_mean"}))),
       after_training(field("probe.knn_k", &RunConfig::probe, &ProbeConfig::knn_k, 0, 1e6)),
       after_training(field("probe.knn_t", &RunConfig::probe, &ProbeConfig::knn_t, 1e-4, 100)),
   };
@@ -54,7 +54,7 @@ KeyRows eval_keys() {
       after_training(field("eval.finetune_randaug_mstd", &RunConfig::eval, &EvalConfig::finetune_randaug_mstd, 0, 10)),
       after_training(field("eval.finetune_reprob", &RunConfig::eval, &EvalConfig::finetune_reprob, 0, 1)),
       after_training(choice(field("eval.finetune_pool", &RunConfig::eval, &EvalConfig::finetune_pool),
-                            fixed({"probe", "mean", "cls"}))),
+                            fixed({"probe", "mean", "cls", "cls_mean"}))),
       not_in_id(field("eval.export_encoder", &RunConfig::eval, &EvalConfig::export_encoder)),
   };
 }
@@ -76,11 +76,11 @@ void check_probe(const RunConfig& c, const Fail& fail) {
     fail("probe.block", fmt::format("block {} exceeds the {} feature points of {} (depth {}); "
                                     "run_sweep --list names them", c.probe.block, points,
                                     c.model.name, bo.depth));
-  if (c.probe.pool == "cls" && !c.model.cls_token)
-    fail("probe.pool", "\"cls\" pools the class token: set model.cls_token = true (dit, uvit) "
+  if ((c.probe.pool == "cls" || c.probe.pool == "cls_mean") && !c.model.cls_token)
+    fail("probe.pool", "\"" + c.probe.pool + "\" reads the class token: set model.cls_token = true (dit, uvit) "
                        "or keep probe.pool = \"mean\"");
-  if (c.eval.finetune_pool == "cls" && !c.model.cls_token)
-    fail("eval.finetune_pool", "\"cls\" fine-tunes on the class token: set model.cls_token = true (dit, uvit) "
+  if ((c.eval.finetune_pool == "cls" || c.eval.finetune_pool == "cls_mean") && !c.model.cls_token)
+    fail("eval.finetune_pool", "\"" + c.eval.finetune_pool + "\" fine-tunes on the class token: set model.cls_token = true (dit, uvit) "
                                "or use \"mean\" (or \"probe\": as probe.pool)");
   if (c.probe.warmup_epochs >= c.probe.epochs && c.probe.warmup_epochs > 0)
     fail("probe.warmup_epochs", fmt::format("{} warm-up epochs leave none of the {} probe epochs for the cosine "

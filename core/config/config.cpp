@@ -419,7 +419,8 @@ std::string training_text(const RunConfig& cfg) {
   if (cfg.method.name != "denoise") {
     static const RunConfig defaults;
     if (cfg.probe.block != defaults.probe.block) text += fmt::format("method reads probe.block = {}\n", cfg.probe.block);
-    if (cfg.probe.pool != defaults.probe.pool) text += fmt::format("method reads probe.pool = \"{}\"\n", cfg.probe.pool);
+    if (cfg.probe.training_pool() != defaults.probe.pool)
+      text += fmt::format("method reads probe.pool = \"{}\"\n", cfg.probe.training_pool());
   }
   return text;
 }

@@ -172,7 +172,11 @@ struct ProbeConfig {
   // its seeded initialization, no pre-training: does pre-training help?)
   std::string features = "encoder";
   int block = -1;                     // -1 = the split (the backbone's default feature point)
-  std::string pool = "mean";          // mean over tokens (paper) | cls (needs model.cls_token)
+  std::string pool = "mean";          // mean over tokens (paper) | cls | cls_mean (both need model.cls_token)
+  // What a baseline method's training reads (MethodContext::pool): the
+  // probe's pool, but "cls_mean" is DINO's linear readout only (eval_linear.py
+  // --avgpool_patchtokens); its training reads the class token.
+  std::string training_pool() const { return pool == "cls_mean" ? "cls" : pool; }
   int t = 10;                         // on the T-step scale
   bool noisy = false;                 // clean input (paper default) or noisy
   int epochs = 30;

@@ -214,7 +214,7 @@ FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer&
                                                          e.finetune_randaug_m, e.finetune_randaug_mstd)
                                            : std::string("no RandAugment"),
                   e.finetune_reprob,
-                  pool == "cls" ? "class token" : "tokens' mean"));
+                  pool == "cls" ? "class token" : pool == "cls_mean" ? "class token and the tokens' mean" : "tokens' mean"));
   Backbone copy = copy_backbone(cfg.model.name, st.options, st.model);
   // The copy alone drops paths (the probed encoder stays as it was), over the
   // blocks fine-tuning runs: the encoder's.

@@ -228,7 +228,7 @@ MethodContext method_context(const RunConfig& cfg, const BackboneOptions& bo, Ba
   c.backbone = bo;
   c.block = cfg.probe.block >= 0 ? cfg.probe.block : bo.split;
   c.feature_width = model->feature_width(c.block);
-  c.pool = cfg.probe.pool;
+  c.pool = cfg.probe.training_pool();
   c.steps_per_epoch = std::max<int64_t>(1, train.n / cfg.train.batch);
   c.total_steps = total_steps;
   c.device = device;
@@ -382,7 +382,8 @@ void read_features(const RunConfig& cfg, EncoderStage& st, Backbone& model, cons
   const int64_t blocks = st.block, t_read = st.t_read;
   const double gamma = st.gamma, sigma = st.sigma;
   log(fmt::format("probe reads {} {} ({} channels) at t = {}, pooled by {}", cfg.model.name,
-                  model->block_name(blocks), model->feature_width(blocks), t_read, cfg.probe.pool));
+                  model->block_name(blocks), pooled_width(model->feature_width(blocks), cfg.probe.pool), t_read,
+                  cfg.probe.pool));
   auto V = st.objective.image_space ? td.V : torch::Tensor();
   // Resident: the latents made once (the training set's are td.z0);
   // streamed: each batch of rows read and tokenized as the probe reaches it.

@@ -173,8 +173,8 @@ class Encoder(nn.Module):
     width). Then: tokenizer -> tokens z (N, L, d); input gamma z (+ sigma *
     noise when given: the run's probe.noisy reads noisy inputs); image-space
     objectives map it by V; the backbone's hidden state after the probe's
-    feature point at t; pooled (mean over tokens without the class token, or
-    the class token). `features(images)` returns the unpooled tokens.
+    feature point at t; pooled (mean over tokens without the class token, the
+    class token, or both concatenated: probe.pool "cls_mean", (N, 2C')). `features(images)` returns the unpooled tokens.
     `noise`, for runs probed on noisy inputs (probe.noisy), is token-shaped
     (N, L, d): the harness drew its own per batch, so such features match the
     recorded ones only in distribution. Wrap calls in torch.no_grad() unless
@@ -278,6 +278,8 @@ class Encoder(nn.Module):
         f = self.features(images, noise).float()
         if self.spec["pool"] == "cls":
             return f[:, 0]
+        if self.spec["pool"] == "cls_mean":  # DINO's ViT-B readout: (N, 2C)
+            return torch.cat([f[:, 0], f[:, 1:].mean(1)], dim=-1)
         return (f[:, 1:] if self.spec["cls_token"] else f).mean(1)
 
 

@@ -52,8 +52,9 @@ def to_timm(run_dir):
     Input: float images (N, C, H, W) in [0, 1] at the run's resolution;
     output (num_classes = 0): the probe's features (N, W), equal to
     ldae.load_encoder(run_dir) on the same images up to float rounding.
-    ValueError for a U-Net or U-ViT run (not a ViT) or a convolutional
-    tokenizer (not a linear map per patch).
+    ValueError for a U-Net or U-ViT run (not a ViT), a convolutional
+    tokenizer (not a linear map per patch) or probe.pool = "cls_mean" (no
+    timm global_pool concatenates the class token and the tokens' mean).
     """
     from timm.models.vision_transformer import VisionTransformer
 
@@ -61,6 +62,10 @@ def to_timm(run_dir):
     s, o = enc.spec, enc.spec["options"]
     if s["backbone"] != "dit":
         raise ValueError(f"to_timm folds the DiT backbone; this run's is {s['backbone']} (use ldae.load_encoder)")
+    if s["pool"] == "cls_mean":
+        raise ValueError("probe.pool = 'cls_mean' (DINO's class token and token mean, concatenated) has no timm "
+                         "global_pool: use ldae.load_encoder, or this run's ViT with global_pool='' and "
+                         "torch.cat([x[:, 0], x[:, 1:].mean(1)], -1) on its forward_features")
     if s["tokenizer"]["name"] == "conv_vae":
         raise ValueError("to_timm needs a tokenizer that is linear per patch; conv_vae is not (use ldae.load_encoder)")
     P = s["tokenizer"]["patch"] * o["patch"]

@@ -171,6 +171,12 @@ TEST_P(BackboneConformance, ClassTokenForTransformersOnly) {
   EXPECT_EQ(f.size(1), g.size(1) + 1);  // the class token first
   EXPECT_TRUE(torch::equal(pool_features(f, "cls", true), f.select(1, 0)));
   EXPECT_TRUE(torch::allclose(pool_features(f, "mean", true), f.slice(1, 1).mean(1)));
+  // DINO's readout: the class token, then the other tokens' mean (2C channels).
+  const auto both = pool_features(f, "cls_mean", true);
+  ASSERT_EQ(both.size(1), pooled_width(f.size(2), "cls_mean"));
+  EXPECT_TRUE(torch::equal(both.slice(1, 0, f.size(2)), f.select(1, 0)));
+  EXPECT_TRUE(torch::allclose(both.slice(1, f.size(2)), f.slice(1, 1).mean(1)));
+  EXPECT_THROW(pool_features(g, "cls_mean", false), InputError);
   EXPECT_EQ(m->forward(x, t).sizes(), (std::vector<int64_t>{2, 64, 6}));  // predicts no class token
   EXPECT_THROW(pool_features(g, "cls", false), InputError);
 }

@@ -79,8 +79,10 @@ model.cls_token = true
 probe.pool = "cls"
 model.patch = 2
 [[row]]
-label = "dit patch_vae"
+label = "dit patch_vae cls_mean"
 tokenizer.name = "patch_vae"
+model.cls_token = true
+probe.pool = "cls_mean"
 tokenizer.steps = 20
 tokenizer.batch = 32
 [[row]]
@@ -155,14 +157,17 @@ def check(tmp):
         enc = ldae.load_encoder(d)
         with torch.no_grad():
             got = enc(images)
+        if got.shape != want.shape:
+            failures.append(f"{label}: load_encoder gives {tuple(got.shape)}, the probe read {tuple(want.shape)}")
+            continue
         e = rel_err(got, want)
         print(f"{label}: load_encoder {tuple(got.shape)} vs probe/features_test: relative error {e:.2e}")
         if e > TOL:
             failures.append(f"{label}: load_encoder differs by {e:.2e}")
-        if enc.spec["tokenizer"]["name"] == "conv_vae":
+        if enc.spec["tokenizer"]["name"] == "conv_vae" or enc.spec["pool"] == "cls_mean":
             try:
                 ldae.to_timm(d)
-                failures.append(f"{label}: to_timm folded a convolutional tokenizer")
+                failures.append(f"{label}: to_timm folded a convolutional tokenizer or DINO's cls_mean readout")
             except ValueError as e:
                 print(f"{label}: to_timm refuses: {e}")
         elif enc.spec["backbone"] == "dit":

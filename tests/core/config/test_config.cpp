@@ -307,6 +307,12 @@ TEST(RunIdentity, ABaselineMethodsModelDependsOnTheProbesBlockAndPool) {
     EXPECT_NE(training_text(b), training_text(c)) << method;
     // At their defaults nothing is added: the models kept before keep their files.
     EXPECT_EQ(training_text(a).find("method reads"), std::string::npos) << method;
+    // DINO's cls_mean is a readout: training reads the class token, so it
+    // shares the cls row's model (and not its run id).
+    RunConfig d = a;
+    d.probe.pool = "cls_mean";
+    EXPECT_EQ(training_text(c), training_text(d)) << method;
+    EXPECT_NE(canonical(c), canonical(d)) << method;
   }
   a.method.name = "denoise";
   RunConfig b = a;
