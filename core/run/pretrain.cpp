@@ -59,10 +59,15 @@ std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const ImageBat
 // results/models/<hash of training_text(cfg) + seed>.pt: every identity key
 // but those read after pre-training (KeyRow::trains), so a new component's
 // keys count unless its rows say otherwise; plugin axes count (they may
-// change training).
+// change training). A baseline method trains up to probe.block: written as
+// the block its default resolves to (the split), it is the default's
+// training, so it keys the default's model.
 std::string trained_model_path(const RunConfig& cfg, const std::string& results) {
+  RunConfig key = cfg;
+  if (cfg.method.name != "denoise" && cfg.probe.block >= 0 && cfg.probe.block == backbone_options(cfg).split)
+    key.probe.block = RunConfig().probe.block;
   return fmt::format("{}/models/{}.pt", results,
-                     fnv1a_hex(training_text(cfg) + "seed = " + std::to_string(cfg.seed)));
+                     fnv1a_hex(training_text(key) + "seed = " + std::to_string(cfg.seed)));
 }
 
 // A copy of `model` (same options, weights and buffers), for fine-tuning
