@@ -24,6 +24,7 @@ expect seed_interpolants.toml 21
 expect seed_backbones.toml 21
 expect ddae_block_t.toml 156
 expect seed_alignment.toml 12
+expect seed_learned_variance.toml 6
 expect ablation_table4.toml 15
 # (plugin_masking.toml needs its plugin: plugin_out_of_tree.sh counts its 12 runs.)
 n=$(grep -L '^plugins *=' "$dir"/*.toml | wc -l)
