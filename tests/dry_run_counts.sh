@@ -28,5 +28,5 @@ expect seed_learned_variance.toml 6
 expect ablation_table4.toml 15
 # (plugin_masking.toml needs its plugin: plugin_out_of_tree.sh counts its 12 runs.)
 n=$(grep -L '^plugins *=' "$dir"/*.toml | wc -l)
-if [ "$n" != 16 ]; then echo "FAIL: $n sweep files, 16 have expected counts: add the new one"; exit 1; fi
+if [ "$n" != 17 ]; then echo "FAIL: $n sweep files, 17 have expected counts: add the new one"; exit 1; fi
 rm -rf "$results"
