@@ -42,7 +42,7 @@ ADM = "facebookresearch/DiT README: FID-50K by ADM's evaluator (reference statis
 LDAE_FILES = "!ablation_table4.toml"
 # Files whose rows keep DiT-L split at 12 (the others vary the backbone on purpose).
 DIT_L_FILES = "ablation_table1.toml ablation_table2.toml ablation_table3.toml appendix_probe_t.toml " \
-              "sec5_augmentation.toml quickstart.toml"
+              "sec5_augmentation.toml quickstart.toml seed_learned_variance.toml"
 
 # (files, profile, runs, key, value, source). files: names, or "!name" for
 # every file but that one; runs: "all", "method=NAME" (the runs that
@@ -66,18 +66,18 @@ TABLE = [
     (DIT_L_FILES, "paper", "all", "probe.pool", "mean", LDAE + ": globally average-pooled"),
     ("ablation_table2.toml ablation_table3.toml", "paper", "method=denoise", "model.t_mlp_ratio", 0.25,
      LDAE + ": l-DAE's quarter-width t-MLP ([U] from which row: Table 2 joins Table 3)"),
-    ("ablation_table1.toml", "paper", "all", "model.t_mlp_ratio", 1.0, "DiT's t-MLP: Table 1 starts from DiT"),
+    ("ablation_table1.toml seed_learned_variance.toml", "paper", "all", "model.t_mlp_ratio", 1.0, "DiT's t-MLP: Table 1 starts from DiT"),
     ("ablation_table2.toml", "paper", "all", "noise.schedule", "linear_gamma2", "shared/paper/ldae.md: Table 1's last row"),
-    ("ablation_table1.toml", "paper", "all", "tokenizer.steps", 200000, TOKFIT),
-    ("ablation_table1.toml", "paper", "all", "tokenizer.width", 128, TOKFIT),
+    ("ablation_table1.toml seed_learned_variance.toml", "paper", "all", "tokenizer.steps", 200000, TOKFIT),
+    ("ablation_table1.toml seed_learned_variance.toml", "paper", "all", "tokenizer.width", 128, TOKFIT),
     ("ablation_table2.toml", "paper", "tokenizer=conv_vae", "tokenizer.steps", 200000, TOKFIT + ": Table 1's"),
     ("ablation_table2.toml", "paper", "tokenizer=conv_vae", "tokenizer.width", 128, TOKFIT + ": Table 1's"),
     ("ablation_table2.toml", "paper", "tokenizer=patch_vae", "tokenizer.steps", 200000, TOKFIT + ": Table 1's"),
     ("ablation_table2.toml", "paper", "tokenizer=patch_ae", "tokenizer.steps", 200000, TOKFIT + ": Table 1's"),
-    ("ablation_table1.toml", "paper", "all", "eval.fid_samples", 50000, ADM),
-    ("ablation_table1.toml", "paper", "all", "eval.sampler", "ddpm", ADM),
-    ("ablation_table1.toml", "paper", "all", "eval.sample_steps", 250, ADM),
-    ("ablation_table1.toml", "paper", "all", "eval.fid_reference", "train", ADM),
+    ("ablation_table1.toml seed_learned_variance.toml", "paper", "all", "eval.fid_samples", 50000, ADM),
+    ("ablation_table1.toml seed_learned_variance.toml", "paper", "all", "eval.sampler", "ddpm", ADM),
+    ("ablation_table1.toml seed_learned_variance.toml", "paper", "all", "eval.sample_steps", 250, ADM),
+    ("ablation_table1.toml seed_learned_variance.toml", "paper", "all", "eval.fid_reference", "train", ADM),
     ("ablation_table1.toml", "paper", "all", "objective.learn_sigma", True, DITVAR),
     (LDAE_FILES, "paper", "all", "probe.optimizer", "lars", LINPROBE),
     (LDAE_FILES, "paper", "all", "probe.lr", 6.4, LINPROBE + ": blr 0.1 x 16384 / 256"),
