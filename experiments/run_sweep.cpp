@@ -38,7 +38,7 @@ void describe(po::options_description& opts, SweepOptions& o) {
       "results", po::value(&o.results), "results root (default: results)")(
       "threads", po::value(&o.threads), "CPU threads (default: train.threads, else OMP_NUM_THREADS, else the CPUs this process may use)")(
       "plugin", po::value(&o.plugins)->composing(), "load a plugin shared library first (repeatable)")(
-      "run-id", po::value(&o.run_id), "run only the planned run with this id (what a Slurm array task does)")(
+      "run-id", po::value(&o.run_id), "run only the planned run with this id, or the runs with these ids joined by commas, in that order (what a Slurm array task does)")(
       "launcher", po::value(&o.launcher), "local (default: run here) or slurm (write and submit an sbatch array)")(
       "partition", po::value(&o.slurm.partition), "slurm: partition")(
       "gpus-per-run", po::value(&o.slurm.gpus_per_run), "slurm: GPUs per run (--gres=gpu:N)")(

@@ -60,6 +60,19 @@ rc=$?
 set -e
 cat "$d/nosbatch.txt"
 test $rc -eq 2 && grep -q 'sbatch is not on PATH' "$d/nosbatch.txt"
+# Runs sharing a trained model are one task: the model is trained once and
+# read by the other run, not trained again on another node.
+sed -e 's/^name  = "synthetic_smoke"/name = "shared_model"/' -e 's/^seeds = \[0, 1\]/seeds = [0]/' \
+  -e 's/^mode  = "cumulative"/mode = "independent"/' -e '/^\[\[row\]\]/,$d' "$sweep" > "$d/shared.toml"
+printf '[[row]]\nlabel = "t 10"\n[[row]]\nlabel = "t 50"\nprobe.t = 50\n' >> "$d/shared.toml"
+"$bin/run_sweep" "$d/shared.toml" --results "$d/sh" --launcher slurm --dry-run --threads 1 > "$d/sh.txt"
+grep -q '1 array task for 2 pending runs' "$d/sh.txt" || { cat "$d/sh.txt"; exit 1; }
+grep -q '^#SBATCH --array=0-0$' "$d/sh/slurm/shared_model.default.sbatch"
+SLURM_ARRAY_TASK_ID=0 bash "$d/sh/slurm/shared_model.default.sbatch" > "$d/sh.task.txt" 2>&1 || { cat "$d/sh.task.txt"; exit 1; }
+test "$(cat "$d"/sh/runs/*/log.txt | grep -c 'trained model kept in')" -eq 1
+test "$(cat "$d"/sh/runs/*/log.txt | grep -c 'trained model reused from')" -eq 1
+"$bin/run_sweep" "$d/shared.toml" --results "$d/sh" --dry-run | grep -c ' done ' | grep -qx 2
+
 # The time-limit warning: SIGUSR1 mid-run -> checkpoint, `scontrol requeue
 # JOB_TASK` (a fake scontrol records it), exit 0; the requeued task resumes.
 mkdir -p "$d/fakebin"

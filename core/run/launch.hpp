@@ -55,6 +55,13 @@ void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light);
 SweepRecord sweep_record(const SweepPlan& p, const SweepOptions& o);
 int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist);
 int launch_slurm(const SweepPlan& p, const SweepOptions& o);
+// The Slurm array's tasks for the pending runs: the runs that share one
+// trained model (results/models/, trained_model_path) go to one task, in plan
+// order, so the first trains it and the others read it, instead of every
+// task training the same model on its own GPU; runs that train nothing (raw
+// pixels, an untrained encoder) are a task each. Each task: ids joined by
+// commas, what --run-id takes. Order: first appearance in `pending`.
+std::vector<std::string> slurm_tasks(const std::vector<PlannedRun>& pending, const std::string& results);
 int follow_sweep(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist);
 
 // Data parallel over NCCL when every run of the plan trains on a GPU, else Gloo.

@@ -1,6 +1,7 @@
-// A sweep as a Slurm array (core/run/launch.hpp): one task per pending run,
-// each task running this program with --run-id; the plan is recorded first,
-// so make_tables sees every row while the tasks run.
+// A sweep as a Slurm array (core/run/launch.hpp): one task per trained model
+// of the pending runs (the runs sharing it, in order), each task running this
+// program with --run-id; the plan is recorded first, so make_tables sees
+// every row while the tasks run.
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -16,8 +17,23 @@
 #include "core/records/store.hpp"
 #include "core/run/launch.hpp"
 #include "core/run/run.hpp"
+#include "core/run/run_stages.hpp"
 
 namespace ldae {
+
+std::vector<std::string> slurm_tasks(const std::vector<PlannedRun>& pending, const std::string& results) {
+  std::vector<std::string> tasks, keys;  // keys[i]: task i's trained model ("" = trains none)
+  for (const auto& p : pending) {
+    const std::string key = p.cfg.probe.features == "encoder" ? trained_model_path(p.cfg, results) : "";
+    const auto it = key.empty() ? keys.end() : std::find(keys.begin(), keys.end(), key);
+    if (it == keys.end()) {
+      tasks.push_back(p.id), keys.push_back(key);
+    } else {
+      tasks[size_t(it - keys.begin())] += "," + p.id;
+    }
+  }
+  return tasks;
+}
 
 int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
   namespace fs = std::filesystem;
@@ -40,11 +56,11 @@ int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
     fmt::print(stderr, "run_sweep: warning: --gpus-per-run {} asks Slurm for GPUs, but every run trains on the CPU "
                        "(train.device = \"cpu\"); add --set train.device=cuda, or drop --gpus-per-run\n",
                o.gpus_per_run);
-  std::vector<std::string> pending;
+  std::vector<PlannedRun> pending;
   for (const auto& p : plan)
     if (run_status(results, p.id) != "done" &&
-        std::find(pending.begin(), pending.end(), p.id) == pending.end())
-      pending.push_back(p.id);
+        std::none_of(pending.begin(), pending.end(), [&](const PlannedRun& q) { return q.id == p.id; }))
+      pending.push_back(p);
   if (pending.empty()) {
     fmt::print("every run is done; nothing to submit\n");
     return 0;
@@ -79,12 +95,14 @@ int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
   SweepRecord rec{sweep.name, prof, sweep.title, fs::absolute(file).string(), sweep.mode, {}, opt.sets};
   for (const auto& p : sp.full) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
   check_sweep_name_free(root.string(), rec);
-  write_text_atomically(script, sbatch_script(o, pending));
+  const std::vector<std::string> tasks = slurm_tasks(pending, root.string());
+  write_text_atomically(script, sbatch_script(o, tasks));
   // The sweep's plan goes into the index now, so make_tables sees every row
   // while the tasks run.
   Store store(root.string() + "/results.db");
   record_sweep_plan(root.string(), &store, rec);
-  fmt::print("wrote {} ({} array tasks, one per pending run)\n", script, pending.size());
+  fmt::print("wrote {} ({} for {}: the runs sharing a trained model run in one task)\n", script,
+             count_of(tasks.size(), "array task"), count_of(pending.size(), "pending run"));
   if (opt.dry_run) {
     fmt::print("--dry-run: not submitted; submit with `sbatch {}`\n", shell_quote(script));
     return 0;

@@ -35,15 +35,23 @@ std::vector<PlannedRun> select_runs(std::vector<PlannedRun> plan, const SweepOpt
     if (kept.empty()) throw InputError(fmt::format("--only '{}' matches no row of {}", o.only, o.file));
     plan = kept;
   }
-  if (!o.run_id.empty()) {
-    auto it = std::find_if(plan.begin(), plan.end(), [&](const PlannedRun& p) { return p.id == o.run_id; });
-    if (it == plan.end())
-      throw InputError(fmt::format("--run-id {} is not a run of {} {} with these --set values (see --dry-run "
-                                   "for its run ids)",
-                                   o.run_id, o.file,
-                                   o.profile.empty() ? std::string("without --profile")
-                                                     : fmt::format("under --profile {}", o.profile)));
-    plan = {*it};
+  if (!o.run_id.empty()) {  // one id, or several joined by commas (a Slurm task's runs), run in that order
+    std::vector<PlannedRun> kept;
+    std::string rest = o.run_id;
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      const std::string id = rest.substr(0, comma);
+      rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+      auto it = std::find_if(plan.begin(), plan.end(), [&](const PlannedRun& p) { return p.id == id; });
+      if (it == plan.end())
+        throw InputError(fmt::format("--run-id {} is not a run of {} {} with these --set values (see --dry-run "
+                                     "for its run ids)",
+                                     id.empty() ? "''" : id, o.file,
+                                     o.profile.empty() ? std::string("without --profile")
+                                                       : fmt::format("under --profile {}", o.profile)));
+      kept.push_back(*it);
+    }
+    plan = kept;
   }
   return plan;
 }

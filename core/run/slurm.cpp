@@ -22,7 +22,8 @@ bool valid_slurm_time(const std::string& t) {
 
 std::string sbatch_script(const SlurmOptions& o, const std::vector<std::string>& ids) {
   std::string s = "#!/bin/bash\n";
-  s += "# Written by run_sweep --launcher slurm: one array task per pending run.\n";
+  s += "# Written by run_sweep --launcher slurm: one array task per trained model,\n";
+  s += "# running the pending runs that share it (their ids joined by commas).\n";
   s += "# Submit with `sbatch THIS_FILE`; rerunning run_sweep --launcher slurm writes\n";
   s += "# a new script for the runs still pending.\n";
   s += fmt::format("#SBATCH --job-name={}\n", o.job_name);

@@ -21,8 +21,9 @@ struct SlurmOptions {
   std::vector<std::string> command;
 };
 
-// The sbatch script for `run_ids` (task i runs run_ids[i]). Deterministic,
-// so it is golden-tested.
+// The sbatch script for `run_ids` (task i runs run_ids[i]: one id, or the
+// ids of the runs sharing a trained model joined by commas, as slurm_tasks
+// groups them). Deterministic, so it is golden-tested.
 std::string sbatch_script(const SlurmOptions& o, const std::vector<std::string>& run_ids);
 
 // Quote one word for bash ('...' with embedded quotes escaped).

@@ -1,6 +1,7 @@
 // The sbatch script of a Slurm sweep, golden; quoting and time formats.
 #include <gtest/gtest.h>
 
+#include "core/run/launch.hpp"
 #include "core/run/slurm.hpp"
 
 using namespace ldae;
@@ -18,7 +19,8 @@ TEST(Slurm, ScriptIsOneArrayTaskPerRun) {
                "--set", "data.path=/data/my cifar"};
   const std::string expected =
       "#!/bin/bash\n"
-      "# Written by run_sweep --launcher slurm: one array task per pending run.\n"
+      "# Written by run_sweep --launcher slurm: one array task per trained model,\n"
+      "# running the pending runs that share it (their ids joined by commas).\n"
       "# Submit with `sbatch THIS_FILE`; rerunning run_sweep --launcher slurm writes\n"
       "# a new script for the runs still pending.\n"
       "#SBATCH --job-name=ldae-table3-small\n"
@@ -32,12 +34,30 @@ TEST(Slurm, ScriptIsOneArrayTaskPerRun) {
       "#SBATCH --requeue\n"
       "#SBATCH --output=/shared/results/slurm/logs/%A_%a.out\n"
       "set -euo pipefail\n"
-      "RUN_IDS=(a1 b2 c3 d4 \\\n  e5)\n"
+      "RUN_IDS=(a1 b2,b3 c3 d4 \\\n  e5)\n"
       ": \"${SLURM_ARRAY_TASK_ID:?set by sbatch --array}\"\n"
       "exec /opt/ldae/bin/run_sweep /shared/exp/ablation_table3.toml --results /shared/results "
       "--profile small --set probe.name=linear --set 'data.path=/data/my cifar' "
       "--run-id \"${RUN_IDS[$SLURM_ARRAY_TASK_ID]}\"\n";
-  EXPECT_EQ(sbatch_script(o, {"a1", "b2", "c3", "d4", "e5"}), expected);
+  EXPECT_EQ(sbatch_script(o, {"a1", "b2,b3", "c3", "d4", "e5"}), expected);
+}
+
+TEST(Slurm, RunsSharingATrainedModelAreOneTask) {
+  // A probe-only variant (probe.t) reads the model its row trains: one task
+  // trains it once, where a task each would train it on every GPU.
+  RunConfig a;
+  RunConfig probe_t = a, longer = a, pixels = a;
+  probe_t.probe.t = 50;
+  longer.train.epochs = a.train.epochs + 1;
+  pixels.probe.features = "raw_pixels";
+  std::vector<PlannedRun> pending;
+  for (const auto& [id, cfg] : std::vector<std::pair<std::string, RunConfig>>{
+           {"a", a}, {"longer", longer}, {"px1", pixels}, {"t50", probe_t}, {"px2", pixels}}) {
+    PlannedRun p;
+    p.id = id, p.cfg = cfg;
+    pending.push_back(p);
+  }
+  EXPECT_EQ(slurm_tasks(pending, "/r"), (std::vector<std::string>{"a,t50", "longer", "px1", "px2"}));
 }
 
 TEST(Slurm, SeveralGpusPerRunAreDataParallelRanksUnderSrun) {
