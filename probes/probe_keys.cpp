@@ -73,9 +73,9 @@ void check_probe(const RunConfig& c, const Fail& fail) {
   const BackboneOptions bo = backbone_options(c);
   const int64_t points = backbone_blocks(c.model.name, bo);
   if (c.probe.block > points)
-    fail("probe.block", fmt::format("block {} exceeds the {} feature points of {} (depth {}); "
-                                    "run_sweep --list names them", c.probe.block, points,
-                                    c.model.name, bo.depth));
+    fail("probe.block", fmt::format("block {} is past the last feature point, {}, of {} (depth {}; points 0..{}); "
+                                    "run_sweep --list names them", c.probe.block, points, c.model.name, bo.depth,
+                                    points));
   if ((c.probe.pool == "cls" || c.probe.pool == "cls_mean") && !c.model.cls_token)
     fail("probe.pool", "\"" + c.probe.pool + "\" reads the class token: set model.cls_token = true (dit, uvit) "
                        "or keep probe.pool = \"mean\"");

@@ -6,8 +6,8 @@
 #include <torch/torch.h>
 
 #include <string>
-#include <utility>
-#include <vector>
+
+#include "core/base/named_tensors.hpp"
 
 namespace ldae {
 
@@ -18,7 +18,6 @@ std::string file_digest(const std::string& path);
 // Kept with what is saved (a trained model, a checkpoint) and compared when
 // it is loaded: LibTorch's zip reader checks no CRC, so flipped bits inside
 // a tensor would load silently.
-using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 std::string tensors_digest(const NamedTensors& named);
 
 // Every parameter and buffer of `m`, in registration order, named

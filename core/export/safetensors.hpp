@@ -11,12 +11,10 @@
 
 #include <map>
 #include <string>
-#include <utility>
-#include <vector>
+
+#include "core/base/named_tensors.hpp"
 
 namespace ldae {
-
-using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
 // Writes `tensors` (any device; float32, float64, bfloat16, float16, int64,
 // int32, uint8, bool) with text metadata to `path`, atomically

@@ -18,7 +18,7 @@ void print_registries() {
     for (const auto& n : r->choices()) s += (s.empty() ? "" : ", ") + n;
     fmt::print("{:<18} {}\n", r->key == "model.name" ? "model.backbone" : r->key, s);
   }
-  fmt::print("{:<18} {}\n", "model.cls_token", "false, true (dit, uvit; probe.pool = cls)");
+  fmt::print("{:<18} {}\n", "model.cls_token", "false, true (dit, uvit; probe.pool = cls or cls_mean)");
   // Each pre-training method and the keys it reads (methods/registry.cpp).
   fmt::print("\npre-training methods (method.name; every run trains the encoder its probes read):\n");
   for (const auto& name : method_names()) {

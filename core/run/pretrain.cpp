@@ -59,13 +59,17 @@ std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const ImageBat
 // results/models/<hash of training_text(cfg) + seed>.pt: every identity key
 // but those read after pre-training (KeyRow::trains), so a new component's
 // keys count unless its rows say otherwise; plugin axes count (they may
-// change training). A baseline method trains up to probe.block: written as
-// the block its default resolves to (the split), it is the default's
-// training, so it keys the default's model.
+// change training). A baseline method trains up to the probe's block: where
+// probe.block and model.split resolve to the block the defaults give, it is
+// the defaults' training, so it keys the defaults' model.
 std::string trained_model_path(const RunConfig& cfg, const std::string& results) {
   RunConfig key = cfg;
-  if (cfg.method.name != "denoise" && cfg.probe.block >= 0 && cfg.probe.block == backbone_options(cfg).split)
-    key.probe.block = RunConfig().probe.block;
+  if (cfg.method.name != "denoise" && (cfg.probe.block >= 0 || cfg.model.split >= 0)) {
+    RunConfig plain = cfg;
+    plain.probe.block = RunConfig().probe.block, plain.model.split = RunConfig().model.split;
+    const int64_t block = cfg.probe.block >= 0 ? cfg.probe.block : backbone_options(cfg).split;
+    if (block == backbone_options(plain).split) key.probe.block = plain.probe.block, key.model.split = plain.model.split;
+  }
   return fmt::format("{}/models/{}.pt", results,
                      fnv1a_hex(training_text(key) + "seed = " + std::to_string(cfg.seed)));
 }

@@ -142,19 +142,22 @@ void Trainer::save(const std::string& path, int64_t step,
     method_->save(method_ar);
     ar.write("method", method_ar);
   }
-  ar.write("step", torch::tensor(step));
-  ar.write("seconds", torch::tensor(seconds_before_ +
-                                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count(),
-                                    torch::kFloat64));
+  const auto step_t = torch::tensor(step);
+  const auto seconds_t = torch::tensor(seconds_before_ + std::chrono::duration<double>(
+                                                             std::chrono::steady_clock::now() - started_).count(),
+                                       torch::kFloat64);
   std::vector<double> flat;
   for (const auto& r : curve) flat.insert(flat.end(), r.begin(), r.end());
-  ar.write("loss_curve", torch::tensor(flat, torch::kFloat64));
+  const auto curve_t = torch::tensor(flat, torch::kFloat64);
+  ar.write("step", step_t);
+  ar.write("seconds", seconds_t);
+  ar.write("loss_curve", curve_t);
   for (size_t i = 0; i < ema_.size(); ++i) ar.write(fmt::format("ema_{}", i), ema_[i]);
   // The checkpoint embeds the config it belongs to (STYLE.md rule 7).
   std::string canon = canonical(cfg_);
   ar.write("config", torch::tensor(std::vector<int64_t>(canon.begin(), canon.end())));
   ar.write("seed", torch::tensor(int64_t(cfg_.seed)));  // canonical() leaves the seed out
-  const std::string digest = state_digest();
+  const std::string digest = state_digest({{"step", step_t}, {"seconds", seconds_t}, {"loss_curve", curve_t}});
   ar.write("digest", torch::tensor(std::vector<int64_t>(digest.begin(), digest.end())));
   // Atomic: a kill or a full disk leaves the old checkpoint or the new one.
   // Needs room for the weights, Adam's two moments and every EMA copy.
@@ -216,19 +219,28 @@ int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>
     torch::Tensor digest_t;  // checkpoints written before it was kept have none
     if (ar.try_read("digest", digest_t)) {
       const auto d = digest_t.to(torch::kLong).contiguous();
-      if (std::string(d.data_ptr<int64_t>(), d.data_ptr<int64_t>() + d.numel()) != state_digest())
+      NamedTensors read = {{"step", step_t}, {"loss_curve", curve_t}};
+      if (seconds_t.defined()) read.insert(read.begin() + 1, {"seconds", seconds_t});
+      if (std::string(d.data_ptr<int64_t>(), d.data_ptr<int64_t>() + d.numel()) != state_digest(read))
         throw InputError(path + ": checkpoint damaged (its tensors differ from those it was written with); "
                                 "delete it to restart the run");
     }
     return step_t.item<int64_t>();
+  } catch (const InputError&) {
+    throw;
   } catch (const c10::Error& e) {
     throw InputError(fmt::format("{}: unreadable checkpoint ({}); delete it to restart the run",
                                  path, first_sentence(e.what_without_backtrace())));
+  } catch (const std::exception& e) {  // TorchScript's unpickler (a damaged optimizer record) throws its own
+    throw InputError(fmt::format("{}: unreadable checkpoint ({}); delete it to restart the run", path,
+                                 first_sentence(e.what())));
   }
 }
 
-std::string Trainer::state_digest() const {
-  NamedTensors named = module_tensors(*model_, "model.");
+std::string Trainer::state_digest(const NamedTensors& saved) const {
+  NamedTensors named = saved;
+  auto model = module_tensors(*model_, "model.");
+  named.insert(named.end(), model.begin(), model.end());
   if (align_) {
     auto p = module_tensors(*align_->projector(), "align_projector.");
     named.insert(named.end(), p.begin(), p.end());
@@ -238,8 +250,14 @@ std::string Trainer::state_digest() const {
     named.insert(named.end(), m.begin(), m.end());
   }
   for (size_t i = 0; i < ema_.size(); ++i) named.emplace_back(fmt::format("ema_{}", i), ema_[i]);
-  size_t k = 0;
-  for (const auto& group : opt_->param_groups())
+  size_t k = 0, g = 0;
+  for (const auto& group : opt_->param_groups()) {
+    // The group's settings, restored from the archive on a load as well.
+    const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    named.emplace_back(fmt::format("adamw.group{}.options", g++),
+                       torch::tensor({o.lr(), std::get<0>(o.betas()), std::get<1>(o.betas()), o.eps(),
+                                      o.weight_decay(), o.amsgrad() ? 1.0 : 0.0},
+                                     torch::kFloat64));
     for (const auto& p : group.params()) {
       const auto it = opt_->state().find(p.unsafeGetTensorImpl());
       if (it != opt_->state().end()) {
@@ -250,6 +268,7 @@ std::string Trainer::state_digest() const {
       }
       ++k;
     }
+  }
   return tensors_digest(named);
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/diffusion/alignment.hpp"
+#include "core/base/named_tensors.hpp"
 #include "core/base/seeds.hpp"
 #include "core/config/config.hpp"
 #include "core/data/train_data.hpp"
@@ -113,11 +114,12 @@ class Trainer {
  private:
   void save(const std::string& path, int64_t step, const std::vector<std::array<double, 3>>& curve);
   int64_t load(const std::string& path, std::vector<std::array<double, 3>>& curve);
-  // XXH3-128 of what a checkpoint holds: the model, projector and method
-  // tensors, the EMA copies and AdamW's moments and step counts, in a fixed
+  // XXH3-128 of what a checkpoint holds: `saved` (its step, seconds and
+  // loss curve as written), the model, projector and method tensors, the EMA
+  // copies, and AdamW's group settings, moments and step counts, in a fixed
   // order (core/base/file_digest.hpp). Saved with the checkpoint, compared
   // after a load.
-  std::string state_digest() const;
+  std::string state_digest(const NamedTensors& saved) const;
   // The step to start from: 0, or the checkpoint's when `ckpt` exists (its
   // loss curve into `curve`, said through `log`).
   int64_t resume(const std::string& ckpt, std::vector<std::array<double, 3>>& curve,

@@ -161,7 +161,7 @@ def _take(tensors, prefix):
 
 
 class Encoder(nn.Module):
-    """images (N, C, H, W) -> the probe's features (N, feature_width), float32.
+    """images (N, C, H, W) -> the probe's features (N, feature_width; 2 x that for probe.pool "cls_mean"), float32.
 
     Input: a torch.Tensor (a NumPy array: torch.from_numpy) of integer pixel
     values 0..255 (uint8, int64, ...), or float in [0, 1] (torchvision's

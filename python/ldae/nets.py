@@ -157,8 +157,10 @@ class DiT(nn.Module):
         super().__init__()
         self.o, W, p = o, o["width"], o["patch"]
         self.x_embedder = nn.Linear(o["in_dim"] * p * p, W)
-        self.t_embedder = time_mlp(o["t_freq_dim"], o["t_mlp_ratio"], W)
-        if o["num_classes"] > 0:
+        # The conditioning feeds the blocks only: at block 0 the export holds
+        # neither embedder (no tensor of theirs is read).
+        self.t_embedder = time_mlp(o["t_freq_dim"], o["t_mlp_ratio"], W) if block > 0 else None
+        if o["num_classes"] > 0 and block > 0:
             self.y_embedder = nn.Embedding(o["num_classes"] + 1, W)
         self.blocks = nn.ModuleList(DiTBlock(W, o["heads"], o["mlp_ratio"]) for _ in range(block))
         L = (o["grid_h"] // p) * (o["grid_w"] // p)
@@ -169,9 +171,11 @@ class DiT(nn.Module):
     def embed(self, tokens, t):
         o = self.o
         x = self.x_embedder(group_tokens(tokens, o["grid_h"], o["grid_w"], o["patch"])) + self.pos_embed
-        c = self.t_embedder(timestep_features(t, o["t_freq_dim"]))
-        if o["num_classes"] > 0:
-            c = c + self.y_embedder(null_labels(tokens.shape[0], o["num_classes"], tokens.device))
+        c = None
+        if self.t_embedder is not None:
+            c = self.t_embedder(timestep_features(t, o["t_freq_dim"]))
+            if o["num_classes"] > 0:
+                c = c + self.y_embedder(null_labels(tokens.shape[0], o["num_classes"], tokens.device))
         if o["cls_token"]:
             x = torch.cat([self.cls_token.expand(x.shape[0], 1, -1).to(x.dtype), x], 1)
         return x, c

@@ -64,8 +64,8 @@ def to_timm(run_dir):
         raise ValueError(f"to_timm folds the DiT backbone; this run's is {s['backbone']} (use ldae.load_encoder)")
     if s["pool"] == "cls_mean":
         raise ValueError("probe.pool = 'cls_mean' (DINO's class token and token mean, concatenated) has no timm "
-                         "global_pool: use ldae.load_encoder, or this run's ViT with global_pool='' and "
-                         "torch.cat([x[:, 0], x[:, 1:].mean(1)], -1) on its forward_features")
+                         "global_pool: use ldae.load_encoder(run_dir), whose output is that readout and whose "
+                         "features(images) gives the tokens f for torch.cat([f[:, 0], f[:, 1:].mean(1)], -1)")
     if s["tokenizer"]["name"] == "conv_vae":
         raise ValueError("to_timm needs a tokenizer that is linear per patch; conv_vae is not (use ldae.load_encoder)")
     P = s["tokenizer"]["patch"] * o["patch"]
@@ -85,8 +85,8 @@ def to_timm(run_dir):
         if o["cls_token"]:
             vit.cls_token.copy_(dit.cls_token)
         t = torch.full((1,), float(s["t"]))
-        c = dit.t_embedder(timestep_features(t, o["t_freq_dim"]))
-        if o["num_classes"] > 0:
+        c = dit.t_embedder(timestep_features(t, o["t_freq_dim"])) if dit.t_embedder is not None else None
+        if o["num_classes"] > 0 and c is not None:
             c = c + dit.y_embedder(torch.full((1,), o["num_classes"], dtype=torch.long))
         for blk, b in zip(vit.blocks, dit.blocks):
             m = [x[0] for x in b.adaLN_modulation(torch.nn.functional.silu(c)).chunk(6, dim=1)]

@@ -93,6 +93,10 @@ tokenizer.width = 8
 tokenizer.steps = 20
 tokenizer.batch = 32
 [[row]]
+label = "dit pca block 0"
+probe.block = 0
+train.base_lr = 0.09   # its own training (the live-log check reads train lines)
+[[row]]
 label = "uvit pca"
 model.backbone = "uvit"
 [[row]]
@@ -144,7 +148,7 @@ def check(tmp):
     images = test_images(data)
     failures = []
     run_dirs = sorted(glob.glob(os.path.join(results, "runs", "*")))
-    assert len(run_dirs) == 6, run_dirs
+    assert len(run_dirs) == 7, run_dirs
     import h5py
     for d in run_dirs:
         rec = json.load(open(os.path.join(d, "run.json")))
@@ -182,7 +186,7 @@ def check(tmp):
         check_live(d, label, failures)
     df = ldae.runs(results)
     print(df[["label", "model.name", "tokenizer.name", "train.epochs", "probe_top1"]].to_string())
-    assert len(df) == 6 and df["train.epochs"].dtype.kind == "i" and (df["train.epochs"] == 10).all(), df.dtypes
+    assert len(df) == 7 and df["train.epochs"].dtype.kind == "i" and (df["train.epochs"] == 10).all(), df.dtypes
     assert set(df["model.name"]) == {"dit", "uvit", "unet"}, df["model.name"]
     for d in run_dirs:
         rec = json.load(open(os.path.join(d, "run.json")))
@@ -200,7 +204,7 @@ def check(tmp):
     check_faults(tmp, run_dirs, images)
     if failures:
         sys.exit("\n".join(failures))
-    print("ok: 6 runs, load_encoder and to_timm reproduce the recorded features; live logs and ldae.runs check out")
+    print("ok: 7 runs, load_encoder and to_timm reproduce the recorded features; live logs and ldae.runs check out")
 
 
 def check_live(d, label, failures):

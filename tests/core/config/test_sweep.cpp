@@ -337,9 +337,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.backbone = \"unet\"\nmodel.cls_token = true\n",
                 "key 'model.cls_token': model.cls_token is for the transformer backbones"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.backbone = \"uvit\"\nprobe.block = 10\n",
-                "key 'probe.block': block 10 exceeds the 9 feature points of uvit (depth 8)"},
+                "key 'probe.block': block 10 is past the last feature point, 9, of uvit (depth 8; points 0..9)"},
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nmodel.backbone = \"unet\"\nprobe.block = 19\n",
-                "block 19 exceeds the 18 feature points of unet"},
+                "block 19 is past the last feature point, 18, of unet"},
         // Representation alignment (issue 15 item 3).
         BadCase{"[sweep]\nname = \"x\"\n[[row]]\nlabel = \"a\"\nobjective.align_weight = 0.5\n",
                 "key 'objective.align_target': \"ema\" aligns with the model's own EMA: set train.ema"},

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -205,6 +206,38 @@ TEST(Trainer, ACheckpointWithFlippedBitsIsRefused) {
     ADD_FAILURE() << "a checkpoint with flipped bits resumed";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("checkpoint damaged"), std::string::npos) << e.what();
+  }
+  // The step it resumes at is in the digest too: the last 8-byte record
+  // holding 2 is the trainer's step (written after the optimizer's counts).
+  Trainer d(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  fs::remove(ckpt);
+  d.train(data, ckpt, nullptr, {}, 2);
+  std::string step_record;
+  {
+    caffe2::serialize::PyTorchStreamReader reader(ckpt);
+    size_t best = 0;
+    for (const auto& name : reader.getAllRecords()) {
+      if (name.find("data/") == std::string::npos || reader.getRecordSize(name) != 8) continue;
+      auto [ptr, n] = reader.getRecord(name);
+      int64_t v = 0;
+      std::memcpy(&v, ptr.get(), 8);
+      const size_t index = std::stoul(name.substr(name.rfind('/') + 1));
+      if (v == 2 && index >= best) best = index, step_record = name, offset = reader.getRecordOffset(name);
+    }
+  }
+  ASSERT_FALSE(step_record.empty());
+  {
+    std::fstream f(ckpt, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(std::streamoff(offset));
+    const int64_t three = 3;
+    f.write(reinterpret_cast<const char*>(&three), 8);
+  }
+  Trainer e(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
+  try {
+    e.train(data, ckpt, nullptr, {});
+    ADD_FAILURE() << "a checkpoint whose step record (" << step_record << ") was changed resumed";
+  } catch (const InputError& err) {
+    EXPECT_NE(std::string(err.what()).find("checkpoint damaged"), std::string::npos) << err.what();
   }
   remove_tree(fs::path(ckpt).parent_path());
 }
