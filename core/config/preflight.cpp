@@ -122,6 +122,13 @@ std::vector<std::string> check_against_data(const RunConfig& cfg, DataSize n, co
         "{}: train.fused_kernels = true has fused kernels for the dit backbone only; {} runs LibTorch's ops "
         "as without it (the key still enters the run id); set it only on dit rows",
         where, cfg.model.name));
+  // A raw-pixel row reads pixels, not tokens: a pool other than the mean
+  // changes its id and nothing it computes.
+  if (cfg.probe.features == "raw_pixels" && cfg.probe.pool != "mean")
+    warnings.push_back(fmt::format(
+        "{}: probe.pool = \"{}\" has no effect on raw pixels (the probe reads the image's pixels; the key still "
+        "enters the run id); leave it at \"mean\" on raw-pixel rows",
+        where, cfg.probe.pool));
   // A learned variance that generation never samples with (DDIM reads eps
   // only); without generation it still shapes training through the VLB term.
   if (pretrains && cfg.objective.learn_sigma && cfg.eval.fid_samples > 0 && cfg.eval.sampler == "ddim")

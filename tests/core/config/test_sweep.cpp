@@ -586,3 +586,15 @@ TEST(Preflight, ALearnedVarianceThatDdimSamplingIgnoresIsWarned) {
   c.eval.fid_samples = 0;  // no generation: the VLB still trains, nothing to warn
   EXPECT_TRUE(check_against_data(c, n, "s.toml: row 1 'a'").empty());
 }
+
+TEST(Preflight, APoolOnRawPixelsIsWarned) {
+  RunConfig c;
+  c.probe.features = "raw_pixels";
+  c.model.cls_token = true, c.probe.pool = "cls_mean";
+  const DataSize n{10000, 1000};
+  auto w = check_against_data(c, n, "s.toml: row 1 'a'");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("probe.pool = \"cls_mean\" has no effect on raw pixels"), std::string::npos) << w[0];
+  c.probe.pool = "mean";
+  EXPECT_TRUE(check_against_data(c, n, "s.toml: row 1 'a'").empty());
+}
