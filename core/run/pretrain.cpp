@@ -116,8 +116,13 @@ void save_trained_model(const std::string& path, Backbone& model,
   ar.write("model", model_ar);
   std::vector<double> flat;
   for (const auto& r : curve) flat.insert(flat.end(), r.begin(), r.end());
-  ar.write("loss_curve", torch::tensor(flat, torch::kFloat64));
-  ar.write("budget", torch::tensor(std::vector<double>(budget.begin(), budget.end()), torch::kFloat64));
+  const auto curve_t = torch::tensor(flat, torch::kFloat64);
+  const auto budget_t = torch::tensor(std::vector<double>(budget.begin(), budget.end()), torch::kFloat64);
+  ar.write("loss_curve", curve_t);
+  ar.write("budget", budget_t);
+  // What a reusing run reports (its loss curve and budget), digested apart
+  // from the tensors so that models kept before keep their "digest".
+  ar.write("record_digest", c10::IValue(tensors_digest({{"loss_curve", curve_t}, {"budget", budget_t}})));
   // The config it was trained for (the file's own name): a file copied or
   // renamed onto another config's name is told apart when loaded.
   ar.write("trained_for", c10::IValue(fs::path(path).stem().string()));
@@ -145,18 +150,28 @@ void load_trained_model(const std::string& path, Backbone& model,
       throw InputError(fmt::format("{}: damaged: its tensors' digest differs from the one kept with them; delete it "
                                    "to retrain", path));
     model->to(device);
-    torch::Tensor c;
+    torch::Tensor c, b;  // models saved before budgets were recorded have none
     ar.read("loss_curve", c);
+    const bool has_budget = ar.try_read("budget", b);
+    c10::IValue record;  // models kept before it was recorded have none
+    if (ar.try_read("record_digest", record) && record.isString() &&
+        record.toStringRef() != tensors_digest({{"loss_curve", c}, {"budget", b}}))
+      throw InputError(fmt::format("{}: damaged: its loss curve or budget differs from the digest kept with them; "
+                                   "delete it to retrain", path));
     c = c.contiguous();
     curve->clear();
     for (int64_t i = 0; i + 2 < c.numel(); i += 3)
       curve->push_back({c[i].item<double>(), c[i + 1].item<double>(), c[i + 2].item<double>()});
-    torch::Tensor b;  // models saved before budgets were recorded have none
-    if (budget && ar.try_read("budget", b) && b.numel() == 3)
+    if (budget && has_budget && b.numel() == 3)
       *budget = {b[0].item<double>(), b[1].item<double>(), b[2].item<double>()};
+  } catch (const InputError&) {
+    throw;
   } catch (const c10::Error& e) {
     throw InputError(fmt::format("{}: unreadable trained model ({}); delete it to retrain",
                                  path, first_sentence(e.what_without_backtrace())));
+  } catch (const std::exception& e) {  // TorchScript's unpickler (a damaged record) throws its own
+    throw InputError(fmt::format("{}: unreadable trained model ({}); delete it to retrain", path,
+                                 first_sentence(e.what())));
   }
 }
 

@@ -66,6 +66,23 @@ with open(path, "r+b") as f:
 PY
 retrained "a bit-flipped model" "trained model .* not used (damaged: its tensors' digest differs" \
   "$(fid "$d/a/runs/$first/run.json")" probe.epochs=5
+# Flipped bits in what a reusing run reports: the budget, the archive's last
+# tensor record (written after the model's tensors and the loss curve).
+python3 - "$d/a/$m1" << 'PY'
+import sys, zipfile
+path = sys.argv[1]
+with zipfile.ZipFile(path) as z:
+    data = [i for i in z.infolist() if "/data/" in i.filename and i.filename.rsplit("/", 1)[1].isdigit()]
+    info = max(data, key=lambda i: int(i.filename.rsplit("/", 1)[1]))
+    assert info.file_size == 24, (info.filename, info.file_size)  # 3 float64: images, FLOPs, seconds
+with open(path, "r+b") as f:
+    f.seek(info.header_offset + 26)
+    name_len, extra_len = int.from_bytes(f.read(2), "little"), int.from_bytes(f.read(2), "little")
+    at = info.header_offset + 30 + name_len + extra_len + 16  # the seconds
+    f.seek(at); b = f.read(8); f.seek(at); f.write(bytes(x ^ 0x5A for x in b))
+PY
+retrained "a model with a flipped budget" "trained model .* not used (damaged: its loss curve or budget differs" \
+  "$(fid "$d/a/runs/$first/run.json")" probe.epochs=6
 # The reference computed again is the one the first run kept: the epochs=3
 # run scored again into a fresh folder gives the same FID as from the cache.
 "$run_sweep" "$sweep" --results "$d/fresh" --threads 1 --only 1 --set train.epochs=3 > "$d/e.txt" 2>&1
