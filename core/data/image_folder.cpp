@@ -394,6 +394,24 @@ ImageSet load_set(const H5File& f, const std::string& name) {
   return s;
 }
 
+// The splits of a legacy image_folder-<key>.h5 cache, labels checked
+// against its classes. InputError for a damaged or stale one.
+Dataset load_legacy_cache(const std::string& cache, const std::string& folder, Dataset d) {
+  H5File f(cache, H5File::Read);
+  d.train = load_set(f, "train");
+  d.test = load_set(f, "test");
+  // Labels index train/'s class folders as they were when the cache was
+  // built (caches written before the attribute: as they are now).
+  if (f.has_attr("classes")) d.classes = int(f.attr_i64("classes"));
+  for (const ImageSet* set : {&d.train, &d.test})
+    for (size_t i = 0; i < set->labels.size(); ++i)
+      if (set->labels[i] < 0 || set->labels[i] >= d.classes)
+        throw InputError(fmt::format(
+            "cached {} label {} at index {} is outside 0..{} ({} classes of {}): stale or damaged",
+            set == &d.train ? "train" : "test", set->labels[i], i, d.classes - 1, d.classes, folder));
+  return d;
+}
+
 }  // namespace
 
 ImageSet decode_image(const std::string& path, int min_side) {
@@ -473,21 +491,15 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   d.name = "image_folder";
   d.classes = int(classes.size());
   if (fs::exists(cache)) {
-    H5File f(cache, H5File::Read);
-    d.train = load_set(f, "train");
-    d.test = load_set(f, "test");
-    // Labels index train/'s class folders as they were when the cache was
-    // built (caches written before the attribute: as they are now).
-    if (f.has_attr("classes")) d.classes = int(f.attr_i64("classes"));
-    for (const ImageSet* set : {&d.train, &d.test})
-      for (size_t i = 0; i < set->labels.size(); ++i)
-        if (set->labels[i] < 0 || set->labels[i] >= d.classes)
-          throw InputError(fmt::format(
-              "{}: cached {} label {} at index {} is outside 0..{} ({} classes); the cache is "
-              "stale or corrupt: delete it to rebuild it from {}",
-              cache, set == &d.train ? "train" : "test", set->labels[i], i, d.classes - 1,
-              d.classes, c.path));
-    return d;
+    // A cache written before the prepared store (this version writes none).
+    // One that fails its read or checks is not used: the folder is prepared
+    // into the store instead, as if it were absent.
+    try {
+      return load_legacy_cache(cache, c.path, d);
+    } catch (const InputError& e) {
+      fmt::print(stderr, "image_folder {}: cache {} not used ({}): the folder is prepared again\n", c.path, cache,
+                 first_sentence(e.what()));
+    }
   }
   check_test_classes(root / test_dir, classes);
   // Decoded once into the prepared-data store, in parallel and resumable.

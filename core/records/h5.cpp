@@ -18,6 +18,42 @@ struct Closer {
   }
 };
 
+// The dataset creation properties of everything this harness writes: a
+// Fletcher-32 checksum per chunk (HDF5 checks it on every read, so flipped
+// bits in a kept tokenizer, classifier or FID reference fail the read
+// instead of loading silently; HDF5 keeps no checksum of raw data
+// otherwise). Checksums need the chunked layout: chunks of whole rows
+// (dimension 0) of about kChunkBytes each. A scalar or empty dataset, which
+// cannot be chunked, is written contiguous and unchecked (its header is
+// metadata HDF5 reads back whole or fails on).
+constexpr uint64_t kChunkBytes = uint64_t(4) << 20;
+
+hid_t checksummed_layout(const std::vector<hsize_t>& dims, size_t elem) {
+  const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  uint64_t row = std::max<size_t>(elem, 1);
+  for (size_t i = 1; i < dims.size(); ++i) row *= dims[i];
+  const bool empty = std::any_of(dims.begin(), dims.end(), [](hsize_t d) { return d == 0; });
+  if (dims.empty() || empty || row >= (uint64_t(1) << 32)) return dcpl;  // HDF5's chunk limit is 4 GiB
+  std::vector<hsize_t> chunk(dims);
+  chunk[0] = std::clamp<hsize_t>(kChunkBytes / row, 1, dims[0]);
+  H5Pset_chunk(dcpl, int(chunk.size()), chunk.data());
+  H5Pset_fletcher32(dcpl);
+  return dcpl;
+}
+
+// Whether a dataset's filters may expand its bytes (a checksum adds 4 bytes
+// a chunk; deflate and others, which this harness does not write, compress).
+bool compressed(hid_t dcpl) {
+  if (dcpl < 0) return false;
+  for (int i = 0, n = H5Pget_nfilters(dcpl); i < n; ++i) {
+    unsigned flags = 0, config = 0;
+    size_t nelems = 0;
+    if (H5Pget_filter2(dcpl, unsigned(i), &flags, &nelems, nullptr, 0, nullptr, &config) != H5Z_FILTER_FLETCHER32)
+      return true;
+  }
+  return false;
+}
+
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw InputError(fmt::format("{}: HDF5: {}", path, what));
 }
@@ -70,8 +106,8 @@ void H5File::write_raw(const std::string& name, hid_t type, const void* data,
   Closer space{H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose};
   Closer lcpl{H5Pcreate(H5P_LINK_CREATE), H5Pclose};
   H5Pset_create_intermediate_group(lcpl.id, 1);
-  Closer ds{H5Dcreate2(file_, name.c_str(), type, space.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT),
-            H5Dclose};
+  Closer dcpl{checksummed_layout(dims, H5Tget_size(type)), H5Pclose};
+  Closer ds{H5Dcreate2(file_, name.c_str(), type, space.id, lcpl.id, dcpl.id, H5P_DEFAULT), H5Dclose};
   if (ds.id < 0 || H5Dwrite(ds.id, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
     fail(path_, "cannot write dataset " + name);
 }
@@ -94,7 +130,7 @@ size_t H5File::extent(const std::string& name, std::vector<uint64_t>* shape) con
   const uint64_t elem = type.id >= 0 ? std::max<uint64_t>(1, H5Tget_size(type.id)) : 1;
   hsize_t file_bytes = 0;
   H5Fget_filesize(file_, &file_bytes);
-  const uint64_t limit = (dcpl.id >= 0 && H5Pget_nfilters(dcpl.id) > 0 ? 1100 : 1) * uint64_t(file_bytes) + 4096;
+  const uint64_t limit = (compressed(dcpl.id) ? 1100 : 1) * uint64_t(file_bytes) + 4096;
   uint64_t n = 1, bytes = 0;
   std::string shown;
   for (auto d : dims) shown += (shown.empty() ? "" : " x ") + std::to_string(d);
@@ -111,7 +147,7 @@ size_t H5File::extent(const std::string& name, std::vector<uint64_t>* shape) con
 void H5File::read_raw(const std::string& name, hid_t type, void* out, size_t) const {
   Closer ds{H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose};
   if (ds.id < 0 || H5Dread(ds.id, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
-    fail(path_, "cannot read dataset " + name + " (truncated file?)");
+    fail(path_, "cannot read dataset " + name + ": the file is truncated or damaged (a checksum differs)");
 }
 
 void H5File::write(const std::string& n, const std::vector<double>& d,

@@ -12,6 +12,7 @@
 
 #include "core/base/filesystem.hpp"
 #include "core/data/data.hpp"
+#include "core/records/h5.hpp"
 #include "core/run/run.hpp"
 #include "tests/core/data/image_files.hpp"
 
@@ -352,6 +353,48 @@ TEST(ImageFolder, DecodesResizesCropsAndCaches) {
   auto fewer = load_dataset(c, ctx);
   EXPECT_EQ(fewer.train.n, 2);
   EXPECT_EQ(stores(), 2);
+  remove_tree(root);
+}
+
+// A cache of the format before the prepared store (cache/image_folder-<key>.h5,
+// the store's key) is read; one that fails its read or its label check is
+// not used: the run goes on with the prepared store, warned on stderr.
+TEST(ImageFolder, ALegacyCacheIsReadAndADamagedOneIsPreparedAgain) {
+  auto root = fs::temp_directory_path() / fmt::format("ldae-legacy-{}", getpid());
+  for (const char* split : {"train", "val"})
+    for (const char* cls : {"cat", "dog"}) fs::create_directories(root / split / cls);
+  write_png((root / "train/cat/a.png").string(), 12, 12);
+  write_png((root / "train/dog/b.png").string(), 12, 12);
+  write_png((root / "val/dog/c.png").string(), 12, 12);
+  auto [c, ctx] = folder_config(root, 4);
+  const auto prepared = load_dataset(c, ctx);
+  std::string key;
+  for (const auto& e : fs::directory_iterator(root / "cache/prepared"))
+    if (e.is_directory()) key = e.path().filename().string();
+  ASSERT_FALSE(key.empty());
+  const std::string legacy = (root / "cache" / (key + ".h5")).string();
+  auto write_legacy = [&](int64_t label) {
+    H5File f(legacy, H5File::Create);
+    f.write("train/images", std::vector<uint8_t>(2 * 3 * 4 * 4, 77), {2, 3, 4, 4});
+    f.write("train/labels", std::vector<int64_t>{0, label}, {2});
+    f.write("test/images", std::vector<uint8_t>(3 * 4 * 4, 77), {1, 3, 4, 4});
+    f.write("test/labels", std::vector<int64_t>{1}, {1});
+    f.close();
+  };
+  write_legacy(1);
+  EXPECT_EQ(load_dataset(c, ctx).train.pixels, std::vector<uint8_t>(2 * 3 * 4 * 4, 77));
+  for (const char* damage : {"label", "bytes"}) {
+    SCOPED_TRACE(damage);
+    if (std::string(damage) == "label") write_legacy(5);
+    else std::ofstream(legacy, std::ios::binary | std::ios::trunc) << std::string(3000, 'x');
+    testing::internal::CaptureStderr();
+    const auto d = load_dataset(c, ctx);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(d.train.pixels, prepared.train.pixels);
+    EXPECT_EQ(d.train.labels, prepared.train.labels);
+    EXPECT_NE(err.find("cache " + legacy + " not used ("), std::string::npos) << err;
+    EXPECT_NE(err.find("): the folder is prepared again"), std::string::npos) << err;
+  }
   remove_tree(root);
 }
 

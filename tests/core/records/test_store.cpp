@@ -13,7 +13,6 @@
 #include "core/base/filesystem.hpp"
 #include "core/base/errors.hpp"
 #include "core/base/stop.hpp"
-#include "core/records/h5.hpp"
 #include "core/records/records.hpp"
 #include "core/records/store.hpp"
 
@@ -336,36 +335,3 @@ TEST(Records, AStringThatIsNotUtf8IsWrittenWithReplacementCharacters) {
   EXPECT_EQ(j["plugins"][0]["description"].get<std::string>(), "caf\xEF\xBF\xBD");
   fs::remove_all(dir);
 }
-
-// An HDF5 file whose dataset declares far more than the file holds (a
-// header that lies): an input error naming the dataset and its shape,
-// before anything is allocated for it; an honest dataset reads back.
-TEST(H5, ADatasetDeclaringMoreThanItsFileHoldsIsRefusedBeforeAllocating) {
-  const std::string dir = temp_dir("h5lies"), path = dir + "/lies.h5";
-  {
-    H5File f(path, H5File::Create);
-    f.write("ok", std::vector<float>{1, 2, 3}, {3});
-  }
-  {
-    hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    hsize_t dims[2] = {1000000, 1000000};  // 4 TB of floats, never written (late allocation)
-    hid_t space = H5Screate_simple(2, dims, nullptr);
-    hid_t ds = H5Dcreate2(file, "huge", H5T_NATIVE_FLOAT, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    ASSERT_GE(ds, 0);
-    H5Dclose(ds);
-    H5Sclose(space);
-    H5Fclose(file);
-  }
-  H5File f(path, H5File::Read);
-  EXPECT_EQ(f.read_f32("ok"), (std::vector<float>{1, 2, 3}));
-  try {
-    f.read_f32("huge");
-    FAIL() << "a 4 TB dataset in a small file was read";
-  } catch (const InputError& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find("dataset huge declares 1000000 x 1000000 elements of 4 bytes"), std::string::npos) << what;
-    EXPECT_NE(what.find(path), std::string::npos) << what;
-  }
-  remove_tree(dir);
-}
-
