@@ -127,6 +127,16 @@ void Trainer::use_ema() {
 void Trainer::save(const std::string& path, int64_t step,
                    const std::vector<std::array<double, 3>>& curve) {
   if (comm_ && comm_->rank() != 0) return;  // one writer; every rank resumes from it
+  // Atomic: a kill or a full disk leaves the old checkpoint or the new one.
+  // Needs room for the weights, Adam's two moments and every EMA copy.
+  auto ar = state_archive(step, curve);
+  write_archive_atomically(path, ar,
+                           parameter_bytes(trainable()) * (3 + ema_.size()) +
+                               (method_ ? parameter_bytes(method_->parameters()) : 0));
+}
+
+torch::serialize::OutputArchive Trainer::state_archive(int64_t step,
+                                                       const std::vector<std::array<double, 3>>& curve) {
   torch::serialize::OutputArchive ar, model_ar, opt_ar;
   model_->save(model_ar);
   opt_->save(opt_ar);
@@ -159,30 +169,29 @@ void Trainer::save(const std::string& path, int64_t step,
   ar.write("seed", torch::tensor(int64_t(cfg_.seed)));  // canonical() leaves the seed out
   const std::string digest = state_digest({{"step", step_t}, {"seconds", seconds_t}, {"loss_curve", curve_t}});
   ar.write("digest", torch::tensor(std::vector<int64_t>(digest.begin(), digest.end())));
-  // Atomic: a kill or a full disk leaves the old checkpoint or the new one.
-  // Needs room for the weights, Adam's two moments and every EMA copy.
-  write_archive_atomically(path, ar,
-                        parameter_bytes(trainable()) * (3 + ema_.size()) +
-                            (method_ ? parameter_bytes(method_->parameters()) : 0));
+  return ar;
 }
 
-int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>>& curve) {
+int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>>& curve, std::istream* in) {
   kept_ = {};  // the archive's tensors replace the storage a kept recording points at
   try {
-    check_archive(path, "checkpoint");
     torch::serialize::InputArchive ar, model_ar, opt_ar;
-    ar.load_from(path);
+    if (in) {
+      ar.load_from(*in);
+    } else {
+      check_archive(path, "checkpoint");
+      ar.load_from(path);
+    }
     torch::Tensor cfg_t, step_t, curve_t;
     ar.read("config", cfg_t);
     auto v = cfg_t.to(torch::kLong).contiguous();
     std::string canon(v.data_ptr<int64_t>(), v.data_ptr<int64_t>() + v.numel());
     if (canon != canonical(cfg_))
-      throw InputError(path + ": checkpoint belongs to a different config; delete it to "
-                              "start the run afresh");
+      throw InputError(path + ": checkpoint of another config");
     torch::Tensor seed_t;  // checkpoints written before the seed was kept have none
     if (ar.try_read("seed", seed_t) && seed_t.item<int64_t>() != int64_t(cfg_.seed))
-      throw InputError(fmt::format("{}: checkpoint of seed {}, this run's is {}; delete it to start the run afresh",
-                                   path, seed_t.item<int64_t>(), cfg_.seed));
+      throw InputError(fmt::format("{}: checkpoint of seed {}, this run's is {}", path, seed_t.item<int64_t>(),
+                                   cfg_.seed));
     ar.read("model", model_ar);
     load_module_checked(*model_, model_ar, path, "checkpoint");
     model_->to(device_);
@@ -222,18 +231,15 @@ int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>
       NamedTensors read = {{"step", step_t}, {"loss_curve", curve_t}};
       if (seconds_t.defined()) read.insert(read.begin() + 1, {"seconds", seconds_t});
       if (std::string(d.data_ptr<int64_t>(), d.data_ptr<int64_t>() + d.numel()) != state_digest(read))
-        throw InputError(path + ": checkpoint damaged (its tensors differ from those it was written with); "
-                                "delete it to restart the run");
+        throw InputError(path + ": checkpoint damaged (its tensors differ from those it was written with)");
     }
     return step_t.item<int64_t>();
   } catch (const InputError&) {
     throw;
   } catch (const c10::Error& e) {
-    throw InputError(fmt::format("{}: unreadable checkpoint ({}); delete it to restart the run",
-                                 path, first_sentence(e.what_without_backtrace())));
+    throw InputError(fmt::format("{}: unreadable checkpoint ({})", path, first_sentence(e.what_without_backtrace())));
   } catch (const std::exception& e) {  // TorchScript's unpickler (a damaged optimizer record) throws its own
-    throw InputError(fmt::format("{}: unreadable checkpoint ({}); delete it to restart the run", path,
-                                 first_sentence(e.what())));
+    throw InputError(fmt::format("{}: unreadable checkpoint ({})", path, first_sentence(e.what())));
   }
 }
 
@@ -479,10 +485,34 @@ int64_t Trainer::resume(const std::string& ckpt, std::vector<std::array<double, 
                         const std::function<void(const std::string&)>& log) {
   live_step_ = 0, live_time_ = std::chrono::steady_clock::now();  // images/s counts from here
   if (ckpt.empty() || !fs::exists(ckpt)) return 0;
-  const int64_t step = load(ckpt, curve);
-  if (log) log(fmt::format("resumed from {} at step {}", ckpt, step));
-  live_step_ = step;
-  return step;
+  // A load writes into the model, optimizer, heads and EMA copies as it
+  // reads: one that fails part-way must leave them as they were, so the run
+  // starts afresh exactly as a run that never had the file (host copies,
+  // made only when a checkpoint exists).
+  std::stringstream before;
+  state_archive(0, {}).save_to(before);
+  const double seconds = seconds_before_;
+  try {
+    const int64_t step = load(ckpt, curve);
+    if (log) log(fmt::format("resumed from {} at step {}", ckpt, step));
+    live_step_ = step;
+    return step;
+  } catch (const InputError& e) {
+    opt_->state().clear();  // a load adds the state it reads and removes none
+    std::vector<std::array<double, 3>> none;
+    load("the state before " + ckpt, none, &before);
+    curve.clear();
+    seconds_before_ = seconds;
+    // Kept for a look, out of the resume path; rank 0 moves it (every rank
+    // read the same file and failed alike; a finished run removes ckpt/).
+    const std::string aside = ckpt + ".unusable";
+    if (!comm_ || comm_->rank() == 0) {
+      std::error_code ec;
+      fs::rename(ckpt, aside, ec);
+    }
+    if (log) log(fmt::format("checkpoint not used: {}; moved to {}, training starts afresh at step 0", e.what(), aside));
+    return 0;
+  }
 }
 
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -113,7 +114,14 @@ class Trainer {
 
  private:
   void save(const std::string& path, int64_t step, const std::vector<std::array<double, 3>>& curve);
-  int64_t load(const std::string& path, std::vector<std::array<double, 3>>& curve);
+  // Everything a checkpoint holds, `step` and `curve` as given.
+  torch::serialize::OutputArchive state_archive(int64_t step, const std::vector<std::array<double, 3>>& curve);
+  // Reads the checkpoint at `path` (or, with `in`, an archive state_archive
+  // wrote; `path` then only names it) into the model, optimizer, heads and
+  // EMA copies; its loss curve into `curve`. Returns its step. InputError
+  // naming the path when it is unreadable, damaged (its digest) or of
+  // another config or seed; what was read before the fault stays loaded.
+  int64_t load(const std::string& path, std::vector<std::array<double, 3>>& curve, std::istream* in = nullptr);
   // XXH3-128 of what a checkpoint holds: `saved` (its step, seconds and
   // loss curve as written), the model, projector and method tensors, the EMA
   // copies, and AdamW's group settings, moments and step counts, in a fixed
@@ -121,7 +129,10 @@ class Trainer {
   // after a load.
   std::string state_digest(const NamedTensors& saved) const;
   // The step to start from: 0, or the checkpoint's when `ckpt` exists (its
-  // loss curve into `curve`, said through `log`).
+  // loss curve into `curve`, said through `log`). A checkpoint that cannot
+  // be used (unreadable, damaged, another config's or seed's) is said
+  // through `log`, moved to <ckpt>.unusable, and training starts at 0 from
+  // the state held before, as without it.
   int64_t resume(const std::string& ckpt, std::vector<std::array<double, 3>>& curve,
                  const std::function<void(const std::string&)>& log);
   double seconds_before_ = 0;  // training time before the resumed checkpoint

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "core/base/filesystem.hpp"
@@ -103,6 +104,28 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
   auto log = read_text(run_dir(results, plan[2].id) + "/log.txt");
   EXPECT_NE(log.find("resumed from"), std::string::npos);
   EXPECT_FALSE(fs::exists(run_dir(results, plan[2].id) + "/ckpt"));
+  // A checkpoint that cannot be resumed (here not an archive) fails neither
+  // the run nor the sweep: named in the log, set aside, trained from step 0.
+  {
+    const std::string aside = results + "-unusable";
+    remove_tree(aside);
+    fs::create_directories(aside);
+    Store other_store(aside + "/results.db");
+    RunContext octx = ctx;
+    octx.results = aside;
+    octx.max_steps = 3;
+    ASSERT_EQ(execute_run(plan[2].cfg, plan[2].label, octx, &other_store).status, RunOutcome::Stopped);
+    const std::string odir = run_dir(aside, plan[2].id);
+    std::ofstream(odir + "/ckpt/last.pt", std::ios::binary | std::ios::trunc) << std::string(3000, 'x');
+    octx.max_steps = 0;
+    const auto out = execute_run(plan[2].cfg, plan[2].label, octx, &other_store);
+    ASSERT_EQ(out.status, RunOutcome::Done) << out.error;
+    const auto olog = read_text(odir + "/log.txt");
+    EXPECT_NE(olog.find("checkpoint not used: " + odir + "/ckpt/last.pt: "), std::string::npos) << olog;
+    EXPECT_NE(olog.find("training starts afresh at step 0"), std::string::npos) << olog;
+    EXPECT_FALSE(fs::exists(odir + "/ckpt"));
+    remove_tree(aside);
+  }
   // A second pass skips every finished run.
   for (const auto& p : plan) EXPECT_EQ(execute_run(p.cfg, p.label, ctx, &store).status, RunOutcome::Skipped);
   // Waiting for another process's lock, then finding the run done: skipped.
