@@ -1,6 +1,7 @@
 #!/bin/bash
 # Fault suite (issue 14), on the synthetic smoke sweep (a run takes ~0.5 s):
-#  A. 8 concurrent run_sweep on one results root: all exit 0, each run trained once.
+#  A. 8 concurrent run_sweep on one results root: all exit 0, each run trained once;
+#     4 concurrent sweeps of runs sharing one model: the model trained once.
 #  B. a truncated metrics.h5: --reindex keeps the other runs and the sweep, names
 #     the bad folder (indexed "damaged"), exits 2; the next sweep reruns it alone.
 #  C. the index write-locked by another process through a whole sweep: the
@@ -42,6 +43,17 @@ for r in "$d"/a/runs/*; do
 done
 leftover=$(find "$d/a" -name '*.tmp*' | head -3); [ -z "$leftover" ] || fail "temporary files left: $leftover"
 echo "ok: 8 processes exit 0, 12 runs each trained once"
+# Runs of one trained model (a probe grid) in 4 processes at once: one
+# trains it, the others come back to their runs and reuse it.
+pids=()
+for i in 1 2 3 4; do
+  "$rs" "$src/tests/e2e/block_t.toml" --results "$d/m" --threads 1 > "$d/m$i.txt" 2>&1 & pids+=($!)
+done
+for i in "${!pids[@]}"; do wait "${pids[$i]}" || { cat "$d/m$((i + 1)).txt"; fail "process $((i + 1)) exit $?"; }; done
+n=$(grep -l '"status": "done"' "$d"/m/runs/*/run.json | wc -l); [ "$n" -eq 6 ] || fail "6 done runs expected, found $n"
+kept=$(cat "$d"/m/runs/*/log.txt | grep -c "trained model kept in")
+[ "$kept" -eq 1 ] || { cat "$d"/m?.txt; fail "the shared model was trained $kept times"; }
+echo "ok: 4 processes over 6 runs sharing a model: trained once"
 
 echo "== B: a truncated metrics.h5, then --reindex"
 bad=$(ls -d "$d"/a/runs/* | head -1)

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "core/base/atomic_file.hpp"
+#include "core/base/file_lock.hpp"
 #include "core/base/errors.hpp"
 #include "core/base/progress.hpp"
 #include "core/base/stop.hpp"
@@ -37,30 +38,6 @@ struct Job {
   std::string split;
   int64_t index, begin, end;
   const std::vector<StoreSource::Item>* items;
-};
-
-// An exclusive flock(2) on <dir>.lock for the life of the object; says once
-// that it waits when another process holds it.
-class StoreLock {
- public:
-  explicit StoreLock(const std::string& dir) {
-    const std::string path = dir + ".lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw InputError(fmt::format("{}: cannot create the preparation lock ({}); check that the "
-                                              "cache folder is writable", path, std::strerror(errno)));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
-    fmt::print(stderr, "waiting for another process preparing {}\n", dir);
-    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      check_stop("the wait for another process's data preparation");
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-  }
-  ~StoreLock() { ::close(fd_); }  // releases the lock
-  StoreLock(const StoreLock&) = delete;
-  StoreLock& operator=(const StoreLock&) = delete;
-
- private:
-  int fd_ = -1;
 };
 
 // Decodes a job's files and writes its chunk atomically. Returns the files
@@ -203,7 +180,12 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
   StoreManifest m;
   if (read_store_manifest(dir, &m)) return m;
   fs::create_directories(dir);
-  StoreLock lock(dir);
+  // One process prepares; the others wait for it and then read.
+  FileLock lock(dir + ".lock", "check that the cache folder is writable");
+  if (!lock.try_lock()) {
+    fmt::print(stderr, "waiting for another process preparing {}\n", dir);
+    lock.wait("the wait for another process's data preparation");
+  }
   if (read_store_manifest(dir, &m)) return m;  // another process finished it while we waited
   m.classes = src.classes, m.side = side, m.source = src.description;
   m.chunk_images = chunk_images > 0 ? chunk_images : store_chunk_images(3, side);

@@ -109,7 +109,7 @@ class LocalLoop {
         break;
       case RunOutcome::Failed: fmt::print("  FAILED: {}\n", out.error); ++failed_; break;
       case RunOutcome::Busy:
-        fmt::print("  running in another process; coming back to it at the end\n");
+        fmt::print("  {}; coming back to it at the end\n", out.error.empty() ? "running in another process" : out.error);
         busy.push_back(i);
         --k_;
         break;

@@ -503,6 +503,7 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
     log(fmt::format("no pre-training: the encoder at its initialization (seed {})", cfg.seed));
   } else if (reuse && reuse_trained_model(cfg, st, model, ctx.results, device, log)) {
     st.reused = true;
+    if (ctx.model_ready) ctx.model_ready();
   } else {
     // A kept model that cannot be read is trained again from the same
     // initialization (build_model seeds): the run is the one a fresh
@@ -511,6 +512,7 @@ EncoderStage train_and_featurize(const RunConfig& cfg, Tokenizer& tok, TrainData
     if (reuse) model = build_model(cfg, st.objective, td, data, &bo, [](const std::string&) {});
     pretrain(cfg, st, model, bo, tok, td, data, dir, ctx, device, feature_net, log);
     if (st.train.status != TrainResult::Done) return st;
+    if (ctx.model_ready) ctx.model_ready();
   }
   read_features(cfg, st, model, bo, tok, on_device, td, data, ctx, device, log);
   return st;

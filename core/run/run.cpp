@@ -203,9 +203,27 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     if (!ctx.wait_if_busy) return RunOutcome{RunOutcome::Busy};
     fmt::print("  another process is training this run; waiting for it\n");
     std::fflush(stdout);
-    lock.lock();
+    lock.wait("the wait for another process's run (no record was written)");
     rec = existing_record(dir, false);
     if (rec.value("status", "") == "done") return RunOutcome{RunOutcome::Skipped, rec.value("probe_top1", -1.0)};
+  }
+  // The trained model this run shares with others (results/models/): held
+  // until it is kept or loaded, so a concurrent sweep's run that shares it
+  // waits for it, then reuses it, instead of training it a second time.
+  std::optional<FileLock> model_lock;
+  if (cfg.probe.features == "encoder") {
+    const std::string model = trained_model_path(cfg, ctx.results);
+    std::error_code ec;  // a folder it cannot make: the lock file names the path
+    fs::create_directories(fs::path(model).parent_path(), ec);
+    model_lock.emplace(model + ".lock", "the results root must be writable (give another --results folder)");
+    if (!model_lock->try_lock()) {
+      RunOutcome busy{RunOutcome::Busy};
+      busy.error = "another process is training the model it shares (" + model + ")";
+      if (!ctx.wait_if_busy) return busy;
+      fmt::print("  {}; waiting for it\n", busy.error);
+      std::fflush(stdout);
+      model_lock->wait("the wait for another process's training of the model this run shares (no record was written)");
+    }
   }
   // Temporaries of a writer of this run killed mid-write (we hold its lock now).
   remove_stale_temporaries(dir);
@@ -222,6 +240,7 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
   LiveLog live(dir, cfg.train.live_log);
   RunContext run_ctx = ctx;
   run_ctx.live = live.sink(r.logger());
+  if (model_lock) run_ctx.model_ready = [&model_lock] { model_lock->unlock(); };
   RunOutcome out;
   try {
     out = run_stages(cfg, run_ctx, device, followers, r, t_start);

@@ -32,10 +32,15 @@ struct RunContext {
   // The run's live log (metrics.jsonl, TensorBoard), set by execute_run for
   // the run it holds; empty elsewhere (data-parallel followers, tests).
   LiveSink live;
+  // Called once the run's trained model is in results/models/ (trained and
+  // kept, or loaded from there): execute_run releases the lock a concurrent
+  // sweep's run sharing that model waits on. Empty elsewhere.
+  std::function<void()> model_ready;
 };
 
 struct RunOutcome {
-  // Busy: another process holds the run's lock (a concurrent sweep).
+  // Busy: another process holds the run's lock, or trains the model it
+  // shares (a concurrent sweep); `error` then says which.
   enum Status { Done, Failed, Stopped, Skipped, Busy } status = Done;
   double top1 = -1;
   double knn_top1 = -1;  // -1: kNN probe off

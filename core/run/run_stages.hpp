@@ -22,6 +22,7 @@
 
 #include <fstream>
 
+#include "core/base/file_lock.hpp"
 #include "core/data/data.hpp"
 #include "core/data/image_source.hpp"
 #include "core/nn/feature_net.hpp"
@@ -219,25 +220,5 @@ nlohmann::json existing_record(const std::string& dir, bool say);
 // and indexed, and the run's first log line.
 void open_record(RunRecord& r, const RunConfig& cfg, const std::string& label, const RunContext& ctx,
                  torch::Device device, int threads);
-
-// A run folder's exclusive lock: one process per run, released when its
-// holder exits or dies, so a killed run is free to resume and a concurrent
-// sweep leaves a held run alone.
-class RunLock {
- public:
-  explicit RunLock(const std::string& dir) : fd_(::open((dir + "/.lock").c_str(), O_CREAT | O_RDWR, 0644)) {
-    if (fd_ < 0)
-      throw InputError(fmt::format("cannot create {}/.lock ({}); the results root must be writable "
-                                   "(give another --results folder)", dir, std::strerror(errno)));
-  }
-  ~RunLock() { close(fd_); }
-  RunLock(const RunLock&) = delete;
-  RunLock& operator=(const RunLock&) = delete;
-  bool try_lock() { return flock(fd_, LOCK_EX | LOCK_NB) == 0; }
-  void lock() { flock(fd_, LOCK_EX); }
-
- private:
-  int fd_;
-};
 
 }  // namespace ldae

@@ -17,6 +17,7 @@
 #include "core/data/data.hpp"
 #include "core/records/records.hpp"
 #include "core/run/run.hpp"
+#include "core/run/run_stages.hpp"
 #include "core/config/sweep.hpp"
 
 using namespace ldae;
@@ -95,6 +96,21 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
     close(fd);
   }
 
+  // While another process trains the model a run shares (the lock beside
+  // results/models/<hash>.pt), the run is left for later, saying why, and
+  // writes no record.
+  const std::string model_lock = trained_model_path(plan[1].cfg, results) + ".lock";
+  {
+    fs::create_directories(fs::path(model_lock).parent_path());
+    int fd = ::open(model_lock.c_str(), O_RDWR | O_CREAT, 0644);
+    ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+    const auto busy = execute_run(plan[1].cfg, plan[1].label, ctx, &store);
+    EXPECT_EQ(busy.status, RunOutcome::Busy);
+    EXPECT_NE(busy.error.find("another process is training the model it shares"), std::string::npos) << busy.error;
+    EXPECT_FALSE(fs::exists(run_dir(results, plan[1].id) + "/run.json"));
+    close(fd);
+  }
+
   ctx.max_steps = 0;
   for (const auto& p : plan) {
     auto out = execute_run(p.cfg, p.label, ctx, &store);
@@ -139,6 +155,27 @@ TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
     ctx.wait_if_busy = true;
     EXPECT_EQ(execute_run(plan[1].cfg, plan[1].label, ctx, &store).status, RunOutcome::Skipped);
     release.join();
+  }
+
+  // A run sharing that model, waiting for its lock (a concurrent sweep's
+  // second pass), then reuses the model: it is not trained twice.
+  {
+    RunConfig probe_only = plan[1].cfg;
+    probe_only.probe.epochs = 4;
+    ASSERT_EQ(trained_model_path(probe_only, results) + ".lock", model_lock);
+    int fd = ::open(model_lock.c_str(), O_RDWR);
+    ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+    std::thread release([fd] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      close(fd);
+    });
+    ctx.wait_if_busy = true;
+    const auto out = execute_run(probe_only, plan[1].label, ctx, nullptr);
+    release.join();
+    ASSERT_EQ(out.status, RunOutcome::Done) << out.error;
+    const std::string pdir = run_dir(results, run_id(probe_only));
+    EXPECT_NE(read_text(pdir + "/log.txt").find("trained model reused from"), std::string::npos);
+    remove_tree(pdir);
   }
 
   // Records: run folder files, the index, the HDF5 curves and features.
