@@ -60,17 +60,38 @@ rc=$?
 set -e
 cat "$d/nosbatch.txt"
 test $rc -eq 2 && grep -q 'sbatch is not on PATH' "$d/nosbatch.txt"
-# Runs sharing a trained model are one task: the model is trained once and
-# read by the other run, not trained again on another node.
+# Runs sharing a trained model: the first array trains it once (its first
+# run), the array after it (submitted with afterok on the first) holds the
+# other run, which reads the model, not training it again on another node.
 sed -e 's/^name  = "synthetic_smoke"/name = "shared_model"/' -e 's/^seeds = \[0, 1\]/seeds = [0]/' \
   -e 's/^mode  = "cumulative"/mode = "independent"/' -e '/^\[\[row\]\]/,$d' "$sweep" > "$d/shared.toml"
 printf '[[row]]\nlabel = "t 10"\n[[row]]\nlabel = "t 50"\nprobe.t = 50\n' >> "$d/shared.toml"
 "$bin/run_sweep" "$d/shared.toml" --results "$d/sh" --launcher slurm --dry-run --threads 1 > "$d/sh.txt"
-grep -q '1 array task for 2 pending runs' "$d/sh.txt" || { cat "$d/sh.txt"; exit 1; }
+grep -q 'shared_model.default.sbatch (1 array task for 1 pending run)' "$d/sh.txt" || { cat "$d/sh.txt"; exit 1; }
+grep -q 'shared_model.default.after.sbatch (1 array task: the other runs sharing' "$d/sh.txt" || { cat "$d/sh.txt"; exit 1; }
+grep -q "submit with \`sbatch --dependency=afterok:\$(sbatch --parsable .*shared_model.default.sbatch | cut -d';' -f1) --kill-on-invalid-dep=yes .*shared_model.default.after.sbatch\`" "$d/sh.txt" ||
+  { cat "$d/sh.txt"; exit 1; }
 grep -q '^#SBATCH --array=0-0$' "$d/sh/slurm/shared_model.default.sbatch"
+grep -q '^#SBATCH --array=0-0$' "$d/sh/slurm/shared_model.default.after.sbatch"
 SLURM_ARRAY_TASK_ID=0 bash "$d/sh/slurm/shared_model.default.sbatch" > "$d/sh.task.txt" 2>&1 || { cat "$d/sh.task.txt"; exit 1; }
+SLURM_ARRAY_TASK_ID=0 bash "$d/sh/slurm/shared_model.default.after.sbatch" > "$d/sh.after.txt" 2>&1 ||
+  { cat "$d/sh.after.txt"; exit 1; }
 test "$(cat "$d"/sh/runs/*/log.txt | grep -c 'trained model kept in')" -eq 1
 test "$(cat "$d"/sh/runs/*/log.txt | grep -c 'trained model reused from')" -eq 1
+# Submitted (a fake sbatch answering --parsable with a job id): the second
+# array depends on the first's id, and is cancelled if the first fails.
+mkdir -p "$d/fakesbatch"
+printf '#!/bin/sh\necho "$@" >> %s/sbatch.log\necho "$((4240 + $(wc -l < %s/sbatch.log)));cluster"\n' "$d" "$d" \
+  > "$d/fakesbatch/sbatch"
+chmod +x "$d/fakesbatch/sbatch"
+PATH="$d/fakesbatch:$PATH" "$bin/run_sweep" "$d/shared.toml" --results "$d/sub" --launcher slurm --threads 1 \
+  > "$d/sub.txt" 2>&1 || { cat "$d/sub.txt"; exit 1; }
+sed -n 1p "$d/sbatch.log" | grep -qx -- "--parsable $d/sub/slurm/shared_model.default.sbatch" || { cat "$d/sbatch.log"; exit 1; }
+sed -n 2p "$d/sbatch.log" |
+  grep -qx -- "--parsable --dependency=afterok:4241 --kill-on-invalid-dep=yes $d/sub/slurm/shared_model.default.after.sbatch" ||
+  { cat "$d/sbatch.log"; exit 1; }
+grep -q 'submitted .*shared_model.default.after.sbatch as job 4242, after job 4241 succeeds' "$d/sub.txt" ||
+  { cat "$d/sub.txt"; exit 1; }
 "$bin/run_sweep" "$d/shared.toml" --results "$d/sh" --dry-run | grep -c ' done ' | grep -qx 2
 
 # The time-limit warning: SIGUSR1 mid-run -> checkpoint, `scontrol requeue

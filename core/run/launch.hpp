@@ -55,13 +55,18 @@ void check_plan_data(const SweepPlan& p, const SweepOptions& o, bool light);
 SweepRecord sweep_record(const SweepPlan& p, const SweepOptions& o);
 int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist);
 int launch_slurm(const SweepPlan& p, const SweepOptions& o);
-// The Slurm array's tasks for the pending runs: the runs that share one
-// trained model (results/models/, trained_model_path) go to one task, in plan
-// order, so the first trains it and the others read it, instead of every
-// task training the same model on its own GPU; runs that train nothing (raw
-// pixels, an untrained encoder) are a task each. Each task: ids joined by
-// commas, what --run-id takes. Order: first appearance in `pending`.
-std::vector<std::string> slurm_tasks(const std::vector<PlannedRun>& pending, const std::string& results);
+// The Slurm arrays' tasks for the pending runs, each a run id (what
+// --run-id takes). `first`: the first pending run of each trained model
+// (results/models/, trained_model_path) not kept yet, which trains it, and
+// every run that trains none (raw pixels, an untrained encoder) or reads a
+// model already kept. `after`: the other runs sharing a model that `first`
+// trains, one task each, for the array submitted to start once the first
+// has succeeded (so a probe grid such as ddae_block_t trains each model
+// once, then probes in parallel). Order: plan order within each.
+struct SlurmTasks {
+  std::vector<std::string> first, after;
+};
+SlurmTasks slurm_tasks(const std::vector<PlannedRun>& pending, const std::string& results);
 int follow_sweep(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist);
 
 // Data parallel over NCCL when every run of the plan trains on a GPU, else Gloo.

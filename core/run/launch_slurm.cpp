@@ -1,13 +1,16 @@
-// A sweep as a Slurm array (core/run/launch.hpp): one task per trained model
-// of the pending runs (the runs sharing it, in order), each task running this
-// program with --run-id; the plan is recorded first, so make_tables sees
+// A sweep as Slurm arrays (core/run/launch.hpp): a task per model to train
+// and per run that trains none, then, submitted to start once those
+// succeeded, a task per other run sharing a model; each task runs this
+// program with --run-id. The plan is recorded first, so make_tables sees
 // every row while the tasks run.
 #include <fmt/core.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <cstdio>
 #include <filesystem>
 
 #include "core/base/plural.hpp"
@@ -20,23 +23,90 @@
 #include "core/run/run_stages.hpp"
 
 namespace ldae {
+namespace fs = std::filesystem;
 
-std::vector<std::string> slurm_tasks(const std::vector<PlannedRun>& pending, const std::string& results) {
-  std::vector<std::string> tasks, keys;  // keys[i]: task i's trained model ("" = trains none)
+SlurmTasks slurm_tasks(const std::vector<PlannedRun>& pending, const std::string& results) {
+  SlurmTasks t;
+  std::vector<std::string> training;  // models a task of `first` trains
   for (const auto& p : pending) {
-    const std::string key = p.cfg.probe.features == "encoder" ? trained_model_path(p.cfg, results) : "";
-    const auto it = key.empty() ? keys.end() : std::find(keys.begin(), keys.end(), key);
-    if (it == keys.end()) {
-      tasks.push_back(p.id), keys.push_back(key);
+    const std::string model = p.cfg.probe.features == "encoder" ? trained_model_path(p.cfg, results) : "";
+    std::error_code ec;
+    if (model.empty() || fs::exists(model, ec)) {
+      t.first.push_back(p.id);
+    } else if (std::find(training.begin(), training.end(), model) == training.end()) {
+      training.push_back(model);
+      t.first.push_back(p.id);
     } else {
-      tasks[size_t(it - keys.begin())] += "," + p.id;
+      t.after.push_back(p.id);
     }
   }
-  return tasks;
+  return t;
 }
 
+namespace {
+
+// `sbatch ARGS` run by the shell; its standard output. InputError naming
+// the command when it fails.
+std::string sbatch(const std::string& args) {
+  const std::string cmd = "sbatch " + args;
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (!f) throw InputError(fmt::format("{}: cannot start it ({})", cmd, std::strerror(errno)));
+  std::string out;
+  char buf[256];
+  while (size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+  const int status = ::pclose(f);
+  if (status != 0)
+    throw InputError(fmt::format("{} failed (exit {}){}{}", cmd, WIFEXITED(status) ? WEXITSTATUS(status) : status,
+                                 out.empty() ? "" : ": ", first_sentence(out)));
+  return out;
+}
+
+// The job id `sbatch --parsable` printed: "JOB" or "JOB;CLUSTER".
+std::string parsable_job_id(const std::string& out, const std::string& script) {
+  std::string id = out.substr(0, out.find_first_of(";\n"));
+  if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
+    throw InputError(fmt::format("sbatch --parsable {} printed '{}', not a job id; submit the second array by "
+                                 "hand: sbatch --dependency=afterok:JOB --kill-on-invalid-dep=yes <its script>",
+                                 script, first_sentence(out)));
+  return id;
+}
+
+// Says what was written and submits the arrays: the first with --parsable,
+// the second (if any) with afterok on its job id (--dry-run: prints the
+// command). Returns 0; InputError when sbatch is missing or fails.
+int submit_arrays(const std::string& script, const std::string& after_script, const SlurmTasks& tasks,
+                  size_t pending, bool dry_run) {
+  fmt::print("wrote {} ({} for {})\n", script, count_of(tasks.first.size(), "array task"),
+             count_of(pending - tasks.after.size(), "pending run"));
+  if (!tasks.after.empty())
+    fmt::print("wrote {} ({}: the other runs sharing a model the first array trains, started once it succeeded)\n",
+               after_script, count_of(tasks.after.size(), "array task"));
+  auto after = [&](const std::string& job) {
+    return fmt::format("--dependency=afterok:{} --kill-on-invalid-dep=yes {}", job, shell_quote(after_script));
+  };
+  if (dry_run) {
+    if (tasks.after.empty())
+      fmt::print("--dry-run: not submitted; submit with `sbatch {}`\n", shell_quote(script));
+    else
+      fmt::print("--dry-run: not submitted; submit with `sbatch {}`\n",
+                 after(fmt::format("$(sbatch --parsable {} | cut -d';' -f1)", shell_quote(script))));
+    return 0;
+  }
+  if (std::system("command -v sbatch > /dev/null 2>&1") != 0)
+    throw InputError("--launcher slurm: sbatch is not on PATH (not a Slurm login node?); use "
+                     "--dry-run to write the script and submit it where Slurm runs");
+  const std::string job = parsable_job_id(sbatch("--parsable " + shell_quote(script)), script);
+  fmt::print("submitted {} as job {}\n", script, job);
+  if (!tasks.after.empty()) {
+    const std::string after_job = parsable_job_id(sbatch("--parsable " + after(job)), after_script);
+    fmt::print("submitted {} as job {}, after job {} succeeds\n", after_script, after_job, job);
+  }
+  return 0;
+}
+
+}  // namespace
+
 int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
-  namespace fs = std::filesystem;
   const SweepFile& sweep = sp.sweep;
   const std::vector<PlannedRun>& plan = sp.runs;
   const std::string &profile = opt.profile, &file = opt.file, &results = opt.results;
@@ -92,27 +162,20 @@ int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
   for (const auto& s : opt.sets) o.command.insert(o.command.end(), {"--set", s});
   for (const auto& p : opt.plugins) o.command.insert(o.command.end(), {"--plugin", fs::absolute(p).string()});
   const std::string script = (root / "slurm" / fmt::format("{}.{}.sbatch", sweep.name, prof)).string();
+  const std::string after_script = (root / "slurm" / fmt::format("{}.{}.after.sbatch", sweep.name, prof)).string();
   SweepRecord rec{sweep.name, prof, sweep.title, fs::absolute(file).string(), sweep.mode, {}, opt.sets};
   for (const auto& p : sp.full) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
   check_sweep_name_free(root.string(), rec);
-  const std::vector<std::string> tasks = slurm_tasks(pending, root.string());
-  write_text_atomically(script, sbatch_script(o, tasks));
+  const SlurmTasks tasks = slurm_tasks(pending, root.string());
+  write_text_atomically(script, sbatch_script(o, tasks.first));
+  std::error_code ec;  // a second array of an earlier submission is not this one's
+  fs::remove(after_script, ec);
+  if (!tasks.after.empty()) write_text_atomically(after_script, sbatch_script(o, tasks.after, SlurmArray::After));
   // The sweep's plan goes into the index now, so make_tables sees every row
   // while the tasks run.
   Store store(root.string() + "/results.db");
   record_sweep_plan(root.string(), &store, rec);
-  fmt::print("wrote {} ({} for {}: the runs sharing a trained model run in one task)\n", script,
-             count_of(tasks.size(), "array task"), count_of(pending.size(), "pending run"));
-  if (opt.dry_run) {
-    fmt::print("--dry-run: not submitted; submit with `sbatch {}`\n", shell_quote(script));
-    return 0;
-  }
-  if (std::system("command -v sbatch > /dev/null 2>&1") != 0)
-    throw InputError("--launcher slurm: sbatch is not on PATH (not a Slurm login node?); use "
-                     "--dry-run to write the script and submit it where Slurm runs");
-  const int rc = std::system(("sbatch " + shell_quote(script)).c_str());
-  if (rc != 0) throw InputError(fmt::format("sbatch {} failed (exit {})", script, rc));
-  return 0;
+  return submit_arrays(script, after_script, tasks, pending.size(), opt.dry_run);
 }
 
 }  // namespace ldae

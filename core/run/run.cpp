@@ -187,6 +187,28 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
   return out;
 }
 
+// The trained model this run shares with others (results/models/), locked
+// into `lock` until it is kept or loaded, so a concurrent sweep's run that
+// shares it waits for it, then reuses it, instead of training it a second
+// time. A Busy outcome saying why when another process holds it and `ctx`
+// does not wait; nothing for runs that train no model.
+std::optional<RunOutcome> lock_trained_model(const RunConfig& cfg, const RunContext& ctx,
+                                             std::optional<FileLock>& lock) {
+  if (cfg.probe.features != "encoder") return std::nullopt;
+  const std::string model = trained_model_path(cfg, ctx.results);
+  std::error_code ec;  // a folder it cannot make: the lock file names the path
+  fs::create_directories(fs::path(model).parent_path(), ec);
+  lock.emplace(model + ".lock", "the results root must be writable (give another --results folder)");
+  if (lock->try_lock()) return std::nullopt;
+  RunOutcome busy{RunOutcome::Busy};
+  busy.error = "another process is training the model it shares (" + model + ")";
+  if (!ctx.wait_if_busy) return busy;
+  fmt::print("  {}; waiting for it\n", busy.error);
+  std::fflush(stdout);
+  lock->wait("the wait for another process's training of the model this run shares (no record was written)");
+  return std::nullopt;
+}
+
 }  // namespace
 
 RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const RunContext& ctx, Store* store) {
@@ -207,24 +229,8 @@ RunOutcome execute_run(const RunConfig& cfg, const std::string& label, const Run
     rec = existing_record(dir, false);
     if (rec.value("status", "") == "done") return RunOutcome{RunOutcome::Skipped, rec.value("probe_top1", -1.0)};
   }
-  // The trained model this run shares with others (results/models/): held
-  // until it is kept or loaded, so a concurrent sweep's run that shares it
-  // waits for it, then reuses it, instead of training it a second time.
   std::optional<FileLock> model_lock;
-  if (cfg.probe.features == "encoder") {
-    const std::string model = trained_model_path(cfg, ctx.results);
-    std::error_code ec;  // a folder it cannot make: the lock file names the path
-    fs::create_directories(fs::path(model).parent_path(), ec);
-    model_lock.emplace(model + ".lock", "the results root must be writable (give another --results folder)");
-    if (!model_lock->try_lock()) {
-      RunOutcome busy{RunOutcome::Busy};
-      busy.error = "another process is training the model it shares (" + model + ")";
-      if (!ctx.wait_if_busy) return busy;
-      fmt::print("  {}; waiting for it\n", busy.error);
-      std::fflush(stdout);
-      model_lock->wait("the wait for another process's training of the model this run shares (no record was written)");
-    }
-  }
+  if (auto busy = lock_trained_model(cfg, ctx, model_lock)) return *busy;
   // Temporaries of a writer of this run killed mid-write (we hold its lock now).
   remove_stale_temporaries(dir);
   remove_stale_temporaries(dir + "/ckpt");

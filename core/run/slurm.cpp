@@ -20,13 +20,21 @@ bool valid_slurm_time(const std::string& t) {
   return std::regex_match(t, re);
 }
 
-std::string sbatch_script(const SlurmOptions& o, const std::vector<std::string>& ids) {
+std::string sbatch_script(const SlurmOptions& o, const std::vector<std::string>& ids, SlurmArray which) {
   std::string s = "#!/bin/bash\n";
-  s += "# Written by run_sweep --launcher slurm: one array task per trained model,\n";
-  s += "# running the pending runs that share it (their ids joined by commas).\n";
-  s += "# Submit with `sbatch THIS_FILE`; rerunning run_sweep --launcher slurm writes\n";
-  s += "# a new script for the runs still pending.\n";
-  s += fmt::format("#SBATCH --job-name={}\n", o.job_name);
+  if (which == SlurmArray::First) {
+    s += "# Written by run_sweep --launcher slurm: a task per trained model to train\n";
+    s += "# (its first pending run) and per run that trains none or reads a kept model.\n";
+    s += "# Submit with `sbatch --parsable THIS_FILE`; the other runs sharing those\n";
+    s += "# models are the .after.sbatch array beside it, if any.\n";
+  } else {
+    s += "# Written by run_sweep --launcher slurm: the other pending runs sharing a\n";
+    s += "# model that the first array trains, a task each, reading the kept model.\n";
+    s += "# Submit with `sbatch --dependency=afterok:JOB --kill-on-invalid-dep=yes\n";
+    s += "# THIS_FILE`, JOB being the first array's job id.\n";
+  }
+  s += "# Rerunning run_sweep --launcher slurm writes new scripts for the runs still pending.\n";
+  s += fmt::format("#SBATCH --job-name={}{}\n", o.job_name, which == SlurmArray::After ? "-after" : "");
   s += fmt::format("#SBATCH --array=0-{}\n", ids.size() - 1);
   if (!o.partition.empty()) s += fmt::format("#SBATCH --partition={}\n", o.partition);
   if (o.gpus_per_run > 0) s += fmt::format("#SBATCH --gres=gpu:{}\n", o.gpus_per_run);

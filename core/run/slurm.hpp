@@ -1,5 +1,5 @@
-// Slurm sweeps: one sbatch array task per pending run. Each task runs
-// `run_sweep FILE ... --run-id ID` for its own run, so on a shared file
+// Slurm sweeps: sbatch arrays of the pending runs (core/run/launch.hpp,
+// slurm_tasks). Each task runs `run_sweep FILE ... --run-id ID` for its run, so on a shared file
 // system tasks write only their own run folders (and the SQLite index under
 // its busy timeout; `run_sweep --reindex` rebuilds it from the folders).
 // Slurm sends SIGUSR1 120 s before the time limit (--signal=B:USR1@120):
@@ -21,10 +21,17 @@ struct SlurmOptions {
   std::vector<std::string> command;
 };
 
-// The sbatch script for `run_ids` (task i runs run_ids[i]: one id, or the
-// ids of the runs sharing a trained model joined by commas, as slurm_tasks
-// groups them). Deterministic, so it is golden-tested.
-std::string sbatch_script(const SlurmOptions& o, const std::vector<std::string>& run_ids);
+// Which of a sweep's two arrays a script is: the first (a task per model to
+// train, and per run that trains none or reads a kept model), or the one
+// after it (the other runs sharing those models, a task each, submitted
+// with --dependency=afterok on the first).
+enum class SlurmArray { First, After };
+
+// The sbatch script for `run_ids` (task i runs run_ids[i]: one id, or ids
+// joined by commas, which --run-id runs in order). Deterministic, so it is
+// golden-tested.
+std::string sbatch_script(const SlurmOptions& o, const std::vector<std::string>& run_ids,
+                          SlurmArray which = SlurmArray::First);
 
 // Quote one word for bash ('...' with embedded quotes escaped).
 std::string shell_quote(const std::string& word);

@@ -1,7 +1,12 @@
 // The sbatch script of a Slurm sweep, golden; quoting and time formats.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "core/run/launch.hpp"
+#include "core/run/run_stages.hpp"
 #include "core/run/slurm.hpp"
 
 using namespace ldae;
@@ -19,10 +24,11 @@ TEST(Slurm, ScriptIsOneArrayTaskPerRun) {
                "--set", "data.path=/data/my cifar"};
   const std::string expected =
       "#!/bin/bash\n"
-      "# Written by run_sweep --launcher slurm: one array task per trained model,\n"
-      "# running the pending runs that share it (their ids joined by commas).\n"
-      "# Submit with `sbatch THIS_FILE`; rerunning run_sweep --launcher slurm writes\n"
-      "# a new script for the runs still pending.\n"
+      "# Written by run_sweep --launcher slurm: a task per trained model to train\n"
+      "# (its first pending run) and per run that trains none or reads a kept model.\n"
+      "# Submit with `sbatch --parsable THIS_FILE`; the other runs sharing those\n"
+      "# models are the .after.sbatch array beside it, if any.\n"
+      "# Rerunning run_sweep --launcher slurm writes new scripts for the runs still pending.\n"
       "#SBATCH --job-name=ldae-table3-small\n"
       "#SBATCH --array=0-4\n"
       "#SBATCH --partition=gpu\n"
@@ -40,24 +46,52 @@ TEST(Slurm, ScriptIsOneArrayTaskPerRun) {
       "--profile small --set probe.name=linear --set 'data.path=/data/my cifar' "
       "--run-id \"${RUN_IDS[$SLURM_ARRAY_TASK_ID]}\"\n";
   EXPECT_EQ(sbatch_script(o, {"a1", "b2,b3", "c3", "d4", "e5"}), expected);
+  // The array after it: its own job name and how it is submitted; the rest alike.
+  const std::string after = sbatch_script(o, {"a1", "b2,b3", "c3", "d4", "e5"}, SlurmArray::After);
+  const std::string after_head =
+      "#!/bin/bash\n"
+      "# Written by run_sweep --launcher slurm: the other pending runs sharing a\n"
+      "# model that the first array trains, a task each, reading the kept model.\n"
+      "# Submit with `sbatch --dependency=afterok:JOB --kill-on-invalid-dep=yes\n"
+      "# THIS_FILE`, JOB being the first array's job id.\n"
+      "# Rerunning run_sweep --launcher slurm writes new scripts for the runs still pending.\n"
+      "#SBATCH --job-name=ldae-table3-small-after\n";
+  EXPECT_EQ(after.substr(0, after_head.size()), after_head);
+  EXPECT_EQ(after.substr(after_head.size()), expected.substr(expected.find("#SBATCH --array")));
 }
 
-TEST(Slurm, RunsSharingATrainedModelAreOneTask) {
-  // A probe-only variant (probe.t) reads the model its row trains: one task
-  // trains it once, where a task each would train it on every GPU.
+TEST(Slurm, RunsSharingAModelToTrainWaitForTheArrayThatTrainsIt) {
+  // A probe-only variant (probe.t) reads the model its row trains: the
+  // first array trains it once, where a task each would train it on every
+  // GPU; the variant is a task of the array after it, probing in parallel
+  // with the other variants. Runs that train nothing are a task each.
+  const auto results = std::filesystem::temp_directory_path() / fmt::format("ldae-slurm-tasks-{}", getpid());
+  std::filesystem::remove_all(results);
   RunConfig a;
-  RunConfig probe_t = a, longer = a, pixels = a;
+  RunConfig probe_t = a, probe_t2 = a, longer = a, pixels = a;
   probe_t.probe.t = 50;
+  probe_t2.probe.t = 100;
   longer.train.epochs = a.train.epochs + 1;
   pixels.probe.features = "raw_pixels";
   std::vector<PlannedRun> pending;
   for (const auto& [id, cfg] : std::vector<std::pair<std::string, RunConfig>>{
-           {"a", a}, {"longer", longer}, {"px1", pixels}, {"t50", probe_t}, {"px2", pixels}}) {
+           {"a", a}, {"longer", longer}, {"px1", pixels}, {"t50", probe_t}, {"px2", pixels}, {"t100", probe_t2}}) {
     PlannedRun p;
     p.id = id, p.cfg = cfg;
     pending.push_back(p);
   }
-  EXPECT_EQ(slurm_tasks(pending, "/r"), (std::vector<std::string>{"a,t50", "longer", "px1", "px2"}));
+  auto t = slurm_tasks(pending, results.string());
+  EXPECT_EQ(t.first, (std::vector<std::string>{"a", "longer", "px1", "px2"}));
+  EXPECT_EQ(t.after, (std::vector<std::string>{"t50", "t100"}));
+  // A model kept already (an earlier submission trained it): its runs need
+  // not wait, each is a task of the first array.
+  const std::string kept = trained_model_path(a, results.string());
+  std::filesystem::create_directories(std::filesystem::path(kept).parent_path());
+  std::ofstream(kept) << "a kept model";
+  t = slurm_tasks(pending, results.string());
+  EXPECT_EQ(t.first, (std::vector<std::string>{"a", "longer", "px1", "t50", "px2", "t100"}));
+  EXPECT_TRUE(t.after.empty());
+  std::filesystem::remove_all(results);
 }
 
 TEST(Slurm, SeveralGpusPerRunAreDataParallelRanksUnderSrun) {
