@@ -93,6 +93,27 @@ sed -n 2p "$d/sbatch.log" |
 grep -q 'submitted .*shared_model.default.after.sbatch as job 4242, after job 4241 succeeds' "$d/sub.txt" ||
   { cat "$d/sub.txt"; exit 1; }
 "$bin/run_sweep" "$d/shared.toml" --results "$d/sh" --dry-run | grep -c ' done ' | grep -qx 2
+# Every run done: nothing to submit, and the scripts that would run nothing are gone.
+"$bin/run_sweep" "$d/shared.toml" --results "$d/sh" --launcher slurm --dry-run | grep -q 'nothing to submit'
+test ! -e "$d/sh/slurm/shared_model.default.sbatch" && test ! -e "$d/sh/slurm/shared_model.default.after.sbatch"
+# The second sbatch fails: exit 2, saying the first array is queued and how
+# to submit the second; a rerun while Slurm still lists that job is refused.
+mkdir -p "$d/failsecond"
+printf '#!/bin/sh\necho "$@" >> %s/sb2.log\nn=$(wc -l < %s/sb2.log)\n[ "$n" -ge 2 ] && { echo "sbatch: error: bad dependency" >&2; exit 1; }\necho "$((5000 + n))"\n' \
+  "$d" "$d" > "$d/failsecond/sbatch"
+printf '#!/bin/sh\necho 5001\n' > "$d/failsecond/squeue"
+chmod +x "$d/failsecond/sbatch" "$d/failsecond/squeue"
+set +e
+PATH="$d/failsecond:$PATH" "$bin/run_sweep" "$d/shared.toml" --results "$d/half" --launcher slurm > "$d/half.txt" 2>&1
+rc=$?
+PATH="$d/failsecond:$PATH" "$bin/run_sweep" "$d/shared.toml" --results "$d/half" --launcher slurm > "$d/again.txt" 2>&1
+rc2=$?
+set -e
+test $rc -eq 2 || { cat "$d/half.txt"; echo "FAIL: a failed second sbatch exited $rc"; exit 1; }
+grep -q "the first array is queued as job 5001: submit the second with \`sbatch --dependency=afterok:5001 --kill-on-invalid-dep=yes $d/half/slurm/shared_model.default.after.sbatch\`" "$d/half.txt" ||
+  { cat "$d/half.txt"; exit 1; }
+test $rc2 -eq 2 && grep -q 'jobs 5001 of an earlier submission of .* are still queued or running' "$d/again.txt" ||
+  { cat "$d/again.txt"; echo "FAIL: resubmitted while job 5001 is queued (exit $rc2)"; exit 1; }
 
 # The time-limit warning: SIGUSR1 mid-run -> checkpoint, `scontrol requeue
 # JOB_TASK` (a fake scontrol records it), exit 0; the requeued task resumes.

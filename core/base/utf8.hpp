@@ -11,29 +11,6 @@
 
 namespace ldae {
 
-// The byte offset of the first byte that is not part of well-formed UTF-8
-// (RFC 3629: no overlongs, no surrogates, at most U+10FFFF), or npos.
-inline size_t first_bad_utf8(const std::string& s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  for (size_t i = 0; i < n;) {
-    const unsigned c = p[i];
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (len == 0 || i + len > n) return i;
-    for (size_t k = 1; k < len; ++k)
-      if ((p[i + k] & 0xC0) != 0x80) return i;
-    const unsigned cp = len == 1 ? c
-                        : len == 2 ? ((c & 0x1F) << 6) | (p[i + 1] & 0x3F)
-                        : len == 3 ? ((c & 0x0F) << 12) | ((p[i + 1] & 0x3F) << 6) | (p[i + 2] & 0x3F)
-                                   : ((c & 0x07) << 18) | ((p[i + 1] & 0x3F) << 12) | ((p[i + 2] & 0x3F) << 6) |
-                                         (p[i + 3] & 0x3F);
-    const unsigned min = len == 1 ? 0 : len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += len;
-  }
-  return std::string::npos;
-}
-
 // `s` printable whatever its bytes: each byte that is not well-formed UTF-8
 // shown as \xHH ("caf\xE9"), the rest as it is.
 inline std::string escaped_utf8(const std::string& s) {

@@ -498,7 +498,7 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
       return load_legacy_cache(cache, c.path, d);
     } catch (const InputError& e) {
       fmt::print(stderr, "image_folder {}: cache {} not used ({}): the folder is prepared again\n", c.path, cache,
-                 first_sentence(e.what()));
+                 reason_about(first_sentence(e.what(), 400), cache));
     }
   }
   check_test_classes(root / test_dir, classes);

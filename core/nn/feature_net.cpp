@@ -182,7 +182,9 @@ std::shared_ptr<FeatureNet> make_feature_net(const std::string& spec, const std:
       if (log) log(fmt::format("classifier loaded from {} (test accuracy {:.2f}%)", path, net->accuracy));
       return net;
     } catch (const std::exception& e) {
-      if (log) log(fmt::format("classifier {} not used ({}): trained again", path, e.what()));
+      if (log)
+        log(fmt::format("classifier {} not used ({}): trained again", path,
+                        reason_about(first_sentence(e.what(), 400), path)));
       net = std::make_shared<ClassifierNet>(train_images.c, classes);
     }
   }

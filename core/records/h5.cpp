@@ -54,6 +54,13 @@ bool compressed(hid_t dcpl) {
   return false;
 }
 
+// Why attribute `name` of `file` could not be read: absent, or there and
+// unreadable (its object header fails its checksum).
+std::string attr_failure(hid_t file, const std::string& name) {
+  return H5Aexists(file, name.c_str()) == 0 ? "missing attribute " + name
+                                            : "cannot read attribute " + name + ": the file is damaged (a checksum differs)";
+}
+
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw InputError(fmt::format("{}: HDF5: {}", path, what));
 }
@@ -63,12 +70,19 @@ bool compressed(hid_t dcpl) {
 H5File::H5File(const std::string& path, Mode mode) : path_(path) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // our errors, not HDF5's stack dumps
   if (mode == Create) {
-    file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    // HDF5 1.10's file format: its metadata (superblock, object headers with
+    // the attributes they hold, chunk indexes) carries checksums that every
+    // open and read checks, as the datasets' chunks carry theirs. The
+    // default, the 1.6 format, has none: a flipped byte in an attribute (a
+    // tokenizer's scale, a run's probe_top1) read back as another number.
+    Closer fapl{H5Pcreate(H5P_FILE_ACCESS), H5Pclose};
+    H5Pset_libver_bounds(fapl.id, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
+    file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id);
     if (file_ < 0) fail(path, "cannot create file (is the folder writable?)");
     set_attr("format_version", kH5FormatVersion);
   } else {
     file_ = H5Fopen(path.c_str(), mode == Read ? H5F_ACC_RDONLY : H5F_ACC_RDWR, H5P_DEFAULT);
-    if (file_ < 0) fail(path, "cannot open file: missing or not an HDF5 file");
+    if (file_ < 0) fail(path, "cannot open file: missing, damaged (a checksum differs) or not an HDF5 file");
     if (H5Aexists(file_, "format_version") > 0 && attr_i64("format_version") != kH5FormatVersion)
       fail(path, fmt::format("format_version {} but this build reads {}; rerun the run to "
                              "regenerate it",
@@ -94,7 +108,9 @@ bool H5File::has(const std::string& name) const {
   while (true) {
     pos = name.find('/', pos + 1);
     std::string part = name.substr(0, pos);
-    if (H5Lexists(file_, part.c_str(), H5P_DEFAULT) <= 0) return false;
+    const htri_t exists = H5Lexists(file_, part.c_str(), H5P_DEFAULT);
+    if (exists < 0) fail(path_, "cannot read the group " + part + ": the file is damaged (a checksum differs)");
+    if (exists == 0) return false;
     if (pos == std::string::npos) return true;
   }
 }
@@ -215,23 +231,27 @@ void H5File::set_attr(const std::string& n, const std::string& v) {
   put_attr(file_, n, type.id, v.c_str());
 }
 
-bool H5File::has_attr(const std::string& n) const { return H5Aexists(file_, n.c_str()) > 0; }
+bool H5File::has_attr(const std::string& n) const {
+  const htri_t exists = H5Aexists(file_, n.c_str());
+  if (exists < 0) fail(path_, "cannot read the attributes: the file is damaged (a checksum differs)");
+  return exists > 0;
+}
 
 double H5File::attr_f64(const std::string& n) const {
   Closer a{H5Aopen(file_, n.c_str(), H5P_DEFAULT), H5Aclose};
   double v = 0;
-  if (a.id < 0 || H5Aread(a.id, H5T_NATIVE_DOUBLE, &v) < 0) fail(path_, "missing attribute " + n);
+  if (a.id < 0 || H5Aread(a.id, H5T_NATIVE_DOUBLE, &v) < 0) fail(path_, attr_failure(file_, n));
   return v;
 }
 int64_t H5File::attr_i64(const std::string& n) const {
   Closer a{H5Aopen(file_, n.c_str(), H5P_DEFAULT), H5Aclose};
   int64_t v = 0;
-  if (a.id < 0 || H5Aread(a.id, H5T_NATIVE_INT64, &v) < 0) fail(path_, "missing attribute " + n);
+  if (a.id < 0 || H5Aread(a.id, H5T_NATIVE_INT64, &v) < 0) fail(path_, attr_failure(file_, n));
   return v;
 }
 std::string H5File::attr_str(const std::string& n) const {
   Closer a{H5Aopen(file_, n.c_str(), H5P_DEFAULT), H5Aclose};
-  if (a.id < 0) fail(path_, "missing attribute " + n);
+  if (a.id < 0) fail(path_, attr_failure(file_, n));
   Closer type{H5Aget_type(a.id), H5Tclose};
   std::string v(H5Tget_size(type.id), '\0');
   H5Aread(a.id, type.id, v.data());

@@ -110,6 +110,14 @@ std::string damage_of(const std::string& dir, const nlohmann::json& run_json) {
     return fmt::format("metrics.h5 is {} bytes, not the {} recorded (truncated or replaced)", bytes,
                        run_json["metrics_bytes"].get<uint64_t>());
   if (H5Fis_hdf5(h5.c_str()) <= 0) return "metrics.h5 is not an HDF5 file";
+  // What the index and the tables read of it (curves and metrics; not the
+  // probe features, which only adding a kNN probe reads): read whole, so a
+  // checksum that fails makes the run damaged here as in --reindex.
+  try {
+    read_metrics_h5(dir);
+  } catch (const InputError& e) {
+    return "metrics.h5 cannot be read (" + reason_about(e.what(), h5) + ")";
+  }
   return "";
 }
 

@@ -133,7 +133,7 @@ Gaussian cached_reference(const RunConfig& cfg, const std::string& results, bool
         return g;
       }
     } catch (const std::exception& e) {
-      why = e.what();
+      why = reason_about(first_sentence(e.what(), 400), path);
     }
     log(fmt::format("FID reference {} not used ({}): computed again", path, why));
   }

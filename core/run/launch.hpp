@@ -8,6 +8,7 @@
 //   follow_sweep      data parallel, ranks > 0: join each run rank 0 announces
 // Exit codes: 0 all done, 1 a run failed, 2 bad input (InputError), 130 interrupted.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -57,12 +58,24 @@ int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist)
 int launch_slurm(const SweepPlan& p, const SweepOptions& o);
 // The Slurm arrays' tasks for the pending runs, each a run id (what
 // --run-id takes). `first`: the first pending run of each trained model
-// (results/models/, trained_model_path) not kept yet, which trains it, and
+// (results/models/, trained_model_path) not kept yet, or the one of them
+// with a checkpoint (model_trainers), which trains it, and
 // every run that trains none (raw pixels, an untrained encoder) or reads a
 // model already kept. `after`: the other runs sharing a model that `first`
 // trains, one task each, for the array submitted to start once the first
 // has succeeded (so a probe grid such as ddae_block_t trains each model
 // once, then probes in parallel). Order: plan order within each.
+// The pending run that trains each model its runs share (key: the model's
+// path, trained_model_path): the first, in plan order, with a checkpoint
+// (runs/<id>/ckpt/last.pt: an interrupted training of that model, which it
+// resumes), else the first. Models kept already, and runs that train none,
+// have no entry.
+std::map<std::string, std::string> model_trainers(const std::vector<PlannedRun>& pending, const std::string& results);
+// The order a local sweep runs the plan: plan order, except that the run
+// training a model (model_trainers) comes before the other runs sharing it,
+// so an interrupted training resumes instead of being trained anew by a
+// run listed before it. Indexes into `plan`.
+std::vector<size_t> local_run_order(const std::vector<PlannedRun>& plan, const std::string& results);
 struct SlurmTasks {
   std::vector<std::string> first, after;
 };

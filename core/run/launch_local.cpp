@@ -174,7 +174,7 @@ int launch_local(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist)
   // killed `make`) are left for a second pass that waits for them.
   std::vector<size_t> busy, unused;
   sweep_end.code = kSweepStopped;
-  for (size_t i = 0; i < p.runs.size(); ++i)
+  for (size_t i : local_run_order(p.runs, o.results))
     if (!loop.run_one(i, busy)) return loop.requeued() ? 0 : 130;
   ctx.wait_if_busy = true;
   for (size_t i : busy)

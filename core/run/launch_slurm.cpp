@@ -12,33 +12,69 @@
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 
 #include "core/base/plural.hpp"
 #include "core/base/atomic_file.hpp"
 #include "core/base/errors.hpp"
+#include "core/base/stop.hpp"
 #include "core/records/records.hpp"
 #include "core/records/store.hpp"
 #include "core/run/launch.hpp"
 #include "core/run/run.hpp"
 #include "core/run/run_stages.hpp"
+#include "core/run/signals.hpp"
 
 namespace ldae {
 namespace fs = std::filesystem;
 
+namespace {
+// The model a run trains, "" when it trains none or the model is kept.
+std::string model_to_train(const PlannedRun& p, const std::string& results) {
+  if (p.cfg.probe.features != "encoder") return "";
+  const std::string model = trained_model_path(p.cfg, results);
+  std::error_code ec;
+  return fs::exists(model, ec) ? "" : model;
+}
+}  // namespace
+
+std::map<std::string, std::string> model_trainers(const std::vector<PlannedRun>& pending, const std::string& results) {
+  std::map<std::string, std::string> trainer;
+  std::map<std::string, bool> resumes;
+  for (const auto& p : pending) {
+    const std::string model = model_to_train(p, results);
+    if (model.empty() || resumes[model]) continue;
+    std::error_code ec;
+    const bool ckpt = fs::exists(run_dir(results, p.id) + "/ckpt/last.pt", ec);
+    if (!trainer.count(model) || ckpt) trainer[model] = p.id, resumes[model] = ckpt;
+  }
+  return trainer;
+}
+
+std::vector<size_t> local_run_order(const std::vector<PlannedRun>& plan, const std::string& results) {
+  const auto trainer = model_trainers(plan, results);
+  std::vector<size_t> order;
+  std::vector<bool> placed(plan.size(), false);
+  auto place = [&](size_t i) {
+    if (!placed[i]) order.push_back(i), placed[i] = true;
+  };
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const auto it = trainer.find(model_to_train(plan[i], results));
+    if (it != trainer.end() && it->second != plan[i].id)
+      for (size_t j = i + 1; j < plan.size(); ++j)
+        if (plan[j].id == it->second) place(j);
+    place(i);
+  }
+  return order;
+}
+
 SlurmTasks slurm_tasks(const std::vector<PlannedRun>& pending, const std::string& results) {
   SlurmTasks t;
-  std::vector<std::string> training;  // models a task of `first` trains
+  const auto trainer = model_trainers(pending, results);
   for (const auto& p : pending) {
-    const std::string model = p.cfg.probe.features == "encoder" ? trained_model_path(p.cfg, results) : "";
-    std::error_code ec;
-    if (model.empty() || fs::exists(model, ec)) {
-      t.first.push_back(p.id);
-    } else if (std::find(training.begin(), training.end(), model) == training.end()) {
-      training.push_back(model);
-      t.first.push_back(p.id);
-    } else {
-      t.after.push_back(p.id);
-    }
+    const auto it = trainer.find(model_to_train(p, results));
+    (it == trainer.end() || it->second == p.id ? t.first : t.after).push_back(p.id);
   }
   return t;
 }
@@ -65,14 +101,69 @@ std::string sbatch(const std::string& args) {
 std::string parsable_job_id(const std::string& out, const std::string& script) {
   std::string id = out.substr(0, out.find_first_of(";\n"));
   if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
-    throw InputError(fmt::format("sbatch --parsable {} printed '{}', not a job id; submit the second array by "
-                                 "hand: sbatch --dependency=afterok:JOB --kill-on-invalid-dep=yes <its script>",
+    throw InputError(fmt::format("sbatch --parsable {} printed '{}', not a job id; check squeue for what it queued",
                                  script, first_sentence(out)));
   return id;
 }
 
-// Says what was written and submits the arrays: the first with --parsable,
-// the second (if any) with afterok on its job id (--dry-run: prints the
+// Job ids an earlier submission of these scripts recorded (<script>.jobs)
+// that Slurm still lists (squeue); empty when none, or without squeue.
+std::string jobs_still_queued(const std::string& jobs_file) {
+  std::ifstream in(jobs_file);
+  std::string ids, id;
+  while (in >> id)
+    if (id.find_first_not_of("0123456789") == std::string::npos) ids += (ids.empty() ? "" : ",") + id;
+  if (ids.empty() || std::system("command -v squeue > /dev/null 2>&1") != 0) return "";
+  FILE* f = ::popen(("squeue -h -o %A -j " + ids + " 2> /dev/null").c_str(), "r");
+  if (!f) return "";
+  std::string out;
+  char buf[256];
+  while (size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+  ::pclose(f);
+  return out.find_first_of("0123456789") == std::string::npos ? "" : ids;
+}
+
+// Submits the arrays: the first with --parsable, the second (if any) with
+// afterok on its job id; their ids go to <script>.jobs. A stop request
+// (Ctrl-C, which sbatch may share) or a failed sbatch after the first was
+// queued says what is queued and the command that finishes the submission.
+void submit(const std::string& script, const std::string& after_script, bool has_after,
+            const std::function<std::string(const std::string&)>& after) {
+  if (std::system("command -v sbatch > /dev/null 2>&1") != 0)
+    throw InputError("--launcher slurm: sbatch is not on PATH (not a Slurm login node?); use "
+                     "--dry-run to write the script and submit it where Slurm runs");
+  const std::string jobs_file = script + ".jobs";
+  if (const std::string queued = jobs_still_queued(jobs_file); !queued.empty())
+    throw InputError(fmt::format("jobs {} of an earlier submission of {} are still queued or running (squeue -j {}): "
+                                 "they run the same pending runs; wait for them, or cancel them (scancel {}), then "
+                                 "rerun (or delete {} to submit anyway)",
+                                 queued, script, queued, queued, jobs_file));
+  std::string job;
+  try {
+    job = parsable_job_id(sbatch("--parsable " + shell_quote(script)), script);
+  } catch (const InputError&) {
+    check_stop("the submission (check squeue: nothing may have been queued)");
+    throw;
+  }
+  write_text_atomically(jobs_file, job + "\n");
+  fmt::print("submitted {} as job {}\n", script, job);
+  std::fflush(stdout);
+  if (!has_after) return;
+  const std::string finish = "sbatch " + after(job);
+  check_stop(("the submission: the first array is queued as job " + job + "; finish it with `" + finish + "`").c_str());
+  std::string after_job;
+  try {
+    after_job = parsable_job_id(sbatch("--parsable " + after(job)), after_script);
+  } catch (const InputError& e) {
+    check_stop(("the submission: the first array is queued as job " + job + "; finish it with `" + finish + "`").c_str());
+    throw InputError(fmt::format("{}; the first array is queued as job {}: submit the second with `{}`", e.what(), job,
+                                 finish));
+  }
+  write_text_atomically(jobs_file, job + "\n" + after_job + "\n");
+  fmt::print("submitted {} as job {}, after job {} succeeds\n", after_script, after_job, job);
+}
+
+// Says what was written and submits the arrays (--dry-run: prints the
 // command). Returns 0; InputError when sbatch is missing or fails.
 int submit_arrays(const std::string& script, const std::string& after_script, const SlurmTasks& tasks,
                   size_t pending, bool dry_run) {
@@ -81,6 +172,7 @@ int submit_arrays(const std::string& script, const std::string& after_script, co
   if (!tasks.after.empty())
     fmt::print("wrote {} ({}: the other runs sharing a model the first array trains, started once it succeeded)\n",
                after_script, count_of(tasks.after.size(), "array task"));
+  std::fflush(stdout);
   auto after = [&](const std::string& job) {
     return fmt::format("--dependency=afterok:{} --kill-on-invalid-dep=yes {}", job, shell_quote(after_script));
   };
@@ -92,21 +184,14 @@ int submit_arrays(const std::string& script, const std::string& after_script, co
                  after(fmt::format("$(sbatch --parsable {} | cut -d';' -f1)", shell_quote(script))));
     return 0;
   }
-  if (std::system("command -v sbatch > /dev/null 2>&1") != 0)
-    throw InputError("--launcher slurm: sbatch is not on PATH (not a Slurm login node?); use "
-                     "--dry-run to write the script and submit it where Slurm runs");
-  const std::string job = parsable_job_id(sbatch("--parsable " + shell_quote(script)), script);
-  fmt::print("submitted {} as job {}\n", script, job);
-  if (!tasks.after.empty()) {
-    const std::string after_job = parsable_job_id(sbatch("--parsable " + after(job)), after_script);
-    fmt::print("submitted {} as job {}, after job {} succeeds\n", after_script, after_job, job);
-  }
+  submit(script, after_script, !tasks.after.empty(), after);
   return 0;
 }
 
 }  // namespace
 
 int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
+  install_signal_handlers();  // Ctrl-C between the two submissions is told, not a silent half
   const SweepFile& sweep = sp.sweep;
   const std::vector<PlannedRun>& plan = sp.runs;
   const std::string &profile = opt.profile, &file = opt.file, &results = opt.results;
@@ -132,6 +217,12 @@ int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
         std::none_of(pending.begin(), pending.end(), [&](const PlannedRun& q) { return q.id == p.id; }))
       pending.push_back(p);
   if (pending.empty()) {
+    // Scripts of an earlier submission would run nothing now: removed.
+    const std::string prof = profile.empty() ? "default" : profile;
+    for (const char* ext : {".sbatch", ".after.sbatch"}) {
+      std::error_code ec;
+      fs::remove(fs::absolute(results) / "slurm" / fmt::format("{}.{}{}", sweep.name, prof, ext), ec);
+    }
     fmt::print("every run is done; nothing to submit\n");
     return 0;
   }

@@ -41,7 +41,8 @@ std::unique_ptr<Tokenizer> fitted_tokenizer(const RunConfig& cfg, const ImageBat
       loaded = true;
       log("tokenizer loaded from " + path);
     } catch (const std::exception& e) {
-      log(fmt::format("tokenizer {} not used ({}): fitted again", path, e.what()));
+      log(fmt::format("tokenizer {} not used ({}): fitted again", path,
+                      reason_about(first_sentence(e.what(), 400), path)));
       tok = make_tokenizer(cfg.tokenizer, train.c);
     }
   }
@@ -175,16 +176,6 @@ void load_trained_model(const std::string& path, Backbone& model,
   }
 }
 
-// Why a kept model cannot be used, from load_trained_model's error
-// "<path>: <why>; delete it ...": the middle, for a caller that says what
-// to do itself.
-std::string unusable_because(const InputError& e, const std::string& path) {
-  std::string why = e.what();
-  why = why.substr(0, why.find("; delete it"));
-  if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
-  return why;
-}
-
 // The kept trained model loaded into `model`; false, with a log line naming
 // the file and why, when it cannot be used (damaged, another config's by
 // its record or its shapes): the caller builds the model again and trains
@@ -198,7 +189,7 @@ bool reuse_trained_model(const RunConfig& cfg, EncoderStage& st, Backbone& model
   try {
     load_trained_model(path, model, &st.loss, device, &st.budget);
   } catch (const InputError& e) {
-    log(fmt::format("trained model {} not used ({}): trained again", path, unusable_because(e, path)));
+    log(fmt::format("trained model {} not used ({}): trained again", path, reason_about(e.what(), path)));
     st.loss.clear(), st.budget = {-1, -1, -1};
     return false;
   }
@@ -589,7 +580,7 @@ Backbone load_run_model(const RunConfig& cfg, const RunParts& parts, const std::
   } catch (const InputError& e) {
     // A finished run is never retrained by run_sweep: the run goes too.
     throw InputError(fmt::format("{}: {}; run_sweep does not retrain a finished run: delete {} and {}, then rerun "
-                                 "its sweep", path, unusable_because(e, path), run_dir(results, run_id(cfg)), path));
+                                 "its sweep", path, reason_about(e.what(), path), run_dir(results, run_id(cfg)), path));
   }
   model->eval();
   return model;

@@ -190,8 +190,10 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
 // The trained model this run shares with others (results/models/), locked
 // into `lock` until it is kept or loaded, so a concurrent sweep's run that
 // shares it waits for it, then reuses it, instead of training it a second
-// time. A Busy outcome saying why when another process holds it and `ctx`
-// does not wait; nothing for runs that train no model.
+// time. A Busy outcome saying why when another process holds it to train
+// it and `ctx` does not wait (a kept model's holder only loads it, or
+// trains a damaged one again: waited for); nothing for runs that train no
+// model.
 std::optional<RunOutcome> lock_trained_model(const RunConfig& cfg, const RunContext& ctx,
                                              std::optional<FileLock>& lock) {
   if (cfg.probe.features != "encoder") return std::nullopt;
@@ -200,6 +202,14 @@ std::optional<RunOutcome> lock_trained_model(const RunConfig& cfg, const RunCont
   fs::create_directories(fs::path(model).parent_path(), ec);
   lock.emplace(model + ".lock", "the results root must be writable (give another --results folder)");
   if (lock->try_lock()) return std::nullopt;
+  if (fs::exists(model, ec)) {
+    // Kept: the holder is loading it (a moment), or training it again
+    // because it was damaged; either way this run reads it next.
+    fmt::print("  another process is loading the model it shares, or training it again ({}); waiting for it\n", model);
+    std::fflush(stdout);
+    lock->wait("the wait for another process's use of the model this run shares (no record was written)");
+    return std::nullopt;
+  }
   RunOutcome busy{RunOutcome::Busy};
   busy.error = "another process is training the model it shares (" + model + ")";
   if (!ctx.wait_if_busy) return busy;

@@ -505,12 +505,18 @@ int64_t Trainer::resume(const std::string& ckpt, std::vector<std::array<double, 
     seconds_before_ = seconds;
     // Kept for a look, out of the resume path; rank 0 moves it (every rank
     // read the same file and failed alike; a finished run removes ckpt/).
+    // Where it cannot be moved, the first checkpoint written replaces it.
     const std::string aside = ckpt + ".unusable";
+    std::string moved = "moved to " + aside;
     if (!comm_ || comm_->rank() == 0) {
       std::error_code ec;
+      fs::remove_all(aside, ec);
       fs::rename(ckpt, aside, ec);
+      if (ec) moved = fmt::format("left in place ({}: {}), the next checkpoint replaces it", aside, ec.message());
     }
-    if (log) log(fmt::format("checkpoint not used: {}; moved to {}, training starts afresh at step 0", e.what(), aside));
+    if (log)
+      log(fmt::format("checkpoint {} not used ({}): {}; training starts afresh at step 0", ckpt,
+                      reason_about(e.what(), ckpt), moved));
     return 0;
   }
 }

@@ -22,4 +22,27 @@ TEST(FirstSentence, CutsALongSentenceWithAnEllipsis) {
   EXPECT_EQ(first_sentence(std::string(20, 'a'), 20), std::string(20, 'a'));
 }
 
+// A message that starts with a line break (LibTorch's unpickler errors) keeps
+// its first non-empty line; the bytes of a damaged file it quotes are shown
+// as \xHH, so a log stays text (grep reads it as text), while UTF-8 stays.
+TEST(FirstSentence, SkipsLeadingBlankLinesAndEscapesBytesThatAreNotText) {
+  EXPECT_EQ(first_sentence("\n\nunknown opcode 'x'. More text"), "unknown opcode 'x'");
+  EXPECT_EQ(first_sentence(" \n \t"), "");
+  EXPECT_EQ(first_sentence(std::string("found protocol = \x80\x1e here")), "found protocol = \\x80\\x1E here");
+  EXPECT_EQ(first_sentence("caf\xC3\xA9 \xC3 \x7F"), "caf\xC3\xA9 \\xC3 \\x7F");
+  EXPECT_EQ(first_bad_utf8(first_sentence(std::string("a\xff\xfe\xC3\xA9"))), std::string::npos);
+  // A cut never splits a character: "\xC3\xA9" (2 bytes) stays whole or goes.
+  const std::string e = "\xC3\xA9";
+  EXPECT_EQ(first_sentence(std::string(16, 'a') + e + "bcdef", 20), std::string(16, 'a') + "...");
+  EXPECT_EQ(first_sentence(std::string(15, 'a') + e + "bcdef", 20), std::string(15, 'a') + e + "...");
+}
+
+TEST(ReasonAbout, DropsThePathAndTheAdvice) {
+  EXPECT_EQ(reason_about("/r/t.h5: HDF5: cannot read dataset basis; delete it to refit", "/r/t.h5"),
+            "HDF5: cannot read dataset basis");
+  EXPECT_EQ(reason_about("/r/m.pt: /r/m.pt: not a zip archive; delete it (rerunning remakes it)", "/r/m.pt"),
+            "not a zip archive");
+  EXPECT_EQ(reason_about("something else", "/r/m.pt"), "something else");
+}
+
 }  // namespace ldae

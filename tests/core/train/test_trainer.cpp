@@ -162,9 +162,9 @@ void expect_trained_afresh(const RunConfig& cfg, const TrainData& data, const st
   const auto r = t.train(data, ckpt, nullptr, [&](const std::string& l) { said.push_back(l); }, 3);
   ASSERT_EQ(r.status, TrainResult::Stopped) << r.error;
   EXPECT_EQ(r.steps, 3);
-  const std::string want = "checkpoint not used: " + ckpt + ": " + why;
+  const std::string want = "checkpoint " + ckpt + " not used (" + why;
   const bool told = std::any_of(said.begin(), said.end(), [&](const std::string& l) {
-    return l.find(want) == 0 && l.find("; moved to " + ckpt + ".unusable, training starts afresh at step 0") !=
+    return l.find(want) == 0 && l.find("): moved to " + ckpt + ".unusable; training starts afresh at step 0") !=
                                     std::string::npos;
   });
   std::string all;
@@ -264,8 +264,9 @@ TEST(Trainer, ACheckpointWithFlippedBitsIsSetAsideAndTrainingStartsAfresh) {
     f.write(reinterpret_cast<const char*>(&three), 8);
   }
   expect_trained_afresh(cfg, data, ckpt, damaged);
-  // Not an archive at all.
+  // Not an archive at all, and a folder left where it is set aside: replaced.
   std::ofstream(ckpt, std::ios::binary | std::ios::trunc) << std::string(3000, 'x');
+  fs::create_directories(ckpt + ".unusable/inside");
   expect_trained_afresh(cfg, data, ckpt, "");
   remove_tree(fs::path(ckpt).parent_path());
 }
