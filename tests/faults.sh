@@ -54,6 +54,18 @@ n=$(grep -l '"status": "done"' "$d"/m/runs/*/run.json | wc -l); [ "$n" -eq 6 ] |
 kept=$(cat "$d"/m/runs/*/log.txt | grep -c "trained model kept in")
 [ "$kept" -eq 1 ] || { cat "$d"/m?.txt; fail "the shared model was trained $kept times"; }
 echo "ok: 4 processes over 6 runs sharing a model: trained once"
+# A run stopped while training a model others share (the grid's last point):
+# the rerun resumes that training in it, not a new one in the first row.
+long="--set train.epochs=60 --set train.checkpoint_every=20"
+last=$("$rs" "$src/tests/e2e/block_t.toml" --results "$d/k" $long --dry-run 2> /dev/null | awk '$1 == "row" {id = $5} END {print id}')
+"$rs" "$src/tests/e2e/block_t.toml" --results "$d/k" --threads 1 $long --run-id "$last" > "$d/k1.txt" 2>&1 & pid=$!
+for _ in $(seq 1 600); do [ -f "$d/k/runs/$last/ckpt/last.pt" ] && break; sleep 0.1; done
+kill -TERM $pid; wait $pid; rc=$?
+[ $rc -eq 130 ] && [ -f "$d/k/runs/$last/ckpt/last.pt" ] || { cat "$d/k1.txt"; fail "no checkpoint of the stopped run (exit $rc)"; }
+"$rs" "$src/tests/e2e/block_t.toml" --results "$d/k" --threads 1 $long > "$d/k2.txt" 2>&1 || { cat "$d/k2.txt"; fail "rerun failed"; }
+grep -q "resumed from" "$d/k/runs/$last/log.txt" || { cat "$d/k/runs/$last/log.txt"; fail "the interrupted training was not resumed"; }
+[ "$(cat "$d"/k/runs/*/log.txt | grep -c "trained model kept in")" -eq 1 ] || fail "the shared model was trained twice"
+echo "ok: an interrupted training of a shared model resumes in its run"
 
 echo "== B: a truncated metrics.h5, then --reindex"
 bad=$(ls -d "$d"/a/runs/* | head -1)
