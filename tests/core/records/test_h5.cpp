@@ -13,17 +13,13 @@
 #include "core/base/errors.hpp"
 #include "core/base/filesystem.hpp"
 #include "core/records/h5.hpp"
+#include "tests/core/records/temp_dir.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
 
 namespace {
-std::string temp_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / fmt::format("ldae-{}-{}", name, getpid());
-  remove_tree(d);
-  fs::create_directories(d);
-  return d.string();
-}
+using test::temp_dir;
 
 std::string file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -16,17 +16,13 @@
 #include "core/base/stop.hpp"
 #include "core/records/records.hpp"
 #include "core/records/store.hpp"
+#include "tests/core/records/temp_dir.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
 
 namespace {
-std::string temp_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / fmt::format("ldae-{}-{}", name, getpid());
-  remove_tree(d);
-  fs::create_directories(d);
-  return d.string();
-}
+using test::temp_dir;
 }  // namespace
 
 TEST(Store, RoundTripRunParamsMetricsSweep) {
