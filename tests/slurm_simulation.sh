@@ -114,6 +114,7 @@ grep -q "the first array is queued as job 5001: submit the second with \`sbatch 
   { cat "$d/half.txt"; exit 1; }
 test $rc2 -eq 2 && grep -q 'jobs 5001 of an earlier submission of .* are still queued or running' "$d/again.txt" ||
   { cat "$d/again.txt"; echo "FAIL: resubmitted while job 5001 is queued (exit $rc2)"; exit 1; }
+test -f "$d/half/slurm/shared_model.default.after.sbatch" || { echo "FAIL: the refusal removed the script to finish with"; exit 1; }
 
 # The time-limit warning: SIGUSR1 mid-run -> checkpoint, `scontrol requeue
 # JOB_TASK` (a fake scontrol records it), exit 0; the requeued task resumes.

@@ -61,6 +61,30 @@ std::string attr_failure(hid_t file, const std::string& name) {
                                             : "cannot read attribute " + name + ": the file is damaged (a checksum differs)";
 }
 
+// Whether the object `name` ("group/dataset") exists: 1, 0, or < 0 when a
+// group on the way cannot be read (`*failed`: that group). Each component is
+// checked, as H5Lexists fails on a missing intermediate group.
+htri_t link_exists(hid_t file, const std::string& name, std::string* failed) {
+  for (size_t pos = 0;;) {
+    pos = name.find('/', pos + 1);
+    const std::string part = name.substr(0, pos);
+    const htri_t exists = H5Lexists(file, part.c_str(), H5P_DEFAULT);
+    if (exists <= 0) {
+      if (failed) *failed = part;
+      return exists;
+    }
+    if (pos == std::string::npos) return 1;
+  }
+}
+
+// Why dataset `name` of `file` could not be opened: absent, or its links or
+// header fail their checksums.
+std::string dataset_failure(hid_t file, const std::string& name) {
+  return link_exists(file, name, nullptr) == 0
+             ? "missing dataset " + name
+             : "cannot open dataset " + name + ": the file is damaged (a checksum differs)";
+}
+
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw InputError(fmt::format("{}: HDF5: {}", path, what));
 }
@@ -103,16 +127,10 @@ void H5File::close() {
 }
 
 bool H5File::has(const std::string& name) const {
-  // Check each path component: H5Lexists fails on a missing intermediate group.
-  size_t pos = 0;
-  while (true) {
-    pos = name.find('/', pos + 1);
-    std::string part = name.substr(0, pos);
-    const htri_t exists = H5Lexists(file_, part.c_str(), H5P_DEFAULT);
-    if (exists < 0) fail(path_, "cannot read the group " + part + ": the file is damaged (a checksum differs)");
-    if (exists == 0) return false;
-    if (pos == std::string::npos) return true;
-  }
+  std::string part;
+  const htri_t exists = link_exists(file_, name, &part);
+  if (exists < 0) fail(path_, "cannot read the group " + part + ": the file is damaged (a checksum differs)");
+  return exists > 0;
 }
 
 void H5File::write_raw(const std::string& name, hid_t type, const void* data,
@@ -130,7 +148,7 @@ void H5File::write_raw(const std::string& name, hid_t type, const void* data,
 
 size_t H5File::extent(const std::string& name, std::vector<uint64_t>* shape) const {
   Closer ds{H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose};
-  if (ds.id < 0) fail(path_, "missing dataset " + name);
+  if (ds.id < 0) fail(path_, dataset_failure(file_, name));
   Closer space{H5Dget_space(ds.id), H5Sclose};
   int rank = H5Sget_simple_extent_ndims(space.id);
   if (rank < 0 || rank > 32) fail(path_, fmt::format("dataset {}: unreadable shape (rank {}); damaged file?", name, rank));

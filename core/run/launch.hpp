@@ -66,9 +66,10 @@ int launch_slurm(const SweepPlan& p, const SweepOptions& o);
 // has succeeded (so a probe grid such as ddae_block_t trains each model
 // once, then probes in parallel). Order: plan order within each.
 // The pending run that trains each model its runs share (key: the model's
-// path, trained_model_path): the first, in plan order, with a checkpoint
+// path, trained_model_path): the one with the furthest checkpoint
 // (runs/<id>/ckpt/last.pt: an interrupted training of that model, which it
-// resumes), else the first. Models kept already, and runs that train none,
+// resumes; how far by the steps its run.json records; the first in plan
+// order among equals), else the first. Models kept already, and runs that train none,
 // have no entry.
 std::map<std::string, std::string> model_trainers(const std::vector<PlannedRun>& pending, const std::string& results);
 // The order a local sweep runs the plan: plan order, except that the run

@@ -41,13 +41,21 @@ std::string model_to_train(const PlannedRun& p, const std::string& results) {
 
 std::map<std::string, std::string> model_trainers(const std::vector<PlannedRun>& pending, const std::string& results) {
   std::map<std::string, std::string> trainer;
-  std::map<std::string, bool> resumes;
+  std::map<std::string, int64_t> resumes_at;  // the trainer's checkpoint step; -1: none
   for (const auto& p : pending) {
     const std::string model = model_to_train(p, results);
-    if (model.empty() || resumes[model]) continue;
+    if (model.empty()) continue;
+    const std::string dir = run_dir(results, p.id);
     std::error_code ec;
-    const bool ckpt = fs::exists(run_dir(results, p.id) + "/ckpt/last.pt", ec);
-    if (!trainer.count(model) || ckpt) trainer[model] = p.id, resumes[model] = ckpt;
+    int64_t step = -1;
+    if (fs::exists(dir + "/ckpt/last.pt", ec)) {
+      step = 0;  // how far: the steps its record says it was stopped at
+      try {
+        step = read_run_json(dir).value("steps", int64_t(0));
+      } catch (const std::exception&) {
+      }
+    }
+    if (!trainer.count(model) || step > resumes_at[model]) trainer[model] = p.id, resumes_at[model] = step;
   }
   return trainer;
 }
@@ -98,10 +106,13 @@ std::string sbatch(const std::string& args) {
 }
 
 // The job id `sbatch --parsable` printed: "JOB" or "JOB;CLUSTER".
+// (Slurm's plain "Submitted batch job JOB" is taken too.)
 std::string parsable_job_id(const std::string& out, const std::string& script) {
   std::string id = out.substr(0, out.find_first_of(";\n"));
+  if (const std::string plain = "Submitted batch job "; id.rfind(plain, 0) == 0) id.erase(0, plain.size());
   if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
-    throw InputError(fmt::format("sbatch --parsable {} printed '{}', not a job id; check squeue for what it queued",
+    throw InputError(fmt::format("sbatch --parsable {} printed '{}', not a job id; it may have queued it: check "
+                                 "squeue before submitting it again",
                                  script, first_sentence(out)));
   return id;
 }
@@ -123,12 +134,9 @@ std::string jobs_still_queued(const std::string& jobs_file) {
   return out.find_first_of("0123456789") == std::string::npos ? "" : ids;
 }
 
-// Submits the arrays: the first with --parsable, the second (if any) with
-// afterok on its job id; their ids go to <script>.jobs. A stop request
-// (Ctrl-C, which sbatch may share) or a failed sbatch after the first was
-// queued says what is queued and the command that finishes the submission.
-void submit(const std::string& script, const std::string& after_script, bool has_after,
-            const std::function<std::string(const std::string&)>& after) {
+// Before anything is written: sbatch is there, and no job of an earlier
+// submission of `script` is still queued (InputError naming them).
+void check_can_submit(const std::string& script) {
   if (std::system("command -v sbatch > /dev/null 2>&1") != 0)
     throw InputError("--launcher slurm: sbatch is not on PATH (not a Slurm login node?); use "
                      "--dry-run to write the script and submit it where Slurm runs");
@@ -136,8 +144,17 @@ void submit(const std::string& script, const std::string& after_script, bool has
   if (const std::string queued = jobs_still_queued(jobs_file); !queued.empty())
     throw InputError(fmt::format("jobs {} of an earlier submission of {} are still queued or running (squeue -j {}): "
                                  "they run the same pending runs; wait for them, or cancel them (scancel {}), then "
-                                 "rerun (or delete {} to submit anyway)",
+                                 "rerun (or delete {} to submit anyway); nothing was written or submitted",
                                  queued, script, queued, queued, jobs_file));
+}
+
+// Submits the arrays: the first with --parsable, the second (if any) with
+// afterok on its job id; their ids go to <script>.jobs. A stop request
+// (Ctrl-C, which sbatch may share) or a failed sbatch after the first was
+// queued says what is queued and the command that finishes the submission.
+void submit(const std::string& script, const std::string& after_script, bool has_after,
+            const std::function<std::string(const std::string&)>& after) {
+  const std::string jobs_file = script + ".jobs";
   std::string job;
   try {
     job = parsable_job_id(sbatch("--parsable " + shell_quote(script)), script);
@@ -257,6 +274,7 @@ int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
   SweepRecord rec{sweep.name, prof, sweep.title, fs::absolute(file).string(), sweep.mode, {}, opt.sets};
   for (const auto& p : sp.full) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
   check_sweep_name_free(root.string(), rec);
+  if (!opt.dry_run) check_can_submit(script);
   const SlurmTasks tasks = slurm_tasks(pending, root.string());
   write_text_atomically(script, sbatch_script(o, tasks.first));
   std::error_code ec;  // a second array of an earlier submission is not this one's

@@ -176,7 +176,18 @@ class RunRecord {
   RunRecord(const std::string& dir, nlohmann::json rec, Store* store)
       : dir_(dir), rec_(std::move(rec)), store_(store), logf_(dir + "/log.txt", std::ios::app) {}
   nlohmann::json& json() { return rec_; }
-  void log(const std::string& line) { logf_ << "[" << now_iso() << "] " << line << std::endl; }
+  // A line of the run's log. The lines that say kept work is used or set
+  // aside (a checkpoint resumed; "<what> <path> not used (<why>): ..." for
+  // a checkpoint, trained model, tokenizer, classifier or FID reference
+  // that is computed again) are shown on the terminal too: hours of
+  // training may hang on them.
+  void log(const std::string& line) {
+    logf_ << "[" << now_iso() << "] " << line << std::endl;
+    if (line.rfind("resumed from ", 0) == 0 || line.find(" not used (") != std::string::npos) {
+      fmt::print("  {}\n", line);
+      std::fflush(stdout);
+    }
+  }
   Log logger() {
     return [this](const std::string& l) { log(l); };
   }

@@ -42,6 +42,15 @@ TEST(RunOrder, ARunWithACheckpointOfTheSharedModelTrainsIt) {
   const auto tasks = slurm_tasks(plan, results);
   EXPECT_EQ(tasks.first, (std::vector<std::string>{"px", "other", "t100"}));
   EXPECT_EQ(tasks.after, (std::vector<std::string>{"a", "t50"}));
+  // t50 was stopped too, at fewer steps than t100: t100's training goes on.
+  fs::create_directories(run_dir(results, "t50") + "/ckpt");
+  std::ofstream(run_dir(results, "t50") + "/ckpt/last.pt") << "a checkpoint";
+  write_run_json(run_dir(results, "t50"), {{"id", "t50"}, {"status", "interrupted"}, {"steps", 111}});
+  write_run_json(run_dir(results, "t100"), {{"id", "t100"}, {"status", "interrupted"}, {"steps", 279}});
+  EXPECT_EQ(model_trainers(plan, results).at(trained_model_path(a, results)), "t100");
+  write_run_json(run_dir(results, "t50"), {{"id", "t50"}, {"status", "interrupted"}, {"steps", 300}});
+  EXPECT_EQ(model_trainers(plan, results).at(trained_model_path(a, results)), "t50");
+  EXPECT_EQ(local_run_order(plan, results), (std::vector<size_t>{3, 0, 1, 2, 4}));
   // Kept already: no trainer, plan order.
   fs::create_directories(fs::path(trained_model_path(a, results)).parent_path());
   std::ofstream(trained_model_path(a, results)) << "a kept model";
