@@ -57,6 +57,15 @@ test $rc0 -eq 130 && test $rc1 -eq 130
 first=$(sqlite3 "$d/three/results.db" "select id from runs")
 test "$(sqlite3 "$d/three/results.db" "select status from runs")" = interrupted
 test -f "$d/three/runs/$first/ckpt/last.pt"
+# The same checkpoint damaged: both ranks read it, fail alike and train
+# afresh (rank 0 sets it aside), ending as one uninterrupted process.
+cp -r "$d/three" "$d/four"
+printf 'not a checkpoint' > "$d/four/runs/$first/ckpt/last.pt"
+start2 "$d/four" four
+wait $p0; wait $p1
+grep -q "checkpoint .* not used (" "$d/four/runs/$first/log.txt" || { cat "$d/four/runs/$first/log.txt"; exit 1; }
+test "$(sqlite3 "$d/four/results.db" "select group_concat(status) from runs")" = done,done
+same_curve "$d/one" "$d/four"
 start2 "$d/three" three2
 wait $p0; wait $p1
 grep -q 'resumed from' "$d/three/runs/$first/log.txt"
