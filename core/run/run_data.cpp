@@ -1,20 +1,18 @@
 // The data stage of a run (core/run/run_stages.hpp): prepared images and labels
 // as tensors, each data config loaded once per process; the data fingerprints
 // run ids follow; the parts of a recorded run that figures reuse.
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 #include <toml++/toml.h>
 
 #include "core/base/atomic_file.hpp"
+#include "core/base/file_lock.hpp"
 #include "core/base/filesystem.hpp"
 #include "core/run/registry.hpp"
 #include "core/run/run_stages.hpp"
@@ -134,18 +132,12 @@ std::string data_fingerprint_in_root(const DataDigests& dg, const std::string& r
   if (auto hit = answered.find(memo_key); hit != answered.end()) return hit->second;
   const std::string dir = results + "/cache", path = dir + "/data_digests.tsv";
   const bool writable = writable_dir(dir);
-  int fd = -1;
+  std::optional<FileLock> lock;  // concurrent sweeps: one reader-writer at a time
   if (writable) {
     fs::create_directories(dir);
-    fd = ::open((dir + "/data_digests.lock").c_str(), O_CREAT | O_RDWR, 0644);
-    if (fd >= 0) flock(fd, LOCK_EX);  // concurrent sweeps: one reader-writer at a time
+    lock.emplace(dir + "/data_digests.lock", "the results root must be writable (give another --results folder)");
+    lock->wait("the wait for another process's record of data digests (" + path + ")");
   }
-  struct Unlock {
-    int fd;
-    ~Unlock() {
-      if (fd >= 0) close(fd);  // releases the flock
-    }
-  } unlock{fd};
   std::string text, line;
   std::map<std::string, std::string> first;  // legacy -> the strong digest of the first data that held it
   {
@@ -160,7 +152,7 @@ std::string data_fingerprint_in_root(const DataDigests& dg, const std::string& r
   std::string out = dg.legacy;
   auto it = first.find(dg.legacy);
   if (it != first.end() && it->second != dg.strong) out = "xxh3-" + dg.strong;  // other data held it first
-  if (fd >= 0 && text.find(mine + "\n") == std::string::npos) write_text_atomically(path, text + mine + "\n");
+  if (lock && text.find(mine + "\n") == std::string::npos) write_text_atomically(path, text + mine + "\n");
   answered[memo_key] = out;
   return out;
 }
