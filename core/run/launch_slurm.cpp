@@ -30,22 +30,26 @@ namespace ldae {
 namespace fs = std::filesystem;
 
 namespace {
-// The model a run trains, "" when it trains none or the model is kept.
-std::string model_to_train(const PlannedRun& p, const std::string& results) {
-  if (p.cfg.probe.features != "encoder") return "";
-  const std::string model = trained_model_path(p.cfg, results);
-  std::error_code ec;
-  return fs::exists(model, ec) ? "" : model;
+// The model each run trains ("" when it trains none or the model is kept),
+// by index into `runs`.
+std::vector<std::string> models_to_train(const std::vector<PlannedRun>& runs, const std::string& results) {
+  std::vector<std::string> models;
+  for (const auto& p : runs) {
+    std::error_code ec;
+    const std::string model = p.cfg.probe.features == "encoder" ? trained_model_path(p.cfg, results) : "";
+    models.push_back(model.empty() || fs::exists(model, ec) ? "" : model);
+  }
+  return models;
 }
-}  // namespace
 
-std::map<std::string, std::string> model_trainers(const std::vector<PlannedRun>& pending, const std::string& results) {
-  std::map<std::string, std::string> trainer;
+// model_trainers, as indexes into `runs`, for the models of models_to_train.
+std::map<std::string, size_t> trainer_indexes(const std::vector<PlannedRun>& runs,
+                                              const std::vector<std::string>& models, const std::string& results) {
+  std::map<std::string, size_t> trainer;
   std::map<std::string, int64_t> resumes_at;  // the trainer's checkpoint step; -1: none
-  for (const auto& p : pending) {
-    const std::string model = model_to_train(p, results);
-    if (model.empty()) continue;
-    const std::string dir = run_dir(results, p.id);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (models[i].empty()) continue;
+    const std::string dir = run_dir(results, runs[i].id);
     std::error_code ec;
     int64_t step = -1;
     if (fs::exists(dir + "/ckpt/last.pt", ec)) {
@@ -55,50 +59,66 @@ std::map<std::string, std::string> model_trainers(const std::vector<PlannedRun>&
       } catch (const std::exception&) {
       }
     }
-    if (!trainer.count(model) || step > resumes_at[model]) trainer[model] = p.id, resumes_at[model] = step;
+    if (!trainer.count(models[i]) || step > resumes_at[models[i]]) trainer[models[i]] = i, resumes_at[models[i]] = step;
   }
   return trainer;
 }
+}  // namespace
+
+std::map<std::string, std::string> model_trainers(const std::vector<PlannedRun>& pending, const std::string& results) {
+  std::map<std::string, std::string> ids;
+  for (const auto& [model, i] : trainer_indexes(pending, models_to_train(pending, results), results))
+    ids[model] = pending[i].id;
+  return ids;
+}
 
 std::vector<size_t> local_run_order(const std::vector<PlannedRun>& plan, const std::string& results) {
-  const auto trainer = model_trainers(plan, results);
+  const auto models = models_to_train(plan, results);
+  const auto trainer = trainer_indexes(plan, models, results);
   std::vector<size_t> order;
   std::vector<bool> placed(plan.size(), false);
-  auto place = [&](size_t i) {
-    if (!placed[i]) order.push_back(i), placed[i] = true;
-  };
-  for (size_t i = 0; i < plan.size(); ++i) {
-    const auto it = trainer.find(model_to_train(plan[i], results));
-    if (it != trainer.end() && it->second != plan[i].id)
-      for (size_t j = i + 1; j < plan.size(); ++j)
-        if (plan[j].id == it->second) place(j);
-    place(i);
-  }
+  for (size_t i = 0; i < plan.size(); ++i)  // a model's trainer where its first run was
+    for (size_t k : {models[i].empty() ? i : trainer.at(models[i]), i})
+      if (!placed[k]) order.push_back(k), placed[k] = true;
   return order;
 }
 
 SlurmTasks slurm_tasks(const std::vector<PlannedRun>& pending, const std::string& results) {
   SlurmTasks t;
-  const auto trainer = model_trainers(pending, results);
-  for (const auto& p : pending) {
-    const auto it = trainer.find(model_to_train(p, results));
-    (it == trainer.end() || it->second == p.id ? t.first : t.after).push_back(p.id);
-  }
+  const auto models = models_to_train(pending, results);
+  const auto trainer = trainer_indexes(pending, models, results);
+  for (size_t i = 0; i < pending.size(); ++i)
+    (models[i].empty() || trainer.at(models[i]) == i ? t.first : t.after).push_back(pending[i].id);
   return t;
 }
 
 namespace {
 
+// What the shell command `cmd` printed on its standard output, and its
+// wait status (-1: it could not be started).
+std::string command_output(const std::string& cmd, int* status) {
+  FILE* f = ::popen(cmd.c_str(), "r");
+  *status = -1;
+  if (!f) return "";
+  std::string out;
+  char buf[256];
+  while (size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+  *status = ::pclose(f);
+  return out;
+}
+
+// Whether `program` is on PATH.
+bool on_path(const std::string& program) {
+  return std::system(("command -v " + program + " > /dev/null 2>&1").c_str()) == 0;
+}
+
 // `sbatch ARGS` run by the shell; its standard output. InputError naming
 // the command when it fails.
 std::string sbatch(const std::string& args) {
   const std::string cmd = "sbatch " + args;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  if (!f) throw InputError(fmt::format("{}: cannot start it ({})", cmd, std::strerror(errno)));
-  std::string out;
-  char buf[256];
-  while (size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
-  const int status = ::pclose(f);
+  int status = 0;
+  const std::string out = command_output(cmd, &status);
+  if (status == -1) throw InputError(fmt::format("{}: cannot start it ({})", cmd, std::strerror(errno)));
   if (status != 0)
     throw InputError(fmt::format("{} failed (exit {}){}{}", cmd, WIFEXITED(status) ? WEXITSTATUS(status) : status,
                                  out.empty() ? "" : ": ", first_sentence(out)));
@@ -124,20 +144,16 @@ std::string jobs_still_queued(const std::string& jobs_file) {
   std::string ids, id;
   while (in >> id)
     if (id.find_first_not_of("0123456789") == std::string::npos) ids += (ids.empty() ? "" : ",") + id;
-  if (ids.empty() || std::system("command -v squeue > /dev/null 2>&1") != 0) return "";
-  FILE* f = ::popen(("squeue -h -o %A -j " + ids + " 2> /dev/null").c_str(), "r");
-  if (!f) return "";
-  std::string out;
-  char buf[256];
-  while (size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
-  ::pclose(f);
+  if (ids.empty() || !on_path("squeue")) return "";
+  int status = 0;
+  const std::string out = command_output("squeue -h -o %A -j " + ids + " 2> /dev/null", &status);
   return out.find_first_of("0123456789") == std::string::npos ? "" : ids;
 }
 
 // Before anything is written: sbatch is there, and no job of an earlier
 // submission of `script` is still queued (InputError naming them).
 void check_can_submit(const std::string& script) {
-  if (std::system("command -v sbatch > /dev/null 2>&1") != 0)
+  if (!on_path("sbatch"))
     throw InputError("--launcher slurm: sbatch is not on PATH (not a Slurm login node?); use "
                      "--dry-run to write the script and submit it where Slurm runs");
   const std::string jobs_file = script + ".jobs";
@@ -167,12 +183,14 @@ void submit(const std::string& script, const std::string& after_script, bool has
   std::fflush(stdout);
   if (!has_after) return;
   const std::string finish = "sbatch " + after(job);
-  check_stop(("the submission: the first array is queued as job " + job + "; finish it with `" + finish + "`").c_str());
+  const std::string halfway = "the submission: the first array is queued as job " + job + "; finish it with `" +
+                              finish + "`";
+  check_stop(halfway.c_str());
   std::string after_job;
   try {
     after_job = parsable_job_id(sbatch("--parsable " + after(job)), after_script);
   } catch (const InputError& e) {
-    check_stop(("the submission: the first array is queued as job " + job + "; finish it with `" + finish + "`").c_str());
+    check_stop(halfway.c_str());
     throw InputError(fmt::format("{}; the first array is queued as job {}: submit the second with `{}`", e.what(), job,
                                  finish));
   }
@@ -233,13 +251,14 @@ int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
     if (run_status(results, p.id) != "done" &&
         std::none_of(pending.begin(), pending.end(), [&](const PlannedRun& q) { return q.id == p.id; }))
       pending.push_back(p);
+  const std::string prof = profile.empty() ? "default" : profile;
+  const fs::path root = fs::absolute(results);
+  const std::string script = (root / "slurm" / fmt::format("{}.{}.sbatch", sweep.name, prof)).string();
+  const std::string after_script = (root / "slurm" / fmt::format("{}.{}.after.sbatch", sweep.name, prof)).string();
   if (pending.empty()) {
     // Scripts of an earlier submission would run nothing now: removed.
-    const std::string prof = profile.empty() ? "default" : profile;
-    for (const char* ext : {".sbatch", ".after.sbatch"}) {
-      std::error_code ec;
-      fs::remove(fs::absolute(results) / "slurm" / fmt::format("{}.{}{}", sweep.name, prof, ext), ec);
-    }
+    std::error_code ec;
+    fs::remove(script, ec), fs::remove(after_script, ec);
     fmt::print("every run is done; nothing to submit\n");
     return 0;
   }
@@ -253,13 +272,11 @@ int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
   if (!plain(o.partition, "_-.,"))
     throw InputError("--partition '" + o.partition + "': expected a Slurm partition name (letters, "
                      "digits, '_', '-', '.', ',' between several)");
-  if (!plain(fs::absolute(results).string(), "/_-.+=@:,%"))
+  if (!plain(root.string(), "/_-.+=@:,%"))
     throw InputError("--results " + results + ": the sbatch script's #SBATCH --output line cannot hold "
                      "this path (spaces or shell characters); use a results folder without them");
   if (!valid_slurm_time(o.time))
     throw InputError("--time '" + o.time + "': expected a Slurm time such as 30, 4:00:00 or 1-12:00:00");
-  const std::string prof = profile.empty() ? "default" : profile;
-  const fs::path root = fs::absolute(results);
   fs::create_directories(root / "slurm" / "logs");
   o.job_name = fmt::format("ldae-{}-{}", sweep.name, prof);
   o.log_dir = (root / "slurm" / "logs").string();
@@ -269,8 +286,6 @@ int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
   if (opt.threads > 0) o.command.insert(o.command.end(), {"--threads", std::to_string(opt.threads)});
   for (const auto& s : opt.sets) o.command.insert(o.command.end(), {"--set", s});
   for (const auto& p : opt.plugins) o.command.insert(o.command.end(), {"--plugin", fs::absolute(p).string()});
-  const std::string script = (root / "slurm" / fmt::format("{}.{}.sbatch", sweep.name, prof)).string();
-  const std::string after_script = (root / "slurm" / fmt::format("{}.{}.after.sbatch", sweep.name, prof)).string();
   SweepRecord rec{sweep.name, prof, sweep.title, fs::absolute(file).string(), sweep.mode, {}, opt.sets};
   for (const auto& p : sp.full) rec.rows.push_back({p.row, p.label, p.seed, p.id, p.paper, p.parent});
   check_sweep_name_free(root.string(), rec);
