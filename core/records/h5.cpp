@@ -23,17 +23,21 @@ struct Closer {
 // bits in a kept tokenizer, classifier or FID reference fail the read
 // instead of loading silently; HDF5 keeps no checksum of raw data
 // otherwise). Checksums need the chunked layout: chunks of whole rows
-// (dimension 0) of about kChunkBytes each. A scalar or empty dataset, which
-// cannot be chunked, is written contiguous and unchecked (its header is
-// metadata HDF5 reads back whole or fails on).
+// (dimension 0) of about kChunkBytes each. A scalar, which cannot be
+// chunked, is stored in its object header (compact layout), which the file
+// format's metadata checksum covers; an empty dataset holds no data.
 constexpr uint64_t kChunkBytes = uint64_t(4) << 20;
 
 hid_t checksummed_layout(const std::vector<hsize_t>& dims, size_t elem) {
   const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  if (dims.empty()) {
+    H5Pset_layout(dcpl, H5D_COMPACT);
+    return dcpl;
+  }
   uint64_t row = std::max<size_t>(elem, 1);
   for (size_t i = 1; i < dims.size(); ++i) row *= dims[i];
   const bool empty = std::any_of(dims.begin(), dims.end(), [](hsize_t d) { return d == 0; });
-  if (dims.empty() || empty || row >= (uint64_t(1) << 32)) return dcpl;  // HDF5's chunk limit is 4 GiB
+  if (empty || row >= (uint64_t(1) << 32)) return dcpl;  // HDF5's chunk limit is 4 GiB
   std::vector<hsize_t> chunk(dims);
   chunk[0] = std::clamp<hsize_t>(kChunkBytes / row, 1, dims[0]);
   H5Pset_chunk(dcpl, int(chunk.size()), chunk.data());

@@ -134,6 +134,7 @@ TEST(H5, AFlippedByteInAnAttributeFailsItsRead) {
     H5File f(path, H5File::Create);
     f.set_attr("scale", scale);
     f.set_attr("count", int64_t(7));
+    f.write("step", std::vector<double>{2.7182818284590452}, {});  // a scalar: in its object header
     f.write("basis", std::vector<double>{1, 2, 3, 4}, {2, 2});
     f.close();
   }
@@ -141,6 +142,9 @@ TEST(H5, AFlippedByteInAnAttributeFailsItsRead) {
     H5File f(path, H5File::Read);
     EXPECT_EQ(f.attr_f64("scale"), scale);
     EXPECT_EQ(f.attr_i64("count"), 7);
+    std::vector<uint64_t> shape{9};
+    EXPECT_EQ(f.read_f64("step", &shape), (std::vector<double>{2.7182818284590452}));
+    EXPECT_TRUE(shape.empty());
   }
   std::string bytes = file_bytes(path);
   const auto pos = bytes.find(std::string(reinterpret_cast<const char*>(&scale), 8));
@@ -155,6 +159,31 @@ TEST(H5, AFlippedByteInAnAttributeFailsItsRead) {
     const std::string what = e.what();
     EXPECT_NE(what.find("damaged (a checksum differs)"), std::string::npos) << what;
     EXPECT_NE(what.find(path), std::string::npos) << what;
+  }
+  remove_tree(dir);
+}
+
+// A scalar dataset lives in its object header (compact layout), under the
+// metadata checksum: one flipped byte of its value fails the read.
+TEST(H5, AFlippedByteInAScalarDatasetFailsItsRead) {
+  const std::string dir = temp_dir("h5scalar"), path = dir + "/scalar.h5";
+  const double step = 2.7182818284590452;
+  {
+    H5File f(path, H5File::Create);
+    f.write("step", std::vector<double>{step}, {});
+    f.close();
+  }
+  std::string bytes = file_bytes(path);
+  const auto pos = bytes.find(std::string(reinterpret_cast<const char*>(&step), 8));
+  ASSERT_NE(pos, std::string::npos);
+  bytes[pos + 5] = char(bytes[pos + 5] ^ 0x01);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  try {
+    H5File f(path, H5File::Read);
+    const auto got = f.read_f64("step");
+    FAIL() << "a flipped byte read back as " << got.at(0) << " against " << step;
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("damaged"), std::string::npos) << e.what();
   }
   remove_tree(dir);
 }
