@@ -47,4 +47,9 @@ void check_archive(const std::string& path, const std::string& what) {
   }
 }
 
+std::string load_failure(const std::exception& e) {
+  if (const auto* c = dynamic_cast<const c10::Error*>(&e)) return first_sentence(c->what_without_backtrace());
+  return first_sentence(e.what());
+}
+
 }  // namespace ldae

@@ -16,6 +16,11 @@ namespace ldae {
 // delete it and rerun, which remakes it).
 void check_archive(const std::string& path, const std::string& what);
 
+// Why a LibTorch load failed, as one sentence for a message: a c10::Error
+// without its backtrace, any other exception's text (TorchScript's
+// unpickler, reading a damaged record, throws its own types).
+std::string load_failure(const std::exception& e);
+
 // m.load(ar), then every parameter and buffer of `m` checked to have kept
 // its shape: LibTorch's Module::load puts the archive's tensor in place
 // whatever its shape, so a file of another model would load silently and

@@ -159,9 +159,8 @@ std::shared_ptr<FeatureNet> load_torchscript_net(const std::string& path) {
   check_archive(path, "feature network");
   try {
     return std::make_shared<TorchScriptNet>(torch::jit::load(path), path);
-  } catch (const c10::Error& e) {
-    throw InputError(fmt::format("{}: not a loadable TorchScript module ({})", path,
-                                 first_sentence(e.what_without_backtrace())));
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("{}: not a loadable TorchScript module ({})", path, load_failure(e)));
   }
 }
 

@@ -167,12 +167,8 @@ void load_trained_model(const std::string& path, Backbone& model,
       *budget = {b[0].item<double>(), b[1].item<double>(), b[2].item<double>()};
   } catch (const InputError&) {
     throw;
-  } catch (const c10::Error& e) {
-    throw InputError(fmt::format("{}: unreadable trained model ({}); delete it to retrain",
-                                 path, first_sentence(e.what_without_backtrace())));
-  } catch (const std::exception& e) {  // TorchScript's unpickler (a damaged record) throws its own
-    throw InputError(fmt::format("{}: unreadable trained model ({}); delete it to retrain", path,
-                                 first_sentence(e.what())));
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("{}: unreadable trained model ({}); delete it to retrain", path, load_failure(e)));
   }
 }
 

@@ -236,10 +236,8 @@ int64_t Trainer::load(const std::string& path, std::vector<std::array<double, 3>
     return step_t.item<int64_t>();
   } catch (const InputError&) {
     throw;
-  } catch (const c10::Error& e) {
-    throw InputError(fmt::format("{}: unreadable checkpoint ({})", path, first_sentence(e.what_without_backtrace())));
-  } catch (const std::exception& e) {  // TorchScript's unpickler (a damaged optimizer record) throws its own
-    throw InputError(fmt::format("{}: unreadable checkpoint ({})", path, first_sentence(e.what())));
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("{}: unreadable checkpoint ({})", path, load_failure(e)));
   }
 }
 
