@@ -21,9 +21,16 @@ namespace fs = std::filesystem;
 namespace {
 using test::temp_dir;
 
-std::string file_bytes(const std::string& path) {
+// Flips (xor `bits`) byte `offset` of the first place in the file at `path`
+// holding `size` bytes equal to those at `value`; false when none does.
+bool flip_in_file(const std::string& path, const void* value, size_t size, size_t offset, char bits) {
   std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
+  std::string bytes{std::istreambuf_iterator<char>(in), {}};
+  const auto pos = bytes.find(std::string(static_cast<const char*>(value), size));
+  if (pos == std::string::npos) return false;
+  bytes[pos + offset] = char(bytes[pos + offset] ^ bits);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  return true;
 }
 }  // namespace
 
@@ -104,12 +111,8 @@ TEST(H5, AFlippedByteInADatasetFailsItsRead) {
     EXPECT_EQ(f.read_i64("unchecked"), labels);
   }
   // Flip one byte of element 2,400,000 (in the third chunk of 1,048,576 floats).
-  std::string bytes = file_bytes(path);
   const size_t at = 2'400'000;
-  const auto pos = bytes.find(std::string(reinterpret_cast<const char*>(&big[at]), 64));
-  ASSERT_NE(pos, std::string::npos);
-  bytes[pos + 1] = char(bytes[pos + 1] ^ 0x10);
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  ASSERT_TRUE(flip_in_file(path, &big[at], 64, 1, 0x10));
   H5File f(path, H5File::Read);
   EXPECT_EQ(f.read_f64("group/matrix"), matrix);  // other datasets still read
   try {
@@ -146,11 +149,7 @@ TEST(H5, AFlippedByteInAnAttributeFailsItsRead) {
     EXPECT_EQ(f.read_f64("step", &shape), (std::vector<double>{2.7182818284590452}));
     EXPECT_TRUE(shape.empty());
   }
-  std::string bytes = file_bytes(path);
-  const auto pos = bytes.find(std::string(reinterpret_cast<const char*>(&scale), 8));
-  ASSERT_NE(pos, std::string::npos);
-  bytes[pos + 2] = char(bytes[pos + 2] ^ 0x01);
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  ASSERT_TRUE(flip_in_file(path, &scale, 8, 2, 0x01));
   try {
     H5File f(path, H5File::Read);
     const double got = f.attr_f64("scale");
@@ -173,11 +172,7 @@ TEST(H5, AFlippedByteInAScalarDatasetFailsItsRead) {
     f.write("step", std::vector<double>{step}, {});
     f.close();
   }
-  std::string bytes = file_bytes(path);
-  const auto pos = bytes.find(std::string(reinterpret_cast<const char*>(&step), 8));
-  ASSERT_NE(pos, std::string::npos);
-  bytes[pos + 5] = char(bytes[pos + 5] ^ 0x01);
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  ASSERT_TRUE(flip_in_file(path, &step, 8, 5, 0x01));
   try {
     H5File f(path, H5File::Read);
     const auto got = f.read_f64("step");
