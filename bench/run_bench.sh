@@ -16,6 +16,8 @@
 #  5. MAE's fine-tuning augmentation against timm + Pillow (below).
 #  6. Fine-tuning with that augmentation, its batches made ahead on a second
 #     thread against made inline (below).
+#  7. Random resized crops cut from whole images (data.whole_images) against
+#     torchvision + Pillow (below).
 # One line per shape, precision and peer, with harness / peer: the ratio of
 # each side's best run, and the median and range of the reps' paired ratios.
 # Each shape's harness line is given twice: as runs take it by default, and
@@ -44,7 +46,7 @@ done
 for prec in ${BENCH_PRECISIONS:-fp32 bf16}; do
   case $prec in fp32 | bf16) ;; *) bad "BENCH_PRECISIONS: unknown precision '$prec' (fp32 bf16)" ;; esac
 done
-for tool in bench_train make_image_folder bench_prepare bench_augment bench_finetune_input; do
+for tool in bench_train make_image_folder bench_prepare bench_augment bench_finetune_input bench_crops; do
   [ -x "$build/$tool" ] || bad "$build/$tool not found: build first (make build), or give the build folder: bench/run_bench.sh BUILD_DIR"
 done
 if [ ! -f "$ref" ]; then
@@ -148,3 +150,21 @@ for _ in $(seq "$reps"); do
   a=$(best "$a" "$ar"); p=$(best "$p" "$pr"); as="$as $ar"; ps="$ps $pr"
 done
 echo "bench finetune input 224 px, 1 step thread: ahead $a img/s, inline $p img/s, ratio $(ratio "$a" "$p"); $(paired "$as" "$ps")"
+# 7. Random resized crops (scale 0.08-1, bicubic, flip) cut from whole images
+#    at 256 px (data.whole_images): bench_crops reading a whole-image store of
+#    a synthetic folder (BENCH_PREP_IMAGES JPEGs of 160-500 px) against
+#    torchvision's RandomResizedCrop on the same images held as PIL images
+#    (bench/crop_peer.py, a process pool as DataLoader's workers), on 1
+#    thread and on every core.
+crops=$(mktemp -d)
+"$build/make_image_folder" "$crops/folder" --images "${BENCH_PREP_IMAGES:-1000}" --classes 10 > /dev/null
+for t in 1 "$threads"; do
+  a=""; p=""; as=""; ps=""
+  for _ in $(seq "$reps"); do
+    ar=$("$build/bench_crops" "$crops/folder" --threads "$t" 2> /dev/null | rate)
+    pr=$("$py" "$here/crop_peer.py" "$crops/folder" --threads "$t" | rate)
+    a=$(best "$a" "$ar"); p=$(best "$p" "$pr"); as="$as $ar"; ps="$ps $pr"
+  done
+  echo "bench crops 256 px on $t threads vs torchvision: harness $a img/s, torchvision + Pillow $p img/s, ratio $(ratio "$a" "$p"); $(paired "$as" "$ps")"
+done
+rm -rf "$crops"

@@ -16,7 +16,10 @@ std::vector<torch::Tensor> MethodImpl::trained_parameters() const {
 
 torch::Tensor MethodImpl::view_tokens(const torch::Tensor& idx, const ViewSpec& view) const {
   torch::NoGradGuard ng;
-  auto v = augment_view(ctx_.read_images(idx), view, ctx_.normalized);
+  auto v = ctx_.crop_images
+               ? augment_cropped_view(ctx_.crop_images(idx, view.scale_lo, view.scale_hi, view.out_side), view,
+                                      ctx_.normalized, ctx_.image_side)
+               : augment_view(ctx_.read_images(idx), view, ctx_.normalized);
   return ctx_.encode(v).to(ctx_.device);
 }
 

@@ -31,6 +31,13 @@ struct MethodContext {
   // Training images idx (b,) int64 -> (b, C, H, W) float on the host, in
   // [-1, 1] or [0, 1]: read from memory or from the prepared store.
   std::function<torch::Tensor(const torch::Tensor&)> read_images;
+  // A view's random resized crop + flip of training images idx (b,): area
+  // fraction [scale_lo, scale_hi], side out_side (0: the images'), float on
+  // the host as read_images; from the whole image where the data keep
+  // them (data.whole_images). Draws from the global generator.
+  std::function<torch::Tensor(const torch::Tensor& idx, double scale_lo, double scale_hi, int64_t out_side)>
+      crop_images;
+  int64_t image_side = 0;  // the images' side (H), the views' blur scale
   bool normalized = true;
   // images (b, C, H, W) on the host -> tokenizer tokens (b, L, d) on the host
   std::function<torch::Tensor(const torch::Tensor&)> encode;

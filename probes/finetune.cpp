@@ -118,7 +118,7 @@ std::function<std::pair<torch::Tensor, torch::Tensor>(int64_t)> batch_source(
     const int64_t i = step % spe;
     if (i == 0) *perm = torch::randperm(data.train.n, torch::kLong);
     auto idx = perm->slice(0, i * B, (i + 1) * B);
-    return std::make_pair(augment_for_finetuning(data.train.read(idx), data.normalized, cfg),
+    return std::make_pair(augment_for_finetuning(data.train, idx, data.normalized, cfg),
                           data.train_y.index_select(0, idx));
   };
 }

@@ -15,9 +15,9 @@ namespace ldae {
 // (seed, counter) in a run (EpochOrder takes 1 << 40 | epoch).
 constexpr uint64_t kAugmentStream = uint64_t(1) << 41;
 
-torch::Tensor augment_for_finetuning(const torch::Tensor& images, bool normalized, const EvalConfig& cfg,
-                                     std::optional<at::Generator> gen) {
-  auto x = random_resized_crop_flip(images, cfg.finetune_crop_min, 1.0, 0, gen);
+torch::Tensor augment_for_finetuning(const ImageBatches& images, const torch::Tensor& idx, bool normalized,
+                                     const EvalConfig& cfg, std::optional<at::Generator> gen) {
+  auto x = crop_images(images, idx, cfg.finetune_crop_min, 1.0, 0, torch::kCPU, gen);
   if (cfg.finetune_randaug_n <= 0 && cfg.finetune_reprob <= 0) return x;  // no draws: recorded runs keep their stream
   x = (normalized ? (x + 1) * 0.5 : x.clone()).to(torch::kFloat32).contiguous();  // [0, 1], ours to change
   rand_augment_(x, {cfg.finetune_randaug_n, cfg.finetune_randaug_m, cfg.finetune_randaug_mstd}, gen);
@@ -46,7 +46,7 @@ FinetuneBatches::Batch FinetuneBatches::make(int64_t step) {
   torch::NoGradGuard ng;
   auto idx = order_.batch(step, 0, B_).first;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(step_seed(seed_, kAugmentStream | uint64_t(step)));
-  return {augment_for_finetuning(images_.read(idx), normalized_, cfg_, gen), labels_.index_select(0, idx)};
+  return {augment_for_finetuning(images_, idx, normalized_, cfg_, gen), labels_.index_select(0, idx)};
 }
 
 void FinetuneBatches::work() {

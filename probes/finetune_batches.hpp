@@ -66,12 +66,13 @@ class FinetuneBatches {
   std::thread thread_;
 };
 
-// timm's training transform as MAE's main_finetune.py builds it, on a batch
-// (B, C, H, W) in [-1, 1] (normalized) or [0, 1]: random resized crop
-// (eval.finetune_crop_min..1) and flip, RandAugment, random erasing; the same
-// range out (erased pixels may leave it). Draws from `gen`, else the global
-// generator.
-torch::Tensor augment_for_finetuning(const torch::Tensor& images, bool normalized, const EvalConfig& cfg,
-                                     std::optional<at::Generator> gen = std::nullopt);
+// timm's training transform as MAE's main_finetune.py builds it, on
+// training images idx (B,) of `images`, float (B, C, H, W) in [-1, 1]
+// (normalized) or [0, 1]: random resized crop (eval.finetune_crop_min..1;
+// ImageBatches::crop: from the whole image where the set keeps them) and
+// flip, RandAugment, random erasing; the same range out (erased pixels may
+// leave it). Draws from `gen`, else the global generator.
+torch::Tensor augment_for_finetuning(const ImageBatches& images, const torch::Tensor& idx, bool normalized,
+                                     const EvalConfig& cfg, std::optional<at::Generator> gen = std::nullopt);
 
 }  // namespace ldae

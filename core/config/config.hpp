@@ -47,6 +47,13 @@ struct DataConfig {
   // the antialiased resize: 1.6x the preparation rate on 800-1400 px photos
   // here, none at ImageNet's typical 500 px (docs/benchmarks.md); other pixels.
   bool jpeg_draft = false;
+  // image_folder: keep each image whole in the prepared store (shorter side
+  // at data.resolution), so every random resized crop (data.augment,
+  // probe.augment, fine-tuning, the baselines' views) is cut from the whole
+  // image and resized bicubic, as torchvision's RandomResizedCrop in the
+  // official recipes (MAE, MoCo v3, DINO), not from its centre square.
+  // Centre-crop reads see the same pixels either way.
+  bool whole_images = false;
   // The prepared data's content fingerprint (dataset_fingerprint), set by
   // run_sweep for a user's data (data_needs_fingerprint), so a run's id, its
   // tokenizer and its trained model differ whenever the data do. "" otherwise.

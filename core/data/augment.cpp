@@ -149,11 +149,17 @@ torch::Tensor color_jitter(const torch::Tensor& x, const torch::Tensor& b, const
 }
 
 torch::Tensor augment_view(const torch::Tensor& images, const ViewSpec& v, bool normalized) {
-  const int64_t B = images.size(0);
-  auto opts = images.options();
+  return augment_cropped_view(random_resized_crop_flip(images, v.scale_lo, v.scale_hi, v.out_side), v, normalized,
+                              images.size(2));
+}
+
+torch::Tensor augment_cropped_view(const torch::Tensor& crops, const ViewSpec& v, bool normalized,
+                                   int64_t source_side) {
+  const int64_t B = crops.size(0);
+  auto opts = crops.options();
   auto per_image = [&](const torch::Tensor& t) { return t.view({B, 1, 1, 1}); };
-  auto coin = [&](double p) { return per_image((torch::rand({B}, opts) < p).to(images.dtype())); };
-  auto x = random_resized_crop_flip(images, v.scale_lo, v.scale_hi, v.out_side);
+  auto coin = [&](double p) { return per_image((torch::rand({B}, opts) < p).to(crops.dtype())); };
+  auto x = crops;
   if (normalized) x = (x + 1) * 0.5;  // [0, 1] units below
   // Every draw happens whatever the coins say: the stream stays fixed.
   auto jitter = coin(v.jitter_p);
@@ -172,7 +178,7 @@ torch::Tensor augment_view(const torch::Tensor& images, const ViewSpec& v, bool 
     auto blur = coin(v.blur_p);
     // sigma in 224-px units, scaled to the input's side (a local crop's blur
     // keeps its global view's scale: 112 / 96 here against 256 / 224)
-    const double px = double(images.size(2)) / 224.0;
+    const double px = double(source_side) / 224.0;
     auto sigma = (torch::rand({B}, opts) * 1.9 + 0.1) * px;
     x = blur * gaussian_blur(x, sigma) + (1 - blur) * x;
   }

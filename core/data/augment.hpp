@@ -5,6 +5,10 @@
 
 namespace ldae {
 
+// The smallest area fraction of the pre-training crop (data.augment =
+// rrc_flip): MAE's main_pretrain.py, RandomResizedCrop(scale=(0.2, 1.0)).
+constexpr double kDataCropScale = 0.2;
+
 // Per image: a crop covering a uniform fraction in [scale_lo, 1] of the area
 // with aspect ratio log-uniform in [3/4, 4/3] at a uniform position, resized
 // back to H x W (bilinear), then a horizontal flip with probability 1/2.
@@ -65,5 +69,10 @@ ViewSpec dino_view(int which, bool local);      // global which = 1 or 2
 // the same range. Draws from the global generator (the trainer seeds it per
 // step, so a resumed run draws the same views).
 torch::Tensor augment_view(const torch::Tensor& images, const ViewSpec& v, bool normalized);
+// The view's steps after its crop, on crops (B, C, S, S) already cut (and
+// flipped) from images of side `source_side` (the blur's scale): what
+// augment_view does after random_resized_crop_flip, the same draws.
+torch::Tensor augment_cropped_view(const torch::Tensor& crops, const ViewSpec& v, bool normalized,
+                                   int64_t source_side);
 
 }  // namespace ldae

@@ -7,14 +7,16 @@
 #include <stdexcept>
 
 #include "core/base/errors.hpp"
+#include "core/base/seeds.hpp"
 #include "core/data/image_source.hpp"
 
 namespace ldae {
 
 BatchLoader::BatchLoader(const ImageSet& images, EpochOrder order, int64_t offset, int64_t count,
-                         int64_t first_step, int threads, int depth, bool pin, int64_t end_step)
+                         int64_t first_step, int threads, int depth, bool pin, int64_t end_step,
+                         std::optional<Crops> crops)
     : images_(images), order_(std::move(order)), offset_(offset), count_(count), depth_(std::max(1, depth)),
-      pin_(pin), end_step_(end_step), next_to_claim_(first_step), next_to_return_(first_step) {
+      pin_(pin), end_step_(end_step), crops_(crops), next_to_claim_(first_step), next_to_return_(first_step) {
   for (int t = 0; t < std::max(1, threads); ++t) pool_.emplace_back([this] { work(); });
 }
 
@@ -40,7 +42,9 @@ void BatchLoader::work() {
     }
     try {
       // One thread a batch: the pool's threads read different batches at once.
-      b.images = read_images(images_, b.idx, /*threads=*/1);
+      b.images = crops_ ? read_crops(images_, b.idx, crops_->scale_lo, crops_->scale_hi, 0,
+                                     step_seed(crops_->seed, uint64_t(b.step)), offset_, crops_->threads)
+                        : read_images(images_, b.idx, /*threads=*/1);
       if (pin_) b.images = b.images.pin_memory();
       b.labels = torch::empty({count_}, torch::kLong);
       const int64_t* idx = b.idx.data_ptr<int64_t>();

@@ -12,6 +12,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,7 +27,7 @@ class BatchLoader {
   struct Batch {
     int64_t step = 0;
     torch::Tensor idx;     // (b,) int64 image indices
-    torch::Tensor images;  // (b, C, S, S) uint8, pinned when asked
+    torch::Tensor images;  // (b, C, S, S) uint8 (crops with Crops), pinned when asked
     torch::Tensor labels;  // (b,) int64
   };
   // Steps first_step, first_step + 1, ... of `order` over the images of
@@ -35,8 +36,19 @@ class BatchLoader {
   // batches ready; pin: page-locked host memory for non-blocking copies to
   // a GPU. Steps from end_step on are never read (a run's last batches
   // leave nothing read ahead in vain).
+  // Crops cut from whole images (read_crops) instead of the images: area
+  // fraction [scale_lo, scale_hi], each step's seed step_seed(seed, step),
+  // the images numbered from `offset` (so every rank draws as one process),
+  // each batch's crops on `threads` threads (a crop is a bicubic resize:
+  // CPU work that reading alone is not).
+  struct Crops {
+    double scale_lo = 0.2, scale_hi = 1.0;
+    uint64_t seed = 0;
+    int threads = 1;
+  };
   BatchLoader(const ImageSet& images, EpochOrder order, int64_t offset, int64_t count, int64_t first_step,
-              int threads, int depth, bool pin, int64_t end_step = std::numeric_limits<int64_t>::max());
+              int threads, int depth, bool pin, int64_t end_step = std::numeric_limits<int64_t>::max(),
+              std::optional<Crops> crops = std::nullopt);
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
@@ -52,6 +64,7 @@ class BatchLoader {
   const int depth_;
   const bool pin_;
   const int64_t end_step_;
+  const std::optional<Crops> crops_;
   std::mutex mu_;
   std::condition_variable cv_;
   int64_t next_to_claim_, next_to_return_;

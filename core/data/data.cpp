@@ -323,7 +323,16 @@ DataDigests dataset_digests(const Dataset& d) {
   hash.word(uint64_t(d.classes));
   for (const ImageSet* s : {&d.train, &d.test}) {
     for (int v : {s->n, s->c, s->h, s->w}) hash.word(uint64_t(v));
-    if (s->streamed()) {
+    if (s->whole) {  // what the store keeps: each whole image, its sides first
+      std::vector<uint8_t> px;
+      int h = 0, w = 0;
+      for (int64_t i = 0; i < s->n; ++i) {
+        read_whole_image(*s, i, &px, &h, &w);
+        const uint64_t sides[2] = {uint64_t(h), uint64_t(w)};
+        hash.feed(sides, sizeof sides);
+        hash.feed(px.data(), px.size());
+      }
+    } else if (s->streamed()) {
       constexpr int64_t kRows = 256;  // images read at a time
       for (int64_t lo = 0; lo < s->n; lo += kRows) {
         auto px = read_image_rows(*s, lo, std::min<int64_t>(lo + kRows, s->n));
@@ -354,7 +363,8 @@ Dataset load_dataset(const DataConfig& c, const LoadContext& ctx) {
   d.train = take_subset(pad_images(d.train, c.pad), c.subset, c.subset_mode, seed);
   d.test = take_subset(pad_images(d.test, c.pad), c.test_subset, c.subset_mode, seed + 1);
   // A prepared folder stays on disk unless both splits fit the budget as float.
-  if ((d.train.streamed() || d.test.streamed()) && fits_resident(d, c)) {
+  // Whole images stay there too: memory holds squares, crops need the whole.
+  if ((d.train.streamed() || d.test.streamed()) && !c.whole_images && fits_resident(d, c)) {
     d.train = make_resident(d.train);
     d.test = make_resident(d.test);
   }

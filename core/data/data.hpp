@@ -23,6 +23,10 @@ struct ImageSet {
   std::vector<int64_t> labels;  // (n,)
   std::shared_ptr<const StoreReader> store;
   std::vector<int64_t> rows;
+  // Streamed from a store of whole images (data.whole_images): h x w is then
+  // each image's centre square, and crops are cut from the whole image
+  // (read_crops, core/data/image_source.hpp).
+  bool whole = false;
   bool streamed() const { return store != nullptr; }
 };
 
@@ -84,6 +88,9 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx);
 ImageSet decode_image(const std::string& path, int min_side = 0);
 // Shorter side to `side` (antialiased bilinear), then the centre side x side.
 ImageSet resize_center_crop(const ImageSet& one_image, int side);
+// Shorter side to `side` (antialiased bilinear), the longer in proportion
+// (rounded, at least side): the whole image resize_center_crop crops.
+ImageSet resize_shorter_side(const ImageSet& one_image, int side);
 // Every image of a set resized to side x side (data.resolution).
 ImageSet resize_images(const ImageSet& in, int side);
 // Cheap check that a dataset's files are where the config says, so a sweep

@@ -1,5 +1,7 @@
 #include "core/data/data_keys.hpp"
 
+#include <fmt/core.h>
+
 #include "core/data/data.hpp"
 
 namespace ldae {
@@ -23,12 +25,18 @@ KeyRows data_keys() {
       field("data.skip_bad", &RunConfig::data, &DataConfig::skip_bad),
       // Other pixels when set (its id and store differ); later key: in ids only when set.
       field("data.jpeg_draft", &RunConfig::data, &DataConfig::jpeg_draft),
+      // Other crops when set (its id and store differ); later key: in ids only when set.
+      field("data.whole_images", &RunConfig::data, &DataConfig::whole_images),
       // Where the images live (memory or the store), not what they are: never in an id.
       not_in_id(field("data.resident_max_gb", &RunConfig::data, &DataConfig::resident_max_gb, 0, 1e6)),
   };
 }
 
 void check_data(const RunConfig& c, const Fail& fail) {
+  if (c.data.whole_images && c.data.name != "image_folder")
+    fail("data.whole_images",
+         fmt::format("data.name = \"{}\" has no whole images to keep: its images are stored at their own size. "
+                     "whole_images applies to image_folder (ImageNet-style folders); remove the key", c.data.name));
   if (c.data.name == "image_folder" && (c.data.resolution <= 0 || c.data.pad != 0))
     fail(c.data.resolution <= 0 ? "data.resolution" : "data.pad",
          "image_folder images are resized and centre-cropped to data.resolution (e.g. 256), "

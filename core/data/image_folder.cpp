@@ -430,10 +430,19 @@ ImageSet decode_image(const std::string& path, int min_side) {
                                path));
 }
 
-ImageSet resize_center_crop(const ImageSet& im, int side) {
+ImageSet resize_shorter_side(const ImageSet& im, int side) {
   const double s = double(side) / std::min(im.h, im.w);
   const int h = std::max(side, int(std::lround(im.h * s))), w = std::max(side, int(std::lround(im.w * s)));
-  auto big = resample(im.pixels.data(), im.c, im.h, im.w, h, w);
+  ImageSet out;
+  out.n = 1, out.c = im.c, out.h = h, out.w = w;
+  out.pixels = resample(im.pixels.data(), im.c, im.h, im.w, h, w);
+  return out;
+}
+
+ImageSet resize_center_crop(const ImageSet& im, int side) {
+  const ImageSet whole = resize_shorter_side(im, side);
+  const int h = whole.h, w = whole.w;
+  const auto& big = whole.pixels;
   ImageSet out;
   out.n = 1, out.c = im.c, out.h = side, out.w = side;
   out.pixels.resize(size_t(im.c) * side * side);
@@ -486,6 +495,7 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   std::string key = fmt::format("{}|{}|{}|{}", fs::absolute(root).string(), c.resolution, c.skip_bad,
                                 listing_signature(root, {&src.train, &src.test}));
   if (c.jpeg_draft) key += "|jpeg_draft";  // other pixels; absent at the default, so old stores keep their keys
+  if (c.whole_images) key += "|whole";      // another layout; likewise
   const std::string cache = fmt::format("{}/image_folder-{}.h5", ctx.cache_dir, fnv1a_hex(key));
   Dataset d;
   d.name = "image_folder";
@@ -509,11 +519,13 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   const int side = c.resolution;
   const std::string dir = fmt::format("{}/prepared/image_folder-{}", ctx.cache_dir, fnv1a_hex(key));
   const int draft = c.jpeg_draft ? side : 0;
+  const bool whole = c.whole_images;
   const StoreManifest m = prepare_store(src, dir, side, c.skip_bad,
-                                        [side, draft](const std::string& path) {
-                                          return resize_center_crop(decode_image(path, draft), side);
+                                        [side, draft, whole](const std::string& path) {
+                                          return whole ? resize_shorter_side(decode_image(path, draft), side)
+                                                       : resize_center_crop(decode_image(path, draft), side);
                                         },
-                                        ctx.threads);
+                                        ctx.threads, 0, whole);
   // Streamed: labels now, pixels per batch; load_dataset reads the splits
   // into memory when they fit data.resident_max_gb.
   d.train = open_store_split(dir, m, "train");

@@ -8,7 +8,10 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/base/seeds.hpp"
+#include "core/data/augment.hpp"
 #include "core/data/prepared_store.hpp"
+#include "core/data/whole_crop.hpp"
 
 namespace ldae {
 
@@ -21,6 +24,28 @@ int64_t store_row(const ImageSet& s, int64_t i) { return s.rows.empty() ? i : s.
 void check_index(const ImageSet& s, int64_t i) {
   if (i < 0 || i >= s.n) throw std::out_of_range(fmt::format("image {} of a split of {}", i, s.n));
 }
+
+// Runs body(r) for r in [0, B) on up to `threads` threads (0: LibTorch's
+// intra-op count), never more than B; rethrows the first error.
+template <class F>
+void over_images(int64_t B, int threads, const F& body) {
+  const int64_t want = threads > 0 ? threads : at::get_num_threads();
+  const int n_threads = int(std::clamp<int64_t>(want, 1, std::max<int64_t>(B, 1)));
+  std::vector<std::thread> pool;
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(n_threads));
+  for (int t = 0; t < n_threads; ++t)
+    pool.emplace_back([&, t] {
+      try {
+        for (int64_t r = t; r < B; r += n_threads) body(r);
+      } catch (...) {
+        errors[size_t(t)] = std::current_exception();
+      }
+    });
+  for (auto& th : pool) th.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
 }  // namespace
 
 torch::Tensor read_images(const ImageSet& s, const torch::Tensor& idx, int threads) {
@@ -36,24 +61,37 @@ torch::Tensor read_images(const ImageSet& s, const torch::Tensor& idx, int threa
   }
   // Reads from the page cache or the disk: a thread per core the run may use
   // (--threads, train.threads: LibTorch's intra-op setting) keeps the disk's
-  // queue full (the chunk files are read concurrently, pread needs no lock);
-  // never more threads than images.
-  const int64_t want = threads > 0 ? threads : at::get_num_threads();
-  const int n_threads = int(std::clamp<int64_t>(want, 1, std::max<int64_t>(B, 1)));
-  std::vector<std::thread> pool;
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(n_threads));
-  for (int t = 0; t < n_threads; ++t)
-    pool.emplace_back([&, t] {
-      try {
-        int64_t label;
-        for (int64_t r = t; r < B; r += n_threads) s.store->read(store_row(s, p[r]), dst + r * per, &label);
-      } catch (...) {
-        errors[size_t(t)] = std::current_exception();
-      }
-    });
-  for (auto& th : pool) th.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  // queue full (the chunk files are read concurrently, pread needs no lock).
+  over_images(B, threads, [&](int64_t r) {
+    int64_t label;
+    s.store->read(store_row(s, p[r]), dst + r * per, &label);
+  });
+  return out;
+}
+
+void read_whole_image(const ImageSet& s, int64_t i, std::vector<uint8_t>* pixels, int* h, int* w) {
+  if (!s.whole) throw std::logic_error("read_whole_image: the set keeps no whole images");
+  check_index(s, i);
+  s.store->read_whole(store_row(s, i), pixels, h, w);
+}
+
+torch::Tensor read_crops(const ImageSet& s, const torch::Tensor& idx, double scale_lo, double scale_hi,
+                         int64_t out_side, uint64_t seed, int64_t first, int threads) {
+  if (!s.whole) throw std::logic_error("read_crops: the set keeps no whole images");
+  auto ix = idx.to(torch::kCPU, torch::kLong).contiguous();
+  const int64_t B = ix.numel(), S = out_side > 0 ? out_side : s.h, per = int64_t(s.c) * S * S;
+  const int64_t* p = ix.data_ptr<int64_t>();
+  for (int64_t r = 0; r < B; ++r) check_index(s, p[r]);
+  auto out = torch::empty({B, s.c, S, S}, torch::kUInt8);
+  uint8_t* dst = out.data_ptr<uint8_t>();
+  over_images(B, threads, [&](int64_t r) {
+    thread_local std::vector<uint8_t> img;
+    int h = 0, w = 0;
+    s.store->read_whole(store_row(s, p[r]), &img, &h, &w);
+    CropDraws draws(step_seed(seed, uint64_t(first + r)));
+    const CropBox box = draw_crop_box(h, w, scale_lo, scale_hi, draws);
+    pil_bicubic_resized_crop(img.data(), s.c, h, w, box, int(S), int(S), dst + r * per);
+  });
   return out;
 }
 
@@ -66,13 +104,27 @@ torch::Tensor images_to_float(const torch::Tensor& u8, bool normalize) {
   return normalize ? t * 2.0 - 1.0 : t;
 }
 
+torch::Tensor crop_images(const ImageBatches& b, const torch::Tensor& idx, double scale_lo, double scale_hi,
+                          int64_t out_side, torch::Device device, std::optional<at::Generator> gen) {
+  if (b.crop) return b.crop(idx, scale_lo, scale_hi, out_side, device, std::move(gen));
+  return random_resized_crop_flip(b.read(idx).to(device), scale_lo, scale_hi, out_side, std::move(gen));
+}
+
 ImageBatches image_batches(const ImageSet& s, bool normalize) {
   ImageBatches b;
-  b.n = s.n, b.c = s.c, b.h = s.h, b.w = s.w;
+  b.n = s.n, b.c = s.c, b.h = s.h, b.w = s.w, b.whole = s.whole;
   b.read = [&s, normalize](const torch::Tensor& idx) { return images_to_float(read_images(s, idx), normalize); };
   b.rows = [&s, normalize](int64_t lo, int64_t hi) {
     return images_to_float(read_image_rows(s, lo, hi), normalize);
   };
+  if (s.whole)
+    b.crop = [&s, normalize](const torch::Tensor& idx, double lo, double hi, int64_t out_side, torch::Device device,
+                             std::optional<at::Generator> gen) {
+      // One draw of the caller's stream seeds the batch's crops, so the
+      // trainer's per-step reseed fixes them (a resumed run draws the same).
+      const auto seed = torch::randint(int64_t(1) << 62, {1}, gen, torch::kLong).item<int64_t>();
+      return images_to_float(read_crops(s, idx, lo, hi, out_side, uint64_t(seed)), normalize).to(device);
+    };
   return b;
 }
 

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <vector>
 
 #include "core/data/data.hpp"
 
@@ -17,6 +19,18 @@ namespace ldae {
 // count, which --threads sets). InputError naming the chunk for a damaged
 // store; std::out_of_range for an index outside [0, n).
 torch::Tensor read_images(const ImageSet& s, const torch::Tensor& idx, int threads = 0);
+// Random resized crops + flips of images idx (B,) of a set that keeps
+// whole images (s.whole), as torchvision's RandomResizedCrop(out_side,
+// scale, interpolation=BICUBIC) + RandomHorizontalFlip on the decoded
+// image (core/data/whole_crop.hpp): image k's box and flip are drawn from
+// CropDraws(step_seed(seed, first + k)), so a batch split over processes
+// (first = a rank's offset in the global batch) draws what one process
+// draws. -> (B, C, out_side, out_side) uint8. Threads as read_images.
+// std::logic_error for a set without whole images.
+torch::Tensor read_crops(const ImageSet& s, const torch::Tensor& idx, double scale_lo, double scale_hi,
+                         int64_t out_side, uint64_t seed, int64_t first = 0, int threads = 0);
+// Whole image i of such a set: *h, *w and its (C, h, w) pixels.
+void read_whole_image(const ImageSet& s, int64_t i, std::vector<uint8_t>* pixels, int* h, int* w);
 // Images [lo, hi) of `s` as (hi - lo, C, H, W) uint8.
 torch::Tensor read_image_rows(const ImageSet& s, int64_t lo, int64_t hi, int threads = 0);
 // uint8 (B, C, H, W) -> float32 in [-1, 1] (normalize) or [0, 1]: x / 255,
@@ -27,12 +41,27 @@ torch::Tensor images_to_float(const torch::Tensor& u8, bool normalize);
 // A split as float batches read on demand: what the tokenizer's fit, the
 // probes' features and fine-tuning read. read(idx (B,) int64) -> (B, C, H, W)
 // float32, rows(lo, hi) -> (hi - lo, C, H, W).
+// crop: the random resized crops of a set that keeps whole images (set by
+// image_batches for one; empty otherwise): see crop_images.
 struct ImageBatches {
   int64_t n = 0;
   int c = 0, h = 0, w = 0;
+  bool whole = false;  // crops come from whole images
   std::function<torch::Tensor(const torch::Tensor&)> read;
   std::function<torch::Tensor(int64_t, int64_t)> rows;
+  std::function<torch::Tensor(const torch::Tensor&, double, double, int64_t, torch::Device,
+                              std::optional<at::Generator>)>
+      crop;
 };
+// Random resized crops + flips of images idx of `b`, (B, C, S, S) float32
+// on `device` (S = out_side, or b.h when 0), each covering [scale_lo,
+// scale_hi] of its image's area, flipped with probability 1/2: from the
+// whole images where the set keeps them (b.crop: read_crops, seeded by one
+// draw of gen, else of the global generator); else
+// random_resized_crop_flip (core/data/augment.hpp) of b.read(idx) on
+// `device`, drawing from gen (else the global generator).
+torch::Tensor crop_images(const ImageBatches& b, const torch::Tensor& idx, double scale_lo, double scale_hi,
+                          int64_t out_side, torch::Device device, std::optional<at::Generator> gen = std::nullopt);
 // Batches of `s` (which must outlive them) as float images.
 ImageBatches image_batches(const ImageSet& s, bool normalize);
 // Batches of a resident float tensor (N, C, H, W) (kept by the batches).

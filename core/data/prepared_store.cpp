@@ -29,6 +29,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr char kMagic[8] = {'L', 'D', 'A', 'E', 'C', 'H', 'K', '1'};
+constexpr char kWholeMagic[8] = {'L', 'D', 'A', 'E', 'C', 'H', 'K', '2'};
 
 // What a chunk holds per image: its int64 label and 3 x side x side uint8 pixels.
 uint64_t bytes_per_image(int side) { return 8 + uint64_t(3) * side * side; }
@@ -40,14 +41,24 @@ struct Job {
   const std::vector<StoreSource::Item>* items;
 };
 
+// A decoded image the store can hold: 1 x 3 x side x side, or whole with its
+// shorter side `side`. std::logic_error otherwise (a decoder's bug).
+void check_decoded(const ImageSet& one, const std::string& path, int side, bool whole) {
+  const bool ok = one.n == 1 && one.c == 3 &&
+                  (whole ? std::min(one.h, one.w) == side : one.h == side && one.w == side);
+  if (!ok)
+    throw std::logic_error(fmt::format("{}: decoded to {}x{}x{}x{}, not 1x3x{}x{}{}", path, one.n, one.c, one.h,
+                                       one.w, side, side, whole ? " (shorter side)" : ""));
+}
+
 // Decodes a job's files and writes its chunk atomically. Returns the files
 // it skipped (skip_bad); `stop` ends it early without writing.
-int64_t prepare_chunk(const Job& job, const std::string& dir, int side, bool skip_bad, const ImageDecoder& decode,
-                      std::atomic<int64_t>& done, const std::atomic<bool>& stop) {
-  const int64_t per = int64_t(3) * side * side;
+int64_t prepare_chunk(const Job& job, const std::string& dir, int side, bool skip_bad, bool whole,
+                      const ImageDecoder& decode, std::atomic<int64_t>& done, const std::atomic<bool>& stop) {
   std::vector<int64_t> labels;
+  std::vector<int32_t> dims;  // whole: (h, w) per image
   std::vector<uint8_t> pixels;
-  pixels.reserve(size_t((job.end - job.begin) * per));
+  pixels.reserve(size_t((job.end - job.begin) * int64_t(3) * side * side));
   int64_t skipped = 0;
   for (int64_t i = job.begin; i < job.end; ++i, ++done) {
     if (stop || stop_requested()) return skipped;
@@ -60,45 +71,73 @@ int64_t prepare_chunk(const Job& job, const std::string& dir, int side, bool ski
       ++skipped;
       continue;
     }
-    if (one.n != 1 || one.c != 3 || one.h != side || one.w != side)
-      throw std::logic_error(fmt::format("{}: decoded to {}x{}x{}x{}, not 1x3x{}x{}", item.path, one.n, one.c,
-                                         one.h, one.w, side, side));
+    check_decoded(one, item.path, side, whole);
     pixels.insert(pixels.end(), one.pixels.begin(), one.pixels.end());
     labels.push_back(item.label);
+    dims.insert(dims.end(), {int32_t(one.h), int32_t(one.w)});
   }
-  const int64_t n = int64_t(labels.size()), header[4] = {n, 3, side, side};
+  const int64_t n = int64_t(labels.size());
+  const int64_t header[4] = {n, 3, side, whole ? 0 : side};
+  const uint64_t dim_bytes = whole ? dims.size() * sizeof(int32_t) : 0;
   write_file_atomically(store_chunk_path(dir, job.split, job.index), [&](const std::string& tmp) {
     std::ofstream f(tmp, std::ios::binary);
-    f.write(kMagic, 8);
+    f.write(whole ? kWholeMagic : kMagic, 8);
     f.write(reinterpret_cast<const char*>(header), sizeof(header));
+    if (whole) f.write(reinterpret_cast<const char*>(dims.data()), std::streamsize(dim_bytes));
     f.write(reinterpret_cast<const char*>(labels.data()), std::streamsize(labels.size() * sizeof(int64_t)));
     f.write(reinterpret_cast<const char*>(pixels.data()), std::streamsize(pixels.size()));
     f.close();
     if (!f) throw InputError(tmp + ": write failed");
-  }, uint64_t(kChunkHeaderBytes) + uint64_t(n) * bytes_per_image(side));
+  }, uint64_t(kChunkHeaderBytes) + dim_bytes + uint64_t(n) * 8 + pixels.size());
   return skipped;
 }
 
-// The header of a chunk file: its image count; InputError when it is not one.
-int64_t chunk_count(const std::string& path, int side) {
+// A chunk's header, checked: its image count and, whole, each image's (h, w).
+struct ChunkHead {
+  int64_t n = 0;
+  std::vector<int32_t> dims;
+};
+
+// The header of a chunk file; InputError when it is not one of this store
+// (magic, channels, side, or a size other than its header implies).
+ChunkHead read_chunk_head(const std::string& path, int side, bool whole) {
+  const std::string folder = fs::path(path).parent_path().string();
   std::ifstream f(path, std::ios::binary);
   char magic[8] = {0};
   int64_t h[4] = {0, 0, 0, 0};
   f.read(magic, 8);
   f.read(reinterpret_cast<char*>(h), sizeof(h));
-  if (!f || std::memcmp(magic, kMagic, 8) != 0 || h[1] != 3 || h[2] != side || h[3] != side || h[0] < 0)
-    throw InputError(fmt::format("{}: not a prepared chunk of 3 x {} x {} images; delete the folder {} to "
-                                 "prepare the data again", path, side, side, fs::path(path).parent_path().string()));
-  const auto want = uint64_t(kChunkHeaderBytes) + uint64_t(h[0]) * bytes_per_image(side);
-  if (fs::file_size(path) != want)
+  const bool head_ok = f && std::memcmp(magic, whole ? kWholeMagic : kMagic, 8) == 0 && h[1] == 3 &&
+                       h[2] == side && h[3] == (whole ? 0 : side) && h[0] >= 0 && h[0] < (int64_t(1) << 40);
+  if (!head_ok)
+    throw InputError(fmt::format("{}: not a prepared chunk of 3 x {} x {} images{}; delete the folder {} to prepare "
+                                 "the data again", path, side, side, whole ? " (whole)" : "", folder));
+  ChunkHead c;
+  c.n = h[0];
+  uint64_t want = uint64_t(kChunkHeaderBytes) + uint64_t(c.n) * bytes_per_image(side);
+  if (whole) {
+    c.dims.resize(size_t(c.n) * 2);
+    f.read(reinterpret_cast<char*>(c.dims.data()), std::streamsize(c.dims.size() * sizeof(int32_t)));
+    want = uint64_t(kChunkHeaderBytes) + uint64_t(c.n) * 16;
+    for (int64_t k = 0; f && k < c.n; ++k) {
+      const int32_t ih = c.dims[size_t(2 * k)], iw = c.dims[size_t(2 * k + 1)];
+      if (std::min(ih, iw) != side || std::max(ih, iw) > (int32_t(1) << 20))
+        throw InputError(fmt::format("{}: image {} is listed as {} x {}, not with a shorter side of {}; delete the "
+                                     "folder {} to prepare the data again", path, k, ih, iw, side, folder));
+      want += uint64_t(3) * uint64_t(ih) * uint64_t(iw);
+    }
+  }
+  if (!f || fs::file_size(path) != want)
     throw InputError(fmt::format("{}: {} bytes, expected {}; delete the folder {} to prepare the data again", path,
-                                 fs::file_size(path), want, fs::path(path).parent_path().string()));
-  return h[0];
+                                 fs::file_size(path), want, folder));
+  return c;
 }
+
+int64_t chunk_count(const std::string& path, int side, bool whole) { return read_chunk_head(path, side, whole).n; }
 
 // Runs the jobs on `threads` workers with a progress line; rethrows the
 // first worker's error, or Interrupted after a stop request.
-int64_t run_jobs(const std::vector<Job>& jobs, const std::string& dir, int side, bool skip_bad,
+int64_t run_jobs(const std::vector<Job>& jobs, const std::string& dir, int side, bool skip_bad, bool whole,
                  const ImageDecoder& decode, int threads, int64_t total_files) {
   if (jobs.empty()) return 0;
   std::atomic<size_t> next{0};
@@ -109,7 +148,7 @@ int64_t run_jobs(const std::vector<Job>& jobs, const std::string& dir, int side,
   auto work = [&] {
     for (size_t j; !stop && (j = next++) < jobs.size();) {
       try {
-        skipped += prepare_chunk(jobs[j], dir, side, skip_bad, decode, done, stop);
+        skipped += prepare_chunk(jobs[j], dir, side, skip_bad, whole, decode, done, stop);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mu);
         if (!error) error = std::current_exception();
@@ -141,7 +180,7 @@ void count_images(StoreManifest& m) {
 }
 
 void write_manifest(const std::string& dir, const StoreManifest& m) {
-  const nlohmann::json j = {{"format", 1},           {"classes", m.classes},         {"channels", m.channels},
+  const nlohmann::json j = {{"format", m.whole ? 2 : 1},           {"classes", m.classes},         {"channels", m.channels},
                             {"side", m.side},        {"chunk_images", m.chunk_images}, {"train_counts", m.train_counts},
                             {"test_counts", m.test_counts}, {"skipped", m.skipped},   {"source", m.source}};
   write_text_atomically(dir + "/manifest.json", j.dump(1) + "\n");
@@ -167,6 +206,7 @@ bool read_store_manifest(const std::string& dir, StoreManifest* m) {
     m->train_counts = j.at("train_counts").get<std::vector<int64_t>>();
     m->test_counts = j.at("test_counts").get<std::vector<int64_t>>();
     m->skipped = j.at("skipped"), m->source = j.at("source");
+    m->whole = j.value("format", 1) == 2;
   } catch (const nlohmann::json::exception& e) {
     throw InputError(fmt::format("{}: unreadable manifest ({}); delete the folder {} to prepare the data again",
                                  path, e.what(), dir));
@@ -176,7 +216,7 @@ bool read_store_manifest(const std::string& dir, StoreManifest* m) {
 }
 
 StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int side, bool skip_bad,
-                            const ImageDecoder& decode, int threads, int64_t chunk_images) {
+                            const ImageDecoder& decode, int threads, int64_t chunk_images, bool whole) {
   StoreManifest m;
   if (read_store_manifest(dir, &m)) return m;
   fs::create_directories(dir);
@@ -187,7 +227,7 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
     lock.wait("the wait for another process's data preparation");
   }
   if (read_store_manifest(dir, &m)) return m;  // another process finished it while we waited
-  m.classes = src.classes, m.side = side, m.source = src.description;
+  m.classes = src.classes, m.side = side, m.source = src.description, m.whole = whole;
   m.chunk_images = chunk_images > 0 ? chunk_images : store_chunk_images(3, side);
   std::vector<Job> jobs;
   int64_t files = 0, kept = 0;
@@ -206,16 +246,18 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
   if (kept > 0) fmt::print(stderr, "resuming the preparation of {}: {} images ready, {} to go\n", dir, kept, files);
   // The store's size is known before the first image: said, and refused when
   // the disk cannot hold it (data.resolution = 4096 on small images is 48 MiB each).
+  // Whole images: at least the centre squares; ImageNet's 4:3 photos take a
+  // third more, which the line says.
   const uint64_t bytes = uint64_t(files) * bytes_per_image(side);
   if (files > 0) {
-    fmt::print(stderr, "preparing {} images at {} x {} into {}: {:.2f} GiB\n", files, side, side, dir,
-               double(bytes) / double(1ull << 30));
+    fmt::print(stderr, "preparing {} images at {} x {}{} into {}: {}{:.2f} GiB\n", files, side, side,
+               whole ? " (whole, shorter side)" : "", dir, whole ? "at least " : "", double(bytes) / double(1ull << 30));
     require_free_space(dir, bytes, fmt::format("the prepared data ({} images at {} x {})", files, side, side));
   }
   if (threads <= 0) threads = default_threads();
   threads = int(std::min<int64_t>(threads, std::max<int64_t>(1, int64_t(jobs.size()))));
   try {
-    run_jobs(jobs, dir, side, skip_bad, decode, threads, files);
+    run_jobs(jobs, dir, side, skip_bad, whole, decode, threads, files);
   } catch (const InputError&) {
     // A bad image: the fix (removing it, data.skip_bad) makes another store,
     // so this one's chunks would only hold disk (gigabytes at ImageNet's size).
@@ -230,7 +272,7 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
     const auto& items = std::string(split) == "train" ? src.train : src.test;
     auto& counts = std::string(split) == "train" ? m.train_counts : m.test_counts;
     for (int64_t j = 0, b = 0; b < int64_t(items.size()); ++j, b += m.chunk_images) {
-      counts.push_back(chunk_count(store_chunk_path(dir, split, j), side));
+      counts.push_back(chunk_count(store_chunk_path(dir, split, j), side, whole));
       m.skipped += std::min<int64_t>(m.chunk_images, int64_t(items.size()) - b) - counts.back();
     }
   }
@@ -241,9 +283,10 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
 
 namespace {
 // Chunk j of a split, checked against the manifest's count: its path.
-std::string listed_chunk(const std::string& dir, const std::string& split, int64_t j, int64_t count, int side) {
+std::string listed_chunk(const std::string& dir, const std::string& split, int64_t j, int64_t count, int side,
+                         bool whole) {
   const std::string path = store_chunk_path(dir, split, j);
-  if (!fs::exists(path) || chunk_count(path, side) != count)
+  if (!fs::exists(path) || chunk_count(path, side, whole) != count)
     throw InputError(fmt::format("{}: missing or not the chunk the manifest lists ({} images); delete the "
                                  "folder {} to prepare the data again", path, count, dir));
   return path;
@@ -251,27 +294,49 @@ std::string listed_chunk(const std::string& dir, const std::string& split, int64
 }  // namespace
 
 namespace {
-// A split's labels and, with pixels, its images, chunk by chunk.
+// Where chunk `path`'s labels start: after the header and, whole, the dims.
+int64_t labels_at(bool whole, int64_t n) { return kChunkHeaderBytes + (whole ? 8 * n : 0); }
+
+// A split's labels and, with pixels, its images (whole ones: their centre
+// squares), chunk by chunk.
 ImageSet read_split(const std::string& dir, const StoreManifest& m, const std::string& split, bool pixels) {
   const auto& counts = split == "train" ? m.train_counts : m.test_counts;
   ImageSet s;
-  s.c = m.channels, s.h = m.side, s.w = m.side;
+  s.c = m.channels, s.h = m.side, s.w = m.side, s.whole = m.whole;
   const size_t per = size_t(s.c) * s.h * s.w;
   for (size_t j = 0; j < counts.size(); ++j) {
-    const std::string path = listed_chunk(dir, split, int64_t(j), counts[j], m.side);
+    const std::string path = listed_chunk(dir, split, int64_t(j), counts[j], m.side, m.whole);
     std::ifstream f(path, std::ios::binary);
-    f.seekg(kChunkHeaderBytes);
+    f.seekg(labels_at(m.whole, counts[j]));
     const size_t at = s.labels.size();
     s.labels.resize(at + size_t(counts[j]));
     f.read(reinterpret_cast<char*>(s.labels.data() + at), std::streamsize(counts[j] * 8));
-    if (pixels) {
+    if (pixels && !m.whole) {
       s.pixels.resize((at + size_t(counts[j])) * per);
       f.read(reinterpret_cast<char*>(s.pixels.data() + at * per), std::streamsize(size_t(counts[j]) * per));
     }
     if (!f) throw InputError(path + ": truncated; delete the folder " + dir + " to prepare the data again");
   }
   s.n = int(s.labels.size());
+  if (pixels && m.whole) {
+    const StoreReader reader(dir, m, split);
+    s.pixels.resize(size_t(s.n) * per);
+    int64_t label = 0;
+    for (int64_t i = 0; i < s.n; ++i) reader.read(i, s.pixels.data() + size_t(i) * per, &label);
+  }
   return s;
+}
+
+// Reads `bytes` at `at` of chunk `path` into dst; InputError naming it.
+void pread_chunk(const std::string& path, const std::string& dir, void* dst, size_t bytes, int64_t at,
+                 int64_t image) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw InputError(fmt::format("{}: cannot open ({}); delete {} to prepare the data again", path,
+                                           std::strerror(errno), dir));
+  const bool ok = ::pread(fd, dst, bytes, off_t(at)) == ssize_t(bytes);
+  ::close(fd);
+  if (!ok) throw InputError(fmt::format("{}: short read of image {}; delete {} to prepare the data again", path,
+                                        image, dir));
 }
 }  // namespace
 
@@ -280,26 +345,58 @@ ImageSet read_store_split(const std::string& dir, const StoreManifest& m, const 
 }
 
 StoreReader::StoreReader(std::string dir, const StoreManifest& m, const std::string& split)
-    : dir_(std::move(dir)), split_(split), c_(m.channels), side_(m.side),
+    : dir_(std::move(dir)), split_(split), c_(m.channels), side_(m.side), whole_(m.whole),
       counts_(split == "train" ? m.train_counts : m.test_counts) {
   starts_.push_back(0);
   for (int64_t n : counts_) starts_.push_back(starts_.back() + n);
+  if (!whole_) return;
+  dims_.reserve(size_t(starts_.back()));
+  offsets_.reserve(size_t(starts_.back()));
+  for (size_t j = 0; j < counts_.size(); ++j) {
+    const ChunkHead head = read_chunk_head(store_chunk_path(dir_, split_, int64_t(j)), side_, true);
+    if (head.n != counts_[j])
+      throw InputError(fmt::format("{}: holds {} images, the manifest lists {}; delete the folder {} to prepare the "
+                                   "data again", store_chunk_path(dir_, split_, int64_t(j)), head.n, counts_[j], dir_));
+    int64_t at = 0;
+    for (int64_t k = 0; k < head.n; ++k) {
+      const int32_t h = head.dims[size_t(2 * k)], w = head.dims[size_t(2 * k + 1)];
+      dims_.emplace_back(h, w);
+      offsets_.push_back(at);
+      at += int64_t(c_) * h * w;
+    }
+  }
+}
+
+std::pair<size_t, int64_t> StoreReader::locate(int64_t i) const {
+  const size_t j = size_t(std::upper_bound(starts_.begin(), starts_.end(), i) - starts_.begin()) - 1;
+  return {j, i - starts_[j]};
 }
 
 void StoreReader::read(int64_t i, uint8_t* pixels, int64_t* label) const {
-  // The chunk holding image i, and i's place in it.
-  const size_t j = size_t(std::upper_bound(starts_.begin(), starts_.end(), i) - starts_.begin()) - 1;
-  const int64_t k = i - starts_[j], n = counts_[j], per = int64_t(c_) * side_ * side_;
+  const auto [j, k] = locate(i);
+  const int64_t n = counts_[j], per = int64_t(c_) * side_ * side_;
   const std::string path = store_chunk_path(dir_, split_, int64_t(j));
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw InputError(fmt::format("{}: cannot open ({}); delete {} to prepare the data again", path,
-                                           std::strerror(errno), dir_));
-  const int64_t header = kChunkHeaderBytes;
-  const bool ok = ::pread(fd, label, 8, off_t(header + 8 * k)) == 8 &&
-                  ::pread(fd, pixels, size_t(per), off_t(header + 8 * n + k * per)) == per;
-  ::close(fd);
-  if (!ok) throw InputError(fmt::format("{}: short read of image {}; delete {} to prepare the data again", path, k,
-                                        dir_));
+  pread_chunk(path, dir_, label, 8, labels_at(whole_, n) + 8 * k, k);
+  if (!whole_) return pread_chunk(path, dir_, pixels, size_t(per), kChunkHeaderBytes + 8 * n + k * per, k);
+  // The centre side x side of the whole image, as resize_center_crop cuts it.
+  thread_local std::vector<uint8_t> img;
+  int h = 0, w = 0;
+  read_whole(i, &img, &h, &w);
+  const int y0 = (h - side_) / 2, x0 = (w - side_) / 2;
+  for (int c = 0; c < c_; ++c)
+    for (int y = 0; y < side_; ++y)
+      std::memcpy(pixels + (size_t(c) * side_ + size_t(y)) * size_t(side_),
+                  img.data() + (size_t(c) * size_t(h) + size_t(y0 + y)) * size_t(w) + size_t(x0), size_t(side_));
+}
+
+void StoreReader::read_whole(int64_t i, std::vector<uint8_t>* pixels, int* h, int* w) const {
+  if (!whole_) throw std::logic_error("StoreReader::read_whole on a store of centre crops");
+  const auto [j, k] = locate(i);
+  const int64_t n = counts_[j];
+  *h = dims_[size_t(i)].first, *w = dims_[size_t(i)].second;
+  pixels->resize(size_t(c_) * size_t(*h) * size_t(*w));
+  pread_chunk(store_chunk_path(dir_, split_, int64_t(j)), dir_, pixels->data(), pixels->size(),
+              kChunkHeaderBytes + 16 * n + offsets_[size_t(i)], k);
 }
 
 ImageSet open_store_split(const std::string& dir, const StoreManifest& m, const std::string& split) {

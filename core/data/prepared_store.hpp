@@ -6,6 +6,14 @@
 //   <dir>/test-00000.chunk  ...   labels int64[n], then pixels uint8 (n, c, h, w)
 //   <dir>/manifest.json           written last: the store is complete
 //
+// With whole images (data.whole_images) each image is kept whole, its
+// shorter side at the run's resolution, so random resized crops can be cut
+// from all of it (core/data/whole_crop.hpp); a chunk is then "LDAECHK2",
+// int64 n, c, side, 0, int32 (h, w)[n], labels int64[n], then each image's
+// pixels uint8 (c, h, w) one after another, and the centre side x side of
+// each image is what every other reader sees: the pixels a store of centre
+// crops holds, bit for bit.
+//
 // Why chunk files and not one HDF5 dataset: Debian's HDF5 1.10 is built
 // without thread safety, so loader threads would take turns behind one
 // library lock; plain files are read by every thread at once (pread), and
@@ -39,9 +47,11 @@ struct StoreManifest {
   std::vector<int64_t> train_counts, test_counts;  // images kept per chunk
   int64_t train_n = 0, test_n = 0, skipped = 0;
   std::string source;
+  bool whole = false;  // whole images, shorter side `side` (format 2)
 };
 
-// A chunk file: "LDAECHK1", int64 n, c, h, w, labels int64[n], pixels.
+// A chunk file: "LDAECHK1", int64 n, c, h, w, labels int64[n], pixels
+// (whole images: "LDAECHK2", as above).
 inline constexpr int64_t kChunkHeaderBytes = 8 + 4 * 8;
 // <dir>/<split>-NNNNN.chunk, chunk j of a split ("train" or "test").
 std::string store_chunk_path(const std::string& dir, const std::string& split, int64_t j);
@@ -50,8 +60,8 @@ std::string store_chunk_path(const std::string& dir, const std::string& split, i
 // chunk (170 images at 256 px), at least 16, so a worker holds one chunk.
 int64_t store_chunk_images(int c, int side);
 
-// How an image file becomes (c, side, side) uint8: decode, resize, crop.
-// InputError for an unreadable file.
+// How an image file becomes (c, side, side) uint8: decode, resize, crop
+// (whole images: (c, h, w), min(h, w) = side). InputError for an unreadable file.
 using ImageDecoder = std::function<ImageSet(const std::string& path)>;
 
 // Prepares the store in `dir` (created) from `src`, or finishes one an
@@ -63,8 +73,9 @@ using ImageDecoder = std::function<ImageSet(const std::string& path)>;
 // A stop request (Ctrl-C) ends it at the next image with Interrupted; the
 // chunks written so far stay. Returns the manifest of the complete store.
 // chunk_images: files per chunk, 0 = store_chunk_images (tests pass small ones).
+// whole: `decode` gives whole images, shorter side `side` (format 2).
 StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int side, bool skip_bad,
-                            const ImageDecoder& decode, int threads, int64_t chunk_images = 0);
+                            const ImageDecoder& decode, int threads, int64_t chunk_images = 0, bool whole = false);
 
 // The manifest of a complete store, or false when `dir` holds none.
 bool read_store_manifest(const std::string& dir, StoreManifest* m);
@@ -77,14 +88,25 @@ class StoreReader {
   int64_t size() const { return starts_.back(); }
   int channels() const { return c_; }
   int side() const { return side_; }
-  // Image i into pixels (c * side * side bytes) and *label. InputError naming
-  // the chunk when it is missing or short.
+  bool whole() const { return whole_; }
+  // Image i into pixels (c * side * side bytes: of a whole image, its centre
+  // square) and *label. InputError naming the chunk when it is missing or short.
   void read(int64_t i, uint8_t* pixels, int64_t* label) const;
+  // Whole image i: *h, *w and its pixels (c, h, w) into *pixels (resized).
+  // std::logic_error on a store of centre crops; errors as read.
+  void read_whole(int64_t i, std::vector<uint8_t>* pixels, int* h, int* w) const;
 
  private:
+  // Chunk j and image k in it of image i.
+  std::pair<size_t, int64_t> locate(int64_t i) const;
   std::string dir_, split_;
   int c_, side_;
+  bool whole_;
   std::vector<int64_t> counts_, starts_;  // images per chunk; first index of each (+ total)
+  // Whole images: (h, w) of image i and where its pixels start in its chunk
+  // (16 bytes an image: 20 MB for ImageNet's train split).
+  std::vector<std::pair<int32_t, int32_t>> dims_;
+  std::vector<int64_t> offsets_;
 };
 
 // Every image of one split ("train" or "test") in order, resident.

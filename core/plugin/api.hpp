@@ -34,7 +34,9 @@
 // compiles: the old header paths forward). 3: DataConfig::resident_max_gb,
 // Tokenizer::fit_batches and MethodContext::read_images (issue 26, streamed data).
 // 4: Tokenizer::to (tokenization on the training device, issue 26).
-#define LDAE_PLUGIN_API_VERSION 4
+// 5: DataConfig::whole_images and MethodContext::crop_images (crops cut from
+// whole images).
+#define LDAE_PLUGIN_API_VERSION 5
 
 namespace ldae {
 

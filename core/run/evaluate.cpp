@@ -249,9 +249,9 @@ void probe_stage(const RunConfig& cfg, const torch::Tensor& f_train, const torch
 }
 
 TrainView raw_pixel_view(const RunData& data, torch::Device device) {
-  return [read = data.train.read, device](const torch::Tensor& idx) {
+  return [train = data.train, device](const torch::Tensor& idx) {
     torch::NoGradGuard ng;
-    auto im = random_resized_crop_flip(read(idx.to(torch::kCPU)), kProbeCropScale, 1.0);
+    auto im = crop_images(train, idx.to(torch::kCPU), kProbeCropScale, 1.0, 0, torch::kCPU);
     return im.reshape({im.size(0), -1}).to(device);
   };
 }

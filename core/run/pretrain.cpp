@@ -230,6 +230,10 @@ MethodContext method_context(const RunConfig& cfg, const BackboneOptions& bo, Ba
                              const ImageBatches& train, int64_t total_steps, torch::Device device) {
   MethodContext c;
   c.read_images = train.read;
+  c.crop_images = [train](const torch::Tensor& idx, double lo, double hi, int64_t out_side) {
+    return crop_images(train, idx, lo, hi, out_side, torch::kCPU);
+  };
+  c.image_side = train.h;
   c.normalized = cfg.data.normalize;
   c.encode = [&tok](const torch::Tensor& x) {
     torch::NoGradGuard ng;
@@ -367,13 +371,13 @@ TrainView probe_train_view(const RunConfig& cfg, const EncoderStage& st,
   constexpr int64_t kViewRows = 256;
   auto chunks = std::make_shared<uint64_t>(0);
   return [cfg, model = st.model, V = st.V, block = st.block, t = st.t_read, gamma = st.gamma, on_device, chunks,
-          read = data.train.read, device, sigma](const torch::Tensor& idx) mutable {
+          train = data.train, device, sigma](const torch::Tensor& idx) mutable {
     torch::NoGradGuard ng;
     const auto host_idx = idx.to(torch::kCPU);
     std::vector<torch::Tensor> parts;
     for (int64_t j = 0; j < host_idx.size(0); j += kViewRows) {
-      auto im = read(host_idx.slice(0, j, j + kViewRows)).to(device);
-      auto z = on_device->encode(random_resized_crop_flip(im, kProbeCropScale, 1.0));
+      auto z = on_device->encode(crop_images(train, host_idx.slice(0, j, j + kViewRows), kProbeCropScale, 1.0, 0,
+                                             device));
       parts.push_back(encoder_features(model, z, V, block, t, gamma, sigma, cfg.probe.noisy,
                                        z.size(0), device, step_seed(uint64_t(cfg.seed) + 4, (*chunks)++), {0, -1},
                                        cfg.probe.pool, cfg.train.bf16));
@@ -426,37 +430,53 @@ void read_features(const RunConfig& cfg, EncoderStage& st, Backbone& model, cons
 
 namespace {
 
+// The whole-image crops' seeds (data.whole_images with data.augment =
+// rrc_flip) are a stream apart from the run's other (seed, counter) uses
+// (EpochOrder 1 << 40, fine-tuning's augmentation 1 << 41).
+constexpr uint64_t kWholeCropStream = uint64_t(1) << 42;
+
 // td.batch: latents made per batch. Streamed images as they are read, by a
 // loader that reads ahead (the denoising step: td.begin hands it the
 // trainer's order; pinned batches on a GPU); with Sec. 5's augmentation a
 // fresh random resized crop + flip every batch. Images, crop and tokenizer
 // are on the training device. (Data parallel: each rank crops its own
-// slice, so augmented runs match one process in distribution, not bit for bit.)
+// slice, so augmented runs match one process in distribution, not bit for
+// bit; with data.whole_images the loader cuts the crops, each image's from
+// (step, its place in the global batch), so ranks crop as one process does.)
 void streamed_batches(const RunConfig& cfg, std::shared_ptr<const Tokenizer> tok, const RunData& data,
                       TrainData& td, torch::Device device) {
   auto ahead = std::make_shared<std::unique_ptr<BatchLoader>>();
+  const bool crop = cfg.data.augment == "rrc_flip", whole_crop = crop && data.train.whole;
   if (data.streamed && cfg.method.name == "denoise")
-    td.begin = [ahead, set = data.train_set, pin = device.is_cuda()](const EpochOrder& order, int64_t offset,
-                                                                      int64_t count, int64_t first, int64_t end) {
+    td.begin = [ahead, set = data.train_set, pin = device.is_cuda(), whole_crop,
+                seed = step_seed(uint64_t(cfg.seed), kWholeCropStream)](
+                   const EpochOrder& order, int64_t offset, int64_t count, int64_t first, int64_t end) {
       constexpr int kThreads = 4, kDepth = 4;  // batches read at once, batches held ready
-      *ahead = std::make_unique<BatchLoader>(*set, order, offset, count, first, kThreads, kDepth, pin, end);
+      // Whole-image crops are the loader's work (a bicubic resize per image):
+      // each of the kThreads batches read at once takes its share of the cores.
+      std::optional<BatchLoader::Crops> crops;
+      if (whole_crop)
+        crops = BatchLoader::Crops{kDataCropScale, 1.0, seed, std::max(1, at::get_num_threads() / kThreads)};
+      *ahead = std::make_unique<BatchLoader>(*set, order, offset, count, first, kThreads, kDepth, pin, end, crops);
     };
   // The original-image target alone reads x' (B, L, D): 50 MB a batch of 64 at 256 px.
   const bool need_x = tok->is_linear() && make_objective(cfg.objective).target == Target::OriginalImage;
-  td.batch = [tok, ahead, read = data.train.read,
-              normalize = cfg.data.normalize, need_x, crop = cfg.data.augment == "rrc_flip",
+  td.batch = [tok, ahead, train = data.train, normalize = cfg.data.normalize, need_x, crop, whole_crop,
               device](const torch::Tensor& idx) {
     torch::NoGradGuard ng;
     torch::Tensor im;
+    bool cropped = false;
     if (*ahead) {
       auto b = (*ahead)->next();
       // The trainer asks for its order's batches; anything else is read here.
-      im = torch::equal(b.idx, idx) ? images_to_float(b.images.to(device, /*non_blocking=*/true), normalize)
-                                    : read(idx).to(device);
-    } else {
-      im = read(idx).to(device);
+      if (torch::equal(b.idx, idx))
+        im = images_to_float(b.images.to(device, /*non_blocking=*/true), normalize), cropped = whole_crop;
     }
-    if (crop) im = random_resized_crop_flip(im);
+    if (!im.defined()) {
+      if (whole_crop) im = crop_images(train, idx, kDataCropScale, 1.0, 0, device), cropped = true;
+      else im = train.read(idx).to(device);
+    }
+    if (crop && !cropped) im = random_resized_crop_flip(im, kDataCropScale);
     return std::make_pair(tok->encode(im), need_x ? tok->to_patch_space(im) : torch::Tensor());
   };
 }

@@ -36,6 +36,7 @@ REPA = "sihyun-yu/REPA models/sit.py build_mlp (projector_dim 2048)"
 OURS = "ours: the paper's recipe at CIFAR-10 scale (experiments/*.toml [profile.small] says why)"
 TOKFIT = "[U] not in the paper (DiT's runs use Stable Diffusion's pretrained VAE): one fit for every learned tokenizer"
 DITVAR = "facebookresearch/DiT models.py (learn_sigma=True) and diffusion/__init__.py (LEARNED_RANGE, loss mse + vb)"
+CROPS = "facebookresearch/mae main_pretrain.py, main_linprobe.py: RandomResizedCrop(interpolation=3) on the decoded image"
 ADM = "facebookresearch/DiT README: FID-50K by ADM's evaluator (reference statistics over the training set), 250 DDPM steps"
 
 # The l-DAE sweeps: every file but Table 4 and the plugin's.
@@ -61,6 +62,9 @@ TABLE = [
     (DIT_L_FILES, "paper", "method=denoise", "model.block_width", 1024, LDAE + ": DiT-L"),
     (DIT_L_FILES, "paper", "method=denoise", "model.encoder_blocks", 12, LDAE + ": the first 12 blocks"),
     (DIT_L_FILES, "paper", "all", "data.resolution", 256, LDAE),
+    (LDAE_FILES, "paper", "all", "data.whole_images", True, CROPS),
+    ("ablation_table4.toml", "paper", "all", "data.whole_images", True, CROPS),
+    ("ablation_table4.toml", "paper_l", "all", "data.whole_images", True, CROPS),
     (DIT_L_FILES.replace("appendix_probe_t.toml ", ""), "paper", "method=denoise", "probe.t", 10,
      LDAE + ": clean input at t = 10 (of 1000)"),
     (DIT_L_FILES, "paper", "all", "probe.pool", "mean", LDAE + ": globally average-pooled"),

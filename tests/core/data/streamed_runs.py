@@ -13,6 +13,11 @@
       at 256 MB, and the allocator's noise around 128-image read chunks),
       while a resident run (the control: the measurement sees memory) grows
       by more than half of it. The store is prepared first, by a dry run.
+  streamed_runs.py whole  RUN_SWEEP MAKE_IMAGE_FOLDER SWEEP.toml
+      The sweep run with data.whole_images = true and without: every run
+      ends (exit 0) with its own id; the whole store is prepared as such and
+      read per batch; rows that read only centre squares train the same
+      losses to float rounding, rows that crop train other ones.
 """
 import os
 import shutil
@@ -142,12 +147,42 @@ def memory(run_sweep, tool, sweep, tmp):
     print("ok: a streamed run's peak does not grow with its data")
 
 
+def whole(run_sweep, tool, sweep, tmp):
+    folder = os.path.join(tmp, "folder")
+    make_folder(tool, folder, 120, 90)
+    base = [run_sweep, sweep, "--set", f"data.path={folder}", "--threads", "2"]
+    a, b = os.path.join(tmp, "centre"), os.path.join(tmp, "whole")
+    run(base + ["--results", a], os.path.join(tmp, "a.txt"))
+    run(base + ["--results", b, "--set", "data.whole_images=true"], os.path.join(tmp, "b.txt"))
+    assert "(whole, shorter side)" in open(os.path.join(tmp, "b.txt")).read(), "no whole store was prepared"
+    assert "streamed from" in run_log(b), "whole images were not read from the store"
+    ma, mb = metrics(a), metrics(b)
+    ids_a, ids_b = {k[0] for k in ma}, {k[0] for k in mb}
+    assert len(ids_a) == len(ids_b) == 5 and not ids_a & ids_b, "expected 5 runs each, with ids of their own"
+    db = {r: sqlite3.connect(os.path.join(r, "results.db")) for r in (a, b)}
+    label = {r: dict(db[r].execute("select id, label from runs").fetchall()) for r in (a, b)}
+    curve = {}
+    for r, m in ((a, ma), (b, mb)):
+        for (run_id, name, step), v in m.items():
+            if name == "train.loss":
+                curve.setdefault((label[r][run_id], r), []).append((step, v))
+    centre = "centre squares only"
+    same = sorted(curve[(centre, a)]) == sorted(curve[(centre, b)])
+    close = all(abs(x[1] - y[1]) <= 1e-4 * max(abs(x[1]), 1e-12)
+                for x, y in zip(sorted(curve[(centre, a)]), sorted(curve[(centre, b)])))
+    assert close, f"the centre rows differ: {sorted(curve[(centre, a)])[:3]} vs {sorted(curve[(centre, b)])[:3]}"
+    for lab in {k[0] for k in curve} - {centre}:
+        assert sorted(curve[(lab, a)]) != sorted(curve[(lab, b)]), f"{lab}: the same losses with whole images"
+    print(f"ok: centre rows agree ({'bit for bit' if same else 'to float rounding'}), the 4 cropping rows differ")
+
+
 def main():
-    if len(sys.argv) != 5 or sys.argv[1] not in ("equal", "memory"):
+    modes = {"equal": equal, "memory": memory, "whole": whole}
+    if len(sys.argv) != 5 or sys.argv[1] not in modes:
         sys.exit(__doc__)
     tmp = tempfile.mkdtemp(prefix="ldae-streamed-")
     try:
-        (equal if sys.argv[1] == "equal" else memory)(*sys.argv[2:], tmp)
+        modes[sys.argv[1]](*sys.argv[2:], tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
