@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "bench/scratch_dir.hpp"
 #include "core/base/errors.hpp"
 #include "core/base/threads.hpp"
 #include "core/data/data.hpp"
@@ -24,10 +25,6 @@ namespace po = boost::program_options;
 using namespace ldae;
 
 namespace {
-
-std::filesystem::path bench_cache() {
-  return std::filesystem::temp_directory_path() / fmt::format("ldae-bench-crops-{}", getpid());
-}
 
 int run(int argc, char** argv) {
   std::string folder;
@@ -49,16 +46,11 @@ int run(int argc, char** argv) {
   check_threads_flag(threads);
   if (threads <= 0) threads = default_threads();
   install_signal_handlers();
-  struct RemoveCache {
-    ~RemoveCache() {
-      std::error_code ec;
-      std::filesystem::remove_all(bench_cache(), ec);
-    }
-  } remove_cache;
+  const RemoveOnExit remove_cache{bench_scratch("crops")};
   DataConfig c;
   c.name = "image_folder", c.path = folder, c.pad = 0, c.resolution = side, c.whole_images = true;
   LoadContext ctx;
-  ctx.cache_dir = bench_cache().string();
+  ctx.cache_dir = remove_cache.path.string();
   const Dataset d = load_dataset(c, ctx);
   const int64_t n = d.train.n;
   auto idx_of = [&](int64_t b) { return torch::arange(b * batch, (b + 1) * batch, torch::kLong).remainder(n); };

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <thread>
 
+#include "bench/scratch_dir.hpp"
 #include "core/data/batch_loader.hpp"
 #include "core/data/data.hpp"
 #include "core/data/image_source.hpp"
@@ -38,9 +39,7 @@ void warm_page_cache(const std::string& folder) {
   }
 }
 
-std::filesystem::path bench_cache() {
-  return std::filesystem::temp_directory_path() / fmt::format("ldae-bench-prepare-{}", getpid());
-}
+std::filesystem::path bench_cache() { return bench_scratch("prepare"); }
 
 DataConfig folder_config(const std::string& folder, int side, bool draft = false) {
   DataConfig c;
@@ -109,12 +108,7 @@ int run(int argc, char** argv) {
   // Ctrl-C or SIGTERM: preparation stops at its next chunk (exit 130), and
   // the bench's store goes with every way out.
   install_signal_handlers();
-  struct RemoveCache {
-    ~RemoveCache() {
-      std::error_code ec;
-      std::filesystem::remove_all(bench_cache(), ec);
-    }
-  } remove_cache;
+  const RemoveOnExit remove_cache{bench_cache()};
   warm_page_cache(folder);
   int64_t n1 = 0, nt = 0;
   const double s1 = time_preparation(folder, side, 1, &n1);

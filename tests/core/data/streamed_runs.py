@@ -58,13 +58,21 @@ def run_log(results):
     return text
 
 
-def equal(run_sweep, tool, sweep, tmp):
+def run_pair(run_sweep, tool, sweep, tmp, images, names, setting):
+    """A folder of `images` photos and the sweep run twice over it, into
+    tmp/names[0] as it is and tmp/names[1] with --set `setting` (logs
+    tmp/a.txt, tmp/b.txt). Returns (folder, results a, results b)."""
     folder = os.path.join(tmp, "folder")
-    make_folder(tool, folder, 160, 90)
+    make_folder(tool, folder, images, 90)
     base = [run_sweep, sweep, "--set", f"data.path={folder}", "--threads", "2"]
-    a, b = os.path.join(tmp, "resident"), os.path.join(tmp, "streamed")
+    a, b = (os.path.join(tmp, n) for n in names)
     run(base + ["--results", a], os.path.join(tmp, "a.txt"))
-    run(base + ["--results", b, "--set", "data.resident_max_gb=0"], os.path.join(tmp, "b.txt"))
+    run(base + ["--results", b, "--set", setting], os.path.join(tmp, "b.txt"))
+    return folder, a, b
+
+
+def equal(run_sweep, tool, sweep, tmp):
+    folder, a, b = run_pair(run_sweep, tool, sweep, tmp, 160, ("resident", "streamed"), "data.resident_max_gb=0")
     assert "resident in memory" in run_log(a) and "streamed from" not in run_log(a), "resident run not resident"
     assert "streamed from" in run_log(b), "the data.resident_max_gb = 0 run did not stream"
     for r in (a, b):  # the images are RGB JPEGs: RandAugment's three-channel operations ran
@@ -148,12 +156,7 @@ def memory(run_sweep, tool, sweep, tmp):
 
 
 def whole(run_sweep, tool, sweep, tmp):
-    folder = os.path.join(tmp, "folder")
-    make_folder(tool, folder, 120, 90)
-    base = [run_sweep, sweep, "--set", f"data.path={folder}", "--threads", "2"]
-    a, b = os.path.join(tmp, "centre"), os.path.join(tmp, "whole")
-    run(base + ["--results", a], os.path.join(tmp, "a.txt"))
-    run(base + ["--results", b, "--set", "data.whole_images=true"], os.path.join(tmp, "b.txt"))
+    _, a, b = run_pair(run_sweep, tool, sweep, tmp, 120, ("centre", "whole"), "data.whole_images=true")
     assert "(whole, shorter side)" in open(os.path.join(tmp, "b.txt")).read(), "no whole store was prepared"
     assert "streamed from" in run_log(b), "whole images were not read from the store"
     ma, mb = metrics(a), metrics(b)
