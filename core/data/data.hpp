@@ -91,6 +91,10 @@ ImageSet resize_center_crop(const ImageSet& one_image, int side);
 // Shorter side to `side` (antialiased bilinear), the longer in proportion
 // (rounded, at least side): the whole image resize_center_crop crops.
 ImageSet resize_shorter_side(const ImageSet& one_image, int side);
+// The image a whole-image store keeps (data.whole_images): resize_shorter_side,
+// then, beyond kMaxWholeAspect x side along the longer side, the centre part
+// of that length, placed so its centre square is resize_center_crop's.
+ImageSet resize_whole(const ImageSet& one_image, int side);
 // Every image of a set resized to side x side (data.resolution).
 ImageSet resize_images(const ImageSet& in, int side);
 // Cheap check that a dataset's files are where the config says, so a sweep

@@ -35,12 +35,13 @@ KeyRows data_keys() {
 void check_data(const RunConfig& c, const Fail& fail) {
   if (c.data.whole_images && c.data.name != "image_folder")
     fail("data.whole_images",
-         fmt::format("data.name = \"{}\" has no whole images to keep: its images are stored at their own size. "
-                     "whole_images applies to image_folder (ImageNet-style folders); remove the key", c.data.name));
+         fmt::format("data.name = \"{}\" has no whole images to keep (its images are used at their own size): "
+                     "data.whole_images applies to image_folder (ImageNet-style folders) only; set it only in the "
+                     "rows or profiles that read one", c.data.name));
   if (c.data.name == "image_folder" && (c.data.resolution <= 0 || c.data.pad != 0))
     fail(c.data.resolution <= 0 ? "data.resolution" : "data.pad",
-         "image_folder images are resized and centre-cropped to data.resolution (e.g. 256), "
-         "which must be set, with data.pad = 0");
+         "image_folder images are resized to data.resolution on their shorter side (e.g. 256) and "
+         "centre-cropped (or kept whole: data.whole_images), so it must be set, with data.pad = 0");
 }
 
 }  // namespace ldae

@@ -439,6 +439,26 @@ ImageSet resize_shorter_side(const ImageSet& im, int side) {
   return out;
 }
 
+ImageSet resize_whole(const ImageSet& im, int side) {
+  ImageSet whole = resize_shorter_side(im, side);
+  const int cap = kMaxWholeAspect * side;
+  if (whole.h <= cap && whole.w <= cap) return whole;
+  // The kept span [c0, c0 + cap) of the longer side: its centre square
+  // starts where the uncapped image's does, (len - side) / 2.
+  const bool wide = whole.w > cap;
+  const int len = wide ? whole.w : whole.h, c0 = (len - side) / 2 - (cap - side) / 2;
+  ImageSet out;
+  out.n = 1, out.c = whole.c, out.h = wide ? whole.h : cap, out.w = wide ? cap : whole.w;
+  out.pixels.resize(size_t(out.c) * out.h * out.w);
+  for (int c = 0; c < out.c; ++c)
+    for (int y = 0; y < out.h; ++y) {
+      const size_t from = (size_t(c) * whole.h + size_t(wide ? y : c0 + y)) * whole.w + size_t(wide ? c0 : 0);
+      std::copy_n(whole.pixels.begin() + ptrdiff_t(from), out.w,
+                  out.pixels.begin() + ptrdiff_t((size_t(c) * out.h + y) * out.w));
+    }
+  return out;
+}
+
 ImageSet resize_center_crop(const ImageSet& im, int side) {
   const ImageSet whole = resize_shorter_side(im, side);
   const int h = whole.h, w = whole.w;
@@ -522,7 +542,7 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   const bool whole = c.whole_images;
   const StoreManifest m = prepare_store(src, dir, side, c.skip_bad,
                                         [side, draft, whole](const std::string& path) {
-                                          return whole ? resize_shorter_side(decode_image(path, draft), side)
+                                          return whole ? resize_whole(decode_image(path, draft), side)
                                                        : resize_center_crop(decode_image(path, draft), side);
                                         },
                                         ctx.threads, 0, whole);

@@ -45,7 +45,8 @@ struct Job {
 // shorter side `side`. std::logic_error otherwise (a decoder's bug).
 void check_decoded(const ImageSet& one, const std::string& path, int side, bool whole) {
   const bool ok = one.n == 1 && one.c == 3 &&
-                  (whole ? std::min(one.h, one.w) == side : one.h == side && one.w == side);
+                  (whole ? std::min(one.h, one.w) == side && std::max(one.h, one.w) <= kMaxWholeAspect * side
+                         : one.h == side && one.w == side);
   if (!ok)
     throw std::logic_error(fmt::format("{}: decoded to {}x{}x{}x{}, not 1x3x{}x{}{}", path, one.n, one.c, one.h,
                                        one.w, side, side, whole ? " (shorter side)" : ""));
@@ -121,7 +122,7 @@ ChunkHead read_chunk_head(const std::string& path, int side, bool whole) {
     want = uint64_t(kChunkHeaderBytes) + uint64_t(c.n) * 16;
     for (int64_t k = 0; f && k < c.n; ++k) {
       const int32_t ih = c.dims[size_t(2 * k)], iw = c.dims[size_t(2 * k + 1)];
-      if (std::min(ih, iw) != side || std::max(ih, iw) > (int32_t(1) << 20))
+      if (std::min(ih, iw) != side || std::max(ih, iw) > kMaxWholeAspect * side)
         throw InputError(fmt::format("{}: image {} is listed as {} x {}, not with a shorter side of {}; delete the "
                                      "folder {} to prepare the data again", path, k, ih, iw, side, folder));
       want += uint64_t(3) * uint64_t(ih) * uint64_t(iw);

@@ -50,6 +50,11 @@ struct StoreManifest {
   bool whole = false;  // whole images, shorter side `side` (format 2)
 };
 
+// A whole image keeps at most this many times its shorter side along its
+// longer one (the centre part of a longer panorama: 1.5 MB at 256 px), so
+// one odd file cannot take a loader thread's memory.
+inline constexpr int kMaxWholeAspect = 8;
+
 // A chunk file: "LDAECHK1", int64 n, c, h, w, labels int64[n], pixels
 // (whole images: "LDAECHK2", as above).
 inline constexpr int64_t kChunkHeaderBytes = 8 + 4 * 8;

@@ -140,6 +140,31 @@ TEST(Config, PatchesMustTileTheImage) {
   EXPECT_THROW(validate(c, "row 1"), InputError);
 }
 
+// data.whole_images: image_folder's alone, refused elsewhere by name; out of
+// run ids at false, in them at true.
+TEST(Config, WholeImagesIsAnImageFolderKey) {
+  RunConfig c;
+  c.data.whole_images = true;  // fashion_mnist
+  std::string e;
+  try {
+    validate(c, "row 1");
+  } catch (const InputError& err) {
+    e = err.what();
+  }
+  EXPECT_NE(e.find("data.whole_images"), std::string::npos) << e;
+  EXPECT_NE(e.find("image_folder"), std::string::npos) << e;
+  RunConfig a, b;
+  a.data.name = b.data.name = "image_folder";
+  a.data.pad = b.data.pad = 0;
+  a.data.resolution = b.data.resolution = 32;
+  const std::string id = run_id(a);
+  b.data.whole_images = false;
+  EXPECT_EQ(run_id(b), id);
+  b.data.whole_images = true;
+  EXPECT_NE(run_id(b), id);
+  EXPECT_NO_THROW(validate(b, "row 1"));
+}
+
 TEST(Config, ResolvedTomlRoundTripsEveryKey) {
   RunConfig c;
   std::string t = to_toml(c);

@@ -174,8 +174,10 @@ def whole(run_sweep, tool, sweep, tmp):
     close = all(abs(x[1] - y[1]) <= 1e-4 * max(abs(x[1]), 1e-12)
                 for x, y in zip(sorted(curve[(centre, a)]), sorted(curve[(centre, b)])))
     assert close, f"the centre rows differ: {sorted(curve[(centre, a)])[:3]} vs {sorted(curve[(centre, b)])[:3]}"
-    for lab in {k[0] for k in curve} - {centre}:
-        assert sorted(curve[(lab, a)]) != sorted(curve[(lab, b)]), f"{lab}: the same losses with whole images"
+    for lab in {k[0] for k in curve} - {centre}:  # other pixels: more than rounding apart somewhere
+        worst = max(abs(x[1] - y[1]) / max(abs(x[1]), 1e-12)
+                    for x, y in zip(sorted(curve[(lab, a)]), sorted(curve[(lab, b)])))
+        assert worst > 1e-3, f"{lab}: the losses with whole images are within {worst:.1e} of the centre store's"
     print(f"ok: centre rows agree ({'bit for bit' if same else 'to float rounding'}), the 4 cropping rows differ")
 
 

@@ -11,6 +11,7 @@
 #include "core/base/errors.hpp"
 #include "core/base/seeds.hpp"
 #include "core/data/batch_loader.hpp"
+#include "core/data/data.hpp"
 #include "core/data/image_source.hpp"
 #include "core/data/prepared_store.hpp"
 #include "core/data/whole_crop.hpp"
@@ -214,6 +215,27 @@ TEST(WholeStore, TheLoadersCropsAreTheStepsAndRanksCropAsOneProcess) {
     EXPECT_TRUE(torch::equal(torch::cat({b0.images, b1.images}), b.images)) << step;
   }
   fs::remove_all(fs::path(st.whole).parent_path());
+}
+
+// A panorama is kept whole up to kMaxWholeAspect x its shorter side, the
+// centre part, whose centre square is the centre-crop store's.
+TEST(WholeStore, APanoramaKeepsItsCentrePartAndItsCentreSquare) {
+  for (const auto& [h, w] : {std::pair{6, 301}, std::pair{6, 300}, std::pair{251, 5}, std::pair{6, 40}}) {
+    ImageSet im;
+    im.n = 1, im.c = 3, im.h = h, im.w = w;
+    for (int k = 0; k < 3 * h * w; ++k) im.pixels.push_back(uint8_t(k * 13 + k / 7));
+    const int side = 3;
+    const ImageSet whole = resize_whole(im, side), centre = resize_center_crop(im, side);
+    EXPECT_EQ(std::min(whole.h, whole.w), side) << h << " x " << w;
+    EXPECT_EQ(std::max(whole.h, whole.w), std::min(kMaxWholeAspect * side, std::max(resize_shorter_side(im, side).h,
+                                                                                   resize_shorter_side(im, side).w)));
+    std::vector<uint8_t> square;
+    const int y0 = (whole.h - side) / 2, x0 = (whole.w - side) / 2;
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < side; ++y)
+        for (int x = 0; x < side; ++x) square.push_back(whole.pixels[size_t((c * whole.h + y0 + y) * whole.w + x0 + x)]);
+    EXPECT_EQ(square, centre.pixels) << h << " x " << w;
+  }
 }
 
 TEST(WholeStore, ADamagedChunkIsAnInputErrorNamingIt) {
