@@ -98,15 +98,58 @@ uint8_t clip8(int32_t in) {
 
 namespace {
 
-// One 8-bit pass over a plane: out[o] = clip8(sum_k in[(first + k) * step] w[k])
-// for each output sample o of `c`, reading `in` at stride `step`.
-void resample_line(const uint8_t* in, ptrdiff_t step, const Coeffs& c, int n_out, uint8_t* out, ptrdiff_t out_step) {
-  for (int o = 0; o < n_out; ++o) {
-    const int first = c.bounds[size_t(o) * 2], n = c.bounds[size_t(o) * 2 + 1];
-    const int32_t* k = c.kk.data() + size_t(o) * size_t(c.ksize);
-    int32_t ss = 1 << (kPrecisionBits - 1);
-    for (int i = 0; i < n; ++i) ss += int32_t(in[(first + i) * step]) * k[i];
-    out[o * out_step] = clip8(ss);
+// Resample.c's horizontal pass on `rows` rows of each of C planes of `in`
+// (row stride in_stride, plane stride in_plane) into rows of n_out samples
+// (out_stride, out_plane): the channels of a pixel share its taps, as
+// Pillow's interleaved loop does.
+void horizontal_pass(const uint8_t* in, ptrdiff_t in_stride, ptrdiff_t in_plane, int C, int rows, const Coeffs& c,
+                     int n_out, uint8_t* out, ptrdiff_t out_stride, ptrdiff_t out_plane) {
+  constexpr int32_t kHalf = 1 << (kPrecisionBits - 1);
+  for (int r = 0; r < rows; ++r)
+    for (int x = 0; x < n_out; ++x) {
+      const int first = c.bounds[size_t(x) * 2], n = c.bounds[size_t(x) * 2 + 1];
+      const int32_t* k = c.kk.data() + size_t(x) * size_t(c.ksize);
+      if (C == 3) {
+        const uint8_t* p0 = in + r * in_stride + first;
+        const uint8_t *p1 = p0 + in_plane, *p2 = p1 + in_plane;
+        int32_t s0 = kHalf, s1 = kHalf, s2 = kHalf;
+        for (int i = 0; i < n; ++i)
+          s0 += int32_t(p0[i]) * k[i], s1 += int32_t(p1[i]) * k[i], s2 += int32_t(p2[i]) * k[i];
+        uint8_t* o = out + r * out_stride + x;
+        o[0] = clip8(s0), o[out_plane] = clip8(s1), o[2 * out_plane] = clip8(s2);
+        continue;
+      }
+      for (int ch = 0; ch < C; ++ch) {
+        const uint8_t* p = in + ch * in_plane + r * in_stride + first;
+        int32_t ss = kHalf;
+        for (int i = 0; i < n; ++i) ss += int32_t(p[i]) * k[i];
+        out[ch * out_plane + r * out_stride + x] = clip8(ss);
+      }
+    }
+}
+
+// Resample.c's vertical pass: output row y sums input rows bounds[2y] - shift
+// onwards, each weighted, a whole row at a time (the compiler vectorises
+// the inner loop over columns; the sums are Pillow's, in another order of
+// the same integer additions).
+// Built for AVX2 too (its 32-bit multiplies), chosen at run time.
+__attribute__((target_clones("avx2", "default"))) void vertical_pass(const uint8_t* in, ptrdiff_t in_stride,
+                                                                     int shift, int width, const Coeffs& c, int n_out,
+                                                                     uint8_t* out, ptrdiff_t out_stride,
+                                                                     std::vector<int32_t>& acc) {
+  acc.resize(size_t(width));
+  for (int y = 0; y < n_out; ++y) {
+    const int first = c.bounds[size_t(y) * 2] - shift, n = c.bounds[size_t(y) * 2 + 1];
+    const int32_t* k = c.kk.data() + size_t(y) * size_t(c.ksize);
+    std::fill(acc.begin(), acc.end(), int32_t(1) << (kPrecisionBits - 1));
+    for (int i = 0; i < n; ++i) {
+      const uint8_t* row = in + (first + i) * in_stride;
+      const int32_t w = k[i];
+      int32_t* a = acc.data();
+      for (int x = 0; x < width; ++x) a[x] += int32_t(row[x]) * w;
+    }
+    uint8_t* o = out + y * out_stride;
+    for (int x = 0; x < width; ++x) o[x] = clip8(acc[size_t(x)]);
   }
 }
 
@@ -126,46 +169,34 @@ void pil_bicubic_resized_crop(const uint8_t* src, int C, int H, int W, const Cro
   // Earlier Pillow always went horizontal first (the 8-bit intermediate
   // rounds differently: +-1 level at some pixels of such shapes).
   const bool vertical_first = h - out_h > 0 && h - out_h > 2 * (w - out_w);
-  const int y0 = vertical_first ? 0 : cy.bounds[0];
-  const int y1 = vertical_first ? h : cy.bounds[size_t(out_h) * 2 - 2] + cy.bounds[size_t(out_h) * 2 - 1];
-  // The intermediate plane: (rows, cols) after the first pass.
-  const int rows = vertical_first ? (vertical ? out_h : h) : (horizontal ? y1 - y0 : h);
-  const int cols = vertical_first ? w : (horizontal ? out_w : w);
-  std::vector<uint8_t> mid(size_t(rows) * size_t(cols));
-  for (int c = 0; c < C; ++c) {
-    const uint8_t* plane = src + (size_t(c) * H + size_t(box.top)) * W + box.left;  // the box, row stride W
-    uint8_t* out = dst + size_t(c) * out_h * out_w;
-    if (vertical_first) {
-      for (int x = 0; x < w; ++x) resample_line(plane + x, W, cy, out_h, mid.data() + x, cols);
-      for (int y = 0; y < out_h; ++y) {
-        if (horizontal) resample_line(mid.data() + size_t(y) * cols, 1, cx, out_w, out + size_t(y) * out_w, 1);
-        else std::copy_n(mid.data() + size_t(y) * cols, out_w, out + size_t(y) * out_w);
-      }
-    } else {
-      const int first_row = horizontal ? y0 : 0;
-      for (int r = 0; r < rows; ++r) {
-        const uint8_t* row = plane + size_t(first_row + r) * W;
-        if (horizontal) resample_line(row, 1, cx, out_w, mid.data() + size_t(r) * cols, 1);
-        else std::copy_n(row, w, mid.data() + size_t(r) * cols);
-      }
-      // Rows of `mid` start at first_row of the box: the vertical taps shift by it.
-      for (int x = 0; x < out_w; ++x) {
-        if (!vertical) {
-          for (int y = 0; y < out_h; ++y) out[size_t(y) * out_w + x] = mid[size_t(y) * cols + x];
-          continue;
-        }
-        for (int y = 0; y < out_h; ++y) {
-          const int first = cy.bounds[size_t(y) * 2] - first_row, n = cy.bounds[size_t(y) * 2 + 1];
-          const int32_t* k = cy.kk.data() + size_t(y) * size_t(cy.ksize);
-          int32_t ss = 1 << (kPrecisionBits - 1);
-          for (int i = 0; i < n; ++i) ss += int32_t(mid[size_t(first + i) * cols + x]) * k[i];
-          out[size_t(y) * out_w + x] = clip8(ss);
-        }
-      }
-    }
-    if (box.flip)
-      for (int y = 0; y < out_h; ++y) std::reverse(out + size_t(y) * out_w, out + size_t(y + 1) * out_w);
+  const int y0 = cy.bounds[0], y1 = cy.bounds[size_t(out_h) * 2 - 2] + cy.bounds[size_t(out_h) * 2 - 1];
+  std::vector<uint8_t> mid;
+  std::vector<int32_t> acc;
+  const uint8_t* box_src = src + size_t(box.top) * W + box.left;  // plane 0 of the box, row stride W
+  const ptrdiff_t src_plane = ptrdiff_t(H) * W, dst_plane = ptrdiff_t(out_h) * out_w;
+  if (!horizontal && !vertical) {
+    for (int c = 0; c < C; ++c)
+      for (int y = 0; y < h; ++y) std::copy_n(box_src + c * src_plane + y * W, w, dst + c * dst_plane + y * out_w);
+  } else if (!horizontal) {
+    for (int c = 0; c < C; ++c)
+      vertical_pass(box_src + c * src_plane, W, 0, w, cy, out_h, dst + c * dst_plane, out_w, acc);
+  } else if (!vertical) {
+    horizontal_pass(box_src, W, src_plane, C, h, cx, out_w, dst, out_w, dst_plane);
+  } else if (vertical_first) {
+    const ptrdiff_t mid_plane = ptrdiff_t(out_h) * w;
+    mid.resize(size_t(C) * size_t(mid_plane));
+    for (int c = 0; c < C; ++c)
+      vertical_pass(box_src + c * src_plane, W, 0, w, cy, out_h, mid.data() + c * mid_plane, w, acc);
+    horizontal_pass(mid.data(), w, mid_plane, C, out_h, cx, out_w, dst, out_w, dst_plane);
+  } else {
+    const ptrdiff_t mid_plane = ptrdiff_t(y1 - y0) * out_w;
+    mid.resize(size_t(C) * size_t(mid_plane));
+    horizontal_pass(box_src + ptrdiff_t(y0) * W, W, src_plane, C, y1 - y0, cx, out_w, mid.data(), out_w, mid_plane);
+    for (int c = 0; c < C; ++c)
+      vertical_pass(mid.data() + c * mid_plane, out_w, y0, out_w, cy, out_h, dst + c * dst_plane, out_w, acc);
   }
+  if (box.flip)
+    for (int r = 0; r < C * out_h; ++r) std::reverse(dst + ptrdiff_t(r) * out_w, dst + ptrdiff_t(r + 1) * out_w);
 }
 
 }  // namespace ldae
