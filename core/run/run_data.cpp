@@ -63,6 +63,10 @@ const Dataset& cached_dataset(const DataConfig& c, const std::string& results) {
   RunConfig key_cfg;
   key_cfg.data = c;
   key_cfg.data.fingerprint.clear();  // the data it names, not its identity
+  // Keys that act after loading (how batches are cropped, how pixels become
+  // floats) load the same Dataset: rows differing in them share one copy.
+  key_cfg.data.augment = DataConfig{}.augment;
+  key_cfg.data.normalize = DataConfig{}.normalize;
   // resident_max_gb decides how the data are held (not in ids, so not in
   // section_text): rows that differ in it hold their own copy.
   const std::string key = section_text(key_cfg, {"data."}) + "path = " + c.path +

@@ -157,7 +157,10 @@ def memory(run_sweep, tool, sweep, tmp):
 
 def whole(run_sweep, tool, sweep, tmp):
     _, a, b = run_pair(run_sweep, tool, sweep, tmp, 120, ("centre", "whole"), "data.whole_images=true")
-    assert "(whole, shorter side)" in open(os.path.join(tmp, "b.txt")).read(), "no whole store was prepared"
+    out = open(os.path.join(tmp, "b.txt")).read()
+    assert "(whole, shorter side)" in out, "no whole store was prepared"
+    # Rows differing in data.augment alone (it acts after loading) share one loaded dataset.
+    assert out.count(" 4 classes, ") == 1, f"the folder was loaded {out.count(' 4 classes, ')} times"
     assert "streamed from" in run_log(b), "whole images were not read from the store"
     ma, mb = metrics(a), metrics(b)
     ids_a, ids_b = {k[0] for k in ma}, {k[0] for k in mb}
