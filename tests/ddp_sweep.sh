@@ -11,10 +11,6 @@ sweep="$src/tests/e2e/synthetic.toml"
 opts="--threads 1 --only l-DAE --set train.log_every=1 --set train.epochs=12"
 port=$((31000 + $$ % 2000))
 . "$src/tests/ddp_lib.sh"
-curve() {  # curve RESULTS: "step loss" of every run, in run order
-  sqlite3 -separator ' ' "$1/results.db" \
-    "select step, value from metrics where name = 'train.loss' order by run_id, step"
-}
 top1() { sqlite3 "$1/results.db" "select value from metrics m where name = 'probe.test_acc' and step = (select max(step) from metrics where run_id = m.run_id and name = m.name) order by run_id"; }
 same_curve() {  # same_curve A B: equal steps, losses within 1e-4 relative
   curve "$1" > "$d/a.txt"; curve "$2" > "$d/b.txt"

@@ -14,10 +14,6 @@ sweep="$src/tests/e2e/whole_images.toml"
 base="--threads 1 --only 2 --set data.path=$d/folder --set train.log_every=1 --set train.epochs=4"
 port=$((33000 + $$ % 2000))
 . "$src/tests/ddp_lib.sh"
-curve() {  # curve RESULTS: "step loss" of every run, in run order
-  sqlite3 -separator ' ' "$1/results.db" \
-    "select step, value from metrics where name = 'train.loss' order by run_id, step"
-}
 worst() {  # worst A B: the largest relative loss difference of two runs' curves (equal steps)
   curve "$1" > "$d/a.txt"; curve "$2" > "$d/b.txt"
   test -s "$d/a.txt" && test "$(wc -l < "$d/a.txt")" -eq "$(wc -l < "$d/b.txt")"
