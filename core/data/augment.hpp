@@ -15,7 +15,7 @@ constexpr double kDataCropScale = 0.2;
 // Draws from `gen`, else the global generator (the trainer seeds it per
 // step). images (B, C, H, W) -> (B, C, H, W), or (B, C, out_side, out_side)
 // when out_side > 0 (DINO's local crops at their own size; the draws are the same).
-torch::Tensor random_resized_crop_flip(const torch::Tensor& images, double scale_lo = 0.2,
+torch::Tensor random_resized_crop_flip(const torch::Tensor& images, double scale_lo = kDataCropScale,
                                        double scale_hi = 1.0, int64_t out_side = 0,
                                        std::optional<at::Generator> gen = std::nullopt);
 

@@ -323,17 +323,15 @@ DataDigests dataset_digests(const Dataset& d) {
   hash.word(uint64_t(d.classes));
   for (const ImageSet* s : {&d.train, &d.test}) {
     for (int v : {s->n, s->c, s->h, s->w}) hash.word(uint64_t(v));
+    constexpr int64_t kRows = 256;  // streamed images read at a time, on every core
     if (s->whole) {  // what the store keeps: each whole image, its sides first
-      std::vector<uint8_t> px;
-      int h = 0, w = 0;
-      for (int64_t i = 0; i < s->n; ++i) {
-        read_whole_image(*s, i, &px, &h, &w);
-        const uint64_t sides[2] = {uint64_t(h), uint64_t(w)};
-        hash.feed(sides, sizeof sides);
-        hash.feed(px.data(), px.size());
-      }
+      for (int64_t lo = 0; lo < s->n; lo += kRows)
+        for (const WholeImage& im : read_whole_rows(*s, lo, std::min<int64_t>(lo + kRows, s->n))) {
+          const uint64_t sides[2] = {uint64_t(im.h), uint64_t(im.w)};
+          hash.feed(sides, sizeof sides);
+          hash.feed(im.pixels.data(), im.pixels.size());
+        }
     } else if (s->streamed()) {
-      constexpr int64_t kRows = 256;  // images read at a time
       for (int64_t lo = 0; lo < s->n; lo += kRows) {
         auto px = read_image_rows(*s, lo, std::min<int64_t>(lo + kRows, s->n));
         hash.feed(px.data_ptr<uint8_t>(), size_t(px.numel()));

@@ -69,10 +69,15 @@ torch::Tensor read_images(const ImageSet& s, const torch::Tensor& idx, int threa
   return out;
 }
 
-void read_whole_image(const ImageSet& s, int64_t i, std::vector<uint8_t>* pixels, int* h, int* w) {
-  if (!s.whole) throw std::logic_error("read_whole_image: the set keeps no whole images");
-  check_index(s, i);
-  s.store->read_whole(store_row(s, i), pixels, h, w);
+std::vector<WholeImage> read_whole_rows(const ImageSet& s, int64_t lo, int64_t hi, int threads) {
+  if (!s.whole) throw std::logic_error("read_whole_rows: the set keeps no whole images");
+  if (lo < hi) check_index(s, lo), check_index(s, hi - 1);
+  std::vector<WholeImage> out(size_t(std::max<int64_t>(0, hi - lo)));
+  over_images(int64_t(out.size()), threads, [&](int64_t r) {
+    WholeImage& im = out[size_t(r)];
+    s.store->read_whole(store_row(s, lo + r), &im.pixels, &im.h, &im.w);
+  });
+  return out;
 }
 
 torch::Tensor read_crops(const ImageSet& s, const torch::Tensor& idx, double scale_lo, double scale_hi,

@@ -29,8 +29,15 @@ torch::Tensor read_images(const ImageSet& s, const torch::Tensor& idx, int threa
 // std::logic_error for a set without whole images.
 torch::Tensor read_crops(const ImageSet& s, const torch::Tensor& idx, double scale_lo, double scale_hi,
                          int64_t out_side, uint64_t seed, int64_t first = 0, int threads = 0);
-// Whole image i of such a set: *h, *w and its (C, h, w) pixels.
-void read_whole_image(const ImageSet& s, int64_t i, std::vector<uint8_t>* pixels, int* h, int* w);
+// Whole images [lo, hi) of such a set, in order, read on up to `threads`
+// threads (as read_images): each one's sides and (C, h, w) pixels.
+// std::logic_error for a set without whole images; std::out_of_range
+// outside [0, n).
+struct WholeImage {
+  int h = 0, w = 0;
+  std::vector<uint8_t> pixels;
+};
+std::vector<WholeImage> read_whole_rows(const ImageSet& s, int64_t lo, int64_t hi, int threads = 0);
 // Images [lo, hi) of `s` as (hi - lo, C, H, W) uint8.
 torch::Tensor read_image_rows(const ImageSet& s, int64_t lo, int64_t hi, int threads = 0);
 // uint8 (B, C, H, W) -> float32 in [-1, 1] (normalize) or [0, 1]: x / 255,

@@ -95,6 +95,7 @@ int64_t prepare_chunk(const Job& job, const std::string& dir, int side, bool ski
 
 // A chunk's header, checked: its image count and, whole, each image's (h, w).
 struct ChunkHead {
+  std::string path;
   int64_t n = 0;
   std::vector<int32_t> dims;
 };
@@ -114,7 +115,7 @@ ChunkHead read_chunk_head(const std::string& path, int side, bool whole) {
     throw InputError(fmt::format("{}: not a prepared chunk of 3 x {} x {} images{}; delete the folder {} to prepare "
                                  "the data again", path, side, side, whole ? " (whole)" : "", folder));
   ChunkHead c;
-  c.n = h[0];
+  c.path = path, c.n = h[0];
   uint64_t want = uint64_t(kChunkHeaderBytes) + uint64_t(c.n) * bytes_per_image(side);
   if (whole) {
     c.dims.resize(size_t(c.n) * 2);
@@ -133,8 +134,6 @@ ChunkHead read_chunk_head(const std::string& path, int side, bool whole) {
                                  fs::file_size(path), want, folder));
   return c;
 }
-
-int64_t chunk_count(const std::string& path, int side, bool whole) { return read_chunk_head(path, side, whole).n; }
 
 // Runs the jobs on `threads` workers with a progress line; rethrows the
 // first worker's error, or Interrupted after a stop request.
@@ -181,9 +180,11 @@ void count_images(StoreManifest& m) {
 }
 
 void write_manifest(const std::string& dir, const StoreManifest& m) {
-  const nlohmann::json j = {{"format", m.whole ? 2 : 1},           {"classes", m.classes},         {"channels", m.channels},
-                            {"side", m.side},        {"chunk_images", m.chunk_images}, {"train_counts", m.train_counts},
-                            {"test_counts", m.test_counts}, {"skipped", m.skipped},   {"source", m.source}};
+  const nlohmann::json j = {{"format", m.whole ? 2 : 1},     {"classes", m.classes},
+                            {"channels", m.channels},          {"side", m.side},
+                            {"chunk_images", m.chunk_images},  {"train_counts", m.train_counts},
+                            {"test_counts", m.test_counts},    {"skipped", m.skipped},
+                            {"source", m.source}};
   write_text_atomically(dir + "/manifest.json", j.dump(1) + "\n");
 }
 
@@ -252,7 +253,8 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
   const uint64_t bytes = uint64_t(files) * bytes_per_image(side);
   if (files > 0) {
     fmt::print(stderr, "preparing {} images at {} x {}{} into {}: {}{:.2f} GiB\n", files, side, side,
-               whole ? " (whole, shorter side)" : "", dir, whole ? "at least " : "", double(bytes) / double(1ull << 30));
+               whole ? " (whole, shorter side)" : "", dir, whole ? "at least " : "",
+               double(bytes) / double(1ull << 30));
     require_free_space(dir, bytes, fmt::format("the prepared data ({} images at {} x {})", files, side, side));
   }
   if (threads <= 0) threads = default_threads();
@@ -273,7 +275,7 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
     const auto& items = std::string(split) == "train" ? src.train : src.test;
     auto& counts = std::string(split) == "train" ? m.train_counts : m.test_counts;
     for (int64_t j = 0, b = 0; b < int64_t(items.size()); ++j, b += m.chunk_images) {
-      counts.push_back(chunk_count(store_chunk_path(dir, split, j), side, whole));
+      counts.push_back(read_chunk_head(store_chunk_path(dir, split, j), side, whole).n);
       m.skipped += std::min<int64_t>(m.chunk_images, int64_t(items.size()) - b) - counts.back();
     }
   }
@@ -283,14 +285,15 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
 }
 
 namespace {
-// Chunk j of a split, checked against the manifest's count: its path.
-std::string listed_chunk(const std::string& dir, const std::string& split, int64_t j, int64_t count, int side,
-                         bool whole) {
+// Chunk j of a split, checked against the manifest's count: its head.
+ChunkHead listed_chunk(const std::string& dir, const std::string& split, int64_t j, int64_t count, int side,
+                       bool whole) {
   const std::string path = store_chunk_path(dir, split, j);
-  if (!fs::exists(path) || chunk_count(path, side, whole) != count)
+  const ChunkHead head = fs::exists(path) ? read_chunk_head(path, side, whole) : ChunkHead{path, -1, {}};
+  if (head.n != count)
     throw InputError(fmt::format("{}: missing or not the chunk the manifest lists ({} images); delete the "
                                  "folder {} to prepare the data again", path, count, dir));
-  return path;
+  return head;
 }
 }  // namespace
 
@@ -299,15 +302,18 @@ namespace {
 int64_t labels_at(bool whole, int64_t n) { return kChunkHeaderBytes + (whole ? 8 * n : 0); }
 
 // A split's labels and, with pixels, its images (whole ones: their centre
-// squares), chunk by chunk.
-ImageSet read_split(const std::string& dir, const StoreManifest& m, const std::string& split, bool pixels) {
+// squares), chunk by chunk; a whole store's (h, w) of every image, as the
+// checked chunk heads list them, appended to *dims.
+ImageSet read_split(const std::string& dir, const StoreManifest& m, const std::string& split, bool pixels,
+                    std::vector<int32_t>* dims) {
   const auto& counts = split == "train" ? m.train_counts : m.test_counts;
   ImageSet s;
   s.c = m.channels, s.h = m.side, s.w = m.side, s.whole = m.whole;
   const size_t per = size_t(s.c) * s.h * s.w;
   for (size_t j = 0; j < counts.size(); ++j) {
-    const std::string path = listed_chunk(dir, split, int64_t(j), counts[j], m.side, m.whole);
-    std::ifstream f(path, std::ios::binary);
+    const ChunkHead head = listed_chunk(dir, split, int64_t(j), counts[j], m.side, m.whole);
+    dims->insert(dims->end(), head.dims.begin(), head.dims.end());
+    std::ifstream f(head.path, std::ios::binary);
     f.seekg(labels_at(m.whole, counts[j]));
     const size_t at = s.labels.size();
     s.labels.resize(at + size_t(counts[j]));
@@ -316,11 +322,11 @@ ImageSet read_split(const std::string& dir, const StoreManifest& m, const std::s
       s.pixels.resize((at + size_t(counts[j])) * per);
       f.read(reinterpret_cast<char*>(s.pixels.data() + at * per), std::streamsize(size_t(counts[j]) * per));
     }
-    if (!f) throw InputError(path + ": truncated; delete the folder " + dir + " to prepare the data again");
+    if (!f) throw InputError(head.path + ": truncated; delete the folder " + dir + " to prepare the data again");
   }
   s.n = int(s.labels.size());
   if (pixels && m.whole) {
-    const StoreReader reader(dir, m, split);
+    const StoreReader reader(dir, m, split, *dims);
     s.pixels.resize(size_t(s.n) * per);
     int64_t label = 0;
     for (int64_t i = 0; i < s.n; ++i) reader.read(i, s.pixels.data() + size_t(i) * per, &label);
@@ -328,44 +334,55 @@ ImageSet read_split(const std::string& dir, const StoreManifest& m, const std::s
   return s;
 }
 
-// Reads `bytes` at `at` of chunk `path` into dst; InputError naming it.
-void pread_chunk(const std::string& path, const std::string& dir, void* dst, size_t bytes, int64_t at,
-                 int64_t image) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw InputError(fmt::format("{}: cannot open ({}); delete {} to prepare the data again", path,
-                                           std::strerror(errno), dir));
-  const bool ok = ::pread(fd, dst, bytes, off_t(at)) == ssize_t(bytes);
-  ::close(fd);
-  if (!ok) throw InputError(fmt::format("{}: short read of image {}; delete {} to prepare the data again", path,
-                                        image, dir));
-}
+// A chunk file open for reads at offsets (pread: any number of threads);
+// InputError naming it when it cannot be opened or read.
+class ChunkFile {
+ public:
+  ChunkFile(std::string path, const std::string& dir) : path_(std::move(path)), dir_(dir) {
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw InputError(fmt::format("{}: cannot open ({}); delete {} to prepare the data again", path_,
+                                              std::strerror(errno), dir_));
+  }
+  ~ChunkFile() { ::close(fd_); }
+  ChunkFile(const ChunkFile&) = delete;
+  ChunkFile& operator=(const ChunkFile&) = delete;
+  // `bytes` at `at` into dst, of image `image` (for the message).
+  void read(void* dst, size_t bytes, int64_t at, int64_t image) const {
+    if (::pread(fd_, dst, bytes, off_t(at)) != ssize_t(bytes))
+      throw InputError(fmt::format("{}: short read of image {}; delete {} to prepare the data again", path_, image,
+                                   dir_));
+  }
+
+ private:
+  std::string path_;
+  const std::string& dir_;
+  int fd_;
+};
 }  // namespace
 
 ImageSet read_store_split(const std::string& dir, const StoreManifest& m, const std::string& split) {
-  return read_split(dir, m, split, true);
+  std::vector<int32_t> dims;
+  return read_split(dir, m, split, true, &dims);
 }
 
-StoreReader::StoreReader(std::string dir, const StoreManifest& m, const std::string& split)
+StoreReader::StoreReader(std::string dir, const StoreManifest& m, const std::string& split,
+                         const std::vector<int32_t>& dims)
     : dir_(std::move(dir)), split_(split), c_(m.channels), side_(m.side), whole_(m.whole),
       counts_(split == "train" ? m.train_counts : m.test_counts) {
   starts_.push_back(0);
   for (int64_t n : counts_) starts_.push_back(starts_.back() + n);
   if (!whole_) return;
+  if (dims.size() != size_t(starts_.back()) * 2)
+    throw std::logic_error(fmt::format("StoreReader: {} sides for {} whole images", dims.size(), starts_.back()));
   dims_.reserve(size_t(starts_.back()));
   offsets_.reserve(size_t(starts_.back()));
-  for (size_t j = 0; j < counts_.size(); ++j) {
-    const ChunkHead head = read_chunk_head(store_chunk_path(dir_, split_, int64_t(j)), side_, true);
-    if (head.n != counts_[j])
-      throw InputError(fmt::format("{}: holds {} images, the manifest lists {}; delete the folder {} to prepare the "
-                                   "data again", store_chunk_path(dir_, split_, int64_t(j)), head.n, counts_[j], dir_));
-    int64_t at = 0;
-    for (int64_t k = 0; k < head.n; ++k) {
-      const int32_t h = head.dims[size_t(2 * k)], w = head.dims[size_t(2 * k + 1)];
+  for (size_t j = 0, i = 0; j < counts_.size(); ++j)
+    for (int64_t k = 0, at = 0; k < counts_[j]; ++k, ++i) {
+      const int32_t h = dims[2 * i], w = dims[2 * i + 1];
       dims_.emplace_back(h, w);
       offsets_.push_back(at);
       at += int64_t(c_) * h * w;
     }
-  }
 }
 
 std::pair<size_t, int64_t> StoreReader::locate(int64_t i) const {
@@ -376,13 +393,14 @@ std::pair<size_t, int64_t> StoreReader::locate(int64_t i) const {
 void StoreReader::read(int64_t i, uint8_t* pixels, int64_t* label) const {
   const auto [j, k] = locate(i);
   const int64_t n = counts_[j], per = int64_t(c_) * side_ * side_;
-  const std::string path = store_chunk_path(dir_, split_, int64_t(j));
-  pread_chunk(path, dir_, label, 8, labels_at(whole_, n) + 8 * k, k);
-  if (!whole_) return pread_chunk(path, dir_, pixels, size_t(per), kChunkHeaderBytes + 8 * n + k * per, k);
+  const ChunkFile f(store_chunk_path(dir_, split_, int64_t(j)), dir_);
+  f.read(label, 8, labels_at(whole_, n) + 8 * k, k);
+  if (!whole_) return f.read(pixels, size_t(per), kChunkHeaderBytes + 8 * n + k * per, k);
   // The centre side x side of the whole image, as resize_center_crop cuts it.
   thread_local std::vector<uint8_t> img;
-  int h = 0, w = 0;
-  read_whole(i, &img, &h, &w);
+  const auto [h, w] = dims_[size_t(i)];
+  img.resize(size_t(c_) * size_t(h) * size_t(w));
+  f.read(img.data(), img.size(), kChunkHeaderBytes + 16 * n + offsets_[size_t(i)], k);
   const int y0 = (h - side_) / 2, x0 = (w - side_) / 2;
   for (int c = 0; c < c_; ++c)
     for (int y = 0; y < side_; ++y)
@@ -393,16 +411,16 @@ void StoreReader::read(int64_t i, uint8_t* pixels, int64_t* label) const {
 void StoreReader::read_whole(int64_t i, std::vector<uint8_t>* pixels, int* h, int* w) const {
   if (!whole_) throw std::logic_error("StoreReader::read_whole on a store of centre crops");
   const auto [j, k] = locate(i);
-  const int64_t n = counts_[j];
   *h = dims_[size_t(i)].first, *w = dims_[size_t(i)].second;
   pixels->resize(size_t(c_) * size_t(*h) * size_t(*w));
-  pread_chunk(store_chunk_path(dir_, split_, int64_t(j)), dir_, pixels->data(), pixels->size(),
-              kChunkHeaderBytes + 16 * n + offsets_[size_t(i)], k);
+  const ChunkFile f(store_chunk_path(dir_, split_, int64_t(j)), dir_);
+  f.read(pixels->data(), pixels->size(), kChunkHeaderBytes + 16 * counts_[j] + offsets_[size_t(i)], k);
 }
 
 ImageSet open_store_split(const std::string& dir, const StoreManifest& m, const std::string& split) {
-  ImageSet s = read_split(dir, m, split, false);
-  s.store = std::make_shared<StoreReader>(dir, m, split);
+  std::vector<int32_t> dims;  // whole stores: each image's sides, read once with the chunk heads
+  ImageSet s = read_split(dir, m, split, false, &dims);
+  s.store = std::make_shared<StoreReader>(dir, m, split, dims);
   return s;
 }
 

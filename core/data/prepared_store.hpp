@@ -89,7 +89,11 @@ bool read_store_manifest(const std::string& dir, StoreManifest* m);
 // by pread(2) from its chunk (any number of threads at once).
 class StoreReader {
  public:
-  StoreReader(std::string dir, const StoreManifest& m, const std::string& split);
+  // dims: a whole store's (h, w) of every image of the split, in order, as
+  // the checked chunk heads list them (open_store_split reads them once,
+  // with the labels); empty for a store of centre crops.
+  StoreReader(std::string dir, const StoreManifest& m, const std::string& split,
+              const std::vector<int32_t>& dims = {});
   int64_t size() const { return starts_.back(); }
   int channels() const { return c_; }
   int side() const { return side_; }

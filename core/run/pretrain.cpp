@@ -465,18 +465,15 @@ void streamed_batches(const RunConfig& cfg, std::shared_ptr<const Tokenizer> tok
               device](const torch::Tensor& idx) {
     torch::NoGradGuard ng;
     torch::Tensor im;
-    bool cropped = false;
     if (*ahead) {
       auto b = (*ahead)->next();
       // The trainer asks for its order's batches; anything else is read here.
-      if (torch::equal(b.idx, idx))
-        im = images_to_float(b.images.to(device, /*non_blocking=*/true), normalize), cropped = whole_crop;
+      if (torch::equal(b.idx, idx)) {
+        im = images_to_float(b.images.to(device, /*non_blocking=*/true), normalize);
+        if (crop && !whole_crop) im = random_resized_crop_flip(im, kDataCropScale);  // whole: the loader's crops
+      }
     }
-    if (!im.defined()) {
-      if (whole_crop) im = crop_images(train, idx, kDataCropScale, 1.0, 0, device), cropped = true;
-      else im = train.read(idx).to(device);
-    }
-    if (crop && !cropped) im = random_resized_crop_flip(im, kDataCropScale);
+    if (!im.defined()) im = crop ? crop_images(train, idx, kDataCropScale, 1.0, 0, device) : train.read(idx).to(device);
     return std::make_pair(tok->encode(im), need_x ? tok->to_patch_space(im) : torch::Tensor());
   };
 }

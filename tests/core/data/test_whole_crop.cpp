@@ -147,14 +147,13 @@ TEST(WholeStore, CentreReadsAreACentreCropStoresPixelsBitForBit) {
   }
   // The whole image itself, as decoded.
   const ImageSet ws = open_store_split(st.whole, st.mw, "train");
-  std::vector<uint8_t> px;
-  int h = 0, w = 0;
+  const auto rows = read_whole_rows(ws, 0, ws.n, 3);
+  ASSERT_EQ(int64_t(rows.size()), int64_t(ws.n));
   for (int i : {0, 4, 12}) {
-    read_whole_image(ws, i, &px, &h, &w);
     const ImageSet want = whole_of(std::to_string(i));
-    EXPECT_EQ(h, want.h);
-    EXPECT_EQ(w, want.w);
-    EXPECT_EQ(px, want.pixels) << i;
+    EXPECT_EQ(rows[size_t(i)].h, want.h);
+    EXPECT_EQ(rows[size_t(i)].w, want.w);
+    EXPECT_EQ(rows[size_t(i)].pixels, want.pixels) << i;
   }
   // A store of centre crops has no whole images to crop.
   const ImageSet cs = open_store_split(st.centre, st.mc, "train");
@@ -175,9 +174,9 @@ TEST(WholeStore, CropsAreSeededPerImageSoRanksDrawAsOneProcess) {
   EXPECT_TRUE(torch::equal(all, torch::cat({a, b})));
   EXPECT_FALSE(torch::equal(all, read_crops(ws, idx, 0.2, 1.0, 0, 78)));
   // Image k's crop is its own draw, resized as Pillow does.
-  std::vector<uint8_t> px;
-  int h = 0, w = 0;
-  read_whole_image(ws, 9, &px, &h, &w);
+  const WholeImage nine = read_whole_rows(ws, 9, 10)[0];
+  const int h = nine.h, w = nine.w;
+  const std::vector<uint8_t>& px = nine.pixels;
   CropDraws draws(step_seed(77, 4));
   const CropBox box = draw_crop_box(h, w, 0.2, 1.0, draws);
   std::vector<uint8_t> want(3 * 10 * 10);
