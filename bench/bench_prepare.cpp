@@ -4,7 +4,10 @@
 // (core/data/batch_loader.hpp) delivers the store's images as l-DAE's tokens
 // (float conversion and the patch PCA, 16 x 16 patches, d = 32). The rate a
 // GPU step consumes is the other side of the ledger (bench/run_bench.sh).
-//   bench_prepare FOLDER [--resolution 256] [--threads N]
+// A line times data.resize = "dit" (DiT's center_crop_arr) against the
+// default rule; --only-dit times that alone (bench/run_bench.sh pairs it
+// with bench/center_crop_peer.py, DiT's loader doing the same per file).
+//   bench_prepare FOLDER [--resolution 256] [--threads N] [--only-dit]
 #include <boost/program_options.hpp>
 #include <fmt/core.h>
 
@@ -41,23 +44,27 @@ void warm_page_cache(const std::string& folder) {
 
 std::filesystem::path bench_cache() { return bench_scratch("prepare"); }
 
-DataConfig folder_config(const std::string& folder, int side, bool draft = false) {
+// The folder's data config: data.jpeg_draft = draft, data.resize = resize.
+DataConfig folder_config(const std::string& folder, int side, bool draft = false,
+                         const std::string& resize = "bilinear") {
   DataConfig c;
   c.name = "image_folder", c.path = folder, c.pad = 0, c.resolution = side, c.jpeg_draft = draft;
+  c.resize = resize;
   c.resident_max_gb = 0;  // streamed: the loader reads the store
   return c;
 }
 
 // Seconds to prepare `folder` at `side` with `threads` workers into a new
 // cache folder (bench_cache(), kept for the loader); `images` gets the images prepared.
-double time_preparation(const std::string& folder, int side, int threads, int64_t* images, bool draft = false) {
+double time_preparation(const std::string& folder, int side, int threads, int64_t* images, bool draft = false,
+                        const std::string& resize = "bilinear") {
   const auto cache = bench_cache();
   std::filesystem::remove_all(cache);
   LoadContext ctx;
   ctx.cache_dir = cache.string();
   ctx.threads = threads;
   const auto t0 = std::chrono::steady_clock::now();
-  const Dataset d = load_dataset(folder_config(folder, side, draft), ctx);
+  const Dataset d = load_dataset(folder_config(folder, side, draft, resize), ctx);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   *images = int64_t(d.train.n) + d.test.n;
   return s;
@@ -96,8 +103,12 @@ int run(int argc, char** argv) {
   po::options_description opts(
       "bench_prepare FOLDER [options]\n\nTime the preparation of an image folder (train/ and val/ of "
       "class folders) on 1 thread and on every core.\nOptions");
+  bool only_dit = false;
   opts.add_options()("help,h", "print this help")("resolution", po::value(&side), "image side (default 256)")(
-      "threads", po::value(&threads), "threads of the parallel run (default: all cores)");
+      "threads", po::value(&threads), "threads of the parallel run (default: all cores)")(
+      "only-dit", po::bool_switch(&only_dit),
+      "time one preparation with data.resize = \"dit\" on --threads threads and print images_per_s= (the "
+      "line bench/run_bench.sh pairs with bench/center_crop_peer.py)");
   po::options_description hidden;
   hidden.add_options()("folder", po::value(&folder));
   po::variables_map vm;
@@ -110,6 +121,13 @@ int run(int argc, char** argv) {
   install_signal_handlers();
   const RemoveOnExit remove_cache{bench_cache()};
   warm_page_cache(folder);
+  if (only_dit) {
+    int64_t n = 0;
+    const double s = time_preparation(folder, side, threads, &n, false, "dit");
+    fmt::print("bench prepare {} px with data.resize = dit on {} threads: images_per_s={:.1f}\n", side, threads,
+               double(n) / s);
+    return 0;
+  }
   int64_t n1 = 0, nt = 0;
   const double s1 = time_preparation(folder, side, 1, &n1);
   const double st = time_preparation(folder, side, threads, &nt);
@@ -119,6 +137,10 @@ int run(int argc, char** argv) {
   const double sd = time_preparation(folder, side, threads, &nd, /*draft=*/true);
   fmt::print("bench prepare {} px with data.jpeg_draft: {} threads {:.0f} img/s, {:.2f}x the full decode\n", side,
              threads, double(nd) / sd, st / sd);
+  int64_t ndit = 0;
+  const double sdit = time_preparation(folder, side, threads, &ndit, false, "dit");
+  fmt::print("bench prepare {} px with data.resize = dit: {} threads {:.0f} img/s, {:.2f}x the bilinear rule's\n",
+             side, threads, double(ndit) / sdit, st / sdit);
   time_preparation(folder, side, threads, &nt);  // the full decode's store again, for the loader
   const double rate = time_loader(folder, side, threads);
   fmt::print("bench loader {} px: {:.0f} img/s as l-DAE tokens on {} threads, {:.0f} img/s per thread\n", side, rate,

@@ -123,8 +123,20 @@ prep=$(mktemp -d)
 "$build/make_image_folder" "$prep/folder" --images "${BENCH_PREP_IMAGES:-1000}" --classes 10 > /dev/null
 "$build/bench_prepare" "$prep/folder" --resolution 256 --threads "$threads" |
   awk '/^bench prepare.*speed-up/ { print $0 "; one H200 step eats 596 img/s" }
-       /^bench prepare.*jpeg_draft/ { print $0 }
+       /^bench prepare.*(jpeg_draft|resize)/ { print $0 }
        /^bench loader/ { per = $(NF - 3); print $0 "; 8 H200s eat 4768 img/s: " int(4768 / per + 0.999) " cores feed them" }'
+# data.resize = "dit" against DiT's own loader doing the same to each file
+# (bench/center_crop_peer.py), 1 thread and every core, alternated; the
+# harness's side also writes the store.
+for t in 1 "$threads"; do
+  a=""; p=""; as=""; ps=""
+  for _ in $(seq "$reps"); do
+    ar=$("$build/bench_prepare" "$prep/folder" --resolution 256 --threads "$t" --only-dit | rate)
+    pr=$("$py" "$here/center_crop_peer.py" "$prep/folder" --threads "$t" | rate)
+    a=$(best "$a" "$ar"); p=$(best "$p" "$pr"); as="$as $ar"; ps="$ps $pr"
+  done
+  echo "bench prepare dit 256 px on $t threads vs DiT's loader: harness $a img/s, Pillow $p img/s, ratio $(ratio "$a" "$p"); $(paired "$as" "$ps")"
+done
 rm -rf "$prep"
 # 5. MAE's fine-tuning augmentation (RandAugment rand-m9-mstd0.5-inc1 and
 #    random erasing 0.25) on 256 random 224-px images: bench_augment against

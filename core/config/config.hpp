@@ -54,6 +54,11 @@ struct DataConfig {
   // official recipes (MAE, MoCo v3, DINO), not from its centre square.
   // Centre-crop reads see the same pixels either way.
   bool whole_images = false;
+  // image_folder: how the shorter side reaches data.resolution in the
+  // prepared store: "bilinear" (one antialiased bilinear resize) or "dit"
+  // (DiT's center_crop_arr: Pillow BOX halvings, then Pillow BICUBIC, to the
+  // byte; core/data/data.hpp ResizeRule). Other pixels, its own store.
+  std::string resize = "bilinear";
   // The prepared data's content fingerprint (dataset_fingerprint), set by
   // run_sweep for a user's data (data_needs_fingerprint), so a run's id, its
   // tokenizer and its trained model differ whenever the data do. "" otherwise.

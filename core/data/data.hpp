@@ -86,15 +86,30 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx);
 // scale m/8, the smallest m whose output keeps the shorter side >= min_side
 // (Pillow's Image.draft); PNGs and small JPEGs are decoded whole.
 ImageSet decode_image(const std::string& path, int min_side = 0);
-// Shorter side to `side` (antialiased bilinear), then the centre side x side.
-ImageSet resize_center_crop(const ImageSet& one_image, int side);
-// Shorter side to `side` (antialiased bilinear), the longer in proportion
-// (rounded, at least side): the whole image resize_center_crop crops.
-ImageSet resize_shorter_side(const ImageSet& one_image, int side);
+// How an image_folder image's shorter side reaches data.resolution
+// (data.resize):
+//   kBilinear ("bilinear", the default): one antialiased bilinear resize,
+//     the longer side in proportion (rounded, at least side);
+//   kDit ("dit"): DiT's center_crop_arr (train.py, from ADM's
+//     guided_diffusion/image_datasets.py) on the decoded image: Pillow BOX
+//     halvings (each side // 2) while the shorter side is >= 2 x side, then
+//     Pillow BICUBIC to round(x * side / shorter) on both sides (Python's
+//     half-to-even round), to the byte (core/data/center_crop_arr.hpp).
+// The centre square of either is cut at ((h - side) / 2, (w - side) / 2),
+// as center_crop_arr does.
+enum class ResizeRule { kBilinear, kDit };
+// "bilinear" | "dit" -> the rule; std::invalid_argument otherwise (the key's
+// choices are checked when the sweep is read).
+ResizeRule resize_rule(const std::string& name);
+// Shorter side to `side` by `rule`, then the centre side x side.
+ImageSet resize_center_crop(const ImageSet& one_image, int side, ResizeRule rule = ResizeRule::kBilinear);
+// Shorter side to `side` by `rule`, the longer in proportion: the whole
+// image resize_center_crop crops.
+ImageSet resize_shorter_side(const ImageSet& one_image, int side, ResizeRule rule = ResizeRule::kBilinear);
 // The image a whole-image store keeps (data.whole_images): resize_shorter_side,
 // then, beyond kMaxWholeAspect x side along the longer side, the centre part
 // of that length, placed so its centre square is resize_center_crop's.
-ImageSet resize_whole(const ImageSet& one_image, int side);
+ImageSet resize_whole(const ImageSet& one_image, int side, ResizeRule rule = ResizeRule::kBilinear);
 // Every image of a set resized to side x side (data.resolution).
 ImageSet resize_images(const ImageSet& in, int side);
 // Cheap check that a dataset's files are where the config says, so a sweep

@@ -27,6 +27,8 @@ KeyRows data_keys() {
       field("data.jpeg_draft", &RunConfig::data, &DataConfig::jpeg_draft),
       // Other crops when set (its id and store differ); later key: in ids only when set.
       field("data.whole_images", &RunConfig::data, &DataConfig::whole_images),
+      // Other pixels when "dit" (its id and store differ); later key: in ids only when set.
+      choice(field("data.resize", &RunConfig::data, &DataConfig::resize), fixed({"bilinear", "dit"})),
       // Where the images live (memory or the store), not what they are: never in an id.
       not_in_id(field("data.resident_max_gb", &RunConfig::data, &DataConfig::resident_max_gb, 0, 1e6)),
   };
@@ -37,6 +39,11 @@ void check_data(const RunConfig& c, const Fail& fail) {
     fail("data.whole_images",
          fmt::format("data.name = \"{}\" has no whole images to keep (its images are used at their own size): "
                      "data.whole_images applies to image_folder (ImageNet-style folders) only; set it only in the "
+                     "rows or profiles that read one", c.data.name));
+  if (c.data.resize != "bilinear" && c.data.name != "image_folder")
+    fail("data.resize",
+         fmt::format("data.name = \"{}\" is not resized from image files (its images come at one size): "
+                     "data.resize applies to image_folder (ImageNet-style folders) only; set it only in the "
                      "rows or profiles that read one", c.data.name));
   if (c.data.name == "image_folder" && (c.data.resolution <= 0 || c.data.pad != 0))
     fail(c.data.resolution <= 0 ? "data.resolution" : "data.pad",

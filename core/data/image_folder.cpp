@@ -22,6 +22,7 @@
 #include "core/config/config.hpp"
 #include "core/base/atomic_file.hpp"
 #include "core/data/data.hpp"
+#include "core/data/center_crop_arr.hpp"
 #include "core/base/errors.hpp"
 #include "core/data/prepared_store.hpp"
 #include "core/records/h5.hpp"
@@ -430,7 +431,14 @@ ImageSet decode_image(const std::string& path, int min_side) {
                                path));
 }
 
-ImageSet resize_shorter_side(const ImageSet& im, int side) {
+ResizeRule resize_rule(const std::string& name) {
+  if (name == "bilinear") return ResizeRule::kBilinear;
+  if (name == "dit") return ResizeRule::kDit;
+  throw std::invalid_argument("data.resize = \"" + name + "\": not \"bilinear\" or \"dit\"");
+}
+
+ImageSet resize_shorter_side(const ImageSet& im, int side, ResizeRule rule) {
+  if (rule == ResizeRule::kDit) return center_crop_arr_resize(im, side);
   const double s = double(side) / std::min(im.h, im.w);
   const int h = std::max(side, int(std::lround(im.h * s))), w = std::max(side, int(std::lround(im.w * s)));
   ImageSet out;
@@ -439,8 +447,8 @@ ImageSet resize_shorter_side(const ImageSet& im, int side) {
   return out;
 }
 
-ImageSet resize_whole(const ImageSet& im, int side) {
-  ImageSet whole = resize_shorter_side(im, side);
+ImageSet resize_whole(const ImageSet& im, int side, ResizeRule rule) {
+  ImageSet whole = resize_shorter_side(im, side, rule);
   const int cap = kMaxWholeAspect * side;
   if (whole.h <= cap && whole.w <= cap) return whole;
   // The kept span [c0, c0 + cap) of the longer side: its centre square
@@ -459,8 +467,8 @@ ImageSet resize_whole(const ImageSet& im, int side) {
   return out;
 }
 
-ImageSet resize_center_crop(const ImageSet& im, int side) {
-  const ImageSet whole = resize_shorter_side(im, side);
+ImageSet resize_center_crop(const ImageSet& im, int side, ResizeRule rule) {
+  const ImageSet whole = resize_shorter_side(im, side, rule);
   const int h = whole.h, w = whole.w;
   const auto& big = whole.pixels;
   ImageSet out;
@@ -516,6 +524,7 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
                                 listing_signature(root, {&src.train, &src.test}));
   if (c.jpeg_draft) key += "|jpeg_draft";  // other pixels; absent at the default, so old stores keep their keys
   if (c.whole_images) key += "|whole";      // another layout; likewise
+  if (c.resize != "bilinear") key += "|" + c.resize;  // other pixels; likewise
   const std::string cache = fmt::format("{}/image_folder-{}.h5", ctx.cache_dir, fnv1a_hex(key));
   Dataset d;
   d.name = "image_folder";
@@ -540,10 +549,11 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   const std::string dir = fmt::format("{}/prepared/image_folder-{}", ctx.cache_dir, fnv1a_hex(key));
   const int draft = c.jpeg_draft ? side : 0;
   const bool whole = c.whole_images;
+  const ResizeRule rule = resize_rule(c.resize);
   const StoreManifest m = prepare_store(src, dir, side, c.skip_bad,
-                                        [side, draft, whole](const std::string& path) {
-                                          return whole ? resize_whole(decode_image(path, draft), side)
-                                                       : resize_center_crop(decode_image(path, draft), side);
+                                        [side, draft, whole, rule](const std::string& path) {
+                                          return whole ? resize_whole(decode_image(path, draft), side, rule)
+                                                       : resize_center_crop(decode_image(path, draft), side, rule);
                                         },
                                         ctx.threads, 0, whole);
   // Streamed: labels now, pixels per batch; load_dataset reads the splits

@@ -46,6 +46,9 @@ namespace {
 
 constexpr int kPrecisionBits = 32 - 8 - 2;  // Resample.c's PRECISION_BITS for 8-bit images
 
+// Resample.c's box_filter (support 0.5).
+double box(double x) { return x > -0.5 && x <= 0.5 ? 1.0 : 0.0; }
+
 // Resample.c's bicubic_filter, a = -0.5 (support 2).
 double bicubic(double x) {
   constexpr double a = -0.5;
@@ -63,9 +66,10 @@ struct Coeffs {
   std::vector<int> bounds;
   std::vector<int32_t> kk;
 };
-Coeffs precompute(int in_size, int out_size) {
+Coeffs precompute(int in_size, int out_size, PilFilter filter) {
+  double (*const f)(double) = filter == PilFilter::kBox ? box : bicubic;
   const double scale = double(in_size) / out_size, filterscale = std::max(1.0, scale);
-  const double support = 2.0 * filterscale;
+  const double support = (filter == PilFilter::kBox ? 0.5 : 2.0) * filterscale;
   Coeffs c;
   c.ksize = int(std::ceil(support)) * 2 + 1;
   c.bounds.resize(size_t(out_size) * 2);
@@ -77,7 +81,7 @@ Coeffs precompute(int in_size, int out_size) {
     xmin = std::max(xmin, 0);
     xmax = std::min(xmax, in_size) - xmin;
     double ww = 0.0;
-    for (int x = 0; x < xmax; ++x) ww += (k[size_t(x)] = bicubic((x + xmin - center + 0.5) * ss));
+    for (int x = 0; x < xmax; ++x) ww += (k[size_t(x)] = f((x + xmin - center + 0.5) * ss));
     for (int x = 0; x < xmax; ++x) {
       const double w = ww != 0.0 ? k[size_t(x)] / ww : k[size_t(x)];
       c.kk[size_t(xx) * size_t(c.ksize) + size_t(x)] =
@@ -151,13 +155,13 @@ __attribute__((target_clones("avx2", "default"))) void vertical_pass(const uint8
 
 }  // namespace
 
-void pil_bicubic_resized_crop(const uint8_t* src, int C, int H, int W, const CropBox& box, int out_h, int out_w,
-                              uint8_t* dst) {
+void pil_resized_crop(const uint8_t* src, int C, int H, int W, const CropBox& box, int out_h, int out_w, uint8_t* dst,
+                      PilFilter filter) {
   if (box.top < 0 || box.left < 0 || box.height < 1 || box.width < 1 || box.top + box.height > H ||
       box.left + box.width > W || out_h < 1 || out_w < 1)
-    throw std::invalid_argument("pil_bicubic_resized_crop: the box is not inside the image");
+    throw std::invalid_argument("pil_resized_crop: the box is not inside the image");
   const int h = box.height, w = box.width;
-  const Coeffs cx = precompute(w, out_w), cy = precompute(h, out_h);
+  const Coeffs cx = precompute(w, out_w, filter), cy = precompute(h, out_h, filter);
   const bool horizontal = w != out_w, vertical = h != out_h;
   // Pillow 13 (Resample.c, ImagingResampleInner): the vertical pass first
   // when the height loses more than twice the pixels the width does; else

@@ -36,16 +36,27 @@ class CropDraws {
 // probability 1/2 (RandomHorizontalFlip). H, W >= 1.
 CropBox draw_crop_box(int H, int W, double scale_lo, double scale_hi, CropDraws& draws);
 
-// Pillow's Image.resize(BICUBIC) (libImaging/Resample.c, 8 bits a sample)
+// Pillow's resampling filters (libImaging/Resample.c): BOX (support 0.5),
+// BICUBIC (the a = -0.5 cubic, support 2).
+enum class PilFilter { kBox, kBicubic };
+
+// Pillow's Image.resize(filter) (libImaging/Resample.c, 8 bits a sample)
 // of one channel-major image src (C, H, W) cropped to `box` first (as
 // torchvision's resized_crop: img.crop, then resize, so the filter never
-// reads outside the box) -> dst (C, out_h, out_w): the a = -0.5 cubic,
-// widened by the scale when shrinking (antialiased), weights in 22-bit
-// fixed point, rounded to 8 bits between the passes, whose order is
-// Pillow 13's: vertical first when the height loses more than twice the
-// pixels the width does, else horizontal first (earlier Pillow: always
-// horizontal first). Flips the result when box.flip.
-void pil_bicubic_resized_crop(const uint8_t* src, int C, int H, int W, const CropBox& box, int out_h, int out_w,
-                              uint8_t* dst);
+// reads outside the box) -> dst (C, out_h, out_w): the filter widened by
+// the scale when shrinking (antialiased), weights in 22-bit fixed point,
+// rounded to 8 bits between the passes, whose order is Pillow 13's:
+// vertical first when the height loses more than twice the pixels the
+// width does, else horizontal first (earlier Pillow: always horizontal
+// first). Flips the result when box.flip. std::invalid_argument for a box
+// outside the image or an empty output.
+void pil_resized_crop(const uint8_t* src, int C, int H, int W, const CropBox& box, int out_h, int out_w, uint8_t* dst,
+                      PilFilter filter);
+// The crops' resize: pil_resized_crop with BICUBIC (torchvision's
+// RandomResizedCrop(interpolation=BICUBIC) on a PIL image).
+inline void pil_bicubic_resized_crop(const uint8_t* src, int C, int H, int W, const CropBox& box, int out_h,
+                                     int out_w, uint8_t* dst) {
+  pil_resized_crop(src, C, H, W, box, out_h, out_w, dst, PilFilter::kBicubic);
+}
 
 }  // namespace ldae

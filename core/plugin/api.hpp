@@ -35,8 +35,8 @@
 // Tokenizer::fit_batches and MethodContext::read_images (issue 26, streamed data).
 // 4: Tokenizer::to (tokenization on the training device, issue 26).
 // 5: DataConfig::whole_images and MethodContext::crop_images (crops cut from
-// whole images).
-#define LDAE_PLUGIN_API_VERSION 5
+// whole images). 6: DataConfig::resize (DiT's centre crop).
+#define LDAE_PLUGIN_API_VERSION 6
 
 namespace ldae {
 

@@ -37,6 +37,7 @@ OURS = "ours: the paper's recipe at CIFAR-10 scale (experiments/*.toml [profile.
 TOKFIT = "[U] not in the paper (DiT's runs use Stable Diffusion's pretrained VAE): one fit for every learned tokenizer"
 DITVAR = "facebookresearch/DiT models.py (learn_sigma=True) and diffusion/__init__.py (LEARNED_RANGE, loss mse + vb)"
 CROPS = "facebookresearch/mae main_pretrain.py, main_linprobe.py: RandomResizedCrop(interpolation=3) on the decoded image"
+CENTRE = "facebookresearch/DiT train.py center_crop_arr (ADM's guided_diffusion/image_datasets.py)"
 ADM = "facebookresearch/DiT README: FID-50K by ADM's evaluator (reference statistics over the training set), 250 DDPM steps"
 
 # The l-DAE sweeps: every file but Table 4 and the plugin's.
@@ -65,6 +66,9 @@ TABLE = [
     (LDAE_FILES, "paper", "all", "data.whole_images", True, CROPS),
     ("ablation_table4.toml", "paper", "all", "data.whole_images", True, CROPS),
     ("ablation_table4.toml", "paper_l", "all", "data.whole_images", True, CROPS),
+    (LDAE_FILES, "paper", "all", "data.resize", "dit", CENTRE),
+    ("ablation_table4.toml", "paper", "all", "data.resize", "dit", CENTRE),
+    ("ablation_table4.toml", "paper_l", "all", "data.resize", "dit", CENTRE),
     (DIT_L_FILES.replace("appendix_probe_t.toml ", ""), "paper", "method=denoise", "probe.t", 10,
      LDAE + ": clean input at t = 10 (of 1000)"),
     (DIT_L_FILES, "paper", "all", "probe.pool", "mean", LDAE + ": globally average-pooled"),

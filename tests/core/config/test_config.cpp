@@ -165,6 +165,32 @@ TEST(Config, WholeImagesIsAnImageFolderKey) {
   EXPECT_NO_THROW(validate(b, "row 1"));
 }
 
+// data.resize: image_folder's alone, refused elsewhere by name; out of run
+// ids at "bilinear", in them at "dit" (its choices are checked as the
+// sweep is read, as every text key's).
+TEST(Config, ResizeIsAnImageFolderKey) {
+  RunConfig c;
+  c.data.resize = "dit";  // fashion_mnist
+  std::string e;
+  try {
+    validate(c, "row 1");
+  } catch (const InputError& err) {
+    e = err.what();
+  }
+  EXPECT_NE(e.find("data.resize"), std::string::npos) << e;
+  EXPECT_NE(e.find("image_folder"), std::string::npos) << e;
+  RunConfig a, b;
+  a.data.name = b.data.name = "image_folder";
+  a.data.pad = b.data.pad = 0;
+  a.data.resolution = b.data.resolution = 32;
+  const std::string id = run_id(a);
+  b.data.resize = "bilinear";
+  EXPECT_EQ(run_id(b), id);
+  b.data.resize = "dit";
+  EXPECT_NE(run_id(b), id);
+  EXPECT_NO_THROW(validate(b, "row 1"));
+}
+
 TEST(Config, ResolvedTomlRoundTripsEveryKey) {
   RunConfig c;
   std::string t = to_toml(c);
