@@ -79,8 +79,9 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx);
 // cmyk.h cmyk_to_rgb) and plain ink amounts otherwise
 // (R = (255 - C)(255 - K) / 255, Pillow's Convert.c cmyk2rgb).
 // PNG: every colour type and depth (grey 1/2/4/8/16 bit, grey + alpha, RGB,
-// RGBA, palette, any tRNS, interlaced): 16-bit samples keep their high byte,
-// alpha and transparency are dropped (as Pillow's convert("RGB")).
+// RGBA, palette, any tRNS, interlaced), as Pillow's open + convert("RGB"):
+// 16-bit colour and grey + alpha samples keep their high byte, 16-bit grey
+// (Pillow's "I;16") saturates at 255, alpha and transparency are dropped.
 // Throws InputError naming the file for anything unreadable.
 // min_side > 0 (data.jpeg_draft): a JPEG is decoded at libjpeg-turbo's DCT
 // scale m/8, the smallest m whose output keeps the shorter side >= min_side

@@ -45,6 +45,10 @@ void check_data(const RunConfig& c, const Fail& fail) {
          fmt::format("data.name = \"{}\" is not resized from image files (its images come at one size): "
                      "data.resize applies to image_folder (ImageNet-style folders) only; set it only in the "
                      "rows or profiles that read one", c.data.name));
+  if (c.data.resize == "dit" && c.data.jpeg_draft)
+    fail("data.jpeg_draft",
+         "data.resize = \"dit\" prepares the images as DiT's loader does, which decodes every JPEG whole; "
+         "data.jpeg_draft decodes at a reduced DCT scale, so the pixels would not be DiT's: set one of them only");
   if (c.data.name == "image_folder" && (c.data.resolution <= 0 || c.data.pad != 0))
     fail(c.data.resolution <= 0 ? "data.resolution" : "data.pad",
          "image_folder images are resized to data.resolution on their shorter side (e.g. 256) and "

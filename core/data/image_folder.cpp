@@ -132,6 +132,31 @@ ImageSet decode_jpeg(const std::string& path, FILE* fp, int min_side) {
   return s;
 }
 
+// (H, W, 3) interleaved 8-bit RGB -> a (3, H, W) image.
+ImageSet interleaved_to_planar(const std::vector<uint8_t>& rgb, int H, int W) {
+  ImageSet s;
+  s.n = 1, s.c = 3, s.h = H, s.w = W;
+  s.pixels.resize(rgb.size());
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x)
+      for (int c = 0; c < 3; ++c) s.pixels[(size_t(c) * H + y) * W + x] = rgb[(size_t(y) * W + x) * 3 + c];
+  return s;
+}
+
+// (H, W) big-endian 16-bit grey (PNG's order) -> a (3, H, W) image, each
+// sample min(v, 255) in every channel (Pillow's I;16 -> RGB, Convert.c I16_RGB).
+ImageSet grey16_to_rgb(const std::vector<uint8_t>& be16, int H, int W) {
+  ImageSet s;
+  s.n = 1, s.c = 3, s.h = H, s.w = W;
+  s.pixels.resize(size_t(3) * H * W);
+  const size_t plane = size_t(H) * W;
+  for (size_t i = 0; i < plane; ++i) {
+    const uint8_t v = be16[2 * i] != 0 ? 255 : be16[2 * i + 1];
+    s.pixels[i] = s.pixels[plane + i] = s.pixels[2 * plane + i] = v;
+  }
+  return s;
+}
+
 ImageSet decode_png(const std::string& path, FILE* fp) {
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   png_infop info = png ? png_create_info_struct(png) : nullptr;
@@ -145,7 +170,6 @@ ImageSet decode_png(const std::string& path, FILE* fp) {
                    [](png_structp, png_const_charp) {});
   std::vector<uint8_t> rgb;
   std::vector<png_bytep> rows;
-  ImageSet s;
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_read_struct(&png, &info, nullptr);
     throw InputError(fmt::format("{}: unreadable PNG ({}); remove the file or set "
@@ -160,32 +184,34 @@ ImageSet decode_png(const std::string& path, FILE* fp) {
     throw too_many_pixels(path, w, h);
   }
   // Normalise every PNG flavour to 8-bit RGB (libpng applies these in its own
-  // fixed order): 16-bit samples keep their high byte; palettes expand to RGB,
-  // which also turns tRNS into alpha (png_set_palette_to_rgb sets
-  // PNG_EXPAND_tRNS); grey 1/2/4 bits scale to 0..255 and grey becomes RGB;
-  // alpha, from a channel or tRNS, is then dropped, as Pillow's convert("RGB")
-  // does. Adam7-interlaced files need the passes combined.
-  png_set_strip_16(png);
-  png_set_strip_alpha(png);
-  png_set_palette_to_rgb(png);
-  png_set_expand_gray_1_2_4_to_8(png);
-  png_set_gray_to_rgb(png);
+  // fixed order): 16-bit colour and grey + alpha samples keep their high
+  // byte; palettes expand to RGB, which also turns tRNS into alpha
+  // (png_set_palette_to_rgb sets PNG_EXPAND_tRNS); grey 1/2/4 bits scale to
+  // 0..255 and grey becomes RGB; alpha, from a channel or tRNS, is then
+  // dropped, as Pillow's convert("RGB") does. 16-bit grey alone is read as
+  // it is: Pillow opens it as "I;16", whose conversion saturates
+  // (Convert.c I16_RGB: a sample above 255 becomes 255, not its high byte).
+  // Adam7-interlaced files need the passes combined.
+  const bool grey16 = png_get_color_type(png, info) == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) == 16;
+  if (!grey16) {
+    png_set_strip_16(png);
+    png_set_strip_alpha(png);
+    png_set_palette_to_rgb(png);
+    png_set_expand_gray_1_2_4_to_8(png);
+    png_set_gray_to_rgb(png);
+  }
   png_set_interlace_handling(png);
   png_read_update_info(png, info);
   const int W = int(png_get_image_width(png, info)), H = int(png_get_image_height(png, info));
-  if (png_get_channels(png, info) != 3 || png_get_bit_depth(png, info) != 8) png_longjmp(png, 1);
-  rgb.resize(size_t(W) * H * 3);
+  const int K = grey16 ? 1 : 3, depth = grey16 ? 16 : 8, row_bytes = W * K * depth / 8;
+  if (int(png_get_channels(png, info)) != K || png_get_bit_depth(png, info) != depth) png_longjmp(png, 1);
+  rgb.resize(size_t(row_bytes) * H);
   rows.resize(size_t(H));
-  for (int y = 0; y < H; ++y) rows[size_t(y)] = rgb.data() + size_t(y) * W * 3;
+  for (int y = 0; y < H; ++y) rows[size_t(y)] = rgb.data() + size_t(y) * row_bytes;
   png_read_image(png, rows.data());
   png_read_end(png, nullptr);
   png_destroy_read_struct(&png, &info, nullptr);
-  s.n = 1, s.c = 3, s.h = H, s.w = W;
-  s.pixels.resize(rgb.size());
-  for (int y = 0; y < H; ++y)
-    for (int x = 0; x < W; ++x)
-      for (int c = 0; c < 3; ++c) s.pixels[(size_t(c) * H + y) * W + x] = rgb[(size_t(y) * W + x) * 3 + c];
-  return s;
+  return grey16 ? grey16_to_rgb(rgb, H, W) : interleaved_to_planar(rgb, H, W);
 }
 
 // Weights of a 1-D antialiased linear (triangle) resampling from n_in to

@@ -132,8 +132,10 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
                     data.train.n, data.test.n, data.train.c, data.train.h, data.train.w,
                     data.streamed ? "streamed from the prepared store" : "resident in memory",
                     float_gib(data), cfg.data.resident_max_gb));
-  // Streamed data: the raw-pixel anchor holds every image as a feature
-  // vector; it refuses now, before any work is spent.
+  // The raw-pixel anchor holds every image as a feature vector: streamed
+  // data beyond data.resident_max_gb refuse now, before any work is spent.
+  // (Whole-image data are streamed at any size: within the budget their
+  // centre squares are read into memory here.)
   if (data.streamed && cfg.probe.features == "raw_pixels")
     require_resident(cfg, data, "probe.features = \"raw_pixels\" (every image a feature vector)");
   // Before any training is spent (run_sweep checked the plan already; this
@@ -146,8 +148,10 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
     // The anchor of every table: the same probe on raw pixels, no training.
     followers.tell(kStageRawPixels);
     if (cfg.eval.finetune_epochs > 0) r.log("no fine-tuning: raw pixels have no encoder (eval.finetune_epochs ignored)");
-    f_train = data.train_img.reshape({data.train_img.size(0), -1});
-    f_test = data.test_img.reshape({data.test_img.size(0), -1});
+    f_train = data.streamed ? data.train.rows(0, data.train.n) : data.train_img;
+    f_test = data.streamed ? data.test.rows(0, data.test.n) : data.test_img;
+    f_train = f_train.reshape({f_train.size(0), -1});
+    f_test = f_test.reshape({f_test.size(0), -1});
     if (cfg.probe.augment == "rrc_flip") train_view = raw_pixel_view(data, device);
     r.json()["timings"]["tokenizer_s"] = 0.0;
     r.json()["tokenizer_recon_mse"] = metrics.recon_mse;

@@ -103,8 +103,8 @@ double float_gib(const RunData& d) {
 }
 
 void require_resident(const RunConfig& cfg, const RunData& data, const std::string& what) {
-  if (!data.streamed) return;
   const double gb = float_gib(data);
+  if (!data.streamed || gb <= cfg.data.resident_max_gb) return;
   throw InputError(fmt::format("{} holds the whole training split in memory, and this run's data are streamed "
                                "from the prepared store ({:.2f} GiB as float32 > data.resident_max_gb = {}); set "
                                "data.resident_max_gb = {:.2f} (memory permitting) or take fewer images (data.subset)",

@@ -69,8 +69,10 @@ constexpr int64_t kStreamRows = 128;
 // GiB of both splits as float32.
 double float_gib(const RunData& d);
 // InputError for a stage that holds the whole training split when the run's
-// data are streamed: names `what` (and its key), the data's float size and
-// the two ways out (data.resident_max_gb, data.subset).
+// data are streamed and their float32 size exceeds data.resident_max_gb
+// (whole-image data are streamed at any size: within the budget the stage
+// reads them into memory itself): names `what` (and its key), the data's
+// float size and the two ways out (data.resident_max_gb, data.subset).
 void require_resident(const RunConfig& cfg, const RunData& data, const std::string& what);
 
 // ---- tokenizer and pre-training (core/run/pretrain.cpp) ----------------------------

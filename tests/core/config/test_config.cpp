@@ -189,6 +189,16 @@ TEST(Config, ResizeIsAnImageFolderKey) {
   b.data.resize = "dit";
   EXPECT_NE(run_id(b), id);
   EXPECT_NO_THROW(validate(b, "row 1"));
+  // DiT decodes every JPEG whole: a reduced DCT scale would not be its pixels.
+  b.data.jpeg_draft = true;
+  e.clear();
+  try {
+    validate(b, "row 1");
+  } catch (const InputError& err) {
+    e = err.what();
+  }
+  EXPECT_NE(e.find("data.jpeg_draft"), std::string::npos) << e;
+  EXPECT_NE(e.find("DiT"), std::string::npos) << e;
 }
 
 TEST(Config, ResolvedTomlRoundTripsEveryKey) {

@@ -164,7 +164,7 @@ def whole(run_sweep, tool, sweep, tmp):
     assert "streamed from" in run_log(b), "whole images were not read from the store"
     ma, mb = metrics(a), metrics(b)
     ids_a, ids_b = {k[0] for k in ma}, {k[0] for k in mb}
-    assert len(ids_a) == len(ids_b) == 5 and not ids_a & ids_b, "expected 5 runs each, with ids of their own"
+    assert len(ids_a) == len(ids_b) == 6 and not ids_a & ids_b, "expected 6 runs each, with ids of their own"
     db = {r: sqlite3.connect(os.path.join(r, "results.db")) for r in (a, b)}
     label = {r: dict(db[r].execute("select id, label from runs").fetchall()) for r in (a, b)}
     curve = {}
@@ -181,7 +181,12 @@ def whole(run_sweep, tool, sweep, tmp):
         worst = max(abs(x[1] - y[1]) / max(abs(x[1]), 1e-12)
                     for x, y in zip(sorted(curve[(lab, a)]), sorted(curve[(lab, b)])))
         assert worst > 1e-3, f"{lab}: the losses with whole images are within {worst:.1e} of the centre store's"
-    print(f"ok: centre rows agree ({'bit for bit' if same else 'to float rounding'}), the 4 cropping rows differ")
+    # The raw-pixel anchor ran on whole images too (their centre squares in
+    # memory within data.resident_max_gb, its probe's crops from the whole).
+    raw = {r: db[r].execute("select status from runs where label like 'raw pixels%'").fetchall() for r in (a, b)}
+    assert all(v == [("done",)] for v in raw.values()), f"the raw-pixel rows: {raw}"
+    print(f"ok: centre rows agree ({'bit for bit' if same else 'to float rounding'}), the 4 cropping rows differ, "
+          "the raw-pixel anchor ran on both")
 
 
 def main():

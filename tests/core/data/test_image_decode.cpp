@@ -230,7 +230,7 @@ void write_png_case(const std::string& path, const PngCase& k) {
 }
 
 std::vector<PngCase> png_cases() {
-  // 8-bit colour per pixel; 16-bit files store v * 257, whose high byte is v.
+  // 8-bit colour per pixel; 16-bit colour files store v * 257, whose high byte is v.
   auto r8 = [](int x, int y) { return 20 + 60 * x + y; };
   auto g8 = [](int x, int y) { return 250 - 70 * y - x; };
   auto b8 = [](int x, int y) { return 17 * (x + 4 * y); };
@@ -251,8 +251,17 @@ std::vector<PngCase> png_cases() {
   }
   v.push_back({"grey8", PNG_COLOR_TYPE_GRAY, 8, false, {}, {}, false,
                [=](int x, int y) { return std::vector<int>{grey8(x, y)}; }, grey_rgb});
-  v.push_back({"grey16", PNG_COLOR_TYPE_GRAY, 16, false, {}, {}, false,
-               [=](int x, int y) { return std::vector<int>{grey8(x, y) * 257}; }, grey_rgb});
+  // 16-bit grey is Pillow's "I;16": converted to RGB a sample saturates at
+  // 255 (Convert.c I16_RGB), so even columns hold v <= 255 (kept) and odd
+  // ones v * 257 (255), with and without a transparent colour.
+  auto grey16 = [=](int x, int y) { return std::vector<int>{grey8(x, y) * (x % 2 ? 257 : 1)}; };
+  auto grey16_rgb = [=](int x, int y) {
+    const int v = x % 2 ? 255 : grey8(x, y);
+    return Rgb{v, v, v};
+  };
+  v.push_back({"grey16", PNG_COLOR_TYPE_GRAY, 16, false, {}, {}, false, grey16, grey16_rgb});
+  v.push_back({"grey16_trns", PNG_COLOR_TYPE_GRAY, 16, false, {}, {}, true, grey16, grey16_rgb});
+  v.push_back({"grey16_interlaced", PNG_COLOR_TYPE_GRAY, 16, true, {}, {}, false, grey16, grey16_rgb});
   v.push_back({"grey8_trns", PNG_COLOR_TYPE_GRAY, 8, false, {}, {}, true,
                [=](int x, int y) { return std::vector<int>{grey8(x, y)}; }, grey_rgb});
   v.push_back({"grey_alpha8", PNG_COLOR_TYPE_GRAY_ALPHA, 8, false, {}, {}, false,
