@@ -546,11 +546,10 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   // Cache key: absolute path, resolution, the skip policy and the listing of
   // those files (name, size and modification time, through links), so images
   // added, removed or replaced under the same path make a new cache.
-  std::string key = fmt::format("{}|{}|{}|{}", fs::absolute(root).string(), c.resolution, c.skip_bad,
-                                listing_signature(root, {&src.train, &src.test}));
-  if (c.jpeg_draft) key += "|jpeg_draft";  // other pixels; absent at the default, so old stores keep their keys
-  if (c.whole_images) key += "|whole";      // another layout; likewise
-  if (c.resize != "bilinear") key += "|" + c.resize;  // other pixels; likewise
+  // Then the tags of what else makes other pixels (store_key_tags).
+  const std::string key = fmt::format("{}|{}|{}|{}", fs::absolute(root).string(), c.resolution, c.skip_bad,
+                                      listing_signature(root, {&src.train, &src.test})) +
+                          store_key_tags(c, src);
   const std::string cache = fmt::format("{}/image_folder-{}.h5", ctx.cache_dir, fnv1a_hex(key));
   Dataset d;
   d.name = "image_folder";

@@ -37,7 +37,8 @@ int differing(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
 std::string write_jpeg(const H5File& f, int k, const fs::path& file) {
   const auto bytes = f.read_u8("jpeg" + std::to_string(k) + "/file");
   fs::create_directories(file.parent_path());
-  std::ofstream(file, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  std::ofstream(file, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
   return file.string();
 }
 

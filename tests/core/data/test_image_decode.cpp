@@ -17,6 +17,7 @@
 #include <functional>
 
 #include "core/data/data.hpp"
+#include "core/data/prepared_store.hpp"
 #include "core/base/filesystem.hpp"
 #include "tests/core/data/image_files.hpp"
 
@@ -341,6 +342,28 @@ TEST(ImageDecode, PngEveryColourTypeGivesTheExpectedRgb) {
       }
   }
   remove_tree(dir);
+}
+
+// A PNG decoding fix reaches stores prepared before it: folders listing a
+// .png file carry the decoder's version in their store key; folders of
+// JPEGs keep their keys (ImageNet's stores are not prepared again).
+TEST(ImageDecode, PngDecodeVersionIsInTheStoreKeyOfFoldersWithPngs) {
+  DataConfig c;
+  StoreSource jpegs;
+  jpegs.train = {{"/f/train/a/x.jpg", 0}, {"/f/train/b/y.JPEG", 1}};
+  jpegs.test = {{"/f/val/a/z.jpeg", 0}};
+  EXPECT_EQ(store_key_tags(c, jpegs), "");
+  StoreSource mixed = jpegs;
+  mixed.test.push_back({"/f/val/b/w.PNG", 1});
+  EXPECT_EQ(store_key_tags(c, mixed), fmt::format("|png{}", kPngDecodeVersion));
+  EXPECT_GE(kPngDecodeVersion, 2);  // 2: 16-bit grey as Pillow's I;16
+  c.whole_images = true;
+  c.resize = "dit";
+  EXPECT_EQ(store_key_tags(c, jpegs), "|whole|dit");
+  c.whole_images = false;
+  c.resize = "bilinear";
+  c.jpeg_draft = true;
+  EXPECT_EQ(store_key_tags(c, mixed), fmt::format("|jpeg_draft|png{}", kPngDecodeVersion));
 }
 
 TEST(ImageDecode, CorruptPngNamesLibpngsReason) {
