@@ -12,6 +12,7 @@
 
 #include "core/base/filesystem.hpp"
 #include "core/data/data.hpp"
+#include "core/data/prepared_store.hpp"
 #include "core/records/h5.hpp"
 #include "core/run/run.hpp"
 #include "tests/core/data/image_files.hpp"
@@ -402,7 +403,8 @@ TEST(ImageFolder, ALegacyCacheIsReadAndADamagedOneIsPreparedAgain) {
 // folder that is a symbolic link counts with the images behind it (replacing
 // them makes a new cache, as in a real folder), two class names for one
 // folder are refused, and an ordinary folder keeps the key its caches were
-// made with (the recursive listing of name|size|mtime lines).
+// made with (the recursive listing of name|size|mtime lines; a folder of
+// PNGs also the decoder's version, kPngDecodeVersion).
 TEST(ImageFolder, TheCacheKeySeesThroughSymbolicLinks) {
   auto root = fs::temp_directory_path() / fmt::format("ldae-links-{}", getpid());
   auto elsewhere = fs::temp_directory_path() / fmt::format("ldae-links-target-{}", getpid());
@@ -425,7 +427,9 @@ TEST(ImageFolder, TheCacheKeySeesThroughSymbolicLinks) {
   std::sort(lines.begin(), lines.end());
   std::string listing;
   for (const auto& l : lines) listing += l + "\n";
-  const std::string old_key = fmt::format("{}|{}|{}|{}", fs::absolute(root).string(), 4, false, fnv1a_hex(listing));
+  // Then the PNG decoder's version (store_key_tags): these are PNGs.
+  const std::string old_key = fmt::format("{}|{}|{}|{}|png{}", fs::absolute(root).string(), 4, false,
+                                          fnv1a_hex(listing), kPngDecodeVersion);
   EXPECT_TRUE(fs::is_directory(root / "cache/prepared" / ("image_folder-" + fnv1a_hex(old_key))));
   // Class c is a link to a folder elsewhere.
   fs::create_directory_symlink(elsewhere, root / "train/c");
