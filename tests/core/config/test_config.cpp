@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -140,63 +141,58 @@ TEST(Config, PatchesMustTileTheImage) {
   EXPECT_THROW(validate(c, "row 1"), InputError);
 }
 
-// data.whole_images: image_folder's alone, refused elsewhere by name; out of
-// run ids at false, in them at true.
-TEST(Config, WholeImagesIsAnImageFolderKey) {
-  RunConfig c;
-  c.data.whole_images = true;  // fashion_mnist
-  std::string e;
+// validate()'s InputError message for c ("" when it passes).
+std::string validate_error(const RunConfig& c) {
   try {
     validate(c, "row 1");
   } catch (const InputError& err) {
-    e = err.what();
+    return err.what();
   }
-  EXPECT_NE(e.find("data.whole_images"), std::string::npos) << e;
-  EXPECT_NE(e.find("image_folder"), std::string::npos) << e;
-  RunConfig a, b;
-  a.data.name = b.data.name = "image_folder";
-  a.data.pad = b.data.pad = 0;
-  a.data.resolution = b.data.resolution = 32;
-  const std::string id = run_id(a);
-  b.data.whole_images = false;
-  EXPECT_EQ(run_id(b), id);
-  b.data.whole_images = true;
-  EXPECT_NE(run_id(b), id);
-  EXPECT_NO_THROW(validate(b, "row 1"));
+  return "";
 }
 
-// data.resize: image_folder's alone, refused elsewhere by name; out of run
-// ids at "bilinear", in them at "dit" (its choices are checked as the
-// sweep is read, as every text key's).
-TEST(Config, ResizeIsAnImageFolderKey) {
+// An image_folder key: refused elsewhere by name (set(c) on fashion_mnist);
+// out of run ids at its default (unset(b)), in them away from it (set(b)).
+void check_image_folder_key(const std::string& key, const std::function<void(RunConfig&)>& set,
+                            const std::function<void(RunConfig&)>& unset) {
   RunConfig c;
-  c.data.resize = "dit";  // fashion_mnist
-  std::string e;
-  try {
-    validate(c, "row 1");
-  } catch (const InputError& err) {
-    e = err.what();
-  }
-  EXPECT_NE(e.find("data.resize"), std::string::npos) << e;
+  set(c);
+  const std::string e = validate_error(c);
+  EXPECT_NE(e.find(key), std::string::npos) << e;
   EXPECT_NE(e.find("image_folder"), std::string::npos) << e;
   RunConfig a, b;
   a.data.name = b.data.name = "image_folder";
   a.data.pad = b.data.pad = 0;
   a.data.resolution = b.data.resolution = 32;
   const std::string id = run_id(a);
-  b.data.resize = "bilinear";
-  EXPECT_EQ(run_id(b), id);
+  unset(b);
+  EXPECT_EQ(run_id(b), id) << key;
+  set(b);
+  EXPECT_NE(run_id(b), id) << key;
+  EXPECT_EQ(validate_error(b), "") << key;
+}
+
+// data.whole_images: out of run ids at false, in them at true.
+TEST(Config, WholeImagesIsAnImageFolderKey) {
+  check_image_folder_key(
+      "data.whole_images", [](RunConfig& c) { c.data.whole_images = true; },
+      [](RunConfig& c) { c.data.whole_images = false; });
+}
+
+// data.resize: out of run ids at "bilinear", in them at "dit" (its choices
+// are checked as the sweep is read, as every text key's); "dit" refuses
+// data.jpeg_draft.
+TEST(Config, ResizeIsAnImageFolderKey) {
+  check_image_folder_key(
+      "data.resize", [](RunConfig& c) { c.data.resize = "dit"; }, [](RunConfig& c) { c.data.resize = "bilinear"; });
+  RunConfig b;
+  b.data.name = "image_folder";
+  b.data.pad = 0;
+  b.data.resolution = 32;
   b.data.resize = "dit";
-  EXPECT_NE(run_id(b), id);
-  EXPECT_NO_THROW(validate(b, "row 1"));
   // DiT decodes every JPEG whole: a reduced DCT scale would not be its pixels.
   b.data.jpeg_draft = true;
-  e.clear();
-  try {
-    validate(b, "row 1");
-  } catch (const InputError& err) {
-    e = err.what();
-  }
+  const std::string e = validate_error(b);
   EXPECT_NE(e.find("data.jpeg_draft"), std::string::npos) << e;
   EXPECT_NE(e.find("DiT"), std::string::npos) << e;
 }
