@@ -13,6 +13,7 @@
 namespace ldae {
 
 class StoreReader;  // core/data/prepared_store.hpp
+struct StoreSource;  // core/data/prepared_store.hpp
 
 // A split's images: resident (pixels) or streamed from the prepared-data
 // store (pixels empty; image i is row rows[i] of `store`, or row i when rows
@@ -87,6 +88,21 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx);
 // scale m/8, the smallest m whose output keeps the shorter side >= min_side
 // (Pillow's Image.draft); PNGs and small JPEGs are decoded whole.
 ImageSet decode_image(const std::string& path, int min_side = 0);
+// How a decoder change reaches stores prepared before it: each format's
+// decoding has a version, and one above 1 enters the store key of every
+// folder that lists a file of that format (store_key_tags), so a fix
+// prepares those folders again once and leaves the others' keys as they
+// were. Bump a format's version whenever decode_image gives other pixels
+// for some file of it. PNG 2 (2026-12-07): 16-bit grey as Pillow's "I;16"
+// (saturating, was its high byte).
+inline constexpr int kJpegDecodeVersion = 1, kPngDecodeVersion = 2;
+// The tags of an image folder's store key beyond its path, resolution, skip
+// policy and listing: "|jpeg_draft", "|whole", "|<data.resize>" when set
+// away from their defaults, then "|jpeg<v>" / "|png<v>" for a decoder
+// version v above 1 of a format the listing holds (by extension, any case);
+// "" for JPEGs at the defaults, so such stores keep the keys they had
+// before each tag existed.
+std::string store_key_tags(const DataConfig& c, const StoreSource& src);
 // How an image_folder image's shorter side reaches data.resolution
 // (data.resize):
 //   kBilinear ("bilinear", the default): one antialiased bilinear resize,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <cmath>
 #include <cstring>
@@ -278,11 +279,19 @@ bool is_hidden(const fs::path& p) {
   return name.empty() || name[0] == '.' || name == "__MACOSX";
 }
 
+// A file name's extension in lower case (".jpg", ".png", "" for none).
+std::string lower_extension(const fs::path& p) {
+  std::string e = p.extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+  return e;
+}
+
+bool is_png_name(const fs::path& p) { return lower_extension(p) == ".png"; }
+
 bool is_image(const fs::path& p) {
   if (is_hidden(p)) return false;
-  std::string e = p.extension().string();
-  std::transform(e.begin(), e.end(), e.begin(), ::tolower);
-  return e == ".jpg" || e == ".jpeg" || e == ".png";
+  const std::string e = lower_extension(p);
+  return e == ".jpg" || e == ".jpeg" || is_png_name(p);
 }
 
 // An image the folder holds but the reader leaves out: a format it does not
@@ -290,8 +299,7 @@ bool is_image(const fs::path& p) {
 // (images it reads, text files and the like).
 std::string left_out(const fs::directory_entry& e) {
   if (is_hidden(e.path())) return "";
-  std::string ext = e.path().extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  const std::string ext = lower_extension(e.path());
   std::error_code ec;
   if (is_image(e.path())) return e.is_regular_file(ec) ? "" : "not a readable file (a broken link?)";
   for (const char* other : {".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".avif"})
@@ -455,6 +463,19 @@ ImageSet decode_image(const std::string& path, int min_side) {
   throw InputError(fmt::format("{}: neither a JPEG nor a PNG (by its first bytes); remove the "
                                "file or set data.skip_bad = true",
                                path));
+}
+
+std::string store_key_tags(const DataConfig& c, const StoreSource& src) {
+  std::string tags;
+  if (c.jpeg_draft) tags += "|jpeg_draft";  // other pixels
+  if (c.whole_images) tags += "|whole";      // another layout
+  if (c.resize != "bilinear") tags += "|" + c.resize;  // other pixels
+  bool jpeg = false, png = false;  // the formats listed, by extension (decode_image reads the bytes)
+  for (const auto* items : {&src.train, &src.test})
+    for (const auto& it : *items) (is_png_name(it.path) ? png : jpeg) = true;
+  if (jpeg && kJpegDecodeVersion > 1) tags += fmt::format("|jpeg{}", kJpegDecodeVersion);
+  if (png && kPngDecodeVersion > 1) tags += fmt::format("|png{}", kPngDecodeVersion);
+  return tags;
 }
 
 ResizeRule resize_rule(const std::string& name) {

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <exception>
@@ -423,22 +422,6 @@ ImageSet open_store_split(const std::string& dir, const StoreManifest& m, const 
   ImageSet s = read_split(dir, m, split, false, &dims);
   s.store = std::make_shared<StoreReader>(dir, m, split, dims);
   return s;
-}
-
-std::string store_key_tags(const DataConfig& c, const StoreSource& src) {
-  std::string tags;
-  if (c.jpeg_draft) tags += "|jpeg_draft";  // other pixels
-  if (c.whole_images) tags += "|whole";      // another layout
-  if (c.resize != "bilinear") tags += "|" + c.resize;  // other pixels
-  auto png = [](const StoreSource::Item& it) {
-    if (it.path.size() < 4) return false;
-    std::string ext = it.path.substr(it.path.size() - 4);
-    for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-    return ext == ".png";
-  };
-  if (std::any_of(src.train.begin(), src.train.end(), png) || std::any_of(src.test.begin(), src.test.end(), png))
-    tags += fmt::format("|png{}", kPngDecodeVersion);
-  return tags;
 }
 
 }  // namespace ldae

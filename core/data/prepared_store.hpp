@@ -82,20 +82,6 @@ using ImageDecoder = std::function<ImageSet(const std::string& path)>;
 StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int side, bool skip_bad,
                             const ImageDecoder& decode, int threads, int64_t chunk_images = 0, bool whole = false);
 
-// How a decoder change reaches stores prepared before it: the version of
-// PNG decoding (decode_image) enters the store key of every folder that
-// lists a .png file, so a fix re-prepares those folders once and leaves
-// folders of JPEGs (ImageNet's) alone. 2 (2026-12-07): 16-bit grey as
-// Pillow's "I;16" (saturating). Bump it whenever a PNG decodes to other pixels.
-inline constexpr int kPngDecodeVersion = 2;
-
-// The tags of an image folder's store key beyond its path, resolution, skip
-// policy and listing: "|jpeg_draft", "|whole", "|<data.resize>" when set
-// away from their defaults, and "|png<kPngDecodeVersion>" when a listed
-// file's name ends in .png (any case); "" for JPEGs at the defaults, so
-// such stores keep the keys they had before each tag existed.
-std::string store_key_tags(const DataConfig& c, const StoreSource& src);
-
 // The manifest of a complete store, or false when `dir` holds none.
 bool read_store_manifest(const std::string& dir, StoreManifest* m);
 

@@ -136,7 +136,7 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
   // data beyond data.resident_max_gb refuse now, before any work is spent.
   // (Whole-image data are streamed at any size: within the budget their
   // centre squares are read into memory here.)
-  if (data.streamed && cfg.probe.features == "raw_pixels")
+  if (cfg.probe.features == "raw_pixels")
     require_resident(cfg, data, "probe.features = \"raw_pixels\" (every image a feature vector)");
   // Before any training is spent (run_sweep checked the plan already; this
   // holds for every other caller).

@@ -12,7 +12,6 @@
 
 #include "core/base/filesystem.hpp"
 #include "core/data/data.hpp"
-#include "core/data/prepared_store.hpp"
 #include "core/records/h5.hpp"
 #include "core/run/run.hpp"
 #include "tests/core/data/image_files.hpp"
