@@ -14,6 +14,7 @@
 #include "backbones/dit.hpp"
 #include "tokenizers/linear.hpp"
 #include "tokenizers/patch_ae.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
@@ -69,7 +70,7 @@ TEST(Figures, NoiseFigureHasTheLayoutAndItsPanelsTheSubspaceProperty) {
   // 16-pixel images: 96-pixel panels, 6 columns after the labels.
   EXPECT_EQ(panel_figure_size(f).first, 90 + 6 * (96 + 8) + 20);
   if (find_gnuplot().empty()) GTEST_SKIP() << "gnuplot not installed (make deps)";
-  const auto dir = fs::temp_directory_path() / fmt::format("noise-{}", getpid());
+  const auto dir = fs::path(test::temp_dir("noise"));
   const auto files = draw_panels(f, (dir / "noise.png").string());
   ASSERT_EQ(files[0], (dir / "noise.png").string());
   auto png = read_png(files[0]);

@@ -10,6 +10,7 @@
 #include "core/base/filesystem.hpp"
 #include "analysis/stats.hpp"
 #include "analysis/tables.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
@@ -23,9 +24,7 @@ struct FakeRow {
   std::vector<double> fid = {};  // per seed, where the sweep generates
 };
 std::unique_ptr<Store> index_of(const std::string& name, const std::string& mode, const std::vector<FakeRow>& rows) {
-  auto dir = fs::temp_directory_path() / fmt::format("ldae-tables-{}-{}", name, getpid());
-  remove_tree(dir);
-  fs::create_directories(dir);
+  auto dir = fs::path(test::temp_dir("tables-" + std::string(name)));
   auto store = std::make_unique<Store>((dir / "results.db").string());
   SweepRecord s{name, "tiny", "title", "f.toml", mode, {}};
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -172,9 +171,7 @@ TEST(Tables, LatexTableCompilesWithPdflatex) {
   s.rows[2].label = s.rows[3].label = "lambda = gamma^2 ~ $x$ \\ {a} _b 50% & #1";
   s.rows[0].paper["uncertain"] = 1;
   store->put_sweep(s);
-  const std::string dir = fs::temp_directory_path() / fmt::format("ldae-pdflatex-{}", getpid());
-  remove_tree(dir);
-  fs::create_directories(dir);
+  const std::string dir = test::temp_dir("pdflatex");
   {
     std::ofstream f(dir + "/t.tex");
     f << "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"

@@ -19,6 +19,7 @@
 #include "core/run/run.hpp"
 #include "core/run/run_stages.hpp"
 #include "core/config/sweep.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
@@ -66,9 +67,7 @@ paper.acc = 64.5
 }  // namespace
 
 TEST(Smoke, SweepTrainsProbesRecordsAndResumes) {
-  auto results = (fs::temp_directory_path() / fmt::format("ldae-smoke-{}", getpid())).string();
-  remove_tree(results);
-  fs::create_directories(results);
+  auto results = test::temp_dir("smoke");
   auto sweep = parse_sweep_text(sweep_text(), "smoke.toml");
   auto plan = expand(sweep, "", {});
   ASSERT_EQ(plan.size(), 3u);

@@ -9,6 +9,7 @@
 
 #include "core/run/registry.hpp"
 #include "tokenizers/linear.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
@@ -137,7 +138,7 @@ TEST_P(TokenizerConformance, RoundTripDeterminismSaveLoad) {
   EXPECT_EQ(z.size(2), a->d());
   EXPECT_EQ(a->decode(z).sizes(), x.sizes());
   EXPECT_TRUE(torch::allclose(z, b->encode(x)));  // seeded determinism
-  auto path = (fs::temp_directory_path() / fmt::format("tok-{}-{}.h5", c.name, getpid())).string();
+  auto path = test::temp_dir("tok-" + c.name) + "/tok.h5";
   a->save(path);
   auto loaded = make_tokenizer(c, 1);
   loaded->load(path);
@@ -193,7 +194,7 @@ TEST(Tokenizer, LoadRejectsAMismatchedFile) {
   c.fit_patches = 1000;
   PatchPcaTokenizer tok(c, 1);
   tok.fit(images(8, 16), 0);
-  auto path = (fs::temp_directory_path() / fmt::format("tok-mismatch-{}.h5", getpid())).string();
+  auto path = test::temp_dir("tok-mismatch") + "/tok.h5";
   tok.save(path);
   c.patch = 2;
   PatchPcaTokenizer other(c, 1);

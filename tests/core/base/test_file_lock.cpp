@@ -10,12 +10,13 @@
 #include "core/base/file_lock.hpp"
 #include "core/base/filesystem.hpp"
 #include "core/base/stop.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
 
 TEST(FileLock, OneHolderAtATimeAndAStopEndsTheWait) {
-  const auto dir = fs::temp_directory_path() / fmt::format("ldae-file-lock-{}", getpid());
+  const auto dir = fs::path(test::temp_dir("file-lock"));
   remove_tree(dir);
   fs::create_directories(dir);
   const std::string path = (dir / "m.pt.lock").string();

@@ -20,13 +20,14 @@
 #include "core/base/atomic_file.hpp"
 #include "core/base/file_digest.hpp"
 #include "core/base/filesystem.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
 
 TEST(Filesystem, RemoveTreeRemovesNestedFilesButNotWhatLinksPointTo) {
-  const fs::path root = fs::temp_directory_path() / fmt::format("ldae-rmtree-{}", getpid());
-  const fs::path outside = fs::temp_directory_path() / fmt::format("ldae-rmtree-keep-{}", getpid());
+  const fs::path root = fs::path(test::temp_dir("rmtree"));
+  const fs::path outside = fs::path(test::temp_dir("rmtree-keep"));
   fs::create_directories(root / "a/b/c");
   fs::create_directories(outside);
   std::ofstream(root / "a/x.txt") << "x";
@@ -43,7 +44,7 @@ TEST(Filesystem, RemoveTreeRemovesNestedFilesButNotWhatLinksPointTo) {
 
 TEST(Filesystem, RemoveTreeNamesWhatItCannotRemove) {
   if (geteuid() == 0) GTEST_SKIP() << "root may remove anything";
-  const fs::path root = fs::temp_directory_path() / fmt::format("ldae-rmtree-ro-{}", getpid());
+  const fs::path root = fs::path(test::temp_dir("rmtree-ro"));
   fs::create_directories(root / "locked");
   std::ofstream(root / "locked/f") << "f";
   fs::permissions(root / "locked", fs::perms::owner_read | fs::perms::owner_exec);
@@ -74,9 +75,7 @@ TEST(Filesystem, StdFilesystemComesFromLibstdcxx) {
 // Temporaries of a writer killed mid-write (its pid gone) on this host are
 // removed; a live process's, another host's and ordinary files are kept.
 TEST(AtomicFile, StaleTemporariesOfDeadWritersAreRemoved) {
-  const std::string dir = fs::temp_directory_path() / fmt::format("ldae-stale-{}", getpid());
-  remove_tree(dir);
-  fs::create_directories(dir);
+  const std::string dir = test::temp_dir("stale");
   const pid_t child = fork();
   if (child == 0) _exit(0);
   waitpid(child, nullptr, 0);  // a pid that no longer exists
@@ -97,7 +96,7 @@ TEST(AtomicFile, StaleTemporariesOfDeadWritersAreRemoved) {
 // A write that fails on a read-only file system is told so, with the fix
 // for it (another folder), not "free space" (the fix for a full disk).
 TEST(AtomicFile, AReadOnlyFileSystemIsNotCalledFull) {
-  const std::string dir = fs::temp_directory_path() / fmt::format("ldae-erofs-{}", getpid());
+  const std::string dir = test::temp_dir("erofs");
   fs::create_directories(dir);
   try {
     write_file_atomically(dir + "/x.txt", [](const std::string&) {
@@ -192,7 +191,7 @@ TEST(ArchiveCheck, AModulesDigestChangesWithOneValue) {
 // file (a header that lies) is refused before loading, naming the file; a
 // written archive passes.
 TEST(ArchiveCheck, ARecordDeclaringMoreThanItsFileIsRefused) {
-  const auto path = (std::filesystem::temp_directory_path() / fmt::format("ldae-archive-{}.pt", getpid())).string();
+  const auto path = test::temp_dir("archive") + "/archive.pt";
   torch::serialize::OutputArchive out;
   out.write("weights", torch::arange(1000, torch::kFloat32));
   out.save_to(path);

@@ -11,6 +11,7 @@
 #include "core/config/preflight.hpp"
 #include "core/config/sweep.hpp"
 #include "methods/dino.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 using namespace ldae;
 
@@ -464,7 +465,7 @@ TEST(Sweep, SetSeedReplacesTheSweepSeeds) {
 // names every folder searched.
 TEST(Sweep, BareNamesAreFoundOnTheSearchPath) {
   namespace fs = std::filesystem;
-  const auto dir = fs::temp_directory_path() / ("ldae-sweep-path-" + std::to_string(::getpid()));
+  const auto dir = fs::path(test::temp_dir("sweep-path"));
   fs::create_directories(dir);
   std::ofstream(dir / "mine.toml") << kSweep;
   ::setenv("LDAE_SWEEP_PATH", ("/nonexistent:" + dir.string()).c_str(), 1);

@@ -9,6 +9,7 @@
 
 #include "core/data/batch_loader.hpp"
 #include "core/data/prepared_store.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 namespace ldae {
 namespace {
@@ -16,7 +17,7 @@ namespace fs = std::filesystem;
 
 // 37 training images of (3, 4, 4), image i filled with i, label i % 5.
 struct Fixture {
-  fs::path dir = fs::temp_directory_path() / ("ldae-loader-" + std::to_string(getpid()));
+  fs::path dir = fs::path(test::temp_dir("loader"));
   StoreManifest m;
   ImageSet resident;
   Fixture() {

@@ -10,7 +10,7 @@
 #include "core/data/data.hpp"
 #include "core/data/image_source.hpp"
 #include "core/records/h5.hpp"
-#include "tests/core/records/temp_dir.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 namespace ldae {
 namespace {

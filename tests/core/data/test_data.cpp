@@ -14,6 +14,7 @@
 #include "core/data/data.hpp"
 #include "core/records/h5.hpp"
 #include "core/run/run.hpp"
+#include "tests/core/base/temp_dir.hpp"
 #include "tests/core/data/image_files.hpp"
 
 using namespace ldae;
@@ -29,7 +30,7 @@ std::vector<uint8_t> be32(uint32_t v) {
   return {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
 }
 std::string make_idx_dir(int n, bool truncate) {
-  auto dir = fs::temp_directory_path() / fmt::format("ldae-idx-{}-{}", getpid(), truncate);
+  auto dir = fs::path(test::temp_dir(fmt::format("idx-{}", truncate)));
   fs::create_directories(dir);
   for (const char* prefix : {"train", "t10k"}) {
     std::vector<uint8_t> img = be32(2051), lab = be32(2049);
@@ -168,7 +169,7 @@ TEST(Data, FashionMnistPackageWhenInstalled) {
 
 namespace {
 std::string write_cifar_dir(int n, int cut_bytes) {
-  auto dir = fs::temp_directory_path() / fmt::format("ldae-cifar-{}-{}", getpid(), cut_bytes);
+  auto dir = fs::path(test::temp_dir(fmt::format("cifar-{}", cut_bytes)));
   fs::create_directories(dir);
   auto write = [&](const std::string& name, int records, int cut) {
     std::vector<uint8_t> b;
@@ -252,7 +253,7 @@ TEST(Data, TwoDatasetsSharingTheLegacyFingerprintGetTwoIdentities) {
   EXPECT_EQ(a.legacy, dataset_fingerprint(one(7)));
   EXPECT_NE(a.strong, b.strong);
   EXPECT_EQ(a.strong.size(), 32u);
-  const std::string root = (fs::temp_directory_path() / fmt::format("ldae-digests-{}", getpid())).string();
+  const std::string root = test::temp_dir("digests");
   remove_tree(root);
   EXPECT_EQ(data_fingerprint_in_root(a, root), a.legacy);             // first: the legacy value
   EXPECT_EQ(data_fingerprint_in_root(b, root), "xxh3-" + b.strong);  // other data, same legacy hash
@@ -309,7 +310,7 @@ std::pair<DataConfig, LoadContext> folder_config(const fs::path& root, int side)
 }  // namespace
 
 TEST(ImageFolder, DecodesResizesCropsAndCaches) {
-  auto root = fs::temp_directory_path() / fmt::format("ldae-folder-{}", getpid());
+  auto root = fs::path(test::temp_dir("folder"));
   for (const char* split : {"train", "val"})
     for (const char* cls : {"cat", "dog"}) fs::create_directories(root / split / cls);
   write_jpeg((root / "train/cat/a.jpg").string(), 40, 20);
@@ -360,7 +361,7 @@ TEST(ImageFolder, DecodesResizesCropsAndCaches) {
 // the store's key) is read; one that fails its read or its label check is
 // not used: the run goes on with the prepared store, warned on stderr.
 TEST(ImageFolder, ALegacyCacheIsReadAndADamagedOneIsPreparedAgain) {
-  auto root = fs::temp_directory_path() / fmt::format("ldae-legacy-{}", getpid());
+  auto root = fs::path(test::temp_dir("legacy"));
   for (const char* split : {"train", "val"})
     for (const char* cls : {"cat", "dog"}) fs::create_directories(root / split / cls);
   write_png((root / "train/cat/a.png").string(), 12, 12);
@@ -405,8 +406,8 @@ TEST(ImageFolder, ALegacyCacheIsReadAndADamagedOneIsPreparedAgain) {
 // made with (the recursive listing of name|size|mtime lines; a folder of
 // PNGs also the decoder's version, kPngDecodeVersion).
 TEST(ImageFolder, TheCacheKeySeesThroughSymbolicLinks) {
-  auto root = fs::temp_directory_path() / fmt::format("ldae-links-{}", getpid());
-  auto elsewhere = fs::temp_directory_path() / fmt::format("ldae-links-target-{}", getpid());
+  auto root = fs::path(test::temp_dir("links"));
+  auto elsewhere = fs::path(test::temp_dir("links-target"));
   for (const char* dir : {"train/a", "val/a", "train/b", "val/b"}) fs::create_directories(root / dir);
   fs::create_directories(elsewhere);
   write_png((root / "train/a/x.png").string(), 8, 8);
@@ -457,7 +458,7 @@ TEST(ImageFolder, TheCacheKeySeesThroughSymbolicLinks) {
 }
 
 TEST(ImageFolder, CorruptJpegIsAnErrorNamingItOrSkippedAndCounted) {
-  auto root = fs::temp_directory_path() / fmt::format("ldae-corrupt-{}", getpid());
+  auto root = fs::path(test::temp_dir("corrupt"));
   for (const char* dir : {"train/a", "train/b", "val/a", "val/b"}) {
     fs::create_directories(root / dir);
     write_png((root / dir / "good.png").string(), 10, 10);
@@ -485,7 +486,7 @@ TEST(ImageFolder, CorruptJpegIsAnErrorNamingItOrSkippedAndCounted) {
 // A JPEG cut to half its bytes keeps a valid header and decodes with its
 // missing rows grey (libjpeg only warns): refused as Pillow refuses it.
 TEST(ImageFolder, AJpegCutShortIsAnErrorNamingIt) {
-  auto root = fs::temp_directory_path() / fmt::format("ldae-cutjpeg-{}", getpid());
+  auto root = fs::path(test::temp_dir("cutjpeg"));
   for (const char* dir : {"train/a", "train/b", "val/a", "val/b"}) {
     fs::create_directories(root / dir);
     write_png((root / dir / "good.png").string(), 10, 10);
@@ -505,7 +506,7 @@ TEST(ImageFolder, AJpegCutShortIsAnErrorNamingIt) {
 }
 
 TEST(ImageFolder, OneClassIsAnError) {
-  auto root = fs::temp_directory_path() / fmt::format("ldae-oneclass-{}", getpid());
+  auto root = fs::path(test::temp_dir("oneclass"));
   for (const char* dir : {"train/a", "val/a"}) {
     fs::create_directories(root / dir);
     write_png((root / dir / "good.png").string(), 10, 10);
@@ -521,7 +522,7 @@ TEST(ImageFolder, OneClassIsAnError) {
 }
 
 TEST(ImageFolder, ValFoldersTrainLacksAndLooseValImagesAreErrors) {
-  auto root = fs::temp_directory_path() / fmt::format("ldae-valcls-{}", getpid());
+  auto root = fs::path(test::temp_dir("valcls"));
   for (const char* dir : {"train/cat", "train/dog", "val/cat", "val/dgo"})
     fs::create_directories(root / dir);
   write_png((root / "train/cat/a.png").string(), 8, 8);
@@ -574,7 +575,7 @@ void patch_be32(const fs::path& p, size_t at, uint32_t v) {
 }  // namespace
 
 TEST(ImageFolder, HeadersDeclaringHugeImagesAreRefusedBeforeDecoding) {
-  auto root = fs::temp_directory_path() / fmt::format("ldae-bomb-{}", getpid());
+  auto root = fs::path(test::temp_dir("bomb"));
   fs::create_directories(root);
   // A PNG whose IHDR declares 60000 x 60000 (3.6 Gpx), its CRC recomputed so
   // libpng reads the header as valid.
@@ -634,7 +635,7 @@ TEST(Data, AnIdxHeaderDeclaringMoreThanItsFileCanHoldIsRefused) {
 }
 
 TEST(ImageFolder, HiddenFoldersAreNotClassesAndEmptyClassesAreErrors) {
-  auto root = fs::temp_directory_path() / fmt::format("ldae-hidden-{}", getpid());
+  auto root = fs::path(test::temp_dir("hidden"));
   for (const char* dir : {"train/a", "train/b", "train/.ipynb_checkpoints", "train/__MACOSX", "val/a", "val/.cache"})
     fs::create_directories(root / dir);
   write_png((root / "train/a/x.png").string(), 8, 8);

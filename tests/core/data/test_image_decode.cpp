@@ -19,6 +19,7 @@
 #include "core/data/data.hpp"
 #include "core/data/prepared_store.hpp"
 #include "core/base/filesystem.hpp"
+#include "tests/core/base/temp_dir.hpp"
 #include "tests/core/data/image_files.hpp"
 
 using namespace ldae;
@@ -32,7 +33,7 @@ struct Rgb {
 };
 
 fs::path temp_dir(const char* what) {
-  auto dir = fs::temp_directory_path() / fmt::format("ldae-{}-{}", what, getpid());
+  auto dir = fs::path(test::temp_dir(what));
   fs::create_directories(dir);
   return dir;
 }

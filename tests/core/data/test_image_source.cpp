@@ -8,6 +8,7 @@
 
 #include "core/data/image_source.hpp"
 #include "core/data/prepared_store.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 namespace ldae {
 namespace {
@@ -32,8 +33,7 @@ Store make_store(const std::string& tag) {
   for (int i = 0; i < 23; ++i) src.train.push_back({std::to_string(i), i % 4});
   for (int i = 23; i < 30; ++i) src.test.push_back({std::to_string(i), i % 4});
   src.classes = 4;
-  const auto dir = fs::temp_directory_path() / ("ldae-source-" + tag + "-" + std::to_string(getpid()));
-  fs::remove_all(dir);
+  const auto dir = fs::path(test::temp_dir("source-" + tag)) / "store";  // its lock beside it
   Store s{dir.string(), {}};
   s.m = prepare_store(src, s.dir, 5, false, patterned, 2, /*chunk_images=*/4);
   return s;

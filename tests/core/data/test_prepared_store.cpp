@@ -12,6 +12,7 @@
 #include "core/base/errors.hpp"
 #include "core/base/stop.hpp"
 #include "core/data/prepared_store.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 namespace ldae {
 namespace {
@@ -49,10 +50,7 @@ ImageSet reference(const std::vector<StoreSource::Item>& items) {
 }
 
 fs::path fresh_dir(const std::string& tag) {
-  auto d = fs::temp_directory_path() / ("ldae-store-" + tag + "-" + std::to_string(getpid()));
-  fs::remove_all(d);
-  fs::remove(d.string() + ".lock");
-  return d;
+  return fs::path(test::temp_dir("store-" + tag)) / "store";  // its lock beside it, inside
 }
 
 TEST(PreparedStore, EqualsDecodingOneByOneWhateverTheThreads) {

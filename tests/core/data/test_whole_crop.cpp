@@ -16,6 +16,7 @@
 #include "core/data/prepared_store.hpp"
 #include "core/data/whole_crop.hpp"
 #include "core/records/h5.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 namespace ldae {
 namespace {
@@ -121,8 +122,7 @@ Stores make_stores(const std::string& tag) {
   for (int i = 0; i < 13; ++i) src.train.push_back({std::to_string(i), i % 3});
   for (int i = 13; i < 17; ++i) src.test.push_back({std::to_string(i), i % 3});
   src.classes = 3;
-  const auto base = fs::temp_directory_path() / ("ldae-whole-" + tag + "-" + std::to_string(getpid()));
-  fs::remove_all(base);
+  const auto base = fs::path(test::temp_dir("whole-" + tag));
   Stores s{(base / "whole").string(), (base / "centre").string(), {}, {}};
   s.mw = prepare_store(src, s.whole, 6, false, whole_of, 2, /*chunk_images=*/4, /*whole=*/true);
   s.mc = prepare_store(src, s.centre, 6, false, centre_of, 2, /*chunk_images=*/4);

@@ -13,6 +13,7 @@
 #include "core/base/errors.hpp"
 #include "core/base/filesystem.hpp"
 #include "core/train/trainer.hpp"
+#include "tests/core/base/temp_dir.hpp"
 #include "tests/core/train/tiny_training.hpp"
 
 using namespace ldae;
@@ -153,7 +154,7 @@ TEST(Alignment, EmaTeacherTrainsAsTheEmaAndResumesExactly) {
     auto model = straight->model()->parameters();
     for (size_t k = 0; k < model.size(); ++k) EXPECT_TRUE(torch::equal(model[k], teacher[k])) << name << " " << k;
 
-    auto ckpt = (fs::temp_directory_path() / fmt::format("ldae-align-{}-{}", name, getpid()) / "last.pt").string();
+    auto ckpt = test::temp_dir(fmt::format("align-{}", name)) + "/last.pt";
     remove_tree(fs::path(ckpt).parent_path());
     {
       auto [first, al1] = make();

@@ -11,6 +11,7 @@
 #include "core/nn/feature_net.hpp"
 #include "core/diffusion/noise.hpp"
 #include "core/diffusion/sampler.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
@@ -62,7 +63,7 @@ TEST(FeatureNet, ClassifierLearnsSeparableImages) {
   EXPECT_GT(acc, 90.0);
   EXPECT_EQ(net.pooled(x).size(1), 128);
   EXPECT_EQ(net.layers(x).size(), 3u);
-  auto path = (fs::temp_directory_path() / fmt::format("cls-{}.h5", getpid())).string();
+  auto path = test::temp_dir("cls") + "/cls.h5";
   net.save(path);
   ClassifierNet back(1, 2);
   back.load(path);
@@ -78,7 +79,7 @@ TEST(FeatureNet, TorchScriptFileAndItsErrors) {
         a = torch.avg_pool2d(x, 2)
         return (a, a.mean([2, 3]))
   )");
-  auto path = (fs::temp_directory_path() / fmt::format("feat-{}.pt", getpid())).string();
+  auto path = test::temp_dir("feat") + "/feat.pt";
   m.save(path);
   auto net = load_torchscript_net(path);
   auto x = torch::randn({3, 1, 8, 8});

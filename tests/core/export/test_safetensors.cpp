@@ -10,15 +10,14 @@
 #include "core/base/errors.hpp"
 #include "core/export/encoder_export.hpp"
 #include "core/export/safetensors.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace ldae;
 
 namespace {
 std::string temp_dir(const char* name) {
-  auto d = fs::temp_directory_path() / (std::string("ldae_") + name + "_" + std::to_string(getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
+  auto d = fs::path(test::temp_dir(name));
   return d.string();
 }
 std::string read_bytes(const std::string& path) {

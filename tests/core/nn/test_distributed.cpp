@@ -61,6 +61,15 @@ int loopback_socket(int* port) {
   return fd;
 }
 
+// A loopback port free a moment ago (the kernel's pick), for a rendezvous:
+// never one another test process of a parallel CTest run chose by pid.
+int free_port() {
+  int port = 0;
+  const int fd = loopback_socket(&port);
+  if (fd >= 0) close(fd);
+  return port;
+}
+
 // Rank 1 of 2 joining 127.0.0.1:port.
 DistEnv joining_rank(int port) {
   DistEnv e;
@@ -240,7 +249,7 @@ TEST(Distributed, BucketedReducerAveragesWhatBackwardProduces) {
   // Expected: the mean of each rank's gradients, computed alone.
   bool dummy;
   auto g0 = grads_of(0, false, nullptr, nullptr, &dummy), g1 = grads_of(1, false, nullptr, nullptr, &dummy);
-  two_ranks(29700 + getpid() % 200, [&](Communicator& c, int r) {
+  two_ranks(free_port(), [&](Communicator& c, int r) {
     std::shared_ptr<Communicator> comm(&c, [](Communicator*) {});
     bool unused = true;
     grads[r] = grads_of(r, true, comm, &buckets[r], &unused);
@@ -261,7 +270,7 @@ TEST(Distributed, BucketedReducerAveragesWhatBackwardProduces) {
 TEST(Distributed, BroadcastAndGather) {
   std::vector<int64_t> got(2, -1);
   std::vector<std::vector<torch::Tensor>> gathered(2);
-  two_ranks(29900 + getpid() % 200, [&](Communicator& c, int r) {
+  two_ranks(free_port(), [&](Communicator& c, int r) {
     got[r] = c.broadcast(r == 0 ? 42 : -7, 30);
     got[r] += c.broadcast(r == 0 ? 1 : 0, 30);  // a second round: its own key
     gathered[r] = c.gather(torch::full({2, 3}, double(r + 1)));

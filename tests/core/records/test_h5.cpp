@@ -13,7 +13,7 @@
 #include "core/base/errors.hpp"
 #include "core/base/filesystem.hpp"
 #include "core/records/h5.hpp"
-#include "tests/core/records/temp_dir.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/records/live_log.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace ldae;
@@ -28,9 +29,7 @@ TEST(LiveLog, Crc32cMaskAndFrameAsTensorBoardReadsThem) {
 }
 
 TEST(LiveLog, OneJsonLinePerPointFlushedAsWrittenAndOffByTheKey) {
-  const auto d = (fs::temp_directory_path() / ("ldae_live_" + std::to_string(getpid()))).string();
-  fs::remove_all(d);
-  fs::create_directories(d);
+  const auto d = test::temp_dir("live");
   {
     LiveLog live(d, true);
     auto sink = live.sink({});

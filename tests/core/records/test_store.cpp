@@ -16,7 +16,7 @@
 #include "core/base/stop.hpp"
 #include "core/records/records.hpp"
 #include "core/records/store.hpp"
-#include "tests/core/records/temp_dir.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
@@ -340,7 +340,7 @@ TEST(Records, AStringThatIsNotUtf8IsWrittenWithReplacementCharacters) {
   // A plugin's description in Latin-1 (inputs are checked where they enter;
   // plugin strings are not): the record is written, U+FFFD for the bad byte,
   // instead of the JSON writer throwing (exit 3, no run.json).
-  const auto dir = fs::temp_directory_path() / ("ldae-utf8-" + std::to_string(getpid()));
+  const auto dir = fs::path(test::temp_dir("utf8"));
   fs::create_directories(dir);
   write_run_json(dir.string(), {{"id", "r"}, {"plugins", {{{"description", "caf\xE9"}}}}});
   const auto j = read_run_json(dir.string());

@@ -13,6 +13,7 @@
 #include "core/run/plugins.hpp"
 #include "core/run/registry.hpp"
 #include "core/config/sweep.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
@@ -21,7 +22,7 @@ namespace {
 
 fs::path scratch() {
   static const fs::path dir = [] {
-    auto d = fs::temp_directory_path() / fmt::format("ldae-plugins-{}", getpid());
+    auto d = fs::path(test::temp_dir("plugins"));
     fs::create_directories(d);
     return d;
   }();

@@ -11,12 +11,13 @@
 #include "core/records/records.hpp"
 #include "core/run/launch.hpp"
 #include "core/run/run_stages.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 using namespace ldae;
 namespace fs = std::filesystem;
 
 TEST(RunOrder, ARunWithACheckpointOfTheSharedModelTrainsIt) {
-  const auto results = (fs::temp_directory_path() / fmt::format("ldae-run-order-{}", getpid())).string();
+  const auto results = test::temp_dir("run-order");
   remove_tree(results);
   RunConfig a;
   RunConfig t50 = a, t100 = a, pixels = a, other = a;

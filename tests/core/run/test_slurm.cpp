@@ -8,6 +8,7 @@
 #include "core/run/launch.hpp"
 #include "core/run/run_stages.hpp"
 #include "core/run/slurm.hpp"
+#include "tests/core/base/temp_dir.hpp"
 
 using namespace ldae;
 
@@ -65,7 +66,7 @@ TEST(Slurm, RunsSharingAModelToTrainWaitForTheArrayThatTrainsIt) {
   // first array trains it once, where a task each would train it on every
   // GPU; the variant is a task of the array after it, probing in parallel
   // with the other variants. Runs that train nothing are a task each.
-  const auto results = std::filesystem::temp_directory_path() / fmt::format("ldae-slurm-tasks-{}", getpid());
+  const auto results = std::filesystem::path(test::temp_dir("slurm-tasks"));
   std::filesystem::remove_all(results);
   RunConfig a;
   RunConfig probe_t = a, probe_t2 = a, longer = a, pixels = a;

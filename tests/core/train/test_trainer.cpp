@@ -16,6 +16,7 @@
 #include "backbones/dit.hpp"
 #include "core/train/graph_step.hpp"
 #include "core/train/trainer.hpp"
+#include "tests/core/base/temp_dir.hpp"
 #include "tests/core/train/tiny_training.hpp"
 
 using namespace ldae;
@@ -51,7 +52,7 @@ TEST_P(TrainerResume, ResumedRunEqualsUninterruptedRun) {
   ASSERT_EQ(full.status, TrainResult::Done);
   EXPECT_EQ(full.steps, 12);  // 3 epochs x 64 / 16
 
-  auto ckpt = (fs::temp_directory_path() / fmt::format("ldae-ckpt-{}", getpid()) / "last.pt").string();
+  auto ckpt = test::temp_dir("ckpt") + "/last.pt";
   remove_tree(fs::path(ckpt).parent_path());
   {
     Trainer first(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
@@ -189,7 +190,7 @@ TEST(Trainer, ACheckpointOfAnotherConfigOrSeedIsSetAsideAndTrainingStartsAfresh)
   auto cfg = tiny_cfg();
   cfg.train.ema = 0.9;
   auto data = tiny_data();
-  auto ckpt = (fs::temp_directory_path() / fmt::format("ldae-ckpt2-{}", getpid()) / "last.pt").string();
+  auto ckpt = test::temp_dir("ckpt2") + "/last.pt";
   remove_tree(fs::path(ckpt).parent_path());
   Trainer a(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
   a.train(data, ckpt, nullptr, {}, 2);
@@ -211,7 +212,7 @@ TEST(Trainer, ACheckpointWithFlippedBitsIsSetAsideAndTrainingStartsAfresh) {
   auto cfg = tiny_cfg();
   cfg.train.ema = 0.9;
   auto data = tiny_data();
-  auto ckpt = (fs::temp_directory_path() / fmt::format("ldae-ckpt-flip-{}", getpid()) / "last.pt").string();
+  auto ckpt = test::temp_dir("ckpt-flip") + "/last.pt";
   remove_tree(fs::path(ckpt).parent_path());
   Trainer a(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCPU);
   a.train(data, ckpt, nullptr, {}, 2);
@@ -394,7 +395,7 @@ TEST(TrainerOnGpu, MatchesTheCpuTrainsAndResumes) {
     Trainer straight(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
     auto full = straight.train(data, "", nullptr, {});
     ASSERT_EQ(full.status, TrainResult::Done) << full.error;
-    auto ckpt = (fs::temp_directory_path() / fmt::format("ldae-gpu-ckpt-{}", getpid()) / "last.pt").string();
+    auto ckpt = test::temp_dir("gpu-ckpt") + "/last.pt";
     remove_tree(fs::path(ckpt).parent_path());
     {
       Trainer first(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
@@ -436,7 +437,7 @@ TEST(TrainerOnGpu, CudaGraphReplaysTheEagerStep) {
   for (size_t i = 0; i < a.size(); ++i)
     EXPECT_TRUE(torch::allclose(a[i], b[i], 2e-2, 2e-3)) << "parameter " << i;
   // Resume: 10 graphed steps, a checkpoint, then the rest graphed again.
-  auto ckpt = (fs::temp_directory_path() / fmt::format("ldae-graph-ckpt-{}", getpid()) / "last.pt").string();
+  auto ckpt = test::temp_dir("graph-ckpt") + "/last.pt";
   remove_tree(fs::path(ckpt).parent_path());
   {
     Trainer first(cfg, tiny_model(cfg), make_schedule(cfg.noise), torch::kCUDA);
