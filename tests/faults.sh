@@ -56,7 +56,7 @@ kept=$(cat "$d"/m/runs/*/log.txt | grep -c "trained model kept in")
 echo "ok: 4 processes over 6 runs sharing a model: trained once"
 # A run stopped while training a model others share (the grid's last point):
 # the rerun resumes that training in it, not a new one in the first row.
-long="--set train.epochs=60 --set train.checkpoint_every=20"
+long="--set train.epochs=20 --set train.checkpoint_every=20"  # 160 steps: killed at its first checkpoint
 last=$("$rs" "$src/tests/e2e/block_t.toml" --results "$d/k" $long --dry-run 2> /dev/null | awk '$1 == "row" {id = $5} END {print id}')
 "$rs" "$src/tests/e2e/block_t.toml" --results "$d/k" --threads 1 $long --run-id "$last" > "$d/k1.txt" 2>&1 & pid=$!
 for _ in $(seq 1 600); do [ -f "$d/k/runs/$last/ckpt/last.pt" ] && break; sleep 0.1; done

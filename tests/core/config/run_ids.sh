@@ -1,6 +1,7 @@
 #!/bin/sh
 # The run id of every row of every experiments/*.toml, with no profile and
-# under each profile the file defines, one line a run:
+# under each profile the file defines, one line a run (a file whose dry run
+# fails under any of them fails the script, naming it):
 #   <sweep file> <profile or -> row <n> seed <s> <run id>
 # A sweep file that needs a plugin is listed only when PLUGIN (the plugin's
 # .so) is given, and then alone.
@@ -11,8 +12,9 @@
 set -eu
 if [ "$1" = "--check" ]; then
   golden=$2; shift 2
-  now=$(mktemp); trap 'rm -f "$now" "$now.want"' EXIT
-  "$0" "$@" | LC_ALL=C sort > "$now"
+  now=$(mktemp); trap 'rm -f "$now" "$now.raw" "$now.want"' EXIT
+  "$0" "$@" > "$now.raw"  # a failed dry run stops here (set -e)
+  LC_ALL=C sort "$now.raw" > "$now"
   # The golden lines of the files listed now (the plugin sweep only with the plugin).
   files=$(cut -d' ' -f1 "$now" | sort -u)
   for f in $files; do grep "^$f " "$golden"; done | LC_ALL=C sort > "$now.want"
@@ -37,8 +39,14 @@ for f in "$src"/experiments/*.toml; do
   fi
   for p in - $(sed -n 's/^\[profile\.\([A-Za-z0-9_]*\)\].*/\1/p' "$f"); do
     if [ "$p" = - ]; then prof=""; else prof="--profile $p"; fi
+    # Every file parses and validates under every profile: a dry run that
+    # fails names the file and profile, and this script fails.
     # shellcheck disable=SC2086
-    "$run_sweep" "$f" $prof "$@" --dry-run --results "$results" |
-      awk -v f="$name" -v p="$p" '$1 == "row" { print f, p, "row", $2, "seed", $4, $5 }'
+    if ! "$run_sweep" "$f" $prof "$@" --dry-run --results "$results" > "$results/plan.txt" 2>&1; then
+      cat "$results/plan.txt" >&2
+      echo "FAIL: $name ${prof:-(no profile)}: the dry run failed" >&2
+      exit 1
+    fi
+    awk -v f="$name" -v p="$p" '$1 == "row" { print f, p, "row", $2, "seed", $4, $5 }' "$results/plan.txt"
   done
 done
