@@ -14,26 +14,29 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
-#include "core/base/filesystem.hpp"
+#include "core/base/filesystem.hpp"  // remove_tree, for the tests that include this
 
 namespace ldae::test {
 
 namespace detail {
 // The folders this process made, removed at its exit (a static's destructor:
-// gtest_main returns from main).
+// gtest_main returns from main). std::filesystem::remove_all, not
+// remove_tree: the main thread's thread_local objects (remove_tree keeps one)
+// are destroyed before any static.
 struct TempDirs {
   std::mutex m;
   std::vector<std::string> dirs;
   ~TempDirs() {
     const char* keep = std::getenv("LDAE_KEEP_TEST_DIRS");
     if (keep && *keep && std::string(keep) != "0") return;
-    for (const auto& d : dirs) try {
-        remove_tree(d);
-      } catch (const std::exception& e) {  // a test left it unremovable: say so, go on
-        fmt::print(stderr, "temp_dir: {} kept: {}\n", d, e.what());
-      }
+    for (const auto& d : dirs) {
+      std::error_code ec;
+      std::filesystem::remove_all(d, ec);
+      if (ec) fmt::print(stderr, "temp_dir: {} kept: {}\n", d, ec.message());  // a test left it unremovable
+    }
   }
 };
 inline TempDirs& temp_dirs() {

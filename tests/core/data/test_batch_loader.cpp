@@ -17,11 +17,10 @@ namespace fs = std::filesystem;
 
 // 37 training images of (3, 4, 4), image i filled with i, label i % 5.
 struct Fixture {
-  fs::path dir = fs::path(test::temp_dir("loader"));
+  fs::path dir = fs::path(test::temp_dir("loader")) / "store";  // its lock beside it, inside
   StoreManifest m;
   ImageSet resident;
   Fixture() {
-    fs::remove_all(dir);
     StoreSource src;
     for (int i = 0; i < 37; ++i) src.train.push_back({std::to_string(i), i % 5});
     src.test.push_back({"0", 0});
@@ -35,10 +34,7 @@ struct Fixture {
     m = prepare_store(src, dir.string(), 4, false, decode, 2, /*chunk_images=*/8);
     resident = read_store_split(dir.string(), m, "train");
   }
-  ~Fixture() {
-    fs::remove_all(dir);
-    fs::remove(dir.string() + ".lock");
-  }
+  ~Fixture() { fs::remove_all(dir.parent_path()); }
   // The resident path's batch: images[idx] (b, 3, 4, 4) and labels[idx].
   std::pair<torch::Tensor, torch::Tensor> expected(const torch::Tensor& idx) {
     auto all = torch::from_blob(resident.pixels.data(), {resident.n, 3, 4, 4}, torch::kUInt8);

@@ -62,7 +62,8 @@ int loopback_socket(int* port) {
 }
 
 // A loopback port free a moment ago (the kernel's pick), for a rendezvous:
-// never one another test process of a parallel CTest run chose by pid.
+// never one another test process of a parallel CTest run chose by pid. 0
+// when no socket could be bound.
 int free_port() {
   int port = 0;
   const int fd = loopback_socket(&port);
@@ -249,7 +250,9 @@ TEST(Distributed, BucketedReducerAveragesWhatBackwardProduces) {
   // Expected: the mean of each rank's gradients, computed alone.
   bool dummy;
   auto g0 = grads_of(0, false, nullptr, nullptr, &dummy), g1 = grads_of(1, false, nullptr, nullptr, &dummy);
-  two_ranks(free_port(), [&](Communicator& c, int r) {
+  const int port = free_port();
+  ASSERT_GT(port, 0) << "no free loopback port";
+  two_ranks(port, [&](Communicator& c, int r) {
     std::shared_ptr<Communicator> comm(&c, [](Communicator*) {});
     bool unused = true;
     grads[r] = grads_of(r, true, comm, &buckets[r], &unused);
@@ -270,7 +273,9 @@ TEST(Distributed, BucketedReducerAveragesWhatBackwardProduces) {
 TEST(Distributed, BroadcastAndGather) {
   std::vector<int64_t> got(2, -1);
   std::vector<std::vector<torch::Tensor>> gathered(2);
-  two_ranks(free_port(), [&](Communicator& c, int r) {
+  const int port = free_port();
+  ASSERT_GT(port, 0) << "no free loopback port";
+  two_ranks(port, [&](Communicator& c, int r) {
     got[r] = c.broadcast(r == 0 ? 42 : -7, 30);
     got[r] += c.broadcast(r == 0 ? 1 : 0, 30);  // a second round: its own key
     gathered[r] = c.gather(torch::full({2, 3}, double(r + 1)));
