@@ -6,7 +6,8 @@ set -eu
 worker=$1; d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 "$worker" > "$d/one.txt"
-port=$((29500 + $$ % 2000))
+. "$(dirname "$0")/ddp_lib.sh"
+port=$(free_port)
 RANK=0 WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$worker" > "$d/two.txt" &
 p0=$!
 RANK=1 WORLD_SIZE=2 LOCAL_RANK=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$worker" > "$d/rank1.txt"

@@ -9,7 +9,6 @@ set -eu
 bin=$1; src=$2; d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 sweep="$src/tests/e2e/methods.toml"
-port=$((33000 + $$ % 2000))
 . "$src/tests/ddp_lib.sh"
 for row in MoCo MAE DINO; do   # the rows of e2e/methods.toml by label
   opts="--threads 1 --only $row --set train.log_every=1 --set eval.finetune_epochs=0"

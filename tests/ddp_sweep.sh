@@ -9,7 +9,6 @@ bin=$1; src=$2; d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 sweep="$src/tests/e2e/synthetic.toml"
 opts="--threads 1 --only l-DAE --set train.log_every=1 --set train.epochs=12"
-port=$((31000 + $$ % 2000))
 . "$src/tests/ddp_lib.sh"
 top1() { sqlite3 "$1/results.db" "select value from metrics m where name = 'probe.test_acc' and step = (select max(step) from metrics where run_id = m.run_id and name = m.name) order by run_id"; }
 same_curve() {  # same_curve A B: equal steps, losses within 1e-4 relative
@@ -93,7 +92,7 @@ grep -q 'sees no CUDA device' "$d/bad.rank0"
 # A rendezvous port already taken (here by a rank 0 still waiting for its
 # peer): exit 2 at once, naming MASTER_PORT, and no record written.
 opts=${opts% --set train.device=cuda}   # a sweep that passes the plan's checks
-port=$((port + 1))
+port=$(free_port)
 RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$bin/run_sweep" "$sweep" \
   --results "$d/holder" $opts > "$d/holder.log" 2>&1 &
 holder=$!

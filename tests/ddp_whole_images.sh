@@ -12,7 +12,6 @@ trap 'rm -rf "$d"' EXIT
   --threads 1 > /dev/null
 sweep="$src/tests/e2e/whole_images.toml"
 base="--threads 1 --only 2 --set data.path=$d/folder --set train.log_every=1 --set train.epochs=4"
-port=$((33000 + $$ % 2000))
 . "$src/tests/ddp_lib.sh"
 worst() {  # worst A B: the largest relative loss difference of two runs' curves (equal steps)
   curve "$1" > "$d/a.txt"; curve "$2" > "$d/b.txt"
