@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -28,11 +29,27 @@ namespace ldae {
 namespace fs = std::filesystem;
 namespace {
 
+// Chunks written before per-image checksums (1: centre crops, 2: whole
+// images) are still read, unchecked; this version writes 3 and 4.
 constexpr char kMagic[8] = {'L', 'D', 'A', 'E', 'C', 'H', 'K', '1'};
 constexpr char kWholeMagic[8] = {'L', 'D', 'A', 'E', 'C', 'H', 'K', '2'};
+constexpr char kCheckedMagic[8] = {'L', 'D', 'A', 'E', 'C', 'H', 'K', '3'};
+constexpr char kCheckedWholeMagic[8] = {'L', 'D', 'A', 'E', 'C', 'H', 'K', '4'};
 
-// What a chunk holds per image: its int64 label and 3 x side x side uint8 pixels.
-uint64_t bytes_per_image(int side) { return 8 + uint64_t(3) * side * side; }
+// zlib's CRC-32 of n bytes (4 GB/s on one core here: 50 us for a 256-px image).
+uint32_t crc_of(const void* data, size_t n, uint32_t crc = 0) {
+  const auto* p = static_cast<const Bytef*>(data);
+  for (size_t done = 0; done < n;) {  // crc32 takes a uInt length
+    const size_t part = std::min<size_t>(n - done, size_t(1) << 30);
+    crc = uint32_t(crc32(crc, p + done, uInt(part)));
+    done += part;
+  }
+  return crc;
+}
+
+// What a chunk holds per image: its int64 label, uint32 CRC and 3 x side x
+// side uint8 pixels.
+uint64_t bytes_per_image(int side) { return 12 + uint64_t(3) * side * side; }
 
 // One chunk to prepare: files [begin, end) of a split.
 struct Job {
@@ -58,6 +75,7 @@ int64_t prepare_chunk(const Job& job, const std::string& dir, int side, bool ski
                       const ImageDecoder& decode, std::atomic<int64_t>& done, const std::atomic<bool>& stop) {
   std::vector<int64_t> labels;
   std::vector<int32_t> dims;  // whole: (h, w) per image
+  std::vector<uint32_t> crcs;  // each image's pixels' CRC-32
   std::vector<uint8_t> pixels;
   pixels.reserve(size_t((job.end - job.begin) * int64_t(3) * side * side));
   int64_t skipped = 0;
@@ -73,65 +91,107 @@ int64_t prepare_chunk(const Job& job, const std::string& dir, int side, bool ski
       continue;
     }
     check_decoded(one, item.path, side, whole);
+    crcs.push_back(crc_of(one.pixels.data(), one.pixels.size()));
     pixels.insert(pixels.end(), one.pixels.begin(), one.pixels.end());
     labels.push_back(item.label);
     dims.insert(dims.end(), {int32_t(one.h), int32_t(one.w)});
   }
   const int64_t n = int64_t(labels.size());
+  // The head: magic, (n, c, h, w), whole images' sides, labels, the images'
+  // CRCs, then the CRC of all of that, so a flipped label or side fails too.
+  std::string head(whole ? kCheckedWholeMagic : kCheckedMagic, 8);
   const int64_t header[4] = {n, 3, side, whole ? 0 : side};
-  const uint64_t dim_bytes = whole ? dims.size() * sizeof(int32_t) : 0;
+  const auto put = [&head](const void* p, size_t bytes) { head.append(static_cast<const char*>(p), bytes); };
+  put(header, sizeof(header));
+  if (whole) put(dims.data(), dims.size() * sizeof(int32_t));
+  put(labels.data(), labels.size() * sizeof(int64_t));
+  put(crcs.data(), crcs.size() * sizeof(uint32_t));
+  const uint32_t head_crc = crc_of(head.data(), head.size());
+  put(&head_crc, 4);
   write_file_atomically(store_chunk_path(dir, job.split, job.index), [&](const std::string& tmp) {
     std::ofstream f(tmp, std::ios::binary);
-    f.write(whole ? kWholeMagic : kMagic, 8);
-    f.write(reinterpret_cast<const char*>(header), sizeof(header));
-    if (whole) f.write(reinterpret_cast<const char*>(dims.data()), std::streamsize(dim_bytes));
-    f.write(reinterpret_cast<const char*>(labels.data()), std::streamsize(labels.size() * sizeof(int64_t)));
+    f.write(head.data(), std::streamsize(head.size()));
     f.write(reinterpret_cast<const char*>(pixels.data()), std::streamsize(pixels.size()));
     f.close();
     if (!f) throw InputError(tmp + ": write failed");
-  }, uint64_t(kChunkHeaderBytes) + dim_bytes + uint64_t(n) * 8 + pixels.size());
+  }, uint64_t(head.size()) + pixels.size());
   return skipped;
 }
 
-// A chunk's header, checked: its image count and, whole, each image's (h, w).
+// A chunk's head, checked: its image count, labels and where its pixels
+// start; whole, each image's (h, w); checked (format 3 and 4), each image's
+// CRC-32, the head's own CRC having matched.
 struct ChunkHead {
   std::string path;
   int64_t n = 0;
   std::vector<int32_t> dims;
+  std::vector<int64_t> labels;
+  std::vector<uint32_t> crcs;  // empty: a chunk written before checksums
+  int64_t pixels_at = 0;       // byte offset of the first image's pixels
 };
 
-// The header of a chunk file; InputError when it is not one of this store
-// (magic, channels, side, or a size other than its header implies).
+// The fix for any damage confined to one chunk: prepare_store makes a
+// deleted chunk again, and only it.
+std::string redo_chunk(const std::string& path) {
+  return fmt::format("delete {} and run again: only this chunk's images are prepared again", path);
+}
+
+// Image k of a chunk whose pixels no longer match their CRC.
+std::string damaged_image(const std::string& path, int64_t k) {
+  return fmt::format("{}: image {} of this chunk fails its checksum: the file changed after it was written (a disk, "
+                     "memory or file-system fault); {}", path, k, redo_chunk(path));
+}
+
+// The head of a chunk file; InputError when it is not one of this store
+// (magic, channels, side, its head's checksum, or a size other than its head
+// implies).
 ChunkHead read_chunk_head(const std::string& path, int side, bool whole) {
-  const std::string folder = fs::path(path).parent_path().string();
   std::ifstream f(path, std::ios::binary);
   char magic[8] = {0};
   int64_t h[4] = {0, 0, 0, 0};
   f.read(magic, 8);
   f.read(reinterpret_cast<char*>(h), sizeof(h));
-  const bool head_ok = f && std::memcmp(magic, whole ? kWholeMagic : kMagic, 8) == 0 && h[1] == 3 &&
-                       h[2] == side && h[3] == (whole ? 0 : side) && h[0] >= 0 && h[0] < (int64_t(1) << 40);
+  const bool checked = std::memcmp(magic, whole ? kCheckedWholeMagic : kCheckedMagic, 8) == 0;
+  const uint64_t size = fs::file_size(path);
+  const bool head_ok = f && (checked || std::memcmp(magic, whole ? kWholeMagic : kMagic, 8) == 0) && h[1] == 3 &&
+                       h[2] == side && h[3] == (whole ? 0 : side) && h[0] >= 0 && uint64_t(h[0]) <= size / 8;
   if (!head_ok)
-    throw InputError(fmt::format("{}: not a prepared chunk of 3 x {} x {} images{}; delete the folder {} to prepare "
-                                 "the data again", path, side, side, whole ? " (whole)" : "", folder));
+    throw InputError(fmt::format("{}: not a prepared chunk of 3 x {} x {} images{}; {}", path, side, side,
+                                 whole ? " (whole)" : "", redo_chunk(path)));
   ChunkHead c;
   c.path = path, c.n = h[0];
-  uint64_t want = uint64_t(kChunkHeaderBytes) + uint64_t(c.n) * bytes_per_image(side);
-  if (whole) {
-    c.dims.resize(size_t(c.n) * 2);
-    f.read(reinterpret_cast<char*>(c.dims.data()), std::streamsize(c.dims.size() * sizeof(int32_t)));
-    want = uint64_t(kChunkHeaderBytes) + uint64_t(c.n) * 16;
-    for (int64_t k = 0; f && k < c.n; ++k) {
-      const int32_t ih = c.dims[size_t(2 * k)], iw = c.dims[size_t(2 * k + 1)];
-      if (std::min(ih, iw) != side || std::max(ih, iw) > kMaxWholeAspect * side)
-        throw InputError(fmt::format("{}: image {} is listed as {} x {}, not with a shorter side of {}; delete the "
-                                     "folder {} to prepare the data again", path, k, ih, iw, side, folder));
-      want += uint64_t(3) * uint64_t(ih) * uint64_t(iw);
-    }
+  const auto read = [&f](auto& v, size_t count) {
+    v.resize(count);
+    f.read(reinterpret_cast<char*>(v.data()), std::streamsize(count * sizeof(v[0])));
+  };
+  if (whole) read(c.dims, size_t(c.n) * 2);
+  read(c.labels, size_t(c.n));
+  c.pixels_at = kChunkHeaderBytes + (whole ? 8 * c.n : 0) + 8 * c.n;
+  if (checked) {
+    read(c.crcs, size_t(c.n));
+    uint32_t stored = 0;
+    f.read(reinterpret_cast<char*>(&stored), 4);
+    uint32_t crc = crc_of(magic, 8);
+    crc = crc_of(h, sizeof(h), crc);
+    crc = crc_of(c.dims.data(), c.dims.size() * sizeof(int32_t), crc);
+    crc = crc_of(c.labels.data(), c.labels.size() * sizeof(int64_t), crc);
+    crc = crc_of(c.crcs.data(), c.crcs.size() * sizeof(uint32_t), crc);
+    if (f && crc != stored)
+      throw InputError(fmt::format("{}: its head (labels, sizes, checksums) fails its checksum: the file changed "
+                                   "after it was written (a disk, memory or file-system fault); {}", path,
+                                   redo_chunk(path)));
+    c.pixels_at += 4 * c.n + 4;
   }
-  if (!f || fs::file_size(path) != want)
-    throw InputError(fmt::format("{}: {} bytes, expected {}; delete the folder {} to prepare the data again", path,
-                                 fs::file_size(path), want, folder));
+  uint64_t want = uint64_t(c.pixels_at) + (whole ? 0 : uint64_t(c.n) * 3 * uint64_t(side) * uint64_t(side));
+  for (int64_t k = 0; f && whole && k < c.n; ++k) {
+    const int32_t ih = c.dims[size_t(2 * k)], iw = c.dims[size_t(2 * k + 1)];
+    if (std::min(ih, iw) != side || std::max(ih, iw) > kMaxWholeAspect * side)
+      throw InputError(fmt::format("{}: image {} is listed as {} x {}, not with a shorter side of {}; {}", path, k,
+                                   ih, iw, side, redo_chunk(path)));
+    want += uint64_t(3) * uint64_t(ih) * uint64_t(iw);
+  }
+  if (!f || size != want)
+    throw InputError(fmt::format("{}: {} bytes, expected {}; {}", path, size, want, redo_chunk(path)));
   return c;
 }
 
@@ -188,6 +248,16 @@ void write_manifest(const std::string& dir, const StoreManifest& m) {
   write_text_atomically(dir + "/manifest.json", j.dump(1) + "\n");
 }
 
+// How many of the chunk files a manifest lists are not in `dir`.
+int64_t missing_chunks(const std::string& dir, const StoreManifest& m) {
+  int64_t missing = 0;
+  for (const auto* split : {"train", "test"}) {
+    const auto& counts = std::string(split) == "train" ? m.train_counts : m.test_counts;
+    for (size_t j = 0; j < counts.size(); ++j) missing += !fs::exists(store_chunk_path(dir, split, int64_t(j)));
+  }
+  return missing;
+}
+
 }  // namespace
 
 std::string store_chunk_path(const std::string& dir, const std::string& split, int64_t j) {
@@ -220,7 +290,7 @@ bool read_store_manifest(const std::string& dir, StoreManifest* m) {
 StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int side, bool skip_bad,
                             const ImageDecoder& decode, int threads, int64_t chunk_images, bool whole) {
   StoreManifest m;
-  if (read_store_manifest(dir, &m)) return m;
+  if (read_store_manifest(dir, &m) && missing_chunks(dir, m) == 0) return m;
   fs::create_directories(dir);
   // One process prepares; the others wait for it and then read.
   FileLock lock(dir + ".lock", "check that the cache folder is writable");
@@ -228,9 +298,21 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
     fmt::print(stderr, "waiting for another process preparing {}\n", dir);
     lock.wait("the wait for another process's data preparation");
   }
-  if (read_store_manifest(dir, &m)) return m;  // another process finished it while we waited
+  // Complete, perhaps by another process while we waited; or complete once
+  // and a chunk since deleted (a damaged one, as its error says): the chunk
+  // is made again in the manifest's layout, and only it.
+  int64_t listed_chunk_images = 0;
+  if (read_store_manifest(dir, &m)) {
+    const int64_t missing = missing_chunks(dir, m);
+    if (missing == 0) return m;
+    fmt::print(stderr, "{}: {} chunk file(s) missing: preparing them again\n", dir, missing);
+    listed_chunk_images = m.chunk_images;
+  }
+  m = StoreManifest{};
   m.classes = src.classes, m.side = side, m.source = src.description, m.whole = whole;
-  m.chunk_images = chunk_images > 0 ? chunk_images : store_chunk_images(3, side);
+  m.chunk_images = listed_chunk_images > 0 ? listed_chunk_images
+                   : chunk_images > 0      ? chunk_images
+                                           : store_chunk_images(3, side);
   std::vector<Job> jobs;
   int64_t files = 0, kept = 0;
   for (const auto* split : {"train", "test"}) {
@@ -264,7 +346,10 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
   } catch (const InputError&) {
     // A bad image: the fix (removing it, data.skip_bad) makes another store,
     // so this one's chunks would only hold disk (gigabytes at ImageNet's size).
-    // A stop (Interrupted) keeps them: the rerun resumes there.
+    // A stop (Interrupted) keeps them: the rerun resumes there. A store that
+    // was complete keeps them too: its files decoded once, so the error is
+    // the file system's now (a mount, permissions), not the image's.
+    if (listed_chunk_images > 0) throw;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(dir, ec))
       if (e.path().filename().string().find(".chunk") != std::string::npos) fs::remove(e.path(), ec);
@@ -289,44 +374,50 @@ namespace {
 ChunkHead listed_chunk(const std::string& dir, const std::string& split, int64_t j, int64_t count, int side,
                        bool whole) {
   const std::string path = store_chunk_path(dir, split, j);
-  const ChunkHead head = fs::exists(path) ? read_chunk_head(path, side, whole) : ChunkHead{path, -1, {}};
+  if (!fs::exists(path))
+    throw InputError(fmt::format("{}: missing (deleted after this run checked its store?); run again: missing "
+                                 "chunks are prepared again", path));
+  ChunkHead head = read_chunk_head(path, side, whole);
   if (head.n != count)
-    throw InputError(fmt::format("{}: missing or not the chunk the manifest lists ({} images); delete the "
-                                 "folder {} to prepare the data again", path, count, dir));
+    throw InputError(fmt::format("{}: {} images, not the {} the store's manifest lists; {}", path, head.n, count,
+                                 redo_chunk(path)));
   return head;
 }
 }  // namespace
 
 namespace {
-// Where chunk `path`'s labels start: after the header and, whole, the dims.
-int64_t labels_at(bool whole, int64_t n) { return kChunkHeaderBytes + (whole ? 8 * n : 0); }
-
 // A split's labels and, with pixels, its images (whole ones: their centre
-// squares), chunk by chunk; a whole store's (h, w) of every image, as the
-// checked chunk heads list them, appended to *dims.
+// squares), chunk by chunk, each image checked against its CRC where its
+// chunk has them; *index gets what the checked chunk heads list.
 ImageSet read_split(const std::string& dir, const StoreManifest& m, const std::string& split, bool pixels,
-                    std::vector<int32_t>* dims) {
+                    StoreIndex* index) {
   const auto& counts = split == "train" ? m.train_counts : m.test_counts;
   ImageSet s;
   s.c = m.channels, s.h = m.side, s.w = m.side, s.whole = m.whole;
   const size_t per = size_t(s.c) * s.h * s.w;
   for (size_t j = 0; j < counts.size(); ++j) {
     const ChunkHead head = listed_chunk(dir, split, int64_t(j), counts[j], m.side, m.whole);
-    dims->insert(dims->end(), head.dims.begin(), head.dims.end());
-    std::ifstream f(head.path, std::ios::binary);
-    f.seekg(labels_at(m.whole, counts[j]));
     const size_t at = s.labels.size();
-    s.labels.resize(at + size_t(counts[j]));
-    f.read(reinterpret_cast<char*>(s.labels.data() + at), std::streamsize(counts[j] * 8));
-    if (pixels && !m.whole) {
-      s.pixels.resize((at + size_t(counts[j])) * per);
-      f.read(reinterpret_cast<char*>(s.pixels.data() + at * per), std::streamsize(size_t(counts[j]) * per));
-    }
-    if (!f) throw InputError(head.path + ": truncated; delete the folder " + dir + " to prepare the data again");
+    index->dims.insert(index->dims.end(), head.dims.begin(), head.dims.end());
+    s.labels.insert(s.labels.end(), head.labels.begin(), head.labels.end());
+    index->crcs.insert(index->crcs.end(), head.crcs.begin(), head.crcs.end());
+    if (head.crcs.empty()) index->crcs.resize(s.labels.size(), 0);
+    index->checked.push_back(!head.crcs.empty());
+    index->pixels_at.push_back(head.pixels_at);
+    if (!pixels || m.whole) continue;
+    s.pixels.resize((at + size_t(counts[j])) * per);
+    std::ifstream f(head.path, std::ios::binary);
+    f.seekg(head.pixels_at);
+    f.read(reinterpret_cast<char*>(s.pixels.data() + at * per), std::streamsize(size_t(counts[j]) * per));
+    if (!f) throw InputError(fmt::format("{}: truncated; {}", head.path, redo_chunk(head.path)));
+    for (size_t k = 0; k < head.crcs.size(); ++k)
+      if (crc_of(s.pixels.data() + (at + k) * per, per) != head.crcs[k])
+        throw InputError(damaged_image(head.path, int64_t(k)));
   }
+  index->labels = s.labels;
   s.n = int(s.labels.size());
   if (pixels && m.whole) {
-    const StoreReader reader(dir, m, split, *dims);
+    const StoreReader reader(dir, m, split, *index);
     s.pixels.resize(size_t(s.n) * per);
     int64_t label = 0;
     for (int64_t i = 0; i < s.n; ++i) reader.read(i, s.pixels.data() + size_t(i) * per, &label);
@@ -361,27 +452,26 @@ class ChunkFile {
 }  // namespace
 
 ImageSet read_store_split(const std::string& dir, const StoreManifest& m, const std::string& split) {
-  std::vector<int32_t> dims;
-  return read_split(dir, m, split, true, &dims);
+  StoreIndex index;
+  return read_split(dir, m, split, true, &index);
 }
 
-StoreReader::StoreReader(std::string dir, const StoreManifest& m, const std::string& split,
-                         const std::vector<int32_t>& dims)
+StoreReader::StoreReader(std::string dir, const StoreManifest& m, const std::string& split, StoreIndex index)
     : dir_(std::move(dir)), split_(split), c_(m.channels), side_(m.side), whole_(m.whole),
-      counts_(split == "train" ? m.train_counts : m.test_counts) {
+      counts_(split == "train" ? m.train_counts : m.test_counts), index_(std::move(index)) {
   starts_.push_back(0);
   for (int64_t n : counts_) starts_.push_back(starts_.back() + n);
+  const size_t n = size_t(starts_.back());
+  if (index_.labels.size() != n || index_.crcs.size() != n || index_.checked.size() != counts_.size() ||
+      index_.pixels_at.size() != counts_.size() || index_.dims.size() != (whole_ ? 2 * n : 0))
+    throw std::logic_error(fmt::format("StoreReader: an index of {} labels, {} CRCs, {} sides for {} images",
+                                       index_.labels.size(), index_.crcs.size(), index_.dims.size(), n));
   if (!whole_) return;
-  if (dims.size() != size_t(starts_.back()) * 2)
-    throw std::logic_error(fmt::format("StoreReader: {} sides for {} whole images", dims.size(), starts_.back()));
-  dims_.reserve(size_t(starts_.back()));
-  offsets_.reserve(size_t(starts_.back()));
+  offsets_.reserve(n);
   for (size_t j = 0, i = 0; j < counts_.size(); ++j)
     for (int64_t k = 0, at = 0; k < counts_[j]; ++k, ++i) {
-      const int32_t h = dims[2 * i], w = dims[2 * i + 1];
-      dims_.emplace_back(h, w);
       offsets_.push_back(at);
-      at += int64_t(c_) * h * w;
+      at += int64_t(c_) * index_.dims[2 * i] * index_.dims[2 * i + 1];
     }
 }
 
@@ -390,17 +480,24 @@ std::pair<size_t, int64_t> StoreReader::locate(int64_t i) const {
   return {j, i - starts_[j]};
 }
 
-void StoreReader::read(int64_t i, uint8_t* pixels, int64_t* label) const {
+void StoreReader::read_checked(int64_t i, uint8_t* dst, size_t bytes) const {
   const auto [j, k] = locate(i);
-  const int64_t n = counts_[j], per = int64_t(c_) * side_ * side_;
-  const ChunkFile f(store_chunk_path(dir_, split_, int64_t(j)), dir_);
-  f.read(label, 8, labels_at(whole_, n) + 8 * k, k);
-  if (!whole_) return f.read(pixels, size_t(per), kChunkHeaderBytes + 8 * n + k * per, k);
+  const int64_t at = index_.pixels_at[j] + (whole_ ? offsets_[size_t(i)] : k * int64_t(bytes));
+  const std::string path = store_chunk_path(dir_, split_, int64_t(j));
+  const ChunkFile f(path, dir_);
+  f.read(dst, bytes, at, k);
+  if (index_.checked[j] && crc_of(dst, bytes) != index_.crcs[size_t(i)]) throw InputError(damaged_image(path, k));
+}
+
+void StoreReader::read(int64_t i, uint8_t* pixels, int64_t* label) const {
+  *label = index_.labels[size_t(i)];
+  const size_t per = size_t(c_) * size_t(side_) * size_t(side_);
+  if (!whole_) return read_checked(i, pixels, per);
   // The centre side x side of the whole image, as resize_center_crop cuts it.
   thread_local std::vector<uint8_t> img;
-  const auto [h, w] = dims_[size_t(i)];
+  const int h = index_.dims[size_t(2 * i)], w = index_.dims[size_t(2 * i + 1)];
   img.resize(size_t(c_) * size_t(h) * size_t(w));
-  f.read(img.data(), img.size(), kChunkHeaderBytes + 16 * n + offsets_[size_t(i)], k);
+  read_checked(i, img.data(), img.size());
   const int y0 = (h - side_) / 2, x0 = (w - side_) / 2;
   for (int c = 0; c < c_; ++c)
     for (int y = 0; y < side_; ++y)
@@ -410,17 +507,15 @@ void StoreReader::read(int64_t i, uint8_t* pixels, int64_t* label) const {
 
 void StoreReader::read_whole(int64_t i, std::vector<uint8_t>* pixels, int* h, int* w) const {
   if (!whole_) throw std::logic_error("StoreReader::read_whole on a store of centre crops");
-  const auto [j, k] = locate(i);
-  *h = dims_[size_t(i)].first, *w = dims_[size_t(i)].second;
+  *h = index_.dims[size_t(2 * i)], *w = index_.dims[size_t(2 * i + 1)];
   pixels->resize(size_t(c_) * size_t(*h) * size_t(*w));
-  const ChunkFile f(store_chunk_path(dir_, split_, int64_t(j)), dir_);
-  f.read(pixels->data(), pixels->size(), kChunkHeaderBytes + 16 * counts_[j] + offsets_[size_t(i)], k);
+  read_checked(i, pixels->data(), pixels->size());
 }
 
 ImageSet open_store_split(const std::string& dir, const StoreManifest& m, const std::string& split) {
-  std::vector<int32_t> dims;  // whole stores: each image's sides, read once with the chunk heads
-  ImageSet s = read_split(dir, m, split, false, &dims);
-  s.store = std::make_shared<StoreReader>(dir, m, split, dims);
+  StoreIndex index;  // labels, CRCs and (whole) sides, read once with the chunk heads
+  ImageSet s = read_split(dir, m, split, false, &index);
+  s.store = std::make_shared<StoreReader>(dir, m, split, std::move(index));
   return s;
 }
 

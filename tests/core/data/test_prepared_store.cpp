@@ -1,6 +1,8 @@
 // The prepared-data store (core/data/prepared_store.hpp): the same images as
 // decoding them one by one, whatever the threads; an interrupted preparation
-// resumes at its last complete chunk; processes started at once prepare once.
+// resumes at its last complete chunk; processes started at once prepare once;
+// a flipped byte fails its read, naming the chunk, which is prepared again
+// once deleted; chunks written before the checksums are still read.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include "core/base/stop.hpp"
 #include "core/data/prepared_store.hpp"
 #include "tests/core/base/temp_dir.hpp"
+#include "tests/core/data/chunk_files.hpp"
 
 namespace ldae {
 namespace {
@@ -162,6 +165,94 @@ TEST(PreparedStore, ProcessesStartedAtOncePrepareItOnce) {
   EXPECT_EQ(lines, 15) << "every image decoded once across the 4 processes";
   fs::remove_all(dir);
   fs::remove(log);
+}
+
+// The message of the InputError f throws ("" when it throws none).
+template <class F>
+std::string input_error_of(F&& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(PreparedStore, AFlippedPixelFailsItsReadNamingTheChunkAndImage) {
+  const auto src = source();
+  const auto dir = fresh_dir("flip-pixel");
+  const auto m = prepare_store(src, dir.string(), 4, false, image_of, 2, 4);
+  const std::string chunk = store_chunk_path(dir.string(), "train", 1);
+  test::flip_byte(chunk, -1);  // the last pixel of image 3 of chunk 1: image 7
+  const ImageSet s = open_store_split(dir.string(), m, "train");  // heads intact
+  std::vector<uint8_t> px(48);
+  int64_t label = -1;
+  s.store->read(4, px.data(), &label);  // the chunk's other images read
+  EXPECT_EQ(px, image_of("4").pixels);
+  EXPECT_EQ(label, 1);
+  const std::string e = input_error_of([&] { s.store->read(7, px.data(), &label); });
+  EXPECT_NE(e.find(chunk + ": image 3 of this chunk fails its checksum"), std::string::npos) << e;
+  EXPECT_NE(e.find("delete " + chunk + " and run again"), std::string::npos) << e;
+  EXPECT_NE(input_error_of([&] { read_store_split(dir.string(), m, "train"); }).find(chunk), std::string::npos);
+  EXPECT_EQ(read_store_split(dir.string(), m, "test").pixels, reference(src.test).pixels);
+}
+
+TEST(PreparedStore, AFlippedLabelFailsTheOpenNamingTheChunk) {
+  const auto src = source();
+  const auto dir = fresh_dir("flip-label");
+  const auto m = prepare_store(src, dir.string(), 4, false, image_of, 2, 4);
+  const std::string chunk = store_chunk_path(dir.string(), "test", 0);
+  test::flip_byte(chunk, kChunkHeaderBytes + 8 + 1);  // image 1's label
+  const std::string e = input_error_of([&] { open_store_split(dir.string(), m, "test"); });
+  EXPECT_NE(e.find(chunk + ": its head (labels, sizes, checksums) fails its checksum"), std::string::npos) << e;
+  EXPECT_EQ(input_error_of([&] { open_store_split(dir.string(), m, "train"); }), "");
+}
+
+TEST(PreparedStore, ADeletedChunkOfACompleteStoreIsPreparedAgainAlone) {
+  const auto src = source();
+  const auto dir = fresh_dir("redo");
+  const auto m = prepare_store(src, dir.string(), 4, false, image_of, 2, 4);
+  const std::string manifest = dir.string() + "/manifest.json";
+  std::ifstream in(manifest);
+  const std::string before((std::istreambuf_iterator<char>(in)), {});
+  fs::remove(store_chunk_path(dir.string(), "train", 1));
+  // A decoding error while repairing keeps the store's other chunks (its
+  // files decoded once: the error is the file system's, not the image's).
+  auto failing = [](const std::string&) -> ImageSet { throw InputError("unreadable (test)"); };
+  EXPECT_THROW(prepare_store(src, dir.string(), 4, false, failing, 2, 4), InputError);
+  EXPECT_TRUE(fs::exists(store_chunk_path(dir.string(), "train", 0)));
+  EXPECT_TRUE(fs::exists(dir / "manifest.json"));
+  std::atomic<int> decoded{0};
+  auto counting = [&](const std::string& name) {
+    ++decoded;
+    return image_of(name);
+  };
+  // Asked for other chunk sizes, the repair keeps the manifest's layout.
+  const auto again = prepare_store(src, dir.string(), 4, false, counting, 2, /*chunk_images=*/3);
+  EXPECT_EQ(decoded.load(), 4) << "only chunk 1's images";
+  EXPECT_EQ(again.train_counts, m.train_counts);
+  std::ifstream in2(manifest);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in2)), {}), before);
+  EXPECT_EQ(read_store_split(dir.string(), again, "train").pixels, reference(src.train).pixels);
+}
+
+TEST(PreparedStore, ChunksWrittenBeforeChecksumsAreReadUnchecked) {
+  const auto src = source();
+  const auto dir = fresh_dir("old-format");
+  const auto m = prepare_store(src, dir.string(), 4, false, image_of, 2, 4);
+  for (int j = 0; j < 3; j += 2) test::strip_checksums(store_chunk_path(dir.string(), "train", j), false);
+  const ImageSet s = open_store_split(dir.string(), m, "train");
+  EXPECT_EQ(s.labels, reference(src.train).labels);
+  std::vector<uint8_t> px(48);
+  int64_t label = -1;
+  for (int i : {0, 5, 9}) {  // an old chunk, the checked one, the last (old) one
+    s.store->read(i, px.data(), &label);
+    EXPECT_EQ(px, image_of(std::to_string(i)).pixels) << i;
+    EXPECT_EQ(label, i % 3) << i;
+  }
+  EXPECT_EQ(read_store_split(dir.string(), m, "train").pixels, reference(src.train).pixels);
+  test::flip_byte(store_chunk_path(dir.string(), "train", 0), -1);  // unchecked: read as it is
+  EXPECT_EQ(input_error_of([&] { read_store_split(dir.string(), m, "train"); }), "");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 #include "core/base/errors.hpp"
@@ -17,6 +18,7 @@
 #include "core/data/whole_crop.hpp"
 #include "core/records/h5.hpp"
 #include "tests/core/base/temp_dir.hpp"
+#include "tests/core/data/chunk_files.hpp"
 
 namespace ldae {
 namespace {
@@ -254,6 +256,39 @@ TEST(WholeStore, ADamagedChunkIsAnInputErrorNamingIt) {
   }
   fs::resize_file(store_chunk_path(st.whole, "test", 0), 100);  // cut short
   EXPECT_THROW(open_store_split(st.whole, st.mw, "test"), InputError);
+  fs::remove_all(fs::path(st.whole).parent_path());
+}
+
+TEST(WholeStore, AFlippedPixelFailsCentreAndWholeReadsAndOldChunksStillRead) {
+  const auto st = make_stores("checksums");
+  const std::string chunk = store_chunk_path(st.whole, "train", 3);  // image 12 alone
+  test::flip_byte(chunk, -1);  // a corner: outside the centre square read
+  const ImageSet ws = open_store_split(st.whole, st.mw, "train");
+  std::vector<uint8_t> px(3 * 6 * 6), whole;
+  int64_t label = -1;
+  int h = 0, w = 0;
+  for (const auto& read : std::vector<std::function<void()>>{[&] { ws.store->read(12, px.data(), &label); },
+                                                             [&] { ws.store->read_whole(12, &whole, &h, &w); }}) {
+    try {
+      read();
+      FAIL() << "a damaged image was read";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(chunk + ": image 0 of this chunk fails its checksum"), std::string::npos)
+          << e.what();
+    }
+  }
+  // A chunk written before the checksums reads as it did (sides, labels, pixels).
+  test::strip_checksums(store_chunk_path(st.whole, "train", 1), true);
+  const ImageSet again = open_store_split(st.whole, st.mw, "train");
+  for (int i = 4; i < 8; ++i) {
+    again.store->read_whole(i, &whole, &h, &w);
+    const ImageSet want = whole_of(std::to_string(i));
+    EXPECT_EQ(whole, want.pixels) << i;
+    EXPECT_EQ(h, want.h) << i;
+    again.store->read(i, px.data(), &label);
+    EXPECT_EQ(px, centre_of(std::to_string(i)).pixels) << i;
+    EXPECT_EQ(label, i % 3) << i;
+  }
   fs::remove_all(fs::path(st.whole).parent_path());
 }
 
