@@ -61,25 +61,27 @@ set -e
 cat "$d/nosbatch.txt"
 test $rc -eq 2 && grep -q 'sbatch is not on PATH' "$d/nosbatch.txt"
 # Runs sharing a trained model: the first array trains it once (its first
-# run), the array after it (submitted with afterok on the first) holds the
-# other run, which reads the model, not training it again on another node.
+# run), an array after it (submitted with afterok on the task that trains
+# it) holds the other run, which reads the model, not training it again on
+# another node.
 sed -e 's/^name  = "synthetic_smoke"/name = "shared_model"/' -e 's/^seeds = \[0, 1\]/seeds = [0]/' \
   -e 's/^mode  = "cumulative"/mode = "independent"/' -e '/^\[\[row\]\]/,$d' "$sweep" > "$d/shared.toml"
 printf '[[row]]\nlabel = "t 10"\n[[row]]\nlabel = "t 50"\nprobe.t = 50\n' >> "$d/shared.toml"
 "$bin/run_sweep" "$d/shared.toml" --results "$d/sh" --launcher slurm --dry-run --threads 1 > "$d/sh.txt"
 grep -q 'shared_model.default.sbatch (1 array task for 1 pending run)' "$d/sh.txt" || { cat "$d/sh.txt"; exit 1; }
-grep -q 'shared_model.default.after.sbatch (1 array task: the other runs sharing' "$d/sh.txt" || { cat "$d/sh.txt"; exit 1; }
-grep -q "submit with \`sbatch --dependency=afterok:\$(sbatch --parsable .*shared_model.default.sbatch | cut -d';' -f1) --kill-on-invalid-dep=yes .*shared_model.default.after.sbatch\`" "$d/sh.txt" ||
+grep -q 'shared_model.default.after.sbatch (1 array task in 1 array: the other runs sharing' "$d/sh.txt" || { cat "$d/sh.txt"; exit 1; }
+grep -qF "submit with \`JOB=\$(sbatch --parsable $d/sh/slurm/shared_model.default.sbatch | cut -d';' -f1) && sbatch --array=0-0 --dependency=afterok:\${JOB}_0 --kill-on-invalid-dep=yes $d/sh/slurm/shared_model.default.after.sbatch 0\`" "$d/sh.txt" ||
   { cat "$d/sh.txt"; exit 1; }
 grep -q '^#SBATCH --array=0-0$' "$d/sh/slurm/shared_model.default.sbatch"
-grep -q '^#SBATCH --array=0-0$' "$d/sh/slurm/shared_model.default.after.sbatch"
+! grep -q '^#SBATCH --array' "$d/sh/slurm/shared_model.default.after.sbatch"
 SLURM_ARRAY_TASK_ID=0 bash "$d/sh/slurm/shared_model.default.sbatch" > "$d/sh.task.txt" 2>&1 || { cat "$d/sh.task.txt"; exit 1; }
-SLURM_ARRAY_TASK_ID=0 bash "$d/sh/slurm/shared_model.default.after.sbatch" > "$d/sh.after.txt" 2>&1 ||
+SLURM_ARRAY_TASK_ID=0 bash "$d/sh/slurm/shared_model.default.after.sbatch" 0 > "$d/sh.after.txt" 2>&1 ||
   { cat "$d/sh.after.txt"; exit 1; }
 test "$(cat "$d"/sh/runs/*/log.txt | grep -c 'trained model kept in')" -eq 1
 test "$(cat "$d"/sh/runs/*/log.txt | grep -c 'trained model reused from')" -eq 1
-# Submitted (a fake sbatch answering --parsable with a job id): the second
-# array depends on the first's id, and is cancelled if the first fails.
+# Submitted (a fake sbatch answering --parsable with a job id): the array
+# after it depends on the task of the first that trains its model, and is
+# cancelled if that task fails.
 mkdir -p "$d/fakesbatch"
 printf '#!/bin/sh\necho "$@" >> %s/sbatch.log\necho "$((4240 + $(wc -l < %s/sbatch.log)));cluster"\n' "$d" "$d" \
   > "$d/fakesbatch/sbatch"
@@ -88,11 +90,27 @@ PATH="$d/fakesbatch:$PATH" "$bin/run_sweep" "$d/shared.toml" --results "$d/sub" 
   > "$d/sub.txt" 2>&1 || { cat "$d/sub.txt"; exit 1; }
 sed -n 1p "$d/sbatch.log" | grep -qx -- "--parsable $d/sub/slurm/shared_model.default.sbatch" || { cat "$d/sbatch.log"; exit 1; }
 sed -n 2p "$d/sbatch.log" |
-  grep -qx -- "--parsable --dependency=afterok:4241 --kill-on-invalid-dep=yes $d/sub/slurm/shared_model.default.after.sbatch" ||
+  grep -qx -- "--parsable --array=0-0 --dependency=afterok:4241_0 --kill-on-invalid-dep=yes $d/sub/slurm/shared_model.default.after.sbatch 0" ||
   { cat "$d/sbatch.log"; exit 1; }
-grep -q 'submitted .*shared_model.default.after.sbatch as job 4242, after job 4241 succeeds' "$d/sub.txt" ||
+grep -q 'submitted .*shared_model.default.after.sbatch 0 (1 run) as job 4242, after task 4241_0 succeeds' "$d/sub.txt" ||
   { cat "$d/sub.txt"; exit 1; }
 "$bin/run_sweep" "$d/shared.toml" --results "$d/sh" --dry-run | grep -c ' done ' | grep -qx 2
+# Two models (seeds), each with a run reading it: an array after each, each
+# waiting only for the task that trains its own model; a group the script
+# does not hold is refused.
+sed 's/^seeds = \[0\]/seeds = [0, 1]/' "$d/shared.toml" > "$d/two.toml"
+PATH="$d/fakesbatch:$PATH" "$bin/run_sweep" "$d/two.toml" --results "$d/two" --launcher slurm --threads 1 \
+  > "$d/two.txt" 2>&1 || { cat "$d/two.txt"; exit 1; }
+grep -q 'shared_model.default.after.sbatch (2 array tasks in 2 arrays' "$d/two.txt" || { cat "$d/two.txt"; exit 1; }
+tail -n 3 "$d/sbatch.log" > "$d/two.log"
+sed -n 2p "$d/two.log" | grep -q -- '--array=0-0 --dependency=afterok:4243_0 .* 0$' || { cat "$d/two.log"; exit 1; }
+sed -n 3p "$d/two.log" | grep -q -- '--array=0-0 --dependency=afterok:4243_1 .* 1$' || { cat "$d/two.log"; exit 1; }
+test "$(cat "$d/two/slurm/shared_model.default.sbatch.jobs")" = "$(printf '4243\n4244\n4245')"
+set +e
+SLURM_ARRAY_TASK_ID=0 bash "$d/two/slurm/shared_model.default.after.sbatch" 2 > "$d/two.bad.txt" 2>&1
+rc=$?
+set -e
+test $rc -eq 2 && grep -q 'no group 2 in this script (0-1)' "$d/two.bad.txt" || { cat "$d/two.bad.txt"; exit 1; }
 # Every run done: nothing to submit, and the scripts that would run nothing are gone.
 "$bin/run_sweep" "$d/shared.toml" --results "$d/sh" --launcher slurm --dry-run | grep -q 'nothing to submit'
 test ! -e "$d/sh/slurm/shared_model.default.sbatch" && test ! -e "$d/sh/slurm/shared_model.default.after.sbatch"
@@ -110,11 +128,24 @@ PATH="$d/failsecond:$PATH" "$bin/run_sweep" "$d/shared.toml" --results "$d/half"
 rc2=$?
 set -e
 test $rc -eq 2 || { cat "$d/half.txt"; echo "FAIL: a failed second sbatch exited $rc"; exit 1; }
-grep -q "the first array is queued as job 5001: submit the second with \`sbatch --dependency=afterok:5001 --kill-on-invalid-dep=yes $d/half/slurm/shared_model.default.after.sbatch\`" "$d/half.txt" ||
+grep -qF "the first array is queued as job 5001: submit the rest with \`sbatch --array=0-0 --dependency=afterok:5001_0 --kill-on-invalid-dep=yes $d/half/slurm/shared_model.default.after.sbatch 0\`" "$d/half.txt" ||
   { cat "$d/half.txt"; exit 1; }
 test $rc2 -eq 2 && grep -q 'jobs 5001 of an earlier submission of .* are still queued or running' "$d/again.txt" ||
   { cat "$d/again.txt"; echo "FAIL: resubmitted while job 5001 is queued (exit $rc2)"; exit 1; }
 test -f "$d/half/slurm/shared_model.default.after.sbatch" || { echo "FAIL: the refusal removed the script to finish with"; exit 1; }
+# The third sbatch fails (two models): the message lists the jobs queued and
+# the one command still to run.
+mkdir -p "$d/failthird"
+printf '#!/bin/sh\necho "$@" >> %s/sb3.log\nn=$(wc -l < %s/sb3.log)\n[ "$n" -ge 3 ] && { echo "sbatch: error: limit" >&2; exit 1; }\necho "$((6000 + n))"\n' \
+  "$d" "$d" > "$d/failthird/sbatch"
+chmod +x "$d/failthird/sbatch"
+set +e
+PATH="$d/failthird:$PATH" "$bin/run_sweep" "$d/two.toml" --results "$d/third" --launcher slurm > "$d/third.txt" 2>&1
+rc=$?
+set -e
+test $rc -eq 2 && grep -qF "the first array and 1 array after it are queued (jobs 6001, 6002): submit the rest with \`sbatch --array=0-0 --dependency=afterok:6001_1 --kill-on-invalid-dep=yes $d/third/slurm/shared_model.default.after.sbatch 1\`" "$d/third.txt" ||
+  { cat "$d/third.txt"; echo "FAIL: a failed third sbatch (exit $rc)"; exit 1; }
+test "$(cat "$d/third/slurm/shared_model.default.sbatch.jobs")" = "$(printf '6001\n6002')"
 
 # The time-limit warning: SIGUSR1 mid-run -> checkpoint, `scontrol requeue
 # JOB_TASK` (a fake scontrol records it), exit 0; the requeued task resumes.

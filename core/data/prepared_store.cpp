@@ -248,6 +248,20 @@ void write_manifest(const std::string& dir, const StoreManifest& m) {
   write_text_atomically(dir + "/manifest.json", j.dump(1) + "\n");
 }
 
+// m's counts from the chunks themselves, so skips of an earlier process
+// count too.
+void count_from_chunks(const StoreSource& src, const std::string& dir, StoreManifest& m) {
+  for (const auto* split : {"train", "test"}) {
+    const auto& items = std::string(split) == "train" ? src.train : src.test;
+    auto& counts = std::string(split) == "train" ? m.train_counts : m.test_counts;
+    for (int64_t j = 0, b = 0; b < int64_t(items.size()); ++j, b += m.chunk_images) {
+      counts.push_back(read_chunk_head(store_chunk_path(dir, split, j), m.side, m.whole).n);
+      m.skipped += std::min<int64_t>(m.chunk_images, int64_t(items.size()) - b) - counts.back();
+    }
+  }
+  count_images(m);
+}
+
 // How many of the chunk files a manifest lists are not in `dir`.
 int64_t missing_chunks(const std::string& dir, const StoreManifest& m) {
   int64_t missing = 0;
@@ -355,16 +369,7 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
       if (e.path().filename().string().find(".chunk") != std::string::npos) fs::remove(e.path(), ec);
     throw;
   }
-  // Counts from the chunks themselves, so skips of an earlier process count too.
-  for (const auto* split : {"train", "test"}) {
-    const auto& items = std::string(split) == "train" ? src.train : src.test;
-    auto& counts = std::string(split) == "train" ? m.train_counts : m.test_counts;
-    for (int64_t j = 0, b = 0; b < int64_t(items.size()); ++j, b += m.chunk_images) {
-      counts.push_back(read_chunk_head(store_chunk_path(dir, split, j), side, whole).n);
-      m.skipped += std::min<int64_t>(m.chunk_images, int64_t(items.size()) - b) - counts.back();
-    }
-  }
-  count_images(m);
+  count_from_chunks(src, dir, m);
   write_manifest(dir, m);
   return m;
 }

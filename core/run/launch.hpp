@@ -77,8 +77,19 @@ std::map<std::string, std::string> model_trainers(const std::vector<PlannedRun>&
 // so an interrupted training resumes instead of being trained anew by a
 // run listed before it. Indexes into `plan`.
 std::vector<size_t> local_run_order(const std::vector<PlannedRun>& plan, const std::string& results);
+// A Slurm sweep's arrays: `first`, a task per model to train (its trainer,
+// model_trainers) and per run that trains none or reads a kept model; and,
+// per model the first array trains that other pending runs share, those
+// runs (`after`, in plan order of their models' trainers), an array each,
+// submitted to start once that model's task succeeded.
+struct SlurmGroup {
+  size_t trainer = 0;             // the task of `first` that trains the model
+  std::vector<std::string> runs;  // the other runs reading it, a task each
+};
 struct SlurmTasks {
-  std::vector<std::string> first, after;
+  std::vector<std::string> first;
+  std::vector<SlurmGroup> after;
+  size_t after_runs() const;  // runs over all of `after`
 };
 SlurmTasks slurm_tasks(const std::vector<PlannedRun>& pending, const std::string& results);
 int follow_sweep(const SweepPlan& p, const SweepOptions& o, const DistEnv& dist);

@@ -1,7 +1,7 @@
 // A sweep as Slurm arrays (core/run/launch.hpp): a task per model to train
-// and per run that trains none, then, submitted to start once those
-// succeeded, a task per other run sharing a model; each task runs this
-// program with --run-id. The plan is recorded first, so make_tables sees
+// and per run that trains none, then, per model that other runs share, an
+// array of those runs submitted to start once the task training it
+// succeeded; each task runs this program with --run-id. The plan is recorded first, so make_tables sees
 // every row while the tasks run.
 #include <fmt/core.h>
 #include <sys/wait.h>
@@ -13,7 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <functional>
+#include <sstream>
 
 #include "core/base/plural.hpp"
 #include "core/base/atomic_file.hpp"
@@ -83,12 +83,27 @@ std::vector<size_t> local_run_order(const std::vector<PlannedRun>& plan, const s
   return order;
 }
 
+size_t SlurmTasks::after_runs() const {
+  size_t n = 0;
+  for (const auto& g : after) n += g.runs.size();
+  return n;
+}
+
 SlurmTasks slurm_tasks(const std::vector<PlannedRun>& pending, const std::string& results) {
   SlurmTasks t;
   const auto models = models_to_train(pending, results);
   const auto trainer = trainer_indexes(pending, models, results);
-  for (size_t i = 0; i < pending.size(); ++i)
-    (models[i].empty() || trainer.at(models[i]) == i ? t.first : t.after).push_back(pending[i].id);
+  std::map<size_t, std::vector<std::string>> followers;  // by the trainer's index in `pending`
+  std::map<size_t, size_t> task_of;                     // pending index -> its task in `first`
+  for (size_t i = 0; i < pending.size(); ++i) {
+    if (models[i].empty() || trainer.at(models[i]) == i) {
+      task_of[i] = t.first.size();
+      t.first.push_back(pending[i].id);
+    } else {
+      followers[trainer.at(models[i])].push_back(pending[i].id);
+    }
+  }
+  for (auto& [i, runs] : followers) t.after.push_back({task_of.at(i), std::move(runs)});
   return t;
 }
 
@@ -150,6 +165,14 @@ std::string jobs_still_queued(const std::string& jobs_file) {
   return out.find_first_of("0123456789") == std::string::npos ? "" : ids;
 }
 
+// "1, 2, 3" of job ids one per line.
+std::string jobs_listed(const std::string& lines) {
+  std::string out, id;
+  std::istringstream in(lines);
+  while (in >> id) out += (out.empty() ? "" : ", ") + id;
+  return out;
+}
+
 // Before anything is written: sbatch is there, and no job of an earlier
 // submission of `script` is still queued (InputError naming them).
 void check_can_submit(const std::string& script) {
@@ -164,12 +187,19 @@ void check_can_submit(const std::string& script) {
                                  queued, script, queued, queued, jobs_file));
 }
 
-// Submits the arrays: the first with --parsable, the second (if any) with
-// afterok on its job id; their ids go to <script>.jobs. A stop request
-// (Ctrl-C, which sbatch may share) or a failed sbatch after the first was
-// queued says what is queued and the command that finishes the submission.
-void submit(const std::string& script, const std::string& after_script, bool has_after,
-            const std::function<std::string(const std::string&)>& after) {
+// The sbatch arguments of group g of the arrays after the first, whose job
+// id is `job` (a shell expression in a dry run's command).
+std::string after_args(const SlurmTasks& tasks, size_t g, const std::string& job, const std::string& after_script) {
+  return fmt::format("--array=0-{} --dependency=afterok:{}_{} --kill-on-invalid-dep=yes {} {}",
+                     tasks.after[g].runs.size() - 1, job, tasks.after[g].trainer, shell_quote(after_script), g);
+}
+
+// Submits the arrays: the first with --parsable, then each group after it
+// with afterok on the task of the first that trains its model; their ids go
+// to <script>.jobs as each is queued. A stop request (Ctrl-C, which sbatch
+// may share) or a failed sbatch after the first was queued says what is
+// queued and the commands that finish the submission.
+void submit(const std::string& script, const std::string& after_script, const SlurmTasks& tasks) {
   const std::string jobs_file = script + ".jobs";
   std::string job;
   try {
@@ -178,48 +208,56 @@ void submit(const std::string& script, const std::string& after_script, bool has
     check_stop("the submission (check squeue: nothing may have been queued)");
     throw;
   }
-  write_text_atomically(jobs_file, job + "\n");
+  std::string jobs = job + "\n";
+  write_text_atomically(jobs_file, jobs);
   fmt::print("submitted {} as job {}\n", script, job);
   std::fflush(stdout);
-  if (!has_after) return;
-  const std::string finish = "sbatch " + after(job);
-  const std::string halfway = "the submission: the first array is queued as job " + job + "; finish it with `" +
-                              finish + "`";
-  check_stop(halfway.c_str());
-  std::string after_job;
-  try {
-    after_job = parsable_job_id(sbatch("--parsable " + after(job)), after_script);
-  } catch (const InputError& e) {
+  for (size_t g = 0; g < tasks.after.size(); ++g) {
+    std::string rest;  // the commands still to run
+    for (size_t k = g; k < tasks.after.size(); ++k)
+      rest += (k > g ? "; " : "") + ("sbatch " + after_args(tasks, k, job, after_script));
+    const std::string queued = g == 0 ? fmt::format("the first array is queued as job {}", job)
+                                      : fmt::format("the first array and {} after it are queued (jobs {})",
+                                                    count_of(g, "array"), jobs_listed(jobs));
+    const std::string halfway = fmt::format("the submission: {}; finish it with `{}`", queued, rest);
     check_stop(halfway.c_str());
-    throw InputError(fmt::format("{}; the first array is queued as job {}: submit the second with `{}`", e.what(), job,
-                                 finish));
+    std::string after_job;
+    try {
+      after_job = parsable_job_id(sbatch("--parsable " + after_args(tasks, g, job, after_script)), after_script);
+    } catch (const InputError& e) {
+      check_stop(halfway.c_str());
+      throw InputError(fmt::format("{}; {}: submit the rest with `{}`", e.what(), queued, rest));
+    }
+    jobs += after_job + "\n";
+    write_text_atomically(jobs_file, jobs);
+    fmt::print("submitted {} {} ({}) as job {}, after task {}_{} succeeds\n", after_script, g,
+               count_of(tasks.after[g].runs.size(), "run"), after_job, job, tasks.after[g].trainer);
+    std::fflush(stdout);
   }
-  write_text_atomically(jobs_file, job + "\n" + after_job + "\n");
-  fmt::print("submitted {} as job {}, after job {} succeeds\n", after_script, after_job, job);
 }
 
 // Says what was written and submits the arrays (--dry-run: prints the
-// command). Returns 0; InputError when sbatch is missing or fails.
+// commands). Returns 0; InputError when sbatch is missing or fails.
 int submit_arrays(const std::string& script, const std::string& after_script, const SlurmTasks& tasks,
                   size_t pending, bool dry_run) {
   fmt::print("wrote {} ({} for {})\n", script, count_of(tasks.first.size(), "array task"),
-             count_of(pending - tasks.after.size(), "pending run"));
+             count_of(pending - tasks.after_runs(), "pending run"));
   if (!tasks.after.empty())
-    fmt::print("wrote {} ({}: the other runs sharing a model the first array trains, started once it succeeded)\n",
-               after_script, count_of(tasks.after.size(), "array task"));
+    fmt::print("wrote {} ({} in {}: the other runs sharing a model the first array trains, each array started once "
+               "the task training its model succeeded)\n",
+               after_script, count_of(tasks.after_runs(), "array task"), count_of(tasks.after.size(), "array"));
   std::fflush(stdout);
-  auto after = [&](const std::string& job) {
-    return fmt::format("--dependency=afterok:{} --kill-on-invalid-dep=yes {}", job, shell_quote(after_script));
-  };
   if (dry_run) {
-    if (tasks.after.empty())
+    if (tasks.after.empty()) {
       fmt::print("--dry-run: not submitted; submit with `sbatch {}`\n", shell_quote(script));
-    else
-      fmt::print("--dry-run: not submitted; submit with `sbatch {}`\n",
-                 after(fmt::format("$(sbatch --parsable {} | cut -d';' -f1)", shell_quote(script))));
+      return 0;
+    }
+    std::string cmd = fmt::format("JOB=$(sbatch --parsable {} | cut -d';' -f1)", shell_quote(script));
+    for (size_t g = 0; g < tasks.after.size(); ++g) cmd += " && sbatch " + after_args(tasks, g, "${JOB}", after_script);
+    fmt::print("--dry-run: not submitted; submit with `{}`\n", cmd);
     return 0;
   }
-  submit(script, after_script, !tasks.after.empty(), after);
+  submit(script, after_script, tasks);
   return 0;
 }
 
@@ -294,7 +332,11 @@ int launch_slurm(const SweepPlan& sp, const SweepOptions& opt) {
   write_text_atomically(script, sbatch_script(o, tasks.first));
   std::error_code ec;  // a second array of an earlier submission is not this one's
   fs::remove(after_script, ec);
-  if (!tasks.after.empty()) write_text_atomically(after_script, sbatch_script(o, tasks.after, SlurmArray::After));
+  if (!tasks.after.empty()) {
+    std::vector<std::vector<std::string>> groups;
+    for (const auto& g : tasks.after) groups.push_back(g.runs);
+    write_text_atomically(after_script, sbatch_after_script(o, groups));
+  }
   // The sweep's plan goes into the index now, so make_tables sees every row
   // while the tasks run.
   Store store(root.string() + "/results.db");

@@ -21,17 +21,20 @@ struct SlurmOptions {
   std::vector<std::string> command;
 };
 
-// Which of a sweep's two arrays a script is: the first (a task per model to
-// train, and per run that trains none or reads a kept model), or the one
-// after it (the other runs sharing those models, a task each, submitted
-// with --dependency=afterok on the first).
-enum class SlurmArray { First, After };
+// The sbatch script of a sweep's first array for `run_ids` (task i runs
+// run_ids[i]: one id, or ids joined by commas, which --run-id runs in
+// order): a task per model to train and per run that trains none or reads
+// a kept model. Deterministic, so it is golden-tested.
+std::string sbatch_script(const SlurmOptions& o, const std::vector<std::string>& run_ids);
 
-// The sbatch script for `run_ids` (task i runs run_ids[i]: one id, or ids
-// joined by commas, which --run-id runs in order). Deterministic, so it is
-// golden-tested.
-std::string sbatch_script(const SlurmOptions& o, const std::vector<std::string>& run_ids,
-                          SlurmArray which = SlurmArray::First);
+// The sbatch script of the arrays after it: group g (the script's first
+// argument) holds the other pending runs sharing one model the first array
+// trains, task i running groups[g][i]. Each group is submitted as its own
+// array, `sbatch --array=0-(N-1) --dependency=afterok:JOB_TASK
+// --kill-on-invalid-dep=yes THIS_FILE g`, so it starts once the task that
+// trains its model succeeded, whatever the other tasks do. No #SBATCH
+// --array line: the command line gives each group's.
+std::string sbatch_after_script(const SlurmOptions& o, const std::vector<std::vector<std::string>>& groups);
 
 // Quote one word for bash ('...' with embedded quotes escaped).
 std::string shell_quote(const std::string& word);

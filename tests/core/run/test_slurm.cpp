@@ -28,7 +28,7 @@ TEST(Slurm, ScriptIsOneArrayTaskPerRun) {
       "# Written by run_sweep --launcher slurm: a task per trained model to train\n"
       "# (its first pending run) and per run that trains none or reads a kept model.\n"
       "# Submit with `sbatch --parsable THIS_FILE`; the other runs sharing those\n"
-      "# models are the .after.sbatch array beside it, if any.\n"
+      "# models are the .after.sbatch arrays beside it, if any.\n"
       "# Rerunning run_sweep --launcher slurm writes new scripts for the runs still pending.\n"
       "#SBATCH --job-name=ldae-table3-small\n"
       "#SBATCH --array=0-4\n"
@@ -47,51 +47,78 @@ TEST(Slurm, ScriptIsOneArrayTaskPerRun) {
       "--profile small --set probe.name=linear --set 'data.path=/data/my cifar' "
       "--run-id \"${RUN_IDS[$SLURM_ARRAY_TASK_ID]}\"\n";
   EXPECT_EQ(sbatch_script(o, {"a1", "b2,b3", "c3", "d4", "e5"}), expected);
-  // The array after it: its own job name and how it is submitted; the rest alike.
-  const std::string after = sbatch_script(o, {"a1", "b2,b3", "c3", "d4", "e5"}, SlurmArray::After);
-  const std::string after_head =
+  // The arrays after it: its own job name, no --array line (each group's
+  // sbatch gives it), and the group's runs chosen by the script's argument.
+  const std::string after = sbatch_after_script(o, {{"t50", "t100"}, {"a1", "b2", "c3", "d4", "e5"}});
+  const std::string after_expected =
       "#!/bin/bash\n"
       "# Written by run_sweep --launcher slurm: the other pending runs sharing a\n"
-      "# model that the first array trains, a task each, reading the kept model.\n"
-      "# Submit with `sbatch --dependency=afterok:JOB --kill-on-invalid-dep=yes\n"
-      "# THIS_FILE`, JOB being the first array's job id.\n"
+      "# model that the first array trains, reading the kept model: an array per\n"
+      "# model (group G, this script's argument), a task per run, submitted with\n"
+      "# `sbatch --array=0-(N-1) --dependency=afterok:JOB_TASK --kill-on-invalid-dep=yes\n"
+      "# THIS_FILE G`, JOB_TASK being the first array's task that trains the model.\n"
       "# Rerunning run_sweep --launcher slurm writes new scripts for the runs still pending.\n"
-      "#SBATCH --job-name=ldae-table3-small-after\n";
-  EXPECT_EQ(after.substr(0, after_head.size()), after_head);
-  EXPECT_EQ(after.substr(after_head.size()), expected.substr(expected.find("#SBATCH --array")));
+      "#SBATCH --job-name=ldae-table3-small-after\n"
+      "#SBATCH --partition=gpu\n"
+      "#SBATCH --gres=gpu:1\n"
+      "#SBATCH --cpus-per-task=8\n"
+      "#SBATCH --time=12:00:00\n"
+      "#SBATCH --ntasks=1\n"
+      "#SBATCH --signal=B:USR1@120\n"
+      "#SBATCH --requeue\n"
+      "#SBATCH --output=/shared/results/slurm/logs/%A_%a.out\n"
+      "set -euo pipefail\n"
+      "case \"${1:?the group of runs: run_sweep --launcher slurm passes it}\" in\n"
+      "  0) RUN_IDS=(t50 t100) ;;\n"
+      "  1) RUN_IDS=(a1 b2 c3 d4 \\\n  e5) ;;\n"
+      "  *) echo \"no group $1 in this script (0-1)\" >&2; exit 2 ;;\n"
+      "esac\n";
+  EXPECT_EQ(after.substr(0, after_expected.size()), after_expected);
+  EXPECT_EQ(after.substr(after_expected.size()), expected.substr(expected.find(": \"${SLURM_ARRAY_TASK_ID")));
 }
 
-TEST(Slurm, RunsSharingAModelToTrainWaitForTheArrayThatTrainsIt) {
+TEST(Slurm, RunsSharingAModelToTrainWaitForTheTaskThatTrainsIt) {
   // A probe-only variant (probe.t) reads the model its row trains: the
   // first array trains it once, where a task each would train it on every
-  // GPU; the variant is a task of the array after it, probing in parallel
-  // with the other variants. Runs that train nothing are a task each.
+  // GPU; the variants are an array after it, probing in parallel, started
+  // when the task training their model succeeded, not when the whole first
+  // array did. Runs that train nothing are a task each.
   const auto results = std::filesystem::path(test::temp_dir("slurm-tasks"));
   std::filesystem::remove_all(results);
   RunConfig a;
-  RunConfig probe_t = a, probe_t2 = a, longer = a, pixels = a;
+  RunConfig probe_t = a, probe_t2 = a, longer = a, pixels = a, longer_t = a;
   probe_t.probe.t = 50;
   probe_t2.probe.t = 100;
   longer.train.epochs = a.train.epochs + 1;
+  longer_t = longer;
+  longer_t.probe.t = 50;
   pixels.probe.features = "raw_pixels";
   std::vector<PlannedRun> pending;
   for (const auto& [id, cfg] : std::vector<std::pair<std::string, RunConfig>>{
-           {"a", a}, {"longer", longer}, {"px1", pixels}, {"t50", probe_t}, {"px2", pixels}, {"t100", probe_t2}}) {
+           {"px1", pixels}, {"a", a}, {"longer", longer}, {"t50", probe_t}, {"longer50", longer_t}, {"px2", pixels},
+           {"t100", probe_t2}}) {
     PlannedRun p;
     p.id = id, p.cfg = cfg;
     pending.push_back(p);
   }
   auto t = slurm_tasks(pending, results.string());
-  EXPECT_EQ(t.first, (std::vector<std::string>{"a", "longer", "px1", "px2"}));
-  EXPECT_EQ(t.after, (std::vector<std::string>{"t50", "t100"}));
+  EXPECT_EQ(t.first, (std::vector<std::string>{"px1", "a", "longer", "px2"}));
+  ASSERT_EQ(t.after.size(), 2u);
+  EXPECT_EQ(t.after[0].trainer, 1u);  // "a", task 1 of the first array
+  EXPECT_EQ(t.after[0].runs, (std::vector<std::string>{"t50", "t100"}));
+  EXPECT_EQ(t.after[1].trainer, 2u);  // "longer"
+  EXPECT_EQ(t.after[1].runs, (std::vector<std::string>{"longer50"}));
+  EXPECT_EQ(t.after_runs(), 3u);
   // A model kept already (an earlier submission trained it): its runs need
   // not wait, each is a task of the first array.
   const std::string kept = trained_model_path(a, results.string());
   std::filesystem::create_directories(std::filesystem::path(kept).parent_path());
   std::ofstream(kept) << "a kept model";
   t = slurm_tasks(pending, results.string());
-  EXPECT_EQ(t.first, (std::vector<std::string>{"a", "longer", "px1", "t50", "px2", "t100"}));
-  EXPECT_TRUE(t.after.empty());
+  EXPECT_EQ(t.first, (std::vector<std::string>{"px1", "a", "longer", "t50", "px2", "t100"}));
+  ASSERT_EQ(t.after.size(), 1u);
+  EXPECT_EQ(t.after[0].trainer, 2u);
+  EXPECT_EQ(t.after[0].runs, (std::vector<std::string>{"longer50"}));
   std::filesystem::remove_all(results);
 }
 
