@@ -107,7 +107,7 @@ Gaussian cached_reference(const RunConfig& cfg, const std::string& results, bool
                                  : "torchscript " + file_digest(cfg.eval.fid_net);
   const std::string split = train_split ? "train" : "test", words = train_split ? "training" : "test";
   const std::string key =
-      fnv1a_hex(fmt::format("{}\n{}\n{} {}", section_text(cfg, {"data."}), net_id, split, n));
+      fnv1a_hex(fmt::format("{}\n{}\n{} {}", data_cache_text(cfg), net_id, split, n));
   const std::string path = fmt::format("{}/fid_reference/{}.h5", results, key);
   if (fs::exists(path)) {
     const int64_t F = net.pooled(ref.rows(0, 1)).size(1);  // the network's feature width

@@ -565,11 +565,12 @@ BackboneOptions run_backbone_options(const RunConfig& cfg, const Objective& obj,
   return o;
 }
 
-// A tokenizer depends on the data and tokenizer keys; one with a perceptual
+// A tokenizer depends on the data keys (but data.augment: cache_key_config)
+// and the tokenizer keys; one with a perceptual
 // loss also on its feature network; with tokenizer.per_seed, on the run's
 // seed too (seed s fits from s; otherwise every seed shares the seed-0 fit).
 std::string tokenizer_path(const RunConfig& cfg, const std::string& results, bool wants_perceptual_net) {
-  std::string key = section_text(cfg, {"data.", "tokenizer."});
+  std::string key = section_text(cache_key_config(cfg), {"data.", "tokenizer."});
   // A plugin's tokenizer keeps its settings in its own section: count them.
   if (!has_tokenizer_builtin(cfg.tokenizer.name)) key += plugin_text(cfg);
   if (wants_perceptual_net)

@@ -70,7 +70,7 @@ Encoded encoder_stages(const RunConfig& cfg, const RunData& data, const RunConte
   std::shared_ptr<FeatureNet> classifier_net;
   FeatureNetSource feature_net = [&](const std::string& spec) {
     if (spec == "classifier" && classifier_net) return classifier_net;
-    auto n = make_feature_net(spec, ctx.results, fnv1a_hex(section_text(cfg, {"data."})), data.train,
+    auto n = make_feature_net(spec, ctx.results, fnv1a_hex(data_cache_text(cfg)), data.train,
                               data.train_y, &data.test, data.test_y, data.classes, cfg.eval.classifier_epochs, log);
     if (spec == "classifier") classifier_net = n;
     return n;
@@ -318,7 +318,7 @@ RunOutcome follow_run(const RunConfig& cfg, const RunContext& ctx) {
   // The classifier is trained once, seeded: a rank that finds no cached one
   // trains the same network rank 0 does (without its test-set report).
   FeatureNetSource feature_net = [&](const std::string& spec) {
-    return make_feature_net(spec, ctx.results, fnv1a_hex(section_text(cfg, {"data."})), data.train,
+    return make_feature_net(spec, ctx.results, fnv1a_hex(data_cache_text(cfg)), data.train,
                             data.train_y, nullptr, torch::Tensor(), data.classes, cfg.eval.classifier_epochs,
                             quiet);
   };

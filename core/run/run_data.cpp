@@ -47,6 +47,14 @@ std::string section_text(const RunConfig& cfg, std::initializer_list<const char*
   return out;
 }
 
+RunConfig cache_key_config(const RunConfig& cfg) {
+  RunConfig key = cfg;
+  key.data.augment = DataConfig{}.augment;
+  return key;
+}
+
+std::string data_cache_text(const RunConfig& cfg) { return section_text(cache_key_config(cfg), {"data."}); }
+
 // The canonical lines of plugin axes (keys set away from their defaults).
 std::string plugin_text(const RunConfig& cfg) {
   std::string out;
@@ -193,7 +201,7 @@ RunParts load_run_parts(const RunConfig& cfg, const std::string& results,
   p.train_y = data.train_y, p.test_y = data.test_y;
   p.classes = data.classes;
   auto perceptual = [&] {
-    return make_feature_net(cfg.tokenizer.perceptual_net, results, fnv1a_hex(section_text(cfg, {"data."})), p.train,
+    return make_feature_net(cfg.tokenizer.perceptual_net, results, fnv1a_hex(data_cache_text(cfg)), p.train,
                             p.train_y, &p.test, p.test_y, data.classes, cfg.eval.classifier_epochs, log);
   };
   double fit_s = 0;

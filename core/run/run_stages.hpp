@@ -45,6 +45,14 @@ torch::Tensor to_float(const ImageSet& s, bool normalize);
 torch::Tensor to_labels(const ImageSet& s);
 // Lines of canonical(cfg) that start with one of the prefixes.
 std::string section_text(const RunConfig& cfg, std::initializer_list<const char*> prefixes);
+// A run's config as the files derived from its data as prepared see it
+// (the fitted tokenizer, the harness classifier, FID's reference
+// statistics): data.augment at its default, since it crops training batches
+// after loading and changes none of them. Rows differing only in it share
+// those files; a default row's keys, hence file names, are as before.
+RunConfig cache_key_config(const RunConfig& cfg);
+// section_text(cache_key_config(cfg), {"data."}).
+std::string data_cache_text(const RunConfig& cfg);
 // The canonical lines of plugin axes (keys set away from their defaults).
 std::string plugin_text(const RunConfig& cfg);
 // The data of a data config, loaded once per process (cached HDF5 under results).

@@ -10,6 +10,7 @@
 #include "core/config/keys.hpp"
 #include "methods/mae.hpp"
 #include "core/run/run.hpp"  // tokenizer_path
+#include "core/run/run_stages.hpp"  // data_cache_text, section_text
 
 using namespace ldae;
 
@@ -245,6 +246,27 @@ TEST(Config, TokenizerPerSeed) {
   EXPECT_EQ(tokenizer_path(a1, "R", false).rfind("R/tokenizers/patch_pca-", 0), 0u);
   // The perceptual network is part of a tokenizer that trains through one.
   EXPECT_NE(tokenizer_path(a, "R", true), tokenizer_path(a, "R", false));
+}
+
+TEST(Config, CacheNamesIgnoreDataAugment) {
+  // data.augment crops training batches after loading: the tokenizer's fit,
+  // the harness classifier and FID's reference statistics read the images
+  // as prepared, so rows differing only in it share those files. A default
+  // row's names stay what they were (kept caches are found).
+  RunConfig a, crop;
+  crop.data.augment = "rrc_flip";
+  EXPECT_EQ(tokenizer_path(a, "R", false), "R/tokenizers/patch_pca-05687f7e157fdfc1.h5");
+  EXPECT_EQ(tokenizer_path(crop, "R", false), tokenizer_path(a, "R", false));
+  EXPECT_EQ(data_cache_text(crop), data_cache_text(a));
+  EXPECT_EQ(data_cache_text(a), section_text(a, {"data."}));
+  EXPECT_NE(run_id(crop), run_id(a));
+  // Keys that change the images those files read still count.
+  RunConfig other = a, raw = a;
+  other.data.resolution = 48;
+  raw.data.normalize = false;
+  EXPECT_NE(data_cache_text(other), data_cache_text(a));
+  EXPECT_NE(data_cache_text(raw), data_cache_text(a));
+  EXPECT_NE(tokenizer_path(raw, "R", false), tokenizer_path(a, "R", false));
 }
 
 TEST(Config, GpuStepKeys) {
