@@ -70,7 +70,7 @@ printf '[[row]]\nlabel = "t 10"\n[[row]]\nlabel = "t 50"\nprobe.t = 50\n' >> "$d
 "$bin/run_sweep" "$d/shared.toml" --results "$d/sh" --launcher slurm --dry-run --threads 1 > "$d/sh.txt"
 grep -q 'shared_model.default.sbatch (1 array task for 1 pending run)' "$d/sh.txt" || { cat "$d/sh.txt"; exit 1; }
 grep -q 'shared_model.default.after.sbatch (1 array task in 1 array: the other runs sharing' "$d/sh.txt" || { cat "$d/sh.txt"; exit 1; }
-grep -qF "submit with \`JOB=\$(sbatch --parsable $d/sh/slurm/shared_model.default.sbatch | cut -d';' -f1) && sbatch --array=0-0 --dependency=afterok:\${JOB}_0 --kill-on-invalid-dep=yes $d/sh/slurm/shared_model.default.after.sbatch 0\`" "$d/sh.txt" ||
+grep -qF "submit with \`JOB=\$(sbatch --parsable $d/sh/slurm/shared_model.default.sbatch) && JOB=\${JOB%%;*} && sbatch --array=0-0 --dependency=afterok:\${JOB}_0 --kill-on-invalid-dep=yes $d/sh/slurm/shared_model.default.after.sbatch 0\`" "$d/sh.txt" ||
   { cat "$d/sh.txt"; exit 1; }
 grep -q '^#SBATCH --array=0-0$' "$d/sh/slurm/shared_model.default.sbatch"
 ! grep -q '^#SBATCH --array' "$d/sh/slurm/shared_model.default.after.sbatch"
@@ -128,7 +128,7 @@ PATH="$d/failsecond:$PATH" "$bin/run_sweep" "$d/shared.toml" --results "$d/half"
 rc2=$?
 set -e
 test $rc -eq 2 || { cat "$d/half.txt"; echo "FAIL: a failed second sbatch exited $rc"; exit 1; }
-grep -qF "the first array is queued as job 5001: submit the rest with \`sbatch --array=0-0 --dependency=afterok:5001_0 --kill-on-invalid-dep=yes $d/half/slurm/shared_model.default.after.sbatch 0\`" "$d/half.txt" ||
+grep -qF "the first array is queued as job 5001: submit the rest with \`sbatch --parsable --array=0-0 --dependency=afterok:5001_0 --kill-on-invalid-dep=yes $d/half/slurm/shared_model.default.after.sbatch 0 | cut -d';' -f1 >> $d/half/slurm/shared_model.default.sbatch.jobs\`, or rerun this command once those jobs have ended" "$d/half.txt" ||
   { cat "$d/half.txt"; exit 1; }
 test $rc2 -eq 2 && grep -q 'jobs 5001 of an earlier submission of .* are still queued or running' "$d/again.txt" ||
   { cat "$d/again.txt"; echo "FAIL: resubmitted while job 5001 is queued (exit $rc2)"; exit 1; }
@@ -143,7 +143,7 @@ set +e
 PATH="$d/failthird:$PATH" "$bin/run_sweep" "$d/two.toml" --results "$d/third" --launcher slurm > "$d/third.txt" 2>&1
 rc=$?
 set -e
-test $rc -eq 2 && grep -qF "the first array and 1 array after it are queued (jobs 6001, 6002): submit the rest with \`sbatch --array=0-0 --dependency=afterok:6001_1 --kill-on-invalid-dep=yes $d/third/slurm/shared_model.default.after.sbatch 1\`" "$d/third.txt" ||
+test $rc -eq 2 && grep -qF "the first array and 1 array after it are queued (jobs 6001, 6002): submit the rest with \`sbatch --parsable --array=0-0 --dependency=afterok:6001_1 --kill-on-invalid-dep=yes $d/third/slurm/shared_model.default.after.sbatch 1 | cut -d';' -f1 >> $d/third/slurm/shared_model.default.sbatch.jobs\`" "$d/third.txt" ||
   { cat "$d/third.txt"; echo "FAIL: a failed third sbatch (exit $rc)"; exit 1; }
 test "$(cat "$d/third/slurm/shared_model.default.sbatch.jobs")" = "$(printf '6001\n6002')"
 

@@ -63,8 +63,7 @@ torch::Tensor read_images(const ImageSet& s, const torch::Tensor& idx, int threa
   // (--threads, train.threads: LibTorch's intra-op setting) keeps the disk's
   // queue full (the chunk files are read concurrently, pread needs no lock).
   over_images(B, threads, [&](int64_t r) {
-    int64_t label;
-    s.store->read(store_row(s, p[r]), dst + r * per, &label);
+    s.store->read(store_row(s, p[r]), dst + r * per, nullptr);
   });
   return out;
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/core.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <exception>
@@ -35,6 +37,12 @@ constexpr char kMagic[8] = {'L', 'D', 'A', 'E', 'C', 'H', 'K', '1'};
 constexpr char kWholeMagic[8] = {'L', 'D', 'A', 'E', 'C', 'H', 'K', '2'};
 constexpr char kCheckedMagic[8] = {'L', 'D', 'A', 'E', 'C', 'H', 'K', '3'};
 constexpr char kCheckedWholeMagic[8] = {'L', 'D', 'A', 'E', 'C', 'H', 'K', '4'};
+
+// An image that does not decode, as opposed to the storage failing: only
+// it removes a first preparation's chunks (prepare_store).
+struct BadImage : InputError {
+  using InputError::InputError;
+};
 
 // zlib's CRC-32 of n bytes (4 GB/s on one core here: 50 us for a 256-px image).
 uint32_t crc_of(const void* data, size_t n, uint32_t crc = 0) {
@@ -85,8 +93,8 @@ int64_t prepare_chunk(const Job& job, const std::string& dir, int side, bool ski
     ImageSet one;
     try {
       one = decode(item.path);
-    } catch (const InputError&) {
-      if (!skip_bad) throw;
+    } catch (const InputError& e) {
+      if (!skip_bad) throw BadImage(e.what());
       ++skipped;
       continue;
     }
@@ -123,6 +131,7 @@ int64_t prepare_chunk(const Job& job, const std::string& dir, int side, bool ski
 // CRC-32, the head's own CRC having matched.
 struct ChunkHead {
   std::string path;
+  uint64_t file_id = 0;  // the file it was read from (file_id_of), to tell a rebuilt one
   int64_t n = 0;
   std::vector<int32_t> dims;
   std::vector<int64_t> labels;
@@ -136,6 +145,26 @@ std::string redo_chunk(const std::string& path) {
   return fmt::format("delete {} and run again: only this chunk's images are prepared again", path);
 }
 
+// A chunk that cannot be opened or stat'ed (errno err): missing (deleted
+// after a failed checksum, while this process ran), or not readable.
+std::string unreadable_chunk(const std::string& path, int err) {
+  if (err == ENOENT)
+    return fmt::format("{}: missing (deleted since this run opened the store?); run again: missing chunks are "
+                       "prepared again", path);
+  return fmt::format("{}: cannot read it ({}); make it readable and run again", path, std::strerror(err));
+}
+
+// A file's identity as one number: device, inode, size and modification
+// time (a chunk prepared again may get the inode its deleted one freed).
+uint64_t file_id_of(const struct stat& st) {
+  const uint64_t parts[5] = {uint64_t(st.st_dev), uint64_t(st.st_ino), uint64_t(st.st_size),
+                             uint64_t(st.st_mtim.tv_sec), uint64_t(st.st_mtim.tv_nsec)};
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the words' bytes
+  for (uint64_t w : parts)
+    for (int b = 0; b < 8; ++b) h = (h ^ ((w >> (8 * b)) & 0xff)) * 1099511628211ull;
+  return h;
+}
+
 // Image k of a chunk whose pixels no longer match their CRC.
 std::string damaged_image(const std::string& path, int64_t k) {
   return fmt::format("{}: image {} of this chunk fails its checksum: the file changed after it was written (a disk, "
@@ -146,20 +175,23 @@ std::string damaged_image(const std::string& path, int64_t k) {
 // (magic, channels, side, its head's checksum, or a size other than its head
 // implies).
 ChunkHead read_chunk_head(const std::string& path, int side, bool whole) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) throw InputError(unreadable_chunk(path, errno));
   std::ifstream f(path, std::ios::binary);
+  if (!f) throw InputError(unreadable_chunk(path, errno ? errno : EACCES));
   char magic[8] = {0};
   int64_t h[4] = {0, 0, 0, 0};
   f.read(magic, 8);
   f.read(reinterpret_cast<char*>(h), sizeof(h));
   const bool checked = std::memcmp(magic, whole ? kCheckedWholeMagic : kCheckedMagic, 8) == 0;
-  const uint64_t size = fs::file_size(path);
+  const uint64_t size = uint64_t(st.st_size);
   const bool head_ok = f && (checked || std::memcmp(magic, whole ? kWholeMagic : kMagic, 8) == 0) && h[1] == 3 &&
                        h[2] == side && h[3] == (whole ? 0 : side) && h[0] >= 0 && uint64_t(h[0]) <= size / 8;
   if (!head_ok)
     throw InputError(fmt::format("{}: not a prepared chunk of 3 x {} x {} images{}; {}", path, side, side,
                                  whole ? " (whole)" : "", redo_chunk(path)));
   ChunkHead c;
-  c.path = path, c.n = h[0];
+  c.path = path, c.n = h[0], c.file_id = file_id_of(st);
   const auto read = [&f](auto& v, size_t count) {
     v.resize(count);
     f.read(reinterpret_cast<char*>(v.data()), std::streamsize(count * sizeof(v[0])));
@@ -294,8 +326,8 @@ bool read_store_manifest(const std::string& dir, StoreManifest* m) {
     m->skipped = j.at("skipped"), m->source = j.at("source");
     m->whole = j.value("format", 1) == 2;
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(fmt::format("{}: unreadable manifest ({}); delete the folder {} to prepare the data again",
-                                 path, e.what(), dir));
+    throw InputError(fmt::format("{}: unreadable manifest ({}); delete it and run again: the chunks are counted "
+                                 "again (none is decoded again)", path, e.what()));
   }
   count_images(*m);
   return true;
@@ -341,7 +373,7 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
       jobs.push_back(job);
     }
   }
-  if (kept > 0) fmt::print(stderr, "resuming the preparation of {}: {} images ready, {} to go\n", dir, kept, files);
+  if (kept > 0) fmt::print(stderr, "resuming the preparation of {}: {} files done, {} to go\n", dir, kept, files);
   // The store's size is known before the first image: said, and refused when
   // the disk cannot hold it (data.resolution = 4096 on small images is 48 MiB each).
   // Whole images: at least the centre squares; ImageNet's 4:3 photos take a
@@ -357,13 +389,17 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
   threads = int(std::min<int64_t>(threads, std::max<int64_t>(1, int64_t(jobs.size()))));
   try {
     run_jobs(jobs, dir, side, skip_bad, whole, decode, threads, files);
-  } catch (const InputError&) {
+  } catch (const BadImage& e) {
     // A bad image: the fix (removing it, data.skip_bad) makes another store,
     // so this one's chunks would only hold disk (gigabytes at ImageNet's size).
-    // A stop (Interrupted) keeps them: the rerun resumes there. A store that
-    // was complete keeps them too: its files decoded once, so the error is
-    // the file system's now (a mount, permissions), not the image's.
-    if (listed_chunk_images > 0) throw;
+    // A stop (Interrupted) or the storage failing (a full disk) keeps them:
+    // the rerun resumes there. A store that was complete keeps them too: its
+    // files decoded once, so what fails now is their access, not the image.
+    if (listed_chunk_images > 0)
+      throw InputError(fmt::format("preparing the missing chunks of {} again: {}. That file decoded when the store "
+                                   "was first prepared, so its access fails now (permissions, a mount?): restore it "
+                                   "and run again (removing it or changing data.skip_bad would make another store, "
+                                   "all of whose images are prepared again)", dir, e.what()));
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(dir, ec))
       if (e.path().filename().string().find(".chunk") != std::string::npos) fs::remove(e.path(), ec);
@@ -391,6 +427,37 @@ ChunkHead listed_chunk(const std::string& dir, const std::string& split, int64_t
 }  // namespace
 
 namespace {
+// A chunk file open for reads at offsets (pread: any number of threads),
+// checked to be the file its head was read from (file_id): a chunk prepared
+// again since (another process repaired it) may have another layout, so it
+// is an error to read, not pixels at the old offsets. InputError naming it
+// when it cannot be opened or read.
+class ChunkFile {
+ public:
+  ChunkFile(std::string path, uint64_t file_id) : path_(std::move(path)) {
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw InputError(unreadable_chunk(path_, errno));
+    struct stat st;
+    if (::fstat(fd_, &st) != 0 || file_id_of(st) != file_id) {
+      ::close(fd_);
+      throw InputError(fmt::format("{}: prepared again since this run opened the store (another process repaired "
+                                   "it?); run again to read it as it is now", path_));
+    }
+  }
+  ~ChunkFile() { ::close(fd_); }
+  ChunkFile(const ChunkFile&) = delete;
+  ChunkFile& operator=(const ChunkFile&) = delete;
+  // `bytes` at `at` into dst, of image `image` (for the message).
+  void read(void* dst, size_t bytes, int64_t at, int64_t image) const {
+    if (::pread(fd_, dst, bytes, off_t(at)) != ssize_t(bytes))
+      throw InputError(fmt::format("{}: short read of image {}; {}", path_, image, redo_chunk(path_)));
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+};
+
 // A split's labels and, with pixels, its images (whole ones: their centre
 // squares), chunk by chunk, each image checked against its CRC where its
 // chunk has them; *index gets what the checked chunk heads list.
@@ -400,6 +467,11 @@ ImageSet read_split(const std::string& dir, const StoreManifest& m, const std::s
   ImageSet s;
   s.c = m.channels, s.h = m.side, s.w = m.side, s.whole = m.whole;
   const size_t per = size_t(s.c) * s.h * s.w;
+  size_t total = 0;
+  for (int64_t n : counts) total += size_t(n);
+  s.labels.reserve(total);
+  index->crcs.reserve(total);
+  if (m.whole) index->dims.reserve(2 * total);
   for (size_t j = 0; j < counts.size(); ++j) {
     const ChunkHead head = listed_chunk(dir, split, int64_t(j), counts[j], m.side, m.whole);
     const size_t at = s.labels.size();
@@ -409,51 +481,22 @@ ImageSet read_split(const std::string& dir, const StoreManifest& m, const std::s
     if (head.crcs.empty()) index->crcs.resize(s.labels.size(), 0);
     index->checked.push_back(!head.crcs.empty());
     index->pixels_at.push_back(head.pixels_at);
+    index->file_ids.push_back(head.file_id);
     if (!pixels || m.whole) continue;
     s.pixels.resize((at + size_t(counts[j])) * per);
-    std::ifstream f(head.path, std::ios::binary);
-    f.seekg(head.pixels_at);
-    f.read(reinterpret_cast<char*>(s.pixels.data() + at * per), std::streamsize(size_t(counts[j]) * per));
-    if (!f) throw InputError(fmt::format("{}: truncated; {}", head.path, redo_chunk(head.path)));
+    ChunkFile(head.path, head.file_id).read(s.pixels.data() + at * per, size_t(counts[j]) * per, head.pixels_at, 0);
     for (size_t k = 0; k < head.crcs.size(); ++k)
       if (crc_of(s.pixels.data() + (at + k) * per, per) != head.crcs[k])
         throw InputError(damaged_image(head.path, int64_t(k)));
   }
-  index->labels = s.labels;
   s.n = int(s.labels.size());
   if (pixels && m.whole) {
     const StoreReader reader(dir, m, split, *index);
     s.pixels.resize(size_t(s.n) * per);
-    int64_t label = 0;
-    for (int64_t i = 0; i < s.n; ++i) reader.read(i, s.pixels.data() + size_t(i) * per, &label);
+    for (int64_t i = 0; i < s.n; ++i) reader.read(i, s.pixels.data() + size_t(i) * per, nullptr);
   }
   return s;
 }
-
-// A chunk file open for reads at offsets (pread: any number of threads);
-// InputError naming it when it cannot be opened or read.
-class ChunkFile {
- public:
-  ChunkFile(std::string path, const std::string& dir) : path_(std::move(path)), dir_(dir) {
-    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw InputError(fmt::format("{}: cannot open ({}); delete {} to prepare the data again", path_,
-                                              std::strerror(errno), dir_));
-  }
-  ~ChunkFile() { ::close(fd_); }
-  ChunkFile(const ChunkFile&) = delete;
-  ChunkFile& operator=(const ChunkFile&) = delete;
-  // `bytes` at `at` into dst, of image `image` (for the message).
-  void read(void* dst, size_t bytes, int64_t at, int64_t image) const {
-    if (::pread(fd_, dst, bytes, off_t(at)) != ssize_t(bytes))
-      throw InputError(fmt::format("{}: short read of image {}; delete {} to prepare the data again", path_, image,
-                                   dir_));
-  }
-
- private:
-  std::string path_;
-  const std::string& dir_;
-  int fd_;
-};
 }  // namespace
 
 ImageSet read_store_split(const std::string& dir, const StoreManifest& m, const std::string& split) {
@@ -467,10 +510,12 @@ StoreReader::StoreReader(std::string dir, const StoreManifest& m, const std::str
   starts_.push_back(0);
   for (int64_t n : counts_) starts_.push_back(starts_.back() + n);
   const size_t n = size_t(starts_.back());
-  if (index_.labels.size() != n || index_.crcs.size() != n || index_.checked.size() != counts_.size() ||
-      index_.pixels_at.size() != counts_.size() || index_.dims.size() != (whole_ ? 2 * n : 0))
-    throw std::logic_error(fmt::format("StoreReader: an index of {} labels, {} CRCs, {} sides for {} images",
-                                       index_.labels.size(), index_.crcs.size(), index_.dims.size(), n));
+  const size_t chunks = counts_.size();
+  if (index_.crcs.size() != n || index_.checked.size() != chunks || index_.pixels_at.size() != chunks ||
+      index_.file_ids.size() != chunks || index_.dims.size() != (whole_ ? 2 * n : 0))
+    throw std::logic_error(fmt::format("StoreReader: an index of {} CRCs, {} sides, {} chunk entries for {} images "
+                                       "in {} chunks", index_.crcs.size(), index_.dims.size(),
+                                       index_.pixels_at.size(), n, chunks));
   if (!whole_) return;
   offsets_.reserve(n);
   for (size_t j = 0, i = 0; j < counts_.size(); ++j)
@@ -489,13 +534,17 @@ void StoreReader::read_checked(int64_t i, uint8_t* dst, size_t bytes) const {
   const auto [j, k] = locate(i);
   const int64_t at = index_.pixels_at[j] + (whole_ ? offsets_[size_t(i)] : k * int64_t(bytes));
   const std::string path = store_chunk_path(dir_, split_, int64_t(j));
-  const ChunkFile f(path, dir_);
+  const ChunkFile f(path, index_.file_ids[j]);
   f.read(dst, bytes, at, k);
   if (index_.checked[j] && crc_of(dst, bytes) != index_.crcs[size_t(i)]) throw InputError(damaged_image(path, k));
 }
 
 void StoreReader::read(int64_t i, uint8_t* pixels, int64_t* label) const {
-  *label = index_.labels[size_t(i)];
+  if (label) {  // checked with the chunk's head when the split was opened
+    const auto [j, k] = locate(i);
+    ChunkFile(store_chunk_path(dir_, split_, int64_t(j)), index_.file_ids[j])
+        .read(label, 8, kChunkHeaderBytes + (whole_ ? 8 * counts_[j] : 0) + 8 * k, k);
+  }
   const size_t per = size_t(c_) * size_t(side_) * size_t(side_);
   if (!whole_) return read_checked(i, pixels, per);
   // The centre side x side of the whole image, as resize_center_crop cuts it.
@@ -518,7 +567,7 @@ void StoreReader::read_whole(int64_t i, std::vector<uint8_t>* pixels, int* h, in
 }
 
 ImageSet open_store_split(const std::string& dir, const StoreManifest& m, const std::string& split) {
-  StoreIndex index;  // labels, CRCs and (whole) sides, read once with the chunk heads
+  StoreIndex index;  // CRCs, (whole) sides and chunk layouts, read once with the chunk heads
   ImageSet s = read_split(dir, m, split, false, &index);
   s.store = std::make_shared<StoreReader>(dir, m, split, std::move(index));
   return s;

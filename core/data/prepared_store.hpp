@@ -96,14 +96,15 @@ StoreManifest prepare_store(const StoreSource& src, const std::string& dir, int 
 bool read_store_manifest(const std::string& dir, StoreManifest* m);
 
 // What a split's chunk heads list, read once when it is opened (their own
-// CRCs checked): with the reader's offsets 12 bytes an image, 28 whole (15
-// and 36 MB for ImageNet's train split).
+// CRCs checked), beside the labels its ImageSet holds: 4 bytes an image, and
+// with the reader's offsets 20 for whole images (5 and 26 MB for ImageNet's
+// train split).
 struct StoreIndex {
-  std::vector<int64_t> labels;     // every image's label, in order
   std::vector<uint32_t> crcs;      // every image's pixels' CRC-32 (0 where its chunk has none)
   std::vector<int32_t> dims;       // whole stores: (h, w) of every image; else empty
   std::vector<char> checked;       // per chunk: its images carry CRCs (chunks written before do not)
   std::vector<int64_t> pixels_at;  // per chunk: byte offset of its first image's pixels
+  std::vector<uint64_t> file_ids;  // per chunk: the file its head was read from (device, inode, size, time)
 };
 
 // Random access to one split of a complete store: image i's pixels by
@@ -120,9 +121,10 @@ class StoreReader {
   int side() const { return side_; }
   bool whole() const { return whole_; }
   // Image i into pixels (c * side * side bytes: of a whole image, its centre
-  // square) and *label. InputError naming the chunk when it is missing or
-  // short, or the image fails its checksum (the fix: delete that chunk and
-  // run again; prepare_store makes it again).
+  // square) and, unless label is null, *label. InputError naming the chunk
+  // when it is missing, short or prepared again since the split was opened,
+  // or the image fails its checksum (the fix: delete that chunk and run
+  // again; prepare_store makes it again).
   void read(int64_t i, uint8_t* pixels, int64_t* label) const;
   // Whole image i: *h, *w and its pixels (c, h, w) into *pixels (resized).
   // std::logic_error on a store of centre crops; errors as read.

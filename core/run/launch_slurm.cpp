@@ -213,9 +213,10 @@ void submit(const std::string& script, const std::string& after_script, const Sl
   fmt::print("submitted {} as job {}\n", script, job);
   std::fflush(stdout);
   for (size_t g = 0; g < tasks.after.size(); ++g) {
-    std::string rest;  // the commands still to run
+    std::string rest;  // the commands still to run, each recording its job id as this program does
     for (size_t k = g; k < tasks.after.size(); ++k)
-      rest += (k > g ? "; " : "") + ("sbatch " + after_args(tasks, k, job, after_script));
+      rest += fmt::format("{}sbatch --parsable {} | cut -d';' -f1 >> {}", k > g ? "; " : "",
+                          after_args(tasks, k, job, after_script), shell_quote(jobs_file));
     const std::string queued = g == 0 ? fmt::format("the first array is queued as job {}", job)
                                       : fmt::format("the first array and {} after it are queued (jobs {})",
                                                     count_of(g, "array"), jobs_listed(jobs));
@@ -226,7 +227,8 @@ void submit(const std::string& script, const std::string& after_script, const Sl
       after_job = parsable_job_id(sbatch("--parsable " + after_args(tasks, g, job, after_script)), after_script);
     } catch (const InputError& e) {
       check_stop(halfway.c_str());
-      throw InputError(fmt::format("{}; {}: submit the rest with `{}`", e.what(), queued, rest));
+      throw InputError(fmt::format("{}; {}: submit the rest with `{}`, or rerun this command once those jobs have "
+                                   "ended (it submits what is still pending)", e.what(), queued, rest));
     }
     jobs += after_job + "\n";
     write_text_atomically(jobs_file, jobs);
@@ -252,7 +254,7 @@ int submit_arrays(const std::string& script, const std::string& after_script, co
       fmt::print("--dry-run: not submitted; submit with `sbatch {}`\n", shell_quote(script));
       return 0;
     }
-    std::string cmd = fmt::format("JOB=$(sbatch --parsable {} | cut -d';' -f1)", shell_quote(script));
+    std::string cmd = fmt::format("JOB=$(sbatch --parsable {}) && JOB=${{JOB%%;*}}", shell_quote(script));
     for (size_t g = 0; g < tasks.after.size(); ++g) cmd += " && sbatch " + after_args(tasks, g, "${JOB}", after_script);
     fmt::print("--dry-run: not submitted; submit with `{}`\n", cmd);
     return 0;

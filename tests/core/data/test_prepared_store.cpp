@@ -219,7 +219,10 @@ TEST(PreparedStore, ADeletedChunkOfACompleteStoreIsPreparedAgainAlone) {
   // A decoding error while repairing keeps the store's other chunks (its
   // files decoded once: the error is the file system's, not the image's).
   auto failing = [](const std::string&) -> ImageSet { throw InputError("unreadable (test)"); };
-  EXPECT_THROW(prepare_store(src, dir.string(), 4, false, failing, 2, 4), InputError);
+  const std::string e = input_error_of([&] { prepare_store(src, dir.string(), 4, false, failing, 2, 4); });
+  EXPECT_NE(e.find("preparing the missing chunks of " + dir.string() + " again: unreadable (test)"),
+            std::string::npos) << e;
+  EXPECT_NE(e.find("restore it and run again"), std::string::npos) << e;
   EXPECT_TRUE(fs::exists(store_chunk_path(dir.string(), "train", 0)));
   EXPECT_TRUE(fs::exists(dir / "manifest.json"));
   std::atomic<int> decoded{0};
@@ -234,6 +237,33 @@ TEST(PreparedStore, ADeletedChunkOfACompleteStoreIsPreparedAgainAlone) {
   std::ifstream in2(manifest);
   EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in2)), {}), before);
   EXPECT_EQ(read_store_split(dir.string(), again, "train").pixels, reference(src.train).pixels);
+}
+
+TEST(PreparedStore, AChunkDeletedOrPreparedAgainUnderAnOpenReaderIsAnErrorNotOtherPixels) {
+  // A run reading the store while another process repairs a chunk: the
+  // chunk, deleted, is missing (run again); prepared again, it may have
+  // another layout (an old chunk becomes a checked one, its pixels 4n + 4
+  // bytes further), so the open reader refuses it rather than reading at
+  // its old offsets.
+  const auto src = source();
+  const auto dir = fresh_dir("rebuilt");
+  const auto m = prepare_store(src, dir.string(), 4, false, image_of, 2, 4);
+  const std::string chunk = store_chunk_path(dir.string(), "train", 1);
+  test::strip_checksums(chunk, false);
+  const ImageSet s = open_store_split(dir.string(), m, "train");
+  std::vector<uint8_t> px(48);
+  fs::remove(chunk);
+  std::string e = input_error_of([&] { s.store->read(5, px.data(), nullptr); });
+  EXPECT_NE(e.find(chunk + ": missing (deleted since this run opened the store?); run again"), std::string::npos)
+      << e;
+  prepare_store(src, dir.string(), 4, false, image_of, 2, 4);  // the repair
+  e = input_error_of([&] { s.store->read(5, px.data(), nullptr); });
+  EXPECT_NE(e.find(chunk + ": prepared again since this run opened the store"), std::string::npos) << e;
+  s.store->read(1, px.data(), nullptr);  // the other chunks read on
+  EXPECT_EQ(px, image_of("1").pixels);
+  const ImageSet again = open_store_split(dir.string(), m, "train");  // a new run reads the new chunk
+  again.store->read(5, px.data(), nullptr);
+  EXPECT_EQ(px, image_of("5").pixels);
 }
 
 TEST(PreparedStore, ChunksWrittenBeforeChecksumsAreReadUnchecked) {
