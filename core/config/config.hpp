@@ -59,6 +59,11 @@ struct DataConfig {
   // (DiT's center_crop_arr: Pillow BOX halvings, then Pillow BICUBIC, to the
   // byte; core/data/data.hpp ResizeRule). Other pixels, its own store.
   std::string resize = "bilinear";
+  // image_folder with data.whole_images: where random resized crops are cut
+  // from: "store" (the whole image as prepared, shorter side at
+  // data.resolution) or "files" (the original file, decoded for every crop,
+  // as the official recipes' loaders do; core/data/source_files.hpp).
+  std::string crops_from = "store";
   // The prepared data's content fingerprint (dataset_fingerprint), set by
   // run_sweep for a user's data (data_needs_fingerprint), so a run's id, its
   // tokenizer and its trained model differ whenever the data do. "" otherwise.

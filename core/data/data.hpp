@@ -13,6 +13,7 @@
 namespace ldae {
 
 class StoreReader;  // core/data/prepared_store.hpp
+class SourceFiles;  // core/data/source_files.hpp
 struct StoreSource;  // core/data/prepared_store.hpp
 
 // A split's images: resident (pixels) or streamed from the prepared-data
@@ -28,6 +29,9 @@ struct ImageSet {
   // each image's centre square, and crops are cut from the whole image
   // (read_crops, core/data/image_source.hpp).
   bool whole = false;
+  // With data.crops_from = "files": the original file of each store row;
+  // read_crops then cuts the crops from the decoded file, not the store.
+  std::shared_ptr<const SourceFiles> files;
   bool streamed() const { return store != nullptr; }
 };
 

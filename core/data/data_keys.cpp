@@ -29,6 +29,8 @@ KeyRows data_keys() {
       field("data.whole_images", &RunConfig::data, &DataConfig::whole_images),
       // Other pixels when "dit" (its id and store differ); later key: in ids only when set.
       choice(field("data.resize", &RunConfig::data, &DataConfig::resize), fixed({"bilinear", "dit"})),
+      // Other crops when "files" (its id differs; the store is the same); later key: in ids only when set.
+      choice(field("data.crops_from", &RunConfig::data, &DataConfig::crops_from), fixed({"store", "files"})),
       // Where the images live (memory or the store), not what they are: never in an id.
       not_in_id(field("data.resident_max_gb", &RunConfig::data, &DataConfig::resident_max_gb, 0, 1e6)),
   };
@@ -49,6 +51,14 @@ void check_data(const RunConfig& c, const Fail& fail) {
     fail("data.jpeg_draft",
          "data.resize = \"dit\" prepares the images as DiT's loader does, which decodes every JPEG whole; "
          "data.jpeg_draft decodes at a reduced DCT scale, so the pixels would not be DiT's: set one of them only");
+  if (c.data.crops_from == "files" && !(c.data.name == "image_folder" && c.data.whole_images))
+    fail("data.crops_from",
+         c.data.name != "image_folder"
+             ? fmt::format("data.name = \"{}\" has no image files to crop from: data.crops_from = \"files\" "
+                           "applies to image_folder (ImageNet-style folders) only", c.data.name)
+             : std::string("data.crops_from = \"files\" cuts the random resized crops of whole images from their "
+                           "files: set data.whole_images = true with it (the store then keeps whole images for the "
+                           "centre reads, and the crops come from the files)"));
   if (c.data.name == "image_folder" && (c.data.resolution <= 0 || c.data.pad != 0))
     fail(c.data.resolution <= 0 ? "data.resolution" : "data.pad",
          "image_folder images are resized to data.resolution on their shorter side (e.g. 256) and "

@@ -26,6 +26,7 @@
 #include "core/data/center_crop_arr.hpp"
 #include "core/base/errors.hpp"
 #include "core/data/prepared_store.hpp"
+#include "core/data/source_files.hpp"
 #include "core/records/h5.hpp"
 
 namespace ldae {
@@ -606,6 +607,8 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   // into memory when they fit data.resident_max_gb.
   d.train = open_store_split(dir, m, "train");
   d.test = open_store_split(dir, m, "test");
+  if (c.crops_from == "files")  // crops decoded from the files (only training images are cropped)
+    d.train.files = std::make_shared<const SourceFiles>(store_source_files(src.train, m, dir, "train"));
   if (d.train.n == 0) throw InputError(c.path + "/train: no readable .jpg/.jpeg/.png images");
   if (d.test.n == 0)
     throw InputError(fmt::format("{}/{}: no readable .jpg/.jpeg/.png images in its class "

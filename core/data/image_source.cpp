@@ -8,9 +8,11 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/base/errors.hpp"
 #include "core/base/seeds.hpp"
 #include "core/data/augment.hpp"
 #include "core/data/prepared_store.hpp"
+#include "core/data/source_files.hpp"
 #include "core/data/whole_crop.hpp"
 
 namespace ldae {
@@ -20,6 +22,21 @@ int64_t image_bytes(const ImageSet& s) { return int64_t(s.c) * s.h * s.w; }
 
 // Row of the store that holds image i of a streamed set.
 int64_t store_row(const ImageSet& s, int64_t i) { return s.rows.empty() ? i : s.rows[size_t(i)]; }
+
+// Store row i's original file, decoded whole (data.crops_from = "files");
+// InputError naming it when it no longer decodes as it did.
+ImageSet decoded_source(const ImageSet& s, int64_t i) {
+  const std::string path = s.files->path(i);
+  try {
+    ImageSet im = decode_image(path);
+    if (im.c != s.c) throw InputError(fmt::format("{}: decodes to {} channels, not {}", path, im.c, s.c));
+    return im;
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("{} (data.crops_from = \"files\" decodes each crop's image from its file, which "
+                                 "decoded when the data were prepared: was it changed or removed since? restore "
+                                 "it, or set data.crops_from = \"store\")", e.what()));
+  }
+}
 
 void check_index(const ImageSet& s, int64_t i) {
   if (i < 0 || i >= s.n) throw std::out_of_range(fmt::format("image {} of a split of {}", i, s.n));
@@ -91,7 +108,13 @@ torch::Tensor read_crops(const ImageSet& s, const torch::Tensor& idx, double sca
   over_images(B, threads, [&](int64_t r) {
     thread_local std::vector<uint8_t> img;
     int h = 0, w = 0;
-    s.store->read_whole(store_row(s, p[r]), &img, &h, &w);
+    if (s.files) {
+      ImageSet file = decoded_source(s, store_row(s, p[r]));
+      img.swap(file.pixels);
+      h = file.h, w = file.w;
+    } else {
+      s.store->read_whole(store_row(s, p[r]), &img, &h, &w);
+    }
     CropDraws draws(step_seed(seed, uint64_t(first + r)));
     const CropBox box = draw_crop_box(h, w, scale_lo, scale_hi, draws);
     pil_bicubic_resized_crop(img.data(), s.c, h, w, box, int(S), int(S), dst + r * per);

@@ -26,7 +26,9 @@ torch::Tensor read_images(const ImageSet& s, const torch::Tensor& idx, int threa
 // CropDraws(step_seed(seed, first + k)), so a batch split over processes
 // (first = a rank's offset in the global batch) draws what one process
 // draws. -> (B, C, out_side, out_side) uint8. Threads as read_images.
-// std::logic_error for a set without whole images.
+// With s.files (data.crops_from = "files") each crop is cut, the same way,
+// from the image's original file decoded whole (InputError naming a file
+// that no longer decodes). std::logic_error for a set without whole images.
 torch::Tensor read_crops(const ImageSet& s, const torch::Tensor& idx, double scale_lo, double scale_hi,
                          int64_t out_side, uint64_t seed, int64_t first = 0, int threads = 0);
 // Whole images [lo, hi) of such a set, in order, read on up to `threads`

@@ -50,6 +50,7 @@ std::string section_text(const RunConfig& cfg, std::initializer_list<const char*
 RunConfig cache_key_config(const RunConfig& cfg) {
   RunConfig key = cfg;
   key.data.augment = DataConfig{}.augment;
+  key.data.crops_from = DataConfig{}.crops_from;
   return key;
 }
 

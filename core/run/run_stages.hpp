@@ -47,8 +47,8 @@ torch::Tensor to_labels(const ImageSet& s);
 std::string section_text(const RunConfig& cfg, std::initializer_list<const char*> prefixes);
 // A run's config as the files derived from its data as prepared see it
 // (the fitted tokenizer, the harness classifier, FID's reference
-// statistics): data.augment at its default, since it crops training batches
-// after loading and changes none of them. Rows differing only in it share
+// statistics): data.augment and data.crops_from at their defaults, since
+// they crop training batches after loading and change none of them. Rows differing only in it share
 // those files; a default row's keys, hence file names, are as before.
 RunConfig cache_key_config(const RunConfig& cfg);
 // section_text(cache_key_config(cfg), {"data."}).

@@ -17,7 +17,10 @@
       The sweep run with data.whole_images = true and without: every run
       ends (exit 0) with its own id; the whole store is prepared as such and
       read per batch; rows that read only centre squares train the same
-      losses to float rounding, rows that crop train other ones.
+      losses to float rounding, rows that crop train other ones. Then Sec.
+      5's row with data.crops_from = "files" on the same results: no store
+      prepared nor tokenizer fitted again, other losses than the store's
+      crops.
 """
 import os
 import shutil
@@ -156,7 +159,7 @@ def memory(run_sweep, tool, sweep, tmp):
 
 
 def whole(run_sweep, tool, sweep, tmp):
-    _, a, b = run_pair(run_sweep, tool, sweep, tmp, 120, ("centre", "whole"), "data.whole_images=true")
+    folder, a, b = run_pair(run_sweep, tool, sweep, tmp, 120, ("centre", "whole"), "data.whole_images=true")
     out = open(os.path.join(tmp, "b.txt")).read()
     assert "(whole, shorter side)" in out, "no whole store was prepared"
     # Rows differing in data.augment alone (it acts after loading) share one loaded dataset.
@@ -185,8 +188,25 @@ def whole(run_sweep, tool, sweep, tmp):
     # memory within data.resident_max_gb, its probe's crops from the whole).
     raw = {r: db[r].execute("select status from runs where label like 'raw pixels%'").fetchall() for r in (a, b)}
     assert all(v == [("done",)] for v in raw.values()), f"the raw-pixel rows: {raw}"
+    # Crops from the original files (data.crops_from = "files"), Sec. 5's row
+    # under the same results: the same store and tokenizer (nothing prepared
+    # or fitted again), other crops than the store's (photos of 40-90 px
+    # against a store at 32 px).
+    run([run_sweep, sweep, "--set", f"data.path={folder}", "--threads", "2", "--results", b, "--only", "2",
+         "--set", "data.whole_images=true", "--set", "data.crops_from=files"], os.path.join(tmp, "c.txt"))
+    assert "preparing" not in open(os.path.join(tmp, "c.txt")).read(), "the store was prepared again"
+    mc = metrics(b)
+    new = {k[0] for k in mc} - ids_b
+    assert len(new) == 1, f"expected one new run, got {len(new)}"
+    rid = new.pop()
+    assert "tokenizer loaded from" in open(os.path.join(b, "runs", rid, "log.txt")).read(), "the tokenizer was refit"
+    files = sorted((st, v) for (r, n, st), v in mc.items() if r == rid and n == "train.loss")
+    sec5 = [lab for lab in {k[0] for k in curve} if lab.startswith("Sec. 5")][0]
+    worst = max(abs(x[1] - y[1]) / max(abs(x[1]), 1e-12) for x, y in zip(files, sorted(curve[(sec5, b)])))
+    assert len(files) == len(curve[(sec5, b)]) and worst > 1e-3, \
+        f"crops from the files: losses within {worst:.1e} of the store's crops"
     print(f"ok: centre rows agree ({'bit for bit' if same else 'to float rounding'}), the 4 cropping rows differ, "
-          "the raw-pixel anchor ran on both")
+          "the raw-pixel anchor ran on both; crops from the files differ from the store's, on the same store")
 
 
 def main():

@@ -23,18 +23,18 @@ ImageSet patterned(const std::string& name) {
   return one;
 }
 
-struct Store {
+struct PatternStore {
   std::string dir;
   StoreManifest m;
 };
 
-Store make_store(const std::string& tag) {
+PatternStore make_store(const std::string& tag) {
   StoreSource src;
   for (int i = 0; i < 23; ++i) src.train.push_back({std::to_string(i), i % 4});
   for (int i = 23; i < 30; ++i) src.test.push_back({std::to_string(i), i % 4});
   src.classes = 4;
   const auto dir = fs::path(test::temp_dir("source-" + tag)) / "store";  // its lock beside it
-  Store s{dir.string(), {}};
+  PatternStore s{dir.string(), {}};
   s.m = prepare_store(src, s.dir, 5, false, patterned, 2, /*chunk_images=*/4);
   return s;
 }

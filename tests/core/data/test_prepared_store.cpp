@@ -14,6 +14,7 @@
 #include "core/base/errors.hpp"
 #include "core/base/stop.hpp"
 #include "core/data/prepared_store.hpp"
+#include "tests/core/base/input_error_of.hpp"
 #include "tests/core/base/temp_dir.hpp"
 #include "tests/core/data/chunk_files.hpp"
 
@@ -167,17 +168,6 @@ TEST(PreparedStore, ProcessesStartedAtOncePrepareItOnce) {
   fs::remove(log);
 }
 
-// The message of the InputError f throws ("" when it throws none).
-template <class F>
-std::string input_error_of(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(PreparedStore, AFlippedPixelFailsItsReadNamingTheChunkAndImage) {
   const auto src = source();
   const auto dir = fresh_dir("flip-pixel");
@@ -190,10 +180,10 @@ TEST(PreparedStore, AFlippedPixelFailsItsReadNamingTheChunkAndImage) {
   s.store->read(4, px.data(), &label);  // the chunk's other images read
   EXPECT_EQ(px, image_of("4").pixels);
   EXPECT_EQ(label, 1);
-  const std::string e = input_error_of([&] { s.store->read(7, px.data(), &label); });
+  const std::string e = test::input_error_of([&] { s.store->read(7, px.data(), &label); });
   EXPECT_NE(e.find(chunk + ": image 3 of this chunk fails its checksum"), std::string::npos) << e;
   EXPECT_NE(e.find("delete " + chunk + " and run again"), std::string::npos) << e;
-  EXPECT_NE(input_error_of([&] { read_store_split(dir.string(), m, "train"); }).find(chunk), std::string::npos);
+  EXPECT_NE(test::input_error_of([&] { read_store_split(dir.string(), m, "train"); }).find(chunk), std::string::npos);
   EXPECT_EQ(read_store_split(dir.string(), m, "test").pixels, reference(src.test).pixels);
 }
 
@@ -203,9 +193,9 @@ TEST(PreparedStore, AFlippedLabelFailsTheOpenNamingTheChunk) {
   const auto m = prepare_store(src, dir.string(), 4, false, image_of, 2, 4);
   const std::string chunk = store_chunk_path(dir.string(), "test", 0);
   test::flip_byte(chunk, kChunkHeaderBytes + 8 + 1);  // image 1's label
-  const std::string e = input_error_of([&] { open_store_split(dir.string(), m, "test"); });
+  const std::string e = test::input_error_of([&] { open_store_split(dir.string(), m, "test"); });
   EXPECT_NE(e.find(chunk + ": its head (labels, sizes, checksums) fails its checksum"), std::string::npos) << e;
-  EXPECT_EQ(input_error_of([&] { open_store_split(dir.string(), m, "train"); }), "");
+  EXPECT_EQ(test::input_error_of([&] { open_store_split(dir.string(), m, "train"); }), "");
 }
 
 TEST(PreparedStore, ADeletedChunkOfACompleteStoreIsPreparedAgainAlone) {
@@ -219,7 +209,7 @@ TEST(PreparedStore, ADeletedChunkOfACompleteStoreIsPreparedAgainAlone) {
   // A decoding error while repairing keeps the store's other chunks (its
   // files decoded once: the error is the file system's, not the image's).
   auto failing = [](const std::string&) -> ImageSet { throw InputError("unreadable (test)"); };
-  const std::string e = input_error_of([&] { prepare_store(src, dir.string(), 4, false, failing, 2, 4); });
+  const std::string e = test::input_error_of([&] { prepare_store(src, dir.string(), 4, false, failing, 2, 4); });
   EXPECT_NE(e.find("preparing the missing chunks of " + dir.string() + " again: unreadable (test)"),
             std::string::npos) << e;
   EXPECT_NE(e.find("restore it and run again"), std::string::npos) << e;
@@ -253,11 +243,11 @@ TEST(PreparedStore, AChunkDeletedOrPreparedAgainUnderAnOpenReaderIsAnErrorNotOth
   const ImageSet s = open_store_split(dir.string(), m, "train");
   std::vector<uint8_t> px(48);
   fs::remove(chunk);
-  std::string e = input_error_of([&] { s.store->read(5, px.data(), nullptr); });
+  std::string e = test::input_error_of([&] { s.store->read(5, px.data(), nullptr); });
   EXPECT_NE(e.find(chunk + ": missing (deleted since this run opened the store?); run again"), std::string::npos)
       << e;
   prepare_store(src, dir.string(), 4, false, image_of, 2, 4);  // the repair
-  e = input_error_of([&] { s.store->read(5, px.data(), nullptr); });
+  e = test::input_error_of([&] { s.store->read(5, px.data(), nullptr); });
   EXPECT_NE(e.find(chunk + ": prepared again since this run opened the store"), std::string::npos) << e;
   s.store->read(1, px.data(), nullptr);  // the other chunks read on
   EXPECT_EQ(px, image_of("1").pixels);
@@ -282,7 +272,7 @@ TEST(PreparedStore, ChunksWrittenBeforeChecksumsAreReadUnchecked) {
   }
   EXPECT_EQ(read_store_split(dir.string(), m, "train").pixels, reference(src.train).pixels);
   test::flip_byte(store_chunk_path(dir.string(), "train", 0), -1);  // unchecked: read as it is
-  EXPECT_EQ(input_error_of([&] { read_store_split(dir.string(), m, "train"); }), "");
+  EXPECT_EQ(test::input_error_of([&] { read_store_split(dir.string(), m, "train"); }), "");
 }
 
 }  // namespace

@@ -1,0 +1,69 @@
+#include "core/data/source_files.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "core/base/errors.hpp"
+#include "core/data/data.hpp"
+
+namespace ldae {
+
+void SourceFiles::add(const std::string& path) {
+  if (path.compare(0, prefix_.size(), prefix_) != 0)
+    throw std::invalid_argument(fmt::format("SourceFiles: {} is not under {}", path, prefix_));
+  blob_.append(path, prefix_.size(), std::string::npos);
+  ends_.push_back(blob_.size());
+}
+
+std::string SourceFiles::path(int64_t i) const {
+  if (i < 0 || i >= size()) throw std::out_of_range(fmt::format("SourceFiles: file {} of {}", i, size()));
+  const uint64_t begin = i == 0 ? 0 : ends_[size_t(i - 1)];
+  return prefix_ + blob_.substr(begin, ends_[size_t(i)] - begin);
+}
+
+namespace {
+// The folder part every item's path starts with (up to its last '/').
+std::string shared_folder(const std::vector<StoreSource::Item>& items) {
+  if (items.empty()) return "";
+  std::string prefix = items[0].path;
+  for (const auto& it : items) {
+    size_t k = 0;
+    while (k < prefix.size() && k < it.path.size() && prefix[k] == it.path[k]) ++k;
+    prefix.resize(k);
+  }
+  return prefix.substr(0, prefix.rfind('/') == std::string::npos ? 0 : prefix.rfind('/'));
+}
+}  // namespace
+
+SourceFiles store_source_files(const std::vector<StoreSource::Item>& items, const StoreManifest& m,
+                               const std::string& dir, const std::string& split) {
+  const auto& counts = split == "train" ? m.train_counts : m.test_counts;
+  SourceFiles files(shared_folder(items));
+  for (size_t j = 0; j < counts.size(); ++j) {
+    const int64_t begin = int64_t(j) * m.chunk_images;
+    const int64_t end = std::min<int64_t>(begin + m.chunk_images, int64_t(items.size()));
+    if (end - begin == counts[j]) {
+      for (int64_t i = begin; i < end; ++i) files.add(items[size_t(i)].path);
+      continue;
+    }
+    int64_t kept = 0;  // a chunk with skipped files: the ones that decode
+    for (int64_t i = begin; i < end; ++i) {
+      try {
+        decode_image(items[size_t(i)].path);
+      } catch (const InputError&) {
+        continue;
+      }
+      if (++kept <= counts[j]) files.add(items[size_t(i)].path);
+    }
+    if (kept != counts[j])
+      throw InputError(fmt::format("{}: kept {} of its {} files, but {} of them decode now (files changed since it "
+                                   "was prepared); delete {} and run again: only this chunk's images are prepared "
+                                   "again", store_chunk_path(dir, split, int64_t(j)), counts[j], end - begin, kept,
+                                   store_chunk_path(dir, split, int64_t(j))));
+  }
+  return files;
+}
+
+}  // namespace ldae
