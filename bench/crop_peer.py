@@ -4,9 +4,12 @@ RandomHorizontalFlip and PILToTensor, as MAE's main_linprobe.py builds it),
 on the train/ images of an image folder decoded and resized to their
 shorter side `size` once (untimed: what the harness's store holds), one
 image at a time as a DataLoader worker does; --threads N workers share the
-batch (a process pool, as DataLoader's workers). Prints images_per_s.
+batch (a process pool, as DataLoader's workers). With --from files, each
+crop opens and decodes its file first (torchvision's ImageFolder loader:
+Image.open(path).convert("RGB")), the peer of data.crops_from = "files".
+Prints images_per_s.
 
-    python bench/crop_peer.py FOLDER [--size 256] [--batch 256] [--batches 8] [--threads N]
+    python bench/crop_peer.py FOLDER [--size 256] [--batch 256] [--batches 8] [--threads N] [--from files]
 """
 import argparse
 import multiprocessing as mp
@@ -30,16 +33,25 @@ def _init(size):
 
 
 def _one(i):
-    return _tf(_ims[i]).shape[0]
+    im = _ims[i]
+    if isinstance(im, str):  # --from files: the loader's decode, per crop
+        with open(im, "rb") as f:
+            im = Image.open(f).convert("RGB")
+    return _tf(im).shape[0]
 
 
-def load(folder, size):
-    """The train/ images, shorter side `size` (Pillow's bilinear), as PIL images."""
+def load(folder, size, files):
+    """The train/ images, shorter side `size` (Pillow's bilinear), as PIL
+    images; with files, their paths."""
     out = []
     root = os.path.join(folder, "train")
     for cls in sorted(os.listdir(root)):
         for name in sorted(os.listdir(os.path.join(root, cls))):
-            im = Image.open(os.path.join(root, cls, name)).convert("RGB")
+            path = os.path.join(root, cls, name)
+            if files:
+                out.append(path)
+                continue
+            im = Image.open(path).convert("RGB")
             s = size / min(im.size)
             out.append(im.resize((max(size, round(im.width * s)), max(size, round(im.height * s))), Image.BILINEAR))
     return out
@@ -53,8 +65,10 @@ def main():
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--batches", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--from", dest="source", choices=["store", "files"], default="store",
+                    help="crop images held resized in memory (store), or decode each file per crop (files)")
     a = ap.parse_args()
-    _ims = load(a.folder, a.size)
+    _ims = load(a.folder, a.size, a.source == "files")
     _init(a.size)
     batch = [[(b * a.batch + k) % len(_ims) for k in range(a.batch)] for b in range(a.batches + 1)]
     if a.threads > 1:
@@ -67,7 +81,8 @@ def main():
     for b in range(1, a.batches + 1):
         run(batch[b])
     s = time.perf_counter() - t0
-    print(f"peer crops {a.size} px: torchvision + Pillow on {a.threads} threads: images_per_s={a.batch * a.batches / s:.1f}")
+    print(f"peer crops {a.size} px from {a.source}: torchvision + Pillow on {a.threads} threads: "
+          f"images_per_s={a.batch * a.batches / s:.1f}")
 
 
 if __name__ == "__main__":

@@ -179,4 +179,13 @@ for t in 1 "$threads"; do
   done
   echo "bench crops 256 px on $t threads vs torchvision: harness $a img/s, torchvision + Pillow $p img/s, ratio $(ratio "$a" "$p"); $(paired "$as" "$ps")"
 done
+# The same from the files (data.crops_from = "files"): each crop decodes its
+# JPEG first, against torchvision's ImageFolder loader + the same transforms.
+a=""; p=""; as=""; ps=""
+for _ in $(seq "$reps"); do
+  ar=$("$build/bench_crops" "$crops/folder" --threads "$threads" --from files 2> /dev/null | rate)
+  pr=$("$py" "$here/crop_peer.py" "$crops/folder" --threads "$threads" --from files | rate)
+  a=$(best "$a" "$ar"); p=$(best "$p" "$pr"); as="$as $ar"; ps="$ps $pr"
+done
+echo "bench crops 256 px from the files on $threads threads vs torchvision: harness $a img/s, torchvision + Pillow $p img/s, ratio $(ratio "$a" "$p"); $(paired "$as" "$ps")"
 rm -rf "$crops"
