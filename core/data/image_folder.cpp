@@ -609,6 +609,8 @@ Dataset load_image_folder(const DataConfig& c, const LoadContext& ctx) {
   d.test = open_store_split(dir, m, "test");
   if (c.crops_from == "files")  // crops decoded from the files (only training images are cropped)
     d.train.files = std::make_shared<const SourceFiles>(store_source_files(src.train, m, dir, "train"));
+  if (d.train.files && d.train.files->size() != d.train.n)
+    throw std::logic_error(fmt::format("{}: {} files for {} prepared images", dir, d.train.files->size(), d.train.n));
   if (d.train.n == 0) throw InputError(c.path + "/train: no readable .jpg/.jpeg/.png images");
   if (d.test.n == 0)
     throw InputError(fmt::format("{}/{}: no readable .jpg/.jpeg/.png images in its class "

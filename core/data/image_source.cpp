@@ -24,18 +24,23 @@ int64_t image_bytes(const ImageSet& s) { return int64_t(s.c) * s.h * s.w; }
 int64_t store_row(const ImageSet& s, int64_t i) { return s.rows.empty() ? i : s.rows[size_t(i)]; }
 
 // Store row i's original file, decoded whole (data.crops_from = "files");
-// InputError naming it when it no longer decodes as it did.
+// InputError naming it when it no longer decodes as it did. The decoder's
+// own advice (remove it, data.skip_bad) is not passed on: either would make
+// another store, and skip_bad skips nothing at crop time.
 ImageSet decoded_source(const ImageSet& s, int64_t i) {
   const std::string path = s.files->path(i);
+  std::string why;
   try {
     ImageSet im = decode_image(path);
-    if (im.c != s.c) throw InputError(fmt::format("{}: decodes to {} channels, not {}", path, im.c, s.c));
-    return im;
+    if (im.c == s.c) return im;
+    why = fmt::format("decodes to {} channels, not {}", im.c, s.c);
   } catch (const InputError& e) {
-    throw InputError(fmt::format("{} (data.crops_from = \"files\" decodes each crop's image from its file, which "
-                                 "decoded when the data were prepared: was it changed or removed since? restore "
-                                 "it, or set data.crops_from = \"store\")", e.what()));
+    why = reason_about(e.what(), path);
+    why = why.substr(0, why.find("; "));
   }
+  throw InputError(fmt::format("{}: {}. data.crops_from = \"files\" decodes each crop from its file, which decoded "
+                               "when the store was prepared: make it readable, or restore it as it was (the same "
+                               "size and modification time); the store and the run ids stay as they are", path, why));
 }
 
 void check_index(const ImageSet& s, int64_t i) {
@@ -106,16 +111,15 @@ torch::Tensor read_crops(const ImageSet& s, const torch::Tensor& idx, double sca
   auto out = torch::empty({B, s.c, S, S}, torch::kUInt8);
   uint8_t* dst = out.data_ptr<uint8_t>();
   over_images(B, threads, [&](int64_t r) {
+    CropDraws draws(step_seed(seed, uint64_t(first + r)));
+    if (s.files) {  // decoded whole, held only while it is cropped
+      const ImageSet file = decoded_source(s, store_row(s, p[r]));
+      const CropBox box = draw_crop_box(file.h, file.w, scale_lo, scale_hi, draws);
+      return pil_bicubic_resized_crop(file.pixels.data(), s.c, file.h, file.w, box, int(S), int(S), dst + r * per);
+    }
     thread_local std::vector<uint8_t> img;
     int h = 0, w = 0;
-    if (s.files) {
-      ImageSet file = decoded_source(s, store_row(s, p[r]));
-      img.swap(file.pixels);
-      h = file.h, w = file.w;
-    } else {
-      s.store->read_whole(store_row(s, p[r]), &img, &h, &w);
-    }
-    CropDraws draws(step_seed(seed, uint64_t(first + r)));
+    s.store->read_whole(store_row(s, p[r]), &img, &h, &w);
     const CropBox box = draw_crop_box(h, w, scale_lo, scale_hi, draws);
     pil_bicubic_resized_crop(img.data(), s.c, h, w, box, int(S), int(S), dst + r * per);
   });

@@ -48,20 +48,30 @@ SourceFiles store_source_files(const std::vector<StoreSource::Item>& items, cons
       for (int64_t i = begin; i < end; ++i) files.add(items[size_t(i)].path);
       continue;
     }
-    int64_t kept = 0;  // a chunk with skipped files: the ones that decode
+    // A chunk with skipped files: the ones that decode now, as they did when
+    // it was prepared (its files are the listing's: same sizes and times).
+    int64_t kept = 0;
+    std::string failing;  // the first file that does not decode now, and why
     for (int64_t i = begin; i < end; ++i) {
       try {
         decode_image(items[size_t(i)].path);
-      } catch (const InputError&) {
+      } catch (const InputError& e) {
+        if (failing.empty()) failing = first_sentence(e.what(), 300);
         continue;
       }
       if (++kept <= counts[j]) files.add(items[size_t(i)].path);
     }
-    if (kept != counts[j])
-      throw InputError(fmt::format("{}: kept {} of its {} files, but {} of them decode now (files changed since it "
-                                   "was prepared); delete {} and run again: only this chunk's images are prepared "
-                                   "again", store_chunk_path(dir, split, int64_t(j)), counts[j], end - begin, kept,
-                                   store_chunk_path(dir, split, int64_t(j))));
+    if (kept != counts[j]) {
+      // Most likely access (a file made unreadable since), else content
+      // changed under the same size and time: the fix is the file's, and
+      // deleting the chunk would prepare it from the files as they are now.
+      const std::string chunk = store_chunk_path(dir, split, int64_t(j));
+      throw InputError(fmt::format(
+          "{}: kept {} of its {} files when it was prepared, but {} of them decode now{}{}. Make them readable, or "
+          "restore them as they were, and run again; deleting {} instead prepares its images from the files as "
+          "they are now (an unreadable one skipped: the data's fingerprint and the run ids change)",
+          chunk, counts[j], end - begin, kept, failing.empty() ? "" : "; the first that does not: ", failing, chunk));
+    }
   }
   return files;
 }

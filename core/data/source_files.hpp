@@ -35,8 +35,9 @@ class SourceFiles {
 // without the files preparation skipped (data.skip_bad). In a chunk that
 // kept fewer images than it was given, which ones were skipped is found by
 // decoding its files again (the store records only the count); InputError
-// naming the chunk when the files decodable now are not as many as it kept
-// (files changed since: the fix is to delete that chunk and run again).
+// naming the chunk and the first file that does not decode when the files
+// decodable now are not as many as it kept (made unreadable or changed
+// since: the fix is the file's).
 SourceFiles store_source_files(const std::vector<StoreSource::Item>& items, const StoreManifest& m,
                                const std::string& dir, const std::string& split);
 

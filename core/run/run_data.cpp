@@ -126,6 +126,13 @@ DataSize prepared_data_size(const DataConfig& c, const std::string& results) {
 }
 
 DataDigests prepared_data_digests(const DataConfig& c, const std::string& results) {
+  // Crops from the files change no stored byte: the digests are the store's,
+  // hashed once for rows of either kind.
+  if (c.crops_from != DataConfig{}.crops_from) {
+    DataConfig store = c;
+    store.crops_from = DataConfig{}.crops_from;
+    return prepared_data_digests(store, results);
+  }
   static std::mutex mu;
   static std::map<const Dataset*, DataDigests> memo;
   const Dataset& d = cached_dataset(c, results);

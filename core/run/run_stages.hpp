@@ -48,7 +48,7 @@ std::string section_text(const RunConfig& cfg, std::initializer_list<const char*
 // A run's config as the files derived from its data as prepared see it
 // (the fitted tokenizer, the harness classifier, FID's reference
 // statistics): data.augment and data.crops_from at their defaults, since
-// they crop training batches after loading and change none of them. Rows differing only in it share
+// they crop training batches after loading and change none of them. Rows differing only in them share
 // those files; a default row's keys, hence file names, are as before.
 RunConfig cache_key_config(const RunConfig& cfg);
 // section_text(cache_key_config(cfg), {"data."}).
