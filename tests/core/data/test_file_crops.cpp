@@ -129,20 +129,10 @@ TEST(FileCrops, TheKeyIsCheckedAndStaysOutOfIdsAndCachesAtItsDefault) {
   c.data.crops_from = "files";
   EXPECT_NE(canonical(c).find("data.crops_from = \"files\""), std::string::npos);
   EXPECT_EQ(data_cache_text(c), data_cache_text(RunConfig()));  // the tokenizer reads centre images
-  std::string e;
-  try {
-    validate(c, "row 1");
-  } catch (const InputError& err) {
-    e = err.what();
-  }
+  std::string e = test::input_error_of([&] { validate(c, "row 1"); });
   EXPECT_NE(e.find("applies to image_folder"), std::string::npos) << e;
   c.data.name = "image_folder", c.data.path = "/data/x", c.data.resolution = 16, c.data.pad = 0;
-  e.clear();
-  try {
-    validate(c, "row 1");
-  } catch (const InputError& err) {
-    e = err.what();
-  }
+  e = test::input_error_of([&] { validate(c, "row 1"); });
   EXPECT_NE(e.find("set data.whole_images = true with it"), std::string::npos) << e;
   c.data.whole_images = true;
   EXPECT_NO_THROW(validate(c, "row 1"));
