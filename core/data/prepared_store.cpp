@@ -131,7 +131,7 @@ int64_t prepare_chunk(const Job& job, const std::string& dir, int side, bool ski
 // CRC-32, the head's own CRC having matched.
 struct ChunkHead {
   std::string path;
-  uint64_t file_id = 0;  // the file it was read from (file_id_of), to tell a rebuilt one
+  FileId file_id;  // the file it was read from, to tell a rebuilt one
   int64_t n = 0;
   std::vector<int32_t> dims;
   std::vector<int64_t> labels;
@@ -154,15 +154,9 @@ std::string unreadable_chunk(const std::string& path, int err) {
   return fmt::format("{}: cannot read it ({}); make it readable and run again", path, std::strerror(err));
 }
 
-// A file's identity as one number: device, inode, size and modification
-// time (a chunk prepared again may get the inode its deleted one freed).
-uint64_t file_id_of(const struct stat& st) {
-  const uint64_t parts[5] = {uint64_t(st.st_dev), uint64_t(st.st_ino), uint64_t(st.st_size),
-                             uint64_t(st.st_mtim.tv_sec), uint64_t(st.st_mtim.tv_nsec)};
-  uint64_t h = 1469598103934665603ull;  // FNV-1a over the words' bytes
-  for (uint64_t w : parts)
-    for (int b = 0; b < 8; ++b) h = (h ^ ((w >> (8 * b)) & 0xff)) * 1099511628211ull;
-  return h;
+FileId file_id_of(const struct stat& st) {
+  return {uint64_t(st.st_dev), uint64_t(st.st_ino), uint64_t(st.st_size), int64_t(st.st_mtim.tv_sec),
+          int64_t(st.st_mtim.tv_nsec)};
 }
 
 // Image k of a chunk whose pixels no longer match their CRC.
@@ -415,10 +409,7 @@ namespace {
 ChunkHead listed_chunk(const std::string& dir, const std::string& split, int64_t j, int64_t count, int side,
                        bool whole) {
   const std::string path = store_chunk_path(dir, split, j);
-  if (!fs::exists(path))
-    throw InputError(fmt::format("{}: missing (deleted after this run checked its store?); run again: missing "
-                                 "chunks are prepared again", path));
-  ChunkHead head = read_chunk_head(path, side, whole);
+  ChunkHead head = read_chunk_head(path, side, whole);  // missing: "run again"
   if (head.n != count)
     throw InputError(fmt::format("{}: {} images, not the {} the store's manifest lists; {}", path, head.n, count,
                                  redo_chunk(path)));
@@ -434,11 +425,11 @@ namespace {
 // when it cannot be opened or read.
 class ChunkFile {
  public:
-  ChunkFile(std::string path, uint64_t file_id) : path_(std::move(path)) {
+  ChunkFile(std::string path, const FileId& file_id) : path_(std::move(path)) {
     fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) throw InputError(unreadable_chunk(path_, errno));
     struct stat st;
-    if (::fstat(fd_, &st) != 0 || file_id_of(st) != file_id) {
+    if (::fstat(fd_, &st) != 0 || !(file_id_of(st) == file_id)) {
       ::close(fd_);
       throw InputError(fmt::format("{}: prepared again since this run opened the store (another process repaired "
                                    "it?); run again to read it as it is now", path_));
@@ -530,28 +521,24 @@ std::pair<size_t, int64_t> StoreReader::locate(int64_t i) const {
   return {j, i - starts_[j]};
 }
 
-void StoreReader::read_checked(int64_t i, uint8_t* dst, size_t bytes) const {
+void StoreReader::read_checked(int64_t i, uint8_t* dst, size_t bytes, int64_t* label) const {
   const auto [j, k] = locate(i);
   const int64_t at = index_.pixels_at[j] + (whole_ ? offsets_[size_t(i)] : k * int64_t(bytes));
   const std::string path = store_chunk_path(dir_, split_, int64_t(j));
   const ChunkFile f(path, index_.file_ids[j]);
+  if (label) f.read(label, 8, kChunkHeaderBytes + (whole_ ? 8 * counts_[j] : 0) + 8 * k, k);
   f.read(dst, bytes, at, k);
   if (index_.checked[j] && crc_of(dst, bytes) != index_.crcs[size_t(i)]) throw InputError(damaged_image(path, k));
 }
 
 void StoreReader::read(int64_t i, uint8_t* pixels, int64_t* label) const {
-  if (label) {  // checked with the chunk's head when the split was opened
-    const auto [j, k] = locate(i);
-    ChunkFile(store_chunk_path(dir_, split_, int64_t(j)), index_.file_ids[j])
-        .read(label, 8, kChunkHeaderBytes + (whole_ ? 8 * counts_[j] : 0) + 8 * k, k);
-  }
   const size_t per = size_t(c_) * size_t(side_) * size_t(side_);
-  if (!whole_) return read_checked(i, pixels, per);
+  if (!whole_) return read_checked(i, pixels, per, label);
   // The centre side x side of the whole image, as resize_center_crop cuts it.
   thread_local std::vector<uint8_t> img;
   const int h = index_.dims[size_t(2 * i)], w = index_.dims[size_t(2 * i + 1)];
   img.resize(size_t(c_) * size_t(h) * size_t(w));
-  read_checked(i, img.data(), img.size());
+  read_checked(i, img.data(), img.size(), label);
   const int y0 = (h - side_) / 2, x0 = (w - side_) / 2;
   for (int c = 0; c < c_; ++c)
     for (int y = 0; y < side_; ++y)
@@ -563,7 +550,7 @@ void StoreReader::read_whole(int64_t i, std::vector<uint8_t>* pixels, int* h, in
   if (!whole_) throw std::logic_error("StoreReader::read_whole on a store of centre crops");
   *h = index_.dims[size_t(2 * i)], *w = index_.dims[size_t(2 * i + 1)];
   pixels->resize(size_t(c_) * size_t(*h) * size_t(*w));
-  read_checked(i, pixels->data(), pixels->size());
+  read_checked(i, pixels->data(), pixels->size(), nullptr);
 }
 
 ImageSet open_store_split(const std::string& dir, const StoreManifest& m, const std::string& split) {

@@ -4,6 +4,7 @@
 // succeeded; each task runs this program with --run-id. The plan is recorded first, so make_tables sees
 // every row while the tasks run.
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -13,7 +14,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "core/base/plural.hpp"
 #include "core/base/atomic_file.hpp"
@@ -165,14 +165,6 @@ std::string jobs_still_queued(const std::string& jobs_file) {
   return out.find_first_of("0123456789") == std::string::npos ? "" : ids;
 }
 
-// "1, 2, 3" of job ids one per line.
-std::string jobs_listed(const std::string& lines) {
-  std::string out, id;
-  std::istringstream in(lines);
-  while (in >> id) out += (out.empty() ? "" : ", ") + id;
-  return out;
-}
-
 // Before anything is written: sbatch is there, and no job of an earlier
 // submission of `script` is still queued (InputError naming them).
 void check_can_submit(const std::string& script) {
@@ -208,30 +200,38 @@ void submit(const std::string& script, const std::string& after_script, const Sl
     check_stop("the submission (check squeue: nothing may have been queued)");
     throw;
   }
-  std::string jobs = job + "\n";
-  write_text_atomically(jobs_file, jobs);
+  std::vector<std::string> ids{job};
+  write_text_atomically(jobs_file, fmt::format("{}\n", fmt::join(ids, "\n")));
   fmt::print("submitted {} as job {}\n", script, job);
   std::fflush(stdout);
-  for (size_t g = 0; g < tasks.after.size(); ++g) {
-    std::string rest;  // the commands still to run, each recording its job id as this program does
+  // What is queued before group g, and the commands still to run from it on
+  // (each recording its job id as this program does): said only when the
+  // submission stops there.
+  const auto queued = [&](size_t g) {
+    return g == 0 ? fmt::format("the first array is queued as job {}", job)
+                  : fmt::format("the first array and {} after it are queued (jobs {})", count_of(g, "array"),
+                                fmt::join(ids, ", "));
+  };
+  const auto rest = [&](size_t g) {
+    std::string cmds;
     for (size_t k = g; k < tasks.after.size(); ++k)
-      rest += fmt::format("{}sbatch --parsable {} | cut -d';' -f1 >> {}", k > g ? "; " : "",
+      cmds += fmt::format("{}sbatch --parsable {} | cut -d';' -f1 >> {}", k > g ? "; " : "",
                           after_args(tasks, k, job, after_script), shell_quote(jobs_file));
-    const std::string queued = g == 0 ? fmt::format("the first array is queued as job {}", job)
-                                      : fmt::format("the first array and {} after it are queued (jobs {})",
-                                                    count_of(g, "array"), jobs_listed(jobs));
-    const std::string halfway = fmt::format("the submission: {}; finish it with `{}`", queued, rest);
-    check_stop(halfway.c_str());
+    return cmds;
+  };
+  for (size_t g = 0; g < tasks.after.size(); ++g) {
+    const auto halfway = [&] { return fmt::format("the submission: {}; finish it with `{}`", queued(g), rest(g)); };
+    if (stop_requested()) check_stop(halfway().c_str());
     std::string after_job;
     try {
       after_job = parsable_job_id(sbatch("--parsable " + after_args(tasks, g, job, after_script)), after_script);
     } catch (const InputError& e) {
-      check_stop(halfway.c_str());
+      if (stop_requested()) check_stop(halfway().c_str());
       throw InputError(fmt::format("{}; {}: submit the rest with `{}`, or rerun this command once those jobs have "
-                                   "ended (it submits what is still pending)", e.what(), queued, rest));
+                                   "ended (it submits what is still pending)", e.what(), queued(g), rest(g)));
     }
-    jobs += after_job + "\n";
-    write_text_atomically(jobs_file, jobs);
+    ids.push_back(after_job);
+    write_text_atomically(jobs_file, fmt::format("{}\n", fmt::join(ids, "\n")));
     fmt::print("submitted {} {} ({}) as job {}, after task {}_{} succeeds\n", after_script, g,
                count_of(tasks.after[g].runs.size(), "run"), after_job, job, tasks.after[g].trainer);
     std::fflush(stdout);

@@ -168,10 +168,21 @@ TEST(PreparedStore, ProcessesStartedAtOncePrepareItOnce) {
   fs::remove(log);
 }
 
+// source() prepared into a fresh store (*dir), 4 images a chunk.
+StoreManifest prepared(const std::string& tag, fs::path* dir) {
+  *dir = fresh_dir(tag);
+  return prepare_store(source(), dir->string(), 4, false, image_of, 2, 4);
+}
+
+std::string text_of(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
 TEST(PreparedStore, AFlippedPixelFailsItsReadNamingTheChunkAndImage) {
   const auto src = source();
-  const auto dir = fresh_dir("flip-pixel");
-  const auto m = prepare_store(src, dir.string(), 4, false, image_of, 2, 4);
+  fs::path dir;
+  const StoreManifest m = prepared("flip-pixel", &dir);
   const std::string chunk = store_chunk_path(dir.string(), "train", 1);
   test::flip_byte(chunk, -1);  // the last pixel of image 3 of chunk 1: image 7
   const ImageSet s = open_store_split(dir.string(), m, "train");  // heads intact
@@ -188,9 +199,8 @@ TEST(PreparedStore, AFlippedPixelFailsItsReadNamingTheChunkAndImage) {
 }
 
 TEST(PreparedStore, AFlippedLabelFailsTheOpenNamingTheChunk) {
-  const auto src = source();
-  const auto dir = fresh_dir("flip-label");
-  const auto m = prepare_store(src, dir.string(), 4, false, image_of, 2, 4);
+  fs::path dir;
+  const StoreManifest m = prepared("flip-label", &dir);
   const std::string chunk = store_chunk_path(dir.string(), "test", 0);
   test::flip_byte(chunk, kChunkHeaderBytes + 8 + 1);  // image 1's label
   const std::string e = test::input_error_of([&] { open_store_split(dir.string(), m, "test"); });
@@ -200,11 +210,9 @@ TEST(PreparedStore, AFlippedLabelFailsTheOpenNamingTheChunk) {
 
 TEST(PreparedStore, ADeletedChunkOfACompleteStoreIsPreparedAgainAlone) {
   const auto src = source();
-  const auto dir = fresh_dir("redo");
-  const auto m = prepare_store(src, dir.string(), 4, false, image_of, 2, 4);
-  const std::string manifest = dir.string() + "/manifest.json";
-  std::ifstream in(manifest);
-  const std::string before((std::istreambuf_iterator<char>(in)), {});
+  fs::path dir;
+  const StoreManifest m = prepared("redo", &dir);
+  const std::string before = text_of(dir / "manifest.json");
   fs::remove(store_chunk_path(dir.string(), "train", 1));
   // A decoding error while repairing keeps the store's other chunks (its
   // files decoded once: the error is the file system's, not the image's).
@@ -224,8 +232,7 @@ TEST(PreparedStore, ADeletedChunkOfACompleteStoreIsPreparedAgainAlone) {
   const auto again = prepare_store(src, dir.string(), 4, false, counting, 2, /*chunk_images=*/3);
   EXPECT_EQ(decoded.load(), 4) << "only chunk 1's images";
   EXPECT_EQ(again.train_counts, m.train_counts);
-  std::ifstream in2(manifest);
-  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in2)), {}), before);
+  EXPECT_EQ(text_of(dir / "manifest.json"), before);
   EXPECT_EQ(read_store_split(dir.string(), again, "train").pixels, reference(src.train).pixels);
 }
 
@@ -236,8 +243,8 @@ TEST(PreparedStore, AChunkDeletedOrPreparedAgainUnderAnOpenReaderIsAnErrorNotOth
   // bytes further), so the open reader refuses it rather than reading at
   // its old offsets.
   const auto src = source();
-  const auto dir = fresh_dir("rebuilt");
-  const auto m = prepare_store(src, dir.string(), 4, false, image_of, 2, 4);
+  fs::path dir;
+  const StoreManifest m = prepared("rebuilt", &dir);
   const std::string chunk = store_chunk_path(dir.string(), "train", 1);
   test::strip_checksums(chunk, false);
   const ImageSet s = open_store_split(dir.string(), m, "train");
@@ -258,8 +265,8 @@ TEST(PreparedStore, AChunkDeletedOrPreparedAgainUnderAnOpenReaderIsAnErrorNotOth
 
 TEST(PreparedStore, ChunksWrittenBeforeChecksumsAreReadUnchecked) {
   const auto src = source();
-  const auto dir = fresh_dir("old-format");
-  const auto m = prepare_store(src, dir.string(), 4, false, image_of, 2, 4);
+  fs::path dir;
+  const StoreManifest m = prepared("old-format", &dir);
   for (int j = 0; j < 3; j += 2) test::strip_checksums(store_chunk_path(dir.string(), "train", j), false);
   const ImageSet s = open_store_split(dir.string(), m, "train");
   EXPECT_EQ(s.labels, reference(src.train).labels);
