@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "probes/feature_rows.hpp"
+
 namespace ldae {
 
 struct KnnResult {
@@ -24,5 +26,17 @@ struct KnnResult {
 KnnResult knn_probe(const torch::Tensor& train_x, const torch::Tensor& train_y,
                     const torch::Tensor& test_x, const torch::Tensor& test_y, int64_t classes,
                     int64_t k, double temperature, bool bf16 = false);
+// The same probe on rows that may be made on demand (FeatureRows; both
+// held: the tensor form). The test rows go in passes of at most held_test
+// rows, held normalised on the rows' device; each pass reads the training
+// rows once, a block at a time (64 MB of rows; the (pass, block)
+// similarities at most 256 MB),
+// keeping each test row's k most similar so far. Memory: a pass's test rows,
+// a block of training rows and (pass, 2k) candidates; time: ceil(M /
+// held_test) reads of the training rows. Equal to the tensor form up to the
+// order of equal similarities. A progress line per pass (ETA).
+KnnResult knn_probe(const FeatureRows& train_x, const torch::Tensor& train_y, const FeatureRows& test_x,
+                    const torch::Tensor& test_y, int64_t classes, int64_t k, double temperature, bool bf16,
+                    int64_t held_test);
 
 }  // namespace ldae

@@ -64,20 +64,70 @@ torch::Tensor encoder_features(Backbone& model, const TokenRows& tokens, int64_t
 }
 
 namespace {
-// Top-k accuracy (%) of the head on (x, y), evaluated in eval mode.
-double accuracy(torch::nn::Sequential& head, const torch::Tensor& x, const torch::Tensor& y,
-                int64_t k = 1) {
+// Top-k accuracy (%) of the head on the rows of x with labels y, evaluated in
+// eval mode, a block of rows at a time (4,096 held rows, as recorded runs
+// read them; fewer when wide rows are made on demand).
+double accuracy(torch::nn::Sequential& head, const FeatureRows& x, const torch::Tensor& y, int64_t k = 1) {
   torch::NoGradGuard ng;
   head->eval();
+  const int64_t block = x.held() ? 4096 : x.block();
   int64_t correct = 0;
-  for (int64_t i = 0; i < x.size(0); i += 4096) {
-    auto xb = x.slice(0, i, std::min(i + 4096, x.size(0)));
-    auto yb = y.slice(0, i, std::min(i + 4096, y.size(0)));
-    auto top = std::get<1>(head->forward(xb).topk(k, /*dim=*/1));  // (b, k)
-    correct += top.eq(yb.unsqueeze(1)).any(/*dim=*/1).sum().item<int64_t>();
+  for (int64_t i = 0; i < x.n; i += block) {
+    if (!x.held()) check_stop("the linear probe's evaluation");
+    const int64_t end = std::min(i + block, x.n);
+    auto top = std::get<1>(head->forward(x.rows(i, end)).topk(k, /*dim=*/1));  // (b, k)
+    correct += top.eq(y.slice(0, i, end).unsqueeze(1)).any(/*dim=*/1).sum().item<int64_t>();
   }
-  return 100.0 * double(correct) / double(std::max<int64_t>(1, x.size(0)));
+  return 100.0 * double(correct) / double(std::max<int64_t>(1, x.n));
 }
+
+// BatchNorm1d without affine + Linear (init std 0.01, zero bias): MAE's
+// main_linprobe.py head, on `device`.
+torch::nn::Sequential probe_head(int64_t F, int64_t classes, torch::Device device) {
+  auto head = torch::nn::Sequential(
+      torch::nn::BatchNorm1d(torch::nn::BatchNormOptions(F).affine(false).eps(1e-6)),
+      FusedLinear(F, classes));
+  {
+    torch::NoGradGuard ng;
+    auto* lin = head[1]->as<torch::nn::Linear>();
+    torch::nn::init::normal_(lin->weight, 0.0, 0.01);  // MAE: trunc_normal std 0.01
+    torch::nn::init::zeros_(lin->bias);
+  }
+  head->to(device);  // the probe runs where its features are
+  return head;
+}
+
+// One optimizer step on `loss` at learning rate lr: LARS, AdamW or SGD
+// (momentum 0.9) after probe.optimizer.
+class ProbeUpdate {
+ public:
+  ProbeUpdate(torch::nn::Sequential& head, const ProbeConfig& cfg, double peak) {
+    if (cfg.optimizer == "lars")
+      lars_ = std::make_unique<Lars>(head->parameters(), cfg.weight_decay);
+    else if (cfg.optimizer == "adamw")
+      opt_ = std::make_unique<torch::optim::AdamW>(
+          head->parameters(), torch::optim::AdamWOptions(peak).weight_decay(cfg.weight_decay));
+    else
+      opt_ = std::make_unique<torch::optim::SGD>(
+          head->parameters(), torch::optim::SGDOptions(peak).momentum(0.9).weight_decay(cfg.weight_decay));
+  }
+  void operator()(const torch::Tensor& loss, double lr) {
+    if (lars_) {
+      lars_->zero_grad();
+      loss.backward();
+      lars_->step(lr);
+      return;
+    }
+    for (auto& g : opt_->param_groups()) g.options().set_lr(lr);
+    opt_->zero_grad();
+    loss.backward();
+    opt_->step();
+  }
+
+ private:
+  std::unique_ptr<torch::optim::Optimizer> opt_;
+  std::unique_ptr<Lars> lars_;
+};
 }  // namespace
 
 double probe_lr(const ProbeConfig& cfg, int64_t batch, int64_t step, int64_t steps_per_epoch) {
@@ -94,43 +144,19 @@ ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& trai
                          const torch::Tensor& test_x, const torch::Tensor& test_y,
                          int64_t classes, const ProbeConfig& cfg, uint64_t seed,
                          std::function<void(const std::string&)> log, const TrainView& train_view, const LiveSink& live) {
+  return linear_probe(held_rows(train_x), train_y, held_rows(test_x), test_y, classes, cfg, seed, std::move(log),
+                      train_view, live);
+}
+
+ProbeResult linear_probe(const FeatureRows& train_x, const torch::Tensor& train_y, const FeatureRows& test_x,
+                         const torch::Tensor& test_y, int64_t classes, const ProbeConfig& cfg, uint64_t seed,
+                         std::function<void(const std::string&)> log, const TrainView& train_view,
+                         const LiveSink& live) {
   torch::manual_seed(seed);
-  const int64_t N = train_x.size(0), F = train_x.size(1);
-  auto head = torch::nn::Sequential(
-      torch::nn::BatchNorm1d(torch::nn::BatchNormOptions(F).affine(false).eps(1e-6)),
-      FusedLinear(F, classes));
-  {
-    torch::NoGradGuard ng;
-    auto* lin = head[1]->as<torch::nn::Linear>();
-    torch::nn::init::normal_(lin->weight, 0.0, 0.01);  // MAE: trunc_normal std 0.01
-    torch::nn::init::zeros_(lin->bias);
-  }
-  head->to(train_x.device());  // the probe runs where its features are
+  const int64_t N = train_x.n;
+  auto head = probe_head(train_x.width, classes, train_x.device);
   const int64_t B = std::min<int64_t>(cfg.batch, N);
-  const double peak = cfg.base_lr * B / 256.0;
-  std::unique_ptr<torch::optim::Optimizer> opt;
-  std::unique_ptr<Lars> lars;
-  if (cfg.optimizer == "lars")
-    lars = std::make_unique<Lars>(head->parameters(), cfg.weight_decay);
-  else if (cfg.optimizer == "adamw")
-    opt = std::make_unique<torch::optim::AdamW>(
-        head->parameters(), torch::optim::AdamWOptions(peak).weight_decay(cfg.weight_decay));
-  else
-    opt = std::make_unique<torch::optim::SGD>(
-        head->parameters(),
-        torch::optim::SGDOptions(peak).momentum(0.9).weight_decay(cfg.weight_decay));
-  auto update = [&](const torch::Tensor& loss, double lr) {
-    if (lars) {
-      lars->zero_grad();
-      loss.backward();
-      lars->step(lr);
-      return;
-    }
-    for (auto& g : opt->param_groups()) g.options().set_lr(lr);
-    opt->zero_grad();
-    loss.backward();
-    opt->step();
-  };
+  ProbeUpdate update(head, cfg, cfg.base_lr * B / 256.0);
   const int64_t spe = std::max<int64_t>(1, N / B);
   ProbeResult res;
   int64_t step = 0;
@@ -138,19 +164,26 @@ ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& trai
   Progress progress("probe", cfg.epochs, std::max(1, cfg.epochs / 10), N, nullptr);
   for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
     head->train();
-    auto perm = torch::randperm(N, torch::kLong).to(train_x.device());
+    auto perm = torch::randperm(N, torch::kLong).to(train_x.device);
     // Summed where the loss lives and read once per epoch (no per-step sync).
-    auto loss_acc = torch::zeros({}, torch::dtype(torch::kFloat64).device(train_x.device()));
+    auto loss_acc = torch::zeros({}, torch::dtype(torch::kFloat64).device(train_x.device));
+    auto hits = torch::zeros({}, torch::dtype(torch::kInt64).device(train_x.device));
     for (int64_t i = 0; i < spe; ++i, ++step) {
       check_stop("the linear probe");
       auto idx = perm.slice(0, i * B, (i + 1) * B);
-      const auto x = train_view ? train_view(idx) : train_x.index_select(0, idx);
-      auto loss = torch::nn::functional::cross_entropy(head->forward(x), train_y.index_select(0, idx));
+      const auto x = train_view ? train_view(idx) : train_x.at(idx);
+      const auto y = train_y.index_select(0, idx);
+      const auto logits = head->forward(x);
+      auto loss = torch::nn::functional::cross_entropy(logits, y);
+      if (!train_x.held()) hits.add_(logits.detach().argmax(1).eq(y).sum());
       update(loss, probe_lr(cfg, B, step, spe));
       loss_acc.add_(loss.detach().to(torch::kFloat64));
     }
     const double loss_sum = loss_acc.item<double>();
-    const double train_acc = accuracy(head, train_x, train_y);
+    // Rows made on demand are not read a second time for the training
+    // accuracy: it is then the epoch's batches' as they were trained.
+    const double train_acc = train_x.held() ? accuracy(head, train_x, train_y)
+                                            : 100.0 * double(hits.item<int64_t>()) / double(spe * B);
     const double test_acc = accuracy(head, test_x, test_y);
     res.curve.push_back({double(epoch), loss_sum / spe, train_acc, test_acc});
     if (live) live("probe", epoch, {{"train_loss", loss_sum / spe}, {"train_acc", train_acc}, {"test_acc", test_acc}});

@@ -12,6 +12,7 @@
 #include "core/config/config.hpp"
 #include "backbones/backbone.hpp"
 #include "core/records/live_log.hpp"
+#include "probes/feature_rows.hpp"
 
 namespace ldae {
 
@@ -75,6 +76,16 @@ constexpr double kProbeCropScale = 0.08;
 ProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor& train_y,
                          const torch::Tensor& test_x, const torch::Tensor& test_y,
                          int64_t classes, const ProbeConfig& cfg, uint64_t seed,
+                         std::function<void(const std::string&)> log = {}, const TrainView& train_view = {},
+                         const LiveSink& live = {});
+// The same probe on rows that may be made on demand (FeatureRows): equal to
+// the tensor form on held rows. On rows made on demand (a streamed
+// raw-pixel anchor) memory holds a batch and an evaluation block, not the
+// split, and each epoch's training accuracy (curve column 2) is that of the
+// epoch's batches as they were trained (train mode, before each update)
+// rather than a second pass over the training split in eval mode.
+ProbeResult linear_probe(const FeatureRows& train_x, const torch::Tensor& train_y, const FeatureRows& test_x,
+                         const torch::Tensor& test_y, int64_t classes, const ProbeConfig& cfg, uint64_t seed,
                          std::function<void(const std::string&)> log = {}, const TrainView& train_view = {},
                          const LiveSink& live = {});
 

@@ -13,10 +13,12 @@
 #include "core/records/h5.hpp"
 #include "core/records/module_h5.hpp"
 #include "core/data/augment.hpp"
+#include "core/plugin/hooks.hpp"
 #include "core/run/run_stages.hpp"
 #include "core/diffusion/sampler.hpp"
 #include "core/base/atomic_file.hpp"
 #include "core/base/file_digest.hpp"
+#include "core/base/plural.hpp"
 #include "core/base/progress.hpp"
 #include "core/base/stop.hpp"
 #include "probes/linear_probe.hpp"
@@ -224,21 +226,22 @@ FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer&
                   fd, cfg.eval, cfg.train.bf16, uint64_t(cfg.seed) + 3, device, log, live);
 }
 
-void probe_stage(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& f_test,
-                 const RunData& data, torch::Device device, RunMetrics& metrics, nlohmann::json& rec,
-                 const Log& log, const TrainView& train_view, const LiveSink& live) {
+void probe_stage(const RunConfig& cfg, const ProbeRows& rows, const RunData& data, torch::Device device,
+                 RunMetrics& metrics, nlohmann::json& rec, const Log& log, const LiveSink& live) {
   const auto t_probe = clk::now();
-  // Both probes on the run's device, features copied there once (cheap there at ImageNet size).
-  const auto xtr = f_train.to(device), ytr = data.train_y.to(device), xte = f_test.to(device),
-             yte = data.test_y.to(device);
-  auto pr = linear_probe(xtr, ytr, xte, yte, data.classes, cfg.probe, cfg.seed, log, train_view, live);
+  // Both probes on the run's device, held features copied there once (cheap
+  // there at ImageNet size); rows made on demand come out there.
+  auto on_device = [device](const FeatureRows& f) { return f.held() ? held_rows(f.all.to(device)) : f; };
+  const auto xtr = on_device(rows.train), xte = on_device(rows.test);
+  const auto ytr = data.train_y.to(device), yte = data.test_y.to(device);
+  auto pr = linear_probe(xtr, ytr, xte, yte, data.classes, cfg.probe, cfg.seed, log, rows.view, live);
   metrics.probe = pr.curve;
   metrics.top1 = pr.top1;
   metrics.top5 = pr.top5;
-  const auto knn = run_knn(cfg, xtr, ytr, xte, yte, data.classes);
+  const auto knn = run_knn(cfg, xtr, ytr, xte, yte, data.classes, log);
   metrics.knn_top1 = knn.top1;
   metrics.knn_top5 = knn.top5;
-  log(fmt::format("probe top-1 {:.2f}% ({} train / {} test images){}", pr.top1, f_train.size(0), f_test.size(0),
+  log(fmt::format("probe top-1 {:.2f}% ({} train / {} test images){}", pr.top1, xtr.n, xte.n,
                   knn.top1 >= 0 ? fmt::format("; kNN top-1 {:.2f}% (k = {}, T = {})", knn.top1, cfg.probe.knn_k,
                                               cfg.probe.knn_t)
                                 : ""));
@@ -248,19 +251,51 @@ void probe_stage(const RunConfig& cfg, const torch::Tensor& f_train, const torch
   rec["timings"]["probe_s"] = secs_since(t_probe);
 }
 
-TrainView raw_pixel_view(const RunData& data, torch::Device device) {
-  return [train = data.train, device](const torch::Tensor& idx) {
-    torch::NoGradGuard ng;
-    auto im = crop_images(train, idx.to(torch::kCPU), kProbeCropScale, 1.0, 0, torch::kCPU);
-    return im.reshape({im.size(0), -1}).to(device);
+ProbeRows raw_pixel_rows(const RunConfig& cfg, const RunData& data, torch::Device device, const Log& log) {
+  // Pixels flattened, through the plugins' probe hooks as any features are.
+  auto flat = [&cfg](const torch::Tensor& im) { return plugin_probe_features(cfg, im.reshape({im.size(0), -1})); };
+  ProbeRows p;
+  if (cfg.probe.augment == "rrc_flip")
+    p.view = [train = data.train, device, flat](const torch::Tensor& idx) {
+      torch::NoGradGuard ng;
+      return flat(crop_images(train, idx.to(torch::kCPU), kProbeCropScale, 1.0, 0, torch::kCPU)).to(device);
+    };
+  if (!data.streamed || float_gib(data) <= cfg.data.resident_max_gb) {
+    // Within the budget both splits are held (whole-image data's centre
+    // squares read into memory here), as every recorded anchor was.
+    p.train = held_rows(flat(data.streamed ? data.train.rows(0, data.train.n) : data.train_img));
+    p.test = held_rows(flat(data.streamed ? data.test.rows(0, data.test.n) : data.test_img));
+    return p;
+  }
+  auto on_demand = [&flat, device](const ImageBatches& b) {
+    FeatureRows f;
+    f.n = b.n, f.device = device;
+    f.range = [b, flat, device](int64_t lo, int64_t hi) { return flat(b.rows(lo, hi)).to(device); };
+    f.pick = [b, flat, device](const torch::Tensor& idx) { return flat(b.read(idx.to(torch::kCPU))).to(device); };
+    f.width = f.n > 0 ? f.range(0, 1).size(1) : int64_t(b.c) * b.h * b.w;
+    return f;
   };
+  p.train = on_demand(data.train), p.test = on_demand(data.test);
+  log(fmt::format("raw pixels: {:.2f} GiB as float32 > data.resident_max_gb = {}: each image's {} values are read "
+                  "from the store as the probes need them (not kept in metrics.h5)",
+                  float_gib(data), cfg.data.resident_max_gb, p.train.width));
+  return p;
 }
 
-// The kNN probe on a run's features; -1s when probe.knn_k = 0.
-KnnResult run_knn(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& train_y,
-                  const torch::Tensor& f_test, const torch::Tensor& test_y, int64_t classes) {
+KnnResult run_knn(const RunConfig& cfg, const FeatureRows& f_train, const torch::Tensor& train_y,
+                  const FeatureRows& f_test, const torch::Tensor& test_y, int64_t classes, const Log& log) {
   if (cfg.probe.knn_k <= 0) return {-1, -1};
-  return knn_probe(f_train, train_y, f_test, test_y, classes, cfg.probe.knn_k, cfg.probe.knn_t, cfg.train.bf16);
+  const double budget = cfg.data.resident_max_gb * double(int64_t(1) << 30);
+  // At least a block's rows (data.resident_max_gb = 0 streams everything,
+  // and one test row a pass would read the training split once a row).
+  const int64_t held =
+      std::max(f_test.block(), int64_t(budget / (4.0 * double(std::max<int64_t>(1, f_test.width)))));
+  if (log && !(f_train.held() && f_test.held()))
+    log(fmt::format("kNN on rows read on demand: {} held at a time (data.resident_max_gb), the {} read {}",
+                    count_of(std::min(held, f_test.n), "test row"), count_of(f_train.n, "training row"),
+                    (f_test.n + held - 1) / held == 1 ? std::string("once") : count_of((f_test.n + held - 1) / held, "time")));
+  return knn_probe(f_train, train_y, f_test, test_y, classes, cfg.probe.knn_k, cfg.probe.knn_t, cfg.train.bf16,
+                   held);
 }
 
 // A done run recorded before the kNN probe existed: compute it from the probe
@@ -276,7 +311,7 @@ void add_missing_knn(const RunConfig& cfg, const std::string& dir, const RunCont
   const Dataset& data = cached_dataset(cfg.data, ctx.results);
   auto train_y = to_labels(data.train), test_y = to_labels(data.test);
   if (f_train.size(0) != train_y.size(0) || f_test.size(0) != test_y.size(0)) return;
-  const auto r = run_knn(cfg, f_train, train_y, f_test, test_y, data.classes);
+  const auto r = run_knn(cfg, held_rows(f_train), train_y, held_rows(f_test), test_y, data.classes);
   add_knn_to_metrics_h5(dir, r.top1, r.top5);
   auto rec = read_run_json(dir);
   rec["probe_knn_top1"] = r.top1, rec["probe_knn_top5"] = r.top5;

@@ -132,27 +132,16 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
                     data.train.n, data.test.n, data.train.c, data.train.h, data.train.w,
                     data.streamed ? "streamed from the prepared store" : "resident in memory",
                     float_gib(data), cfg.data.resident_max_gb));
-  // The raw-pixel anchor holds every image as a feature vector: streamed
-  // data beyond data.resident_max_gb refuse now, before any work is spent.
-  // (Whole-image data are streamed at any size: within the budget their
-  // centre squares are read into memory here.)
-  if (cfg.probe.features == "raw_pixels")
-    require_resident(cfg, data, "probe.features = \"raw_pixels\" (every image a feature vector)");
   // Before any training is spent (run_sweep checked the plan already; this
   // holds for every other caller).
   for (const auto& w : check_against_data(cfg, {data.train_y.size(0), data.test_y.size(0)}, "run " + id)) r.log(w);
   RunMetrics metrics;
-  torch::Tensor f_train, f_test;
-  TrainView train_view;
+  ProbeRows rows;
   if (cfg.probe.features == "raw_pixels") {
     // The anchor of every table: the same probe on raw pixels, no training.
     followers.tell(kStageRawPixels);
     if (cfg.eval.finetune_epochs > 0) r.log("no fine-tuning: raw pixels have no encoder (eval.finetune_epochs ignored)");
-    f_train = data.streamed ? data.train.rows(0, data.train.n) : data.train_img;
-    f_test = data.streamed ? data.test.rows(0, data.test.n) : data.test_img;
-    f_train = f_train.reshape({f_train.size(0), -1});
-    f_test = f_test.reshape({f_test.size(0), -1});
-    if (cfg.probe.augment == "rrc_flip") train_view = raw_pixel_view(data, device);
+    rows = raw_pixel_rows(cfg, data, device, r.logger());
     r.json()["timings"]["tokenizer_s"] = 0.0;
     r.json()["tokenizer_recon_mse"] = metrics.recon_mse;
   } else {
@@ -166,22 +155,23 @@ RunOutcome run_stages(const RunConfig& cfg, const RunContext& ctx, torch::Device
       out.error = e.error;
       return out;
     }
-    f_train = e.f_train, f_test = e.f_test;
+    rows.train = held_rows(plugin_probe_features(cfg, e.f_train));
+    rows.test = held_rows(plugin_probe_features(cfg, e.f_test));
     // Augmented training features pass the plugins' probe hooks as the cached ones do.
     if (e.train_view)
-      train_view = [&cfg, view = e.train_view](const torch::Tensor& idx) {
+      rows.view = [&cfg, view = e.train_view](const torch::Tensor& idx) {
         return plugin_probe_features(cfg, view(idx));
       };
   }
-  f_train = plugin_probe_features(cfg, f_train);
-  f_test = plugin_probe_features(cfg, f_test);
-  probe_stage(cfg, f_train, f_test, data, device, metrics, r.json(), r.logger(), train_view, ctx.live);
+  probe_stage(cfg, rows, data, device, metrics, r.json(), r.logger(), ctx.live);
   auto labels = [](const torch::Tensor& y) {
     auto c = y.to(torch::kInt64).contiguous();
     return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
   };
   metrics.labels_train = labels(data.train_y), metrics.labels_test = labels(data.test_y);
-  write_metrics_h5(dir, metrics, f_train, f_test);
+  // Rows made on demand (raw pixels beyond data.resident_max_gb) are not kept:
+  // the store holds them.
+  write_metrics_h5(dir, metrics, rows.train.all, rows.test.all);
   r.json()["metrics_bytes"] = fs::file_size(dir + "/metrics.h5");  // damage_of checks it
   r.finish("done", "", start);  // after metrics.h5, so the index gets the curves
   remove_tree(dir + "/ckpt");    // a finished run needs no checkpoint

@@ -111,15 +111,6 @@ double float_gib(const RunData& d) {
   return (bytes(d.train) + bytes(d.test)) / double(int64_t(1) << 30);
 }
 
-void require_resident(const RunConfig& cfg, const RunData& data, const std::string& what) {
-  const double gb = float_gib(data);
-  if (!data.streamed || gb <= cfg.data.resident_max_gb) return;
-  throw InputError(fmt::format("{} holds the whole training split in memory, and this run's data are streamed "
-                               "from the prepared store ({:.2f} GiB as float32 > data.resident_max_gb = {}); set "
-                               "data.resident_max_gb = {:.2f} (memory permitting) or take fewer images (data.subset)",
-                               what, gb, cfg.data.resident_max_gb, std::ceil(gb * 100) / 100));
-}
-
 DataSize prepared_data_size(const DataConfig& c, const std::string& results) {
   const Dataset& d = cached_dataset(c, results);
   return {d.train.n, d.test.n};

@@ -76,12 +76,6 @@ RunData run_data(const RunConfig& cfg, const std::string& results);
 constexpr int64_t kStreamRows = 128;
 // GiB of both splits as float32.
 double float_gib(const RunData& d);
-// InputError for a stage that holds the whole training split when the run's
-// data are streamed and their float32 size exceeds data.resident_max_gb
-// (whole-image data are streamed at any size: within the budget the stage
-// reads them into memory itself): names `what` (and its key), the data's
-// float size and the two ways out (data.resident_max_gb, data.subset).
-void require_resident(const RunConfig& cfg, const RunData& data, const std::string& what);
 
 // ---- tokenizer and pre-training (core/run/pretrain.cpp) ----------------------------
 // The training data the trainer reads: resident, every image's latents made
@@ -161,18 +155,30 @@ void generation_stage(const RunConfig& cfg, const EncoderStage& st, const Tokeni
 // Fine-tuning of a copy of the run's encoder, read as the probe reads it.
 FinetuneResult finetune_stage(const RunConfig& cfg, EncoderStage& st, Tokenizer& tok, const RunData& data,
                               torch::Device device, const Log& log, const LiveSink& live = {});
+// What the probes read: training and test features (held, or made on
+// demand) and, for probe.augment, the training batches' view.
+struct ProbeRows {
+  FeatureRows train, test;
+  TrainView view;
+};
 // The linear and kNN probes on features (N, F); fills metrics and rec. A
-// train_view (probe.augment) gives the linear probe's training batches.
-void probe_stage(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& f_test,
-                 const RunData& data, torch::Device device, RunMetrics& metrics, nlohmann::json& rec,
-                 const Log& log, const TrainView& train_view = {}, const LiveSink& live = {});
-// probe.augment = "rrc_flip" for the raw-pixel anchor: training images idx
-// cropped (RandomResizedCrop, scale 0.08-1) and flipped, flattened -> (b,
-// C x H x W) on the device.
-TrainView raw_pixel_view(const RunData& data, torch::Device device);
-// The kNN probe on a run's features; -1s when probe.knn_k = 0.
-KnnResult run_knn(const RunConfig& cfg, const torch::Tensor& f_train, const torch::Tensor& train_y,
-                  const torch::Tensor& f_test, const torch::Tensor& test_y, int64_t classes);
+// view (probe.augment) gives the linear probe's training batches.
+void probe_stage(const RunConfig& cfg, const ProbeRows& rows, const RunData& data, torch::Device device,
+                 RunMetrics& metrics, nlohmann::json& rec, const Log& log, const LiveSink& live = {});
+// The raw-pixel anchor's features: each image's C x H x W pixels flattened,
+// through the plugins' probe hooks. Held (N, C H W) when the data are
+// resident or both splits fit data.resident_max_gb as float32 (whole-image
+// data: centre squares read into memory); beyond it (ImageNet at 256 px:
+// 1.28 M x 196,608 values, 0.9 TiB) made on demand from the store, a batch
+// or block at a time, on `device` (logged). probe.augment = "rrc_flip": the
+// view crops training images idx (RandomResizedCrop, scale 0.08-1) and flips
+// them -> (b, C x H x W) on the device.
+ProbeRows raw_pixel_rows(const RunConfig& cfg, const RunData& data, torch::Device device, const Log& log);
+// The kNN probe on a run's features; -1s when probe.knn_k = 0. Rows made on
+// demand hold data.resident_max_gb of test rows at a time as float32 (at
+// least 64 MB of them), each such pass reading the training rows (logged).
+KnnResult run_knn(const RunConfig& cfg, const FeatureRows& f_train, const torch::Tensor& train_y,
+                  const FeatureRows& f_test, const torch::Tensor& test_y, int64_t classes, const Log& log = {});
 // A done run recorded before the kNN probe existed: compute it from the probe
 // features its metrics.h5 keeps, under the run's lock, and re-index the run.
 void add_missing_knn(const RunConfig& cfg, const std::string& dir, const RunContext& ctx, Store* store);
