@@ -42,12 +42,16 @@ void Canvas::image(const torch::Tensor& img_in, int x, int y, int scale, double 
 void Canvas::save_png(const std::string& path) const {
   write_file_atomically(path, [&](const std::string& tmp) {
     FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) throw InputError(path + ": cannot write the picture (check the folder's permissions)");
+    if (!f) throw std::system_error(errno ? errno : EIO, std::generic_category(), "cannot create " + tmp);
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
     png_infop info = png_create_info_struct(png);
     if (setjmp(png_jmpbuf(png))) {
+      // libpng's writes fail as "Write Error": the errno of its fwrite says
+      // why (a full disk, a file size limit), which write_file_atomically reads.
+      const int err = errno;
       png_destroy_write_struct(&png, &info);
       std::fclose(f);
+      if (err != 0) throw std::system_error(err, std::generic_category(), "cannot write " + tmp);
       throw InputError(path + ": libpng failed while writing");
     }
     png_init_io(png, f);

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "core/base/atomic_file.hpp"
@@ -117,11 +118,16 @@ int64_t prepare_chunk(const Job& job, const std::string& dir, int side, bool ski
   const uint32_t head_crc = crc_of(head.data(), head.size());
   put(&head_crc, 4);
   write_file_atomically(store_chunk_path(dir, job.split, job.index), [&](const std::string& tmp) {
+    // The errno goes with the failure: write_file_atomically tells a full
+    // disk or a file size limit (ENOSPC, EFBIG) by it, and says the fix.
     std::ofstream f(tmp, std::ios::binary);
+    if (!f) throw std::system_error(errno ? errno : EIO, std::generic_category(), "cannot create " + tmp);
     f.write(head.data(), std::streamsize(head.size()));
     f.write(reinterpret_cast<const char*>(pixels.data()), std::streamsize(pixels.size()));
+    f.flush();
+    if (!f) throw std::system_error(errno ? errno : EIO, std::generic_category(), "cannot write " + tmp);
     f.close();
-    if (!f) throw InputError(tmp + ": write failed");
+    if (f.fail()) throw std::system_error(errno ? errno : EIO, std::generic_category(), "cannot close " + tmp);
   }, uint64_t(head.size()) + pixels.size());
   return skipped;
 }

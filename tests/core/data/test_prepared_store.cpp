@@ -2,12 +2,16 @@
 // decoding them one by one, whatever the threads; an interrupted preparation
 // resumes at its last complete chunk; processes started at once prepare once;
 // a flipped byte fails its read, naming the chunk, which is prepared again
-// once deleted; chunks written before the checksums are still read.
+// once deleted; chunks written before the checksums are still read; a write
+// that fails (a full disk) keeps the chunks written before it.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -280,6 +284,68 @@ TEST(PreparedStore, ChunksWrittenBeforeChecksumsAreReadUnchecked) {
   EXPECT_EQ(read_store_split(dir.string(), m, "train").pixels, reference(src.train).pixels);
   test::flip_byte(store_chunk_path(dir.string(), "train", 0), -1);  // unchecked: read as it is
   EXPECT_EQ(test::input_error_of([&] { read_store_split(dir.string(), m, "train"); }), "");
+}
+
+}  // namespace
+}  // namespace ldae
+
+namespace ldae {
+namespace {
+
+// A file size limit (ulimit -f) for this process while it lives, SIGXFSZ
+// ignored as run_sweep ignores it: past `bytes` a write fails with EFBIG,
+// as one fails with ENOSPC when the disk fills.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    getrlimit(RLIMIT_FSIZE, &old_);
+    handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit r = old_;
+    r.rlim_cur = std::min(bytes, old_.rlim_max);
+    setrlimit(RLIMIT_FSIZE, &r);
+  }
+  ~FileSizeLimit() {
+    setrlimit(RLIMIT_FSIZE, &old_);
+    std::signal(SIGXFSZ, handler_);
+  }
+
+ private:
+  rlimit old_{};
+  void (*handler_)(int) = SIG_DFL;
+};
+
+TEST(PreparedStore, AWriteFailingDuringAFirstPreparationKeepsTheChunksBeforeItAndSaysWhy) {
+  // Whole images, one worker: chunk 0's four 4 x 4 images make a file of
+  // 316 bytes (a 124-byte head), chunk 1's 4 x 16 ones 892 bytes, so a
+  // 600-byte file size limit writes chunk 0 and fails chunk 1 (the disk
+  // filling midway).
+  const auto src = source();
+  const auto dir = fresh_dir("write-fails");
+  std::atomic<int> decoded{0};
+  auto wide = [&](const std::string& name) {
+    ++decoded;
+    ImageSet one = image_of(name);
+    if (std::stoi(name) >= 4) one.w = 16, one.pixels.assign(3 * 4 * 16, uint8_t(std::stoi(name)));
+    return one;
+  };
+  std::string e;
+  {
+    FileSizeLimit limit(600);
+    e = test::input_error_of([&] { prepare_store(src, dir.string(), 4, false, wide, 1, 4, /*whole=*/true); });
+  }
+  EXPECT_NE(e.find(store_chunk_path(dir.string(), "train", 1) + ": cannot write"), std::string::npos) << e;
+  EXPECT_NE(e.find(std::strerror(EFBIG)), std::string::npos) << "the errno's words: " << e;
+  EXPECT_NE(e.find("free space (or raise the quota / file size limit) and rerun"), std::string::npos) << e;
+  EXPECT_TRUE(fs::exists(store_chunk_path(dir.string(), "train", 0))) << "a full disk keeps what was written";
+  EXPECT_FALSE(fs::exists(store_chunk_path(dir.string(), "train", 1)));
+  for (const auto& f : fs::directory_iterator(dir))
+    EXPECT_EQ(f.path().filename().string().find(".tmp"), std::string::npos) << f.path();
+  // With room again the rerun decodes only the 11 images not written.
+  decoded = 0;
+  const auto m = prepare_store(src, dir.string(), 4, false, wide, 1, 4, /*whole=*/true);
+  EXPECT_EQ(decoded.load(), 11);
+  EXPECT_EQ(m.train_counts, (std::vector<int64_t>{4, 4, 2}));
+  fs::remove_all(dir);
 }
 
 }  // namespace
