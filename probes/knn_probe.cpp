@@ -84,7 +84,14 @@ KnnResult knn_probe(const FeatureRows& train_x, const torch::Tensor& train_y, co
   KnnHits hits;
   for (int64_t a = 0; a < m; a += pass) {
     const int64_t b = std::min(m, a + pass);
-    const auto te = unit(test_x.rows(a, b));  // (c, F), held for the pass
+    // (c, F) normalised, held for the pass: filled a block of rows at a time,
+    // so reading it holds one block's copies beside it, not the pass's.
+    auto te = torch::empty({b - a, test_x.width},
+                           torch::dtype(half ? torch::kBFloat16 : torch::kFloat32).device(test_x.device));
+    for (int64_t lo = a; lo < b; lo += test_x.block()) {
+      const int64_t hi = std::min(b, lo + test_x.block());
+      te.slice(0, lo - a, hi - a).copy_(unit(test_x.rows(lo, hi)));
+    }
     // Train rows a block at a time, the (c, block) similarities near 256 MB.
     const int64_t block = std::max<int64_t>(1, std::min(train_x.block(), (int64_t(1) << 26) / (b - a)));
     const int64_t blocks = (n + block - 1) / block;  // plain lines: a tenth of a pass, none for a few blocks

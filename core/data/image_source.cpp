@@ -131,8 +131,12 @@ torch::Tensor read_image_rows(const ImageSet& s, int64_t lo, int64_t hi, int thr
 }
 
 torch::Tensor images_to_float(const torch::Tensor& u8, bool normalize) {
-  auto t = u8.to(torch::kFloat32) / 255.0;
-  return normalize ? t * 2.0 - 1.0 : t;
+  // In place after the conversion: one float copy of the batch, not three
+  // (a streamed pass of 5,000 images at 256 px is 3.9 GB each); the same
+  // roundings as x / 255 then x * 2 - 1.
+  auto t = u8.to(torch::kFloat32);
+  t.div_(255.0);
+  return normalize ? t.mul_(2.0).sub_(1.0) : t;
 }
 
 torch::Tensor crop_images(const ImageBatches& b, const torch::Tensor& idx, double scale_lo, double scale_hi,

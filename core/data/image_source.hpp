@@ -44,7 +44,7 @@ std::vector<WholeImage> read_whole_rows(const ImageSet& s, int64_t lo, int64_t h
 torch::Tensor read_image_rows(const ImageSet& s, int64_t lo, int64_t hi, int threads = 0);
 // uint8 (B, C, H, W) -> float32 in [-1, 1] (normalize) or [0, 1]: x / 255,
 // then 2x - 1, in float32, so a batch is bit for bit the rows of the whole set
-// converted at once.
+// converted at once. Memory: the result alone (computed in place).
 torch::Tensor images_to_float(const torch::Tensor& u8, bool normalize);
 
 // A split as float batches read on demand: what the tokenizer's fit, the
