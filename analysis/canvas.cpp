@@ -1,11 +1,13 @@
 #include "analysis/canvas.hpp"
 
+#include <fmt/core.h>
 #include <png.h>
 
 #include <cctype>
 #include <cmath>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <system_error>
 #include <filesystem>
 #include <map>
@@ -42,9 +44,11 @@ void Canvas::image(const torch::Tensor& img_in, int x, int y, int scale, double 
 void Canvas::save_png(const std::string& path) const {
   write_file_atomically(path, [&](const std::string& tmp) {
     FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) throw std::system_error(errno ? errno : EIO, std::generic_category(), "cannot create " + tmp);
+    // The reason in words: write_file_atomically tells a full disk by them.
+    if (!f) throw InputError(fmt::format("{}: cannot write the picture ({})", path, std::strerror(errno)));
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
     png_infop info = png_create_info_struct(png);
+    errno = 0;  // set from here on by a failing write only, not by an earlier call
     if (setjmp(png_jmpbuf(png))) {
       // libpng's writes fail as "Write Error": the errno of its fwrite says
       // why (a full disk, a file size limit), which write_file_atomically reads.

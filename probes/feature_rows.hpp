@@ -23,11 +23,11 @@ struct FeatureRows {
   bool held() const { return all.defined(); }
   torch::Tensor rows(int64_t lo, int64_t hi) const { return held() ? all.slice(0, lo, hi) : range(lo, hi); }
   torch::Tensor at(const torch::Tensor& idx) const { return held() ? all.index_select(0, idx) : pick(idx); }
-  // Rows read at once when made on demand: 64 MB of float32 whatever the
-  // width (85 rows of 196,608 raw pixels), at most `cap`.
-  int64_t block(int64_t cap = 4096) const {
+  // Rows read at once when made on demand: `floats` float32 values (64 MB:
+  // 85 rows of 196,608 raw pixels), at most `cap` rows.
+  int64_t block(int64_t cap = 4096, int64_t floats = int64_t(1) << 24) const {
     if (block_rows > 0) return std::min(block_rows, cap);
-    return std::max<int64_t>(1, std::min<int64_t>(cap, (int64_t(1) << 24) / std::max<int64_t>(width, 1)));
+    return std::max<int64_t>(1, std::min<int64_t>(cap, floats / std::max<int64_t>(width, 1)));
   }
 };
 

@@ -92,9 +92,11 @@ KnnResult knn_probe(const FeatureRows& train_x, const torch::Tensor& train_y, co
       const int64_t hi = std::min(b, lo + test_x.block());
       te.slice(0, lo - a, hi - a).copy_(unit(test_x.rows(lo, hi)));
     }
-    // Train rows a block at a time, the (c, block) similarities near 256 MB.
-    const int64_t block = std::max<int64_t>(1, std::min(train_x.block(), (int64_t(1) << 26) / (b - a)));
-    const int64_t blocks = (n + block - 1) / block;  // plain lines: a tenth of a pass, none for a few blocks
+    // Train rows 128 MB at a time (each block's product reads the whole pass:
+    // wider blocks, fewer reads), the (c, block) similarities at most 256 MB.
+    const int64_t block =
+        std::max<int64_t>(1, std::min(train_x.block(4096, int64_t(1) << 25), (int64_t(1) << 26) / (b - a)));
+    const int64_t blocks = (n + block - 1) / block;  // plain lines: each tenth of a pass (a short pass: its end)
     Progress progress(fmt::format("kNN pass {}/{}", a / pass + 1, passes), blocks,
                       std::max<int64_t>(10, blocks / 10), block, nullptr);
     torch::Tensor best_s, best_i;  // (c, <= k): the k most similar so far, best first; their rows

@@ -29,7 +29,7 @@ KnnResult knn_probe(const torch::Tensor& train_x, const torch::Tensor& train_y,
 // The same probe on rows that may be made on demand (FeatureRows; both
 // held: the tensor form). The test rows go in passes of at most held_test
 // rows, held normalised on the rows' device; each pass reads the training
-// rows once, a block at a time (64 MB of rows; the (pass, block)
+// rows once, a block at a time (128 MB of rows; the (pass, block)
 // similarities at most 256 MB),
 // keeping each test row's k most similar so far. Memory: a pass's test rows,
 // a block of training rows and (pass, 2k) candidates; time: ceil(M /

@@ -62,7 +62,10 @@ struct Hooks {
   std::function<void(StepContext&)> transform_target;
   // A scalar added to the objective; pred is the network output (B, L, d|D).
   std::function<torch::Tensor(const StepContext&, const torch::Tensor& pred)> extra_loss;
-  // Probe features (N, F) -> (N, F'), applied to train and test features alike.
+  // Probe features (N, F) -> (N, F'), applied to train and test features alike,
+  // a block of rows at a time where they are made per batch (the probe's
+  // augmented view, raw pixels read on demand): a row's result must depend
+  // on that row alone.
   std::function<torch::Tensor(const RunConfig&, const torch::Tensor& features)> probe_features;
   // Cross-field checks; throw InputError(where + ": key '...': what, how to fix").
   std::function<void(const RunConfig&, const std::string& where)> validate;

@@ -7,6 +7,9 @@
 #include <fstream>
 
 #include <Eigen/Core>
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime_api.h>
 
 #include "backbones/dit.hpp"
 #include "probes/fid.hpp"
@@ -247,9 +250,24 @@ void probe_stage(const RunConfig& cfg, const ProbeRows& rows, const RunData& dat
                                 : ""));
   rec["probe_top1"] = pr.top1;
   rec["probe_top5"] = pr.top5;
+  // Rows read on demand: the curve's training accuracy is the trained
+  // batches', and metrics.h5 keeps no features (ldae.probe_features: None).
+  if (!xtr.held()) rec["probe_rows"] = "on_demand";
   if (knn.top1 >= 0) rec["probe_knn_top1"] = knn.top1, rec["probe_knn_top5"] = knn.top5;
   rec["timings"]["probe_s"] = secs_since(t_probe);
 }
+
+namespace {
+// Bytes free on a CUDA device, its cache emptied first; unbounded elsewhere.
+uint64_t device_free_bytes(torch::Device device) {
+  if (!device.is_cuda()) return UINT64_MAX;
+  const c10::cuda::CUDAGuard guard(device.index());
+  torch::cuda::synchronize(device.index());
+  c10::cuda::CUDACachingAllocator::emptyCache();
+  size_t free_bytes = 0, total_bytes = 0;
+  return cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess ? uint64_t(free_bytes) : UINT64_MAX;
+}
+}  // namespace
 
 ProbeRows raw_pixel_rows(const RunConfig& cfg, const RunData& data, torch::Device device, const Log& log) {
   // Pixels flattened, through the plugins' probe hooks as any features are.
@@ -286,10 +304,11 @@ KnnResult run_knn(const RunConfig& cfg, const FeatureRows& f_train, const torch:
                   const FeatureRows& f_test, const torch::Tensor& test_y, int64_t classes, const Log& log) {
   if (cfg.probe.knn_k <= 0) return {-1, -1};
   const double budget = cfg.data.resident_max_gb * double(int64_t(1) << 30);
-  // At least a block's rows (data.resident_max_gb = 0 streams everything,
-  // and one test row a pass would read the training split once a row).
-  const int64_t held =
-      std::max(f_test.block(), int64_t(budget / (4.0 * double(std::max<int64_t>(1, f_test.width)))));
+  // The pass is held on the run's device: on a GPU also within half of its
+  // free memory. At least a block's rows (data.resident_max_gb = 0 streams
+  // everything, and one test row a pass would read the training split once a row).
+  const double bytes = std::min(budget, 0.5 * double(device_free_bytes(f_test.device)));
+  const int64_t held = std::max(f_test.block(), int64_t(bytes / (4.0 * double(std::max<int64_t>(1, f_test.width)))));
   if (log && !(f_train.held() && f_test.held()))
     log(fmt::format("kNN on rows read on demand: {} held at a time (data.resident_max_gb), the {} read {}",
                     count_of(std::min(held, f_test.n), "test row"), count_of(f_train.n, "training row"),

@@ -175,8 +175,9 @@ void probe_stage(const RunConfig& cfg, const ProbeRows& rows, const RunData& dat
 // them -> (b, C x H x W) on the device.
 ProbeRows raw_pixel_rows(const RunConfig& cfg, const RunData& data, torch::Device device, const Log& log);
 // The kNN probe on a run's features; -1s when probe.knn_k = 0. Rows made on
-// demand hold data.resident_max_gb of test rows at a time as float32 (at
-// least 64 MB of them), each such pass reading the training rows (logged).
+// demand hold data.resident_max_gb of test rows at a time as float32 on the
+// rows' device (a GPU: at most half its free memory; at least a block),
+// each such pass reading the training rows (logged).
 KnnResult run_knn(const RunConfig& cfg, const FeatureRows& f_train, const torch::Tensor& train_y,
                   const FeatureRows& f_test, const torch::Tensor& test_y, int64_t classes, const Log& log = {});
 // A done run recorded before the kNN probe existed: compute it from the probe

@@ -24,6 +24,7 @@
       prepared nor tokenizer fitted again, other losses than the store's
       crops.
 """
+import json
 import os
 import shutil
 import sqlite3
@@ -85,6 +86,10 @@ def equal(run_sweep, tool, sweep, tmp):
     on_demand = "as the probes need them (not kept in metrics.h5)"
     assert on_demand not in run_log(a) and run_log(b).count(on_demand) == 2, "the raw-pixel rows did not stream"
     assert "the 126 training rows read once" in run_log(b), "the streamed kNN did not say its passes"
+    marks = {r: [json.load(open(os.path.join(r, "runs", i, "run.json"))).get("probe_rows")
+                 for i in os.listdir(os.path.join(r, "runs"))
+                 if os.path.exists(os.path.join(r, "runs", i, "run.json"))] for r in (a, b)}
+    assert marks[b].count("on_demand") == 2 and "on_demand" not in marks[a], f"run.json's probe_rows: {marks}"
     for r in (a, b):  # the images are RGB JPEGs: RandAugment's three-channel operations ran
         assert "fine-tuning batches augmented" in run_log(r) and "images of 3 x 32 x 32" in run_log(r), f"{r}: no RGB fine-tuning"
     # One thread for the step leaves a core to the fine-tuning batches,
