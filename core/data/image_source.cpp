@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <future>
 #include <stdexcept>
 #include <thread>
 
@@ -102,7 +103,7 @@ std::vector<WholeImage> read_whole_rows(const ImageSet& s, int64_t lo, int64_t h
 }
 
 torch::Tensor read_crops(const ImageSet& s, const torch::Tensor& idx, double scale_lo, double scale_hi,
-                         int64_t out_side, uint64_t seed, int64_t first, int threads) {
+                         int64_t out_side, uint64_t seed, int64_t first, int threads, DecodedRows* reuse) {
   if (!s.whole) throw std::logic_error("read_crops: the set keeps no whole images");
   auto ix = idx.to(torch::kCPU, torch::kLong).contiguous();
   const int64_t B = ix.numel(), S = out_side > 0 ? out_side : s.h, per = int64_t(s.c) * S * S;
@@ -110,12 +111,19 @@ torch::Tensor read_crops(const ImageSet& s, const torch::Tensor& idx, double sca
   for (int64_t r = 0; r < B; ++r) check_index(s, p[r]);
   auto out = torch::empty({B, s.c, S, S}, torch::kUInt8);
   uint8_t* dst = out.data_ptr<uint8_t>();
+  // Files: decoded whole and held only while cropped, or kept in `reuse`
+  // for the next call with these idx (each thread fills its own slots).
+  const bool reused = s.files && reuse && reuse->idx.defined() && torch::equal(reuse->idx, ix);
+  std::vector<ImageSet> kept(s.files && reuse && !reused ? size_t(B) : 0);
   over_images(B, threads, [&](int64_t r) {
     CropDraws draws(step_seed(seed, uint64_t(first + r)));
-    if (s.files) {  // decoded whole, held only while it is cropped
-      const ImageSet file = decoded_source(s, store_row(s, p[r]));
+    if (s.files) {
+      ImageSet decoded;
+      const ImageSet& file = reused ? reuse->images[size_t(r)] : (decoded = decoded_source(s, store_row(s, p[r])));
       const CropBox box = draw_crop_box(file.h, file.w, scale_lo, scale_hi, draws);
-      return pil_bicubic_resized_crop(file.pixels.data(), s.c, file.h, file.w, box, int(S), int(S), dst + r * per);
+      pil_bicubic_resized_crop(file.pixels.data(), s.c, file.h, file.w, box, int(S), int(S), dst + r * per);
+      if (!kept.empty()) kept[size_t(r)] = std::move(decoded);
+      return;
     }
     thread_local std::vector<uint8_t> img;
     int h = 0, w = 0;
@@ -123,6 +131,7 @@ torch::Tensor read_crops(const ImageSet& s, const torch::Tensor& idx, double sca
     const CropBox box = draw_crop_box(h, w, scale_lo, scale_hi, draws);
     pil_bicubic_resized_crop(img.data(), s.c, h, w, box, int(S), int(S), dst + r * per);
   });
+  if (!kept.empty()) reuse->idx = ix.clone(), reuse->images = std::move(kept);
   return out;
 }
 
@@ -152,15 +161,49 @@ ImageBatches image_batches(const ImageSet& s, bool normalize) {
   b.rows = [&s, normalize](int64_t lo, int64_t hi) {
     return images_to_float(read_image_rows(s, lo, hi), normalize);
   };
-  if (s.whole)
-    b.crop = [&s, normalize](const torch::Tensor& idx, double lo, double hi, int64_t out_side, torch::Device device,
-                             std::optional<at::Generator> gen) {
+  if (s.whole) {
+    b.crop_with = [&s, normalize](const torch::Tensor& idx, double lo, double hi, int64_t out_side, uint64_t seed,
+                                  int threads, DecodedRows* reuse) {
+      return images_to_float(read_crops(s, idx, lo, hi, out_side, seed, 0, threads, reuse), normalize);
+    };
+    b.crop = [with = b.crop_with](const torch::Tensor& idx, double lo, double hi, int64_t out_side,
+                                  torch::Device device, std::optional<at::Generator> gen) {
       // One draw of the caller's stream seeds the batch's crops, so the
       // trainer's per-step reseed fixes them (a resumed run draws the same).
-      const auto seed = torch::randint(int64_t(1) << 62, {1}, gen, torch::kLong).item<int64_t>();
-      return images_to_float(read_crops(s, idx, lo, hi, out_side, uint64_t(seed)), normalize).to(device);
+      return with(idx, lo, hi, out_side, crop_seed(std::move(gen)), 0, nullptr).to(device);
     };
+  }
   return b;
+}
+
+uint64_t crop_seed(std::optional<at::Generator> gen) {
+  return uint64_t(torch::randint(int64_t(1) << 62, {1}, gen, torch::kLong).item<int64_t>());
+}
+
+void for_each_crop_chunk(const ImageBatches& b, const torch::Tensor& idx, int64_t rows, double scale_lo,
+                         double scale_hi, torch::Device device, const std::function<void(const torch::Tensor&)>& use,
+                         bool ahead) {
+  const int64_t n = idx.size(0);
+  if (!b.crop_with || !ahead) {
+    for (int64_t j = 0; j < n; j += rows) use(crop_images(b, idx.slice(0, j, j + rows), scale_lo, scale_hi, 0, device));
+    return;
+  }
+  std::vector<uint64_t> seeds;
+  for (int64_t j = 0; j < n; j += rows) seeds.push_back(crop_seed(std::nullopt));
+  const int threads = at::get_num_threads();  // the caller's: a new thread has its own setting
+  auto cut = [&](size_t k) {
+    return std::async(std::launch::async, [&b, &idx, &seeds, k, rows, scale_lo, scale_hi, threads] {
+      return b.crop_with(idx.slice(0, int64_t(k) * rows, int64_t(k + 1) * rows), scale_lo, scale_hi, 0, seeds[k],
+                         threads, nullptr);
+    });
+  };
+  // Declared after what it reads: a pending cut is waited for before they go.
+  std::future<torch::Tensor> next = cut(0);
+  for (size_t k = 0; k < seeds.size(); ++k) {
+    const torch::Tensor crops = next.get();
+    if (k + 1 < seeds.size()) next = cut(k + 1);
+    use(crops.to(device));
+  }
 }
 
 ImageBatches image_batches(const torch::Tensor& images) {

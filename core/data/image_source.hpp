@@ -29,8 +29,18 @@ torch::Tensor read_images(const ImageSet& s, const torch::Tensor& idx, int threa
 // With s.files (data.crops_from = "files") each crop is cut, the same way,
 // from the image's original file decoded whole (InputError naming a file
 // that no longer decodes). std::logic_error for a set without whole images.
+// reuse (data.crops_from = "files"): the originals of the last call's idx,
+// decoded; a call with the same idx cuts from them instead of decoding the
+// files again (a baseline's views of one step: DINO's 10 decode each file
+// once), a call with other idx decodes and keeps its own. The same crops
+// either way.
+struct DecodedRows {
+  torch::Tensor idx;           // (B,) int64, the rows decoded
+  std::vector<ImageSet> images;  // their originals, in idx's order
+};
 torch::Tensor read_crops(const ImageSet& s, const torch::Tensor& idx, double scale_lo, double scale_hi,
-                         int64_t out_side, uint64_t seed, int64_t first = 0, int threads = 0);
+                         int64_t out_side, uint64_t seed, int64_t first = 0, int threads = 0,
+                         DecodedRows* reuse = nullptr);
 // Whole images [lo, hi) of such a set, in order, read on up to `threads`
 // threads (as read_images): each one's sides and (C, h, w) pixels.
 // std::logic_error for a set without whole images; std::out_of_range
@@ -51,7 +61,11 @@ torch::Tensor images_to_float(const torch::Tensor& u8, bool normalize);
 // probes' features and fine-tuning read. read(idx (B,) int64) -> (B, C, H, W)
 // float32, rows(lo, hi) -> (hi - lo, C, H, W).
 // crop: the random resized crops of a set that keeps whole images (set by
-// image_batches for one; empty otherwise): see crop_images.
+// image_batches for one; empty otherwise): see crop_images. crop_with: the
+// same crops for a seed given (crop draws it with crop_seed, then cuts
+// with crop_with), (B, C, S, S) float32 on the CPU, cut on `threads`
+// threads (reuse: read_crops's): a caller draws the seeds in order and cuts
+// elsewhere.
 struct ImageBatches {
   int64_t n = 0;
   int c = 0, h = 0, w = 0;
@@ -61,7 +75,10 @@ struct ImageBatches {
   std::function<torch::Tensor(const torch::Tensor&, double, double, int64_t, torch::Device,
                               std::optional<at::Generator>)>
       crop;
+  std::function<torch::Tensor(const torch::Tensor&, double, double, int64_t, uint64_t, int, DecodedRows*)> crop_with;
 };
+// The seed of one crop call: one draw of gen (else of the global generator).
+uint64_t crop_seed(std::optional<at::Generator> gen);
 // Random resized crops + flips of images idx of `b`, (B, C, S, S) float32
 // on `device` (S = out_side, or b.h when 0), each covering [scale_lo,
 // scale_hi] of its image's area, flipped with probability 1/2: from the
@@ -71,6 +88,19 @@ struct ImageBatches {
 // `device`, drawing from gen (else the global generator).
 torch::Tensor crop_images(const ImageBatches& b, const torch::Tensor& idx, double scale_lo, double scale_hi,
                           int64_t out_side, torch::Device device, std::optional<at::Generator> gen = std::nullopt);
+// The crops of images idx (B,) of `b` in chunks of `rows`, handed to
+// use(crops (b, C, S, S) float32 on `device`, S = b.h) in order: as
+// crop_images called chunk by chunk would make them, bit for bit (the
+// chunks' seeds drawn first, in order, from the global generator: nothing
+// between the calls may draw from it). A set keeping whole images cuts
+// chunk k + 1 on a background thread (the caller's thread count) while
+// use() has chunk k, when `ahead`: the decoding and resizing overlap the
+// caller's work (the probe's encoder on a GPU; on a CPU both would share
+// the same cores). Otherwise, and for other sets, each chunk is cropped in
+// turn (other sets: on the device). A cut's error is rethrown here.
+void for_each_crop_chunk(const ImageBatches& b, const torch::Tensor& idx, int64_t rows, double scale_lo,
+                         double scale_hi, torch::Device device, const std::function<void(const torch::Tensor&)>& use,
+                         bool ahead = true);
 // Batches of `s` (which must outlive them) as float images.
 ImageBatches image_batches(const ImageSet& s, bool normalize);
 // Batches of a resident float tensor (N, C, H, W) (kept by the batches).

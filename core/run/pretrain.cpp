@@ -230,8 +230,14 @@ MethodContext method_context(const RunConfig& cfg, const BackboneOptions& bo, Ba
                              const ImageBatches& train, int64_t total_steps, torch::Device device) {
   MethodContext c;
   c.read_images = train.read;
-  c.crop_images = [train](const torch::Tensor& idx, double lo, double hi, int64_t out_side) {
-    return crop_images(train, idx, lo, hi, out_side, torch::kCPU);
+  // A step's views crop the same images: with crops from the files, each
+  // file is decoded once a step (DINO's 2 + 8 views: not ten times) and its
+  // original held until the next step's batch (MAE's single view holds one
+  // batch of originals in vain). The same draws as crop_images.
+  auto decoded = std::make_shared<DecodedRows>();
+  c.crop_images = [train, decoded](const torch::Tensor& idx, double lo, double hi, int64_t out_side) {
+    if (!train.crop_with) return crop_images(train, idx, lo, hi, out_side, torch::kCPU);
+    return train.crop_with(idx, lo, hi, out_side, crop_seed(std::nullopt), 0, decoded.get());
   };
   c.image_side = train.h;
   c.normalized = cfg.data.normalize;
@@ -361,7 +367,8 @@ TokenRows token_rows(std::shared_ptr<const Tokenizer> tok, const ImageBatches& i
 // training images idx as the probe trains on them, each batch a fresh
 // RandomResizedCrop (scale 0.08-1, MAE's torchvision default) + flip, read,
 // tokenized and passed through the frozen encoder kViewRows images at a
-// time (a probe batch of 16,384 at 256 px is 13 GB of float images), on
+// time (a probe batch of 16,384 at 256 px is 13 GB of float images; whole
+// images: the next chunk's crops cut meanwhile, for_each_crop_chunk), on
 // the run's device (bf16 there under train.bf16). A noisy probe draws fresh
 // noise per chunk. -> (b, F) on the device.
 // on_device: batch_tokenizer's (an owned copy: the view outlives the run's tokenizer).
@@ -373,15 +380,18 @@ TrainView probe_train_view(const RunConfig& cfg, const EncoderStage& st,
   return [cfg, model = st.model, V = st.V, block = st.block, t = st.t_read, gamma = st.gamma, on_device, chunks,
           train = data.train, device, sigma](const torch::Tensor& idx) mutable {
     torch::NoGradGuard ng;
-    const auto host_idx = idx.to(torch::kCPU);
     std::vector<torch::Tensor> parts;
-    for (int64_t j = 0; j < host_idx.size(0); j += kViewRows) {
-      auto z = on_device->encode(crop_images(train, host_idx.slice(0, j, j + kViewRows), kProbeCropScale, 1.0, 0,
-                                             device));
-      parts.push_back(encoder_features(model, z, V, block, t, gamma, sigma, cfg.probe.noisy,
-                                       z.size(0), device, step_seed(uint64_t(cfg.seed) + 4, (*chunks)++), {0, -1},
-                                       cfg.probe.pool, cfg.train.bf16));
-    }
+    // Whole images on a GPU: the next chunk's crops are cut while this one
+    // runs through the encoder (a CPU's cores run the encoder already).
+    for_each_crop_chunk(train, idx.to(torch::kCPU), kViewRows, kProbeCropScale, 1.0, device,
+                        [&](const torch::Tensor& crops) {
+                          auto z = on_device->encode(crops);
+                          parts.push_back(encoder_features(model, z, V, block, t, gamma, sigma, cfg.probe.noisy,
+                                                           z.size(0), device,
+                                                           step_seed(uint64_t(cfg.seed) + 4, (*chunks)++), {0, -1},
+                                                           cfg.probe.pool, cfg.train.bf16));
+                        },
+                        device.is_cuda());
     return torch::cat(parts).to(device);
   };
 }

@@ -94,6 +94,35 @@ TEST(FileCrops, AreEachFileDecodedWholeThenCroppedAsFromTheStore) {
   EXPECT_EQ(e.find("data.skip_bad"), std::string::npos) << e;  // it skips nothing at crop time
 }
 
+// A baseline's views of one step (DINO's ten) crop the same images: with
+// `reuse` each file is decoded once, the later views cut from the originals
+// kept: the crops of decoding each time, and no file read again (shown by
+// removing the files: the same idx still crop, other idx fail naming one).
+TEST(FileCrops, ViewsOfTheSameImagesDecodeEachFileOnce) {
+  const auto root = fs::path(test::temp_dir("file-crops-reuse"));
+  make_folder(root);
+  const Dataset d = load(root, "files");
+  const auto idx = torch::tensor({2, 0, 1, 0}, torch::kLong);
+  DecodedRows reuse;
+  const auto first = read_crops(d.train, idx, 0.08, 1.0, 16, 11, 0, 2, &reuse);
+  EXPECT_TRUE(torch::equal(first, read_crops(d.train, idx, 0.08, 1.0, 16, 11, 0, 2)));
+  ASSERT_EQ(reuse.images.size(), 4u);
+  for (const auto& f : {"train/a/big.jpg", "train/a/wide.jpg", "train/b/tall.jpg"}) fs::remove(root / f);
+  const auto global = read_crops(d.train, idx, 0.35, 1.0, 16, 12, 0, 2, &reuse);  // another view: other draws
+  const auto local = read_crops(d.train, idx, 0.05, 0.35, 8, 13, 0, 1, &reuse);
+  EXPECT_FALSE(torch::equal(global, first));
+  EXPECT_EQ(local.sizes(), (std::vector<int64_t>{4, 3, 8, 8}));
+  for (const auto& f : {"train/a/big.jpg", "train/a/wide.jpg", "train/b/tall.jpg"}) EXPECT_FALSE(fs::exists(root / f));
+  // Other images (the next step's batch): decoded, so the missing file is named.
+  const std::string e =
+      test::input_error_of([&] { read_crops(d.train, torch::tensor({1, 2}, torch::kLong), 0.08, 1.0, 16, 14, 0, 2, &reuse); });
+  EXPECT_NE(e.find(".jpg: "), std::string::npos) << e;
+  // Each view equals the one decoded afresh (the files restored).
+  make_folder(root);
+  EXPECT_TRUE(torch::equal(global, read_crops(d.train, idx, 0.35, 1.0, 16, 12, 0, 2)));
+  EXPECT_TRUE(torch::equal(local, read_crops(d.train, idx, 0.05, 0.35, 8, 13, 0, 1)));
+}
+
 TEST(FileCrops, ASkippingChunkWhoseFilesDecodeOtherwiseNowIsAnErrorNamingIt) {
   // The store counts the files it skipped, not which: they are found by
   // decoding the chunk's files again. A file that decoded then and does not

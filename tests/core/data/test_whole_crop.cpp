@@ -199,6 +199,50 @@ TEST(WholeStore, CropsAreSeededPerImageSoRanksDrawAsOneProcess) {
   fs::remove_all(fs::path(st.whole).parent_path());
 }
 
+// The probe's view cuts a batch's crops in chunks, the next chunk on a
+// background thread: the chunks are those of crop_images called chunk by
+// chunk (the seeds drawn in the same order), in order; a cut's error
+// reaches the caller; a set without whole images crops each chunk in turn.
+TEST(WholeStore, CropChunksCutAheadAreTheChunkByChunkCrops) {
+  const auto st = make_stores("ahead");
+  const ImageSet ws = open_store_split(st.whole, st.mw, "train");
+  const ImageBatches batches = image_batches(ws, true);
+  const auto idx = torch::tensor({12, 0, 5, 5, 9, 3, 1, 7, 2, 11, 4}, torch::kLong);
+  for (int64_t rows : {3, 4, 11, 20}) {
+    torch::manual_seed(9);
+    std::vector<torch::Tensor> want;
+    for (int64_t j = 0; j < idx.size(0); j += rows)
+      want.push_back(crop_images(batches, idx.slice(0, j, j + rows), 0.08, 1.0, 0, torch::kCPU));
+    const auto after_want = torch::rand({1});
+    torch::manual_seed(9);
+    std::vector<torch::Tensor> got;
+    for_each_crop_chunk(batches, idx, rows, 0.08, 1.0, torch::kCPU,
+                        [&](const torch::Tensor& c) { got.push_back(c); });
+    ASSERT_EQ(got.size(), want.size()) << rows << " rows a chunk";
+    for (size_t k = 0; k < got.size(); ++k) EXPECT_TRUE(torch::equal(got[k], want[k])) << "chunk " << k;
+    EXPECT_TRUE(torch::equal(torch::rand({1}), after_want)) << "the generator was left where chunk-by-chunk leaves it";
+  }
+  // Image 40 does not exist: the third chunk's cut fails, after two were used.
+  int used = 0;
+  EXPECT_THROW(for_each_crop_chunk(batches, torch::tensor({0, 1, 2, 3, 40, 5}, torch::kLong), 2, 0.2, 1.0,
+                                   torch::kCPU, [&](const torch::Tensor&) { ++used; }),
+               std::out_of_range);
+  EXPECT_EQ(used, 2);
+  // Centre images (no whole ones): crop_images per chunk, drawing as it does.
+  const ImageSet cs = open_store_split(st.centre, st.mc, "train");  // outlives its batches
+  const ImageBatches centre = image_batches(cs, true);
+  EXPECT_FALSE(bool(centre.crop_with));
+  torch::manual_seed(3);
+  const auto a = crop_images(centre, idx.slice(0, 0, 6), 0.2, 1.0, 0, torch::kCPU);
+  const auto b = crop_images(centre, idx.slice(0, 6, 11), 0.2, 1.0, 0, torch::kCPU);
+  torch::manual_seed(3);
+  std::vector<torch::Tensor> got;
+  for_each_crop_chunk(centre, idx, 6, 0.2, 1.0, torch::kCPU, [&](const torch::Tensor& c) { got.push_back(c); });
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_TRUE(torch::equal(got[0], a) && torch::equal(got[1], b));
+  fs::remove_all(fs::path(st.whole).parent_path());
+}
+
 // Pre-training's loader with whole-image crops: each step's batch is
 // read_crops with the step's seed, and two ranks' shares put together are
 // one process's batch, crop for crop.
