@@ -190,7 +190,7 @@ void for_each_crop_chunk(const ImageBatches& b, const torch::Tensor& idx, int64_
   }
   std::vector<uint64_t> seeds;
   for (int64_t j = 0; j < n; j += rows) seeds.push_back(crop_seed(std::nullopt));
-  const int threads = at::get_num_threads();  // the caller's: a new thread has its own setting
+  const int threads = at::get_num_threads();  // the caller's, passed on explicitly
   auto cut = [&](size_t k) {
     return std::async(std::launch::async, [&b, &idx, &seeds, k, rows, scale_lo, scale_hi, threads] {
       return b.crop_with(idx.slice(0, int64_t(k) * rows, int64_t(k + 1) * rows), scale_lo, scale_hi, 0, seeds[k],

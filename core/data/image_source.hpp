@@ -92,7 +92,9 @@ torch::Tensor crop_images(const ImageBatches& b, const torch::Tensor& idx, doubl
 // use(crops (b, C, S, S) float32 on `device`, S = b.h) in order: as
 // crop_images called chunk by chunk would make them, bit for bit (the
 // chunks' seeds drawn first, in order, from the global generator: nothing
-// between the calls may draw from it). A set keeping whole images cuts
+// between the calls may draw from it, which holds for the built-in
+// tokenizers' encode and backbones in eval mode; a plugin's that drew from
+// the global CPU generator there would see other crops). A set keeping whole images cuts
 // chunk k + 1 on a background thread (the caller's thread count) while
 // use() has chunk k, when `ahead`: the decoding and resizing overlap the
 // caller's work (the probe's encoder on a GPU; on a CPU both would share

@@ -3,6 +3,7 @@
 // run's method on the shared trainer (or a trained model reused); the probe
 // features of the encoder, sharded over data-parallel ranks.
 #include <filesystem>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -234,10 +235,16 @@ MethodContext method_context(const RunConfig& cfg, const BackboneOptions& bo, Ba
   // file is decoded once a step (DINO's 2 + 8 views: not ten times) and its
   // original held until the next step's batch (MAE's single view holds one
   // batch of originals in vain). The same draws as crop_images.
-  auto decoded = std::make_shared<DecodedRows>();
-  c.crop_images = [train, decoded](const torch::Tensor& idx, double lo, double hi, int64_t out_side) {
+  // (Locked: a plugin may call it from threads of its own.)
+  struct Held {
+    std::mutex mu;
+    DecodedRows rows;
+  };
+  auto held = std::make_shared<Held>();
+  c.crop_images = [train, held](const torch::Tensor& idx, double lo, double hi, int64_t out_side) {
     if (!train.crop_with) return crop_images(train, idx, lo, hi, out_side, torch::kCPU);
-    return train.crop_with(idx, lo, hi, out_side, crop_seed(std::nullopt), 0, decoded.get());
+    std::lock_guard<std::mutex> lock(held->mu);
+    return train.crop_with(idx, lo, hi, out_side, crop_seed(std::nullopt), 0, &held->rows);
   };
   c.image_side = train.h;
   c.normalized = cfg.data.normalize;
