@@ -39,9 +39,11 @@ void check_k(int64_t k, int64_t n) {
                      std::to_string(n) + " training images (0 turns the kNN probe off)");
 }
 
-torch::Tensor unit_rows(const torch::Tensor& x) {  // (rows, F) float32, rows of norm 1
+// (rows, F) rows of norm 1, computed in float32 and kept as bf16 when `half`.
+torch::Tensor unit_rows(const torch::Tensor& x, bool half) {
   auto f = x.to(torch::kFloat32);
-  return f / f.norm(2, /*dim=*/1, /*keepdim=*/true).clamp_min(1e-12);
+  f = f / f.norm(2, /*dim=*/1, /*keepdim=*/true).clamp_min(1e-12);
+  return half ? f.to(torch::kBFloat16) : f;
 }
 }  // namespace
 
@@ -52,8 +54,7 @@ KnnResult knn_probe(const torch::Tensor& train_x, const torch::Tensor& train_y,
   const int64_t n = train_x.size(0), m = test_x.size(0);
   check_k(k, n);
   const bool half = bf16 && train_x.is_cuda();
-  const auto tr = half ? unit_rows(train_x).to(torch::kBFloat16) : unit_rows(train_x);
-  const auto te = half ? unit_rows(test_x).to(torch::kBFloat16) : unit_rows(test_x);
+  const auto tr = unit_rows(train_x, half), te = unit_rows(test_x, half);
   const auto ytr = train_y.to(torch::kLong);
   const int64_t block = train_x.is_cuda() ? int64_t(1) << 28 : int64_t(1) << 26;  // floats per (chunk, N) block
   const int64_t chunk = std::max<int64_t>(1, block / std::max<int64_t>(n, 1));
@@ -78,7 +79,6 @@ KnnResult knn_probe(const FeatureRows& train_x, const torch::Tensor& train_y, co
   const int64_t n = train_x.n, m = test_x.n, pass = std::max<int64_t>(1, held_test);
   check_k(k, n);
   const bool half = bf16 && train_x.device.is_cuda();
-  auto unit = [half](const torch::Tensor& x) { return half ? unit_rows(x).to(torch::kBFloat16) : unit_rows(x); };
   const auto ytr = train_y.to(torch::kLong);
   const int64_t passes = (m + pass - 1) / pass;
   KnnHits hits;
@@ -90,7 +90,7 @@ KnnResult knn_probe(const FeatureRows& train_x, const torch::Tensor& train_y, co
                            torch::dtype(half ? torch::kBFloat16 : torch::kFloat32).device(test_x.device));
     for (int64_t lo = a; lo < b; lo += test_x.block()) {
       const int64_t hi = std::min(b, lo + test_x.block());
-      te.slice(0, lo - a, hi - a).copy_(unit(test_x.rows(lo, hi)));
+      te.slice(0, lo - a, hi - a).copy_(unit_rows(test_x.rows(lo, hi), half));
     }
     // Train rows 128 MB at a time (each block's product reads the whole pass:
     // wider blocks, fewer reads), the (c, block) similarities at most 256 MB.
@@ -103,7 +103,7 @@ KnnResult knn_probe(const FeatureRows& train_x, const torch::Tensor& train_y, co
     for (int64_t lo = 0, done = 1; lo < n; lo += block, ++done) {
       check_stop("the kNN probe");
       const int64_t hi = std::min(n, lo + block);
-      auto sim = torch::matmul(te, unit(train_x.rows(lo, hi)).t()).to(torch::kFloat32);  // (c, hi - lo)
+      auto sim = torch::matmul(te, unit_rows(train_x.rows(lo, hi), half).t()).to(torch::kFloat32);  // (c, hi - lo)
       auto [s, i] = sim.topk(std::min(k, hi - lo), /*dim=*/1);
       i = i + lo;
       if (best_s.defined()) s = torch::cat({best_s, s}, 1), i = torch::cat({best_i, i}, 1);

@@ -168,6 +168,11 @@ void write_file_atomically(const std::string& path,
       storage_error(path, e.what(), expected_bytes);
     // A folder the user may not write in: theirs to fix, not a bug.
     if (sys && (sys->code().value() == EACCES || sys->code().value() == EPERM)) not_writable(path, e.what());
+    // Any other error the system reported (an I/O error, too many open
+    // files, the folder removed meanwhile): the environment, not a bug.
+    if (sys)
+      throw InputError(fmt::format("{}: cannot write ({}). Nothing was replaced: check the disk and the folder "
+                                   "holding it, then rerun the same command", path, e.what()));
     throw;
   }
   fsync_checked(dir.empty() ? "." : dir, true);

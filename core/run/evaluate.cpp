@@ -303,13 +303,16 @@ ProbeRows raw_pixel_rows(const RunConfig& cfg, const RunData& data, torch::Devic
 KnnResult run_knn(const RunConfig& cfg, const FeatureRows& f_train, const torch::Tensor& train_y,
                   const FeatureRows& f_test, const torch::Tensor& test_y, int64_t classes, const Log& log) {
   if (cfg.probe.knn_k <= 0) return {-1, -1};
+  if (f_train.held() && f_test.held())  // no passes: nothing to size
+    return knn_probe(f_train.all, train_y, f_test.all, test_y, classes, cfg.probe.knn_k, cfg.probe.knn_t,
+                     cfg.train.bf16);
   const double budget = cfg.data.resident_max_gb * double(int64_t(1) << 30);
   // The pass is held on the run's device: on a GPU also within half of its
   // free memory. At least a block's rows (data.resident_max_gb = 0 streams
   // everything, and one test row a pass would read the training split once a row).
   const double bytes = std::min(budget, 0.5 * double(device_free_bytes(f_test.device)));
   const int64_t held = std::max(f_test.block(), int64_t(bytes / (4.0 * double(std::max<int64_t>(1, f_test.width)))));
-  if (log && !(f_train.held() && f_test.held()))
+  if (log)
     log(fmt::format("kNN on rows read on demand: {} held at a time (data.resident_max_gb), the {} read {}",
                     count_of(std::min(held, f_test.n), "test row"), count_of(f_train.n, "training row"),
                     (f_test.n + held - 1) / held == 1 ? std::string("once") : count_of((f_test.n + held - 1) / held, "time")));

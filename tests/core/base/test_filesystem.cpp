@@ -20,6 +20,7 @@
 #include "core/base/atomic_file.hpp"
 #include "core/base/file_digest.hpp"
 #include "core/base/filesystem.hpp"
+#include "tests/core/base/input_error_of.hpp"
 #include "tests/core/base/temp_dir.hpp"
 
 using namespace ldae;
@@ -117,6 +118,15 @@ TEST(AtomicFile, AReadOnlyFileSystemIsNotCalledFull) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("free space"), std::string::npos) << e.what();
   }
+  // Any other error the system reports (a failing disk's EIO): the
+  // environment, an input error naming the file, not an internal error.
+  const std::string eio = test::input_error_of([&] {
+    write_file_atomically(dir + "/x.txt", [](const std::string&) {
+      throw std::system_error(EIO, std::generic_category(), "cannot write");
+    });
+  });
+  EXPECT_NE(eio.find(dir + "/x.txt: cannot write"), std::string::npos) << eio;
+  EXPECT_NE(eio.find("check the disk"), std::string::npos) << eio;
   EXPECT_FALSE(fs::exists(dir + "/x.txt"));
   // A folder the user may not write in (root may: the writer's EACCES
   // stands in), and a folder where the file goes: input errors saying so.
